@@ -1,0 +1,800 @@
+//! Strict JSON values and the canonical form TUF signs.
+//!
+//! [`parse`] reads JSON text into a [`Value`]; [`canonical`] writes the canonical form that
+//! python securesystemslib's `encode_canonical` produces, byte for byte:
+//! object keys sorted by code point, no whitespace, strings with only `\` and `"` escaped and
+//! every other character written as raw UTF-8, integers only.
+//!
+//! The parser is stricter than most, on purpose, because everything it reads is about to be
+//! checked against a signature:
+//! - numbers with a fraction or exponent are refused (securesystemslib cannot canonicalise
+//!   them, so no TUF implementation can have signed them);
+//! - an object that names one key twice is refused (parsers disagree on which copy wins, so an
+//!   unsigned copy could ride along with a signed one);
+//! - lone UTF-16 surrogates, raw control characters in strings, a byte-order mark and trailing
+//!   data are refused;
+//! - nesting is capped at [`MAX_DEPTH`].
+//!
+//! Strings are compared and sorted exactly as written: there is no Unicode normalisation, so
+//! `"é"` (NFC) and `"é"` (NFD) stay two different keys. Integers of any size are kept exactly.
+//!
+//! [`to_json`] writes a compact, sorted document that is valid JSON even where the canonical
+//! form is not (a raw control character inside a string is canonical but not valid JSON);
+//! for documents without control characters the two are identical.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use thiserror::Error;
+
+/// Deepest nesting of arrays and objects accepted by [`parse`].
+pub const MAX_DEPTH: usize = 512;
+
+/// A JSON object: keys in code-point order (the order UTF-8 bytes sort in).
+pub type Map = BTreeMap<String, Value>;
+
+/// A JSON value as TUF uses it: no floating-point numbers.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool(bool),
+    /// An integer of any size.
+    Int(Int),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object.
+    Object(Map),
+}
+
+/// An integer of any size, kept exactly.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Int(IntRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum IntRepr {
+    Small(i64),
+    /// Decimal digits with an optional leading `-`, no leading zeros, outside the `i64` range.
+    Big(Box<str>),
+}
+
+impl Int {
+    /// The value as `u64`, when it fits.
+    pub fn as_u64(&self) -> Option<u64> {
+        match &self.0 {
+            IntRepr::Small(v) => u64::try_from(*v).ok(),
+            IntRepr::Big(s) => s.parse().ok(),
+        }
+    }
+
+    /// The value as `i64`, when it fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match &self.0 {
+            IntRepr::Small(v) => Some(*v),
+            IntRepr::Big(_) => None,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            IntRepr::Small(v) => {
+                // Formats without allocating: this runs once per integer in every document.
+                let mut buf = [0u8; 20];
+                let mut n = v.unsigned_abs();
+                let mut i = buf.len();
+                loop {
+                    i -= 1;
+                    buf[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if *v < 0 {
+                    out.push(b'-');
+                }
+                out.extend_from_slice(&buf[i..]);
+            }
+            IntRepr::Big(s) => out.extend_from_slice(s.as_bytes()),
+        }
+    }
+}
+
+impl From<u64> for Int {
+    fn from(v: u64) -> Self {
+        match i64::try_from(v) {
+            Ok(v) => Int(IntRepr::Small(v)),
+            Err(_) => Int(IntRepr::Big(v.to_string().into())),
+        }
+    }
+}
+
+impl From<i64> for Int {
+    fn from(v: i64) -> Self {
+        Int(IntRepr::Small(v))
+    }
+}
+
+impl fmt::Display for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            IntRepr::Small(v) => write!(f, "{v}"),
+            IntRepr::Big(s) => f.write_str(s),
+        }
+    }
+}
+
+impl fmt::Debug for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&to_json(self)))
+    }
+}
+
+impl Value {
+    /// The object, if this is one.
+    pub fn as_object(&self) -> Option<&Map> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer as `u64`, if this is a non-negative integer that fits.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Int(i) => i.as_u64(),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The array, if this is one.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// A short name of the value's kind, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(u64::from(v).into())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<Map> for Value {
+    fn from(m: Map) -> Self {
+        Value::Object(m)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(v: Vec<Value>) -> Self {
+        Value::Array(v)
+    }
+}
+
+/// Why some bytes are not acceptable JSON. Offsets are byte offsets into the input.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum JsonError {
+    /// The input ended in the middle of a value.
+    #[error("unexpected end of JSON input")]
+    UnexpectedEnd,
+    /// A byte that cannot start or continue a value here.
+    #[error("unexpected character {found:?} at byte {offset}")]
+    Unexpected {
+        /// Where.
+        offset: usize,
+        /// The character found (lossy).
+        found: char,
+    },
+    /// Data after the top-level value.
+    #[error("trailing data after the JSON value at byte {offset}")]
+    TrailingData {
+        /// Where the trailing data starts.
+        offset: usize,
+    },
+    /// A number with a fraction or exponent.
+    #[error("floating-point number at byte {offset}: TUF metadata allows integers only")]
+    Float {
+        /// Where the number starts.
+        offset: usize,
+    },
+    /// A malformed number (leading zeros, lone minus sign, ...).
+    #[error("malformed number at byte {offset}")]
+    BadNumber {
+        /// Where the number starts.
+        offset: usize,
+    },
+    /// An object names the same key twice.
+    #[error("duplicate object key {key:?} at byte {offset}")]
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// Where the second copy starts.
+        offset: usize,
+    },
+    /// A malformed string: bad escape, lone surrogate, raw control character, invalid UTF-8.
+    #[error("invalid string at byte {offset}: {reason}")]
+    BadString {
+        /// Where the problem is.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Nesting deeper than [`MAX_DEPTH`].
+    #[error("JSON nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// The input starts with a UTF-8 byte-order mark.
+    #[error("JSON input starts with a byte-order mark")]
+    ByteOrderMark,
+}
+
+/// Parses one JSON value, strictly (see the module documentation).
+///
+/// ```
+/// use vouch_tuf::json::{parse, JsonError};
+/// let v = parse(br#" {"b": 1, "a": [true, null]} "#).unwrap();
+/// assert_eq!(vouch_tuf::json::canonical(&v), br#"{"a":[true,null],"b":1}"#);
+/// assert!(matches!(parse(b"1.5"), Err(JsonError::Float { .. })));
+/// assert!(matches!(parse(br#"{"a":1,"a":2}"#), Err(JsonError::DuplicateKey { .. })));
+/// ```
+pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
+    if input.starts_with(&[0xef, 0xbb, 0xbf]) {
+        return Err(JsonError::ByteOrderMark);
+    }
+    let mut p = Parser {
+        input,
+        pos: 0,
+        depth: 0,
+    };
+    p.skip_ws();
+    let v = p.value()?;
+    p.skip_ws();
+    if p.pos != input.len() {
+        return Err(JsonError::TrailingData { offset: p.pos });
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    input: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn unexpected(&self) -> JsonError {
+        match std::str::from_utf8(&self.input[self.pos..]) {
+            _ if self.pos >= self.input.len() => JsonError::UnexpectedEnd,
+            Ok(s) => JsonError::Unexpected {
+                offset: self.pos,
+                found: s.chars().next().unwrap_or('\u{fffd}'),
+            },
+            Err(_) => JsonError::Unexpected {
+                offset: self.pos,
+                found: char::from(self.input[self.pos]),
+            },
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), JsonError> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Value, JsonError> {
+        if self.input[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, JsonError> {
+        match self.peek() {
+            None => Err(JsonError::UnexpectedEnd),
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.literal(b"null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.unexpected()),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), JsonError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<Value, JsonError> {
+        self.enter()?;
+        let mut map = Map::new();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.unexpected());
+            }
+            let key_at = self.pos;
+            let key = self.string()?;
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            let v = self.value()?;
+            if map.contains_key(&key) {
+                return Err(JsonError::DuplicateKey {
+                    key,
+                    offset: key_at,
+                });
+            }
+            map.insert(key, v);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Object(map));
+                }
+                _ => return Err(self.unexpected()),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<Value, JsonError> {
+        self.enter()?;
+        let mut items = Vec::new();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            items.push(self.value()?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.unexpected()),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let digits_at = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        let digits = &self.input[digits_at..self.pos];
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+            return Err(JsonError::BadNumber { offset: start });
+        }
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            return Err(JsonError::Float { offset: start });
+        }
+        // The digits are ASCII by construction.
+        let text = std::str::from_utf8(&self.input[start..self.pos])
+            .map_err(|_| JsonError::BadNumber { offset: start })?;
+        let int = match text.parse::<i64>() {
+            Ok(v) => Int(IntRepr::Small(v)),
+            Err(_) => Int(IntRepr::Big(text.into())),
+        };
+        Ok(Value::Int(int))
+    }
+
+    fn hex4(&mut self) -> Result<u16, JsonError> {
+        let bad = JsonError::BadString {
+            offset: self.pos,
+            reason: "malformed \\u escape",
+        };
+        let h = self.input.get(self.pos..self.pos + 4).ok_or(bad.clone())?;
+        let s = std::str::from_utf8(h).map_err(|_| bad.clone())?;
+        let v = u16::from_str_radix(s, 16).map_err(|_| bad.clone())?;
+        if !h.iter().all(u8::is_ascii_hexdigit) {
+            return Err(bad);
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        // Caller has checked the opening quote.
+        self.pos += 1;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            // Copy the run of plain bytes in one go.
+            let run_start = self.pos;
+            while let Some(&b) = self.input.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.extend_from_slice(&self.input[run_start..self.pos]);
+            match self.peek() {
+                None => return Err(JsonError::UnexpectedEnd),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return String::from_utf8(out).map_err(|e| JsonError::BadString {
+                        offset: run_start + e.utf8_error().valid_up_to(),
+                        reason: "invalid UTF-8",
+                    });
+                }
+                Some(b'\\') => {
+                    let at = self.pos;
+                    self.pos += 1;
+                    let esc = self.peek().ok_or(JsonError::UnexpectedEnd)?;
+                    self.pos += 1;
+                    let c = match esc {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape(at)?,
+                        _ => {
+                            return Err(JsonError::BadString {
+                                offset: at,
+                                reason: "unknown escape",
+                            })
+                        }
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                Some(_) => {
+                    return Err(JsonError::BadString {
+                        offset: self.pos,
+                        reason: "raw control character",
+                    })
+                }
+            }
+        }
+    }
+
+    fn unicode_escape(&mut self, at: usize) -> Result<char, JsonError> {
+        let lone = JsonError::BadString {
+            offset: at,
+            reason: "lone UTF-16 surrogate",
+        };
+        let hi = self.hex4()?;
+        let code = match hi {
+            0xd800..=0xdbff => {
+                if !self.input[self.pos..].starts_with(b"\\u") {
+                    return Err(lone);
+                }
+                self.pos += 2;
+                let lo = self.hex4()?;
+                if !(0xdc00..=0xdfff).contains(&lo) {
+                    return Err(lone);
+                }
+                0x10000 + ((u32::from(hi) - 0xd800) << 10) + (u32::from(lo) - 0xdc00)
+            }
+            0xdc00..=0xdfff => return Err(lone),
+            _ => u32::from(hi),
+        };
+        char::from_u32(code).ok_or(lone)
+    }
+}
+
+/// The canonical form of a value (what TUF signs), as bytes.
+///
+/// ```
+/// use vouch_tuf::json::{canonical, parse};
+/// let v = parse("{\"é\": \"a\\\"b\", \"z\": [], \"a\": {}}".as_bytes()).unwrap();
+/// assert_eq!(canonical(&v), "{\"a\":{},\"z\":[],\"é\":\"a\\\"b\"}".as_bytes());
+/// ```
+pub fn canonical(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write(v, &mut out, Escape::Canonical);
+    out
+}
+
+/// Appends the canonical form of `v` to `out`.
+pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    write(v, out, Escape::Canonical);
+}
+
+/// A compact, key-sorted JSON document that is always valid JSON (control characters in
+/// strings escaped). Identical to [`canonical`] when no string holds a control character.
+pub fn to_json(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write(v, &mut out, Escape::Json);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Escape {
+    Canonical,
+    Json,
+}
+
+fn write(v: &Value, out: &mut Vec<u8>, esc: Escape) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => i.write(out),
+        Value::String(s) => write_str(s, out, esc),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, out, esc);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(k, out, esc);
+                out.push(b':');
+                write(item, out, esc);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>, esc: Escape) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let replacement: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            c if c < 0x20 && matches!(esc, Escape::Json) => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        match replacement {
+            Some(r) => out.extend_from_slice(r),
+            None => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn canon(s: &str) -> String {
+        String::from_utf8(canonical(&parse(s.as_bytes()).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn sorts_keys_by_code_point_not_utf16() {
+        // U+FF61 sorts before U+1F600 by code point (and UTF-8), after it in UTF-16.
+        assert_eq!(
+            canon(r#"{"😀":1,"｡":2,"a":3}"#),
+            r#"{"a":3,"｡":2,"😀":1}"#
+        );
+    }
+
+    #[test]
+    fn keeps_nfc_and_nfd_apart() {
+        let v = parse("{\"\u{e9}\":1,\"e\u{301}\":2}".as_bytes()).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn escapes_only_quote_and_backslash() {
+        assert_eq!(canon(r#""a\"b\\c\n\u0001é""#), "\"a\\\"b\\\\c\n\u{1}é\"");
+        assert_eq!(
+            String::from_utf8(to_json(&parse(br#""a\"b\\c\n\u0001""#).unwrap())).unwrap(),
+            r#""a\"b\\c\u000a\u0001""#
+        );
+    }
+
+    #[test]
+    fn big_integers_are_exact() {
+        assert_eq!(canon("100000000000000000000000000000000000000000"), "100000000000000000000000000000000000000000");
+        assert_eq!(canon("-9223372036854775809"), "-9223372036854775809");
+        assert_eq!(canon("18446744073709551615"), "18446744073709551615");
+        assert_eq!(parse(b"18446744073709551615").unwrap().as_u64(), Some(u64::MAX));
+        assert_eq!(parse(b"-1").unwrap().as_u64(), None);
+        assert_eq!(canon("-0"), "0");
+    }
+
+    #[test]
+    fn rejects() {
+        type Check = fn(&JsonError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
+            (b"1.0", |e| matches!(e, JsonError::Float { .. })),
+            (b"1e5", |e| matches!(e, JsonError::Float { .. })),
+            (b"[1E5]", |e| matches!(e, JsonError::Float { .. })),
+            (b"01", |e| matches!(e, JsonError::BadNumber { .. })),
+            (b"-", |e| matches!(e, JsonError::BadNumber { .. })),
+            (b"{\"a\":1,\"a\":1}", |e| matches!(e, JsonError::DuplicateKey { .. })),
+            (b"\"\\ud800\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\\udc00\\ud800\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\\ud800\\u0041\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"a\nb\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\\x\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\\u12g4\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\\u+123\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\xff\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"{} {}", |e| matches!(e, JsonError::TrailingData { .. })),
+            (b"{}x", |e| matches!(e, JsonError::TrailingData { .. })),
+            (b"\xef\xbb\xbf{}", |e| matches!(e, JsonError::ByteOrderMark)),
+            (b"", |e| matches!(e, JsonError::UnexpectedEnd)),
+            (b"[1,]", |e| matches!(e, JsonError::Unexpected { .. })),
+            (b"{\"a\":1,}", |e| matches!(e, JsonError::Unexpected { .. })),
+            (b"{\"a\" 1}", |e| matches!(e, JsonError::Unexpected { .. })),
+            (b"[", |e| matches!(e, JsonError::UnexpectedEnd)),
+            (b"tru", |e| matches!(e, JsonError::Unexpected { .. })),
+            (b"NaN", |e| matches!(e, JsonError::Unexpected { .. })),
+            (b"{1:2}", |e| matches!(e, JsonError::Unexpected { .. })),
+        ];
+        for (input, check) in cases {
+            let err = parse(input).expect_err(&String::from_utf8_lossy(input));
+            assert!(check(&err), "{:?} gave {err:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn depth_is_capped() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(ok.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
+        // An unclosed run of brackets must not recurse without bound either.
+        assert_eq!(parse("[".repeat(100_000).as_bytes()), Err(JsonError::TooDeep));
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|v| Value::Int(v.into())),
+            any::<u64>().prop_map(|v| Value::Int(v.into())),
+            ".*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(".*", inner, 0..8).prop_map(Value::Object),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn to_json_round_trips(v in arb_value()) {
+            let text = to_json(&v);
+            let back = parse(&text).unwrap();
+            prop_assert_eq!(&back, &v);
+            prop_assert_eq!(to_json(&back), text);
+        }
+
+        #[test]
+        fn canonical_is_idempotent(v in arb_value()) {
+            // Without control characters the canonical form is itself JSON that parses back.
+            let c = canonical(&v);
+            if !c.iter().any(|b| *b < 0x20) {
+                prop_assert_eq!(canonical(&parse(&c).unwrap()), c);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse(&bytes);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `vouch-tuf`: the pure core of vouch.
+//!
+//! TUF 1.0 metadata (root, targets with delegations, snapshot, timestamp), the canonical
+//! JSON form that every TUF implementation signs, keys and signatures, thresholds, and
+//! container-image references and digests.
+//!
+//! This crate does no IO: no network, no filesystem, no clock. Callers hand it bytes and a
+//! reference time and get values or typed errors back. The server, the verifier and the CLI
+//! are thin layers around it.
+//!
+//! How the parts relate:
+//! - [`json`] parses bytes into a [`json::Value`] (strict: no floats, no duplicate keys) and
+//!   writes the canonical form.
+//! - [`metadata`] builds typed roles from a `Value`, keeping unknown fields, and checks
+//!   signatures over the canonical form of that same value.
+//! - [`crypto`] verifies and makes signatures (ed25519, ECDSA P-256, RSA-PSS verify only)
+//!   and reads and writes encrypted private-key files.
+//! - [`reference`] parses image references, digests and GUNs.
+
+pub mod crypto;
+pub mod hex;
+pub mod json;
+pub mod metadata;
+pub mod reference;
+pub mod time;
+pub mod types;

@@ -1,0 +1,102 @@
+//! The one threshold check, for top-level and delegated roles alike.
+
+use std::collections::{BTreeMap, HashSet};
+
+use thiserror::Error;
+
+use crate::types::{KeyId, Threshold};
+
+use super::{Key, Signature};
+
+/// Signatures that do not meet a role's threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignatureError {
+    /// Fewer distinct keys signed validly than the threshold requires.
+    #[error("{role} metadata has {valid} valid signature(s) from distinct authorized keys, {needed} required")]
+    ThresholdNotMet {
+        /// The role checked.
+        role: String,
+        /// Distinct authorized keys with a valid signature.
+        valid: usize,
+        /// The threshold.
+        needed: u32,
+    },
+    /// The delegating role does not delegate to this role.
+    #[error("role {role} is not delegated by the delegating role")]
+    NotDelegated {
+        /// The role checked.
+        role: String,
+    },
+}
+
+/// The outcome of a successful threshold check: which key ids signed validly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Authorized key ids whose signature verified, in the order the role lists them.
+    pub keyids: Vec<KeyId>,
+}
+
+/// Checks that the signatures over `canonical` include valid ones by at least `threshold`
+/// distinct authorized keys.
+///
+/// - Only key ids in `authorized` count, resolved through `keys`; an id the role lists but
+///   `keys` lacks, a key of an unsupported scheme, a signature that is not hex or does not
+///   verify: each simply does not count, and does not spoil a threshold met without it.
+/// - Keys are counted by their key material: two ids naming the same public key count once.
+/// - Two signatures by one key id never reach this point: [`Metadata`](super::Metadata)
+///   parsing rejects them.
+///
+/// ```
+/// use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+/// use vouch_tuf::metadata::{verify_threshold, Key, Metadata, Targets};
+/// use vouch_tuf::time::Timestamp;
+/// use vouch_tuf::types::Threshold;
+///
+/// let sk = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+/// let key = Key::from_verifying_key(&sk.verifying_key());
+/// let id = key.key_id();
+/// let md = Metadata::signed_by(Targets::new(Timestamp::from_unix(0)), &[&sk]).unwrap();
+/// let keys = [(id.clone(), key)].into_iter().collect();
+/// let two = Threshold::new(2).unwrap();
+/// assert!(verify_threshold("targets", md.canonical_signed(), md.signatures(), &keys, &[id.clone()], Threshold::ONE).is_ok());
+/// assert!(verify_threshold("targets", md.canonical_signed(), md.signatures(), &keys, &[id], two).is_err());
+/// ```
+pub fn verify_threshold(
+    role: &str,
+    canonical: &[u8],
+    signatures: &[Signature],
+    keys: &BTreeMap<KeyId, Key>,
+    authorized: &[KeyId],
+    threshold: Threshold,
+) -> Result<Verified, SignatureError> {
+    let mut seen_material: HashSet<(crate::crypto::Algorithm, Vec<u8>)> = HashSet::new();
+    let mut signed_by = Vec::new();
+    for keyid in authorized {
+        let Some(sig) = signatures.iter().find(|s| &s.keyid == keyid) else {
+            continue;
+        };
+        let Some(key) = keys.get(keyid) else {
+            continue;
+        };
+        let Ok(vk) = key.verifying_key() else {
+            continue;
+        };
+        let Ok(sig_bytes) = crate::hex::decode(&sig.sig) else {
+            continue;
+        };
+        if vk.verify(canonical, &sig_bytes).is_err() {
+            continue;
+        }
+        if seen_material.insert((vk.algorithm(), vk.material().to_vec())) {
+            signed_by.push(keyid.clone());
+        }
+    }
+    if signed_by.len() < threshold.get() as usize {
+        return Err(SignatureError::ThresholdNotMet {
+            role: role.to_owned(),
+            valid: signed_by.len(),
+            needed: threshold.get(),
+        });
+    }
+    Ok(Verified { keyids: signed_by })
+}
