@@ -22,7 +22,11 @@ fn signed_targets(n: usize) -> (Vec<u8>, Key) {
         let digest = Digest::sha256_of(format!("manifest {i}").as_bytes());
         t.targets.insert(
             TargetName::new(format!("v1.{i}.0")).expect("name"),
-            TargetFile::image(&digest, 1000 + i as u64, Some("application/vnd.oci.image.manifest.v1+json")),
+            TargetFile::image(
+                &digest,
+                1000 + i as u64,
+                Some("application/vnd.oci.image.manifest.v1+json"),
+            ),
         );
     }
     let md = Metadata::signed_by(t, &[&sk]).expect("sign");
@@ -40,33 +44,43 @@ fn bench(c: &mut Criterion) {
         if n >= 100_000 {
             group.sample_size(10);
         }
-        group.bench_with_input(BenchmarkId::new("parse_canonicalize_verify", n), &bytes, |b, bytes| {
-            b.iter(|| {
-                let md = Metadata::<Targets>::from_bytes(bytes).expect("parse");
-                verify_threshold(
-                    "targets",
-                    md.canonical_signed(),
-                    md.signatures(),
-                    &keys,
-                    &ids,
-                    Threshold::ONE,
-                )
-                .expect("verify");
-                md
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("parse_canonicalize_verify", n),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    let md = Metadata::<Targets>::from_bytes(bytes).expect("parse");
+                    verify_threshold(
+                        "targets",
+                        md.canonical_signed(),
+                        md.signatures(),
+                        &keys,
+                        &ids,
+                        Threshold::ONE,
+                    )
+                    .expect("verify");
+                    md
+                })
+            },
+        );
         // The floor: the signature check alone over the same canonical bytes.
         let md = Metadata::<Targets>::from_bytes(&bytes).expect("parse");
         let canonical = md.canonical_signed().to_vec();
         let sig = vouch_tuf::hex::decode(&md.signatures()[0].sig).expect("hex");
         let vk = key.verifying_key().expect("key");
-        group.bench_with_input(BenchmarkId::new("raw_ed25519_verify", n), &canonical, |b, msg| {
-            b.iter(|| vk.verify(msg, &sig).expect("verify"))
-        });
-        group.bench_with_input(BenchmarkId::new("canonicalize_only", n), &bytes, |b, bytes| {
-            let v = json::parse(bytes).expect("parse");
-            b.iter(|| json::canonical(&v))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("raw_ed25519_verify", n),
+            &canonical,
+            |b, msg| b.iter(|| vk.verify(msg, &sig).expect("verify")),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("canonicalize_only", n),
+            &bytes,
+            |b, bytes| {
+                let v = json::parse(bytes).expect("parse");
+                b.iter(|| json::canonical(&v))
+            },
+        );
     }
     group.finish();
 }

@@ -50,7 +50,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// ```
 pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(HexError::OddLength(b.len()));
     }
     let mut out = Vec::with_capacity(b.len() / 2);

@@ -681,10 +681,7 @@ mod tests {
     #[test]
     fn sorts_keys_by_code_point_not_utf16() {
         // U+FF61 sorts before U+1F600 by code point (and UTF-8), after it in UTF-16.
-        assert_eq!(
-            canon(r#"{"😀":1,"｡":2,"a":3}"#),
-            r#"{"a":3,"｡":2,"😀":1}"#
-        );
+        assert_eq!(canon(r#"{"😀":1,"｡":2,"a":3}"#), r#"{"a":3,"｡":2,"😀":1}"#);
     }
 
     #[test]
@@ -704,10 +701,16 @@ mod tests {
 
     #[test]
     fn big_integers_are_exact() {
-        assert_eq!(canon("100000000000000000000000000000000000000000"), "100000000000000000000000000000000000000000");
+        assert_eq!(
+            canon("100000000000000000000000000000000000000000"),
+            "100000000000000000000000000000000000000000"
+        );
         assert_eq!(canon("-9223372036854775809"), "-9223372036854775809");
         assert_eq!(canon("18446744073709551615"), "18446744073709551615");
-        assert_eq!(parse(b"18446744073709551615").unwrap().as_u64(), Some(u64::MAX));
+        assert_eq!(
+            parse(b"18446744073709551615").unwrap().as_u64(),
+            Some(u64::MAX)
+        );
         assert_eq!(parse(b"-1").unwrap().as_u64(), None);
         assert_eq!(canon("-0"), "0");
     }
@@ -721,10 +724,16 @@ mod tests {
             (b"[1E5]", |e| matches!(e, JsonError::Float { .. })),
             (b"01", |e| matches!(e, JsonError::BadNumber { .. })),
             (b"-", |e| matches!(e, JsonError::BadNumber { .. })),
-            (b"{\"a\":1,\"a\":1}", |e| matches!(e, JsonError::DuplicateKey { .. })),
+            (b"{\"a\":1,\"a\":1}", |e| {
+                matches!(e, JsonError::DuplicateKey { .. })
+            }),
             (b"\"\\ud800\"", |e| matches!(e, JsonError::BadString { .. })),
-            (b"\"\\udc00\\ud800\"", |e| matches!(e, JsonError::BadString { .. })),
-            (b"\"\\ud800\\u0041\"", |e| matches!(e, JsonError::BadString { .. })),
+            (b"\"\\udc00\\ud800\"", |e| {
+                matches!(e, JsonError::BadString { .. })
+            }),
+            (b"\"\\ud800\\u0041\"", |e| {
+                matches!(e, JsonError::BadString { .. })
+            }),
             (b"\"a\nb\"", |e| matches!(e, JsonError::BadString { .. })),
             (b"\"\\x\"", |e| matches!(e, JsonError::BadString { .. })),
             (b"\"\\u12g4\"", |e| matches!(e, JsonError::BadString { .. })),
@@ -744,7 +753,11 @@ mod tests {
         ];
         for (input, check) in cases {
             let err = parse(input).expect_err(&String::from_utf8_lossy(input));
-            assert!(check(&err), "{:?} gave {err:?}", String::from_utf8_lossy(input));
+            assert!(
+                check(&err),
+                "{:?} gave {err:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -755,7 +768,10 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
         // An unclosed run of brackets must not recurse without bound either.
-        assert_eq!(parse("[".repeat(100_000).as_bytes()), Err(JsonError::TooDeep));
+        assert_eq!(
+            parse("[".repeat(100_000).as_bytes()),
+            Err(JsonError::TooDeep)
+        );
     }
 
     fn arb_value() -> impl Strategy<Value = Value> {

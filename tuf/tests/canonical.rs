@@ -19,7 +19,11 @@ fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 #[test]
 fn canonical_vectors_match_securesystemslib() {
     let vectors = vectors();
-    assert!(vectors.len() >= 40, "expected a full vector set, got {}", vectors.len());
+    assert!(
+        vectors.len() >= 40,
+        "expected a full vector set, got {}",
+        vectors.len()
+    );
     let mut checked_ok = 0;
     let mut checked_err = 0;
     for v in &vectors {
@@ -27,13 +31,22 @@ fn canonical_vectors_match_securesystemslib() {
         let input = field(v, "input").and_then(Value::as_str).expect("input");
         let parsed = json::parse(input.as_bytes());
         if field(v, "error").and_then(Value::as_bool) == Some(true) {
-            assert!(parsed.is_err(), "{name}: securesystemslib refuses this input, vouch accepted it");
+            assert!(
+                parsed.is_err(),
+                "{name}: securesystemslib refuses this input, vouch accepted it"
+            );
             checked_err += 1;
             continue;
         }
-        let want = hex::decode(field(v, "canonical_hex").and_then(Value::as_str).expect("canonical_hex"))
-            .expect("hex");
-        let value = parsed.unwrap_or_else(|e| panic!("{name}: vouch refused input securesystemslib accepts: {e}"));
+        let want = hex::decode(
+            field(v, "canonical_hex")
+                .and_then(Value::as_str)
+                .expect("canonical_hex"),
+        )
+        .expect("hex");
+        let value = parsed.unwrap_or_else(|e| {
+            panic!("{name}: vouch refused input securesystemslib accepts: {e}")
+        });
         let got = json::canonical(&value);
         assert_eq!(
             got,

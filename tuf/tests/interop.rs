@@ -12,15 +12,17 @@ use std::process::Command;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json::{self, JsonError, Value};
 use vouch_tuf::metadata::{
-    DelegatedRole, Delegations, Key, MetaFile, Metadata, MetadataError, PathScope, Role, Root, SignatureError,
-    Snapshot, TargetFile, Targets, TimestampRole,
+    DelegatedRole, Delegations, Key, MetaFile, Metadata, MetadataError, PathScope, Role, Root,
+    SignatureError, Snapshot, TargetFile, Targets, TimestampRole,
 };
 use vouch_tuf::reference::Digest;
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, RoleName, TargetName, Threshold, TopLevelRole};
 
 fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
 }
 
 fn read(path: &str) -> Vec<u8> {
@@ -70,7 +72,8 @@ fn python_repo() -> PyRepo {
         delegated: ["releases", "nightly"]
             .into_iter()
             .map(|n| {
-                let md = Metadata::from_bytes_as(n, &read(&format!("python-tuf/repo/1.{n}.json"))).unwrap();
+                let md = Metadata::from_bytes_as(n, &read(&format!("python-tuf/repo/1.{n}.json")))
+                    .unwrap();
                 (n.to_owned(), md)
             })
             .collect(),
@@ -86,41 +89,84 @@ fn python_tuf_repository_verifies() {
     // Every role verifies against its delegator, with exactly the signers python-tuf used.
     let checks = [
         ("root", root.verify_role(TopLevelRole::Root, &repo.root)),
-        ("targets", root.verify_role(TopLevelRole::Targets, &repo.targets)),
-        ("snapshot", root.verify_role(TopLevelRole::Snapshot, &repo.snapshot)),
-        ("timestamp", root.verify_role(TopLevelRole::Timestamp, &repo.timestamp)),
-        ("releases", repo.targets.signed().verify_delegate("releases", &repo.delegated["releases"])),
-        ("nightly", repo.targets.signed().verify_delegate("nightly", &repo.delegated["nightly"])),
+        (
+            "targets",
+            root.verify_role(TopLevelRole::Targets, &repo.targets),
+        ),
+        (
+            "snapshot",
+            root.verify_role(TopLevelRole::Snapshot, &repo.snapshot),
+        ),
+        (
+            "timestamp",
+            root.verify_role(TopLevelRole::Timestamp, &repo.timestamp),
+        ),
+        (
+            "releases",
+            repo.targets
+                .signed()
+                .verify_delegate("releases", &repo.delegated["releases"]),
+        ),
+        (
+            "nightly",
+            repo.targets
+                .signed()
+                .verify_delegate("nightly", &repo.delegated["nightly"]),
+        ),
     ];
     for (name, result) in checks {
         let verified = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(ids(&verified.keyids), {
-            let mut v = str_list(get(&exp, &["roles", name, "signed_by"]));
-            v.sort();
-            v
-        }, "{name}: signers");
+        assert_eq!(
+            ids(&verified.keyids),
+            {
+                let mut v = str_list(get(&exp, &["roles", name, "signed_by"]));
+                v.sort();
+                v
+            },
+            "{name}: signers"
+        );
     }
 
     // Versions, thresholds and key assignments.
     for role in TopLevelRole::ALL {
         let name = role.as_str();
         let rk = root.role_keys(role);
-        assert_eq!(u64::from(rk.threshold.get()), get(&exp, &["roles", name, "threshold"]).as_u64().unwrap());
+        assert_eq!(
+            u64::from(rk.threshold.get()),
+            get(&exp, &["roles", name, "threshold"]).as_u64().unwrap()
+        );
         assert_eq!(ids(&rk.keyids), {
             let mut v = str_list(get(&exp, &["roles", name, "keyids"]));
             v.sort();
             v
         });
     }
-    assert_eq!(repo.root.version().get(), get(&exp, &["roles", "root", "version"]).as_u64().unwrap());
-    assert_eq!(repo.root.expires().to_string(), get(&exp, &["expires"]).as_str().unwrap());
+    assert_eq!(
+        repo.root.version().get(),
+        get(&exp, &["roles", "root", "version"]).as_u64().unwrap()
+    );
+    assert_eq!(
+        repo.root.expires().to_string(),
+        get(&exp, &["expires"]).as_str().unwrap()
+    );
     assert_eq!(root.consistent_snapshot, Some(true));
-    assert_eq!(root.common.spec_version.as_str(), get(&exp, &["spec_version"]).as_str().unwrap());
+    assert_eq!(
+        root.common.spec_version.as_str(),
+        get(&exp, &["spec_version"]).as_str().unwrap()
+    );
 
     // Keys: material as python-tuf wrote it, and the ids it computed are the ids vouch computes.
     let exp_keys = get(&exp, &["keys"]).as_object().unwrap();
     let mut all_keys = root.keys.clone();
-    all_keys.extend(repo.targets.signed().delegations.as_ref().unwrap().keys.clone());
+    all_keys.extend(
+        repo.targets
+            .signed()
+            .delegations
+            .as_ref()
+            .unwrap()
+            .keys
+            .clone(),
+    );
     assert_eq!(all_keys.len(), exp_keys.len());
     for (id, key) in &all_keys {
         let e = &exp_keys[id.as_str()];
@@ -137,24 +183,44 @@ fn python_tuf_repository_verifies() {
     assert_eq!(order, str_list(get(&exp, &["delegation_order"])));
     let releases = d.role("releases").unwrap();
     assert!(releases.terminating);
-    assert_eq!(releases.scope, PathScope::Paths(str_list(get(&exp, &["delegations", "releases", "paths"]))));
+    assert_eq!(
+        releases.scope,
+        PathScope::Paths(str_list(get(&exp, &["delegations", "releases", "paths"])))
+    );
     let nightly = d.role("nightly").unwrap();
     assert!(!nightly.terminating);
     assert_eq!(
         nightly.scope,
-        PathScope::HashPrefixes(str_list(get(&exp, &["delegations", "nightly", "path_hash_prefixes"])))
+        PathScope::HashPrefixes(str_list(get(
+            &exp,
+            &["delegations", "nightly", "path_hash_prefixes"]
+        )))
     );
 
     // Targets: each where python-tuf put it, with its length, hash and custom data.
     for (name, e) in get(&exp, &["targets"]).as_object().unwrap() {
         let role = get(e, &["role"]).as_str().unwrap();
-        let holder = if role == "targets" { &repo.targets } else { &repo.delegated[role] };
+        let holder = if role == "targets" {
+            &repo.targets
+        } else {
+            &repo.delegated[role]
+        };
         let t = &holder.signed().targets[name.as_str()];
         assert_eq!(t.length, get(e, &["length"]).as_u64().unwrap(), "{name}");
-        assert_eq!(t.hashes["sha256"], get(e, &["sha256"]).as_str().unwrap(), "{name}");
-        assert_eq!(t.media_type(), Some("application/vnd.oci.image.manifest.v1+json"));
+        assert_eq!(
+            t.hashes["sha256"],
+            get(e, &["sha256"]).as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            t.media_type(),
+            Some("application/vnd.oci.image.manifest.v1+json")
+        );
         if role != "targets" {
-            assert!(d.role(role).unwrap().is_delegated_path(name), "{name} within {role}'s paths");
+            assert!(
+                d.role(role).unwrap().is_delegated_path(name),
+                "{name} within {role}'s paths"
+            );
         }
     }
 
@@ -170,23 +236,42 @@ fn python_tuf_repository_verifies() {
         assert_eq!(len, snap_bytes.len() as u64);
     }
     if let Some(h) = &ts.hashes {
-        assert_eq!(h, MetaFile::for_bytes(ts.version, &snap_bytes).hashes.as_ref().unwrap());
+        assert_eq!(
+            h,
+            MetaFile::for_bytes(ts.version, &snap_bytes)
+                .hashes
+                .as_ref()
+                .unwrap()
+        );
     }
 }
 
 #[test]
 fn python_tuf_metadata_round_trips_unchanged() {
     // Re-serialising what python-tuf wrote keeps every field, so signatures still verify.
-    for file in ["1.root.json", "1.targets.json", "1.snapshot.json", "timestamp.json", "1.releases.json", "1.nightly.json"] {
+    for file in [
+        "1.root.json",
+        "1.targets.json",
+        "1.snapshot.json",
+        "timestamp.json",
+        "1.releases.json",
+        "1.nightly.json",
+    ] {
         let bytes = read(&format!("python-tuf/repo/{file}"));
         let original = json::parse(&bytes).unwrap();
         let rewritten = match file {
             "1.root.json" => Metadata::<Root>::from_bytes(&bytes).unwrap().to_value(),
             "1.snapshot.json" => Metadata::<Snapshot>::from_bytes(&bytes).unwrap().to_value(),
-            "timestamp.json" => Metadata::<TimestampRole>::from_bytes(&bytes).unwrap().to_value(),
+            "timestamp.json" => Metadata::<TimestampRole>::from_bytes(&bytes)
+                .unwrap()
+                .to_value(),
             _ => Metadata::<Targets>::from_bytes(&bytes).unwrap().to_value(),
         };
-        assert_eq!(json::canonical(&rewritten), json::canonical(&original), "{file}");
+        assert_eq!(
+            json::canonical(&rewritten),
+            json::canonical(&original),
+            "{file}"
+        );
     }
 }
 
@@ -195,13 +280,22 @@ fn unknown_fields_are_kept() {
     let bytes = read("python-tuf/repo/1.targets.json");
     let mut v = json::parse(&bytes).unwrap();
     let Value::Object(env) = &mut v else { panic!() };
-    let Some(Value::Object(signed)) = env.get_mut("signed") else { panic!() };
+    let Some(Value::Object(signed)) = env.get_mut("signed") else {
+        panic!()
+    };
     signed.insert("x-vendor".into(), Value::from("kept"));
-    let Some(Value::Object(targets)) = signed.get_mut("targets") else { panic!() };
-    let Some(Value::Object(latest)) = targets.get_mut("latest") else { panic!() };
+    let Some(Value::Object(targets)) = signed.get_mut("targets") else {
+        panic!()
+    };
+    let Some(Value::Object(latest)) = targets.get_mut("latest") else {
+        panic!()
+    };
     latest.insert("x-note".into(), Value::from(7u64));
     let md = Metadata::<Targets>::from_value("targets", v.clone()).unwrap();
-    assert_eq!(md.signed().extra.get("x-vendor"), Some(&Value::from("kept")));
+    assert_eq!(
+        md.signed().extra.get("x-vendor"),
+        Some(&Value::from("kept"))
+    );
     assert_eq!(json::canonical(&md.to_value()), json::canonical(&v));
 }
 
@@ -217,12 +311,26 @@ fn replace_once(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 fn flipped_byte_in_signed_breaks_the_signature() {
     let repo = python_repo();
     let bytes = read("python-tuf/repo/1.targets.json");
-    let hash = get(&expected(), &["targets", "latest", "sha256"]).as_str().unwrap().to_owned();
+    let hash = get(&expected(), &["targets", "latest", "sha256"])
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut flipped = hash.clone();
     flipped.replace_range(0..1, if &hash[0..1] == "0" { "1" } else { "0" });
     let md = Metadata::<Targets>::from_bytes(&replace_once(&bytes, &hash, &flipped)).unwrap();
-    let err = repo.root.signed().verify_role(TopLevelRole::Targets, &md).unwrap_err();
-    assert_eq!(err, SignatureError::ThresholdNotMet { role: "targets".into(), valid: 0, needed: 1 });
+    let err = repo
+        .root
+        .signed()
+        .verify_role(TopLevelRole::Targets, &md)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SignatureError::ThresholdNotMet {
+            role: "targets".into(),
+            valid: 0,
+            needed: 1
+        }
+    );
     assert!(err.to_string().contains("targets"));
 }
 
@@ -234,17 +342,30 @@ fn signature_moved_to_another_keyid_does_not_count() {
     // Swap the key ids of the first two root signatures: each signature now claims a key
     // that did not make it.
     let Value::Object(env) = &mut v else { panic!() };
-    let Some(Value::Array(sigs)) = env.get_mut("signatures") else { panic!() };
+    let Some(Value::Array(sigs)) = env.get_mut("signatures") else {
+        panic!()
+    };
     let k0 = sigs[0].as_object().unwrap()["keyid"].clone();
     let k1 = sigs[1].as_object().unwrap()["keyid"].clone();
-    let Value::Object(s0) = &mut sigs[0] else { panic!() };
+    let Value::Object(s0) = &mut sigs[0] else {
+        panic!()
+    };
     s0.insert("keyid".into(), k1);
-    let Value::Object(s1) = &mut sigs[1] else { panic!() };
+    let Value::Object(s1) = &mut sigs[1] else {
+        panic!()
+    };
     s1.insert("keyid".into(), k0);
     let md = Metadata::<Root>::from_value("root", v).unwrap();
     // Three root signatures, two moved: one valid signature left, threshold 2.
     let err = root.verify_role(TopLevelRole::Root, &md).unwrap_err();
-    assert_eq!(err, SignatureError::ThresholdNotMet { role: "root".into(), valid: 1, needed: 2 });
+    assert_eq!(
+        err,
+        SignatureError::ThresholdNotMet {
+            role: "root".into(),
+            valid: 1,
+            needed: 2
+        }
+    );
 }
 
 #[test]
@@ -252,10 +373,15 @@ fn duplicated_signature_keyid_is_rejected() {
     let repo = python_repo();
     let mut v = repo.targets.to_value();
     let Value::Object(env) = &mut v else { panic!() };
-    let Some(Value::Array(sigs)) = env.get_mut("signatures") else { panic!() };
+    let Some(Value::Array(sigs)) = env.get_mut("signatures") else {
+        panic!()
+    };
     sigs.push(sigs[0].clone());
     let err = Metadata::<Targets>::from_bytes(&json::to_json(&v)).unwrap_err();
-    assert!(matches!(&err, MetadataError::DuplicateSignature { role, .. } if role == "targets"), "{err:?}");
+    assert!(
+        matches!(&err, MetadataError::DuplicateSignature { role, .. } if role == "targets"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("two signatures by key"));
 }
 
@@ -264,12 +390,28 @@ fn threshold_not_met_is_rejected() {
     let repo = python_repo();
     let mut v = repo.root.to_value();
     let Value::Object(env) = &mut v else { panic!() };
-    let Some(Value::Array(sigs)) = env.get_mut("signatures") else { panic!() };
+    let Some(Value::Array(sigs)) = env.get_mut("signatures") else {
+        panic!()
+    };
     sigs.truncate(1);
     let md = Metadata::<Root>::from_value("root", v).unwrap();
-    let err = repo.root.signed().verify_role(TopLevelRole::Root, &md).unwrap_err();
-    assert_eq!(err, SignatureError::ThresholdNotMet { role: "root".into(), valid: 1, needed: 2 });
-    assert_eq!(err.to_string(), "root metadata has 1 valid signature(s) from distinct authorized keys, 2 required");
+    let err = repo
+        .root
+        .signed()
+        .verify_role(TopLevelRole::Root, &md)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SignatureError::ThresholdNotMet {
+            role: "root".into(),
+            valid: 1,
+            needed: 2
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "root metadata has 1 valid signature(s) from distinct authorized keys, 2 required"
+    );
 }
 
 #[test]
@@ -277,20 +419,29 @@ fn wrong_type_is_rejected() {
     let err = Metadata::<Root>::from_bytes(&read("python-tuf/repo/1.targets.json")).unwrap_err();
     assert_eq!(
         err,
-        MetadataError::WrongType { role: "root".into(), expected: "root", found: "targets".into() }
+        MetadataError::WrongType {
+            role: "root".into(),
+            expected: "root",
+            found: "targets".into()
+        }
     );
 }
 
 #[test]
 fn float_in_metadata_is_rejected() {
     let bytes = read("python-tuf/repo/1.targets.json");
-    let len = get(&expected(), &["targets", "latest", "length"]).as_u64().unwrap();
+    let len = get(&expected(), &["targets", "latest", "length"])
+        .as_u64()
+        .unwrap();
     let s = String::from_utf8(bytes).unwrap();
     let needle = format!("\"length\": {len}");
     assert!(s.contains(&needle), "fixture layout changed");
     let bad = s.replacen(&needle, &format!("\"length\": {len}.0"), 1);
     let err = Metadata::<Targets>::from_bytes(bad.as_bytes()).unwrap_err();
-    assert!(matches!(&err, MetadataError::Json { role, source: JsonError::Float { .. } } if role == "targets"), "{err:?}");
+    assert!(
+        matches!(&err, MetadataError::Json { role, source: JsonError::Float { .. } } if role == "targets"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -298,7 +449,10 @@ fn trailing_data_is_rejected() {
     let mut bytes = read("python-tuf/repo/timestamp.json");
     bytes.extend_from_slice(b"{}");
     let err = Metadata::<TimestampRole>::from_bytes(&bytes).unwrap_err();
-    assert!(matches!(&err, MetadataError::Json { role, source: JsonError::TrailingData { .. } } if role == "timestamp"), "{err:?}");
+    assert!(
+        matches!(&err, MetadataError::Json { role, source: JsonError::TrailingData { .. } } if role == "timestamp"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -306,10 +460,17 @@ fn duplicate_json_key_is_rejected() {
     // A second "version" after the signed one: whichever copy a parser keeps, vouch refuses both.
     let bytes = read("python-tuf/repo/timestamp.json");
     let s = String::from_utf8(bytes).unwrap();
-    let bad = s.replacen("\"_type\": \"timestamp\"", "\"_type\": \"timestamp\", \"version\": 99", 1);
+    let bad = s.replacen(
+        "\"_type\": \"timestamp\"",
+        "\"_type\": \"timestamp\", \"version\": 99",
+        1,
+    );
     assert_ne!(s, bad);
     let err = Metadata::<TimestampRole>::from_bytes(bad.as_bytes()).unwrap_err();
-    assert!(matches!(&err, MetadataError::Json { source: JsonError::DuplicateKey { key, .. }, .. } if key == "version"), "{err:?}");
+    assert!(
+        matches!(&err, MetadataError::Json { source: JsonError::DuplicateKey { key, .. }, .. } if key == "version"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -317,10 +478,26 @@ fn malformed_fields_are_named() {
     let bytes = read("python-tuf/repo/1.root.json");
     let s = String::from_utf8(bytes).unwrap();
     let cases = [
-        ("\"threshold\": 2", "\"threshold\": 0", "signed.roles.root.threshold"),
-        ("\"threshold\": 2", "\"threshold\": \"2\"", "signed.roles.root.threshold"),
-        ("\"expires\": \"2099-01-01T00:00:00Z\"", "\"expires\": \"2099-01-01\"", "signed.expires"),
-        ("\"spec_version\": \"1.0.31\"", "\"spec_version\": \"2.0.0\"", "spec_version"),
+        (
+            "\"threshold\": 2",
+            "\"threshold\": 0",
+            "signed.roles.root.threshold",
+        ),
+        (
+            "\"threshold\": 2",
+            "\"threshold\": \"2\"",
+            "signed.roles.root.threshold",
+        ),
+        (
+            "\"expires\": \"2099-01-01T00:00:00Z\"",
+            "\"expires\": \"2099-01-01\"",
+            "signed.expires",
+        ),
+        (
+            "\"spec_version\": \"1.0.31\"",
+            "\"spec_version\": \"2.0.0\"",
+            "spec_version",
+        ),
     ];
     for (from, to, field) in cases {
         let bad = s.replacen(from, to, 1);
@@ -382,10 +559,24 @@ fn vouch_metadata_is_accepted_by_python_tuf() {
     let latest = Digest::sha256_of(b"manifest latest");
     let bare = Digest::sha256_of(b"manifest bare");
     let mut targets = Targets::new(expires);
-    targets.add_target(TargetName::new("latest").unwrap(), TargetFile::image(&latest, 527, Some("application/vnd.oci.image.manifest.v1+json")));
-    targets.add_target(TargetName::new(bare.as_str()).unwrap(), TargetFile::image(&bare, 99, None));
+    targets.add_target(
+        TargetName::new("latest").unwrap(),
+        TargetFile::image(
+            &latest,
+            527,
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        ),
+    );
+    targets.add_target(
+        TargetName::new(bare.as_str()).unwrap(),
+        TargetFile::image(&bare, 99, None),
+    );
     let releases_name = RoleName::new("targets/releases").unwrap();
-    let mut releases_role = DelegatedRole::with_paths(releases_name.clone(), vec![key_of(&ci_key).key_id()], vec!["v*".into()]);
+    let mut releases_role = DelegatedRole::with_paths(
+        releases_name.clone(),
+        vec![key_of(&ci_key).key_id()],
+        vec!["v*".into()],
+    );
     releases_role.terminating = true;
     let nightly_role = DelegatedRole {
         name: RoleName::new("nightly").unwrap(),
@@ -398,28 +589,57 @@ fn vouch_metadata_is_accepted_by_python_tuf() {
         extra: Default::default(),
     };
     targets.delegations = Some(Delegations {
-        keys: [key_of(&ci_key), key_of(&nightly_key)].into_iter().map(|k| (k.key_id(), k)).collect(),
+        keys: [key_of(&ci_key), key_of(&nightly_key)]
+            .into_iter()
+            .map(|k| (k.key_id(), k))
+            .collect(),
         roles: vec![releases_role, nightly_role],
         extra: Default::default(),
     });
     let targets_md = Metadata::signed_by(targets, &[&targets_key]).unwrap();
 
     let mut releases = Targets::new(expires);
-    releases.add_target(TargetName::new("v1.0.0").unwrap(), TargetFile::image(&v1, 1234, Some("application/vnd.oci.image.manifest.v1+json")));
+    releases.add_target(
+        TargetName::new("v1.0.0").unwrap(),
+        TargetFile::image(
+            &v1,
+            1234,
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        ),
+    );
     releases.bump_version();
     let releases_md = Metadata::signed_by(releases, &[&ci_key]).unwrap();
     let mut nightly = Targets::new(expires);
-    nightly.add_target(TargetName::new("nightly-1").unwrap(), TargetFile::image(&Digest::sha256_of(b"n"), 5, None));
+    nightly.add_target(
+        TargetName::new("nightly-1").unwrap(),
+        TargetFile::image(&Digest::sha256_of(b"n"), 5, None),
+    );
     let nightly_md = Metadata::signed_by(nightly, &[&nightly_key]).unwrap();
 
-    let (targets_bytes, releases_bytes, nightly_bytes) = (targets_md.to_bytes(), releases_md.to_bytes(), nightly_md.to_bytes());
+    let (targets_bytes, releases_bytes, nightly_bytes) = (
+        targets_md.to_bytes(),
+        releases_md.to_bytes(),
+        nightly_md.to_bytes(),
+    );
     let mut snapshot = Snapshot::new(expires);
-    snapshot.meta.insert("targets.json".into(), MetaFile::for_bytes(targets_md.version(), &targets_bytes));
-    snapshot.meta.insert(Snapshot::meta_name("targets/releases"), MetaFile::version_only(releases_md.version()));
-    snapshot.meta.insert(Snapshot::meta_name("nightly"), MetaFile::for_bytes(nightly_md.version(), &nightly_bytes));
+    snapshot.meta.insert(
+        "targets.json".into(),
+        MetaFile::for_bytes(targets_md.version(), &targets_bytes),
+    );
+    snapshot.meta.insert(
+        Snapshot::meta_name("targets/releases"),
+        MetaFile::version_only(releases_md.version()),
+    );
+    snapshot.meta.insert(
+        Snapshot::meta_name("nightly"),
+        MetaFile::for_bytes(nightly_md.version(), &nightly_bytes),
+    );
     let snapshot_md = Metadata::signed_by(snapshot, &[&snapshot_key]).unwrap();
     let snapshot_bytes = snapshot_md.to_bytes();
-    let timestamp = TimestampRole::new(expires, MetaFile::for_bytes(snapshot_md.version(), &snapshot_bytes));
+    let timestamp = TimestampRole::new(
+        expires,
+        MetaFile::for_bytes(snapshot_md.version(), &snapshot_bytes),
+    );
     let timestamp_md = Metadata::signed_by(timestamp, &[&timestamp_key]).unwrap();
 
     let dir = scratch_dir("to-python");
@@ -434,27 +654,67 @@ fn vouch_metadata_is_accepted_by_python_tuf() {
     for (name, bytes) in &files {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
-    assert_eq!(format!("{}.json", releases_name.url_encoded()), "targets%2Freleases.json");
+    assert_eq!(
+        format!("{}.json", releases_name.url_encoded()),
+        "targets%2Freleases.json"
+    );
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/verify_vouch.py");
-    let out = Command::new(python()).arg(&script).arg(&dir).arg("--check-expiry").output().unwrap();
+    let out = Command::new(python())
+        .arg(&script)
+        .arg(&dir)
+        .arg("--check-expiry")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "python-tuf rejected vouch metadata: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python-tuf rejected vouch metadata: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json::parse(stdout.trim().as_bytes()).unwrap();
     assert_eq!(get(&report, &["ok"]), &Value::Bool(true));
-    assert_eq!(get(&report, &["roles", "targets/releases"]).as_u64(), Some(2));
+    assert_eq!(
+        get(&report, &["roles", "targets/releases"]).as_u64(),
+        Some(2)
+    );
     assert_eq!(get(&report, &["roles", "root"]).as_u64(), Some(1));
-    assert_eq!(get(&report, &["targets", "v1.0.0", "sha256"]).as_str(), Some(v1.hex()));
-    assert_eq!(get(&report, &["targets", "v1.0.0", "length"]).as_u64(), Some(1234));
-    assert_eq!(get(&report, &["target_roles", "v1.0.0"]).as_str(), Some("targets/releases"));
-    assert_eq!(get(&report, &["target_roles", "nightly-1"]).as_str(), Some("nightly"));
-    assert_eq!(get(&report, &["targets", bare.as_str(), "sha256"]).as_str(), Some(bare.hex()));
+    assert_eq!(
+        get(&report, &["targets", "v1.0.0", "sha256"]).as_str(),
+        Some(v1.hex())
+    );
+    assert_eq!(
+        get(&report, &["targets", "v1.0.0", "length"]).as_u64(),
+        Some(1234)
+    );
+    assert_eq!(
+        get(&report, &["target_roles", "v1.0.0"]).as_str(),
+        Some("targets/releases")
+    );
+    assert_eq!(
+        get(&report, &["target_roles", "nightly-1"]).as_str(),
+        Some("nightly")
+    );
+    assert_eq!(
+        get(&report, &["targets", bare.as_str(), "sha256"]).as_str(),
+        Some(bare.hex())
+    );
 
     // And the same check fails when vouch's output is tampered with after signing, so a
     // passing run above means python-tuf really checked the signatures.
-    let tampered = String::from_utf8(files[1].1.clone()).unwrap().replace(latest.hex(), v1.hex());
+    let tampered = String::from_utf8(files[1].1.clone())
+        .unwrap()
+        .replace(latest.hex(), v1.hex());
     std::fs::write(dir.join("targets.json"), tampered).unwrap();
-    let out = Command::new(python()).arg(&script).arg(&dir).output().unwrap();
-    assert!(!out.status.success(), "tampered targets accepted: {}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(python())
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "tampered targets accepted: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

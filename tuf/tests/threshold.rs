@@ -39,7 +39,11 @@ fn root_with_targets_keys(keys: &[Key], t: u32) -> Root {
 
 fn not_met(err: SignatureError) -> (usize, u32) {
     match err {
-        SignatureError::ThresholdNotMet { role, valid, needed } => {
+        SignatureError::ThresholdNotMet {
+            role,
+            valid,
+            needed,
+        } => {
             assert_eq!(role, "targets");
             (valid, needed)
         }
@@ -59,7 +63,10 @@ fn two_of_three_with_mixed_algorithms() {
     assert_eq!(ok.keyids.len(), 2);
 
     let md = Metadata::signed_by(Targets::new(expires()), &[&a]).unwrap();
-    assert_eq!(not_met(root.verify_role(TopLevelRole::Targets, &md).unwrap_err()), (1, 2));
+    assert_eq!(
+        not_met(root.verify_role(TopLevelRole::Targets, &md).unwrap_err()),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -70,13 +77,20 @@ fn same_key_under_two_ids_counts_once() {
     let alias_id = KeyId::new("alias-of-a").unwrap();
     let mut root = root_with_targets_keys(std::slice::from_ref(&ka), 2);
     root.keys.insert(alias_id.clone(), ka.clone());
-    root.roles.get_mut(&TopLevelRole::Targets).unwrap().keyids.push(alias_id.clone());
+    root.roles
+        .get_mut(&TopLevelRole::Targets)
+        .unwrap()
+        .keyids
+        .push(alias_id.clone());
 
     let mut md = Metadata::new(Targets::new(expires()));
     md.sign_as(&a, ka.key_id()).unwrap();
     md.sign_as(&a, alias_id).unwrap();
     assert_eq!(md.signatures().len(), 2);
-    assert_eq!(not_met(root.verify_role(TopLevelRole::Targets, &md).unwrap_err()), (1, 2));
+    assert_eq!(
+        not_met(root.verify_role(TopLevelRole::Targets, &md).unwrap_err()),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -91,7 +105,10 @@ fn same_key_in_two_encodings_counts_once() {
     let mut md = Metadata::new(Targets::new(expires()));
     md.sign_as(&a, ka.key_id()).unwrap();
     md.sign_as(&a, upper_id).unwrap();
-    assert_eq!(not_met(root.verify_role(TopLevelRole::Targets, &md).unwrap_err()), (1, 2));
+    assert_eq!(
+        not_met(root.verify_role(TopLevelRole::Targets, &md).unwrap_err()),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -108,7 +125,7 @@ fn unknown_unauthorized_and_bad_signatures_never_count_nor_spoil() {
     md.sign(&stranger).unwrap(); // not in root at all
     md.sign(&unauthorized).unwrap(); // in root, not for targets
     md.sign(&a).unwrap(); // valid
-    // b's signature replaced with garbage: not hex, and then a wrong signature.
+                          // b's signature replaced with garbage: not hex, and then a wrong signature.
     let mut v = md.to_value();
     push_signature(&mut v, kb.key_id().as_str(), "zz-not-hex");
     let md = Metadata::<Targets>::from_value("targets", v).unwrap();
@@ -120,13 +137,18 @@ fn unknown_unauthorized_and_bad_signatures_never_count_nor_spoil() {
     md2.sign(&stranger).unwrap();
     md2.sign(&unauthorized).unwrap();
     md2.sign_as(&stranger, kb.key_id()).unwrap(); // signed by the wrong key under b's id
-    assert_eq!(not_met(root.verify_role(TopLevelRole::Targets, &md2).unwrap_err()), (0, 1));
+    assert_eq!(
+        not_met(root.verify_role(TopLevelRole::Targets, &md2).unwrap_err()),
+        (0, 1)
+    );
     let _ = b;
 }
 
 fn push_signature(envelope: &mut Value, keyid: &str, sig: &str) {
     let Value::Object(m) = envelope else { panic!() };
-    let Some(Value::Array(sigs)) = m.get_mut("signatures") else { panic!() };
+    let Some(Value::Array(sigs)) = m.get_mut("signatures") else {
+        panic!()
+    };
     let mut s = json::Map::new();
     s.insert("keyid".into(), keyid.into());
     s.insert("sig".into(), sig.into());
@@ -174,7 +196,11 @@ fn delegated_roles_use_the_same_rule() {
     let (a, ka) = keypair(Algorithm::Ed25519);
     let (b, kb) = keypair(Algorithm::EcdsaP256Sha256);
     let name = RoleName::new("releases").unwrap();
-    let mut role = DelegatedRole::with_paths(name.clone(), vec![ka.key_id(), kb.key_id()], vec!["v*".into()]);
+    let mut role = DelegatedRole::with_paths(
+        name.clone(),
+        vec![ka.key_id(), kb.key_id()],
+        vec!["v*".into()],
+    );
     role.threshold = threshold(2);
     let mut parent = Targets::new(expires());
     parent.delegations = Some(Delegations {
@@ -206,14 +232,18 @@ fn delegated_roles_use_the_same_rule() {
     assert!(aliased.verify_delegate("releases", &md).is_err());
     assert_eq!(
         parent.verify_delegate("nightly", &both).unwrap_err(),
-        SignatureError::NotDelegated { role: "nightly".into() }
+        SignatureError::NotDelegated {
+            role: "nightly".into()
+        }
     );
 }
 
 #[test]
 fn signing_key_file_round_trip_signs_the_same() {
     let (a, ka) = keypair(Algorithm::EcdsaP256Sha256);
-    let pem = a.to_encrypted_pem(b"correct horse", Kdf::fast_insecure_for_tests()).unwrap();
+    let pem = a
+        .to_encrypted_pem(b"correct horse", Kdf::fast_insecure_for_tests())
+        .unwrap();
     let back = PrivateKey::from_encrypted_pem(&pem, b"correct horse").unwrap();
     let root = root_with_targets_keys(&[ka], 1);
     let md = Metadata::signed_by(Targets::new(expires()), &[&back]).unwrap();

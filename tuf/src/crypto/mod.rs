@@ -151,6 +151,10 @@ pub enum Kdf {
 
 impl Default for Kdf {
     /// scrypt with `log_n` 15, `r` 8, `p` 1 (32 MiB of memory per derivation).
+    ///
+    /// python's `cryptography` reads such files. The `openssl` command line does not: it
+    /// caps scrypt at 32 MiB including overhead. Use [`Kdf::Pbkdf2Sha256`] for files that
+    /// must open there.
     fn default() -> Self {
         Self::Scrypt {
             log_n: 15,

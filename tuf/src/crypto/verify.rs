@@ -235,8 +235,10 @@ fn parse_ed25519_hex(public: &str) -> Result<VerifyingKey, CryptoError> {
 
 /// Decodes a `PUBLIC KEY` PEM into its DER bytes.
 fn decode_spki_pem(algorithm: Algorithm, public: &str) -> Result<Document, CryptoError> {
+    let rewrapped = rewrap_pem(public);
+    let text = rewrapped.as_deref().unwrap_or(public.trim());
     let (label, document) =
-        Document::from_pem(public.trim()).map_err(|e| CryptoError::MalformedPublicKey {
+        Document::from_pem(text).map_err(|e| CryptoError::MalformedPublicKey {
             reason: format!("{algorithm}: not a PEM document: {e}"),
         })?;
     if label != PUBLIC_KEY_LABEL {
@@ -247,6 +249,47 @@ fn decode_spki_pem(algorithm: Algorithm, public: &str) -> Result<Document, Crypt
         });
     }
     Ok(document)
+}
+
+/// Base64 characters per line in the PEM form the decoder accepts (RFC 7468 strict).
+const PEM_LINE_WIDTH: usize = 64;
+
+/// Re-wraps the base64 body of a single PEM block to 64-character lines with `\n` endings,
+/// so keys written with other line widths (or on one line) parse too. The DER inside is what
+/// identifies a key, so accepting more spellings of the same bytes changes nothing else.
+/// Returns `None` when the text is not shaped like one PEM block without headers; the strict
+/// decoder then reports what is wrong.
+fn rewrap_pem(text: &str) -> Option<String> {
+    let mut lines = text.trim().lines().map(str::trim);
+    let begin = lines.next().filter(|l| l.starts_with("-----BEGIN "))?;
+    let mut body = String::new();
+    let mut end = None;
+    for line in lines {
+        if end.is_some() {
+            return None;
+        }
+        if line.starts_with("-----END ") {
+            end = Some(line);
+        } else if line.contains(':') {
+            return None;
+        } else {
+            body.push_str(line);
+        }
+    }
+    let end = end?;
+    if body.is_empty() || !body.is_ascii() {
+        return None;
+    }
+    let mut out = String::with_capacity(body.len() + body.len() / PEM_LINE_WIDTH + 80);
+    out.push_str(begin);
+    out.push('\n');
+    for chunk in body.as_bytes().chunks(PEM_LINE_WIDTH) {
+        out.push_str(std::str::from_utf8(chunk).ok()?);
+        out.push('\n');
+    }
+    out.push_str(end);
+    out.push('\n');
+    Some(out)
 }
 
 fn parse_ecdsa_p256_pem(public: &str) -> Result<VerifyingKey, CryptoError> {
@@ -452,16 +495,31 @@ mod tests {
             .lines()
             .filter(|line| !line.starts_with("-----"))
             .collect();
-        // Different line endings and surrounding whitespace.
-        let crlf = RSA_PUBLIC.replace('\n', "\r\n");
-        let padded = format!("\n  {}  \n\n", RSA_PUBLIC.trim_end());
-        for text in [crlf, padded] {
-            let key = VerifyingKey::from_tuf("rsa", "rsassa-pss-sha256", &text).unwrap();
+        let wrapped = |width: usize| {
+            let lines: Vec<&str> = body
+                .as_bytes()
+                .chunks(width)
+                .map(|chunk| std::str::from_utf8(chunk).unwrap())
+                .collect();
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                lines.join("\n")
+            )
+        };
+        let spellings = [
+            RSA_PUBLIC.replace('\n', "\r\n"),
+            format!("\n  {}  \n\n", RSA_PUBLIC.trim_end()),
+            RSA_PUBLIC.trim_end().to_owned(),
+            wrapped(76),
+            wrapped(body.len()),
+        ];
+        for text in spellings {
+            let key = VerifyingKey::from_tuf("rsa", "rsassa-pss-sha256", &text)
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
             assert_eq!(key, canonical);
             assert_eq!(key.material(), canonical.material());
             assert_eq!(key.to_tuf_public(), RSA_PUBLIC);
         }
-        assert!(body.len() > 64);
     }
 
     #[test]

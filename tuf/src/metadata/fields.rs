@@ -17,7 +17,11 @@ pub(crate) struct Fields<'r> {
 }
 
 impl<'r> Fields<'r> {
-    pub(crate) fn new(role: &'r str, path: impl Into<String>, v: Value) -> Result<Self, MetadataError> {
+    pub(crate) fn new(
+        role: &'r str,
+        path: impl Into<String>,
+        v: Value,
+    ) -> Result<Self, MetadataError> {
         let path = path.into();
         match v {
             Value::Object(map) => Ok(Fields { role, path, map }),
@@ -112,7 +116,8 @@ impl<'r> Fields<'r> {
 
     pub(crate) fn req_threshold(&mut self, key: &str) -> Result<Threshold, MetadataError> {
         let v = self.req_u64(key)?;
-        let n = u32::try_from(v).map_err(|_| self.error(key, format!("threshold {v} out of range")))?;
+        let n =
+            u32::try_from(v).map_err(|_| self.error(key, format!("threshold {v} out of range")))?;
         Threshold::new(n).map_err(|e| self.error(key, e.to_string()))
     }
 
@@ -133,7 +138,10 @@ impl<'r> Fields<'r> {
         }
     }
 
-    pub(crate) fn opt_string_array(&mut self, key: &str) -> Result<Option<Vec<String>>, MetadataError> {
+    pub(crate) fn opt_string_array(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<Vec<String>>, MetadataError> {
         let Some(v) = self.take(key) else {
             return Ok(None);
         };
@@ -167,7 +175,11 @@ impl<'r> Fields<'r> {
     }
 
     /// A map of strings to strings (e.g. `hashes`).
-    pub(crate) fn string_map(&self, key: &str, v: Value) -> Result<BTreeMap<String, String>, MetadataError> {
+    pub(crate) fn string_map(
+        &self,
+        key: &str,
+        v: Value,
+    ) -> Result<BTreeMap<String, String>, MetadataError> {
         let Value::Object(m) = v else {
             return Err(self.wrong_kind(key, "an object of strings", &v));
         };
@@ -191,7 +203,10 @@ impl<'r> Fields<'r> {
 }
 
 /// Builds an object from known fields plus the unknown ones kept from parsing.
-pub(crate) fn object(extra: &Map, fields: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+pub(crate) fn object(
+    extra: &Map,
+    fields: impl IntoIterator<Item = (&'static str, Value)>,
+) -> Value {
     let mut m = extra.clone();
     for (k, v) in fields {
         m.insert(k.to_owned(), v);
@@ -200,7 +215,11 @@ pub(crate) fn object(extra: &Map, fields: impl IntoIterator<Item = (&'static str
 }
 
 pub(crate) fn string_map_value(m: &BTreeMap<String, String>) -> Value {
-    Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect())
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect(),
+    )
 }
 
 pub(crate) fn keyids_value(ids: &[KeyId]) -> Value {

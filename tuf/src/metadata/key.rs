@@ -78,7 +78,10 @@ impl Key {
                 ("scheme", Value::from(self.scheme.as_str())),
                 (
                     "keyval",
-                    fields::object(&self.keyval_extra, [("public", Value::from(self.public.as_str()))]),
+                    fields::object(
+                        &self.keyval_extra,
+                        [("public", Value::from(self.public.as_str()))],
+                    ),
                 ),
             ],
         )
@@ -87,7 +90,8 @@ impl Key {
     /// The id vouch gives this key: lowercase hex SHA-256 of the canonical JSON of the key
     /// object. (When verifying, the id is whatever the delegating metadata lists.)
     pub fn key_id(&self) -> KeyId {
-        let digest = ring::digest::digest(&ring::digest::SHA256, &json::canonical(&self.to_value()));
+        let digest =
+            ring::digest::digest(&ring::digest::SHA256, &json::canonical(&self.to_value()));
         // 64 lowercase hex characters always make a valid key id.
         KeyId::new(crate::hex::encode(digest.as_ref())).unwrap_or_else(|_| unreachable!())
     }

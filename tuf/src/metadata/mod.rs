@@ -34,7 +34,7 @@ use crate::types::{KeyId, Version};
 
 pub use key::Key;
 pub use paths::{path_hash_prefix_matches, path_pattern_matches};
-pub use root::{Root, RoleKeys};
+pub use root::{RoleKeys, Root};
 pub use snapshot::{MetaFile, Snapshot, Timestamp as TimestampRole};
 pub use targets::{DelegatedRole, Delegations, PathScope, TargetFile, Targets};
 pub use verify::{verify_threshold, SignatureError, Verified};
@@ -168,10 +168,11 @@ impl Common {
             });
         }
         let sv = f.req_str("spec_version")?;
-        let spec_version = SpecVersion::new(&sv).ok_or_else(|| MetadataError::UnsupportedSpecVersion {
-            role: f.role().to_owned(),
-            found: sv,
-        })?;
+        let spec_version =
+            SpecVersion::new(&sv).ok_or_else(|| MetadataError::UnsupportedSpecVersion {
+                role: f.role().to_owned(),
+                found: sv,
+            })?;
         Ok(Common {
             spec_version,
             version: f.req_version("version")?,
@@ -279,7 +280,8 @@ impl<T: Role> Metadata<T> {
         let mut signatures: Vec<Signature> = Vec::with_capacity(sig_values.len());
         for (i, sv) in sig_values.into_iter().enumerate() {
             let mut sf = Fields::new(role, format!("signatures[{i}]"), sv)?;
-            let keyid = KeyId::new(sf.req_str("keyid")?).map_err(|e| sf.error("keyid", e.to_string()))?;
+            let keyid =
+                KeyId::new(sf.req_str("keyid")?).map_err(|e| sf.error("keyid", e.to_string()))?;
             let sig = sf.req_str("sig")?;
             if signatures.iter().any(|s| s.keyid == keyid) {
                 return Err(MetadataError::DuplicateSignature {

@@ -145,7 +145,11 @@ mod tests {
             ("sha256:*", "sha256:abcd", true),
         ];
         for (p, t, want) in cases {
-            assert_eq!(path_pattern_matches(p, t), want, "pattern {p:?} target {t:?}");
+            assert_eq!(
+                path_pattern_matches(p, t),
+                want,
+                "pattern {p:?} target {t:?}"
+            );
         }
     }
 

@@ -8,7 +8,9 @@ use crate::types::{KeyId, Threshold, TopLevelRole};
 
 use super::fields::{self, Fields};
 use super::key::{keys_value, parse_keys};
-use super::{verify_threshold, Common, Key, Metadata, MetadataError, Role, SignatureError, Verified};
+use super::{
+    verify_threshold, Common, Key, Metadata, MetadataError, Role, SignatureError, Verified,
+};
 
 /// The keys and threshold root assigns to one top-level role.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,7 +130,11 @@ impl Root {
 
     /// Checks that `md` carries signatures by a threshold of the keys this root assigns to
     /// `role`.
-    pub fn verify_role<T: Role>(&self, role: TopLevelRole, md: &Metadata<T>) -> Result<Verified, SignatureError> {
+    pub fn verify_role<T: Role>(
+        &self,
+        role: TopLevelRole,
+        md: &Metadata<T>,
+    ) -> Result<Verified, SignatureError> {
         let rk = self.role_keys(role);
         verify_threshold(
             role.as_str(),

@@ -96,7 +96,11 @@ fn parse_meta(f: &mut Fields<'_>) -> Result<BTreeMap<String, MetaFile>, Metadata
 }
 
 fn meta_value(meta: &BTreeMap<String, MetaFile>) -> Value {
-    Value::Object(meta.iter().map(|(k, m)| (k.clone(), m.to_value())).collect())
+    Value::Object(
+        meta.iter()
+            .map(|(k, m)| (k.clone(), m.to_value()))
+            .collect(),
+    )
 }
 
 /// The `signed` part of snapshot metadata.
@@ -190,7 +194,10 @@ impl Role for Timestamp {
             .remove("snapshot.json")
             .ok_or_else(|| f.error("meta", "must name snapshot.json"))?;
         if let Some(other) = meta.keys().next() {
-            return Err(f.error("meta", format!("may only name snapshot.json, found {other:?}")));
+            return Err(f.error(
+                "meta",
+                format!("may only name snapshot.json, found {other:?}"),
+            ));
         }
         Ok(Timestamp {
             common,

@@ -10,7 +10,9 @@ use crate::types::{KeyId, RoleName, TargetName, Threshold};
 use super::fields::{self, Fields};
 use super::key::{keys_value, parse_keys};
 use super::paths::{path_hash_prefix_matches, path_pattern_matches};
-use super::{verify_threshold, Common, Key, Metadata, MetadataError, Role, SignatureError, Verified};
+use super::{
+    verify_threshold, Common, Key, Metadata, MetadataError, Role, SignatureError, Verified,
+};
 
 /// One target: its length, hashes and optional custom data.
 ///
@@ -74,7 +76,11 @@ impl TargetFile {
 
     /// `custom.mediaType`, when present.
     pub fn media_type(&self) -> Option<&str> {
-        self.custom.as_ref()?.as_object()?.get("mediaType")?.as_str()
+        self.custom
+            .as_ref()?
+            .as_object()?
+            .get("mediaType")?
+            .as_str()
     }
 
     fn parse(f: &mut Fields<'_>) -> Result<Self, MetadataError> {
@@ -178,7 +184,10 @@ impl DelegatedRole {
         let prefixes = f.opt_string_array("path_hash_prefixes")?;
         let scope = match (paths, prefixes) {
             (Some(_), Some(_)) => {
-                return Err(f.error("paths", "paths and path_hash_prefixes are mutually exclusive"))
+                return Err(f.error(
+                    "paths",
+                    "paths and path_hash_prefixes are mutually exclusive",
+                ))
             }
             (Some(p), None) => PathScope::Paths(p),
             (None, Some(p)) => PathScope::HashPrefixes(p),
@@ -204,7 +213,9 @@ impl DelegatedRole {
                 ("terminating", Value::Bool(self.terminating)),
             ],
         );
-        let strings = |items: &[String]| Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect());
+        let strings = |items: &[String]| {
+            Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
+        };
         if let Value::Object(m) = &mut v {
             match &self.scope {
                 PathScope::Paths(p) => {
@@ -240,7 +251,10 @@ impl Delegations {
     fn parse(f: &mut Fields<'_>) -> Result<Self, MetadataError> {
         let keys = parse_keys(f, "keys")?;
         if f.take("succinct_roles").is_some() {
-            return Err(f.error("succinct_roles", "succinct hash-bin delegations are not supported"));
+            return Err(f.error(
+                "succinct_roles",
+                "succinct hash-bin delegations are not supported",
+            ));
         }
         let items = f.req_array("roles")?;
         let mut roles: Vec<DelegatedRole> = Vec::with_capacity(items.len());
@@ -310,14 +324,22 @@ impl Targets {
 
     /// Checks that `md`, the metadata of delegated role `name`, is signed by a threshold of
     /// the keys this role delegates to it.
-    pub fn verify_delegate(&self, name: &str, md: &Metadata<Targets>) -> Result<Verified, SignatureError> {
-        let delegations = self
-            .delegations
-            .as_ref()
-            .ok_or_else(|| SignatureError::NotDelegated { role: name.to_owned() })?;
+    pub fn verify_delegate(
+        &self,
+        name: &str,
+        md: &Metadata<Targets>,
+    ) -> Result<Verified, SignatureError> {
+        let delegations =
+            self.delegations
+                .as_ref()
+                .ok_or_else(|| SignatureError::NotDelegated {
+                    role: name.to_owned(),
+                })?;
         let role = delegations
             .role(name)
-            .ok_or_else(|| SignatureError::NotDelegated { role: name.to_owned() })?;
+            .ok_or_else(|| SignatureError::NotDelegated {
+                role: name.to_owned(),
+            })?;
         verify_threshold(
             name,
             md.canonical_signed(),
@@ -339,7 +361,8 @@ impl Role for Targets {
         let entries = std::mem::take(tf.rest_mut());
         let mut targets = BTreeMap::new();
         for (name, tv) in entries {
-            let tname = TargetName::new(name.clone()).map_err(|e| tf.error(&name, e.to_string()))?;
+            let tname =
+                TargetName::new(name.clone()).map_err(|e| tf.error(&name, e.to_string()))?;
             let mut one = Fields::new(role, tf.field_path(&name), tv)?;
             let mut target = TargetFile::parse(&mut one)?;
             target.extra = one.rest();
