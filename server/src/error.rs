@@ -1,0 +1,164 @@
+//! The one mapping from server errors to HTTP responses.
+//!
+//! Client errors say exactly what was wrong, in the registry's error shape
+//! `{"errors":[{"code","message","detail"}]}`. Server errors answer with a generic body and
+//! log their cause, so internals never leak to clients.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// An error as the HTTP layer reports it.
+#[derive(Debug)]
+pub enum AppError {
+    /// 400 with a code, message and detail.
+    BadRequest {
+        /// Machine-readable code, e.g. `METADATA_INVALID`.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+        /// Structured detail (role, check).
+        detail: Value,
+    },
+    /// 401 with a `WWW-Authenticate` challenge.
+    Unauthorized {
+        /// Why.
+        message: String,
+        /// The challenge header value.
+        challenge: String,
+    },
+    /// 403.
+    Forbidden {
+        /// The scope that was needed.
+        message: String,
+    },
+    /// 404.
+    NotFound {
+        /// What was not found.
+        message: String,
+    },
+    /// 405.
+    MethodNotAllowed,
+    /// 409: someone published first.
+    Conflict {
+        /// What conflicted.
+        message: String,
+        /// Structured detail.
+        detail: Value,
+    },
+    /// 413.
+    TooLarge {
+        /// What was too large.
+        message: String,
+    },
+    /// 503 (storage unreachable).
+    Unavailable {
+        /// Why.
+        message: String,
+    },
+    /// 500: the cause is logged, never returned.
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 for a malformed request.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+            detail: Value::Null,
+        }
+    }
+
+    /// A 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        AppError::NotFound {
+            message: message.into(),
+        }
+    }
+
+    /// A 500 whose cause is logged.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        AppError::Internal(cause.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<crate::keys::KeyError> for AppError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+fn body(status: StatusCode, code: &str, message: &str, detail: Value) -> Response {
+    let body = json!({"errors": [{"code": code, "message": message, "detail": detail}]});
+    (status, axum::Json(body)).into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::BadRequest {
+                code,
+                message,
+                detail,
+            } => body(StatusCode::BAD_REQUEST, code, &message, detail),
+            AppError::Unauthorized { message, challenge } => {
+                let mut r = body(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHORIZED",
+                    &message,
+                    Value::Null,
+                );
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                r
+            }
+            AppError::Forbidden { message } => {
+                body(StatusCode::FORBIDDEN, "DENIED", &message, Value::Null)
+            }
+            AppError::NotFound { message } => body(
+                StatusCode::NOT_FOUND,
+                "METADATA_NOT_FOUND",
+                &message,
+                Value::Null,
+            ),
+            AppError::MethodNotAllowed => body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UNSUPPORTED",
+                "method not allowed on this path",
+                Value::Null,
+            ),
+            AppError::Conflict { message, detail } => {
+                body(StatusCode::CONFLICT, "VERSION_CONFLICT", &message, detail)
+            }
+            AppError::TooLarge { message } => body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_INVALID",
+                &message,
+                Value::Null,
+            ),
+            AppError::Unavailable { message } => body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                &message,
+                Value::Null,
+            ),
+            AppError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "internal server error",
+                    Value::Null,
+                )
+            }
+        }
+    }
+}

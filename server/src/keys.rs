@@ -1,0 +1,338 @@
+//! Online keys: the per-repository timestamp and snapshot keys the server signs with.
+//!
+//! Private keys are stored sealed with AES-256-GCM under a key-encryption key (KEK) that
+//! never enters the database: by default a random 32-byte key in `<data-dir>/kek` (mode
+//! 0600). The associated data binds each sealed key to its GUN, role and key id, so a sealed
+//! key copied to another row does not open. Decrypted keys are cached in memory.
+//!
+//! Signing goes through [`vouch_tuf::crypto::Signer`], so a PKCS#11 token or a KMS can take
+//! the place of the local key later without touching the rest of the server.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+use vouch_tuf::json;
+use vouch_tuf::metadata::Key;
+use vouch_tuf::reference::Gun;
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::KeyId;
+use zeroize::Zeroizing;
+
+use crate::store::{Store, StoreError, StoredKey};
+use crate::validate::{OnlineKey, OnlineSigners};
+
+/// A failure to load, seal or open an online key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key-encryption key file is unreadable or malformed.
+    #[error("key-encryption key {path}: {reason}")]
+    Kek {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A sealed key did not open (wrong KEK, or the database row was altered).
+    #[error("online {role} key {keyid} of {gun} cannot be decrypted with this key-encryption key")]
+    Unseal {
+        /// The repository.
+        gun: String,
+        /// The role.
+        role: String,
+        /// The key id.
+        keyid: String,
+    },
+    /// Key generation or encoding failed.
+    #[error("online key: {0}")]
+    Crypto(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The key-encryption key.
+pub struct Kek(LessSafeKey);
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(<redacted>)")
+    }
+}
+
+impl Kek {
+    /// A KEK from 32 raw bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError::Kek {
+            path: "<memory>".into(),
+            reason: "must be 32 bytes".into(),
+        })?;
+        Ok(Kek(LessSafeKey::new(key)))
+    }
+
+    /// Loads the KEK from `path` (64 hex characters), creating it with mode 0600 when absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+        let err = |reason: String| KeyError::Kek {
+            path: path.display().to_string(),
+            reason,
+        };
+        if !path.exists() {
+            let mut raw = Zeroizing::new([0u8; 32]);
+            SystemRandom::new()
+                .fill(&mut raw[..])
+                .map_err(|_| err("no randomness".into()))?;
+            let hex = Zeroizing::new(vouch_tuf::hex::encode(&raw[..]) + "\n");
+            crate::config::write_private_file(path, hex.as_bytes())
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?);
+        let raw = Zeroizing::new(
+            vouch_tuf::hex::decode(text.trim())
+                .map_err(|e| err(format!("expected 64 hex characters: {e}")))?,
+        );
+        if raw.len() != 32 {
+            return Err(err(format!(
+                "expected 32 bytes (64 hex characters), found {}",
+                raw.len()
+            )));
+        }
+        Self::from_bytes(&raw)
+    }
+
+    fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| KeyError::Crypto("no randomness".into()))?;
+        let mut buf = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| KeyError::Crypto("sealing failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    fn open(&self, aad: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        let plain_len = self
+            .0
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
+            .ok()?
+            .len();
+        buf.truncate(plain_len);
+        Some(buf)
+    }
+}
+
+fn aad(gun: &Gun, role: &str, keyid: &str) -> String {
+    format!("vouch-online-key\0{gun}\0{role}\0{keyid}")
+}
+
+/// The roles the server may hold keys for.
+pub const ONLINE_ROLES: [&str; 2] = ["timestamp", "snapshot"];
+
+/// Online keys of all repositories: creation, rotation, and unsealed signers (cached).
+pub struct OnlineKeys {
+    store: Arc<dyn Store>,
+    kek: Kek,
+    cache: Mutex<HashMap<(String, String, String), Arc<PrivateKey>>>,
+}
+
+impl OnlineKeys {
+    /// Online keys kept in `store`, sealed under `kek`.
+    pub fn new(store: Arc<dyn Store>, kek: Kek) -> Self {
+        OnlineKeys {
+            store,
+            kek,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn generate(
+        &self,
+        gun: &Gun,
+        role: &str,
+        now: Timestamp,
+    ) -> Result<(StoredKey, Arc<PrivateKey>), KeyError> {
+        let sk = PrivateKey::generate(Algorithm::Ed25519)
+            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let key = Key::from_verifying_key(&sk.verifying_key());
+        let keyid = key.key_id().to_string();
+        let der = sk
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let sealed = self.kek.seal(&aad(gun, role, &keyid), &der)?;
+        let public = String::from_utf8_lossy(&json::canonical(&key.to_value())).into_owned();
+        Ok((
+            StoredKey {
+                keyid,
+                public,
+                sealed_private: sealed,
+                created_at: now,
+            },
+            Arc::new(sk),
+        ))
+    }
+
+    /// The newest key of (gun, role); with `create`, one is made when there is none.
+    pub fn current(
+        &self,
+        gun: &Gun,
+        role: &str,
+        create: bool,
+        now: Timestamp,
+    ) -> Result<Option<StoredKey>, KeyError> {
+        if let Some(k) = self.store.online_keys(gun, role)?.pop() {
+            return Ok(Some(k));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let (stored, sk) = self.generate(gun, role, now)?;
+        let winner = self.store.add_online_key(gun, role, &stored, true)?;
+        if winner.keyid == stored.keyid {
+            self.remember(gun, role, &stored.keyid, sk);
+        }
+        Ok(Some(winner))
+    }
+
+    /// Adds a new key for (gun, role), which becomes the one offered to clients.
+    pub fn rotate(&self, gun: &Gun, role: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
+        let (stored, sk) = self.generate(gun, role, now)?;
+        let k = self.store.add_online_key(gun, role, &stored, false)?;
+        self.remember(gun, role, &stored.keyid, sk);
+        Ok(k)
+    }
+
+    fn remember(&self, gun: &Gun, role: &str, keyid: &str, sk: Arc<PrivateKey>) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert((gun.to_string(), role.to_owned(), keyid.to_owned()), sk);
+        }
+    }
+
+    fn unsealed(&self, gun: &Gun, role: &str, k: &StoredKey) -> Result<Arc<PrivateKey>, KeyError> {
+        let cache_key = (gun.to_string(), role.to_owned(), k.keyid.clone());
+        if let Some(sk) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&cache_key).cloned())
+        {
+            return Ok(sk);
+        }
+        let unseal_err = || KeyError::Unseal {
+            gun: gun.to_string(),
+            role: role.to_owned(),
+            keyid: k.keyid.clone(),
+        };
+        let der = self
+            .kek
+            .open(&aad(gun, role, &k.keyid), &k.sealed_private)
+            .ok_or_else(unseal_err)?;
+        let sk = Arc::new(PrivateKey::from_pkcs8_der(&der).map_err(|_| unseal_err())?);
+        self.remember(gun, role, &k.keyid, sk.clone());
+        Ok(sk)
+    }
+
+    /// Every online key of `gun`, unsealed, for signing.
+    pub fn signers(&self, gun: &Gun) -> Result<HeldSigners, KeyError> {
+        let mut held = HeldSigners::default();
+        for role in ONLINE_ROLES {
+            for k in self.store.online_keys(gun, role)? {
+                let sk = self.unsealed(gun, role, &k)?;
+                let keyid =
+                    KeyId::new(k.keyid.clone()).map_err(|e| KeyError::Crypto(e.to_string()))?;
+                let list = if role == "timestamp" {
+                    &mut held.timestamp
+                } else {
+                    &mut held.snapshot
+                };
+                list.push((keyid, sk));
+            }
+        }
+        Ok(held)
+    }
+}
+
+/// Unsealed online keys of one repository.
+#[derive(Default)]
+pub struct HeldSigners {
+    timestamp: Vec<(KeyId, Arc<PrivateKey>)>,
+    snapshot: Vec<(KeyId, Arc<PrivateKey>)>,
+}
+
+impl HeldSigners {
+    /// Borrowed as the validator wants them.
+    pub fn as_online(&self) -> OnlineSigners<'_> {
+        OnlineSigners {
+            timestamp: borrow_keys(&self.timestamp),
+            snapshot: borrow_keys(&self.snapshot),
+        }
+    }
+}
+
+fn borrow_keys(v: &[(KeyId, Arc<PrivateKey>)]) -> Vec<OnlineKey<'_>> {
+    v.iter()
+        .map(|(id, sk)| OnlineKey {
+            keyid: id.clone(),
+            signer: sk.as_ref() as &dyn Signer,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_binds_to_context() {
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let sealed = kek.seal("a", b"secret").unwrap();
+        assert_eq!(kek.open("a", &sealed).unwrap().as_slice(), b"secret");
+        assert!(kek.open("b", &sealed).is_none());
+        let other = Kek::from_bytes(&[8u8; 32]).unwrap();
+        assert!(other.open("a", &sealed).is_none());
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(kek.open("a", &tampered).is_none());
+        assert!(kek.open("a", &sealed[..5]).is_none());
+    }
+
+    #[test]
+    fn kek_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek");
+        let a = Kek::load_or_create(&path).unwrap();
+        let sealed = a.seal("x", b"k").unwrap();
+        let b = Kek::load_or_create(&path).unwrap();
+        assert_eq!(b.open("x", &sealed).unwrap().as_slice(), b"k");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(matches!(
+            Kek::load_or_create(&path),
+            Err(KeyError::Kek { .. })
+        ));
+        assert!(!format!("{a:?}").contains('7'));
+    }
+}

@@ -1,0 +1,248 @@
+//! Parsing request paths into what they address, without letting percent-decoding turn
+//! `%2F` into a path separator.
+//!
+//! Everything between `/v2/` and `/_trust/` is the GUN; after `/_trust/tuf/` comes a file
+//! name: `ROLE.json`, `VERSION.ROLE.json`, `ROLE.SHA256.json` or `ROLE.key`. The role part is
+//! percent-decoded on its own, so `1.targets%2Freleases.json` names version 1 of the role
+//! `targets/releases` (a literal `/` works too, as Notary clients send it).
+
+use vouch_tuf::reference::Gun;
+
+/// What a `/v2/…` path addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/v2/`
+    Base,
+    /// `/v2/_trust/changefeed` (None) or `/v2/{gun}/_trust/changefeed`.
+    Changefeed(Option<Gun>),
+    /// `/v2/{gun}/_trust/tuf/`: publish (POST) or delete (DELETE).
+    Repository(Gun),
+    /// `/v2/{gun}/_trust/tuf/{file}`.
+    File(Gun, FileRef),
+}
+
+/// Which version of a role's metadata, or its online key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileRef {
+    /// `ROLE.json`: the current version.
+    Current(String),
+    /// `VERSION.ROLE.json`.
+    Version(String, u64),
+    /// `ROLE.SHA256.json`.
+    Checksum(String, String),
+    /// `ROLE.key`: the server-held key of `timestamp` or `snapshot`.
+    Key(String),
+}
+
+/// A path that does not address anything (404) or names an invalid GUN (400).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// Not a path of this API.
+    NotFound,
+    /// The GUN is malformed.
+    InvalidGun(String),
+    /// The file name is malformed.
+    InvalidFile(String),
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn gun(raw: &str) -> Result<Gun, RouteError> {
+    Gun::new(raw).map_err(|e| RouteError::InvalidGun(e.to_string()))
+}
+
+/// Parses a raw (still percent-encoded) request path.
+///
+/// ```
+/// use vouch_server::routes::{parse, FileRef, Route};
+/// let r = parse("/v2/example.com/org/app/_trust/tuf/2.targets%2Freleases.json").unwrap();
+/// let Route::File(gun, FileRef::Version(role, 2)) = r else { panic!() };
+/// assert_eq!(gun.as_str(), "example.com/org/app");
+/// assert_eq!(role, "targets/releases");
+/// ```
+pub fn parse(path: &str) -> Result<Route, RouteError> {
+    let rest = path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?;
+    if rest.is_empty() {
+        return Ok(Route::Base);
+    }
+    if rest == "_trust/changefeed" {
+        return Ok(Route::Changefeed(None));
+    }
+    let (g, after) = rest.split_once("/_trust/").ok_or(RouteError::NotFound)?;
+    if after == "changefeed" {
+        return Ok(Route::Changefeed(Some(gun(g)?)));
+    }
+    let file = after.strip_prefix("tuf/").ok_or(RouteError::NotFound)?;
+    let gun = gun(g)?;
+    if file.is_empty() {
+        return Ok(Route::Repository(gun));
+    }
+    let file = percent_decode(file)
+        .ok_or_else(|| RouteError::InvalidFile("bad percent-encoding".into()))?;
+    Ok(Route::File(gun, parse_file(&file)?))
+}
+
+fn parse_file(file: &str) -> Result<FileRef, RouteError> {
+    let bad = |why: &str| RouteError::InvalidFile(format!("{file:?}: {why}"));
+    if let Some(role) = file.strip_suffix(".key") {
+        return match role {
+            "timestamp" | "snapshot" => Ok(FileRef::Key(role.to_owned())),
+            _ => Err(bad("only timestamp.key and snapshot.key exist")),
+        };
+    }
+    let stem = file
+        .strip_suffix(".json")
+        .ok_or_else(|| bad("expected a .json or .key file"))?;
+    if let Some((first, role)) = stem.split_once('.') {
+        if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
+            let v: u64 = first.parse().map_err(|_| bad("version out of range"))?;
+            return Ok(FileRef::Version(
+                check_role(role).ok_or_else(|| bad("invalid role name"))?,
+                v,
+            ));
+        }
+    }
+    if let Some((role, last)) = stem.rsplit_once('.') {
+        if vouch_tuf::hex::is_lower_hex(last, 64) {
+            return Ok(FileRef::Checksum(
+                check_role(role).ok_or_else(|| bad("invalid role name"))?,
+                last.to_owned(),
+            ));
+        }
+    }
+    Ok(FileRef::Current(
+        check_role(stem).ok_or_else(|| bad("invalid role name"))?,
+    ))
+}
+
+fn check_role(role: &str) -> Option<String> {
+    vouch_tuf::types::RoleName::new(role)
+        .ok()
+        .map(|r| r.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(s: &str) -> Gun {
+        Gun::new(s).unwrap()
+    }
+
+    #[test]
+    fn routes() {
+        let h = "0".repeat(64);
+        let checksum_path = format!("/v2/app/_trust/tuf/snapshot.{h}.json");
+        let cases = vec![
+            ("/v2/", Ok(Route::Base)),
+            ("/v2/_trust/changefeed", Ok(Route::Changefeed(None))),
+            (
+                "/v2/org/app/_trust/changefeed",
+                Ok(Route::Changefeed(Some(g("org/app")))),
+            ),
+            (
+                "/v2/org/app/_trust/tuf/",
+                Ok(Route::Repository(g("org/app"))),
+            ),
+            (
+                "/v2/localhost:5000/app/_trust/tuf/root.json",
+                Ok(Route::File(
+                    g("localhost:5000/app"),
+                    FileRef::Current("root".into()),
+                )),
+            ),
+            (
+                "/v2/app/_trust/tuf/3.root.json",
+                Ok(Route::File(g("app"), FileRef::Version("root".into(), 3))),
+            ),
+            (
+                "/v2/app/_trust/tuf/targets%2Freleases.json",
+                Ok(Route::File(
+                    g("app"),
+                    FileRef::Current("targets/releases".into()),
+                )),
+            ),
+            (
+                "/v2/app/_trust/tuf/targets/releases.json",
+                Ok(Route::File(
+                    g("app"),
+                    FileRef::Current("targets/releases".into()),
+                )),
+            ),
+            (
+                "/v2/app/_trust/tuf/1.targets%2Freleases.json",
+                Ok(Route::File(
+                    g("app"),
+                    FileRef::Version("targets/releases".into(), 1),
+                )),
+            ),
+            (
+                checksum_path.as_str(),
+                Ok(Route::File(
+                    g("app"),
+                    FileRef::Checksum("snapshot".into(), h.clone()),
+                )),
+            ),
+            (
+                "/v2/app/_trust/tuf/timestamp.key",
+                Ok(Route::File(g("app"), FileRef::Key("timestamp".into()))),
+            ),
+            (
+                "/v2/app/_trust/tuf/targets.key",
+                Err(RouteError::InvalidFile(String::new())),
+            ),
+            (
+                "/v2/app/_trust/tuf/root.txt",
+                Err(RouteError::InvalidFile(String::new())),
+            ),
+            (
+                "/v2/app/_trust/tuf/%zz.json",
+                Err(RouteError::InvalidFile(String::new())),
+            ),
+            (
+                "/v2/../x/_trust/tuf/root.json",
+                Err(RouteError::InvalidGun(String::new())),
+            ),
+            (
+                "/v2/Org/app/_trust/tuf/root.json",
+                Ok(Route::File(g("Org/app"), FileRef::Current("root".into()))),
+            ),
+            (
+                "/v2/org/App/_trust/tuf/root.json",
+                Err(RouteError::InvalidGun(String::new())),
+            ),
+            (
+                "/v2//_trust/tuf/",
+                Err(RouteError::InvalidGun(String::new())),
+            ),
+            ("/v3/app/_trust/tuf/", Err(RouteError::NotFound)),
+            ("/v2/app/tuf/", Err(RouteError::NotFound)),
+            ("/v2/app/_trust/other/", Err(RouteError::NotFound)),
+        ];
+        for (path, want) in cases {
+            let got = parse(path);
+            match (&got, &want) {
+                (Err(RouteError::InvalidFile(_)), Err(RouteError::InvalidFile(_)))
+                | (Err(RouteError::InvalidGun(_)), Err(RouteError::InvalidGun(_))) => {}
+                _ => assert_eq!(got, want, "{path}"),
+            }
+        }
+        let long = format!("/v2/{}/_trust/tuf/", "a".repeat(256));
+        assert!(matches!(parse(&long), Err(RouteError::InvalidGun(_))));
+    }
+}

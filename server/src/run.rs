@@ -1,0 +1,115 @@
+//! Assembling a server from its configuration, and serving until a shutdown signal.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::auth::Authorizer;
+use crate::config::{write_private_file, Config};
+use crate::http::AppState;
+use crate::keys::{Kek, OnlineKeys};
+use crate::service::{system_clock, Clock, Service};
+use crate::store::sqlite::SqliteStore;
+use crate::validate::Lifetimes;
+
+/// A state ready to serve, and what the operator should be told about it.
+pub struct Prepared {
+    /// The handlers' state.
+    pub state: AppState,
+    /// Where the admin token is, when one was generated or already exists.
+    pub admin_token_file: Option<std::path::PathBuf>,
+}
+
+/// Makes sure an admin token exists under the data directory: the token itself in
+/// `admin.token` (for the operator) and its SHA-256 in `admin.token.sha256` (what the server
+/// checks), both mode 0600. Returns the hash.
+pub fn ensure_admin_token(config: &Config) -> anyhow::Result<String> {
+    let hash_path = config.admin_token_hash_path();
+    if !hash_path.exists() {
+        let mut raw = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut raw)
+            .map_err(|_| anyhow::anyhow!("no randomness for the admin token"))?;
+        let token = format!("vouch_{}", vouch_tuf::hex::encode(raw));
+        let hash = vouch_tuf::hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            token.as_bytes(),
+        ));
+        let token_path = config.admin_token_path();
+        if token_path.exists() {
+            std::fs::remove_file(&token_path)
+                .with_context(|| format!("replacing {}", token_path.display()))?;
+        }
+        write_private_file(&token_path, format!("{token}\n").as_bytes())
+            .with_context(|| format!("writing {}", token_path.display()))?;
+        write_private_file(&hash_path, format!("{hash}\n").as_bytes())
+            .with_context(|| format!("writing {}", hash_path.display()))?;
+    }
+    let hash = std::fs::read_to_string(&hash_path)
+        .with_context(|| format!("reading {}", hash_path.display()))?;
+    let hash = hash.trim().to_owned();
+    anyhow::ensure!(
+        vouch_tuf::hex::is_lower_hex(&hash, 64),
+        "{} must hold a lowercase hex SHA-256",
+        hash_path.display()
+    );
+    Ok(hash)
+}
+
+fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Opens storage and keys and builds the handlers' state from `config`.
+pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prepared> {
+    config.check()?;
+    create_data_dir(&config.data_dir)?;
+    let admin_hash = ensure_admin_token(config)?;
+    let store = Arc::new(
+        SqliteStore::open(&config.database_path())
+            .with_context(|| format!("opening {}", config.database_path().display()))?,
+    );
+    let kek = Kek::load_or_create(&config.kek_path())?;
+    let keys = OnlineKeys::new(store.clone(), kek);
+    let lifetimes = Lifetimes {
+        timestamp: config.lifetimes.timestamp_seconds,
+        snapshot: config.lifetimes.snapshot_seconds,
+    };
+    let service = Service::new(
+        store,
+        keys,
+        lifetimes,
+        config.limits.clone(),
+        clock.unwrap_or_else(system_clock),
+    );
+    let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(anyhow::Error::msg)?;
+    Ok(Prepared {
+        state: AppState::new(service, auth, config.limits.max_body_bytes),
+        admin_token_file: Some(config.admin_token_path()),
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, crate::http::app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}

@@ -1,0 +1,197 @@
+//! Storage of TUF metadata, the changefeed and online keys.
+//!
+//! [`Store`] is synchronous and blocking: the HTTP layer calls it through
+//! `tokio::task::spawn_blocking`, never on an async executor thread. Two implementations are
+//! planned: [`sqlite::SqliteStore`] (the embedded default) and PostgreSQL (for several
+//! replicas behind a load balancer); both must give the guarantees documented on each method.
+//!
+//! What the store guarantees:
+//! - every version of every role is kept, exactly as received, and can be read back by
+//!   version and by the SHA-256 of its bytes;
+//! - [`Store::publish`] is atomic: all files and the changefeed record, or nothing;
+//! - a (GUN, role, version) is written at most once, so two different documents never share a
+//!   version: a concurrent writer that lost gets [`StoreError::Conflict`].
+//!
+//! The store knows nothing of TUF rules; [`crate::validate`] decides what may be written.
+
+pub mod sqlite;
+
+use thiserror::Error;
+use vouch_tuf::reference::Gun;
+use vouch_tuf::time::Timestamp;
+
+/// One stored version of one role's metadata file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Role name (`root`, `targets`, `snapshot`, `timestamp`, or a delegated role).
+    pub role: String,
+    /// The version in the file's `signed.version`.
+    pub version: u64,
+    /// Lowercase hex SHA-256 of `bytes`.
+    pub sha256: String,
+    /// The file exactly as received (or as the server signed it).
+    pub bytes: Vec<u8>,
+    /// When it was stored.
+    pub created_at: Timestamp,
+}
+
+/// A file to store: role, version and bytes (the store computes the SHA-256).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewFile {
+    /// Role name.
+    pub role: String,
+    /// Version in the file.
+    pub version: u64,
+    /// The bytes to store.
+    pub bytes: Vec<u8>,
+}
+
+/// One entry of the changefeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Position in the feed: increasing, never reused.
+    pub id: i64,
+    /// The repository that changed.
+    pub gun: String,
+    /// Timestamp version written by the change (0 for a deletion).
+    pub version: u64,
+    /// SHA-256 of that timestamp file (empty for a deletion).
+    pub sha256: String,
+    /// What happened.
+    pub category: ChangeCategory,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// What a changefeed entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeCategory {
+    /// New metadata was published (or the server re-signed an online role).
+    Update,
+    /// The repository's trust data was deleted.
+    Deletion,
+}
+
+impl ChangeCategory {
+    /// `update` or `deletion`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeCategory::Update => "update",
+            ChangeCategory::Deletion => "deletion",
+        }
+    }
+}
+
+/// Which way to read the changefeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Entries with id greater than the cursor, oldest first.
+    Forward,
+    /// Entries with id less than the cursor (or the newest, when the cursor is `None`),
+    /// newest first.
+    Backward,
+}
+
+/// An online private key, encrypted under the server's key-encryption key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id of the public key (SHA-256 of its canonical TUF key object).
+    pub keyid: String,
+    /// The TUF public-key object as JSON (`{"keytype","scheme","keyval":{"public"}}`).
+    pub public: String,
+    /// The sealed private key (nonce and AEAD ciphertext of its PKCS#8 form).
+    pub sealed_private: Vec<u8>,
+    /// When it was created; the newest key of a role is the one offered to clients.
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("keyid", &self.keyid)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A storage failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Some (GUN, role, version) in the write already exists: another writer was first.
+    #[error("{gun}: {role} version {version} already exists")]
+    Conflict {
+        /// The repository.
+        gun: String,
+        /// The role.
+        role: String,
+        /// The version that was taken.
+        version: u64,
+    },
+    /// The backend failed (IO, corruption, connection). Never shown to clients.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Storage of metadata, changefeed and online keys. See the module documentation for the
+/// guarantees every implementation gives.
+pub trait Store: Send + Sync + 'static {
+    /// The newest version of each role of `gun` (empty when the GUN has no trust data).
+    fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError>;
+
+    /// The newest version of one role.
+    fn get_current(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>, StoreError>;
+
+    /// A given version of a role.
+    fn get_version(
+        &self,
+        gun: &Gun,
+        role: &str,
+        version: u64,
+    ) -> Result<Option<StoredFile>, StoreError>;
+
+    /// The version of a role whose bytes have this SHA-256 (lowercase hex).
+    fn get_by_checksum(
+        &self,
+        gun: &Gun,
+        role: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredFile>, StoreError>;
+
+    /// Stores `files` and one changefeed entry in one transaction.
+    ///
+    /// Fails with [`StoreError::Conflict`], writing nothing, when any (gun, role, version)
+    /// already exists or when a role already has a version newer than the one given. The
+    /// changefeed entry records the `timestamp` file among `files` (version and SHA-256).
+    fn publish(&self, gun: &Gun, files: &[NewFile], now: Timestamp) -> Result<i64, StoreError>;
+
+    /// Deletes all metadata of `gun` (its online keys stay, so a re-created repository can
+    /// list the same server keys) and records a deletion in the changefeed. Returns false when
+    /// there was nothing to delete.
+    fn delete(&self, gun: &Gun, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Up to `limit` changefeed entries (of one GUN, or all) from `cursor` in `direction`.
+    fn changes(
+        &self,
+        gun: Option<&Gun>,
+        cursor: Option<i64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError>;
+
+    /// All online keys of (gun, role), oldest first.
+    fn online_keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// Adds an online key for (gun, role). When `only_if_none` is true and the role already
+    /// has a key, nothing is written and the existing newest key is returned (so concurrent
+    /// first requests agree on one key); otherwise the new key is returned.
+    fn add_online_key(
+        &self,
+        gun: &Gun,
+        role: &str,
+        key: &StoredKey,
+        only_if_none: bool,
+    ) -> Result<StoredKey, StoreError>;
+
+    /// Checks the storage is reachable (for readiness probes).
+    fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,1693 @@
+//! [`SqliteStore`]: the embedded [`Store`], one SQLite database file.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`, so a publish that returned `Ok`
+//! has reached the disk and survives a process kill or a power loss. Writes go through one
+//! writer connection behind a mutex and run as `BEGIN IMMEDIATE` transactions; reads use a
+//! small pool of read-only connections, which WAL lets proceed while a write is under way
+//! (each read sees the last committed state).
+//!
+//! This module is not a cross-host store: several server processes may share one file on
+//! one host (SQLite locks it), but replicas behind a load balancer need the PostgreSQL store.
+//!
+//! The schema carries its version in `PRAGMA user_version`; [`SqliteStore::open`] applies
+//! the missing migration steps in one transaction and refuses a database written by a
+//! newer schema.
+//!
+//! ```no_run
+//! use vouch_server::store::sqlite::SqliteStore;
+//! use vouch_server::store::{NewFile, Store};
+//! use vouch_tuf::reference::Gun;
+//! use vouch_tuf::time::Timestamp;
+//!
+//! let store = SqliteStore::open(std::path::Path::new("vouch-data/vouch.db"))?;
+//! let gun = Gun::new("registry.example/app")?;
+//! let root = NewFile { role: "root".into(), version: 1, bytes: b"{...}".to_vec() };
+//! store.publish(&gun, &[root], Timestamp::from_unix(1_900_000_000))?;
+//! assert_eq!(store.get_current(&gun, "root")?.map(|f| f.version), Some(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{ffi, params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use vouch_tuf::reference::Gun;
+use vouch_tuf::time::Timestamp;
+
+use super::{Change, ChangeCategory, Direction, NewFile, Store, StoreError, StoredFile, StoredKey};
+
+/// How long a connection waits for a lock held by another connection (another process on
+/// the same file, or a checkpoint) before giving up with a backend error.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most read-only connections open at once; further readers wait for one to be returned.
+const MAX_READERS: usize = 8;
+
+/// Schema steps: `MIGRATIONS[i]` takes a database from `user_version` `i` to `i + 1`.
+/// Append new steps; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema.
+    "CREATE TABLE tuf_files (
+         gun        TEXT    NOT NULL,
+         role       TEXT    NOT NULL,
+         version    INTEGER NOT NULL CHECK (version >= 0),
+         sha256     TEXT    NOT NULL,
+         data       BLOB    NOT NULL,
+         created_at INTEGER NOT NULL,
+         PRIMARY KEY (gun, role, version)
+     ) STRICT;
+     CREATE INDEX tuf_files_by_checksum ON tuf_files (gun, role, sha256);
+
+     CREATE TABLE changefeed (
+         id         INTEGER PRIMARY KEY AUTOINCREMENT,
+         gun        TEXT    NOT NULL,
+         version    INTEGER NOT NULL CHECK (version >= 0),
+         sha256     TEXT    NOT NULL,
+         category   TEXT    NOT NULL CHECK (category IN ('update', 'deletion')),
+         created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX changefeed_by_gun ON changefeed (gun);
+
+     CREATE TABLE online_keys (
+         gun            TEXT    NOT NULL,
+         role           TEXT    NOT NULL,
+         keyid          TEXT    NOT NULL,
+         public         TEXT    NOT NULL,
+         sealed_private BLOB    NOT NULL,
+         created_at     INTEGER NOT NULL,
+         seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+         UNIQUE (gun, role, keyid)
+     ) STRICT;",
+];
+
+/// The newest version of each role of GUN `?1`.
+///
+/// Every version is kept, so a GUN may have thousands of rows: this walks its distinct roles
+/// by index seeks (one per role) instead of scanning them. CROSS JOIN pins the join order:
+/// SQLite would otherwise scan the GUN's rows in the outer loop, which is what this query
+/// exists to avoid.
+const CURRENT_SQL: &str = "
+    WITH RECURSIVE roles(role) AS (
+        SELECT MIN(role) FROM tuf_files WHERE gun = ?1
+        UNION ALL
+        SELECT (SELECT MIN(role) FROM tuf_files WHERE gun = ?1 AND role > roles.role)
+        FROM roles WHERE roles.role IS NOT NULL
+    )
+    SELECT f.role, f.version, f.sha256, f.data, f.created_at
+    FROM roles CROSS JOIN tuf_files AS f
+        ON f.gun = ?1 AND f.role = roles.role
+        AND f.version = (SELECT MAX(version) FROM tuf_files WHERE gun = ?1 AND role = roles.role)
+    ORDER BY f.role";
+
+/// The [`Store`] on one SQLite database file. See the module documentation.
+pub struct SqliteStore {
+    // Field order matters: the readers close first, so the writer, closing last, can
+    // checkpoint the WAL into the database file and remove it.
+    readers: ReaderPool,
+    writer: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.readers.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it (mode 0600 on unix) and its schema when
+    /// missing, and migrating an older schema. The parent directory must exist.
+    ///
+    /// Fails when the file cannot be created or opened, is not a SQLite database, cannot
+    /// use WAL mode, or was written by a newer schema than this server knows.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private_file(path)?;
+
+        let mut writer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend("open database"))?;
+        writer
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(backend("set busy timeout"))?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(backend("enable WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "sqlite enable WAL: journal mode is {mode:?} for {}",
+                path.display()
+            )));
+        }
+        writer
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(backend("set synchronous"))?;
+        writer
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend("enable foreign keys"))?;
+        migrate(&mut writer)?;
+
+        let readers = ReaderPool::new(path.to_path_buf());
+        // Open one reader now, so that a database readers cannot open fails here, not on
+        // the first request.
+        readers.with(|_| Ok(()))?;
+        Ok(SqliteStore {
+            readers,
+            writer: Mutex::new(writer),
+        })
+    }
+
+    /// Runs `PRAGMA integrity_check`; fails with [`StoreError::Backend`] carrying SQLite's
+    /// findings unless the answer is `ok`.
+    pub fn integrity_check(&self) -> Result<(), StoreError> {
+        let findings = self.readers.with(|conn| {
+            let mut stmt = conn
+                .prepare("PRAGMA integrity_check")
+                .map_err(backend("integrity check"))?;
+            let rows = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend("integrity check"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(backend("integrity check"))
+        })?;
+        if findings.as_slice() == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::Backend(format!(
+                "sqlite integrity check: {}",
+                findings.join("; ")
+            )))
+        }
+    }
+
+    /// The writer connection, with no transaction left open.
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held unwound through a `Transaction`, whose drop rolled
+        // it back; the connection itself is intact.
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            // Defensive: never let a half-done transaction leak into the next write. If the
+            // rollback fails, the next BEGIN reports it.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn
+    }
+}
+
+impl Store for SqliteStore {
+    fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached(CURRENT_SQL)
+                .map_err(backend("read current metadata"))?;
+            let rows = stmt
+                .query_map([gun.as_str()], stored_file)
+                .map_err(backend("read current metadata"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(backend("read current metadata"))
+        })
+    }
+
+    fn get_current(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>, StoreError> {
+        self.readers.with(|conn| {
+            conn.prepare_cached(
+                "SELECT role, version, sha256, data, created_at FROM tuf_files
+                 WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![gun.as_str(), role], stored_file)
+                    .optional()
+            })
+            .map_err(backend("read current role"))
+        })
+    }
+
+    fn get_version(
+        &self,
+        gun: &Gun,
+        role: &str,
+        version: u64,
+    ) -> Result<Option<StoredFile>, StoreError> {
+        let Ok(version) = i64::try_from(version) else {
+            return Ok(None); // never stored: publish refuses such versions
+        };
+        self.readers.with(|conn| {
+            conn.prepare_cached(
+                "SELECT role, version, sha256, data, created_at FROM tuf_files
+                 WHERE gun = ?1 AND role = ?2 AND version = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![gun.as_str(), role, version], stored_file)
+                    .optional()
+            })
+            .map_err(backend("read role version"))
+        })
+    }
+
+    fn get_by_checksum(
+        &self,
+        gun: &Gun,
+        role: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredFile>, StoreError> {
+        let sha256 = sha256.to_ascii_lowercase();
+        self.readers.with(|conn| {
+            conn.prepare_cached(
+                "SELECT role, version, sha256, data, created_at FROM tuf_files
+                 WHERE gun = ?1 AND role = ?2 AND sha256 = ?3
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![gun.as_str(), role, sha256], stored_file)
+                    .optional()
+            })
+            .map_err(backend("read role by checksum"))
+        })
+    }
+
+    fn publish(&self, gun: &Gun, files: &[NewFile], now: Timestamp) -> Result<i64, StoreError> {
+        const OP: &str = "publish";
+        let mut conn = self.writer();
+        // Dropping `tx` without commit (any early return below) rolls everything back.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let (mut ts_version, mut ts_sha256) = (0_i64, String::new());
+        {
+            let mut newest = tx
+                .prepare_cached("SELECT MAX(version) FROM tuf_files WHERE gun = ?1 AND role = ?2")
+                .map_err(backend(OP))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(backend(OP))?;
+            for file in files {
+                let conflict = || StoreError::Conflict {
+                    gun: gun.as_str().to_owned(),
+                    role: file.role.clone(),
+                    version: file.version,
+                };
+                let version = i64::try_from(file.version).map_err(|_| {
+                    StoreError::Backend(format!(
+                        "sqlite {OP}: {} version {} is out of range",
+                        file.role, file.version
+                    ))
+                })?;
+                let max: Option<i64> = newest
+                    .query_row(params![gun.as_str(), file.role], |row| row.get(0))
+                    .map_err(backend(OP))?;
+                if max.is_some_and(|max| max >= version) {
+                    return Err(conflict());
+                }
+                let sha256 = sha256_hex(&file.bytes);
+                match insert.execute(params![
+                    gun.as_str(),
+                    file.role,
+                    version,
+                    sha256,
+                    file.bytes,
+                    now.unix()
+                ]) {
+                    Ok(_) => {}
+                    Err(err) if is_uniqueness_violation(&err) => return Err(conflict()),
+                    Err(err) => return Err(backend(OP)(err)),
+                }
+                if file.role == "timestamp" {
+                    (ts_version, ts_sha256) = (version, sha256);
+                }
+            }
+        }
+        let id = insert_change(
+            &tx,
+            gun,
+            ts_version,
+            &ts_sha256,
+            ChangeCategory::Update,
+            now,
+        )?;
+        tx.commit().map_err(backend("publish commit"))?;
+        Ok(id)
+    }
+
+    fn delete(&self, gun: &Gun, now: Timestamp) -> Result<bool, StoreError> {
+        const OP: &str = "delete";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let deleted = tx
+            .execute("DELETE FROM tuf_files WHERE gun = ?1", [gun.as_str()])
+            .map_err(backend(OP))?;
+        if deleted == 0 {
+            return Ok(false); // `tx` rolls back an empty transaction
+        }
+        insert_change(&tx, gun, 0, "", ChangeCategory::Deletion, now)?;
+        tx.commit().map_err(backend("delete commit"))?;
+        Ok(true)
+    }
+
+    fn changes(
+        &self,
+        gun: Option<&Gun>,
+        cursor: Option<i64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        const OP: &str = "read changefeed";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Parameters: ?1 limit, ?2 cursor (when given), ?3 gun (when given). Each shape is a
+        // fixed text, so the statement cache serves it.
+        let sql = match (direction, cursor.is_some(), gun.is_some()) {
+            (Direction::Forward, false, false) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 ORDER BY id ASC LIMIT ?1"
+            }
+            (Direction::Forward, true, false) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE id > ?2 ORDER BY id ASC LIMIT ?1"
+            }
+            (Direction::Forward, false, true) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE gun = ?3 ORDER BY id ASC LIMIT ?1"
+            }
+            (Direction::Forward, true, true) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE id > ?2 AND gun = ?3 ORDER BY id ASC LIMIT ?1"
+            }
+            (Direction::Backward, false, false) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 ORDER BY id DESC LIMIT ?1"
+            }
+            (Direction::Backward, true, false) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE id < ?2 ORDER BY id DESC LIMIT ?1"
+            }
+            (Direction::Backward, false, true) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE gun = ?3 ORDER BY id DESC LIMIT ?1"
+            }
+            (Direction::Backward, true, true) => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE id < ?2 AND gun = ?3 ORDER BY id DESC LIMIT ?1"
+            }
+        };
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(backend(OP))?;
+            stmt.raw_bind_parameter(1, limit).map_err(backend(OP))?;
+            if let Some(cursor) = cursor {
+                stmt.raw_bind_parameter(2, cursor).map_err(backend(OP))?;
+            }
+            if let Some(gun) = gun {
+                stmt.raw_bind_parameter(3, gun.as_str())
+                    .map_err(backend(OP))?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut changes = Vec::new();
+            while let Some(row) = rows.next().map_err(backend(OP))? {
+                changes.push(change(row)?);
+            }
+            Ok(changes)
+        })
+    }
+
+    fn online_keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT keyid, public, sealed_private, created_at FROM online_keys
+                     WHERE gun = ?1 AND role = ?2 ORDER BY seq ASC",
+                )
+                .map_err(backend("read online keys"))?;
+            let rows = stmt
+                .query_map(params![gun.as_str(), role], stored_key)
+                .map_err(backend("read online keys"))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(backend("read online keys"))
+        })
+    }
+
+    fn add_online_key(
+        &self,
+        gun: &Gun,
+        role: &str,
+        key: &StoredKey,
+        only_if_none: bool,
+    ) -> Result<StoredKey, StoreError> {
+        const OP: &str = "add online key";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        if only_if_none {
+            let existing = tx
+                .prepare_cached(
+                    "SELECT keyid, public, sealed_private, created_at FROM online_keys
+                     WHERE gun = ?1 AND role = ?2 ORDER BY seq DESC LIMIT 1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![gun.as_str(), role], stored_key)
+                        .optional()
+                })
+                .map_err(backend(OP))?;
+            if let Some(existing) = existing {
+                return Ok(existing); // `tx` rolls back: nothing was written
+            }
+        }
+        tx.execute(
+            "INSERT INTO online_keys (gun, role, keyid, public, sealed_private, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                gun.as_str(),
+                role,
+                key.keyid,
+                key.public,
+                key.sealed_private,
+                key.created_at.unix()
+            ],
+        )
+        .map_err(|err| {
+            if is_uniqueness_violation(&err) {
+                StoreError::Backend(format!(
+                    "sqlite {OP}: key {} is already stored for {gun} {role}",
+                    key.keyid
+                ))
+            } else {
+                backend(OP)(err)
+            }
+        })?;
+        tx.commit().map_err(backend("add online key commit"))?;
+        Ok(key.clone())
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.readers.with(|conn| {
+            conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                .map(drop)
+                .map_err(backend("ping"))
+        })
+    }
+}
+
+/// Creates `path` as an empty file readable and writable only by its owner, unless it
+/// exists. SQLite gives its `-wal` and `-shm` files the same permissions as the database.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(file) => {
+            drop(file);
+            // The mode above is filtered through the umask, which can only remove bits; set
+            // it exactly anyway so the result does not depend on the environment.
+            #[cfg(unix)]
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|err| {
+                    StoreError::Backend(format!(
+                        "sqlite set permissions of {}: {err}",
+                        path.display()
+                    ))
+                })?;
+            Ok(())
+        }
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(StoreError::Backend(format!(
+            "sqlite create {}: {err}",
+            path.display()
+        ))),
+    }
+}
+
+/// Brings the schema to the newest version in one transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    const OP: &str = "migrate schema";
+    let target = i64::try_from(MIGRATIONS.len())
+        .map_err(|_| StoreError::Backend(format!("sqlite {OP}: too many steps")))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend(OP))?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend(OP))?;
+    if found == target {
+        return Ok(());
+    }
+    let start = usize::try_from(found)
+        .ok()
+        .filter(|&start| start < MIGRATIONS.len())
+        .ok_or_else(|| StoreError::Backend(format!("sqlite {OP}: database schema version {found} is not one this server knows (newest {target})")))?;
+    for step in &MIGRATIONS[start..] {
+        tx.execute_batch(step).map_err(backend(OP))?;
+    }
+    tx.pragma_update(None, "user_version", target)
+        .map_err(backend(OP))?;
+    tx.commit().map_err(backend(OP))
+}
+
+/// Appends one changefeed entry inside `tx` and returns its id.
+fn insert_change(
+    tx: &rusqlite::Transaction<'_>,
+    gun: &Gun,
+    version: i64,
+    sha256: &str,
+    category: ChangeCategory,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO changefeed (gun, version, sha256, category, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![gun.as_str(), version, sha256, category.as_str(), now.unix()],
+            |row| row.get(0),
+        )
+    })
+    .map_err(backend("append changefeed"))
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// Whether `err` is a PRIMARY KEY or UNIQUE constraint failure.
+fn is_uniqueness_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || e.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
+}
+
+/// Wraps a SQLite error as a backend error naming the operation.
+fn backend(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |err| StoreError::Backend(format!("sqlite {op}: {err}"))
+}
+
+/// Reads `role, version, sha256, data, created_at`.
+fn stored_file(row: &Row<'_>) -> rusqlite::Result<StoredFile> {
+    Ok(StoredFile {
+        role: row.get(0)?,
+        version: row.get(1)?,
+        sha256: row.get(2)?,
+        bytes: row.get(3)?,
+        created_at: Timestamp::from_unix(row.get(4)?),
+    })
+}
+
+/// Reads `keyid, public, sealed_private, created_at`.
+fn stored_key(row: &Row<'_>) -> rusqlite::Result<StoredKey> {
+    Ok(StoredKey {
+        keyid: row.get(0)?,
+        public: row.get(1)?,
+        sealed_private: row.get(2)?,
+        created_at: Timestamp::from_unix(row.get(3)?),
+    })
+}
+
+/// Reads `id, gun, version, sha256, category, created_at`.
+fn change(row: &Row<'_>) -> Result<Change, StoreError> {
+    const OP: &str = "read changefeed";
+    let category: String = row.get(4).map_err(backend(OP))?;
+    let category = match category.as_str() {
+        "update" => ChangeCategory::Update,
+        "deletion" => ChangeCategory::Deletion,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "sqlite {OP}: unknown category {other:?}"
+            )))
+        }
+    };
+    Ok(Change {
+        id: row.get(0).map_err(backend(OP))?,
+        gun: row.get(1).map_err(backend(OP))?,
+        version: row.get(2).map_err(backend(OP))?,
+        sha256: row.get(3).map_err(backend(OP))?,
+        category,
+        created_at: Timestamp::from_unix(row.get(5).map_err(backend(OP))?),
+    })
+}
+
+/// Read-only connections, opened on demand up to [`MAX_READERS`] and kept for reuse.
+struct ReaderPool {
+    path: PathBuf,
+    state: Mutex<PoolState>,
+    /// Signalled when a connection is returned or an open slot is freed.
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Connection>,
+    /// Connections open, idle or checked out (or being opened).
+    open: usize,
+}
+
+/// A checked-out reader; returns it to the pool when dropped (also on unwind).
+struct Lease<'a> {
+    pool: &'a ReaderPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        match self.conn.take() {
+            Some(conn) => state.idle.push(conn),
+            None => state.open = state.open.saturating_sub(1),
+        }
+        drop(state);
+        self.pool.freed.notify_one();
+    }
+}
+
+impl ReaderPool {
+    fn new(path: PathBuf) -> Self {
+        ReaderPool {
+            path,
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // The state is a list and a counter, updated in single steps: still consistent
+        // after a panic elsewhere.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on a reader connection, waiting for one when all are busy.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lease = self.checkout()?;
+        match &lease.conn {
+            Some(conn) => f(conn),
+            None => Err(StoreError::Backend(
+                "sqlite reader pool: empty lease".to_owned(),
+            )),
+        }
+    }
+
+    fn checkout(&self) -> Result<Lease<'_>, StoreError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(Lease {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                drop(state);
+                // From here on the slot is ours: a lease with no connection gives it back.
+                let mut lease = Lease {
+                    pool: self,
+                    conn: None,
+                };
+                lease.conn = Some(self.connect()?);
+                return Ok(lease);
+            }
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend("open reader"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(backend("set busy timeout"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend("enable foreign keys"))?;
+        Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Barrier};
+    use std::thread;
+
+    use tempfile::TempDir;
+
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_unix(1_900_000_000);
+
+    fn gun(s: &str) -> Gun {
+        Gun::new(s).expect("valid gun")
+    }
+
+    fn file(role: &str, version: u64) -> NewFile {
+        NewFile {
+            role: role.to_owned(),
+            version,
+            bytes: format!("{{\"signed\":{{\"_type\":\"{role}\",\"version\":{version}}}}}")
+                .into_bytes(),
+        }
+    }
+
+    fn open(dir: &TempDir) -> SqliteStore {
+        SqliteStore::open(&dir.path().join("vouch.db")).expect("open store")
+    }
+
+    fn all_changes(store: &SqliteStore, gun: Option<&Gun>) -> Vec<Change> {
+        store
+            .changes(gun, None, Direction::Forward, usize::MAX)
+            .expect("changes")
+    }
+
+    fn key(keyid: &str, at: i64) -> StoredKey {
+        StoredKey {
+            keyid: keyid.to_owned(),
+            public: format!("{{\"keytype\":\"ed25519\",\"keyval\":{{\"public\":\"{keyid}\"}}}}"),
+            sealed_private: keyid.as_bytes().iter().rev().copied().collect(),
+            created_at: Timestamp::from_unix(at),
+        }
+    }
+
+    #[test]
+    fn publish_then_read_back_every_way() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        assert_eq!(store.current(&g).expect("current"), vec![]);
+        assert_eq!(store.get_current(&g, "root").expect("get"), None);
+
+        let first = [
+            file("root", 1),
+            file("targets", 1),
+            file("snapshot", 1),
+            file("timestamp", 1),
+        ];
+        let id1 = store.publish(&g, &first, NOW).expect("publish 1");
+        let later = NOW.add_seconds(60);
+        let second = [
+            file("targets", 2),
+            file("targets/releases", 1),
+            file("snapshot", 2),
+            file("timestamp", 2),
+        ];
+        let id2 = store.publish(&g, &second, later).expect("publish 2");
+        assert!(id2 > id1);
+        // Another GUN with newer versions of the same roles must not show through.
+        let other = gun("registry.example/other");
+        let id3 = store
+            .publish(&other, &[file("root", 9), file("zzz", 1)], later)
+            .expect("publish other");
+
+        let current = store.current(&g).expect("current");
+        let summary: Vec<(&str, u64, Timestamp)> = current
+            .iter()
+            .map(|f| (f.role.as_str(), f.version, f.created_at))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("root", 1, NOW),
+                ("snapshot", 2, later),
+                ("targets", 2, later),
+                ("targets/releases", 1, later),
+                ("timestamp", 2, later)
+            ]
+        );
+        for f in &current {
+            assert_eq!(f.bytes, file(&f.role, f.version).bytes);
+            assert_eq!(f.sha256, sha256_hex(&f.bytes));
+            assert_eq!(f.sha256.len(), 64);
+            assert!(f
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        }
+
+        let targets = store
+            .get_current(&g, "targets")
+            .expect("get")
+            .expect("present");
+        assert_eq!(
+            (targets.version, targets.bytes),
+            (2, file("targets", 2).bytes)
+        );
+        let old = store
+            .get_version(&g, "targets", 1)
+            .expect("get")
+            .expect("kept");
+        assert_eq!(
+            (old.version, old.bytes, old.created_at),
+            (1, file("targets", 1).bytes, NOW)
+        );
+        assert_eq!(store.get_version(&g, "targets", 3).expect("get"), None);
+        assert_eq!(
+            store.get_version(&g, "targets", u64::MAX).expect("get"),
+            None
+        );
+        assert_eq!(store.get_current(&g, "missing").expect("get"), None);
+        let other_current = store.current(&other).expect("current");
+        let other_summary: Vec<(&str, u64)> = other_current
+            .iter()
+            .map(|f| (f.role.as_str(), f.version))
+            .collect();
+        assert_eq!(other_summary, vec![("root", 9), ("zzz", 1)]);
+        assert_eq!(
+            store
+                .current(&gun("registry.example/none"))
+                .expect("current"),
+            vec![]
+        );
+
+        let feed = all_changes(&store, None);
+        let ts1 = sha256_hex(&file("timestamp", 1).bytes);
+        let ts2 = sha256_hex(&file("timestamp", 2).bytes);
+        assert_eq!(
+            feed,
+            vec![
+                Change {
+                    id: id1,
+                    gun: g.as_str().to_owned(),
+                    version: 1,
+                    sha256: ts1,
+                    category: ChangeCategory::Update,
+                    created_at: NOW,
+                },
+                Change {
+                    id: id2,
+                    gun: g.as_str().to_owned(),
+                    version: 2,
+                    sha256: ts2,
+                    category: ChangeCategory::Update,
+                    created_at: later,
+                },
+                Change {
+                    id: id3,
+                    gun: other.as_str().to_owned(),
+                    version: 0,
+                    sha256: String::new(),
+                    category: ChangeCategory::Update,
+                    created_at: later,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn current_seeks_by_role_instead_of_scanning_versions() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let plan = store
+            .readers
+            .with(|conn| {
+                let mut stmt = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {CURRENT_SQL}"))
+                    .map_err(backend("plan"))?;
+                let rows = stmt
+                    .query_map(["registry.example/app"], |row| row.get::<_, String>(3))
+                    .map_err(backend("plan"))?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend("plan"))
+            })
+            .expect("plan");
+        // The outer loop is the (few) roles; each file is one primary-key lookup.
+        let outer_roles = plan.iter().position(|step| step == "SCAN roles");
+        let lookup = plan
+            .iter()
+            .position(|step| step.starts_with("SEARCH f ") && step.contains("version=?"));
+        assert!(
+            matches!((outer_roles, lookup), (Some(r), Some(l)) if r < l),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|step| step.starts_with("SEARCH f ") && !step.contains("version=?")),
+            "{plan:#?}"
+        );
+    }
+
+    #[test]
+    fn changefeed_entry_without_timestamp_file_has_no_version() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        let id = store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        let feed = all_changes(&store, None);
+        assert_eq!(feed.len(), 1);
+        assert_eq!(
+            (feed[0].id, feed[0].version, feed[0].sha256.as_str()),
+            (id, 0, "")
+        );
+    }
+
+    #[test]
+    fn lookup_by_checksum() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        store
+            .publish(&g, &[file("snapshot", 1)], NOW)
+            .expect("publish 1");
+        store
+            .publish(&g, &[file("snapshot", 2)], NOW)
+            .expect("publish 2");
+        let v1 = sha256_hex(&file("snapshot", 1).bytes);
+
+        let found = store
+            .get_by_checksum(&g, "snapshot", &v1)
+            .expect("get")
+            .expect("found");
+        assert_eq!((found.version, found.bytes), (1, file("snapshot", 1).bytes));
+        let upper = store
+            .get_by_checksum(&g, "snapshot", &v1.to_ascii_uppercase())
+            .expect("get");
+        assert_eq!(upper.map(|f| f.version), Some(1));
+        // The checksum is scoped to its GUN and role.
+        assert_eq!(
+            store.get_by_checksum(&g, "timestamp", &v1).expect("get"),
+            None
+        );
+        assert_eq!(
+            store
+                .get_by_checksum(&gun("registry.example/other"), "snapshot", &v1)
+                .expect("get"),
+            None
+        );
+        assert_eq!(
+            store
+                .get_by_checksum(&g, "snapshot", &"0".repeat(64))
+                .expect("get"),
+            None
+        );
+    }
+
+    #[test]
+    fn conflicting_publish_writes_nothing() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        store
+            .publish(
+                &g,
+                &[file("root", 1), file("targets", 3), file("timestamp", 3)],
+                NOW,
+            )
+            .expect("publish");
+        let feed_before = all_changes(&store, None);
+
+        // Same version of targets; the snapshot listed before it must not be kept either.
+        let same = store.publish(
+            &g,
+            &[
+                file("snapshot", 1),
+                file("targets", 3),
+                file("timestamp", 4),
+            ],
+            NOW,
+        );
+        match same {
+            Err(StoreError::Conflict {
+                gun: cg,
+                role,
+                version,
+            }) => {
+                assert_eq!(
+                    (cg.as_str(), role.as_str(), version),
+                    (g.as_str(), "targets", 3)
+                );
+            }
+            other => panic!("expected conflict, got {other:?}"),
+        }
+        // Older version of the timestamp, after files that would have been fine.
+        let older = store.publish(
+            &g,
+            &[
+                file("snapshot", 1),
+                file("targets", 4),
+                file("timestamp", 2),
+            ],
+            NOW,
+        );
+        assert!(
+            matches!(&older, Err(StoreError::Conflict { role, version: 2, .. }) if role == "timestamp"),
+            "{older:?}"
+        );
+        // The same role twice in one publish.
+        let twice = store.publish(&g, &[file("snapshot", 1), file("snapshot", 1)], NOW);
+        assert!(
+            matches!(&twice, Err(StoreError::Conflict { version: 1, .. })),
+            "{twice:?}"
+        );
+
+        assert_eq!(all_changes(&store, None), feed_before);
+        assert_eq!(store.get_current(&g, "snapshot").expect("get"), None);
+        assert_eq!(store.get_version(&g, "targets", 4).expect("get"), None);
+        assert_eq!(
+            store
+                .get_current(&g, "timestamp")
+                .expect("get")
+                .map(|f| f.version),
+            Some(3)
+        );
+        let stored = store
+            .get_current(&g, "targets")
+            .expect("get")
+            .expect("present");
+        assert_eq!(stored.bytes, file("targets", 3).bytes);
+
+        // The store is still writable after the rolled-back attempts.
+        store
+            .publish(
+                &g,
+                &[
+                    file("snapshot", 1),
+                    file("targets", 4),
+                    file("timestamp", 4),
+                ],
+                NOW,
+            )
+            .expect("publish");
+        assert_eq!(all_changes(&store, None).len(), 2);
+    }
+
+    #[test]
+    fn version_beyond_sqlite_range_is_refused_without_writing() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        let huge = NewFile {
+            role: "timestamp".to_owned(),
+            version: u64::MAX,
+            bytes: b"x".to_vec(),
+        };
+        let result = store.publish(&g, &[file("root", 1), huge], NOW);
+        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+        assert_eq!(store.current(&g).expect("current"), vec![]);
+        assert_eq!(all_changes(&store, None), vec![]);
+    }
+
+    #[test]
+    fn racing_publishers_of_one_version_get_one_success() {
+        const THREADS: usize = 32;
+        let dir = TempDir::new().expect("tempdir");
+        let store = Arc::new(open(&dir));
+        let g = gun("registry.example/app");
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (store, g, barrier) = (Arc::clone(&store), g.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    // Every thread's document differs, so a lost race must not overwrite.
+                    let mine = NewFile {
+                        role: "timestamp".to_owned(),
+                        version: 7,
+                        bytes: format!("writer {i}").into_bytes(),
+                    };
+                    barrier.wait();
+                    (i, store.publish(&g, &[mine], NOW))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+
+        let winners: Vec<usize> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        let conflicts = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(StoreError::Conflict { version: 7, role, .. }) if role == "timestamp"))
+            .count();
+        assert_eq!(conflicts, THREADS - 1);
+        let stored = store
+            .get_version(&g, "timestamp", 7)
+            .expect("get")
+            .expect("stored");
+        assert_eq!(stored.bytes, format!("writer {}", winners[0]).into_bytes());
+        assert_eq!(all_changes(&store, None).len(), 1);
+    }
+
+    #[test]
+    fn two_stores_on_one_file_still_write_each_version_once() {
+        // Two `SqliteStore`s stand in for two server processes sharing the file: only
+        // SQLite's own locking separates them.
+        const THREADS: usize = 16;
+        let dir = TempDir::new().expect("tempdir");
+        let stores = [Arc::new(open(&dir)), Arc::new(open(&dir))];
+        let g = gun("registry.example/app");
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (store, g, barrier) =
+                    (Arc::clone(&stores[i % 2]), g.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    let mine = NewFile {
+                        role: "root".to_owned(),
+                        version: 1,
+                        bytes: format!("writer {i}").into_bytes(),
+                    };
+                    barrier.wait();
+                    store.publish(&g, &[mine], NOW)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict { .. }))),
+            "{results:?}"
+        );
+        assert_eq!(all_changes(&stores[1], None).len(), 1);
+    }
+
+    #[test]
+    fn concurrent_increasing_publishes_lose_no_acknowledged_write() {
+        const THREADS: usize = 16;
+        const ACKS_PER_THREAD: usize = 10;
+        let dir = TempDir::new().expect("tempdir");
+        let store = Arc::new(open(&dir));
+        let g = gun("registry.example/app");
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (store, g, barrier) = (Arc::clone(&store), g.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    barrier.wait();
+                    let mut acked = Vec::new();
+                    while acked.len() < ACKS_PER_THREAD {
+                        // Read, then write the next version, as a signer does; retry on 409.
+                        let next = store
+                            .get_current(&g, "timestamp")
+                            .expect("read")
+                            .map_or(1, |f| f.version + 1);
+                        let bytes = format!("thread {i} version {next}").into_bytes();
+                        let files = [NewFile {
+                            role: "timestamp".to_owned(),
+                            version: next,
+                            bytes: bytes.clone(),
+                        }];
+                        match store.publish(&g, &files, NOW) {
+                            Ok(id) => acked.push((id, next, bytes)),
+                            Err(StoreError::Conflict { .. }) => {}
+                            Err(err) => panic!("publish: {err}"),
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let mut acked: Vec<(i64, u64, Vec<u8>)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect();
+        acked.sort();
+        let total = THREADS * ACKS_PER_THREAD;
+        assert_eq!(acked.len(), total);
+
+        // Acknowledged versions are exactly 1..=total, in changefeed order.
+        let versions: Vec<u64> = acked.iter().map(|(_, v, _)| *v).collect();
+        assert_eq!(versions, (1..=total as u64).collect::<Vec<_>>());
+        let check = |store: &SqliteStore| {
+            for (_, version, bytes) in &acked {
+                let stored = store
+                    .get_version(&g, "timestamp", *version)
+                    .expect("get")
+                    .expect("acknowledged write");
+                assert_eq!(&stored.bytes, bytes);
+            }
+            let feed = all_changes(store, Some(&g));
+            let feed: Vec<(i64, u64, String)> = feed
+                .into_iter()
+                .map(|c| (c.id, c.version, c.sha256))
+                .collect();
+            let expected: Vec<(i64, u64, String)> = acked
+                .iter()
+                .map(|(id, v, bytes)| (*id, *v, sha256_hex(bytes)))
+                .collect();
+            assert_eq!(feed, expected);
+        };
+        check(&store);
+        // Close the database (all threads have joined) and read it all again from the file.
+        drop(Arc::into_inner(store).expect("last reference"));
+        check(&open(&dir));
+    }
+
+    #[test]
+    fn delete_removes_metadata_and_records_it() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let (a, b) = (gun("registry.example/a"), gun("registry.example/b"));
+        store
+            .publish(&a, &[file("root", 1), file("timestamp", 1)], NOW)
+            .expect("publish a");
+        store
+            .publish(&a, &[file("timestamp", 2)], NOW)
+            .expect("publish a");
+        store
+            .publish(&b, &[file("root", 1)], NOW)
+            .expect("publish b");
+        store
+            .add_online_key(&a, "timestamp", &key("k1", 1), false)
+            .expect("key");
+        let ts1 = sha256_hex(&file("timestamp", 1).bytes);
+
+        let later = NOW.add_seconds(5);
+        assert!(store.delete(&a, later).expect("delete"));
+        assert_eq!(store.current(&a).expect("current"), vec![]);
+        assert_eq!(store.get_version(&a, "timestamp", 1).expect("get"), None);
+        assert_eq!(
+            store.get_by_checksum(&a, "timestamp", &ts1).expect("get"),
+            None
+        );
+        assert_eq!(
+            store.current(&b).expect("current").len(),
+            1,
+            "other GUNs untouched"
+        );
+        assert_eq!(
+            store.online_keys(&a, "timestamp").expect("keys"),
+            vec![key("k1", 1)],
+            "keys stay"
+        );
+
+        let feed = all_changes(&store, None);
+        assert_eq!(feed.len(), 4);
+        let last = &feed[3];
+        assert_eq!(
+            (
+                last.gun.as_str(),
+                last.version,
+                last.sha256.as_str(),
+                last.category,
+                last.created_at
+            ),
+            (a.as_str(), 0, "", ChangeCategory::Deletion, later)
+        );
+
+        assert!(!store.delete(&a, later).expect("delete again"));
+        assert!(!store
+            .delete(&gun("registry.example/never"), later)
+            .expect("delete unknown"));
+        assert_eq!(
+            all_changes(&store, None).len(),
+            4,
+            "no entry when nothing was deleted"
+        );
+
+        // A deleted repository can start again from version 1.
+        store
+            .publish(&a, &[file("root", 1)], later)
+            .expect("re-create");
+        assert_eq!(
+            store
+                .get_current(&a, "root")
+                .expect("get")
+                .map(|f| f.version),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn changefeed_pages_in_both_directions() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let (a, b) = (gun("registry.example/a"), gun("registry.example/b"));
+        let mut ids_of: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+        let mut all_ids = Vec::new();
+        for n in 0..25_u64 {
+            let (which, g) = if n % 3 == 0 { (1, &b) } else { (0, &a) };
+            let version = ids_of[which].len() as u64 + 1;
+            let id = store
+                .publish(g, &[file("timestamp", version)], NOW)
+                .expect("publish");
+            ids_of[which].push(id);
+            all_ids.push(id);
+        }
+        assert_eq!((ids_of[0].len(), ids_of[1].len()), (16, 9));
+
+        let page_through = |filter: Option<&Gun>, direction: Direction| -> Vec<i64> {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            // 25 entries take at most three pages and an empty one; a cursor that does not
+            // advance must fail the test, not hang it.
+            for _ in 0..5 {
+                let page = store
+                    .changes(filter, cursor, direction, 10)
+                    .expect("changes");
+                assert!(page.len() <= 10);
+                if let Some(filter) = filter {
+                    assert!(page.iter().all(|c| c.gun == filter.as_str()));
+                }
+                let Some(last) = page.last() else {
+                    return seen;
+                };
+                cursor = Some(last.id);
+                seen.extend(page.iter().map(|c| c.id));
+            }
+            panic!("paging {direction:?} did not end: {seen:?}")
+        };
+        let cases = [
+            (None, &all_ids),
+            (Some(&a), &ids_of[0]),
+            (Some(&b), &ids_of[1]),
+        ];
+        for (filter, expected) in cases {
+            let forward = page_through(filter, Direction::Forward);
+            assert!(forward.windows(2).all(|w| w[0] < w[1]), "{forward:?}");
+            assert_eq!(&forward, expected);
+            let backward = page_through(filter, Direction::Backward);
+            assert!(backward.windows(2).all(|w| w[0] > w[1]), "{backward:?}");
+            assert_eq!(backward, expected.iter().rev().copied().collect::<Vec<_>>());
+        }
+
+        // Cursors in the middle, at the ends, and a zero limit.
+        let mid = all_ids[12];
+        let after = store
+            .changes(None, Some(mid), Direction::Forward, 3)
+            .expect("changes");
+        assert_eq!(
+            after.iter().map(|c| c.id).collect::<Vec<_>>(),
+            all_ids[13..16].to_vec()
+        );
+        let before = store
+            .changes(None, Some(mid), Direction::Backward, 3)
+            .expect("changes");
+        assert_eq!(
+            before.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![all_ids[11], all_ids[10], all_ids[9]]
+        );
+        let newest = store
+            .changes(None, None, Direction::Backward, 1)
+            .expect("changes");
+        assert_eq!(
+            newest.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![all_ids[24]]
+        );
+        assert_eq!(
+            store
+                .changes(None, Some(all_ids[24]), Direction::Forward, 10)
+                .expect("changes"),
+            vec![]
+        );
+        assert_eq!(
+            store
+                .changes(None, Some(all_ids[0]), Direction::Backward, 10)
+                .expect("changes"),
+            vec![]
+        );
+        assert_eq!(
+            store
+                .changes(None, None, Direction::Forward, 0)
+                .expect("changes"),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn online_keys_oldest_first_and_only_if_none() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        assert_eq!(store.online_keys(&g, "timestamp").expect("keys"), vec![]);
+
+        // The same created_at for all: order must come from insertion, not the clock.
+        let first = store
+            .add_online_key(&g, "timestamp", &key("k1", 5), true)
+            .expect("add");
+        assert_eq!(first, key("k1", 5));
+        let kept = store
+            .add_online_key(&g, "timestamp", &key("k2", 5), true)
+            .expect("add");
+        assert_eq!(kept, key("k1", 5), "only_if_none keeps the existing key");
+        let rotated = store
+            .add_online_key(&g, "timestamp", &key("k3", 5), false)
+            .expect("add");
+        assert_eq!(rotated, key("k3", 5));
+        let newest = store
+            .add_online_key(&g, "timestamp", &key("k4", 5), true)
+            .expect("add");
+        assert_eq!(newest, key("k3", 5), "the newest existing key is returned");
+
+        assert_eq!(
+            store.online_keys(&g, "timestamp").expect("keys"),
+            vec![key("k1", 5), key("k3", 5)]
+        );
+        assert_eq!(store.online_keys(&g, "snapshot").expect("keys"), vec![]);
+        assert!(matches!(
+            store.add_online_key(&g, "timestamp", &key("k1", 6), false),
+            Err(StoreError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn racing_first_key_requests_agree_on_one_key() {
+        const THREADS: usize = 8;
+        let dir = TempDir::new().expect("tempdir");
+        // Two stores on the file, as two server processes: the agreement must come from the
+        // database transaction, not only from the in-process writer lock.
+        let stores = [Arc::new(open(&dir)), Arc::new(open(&dir))];
+        let g = gun("registry.example/app");
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (store, g, barrier) =
+                    (Arc::clone(&stores[i % 2]), g.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    let mine = key(&format!("key-of-thread-{i}"), 1);
+                    barrier.wait();
+                    store
+                        .add_online_key(&g, "snapshot", &mine, true)
+                        .expect("add")
+                })
+            })
+            .collect();
+        let got: BTreeSet<String> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread").keyid)
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        let stored = stores[0].online_keys(&g, "snapshot").expect("keys");
+        assert_eq!(
+            stored
+                .iter()
+                .map(|k| k.keyid.clone())
+                .collect::<BTreeSet<_>>(),
+            got
+        );
+    }
+
+    #[test]
+    fn everything_survives_reopening() {
+        let dir = TempDir::new().expect("tempdir");
+        let g = gun("registry.example/app");
+        let (id, stored_key) = {
+            let store = open(&dir);
+            let id = store
+                .publish(&g, &[file("root", 1), file("timestamp", 1)], NOW)
+                .expect("publish");
+            (
+                id,
+                store
+                    .add_online_key(&g, "timestamp", &key("k1", 3), true)
+                    .expect("key"),
+            )
+        };
+        let store = open(&dir);
+        assert_eq!(store.current(&g).expect("current").len(), 2);
+        assert_eq!(
+            store.get_current(&g, "root").expect("get").map(|f| f.bytes),
+            Some(file("root", 1).bytes)
+        );
+        assert_eq!(
+            all_changes(&store, None)
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
+            vec![id]
+        );
+        assert_eq!(
+            store.online_keys(&g, "timestamp").expect("keys"),
+            vec![stored_key]
+        );
+        // Ids are never reused, even after the newest entry's GUN is deleted and reopened.
+        assert!(store.delete(&g, NOW).expect("delete"));
+        drop(store);
+        let store = open(&dir);
+        let next = store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        assert_eq!(next, id + 2);
+        store.integrity_check().expect("integrity");
+    }
+
+    #[test]
+    fn database_settings() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        store.ping().expect("ping");
+        store.integrity_check().expect("integrity");
+        {
+            let writer = store.writer();
+            let pragma = |name: &str| -> String {
+                writer
+                    .query_row(&format!("PRAGMA {name}"), [], |row| {
+                        row.get::<_, rusqlite::types::Value>(0)
+                    })
+                    .map(|v| format!("{v:?}"))
+                    .expect("pragma")
+            };
+            assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
+            assert_eq!(pragma("synchronous"), "Integer(2)", "FULL");
+            assert_eq!(pragma("foreign_keys"), "Integer(1)");
+            assert_eq!(
+                pragma("user_version"),
+                format!("Integer({})", MIGRATIONS.len())
+            );
+            assert_eq!(pragma("busy_timeout"), "Integer(5000)");
+        }
+        let err = store.readers.with(|conn| {
+            conn.execute("DELETE FROM tuf_files", [])
+                .map_err(backend("write through reader"))
+        });
+        assert!(
+            matches!(err, Err(StoreError::Backend(_))),
+            "readers are read-only: {err:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        store
+            .publish(&gun("registry.example/app"), &[file("root", 1)], NOW)
+            .expect("publish");
+        for name in ["vouch.db", "vouch.db-wal", "vouch.db-shm"] {
+            let meta = std::fs::metadata(dir.path().join(name)).expect(name);
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = TempDir::new().expect("tempdir");
+        let path = dir.path().join("vouch.db");
+        drop(SqliteStore::open(&path).expect("open"));
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", 99).expect("bump");
+        drop(conn);
+        let err = SqliteStore::open(&path).expect_err("newer schema");
+        assert!(err.to_string().contains("99"), "{err}");
+    }
+
+    #[test]
+    fn not_a_database_is_a_backend_error() {
+        let dir = TempDir::new().expect("tempdir");
+        let path = dir.path().join("vouch.db");
+        std::fs::write(&path, vec![0x5a_u8; 8192]).expect("write junk");
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::Backend(_))
+        ));
+        let missing_dir = dir.path().join("no/such/dir/vouch.db");
+        assert!(matches!(
+            SqliteStore::open(&missing_dir),
+            Err(StoreError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn reads_do_not_wait_for_an_open_write() {
+        let dir = TempDir::new().expect("tempdir");
+        let store = open(&dir);
+        let g = gun("registry.example/app");
+        store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+
+        let mut writer = store.writer();
+        let tx = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("begin");
+        tx.execute("DELETE FROM tuf_files", [])
+            .expect("uncommitted delete");
+        // The writer is locked and mid-transaction; readers see the last commit.
+        assert_eq!(
+            store
+                .get_current(&g, "root")
+                .expect("read")
+                .map(|f| f.version),
+            Some(1)
+        );
+        assert_eq!(store.current(&g).expect("read").len(), 1);
+        drop(tx); // rolls back
+        drop(writer);
+        assert_eq!(store.current(&g).expect("read").len(), 1);
+    }
+
+    #[test]
+    fn reader_pool_is_capped_and_reused() {
+        const THREADS: usize = 3 * MAX_READERS;
+        let dir = TempDir::new().expect("tempdir");
+        let store = Arc::new(open(&dir));
+        let g = gun("registry.example/app");
+        store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (store, g, barrier) = (Arc::clone(&store), g.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    barrier.wait();
+                    for _ in 0..50 {
+                        assert_eq!(store.current(&g).expect("read").len(), 1);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+        let state = store.readers.lock();
+        assert!(
+            state.open <= MAX_READERS && state.open >= 1,
+            "{}",
+            state.open
+        );
+        assert_eq!(state.idle.len(), state.open, "every lease returned");
+    }
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn assert_store<T: Store>() {}
+        assert_store::<SqliteStore>();
+    }
+}

@@ -1,0 +1,1400 @@
+//! What may be published: the pure check of one update against a repository's stored state.
+//!
+//! [`validate_update`] takes the current state, the uploaded files, the server's online
+//! signers and a reference time, and returns either every file the update stores (the
+//! uploads, exactly as received, plus the snapshot and timestamp the server signs) or a
+//! [`Rejection`] naming the role and the check that failed. It does no IO, so every rule is
+//! unit-tested here, and the HTTP layer only loads, calls and stores.
+//!
+//! The rules (DESIGN.md, "What the server checks on publish"):
+//! - **root**: signed by a threshold of its own root keys and, when a root exists, of the
+//!   previous root's; version exactly previous + 1; not expired; its timestamp role (and its
+//!   snapshot role, when the server holds that key) must be signable by the server's keys.
+//! - **targets** and **delegated roles**: signed by a threshold of the keys the (new or
+//!   current) root or delegating role assigns; version greater than the stored one; not
+//!   expired; delegations well-formed; a delegated role lists only targets inside its paths.
+//! - **snapshot**: when uploaded, signed by root's snapshot keys with a greater version and
+//!   `meta` exactly matching what the stored state plus this update will hold; when the server
+//!   holds the snapshot key, the server writes it.
+//! - **timestamp**: never uploaded; always written by the server.
+//!
+//! A version that is not newer than the stored one is a [`Rejection::Conflict`]: someone
+//! published first, and the client should refresh and retry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use vouch_tuf::crypto::Signer;
+use vouch_tuf::metadata::{
+    Delegations, Key, MetaFile, Metadata, PathScope, Role, Root, Snapshot, Targets, TimestampRole,
+};
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::{KeyId, RoleName, TopLevelRole, Version};
+
+use crate::store::{NewFile, StoredFile};
+
+/// A role's stored file, parsed.
+#[derive(Clone, Debug)]
+pub struct Loaded<T: Role> {
+    /// The parsed metadata.
+    pub md: Metadata<T>,
+    /// The bytes as stored (what clients download and what hashes cover).
+    pub bytes: Vec<u8>,
+}
+
+impl<T: Role> Loaded<T> {
+    fn parse(role: &str, bytes: Vec<u8>) -> Result<Self, String> {
+        let md = Metadata::from_bytes_as(role, &bytes).map_err(|e| e.to_string())?;
+        Ok(Loaded { md, bytes })
+    }
+
+    fn version(&self) -> u64 {
+        self.md.version().get()
+    }
+}
+
+/// The newest stored version of each role of one repository.
+#[derive(Clone, Debug, Default)]
+pub struct RepoState {
+    /// `root`.
+    pub root: Option<Loaded<Root>>,
+    /// `targets`.
+    pub targets: Option<Loaded<Targets>>,
+    /// `snapshot`.
+    pub snapshot: Option<Loaded<Snapshot>>,
+    /// `timestamp`.
+    pub timestamp: Option<Loaded<TimestampRole>>,
+    /// Delegated targets roles by name.
+    pub delegated: BTreeMap<String, Loaded<Targets>>,
+}
+
+impl RepoState {
+    /// Parses stored files. Stored files were validated when written, so a failure here
+    /// means the storage was corrupted or tampered with.
+    pub fn from_files(files: Vec<StoredFile>) -> Result<Self, String> {
+        let mut s = RepoState::default();
+        for f in files {
+            let what = format!("stored {} version {}", f.role, f.version);
+            let err = |e: String| format!("{what}: {e}");
+            match f.role.as_str() {
+                "root" => s.root = Some(Loaded::parse("root", f.bytes).map_err(err)?),
+                "targets" => s.targets = Some(Loaded::parse("targets", f.bytes).map_err(err)?),
+                "snapshot" => s.snapshot = Some(Loaded::parse("snapshot", f.bytes).map_err(err)?),
+                "timestamp" => {
+                    s.timestamp = Some(Loaded::parse("timestamp", f.bytes).map_err(err)?)
+                }
+                name => {
+                    let l = Loaded::parse(name, f.bytes).map_err(err)?;
+                    s.delegated.insert(f.role, l);
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// True when the repository has no trust data.
+    pub fn is_empty(&self) -> bool {
+        self.root.is_none()
+    }
+}
+
+/// One uploaded file: the role it claims to be and its bytes.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// Role name, from the multipart file name.
+    pub role: String,
+    /// The bytes received.
+    pub bytes: Vec<u8>,
+}
+
+/// One online key the server holds: the id root must list, and the signer.
+pub struct OnlineKey<'a> {
+    /// Key id (SHA-256 of the canonical key object the server publishes).
+    pub keyid: KeyId,
+    /// The signer.
+    pub signer: &'a dyn Signer,
+}
+
+/// The server's online keys for one repository.
+#[derive(Default)]
+pub struct OnlineSigners<'a> {
+    /// Timestamp keys (there may be several after a rotation).
+    pub timestamp: Vec<OnlineKey<'a>>,
+    /// Snapshot keys.
+    pub snapshot: Vec<OnlineKey<'a>>,
+}
+
+/// How long server-signed roles live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Seconds a server-signed timestamp is valid (default 1 day).
+    pub timestamp: i64,
+    /// Seconds a server-signed snapshot is valid (default 7 days).
+    pub snapshot: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            timestamp: 86_400,
+            snapshot: 7 * 86_400,
+        }
+    }
+}
+
+/// Why an update was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The update is invalid (HTTP 400).
+    #[error("{role}: {message}")]
+    Invalid {
+        /// The role at fault.
+        role: String,
+        /// Short name of the failed check, e.g. `signature`, `version`, `expired`.
+        check: &'static str,
+        /// What was wrong, for a person.
+        message: String,
+    },
+    /// A version is not newer than the stored one: someone published first (HTTP 409).
+    #[error("{role}: {message}")]
+    Conflict {
+        /// The role at fault.
+        role: String,
+        /// What was wrong, for a person.
+        message: String,
+    },
+}
+
+fn invalid(role: &str, check: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::Invalid {
+        role: role.to_owned(),
+        check,
+        message: message.into(),
+    }
+}
+
+/// Parses an upload as role type `T`.
+fn parse<T: Role>(u: &Upload) -> Result<Metadata<T>, Rejection> {
+    Metadata::from_bytes_as(&u.role, &u.bytes)
+        .map_err(|e| invalid(&u.role, "malformed", e.to_string()))
+}
+
+fn check_not_expired<T: Role>(
+    role: &str,
+    md: &Metadata<T>,
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    if md.signed().common().is_expired(now) {
+        return Err(invalid(
+            role,
+            "expired",
+            format!("metadata expired at {} (server time {now})", md.expires()),
+        ));
+    }
+    Ok(())
+}
+
+/// A new version must be greater than the stored one.
+fn check_newer(role: &str, stored: Option<u64>, new: u64) -> Result<(), Rejection> {
+    match stored {
+        Some(old) if new <= old => Err(Rejection::Conflict {
+            role: role.to_owned(),
+            message: format!(
+                "version {new} is not newer than the stored version {old}: someone published first, refresh and retry"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Every key a role uses must be usable, and a threshold must be reachable.
+fn check_key_assignment(
+    role: &str,
+    what: &str,
+    keys: &BTreeMap<KeyId, Key>,
+    keyids: &[KeyId],
+    threshold: u32,
+) -> Result<(), Rejection> {
+    for id in keyids {
+        let key = keys.get(id).ok_or_else(|| {
+            invalid(
+                role,
+                "keys",
+                format!("{what} lists key id {id}, which is not among the keys"),
+            )
+        })?;
+        key.verifying_key().map_err(|e| {
+            invalid(
+                role,
+                "keys",
+                format!("{what} lists key {id}, which cannot be used: {e}"),
+            )
+        })?;
+    }
+    if threshold as usize > keyids.len() {
+        return Err(invalid(
+            role,
+            "threshold",
+            format!(
+                "{what} has threshold {threshold} but only {} key(s)",
+                keyids.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_delegations(role: &str, d: &Option<Delegations>) -> Result<(), Rejection> {
+    let Some(d) = d else { return Ok(()) };
+    for r in &d.roles {
+        let what = format!("delegation to {}", r.name);
+        check_key_assignment(role, &what, &d.keys, &r.keyids, r.threshold.get())?;
+        if r.scope == PathScope::Nothing {
+            return Err(invalid(
+                role,
+                "delegation",
+                format!("{what} lists neither paths nor path_hash_prefixes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn server_keys_listed<'k, 'a>(
+    root: &Root,
+    role: TopLevelRole,
+    keys: &'k [OnlineKey<'a>],
+) -> Vec<&'k OnlineKey<'a>> {
+    let listed = &root.role_keys(role).keyids;
+    keys.iter().filter(|k| listed.contains(&k.keyid)).collect()
+}
+
+/// True when the server can sign `role` for this root by itself.
+fn server_can_sign(root: &Root, role: TopLevelRole, keys: &[OnlineKey<'_>]) -> bool {
+    let n = server_keys_listed(root, role, keys).len();
+    n > 0 && n >= root.role_keys(role).threshold.get() as usize
+}
+
+fn sign_as_server<T: Role>(
+    role: TopLevelRole,
+    signed: T,
+    root: &Root,
+    keys: &[OnlineKey<'_>],
+) -> Result<Metadata<T>, Rejection> {
+    let mut md = Metadata::new(signed);
+    for k in server_keys_listed(root, role, keys) {
+        md.sign_as(k.signer, k.keyid.clone()).map_err(|e| {
+            invalid(
+                role.as_str(),
+                "signing",
+                format!("server could not sign: {e}"),
+            )
+        })?;
+    }
+    Ok(md)
+}
+
+/// The outcome of a valid update: the files to store, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// Files to store in one transaction.
+    pub files: Vec<NewFile>,
+}
+
+/// The delegated-role tree after an update: name to (metadata, bytes, uploaded?).
+struct TargetsTree<'s> {
+    top: (&'s Metadata<Targets>, bool),
+    delegated: BTreeMap<String, (&'s Metadata<Targets>, &'s [u8], bool)>,
+}
+
+impl TargetsTree<'_> {
+    /// The roles (by name) that delegate to `name`, with the delegator's metadata.
+    fn delegators(&self, name: &str) -> Vec<(&str, &Metadata<Targets>, bool)> {
+        let mut out = Vec::new();
+        let top_has = self
+            .top
+            .0
+            .signed()
+            .delegations
+            .as_ref()
+            .is_some_and(|d| d.role(name).is_some());
+        if top_has {
+            out.push(("targets", self.top.0, self.top.1));
+        }
+        for (parent, (md, _, uploaded)) in &self.delegated {
+            if md
+                .signed()
+                .delegations
+                .as_ref()
+                .is_some_and(|d| d.role(name).is_some())
+            {
+                out.push((parent.as_str(), *md, *uploaded));
+            }
+        }
+        out
+    }
+
+    /// Delegated roles reachable from `targets` through delegations, in search order.
+    fn reachable(&self) -> Vec<&str> {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut order = Vec::new();
+        let mut stack: Vec<&Metadata<Targets>> = vec![self.top.0];
+        while let Some(md) = stack.pop() {
+            let Some(d) = &md.signed().delegations else {
+                continue;
+            };
+            for r in &d.roles {
+                let name = r.name.as_str();
+                if let Some((child, _, _)) = self.delegated.get(name) {
+                    if seen.insert(name) {
+                        order.push(name);
+                        stack.push(child);
+                    }
+                }
+            }
+        }
+        order
+    }
+}
+
+/// Checks one update and returns every file it stores. See the module documentation.
+pub fn validate_update(
+    state: &RepoState,
+    uploads: &[Upload],
+    signers: &OnlineSigners<'_>,
+    lifetimes: Lifetimes,
+    now: Timestamp,
+) -> Result<Update, Rejection> {
+    if uploads.is_empty() {
+        return Err(invalid(
+            "update",
+            "empty",
+            "the update contains no metadata files",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for u in uploads {
+        if !seen.insert(u.role.as_str()) {
+            return Err(invalid(
+                &u.role,
+                "duplicate",
+                "the update contains this role twice",
+            ));
+        }
+        RoleName::new(u.role.clone()).map_err(|e| invalid(&u.role, "role-name", e.to_string()))?;
+        if u.role == "timestamp" {
+            return Err(invalid(
+                "timestamp",
+                "server-signed",
+                "timestamp metadata is written by the server: do not upload it",
+            ));
+        }
+    }
+    let upload = |name: &str| uploads.iter().find(|u| u.role == name);
+
+    // ---- root ----
+    let new_root = match upload("root") {
+        Some(u) => Some(check_root(u, state, signers, now)?),
+        None => None,
+    };
+    let root_changed = new_root.is_some();
+    let root: &Metadata<Root> = match (&new_root, &state.root) {
+        (Some(r), _) => r,
+        (None, Some(l)) => &l.md,
+        (None, None) => {
+            return Err(invalid(
+                "root",
+                "missing-role",
+                "the repository has no trust data yet: the first publish must include root",
+            ))
+        }
+    };
+    let root_s = root.signed();
+
+    // ---- targets ----
+    let new_targets = match upload("targets") {
+        Some(u) => {
+            let md: Metadata<Targets> = parse(u)?;
+            root_s
+                .verify_role(TopLevelRole::Targets, &md)
+                .map_err(|e| invalid("targets", "signature", e.to_string()))?;
+            check_newer(
+                "targets",
+                state.targets.as_ref().map(Loaded::version),
+                md.version().get(),
+            )?;
+            check_not_expired("targets", &md, now)?;
+            check_delegations("targets", &md.signed().delegations)?;
+            Some(md)
+        }
+        None => None,
+    };
+    let top: &Metadata<Targets> = match (&new_targets, &state.targets) {
+        (Some(t), _) => t,
+        (None, Some(l)) => {
+            if root_changed {
+                root_s.verify_role(TopLevelRole::Targets, &l.md).map_err(|e| {
+                    invalid(
+                        "targets",
+                        "signature",
+                        format!("the stored targets no longer verify under the new root ({e}): re-sign targets and upload it with the root"),
+                    )
+                })?;
+            }
+            &l.md
+        }
+        (None, None) => return Err(invalid(
+            "targets",
+            "missing-role",
+            "the repository has no targets metadata yet: the first publish must include targets",
+        )),
+    };
+
+    // ---- delegated roles ----
+    let mut new_delegated: BTreeMap<String, Metadata<Targets>> = BTreeMap::new();
+    for u in uploads {
+        if matches!(u.role.as_str(), "root" | "targets" | "snapshot") {
+            continue;
+        }
+        let md: Metadata<Targets> = parse(u)?;
+        new_delegated.insert(u.role.clone(), md);
+    }
+    let mut tree = TargetsTree {
+        top: (top, new_targets.is_some()),
+        delegated: BTreeMap::new(),
+    };
+    for (name, l) in &state.delegated {
+        tree.delegated
+            .insert(name.clone(), (&l.md, &l.bytes[..], false));
+    }
+    for u in uploads {
+        if let Some(md) = new_delegated.get(&u.role) {
+            tree.delegated
+                .insert(u.role.clone(), (md, &u.bytes[..], true));
+        }
+    }
+    for (name, (md, _, uploaded)) in &tree.delegated {
+        let delegators = tree.delegators(name);
+        let (parent_name, parent, parent_uploaded) = match delegators.as_slice() {
+            [one] => *one,
+            [] if *uploaded => {
+                return Err(invalid(
+                    name,
+                    "delegation",
+                    format!("no role delegates to {name}"),
+                ));
+            }
+            // A stored role that is no longer delegated is simply no longer part of the tree.
+            [] => continue,
+            _ => {
+                let names: Vec<&str> = delegators.iter().map(|d| d.0).collect();
+                return Err(invalid(
+                    name,
+                    "delegation",
+                    format!("{name} is delegated by more than one role ({}); vouch requires exactly one", names.join(", ")),
+                ));
+            }
+        };
+        if !*uploaded && !parent_uploaded {
+            continue;
+        }
+        let verified = parent.signed().verify_delegate(name, md);
+        if *uploaded {
+            verified.map_err(|e| invalid(name, "signature", e.to_string()))?;
+            check_newer(
+                name,
+                state.delegated.get(name.as_str()).map(Loaded::version),
+                md.version().get(),
+            )?;
+            check_not_expired(name, md, now)?;
+            check_delegations(name, &md.signed().delegations)?;
+        } else {
+            verified.map_err(|e| {
+                invalid(
+                    name,
+                    "signature",
+                    format!("the stored {name} no longer verifies under the new {parent_name} ({e}): re-sign {name} and upload it too"),
+                )
+            })?;
+        }
+        // Every target a role lists must be within the paths delegated to it.
+        let delegation = parent
+            .signed()
+            .delegations
+            .as_ref()
+            .and_then(|d| d.role(name))
+            .ok_or_else(|| invalid(name, "delegation", "delegation vanished"))?;
+        if let Some(outside) = md
+            .signed()
+            .targets
+            .keys()
+            .find(|t| !delegation.is_delegated_path(t.as_str()))
+        {
+            return Err(invalid(
+                name,
+                "paths",
+                format!(
+                    "target {outside:?} is outside the paths {parent_name} delegates to {name} ({})",
+                    describe_scope(&delegation.scope)
+                ),
+            ));
+        }
+    }
+
+    // ---- snapshot ----
+    let reachable = tree.reachable();
+    let mut expected: BTreeMap<String, (u64, &[u8])> = BTreeMap::new();
+    let top_bytes: &[u8] = match (upload("targets"), &state.targets) {
+        (Some(u), _) => &u.bytes,
+        (None, Some(l)) => &l.bytes,
+        (None, None) => &[],
+    };
+    expected.insert("targets.json".into(), (top.version().get(), top_bytes));
+    for name in &reachable {
+        if let Some((md, bytes, _)) = tree.delegated.get(*name) {
+            expected.insert(Snapshot::meta_name(name), (md.version().get(), bytes));
+        }
+    }
+    let snapshot_server_held = server_can_sign(root_s, TopLevelRole::Snapshot, &signers.snapshot);
+    let stored_snapshot_version = state.snapshot.as_ref().map(Loaded::version);
+    let (snapshot_version, snapshot_bytes, snapshot_file) = match upload("snapshot") {
+        Some(u) => {
+            let md: Metadata<Snapshot> = parse(u)?;
+            root_s
+                .verify_role(TopLevelRole::Snapshot, &md)
+                .map_err(|e| invalid("snapshot", "signature", e.to_string()))?;
+            check_newer("snapshot", stored_snapshot_version, md.version().get())?;
+            check_not_expired("snapshot", &md, now)?;
+            check_snapshot_meta(md.signed(), &expected)?;
+            (md.version(), u.bytes.clone(), None)
+        }
+        None if snapshot_server_held => {
+            let mut snap = Snapshot::new(now.add_seconds(lifetimes.snapshot));
+            snap.common.version = next_version(stored_snapshot_version);
+            for (file, (version, bytes)) in &expected {
+                let v = Version::new(*version)
+                    .map_err(|e| invalid("snapshot", "version", e.to_string()))?;
+                snap.meta
+                    .insert(file.clone(), MetaFile::for_bytes(v, bytes));
+            }
+            let md = sign_as_server(TopLevelRole::Snapshot, snap, root_s, &signers.snapshot)?;
+            let bytes = md.to_bytes();
+            (md.version(), bytes.clone(), Some(bytes))
+        }
+        None => {
+            let changed = new_targets.is_some() || !new_delegated.is_empty();
+            match &state.snapshot {
+                Some(l) if !changed => {
+                    if root_changed {
+                        root_s.verify_role(TopLevelRole::Snapshot, &l.md).map_err(|e| {
+                            invalid(
+                                "snapshot",
+                                "signature",
+                                format!("the stored snapshot no longer verifies under the new root ({e}): re-sign snapshot and upload it with the root"),
+                            )
+                        })?;
+                    }
+                    (l.md.version(), l.bytes.clone(), None)
+                }
+                _ => {
+                    return Err(invalid(
+                        "snapshot",
+                        "missing-role",
+                        "the snapshot key is held by the client, not the server: upload a new snapshot with this update",
+                    ))
+                }
+            }
+        }
+    };
+
+    // ---- timestamp (always written by the server) ----
+    if !server_can_sign(root_s, TopLevelRole::Timestamp, &signers.timestamp) {
+        return Err(invalid(
+            "root",
+            "server-keys",
+            "root must assign the timestamp role to the server's timestamp key (GET .../_trust/tuf/timestamp.key) with threshold 1",
+        ));
+    }
+    let mut ts = TimestampRole::new(
+        now.add_seconds(lifetimes.timestamp),
+        MetaFile::for_bytes(snapshot_version, &snapshot_bytes),
+    );
+    ts.common.version = next_version(state.timestamp.as_ref().map(Loaded::version));
+    let ts_md = sign_as_server(TopLevelRole::Timestamp, ts, root_s, &signers.timestamp)?;
+
+    // ---- the files to store ----
+    let mut files = Vec::new();
+    if let (Some(md), Some(u)) = (&new_root, upload("root")) {
+        files.push(new_file("root", md.version(), u.bytes.clone()));
+    }
+    if let (Some(md), Some(u)) = (&new_targets, upload("targets")) {
+        files.push(new_file("targets", md.version(), u.bytes.clone()));
+    }
+    for (name, md) in &new_delegated {
+        if let Some(u) = upload(name) {
+            files.push(new_file(name, md.version(), u.bytes.clone()));
+        }
+    }
+    match (snapshot_file, upload("snapshot")) {
+        (Some(bytes), _) => files.push(new_file("snapshot", snapshot_version, bytes)),
+        (None, Some(u)) => files.push(new_file("snapshot", snapshot_version, u.bytes.clone())),
+        (None, None) => {}
+    }
+    files.push(new_file("timestamp", ts_md.version(), ts_md.to_bytes()));
+    Ok(Update { files })
+}
+
+fn next_version(stored: Option<u64>) -> Version {
+    Version::new(stored.unwrap_or(0).saturating_add(1)).unwrap_or(Version::ONE)
+}
+
+fn new_file(role: &str, version: Version, bytes: Vec<u8>) -> NewFile {
+    NewFile {
+        role: role.to_owned(),
+        version: version.get(),
+        bytes,
+    }
+}
+
+fn describe_scope(scope: &PathScope) -> String {
+    match scope {
+        PathScope::Paths(p) => format!("paths {}", p.join(", ")),
+        PathScope::HashPrefixes(p) => format!("path hash prefixes {}", p.join(", ")),
+        PathScope::Nothing => "no paths".into(),
+    }
+}
+
+fn check_root(
+    u: &Upload,
+    state: &RepoState,
+    signers: &OnlineSigners<'_>,
+    now: Timestamp,
+) -> Result<Metadata<Root>, Rejection> {
+    let md: Metadata<Root> = parse(u)?;
+    let new = md.signed();
+    if let Some(old) = &state.root {
+        let (old_v, new_v) = (old.version(), md.version().get());
+        check_newer("root", Some(old_v), new_v)?;
+        if new_v != old_v + 1 {
+            return Err(invalid(
+                "root",
+                "version",
+                format!("root version must be exactly {} (the stored root is version {old_v}), got {new_v}", old_v + 1),
+            ));
+        }
+        old.md
+            .signed()
+            .verify_role(TopLevelRole::Root, &md)
+            .map_err(|e| {
+                invalid(
+                    "root",
+                    "signature",
+                    format!("not signed by the previous root's keys: {e}"),
+                )
+            })?;
+    }
+    new.verify_role(TopLevelRole::Root, &md).map_err(|e| {
+        invalid(
+            "root",
+            "signature",
+            format!("not signed by its own root keys: {e}"),
+        )
+    })?;
+    check_not_expired("root", &md, now)?;
+    for role in TopLevelRole::ALL {
+        let rk = new.role_keys(role);
+        check_key_assignment(
+            "root",
+            &format!("role {role}"),
+            &new.keys,
+            &rk.keyids,
+            rk.threshold.get(),
+        )?;
+    }
+    let lists_server_snapshot =
+        !server_keys_listed(new, TopLevelRole::Snapshot, &signers.snapshot).is_empty();
+    if lists_server_snapshot && !server_can_sign(new, TopLevelRole::Snapshot, &signers.snapshot) {
+        return Err(invalid(
+            "root",
+            "server-keys",
+            "root lists the server's snapshot key with a threshold the server alone cannot meet",
+        ));
+    }
+    Ok(md)
+}
+
+fn check_snapshot_meta(
+    snap: &Snapshot,
+    expected: &BTreeMap<String, (u64, &[u8])>,
+) -> Result<(), Rejection> {
+    let mismatch = |m: String| invalid("snapshot", "snapshot-meta", m);
+    for (file, (version, bytes)) in expected {
+        let m = snap
+            .meta
+            .get(file)
+            .ok_or_else(|| mismatch(format!("meta lacks {file} (version {version})")))?;
+        if m.version.get() != *version {
+            return Err(mismatch(format!(
+                "meta gives {file} version {}, but the repository will hold version {version}",
+                m.version
+            )));
+        }
+        if let Some(len) = m.length {
+            if len != bytes.len() as u64 {
+                return Err(mismatch(format!(
+                    "meta gives {file} length {len}, the file has {} bytes",
+                    bytes.len()
+                )));
+            }
+        }
+        if let Some(hashes) = &m.hashes {
+            for (alg, hex) in hashes {
+                let algorithm = match alg.as_str() {
+                    "sha256" => &ring::digest::SHA256,
+                    "sha512" => &ring::digest::SHA512,
+                    other => {
+                        return Err(mismatch(format!(
+                            "meta gives {file} an unsupported hash algorithm {other}"
+                        )))
+                    }
+                };
+                let actual = vouch_tuf::hex::encode(ring::digest::digest(algorithm, bytes));
+                if !actual.eq_ignore_ascii_case(hex) {
+                    return Err(mismatch(format!(
+                        "meta gives {file} {alg} {hex}, the file's is {actual}"
+                    )));
+                }
+            }
+        }
+    }
+    if let Some(extra) = snap.meta.keys().find(|k| !expected.contains_key(*k)) {
+        return Err(mismatch(format!(
+            "meta lists {extra}, which the repository does not hold"
+        )));
+    }
+    Ok(())
+}
+
+/// Online roles that need re-signing at `now`: a new snapshot (when the server holds its key
+/// and less than half its lifetime remains) and a new timestamp (likewise, or whenever the
+/// snapshot is re-signed). `None` when nothing needs re-signing or the repository is empty.
+pub fn refresh_online(
+    state: &RepoState,
+    signers: &OnlineSigners<'_>,
+    lifetimes: Lifetimes,
+    now: Timestamp,
+) -> Result<Option<Update>, Rejection> {
+    let (Some(root), Some(ts), Some(snapshot)) = (&state.root, &state.timestamp, &state.snapshot)
+    else {
+        return Ok(None);
+    };
+    let root_s = root.md.signed();
+    if !server_can_sign(root_s, TopLevelRole::Timestamp, &signers.timestamp) {
+        return Ok(None);
+    }
+    let half_gone = |expires: Timestamp, lifetime: i64| expires.unix() - now.unix() < lifetime / 2;
+    let snapshot_due = server_can_sign(root_s, TopLevelRole::Snapshot, &signers.snapshot)
+        && half_gone(snapshot.md.expires(), lifetimes.snapshot);
+    let timestamp_due = snapshot_due || half_gone(ts.md.expires(), lifetimes.timestamp);
+    if !timestamp_due {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    let (snap_version, snap_bytes) = if snapshot_due {
+        let mut snap = snapshot.md.signed().clone();
+        snap.bump_version();
+        snap.set_expires(now.add_seconds(lifetimes.snapshot));
+        let md = sign_as_server(TopLevelRole::Snapshot, snap, root_s, &signers.snapshot)?;
+        let bytes = md.to_bytes();
+        files.push(new_file("snapshot", md.version(), bytes.clone()));
+        (md.version(), bytes)
+    } else {
+        (snapshot.md.version(), snapshot.bytes.clone())
+    };
+    let mut t = TimestampRole::new(
+        now.add_seconds(lifetimes.timestamp),
+        MetaFile::for_bytes(snap_version, &snap_bytes),
+    );
+    t.common.version = ts.md.version().next();
+    let md = sign_as_server(TopLevelRole::Timestamp, t, root_s, &signers.timestamp)?;
+    files.push(new_file("timestamp", md.version(), md.to_bytes()));
+    Ok(Some(Update { files }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vouch_tuf::crypto::{Algorithm, PrivateKey};
+    use vouch_tuf::metadata::{DelegatedRole, TargetFile};
+    use vouch_tuf::reference::Digest;
+    use vouch_tuf::types::{TargetName, Threshold};
+
+    const T0: i64 = 1_900_000_000;
+
+    fn now() -> Timestamp {
+        Timestamp::from_unix(T0)
+    }
+
+    fn far() -> Timestamp {
+        Timestamp::from_unix(T0 + 365 * 86_400)
+    }
+
+    fn gen() -> PrivateKey {
+        PrivateKey::generate(Algorithm::Ed25519).unwrap()
+    }
+
+    fn key(sk: &PrivateKey) -> Key {
+        Key::from_verifying_key(&sk.verifying_key())
+    }
+
+    /// A repository under test: its keys, and its stored files applied like a store would.
+    struct Repo {
+        root_key: PrivateKey,
+        targets_key: PrivateKey,
+        ts_key: PrivateKey,
+        snap_key: PrivateKey,
+        files: BTreeMap<String, StoredFile>,
+    }
+
+    impl Repo {
+        fn new() -> Self {
+            Repo {
+                root_key: gen(),
+                targets_key: gen(),
+                ts_key: gen(),
+                snap_key: gen(),
+                files: BTreeMap::new(),
+            }
+        }
+
+        fn signers(&self) -> OnlineSigners<'_> {
+            OnlineSigners {
+                timestamp: vec![OnlineKey {
+                    keyid: key(&self.ts_key).key_id(),
+                    signer: &self.ts_key,
+                }],
+                snapshot: vec![OnlineKey {
+                    keyid: key(&self.snap_key).key_id(),
+                    signer: &self.snap_key,
+                }],
+            }
+        }
+
+        fn root(&self, version: u64) -> Root {
+            let mut r = Root::new(far());
+            r.common.version = Version::new(version).unwrap();
+            r.add_key(TopLevelRole::Root, key(&self.root_key));
+            r.add_key(TopLevelRole::Targets, key(&self.targets_key));
+            r.add_key(TopLevelRole::Snapshot, key(&self.snap_key));
+            r.add_key(TopLevelRole::Timestamp, key(&self.ts_key));
+            r
+        }
+
+        fn targets(&self, version: u64, tags: &[&str]) -> Targets {
+            let mut t = Targets::new(far());
+            t.common.version = Version::new(version).unwrap();
+            for tag in tags {
+                t.add_target(
+                    TargetName::new(*tag).unwrap(),
+                    TargetFile::image(&Digest::sha256_of(tag.as_bytes()), 100, None),
+                );
+            }
+            t
+        }
+
+        fn state(&self) -> RepoState {
+            RepoState::from_files(self.files.values().cloned().collect()).unwrap()
+        }
+
+        fn validate(&self, uploads: &[Upload]) -> Result<Update, Rejection> {
+            validate_update(
+                &self.state(),
+                uploads,
+                &self.signers(),
+                Lifetimes::default(),
+                now(),
+            )
+        }
+
+        fn apply(&mut self, update: &Update) {
+            for f in &update.files {
+                self.files.insert(
+                    f.role.clone(),
+                    StoredFile {
+                        role: f.role.clone(),
+                        version: f.version,
+                        sha256: String::new(),
+                        bytes: f.bytes.clone(),
+                        created_at: now(),
+                    },
+                );
+            }
+        }
+
+        fn publish(&mut self, uploads: &[Upload]) -> Update {
+            let u = self.validate(uploads).unwrap();
+            self.apply(&u);
+            u
+        }
+
+        /// Root v1 and targets v1 with one tag.
+        fn initialised() -> Self {
+            let mut r = Repo::new();
+            let root = up(
+                "root",
+                &Metadata::signed_by(r.root(1), &[&r.root_key])
+                    .unwrap()
+                    .to_bytes(),
+            );
+            let targets = up("targets", &r.signed_targets(r.targets(1, &["v1"])));
+            r.publish(&[root, targets]);
+            r
+        }
+
+        fn signed_targets(&self, t: Targets) -> Vec<u8> {
+            Metadata::signed_by(t, &[&self.targets_key])
+                .unwrap()
+                .to_bytes()
+        }
+    }
+
+    fn up(role: &str, bytes: &[u8]) -> Upload {
+        Upload {
+            role: role.into(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    fn check_of(r: Result<Update, Rejection>) -> (String, &'static str) {
+        match r {
+            Err(Rejection::Invalid { role, check, .. }) => (role, check),
+            other => panic!("expected an invalid-update rejection, got {other:?}"),
+        }
+    }
+
+    fn assert_conflict(r: Result<Update, Rejection>, want_role: &str) {
+        match r {
+            Err(Rejection::Conflict { role, .. }) => assert_eq!(role, want_role),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_publish_writes_snapshot_and_timestamp() {
+        let r = Repo::initialised();
+        let st = r.state();
+        let root = st.root.as_ref().unwrap();
+        let snap = st.snapshot.as_ref().unwrap();
+        let ts = st.timestamp.as_ref().unwrap();
+        root.md
+            .signed()
+            .verify_role(TopLevelRole::Snapshot, &snap.md)
+            .unwrap();
+        root.md
+            .signed()
+            .verify_role(TopLevelRole::Timestamp, &ts.md)
+            .unwrap();
+        let targets_bytes = &st.targets.as_ref().unwrap().bytes;
+        assert_eq!(
+            snap.md.signed().meta["targets.json"],
+            MetaFile::for_bytes(Version::ONE, targets_bytes)
+        );
+        assert_eq!(
+            ts.md.signed().snapshot,
+            MetaFile::for_bytes(Version::ONE, &snap.bytes)
+        );
+        assert_eq!(ts.md.expires(), now().add_seconds(86_400));
+        assert_eq!(snap.md.expires(), now().add_seconds(7 * 86_400));
+    }
+
+    #[test]
+    fn stores_exactly_the_bytes_received() {
+        let mut r = Repo::initialised();
+        // Signed correctly but pretty-printed: stored as is, and hashed as stored.
+        let md = Metadata::signed_by(r.targets(2, &["v1", "v2"]), &[&r.targets_key]).unwrap();
+        let pretty = String::from_utf8(md.to_bytes())
+            .unwrap()
+            .replace(",", ",\n  ");
+        let u = r.publish(&[up("targets", pretty.as_bytes())]);
+        assert_eq!(u.files[0].bytes, pretty.as_bytes());
+        let st = r.state();
+        let meta = &st.snapshot.as_ref().unwrap().md.signed().meta["targets.json"];
+        assert_eq!(
+            meta,
+            &MetaFile::for_bytes(Version::new(2).unwrap(), pretty.as_bytes())
+        );
+    }
+
+    #[test]
+    fn rejects_without_root_or_targets() {
+        let r = Repo::new();
+        let targets = up("targets", &r.signed_targets(r.targets(1, &[])));
+        assert_eq!(
+            check_of(r.validate(&[targets])),
+            ("root".into(), "missing-role")
+        );
+        let root = up(
+            "root",
+            &Metadata::signed_by(r.root(1), &[&r.root_key])
+                .unwrap()
+                .to_bytes(),
+        );
+        assert_eq!(
+            check_of(r.validate(&[root])),
+            ("targets".into(), "missing-role")
+        );
+        assert_eq!(check_of(r.validate(&[])), ("update".into(), "empty"));
+    }
+
+    #[test]
+    fn rejects_uploaded_timestamp_and_duplicates() {
+        let r = Repo::initialised();
+        let t = up("timestamp", b"{}");
+        assert_eq!(
+            check_of(r.validate(&[t])),
+            ("timestamp".into(), "server-signed")
+        );
+        let a = up("targets", &r.signed_targets(r.targets(2, &[])));
+        assert_eq!(
+            check_of(r.validate(&[a.clone(), a])),
+            ("targets".into(), "duplicate")
+        );
+    }
+
+    #[test]
+    fn first_root_must_list_server_timestamp_key() {
+        let r = Repo::new();
+        let mut root = r.root(1);
+        let own_ts = gen();
+        root.remove_key(TopLevelRole::Timestamp, &key(&r.ts_key).key_id());
+        root.add_key(TopLevelRole::Timestamp, key(&own_ts));
+        let root = up(
+            "root",
+            &Metadata::signed_by(root, &[&r.root_key])
+                .unwrap()
+                .to_bytes(),
+        );
+        let targets = up("targets", &r.signed_targets(r.targets(1, &[])));
+        assert_eq!(
+            check_of(r.validate(&[root, targets])),
+            ("root".into(), "server-keys")
+        );
+    }
+
+    #[test]
+    fn signatures_below_threshold_and_unknown_keys() {
+        let r = Repo::initialised();
+        // Targets signed by a key root does not list.
+        let stranger = gen();
+        let t = Metadata::signed_by(r.targets(2, &[]), &[&stranger])
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &t)])),
+            ("targets".into(), "signature")
+        );
+        // Unsigned.
+        let t = Metadata::new(r.targets(2, &[])).to_bytes();
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &t)])),
+            ("targets".into(), "signature")
+        );
+    }
+
+    #[test]
+    fn duplicated_keyid_signature_is_malformed() {
+        let r = Repo::initialised();
+        let md = Metadata::signed_by(r.targets(2, &[]), &[&r.targets_key]).unwrap();
+        let text = String::from_utf8(md.to_bytes()).unwrap();
+        let sig_start = text.find("{\"keyid\"").unwrap();
+        let sig_end = text[sig_start..].find('}').unwrap() + sig_start + 1;
+        let sig = &text[sig_start..sig_end];
+        let doubled = text.replacen(sig, &format!("{sig},{sig}"), 1);
+        assert_eq!(
+            check_of(r.validate(&[up("targets", doubled.as_bytes())])),
+            ("targets".into(), "malformed")
+        );
+    }
+
+    #[test]
+    fn version_rollback_and_replay_conflict() {
+        let mut r = Repo::initialised();
+        let v2 = up("targets", &r.signed_targets(r.targets(2, &["a"])));
+        r.publish(std::slice::from_ref(&v2));
+        assert_conflict(r.validate(&[v2]), "targets"); // replay
+        let v1 = up("targets", &r.signed_targets(r.targets(1, &["b"])));
+        assert_conflict(r.validate(&[v1]), "targets"); // rollback
+    }
+
+    #[test]
+    fn expired_uploads_are_rejected() {
+        let r = Repo::initialised();
+        let mut t = r.targets(2, &[]);
+        t.set_expires(now());
+        let t = up("targets", &r.signed_targets(t));
+        assert_eq!(check_of(r.validate(&[t])), ("targets".into(), "expired"));
+    }
+
+    #[test]
+    fn root_rotation_rules() {
+        let mut r = Repo::initialised();
+        let new_root_key = gen();
+        let mut v2 = r.root(2);
+        v2.remove_key(TopLevelRole::Root, &key(&r.root_key).key_id());
+        v2.add_key(TopLevelRole::Root, key(&new_root_key));
+
+        // Signed only by the new key: the previous root's threshold is not met.
+        let only_new = Metadata::signed_by(v2.clone(), &[&new_root_key])
+            .unwrap()
+            .to_bytes();
+        let (role, check) = check_of(r.validate(&[up("root", &only_new)]));
+        assert_eq!((role.as_str(), check), ("root", "signature"));
+        // Signed only by the old key: its own threshold is not met.
+        let only_old = Metadata::signed_by(v2.clone(), &[&r.root_key])
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            check_of(r.validate(&[up("root", &only_old)])).1,
+            "signature"
+        );
+        // A gap: version 3 after 1.
+        let mut v3 = v2.clone();
+        v3.common.version = Version::new(3).unwrap();
+        let gap = Metadata::signed_by(v3, &[&r.root_key, &new_root_key])
+            .unwrap()
+            .to_bytes();
+        assert_eq!(check_of(r.validate(&[up("root", &gap)])).1, "version");
+        // Cross-signed: accepted, and the timestamp is re-signed.
+        let good = Metadata::signed_by(v2, &[&r.root_key, &new_root_key])
+            .unwrap()
+            .to_bytes();
+        let u = r.publish(&[up("root", &good)]);
+        let roles: Vec<&str> = u.files.iter().map(|f| f.role.as_str()).collect();
+        assert_eq!(roles, ["root", "snapshot", "timestamp"]);
+        // Replaying root v2 now conflicts; the old root v1 too.
+        assert_conflict(r.validate(&[up("root", &good)]), "root");
+    }
+
+    #[test]
+    fn root_changing_targets_keys_needs_new_targets() {
+        let mut r = Repo::initialised();
+        let new_targets_key = gen();
+        let mut v2 = r.root(2);
+        v2.remove_key(TopLevelRole::Targets, &key(&r.targets_key).key_id());
+        v2.add_key(TopLevelRole::Targets, key(&new_targets_key));
+        let root = up(
+            "root",
+            &Metadata::signed_by(v2, &[&r.root_key]).unwrap().to_bytes(),
+        );
+        assert_eq!(
+            check_of(r.validate(std::slice::from_ref(&root))),
+            ("targets".into(), "signature")
+        );
+        let t = Metadata::signed_by(r.targets(2, &["v1"]), &[&new_targets_key])
+            .unwrap()
+            .to_bytes();
+        r.publish(&[root, up("targets", &t)]);
+    }
+
+    fn delegate(r: &mut Repo, ci: &PrivateKey, paths: &[&str]) {
+        let mut t = r.targets(2, &["v1"]);
+        let kci = key(ci);
+        t.delegations = Some(Delegations {
+            keys: [(kci.key_id(), kci.clone())].into_iter().collect(),
+            roles: vec![DelegatedRole::with_paths(
+                RoleName::new("targets/releases").unwrap(),
+                vec![kci.key_id()],
+                paths.iter().map(|p| p.to_string()).collect(),
+            )],
+            extra: Default::default(),
+        });
+        let t = up("targets", &r.signed_targets(t));
+        r.publish(&[t]);
+    }
+
+    #[test]
+    fn delegated_roles() {
+        let mut r = Repo::initialised();
+        let ci = gen();
+        delegate(&mut r, &ci, &["v*"]);
+        let name = "targets/releases";
+        let rel = |v: u64, tags: &[&str], k: &PrivateKey| {
+            up(
+                name,
+                &Metadata::signed_by(r.targets(v, tags), &[k])
+                    .unwrap()
+                    .to_bytes(),
+            )
+        };
+        // Outside its paths.
+        assert_eq!(
+            check_of(r.validate(&[rel(1, &["latest"], &ci)])),
+            (name.into(), "paths")
+        );
+        // Signed by the wrong key.
+        assert_eq!(
+            check_of(r.validate(&[rel(1, &["v2"], &r.targets_key)])),
+            (name.into(), "signature")
+        );
+        // Good: stored, and listed in the server's snapshot.
+        let good = rel(1, &["v2"], &ci);
+        r.publish(std::slice::from_ref(&good));
+        let st = r.state();
+        assert_eq!(
+            st.snapshot.as_ref().unwrap().md.signed().meta["targets/releases.json"].version,
+            Version::ONE
+        );
+        assert_conflict(r.validate(&[good]), name);
+        // A role nobody delegates to.
+        let orphan = up(
+            "nightly",
+            &Metadata::signed_by(r.targets(1, &["n"]), &[&ci])
+                .unwrap()
+                .to_bytes(),
+        );
+        assert_eq!(
+            check_of(r.validate(&[orphan])),
+            ("nightly".into(), "delegation")
+        );
+    }
+
+    #[test]
+    fn malformed_delegations() {
+        let r = Repo::initialised();
+        let ci = gen();
+        let mut t = r.targets(2, &[]);
+        let kci = key(&ci);
+        let mut role = DelegatedRole::with_paths(
+            RoleName::new("releases").unwrap(),
+            vec![kci.key_id()],
+            vec!["v*".into()],
+        );
+        // Key id not among the delegation keys.
+        t.delegations = Some(Delegations {
+            keys: BTreeMap::new(),
+            roles: vec![role.clone()],
+            extra: Default::default(),
+        });
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &r.signed_targets(t.clone()))])).1,
+            "keys"
+        );
+        // Threshold above the number of keys.
+        role.threshold = Threshold::new(2).unwrap();
+        t.delegations = Some(Delegations {
+            keys: [(kci.key_id(), kci)].into_iter().collect(),
+            roles: vec![role.clone()],
+            extra: Default::default(),
+        });
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &r.signed_targets(t.clone()))])).1,
+            "threshold"
+        );
+        // No paths at all.
+        role.threshold = Threshold::ONE;
+        role.scope = PathScope::Nothing;
+        t.delegations.as_mut().unwrap().roles = vec![role];
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &r.signed_targets(t))])).1,
+            "delegation"
+        );
+    }
+
+    /// A repository whose snapshot key is the client's.
+    fn client_snapshot_repo() -> (Repo, PrivateKey) {
+        let mut r = Repo::new();
+        let client_snap = gen();
+        let mut root = r.root(1);
+        root.remove_key(TopLevelRole::Snapshot, &key(&r.snap_key).key_id());
+        root.add_key(TopLevelRole::Snapshot, key(&client_snap));
+        let root = up(
+            "root",
+            &Metadata::signed_by(root, &[&r.root_key])
+                .unwrap()
+                .to_bytes(),
+        );
+        let tb = r.signed_targets(r.targets(1, &["v1"]));
+        let snap = snapshot_for(&[("targets.json", 1, &tb)], 1, &client_snap);
+        r.publish(&[root, up("targets", &tb), up("snapshot", &snap)]);
+        (r, client_snap)
+    }
+
+    fn snapshot_for(entries: &[(&str, u64, &[u8])], version: u64, k: &PrivateKey) -> Vec<u8> {
+        let mut s = Snapshot::new(far());
+        s.common.version = Version::new(version).unwrap();
+        for (name, v, bytes) in entries {
+            s.meta.insert(
+                (*name).into(),
+                MetaFile::for_bytes(Version::new(*v).unwrap(), bytes),
+            );
+        }
+        Metadata::signed_by(s, &[k]).unwrap().to_bytes()
+    }
+
+    #[test]
+    fn client_snapshot_must_match_the_new_state() {
+        let (r, snap_key) = client_snapshot_repo();
+        let tb = r.signed_targets(r.targets(2, &["v1", "v2"]));
+        // Without a snapshot: the server cannot write one.
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &tb)])),
+            ("snapshot".into(), "missing-role")
+        );
+        // A snapshot naming the old targets version.
+        let old_tb = &r.files["targets"].bytes;
+        let stale = snapshot_for(&[("targets.json", 1, old_tb)], 2, &snap_key);
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &tb), up("snapshot", &stale)])),
+            ("snapshot".into(), "snapshot-meta")
+        );
+        // Right version, wrong hash.
+        let wrong_hash = snapshot_for(&[("targets.json", 2, b"other bytes")], 2, &snap_key);
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &tb), up("snapshot", &wrong_hash)])).1,
+            "snapshot-meta"
+        );
+        // An entry the repository does not have.
+        let extra = snapshot_for(
+            &[("targets.json", 2, &tb), ("ghost.json", 1, b"x")],
+            2,
+            &snap_key,
+        );
+        assert_eq!(
+            check_of(r.validate(&[up("targets", &tb), up("snapshot", &extra)])).1,
+            "snapshot-meta"
+        );
+        // Correct.
+        let good = snapshot_for(&[("targets.json", 2, &tb)], 2, &snap_key);
+        let u = r
+            .validate(&[up("targets", &tb), up("snapshot", &good)])
+            .unwrap();
+        let snap_file = u.files.iter().find(|f| f.role == "snapshot").unwrap();
+        assert_eq!(snap_file.bytes, good);
+    }
+
+    #[test]
+    fn refresh_resigns_before_expiry_and_only_then() {
+        let r = Repo::initialised();
+        let st = r.state();
+        let signers = r.signers();
+        let lt = Lifetimes::default();
+        assert!(refresh_online(&st, &signers, lt, now()).unwrap().is_none());
+        // Just under half the timestamp lifetime left: timestamp only.
+        let later = now().add_seconds(43_201);
+        let u = refresh_online(&st, &signers, lt, later).unwrap().unwrap();
+        let roles: Vec<&str> = u.files.iter().map(|f| f.role.as_str()).collect();
+        assert_eq!(roles, ["timestamp"]);
+        assert_eq!(u.files[0].version, 2);
+        // Past half the snapshot lifetime: snapshot and timestamp.
+        let much_later = now().add_seconds(4 * 86_400);
+        let u = refresh_online(&st, &signers, lt, much_later)
+            .unwrap()
+            .unwrap();
+        let roles: Vec<&str> = u.files.iter().map(|f| f.role.as_str()).collect();
+        assert_eq!(roles, ["snapshot", "timestamp"]);
+        let ts = Metadata::<TimestampRole>::from_bytes(&u.files[1].bytes).unwrap();
+        assert_eq!(
+            ts.signed().snapshot,
+            MetaFile::for_bytes(Version::new(2).unwrap(), &u.files[0].bytes)
+        );
+    }
+}

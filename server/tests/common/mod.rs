@@ -1,0 +1,346 @@
+//! A real `vouch-server` process for end-to-end tests: started on a free loopback port with
+//! its own data directory, killed and restarted at will, and a small HTTP client for it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::blocking::{multipart, Client};
+use reqwest::StatusCode;
+use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+use vouch_tuf::json::{self, Value};
+use vouch_tuf::metadata::{Key, Metadata, Root, TargetFile, Targets};
+use vouch_tuf::reference::Digest;
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::{TargetName, TopLevelRole};
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    extra_env: Vec<(String, String)>,
+    extra_args: Vec<String>,
+    pub admin_token: String,
+    pub client: Client,
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `VOUCH_*` environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        Self::start_full(env, &[])
+    }
+
+    /// Starts a server with extra command-line arguments.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        Self::start_full(&[], args)
+    }
+
+    fn start_full(env: &[(&str, &str)], args: &[&str]) -> Self {
+        // The HTTP client's TLS stack needs a crypto provider chosen once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            data_dir,
+            _tmp: Some(tmp),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            admin_token: String::new(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch-server"));
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
+            .env("VOUCH_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start vouch-server");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("server printed nothing").unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .trim()
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.base = format!("http://{addr}");
+        self.child = Some(child);
+        self.admin_token = std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+    }
+
+    /// SIGKILL: no graceful shutdown, no flushing.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Starts again on the same data directory (a new port).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn tuf_url(&self, gun: &str, file: &str) -> String {
+        self.url(&format!("/v2/{gun}/_trust/tuf/{file}"))
+    }
+
+    /// The status of a GET sent byte for byte as given (no client-side path normalisation,
+    /// as a hostile client would send it).
+    pub fn raw_get_status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        conn.read_to_string(&mut resp).unwrap();
+        resp.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// GET without a token.
+    pub fn get(&self, path: &str) -> Resp {
+        Resp::from(self.client.get(self.url(path)).send().unwrap())
+    }
+
+    /// GET with the admin token.
+    pub fn get_admin(&self, path: &str) -> Resp {
+        Resp::from(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(&self.admin_token)
+                .send()
+                .unwrap(),
+        )
+    }
+
+    /// The server's online key for `role` of `gun` (created with the admin token).
+    pub fn online_key(&self, gun: &str, role: &str) -> Key {
+        let r = self.get_admin(&format!("/v2/{gun}/_trust/tuf/{role}.key"));
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        Key::from_value(json::parse(&r.body).unwrap()).unwrap()
+    }
+
+    /// Publishes files (role, bytes) with the admin token.
+    pub fn publish(&self, gun: &str, files: &[(&str, Vec<u8>)]) -> Resp {
+        self.publish_with(gun, files, Some(&self.admin_token))
+    }
+
+    pub fn publish_with(&self, gun: &str, files: &[(&str, Vec<u8>)], token: Option<&str>) -> Resp {
+        let mut form = multipart::Form::new();
+        for (role, bytes) in files {
+            let part = multipart::Part::bytes(bytes.clone()).file_name(role.to_string());
+            form = form.part("files", part);
+        }
+        let mut req = self.client.post(self.tuf_url(gun, "")).multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Resp::from(req.send().unwrap())
+    }
+
+    /// The current bytes of a role (None when 404).
+    pub fn current(&self, gun: &str, role: &str) -> Option<Vec<u8>> {
+        let r = self.get(&format!("/v2/{gun}/_trust/tuf/{role}.json"));
+        (r.status == StatusCode::OK).then_some(r.body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A response, read whole.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl From<reqwest::blocking::Response> for Resp {
+    fn from(r: reqwest::blocking::Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = r.bytes().unwrap().to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        json::parse(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The first error's code, from a registry-style error body.
+    pub fn error_code(&self) -> String {
+        let v = self.json();
+        v.as_object().unwrap()["errors"].as_array().unwrap()[0]
+            .as_object()
+            .unwrap()["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn error_message(&self) -> String {
+        let v = self.json();
+        v.as_object().unwrap()["errors"].as_array().unwrap()[0]
+            .as_object()
+            .unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// Keys a client holds for one repository, and builders of its metadata.
+pub struct ClientRepo {
+    pub gun: String,
+    pub root_key: PrivateKey,
+    pub targets_key: PrivateKey,
+    pub timestamp_key: Key,
+    pub snapshot_key: Key,
+    pub expires: Timestamp,
+}
+
+pub fn gen() -> PrivateKey {
+    PrivateKey::generate(Algorithm::Ed25519).unwrap()
+}
+
+pub fn key_of(sk: &PrivateKey) -> Key {
+    Key::from_verifying_key(&sk.verifying_key())
+}
+
+impl ClientRepo {
+    /// Fresh client keys, with the server's online keys for `gun`.
+    pub fn new(server: &Server, gun: &str) -> Self {
+        ClientRepo {
+            gun: gun.to_owned(),
+            root_key: gen(),
+            targets_key: gen(),
+            timestamp_key: server.online_key(gun, "timestamp"),
+            snapshot_key: server.online_key(gun, "snapshot"),
+            expires: Timestamp::parse("2099-01-01T00:00:00Z").unwrap(),
+        }
+    }
+
+    pub fn root(&self, version: u64) -> Root {
+        let mut r = Root::new(self.expires);
+        r.common.version = vouch_tuf::types::Version::new(version).unwrap();
+        r.add_key(TopLevelRole::Root, key_of(&self.root_key));
+        r.add_key(TopLevelRole::Targets, key_of(&self.targets_key));
+        r.add_key(TopLevelRole::Snapshot, self.snapshot_key.clone());
+        r.add_key(TopLevelRole::Timestamp, self.timestamp_key.clone());
+        r
+    }
+
+    pub fn signed_root(&self, version: u64) -> Vec<u8> {
+        Metadata::signed_by(self.root(version), &[&self.root_key])
+            .unwrap()
+            .to_bytes()
+    }
+
+    pub fn targets(&self, version: u64, tags: &[&str]) -> Targets {
+        let mut t = Targets::new(self.expires);
+        t.common.version = vouch_tuf::types::Version::new(version).unwrap();
+        for tag in tags {
+            t.add_target(TargetName::new(*tag).unwrap(), image_target(tag));
+        }
+        t
+    }
+
+    pub fn signed_targets(&self, version: u64, tags: &[&str]) -> Vec<u8> {
+        Metadata::signed_by(self.targets(version, tags), &[&self.targets_key])
+            .unwrap()
+            .to_bytes()
+    }
+}
+
+/// The target vouch would sign for a tag in these tests: a digest derived from the tag.
+pub fn image_target(tag: &str) -> TargetFile {
+    TargetFile::image(
+        &digest_of(tag),
+        1000 + tag.len() as u64,
+        Some("application/vnd.oci.image.manifest.v1+json"),
+    )
+}
+
+pub fn digest_of(tag: &str) -> Digest {
+    Digest::sha256_of(format!("manifest of {tag}").as_bytes())
+}
+
+/// The python with python-tuf (from ./scripts/test, or target/venv).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("VOUCH_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "python-tuf is needed for this test: run ./scripts/test (it creates target/venv), \
+         or set VOUCH_TEST_PYTHON to a python with tuf==7.0.1"
+    );
+    venv
+}
+
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}

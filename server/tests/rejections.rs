@@ -1,0 +1,565 @@
+//! Every rejected publish answers with the right status and error code, names what was
+//! wrong, and changes nothing: the repository's current files and the changefeed are the same
+//! afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{gen, key_of, ClientRepo, Resp, Server};
+use reqwest::StatusCode;
+use vouch_tuf::metadata::{DelegatedRole, Delegations, MetaFile, Metadata, Snapshot};
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::{RoleName, TopLevelRole, Version};
+
+const GUN: &str = "registry.example.com/org/app";
+
+/// Everything a client can observe of a repository.
+fn observe(s: &Server, gun: &str) -> Vec<Option<Vec<u8>>> {
+    let mut v: Vec<Option<Vec<u8>>> = [
+        "root",
+        "targets",
+        "snapshot",
+        "timestamp",
+        "targets/releases",
+    ]
+    .iter()
+    .map(|r| s.current(gun, r))
+    .collect();
+    let feed = s.get_admin(&format!("/v2/{gun}/_trust/changefeed?records=100"));
+    v.push(Some(feed.body));
+    v
+}
+
+fn assert_rejected(
+    s: &Server,
+    gun: &str,
+    resp: Resp,
+    status: StatusCode,
+    code: &str,
+    mentions: &str,
+    before: &[Option<Vec<u8>>],
+) {
+    assert_eq!(resp.status, status, "{}", resp.text());
+    assert_eq!(resp.error_code(), code, "{}", resp.text());
+    let msg = resp.error_message();
+    assert!(
+        msg.contains(mentions),
+        "message {msg:?} should mention {mentions:?}"
+    );
+    assert_eq!(
+        observe(s, gun),
+        before,
+        "a rejected publish changed the repository"
+    );
+}
+
+/// A server with an initialised repository (root v1, targets v1 with `v1`).
+fn initialised() -> (Server, ClientRepo) {
+    let s = Server::start();
+    let c = ClientRepo::new(&s, GUN);
+    let r = s.publish(
+        GUN,
+        &[
+            ("root", c.signed_root(1)),
+            ("targets", c.signed_targets(1, &["v1"])),
+        ],
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    (s, c)
+}
+
+#[test]
+fn malformed_uploads() {
+    let (s, c) = initialised();
+    let before = observe(&s, GUN);
+
+    let r = s.publish(GUN, &[("targets", b"{not json".to_vec())]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "targets",
+        &before,
+    );
+
+    // Root bytes uploaded as targets: wrong _type.
+    let r = s.publish(GUN, &[("targets", c.signed_root(2))]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "_type",
+        &before,
+    );
+
+    // Not multipart at all.
+    let r = Resp::from(
+        s.client
+            .post(s.tuf_url(GUN, ""))
+            .bearer_auth(&s.admin_token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .unwrap(),
+    );
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_REQUEST",
+        "multipart",
+        &before,
+    );
+
+    // Multipart with a broken body.
+    let r = Resp::from(
+        s.client
+            .post(s.tuf_url(GUN, ""))
+            .bearer_auth(&s.admin_token)
+            .header("content-type", "multipart/form-data; boundary=XYZ")
+            .body("--XYZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets\"\r\n\r\nabc")
+            .send()
+            .unwrap(),
+    );
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_REQUEST",
+        "multipart",
+        &before,
+    );
+
+    // The server writes the timestamp; an uploaded one is refused, not dropped.
+    let r = s.publish(
+        GUN,
+        &[
+            ("targets", c.signed_targets(2, &["v2"])),
+            ("timestamp", b"{}".to_vec()),
+        ],
+    );
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "timestamp",
+        &before,
+    );
+}
+
+#[test]
+fn signature_rejections() {
+    let (s, c) = initialised();
+    let before = observe(&s, GUN);
+
+    // Signed by a key root does not know.
+    let stranger = gen();
+    let t = Metadata::signed_by(c.targets(2, &["v2"]), &[&stranger])
+        .unwrap()
+        .to_bytes();
+    let r = s.publish(GUN, &[("targets", t)]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "0 valid signature",
+        &before,
+    );
+
+    // Below threshold: root v2 demands two targets signatures, targets carries one.
+    let second = gen();
+    let mut root2 = c.root(2);
+    root2.add_key(TopLevelRole::Targets, key_of(&second));
+    root2.set_threshold(
+        TopLevelRole::Targets,
+        vouch_tuf::types::Threshold::new(2).unwrap(),
+    );
+    let root2 = Metadata::signed_by(root2, &[&c.root_key])
+        .unwrap()
+        .to_bytes();
+    let t = c.signed_targets(2, &["v2"]);
+    let r = s.publish(GUN, &[("root", root2.clone()), ("targets", t)]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "1 valid signature",
+        &before,
+    );
+
+    // The same signature listed twice under one key id to reach that threshold.
+    let md = Metadata::signed_by(c.targets(2, &["v2"]), &[&c.targets_key]).unwrap();
+    let text = String::from_utf8(md.to_bytes()).unwrap();
+    let start = text.find("{\"keyid\"").unwrap();
+    let end = start + text[start..].find('}').unwrap() + 1;
+    let sig = &text[start..end];
+    let doubled = text.replacen(sig, &format!("{sig},{sig}"), 1);
+    let r = s.publish(GUN, &[("root", root2), ("targets", doubled.into_bytes())]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "two signatures",
+        &before,
+    );
+
+    // A root not signed by the previous root's keys.
+    let other = gen();
+    let mut hijack = c.root(2);
+    hijack.remove_key(TopLevelRole::Root, &key_of(&c.root_key).key_id());
+    hijack.add_key(TopLevelRole::Root, key_of(&other));
+    let hijack = Metadata::signed_by(hijack, &[&other]).unwrap().to_bytes();
+    let r = s.publish(GUN, &[("root", hijack)]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "previous root",
+        &before,
+    );
+}
+
+#[test]
+fn version_rejections() {
+    let (s, c) = initialised();
+    let r = s.publish(GUN, &[("targets", c.signed_targets(2, &["v2"]))]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let before = observe(&s, GUN);
+
+    // Replay of the stored version, and rollback to an older one.
+    let r = s.publish(GUN, &[("targets", c.signed_targets(2, &["v2"]))]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::CONFLICT,
+        "VERSION_CONFLICT",
+        "not newer",
+        &before,
+    );
+    let r = s.publish(GUN, &[("targets", c.signed_targets(1, &["evil"]))]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::CONFLICT,
+        "VERSION_CONFLICT",
+        "not newer",
+        &before,
+    );
+
+    // Root version gap: 3 after 1.
+    let r = s.publish(GUN, &[("root", c.signed_root(3))]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "exactly 2",
+        &before,
+    );
+
+    // Expired metadata.
+    let mut t = c.targets(3, &["v3"]);
+    t.common.expires = Timestamp::parse("2001-01-01T00:00:00Z").unwrap();
+    let t = Metadata::signed_by(t, &[&c.targets_key])
+        .unwrap()
+        .to_bytes();
+    let r = s.publish(GUN, &[("targets", t)]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "expired",
+        &before,
+    );
+}
+
+#[test]
+fn client_snapshot_that_disagrees_is_rejected() {
+    let s = Server::start();
+    let gun = "example.com/client-snapshot";
+    let c = ClientRepo::new(&s, gun);
+    let snap_key = gen();
+    let mut root = c.root(1);
+    root.remove_key(TopLevelRole::Snapshot, &c.snapshot_key.key_id());
+    root.add_key(TopLevelRole::Snapshot, key_of(&snap_key));
+    let root = Metadata::signed_by(root, &[&c.root_key])
+        .unwrap()
+        .to_bytes();
+    let t1 = c.signed_targets(1, &["v1"]);
+    let snapshot = |entries: &[(u64, &[u8])], version: u64| {
+        let mut sn = Snapshot::new(c.expires);
+        sn.common.version = Version::new(version).unwrap();
+        for (v, bytes) in entries {
+            sn.meta.insert(
+                "targets.json".into(),
+                MetaFile::for_bytes(Version::new(*v).unwrap(), bytes),
+            );
+        }
+        Metadata::signed_by(sn, &[&snap_key]).unwrap().to_bytes()
+    };
+    let r = s.publish(
+        gun,
+        &[
+            ("root", root),
+            ("targets", t1.clone()),
+            ("snapshot", snapshot(&[(1, &t1)], 1)),
+        ],
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let before = observe(&s, gun);
+
+    let t2 = c.signed_targets(2, &["v1", "v2"]);
+    // Snapshot still naming targets version 1.
+    let r = s.publish(
+        gun,
+        &[
+            ("targets", t2.clone()),
+            ("snapshot", snapshot(&[(1, &t1)], 2)),
+        ],
+    );
+    assert_rejected(
+        &s,
+        gun,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "targets.json version 1",
+        &before,
+    );
+    // No snapshot at all: the server does not hold its key.
+    let r = s.publish(gun, &[("targets", t2.clone())]);
+    assert_rejected(
+        &s,
+        gun,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "snapshot",
+        &before,
+    );
+    // Consistent: accepted, and served exactly as uploaded.
+    let good = snapshot(&[(2, &t2)], 2);
+    let r = s.publish(gun, &[("targets", t2), ("snapshot", good.clone())]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(s.current(gun, "snapshot").unwrap(), good);
+}
+
+#[test]
+fn delegated_role_rejections() {
+    let (s, c) = initialised();
+    let ci = gen();
+    let kci = key_of(&ci);
+    let mut t = c.targets(2, &["v1"]);
+    t.delegations = Some(Delegations {
+        keys: [(kci.key_id(), kci.clone())].into_iter().collect(),
+        roles: vec![DelegatedRole::with_paths(
+            RoleName::new("targets/releases").unwrap(),
+            vec![kci.key_id()],
+            vec!["v*".into()],
+        )],
+        extra: Default::default(),
+    });
+    let t = Metadata::signed_by(t, &[&c.targets_key])
+        .unwrap()
+        .to_bytes();
+    let r = s.publish(GUN, &[("targets", t)]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let before = observe(&s, GUN);
+
+    let releases = |tags: &[&str], k: &vouch_tuf::crypto::PrivateKey| {
+        Metadata::signed_by(c.targets(1, tags), &[k])
+            .unwrap()
+            .to_bytes()
+    };
+    let r = s.publish(
+        GUN,
+        &[("targets/releases", releases(&["v2"], &c.targets_key))],
+    );
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "targets/releases",
+        &before,
+    );
+    let r = s.publish(GUN, &[("targets/releases", releases(&["latest"], &ci))]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "outside the paths",
+        &before,
+    );
+
+    let good = releases(&["v2"], &ci);
+    let r = s.publish(GUN, &[("targets/releases", good.clone())]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Served under its percent-encoded name, by version too, exactly as uploaded.
+    let got = s.get(&format!("/v2/{GUN}/_trust/tuf/1.targets%2Freleases.json"));
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, good);
+    assert_eq!(
+        s.get(&format!("/v2/{GUN}/_trust/tuf/targets%2Freleases.json"))
+            .body,
+        good
+    );
+}
+
+#[test]
+fn oversized_body_is_413() {
+    let s = Server::start_with(&[("VOUCH_MAX_BODY_BYTES", "65536")]);
+    let c = ClientRepo::new(&s, GUN);
+    let r = s.publish(
+        GUN,
+        &[
+            ("root", c.signed_root(1)),
+            ("targets", c.signed_targets(1, &["v1"])),
+        ],
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let before = observe(&s, GUN);
+    let r = s.publish(GUN, &[("targets", vec![b' '; 200_000])]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "SIZE_INVALID",
+        "limit",
+        &before,
+    );
+}
+
+#[test]
+fn invalid_guns() {
+    let s = Server::start();
+    // Sent raw: an HTTP client library would normalise the dots away before sending.
+    assert_eq!(s.raw_get_status("/v2/../x/_trust/tuf/root.json"), 400);
+    assert_eq!(s.raw_get_status("/v2/org/../x/_trust/tuf/root.json"), 400);
+    let long = "a".repeat(256);
+    for gun in ["Org/App", "org/App", "org//app", long.as_str()] {
+        let r = s.publish(gun, &[("root", b"{}".to_vec())]);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{gun}: {}", r.text());
+        assert_eq!(r.error_code(), "NAME_INVALID", "{gun}");
+        let r = s.get(&format!("/v2/{gun}/_trust/tuf/root.json"));
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{gun}");
+    }
+    // Empty GUN.
+    let r = Resp::from(
+        s.client
+            .get(s.url("/v2//_trust/tuf/root.json"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // 255 bytes is fine (and simply has no data).
+    let ok = "b".repeat(255);
+    assert_eq!(
+        s.get(&format!("/v2/{ok}/_trust/tuf/root.json")).status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn auth_rejections() {
+    let s = Server::start();
+    let c = ClientRepo::new(&s, GUN);
+    let before = observe(&s, GUN);
+    // No token: 401 with a registry-style challenge naming the scope.
+    let r = s.publish_with(GUN, &[("root", c.signed_root(1))], None);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error_code(), "UNAUTHORIZED");
+    let challenge = r.headers["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(
+        challenge,
+        format!("Bearer realm=\"vouch\",service=\"vouch\",scope=\"repository:{GUN}:push\"")
+    );
+    // A wrong token: 401 too.
+    let r = s.publish_with(GUN, &[("root", c.signed_root(1))], Some("not-a-token"));
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(observe(&s, GUN), before);
+    // Creating an online key needs push even though pulls are anonymous.
+    let r = s.get("/v2/example.com/fresh/_trust/tuf/timestamp.key");
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // ... but reading an existing one does not.
+    let r = s.get(&format!("/v2/{GUN}/_trust/tuf/timestamp.key"));
+    assert_eq!(r.status, StatusCode::OK);
+    // Deleting needs a token.
+    let r = Resp::from(s.client.delete(s.tuf_url(GUN, "")).send().unwrap());
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The global changefeed needs a token.
+    assert_eq!(
+        s.get("/v2/_trust/changefeed").status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn token_scoped_to_another_gun_is_forbidden() {
+    let token = "ci-token-for-other";
+    let sha = vouch_tuf::hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("vouch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[auth.tokens]]\nname = \"ci\"\nsha256 = \"{sha}\"\nscopes = [\"example.com/other/*:pull,push\"]\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start_with_args(&["--config", cfg.to_str().unwrap()]);
+    let c = ClientRepo::new(&s, GUN);
+    let before = observe(&s, GUN);
+    let r = s.publish_with(
+        GUN,
+        &[
+            ("root", c.signed_root(1)),
+            ("targets", c.signed_targets(1, &["v1"])),
+        ],
+        Some(token),
+    );
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.error_code(), "DENIED");
+    assert_eq!(observe(&s, GUN), before);
+    // In scope: accepted.
+    let other = "example.com/other/app";
+    let c2 = ClientRepo::new(&s, other);
+    let r = s.publish_with(
+        other,
+        &[
+            ("root", c2.signed_root(1)),
+            ("targets", c2.signed_targets(1, &["v1"])),
+        ],
+        Some(token),
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
