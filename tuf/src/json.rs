@@ -22,7 +22,6 @@
 //! form is not (a raw control character inside a string is canonical but not valid JSON);
 //! for documents without control characters the two are identical.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use thiserror::Error;
@@ -30,8 +29,190 @@ use thiserror::Error;
 /// Deepest nesting of arrays and objects accepted by [`parse`].
 pub const MAX_DEPTH: usize = 512;
 
-/// A JSON object: keys in code-point order (the order UTF-8 bytes sort in).
-pub type Map = BTreeMap<String, Value>;
+/// A JSON object: distinct keys, kept in code-point order (the order UTF-8 bytes sort in).
+///
+/// Stored as one sorted vector rather than a tree: TUF documents hold many small objects
+/// (one per target), and a vector makes parsing, canonicalising and dropping them cheap.
+/// Lookups are binary searches; inserting into a large map is linear, which builders avoid by
+/// collecting from an iterator.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Map {
+    entries: Vec<(String, Value)>,
+}
+
+impl Map {
+    /// An empty object.
+    pub const fn new() -> Self {
+        Map {
+            entries: Vec::new(),
+        }
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// The value of `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        match self.find(key) {
+            Ok(i) => Some(&mut self.entries[i].1),
+            Err(_) => None,
+        }
+    }
+
+    /// The stored key and value of `key`.
+    pub fn get_key_value(&self, key: &str) -> Option<(&String, &Value)> {
+        self.find(key)
+            .ok()
+            .map(|i| (&self.entries[i].0, &self.entries[i].1))
+    }
+
+    /// True when `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key`, returning the value it replaced.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// Keeps only the entries for which `f` returns true.
+    pub fn retain(&mut self, mut f: impl FnMut(&String, &mut Value) -> bool) {
+        self.entries.retain_mut(|(k, v)| f(k, v));
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &Value)> + ExactSizeIterator {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Entries in key order, values mutable.
+    pub fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = (&String, &mut Value)> + ExactSizeIterator {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// Keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// Values in key order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    /// Values in key order, mutable.
+    pub fn values_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
+    /// Builds a map from entries already sorted by key and distinct.
+    fn from_sorted(entries: Vec<(String, Value)>) -> Self {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        Map { entries }
+    }
+}
+
+impl FromIterator<(String, Value)> for Map {
+    /// Later entries win over earlier ones with the same key, as with repeated `insert`.
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        let mut entries: Vec<(String, Value)> = iter.into_iter().collect();
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Stable, so equal keys keep their order and the last one can be kept.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+            for e in entries {
+                match out.last_mut() {
+                    Some(last) if last.0 == e.0 => *last = e,
+                    _ => out.push(e),
+                }
+            }
+            entries = out;
+        }
+        Map { entries }
+    }
+}
+
+impl<const N: usize> From<[(String, Value); N]> for Map {
+    fn from(entries: [(String, Value); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl Extend<(String, Value)> for Map {
+    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl IntoIterator for Map {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Map {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Value)>,
+        fn(&'a (String, Value)) -> (&'a String, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl std::ops::Index<&str> for Map {
+    type Output = Value;
+    /// Panics when the key is absent.
+    fn index(&self, key: &str) -> &Value {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no key {key:?} in JSON object"),
+        }
+    }
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
 
 /// A JSON value as TUF uses it: no floating-point numbers.
 #[derive(Clone, PartialEq, Eq)]
@@ -393,12 +574,13 @@ impl Parser<'_> {
 
     fn object(&mut self) -> Result<Value, JsonError> {
         self.enter()?;
-        let mut map = Map::new();
         if self.peek() == Some(b'}') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::Object(map));
+            return Ok(Value::Object(Map::new()));
         }
+        // Entries are collected first and sorted once (input is usually sorted already).
+        let mut entries: Vec<(String, Value, usize)> = Vec::new();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.unexpected());
@@ -409,13 +591,7 @@ impl Parser<'_> {
             self.expect(b':')?;
             self.skip_ws();
             let v = self.value()?;
-            if map.contains_key(&key) {
-                return Err(JsonError::DuplicateKey {
-                    key,
-                    offset: key_at,
-                });
-            }
-            map.insert(key, v);
+            entries.push((key, v, key_at));
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -425,11 +601,24 @@ impl Parser<'_> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    return Ok(Value::Object(map));
+                    break;
                 }
                 _ => return Err(self.unexpected()),
             }
         }
+        // Stable: of two equal keys, the later one in the input stays second.
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(JsonError::DuplicateKey {
+                    key: w[1].0.clone(),
+                    offset: w[1].2,
+                });
+            }
+        }
+        Ok(Value::Object(Map::from_sorted(
+            entries.into_iter().map(|(k, v, _)| (k, v)).collect(),
+        )))
     }
 
     fn array(&mut self) -> Result<Value, JsonError> {
@@ -591,7 +780,13 @@ impl Parser<'_> {
 /// assert_eq!(canonical(&v), "{\"a\":{},\"z\":[],\"é\":\"a\\\"b\"}".as_bytes());
 /// ```
 pub fn canonical(v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    canonical_with_capacity(v, 256)
+}
+
+/// [`canonical`], writing into a buffer that starts with `capacity` bytes (the size of the
+/// parsed input is a good guess, and saves growing the buffer step by step).
+pub fn canonical_with_capacity(v: &Value, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     write(v, &mut out, Escape::Canonical);
     out
 }
@@ -648,21 +843,27 @@ fn write(v: &Value, out: &mut Vec<u8>, esc: Escape) {
 }
 
 fn write_str(s: &str, out: &mut Vec<u8>, esc: Escape) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    let special = |b: u8| b == b'"' || b == b'\\' || (b < 0x20 && matches!(esc, Escape::Json));
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Most strings need no escaping: copy them whole.
+    if !bytes.iter().any(|&b| special(b)) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let replacement: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            c if c < 0x20 && matches!(esc, Escape::Json) => None,
-            _ => continue,
-        };
+        if !special(b) {
+            continue;
+        }
         out.extend_from_slice(&bytes[run..i]);
         run = i + 1;
-        match replacement {
-            Some(r) => out.extend_from_slice(r),
-            None => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            c => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
         }
     }
     out.extend_from_slice(&bytes[run..]);
@@ -785,7 +986,8 @@ mod tests {
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                proptest::collection::btree_map(".*", inner, 0..8).prop_map(Value::Object),
+                proptest::collection::btree_map(".*", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -812,5 +1014,37 @@ mod tests {
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = parse(&bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod map_tests {
+    use super::*;
+
+    #[test]
+    fn map_behaves_like_an_ordered_map() {
+        let mut m = Map::new();
+        assert!(m.insert("b".into(), Value::from(1u64)).is_none());
+        assert!(m.insert("a".into(), Value::from(2u64)).is_none());
+        assert_eq!(
+            m.insert("b".into(), Value::from(3u64)),
+            Some(Value::from(1u64))
+        );
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(m["b"], Value::from(3u64));
+        assert!(m.contains_key("a") && !m.contains_key("c"));
+        assert_eq!(m.remove("a"), Some(Value::from(2u64)));
+        assert_eq!(m.len(), 1);
+        // Collecting keeps the last of repeated keys, in key order.
+        let c: Map = [("z", 1u64), ("y", 2), ("z", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        assert_eq!(
+            c.iter()
+                .map(|(k, v)| (k.as_str(), v.as_u64().unwrap()))
+                .collect::<Vec<_>>(),
+            [("y", 2), ("z", 3)]
+        );
     }
 }

@@ -12,8 +12,25 @@ use super::MetadataError;
 /// unknown fields.
 pub(crate) struct Fields<'r> {
     role: &'r str,
-    path: String,
+    path: FieldPath<'r>,
     map: Map,
+}
+
+/// Where an object sits in the document. Only formatted when an error is reported, so the
+/// happy path over many small objects (one per target) allocates no path strings.
+enum FieldPath<'r> {
+    Owned(String),
+    Child(&'r str, &'r str),
+}
+
+impl FieldPath<'_> {
+    fn render(&self) -> String {
+        match self {
+            FieldPath::Owned(p) => p.clone(),
+            FieldPath::Child(parent, key) if parent.is_empty() => (*key).to_owned(),
+            FieldPath::Child(parent, key) => format!("{parent}.{key}"),
+        }
+    }
 }
 
 impl<'r> Fields<'r> {
@@ -22,15 +39,33 @@ impl<'r> Fields<'r> {
         path: impl Into<String>,
         v: Value,
     ) -> Result<Self, MetadataError> {
-        let path = path.into();
+        Self::with_path(role, FieldPath::Owned(path.into()), v)
+    }
+
+    /// The object at `parent.key`, with the path formatted only if an error needs it.
+    pub(crate) fn child(
+        role: &'r str,
+        parent: &'r str,
+        key: &'r str,
+        v: Value,
+    ) -> Result<Self, MetadataError> {
+        Self::with_path(role, FieldPath::Child(parent, key), v)
+    }
+
+    fn with_path(role: &'r str, path: FieldPath<'r>, v: Value) -> Result<Self, MetadataError> {
         match v {
             Value::Object(map) => Ok(Fields { role, path, map }),
             other => Err(MetadataError::Malformed {
                 role: role.to_owned(),
-                field: path,
+                field: path.render(),
                 reason: format!("expected an object, found {}", other.kind()),
             }),
         }
+    }
+
+    /// This object's own path (e.g. `signed.targets`).
+    pub(crate) fn path(&self) -> String {
+        self.path.render()
     }
 
     pub(crate) fn role(&self) -> &'r str {
@@ -38,10 +73,11 @@ impl<'r> Fields<'r> {
     }
 
     pub(crate) fn field_path(&self, key: &str) -> String {
-        if self.path.is_empty() {
+        let path = self.path.render();
+        if path.is_empty() {
             key.to_owned()
         } else {
-            format!("{}.{key}", self.path)
+            format!("{path}.{key}")
         }
     }
 

@@ -269,11 +269,15 @@ impl<T: Role> Metadata<T> {
             role: role.to_owned(),
             source,
         })?;
-        Self::from_value(role, v)
+        Self::from_value_sized(role, v, bytes.len())
     }
 
     /// Builds metadata from an already parsed envelope.
     pub fn from_value(role: &str, v: Value) -> Result<Self, MetadataError> {
+        Self::from_value_sized(role, v, 256)
+    }
+
+    fn from_value_sized(role: &str, v: Value, size_hint: usize) -> Result<Self, MetadataError> {
         let mut env = Fields::new(role, "", v)?;
         let signed_value = env.req("signed")?;
         let sig_values = env.req_array("signatures")?;
@@ -295,7 +299,7 @@ impl<T: Role> Metadata<T> {
                 extra: sf.rest(),
             });
         }
-        let canonical = json::canonical(&signed_value);
+        let canonical = json::canonical_with_capacity(&signed_value, size_hint);
         let signed = T::from_value(role, signed_value)?;
         Ok(Metadata {
             signed,

@@ -170,7 +170,8 @@ impl Role for Root {
                 },
             );
         }
-        if let Some(other) = roles_f.rest_mut().keys().next().cloned() {
+        let other = roles_f.rest_mut().keys().next().cloned();
+        if let Some(other) = other {
             return Err(roles_f.error(&other, "root may only assign the four top-level roles"));
         }
         Ok(Root {

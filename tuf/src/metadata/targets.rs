@@ -359,15 +359,21 @@ impl Role for Targets {
         let common = Common::parse(&mut f, Self::TYPE)?;
         let mut tf = f.req_object("targets")?;
         let entries = std::mem::take(tf.rest_mut());
-        let mut targets = BTreeMap::new();
-        for (name, tv) in entries {
-            let tname =
-                TargetName::new(name.clone()).map_err(|e| tf.error(&name, e.to_string()))?;
-            let mut one = Fields::new(role, tf.field_path(&name), tv)?;
-            let mut target = TargetFile::parse(&mut one)?;
-            target.extra = one.rest();
-            targets.insert(tname, target);
-        }
+        let targets_path = tf.path();
+        // Entries come sorted, so collecting builds the map in one pass.
+        let targets = entries
+            .into_iter()
+            .map(|(name, tv)| {
+                let target = {
+                    let mut one = Fields::child(role, &targets_path, &name, tv)?;
+                    let mut target = TargetFile::parse(&mut one)?;
+                    target.extra = one.rest();
+                    target
+                };
+                let tname = TargetName::new(name).map_err(|e| tf.error("", e.to_string()))?;
+                Ok((tname, target))
+            })
+            .collect::<Result<BTreeMap<_, _>, MetadataError>>()?;
         let delegations = match f.take("delegations") {
             None => None,
             Some(dv) => {
