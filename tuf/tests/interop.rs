@@ -36,7 +36,7 @@ fn expected() -> Value {
 fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, k| {
         v.as_object()
-            .and_then(|m| m.get(*k))
+            .and_then(|m| m.get(k))
             .unwrap_or_else(|| panic!("expected.json lacks {path:?}"))
     })
 }

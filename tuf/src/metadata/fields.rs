@@ -27,7 +27,7 @@ impl FieldPath<'_> {
     fn render(&self) -> String {
         match self {
             FieldPath::Owned(p) => p.clone(),
-            FieldPath::Child(parent, key) if parent.is_empty() => (*key).to_owned(),
+            FieldPath::Child("", key) => (*key).to_owned(),
             FieldPath::Child(parent, key) => format!("{parent}.{key}"),
         }
     }
