@@ -1,0 +1,224 @@
+//! The persistent store of trusted metadata.
+//!
+//! A [`MetadataStore`] is one directory holding the last trusted metadata of one repository
+//! under unversioned names (`root.json`, `timestamp.json`, `snapshot.json`, `targets.json`,
+//! `<url-encoded role>.json`), each file holding exactly the bytes the repository served.
+//! The next update starts from them, so rollback and freeze attacks are caught across runs.
+//!
+//! Writes are atomic: the bytes go to a temporary file in the same directory (named
+//! `.NAME.tmp.PID`, never ending in `.json`), and the file is renamed over the old one. With
+//! [`Durability::Sync`] (the default) the file is flushed to disk before the rename and the
+//! directory after it, so a power loss cannot undo an accepted version either. A crash or a
+//! failed update leaves either the old or the new file, never a torn one, and the previously
+//! trusted state usable.
+//!
+//! [`MetadataStore::for_repository`] places one store per (server URL, GUN) below a base
+//! cache directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use vouch_tuf::types::RoleName;
+
+/// A cache read or write failed.
+#[derive(Debug, Error)]
+#[error("trusted metadata cache {path}: {source}")]
+pub struct CacheError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// The IO error.
+    pub source: std::io::Error,
+}
+
+/// Percent-encodes every byte except ASCII letters, digits and `-._~` (what TUF clients do
+/// to role and target names in file names).
+///
+/// ```
+/// assert_eq!(vouch_verifier::cache::percent_encode("targets/releases"), "targets%2Freleases");
+/// ```
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// How hard a store works to keep what it wrote across a power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Flush each file and its directory to disk (fsync) before a write returns.
+    #[default]
+    Sync,
+    /// Atomic rename only, no fsync (what python-tuf does): for caches that do not outlive
+    /// the machine anyway, such as a CI job's or a short-lived container's.
+    NoSync,
+}
+
+/// Trusted metadata of one repository in one directory.
+#[derive(Clone, Debug)]
+pub struct MetadataStore {
+    dir: PathBuf,
+    durability: Durability,
+}
+
+fn err(path: &Path, source: std::io::Error) -> CacheError {
+    CacheError {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl MetadataStore {
+    /// A store in `dir`, created if missing.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CacheError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
+        Ok(MetadataStore {
+            dir,
+            durability: Durability::Sync,
+        })
+    }
+
+    /// Sets how writes are made durable.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The store for repository `gun` on `server_url` below `base`:
+    /// `base/<encoded server URL>/<encoded GUN>/`.
+    pub fn for_repository(
+        base: impl AsRef<Path>,
+        server_url: &str,
+        gun: &str,
+    ) -> Result<Self, CacheError> {
+        let server = server_url.trim_end_matches('/');
+        Self::open(
+            base.as_ref()
+                .join(percent_encode(server))
+                .join(percent_encode(gun)),
+        )
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of a role's file: `<url-encoded role>.json`.
+    pub fn path_of(&self, role: &RoleName) -> PathBuf {
+        self.dir.join(format!("{}.json", role.url_encoded()))
+    }
+
+    /// The stored bytes of `role`, if any; files larger than `max_len` are treated as absent
+    /// (they cannot be trusted metadata this client wrote).
+    pub fn load(&self, role: &RoleName, max_len: u64) -> Result<Option<Vec<u8>>, CacheError> {
+        let path = self.path_of(role);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(&path, e)),
+        };
+        match crate::transport::read_capped("", file, max_len) {
+            Ok(b) => Ok(Some(b)),
+            Err(crate::transport::TransportError::TooLarge { .. }) => Ok(None),
+            Err(crate::transport::TransportError::Io { source, .. }) => Err(err(&path, source)),
+            Err(other) => Err(err(&path, std::io::Error::other(other.to_string()))),
+        }
+    }
+
+    /// Stores `bytes` as the trusted file of `role`, atomically.
+    pub fn store(&self, role: &RoleName, bytes: &[u8]) -> Result<(), CacheError> {
+        let path = self.path_of(role);
+        let tmp = self.dir.join(format!(
+            ".{}.tmp.{}",
+            role.url_encoded(),
+            std::process::id()
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            if self.durability == Durability::Sync {
+                f.sync_all()?;
+            }
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            if self.durability == Durability::Sync {
+                if let Ok(d) = File::open(&self.dir) {
+                    // Persist the rename; not every platform can sync a directory.
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            err(&path, e)
+        })
+    }
+
+    /// Removes the file of `role` (a no-op when absent).
+    pub fn remove(&self, role: &RoleName) -> Result<(), CacheError> {
+        let path = self.path_of(role);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(&path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rn(s: &str) -> RoleName {
+        RoleName::new(s).unwrap()
+    }
+
+    #[test]
+    fn store_load_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = MetadataStore::open(dir.path()).unwrap();
+        assert_eq!(s.load(&rn("root"), 100).unwrap(), None);
+        s.store(&rn("root"), b"one").unwrap();
+        s.store(&rn("root"), b"two").unwrap();
+        assert_eq!(s.load(&rn("root"), 100).unwrap().unwrap(), b"two");
+        assert_eq!(s.load(&rn("root"), 2).unwrap(), None);
+        s.store(&rn("targets/releases"), b"x").unwrap();
+        assert!(dir.path().join("targets%2Freleases.json").exists());
+        s.remove(&rn("root")).unwrap();
+        s.remove(&rn("root")).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["targets%2Freleases.json".to_owned()]);
+    }
+
+    #[test]
+    fn one_directory_per_server_and_gun() {
+        let dir = tempfile::tempdir().unwrap();
+        let a =
+            MetadataStore::for_repository(dir.path(), "https://v.example/", "example.com/org/app")
+                .unwrap();
+        let b =
+            MetadataStore::for_repository(dir.path(), "https://w.example", "example.com/org/app")
+                .unwrap();
+        assert_ne!(a.dir(), b.dir());
+        assert!(a
+            .dir()
+            .ends_with("https%3A%2F%2Fv.example/example.com%2Forg%2Fapp"));
+    }
+}

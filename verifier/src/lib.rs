@@ -1,0 +1,58 @@
+//! `vouch-verifier`: the TUF 1.0 client workflow, for deciding which image digest may be
+//! pulled.
+//!
+//! What it is: a complete implementation of the TUF specification's detailed client
+//! workflow (1.0.34, section 5), so that a malicious or broken server, mirror or network
+//! cannot make a client accept metadata or targets the specification says to reject.
+//! What it is not: a signer or a repository editor (that is the CLI and the server), nor a
+//! registry client (it answers *which* digest to pull; pulling is the caller's job).
+//!
+//! How the parts relate:
+//! - [`TrustedSet`] (in [`trusted`]) is the sans-IO core: it holds trusted metadata and
+//!   accepts fetched bytes role by role, applying every check, with one reference time per
+//!   update. [`search`] walks the delegation tree over it, asking for the roles it needs.
+//! - [`transport`] fetches bytes with a size cap: HTTP(S), a directory, an offline bundle.
+//! - [`cache`] persists trusted metadata per repository, atomically.
+//! - [`Updater`] drives the workflow with IO and answers [`Updater::lookup`],
+//!   [`Updater::is_trusted`] and [`Updater::resolve`].
+//! - [`clock`] gives the reference time; tests set it.
+//! - The `vouch-tuf-client` binary speaks the tuf-conformance client protocol.
+//!
+//! ```no_run
+//! use vouch_verifier::cache::MetadataStore;
+//! use vouch_verifier::transport::{HttpOptions, HttpTransport};
+//! use vouch_verifier::Updater;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = MetadataStore::for_repository("/var/cache/vouch", "https://vouch.example", "example.com/org/app")?;
+//! Updater::<HttpTransport>::pin_root(&store, &std::fs::read("root.json")?)?;
+//! let http = HttpTransport::new("https://vouch.example/v2/example.com/org/app/_trust/tuf/", &HttpOptions::default())?;
+//! let mut updater = Updater::new(store, http);
+//! updater.refresh()?;
+//! if let Some(t) = updater.lookup("v1.2.0")? {
+//!     println!("v1.2.0 is {} (signed by {:?})", t.digest, t.role_path);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod cache;
+pub mod clock;
+pub mod error;
+mod hashes;
+pub mod limits;
+pub mod search;
+pub mod transport;
+pub mod trusted;
+pub mod updater;
+
+pub use error::{Mismatch, UpdateError};
+pub use limits::Limits;
+pub use trusted::{Origin, TimestampUpdate, TrustedSet};
+pub use updater::{Error, ImageTarget, Updater};
+
+#[cfg(test)]
+extern crate self as vouch_verifier;
+
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_repo;

@@ -1,0 +1,515 @@
+//! The [`Updater`]: the TUF client workflow with IO, and the answers image users need.
+//!
+//! An `Updater` ties a [`Transport`] (where metadata comes from), a [`MetadataStore`] (what
+//! was trusted last time) and a [`Clock`] to the sans-IO [`TrustedSet`]:
+//! [`Updater::refresh`] runs the top-level update (root walk, timestamp, snapshot,
+//! targets), persisting each file as soon as it is trusted; the answers
+//! ([`Updater::lookup`], [`Updater::is_trusted`], [`Updater::resolve`],
+//! [`Updater::target`]) then search the delegation tree, fetching delegated roles lazily.
+//!
+//! Every fetch is bounded: root and timestamp by their caps, the others by the length
+//! trusted metadata gives (or a cap). A failed refresh leaves the cache holding only
+//! metadata that passed every check, so the previous trusted state stays usable and the
+//! refresh can simply be retried; the in-memory answers are unavailable until a refresh
+//! succeeds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use thiserror::Error;
+use vouch_tuf::json::Value;
+use vouch_tuf::metadata::TargetFile;
+use vouch_tuf::reference::{Digest, DigestAlgorithm, Gun, ImageRef};
+use vouch_tuf::types::{RoleName, TopLevelRole};
+
+use crate::cache::{CacheError, MetadataStore};
+use crate::clock::{Clock, SystemClock};
+use crate::error::UpdateError;
+use crate::hashes;
+use crate::limits::Limits;
+use crate::search::{Found, SearchStep, TargetSearch};
+use crate::transport::{Transport, TransportError};
+use crate::trusted::{Origin, TimestampUpdate, TrustedSet};
+
+/// Why an [`Updater`] call failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Fetched metadata or a target failed a check of the workflow.
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    /// A fetch failed.
+    #[error("fetch failed: {0}")]
+    Transport(#[from] TransportError),
+    /// The trusted-metadata cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The cache holds no trusted root: pin one first ([`Updater::pin_root`]).
+    #[error("no trusted root in {0}: pin a root first")]
+    NoTrustedRoot(String),
+    /// Answers need a successful [`Updater::refresh`] first.
+    #[error("trusted metadata is not up to date: refresh first")]
+    NotRefreshed,
+    /// The target exists but carries no image digest (sha256 or sha512 hash).
+    #[error("target {0} carries no image digest")]
+    NotAnImage(String),
+    /// No trusted target has that tag.
+    #[error("no trusted target for tag {tag} in {gun}")]
+    UnknownTag {
+        /// The tag looked up.
+        tag: String,
+        /// The repository.
+        gun: String,
+    },
+    /// No trusted target carries that digest (or the tag names another digest).
+    #[error("digest {digest} is not trusted for {reference}")]
+    UntrustedDigest {
+        /// The digest.
+        digest: String,
+        /// The reference resolved.
+        reference: String,
+    },
+    /// The image belongs to another repository than this updater's GUN.
+    #[error("image {reference} is not in repository {gun}")]
+    WrongRepository {
+        /// The reference.
+        reference: String,
+        /// This updater's GUN.
+        gun: String,
+    },
+}
+
+/// A tag's trusted answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageTarget {
+    /// The tag (target name) looked up.
+    pub tag: String,
+    /// The signed manifest digest (sha256 when the target has one).
+    pub digest: Digest,
+    /// The manifest's length in bytes.
+    pub length: u64,
+    /// The target's `custom` data (media type, annotations).
+    pub custom: Option<Value>,
+    /// The delegation path from `targets` to the role that signed it.
+    pub role_path: Vec<RoleName>,
+}
+
+/// The TUF client of one repository: updates its trusted metadata and answers which
+/// digests it signed.
+pub struct Updater<T: Transport> {
+    transport: T,
+    store: MetadataStore,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    gun: Option<Gun>,
+    trusted: Option<TrustedSet>,
+    /// Answers of [`Updater::lookup`] since the last refresh (found tags only, so its size is
+    /// bounded by the number of trusted targets).
+    answers: HashMap<String, ImageTarget>,
+}
+
+impl<T: Transport> std::fmt::Debug for Updater<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Updater")
+            .field("store", &self.store)
+            .field("limits", &self.limits)
+            .field("gun", &self.gun)
+            .finish_non_exhaustive()
+    }
+}
+
+fn meta_fetch<T: Transport>(
+    transport: &T,
+    role: &str,
+    path: &str,
+    max_len: u64,
+) -> Result<Vec<u8>, Error> {
+    transport.fetch(path, max_len).map_err(|e| match e {
+        TransportError::TooLarge { limit, .. } => Error::Update(UpdateError::TooLarge {
+            role: role.to_owned(),
+            limit,
+        }),
+        other => Error::Transport(other),
+    })
+}
+
+impl<T: Transport> Updater<T> {
+    /// An updater fetching through `transport`, trusting what `store` holds (which must hold
+    /// a root: see [`Updater::pin_root`]), with the system clock and default limits.
+    pub fn new(store: MetadataStore, transport: T) -> Self {
+        Updater {
+            transport,
+            store,
+            clock: Arc::new(SystemClock),
+            limits: Limits::DEFAULT,
+            gun: None,
+            trusted: None,
+            answers: HashMap::new(),
+        }
+    }
+
+    /// Uses `clock` for the reference time of each update.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Names the repository this updater verifies, so [`Updater::resolve`] refuses images of
+    /// other repositories.
+    pub fn with_gun(mut self, gun: Gun) -> Self {
+        self.gun = Some(gun);
+        self
+    }
+
+    /// Pins `root_bytes` as the trusted root of `store` (the trust-on-first-use or
+    /// out-of-band step), after checking that it is root metadata signed by a threshold of
+    /// its own root keys.
+    pub fn pin_root(store: &MetadataStore, root_bytes: &[u8]) -> Result<(), Error> {
+        TrustedSet::new(
+            root_bytes,
+            vouch_tuf::time::Timestamp::from_unix(0),
+            Limits::DEFAULT,
+        )?;
+        store.store(&TopLevelRole::Root.name(), root_bytes)?;
+        Ok(())
+    }
+
+    /// The trusted set of the last successful refresh.
+    pub fn trusted(&self) -> Option<&TrustedSet> {
+        self.trusted.as_ref()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// Runs the top-level update of the detailed client workflow (5.2–5.6): walks root
+    /// versions, then timestamp, snapshot and targets, with one reference time read from the
+    /// clock now. Each file is persisted as soon as it is trusted; snapshot and targets are
+    /// only fetched when the cached copies are not the versions now current.
+    pub fn refresh(&mut self) -> Result<(), Error> {
+        self.trusted = None;
+        self.answers.clear();
+        let limits = self.limits;
+        let store = &self.store;
+        let transport = &self.transport;
+        let now = self.clock.now();
+        let root_role = TopLevelRole::Root.name();
+        let ts_role = TopLevelRole::Timestamp.name();
+        let sn_role = TopLevelRole::Snapshot.name();
+        let tg_role = TopLevelRole::Targets.name();
+
+        // 5.2: the trusted root.
+        let root = store
+            .load(&root_role, limits.root_max_bytes)?
+            .ok_or_else(|| Error::NoTrustedRoot(store.dir().display().to_string()))?;
+        let mut set = TrustedSet::new(&root, now, limits)?;
+
+        // 5.3: the root walk.
+        while set.root_rotations() < limits.max_root_rotations {
+            let name = set.next_root_file();
+            match transport.fetch(&name, limits.root_max_bytes) {
+                Ok(bytes) => {
+                    set.update_root(&bytes)?;
+                    store.store(&root_role, &bytes)?;
+                }
+                Err(e) if e.is_not_found() => break,
+                Err(TransportError::TooLarge { limit, .. }) => {
+                    return Err(UpdateError::TooLarge {
+                        role: "root".to_owned(),
+                        limit,
+                    }
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        set.check_root_expiry()?;
+
+        // 5.3.11: cached timestamp and snapshot, unless their keys rotated.
+        if let Some(bytes) = store.load(&ts_role, limits.timestamp_max_bytes)? {
+            if let Err(UpdateError::KeysRotated { .. }) =
+                set.update_timestamp(&bytes, Origin::Cache)
+            {
+                store.remove(&ts_role)?;
+            }
+        }
+        if let Some(bytes) = store.load(&sn_role, limits.snapshot_max_bytes)? {
+            if let Err(UpdateError::KeysRotated { .. }) = set.update_snapshot(&bytes, Origin::Cache)
+            {
+                store.remove(&sn_role)?;
+            }
+        }
+
+        // 5.4: timestamp.
+        let bytes = meta_fetch(
+            transport,
+            "timestamp",
+            "timestamp.json",
+            limits.timestamp_max_bytes,
+        )?;
+        if set.update_timestamp(&bytes, Origin::Remote)? == TimestampUpdate::Updated {
+            store.store(&ts_role, &bytes)?;
+        }
+
+        // 5.5: snapshot, unless the cached one is the current one.
+        if set.check_final_snapshot().is_err() {
+            let req = set.snapshot_request()?;
+            let bytes = meta_fetch(transport, "snapshot", &req.file_name, req.max_len)?;
+            set.update_snapshot(&bytes, Origin::Remote)?;
+            store.store(&sn_role, &bytes)?;
+        }
+
+        // 5.6: top-level targets, unless the cached one is the current one.
+        let cached = store.load(&tg_role, limits.targets_max_bytes)?;
+        if cached.is_none_or(|b| set.update_targets(&b).is_err()) {
+            let req = set.targets_request(&tg_role)?;
+            let bytes = meta_fetch(transport, "targets", &req.file_name, req.max_len)?;
+            set.update_targets(&bytes)?;
+            store.store(&tg_role, &bytes)?;
+        }
+
+        self.trusted = Some(set);
+        Ok(())
+    }
+
+    /// Searches the delegation tree for target `name` (5.6.7), fetching delegated roles
+    /// on the search path that are not trusted yet.
+    pub fn target(&mut self, name: &str) -> Result<Option<Found>, Error> {
+        // The search always visits top-level targets first: answer from it directly when it
+        // lists the name (the common case, and what makes warm lookups cheap).
+        let set = self.trusted.as_ref().ok_or(Error::NotRefreshed)?;
+        if let Some(t) = set.targets().and_then(|md| md.signed().targets.get(name)) {
+            return Ok(Some(Found {
+                target: t.clone(),
+                role_path: vec![TopLevelRole::Targets.name()],
+            }));
+        }
+        let mut search = TargetSearch::new(name);
+        self.run_search(&mut search)
+    }
+
+    fn run_search(&mut self, search: &mut TargetSearch) -> Result<Option<Found>, Error> {
+        let set = self.trusted.as_mut().ok_or(Error::NotRefreshed)?;
+        loop {
+            match search.step(set)? {
+                SearchStep::Found(found) => return Ok(Some(found)),
+                SearchStep::NotFound => return Ok(None),
+                SearchStep::Load { role, parent } => {
+                    load_delegated(set, &self.store, &self.transport, &role, &parent)?;
+                }
+            }
+        }
+    }
+
+    /// What the repository signed for `tag`: the digest, length, custom data and the role
+    /// path that signed it; `None` when no role that may sign the tag lists it.
+    pub fn lookup(&mut self, tag: &str) -> Result<Option<ImageTarget>, Error> {
+        if let Some(answer) = self.answers.get(tag) {
+            return Ok(Some(answer.clone()));
+        }
+        let Some(found) = self.target(tag)? else {
+            return Ok(None);
+        };
+        let digest =
+            image_digest(&found.target).ok_or_else(|| Error::NotAnImage(tag.to_owned()))?;
+        let answer = ImageTarget {
+            tag: tag.to_owned(),
+            digest,
+            length: found.target.length,
+            custom: found.target.custom,
+            role_path: found.role_path,
+        };
+        self.answers.insert(tag.to_owned(), answer.clone());
+        Ok(Some(answer))
+    }
+
+    /// True when some target visible through the delegation tree carries `digest`: a
+    /// target whose name is found, by the delegation search, in a role that lists it with
+    /// that hash.
+    ///
+    /// Reads every role reachable from `targets`, at most [`Limits::max_delegations`] of
+    /// them; a larger delegation tree fails with [`UpdateError::DelegationLimit`].
+    pub fn is_trusted(&mut self, digest: &Digest) -> Result<bool, Error> {
+        if let Some(found) = self.target(digest.as_str())? {
+            if found.target.has_digest(digest) {
+                return Ok(true);
+            }
+        }
+        for name in self.names_carrying(digest)? {
+            if let Some(found) = self.target(&name)? {
+                if found.target.has_digest(digest) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Names of targets carrying `digest` in any role reachable from `targets` (each role at
+    /// most once, at most `max_delegations` roles).
+    fn names_carrying(&mut self, digest: &Digest) -> Result<Vec<String>, Error> {
+        let max = self.limits.max_delegations;
+        let set = self.trusted.as_mut().ok_or(Error::NotRefreshed)?;
+        let mut names = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![(TopLevelRole::Targets.name(), TopLevelRole::Targets.name())];
+        while let Some((role, parent)) = stack.pop() {
+            if !seen.insert(role.clone()) {
+                continue;
+            }
+            if seen.len() > max as usize {
+                return Err(UpdateError::DelegationLimit { limit: max }.into());
+            }
+            if set.targets_role(role.as_str()).is_none() {
+                load_delegated(set, &self.store, &self.transport, &role, &parent)?;
+            }
+            let Some(md) = set.targets_role(role.as_str()) else {
+                continue;
+            };
+            let signed = md.signed();
+            for (name, t) in &signed.targets {
+                if t.has_digest(digest) {
+                    names.push(name.as_str().to_owned());
+                }
+            }
+            if let Some(d) = &signed.delegations {
+                for child in d.roles.iter().rev() {
+                    stack.push((child.name.clone(), role.clone()));
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Pins an image reference to its trusted digest: `host/org/app:tag` becomes
+    /// `host/org/app@sha256:…`. A reference that already carries a digest is returned
+    /// pinned when that digest is trusted (and, if it also names a tag, is the tag's digest).
+    pub fn resolve(&mut self, image: &ImageRef) -> Result<ImageRef, Error> {
+        if let Some(gun) = &self.gun {
+            if &image.gun() != gun {
+                return Err(Error::WrongRepository {
+                    reference: image.to_string(),
+                    gun: gun.to_string(),
+                });
+            }
+        }
+        let pinned = |d: &Digest| {
+            ImageRef::parse(&format!("{}@{}", image.name(), d)).map_err(|_| {
+                Error::UntrustedDigest {
+                    digest: d.to_string(),
+                    reference: image.to_string(),
+                }
+            })
+        };
+        if let Some(digest) = image.digest() {
+            let ok = match image.tag() {
+                Some(tag) => self.lookup(tag)?.is_some_and(|t| &t.digest == digest),
+                None => self.is_trusted(digest)?,
+            };
+            if !ok {
+                return Err(Error::UntrustedDigest {
+                    digest: digest.to_string(),
+                    reference: image.to_string(),
+                });
+            }
+            return pinned(digest);
+        }
+        let tag = image.tag_or_latest();
+        match self.lookup(tag)? {
+            Some(t) => pinned(&t.digest),
+            None => Err(Error::UnknownTag {
+                tag: tag.to_owned(),
+                gun: image.name(),
+            }),
+        }
+    }
+
+    /// Downloads target `name`, as found by [`Updater::target`], through `targets`
+    /// (whose base is the repository's targets URL or directory), reading at most its
+    /// trusted length and checking its length and every hash. With consistent snapshots the
+    /// file fetched is `DIR/HASH.BASENAME` (sha256 preferred).
+    pub fn download_target(
+        &self,
+        name: &str,
+        target: &TargetFile,
+        targets: &impl Transport,
+    ) -> Result<Vec<u8>, Error> {
+        let set = self.trusted.as_ref().ok_or(Error::NotRefreshed)?;
+        let path = target_path(name, target, set.consistent_snapshot());
+        let bytes = targets.fetch(&path, target.length).map_err(|e| match e {
+            TransportError::TooLarge { limit, .. } => Error::Update(UpdateError::TooLarge {
+                role: name.to_owned(),
+                limit,
+            }),
+            other => Error::Transport(other),
+        })?;
+        check_target(name, target, &bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// Checks downloaded target bytes against the trusted length and hashes.
+pub fn check_target(name: &str, target: &TargetFile, bytes: &[u8]) -> Result<(), UpdateError> {
+    hashes::check(bytes, Some(target.length), Some(&target.hashes)).map_err(|mismatch| {
+        UpdateError::LengthOrHashMismatch {
+            role: name.to_owned(),
+            mismatch,
+        }
+    })
+}
+
+/// The path a target is fetched from: `name`, or with consistent snapshots
+/// `DIR/HASH.BASENAME`.
+pub fn target_path(name: &str, target: &TargetFile, consistent_snapshot: bool) -> String {
+    if !consistent_snapshot {
+        return name.to_owned();
+    }
+    let hash = target
+        .hashes
+        .get("sha256")
+        .or_else(|| target.hashes.values().next())
+        .map(String::as_str)
+        .unwrap_or_default();
+    match name.rsplit_once('/') {
+        Some((dir, base)) => format!("{dir}/{hash}.{base}"),
+        None => format!("{hash}.{name}"),
+    }
+}
+
+fn image_digest(target: &TargetFile) -> Option<Digest> {
+    if let Some(d) = target
+        .hashes
+        .get("sha256")
+        .and_then(|h| Digest::new(DigestAlgorithm::Sha256, h).ok())
+    {
+        return Some(d);
+    }
+    target.digests().into_iter().next()
+}
+
+fn load_delegated<T: Transport>(
+    set: &mut TrustedSet,
+    store: &MetadataStore,
+    transport: &T,
+    role: &RoleName,
+    parent: &RoleName,
+) -> Result<(), Error> {
+    let cap = set.limits().targets_max_bytes;
+    if let Some(bytes) = store.load(role, cap)? {
+        if set.update_delegated(role, parent, &bytes).is_ok() {
+            return Ok(());
+        }
+    }
+    let req = set.targets_request(role)?;
+    let bytes = meta_fetch(transport, role.as_str(), &req.file_name, req.max_len)?;
+    set.update_delegated(role, parent, &bytes)?;
+    store.store(role, &bytes)?;
+    Ok(())
+}
