@@ -11,8 +11,10 @@ use crate::config::Limits;
 use crate::error::AppError;
 use crate::keys::OnlineKeys;
 use crate::routes::FileRef;
-use crate::store::{Change, Direction, Store, StoreError, StoredFile};
-use crate::validate::{refresh_online, validate_update, Lifetimes, Rejection, RepoState, Upload};
+use crate::store::{Change, Direction, NewFile, Store, StoreError, StoredFile};
+use crate::validate::{
+    next_refresh_due, refresh_online, validate_update, Lifetimes, Rejection, RepoState, Upload,
+};
 
 /// How many times a publish is re-validated when a concurrent write (such as the server
 /// re-signing the timestamp) changed the state between reading and writing.
@@ -32,6 +34,13 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// Told what the service stored (for metrics): the files of one publish or re-sign, and how
+/// many of them the server signed.
+pub trait Observer: Send + Sync {
+    /// `files` were stored for `gun`; `server_signed` of them carry a server signature.
+    fn stored(&self, gun: &Gun, files: &[NewFile], server_signed: u64);
+}
+
 /// Repository operations.
 pub struct Service {
     store: Arc<dyn Store>,
@@ -39,6 +48,10 @@ pub struct Service {
     lifetimes: Lifetimes,
     limits: Limits,
     clock: Clock,
+    observer: Option<Arc<dyn Observer>>,
+    /// Per GUN, the time before which no online role needs re-signing (see
+    /// [`next_refresh_due`]), so reads of `timestamp.json` skip the full check.
+    refresh_due: std::sync::Mutex<std::collections::HashMap<String, Timestamp>>,
 }
 
 impl Service {
@@ -56,6 +69,20 @@ impl Service {
             lifetimes,
             limits,
             clock,
+            observer: None,
+            refresh_due: Default::default(),
+        }
+    }
+
+    /// Reports every store of files to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, gun: &Gun, files: &[NewFile], server_signed: u64) {
+        if let Some(o) = &self.observer {
+            o.stored(gun, files, server_signed);
         }
     }
 
@@ -103,12 +130,19 @@ impl Service {
                 .map_err(rejection_to_error)?;
             match self.store.publish(gun, &update.files, now) {
                 Ok(change) => {
+                    self.invalidate_refresh(gun);
                     let roles: Vec<String> = update
                         .files
                         .iter()
                         .map(|f| format!("{}@{}", f.role, f.version))
                         .collect();
                     tracing::info!(%gun, change, roles = %roles.join(","), "published");
+                    let server_signed = update
+                        .files
+                        .iter()
+                        .filter(|f| !uploads.iter().any(|u| u.role == f.role))
+                        .count();
+                    self.observe(gun, &update.files, server_signed as u64);
                     return Ok(());
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -127,32 +161,47 @@ impl Service {
     /// remains. A concurrent re-sign that wins is as good as our own.
     fn refresh(&self, gun: &Gun) -> Result<(), AppError> {
         let now = self.now();
-        let Some(ts) = self.store.get_current(gun, "timestamp")? else {
-            return Ok(());
-        };
-        let ts_md =
-            vouch_tuf::metadata::Metadata::<vouch_tuf::metadata::TimestampRole>::from_bytes(
-                &ts.bytes,
-            )
-            .map_err(AppError::internal)?;
-        // Cheap test first: a fresh timestamp means the snapshot was checked when it was signed.
-        if ts_md.expires().unix() - now.unix() >= self.lifetimes.timestamp / 2 {
+        // Cheap test first: nothing is due before the time computed at the last full check.
+        let due = self
+            .refresh_due
+            .lock()
+            .ok()
+            .and_then(|m| m.get(gun.as_str()).copied());
+        if due.is_some_and(|d| now < d) {
             return Ok(());
         }
         let state = self.state(gun)?;
         let held = self.keys.signers(gun)?;
-        let update = match refresh_online(&state, &held.as_online(), self.lifetimes, now) {
-            Ok(Some(u)) => u,
-            Ok(None) => return Ok(()),
+        let signers = held.as_online();
+        let state = match refresh_online(&state, &signers, self.lifetimes, now) {
+            Ok(None) => state,
+            Ok(Some(update)) => {
+                match self.store.publish(gun, &update.files, now) {
+                    Ok(_) => {
+                        tracing::info!(%gun, "re-signed online roles");
+                        self.observe(gun, &update.files, update.files.len() as u64);
+                    }
+                    // Someone else re-signed or published first: theirs is as good.
+                    Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                self.state(gun)?
+            }
             Err(e) => return Err(AppError::internal(e)),
         };
-        match self.store.publish(gun, &update.files, now) {
-            Ok(_) => {
-                tracing::info!(%gun, "re-signed online roles");
-                Ok(())
-            }
-            Err(StoreError::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        if let (Some(due), Ok(mut m)) = (
+            next_refresh_due(&state, &signers, self.lifetimes),
+            self.refresh_due.lock(),
+        ) {
+            m.insert(gun.to_string(), due);
+        }
+        Ok(())
+    }
+
+    /// Forgets when `gun` is next due for re-signing (after a publish or delete).
+    fn invalidate_refresh(&self, gun: &Gun) {
+        if let Ok(mut m) = self.refresh_due.lock() {
+            m.remove(gun.as_str());
         }
     }
 
@@ -192,6 +241,7 @@ impl Service {
     /// Deletes a repository's trust data.
     pub fn delete(&self, gun: &Gun) -> Result<bool, AppError> {
         let deleted = self.store.delete(gun, self.now())?;
+        self.invalidate_refresh(gun);
         tracing::info!(%gun, deleted, "delete");
         Ok(deleted)
     }

@@ -774,6 +774,25 @@ fn check_snapshot_meta(
     Ok(())
 }
 
+/// The earliest time at which [`refresh_online`] will have something to re-sign for this
+/// state: when less than half the lifetime of the timestamp, or of a server-held snapshot,
+/// remains. `None` when the repository is empty (nothing to re-sign until a publish).
+pub fn next_refresh_due(
+    state: &RepoState,
+    signers: &OnlineSigners<'_>,
+    lifetimes: Lifetimes,
+) -> Option<Timestamp> {
+    let (Some(root), Some(ts), Some(snapshot)) = (&state.root, &state.timestamp, &state.snapshot)
+    else {
+        return None;
+    };
+    let mut due = ts.md.expires().unix() - lifetimes.timestamp / 2;
+    if server_can_sign(root.md.signed(), TopLevelRole::Snapshot, &signers.snapshot) {
+        due = due.min(snapshot.md.expires().unix() - lifetimes.snapshot / 2);
+    }
+    Some(Timestamp::from_unix(due))
+}
+
 /// Online roles that need re-signing at `now`: a new snapshot (when the server holds its key
 /// and less than half its lifetime remains) and a new timestamp (likewise, or whenever the
 /// snapshot is re-signed). `None` when nothing needs re-signing or the repository is empty.
@@ -1369,6 +1388,29 @@ mod tests {
             .unwrap();
         let snap_file = u.files.iter().find(|f| f.role == "snapshot").unwrap();
         assert_eq!(snap_file.bytes, good);
+    }
+
+    #[test]
+    fn next_refresh_due_is_when_refresh_starts_resigning() {
+        let r = Repo::initialised();
+        let st = r.state();
+        let signers = r.signers();
+        // A snapshot lifetime shorter than half the timestamp's: the snapshot is due first.
+        let lt = Lifetimes {
+            timestamp: 86_400,
+            snapshot: 60,
+        };
+        // Published with the default lifetimes: the timestamp expires T0 + 1 day, the
+        // snapshot T0 + 7 days.
+        let due = next_refresh_due(&st, &signers, lt).unwrap();
+        assert_eq!(due.unix(), (T0 + 86_400 - 43_200).min(T0 + 7 * 86_400 - 30));
+        assert!(refresh_online(&st, &signers, lt, due.add_seconds(-1))
+            .unwrap()
+            .is_none());
+        assert!(refresh_online(&st, &signers, lt, due.add_seconds(1))
+            .unwrap()
+            .is_some());
+        assert!(next_refresh_due(&RepoState::default(), &signers, lt).is_none());
     }
 
     #[test]

@@ -33,11 +33,17 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_lifetimes(86_400, 7 * 86_400)
+    }
+
+    fn with_lifetimes(timestamp_seconds: i64, snapshot_seconds: i64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().join("data"),
             ..Config::default()
         };
+        config.lifetimes.timestamp_seconds = timestamp_seconds;
+        config.lifetimes.snapshot_seconds = snapshot_seconds;
         let now = Arc::new(AtomicI64::new(T0));
         let clock_now = now.clone();
         let prepared = vouch_server::build_state(
@@ -117,7 +123,10 @@ impl Harness {
 }
 
 async fn initialised() -> (Harness, Root) {
-    let h = Harness::new();
+    initialised_with(Harness::new()).await
+}
+
+async fn initialised_with(h: Harness) -> (Harness, Root) {
     let root_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
     let targets_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
     let far = Timestamp::from_unix(T0 + 10 * 365 * 86_400);
@@ -233,5 +242,40 @@ async fn racing_refreshes_never_fork_a_version() {
         for (v, body) in &seen {
             assert_eq!(&h.get(&format!("{v}.timestamp.json")).await.1, body);
         }
+    }
+}
+
+#[tokio::test]
+async fn short_lived_snapshot_is_resigned_although_the_timestamp_is_fresh() {
+    // A snapshot that lives much shorter than the timestamp naming it: the snapshot's own
+    // half-life decides, not the timestamp's.
+    let (h, root) = initialised_with(Harness::with_lifetimes(86_400, 60)).await;
+    h.advance(31);
+    let ts = timestamp(&h).await;
+    assert_eq!(ts.version().get(), 2);
+    let (_, snap_bytes) = h.get("snapshot.json").await;
+    let snap = Metadata::<Snapshot>::from_bytes(&snap_bytes).unwrap();
+    assert_eq!(snap.version().get(), 2);
+    assert!(snap.expires().unix() > T0 + 31);
+    root.verify_role(TopLevelRole::Snapshot, &snap).unwrap();
+    assert_eq!(
+        ts.signed().snapshot,
+        MetaFile::for_bytes(snap.version(), &snap_bytes)
+    );
+    // Nothing is served expired at any later read either.
+    let mut now = T0 + 31;
+    for _ in 0..5 {
+        h.advance(29);
+        now += 29;
+        let ts = timestamp(&h).await;
+        assert!(ts.expires().unix() > now);
+        let (_, b) = h.get("snapshot.json").await;
+        assert!(
+            Metadata::<Snapshot>::from_bytes(&b)
+                .unwrap()
+                .expires()
+                .unix()
+                > now
+        );
     }
 }
