@@ -449,11 +449,11 @@ pub enum JsonError {
         offset: usize,
     },
     /// An object names the same key twice.
-    #[error("duplicate object key {key:?} at byte {offset}")]
+    #[error("duplicate key {key:?} in the object starting at byte {offset}")]
     DuplicateKey {
         /// The repeated key.
         key: String,
-        /// Where the second copy starts.
+        /// Where the object holding it starts.
         offset: usize,
     },
     /// A malformed string: bad escape, lone surrogate, raw control character, invalid UTF-8.
@@ -485,8 +485,14 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
     if input.starts_with(&[0xef, 0xbb, 0xbf]) {
         return Err(JsonError::ByteOrderMark);
     }
+    // Validating UTF-8 once up front lets strings be sliced out without checking each again.
+    let text = std::str::from_utf8(input).map_err(|e| JsonError::BadString {
+        offset: e.valid_up_to(),
+        reason: "invalid UTF-8",
+    })?;
     let mut p = Parser {
         input,
+        text,
         pos: 0,
         depth: 0,
     };
@@ -501,6 +507,8 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
 
 struct Parser<'a> {
     input: &'a [u8],
+    /// The same bytes, known to be UTF-8.
+    text: &'a str,
     pos: usize,
     depth: usize,
 }
@@ -573,6 +581,7 @@ impl Parser<'_> {
     }
 
     fn object(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
         self.enter()?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -580,18 +589,17 @@ impl Parser<'_> {
             return Ok(Value::Object(Map::new()));
         }
         // Entries are collected first and sorted once (input is usually sorted already).
-        let mut entries: Vec<(String, Value, usize)> = Vec::new();
+        let mut entries: Vec<(String, Value)> = Vec::new();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.unexpected());
             }
-            let key_at = self.pos;
             let key = self.string()?;
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
             let v = self.value()?;
-            entries.push((key, v, key_at));
+            entries.push((key, v));
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -606,19 +614,16 @@ impl Parser<'_> {
                 _ => return Err(self.unexpected()),
             }
         }
-        // Stable: of two equal keys, the later one in the input stays second.
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
                 return Err(JsonError::DuplicateKey {
                     key: w[1].0.clone(),
-                    offset: w[1].2,
+                    offset: start,
                 });
             }
         }
-        Ok(Value::Object(Map::from_sorted(
-            entries.into_iter().map(|(k, v, _)| (k, v)).collect(),
-        )))
+        Ok(Value::Object(Map::from_sorted(entries)))
     }
 
     fn array(&mut self) -> Result<Value, JsonError> {
@@ -690,11 +695,12 @@ impl Parser<'_> {
     }
 
     fn string(&mut self) -> Result<String, JsonError> {
-        // Caller has checked the opening quote.
+        // Caller has checked the opening quote. Runs of plain characters are copied as
+        // slices of the (already validated) input: they start and end next to ASCII bytes,
+        // so the slice boundaries are character boundaries.
         self.pos += 1;
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = String::new();
         loop {
-            // Copy the run of plain bytes in one go.
             let run_start = self.pos;
             while let Some(&b) = self.input.get(self.pos) {
                 if b == b'"' || b == b'\\' || b < 0x20 {
@@ -702,17 +708,19 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            out.extend_from_slice(&self.input[run_start..self.pos]);
+            let run = &self.text[run_start..self.pos];
             match self.peek() {
                 None => return Err(JsonError::UnexpectedEnd),
                 Some(b'"') => {
                     self.pos += 1;
-                    return String::from_utf8(out).map_err(|e| JsonError::BadString {
-                        offset: run_start + e.utf8_error().valid_up_to(),
-                        reason: "invalid UTF-8",
-                    });
+                    if out.is_empty() {
+                        return Ok(run.to_owned());
+                    }
+                    out.push_str(run);
+                    return Ok(out);
                 }
                 Some(b'\\') => {
+                    out.push_str(run);
                     let at = self.pos;
                     self.pos += 1;
                     let esc = self.peek().ok_or(JsonError::UnexpectedEnd)?;
@@ -734,8 +742,7 @@ impl Parser<'_> {
                             })
                         }
                     };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    out.push(c);
                 }
                 Some(_) => {
                     return Err(JsonError::BadString {
