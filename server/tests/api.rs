@@ -275,7 +275,13 @@ fn health_endpoints_answer_json() {
 #[test]
 fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let (mut s, c) = published();
-    assert!(s.terminate(), "vouch-server did not exit successfully on SIGTERM");
+    assert!(
+        s.terminate(),
+        "vouch-server did not exit successfully on SIGTERM"
+    );
     s.restart();
-    assert_eq!(s.current(GUN, "targets").unwrap(), c.signed_targets(1, &["v1"]));
+    assert_eq!(
+        s.current(GUN, "targets").unwrap(),
+        c.signed_targets(1, &["v1"])
+    );
 }

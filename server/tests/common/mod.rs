@@ -114,7 +114,11 @@ impl Server {
     /// SIGTERM, then waits: returns whether the process exited successfully.
     pub fn terminate(&mut self) -> bool {
         let mut c = self.child.take().expect("server not running");
-        let status = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         c.wait().unwrap().success()
     }
