@@ -14,17 +14,7 @@ use vouch_tuf::types::TopLevelRole;
 const GUN: &str = "localhost:5000/org/app";
 
 fn published() -> (Server, ClientRepo) {
-    let s = Server::start();
-    let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    (s, c)
+    common::server_with_repo(GUN)
 }
 
 #[test]

@@ -44,14 +44,7 @@ fn concurrent_publishers_get_one_success_per_version() {
     let s = Arc::new(Server::start());
     let gun = "example.com/org/contended";
     let c = Arc::new(ClientRepo::new(&s, gun));
-    let r = s.publish(
-        gun,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["base"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    c.publish_initial(&s, &["base"]);
 
     const PUBLISHERS: usize = 32;
     for version in 2..=4u64 {
@@ -94,14 +87,7 @@ fn acknowledged_publishes_survive_sigkill() {
     let mut s = Server::start();
     let gun = "example.com/org/durable";
     let c = ClientRepo::new(&s, gun);
-    let r = s.publish(
-        gun,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    c.publish_initial(&s, &["v1"]);
     let mut acknowledged = vec![c.signed_targets(1, &["v1"])];
     for v in 2..=25u64 {
         let tags: Vec<String> = (1..=v).map(|i| format!("v{i}")).collect();

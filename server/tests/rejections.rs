@@ -56,17 +56,7 @@ fn assert_rejected(
 
 /// A server with an initialised repository (root v1, targets v1 with `v1`).
 fn initialised() -> (Server, ClientRepo) {
-    let s = Server::start();
-    let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    (s, c)
+    common::server_with_repo(GUN)
 }
 
 #[test]
@@ -98,15 +88,7 @@ fn malformed_uploads() {
     );
 
     // Not multipart at all.
-    let r = Resp::from(
-        s.client
-            .post(s.tuf_url(GUN, ""))
-            .bearer_auth(&s.admin_token)
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .unwrap(),
-    );
+    let r = s.post_raw(GUN, "application/json", "{}");
     assert_rejected(
         &s,
         GUN,
@@ -118,14 +100,10 @@ fn malformed_uploads() {
     );
 
     // Multipart with a broken body.
-    let r = Resp::from(
-        s.client
-            .post(s.tuf_url(GUN, ""))
-            .bearer_auth(&s.admin_token)
-            .header("content-type", "multipart/form-data; boundary=XYZ")
-            .body("--XYZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets\"\r\n\r\nabc")
-            .send()
-            .unwrap(),
+    let r = s.post_raw(
+        GUN,
+        "multipart/form-data; boundary=XYZ",
+        "--XYZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets\"\r\n\r\nabc",
     );
     assert_rejected(
         &s,

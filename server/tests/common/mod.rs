@@ -197,6 +197,19 @@ impl Server {
         Resp::from(req.send().unwrap())
     }
 
+    /// A POST of a raw body to the publish endpoint, with the admin token.
+    pub fn post_raw(&self, gun: &str, content_type: &str, body: &'static str) -> Resp {
+        Resp::from(
+            self.client
+                .post(self.tuf_url(gun, ""))
+                .bearer_auth(&self.admin_token)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .unwrap(),
+        )
+    }
+
     /// The current bytes of a role (None when 404).
     pub fn current(&self, gun: &str, role: &str) -> Option<Vec<u8>> {
         let r = self.get(&format!("/v2/{gun}/_trust/tuf/{role}.json"));
@@ -261,6 +274,14 @@ impl Resp {
     }
 }
 
+/// A fresh server with `gun` initialised: root v1, and targets v1 signing `v1`.
+pub fn server_with_repo(gun: &str) -> (Server, ClientRepo) {
+    let s = Server::start();
+    let c = ClientRepo::new(&s, gun);
+    c.publish_initial(&s, &["v1"]);
+    (s, c)
+}
+
 /// Keys a client holds for one repository, and builders of its metadata.
 pub struct ClientRepo {
     pub gun: String,
@@ -300,6 +321,18 @@ impl ClientRepo {
         r.add_key(TopLevelRole::Snapshot, self.snapshot_key.clone());
         r.add_key(TopLevelRole::Timestamp, self.timestamp_key.clone());
         r
+    }
+
+    /// Publishes root v1 and targets v1 signing `tags`, asserting the server accepts them.
+    pub fn publish_initial(&self, server: &Server, tags: &[&str]) {
+        let r = server.publish(
+            &self.gun,
+            &[
+                ("root", self.signed_root(1)),
+                ("targets", self.signed_targets(1, tags)),
+            ],
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     }
 
     pub fn signed_root(&self, version: u64) -> Vec<u8> {
