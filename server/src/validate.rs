@@ -554,6 +554,19 @@ pub fn validate_update(
             expected.insert(Snapshot::meta_name(name), (md.version().get(), bytes));
         }
     }
+    // A role the stored snapshot lists stays listed, even when no role delegates to it any
+    // more: TUF clients refuse a snapshot that drops a role they have seen (spec 5.5.5).
+    if let Some(old) = &state.snapshot {
+        for file in old.md.signed().meta.keys() {
+            let role = file.strip_suffix(".json").unwrap_or(file);
+            if expected.contains_key(file) {
+                continue;
+            }
+            if let Some((md, bytes, _)) = tree.delegated.get(role) {
+                expected.insert(file.clone(), (md.version().get(), bytes));
+            }
+        }
+    }
     let snapshot_server_held = server_can_sign(root_s, TopLevelRole::Snapshot, &signers.snapshot);
     let stored_snapshot_version = state.snapshot.as_ref().map(Loaded::version);
     let (snapshot_version, snapshot_bytes, snapshot_file) = match upload("snapshot") {
@@ -1273,6 +1286,27 @@ mod tests {
         assert_eq!(
             check_of(r.validate(&[orphan])),
             ("nightly".into(), "delegation")
+        );
+    }
+
+    #[test]
+    fn removing_a_delegation_keeps_the_role_in_the_snapshot() {
+        let mut r = Repo::initialised();
+        let ci = gen();
+        delegate(&mut r, &ci, &["v*"]);
+        let rel = Metadata::signed_by(r.targets(1, &["v2"]), &[&ci])
+            .unwrap()
+            .to_bytes();
+        r.publish(&[up("targets/releases", &rel)]);
+        // Targets v3 no longer delegates to targets/releases.
+        let t = up("targets", &r.signed_targets(r.targets(3, &["v1"])));
+        r.publish(&[t]);
+        let st = r.state();
+        let meta = &st.snapshot.as_ref().unwrap().md.signed().meta;
+        assert_eq!(meta["targets.json"].version.get(), 3);
+        assert_eq!(
+            meta["targets/releases.json"],
+            MetaFile::for_bytes(Version::ONE, &rel)
         );
     }
 
