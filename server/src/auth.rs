@@ -6,12 +6,20 @@
 //! anonymous pulls are on); publishing and creating or rotating online keys need `push`;
 //! deleting needs `delete`; the changefeed of all repositories needs a token whose scope
 //! pattern is `*` with `pull`.
+//!
+//! Registry-format JWTs ([`crate::jwt`]) are accepted beside static tokens when configured:
+//! their `access` claim grants actions on exactly named repositories (`type` `repository`),
+//! and the global changefeed needs `registry:catalog:*`. As a registry does, a valid JWT that
+//! lacks the needed grant gets a 401 whose challenge says `error="insufficient_scope"` and
+//! names the scope, so a client asks its auth server for a token with that scope; a static
+//! token without the scope gets 403 (no auth server can widen it).
 
 use std::collections::HashMap;
 
 use vouch_tuf::reference::Gun;
 
 use crate::config::AuthConfig;
+use crate::jwt::{self, TokenPolicy};
 
 /// What a request wants to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,8 +135,16 @@ pub enum Denied {
     Unauthenticated {
         /// The scope the request needed, e.g. `repository:org/app:push`.
         scope: String,
-        /// Why (missing, malformed or unknown token).
-        reason: &'static str,
+        /// Why (missing, malformed, unknown, expired, badly signed token …).
+        reason: String,
+        /// The challenge's `error` (`invalid_token`), when a token was presented.
+        error: Option<&'static str>,
+    },
+    /// A valid registry JWT without the needed grant: 401 with
+    /// `error="insufficient_scope"`, so the client fetches a token for `scope`.
+    InsufficientScope {
+        /// The scope the request needed.
+        scope: String,
     },
     /// Valid credentials without the needed scope: 403.
     Forbidden {
@@ -144,6 +160,8 @@ pub enum Principal {
     Anonymous,
     /// A configured token, by name.
     Token(String),
+    /// A registry JWT, by subject.
+    Jwt(String),
 }
 
 /// Decides whether requests may proceed.
@@ -153,6 +171,7 @@ pub struct Authorizer {
     realm: String,
     service: String,
     tokens: HashMap<String, (String, Vec<Scope>)>,
+    jwt: Option<TokenPolicy>,
 }
 
 impl Authorizer {
@@ -170,28 +189,53 @@ impl Authorizer {
         if let Some(h) = admin_token_sha256 {
             tokens.insert(h, ("admin".to_owned(), vec![Scope::parse("*:*")?]));
         }
+        let jwt = match &cfg.jwt {
+            Some(j) => Some(j.policy(&cfg.service).map_err(|e| e.to_string())?),
+            None => None,
+        };
         Ok(Authorizer {
             anonymous_pull: cfg.anonymous_pull,
             realm: cfg.realm.clone(),
             service: cfg.service.clone(),
             tokens,
+            jwt,
         })
     }
 
-    /// The `WWW-Authenticate` value for a 401 needing `scope`.
-    pub fn challenge(&self, scope: &str) -> String {
-        format!(
+    /// The `WWW-Authenticate` value for a 401 needing `scope`, with an RFC 6750 `error`
+    /// (`invalid_token`, `insufficient_scope`) when a token was presented.
+    pub fn challenge(&self, scope: &str, error: Option<&str>) -> String {
+        let mut c = format!(
             "Bearer realm=\"{}\",service=\"{}\",scope=\"{}\"",
             self.realm, self.service, scope
-        )
+        );
+        if let Some(e) = error {
+            c.push_str(&format!(",error=\"{e}\""));
+        }
+        c
     }
 
-    /// Checks the `Authorization` header value (if any) for `action` on `target`.
+    /// Checks the `Authorization` header value (if any) for `action` on `target`, now.
     pub fn authorize(
         &self,
         authorization: Option<&str>,
         target: Target<'_>,
         action: Action,
+    ) -> Result<Principal, Denied> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.authorize_at(authorization, target, action, now)
+    }
+
+    /// [`Self::authorize`] at unix time `now` (for token expiry).
+    pub fn authorize_at(
+        &self,
+        authorization: Option<&str>,
+        target: Target<'_>,
+        action: Action,
+        now: i64,
     ) -> Result<Principal, Denied> {
         let scope = match target {
             Target::Gun(g) => format!("repository:{g}:{}", action.as_str()),
@@ -203,7 +247,8 @@ impl Authorizer {
             }
             return Err(Denied::Unauthenticated {
                 scope,
-                reason: "this request needs a bearer token",
+                reason: "this request needs a bearer token".into(),
+                error: None,
             });
         };
         let token = header
@@ -211,10 +256,35 @@ impl Authorizer {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(Denied::Unauthenticated {
+            .ok_or_else(|| Denied::Unauthenticated {
                 scope: scope.clone(),
-                reason: "the Authorization header must be \"Bearer <token>\"",
+                reason: "the Authorization header must be \"Bearer <token>\"".into(),
+                error: Some("invalid_request"),
             })?;
+        if let Some(policy) = self.jwt.as_ref().filter(|_| jwt::looks_like_jwt(token)) {
+            let claims = jwt::verify(token, policy, now).map_err(|e| Denied::Unauthenticated {
+                scope: scope.clone(),
+                reason: e.to_string(),
+                error: Some("invalid_token"),
+            })?;
+            let granted = claims.access.iter().any(|a| {
+                let action_ok = a.actions.iter().any(|x| x == "*" || x == action.as_str());
+                let target_ok = match target {
+                    Target::Gun(g) => a.kind == "repository" && a.name == g.as_str(),
+                    Target::All => {
+                        a.kind == "registry"
+                            && a.name == "catalog"
+                            && a.actions.iter().any(|x| x == "*")
+                    }
+                };
+                action_ok && target_ok
+            });
+            return if granted {
+                Ok(Principal::Jwt(claims.subject))
+            } else {
+                Err(Denied::InsufficientScope { scope })
+            };
+        }
         let hash = vouch_tuf::hex::encode(ring::digest::digest(
             &ring::digest::SHA256,
             token.as_bytes(),
@@ -222,7 +292,8 @@ impl Authorizer {
         let Some((name, scopes)) = self.tokens.get(&hash) else {
             return Err(Denied::Unauthenticated {
                 scope,
-                reason: "unknown token",
+                reason: "unknown token".into(),
+                error: Some("invalid_token"),
             });
         };
         if scopes.iter().any(|s| s.allows(target, action)) {
@@ -255,6 +326,7 @@ mod tests {
                     "example.com/other:pull".into(),
                 ],
             }],
+            jwt: None,
         };
         Authorizer::new(&cfg, Some(sha("admin-token"))).unwrap()
     }
@@ -323,8 +395,158 @@ mod tests {
             Err(Denied::Unauthenticated { .. })
         ));
         assert_eq!(
-            closed.challenge("repository:x:pull"),
+            closed.challenge("repository:x:pull", None),
             "Bearer realm=\"https://auth.example.com/token\",service=\"vouch.example.com\",scope=\"repository:x:pull\""
+        );
+    }
+
+    #[test]
+    fn registry_tokens() {
+        use crate::config::{JwtConfig, JwtKeyConfig};
+        use crate::jwt::testing::{claims, TestSigner};
+        use serde_json::json;
+
+        const NOW: i64 = 1_800_000_000;
+        let es = TestSigner::es256();
+        let ed = TestSigner::ed25519();
+        let cfg = AuthConfig {
+            anonymous_pull: false,
+            realm: "https://auth.example.com/token".into(),
+            service: "vouch.example.com".into(),
+            tokens: vec![],
+            jwt: Some(JwtConfig {
+                issuer: "https://auth.example.com".into(),
+                leeway_seconds: 30,
+                keys: [&es, &ed]
+                    .iter()
+                    .map(|s| JwtKeyConfig {
+                        kid: None,
+                        file: None,
+                        pem: Some(s.public_pem()),
+                    })
+                    .collect(),
+            }),
+        };
+        let a = Authorizer::new(&cfg, Some(sha("admin-token"))).unwrap();
+        let app = Gun::new("example.com/org/app").unwrap();
+        let other = Gun::new("example.com/org/other").unwrap();
+        let grant = json!([{"type": "repository", "name": "example.com/org/app", "actions": ["pull", "push"]}]);
+        let bearer = |t: String| format!("Bearer {t}");
+        let check = |token: String, target, action| {
+            a.authorize_at(Some(&bearer(token)), target, action, NOW)
+        };
+        let invalid = |r: Result<Principal, Denied>| {
+            matches!(
+                r,
+                Err(Denied::Unauthenticated {
+                    error: Some("invalid_token"),
+                    ..
+                })
+            )
+        };
+
+        assert_eq!(
+            check(
+                es.mint(&claims(NOW, grant.clone())),
+                Target::Gun(&app),
+                Action::Push
+            ),
+            Ok(Principal::Jwt("ci-bot".into()))
+        );
+        assert!(check(
+            ed.mint(&claims(NOW, grant.clone())),
+            Target::Gun(&app),
+            Action::Pull
+        )
+        .is_ok());
+        // The static admin token still works beside JWTs.
+        assert!(a
+            .authorize_at(
+                Some("Bearer admin-token"),
+                Target::Gun(&app),
+                Action::Delete,
+                NOW
+            )
+            .is_ok());
+
+        let with = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut c = claims(NOW, grant.clone());
+            f(&mut c);
+            es.mint(&c)
+        };
+        for (why, token) in [
+            ("expired", with(&|c| c["exp"] = json!(NOW - 120))),
+            ("not yet valid", with(&|c| c["nbf"] = json!(NOW + 120))),
+            (
+                "wrong audience",
+                with(&|c| c["aud"] = json!("registry.example.com")),
+            ),
+            (
+                "wrong issuer",
+                with(&|c| c["iss"] = json!("https://other.example.com")),
+            ),
+            (
+                "alg none",
+                es.mint_with_alg("none", &claims(NOW, grant.clone())),
+            ),
+            (
+                "bad signature",
+                TestSigner::es256().mint(&claims(NOW, grant.clone())),
+            ),
+        ] {
+            assert!(
+                invalid(check(token, Target::Gun(&app), Action::Pull)),
+                "{why}"
+            );
+        }
+
+        // Valid token, wrong scope: 401 insufficient_scope naming the needed scope.
+        assert_eq!(
+            check(
+                es.mint(&claims(NOW, grant.clone())),
+                Target::Gun(&app),
+                Action::Delete
+            ),
+            Err(Denied::InsufficientScope {
+                scope: "repository:example.com/org/app:delete".into()
+            })
+        );
+        assert!(matches!(
+            check(
+                es.mint(&claims(NOW, grant.clone())),
+                Target::Gun(&other),
+                Action::Pull
+            ),
+            Err(Denied::InsufficientScope { .. })
+        ));
+        // Repository names in tokens are exact, not globs.
+        let glob_grant =
+            json!([{"type": "repository", "name": "example.com/org/*", "actions": ["*"]}]);
+        assert!(matches!(
+            check(
+                es.mint(&claims(NOW, glob_grant)),
+                Target::Gun(&app),
+                Action::Pull
+            ),
+            Err(Denied::InsufficientScope { .. })
+        ));
+        assert!(matches!(
+            check(
+                es.mint(&claims(NOW, grant.clone())),
+                Target::All,
+                Action::Pull
+            ),
+            Err(Denied::InsufficientScope { .. })
+        ));
+        let catalog = json!([{"type": "registry", "name": "catalog", "actions": ["*"]}]);
+        assert!(check(es.mint(&claims(NOW, catalog)), Target::All, Action::Pull).is_ok());
+        assert_eq!(
+            a.challenge(
+                "repository:example.com/org/app:delete",
+                Some("insufficient_scope")
+            ),
+            "Bearer realm=\"https://auth.example.com/token\",service=\"vouch.example.com\",\
+             scope=\"repository:example.com/org/app:delete\",error=\"insufficient_scope\""
         );
     }
 }

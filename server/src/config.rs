@@ -26,6 +26,98 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Log filter, in `tracing` env-filter syntax (default `info`).
     pub log: String,
+    /// Log line format: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Timeouts for requests and slow clients.
+    pub timeouts: Timeouts,
+    /// Concurrency caps beyond which requests get 503 with `Retry-After`.
+    pub capacity: Capacity,
+    /// TLS: serve HTTPS when a certificate and key are configured.
+    pub tls: Option<TlsConfig>,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Timeouts, in seconds.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Whole-request limit (default 30); past it the client gets 503 with `Retry-After`.
+    /// A publish already being stored may still complete: clients refresh before retrying.
+    pub request_seconds: u64,
+    /// Time a client has to send the request line and headers (default 10); past it the
+    /// connection is closed.
+    pub header_read_seconds: u64,
+    /// Time a client has to send a publish body (default 60); past it 408.
+    pub body_read_seconds: u64,
+    /// Time a TLS handshake may take (default 10).
+    pub tls_handshake_seconds: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            request_seconds: 30,
+            header_read_seconds: 10,
+            body_read_seconds: 60,
+            tls_handshake_seconds: 10,
+        }
+    }
+}
+
+/// Concurrency caps.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Capacity {
+    /// Requests handled at once (default 1024); more get 503 at once.
+    pub max_in_flight: usize,
+    /// Publishes validated and stored at once, over all repositories (default 8).
+    pub max_publishes: usize,
+    /// Publishes to one repository at once (default 2): more would only conflict.
+    pub max_publishes_per_gun: usize,
+    /// How long a publish may wait for a free slot before it gets 503, in milliseconds
+    /// (default 2000; 0 = never wait).
+    pub publish_wait_ms: u64,
+    /// The `Retry-After` value sent with a 503, in seconds (default 1).
+    pub retry_after_seconds: u64,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            max_in_flight: 1024,
+            max_publishes: 8,
+            max_publishes_per_gun: 2,
+            publish_wait_ms: 2000,
+            retry_after_seconds: 1,
+        }
+    }
+}
+
+/// TLS certificate and key, PEM files re-read when they change.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first (PEM).
+    pub cert_file: PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key_file: PathBuf,
+    /// How often to check the files for changes, in seconds (default 30).
+    #[serde(default = "default_reload")]
+    pub reload_seconds: u64,
+}
+
+fn default_reload() -> u64 {
+    30
 }
 
 impl Default for Config {
@@ -37,6 +129,10 @@ impl Default for Config {
             lifetimes: LifetimeConfig::default(),
             auth: AuthConfig::default(),
             log: "info".into(),
+            log_format: LogFormat::Text,
+            timeouts: Timeouts::default(),
+            capacity: Capacity::default(),
+            tls: None,
         }
     }
 }
@@ -98,6 +194,8 @@ pub struct AuthConfig {
     pub service: String,
     /// Static API tokens.
     pub tokens: Vec<TokenConfig>,
+    /// Registry-format bearer JWTs from an auth server (off when absent).
+    pub jwt: Option<JwtConfig>,
 }
 
 impl Default for AuthConfig {
@@ -107,8 +205,44 @@ impl Default for AuthConfig {
             realm: "vouch".into(),
             service: "vouch".into(),
             tokens: Vec::new(),
+            jwt: None,
         }
     }
+}
+
+/// Registry-format bearer JWTs: who issues them and the keys they are signed with. Their
+/// audience must be [`AuthConfig::service`].
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Allowed clock skew for `exp` and `nbf`, in seconds (default 60).
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: i64,
+    /// Public keys (several during a rollover); at least one.
+    pub keys: Vec<JwtKeyConfig>,
+}
+
+fn default_leeway() -> i64 {
+    60
+}
+
+/// One token-signing public key: a P-256, RSA or Ed25519 `PUBLIC KEY` PEM, inline or in a
+/// file.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// The `kid` of tokens signed with it (optional: without it, every key of the token's
+    /// algorithm is tried).
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// A PEM file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The PEM text itself.
+    #[serde(default)]
+    pub pem: Option<String>,
 }
 
 /// One static API token: only its SHA-256 is configured.
@@ -122,6 +256,39 @@ pub struct TokenConfig {
     /// Scopes, each `GUN-GLOB:ACTION[,ACTION…]` with actions `pull`, `push`, `delete` or `*`,
     /// e.g. `registry.example.com/org/*:pull,push`.
     pub scopes: Vec<String>,
+}
+
+impl JwtConfig {
+    /// Reads the configured keys and builds the policy tokens are checked against, with
+    /// `service` as the required audience.
+    pub fn policy(&self, service: &str) -> Result<crate::jwt::TokenPolicy, ConfigError> {
+        let mut keys = Vec::new();
+        for (i, k) in self.keys.iter().enumerate() {
+            let (pem, from) = match (&k.pem, &k.file) {
+                (Some(p), _) => (p.clone(), format!("auth.jwt.keys[{i}]")),
+                (None, Some(f)) => (
+                    std::fs::read_to_string(f)
+                        .map_err(|e| ConfigError(format!("{}: {e}", f.display())))?,
+                    f.display().to_string(),
+                ),
+                (None, None) => {
+                    return Err(ConfigError(format!(
+                        "auth.jwt.keys[{i}]: give exactly one of file and pem"
+                    )))
+                }
+            };
+            keys.push(
+                crate::jwt::TokenKey::from_pem(&pem, k.kid.clone())
+                    .map_err(|e| ConfigError(format!("{from}: {e}")))?,
+            );
+        }
+        Ok(crate::jwt::TokenPolicy {
+            issuer: self.issuer.clone(),
+            audience: service.to_owned(),
+            leeway_seconds: self.leeway_seconds,
+            keys,
+        })
+    }
 }
 
 /// A configuration that cannot be used.
@@ -162,6 +329,33 @@ impl Config {
                 }
                 "VOUCH_DATA_DIR" => self.data_dir = PathBuf::from(v),
                 "VOUCH_LOG" => self.log = v,
+                "VOUCH_LOG_FORMAT" => {
+                    self.log_format = match v.as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "VOUCH_LOG_FORMAT={v:?} is not text or json"
+                            )))
+                        }
+                    }
+                }
+                "VOUCH_TLS_CERT_FILE" | "VOUCH_TLS_KEY_FILE" => {
+                    let tls = self.tls.get_or_insert_with(|| TlsConfig {
+                        cert_file: PathBuf::new(),
+                        key_file: PathBuf::new(),
+                        reload_seconds: default_reload(),
+                    });
+                    if k == "VOUCH_TLS_CERT_FILE" {
+                        tls.cert_file = PathBuf::from(v);
+                    } else {
+                        tls.key_file = PathBuf::from(v);
+                    }
+                }
+                "VOUCH_REQUEST_TIMEOUT_SECONDS" => self.timeouts.request_seconds = num(&k, &v)?,
+                "VOUCH_MAX_IN_FLIGHT" => self.capacity.max_in_flight = num(&k, &v)?,
+                "VOUCH_MAX_PUBLISHES" => self.capacity.max_publishes = num(&k, &v)?,
+                "VOUCH_MAX_PUBLISHES_PER_GUN" => self.capacity.max_publishes_per_gun = num(&k, &v)?,
                 "VOUCH_MAX_BODY_BYTES" => self.limits.max_body_bytes = num(&k, &v)?,
                 "VOUCH_TIMESTAMP_LIFETIME_SECONDS" => {
                     self.lifetimes.timestamp_seconds = num(&k, &v)?
@@ -183,6 +377,57 @@ impl Config {
         }
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError("limits.max_body_bytes must be positive".into()));
+        }
+        let t = &self.timeouts;
+        if [
+            t.request_seconds,
+            t.header_read_seconds,
+            t.body_read_seconds,
+            t.tls_handshake_seconds,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError("timeouts must be at least 1 second".into()));
+        }
+        let c = &self.capacity;
+        if c.max_in_flight == 0 || c.max_publishes == 0 || c.max_publishes_per_gun == 0 {
+            return Err(ConfigError(
+                "capacity.max_in_flight, max_publishes and max_publishes_per_gun must be positive"
+                    .into(),
+            ));
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty() {
+                return Err(ConfigError(
+                    "tls needs both cert_file and key_file (VOUCH_TLS_CERT_FILE, VOUCH_TLS_KEY_FILE)"
+                        .into(),
+                ));
+            }
+            if tls.reload_seconds == 0 {
+                return Err(ConfigError("tls.reload_seconds must be positive".into()));
+            }
+        }
+        if let Some(j) = &self.auth.jwt {
+            if j.issuer.is_empty() {
+                return Err(ConfigError("auth.jwt.issuer must not be empty".into()));
+            }
+            if j.keys.is_empty() {
+                return Err(ConfigError(
+                    "auth.jwt.keys must list at least one key".into(),
+                ));
+            }
+            if !(0..=600).contains(&j.leeway_seconds) {
+                return Err(ConfigError(
+                    "auth.jwt.leeway_seconds must be between 0 and 600".into(),
+                ));
+            }
+            for (i, k) in j.keys.iter().enumerate() {
+                if k.file.is_some() == k.pem.is_some() {
+                    return Err(ConfigError(format!(
+                        "auth.jwt.keys[{i}]: give exactly one of file and pem"
+                    )));
+                }
+            }
         }
         for t in &self.auth.tokens {
             if !vouch_tuf::hex::is_lower_hex(&t.sha256, 64) {

@@ -3,8 +3,26 @@
 //! [`app`] builds the router; tests drive it without a socket (`tower::ServiceExt::oneshot`)
 //! and through a real listening server. Paths under `/v2/` are parsed from the raw URI by
 //! [`crate::routes`], never by the router, so `%2F` in a role name stays part of the name.
+//!
+//! Every request passes one middleware ([`observe`]) that gives it a request id (the client's
+//! `x-request-id` when it sent a sane one, else a generated one, echoed in the response),
+//! runs it in a `tracing` span carrying that id, enforces the in-flight cap and the
+//! per-request timeout (503 with `Retry-After`), and counts it in [`Metrics`]. Publishes also
+//! take a slot of the overall and the per-repository publish caps, waiting a bounded time for
+//! one, then 503 with `Retry-After`.
+//!
+//! Current root, targets and delegated roles are served from a small in-memory cache for up to
+//! a second ([`ReadCache`]); a publish or delete through this process drops the repository's
+//! entries before it answers, so a client never reads older metadata after its own write.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::middleware::Next;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
@@ -17,10 +35,11 @@ use serde_json::json;
 use vouch_tuf::reference::Gun;
 
 use crate::auth::{Action, Authorizer, Denied, Target};
+use crate::config::Config;
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use crate::routes::{self, FileRef, Route, RouteError};
 use crate::service::Service;
-use crate::store::StoredFile;
 use crate::validate::Upload;
 
 /// Shared state of all handlers.
@@ -29,16 +48,112 @@ pub struct AppState {
     service: Arc<Service>,
     auth: Arc<Authorizer>,
     max_body_bytes: usize,
+    metrics: Arc<Metrics>,
+    capacity: Arc<Capacity>,
+    cache: Arc<ReadCache>,
+}
+
+/// A metadata file as served.
+#[derive(Clone)]
+struct CachedFile {
+    role: String,
+    sha256: String,
+    bytes: axum::body::Bytes,
+}
+
+/// How long a current root, targets or delegated role is served from memory. Publishes and
+/// deletes through this process drop a repository's entries at once, so the bound only
+/// matters for writes by another process on the same store.
+const READ_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Most repositories with cached files; past it the cache is emptied.
+const READ_CACHE_GUNS: usize = 10_000;
+
+/// Recently read current versions of the roles only clients write (root, targets, delegated
+/// roles). Timestamp and snapshot are never cached: the server re-signs them on read.
+///
+/// A reader notes the [`ReadCache::generation`] before it reads the store and inserts only if
+/// no invalidation happened meanwhile, so a read racing a publish cannot put the old file
+/// back after the publish dropped it.
+#[derive(Default)]
+struct ReadCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, RolesCache>>,
+}
+
+/// One repository's cached roles, with when each was read.
+type RolesCache = HashMap<String, (Instant, CachedFile)>;
+
+impl ReadCache {
+    fn get(&self, gun: &str, role: &str) -> Option<CachedFile> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, f) = map.get(gun)?.get(role)?;
+        (at.elapsed() < READ_CACHE_TTL).then(|| f.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn insert(&self, seen: u64, gun: &str, f: CachedFile) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) != seen {
+            return;
+        }
+        if map.len() >= READ_CACHE_GUNS && !map.contains_key(gun) {
+            map.clear();
+        }
+        map.entry(gun.to_owned())
+            .or_default()
+            .insert(f.role.clone(), (Instant::now(), f));
+    }
+
+    fn invalidate(&self, gun: &str) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.remove(gun);
+    }
+}
+
+/// The concurrency caps and time limits requests are held to.
+struct Capacity {
+    in_flight: Arc<Semaphore>,
+    publishes: Arc<Semaphore>,
+    per_gun: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_gun_max: usize,
+    publish_wait: Duration,
+    retry_after: u64,
+    request_timeout: Duration,
+    body_timeout: Duration,
 }
 
 impl AppState {
-    /// State over a service and an authorizer.
-    pub fn new(service: Service, auth: Authorizer, max_body_bytes: usize) -> Self {
+    /// State over a service and an authorizer, with the size, capacity and time limits of
+    /// `config`. The service reports what it stores to this state's metrics.
+    pub fn new(service: Service, auth: Authorizer, config: &Config) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let c = &config.capacity;
         AppState {
-            service: Arc::new(service),
+            service: Arc::new(service.with_observer(metrics.clone())),
             auth: Arc::new(auth),
-            max_body_bytes,
+            max_body_bytes: config.limits.max_body_bytes,
+            metrics,
+            capacity: Arc::new(Capacity {
+                in_flight: Arc::new(Semaphore::new(c.max_in_flight)),
+                publishes: Arc::new(Semaphore::new(c.max_publishes)),
+                per_gun: Mutex::default(),
+                per_gun_max: c.max_publishes_per_gun,
+                publish_wait: Duration::from_millis(c.publish_wait_ms),
+                retry_after: c.retry_after_seconds,
+                request_timeout: Duration::from_secs(config.timeouts.request_seconds),
+                body_timeout: Duration::from_secs(config.timeouts.body_read_seconds),
+            }),
+            cache: Arc::default(),
         }
+    }
+
+    /// The metrics this state counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 
@@ -48,9 +163,231 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        st.metrics.render(now),
+    )
+        .into_response()
+}
+
+/// The route class a request is counted under (cheap: no GUN validation).
+fn route_class(method: &Method, path: &str) -> &'static str {
+    match path {
+        "/healthz" | "/readyz" => return "health",
+        "/metrics" => return "metrics",
+        "/v2/" => return "base",
+        _ => {}
+    }
+    if !path.starts_with("/v2/") {
+        return "other";
+    }
+    if path.ends_with("/_trust/changefeed") {
+        return "changefeed";
+    }
+    if !path.contains("/_trust/tuf/") {
+        return "other";
+    }
+    if path.ends_with("/_trust/tuf/") {
+        return match *method {
+            Method::POST => "publish",
+            Method::DELETE => "delete",
+            _ => "other",
+        };
+    }
+    if path.ends_with(".key") {
+        "key"
+    } else {
+        "metadata"
+    }
+}
+
+/// A request id: the client's when it is short and plain, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return id.to_owned();
+        }
+    }
+    let prefix = PREFIX.get_or_init(|| {
+        use ring::rand::SecureRandom;
+        let mut b = [0u8; 6];
+        let _ = ring::rand::SystemRandom::new().fill(&mut b);
+        vouch_tuf::hex::encode(b)
+    });
+    format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// 503 with `Retry-After`.
+fn overloaded(retry_after: u64, message: &str) -> Response {
+    let mut r = AppError::Unavailable {
+        message: message.to_owned(),
+    }
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
+}
+
+/// Request ids, logs, the in-flight cap, the request timeout, and request metrics.
+async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let class = route_class(&method, req.uri().path());
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+    let cap = &st.capacity;
+    let mut resp = match cap.in_flight.clone().try_acquire_owned() {
+        Err(_) => {
+            st.metrics.overloaded("in_flight");
+            span.in_scope(|| tracing::warn!("over capacity: too many requests in flight"));
+            overloaded(cap.retry_after, "the server is over capacity: retry later")
+        }
+        Ok(_permit) => {
+            match tokio::time::timeout(cap.request_timeout, next.run(req).instrument(span.clone()))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    st.metrics.overloaded("timeout");
+                    span.in_scope(|| tracing::warn!("request timed out"));
+                    overloaded(cap.retry_after, "the request took too long: retry later")
+                }
+            }
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    let seconds = start.elapsed().as_secs_f64();
+    let method_label = match method {
+        Method::GET | Method::HEAD | Method::POST | Method::DELETE | Method::PUT => method.as_str(),
+        _ => "other",
+    };
+    st.metrics.request(class, method_label, status, seconds);
+    let ms = seconds * 1e3;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, ms, "request failed");
+        } else if method != Method::GET && method != Method::HEAD
+            || (status >= 400 && status != 404)
+        {
+            tracing::info!(status, ms, "request");
+        } else {
+            tracing::debug!(status, ms, "request");
+        }
+    });
+    resp
+}
+
+/// A held slot of the publish caps; frees the repository's entry when the last user leaves.
+struct PublishSlot {
+    capacity: Arc<Capacity>,
+    gun: String,
+    permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+}
+
+impl Drop for PublishSlot {
+    fn drop(&mut self) {
+        self.permits = None;
+        let mut map = self
+            .capacity
+            .per_gun
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(&self.gun)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            map.remove(&self.gun);
+        }
+    }
+}
+
+async fn acquire(sem: Arc<Semaphore>, wait: Duration) -> Option<OwnedSemaphorePermit> {
+    if let Ok(p) = sem.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    if wait.is_zero() {
+        return None;
+    }
+    tokio::time::timeout(wait, sem.acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// Takes a slot of the per-repository cap, then of the overall cap, waiting at most the
+/// configured time for each; `Err` is the 503 to answer.
+async fn publish_slot(st: &AppState, gun: &Gun) -> Result<PublishSlot, Response> {
+    let cap = &st.capacity;
+    let gun_sem = {
+        let mut map = cap.per_gun.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(gun.as_str().to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(cap.per_gun_max)))
+            .clone()
+    };
+    let mut slot = PublishSlot {
+        capacity: cap.clone(),
+        gun: gun.as_str().to_owned(),
+        permits: None,
+    };
+    let Some(g) = acquire(gun_sem, cap.publish_wait).await else {
+        drop(slot);
+        st.metrics.overloaded("publish_gun");
+        return Err(overloaded(
+            cap.retry_after,
+            &format!("too many publishes to {gun} at once: retry later"),
+        ));
+    };
+    let Some(all) = acquire(cap.publishes.clone(), cap.publish_wait).await else {
+        drop(g);
+        drop(slot);
+        st.metrics.overloaded("publish");
+        return Err(overloaded(
+            cap.retry_after,
+            "too many publishes at once: retry later",
+        ));
+    };
+    slot.permits = Some((g, all));
+    Ok(slot)
+}
+
+/// The rejection reason a failed publish is counted under, if it was the client's fault.
+fn rejection_reason(e: &AppError) -> Option<String> {
+    match e {
+        AppError::BadRequest { code, detail, .. } => Some(
+            detail
+                .get("check")
+                .and_then(|c| c.as_str())
+                .map_or_else(|| code.to_ascii_lowercase(), str::to_owned),
+        ),
+        AppError::Conflict { .. } => Some("version".into()),
+        AppError::TooLarge { .. } => Some("size".into()),
+        _ => None,
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -86,9 +423,17 @@ fn authorize(
         .and_then(|v| v.to_str().ok());
     match st.auth.authorize(authz, target, action) {
         Ok(_) => Ok(()),
-        Err(Denied::Unauthenticated { scope, reason }) => Err(AppError::Unauthorized {
+        Err(Denied::Unauthenticated {
+            scope,
+            reason,
+            error,
+        }) => Err(AppError::Unauthorized {
             message: format!("authentication required: {reason}"),
-            challenge: st.auth.challenge(&scope),
+            challenge: st.auth.challenge(&scope, error),
+        }),
+        Err(Denied::InsufficientScope { scope }) => Err(AppError::Unauthorized {
+            message: format!("the token does not grant {scope}"),
+            challenge: st.auth.challenge(&scope, Some("insufficient_scope")),
         }),
         Err(Denied::Forbidden { scope }) => Err(AppError::Forbidden {
             message: format!("the token does not grant {scope}"),
@@ -148,16 +493,56 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
                     ),
                 });
             }
-            let uploads = read_uploads(&st, req).await?;
+            let _slot = match publish_slot(&st, &gun).await {
+                Ok(s) => s,
+                Err(resp) => {
+                    drain(req.into_body()).await;
+                    return Ok(resp);
+                }
+            };
+            let uploads = match tokio::time::timeout(
+                st.capacity.body_timeout,
+                read_uploads(&st, req),
+            )
+            .await
+            {
+                Ok(u) => u,
+                Err(_) => {
+                    st.metrics.overloaded("body_timeout");
+                    return Ok(request_timeout());
+                }
+            };
             let svc = st.service.clone();
-            blocking(move || svc.publish(&gun, uploads)).await?;
-            Ok(Json(json!({})).into_response())
+            let result = match uploads {
+                Ok(uploads) => {
+                    let g = gun.clone();
+                    let r = blocking(move || svc.publish(&g, uploads)).await;
+                    st.cache.invalidate(gun.as_str());
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    st.metrics.published();
+                    Ok(Json(json!({})).into_response())
+                }
+                Err(e) => {
+                    if let Some(reason) = rejection_reason(&e) {
+                        st.metrics.rejected(&reason);
+                    }
+                    Err(e)
+                }
+            }
         }
         (Route::Repository(gun), Method::DELETE) => {
             authorize(&st, &headers, Target::Gun(&gun), Action::Delete)?;
             let svc = st.service.clone();
             let g = gun.clone();
-            if blocking(move || svc.delete(&g)).await? {
+            let deleted = blocking(move || svc.delete(&g)).await;
+            st.cache.invalidate(gun.as_str());
+            if deleted? {
+                st.metrics.forget(gun.as_str());
                 Ok(Json(json!({})).into_response())
             } else {
                 Err(AppError::not_found(format!("{gun} has no trust data")))
@@ -185,13 +570,48 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
         }
         (Route::File(gun, file), Method::GET | Method::HEAD) => {
             authorize(&st, &headers, Target::Gun(&gun), Action::Pull)?;
-            let svc = st.service.clone();
             let immutable = !matches!(file, FileRef::Current(_));
-            let f = blocking(move || svc.file(&gun, &file)).await?;
-            Ok(file_response(f, immutable, &headers))
+            let cacheable =
+                matches!(&file, FileRef::Current(r) if r != "timestamp" && r != "snapshot");
+            if cacheable {
+                if let FileRef::Current(role) = &file {
+                    if let Some(f) = st.cache.get(gun.as_str(), role) {
+                        return Ok(file_response(&f, false, &headers));
+                    }
+                }
+            }
+            let generation = st.cache.generation();
+            let svc = st.service.clone();
+            let g = gun.clone();
+            let f = blocking(move || svc.file(&g, &file)).await?;
+            if !immutable {
+                st.metrics.saw(gun.as_str(), &f.role, &f.sha256, &f.bytes);
+            }
+            let f = CachedFile {
+                role: f.role,
+                sha256: f.sha256,
+                bytes: axum::body::Bytes::from(f.bytes),
+            };
+            if cacheable {
+                st.cache.insert(generation, gun.as_str(), f.clone());
+            }
+            Ok(file_response(&f, immutable, &headers))
         }
         _ => Err(AppError::MethodNotAllowed),
     }
+}
+
+/// 408: the client sent its body too slowly.
+fn request_timeout() -> Response {
+    let body = json!({"errors": [{
+        "code": "TIMEOUT",
+        "message": "the request body was not received in time",
+        "detail": null,
+    }]});
+    let mut r = (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// Reads and discards a refused body (up to a bound), so that the client, which is still
@@ -221,7 +641,7 @@ fn key_response(public_json: String) -> Response {
         .into_response()
 }
 
-fn file_response(f: StoredFile, immutable: bool, req_headers: &HeaderMap) -> Response {
+fn file_response(f: &CachedFile, immutable: bool, req_headers: &HeaderMap) -> Response {
     let etag = format!("\"{}\"", f.sha256);
     let cache = if immutable {
         "public, max-age=31536000, immutable"
@@ -237,7 +657,7 @@ fn file_response(f: StoredFile, immutable: bool, req_headers: &HeaderMap) -> Res
     let mut resp = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Response::new(Body::from(f.bytes))
+        Response::new(Body::from(f.bytes.clone()))
     };
     let h = resp.headers_mut();
     h.insert(
@@ -353,4 +773,142 @@ async fn changefeed(
         })
         .collect();
     Ok(Json(json!({"count": records.len(), "records": records})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use tower::ServiceExt;
+
+    fn state(dir: &std::path::Path, f: impl FnOnce(&mut Config)) -> (AppState, String) {
+        let mut config = Config {
+            data_dir: dir.join("data"),
+            ..Config::default()
+        };
+        f(&mut config);
+        let prepared = crate::run::build_state(&config, None).unwrap();
+        let token = std::fs::read_to_string(config.admin_token_path()).unwrap();
+        (prepared.state, token.trim().to_owned())
+    }
+
+    fn publish_request(gun: &str, token: &str) -> Request {
+        Request::builder()
+            .method(Method::POST)
+            .uri(format!("/v2/{gun}/_trust/tuf/"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+            .body(Body::from("--b--\r\n"))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn publishes_over_capacity_get_503_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, token) = state(dir.path(), |c| {
+            c.capacity.max_publishes = 1;
+            c.capacity.max_publishes_per_gun = 1;
+            c.capacity.publish_wait_ms = 50;
+            c.capacity.retry_after_seconds = 7;
+        });
+        let app = app(st.clone());
+        let held = publish_slot(&st, &Gun::new("example.com/app").unwrap())
+            .await
+            .ok()
+            .unwrap();
+
+        // Same repository: its own cap is full.
+        let r = app
+            .clone()
+            .oneshot(publish_request("example.com/app", &token))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        assert!(r.headers().contains_key("x-request-id"));
+        // Another repository: the overall cap is full.
+        let r = app
+            .clone()
+            .oneshot(publish_request("example.com/other", &token))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = st.metrics.render(0);
+        assert!(text.contains("vouch_overload_rejections_total{reason=\"publish_gun\"} 1"));
+        assert!(text.contains("vouch_overload_rejections_total{reason=\"publish\"} 1"));
+
+        // Freed: the request gets through to validation (an empty update is a 400).
+        drop(held);
+        let r = app
+            .clone()
+            .oneshot(publish_request("example.com/app", &token))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(st.capacity.per_gun.lock().unwrap().is_empty());
+        assert_eq!(st.capacity.publishes.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_in_flight_cap_get_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, _) = state(dir.path(), |c| c.capacity.max_in_flight = 1);
+        let app = app(st.clone());
+        let get = |p: &str| Request::builder().uri(p).body(Body::empty()).unwrap();
+        let held = st.capacity.in_flight.clone().try_acquire_owned().unwrap();
+        let r = app.clone().oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        drop(held);
+        let r = app.clone().oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn request_ids_are_echoed_or_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, _) = state(dir.path(), |_| {});
+        let app = app(st);
+        let r = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/v2/")
+                    .header("x-request-id", "abc-123")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-request-id"], "abc-123");
+        let r = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/v2/")
+                    .header("x-request-id", "bad id\twith junk")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap();
+        assert!(id.len() > 12 && !id.contains(' '), "{id}");
+    }
+
+    #[test]
+    fn route_classes() {
+        let c = |m: Method, p: &str| route_class(&m, p);
+        assert_eq!(
+            c(Method::GET, "/v2/a/b/_trust/tuf/targets.json"),
+            "metadata"
+        );
+        assert_eq!(c(Method::GET, "/v2/a/_trust/tuf/timestamp.key"), "key");
+        assert_eq!(c(Method::POST, "/v2/a/_trust/tuf/"), "publish");
+        assert_eq!(c(Method::DELETE, "/v2/a/_trust/tuf/"), "delete");
+        assert_eq!(c(Method::GET, "/v2/_trust/changefeed"), "changefeed");
+        assert_eq!(c(Method::GET, "/metrics"), "metrics");
+        assert_eq!(c(Method::GET, "/nope"), "other");
+    }
 }

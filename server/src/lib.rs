@@ -10,19 +10,26 @@
 //! - [`service`] runs each operation as a blocking call: load state from the [`store`],
 //!   check it with [`validate`] (pure, no IO), sign with [`keys`], store in one transaction;
 //! - [`error`] is the one mapping from failures to HTTP responses;
-//! - [`config`] and [`run`] assemble everything for the `vouch-server` binary.
+//! - [`metrics`] counts requests, publishes, rejections, signatures and expiry for `/metrics`;
+//!   [`jwt`] verifies registry-format bearer tokens for [`auth`];
+//! - [`config`] and `run` assemble everything for the `vouch-server` binary, serving plain
+//!   HTTP or TLS ([`tls`], certificates reloaded when their files change).
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod keys;
+pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod validate;
 
 mod run;
 
 pub use http::{app, AppState};
-pub use run::{build_state, ensure_admin_token, serve, Prepared};
+pub use run::{build_state, ensure_admin_token, serve, serve_with, Prepared, ServeOptions};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use vouch_server::config::Config;
+use vouch_server::config::{Config, LogFormat};
 
 /// The vouch trust-metadata server.
 #[derive(Debug, Parser)]
@@ -16,11 +16,24 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
     /// Directory for the database, keys and admin token [default: ./vouch-data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// TOML configuration file (see docs/server.md); VOUCH_* variables override it.
-    #[arg(long, value_name = "FILE")]
+    /// TOML configuration file (see docs/operations.md); VOUCH_* variables override it.
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Copy the database to a new file while the server may be running (consistent snapshot,
+    /// integrity-checked). Back up the key-encryption key file separately.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
@@ -66,10 +79,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening on a non-loopback address without TLS: put a TLS terminator in front");
+    let tls = match &config.tls {
+        Some(t) => {
+            let resolver = vouch_server::tls::ReloadingCert::new(
+                &t.cert_file,
+                &t.key_file,
+                std::time::Duration::from_secs(t.reload_seconds),
+            )?;
+            Some(std::sync::Arc::new(
+                vouch_server::tls::server_config(std::sync::Arc::new(resolver))
+                    .context("TLS configuration")?,
+            ))
+        }
+        None => None,
+    };
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening on a non-loopback address without TLS: configure [tls] or put a TLS terminator in front");
     }
-    println!("vouch-server listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("vouch-server listening on {scheme}://{addr}");
     println!("  data directory: {}", config.data_dir.display());
     if let Some(t) = &prepared.admin_token_file {
         println!(
@@ -78,7 +106,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             t.display()
         );
     }
-    vouch_server::serve(listener, prepared.state, shutdown_signal()).await
+    let options = vouch_server::ServeOptions {
+        tls,
+        timeouts: config.timeouts,
+    };
+    vouch_server::serve_with(listener, prepared.state, options, shutdown_signal()).await
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,12 +122,40 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(Command::Backup { to }) = &args.command {
+        return match vouch_server::backup::backup(&config.database_path(), to) {
+            Ok(()) => {
+                println!(
+                    "backed up {} to {}",
+                    config.database_path().display(),
+                    to.display()
+                );
+                println!(
+                    "  the key-encryption key ({}) is not in the copy: keep a copy of it apart",
+                    config.kek_path().display()
+                );
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vouch-server backup: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

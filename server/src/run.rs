@@ -2,12 +2,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::auth::Authorizer;
-use crate::config::{write_private_file, Config};
+use crate::config::{write_private_file, Config, Timeouts};
 use crate::http::AppState;
 use crate::keys::{Kek, OnlineKeys};
 use crate::service::{system_clock, Clock, Service};
@@ -97,19 +98,116 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
     );
     let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(anyhow::Error::msg)?;
     Ok(Prepared {
-        state: AppState::new(service, auth, config.limits.max_body_bytes),
+        state: AppState::new(service, auth, config),
         admin_token_file: Some(config.admin_token_path()),
     })
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// How connections are served: TLS or plain, and the connection-level time limits.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    /// Serve HTTPS with this configuration (plain HTTP when `None`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Header-read and TLS-handshake timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// Serves `state` on `listener` over plain HTTP with default timeouts, until `shutdown`
+/// completes, then finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, crate::http::app(state))
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, state, ServeOptions::default(), shutdown).await
+}
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `state` on `listener` with `options` until `shutdown` completes, then lets
+/// in-flight requests finish (for at most 30 seconds).
+///
+/// Each connection is HTTP/1.1 with keep-alive; a client that does not send a complete
+/// request head within `timeouts.header_read_seconds` (or, with TLS, does not finish the
+/// handshake within `timeouts.tls_handshake_seconds`) is disconnected, so slow clients cannot
+/// hold connections open for free.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
+
+    let app =
+        crate::http::app(state).map_request(|req: axum::http::Request<hyper::body::Incoming>| {
+            req.map(axum::body::Body::new)
+        });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(options.timeouts.header_read_seconds))
+        .keep_alive(true);
+    let acceptor = options.tls.map(tokio_rustls::TlsAcceptor::from);
+    let handshake_timeout = Duration::from_secs(options.timeouts.tls_handshake_seconds);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let result = match acceptor {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(tls), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
-        .context("serving HTTP")
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+    }
+    Ok(())
 }

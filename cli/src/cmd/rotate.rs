@@ -1,0 +1,176 @@
+//! `vouch rotate GUN ROLE`: replaces the key of a top-level role.
+//!
+//! - `root`: a new root key; the new root is signed by a threshold of the old root keys and
+//!   by the new key (cross-signed), so clients that trust the old root walk to it.
+//! - `targets`: a new targets key; the new root and targets re-signed with the new key go up
+//!   in one update.
+//! - `snapshot`, `timestamp`: when the server holds the key, it makes a new one (its `.key`
+//!   endpoint) and the new root lists it; a client-held snapshot key is replaced by a new
+//!   local key and the snapshot is re-signed in the same update.
+//!
+//! Delegated roles change keys with `vouch delegation add` / `remove`. New local keys are
+//! deleted again if the server refuses the update; old key files are kept (remove them with
+//! care once no metadata needs them).
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::json;
+use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+use vouch_tuf::metadata::{Key, MetaFile, Metadata, Role, Snapshot};
+use vouch_tuf::types::{KeyId, TopLevelRole};
+
+use crate::context::Context;
+use crate::keystore::{self, Keystore, NewKeys};
+use crate::output::{self, Format};
+use crate::remote::PublishError;
+use crate::repo::{self, Repo, Signers};
+
+/// `vouch rotate`
+///
+/// Example: vouch rotate registry.example.com/org/app targets
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The image repository.
+    pub gun: String,
+    /// root, targets, snapshot or timestamp.
+    pub role: String,
+}
+
+/// Runs `vouch rotate`.
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let gun = super::parse_gun(&args.gun)?;
+    let role = TopLevelRole::from_name(&args.role).ok_or_else(|| {
+        anyhow!(
+            "{} is not a top-level role: rotate a delegated role's key with `vouch delegation add --key NEW` and then `vouch delegation remove --key OLD`",
+            args.role
+        )
+    })?;
+    let mut repo = Repo::open(ctx, &gun)?;
+    let set = repo.trusted()?.clone();
+    let keystore = Keystore::new(&ctx.trust_dir);
+    let mut new_keys = NewKeys::new(&keystore);
+    let old_root = set.root().signed().clone();
+    let client_snapshot = repo::holds_any(&keystore, &old_root, TopLevelRole::Snapshot)?;
+
+    let (new_private, new_key): (Option<PrivateKey>, Key) = match role {
+        TopLevelRole::Root | TopLevelRole::Targets => {
+            let (k, _) = new_keys.generate(role.as_str(), Algorithm::Ed25519)?;
+            let public = keystore::public_key(&k);
+            (Some(k), public)
+        }
+        TopLevelRole::Snapshot if client_snapshot => {
+            let (k, _) = new_keys.generate(role.as_str(), Algorithm::Ed25519)?;
+            let public = keystore::public_key(&k);
+            (Some(k), public)
+        }
+        TopLevelRole::Snapshot | TopLevelRole::Timestamp => {
+            (None, repo.remote().rotate_online_key(role)?)
+        }
+    };
+    let new_id = new_key.key_id();
+
+    let mut root = old_root.clone();
+    let old_ids: Vec<KeyId> = root.role_keys(role).keyids.clone();
+    for id in &old_ids {
+        root.remove_key(role, id);
+    }
+    root.add_key(role, new_key);
+    root.bump_version();
+    root.set_expires(repo::now().add_seconds(repo::ROOT_LIFETIME_SECS));
+    let root_version = root.common.version;
+
+    let mut signers = Signers::default();
+    let mut root_md = Metadata::new(root);
+    let old_rk = old_root.role_keys(TopLevelRole::Root);
+    for s in signers.for_keys(
+        &keystore,
+        "root",
+        &old_root.keys,
+        &old_rk.keyids,
+        old_rk.threshold,
+    )? {
+        root_md.sign(s).context("cannot sign root")?;
+    }
+    if role == TopLevelRole::Root {
+        if let Some(k) = &new_private {
+            root_md.sign(k).context("cannot sign root")?;
+        }
+    }
+    let mut files = vec![(TopLevelRole::Root.name(), root_md.to_bytes())];
+
+    let mut targets_update = None;
+    if role == TopLevelRole::Targets {
+        let mut targets = set
+            .targets()
+            .ok_or_else(|| anyhow!("no trusted targets for {gun}"))?
+            .signed()
+            .clone();
+        targets.bump_version();
+        targets.set_expires(repo::now().add_seconds(repo::TARGETS_LIFETIME_SECS));
+        let k = new_private
+            .as_ref()
+            .ok_or_else(|| anyhow!("no new targets key"))?;
+        let md =
+            Metadata::signed_by(targets, &[k as &dyn Signer]).context("cannot sign targets")?;
+        let bytes = md.to_bytes();
+        targets_update = Some((md.version(), bytes.clone()));
+        files.push((TopLevelRole::Targets.name(), bytes));
+    }
+    let snapshot_key: Option<&dyn Signer> = match (role, &new_private) {
+        (TopLevelRole::Snapshot, Some(k)) => Some(k),
+        _ => None,
+    };
+    if client_snapshot && (role == TopLevelRole::Targets || snapshot_key.is_some()) {
+        let mut snapshot = set
+            .snapshot()
+            .map(|s| s.signed().clone())
+            .ok_or_else(|| anyhow!("no trusted snapshot for {gun}"))?;
+        if let Some((v, bytes)) = &targets_update {
+            snapshot.meta.insert(
+                Snapshot::meta_name("targets"),
+                MetaFile::for_bytes(*v, bytes),
+            );
+        }
+        snapshot.bump_version();
+        snapshot.set_expires(repo::now().add_seconds(repo::SNAPSHOT_LIFETIME_SECS));
+        let signer: Vec<&dyn Signer> = match snapshot_key {
+            Some(k) => vec![k],
+            None => {
+                let rk = old_root.role_keys(TopLevelRole::Snapshot);
+                signers.for_keys(
+                    &keystore,
+                    "snapshot",
+                    &old_root.keys,
+                    &rk.keyids,
+                    rk.threshold,
+                )?
+            }
+        };
+        let md = Metadata::signed_by(snapshot, &signer).context("cannot sign snapshot")?;
+        files.push((TopLevelRole::Snapshot.name(), md.to_bytes()));
+    }
+
+    match repo.remote().publish(&files) {
+        Ok(()) => {}
+        Err(PublishError::Conflict { gun }) => {
+            bail!("someone published to {gun} first: nothing changed, run the rotation again")
+        }
+        Err(PublishError::Other(e)) => return Err(e),
+    }
+    new_keys.keep();
+    repo.refresh()
+        .context("the rotated repository does not verify")?;
+
+    match ctx.output {
+        Format::Json => output::json(&json!({
+            "gun": gun.as_str(),
+            "role": role.as_str(),
+            "keyid": new_id.as_str(),
+            "old_keyids": old_ids.iter().map(KeyId::as_str).collect::<Vec<_>>(),
+            "root_version": root_version.get(),
+        })),
+        Format::Text => output::text(&format!(
+            "rotated the {role} key of {gun}: now {new_id} (root version {})",
+            root_version.get()
+        )),
+    }
+}

@@ -1,0 +1,233 @@
+//! `vouch status GUN`: versions, keys and expiry dates of each role, with warnings for
+//! anything that expires within 30 days.
+
+use serde_json::json;
+use vouch_tuf::metadata::Root;
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::TopLevelRole;
+
+use crate::context::Context;
+use crate::keystore::Keystore;
+use crate::output::{self, Format};
+use crate::repo::{self, Repo};
+
+/// Roles expiring within this many days are flagged.
+pub const WARN_DAYS: i64 = 30;
+
+/// `vouch status`
+///
+/// Example: vouch status registry.example.com/org/app
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The image repository.
+    pub gun: String,
+}
+
+struct Row {
+    role: String,
+    version: u64,
+    expires: Timestamp,
+    keyids: Vec<String>,
+    threshold: Option<u32>,
+    local: usize,
+}
+
+/// Whole days from `now` until `t` (negative once past).
+fn days_until(t: Timestamp, now: Timestamp) -> i64 {
+    (t.unix() - now.unix()).div_euclid(86_400)
+}
+
+/// A warning for each role signed on this side that expires within [`WARN_DAYS`] days. The
+/// timestamp and a server-held snapshot are short-lived by design: the server re-signs them.
+fn warnings(rows: &[Row], now: Timestamp, gun: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in rows {
+        let days = days_until(row.expires, now);
+        let server_signed = row.role == "timestamp" || (row.role == "snapshot" && row.local == 0);
+        if days < WARN_DAYS && !server_signed {
+            let when = if days < 0 {
+                format!("expired {} days ago", -days)
+            } else {
+                format!("expires in {days} days")
+            };
+            out.push(format!(
+                "{} {when} ({}): run `vouch renew {gun}`",
+                row.role, row.expires
+            ));
+        }
+    }
+    out
+}
+
+/// Runs `vouch status`.
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let gun = super::parse_gun(&args.gun)?;
+    let repo = Repo::open(ctx, &gun)?;
+    let set = &repo.with_delegations()?;
+    let keystore = Keystore::new(&ctx.trust_dir);
+    let root: &Root = set.root().signed();
+    let mut rows = Vec::new();
+    let top = |role: TopLevelRole, version: u64, expires: Timestamp| -> anyhow::Result<Row> {
+        let rk = root.role_keys(role);
+        let mut local = 0;
+        for id in &rk.keyids {
+            if keystore.get(id)?.is_some() {
+                local += 1;
+            }
+        }
+        Ok(Row {
+            role: role.to_string(),
+            version,
+            expires,
+            keyids: rk.keyids.iter().map(ToString::to_string).collect(),
+            threshold: Some(rk.threshold.get()),
+            local,
+        })
+    };
+    let r = set.root();
+    rows.push(top(
+        TopLevelRole::Root,
+        r.version().get(),
+        r.signed().common.expires,
+    )?);
+    if let Some(t) = set.targets() {
+        rows.push(top(
+            TopLevelRole::Targets,
+            t.version().get(),
+            t.signed().common.expires,
+        )?);
+    }
+    if let Some(s) = set.snapshot() {
+        rows.push(top(
+            TopLevelRole::Snapshot,
+            s.version().get(),
+            s.signed().common.expires,
+        )?);
+    }
+    if let Some(t) = set.timestamp() {
+        rows.push(top(
+            TopLevelRole::Timestamp,
+            t.version().get(),
+            t.signed().common.expires,
+        )?);
+    }
+    for (name, _, md) in set.delegated_roles() {
+        let dr = repo::delegation_of(set, name);
+        let mut local = 0;
+        for id in dr.iter().flat_map(|d| d.keyids.iter()) {
+            if keystore.get(id)?.is_some() {
+                local += 1;
+            }
+        }
+        rows.push(Row {
+            role: name.to_string(),
+            version: md.version().get(),
+            expires: md.signed().common.expires,
+            keyids: dr
+                .iter()
+                .flat_map(|d| d.keyids.iter().map(ToString::to_string))
+                .collect(),
+            threshold: dr.as_ref().map(|d| d.threshold.get()),
+            local,
+        });
+    }
+    let now = repo::now();
+    let days_left = |t: Timestamp| days_until(t, now);
+    let warnings = warnings(&rows, now, gun.as_str());
+    match ctx.output {
+        Format::Json => output::json(&json!({
+            "gun": gun.as_str(),
+            "server": ctx.server,
+            "roles": rows.iter().map(|r| json!({
+                "role": r.role,
+                "version": r.version,
+                "expires": r.expires.to_string(),
+                "days_left": days_left(r.expires),
+                "keyids": r.keyids,
+                "threshold": r.threshold,
+                "local_keys": r.local,
+            })).collect::<Vec<_>>(),
+            "warnings": warnings,
+        })),
+        Format::Text => {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let keys = if r.keyids.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        r.keyids
+                            .iter()
+                            .map(|k| k[..12.min(k.len())].to_owned())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    vec![
+                        r.role.clone(),
+                        r.version.to_string(),
+                        r.expires.to_string(),
+                        days_left(r.expires).to_string(),
+                        r.threshold.map_or("-".to_owned(), |t| t.to_string()),
+                        keys,
+                        r.local.to_string(),
+                    ]
+                })
+                .collect();
+            let mut out = format!("{gun} on {}\n", ctx.server);
+            out.push_str(&output::table(
+                &[
+                    "ROLE",
+                    "VERSION",
+                    "EXPIRES",
+                    "DAYS",
+                    "THRESHOLD",
+                    "KEYS",
+                    "LOCAL",
+                ],
+                &table,
+            ));
+            for w in &warnings {
+                out.push_str(&format!("warning: {w}\n"));
+            }
+            output::text(&out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(role: &str, days: i64, local: usize) -> Row {
+        Row {
+            role: role.to_owned(),
+            version: 1,
+            expires: Timestamp::from_unix(1_000_000 + days * 86_400 + 60),
+            keyids: Vec::new(),
+            threshold: Some(1),
+            local,
+        }
+    }
+
+    #[test]
+    fn warns_for_roles_signed_here_that_expire_within_30_days() {
+        let now = Timestamp::from_unix(1_000_000);
+        let rows = [
+            row("root", 3650, 1),
+            row("targets", 29, 1),
+            row("targets/releases", -2, 0),
+            row("snapshot", 3, 0),
+            row("timestamp", 0, 0),
+        ];
+        let w = warnings(&rows, now, "example.com/org/app");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("targets expires in 29 days"), "{w:?}");
+        assert!(
+            w[1].starts_with("targets/releases expired 2 days ago"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("vouch renew example.com/org/app"));
+        // A client-held snapshot is this side's to renew.
+        assert_eq!(warnings(&[row("snapshot", 3, 1)], now, "g").len(), 1);
+    }
+}

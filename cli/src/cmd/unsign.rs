@@ -1,0 +1,51 @@
+//! `vouch unsign`: removes a tag (or bare digest) from a repository's targets.
+
+use anyhow::bail;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::output::{self, Format};
+use crate::repo::Repo;
+
+/// `vouch unsign`
+///
+/// Example: vouch unsign registry.example.com/org/app:v1
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// HOST/ORG/APP:TAG, or HOST/ORG/APP@sha256:HEX for a bare digest.
+    pub image: String,
+    /// Remove it from this delegated role instead of targets.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+}
+
+/// Runs `vouch unsign`.
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let image = super::parse_image(&args.image)?;
+    let name = match (image.tag(), image.digest()) {
+        (Some(tag), _) => tag.to_owned(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => bail!("{}: name the tag to remove (HOST/ORG/APP:TAG)", args.image),
+    };
+    let role = super::parse_role(args.role.as_deref())?;
+    let gun = image.gun();
+    let mut repo = Repo::open(ctx, &gun)?;
+    let published = repo.publish_change(ctx, &role, &|targets| {
+        if targets.remove_target(&name).is_none() {
+            bail!("{role} of {gun} has no signed target {name}: nothing to remove");
+        }
+        Ok(())
+    })?;
+    match ctx.output {
+        Format::Json => output::json(&json!({
+            "gun": gun.as_str(),
+            "target": name,
+            "role": role.as_str(),
+            "version": published.version.get(),
+        })),
+        Format::Text => output::text(&format!(
+            "removed {gun}:{name} ({role} version {})",
+            published.version.get()
+        )),
+    }
+}

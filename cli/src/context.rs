@@ -1,0 +1,143 @@
+//! Global options, parsed by clap and validated into a [`Context`] every command reads.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use zeroize::Zeroizing;
+
+use crate::output::Format;
+
+/// Options every command accepts.
+#[derive(clap::Args, Debug)]
+pub struct GlobalArgs {
+    /// URL of the vouch server.
+    #[arg(
+        long,
+        env = "VOUCH_SERVER",
+        global = true,
+        default_value = "http://127.0.0.1:4443"
+    )]
+    pub server: String,
+    /// File holding the API token or JWT sent as `Authorization: Bearer` (else $VOUCH_TOKEN,
+    /// the token itself; else no token).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Directory for private keys and trusted metadata [default: ~/.vouch].
+    #[arg(long, env = "VOUCH_TRUST_DIR", global = true, value_name = "DIR")]
+    pub trust_dir: Option<PathBuf>,
+    /// Root metadata file to pin for the repository instead of trusting the server's root
+    /// on first use.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trust_root: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// Validated global settings.
+pub struct Context {
+    /// Server URL without a trailing slash.
+    pub server: String,
+    /// Bearer token, if any.
+    pub token: Option<Zeroizing<String>>,
+    /// The trust directory.
+    pub trust_dir: PathBuf,
+    /// A root to pin on first use, if given.
+    pub trust_root: Option<PathBuf>,
+    /// Output format.
+    pub output: Format,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("trust_dir", &self.trust_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+impl Context {
+    /// Validates `args`.
+    pub fn from_args(args: GlobalArgs) -> anyhow::Result<Self> {
+        let server = args.server.trim_end_matches('/').to_owned();
+        let url = reqwest::Url::parse(&server)
+            .with_context(|| format!("invalid --server URL {server:?}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            bail!("invalid --server URL {server:?}: expected http://HOST[:PORT] or https://HOST[:PORT]");
+        }
+        let token = match &args.token_file {
+            Some(path) => {
+                let t = Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read token file {}", path.display()))?,
+                );
+                let t = Zeroizing::new(t.trim().to_owned());
+                if t.is_empty() {
+                    bail!("token file {} is empty", path.display());
+                }
+                Some(t)
+            }
+            None => std::env::var("VOUCH_TOKEN")
+                .ok()
+                .map(|t| Zeroizing::new(t.trim().to_owned()))
+                .filter(|t| !t.is_empty()),
+        };
+        if token.is_some() && url.scheme() == "http" && !is_loopback(&url) {
+            crate::output::warn(&format!(
+                "sending the token to {server} over plain HTTP: anyone on the network can read it; use https://"
+            ));
+        }
+        let trust_dir = match args.trust_dir {
+            Some(d) => d,
+            None => match std::env::var_os("HOME") {
+                Some(home) if !home.is_empty() => PathBuf::from(home).join(".vouch"),
+                _ => bail!("HOME is not set: pass --trust-dir or set VOUCH_TRUST_DIR"),
+            },
+        };
+        Ok(Context {
+            server,
+            token,
+            trust_dir,
+            trust_root: args.trust_root,
+            output: args.output,
+        })
+    }
+
+    /// Where trusted metadata of each (server, GUN) is cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.trust_dir.join("tuf")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for (u, want) in [
+            ("http://127.0.0.1:4443", true),
+            ("http://[::1]:4443", true),
+            ("http://localhost", true),
+            ("http://vouch.example", false),
+            ("http://10.0.0.1", false),
+        ] {
+            assert_eq!(is_loopback(&reqwest::Url::parse(u).unwrap()), want, "{u}");
+        }
+    }
+}

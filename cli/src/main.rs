@@ -1,0 +1,133 @@
+//! `vouch`: sign and verify container images with TUF trust metadata.
+//!
+//! The command line a release pipeline or an engineer runs against a `vouch-server`: key
+//! management, repository initialisation, signing tags and digests, and the questions a
+//! deployment asks ("which digest is `app:v1`?", "is this image trusted?").
+//!
+//! How the parts relate:
+//! - [`cmd`] holds one module per subcommand, each with its `Args` (clap derive) and a `run`.
+//! - [`context`] validates the global options into a [`context::Context`].
+//! - [`keystore`] and [`passphrase`] keep encrypted private keys under the trust directory.
+//! - [`remote`] speaks the server's HTTP API (fetching metadata, online keys, publishing).
+//! - [`repo`] ties the server to `vouch-verifier`'s updater and its trusted-metadata cache,
+//!   and publishes changes with retry on conflict.
+//! - [`failure`] maps errors to exit codes.
+//!
+//! What it is not: a TUF implementation. Every check of fetched metadata is
+//! `vouch-verifier`'s, and the metadata model is `vouch-tuf`'s.
+
+mod cmd;
+mod context;
+mod failure;
+mod keystore;
+mod output;
+mod passphrase;
+mod remote;
+mod repo;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::GlobalArgs;
+
+/// Sign and verify container images with TUF trust metadata served by vouch-server.
+#[derive(Parser, Debug)]
+#[command(
+    name = "vouch",
+    version,
+    after_help = "Exit status: 0 success, 1 error, 2 usage error, 3 not trusted (verify).\n\
+                  Example: vouch --server https://vouch.example verify registry.example/org/app:v1 --no-registry"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate, list, import, export private keys and change their passphrases.
+    #[command(subcommand)]
+    Key(cmd::key::KeyCommand),
+    /// Create the trust data of an image repository (GUN) on the server.
+    #[command(after_help = "Example: vouch init registry.example.com/org/app")]
+    Init(cmd::init::Args),
+    /// Sign a tag (or a bare digest) of an image repository.
+    #[command(
+        after_help = "Example: vouch sign registry.example.com/org/app:v1 --digest sha256:… --length 1234"
+    )]
+    Sign(cmd::sign::Args),
+    /// Remove a signed tag (or digest) from an image repository.
+    #[command(after_help = "Example: vouch unsign registry.example.com/org/app:v1")]
+    Unsign(cmd::unsign::Args),
+    /// List the signed targets of an image repository.
+    #[command(after_help = "Example: vouch list registry.example.com/org/app --output json")]
+    List(cmd::list::Args),
+    /// Show the signed digest of one tag.
+    #[command(after_help = "Example: vouch lookup registry.example.com/org/app:v1")]
+    Lookup(cmd::lookup::Args),
+    /// Check that an image is trusted and print it pinned to its digest.
+    #[command(after_help = "Example: vouch verify registry.example.com/org/app:v1 --no-registry")]
+    Verify(cmd::verify::Args),
+    /// Show versions, keys and expiry dates of a repository's roles.
+    #[command(after_help = "Example: vouch status registry.example.com/org/app")]
+    Status(cmd::status::Args),
+    /// Write an offline trust bundle of a repository.
+    #[command(
+        after_help = "Example: vouch export registry.example.com/org/app -o app.bundle.json"
+    )]
+    Export(cmd::bundle::ExportArgs),
+    /// Check an offline trust bundle and keep its metadata as trusted.
+    #[command(after_help = "Example: vouch import app.bundle.json")]
+    Import(cmd::bundle::ImportArgs),
+    /// Re-sign roles that expire soon (or the roles named) with a new expiry.
+    #[command(after_help = "Example: vouch renew registry.example.com/org/app")]
+    Renew(cmd::renew::Args),
+    /// Replace the key of root, targets, snapshot or timestamp.
+    #[command(after_help = "Example: vouch rotate registry.example.com/org/app targets")]
+    Rotate(cmd::rotate::Args),
+    /// Add, change, remove and list delegated roles.
+    #[command(subcommand)]
+    Delegation(cmd::delegation::DelegationCommand),
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = context::Context::from_args(cli.global)?;
+    match cli.command {
+        Command::Key(c) => cmd::key::run(&ctx, c),
+        Command::Init(a) => cmd::init::run(&ctx, a),
+        Command::Sign(a) => cmd::sign::run(&ctx, a),
+        Command::Unsign(a) => cmd::unsign::run(&ctx, a),
+        Command::List(a) => cmd::list::run(&ctx, a),
+        Command::Lookup(a) => cmd::lookup::run(&ctx, a),
+        Command::Verify(a) => cmd::verify::run(&ctx, a),
+        Command::Status(a) => cmd::status::run(&ctx, a),
+        Command::Delegation(c) => cmd::delegation::run(&ctx, c),
+        Command::Renew(a) => cmd::renew::run(&ctx, a),
+        Command::Rotate(a) => cmd::rotate::run(&ctx, a),
+        Command::Export(a) => cmd::bundle::export(&ctx, a),
+        Command::Import(a) => cmd::bundle::import(&ctx, a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            // Printing help to a closed pipe is not worth a second error.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if failure::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vouch: {}", failure::one_line(&e));
+            ExitCode::from(failure::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! One image repository (GUN) as the CLI sees it: the server, `vouch-verifier`'s updater
+//! over a persistent trusted-metadata cache, and the local keys that may sign its roles.
+//!
+//! Trust: the cache under `TRUST_DIR/tuf/<server>/<gun>/` holds the last trusted root; a
+//! repository this trust directory created (`vouch init`) is pinned to the root it signed.
+//! For a repository seen for the first time the root given with `--trust-root` is pinned, or
+//! else the server's current root is trusted on first use, with a warning that shows its
+//! fingerprint. Every later answer comes from metadata the verifier checked.
+//!
+//! Changes ([`Repo::publish_change`]) are computed from freshly verified metadata,
+//! signed in memory and published as one update; on a 409 the change is re-applied to the
+//! newer metadata, re-signed and retried. Nothing is staged on disk, so a refused change
+//! leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use vouch_tuf::crypto::{PrivateKey, Signer};
+use vouch_tuf::metadata::{
+    DelegatedRole, Key, MetaFile, Metadata, PathScope, Role, Root, Snapshot, Targets,
+};
+use vouch_tuf::reference::Gun;
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole, Version};
+use vouch_verifier::cache::MetadataStore;
+use vouch_verifier::clock::{Clock, SystemClock};
+use vouch_verifier::transport::{Bundle, BundleTransport, Transport, TransportError};
+use vouch_verifier::{Error as VerifyError, TrustedSet, Updater};
+
+use crate::context::Context;
+use crate::keystore::Keystore;
+use crate::output;
+use crate::passphrase;
+use crate::remote::{PublishError, Remote};
+
+/// Lifetimes of the metadata the CLI signs (as Notary's defaults).
+pub const ROOT_LIFETIME_SECS: i64 = 10 * 365 * 86_400;
+/// Lifetime of targets and delegated targets metadata.
+pub const TARGETS_LIFETIME_SECS: i64 = 3 * 365 * 86_400;
+/// Lifetime of a client-signed snapshot.
+pub const SNAPSHOT_LIFETIME_SECS: i64 = 3 * 365 * 86_400;
+/// How many times a change is re-applied after a 409 before giving up.
+pub const MAX_PUBLISH_ATTEMPTS: u32 = 8;
+
+/// The current time.
+pub fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+/// A repository on the server, with its verified metadata.
+pub struct Repo {
+    gun: Gun,
+    remote: Remote,
+    updater: Updater<Remote>,
+}
+
+/// What a successful publish produced.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The new version of the changed role.
+    pub version: Version,
+    /// How many attempts it took (more than one after conflicts).
+    pub attempts: u32,
+}
+
+/// The sha256 hex of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+impl Repo {
+    /// The trusted-metadata cache of `gun` on the context's server.
+    pub fn store(ctx: &Context, gun: &Gun) -> anyhow::Result<MetadataStore> {
+        MetadataStore::for_repository(ctx.cache_dir(), &ctx.server, gun.as_str())
+            .context("cannot open the trusted-metadata cache")
+    }
+
+    /// Opens `gun`, establishing trust in its root if this trust directory has none yet, and
+    /// refreshes its metadata.
+    pub fn open(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
+        let remote = Remote::new(ctx, gun)?;
+        let store = Self::store(ctx, gun)?;
+        let root_role = TopLevelRole::Root.name();
+        let have_root = store
+            .load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes)?
+            .is_some();
+        if !have_root {
+            Self::establish_trust(ctx, gun, &remote, &ctx.server, &store)?;
+        }
+        let updater = Updater::new(store, remote.clone()).with_gun(gun.clone());
+        let mut repo = Repo {
+            gun: gun.clone(),
+            remote,
+            updater,
+        };
+        repo.refresh()?;
+        Ok(repo)
+    }
+
+    /// Pins the root of `gun` in `store`: the `--trust-root` file, or else (trust on first
+    /// use, with a warning showing its fingerprint) the current `root.json` of `source`.
+    fn establish_trust(
+        ctx: &Context,
+        gun: &Gun,
+        source: &dyn Transport,
+        source_name: &str,
+        store: &MetadataStore,
+    ) -> anyhow::Result<()> {
+        let bytes = if let Some(path) = &ctx.trust_root {
+            std::fs::read(path)
+                .with_context(|| format!("cannot read trust root {}", path.display()))?
+        } else {
+            let bytes = match source.fetch("root.json", vouch_verifier::Limits::DEFAULT.root_max_bytes) {
+                Ok(b) => b,
+                Err(e) if e.is_not_found() => bail!(
+                    "{gun} has no trust data on {source_name}: run `vouch init {gun}` first (or check the GUN and --server)"
+                ),
+                Err(e) => return Err(transport_error(source_name, e)),
+            };
+            let md = Metadata::<Root>::from_bytes(&bytes)
+                .with_context(|| format!("the root metadata from {source_name}"))?;
+            let keys: Vec<&str> = md
+                .signed()
+                .role_keys(TopLevelRole::Root)
+                .keyids
+                .iter()
+                .map(KeyId::as_str)
+                .collect();
+            output::warn(&format!(
+                "trusting the root of {gun} on first use: version {}, sha256 {}, root keys {}; \
+                 compare it with the repository owner's, or pin it with --trust-root FILE",
+                md.version(),
+                sha256_hex(&bytes),
+                keys.join(",")
+            ));
+            bytes
+        };
+        Updater::<Remote>::pin_root(store, &bytes)
+            .with_context(|| format!("cannot trust the root of {gun}"))?;
+        Ok(())
+    }
+
+    /// An updater of `gun` reading the offline bundle `path` instead of the server, over
+    /// the same trusted-metadata cache (so rollback is caught across bundles and server
+    /// runs alike), refreshed.
+    pub fn open_offline(
+        ctx: &Context,
+        gun: &Gun,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Updater<BundleTransport>> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read bundle {}", path.display()))?;
+        let bundle = Bundle::from_bytes(&bytes)
+            .with_context(|| format!("{} is not a vouch trust bundle", path.display()))?;
+        if let Some(g) = &bundle.gun {
+            if g != gun.as_str() {
+                bail!("{} is a bundle of {g}, not of {gun}", path.display());
+            }
+        }
+        let transport = BundleTransport::new(bundle);
+        let store = Self::store(ctx, gun)?;
+        let have_root = store
+            .load(
+                &TopLevelRole::Root.name(),
+                vouch_verifier::Limits::DEFAULT.root_max_bytes,
+            )?
+            .is_some();
+        let name = format!("bundle {}", path.display());
+        if !have_root {
+            Self::establish_trust(ctx, gun, &transport, &name, &store)?;
+        }
+        let mut updater = Updater::new(store, transport).with_gun(gun.clone());
+        updater.refresh().map_err(|e| {
+            anyhow!(e).context(format!("trust data of {gun} in {name} failed verification"))
+        })?;
+        Ok(updater)
+    }
+
+    /// Every file a client needs to update `gun` from root version 1 offline, named as the
+    /// repository serves them: `N.root.json` for each root version and `root.json`,
+    /// `timestamp.json`, and the current snapshot, targets and delegated roles.
+    pub fn bundle(&self) -> anyhow::Result<Bundle> {
+        let set = self.with_delegations()?;
+        let cap = vouch_verifier::Limits::DEFAULT.root_max_bytes;
+        let mut files = std::collections::BTreeMap::new();
+        let current = set.root().version().get();
+        for v in 1..current {
+            let name = format!("{v}.root.json");
+            let bytes = self
+                .remote
+                .fetch(&name, cap)
+                .map_err(|e| transport_error(self.remote.server(), e))?;
+            files.insert(name, bytes);
+        }
+        files.insert(format!("{current}.root.json"), set.root().bytes().to_vec());
+        files.insert("root.json".to_owned(), set.root().bytes().to_vec());
+        let ts = set
+            .timestamp()
+            .ok_or_else(|| anyhow!("no trusted timestamp for {}", self.gun))?;
+        files.insert("timestamp.json".to_owned(), ts.bytes().to_vec());
+        let sn = set
+            .snapshot()
+            .ok_or_else(|| anyhow!("no trusted snapshot for {}", self.gun))?;
+        let req = set.snapshot_request().map_err(|e| anyhow!(e))?;
+        files.insert(req.file_name, sn.bytes().to_vec());
+        let mut roles: Vec<(RoleName, Vec<u8>)> = Vec::new();
+        if let Some(t) = set.targets() {
+            roles.push((TopLevelRole::Targets.name(), t.bytes().to_vec()));
+        }
+        for (name, _, md) in set.delegated_roles() {
+            roles.push((name.clone(), md.bytes().to_vec()));
+        }
+        for (role, bytes) in roles {
+            let req = set.targets_request(&role).map_err(|e| anyhow!(e))?;
+            files.insert(req.file_name, bytes);
+        }
+        Ok(Bundle {
+            gun: Some(self.gun.to_string()),
+            files,
+        })
+    }
+
+    /// Runs the TUF update against the server.
+    pub fn refresh(&mut self) -> anyhow::Result<()> {
+        self.updater.refresh().map_err(|e| self.verify_error(e))
+    }
+
+    /// Turns a verifier error into a message for this repository.
+    pub fn verify_error(&self, e: VerifyError) -> anyhow::Error {
+        verify_error(self.remote.server(), &self.gun, e)
+    }
+
+    /// The repository.
+    pub fn gun(&self) -> &Gun {
+        &self.gun
+    }
+
+    /// The server side of this repository.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    /// The updater (after a successful refresh).
+    pub fn updater(&mut self) -> &mut Updater<Remote> {
+        &mut self.updater
+    }
+
+    /// The trusted set of the last refresh.
+    pub fn trusted(&self) -> anyhow::Result<&TrustedSet> {
+        self.updater
+            .trusted()
+            .ok_or_else(|| anyhow!("trust data of {} not refreshed", self.gun))
+    }
+
+    /// The trusted set with every delegated role reachable from `targets` that the
+    /// snapshot lists loaded and verified (fetched from the server, checked by the verifier's
+    /// trusted set against its delegating role and the snapshot), at most
+    /// [`Limits::max_delegations`](vouch_verifier::Limits) roles.
+    pub fn with_delegations(&self) -> anyhow::Result<TrustedSet> {
+        let mut set = self.trusted()?.clone();
+        let limit = set.limits().max_delegations as usize;
+        let mut visited = 0usize;
+        let mut stack = vec![TopLevelRole::Targets.name()];
+        while let Some(parent) = stack.pop() {
+            let children: Vec<RoleName> = match set
+                .targets_role(parent.as_str())
+                .and_then(|p| p.signed().delegations.as_ref())
+            {
+                Some(d) => d.roles.iter().map(|r| r.name.clone()).collect(),
+                None => continue,
+            };
+            for child in children.into_iter().rev() {
+                if set.targets_role(child.as_str()).is_some() || !listed(&set, &child) {
+                    continue;
+                }
+                visited += 1;
+                if visited > limit {
+                    bail!("{} delegates to more than {limit} roles", self.gun);
+                }
+                let req = set
+                    .targets_request(&child)
+                    .map_err(|e| anyhow!(e).context(format!("{child} of {}", self.gun)))?;
+                let bytes = self
+                    .remote
+                    .fetch(&req.file_name, req.max_len)
+                    .map_err(|e| transport_error(self.remote.server(), e))?;
+                set.update_delegated(&child, &parent, &bytes).map_err(|e| {
+                    anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
+                })?;
+                stack.push(child);
+            }
+        }
+        Ok(set)
+    }
+
+    /// Applies `change` to the verified metadata of `role` (`targets` or a delegated role),
+    /// signs the result with a threshold of the role's keys held here (and a snapshot, when
+    /// this trust directory holds the snapshot key) and publishes it; after a 409, refreshes
+    /// and starts over, at most [`MAX_PUBLISH_ATTEMPTS`] times. A delegated role's targets
+    /// must stay inside the paths delegated to it.
+    pub fn publish_change(
+        &mut self,
+        ctx: &Context,
+        role: &RoleName,
+        change: &dyn Fn(&mut Targets) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Published> {
+        let keystore = Keystore::new(&ctx.trust_dir);
+        let mut signers: Signers = Signers::default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                self.refresh()?;
+            }
+            let set = if role.top_level().is_some() {
+                self.trusted()?.clone()
+            } else {
+                self.with_delegations()?
+            };
+            let root = set.root().signed().clone();
+            let mut is_new = false;
+            let (mut targets, keyids, threshold, delegated) = match role.top_level() {
+                Some(TopLevelRole::Targets) => {
+                    let current = set
+                        .targets()
+                        .ok_or_else(|| anyhow!("no trusted targets metadata for {}", self.gun))?
+                        .signed()
+                        .clone();
+                    let rk = root.role_keys(TopLevelRole::Targets);
+                    (current, rk.keyids.clone(), rk.threshold, None)
+                }
+                Some(other) => bail!("{other} metadata is not changed this way"),
+                None => {
+                    let dr = delegation_of(&set, role).ok_or_else(|| {
+                        anyhow!(
+                            "{} does not delegate {role}: add it with `vouch delegation add`",
+                            self.gun
+                        )
+                    })?;
+                    let current = match set.targets_role(role.as_str()) {
+                        Some(t) => t.signed().clone(),
+                        None if listed(&set, role) => bail!(
+                            "{role} of {} is published but could not be loaded",
+                            self.gun
+                        ),
+                        None => {
+                            // The first metadata of this role: version 1.
+                            is_new = true;
+                            Targets::new(now())
+                        }
+                    };
+                    (current, dr.keyids.clone(), dr.threshold, Some(dr))
+                }
+            };
+            change(&mut targets)?;
+            if let Some(dr) = &delegated {
+                for name in targets.targets.keys() {
+                    if !dr.is_delegated_path(name.as_str()) {
+                        bail!(
+                            "{name} is outside the targets delegated to {role} ({}): nothing was published",
+                            describe_scope(dr)
+                        );
+                    }
+                }
+            }
+            if !is_new {
+                targets.bump_version();
+            }
+            targets.set_expires(now().add_seconds(TARGETS_LIFETIME_SECS));
+            let version = targets.common.version;
+
+            let keys = match &delegated {
+                None => root.keys.clone(),
+                Some(_) => delegation_keys(&set, role),
+            };
+            let role_keys =
+                signers.for_keys(&keystore, role.as_str(), &keys, &keyids, threshold)?;
+            let md = Metadata::signed_by(targets, &role_keys)
+                .with_context(|| format!("cannot sign {role}"))?;
+            let role_bytes = md.to_bytes();
+            let mut files = vec![(role.clone(), role_bytes.clone())];
+
+            if holds_any(&keystore, &root, TopLevelRole::Snapshot)? {
+                let mut snapshot = set
+                    .snapshot()
+                    .map(|s| s.signed().clone())
+                    .unwrap_or_else(|| Snapshot::new(now()));
+                snapshot.meta.insert(
+                    Snapshot::meta_name(role.as_str()),
+                    MetaFile::for_bytes(version, &role_bytes),
+                );
+                snapshot.bump_version();
+                snapshot.set_expires(now().add_seconds(SNAPSHOT_LIFETIME_SECS));
+                let rk = root.role_keys(TopLevelRole::Snapshot);
+                let snap_keys = signers.for_keys(
+                    &keystore,
+                    "snapshot",
+                    &root.keys,
+                    &rk.keyids,
+                    rk.threshold,
+                )?;
+                let smd =
+                    Metadata::signed_by(snapshot, &snap_keys).context("cannot sign snapshot")?;
+                files.push((TopLevelRole::Snapshot.name(), smd.to_bytes()));
+            }
+
+            match self.remote.publish(&files) {
+                Ok(()) => {
+                    return Ok(Published {
+                        version,
+                        attempts: attempt,
+                    })
+                }
+                Err(PublishError::Conflict { .. }) if attempt < MAX_PUBLISH_ATTEMPTS => {
+                    std::thread::sleep(backoff(attempt));
+                }
+                Err(PublishError::Conflict { gun }) => bail!(
+                    "{gun} kept changing under this update ({attempt} attempts, each refused with 409 Conflict): try again"
+                ),
+                Err(PublishError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Re-signs root unchanged but for its version and expiry (10 years from now), with a
+    /// threshold of its root keys held here, and publishes it; retried after a 409.
+    pub fn renew_root(&mut self, ctx: &Context) -> anyhow::Result<Published> {
+        let keystore = Keystore::new(&ctx.trust_dir);
+        let mut signers = Signers::default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                self.refresh()?;
+            }
+            let mut root = self.trusted()?.root().signed().clone();
+            root.bump_version();
+            root.set_expires(now().add_seconds(ROOT_LIFETIME_SECS));
+            let version = root.common.version;
+            let rk = root.role_keys(TopLevelRole::Root).clone();
+            let keys = root.keys.clone();
+            let root_keys = signers.for_keys(&keystore, "root", &keys, &rk.keyids, rk.threshold)?;
+            let md = Metadata::signed_by(root, &root_keys).context("cannot sign root")?;
+            match self
+                .remote
+                .publish(&[(TopLevelRole::Root.name(), md.to_bytes())])
+            {
+                Ok(()) => {
+                    return Ok(Published {
+                        version,
+                        attempts: attempt,
+                    })
+                }
+                Err(PublishError::Conflict { .. }) if attempt < MAX_PUBLISH_ATTEMPTS => {
+                    std::thread::sleep(backoff(attempt));
+                }
+                Err(PublishError::Conflict { gun }) => {
+                    bail!("{gun} kept changing under this update ({attempt} attempts): try again")
+                }
+                Err(PublishError::Other(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// True when the trusted snapshot lists `role`'s metadata (it has been published).
+fn listed(set: &TrustedSet, role: &RoleName) -> bool {
+    set.snapshot().is_some_and(|s| {
+        s.signed()
+            .meta
+            .contains_key(&Snapshot::meta_name(role.as_str()))
+    })
+}
+
+/// The delegation of `role` by `targets` or a loaded delegated role.
+pub fn delegation_of(set: &TrustedSet, role: &RoleName) -> Option<DelegatedRole> {
+    let parents = set
+        .targets()
+        .into_iter()
+        .chain(set.delegated_roles().map(|(_, _, t)| t));
+    for p in parents {
+        if let Some(dr) = p
+            .signed()
+            .delegations
+            .as_ref()
+            .and_then(|d| d.role(role.as_str()))
+        {
+            return Some(dr.clone());
+        }
+    }
+    None
+}
+
+/// The keys of the delegation that delegates `role` (empty when none does).
+pub fn delegation_keys(set: &TrustedSet, role: &RoleName) -> BTreeMap<KeyId, Key> {
+    let parents = set
+        .targets()
+        .into_iter()
+        .chain(set.delegated_roles().map(|(_, _, t)| t));
+    for p in parents {
+        if let Some(d) = p.signed().delegations.as_ref() {
+            if d.role(role.as_str()).is_some() {
+                return d.keys.clone();
+            }
+        }
+    }
+    BTreeMap::new()
+}
+
+/// The paths or hash prefixes of a delegation, for messages.
+pub fn describe_scope(dr: &DelegatedRole) -> String {
+    match &dr.scope {
+        PathScope::Paths(p) => format!("paths {}", p.join(", ")),
+        PathScope::HashPrefixes(p) => format!("path hash prefixes {}", p.join(", ")),
+        PathScope::Nothing => "no paths".to_owned(),
+    }
+}
+
+/// Turns a verifier error about `gun` on `server` into a message that names what to do.
+pub fn verify_error(server: &str, gun: &Gun, e: VerifyError) -> anyhow::Error {
+    match e {
+        VerifyError::Transport(t) => {
+            transport_error(server, t).context(format!("cannot update the trust data of {gun}"))
+        }
+        other => anyhow!(other).context(format!("trust data of {gun} failed verification")),
+    }
+}
+
+/// A random delay that grows with the attempt, so that racing signers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let mut b = [0u8; 2];
+    let jitter = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b) {
+        Ok(()) => u64::from(u16::from_le_bytes(b) % 100),
+        Err(_) => 50,
+    };
+    Duration::from_millis(20 * u64::from(attempt.min(6)) + jitter)
+}
+
+/// An error from fetching, with the hint that matters.
+pub fn transport_error(server: &str, e: TransportError) -> anyhow::Error {
+    match e {
+        TransportError::Network { message, .. } if message.contains("cannot reach") => {
+            anyhow!(message)
+        }
+        other => anyhow!(other).context(format!("fetching from {server}")),
+    }
+}
+
+/// True when this trust directory holds a key `root` assigns to `role`.
+pub fn holds_any(keystore: &Keystore, root: &Root, role: TopLevelRole) -> anyhow::Result<bool> {
+    for id in &root.role_keys(role).keyids {
+        if keystore.get(id)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Private keys unlocked during one command, by key id (each passphrase asked once).
+#[derive(Default)]
+pub struct Signers {
+    keys: BTreeMap<KeyId, PrivateKey>,
+}
+
+impl Signers {
+    /// Unlocks (once) and returns `threshold` of the keys `keyids` of `role` held here,
+    /// checking that each stored key is the one `keys` lists under its id.
+    pub fn for_keys(
+        &mut self,
+        keystore: &Keystore,
+        role: &str,
+        keys: &BTreeMap<KeyId, Key>,
+        keyids: &[KeyId],
+        threshold: Threshold,
+    ) -> anyhow::Result<Vec<&dyn Signer>> {
+        let need = threshold.get() as usize;
+        let mut chosen = Vec::new();
+        for id in keyids {
+            if chosen.len() == need {
+                break;
+            }
+            if !keys.contains_key(id) {
+                continue;
+            }
+            if self.keys.contains_key(id) {
+                chosen.push(id.clone());
+                continue;
+            }
+            let Some(entry) = keystore.get(id)? else {
+                continue;
+            };
+            let (pass, source) = passphrase::unlock(&entry.role, id.as_str())?;
+            let key = keystore.unlock(&entry, &pass).with_context(|| {
+                format!("cannot unlock the {role} key {id} (passphrase {source})")
+            })?;
+            self.keys.insert(id.clone(), key);
+            chosen.push(id.clone());
+        }
+        if chosen.len() < need {
+            bail!(
+                "signing {role} needs {need} of its keys ({}), and {} holds {}: import the key with `vouch key import`, or use the trust directory that holds it",
+                keyids.iter().map(KeyId::as_str).collect::<Vec<_>>().join(", "),
+                keystore.dir().display(),
+                chosen.len()
+            );
+        }
+        Ok(chosen
+            .iter()
+            .filter_map(|id| self.keys.get(id).map(|k| k as &dyn Signer))
+            .collect())
+    }
+}

@@ -1,0 +1,232 @@
+//! End-to-end harness: a real `vouch-server` process on a free loopback port with its own
+//! data directory, and the real `vouch` binary run against it with a trust directory of its
+//! own.
+//!
+//! The server binary is the one cargo built beside `vouch` (`cargo test --workspace` builds
+//! it; with `-p vouch-cli` alone, run `cargo build -p vouch-server` first).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A digest for tests, distinct per `n`.
+pub fn digest(n: u8) -> String {
+    format!("sha256:{}", format!("{n:02x}").repeat(32))
+}
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub admin_token: String,
+    _tmp: tempfile::TempDir,
+}
+
+fn server_binary() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_vouch")).with_file_name("vouch-server");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p vouch-server` (cargo test --workspace builds it)",
+        p.display()
+    );
+    p
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut child = Command::new(server_binary())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("VOUCH_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vouch-server");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("server printed nothing").unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .trim()
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            data_dir,
+            admin_token,
+            _tmp: tmp,
+        }
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What one `vouch` run did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "vouch failed: {self:#?}");
+        &self.stdout
+    }
+
+    /// Asserts exit status `code` with exactly one line on stderr, `vouch: …`, containing
+    /// every one of `needles`; returns that line.
+    pub fn fails(&self, code: i32, needles: &[&str]) -> &str {
+        assert_eq!(self.code, code, "unexpected exit status: {self:#?}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("vouch: warning:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "expected one error line: {self:#?}");
+        let line = lines[0];
+        assert!(line.starts_with("vouch: "), "{line}");
+        for n in needles {
+            assert!(line.contains(n), "{line:?} lacks {n:?}");
+        }
+        line
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// The `vouch` binary with a trust directory, pointed at a server.
+pub struct Vouch {
+    pub server: String,
+    pub token: Option<String>,
+    pub trust_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Vouch {
+    /// A fresh trust directory using `server` with its admin token and test passphrases.
+    pub fn new(server: &Server) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        Vouch {
+            server: server.base.clone(),
+            token: Some(server.admin_token.clone()),
+            trust_dir: tmp.path().join("trust"),
+            env: vec![
+                ("VOUCH_KDF".into(), "fast-insecure-for-tests".into()),
+                ("VOUCH_ROOT_PASSPHRASE".into(), "root secret".into()),
+                ("VOUCH_TARGETS_PASSPHRASE".into(), "targets secret".into()),
+                ("VOUCH_SNAPSHOT_PASSPHRASE".into(), "snapshot secret".into()),
+            ],
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// The same settings, another trust directory (another machine).
+    pub fn elsewhere(&self) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        Vouch {
+            server: self.server.clone(),
+            token: self.token.clone(),
+            trust_dir: tmp.path().join("trust"),
+            env: self.env.clone(),
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// Sets (or with an empty value, removes) an environment variable.
+    pub fn set(&mut self, k: &str, v: &str) {
+        self.env.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            self.env.push((k.into(), v.into()));
+        }
+    }
+
+    /// The command, not yet run: a clean environment, no terminal.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.trust_dir.parent().unwrap())
+            .env("VOUCH_SERVER", &self.server)
+            .env("VOUCH_TRUST_DIR", &self.trust_dir)
+            .stdin(Stdio::null())
+            .args(args);
+        if let Some(t) = &self.token {
+            cmd.env("VOUCH_TOKEN", t);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Where this trust directory caches the trusted root of `gun` (percent-encoded names,
+    /// as `vouch-verifier`'s metadata store lays them out).
+    pub fn cached_root(&self, gun: &str) -> PathBuf {
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        self.trust_dir
+            .join("tuf")
+            .join(enc(&self.server))
+            .join(enc(gun))
+            .join("root.json")
+    }
+
+    /// Runs `vouch ARGS…`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+}

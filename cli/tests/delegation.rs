@@ -1,0 +1,255 @@
+//! End-to-end: the root holder delegates `releases` (paths `v*`) to a CI key; CI signs with
+//! only its key; tags outside the delegated paths are refused without leaving anything
+//! behind; the CI key is rotated and the old key can no longer sign.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{digest, Server, Vouch};
+
+const GUN: &str = "registry.example.com/org/app";
+
+#[test]
+fn delegate_to_ci_sign_refuse_rotate() {
+    let server = Server::start();
+    let owner = Vouch::new(&server);
+    owner.run(&["init", GUN]).ok();
+
+    // CI makes its key on its own machine and hands over only the public half.
+    let mut ci = owner.elsewhere();
+    ci.set("VOUCH_TARGETS_PASSPHRASE", "");
+    ci.set("VOUCH_ROOT_PASSPHRASE", "");
+    ci.set("VOUCH_RELEASES_PASSPHRASE", "ci secret");
+    let old = ci
+        .run(&[
+            "--output",
+            "json",
+            "key",
+            "generate",
+            "--role",
+            "releases",
+            "--algorithm",
+            "ecdsa-p256",
+        ])
+        .json()["keyid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = ci.run(&["key", "export", &old, "--public"]);
+    let pub_file = owner.trust_dir.parent().unwrap().join("ci-old.pub.json");
+    std::fs::write(&pub_file, public.ok()).unwrap();
+
+    owner
+        .run(&[
+            "delegation",
+            "add",
+            GUN,
+            "releases",
+            "--key",
+            pub_file.to_str().unwrap(),
+            "--paths",
+            "v*",
+        ])
+        .ok();
+    let list = owner
+        .run(&["--output", "json", "delegation", "list", GUN])
+        .json();
+    assert_eq!(list["delegations"][0]["role"], "targets/releases");
+    assert_eq!(list["delegations"][0]["paths"], serde_json::json!(["v*"]));
+    assert_eq!(list["delegations"][0]["keyids"], serde_json::json!([old]));
+
+    // CI signs v2 with only its key.
+    let d2 = digest(2);
+    let signed = ci
+        .run(&[
+            "--output",
+            "json",
+            "sign",
+            &format!("{GUN}:v2"),
+            "--digest",
+            &d2,
+            "--length",
+            "3",
+            "--role",
+            "releases",
+        ])
+        .json();
+    assert_eq!(signed["role"], "targets/releases");
+    assert_eq!(signed["version"], 1);
+    let v = owner
+        .run(&[
+            "--output",
+            "json",
+            "verify",
+            &format!("{GUN}:v2"),
+            "--no-registry",
+        ])
+        .json();
+    assert_eq!(v["pinned"], format!("{GUN}@{d2}"));
+    assert_eq!(
+        v["role_path"],
+        serde_json::json!(["targets", "targets/releases"])
+    );
+    owner
+        .run(&[
+            "verify",
+            &format!("{GUN}:v2"),
+            "--no-registry",
+            "--require-role",
+            "releases",
+        ])
+        .ok();
+    let status = owner.run(&["--output", "json", "status", GUN]).json();
+    let releases = &status["roles"][4];
+    assert_eq!(releases["role"], "targets/releases");
+    assert_eq!(releases["version"], 1);
+    assert_eq!(releases["keyids"], serde_json::json!([old]));
+    assert_eq!(
+        releases["local_keys"], 0,
+        "the owner does not hold the CI key"
+    );
+    let listed = owner.run(&["--output", "json", "list", GUN]).json();
+    assert_eq!(listed["targets"][0]["name"], "v2");
+    assert_eq!(listed["targets"][0]["role"], "targets/releases");
+
+    owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:v9"),
+            "--digest",
+            &d2,
+            "--length",
+            "3",
+        ])
+        .ok();
+    owner
+        .run(&[
+            "verify",
+            &format!("{GUN}:v9"),
+            "--no-registry",
+            "--require-role",
+            "releases",
+        ])
+        .fails(3, &["signed by targets, not by targets/releases"]);
+
+    // Outside the delegated paths: refused, and the next valid sign just works.
+    ci.run(&[
+        "sign",
+        &format!("{GUN}:latest"),
+        "--digest",
+        &d2,
+        "--length",
+        "3",
+        "--role",
+        "releases",
+    ])
+    .fails(
+        1,
+        &[
+            "latest is outside the targets delegated to targets/releases",
+            "v*",
+        ],
+    );
+    // The CI key cannot sign targets itself.
+    ci.run(&[
+        "sign",
+        &format!("{GUN}:latest"),
+        "--digest",
+        &d2,
+        "--length",
+        "3",
+    ])
+    .fails(1, &["signing targets needs 1 of its keys"]);
+    let d3 = digest(3);
+    let next = ci
+        .run(&[
+            "--output",
+            "json",
+            "sign",
+            &format!("{GUN}:v3"),
+            "--digest",
+            &d3,
+            "--length",
+            "3",
+            "--role",
+            "releases",
+        ])
+        .json();
+    assert_eq!(next["version"], 2);
+
+    // Rotate the CI key: the owner adds the new key; the new key's holder re-signs the
+    // role (content carried over, verified); then the owner removes the old key.
+    let ci2 = ci.elsewhere();
+    let new = ci2
+        .run(&["--output", "json", "key", "generate", "--role", "releases"])
+        .json()["keyid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_pub = owner.trust_dir.parent().unwrap().join("ci-new.pub.json");
+    std::fs::write(&new_pub, ci2.run(&["key", "export", &new, "--public"]).ok()).unwrap();
+    owner
+        .run(&[
+            "delegation",
+            "add",
+            GUN,
+            "releases",
+            "--key",
+            new_pub.to_str().unwrap(),
+        ])
+        .ok();
+    // Removing the old key first is refused by the server: the role would stop verifying.
+    owner
+        .run(&["delegation", "remove", GUN, "releases", "--key", &old[..12]])
+        .fails(1, &["signed only by keys being removed", "vouch renew"]);
+    let renewed = ci2
+        .run(&["--output", "json", "renew", GUN, "--role", "releases"])
+        .json();
+    assert_eq!(renewed["renewed"][0]["role"], "targets/releases");
+    assert_eq!(renewed["renewed"][0]["version"], 3);
+    owner
+        .run(&["delegation", "remove", GUN, "releases", "--key", &old[..12]])
+        .ok();
+    let list = owner
+        .run(&["--output", "json", "delegation", "list", GUN])
+        .json();
+    assert_eq!(list["delegations"][0]["keyids"], serde_json::json!([new]));
+
+    // The old key can no longer sign; what the role lists still verifies, now under the new
+    // key; the new key signs more.
+    ci.run(&[
+        "sign",
+        &format!("{GUN}:v4"),
+        "--digest",
+        &d3,
+        "--length",
+        "3",
+        "--role",
+        "releases",
+    ])
+    .fails(1, &["signing targets/releases needs 1 of its keys"]);
+    let out = owner.run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
+    assert_eq!(out.ok().trim(), format!("{GUN}@{d2}"));
+    ci2.run(&[
+        "sign",
+        &format!("{GUN}:v4"),
+        "--digest",
+        &d3,
+        "--length",
+        "3",
+        "--role",
+        "releases",
+    ])
+    .ok();
+    let out = owner.run(&["verify", &format!("{GUN}:v4"), "--no-registry"]);
+    assert_eq!(out.ok().trim(), format!("{GUN}@{d3}"));
+
+    // Removing the whole delegation is refused plainly (see docs/cli.md) and changes nothing.
+    owner
+        .run(&["delegation", "remove", GUN, "releases"])
+        .fails(1, &["not supported yet"]);
+    owner
+        .run(&["verify", &format!("{GUN}:v4"), "--no-registry"])
+        .ok();
+}

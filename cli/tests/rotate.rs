@@ -1,0 +1,138 @@
+//! End-to-end: rotating the root (cross-signed), targets, and the server-held snapshot and
+//! timestamp keys; clients that trusted the old root walk the chain; old keys stop signing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{digest, Server, Vouch};
+
+const GUN: &str = "registry.example.com/org/app";
+
+fn keyid_of(v: &Vouch, role: &str) -> Vec<String> {
+    let status = v.run(&["--output", "json", "status", GUN]).json();
+    let r = status["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == role)
+        .unwrap()
+        .clone();
+    r["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn rotate_every_top_level_role() {
+    let server = Server::start();
+    let owner = Vouch::new(&server);
+    owner.run(&["init", GUN]).ok();
+    owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:v1"),
+            "--digest",
+            &digest(1),
+            "--length",
+            "1",
+        ])
+        .ok();
+    // A client that trusts root version 1.
+    let client = owner.elsewhere();
+    client
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
+    // A signer holding only the old targets key.
+    let old_targets = keyid_of(&owner, "targets");
+
+    let mut root_version = 1;
+    for role in ["targets", "root", "timestamp", "snapshot"] {
+        let before = keyid_of(&owner, role);
+        let r = owner.run(&["--output", "json", "rotate", GUN, role]).json();
+        root_version += 1;
+        assert_eq!(r["root_version"], root_version, "{role}");
+        assert_eq!(r["old_keyids"], serde_json::json!(before), "{role}");
+        let after = keyid_of(&owner, role);
+        assert_eq!(after, [r["keyid"].as_str().unwrap()], "{role}");
+        assert_ne!(after, before, "{role}");
+        // The client pinned to an older root still verifies, walking the chain.
+        let out = client.run(&["verify", &format!("{GUN}:v1"), "--no-registry"]);
+        assert_eq!(out.ok().trim(), format!("{GUN}@{}", digest(1)), "{role}");
+        // Signing still works with the current keys.
+        owner
+            .run(&[
+                "sign",
+                &format!("{GUN}:{role}"),
+                "--digest",
+                &digest(2),
+                "--length",
+                "1",
+            ])
+            .ok();
+    }
+    let status = owner.run(&["--output", "json", "status", GUN]).json();
+    assert_eq!(status["roles"][0]["version"], 5);
+
+    // The old targets key is no longer assigned: a trust directory holding only it cannot sign.
+    let keys = owner.run(&["--output", "json", "key", "list"]).json();
+    assert!(keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["keyid"] == old_targets[0].as_str()));
+    let fresh = owner.elsewhere();
+    fresh
+        .run(&[
+            "sign",
+            &format!("{GUN}:x"),
+            "--digest",
+            &digest(3),
+            "--length",
+            "1",
+        ])
+        .fails(1, &["signing targets needs 1 of its keys"]);
+
+    // Delegated roles are rotated through delegations.
+    owner
+        .run(&["rotate", GUN, "releases"])
+        .fails(1, &["vouch delegation add"]);
+}
+
+#[test]
+fn rotate_a_client_held_snapshot_key() {
+    let server = Server::start();
+    let owner = Vouch::new(&server);
+    owner.run(&["init", GUN, "--client-snapshot"]).ok();
+    owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:v1"),
+            "--digest",
+            &digest(1),
+            "--length",
+            "1",
+        ])
+        .ok();
+    let before = keyid_of(&owner, "snapshot");
+    owner.run(&["rotate", GUN, "snapshot"]).ok();
+    owner.run(&["rotate", GUN, "targets"]).ok();
+    assert_ne!(keyid_of(&owner, "snapshot"), before);
+    owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:v2"),
+            "--digest",
+            &digest(2),
+            "--length",
+            "1",
+        ])
+        .ok();
+    let out = owner
+        .elsewhere()
+        .run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
+    assert_eq!(out.ok().trim(), format!("{GUN}@{}", digest(2)));
+}

@@ -1,0 +1,364 @@
+//! Prometheus metrics, kept in memory and written in the text exposition format on
+//! `GET /metrics`.
+//!
+//! What is counted: requests by route class, method and status, their latency (one histogram
+//! per route class), publishes, publish rejections by reason (the `detail.check` of the 400,
+//! or `version` for a 409, `size` for a 413), signatures the server made, requests refused
+//! because the server was over capacity or too slow, and — for each GUN and role — when the
+//! metadata last served or published expires. The expiry gauge is written as seconds left at
+//! scrape time, so an alert fires on metadata about to expire whether or not anyone reads it.
+//!
+//! [`Metrics`] is updated by the HTTP layer ([`crate::http`]) and, through
+//! [`crate::service::Observer`], by the service when it stores what it signed.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::store::NewFile;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Most (GUN, role) expiry series kept, so a flood of repositories cannot grow memory without
+/// bound; beyond it new pairs are not tracked (counted in `vouch_expiry_series_dropped_total`).
+const MAX_EXPIRY_SERIES: usize = 50_000;
+
+/// The route classes requests are counted by.
+pub const ROUTE_CLASSES: [&str; 9] = [
+    "metadata",
+    "publish",
+    "key",
+    "delete",
+    "changefeed",
+    "base",
+    "health",
+    "metrics",
+    "other",
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Expiry {
+    sha256: String,
+    expires: i64,
+}
+
+/// All metrics of one server.
+pub struct Metrics {
+    requests: Mutex<HashMap<(&'static str, String, u16), u64>>,
+    latency: Vec<Histogram>,
+    publishes: AtomicU64,
+    rejections: Mutex<HashMap<String, u64>>,
+    signatures: AtomicU64,
+    overload: Mutex<HashMap<&'static str, u64>>,
+    expiry: Mutex<HashMap<(String, String), Expiry>>,
+    expiry_dropped: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Mutex::default(),
+            latency: ROUTE_CLASSES.iter().map(|_| Histogram::default()).collect(),
+            publishes: AtomicU64::new(0),
+            rejections: Mutex::default(),
+            signatures: AtomicU64::new(0),
+            overload: Mutex::default(),
+            expiry: Mutex::default(),
+            expiry_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a metrics lock leaves counts that are still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Escapes a label value for the text format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The `expires` of a TUF metadata document, as unix seconds.
+fn expires_of(bytes: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Signed {
+        expires: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        signed: Signed,
+    }
+    let e: Envelope = serde_json::from_slice(bytes).ok()?;
+    vouch_tuf::time::Timestamp::parse(&e.signed.expires)
+        .ok()
+        .map(|t| t.unix())
+}
+
+impl Metrics {
+    /// Counts one finished request.
+    pub fn request(&self, class: &'static str, method: &str, status: u16, seconds: f64) {
+        *lock(&self.requests)
+            .entry((class, method.to_owned(), status))
+            .or_insert(0) += 1;
+        if let Some(i) = ROUTE_CLASSES.iter().position(|c| *c == class) {
+            self.latency[i].observe(seconds);
+        }
+    }
+
+    /// Counts one successful publish.
+    pub fn published(&self) {
+        self.publishes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one rejected publish, by reason.
+    pub fn rejected(&self, reason: &str) {
+        *lock(&self.rejections).entry(reason.to_owned()).or_insert(0) += 1;
+    }
+
+    /// Counts signatures the server made.
+    pub fn signed(&self, count: u64) {
+        self.signatures.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Counts one request refused for capacity (`in_flight`, `publish`, `publish_gun`) or
+    /// time (`timeout`, `body_timeout`).
+    pub fn overloaded(&self, reason: &'static str) {
+        *lock(&self.overload).entry(reason).or_insert(0) += 1;
+    }
+
+    /// Records the expiry of a metadata file of `gun` that was served or stored. Cheap when
+    /// the same file was seen before (compared by SHA-256; the document is parsed only when
+    /// it changed).
+    pub fn saw(&self, gun: &str, role: &str, sha256: &str, bytes: &[u8]) {
+        {
+            let m = lock(&self.expiry);
+            if let Some(e) = m.get(&(gun.to_owned(), role.to_owned())) {
+                if e.sha256 == sha256 {
+                    return;
+                }
+            }
+        }
+        let Some(expires) = expires_of(bytes) else {
+            return;
+        };
+        let mut m = lock(&self.expiry);
+        let key = (gun.to_owned(), role.to_owned());
+        if m.len() >= MAX_EXPIRY_SERIES && !m.contains_key(&key) {
+            self.expiry_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        m.insert(
+            key,
+            Expiry {
+                sha256: sha256.to_owned(),
+                expires,
+            },
+        );
+    }
+
+    /// Records newly stored files (their SHA-256 computed here).
+    pub fn stored_files(&self, gun: &str, files: &[NewFile]) {
+        for f in files {
+            let sha = vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, &f.bytes));
+            self.saw(gun, &f.role, &sha, &f.bytes);
+        }
+    }
+
+    /// Forgets the expiry series of a deleted repository.
+    pub fn forget(&self, gun: &str) {
+        lock(&self.expiry).retain(|(g, _), _| g != gun);
+    }
+
+    /// The text exposition at unix time `now`.
+    pub fn render(&self, now: i64) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP vouch_http_requests_total HTTP requests by route class, method and status.\n\
+             # TYPE vouch_http_requests_total counter"
+        );
+        let mut reqs: Vec<_> = lock(&self.requests)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        reqs.sort();
+        for ((class, method, status), n) in reqs {
+            let _ = writeln!(
+                out,
+                "vouch_http_requests_total{{route=\"{class}\",method=\"{}\",status=\"{status}\"}} {n}",
+                label(&method)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouch_http_request_duration_seconds Time to answer a request, by route class.\n\
+             # TYPE vouch_http_request_duration_seconds histogram"
+        );
+        for (class, h) in ROUTE_CLASSES.iter().zip(&self.latency) {
+            let count = h.count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            for (b, n) in BUCKETS.iter().zip(&h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "vouch_http_request_duration_seconds_bucket{{route=\"{class}\",le=\"{b}\"}} {}",
+                    n.load(Ordering::Relaxed)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "vouch_http_request_duration_seconds_bucket{{route=\"{class}\",le=\"+Inf\"}} {count}\n\
+                 vouch_http_request_duration_seconds_sum{{route=\"{class}\"}} {}\n\
+                 vouch_http_request_duration_seconds_count{{route=\"{class}\"}} {count}",
+                h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouch_publishes_total Publishes stored.\n\
+             # TYPE vouch_publishes_total counter\n\
+             vouch_publishes_total {}",
+            self.publishes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vouch_publish_rejections_total Publishes refused, by the check that failed.\n\
+             # TYPE vouch_publish_rejections_total counter"
+        );
+        let mut rej: Vec<_> = lock(&self.rejections)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        rej.sort();
+        for (reason, n) in rej {
+            let _ = writeln!(
+                out,
+                "vouch_publish_rejections_total{{reason=\"{}\"}} {n}",
+                label(&reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouch_signatures_total Signatures made by the server's online keys.\n\
+             # TYPE vouch_signatures_total counter\n\
+             vouch_signatures_total {}",
+            self.signatures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vouch_overload_rejections_total Requests answered 503 or 408 for capacity or time.\n\
+             # TYPE vouch_overload_rejections_total counter"
+        );
+        let mut ov: Vec<_> = lock(&self.overload).iter().map(|(k, v)| (*k, *v)).collect();
+        ov.sort();
+        for (reason, n) in ov {
+            let _ = writeln!(
+                out,
+                "vouch_overload_rejections_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouch_metadata_expiry_seconds Seconds until the metadata last served or stored for a GUN and role expires (negative: expired).\n\
+             # TYPE vouch_metadata_expiry_seconds gauge"
+        );
+        let mut exp: Vec<_> = lock(&self.expiry)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expires))
+            .collect();
+        exp.sort();
+        for ((gun, role), expires) in exp {
+            let _ = writeln!(
+                out,
+                "vouch_metadata_expiry_seconds{{gun=\"{}\",role=\"{}\"}} {}",
+                label(&gun),
+                label(&role),
+                expires - now
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouch_expiry_series_dropped_total Expiry series not kept because the series cap was reached.\n\
+             # TYPE vouch_expiry_series_dropped_total counter\n\
+             vouch_expiry_series_dropped_total {}",
+            self.expiry_dropped.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+impl crate::service::Observer for Metrics {
+    fn stored(&self, gun: &vouch_tuf::reference::Gun, files: &[NewFile], server_signed: u64) {
+        self.signed(server_signed);
+        self.stored_files(gun.as_str(), files);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn exposition() {
+        let m = Metrics::default();
+        m.request("metadata", "GET", 200, 0.002);
+        m.request("metadata", "GET", 200, 0.2);
+        m.request("publish", "POST", 400, 0.01);
+        m.published();
+        m.rejected("signature");
+        m.signed(2);
+        m.overloaded("publish");
+        let doc = br#"{"signatures":[],"signed":{"_type":"timestamp","expires":"2030-01-01T00:00:00Z","version":1}}"#;
+        m.saw("example.com/\"app\"", "timestamp", "aa", doc);
+        let now = 1_893_456_000 - 100; // 100 s before 2030-01-01
+        let text = m.render(now);
+        for want in [
+            "vouch_http_requests_total{route=\"metadata\",method=\"GET\",status=\"200\"} 2",
+            "vouch_http_request_duration_seconds_bucket{route=\"metadata\",le=\"0.0025\"} 1",
+            "vouch_http_request_duration_seconds_bucket{route=\"metadata\",le=\"0.25\"} 2",
+            "vouch_http_request_duration_seconds_count{route=\"publish\"} 1",
+            "vouch_publishes_total 1",
+            "vouch_publish_rejections_total{reason=\"signature\"} 1",
+            "vouch_signatures_total 2",
+            "vouch_overload_rejections_total{reason=\"publish\"} 1",
+            "vouch_metadata_expiry_seconds{gun=\"example.com/\\\"app\\\"\",role=\"timestamp\"} 100",
+        ] {
+            assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+        // The same file again is not parsed again; a changed one replaces it.
+        m.saw("example.com/\"app\"", "timestamp", "aa", b"not json");
+        assert!(m.render(now).contains("role=\"timestamp\"} 100"));
+        m.forget("example.com/\"app\"");
+        assert!(!m.render(now).contains("role=\"timestamp\""));
+    }
+}

@@ -1,0 +1,407 @@
+//! HTTPS through a real server: a test CA made here, a certificate rotated on disk and picked
+//! up without a restart, python-tuf updating over HTTPS, the slow-client limits, back-pressure
+//! (503 with `Retry-After`) and JSON logs — each through a real `vouch-server` process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{gen, ClientRepo};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use reqwest::blocking::{multipart, Client};
+use reqwest::StatusCode;
+use vouch_tuf::json;
+use vouch_tuf::metadata::Key;
+use vouch_tuf::time::Timestamp;
+
+const GUN: &str = "localhost:5000/org/app";
+
+/// A test CA that issues server certificates for localhost.
+struct Ca {
+    cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// Writes a certificate for localhost and 127.0.0.1 and its key to `dir`.
+    fn issue(&self, dir: &Path) {
+        let params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        // Write to temporary names and rename, as a certificate manager does.
+        std::fs::write(dir.join("cert.tmp"), cert.pem()).unwrap();
+        std::fs::write(dir.join("key.tmp"), key.serialize_pem()).unwrap();
+        std::fs::rename(dir.join("key.tmp"), dir.join("key.pem")).unwrap();
+        std::fs::rename(dir.join("cert.tmp"), dir.join("cert.pem")).unwrap();
+    }
+
+    fn client(&self) -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap()])
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+}
+
+/// A vouch-server process serving HTTPS (or HTTP when no TLS is configured).
+struct Proc {
+    child: Child,
+    addr: String,
+    admin_token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Proc {
+    fn start(config: &str, dir: tempfile::TempDir) -> Self {
+        Self::start_with(config, dir, &[("VOUCH_LOG", "warn")], Stdio::inherit())
+    }
+
+    fn start_with(
+        config: &str,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
+        // The HTTP client's TLS stack needs a crypto provider chosen once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cfg = dir.path().join("vouch.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let data = dir.path().join("data");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(&data)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.rsplit("://").next().unwrap().trim().to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        let admin_token = std::fs::read_to_string(data.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Proc {
+            child,
+            addr,
+            admin_token,
+            _dir: dir,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_config(dir: &Path, extra: &str) -> String {
+    format!(
+        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nreload_seconds = 1\n{extra}",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    )
+}
+
+fn online_key(client: &Client, base: &str, token: &str, role: &str) -> Key {
+    let r = client
+        .get(format!("{base}/v2/{GUN}/_trust/tuf/{role}.key"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    Key::from_value(json::parse(&r.bytes().unwrap()).unwrap()).unwrap()
+}
+
+#[test]
+fn https_with_certificate_rotation_and_python_tuf() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("vouch test CA one");
+    ca.issue(dir.path());
+    let config = tls_config(dir.path(), "");
+    let certs: PathBuf = dir.path().to_owned();
+    let p = Proc::start(&config, dir);
+    let base = format!("https://localhost:{}", p.port());
+    let client = ca.client();
+    assert_eq!(
+        client.get(format!("{base}/v2/")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    // Plain HTTP to the TLS port gets nowhere.
+    assert!(Client::new()
+        .get(format!("http://127.0.0.1:{}/v2/", p.port()))
+        .send()
+        .is_err());
+
+    // Publish over HTTPS.
+    let c = ClientRepo {
+        gun: GUN.to_owned(),
+        root_key: gen(),
+        targets_key: gen(),
+        timestamp_key: online_key(&client, &base, &p.admin_token, "timestamp"),
+        snapshot_key: online_key(&client, &base, &p.admin_token, "snapshot"),
+        expires: Timestamp::parse("2099-01-01T00:00:00Z").unwrap(),
+    };
+    let root = c.signed_root(1);
+    let mut form = multipart::Form::new();
+    for (role, bytes) in [
+        ("root", root.clone()),
+        ("targets", c.signed_targets(1, &["v1"])),
+    ] {
+        form = form.part("files", multipart::Part::bytes(bytes).file_name(role));
+    }
+    let r = client
+        .post(format!("{base}/v2/{GUN}/_trust/tuf/"))
+        .bearer_auth(&p.admin_token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // python-tuf updates over HTTPS, trusting only the test CA.
+    let work = tempfile::tempdir().unwrap();
+    let ca_file = work.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+    let root_file = work.path().join("root.json");
+    std::fs::write(&root_file, &root).unwrap();
+    let out = Command::new(common::python())
+        .arg(common::python_script("client.py"))
+        .arg(format!("{base}/v2/{GUN}/_trust/tuf/"))
+        .arg(&root_file)
+        .arg(work.path().join("metadata"))
+        .arg("v1")
+        .env("SSL_CERT_FILE", &ca_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json::parse(stdout.trim().as_bytes()).unwrap();
+    let v1 = v.as_object().unwrap()["v1"].as_object().unwrap();
+    assert_eq!(
+        v1["sha256"].as_str().unwrap(),
+        common::digest_of("v1").hex()
+    );
+
+    // Rotate to a certificate from another CA: picked up without a restart.
+    std::thread::sleep(Duration::from_millis(1100));
+    let ca2 = Ca::new("vouch test CA two");
+    ca2.issue(&certs);
+    let client2 = ca2.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // A fresh client each time: no reused connection from before the rotation.
+        let ok = ca2.client().get(format!("{base}/v2/")).send().is_ok();
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "new certificate never served");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        client2.get(format!("{base}/v2/")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(ca.client().get(format!("{base}/v2/")).send().is_err());
+
+    // A broken replacement is refused and the current certificate stays.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(certs.join("cert.pem"), "not a certificate").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    for _ in 0..2 {
+        assert_eq!(
+            ca2.client()
+                .get(format!("{base}/v2/"))
+                .send()
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        "[timeouts]\nheader_read_seconds = 1\nbody_read_seconds = 1\n",
+        dir,
+    );
+
+    // Headers never finished: the connection is closed.
+    let mut conn = std::net::TcpStream::connect(&p.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = conn.read_to_end(&mut buf);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "slow headers held the connection"
+    );
+
+    // A publish body that never arrives: 408.
+    let mut conn = std::net::TcpStream::connect(&p.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /v2/{GUN}/_trust/tuf/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n",
+        p.admin_token
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = conn.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+
+    // /metrics counted it, and the request itself.
+    let m = reqwest::blocking::get(format!("http://{}/metrics", p.addr))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.contains("vouch_overload_rejections_total{reason=\"body_timeout\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vouch_http_requests_total{route=\"publish\",method=\"POST\",status=\"408\"} 1"),
+        "{m}"
+    );
+}
+
+#[test]
+fn json_logs_carry_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut p = Proc::start_with(
+        "",
+        dir,
+        &[("VOUCH_LOG", "info"), ("VOUCH_LOG_FORMAT", "json")],
+        Stdio::from(file),
+    );
+    let r = Client::new()
+        .delete(format!("http://{}/v2/{GUN}/_trust/tuf/", p.addr))
+        .header("x-request-id", "deploy-7")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["x-request-id"], "deploy-7");
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("deploy-7"))
+        .unwrap_or_else(|| panic!("no log line with the request id in:\n{text}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["span"]["id"], "deploy-7", "{line}");
+    assert_eq!(v["span"]["method"], "DELETE", "{line}");
+    assert_eq!(v["status"], 401, "{line}");
+}
+
+/// Starts a publish whose body never finishes: it holds a request slot and a publish slot of
+/// its GUN until the body timeout.
+fn stalled_publish(p: &Proc, gun: &str) -> std::net::TcpStream {
+    let mut conn = std::net::TcpStream::connect(&p.addr).unwrap();
+    write!(
+        conn,
+        "POST /v2/{gun}/_trust/tuf/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n",
+        p.admin_token
+    )
+    .unwrap();
+    // Let the server take its slots.
+    std::thread::sleep(Duration::from_millis(300));
+    conn
+}
+
+fn empty_publish(p: &Proc, gun: &str) -> reqwest::blocking::Response {
+    Client::new()
+        .post(format!("http://{}/v2/{gun}/_trust/tuf/", p.addr))
+        .bearer_auth(&p.admin_token)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body("--b--\r\n")
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn over_capacity_answers_503_with_retry_after() {
+    // Publishes: one at a time per repository, no waiting.
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        "[timeouts]\nbody_read_seconds = 5\n\
+         [capacity]\nmax_publishes_per_gun = 1\npublish_wait_ms = 0\nretry_after_seconds = 3\n",
+        dir,
+    );
+    let held = stalled_publish(&p, "example.com/app");
+    let r = empty_publish(&p, "example.com/app");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "3");
+    // Another repository is not held up (the empty update reaches validation: 400).
+    assert_eq!(
+        empty_publish(&p, "example.com/other").status(),
+        StatusCode::BAD_REQUEST
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        empty_publish(&p, "example.com/app").status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Requests in flight: one, held by a stalled publish.
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        "[timeouts]\nbody_read_seconds = 5\n[capacity]\nmax_in_flight = 1\n",
+        dir,
+    );
+    let held = stalled_publish(&p, "example.com/app");
+    let r = reqwest::blocking::get(format!("http://{}/v2/", p.addr)).unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "1");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        reqwest::blocking::get(format!("http://{}/v2/", p.addr))
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
