@@ -524,4 +524,72 @@ mod tests {
         });
         assert!(c.check().is_err());
     }
+
+    #[test]
+    fn production_sections() {
+        let c: Config = toml::from_str(
+            r#"
+            log_format = "json"
+            [timeouts]
+            request_seconds = 5
+            [capacity]
+            max_publishes = 3
+            [tls]
+            cert_file = "/etc/vouch/cert.pem"
+            key_file = "/etc/vouch/key.pem"
+            [auth.jwt]
+            issuer = "auth.example.com"
+            [[auth.jwt.keys]]
+            kid = "k1"
+            file = "/etc/vouch/auth.pem"
+            "#,
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.timeouts.request_seconds, 5);
+        assert_eq!(c.timeouts.header_read_seconds, 10);
+        assert_eq!(c.capacity.max_publishes, 3);
+        assert_eq!(c.tls.as_ref().unwrap().reload_seconds, 30);
+        let jwt = c.auth.jwt.as_ref().unwrap();
+        assert_eq!(jwt.leeway_seconds, 60);
+        // Reading the key file is where a missing file shows.
+        assert!(jwt.policy("vouch").is_err());
+
+        let mut e = Config::default();
+        e.apply_env([
+            ("VOUCH_TLS_CERT_FILE".into(), "/c.pem".into()),
+            ("VOUCH_TLS_KEY_FILE".into(), "/k.pem".into()),
+            ("VOUCH_LOG_FORMAT".into(), "json".into()),
+            ("VOUCH_MAX_PUBLISHES_PER_GUN".into(), "1".into()),
+        ])
+        .unwrap();
+        assert_eq!(e.tls.unwrap().key_file, PathBuf::from("/k.pem"));
+        assert_eq!(e.capacity.max_publishes_per_gun, 1);
+        let mut e = Config::default();
+        assert!(e
+            .apply_env([("VOUCH_TLS_CERT_FILE".into(), "/c.pem".into())])
+            .is_err());
+        let mut e = Config::default();
+        assert!(e
+            .apply_env([("VOUCH_LOG_FORMAT".into(), "xml".into())])
+            .is_err());
+    }
+
+    #[test]
+    fn rejects_unusable_production_settings() {
+        for bad in [
+            "[timeouts]\nrequest_seconds = 0",
+            "[capacity]\nmax_in_flight = 0",
+            "[auth.jwt]\nissuer = \"x\"\nkeys = []",
+            "[auth.jwt]\nissuer = \"\"\n[[auth.jwt.keys]]\npem = \"x\"",
+            "[auth.jwt]\nissuer = \"x\"\n[[auth.jwt.keys]]\nkid = \"k\"",
+            "[auth.jwt]\nissuer = \"x\"\nleeway_seconds = 3600\n[[auth.jwt.keys]]\npem = \"x\"",
+            "[tls]\ncert_file = \"c\"\nkey_file = \"k\"\nreload_seconds = 0",
+        ] {
+            let c: Config = toml::from_str(bad).unwrap();
+            assert!(c.check().is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Config>("log_format = \"xml\"").is_err());
+    }
 }

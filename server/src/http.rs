@@ -478,7 +478,12 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             changefeed(&st, gun, q).await
         }
         (Route::Repository(gun), Method::POST) => {
-            authorize(&st, &headers, Target::Gun(&gun), Action::Push)?;
+            if let Err(e) = authorize(&st, &headers, Target::Gun(&gun), Action::Push) {
+                // Read what the client is still sending, so that it gets to read the 401/403
+                // instead of a reset connection.
+                drain(req.into_body()).await;
+                return Err(e);
+            }
             let declared = req
                 .headers()
                 .get(header::CONTENT_LENGTH)

@@ -13,7 +13,8 @@
 //! - [`metrics`] counts requests, publishes, rejections, signatures and expiry for `/metrics`;
 //!   [`jwt`] verifies registry-format bearer tokens for [`auth`];
 //! - [`config`] and `run` assemble everything for the `vouch-server` binary, serving plain
-//!   HTTP or TLS ([`tls`], certificates reloaded when their files change).
+//!   HTTP or TLS ([`tls`], certificates reloaded when their files change); [`backup`] copies
+//!   the SQLite store while it is in use (`vouch-server backup`).
 
 pub mod auth;
 pub mod backup;

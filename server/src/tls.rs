@@ -141,3 +141,47 @@ pub fn server_config(resolver: Arc<ReloadingCert>) -> Result<rustls::ServerConfi
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn write_pair(dir: &Path, cert_key: &rcgen::KeyPair, file_key: &rcgen::KeyPair) {
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let cert = params.self_signed(cert_key).unwrap();
+        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), file_key.serialize_pem()).unwrap();
+    }
+
+    #[test]
+    fn loads_reloads_and_refuses_mismatched_pairs() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let a = rcgen::KeyPair::generate().unwrap();
+        let b = rcgen::KeyPair::generate().unwrap();
+
+        write_pair(dir.path(), &a, &b);
+        let e = ReloadingCert::new(&cert, &key, Duration::ZERO).unwrap_err();
+        assert!(e.to_string().contains("does not match"), "{e}");
+        std::fs::write(&cert, "").unwrap();
+        assert!(ReloadingCert::new(&cert, &key, Duration::ZERO).is_err());
+
+        write_pair(dir.path(), &a, &a);
+        let r = ReloadingCert::new(&cert, &key, Duration::ZERO).unwrap();
+        let first = r.current.read().unwrap().cert.clone();
+        assert!(!r.reload_if_changed(), "unchanged files are not reloaded");
+
+        // A mismatched replacement is refused; the loaded pair stays.
+        write_pair(dir.path(), &b, &a);
+        assert!(!r.reload_if_changed());
+        assert_eq!(r.current.read().unwrap().cert, first);
+
+        // A good replacement is taken.
+        write_pair(dir.path(), &b, &b);
+        assert!(r.reload_if_changed());
+        assert_ne!(r.current.read().unwrap().cert, first);
+    }
+}
