@@ -11,9 +11,11 @@
 //! take a slot of the overall and the per-repository publish caps, waiting a bounded time for
 //! one, then 503 with `Retry-After`.
 //!
-//! Current root, targets and delegated roles are served from a small in-memory cache for up to
-//! a second ([`ReadCache`]); a publish or delete through this process drops the repository's
-//! entries before it answers, so a client never reads older metadata after its own write.
+//! Current metadata is served from a small in-memory cache for up to a second ([`ReadCache`]);
+//! a publish or delete through this process drops the repository's entries before it answers,
+//! and a read that a write (re-signing included) may have overtaken is not cached, so a client
+//! never reads older metadata after a newer one. The current timestamp and snapshot are served
+//! from it only while the service says nothing is due for re-signing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,8 +70,9 @@ const READ_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Most repositories with cached files; past it the cache is emptied.
 const READ_CACHE_GUNS: usize = 10_000;
 
-/// Recently read current versions of the roles only clients write (root, targets, delegated
-/// roles). Timestamp and snapshot are never cached: the server re-signs them on read.
+/// Recently read current versions of each role. Timestamp and snapshot entries are used only
+/// while the service reports them fresh (see [`Service::online_roles_fresh`]), since the
+/// server re-signs them on read once they are due.
 ///
 /// A reader notes the [`ReadCache::generation`] before it reads the store and inserts only if
 /// no invalidation happened meanwhile, so a read racing a publish cannot put the old file
@@ -80,21 +83,24 @@ struct ReadCache {
     entries: Mutex<HashMap<String, RolesCache>>,
 }
 
-/// One repository's cached roles, with when each was read.
-type RolesCache = HashMap<String, (Instant, CachedFile)>;
+/// One repository's cached roles, with when each was read and the service's write generation
+/// at the time.
+type RolesCache = HashMap<String, (Instant, u64, CachedFile)>;
 
 impl ReadCache {
-    fn get(&self, gun: &str, role: &str) -> Option<CachedFile> {
+    /// The cached file, if it is younger than the TTL and no write by the service happened
+    /// since it was read (`writes` is [`Service::write_generation`] now).
+    fn get(&self, gun: &str, role: &str, writes: u64) -> Option<CachedFile> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, f) = map.get(gun)?.get(role)?;
-        (at.elapsed() < READ_CACHE_TTL).then(|| f.clone())
+        let (at, seen_writes, f) = map.get(gun)?.get(role)?;
+        (at.elapsed() < READ_CACHE_TTL && *seen_writes == writes).then(|| f.clone())
     }
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn insert(&self, seen: u64, gun: &str, f: CachedFile) {
+    fn insert(&self, seen: u64, writes: u64, gun: &str, f: CachedFile) {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) != seen {
             return;
@@ -104,7 +110,7 @@ impl ReadCache {
         }
         map.entry(gun.to_owned())
             .or_default()
-            .insert(f.role.clone(), (Instant::now(), f));
+            .insert(f.role.clone(), (Instant::now(), writes, f));
     }
 
     fn invalidate(&self, gun: &str) {
@@ -576,16 +582,19 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
         (Route::File(gun, file), Method::GET | Method::HEAD) => {
             authorize(&st, &headers, Target::Gun(&gun), Action::Pull)?;
             let immutable = !matches!(file, FileRef::Current(_));
-            let cacheable =
-                matches!(&file, FileRef::Current(r) if r != "timestamp" && r != "snapshot");
-            if cacheable {
-                if let FileRef::Current(role) = &file {
-                    if let Some(f) = st.cache.get(gun.as_str(), role) {
+            let cacheable = matches!(&file, FileRef::Current(_));
+            if let FileRef::Current(role) = &file {
+                // Timestamp and snapshot only while nothing is due for re-signing: past that
+                // the service must look (and maybe re-sign) first.
+                let online = role == "timestamp" || role == "snapshot";
+                if !online || st.service.online_roles_fresh(&gun) {
+                    let writes = st.service.write_generation();
+                    if let Some(f) = st.cache.get(gun.as_str(), role, writes) {
                         return Ok(file_response(&f, false, &headers));
                     }
                 }
             }
-            let generation = st.cache.generation();
+            let generation = (st.cache.generation(), st.service.write_generation());
             let svc = st.service.clone();
             let g = gun.clone();
             let f = blocking(move || svc.file(&g, &file)).await?;
@@ -597,8 +606,10 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
                 sha256: f.sha256,
                 bytes: axum::body::Bytes::from(f.bytes),
             };
-            if cacheable {
-                st.cache.insert(generation, gun.as_str(), f.clone());
+            // Not when a write by this process (a re-sign included) may have overtaken the read.
+            if cacheable && st.service.write_generation() == generation.1 {
+                st.cache
+                    .insert(generation.0, generation.1, gun.as_str(), f.clone());
             }
             Ok(file_response(&f, immutable, &headers))
         }

@@ -52,6 +52,9 @@ pub struct Service {
     /// Per GUN, the time before which no online role needs re-signing (see
     /// [`next_refresh_due`]), so reads of `timestamp.json` skip the full check.
     refresh_due: std::sync::Mutex<std::collections::HashMap<String, Timestamp>>,
+    /// Bumped on every write this service makes (publish, re-sign, delete), so readers that
+    /// cache what they read can tell when a write may have overtaken them.
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl Service {
@@ -71,6 +74,7 @@ impl Service {
             clock,
             observer: None,
             refresh_due: Default::default(),
+            writes: Default::default(),
         }
     }
 
@@ -178,6 +182,8 @@ impl Service {
             Ok(Some(update)) => {
                 match self.store.publish(gun, &update.files, now) {
                     Ok(_) => {
+                        self.writes
+                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                         tracing::info!(%gun, "re-signed online roles");
                         self.observe(gun, &update.files, update.files.len() as u64);
                     }
@@ -198,8 +204,27 @@ impl Service {
         Ok(())
     }
 
+    /// A counter of the writes this service has made; it changes whenever a publish, a
+    /// re-sign or a delete may have changed what a read returns.
+    pub fn write_generation(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// True when no online role of `gun` needs re-signing now, as of the last full check (so
+    /// the current timestamp and snapshot may be served as last read).
+    pub fn online_roles_fresh(&self, gun: &Gun) -> bool {
+        let now = self.now();
+        self.refresh_due
+            .lock()
+            .ok()
+            .and_then(|m| m.get(gun.as_str()).copied())
+            .is_some_and(|due| now < due)
+    }
+
     /// Forgets when `gun` is next due for re-signing (after a publish or delete).
     fn invalidate_refresh(&self, gun: &Gun) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Ok(mut m) = self.refresh_due.lock() {
             m.remove(gun.as_str());
         }
