@@ -9,6 +9,8 @@
 //! - [`context`] validates the global options into a [`context::Context`].
 //! - [`keystore`] and [`passphrase`] keep encrypted private keys under the trust directory.
 //! - [`remote`] speaks the server's HTTP API (fetching metadata, online keys, publishing).
+//! - [`registry`] asks OCI registries which manifest a tag names (`sign`, `verify`).
+//! - [`progress`] draws a progress line on a terminal for commands over many images.
 //! - [`repo`] ties the server to `vouch-verifier`'s updater and its trusted-metadata cache,
 //!   and publishes changes with retry on conflict.
 //! - [`failure`] maps errors to exit codes.
@@ -22,6 +24,8 @@ mod failure;
 mod keystore;
 mod output;
 mod passphrase;
+mod progress;
+mod registry;
 mod remote;
 mod repo;
 
@@ -37,7 +41,7 @@ use crate::context::GlobalArgs;
     name = "vouch",
     version,
     after_help = "Exit status: 0 success, 1 error, 2 usage error, 3 not trusted (verify).\n\
-                  Example: vouch --server https://vouch.example verify registry.example/org/app:v1 --no-registry"
+                  Example: vouch --server https://vouch.example verify registry.example/org/app:v1"
 )]
 struct Cli {
     #[command(flatten)]
@@ -54,10 +58,11 @@ enum Command {
     /// Create the trust data of an image repository (GUN) on the server.
     #[command(after_help = "Example: vouch init registry.example.com/org/app")]
     Init(cmd::init::Args),
-    /// Sign a tag (or a bare digest) of an image repository.
-    #[command(
-        after_help = "Example: vouch sign registry.example.com/org/app:v1 --digest sha256:… --length 1234"
-    )]
+    /// Sign tags (or bare digests) of image repositories, resolved from their registry.
+    #[command(after_help = "Examples:\n  \
+                      vouch sign registry.example.com/org/app:v1\n  \
+                      vouch sign registry.example.com/org/app:v1 registry.example.com/org/app:v1.0\n  \
+                      vouch sign registry.example.com/org/app:v1 --digest sha256:… --length 1234")]
     Sign(cmd::sign::Args),
     /// Remove a signed tag (or digest) from an image repository.
     #[command(after_help = "Example: vouch unsign registry.example.com/org/app:v1")]
@@ -69,7 +74,9 @@ enum Command {
     #[command(after_help = "Example: vouch lookup registry.example.com/org/app:v1")]
     Lookup(cmd::lookup::Args),
     /// Check that an image is trusted and print it pinned to its digest.
-    #[command(after_help = "Example: vouch verify registry.example.com/org/app:v1 --no-registry")]
+    #[command(after_help = "Examples:\n  \
+                      vouch verify registry.example.com/org/app:v1\n  \
+                      vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json")]
     Verify(cmd::verify::Args),
     /// Show versions, keys and expiry dates of a repository's roles.
     #[command(after_help = "Example: vouch status registry.example.com/org/app")]

@@ -18,6 +18,7 @@ pub enum Format {
 
 /// Prints `value` as one line of JSON.
 pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
+    crate::progress::clear_line();
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, value)?;
     writeln!(out)?;
@@ -26,6 +27,7 @@ pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
 
 /// Prints `text` (which should end with a newline, or not: one is added if missing).
 pub fn text(text: &str) -> anyhow::Result<()> {
+    crate::progress::clear_line();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     if !text.ends_with('\n') {
@@ -36,6 +38,7 @@ pub fn text(text: &str) -> anyhow::Result<()> {
 
 /// Prints a warning on stderr.
 pub fn warn(message: &str) {
+    crate::progress::clear_line();
     eprintln!("vouch: warning: {message}");
 }
 

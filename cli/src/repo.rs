@@ -465,7 +465,7 @@ impl Repo {
 }
 
 /// True when the trusted snapshot lists `role`'s metadata (it has been published).
-fn listed(set: &TrustedSet, role: &RoleName) -> bool {
+pub fn listed(set: &TrustedSet, role: &RoleName) -> bool {
     set.snapshot().is_some_and(|s| {
         s.signed()
             .meta

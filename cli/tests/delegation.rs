@@ -1,12 +1,18 @@
 //! End-to-end: the root holder delegates `releases` (paths `v*`) to a CI key; CI signs with
 //! only its key; tags outside the delegated paths are refused without leaving anything
-//! behind; the CI key is rotated and the old key can no longer sign.
+//! behind; the CI key is rotated and the old key can no longer sign (metadata it signs is
+//! refused by the server, and clients keep the new key's answer); the whole delegation is
+//! removed and clients that saw it keep verifying the rest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{digest, Server, Vouch};
+use vouch_tuf::crypto::{PrivateKey, Signer};
+use vouch_tuf::metadata::{Metadata, Role, TargetFile, Targets};
+use vouch_tuf::reference::Digest;
+use vouch_tuf::types::TargetName;
 
 const GUN: &str = "registry.example.com/org/app";
 
@@ -231,6 +237,19 @@ fn delegate_to_ci_sign_refuse_rotate() {
     .fails(1, &["signing targets/releases needs 1 of its keys"]);
     let out = owner.run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
     assert_eq!(out.ok().trim(), format!("{GUN}@{d2}"));
+    // The old key's holder goes around the CLI: releases metadata pointing v2 elsewhere,
+    // signed by the old key, published straight to the server with a push token. It is
+    // refused, and every client keeps getting the digest the new key signed.
+    let (status, body) = publish_signed_by_old_key(&server, &ci, &old, &digest(66));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains(r#""check":"signature","role":"targets/releases""#),
+        "{body}"
+    );
+    for client in [&owner, &ci, &ci2] {
+        let out = client.run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
+        assert_eq!(out.ok().trim(), format!("{GUN}@{d2}"));
+    }
     ci2.run(&[
         "sign",
         &format!("{GUN}:v4"),
@@ -245,11 +264,143 @@ fn delegate_to_ci_sign_refuse_rotate() {
     let out = owner.run(&["verify", &format!("{GUN}:v4"), "--no-registry"]);
     assert_eq!(out.ok().trim(), format!("{GUN}@{d3}"));
 
-    // Removing the whole delegation is refused plainly (see docs/cli.md) and changes nothing.
+    // Removing the whole delegation: what the role signed stops verifying, everything else
+    // still verifies, for every client that saw the role (the snapshot keeps listing it).
+    let removed = owner
+        .run(&["--output", "json", "delegation", "remove", GUN, "releases"])
+        .json();
+    assert_eq!(removed["role"], "targets/releases");
+    for client in [&owner, &ci2] {
+        client
+            .run(&["verify", &format!("{GUN}:v4"), "--no-registry"])
+            .fails(3, &["not trusted", "v4"]);
+        let out = client.run(&["verify", &format!("{GUN}:v9"), "--no-registry"]);
+        assert_eq!(out.ok().trim(), format!("{GUN}@{d2}"));
+    }
+    let list = owner
+        .run(&["--output", "json", "delegation", "list", GUN])
+        .json();
+    assert_eq!(list["delegations"], serde_json::json!([]));
+    let listed = owner.run(&["--output", "json", "list", GUN]).json();
+    let names: Vec<&str> = listed["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["v9"]);
+    owner.run(&["status", GUN]).ok();
+    // The new key can no longer sign through the role.
+    ci2.run(&[
+        "sign",
+        &format!("{GUN}:v5"),
+        "--digest",
+        &d3,
+        "--length",
+        "3",
+        "--role",
+        "releases",
+    ])
+    .fails(1, &["does not delegate targets/releases"]);
+    // The old name cannot come back with other keys (its last metadata is still listed);
+    // another name can.
     owner
-        .run(&["delegation", "remove", GUN, "releases"])
-        .fails(1, &["not supported yet"]);
+        .run(&[
+            "delegation",
+            "add",
+            GUN,
+            "releases",
+            "--key",
+            new_pub.to_str().unwrap(),
+            "--paths",
+            "v*",
+        ])
+        .fails(1, &["delegate under another name"]);
     owner
-        .run(&["verify", &format!("{GUN}:v4"), "--no-registry"])
+        .run(&[
+            "delegation",
+            "add",
+            GUN,
+            "ci",
+            "--key",
+            new_pub.to_str().unwrap(),
+            "--paths",
+            "v*",
+        ])
         .ok();
+    ci2.run(&[
+        "sign",
+        &format!("{GUN}:v5"),
+        "--digest",
+        &d3,
+        "--length",
+        "3",
+        "--role",
+        "ci",
+    ])
+    .ok();
+    let out = owner.run(&["verify", &format!("{GUN}:v5"), "--no-registry"]);
+    assert_eq!(out.ok().trim(), format!("{GUN}@{d3}"));
+}
+
+/// Signs the server's current `targets/releases` with `v2` pointing at `evil`, one version
+/// up, with the (removed) key `keyid` of `holder`'s trust directory, and publishes it with
+/// the admin token, as a client with the old key but no CLI checks would. Returns the
+/// server's status and body.
+fn publish_signed_by_old_key(
+    server: &Server,
+    holder: &Vouch,
+    keyid: &str,
+    evil: &str,
+) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let file = holder
+        .trust_dir
+        .join("private")
+        .join(format!("{keyid}.key"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let pem = &text[text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").unwrap()..];
+    let key = PrivateKey::from_encrypted_pem(pem, b"ci secret").unwrap();
+
+    let client = reqwest::blocking::Client::new();
+    let base = format!("{}/v2/{GUN}/_trust/tuf", server.base);
+    let current = client
+        .get(format!("{base}/targets/releases.json"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let mut forged = Metadata::<Targets>::from_bytes_as("targets/releases", &current)
+        .unwrap()
+        .signed()
+        .clone();
+    forged.add_target(
+        TargetName::new("v2".to_owned()).unwrap(),
+        TargetFile::image(&Digest::parse(evil).unwrap(), 3, None),
+    );
+    forged.bump_version();
+    let signed = Metadata::signed_by(forged, &[&key as &dyn Signer])
+        .unwrap()
+        .to_bytes();
+
+    let boundary = "forged-by-the-old-key";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets/releases\"\r\nContent-Type: application/json\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&signed);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = client
+        .post(format!("{base}/"))
+        .bearer_auth(&server.admin_token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().unwrap_or_default())
 }

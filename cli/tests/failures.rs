@@ -56,11 +56,44 @@ fn failures_say_what_to_do() {
     v.run(&["init", "registry.example.com/org/app:v1"])
         .fails(1, &["drop the :TAG"]);
 
-    // Not implemented yet, said plainly.
-    v.run(&["sign", &format!("{GUN}:v1")])
-        .fails(1, &["not supported yet", "--digest and --length"]);
-    v.run(&["verify", &format!("{GUN}:v1")])
-        .fails(1, &["not supported yet", "--no-registry"]);
+    // Registry down (nothing listens on the port): signing by tag says which image could
+    // not be resolved; verifying says how to skip the registry.
+    let closed = "127.0.0.1:9/app";
+    v.run(&["sign", &format!("{closed}:v1")]).fails(
+        1,
+        &[
+            "cannot resolve 127.0.0.1:9/app:v1",
+            "cannot reach the registry",
+            "--digest and --length",
+        ],
+    );
+    v.run(&["init", closed]).ok();
+    v.run(&[
+        "sign",
+        &format!("{closed}:v1"),
+        "--digest",
+        &digest(1),
+        "--length",
+        "7",
+    ])
+    .ok();
+    v.run(&["verify", &format!("{closed}:v1")]).fails(
+        1,
+        &[
+            "cannot check which digest the registry serves",
+            "--no-registry",
+        ],
+    );
+    v.run(&["verify", &format!("{closed}:v1"), "--no-registry"])
+        .ok();
+    // Flags that need each other.
+    v.run(&["sign", &format!("{GUN}:v1"), "--digest", &digest(1)])
+        .fails(1, &["--digest needs --length"]);
+    let r = v.run(&["sign", &format!("{GUN}:v1"), "--registry-username", "me"]);
+    assert_eq!(
+        r.code, 2,
+        "a user name without --registry-password-stdin: {r:#?}"
+    );
 
     // A usage error is status 2.
     assert_eq!(v.run(&["sign"]).code, 2);

@@ -136,3 +136,108 @@ fn rotate_a_client_held_snapshot_key() {
         .run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
     assert_eq!(out.ok().trim(), format!("{GUN}@{}", digest(2)));
 }
+
+fn threshold_of(v: &Vouch, role: &str) -> u64 {
+    let status = v.run(&["--output", "json", "status", GUN]).json();
+    status["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == role)
+        .unwrap()["threshold"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn thresholds_above_one() {
+    let server = Server::start();
+    let owner = Vouch::new(&server);
+    let init = owner
+        .run(&[
+            "--output",
+            "json",
+            "init",
+            GUN,
+            "--root-threshold",
+            "2",
+            "--targets-threshold",
+            "2",
+        ])
+        .json();
+    assert_eq!(init["root_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(init["targets_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(init["root_threshold"], 2);
+    assert_eq!(keyid_of(&owner, "targets").len(), 2);
+    assert_eq!(threshold_of(&owner, "root"), 2);
+    assert_eq!(threshold_of(&owner, "targets"), 2);
+
+    // Signing takes both targets keys; every client checks the threshold.
+    owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:v1"),
+            "--digest",
+            &digest(1),
+            "--length",
+            "1",
+        ])
+        .ok();
+    let client = owner.elsewhere();
+    client
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
+
+    // A trust directory holding one of the two targets keys cannot sign.
+    let one = owner.elsewhere();
+    let first = &keyid_of(&owner, "targets")[0];
+    let file = owner.trust_dir.parent().unwrap().join("one-targets.pem");
+    owner
+        .run(&["key", "export", first, "-o", file.to_str().unwrap()])
+        .ok();
+    one.run(&["key", "import", file.to_str().unwrap(), "--role", "targets"])
+        .ok();
+    one.run(&[
+        "sign",
+        &format!("{GUN}:v2"),
+        "--digest",
+        &digest(2),
+        "--length",
+        "1",
+    ])
+    .fails(1, &["signing targets needs 2 of its keys", "holds 1"]);
+
+    // Rotation keeps the threshold reachable: as many new keys as the threshold.
+    for role in ["targets", "root"] {
+        let before = keyid_of(&owner, role);
+        let r = owner.run(&["--output", "json", "rotate", GUN, role]).json();
+        assert_eq!(r["keyids"].as_array().unwrap().len(), 2, "{role}");
+        let after = keyid_of(&owner, role);
+        assert_eq!(after.len(), 2, "{role}");
+        assert!(after.iter().all(|k| !before.contains(k)), "{role}");
+        assert_eq!(threshold_of(&owner, role), 2, "{role}");
+    }
+    owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:v2"),
+            "--digest",
+            &digest(2),
+            "--length",
+            "1",
+        ])
+        .ok();
+    // The client that trusted root version 1 walks to the new root.
+    let out = client.run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
+    assert_eq!(out.ok().trim(), format!("{GUN}@{}", digest(2)));
+    // The old single targets key signs nothing any more.
+    one.run(&[
+        "sign",
+        &format!("{GUN}:v3"),
+        "--digest",
+        &digest(3),
+        "--length",
+        "1",
+    ])
+    .fails(1, &["signing targets needs 2 of its keys", "holds 0"]);
+}

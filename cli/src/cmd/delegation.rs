@@ -26,7 +26,7 @@ pub enum DelegationCommand {
     ///
     /// Example: vouch delegation add registry.example.com/org/app releases --key ci.pub.json --paths 'v*'
     Add(AddArgs),
-    /// Remove keys (--key) from a delegation.
+    /// Remove keys (--key) from a delegation, or without --key the whole delegation.
     ///
     /// Example: vouch delegation remove registry.example.com/org/app releases --key 599f06a7
     Remove(RemoveArgs),
@@ -65,8 +65,8 @@ pub struct RemoveArgs {
     pub gun: String,
     /// The delegated role.
     pub role: String,
-    /// Remove these keys (ids or unique prefixes) from the role. Repeatable; required
-    /// (removing a whole delegation is not supported yet).
+    /// Remove these keys (ids or unique prefixes) from the role. Repeatable; without
+    /// --key the whole delegation is removed (the tags it signed stop verifying).
     #[arg(long = "key", value_name = "KEYID")]
     pub keys: Vec<String>,
 }
@@ -125,9 +125,20 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                 .map(|t| Threshold::new(t).map_err(|e| anyhow!("--threshold {t}: {e}")))
                 .transpose()?;
             let mut repo = Repo::open(ctx, &gun)?;
+            let was_listed = repo::listed(repo.trusted()?, &name);
             let published = repo.publish_change(ctx, &targets, &|t| {
                 let d = t.delegations.get_or_insert_with(Delegations::default);
                 let existing = d.roles.iter().position(|r| r.name == name);
+                if existing.is_none() && was_listed {
+                    // The snapshot keeps listing a removed role's last metadata (clients
+                    // refuse a snapshot that drops a role), and that metadata is signed by
+                    // the old keys: under a new delegation of the same name it would not
+                    // verify, and nobody could sign the role again.
+                    bail!(
+                        "{name} was delegated before and its old metadata is still published: \
+                         delegate under another name"
+                    );
+                }
                 if existing.is_none() && keys.is_empty() {
                     bail!("a new delegation needs at least one --key");
                 }
@@ -192,7 +203,9 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
             let gun = super::parse_gun(&a.gun)?;
             let name = delegated_name(&a.role)?;
             let mut repo = Repo::open(ctx, &gun)?;
-            check_still_signed(&repo, &name, &a.keys)?;
+            if !a.keys.is_empty() {
+                check_still_signed(&repo, &name, &a.keys)?;
+            }
             let published = repo.publish_change(ctx, &targets, &|t| {
                 let Some(d) = t.delegations.as_mut() else {
                     bail!("{gun} has no delegation {name}");
@@ -201,16 +214,12 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                     bail!("{gun} has no delegation {name} (see `vouch delegation list {gun}`)");
                 };
                 if a.keys.is_empty() {
-                    // The server then drops the role from its snapshot, and TUF clients that
-                    // saw the role listed refuse every later snapshot (the role-removal
-                    // check of the client workflow): the repository would stop verifying.
-                    bail!(
-                        "removing the whole delegation {name} is not supported yet: clients that \
-                         saw it would refuse the repository's next snapshot; remove some of its \
-                         keys with --key instead"
-                    );
-                }
-                {
+                    // The whole delegation. The snapshot keeps listing the role's last
+                    // metadata (the server keeps it, and a client-held snapshot is built on
+                    // the previous one), so clients that saw the role accept the next
+                    // snapshot; no role delegates to it, so nothing it signed is trusted.
+                    d.roles.remove(i);
+                } else {
                     let role = &mut d.roles[i];
                     for prefix in &a.keys {
                         let before = role.keyids.len();
@@ -232,9 +241,17 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                     .flat_map(|r| r.keyids.iter().cloned())
                     .collect();
                 d.keys.retain(|id, _| used.contains(id));
+                if d.roles.is_empty() {
+                    t.delegations = None;
+                }
                 Ok(())
             })?;
-            report(ctx, "changed", &gun, &name, published.version.get())
+            let what = if a.keys.is_empty() {
+                "removed"
+            } else {
+                "changed"
+            };
+            report(ctx, what, &gun, &name, published.version.get())
         }
         DelegationCommand::List(a) => {
             let gun = super::parse_gun(&a.gun)?;

@@ -1,9 +1,10 @@
 //! `vouch rotate GUN ROLE`: replaces the key of a top-level role.
 //!
-//! - `root`: a new root key; the new root is signed by a threshold of the old root keys and
-//!   by the new key (cross-signed), so clients that trust the old root walk to it.
-//! - `targets`: a new targets key; the new root and targets re-signed with the new key go up
-//!   in one update.
+//! - `root`: new root keys (as many as the role's threshold); the new root is signed by a
+//!   threshold of the old root keys and by the new keys (cross-signed), so clients that trust
+//!   the old root walk to it.
+//! - `targets`: new targets keys (as many as the threshold); the new root and targets
+//!   re-signed with the new keys go up in one update.
 //! - `snapshot`, `timestamp`: when the server holds the key, it makes a new one (its `.key`
 //!   endpoint) and the new root lists it; a client-held snapshot key is replaced by a new
 //!   local key and the snapshot is re-signed in the same update.
@@ -51,29 +52,46 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let old_root = set.root().signed().clone();
     let client_snapshot = repo::holds_any(&keystore, &old_root, TopLevelRole::Snapshot)?;
 
-    let (new_private, new_key): (Option<PrivateKey>, Key) = match role {
+    // As many new keys as the role's threshold, so that the threshold stays reachable.
+    let how_many = old_root.role_keys(role).threshold.get() as usize;
+    let (new_private, new_public): (Vec<PrivateKey>, Vec<Key>) = match role {
         TopLevelRole::Root | TopLevelRole::Targets => {
-            let (k, _) = new_keys.generate(role.as_str(), Algorithm::Ed25519)?;
-            let public = keystore::public_key(&k);
-            (Some(k), public)
+            let mut made = Vec::new();
+            for _ in 0..how_many {
+                made.push(new_keys.generate(role.as_str(), Algorithm::Ed25519)?.0);
+            }
+            let public = made.iter().map(keystore::public_key).collect();
+            (made, public)
         }
         TopLevelRole::Snapshot if client_snapshot => {
-            let (k, _) = new_keys.generate(role.as_str(), Algorithm::Ed25519)?;
-            let public = keystore::public_key(&k);
-            (Some(k), public)
+            let mut made = Vec::new();
+            for _ in 0..how_many {
+                made.push(new_keys.generate(role.as_str(), Algorithm::Ed25519)?.0);
+            }
+            let public = made.iter().map(keystore::public_key).collect();
+            (made, public)
         }
         TopLevelRole::Snapshot | TopLevelRole::Timestamp => {
-            (None, repo.remote().rotate_online_key(role)?)
+            if how_many > 1 {
+                bail!("the server holds one {role} key, and root asks for {how_many}: rotate root to a threshold of 1 first");
+            }
+            (Vec::new(), vec![repo.remote().rotate_online_key(role)?])
         }
     };
-    let new_id = new_key.key_id();
+    let new_ids: Vec<KeyId> = new_public.iter().map(Key::key_id).collect();
+    let new_id = new_ids
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("no new {role} key"))?;
 
     let mut root = old_root.clone();
     let old_ids: Vec<KeyId> = root.role_keys(role).keyids.clone();
     for id in &old_ids {
         root.remove_key(role, id);
     }
-    root.add_key(role, new_key);
+    for k in new_public {
+        root.add_key(role, k);
+    }
     root.bump_version();
     root.set_expires(repo::now().add_seconds(repo::ROOT_LIFETIME_SECS));
     let root_version = root.common.version;
@@ -91,7 +109,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         root_md.sign(s).context("cannot sign root")?;
     }
     if role == TopLevelRole::Root {
-        if let Some(k) = &new_private {
+        for k in &new_private {
             root_md.sign(k).context("cannot sign root")?;
         }
     }
@@ -106,20 +124,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             .clone();
         targets.bump_version();
         targets.set_expires(repo::now().add_seconds(repo::TARGETS_LIFETIME_SECS));
-        let k = new_private
-            .as_ref()
-            .ok_or_else(|| anyhow!("no new targets key"))?;
-        let md =
-            Metadata::signed_by(targets, &[k as &dyn Signer]).context("cannot sign targets")?;
+        let new_signers: Vec<&dyn Signer> = new_private.iter().map(|k| k as &dyn Signer).collect();
+        let md = Metadata::signed_by(targets, &new_signers).context("cannot sign targets")?;
         let bytes = md.to_bytes();
         targets_update = Some((md.version(), bytes.clone()));
         files.push((TopLevelRole::Targets.name(), bytes));
     }
-    let snapshot_key: Option<&dyn Signer> = match (role, &new_private) {
-        (TopLevelRole::Snapshot, Some(k)) => Some(k),
+    let snapshot_keys: Option<Vec<&dyn Signer>> = match role {
+        TopLevelRole::Snapshot if !new_private.is_empty() => {
+            Some(new_private.iter().map(|k| k as &dyn Signer).collect())
+        }
         _ => None,
     };
-    if client_snapshot && (role == TopLevelRole::Targets || snapshot_key.is_some()) {
+    if client_snapshot && (role == TopLevelRole::Targets || snapshot_keys.is_some()) {
         let mut snapshot = set
             .snapshot()
             .map(|s| s.signed().clone())
@@ -132,8 +149,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
         snapshot.bump_version();
         snapshot.set_expires(repo::now().add_seconds(repo::SNAPSHOT_LIFETIME_SECS));
-        let signer: Vec<&dyn Signer> = match snapshot_key {
-            Some(k) => vec![k],
+        let signer: Vec<&dyn Signer> = match snapshot_keys {
+            Some(k) => k,
             None => {
                 let rk = old_root.role_keys(TopLevelRole::Snapshot);
                 signers.for_keys(
@@ -165,11 +182,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             "gun": gun.as_str(),
             "role": role.as_str(),
             "keyid": new_id.as_str(),
+            "keyids": new_ids.iter().map(KeyId::as_str).collect::<Vec<_>>(),
             "old_keyids": old_ids.iter().map(KeyId::as_str).collect::<Vec<_>>(),
             "root_version": root_version.get(),
         })),
         Format::Text => output::text(&format!(
-            "rotated the {role} key of {gun}: now {new_id} (root version {})",
+            "rotated the {role} key of {gun}: now {} (root version {})",
+            new_ids
+                .iter()
+                .map(KeyId::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
             root_version.get()
         )),
     }

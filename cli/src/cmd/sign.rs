@@ -1,47 +1,61 @@
-//! `vouch sign`: adds a tag (or a bare digest) to a repository's targets and publishes it.
+//! `vouch sign`: adds tags (or bare digests) to repositories' targets and publishes them.
 //!
-//! The change is applied to freshly verified metadata, signed with the targets key and
-//! published in one update; when someone else publishes first (409), it is re-applied to the
-//! newer metadata and retried. Nothing is staged locally, so a refused sign leaves nothing
-//! behind.
+//! What is signed comes from the command line (`--digest` and `--length`) or from the image's
+//! registry ([`crate::registry`]: the manifest digest, size and media type the registry
+//! serves for the tag now). Several images may be given: all are resolved first (so a
+//! missing image changes nothing), then each repository (GUN) gets one publish carrying all
+//! of its images, with a progress line on a terminal.
+//!
+//! Each change is applied to freshly verified metadata, signed with the targets (or
+//! delegated role's) key and published in one update; when someone else publishes first
+//! (409), it is re-applied to the newer metadata and retried. Nothing is staged locally, so a
+//! refused sign leaves nothing behind.
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
 use vouch_tuf::json::{self, Value};
 use vouch_tuf::metadata::TargetFile;
-use vouch_tuf::reference::{Digest, ImageRef};
+use vouch_tuf::reference::{Digest, Gun, ImageRef};
 use vouch_tuf::types::TargetName;
 
 use crate::context::Context;
 use crate::output::{self, Format};
+use crate::progress::Progress;
+use crate::registry::{Registries, RegistryArgs};
 use crate::repo::Repo;
 
 /// `vouch sign`
 ///
 /// Examples:
+///   vouch sign registry.example.com/org/app:v1
+///   vouch sign registry.example.com/org/app:v1 registry.example.com/org/app:v1.0 other.example/x:v3
 ///   vouch sign registry.example.com/org/app:v1 --digest sha256:… --length 1234
 ///   vouch sign registry.example.com/org/app@sha256:… --length 1234
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// IMAGE as HOST/ORG/APP:TAG (with --digest and --length), or HOST/ORG/APP@sha256:HEX
-    /// to sign a bare digest.
-    pub image: String,
-    /// The manifest digest the tag points to.
+    /// IMAGE as HOST/ORG/APP:TAG (resolved from the registry, or given with --digest and
+    /// --length), or HOST/ORG/APP@sha256:HEX to sign a bare digest. Several may be given.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+    /// The manifest digest the tag points to (one IMAGE only; skips the registry).
     #[arg(long, value_name = "sha256:HEX")]
     pub digest: Option<String>,
-    /// The manifest's size in bytes.
+    /// The manifest's size in bytes (one IMAGE only).
     #[arg(long, value_name = "BYTES")]
     pub length: Option<u64>,
-    /// The manifest's media type, kept in the target's custom data.
+    /// The manifest's media type, kept in the target's custom data (one IMAGE only; by
+    /// default the registry's).
     #[arg(long, value_name = "TYPE")]
     pub media_type: Option<String>,
-    /// A JSON object of annotations kept in the target's custom data.
+    /// A JSON object of annotations kept in the custom data of every target signed.
     #[arg(long, value_name = "JSON")]
     pub custom: Option<String>,
     /// Sign through this delegated role (`releases` means `targets/releases`) with its key,
     /// instead of targets.
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// What is signed: a target name and its file entry.
@@ -75,67 +89,237 @@ fn custom_value(media_type: Option<&str>, custom: Option<&str>) -> anyhow::Resul
     Ok((!map.is_empty()).then_some(Value::Object(map)))
 }
 
-/// Validates the arguments into a [`Change`].
-pub fn change(args: &Args) -> anyhow::Result<Change> {
-    let image = super::parse_image(&args.image)?;
-    let given = args
+/// How the digest and size of one image are found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Given on the command line.
+    Given {
+        /// The digest.
+        digest: Digest,
+        /// The size.
+        length: u64,
+    },
+    /// Asked of the registry, for this reference (a tag, or a digest to learn its size).
+    Registry {
+        /// Tag or digest.
+        reference: String,
+    },
+}
+
+/// One image to sign, before its digest is known.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The image as given.
+    pub given: String,
+    /// The parsed image.
+    pub image: ImageRef,
+    /// Where its digest comes from.
+    pub source: Source,
+}
+
+/// Validates the arguments into one [`Plan`] per image, without any network access.
+pub fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
+    if args.images.len() > 1 {
+        for (set, flag) in [
+            (args.digest.is_some(), "--digest"),
+            (args.length.is_some(), "--length"),
+            (args.media_type.is_some(), "--media-type"),
+        ] {
+            if set {
+                bail!("{flag} applies to one image, and {} were given: sign them one by one, or let vouch ask the registry", args.images.len());
+            }
+        }
+    }
+    let given_digest = args
         .digest
         .as_deref()
         .map(|d| Digest::parse(d).with_context(|| format!("invalid --digest {d:?}")))
         .transpose()?;
-    let digest = match (image.digest(), given) {
-        (Some(a), Some(b)) if *a != b => bail!("{} and --digest {b} disagree", args.image),
-        (Some(a), _) => a.clone(),
-        (None, Some(b)) => b,
-        (None, None) => bail!(
-            "resolving digests from a registry is not supported yet: pass --digest and --length"
-        ),
-    };
-    let Some(length) = args.length else {
-        bail!("resolving digests from a registry is not supported yet: pass --digest and --length");
-    };
-    let name = match image.tag() {
+    let mut out = Vec::with_capacity(args.images.len());
+    for given in &args.images {
+        let image = super::parse_image(given)?;
+        let digest = match (image.digest(), &given_digest) {
+            (Some(a), Some(b)) if a != b => bail!("{given} and --digest {b} disagree"),
+            (Some(a), _) => Some(a.clone()),
+            (None, b) => b.clone(),
+        };
+        if image.tag().is_none() && digest.is_none() {
+            bail!("{given} names no tag: sign HOST/ORG/APP:TAG, or HOST/ORG/APP@sha256:HEX for a bare digest");
+        }
+        let source = match (digest, args.length) {
+            (Some(digest), Some(length)) => Source::Given { digest, length },
+            (None, Some(_)) => bail!("--length needs --digest (or drop both to ask the registry)"),
+            // `--digest` without `--length` on a tag: the size must come with it.
+            (Some(_), None) if args.digest.is_some() => {
+                bail!("--digest needs --length (or drop both to ask the registry)")
+            }
+            // A pinned reference: the registry tells the size of that very digest.
+            (Some(digest), None) => Source::Registry {
+                reference: digest.to_string(),
+            },
+            (None, None) => Source::Registry {
+                reference: image.tag_or_latest().to_owned(),
+            },
+        };
+        out.push(Plan {
+            given: given.clone(),
+            image,
+            source,
+        });
+    }
+    Ok(out)
+}
+
+/// Turns a plan into a change, given the digest, size and media type found for it.
+pub fn change(
+    args: &Args,
+    plan: &Plan,
+    digest: Digest,
+    length: u64,
+    media_type: Option<&str>,
+) -> anyhow::Result<Change> {
+    let name = match plan.image.tag() {
         Some(tag) => tag.to_owned(),
         None => digest.to_string(),
     };
     let name =
         TargetName::new(name.clone()).map_err(|e| anyhow!("invalid target name {name:?}: {e}"))?;
     let mut target = TargetFile::image(&digest, length, None);
-    target.custom = custom_value(args.media_type.as_deref(), args.custom.as_deref())?;
+    let media_type = args.media_type.as_deref().or(media_type);
+    target.custom = custom_value(media_type, args.custom.as_deref())?;
     Ok(Change {
-        image,
+        image: plan.image.clone(),
         name,
         digest,
         target,
     })
 }
 
+/// Resolves every plan (asking registries as needed) into changes, grouped by GUN in the
+/// order the GUNs first appear.
+fn resolve(args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gun, Vec<Change>)>> {
+    // Validate --custom before any network access.
+    custom_value(None, args.custom.as_deref())?;
+    let mut registries: Option<Registries> = None;
+    let mut progress = Progress::new("resolving", plans.len());
+    let mut groups: Vec<(Gun, Vec<Change>)> = Vec::new();
+    for plan in plans {
+        progress.working_on(&plan.given);
+        let c = match &plan.source {
+            Source::Given { digest, length } => change(args, plan, digest.clone(), *length, None)?,
+            Source::Registry { reference } => {
+                let regs = match &mut registries {
+                    Some(r) => r,
+                    None => registries.insert(Registries::new(&args.registry)?),
+                };
+                let m = regs.manifest(&plan.image, reference).map_err(|e| {
+                    anyhow!(e).context(format!(
+                        "cannot resolve {} from its registry (or pass --digest and --length)",
+                        plan.given
+                    ))
+                })?;
+                change(args, plan, m.digest, m.length, m.media_type.as_deref())?
+            }
+        };
+        progress.finished_one();
+        let gun = c.image.gun();
+        let i = match groups.iter().position(|(g, _)| *g == gun) {
+            Some(i) => i,
+            None => {
+                groups.push((gun, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[i].1;
+        match group.iter().find(|o| o.name == c.name) {
+            Some(o) if o.digest != c.digest => bail!(
+                "{}:{} is given twice, for {} and {}: nothing was signed",
+                c.image.gun(),
+                c.name,
+                o.digest,
+                c.digest
+            ),
+            Some(_) => {}
+            None => group.push(c),
+        }
+    }
+    Ok(groups)
+}
+
+fn signed_json(
+    gun: &Gun,
+    c: &Change,
+    role: &str,
+    version: u64,
+    attempts: u32,
+) -> serde_json::Value {
+    json!({
+        "gun": gun.as_str(),
+        "target": c.name.as_str(),
+        "digest": c.digest.as_str(),
+        "length": c.target.length,
+        "media_type": c.target.media_type(),
+        "role": role,
+        "version": version,
+        "attempts": attempts,
+    })
+}
+
 /// Runs `vouch sign`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
-    let c = change(&args)?;
+    let plans = plans(&args)?;
     let role = super::parse_role(args.role.as_deref())?;
-    let gun = c.image.gun();
-    let mut repo = Repo::open(ctx, &gun)?;
-    let published = repo.publish_change(ctx, &role, &|targets| {
-        targets.add_target(c.name.clone(), c.target.clone());
-        Ok(())
-    })?;
-    let pinned = format!("{gun}@{}", c.digest);
+    let groups = resolve(&args, &plans)?;
+    let single = plans.len() == 1;
+    let mut signed: Vec<serde_json::Value> = Vec::new();
+    let mut done: Vec<String> = Vec::new();
+    let mut progress = Progress::new("signing", groups.len());
+    for (gun, changes) in &groups {
+        progress.working_on(gun.as_str());
+        let published = Repo::open(ctx, gun)
+            .and_then(|mut repo| {
+                repo.publish_change(ctx, &role, &|targets| {
+                    for c in changes {
+                        targets.add_target(c.name.clone(), c.target.clone());
+                    }
+                    Ok(())
+                })
+            })
+            .map_err(|e| {
+                if done.is_empty() {
+                    e
+                } else {
+                    e.context(format!(
+                        "signed {} before this failure; not signed: {gun} and the repositories after it",
+                        done.join(", ")
+                    ))
+                }
+            })?;
+        progress.finished_one();
+        done.push(gun.to_string());
+        for c in changes {
+            match ctx.output {
+                Format::Json => signed.push(signed_json(
+                    gun,
+                    c,
+                    role.as_str(),
+                    published.version.get(),
+                    published.attempts,
+                )),
+                Format::Text => output::text(&format!(
+                    "signed {gun}:{} -> {gun}@{} ({role} version {})",
+                    c.name,
+                    c.digest,
+                    published.version.get()
+                ))?,
+            }
+        }
+    }
+    drop(progress);
     match ctx.output {
-        Format::Json => output::json(&json!({
-            "gun": gun.as_str(),
-            "target": c.name.as_str(),
-            "digest": c.digest.as_str(),
-            "length": c.target.length,
-            "role": role.as_str(),
-            "version": published.version.get(),
-            "attempts": published.attempts,
-        })),
-        Format::Text => output::text(&format!(
-            "signed {gun}:{} -> {pinned} ({role} version {})",
-            c.name,
-            published.version.get()
-        )),
+        Format::Json if single => output::json(signed.first().unwrap_or(&serde_json::Value::Null)),
+        Format::Json => output::json(&json!({ "signed": signed })),
+        Format::Text => Ok(()),
     }
 }
 
@@ -144,38 +328,117 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn args(image: &str, digest: Option<&str>, length: Option<u64>) -> Args {
+    fn args(images: &[&str], digest: Option<&str>, length: Option<u64>) -> Args {
         Args {
-            image: image.into(),
+            images: images.iter().map(|s| s.to_string()).collect(),
             digest: digest.map(Into::into),
             length,
-            media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
+            media_type: None,
             custom: Some(r#"{"sbom":"sha256:00"}"#.into()),
             role: None,
+            registry: RegistryArgs::default(),
         }
     }
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+    fn given(p: &Plan) -> (Digest, u64) {
+        match &p.source {
+            Source::Given { digest, length } => (digest.clone(), *length),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn tag_and_bare_digest_changes() {
-        let c = change(&args("example.com/org/app:v1", Some(D), Some(7))).unwrap();
+        let mut a = args(&["example.com/org/app:v1"], Some(D), Some(7));
+        a.media_type = Some("application/vnd.oci.image.manifest.v1+json".into());
+        let p = plans(&a).unwrap().remove(0);
+        let (d, l) = given(&p);
+        let c = change(&a, &p, d, l, Some("ignored/because-given")).unwrap();
         assert_eq!(c.name.as_str(), "v1");
         assert_eq!(c.target.length, 7);
         assert_eq!(
             c.target.media_type(),
             Some("application/vnd.oci.image.manifest.v1+json")
         );
-        let c = change(&args(&format!("example.com/org/app@{D}"), None, Some(7))).unwrap();
+        let a = args(&[&format!("example.com/org/app@{D}")], None, Some(7));
+        let p = plans(&a).unwrap().remove(0);
+        let (d, l) = given(&p);
+        let c = change(&a, &p, d, l, None).unwrap();
         assert_eq!(c.name.as_str(), D);
     }
 
     #[test]
-    fn registry_resolution_is_refused_plainly() {
-        let e = change(&args("example.com/org/app:v1", None, None)).unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
-        let mut a = args("example.com/org/app:v1", Some(D), Some(1));
+    fn tags_without_a_digest_go_to_the_registry() {
+        let a = args(
+            &["127.0.0.1:5000/app:v1", "example.com/org/app@"],
+            None,
+            None,
+        );
+        assert!(
+            plans(&a).is_err(),
+            "a malformed image fails before any network access"
+        );
+        let a = args(
+            &["127.0.0.1:5000/app:v1", &format!("example.com/org/app@{D}")],
+            None,
+            None,
+        );
+        let p = plans(&a).unwrap();
+        assert_eq!(
+            p[0].source,
+            Source::Registry {
+                reference: "v1".into()
+            }
+        );
+        assert_eq!(p[0].image.registry(), "127.0.0.1:5000");
+        assert_eq!(p[0].image.repository(), "app");
+        // A pinned digest without --length: the registry gives that digest's size.
+        assert_eq!(
+            p[1].source,
+            Source::Registry {
+                reference: D.into()
+            }
+        );
+        let c = change(
+            &a,
+            &p[0],
+            Digest::parse(D).unwrap(),
+            9,
+            Some("application/x"),
+        )
+        .unwrap();
+        assert_eq!(c.target.media_type(), Some("application/x"));
+    }
+
+    #[test]
+    fn inconsistent_flags_are_refused_plainly() {
+        for (a, needle) in [
+            (
+                args(&["example.com/org/app:v1"], Some(D), None),
+                "--digest needs --length",
+            ),
+            (
+                args(&["example.com/org/app:v1"], None, Some(1)),
+                "--length needs --digest",
+            ),
+            (args(&["example.com/org/app"], None, None), "names no tag"),
+            (
+                args(
+                    &["example.com/org/app:v1", "example.com/org/app:v2"],
+                    Some(D),
+                    Some(1),
+                ),
+                "applies to one image",
+            ),
+        ] {
+            let e = plans(&a).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        }
+        let mut a = args(&["example.com/org/app:v1"], Some(D), Some(1));
         a.custom = Some("[1]".into());
-        assert!(change(&a).is_err());
+        let p = plans(&a).unwrap().remove(0);
+        assert!(change(&a, &p, Digest::parse(D).unwrap(), 1, None).is_err());
     }
 }

@@ -4,32 +4,38 @@
 //! A tag is trusted when the repository's verified metadata signs it; a digest when some
 //! target visible through the delegation tree carries it; a tag with a digest when the tag is
 //! signed for exactly that digest. The metadata comes from the server, or with `--bundle`
-//! from an offline bundle. Checking that the registry serves that digest is not implemented
-//! yet, so `--no-registry` is required.
+//! from an offline bundle.
+//!
+//! Then, unless `--no-registry`, the image's registry is asked ([`crate::registry`]) which
+//! digest it serves for the tag now (or whether it serves the digest, for a bare digest):
+//! a tag pushed again after it was signed points at a digest nobody signed, and a deploy
+//! by tag would pull that. Such an image is not trusted (exit 3).
 
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use serde_json::json;
-use vouch_tuf::reference::ImageRef;
+use vouch_tuf::reference::{Digest, ImageRef};
 use vouch_verifier::transport::Transport;
 use vouch_verifier::{Error as VerifyError, Updater};
 
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{self, Format};
+use crate::registry::{Registries, RegistryArgs, RegistryError};
 use crate::repo::{self, Repo};
 
 /// `vouch verify`
 ///
 /// Examples:
-///   vouch verify registry.example.com/org/app:v1 --no-registry
+///   vouch verify registry.example.com/org/app:v1
 ///   vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// HOST/ORG/APP:TAG, HOST/ORG/APP@sha256:HEX or HOST/ORG/APP:TAG@sha256:HEX.
     pub image: String,
-    /// Do not ask the registry which digest it serves for the tag (required for now).
+    /// Do not ask the registry which digest it serves for the tag: verify against the
+    /// trust data only.
     #[arg(long)]
     pub no_registry: bool,
     /// Verify offline against this bundle (`vouch export`) instead of the server.
@@ -39,14 +45,26 @@ pub struct Args {
     /// signed it.
     #[arg(long, value_name = "ROLE")]
     pub require_role: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The outcome of a verification.
+enum Verdict {
+    /// Trusted: the image pinned to its signed digest, the role path that signed the tag,
+    /// and the digest the registry serves (when asked).
+    Trusted {
+        pinned: ImageRef,
+        role_path: Vec<String>,
+        registry_digest: Option<Digest>,
+    },
+    /// Not trusted, and why.
+    NotTrusted(String),
 }
 
 /// Runs `vouch verify`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let image = super::parse_image(&args.image)?;
-    if !args.no_registry {
-        bail!("checking the digest the registry serves is not supported yet: pass --no-registry to verify against the trust data only");
-    }
     if let Some(r) = &args.require_role {
         super::parse_role(Some(r))?;
         if image.tag().is_none() {
@@ -54,30 +72,106 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
     }
     let gun = image.gun();
-    match &args.bundle {
+    let verdict = match &args.bundle {
         Some(path) => {
             let mut updater = Repo::open_offline(ctx, &gun, path)?;
-            answer(ctx, &args, &image, &mut updater, |e| {
+            judge(&args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
-            })
+            })?
         }
         None => {
             let mut repo = Repo::open(ctx, &gun)?;
             let server = ctx.server.clone();
-            answer(ctx, &args, &image, repo.updater(), |e| {
+            judge(&args, &image, repo.updater(), |e| {
                 repo::verify_error(&server, &gun, e)
-            })
+            })?
+        }
+    };
+    let verdict = match verdict {
+        Verdict::Trusted {
+            pinned, role_path, ..
+        } if !args.no_registry => check_registry(&args, &image, pinned, role_path)?,
+        v => v,
+    };
+    report(ctx, &args, verdict)
+}
+
+/// Asks the registry whether it serves the signed digest for the image's tag (or serves
+/// the signed digest at all, for a bare digest).
+fn check_registry(
+    args: &Args,
+    image: &ImageRef,
+    pinned: ImageRef,
+    role_path: Vec<String>,
+) -> anyhow::Result<Verdict> {
+    let Some(signed) = pinned.digest().cloned() else {
+        bail!("internal error: {pinned} carries no digest");
+    };
+    let reference = match (image.tag(), image.digest()) {
+        (Some(tag), _) => tag.to_owned(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => image.tag_or_latest().to_owned(),
+    };
+    let shown = format!("{}:{reference}", image.name());
+    let mut registries = Registries::new(&args.registry)?;
+    match registries.manifest(image, &reference) {
+        Ok(m) if m.digest == signed => Ok(Verdict::Trusted {
+            pinned,
+            role_path,
+            registry_digest: Some(m.digest),
+        }),
+        Ok(m) => Ok(Verdict::NotTrusted(format!(
+            "the registry's digest for {shown} ({}) is not the signed one ({signed}): the tag was pushed again after signing; sign the new image with `vouch sign`, or deploy {pinned}",
+            m.digest
+        ))),
+        Err(RegistryError::ManifestUnknown { .. }) => Ok(Verdict::NotTrusted(format!(
+            "the registry {} does not serve {shown} (404), so the signed {signed} cannot be pulled by that name: push it again, or check the image name",
+            image.registry()
+        ))),
+        Err(e) => Err(anyhow!(e).context(format!(
+            "cannot check which digest the registry serves for {shown} (pass --no-registry to verify against the trust data only)"
+        ))),
+    }
+}
+
+/// Prints the verdict; a verdict of not trusted is also an error with exit status 3.
+fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
+    match verdict {
+        Verdict::Trusted {
+            pinned,
+            role_path,
+            registry_digest,
+        } => match ctx.output {
+            Format::Json => output::json(&json!({
+                "image": args.image,
+                "trusted": true,
+                "pinned": pinned.to_string(),
+                "digest": pinned.digest().map(|d| d.to_string()),
+                "role_path": role_path,
+                "registry_digest": registry_digest.map(|d| d.to_string()),
+            })),
+            Format::Text => output::text(&pinned.to_string()),
+        },
+        Verdict::NotTrusted(reason) => {
+            if ctx.output == Format::Json {
+                output::json(&json!({
+                    "image": args.image,
+                    "trusted": false,
+                    "reason": reason,
+                }))?;
+            }
+            Err(Failure::NotTrusted(reason).into())
         }
     }
 }
 
-fn answer<T: Transport>(
-    ctx: &Context,
+/// Answers from the trust data alone.
+fn judge<T: Transport>(
     args: &Args,
     image: &ImageRef,
     updater: &mut Updater<T>,
     other_error: impl Fn(VerifyError) -> anyhow::Error,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Verdict> {
     let gun = image.gun();
     match updater.resolve(image) {
         Ok(pinned) => {
@@ -93,52 +187,29 @@ fn answer<T: Transport>(
             if let Some(r) = &args.require_role {
                 let required = super::parse_role(Some(r))?;
                 if !role_path.iter().any(|p| p == required.as_str()) {
-                    let reason = format!(
+                    return Ok(Verdict::NotTrusted(format!(
                         "{} is signed by {}, not by {required}",
                         args.image,
                         role_path.join(" > ")
-                    );
-                    if ctx.output == Format::Json {
-                        output::json(&json!({
-                            "image": args.image,
-                            "trusted": false,
-                            "reason": reason,
-                        }))?;
-                    }
-                    return Err(Failure::NotTrusted(reason).into());
+                    )));
                 }
             }
-            match ctx.output {
-                Format::Json => output::json(&json!({
-                    "image": args.image,
-                    "trusted": true,
-                    "pinned": pinned.to_string(),
-                    "digest": pinned.digest().map(|d| d.to_string()),
-                    "role_path": role_path,
-                })),
-                Format::Text => output::text(&pinned.to_string()),
-            }
+            Ok(Verdict::Trusted {
+                pinned,
+                role_path,
+                registry_digest: None,
+            })
         }
         Err(
             e @ (VerifyError::UnknownTag { .. }
             | VerifyError::UntrustedDigest { .. }
             | VerifyError::Update(_)),
-        ) => {
-            let reason = match &e {
-                VerifyError::Update(u) => {
-                    format!("the trust data of {gun} failed verification: {u}")
-                }
-                _ => format!("{e}: sign it with `vouch sign`, or deploy a signed tag"),
-            };
-            if ctx.output == Format::Json {
-                output::json(&json!({
-                    "image": args.image,
-                    "trusted": false,
-                    "reason": reason,
-                }))?;
+        ) => Ok(Verdict::NotTrusted(match &e {
+            VerifyError::Update(u) => {
+                format!("the trust data of {gun} failed verification: {u}")
             }
-            Err(Failure::NotTrusted(reason).into())
-        }
+            _ => format!("{e}: sign it with `vouch sign`, or deploy a signed tag"),
+        })),
         Err(e) => Err(other_error(e)),
     }
 }

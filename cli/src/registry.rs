@@ -1,0 +1,1018 @@
+//! Asking an OCI registry which manifest a reference names, through the Distribution API.
+//!
+//! `vouch sign HOST/ORG/APP:TAG` signs what the registry serves for the tag, and `vouch verify`
+//! checks that the registry still serves the signed digest. [`Registries::manifest`] answers
+//! both: the manifest's digest, size and media type, from `HEAD /v2/<name>/manifests/<ref>`
+//! (the `Docker-Content-Digest` and `Content-Length` headers), or, when the registry does not
+//! answer a HEAD with both, from a `GET` of the manifest, whose digest is then the sha256 of
+//! the bytes read (and must agree with the header when there is one).
+//!
+//! Authentication follows the registry's `401` challenge: `Bearer realm=…,service=…,scope=…`
+//! fetches a token from the realm (anonymously, or with basic credentials when there are
+//! some), `Basic` sends the credentials themselves. Credentials come from
+//! `--registry-username` with `--registry-password-stdin`, else from the `auths` of
+//! `~/.docker/config.json` (or `$DOCKER_CONFIG/config.json`), read only when a registry asks.
+//!
+//! Transport: registries on loopback addresses are reached over plain HTTP (as docker does),
+//! hosts named with `--insecure-registry` too, every other registry over HTTPS. Credentials
+//! are never sent to a token server over plain HTTP unless it is on loopback or named
+//! with `--insecure-registry`.
+//!
+//! What it is not: a registry client for pulling or pushing images. It reads manifests only,
+//! and nothing it reads is trusted: the signature in the trust data is what makes a digest
+//! trusted; the registry only says which digest a tag points to now.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64ct::{Base64, Encoding};
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use thiserror::Error;
+use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
+use zeroize::Zeroizing;
+
+/// The manifest media types asked for, most specific first: OCI index and manifest, Docker
+/// schema 2 manifest list and manifest.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// Largest manifest read (the size registries commonly accept).
+pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
+/// Largest token-server answer read.
+const MAX_TOKEN_BODY: u64 = 256 * 1024;
+/// Largest error body read.
+const MAX_ERROR_BODY: u64 = 16 * 1024;
+
+/// Where Docker Hub's `docker.io` serves the Distribution API.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// Registry options of `vouch sign` and `vouch verify`.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct RegistryArgs {
+    /// Reach this registry (HOST or HOST:PORT) over plain HTTP; registries on loopback
+    /// addresses always are. Repeat for several.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// User name for the registry, with the password on stdin (--registry-password-stdin);
+    /// else credentials come from ~/.docker/config.json.
+    #[arg(long, value_name = "USER", requires = "registry_password_stdin")]
+    pub registry_username: Option<String>,
+    /// Read the registry password (or token) from stdin, for --registry-username.
+    #[arg(long, requires = "registry_username")]
+    pub registry_password_stdin: bool,
+}
+
+/// What a registry serves for a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The manifest's digest (sha256).
+    pub digest: Digest,
+    /// The manifest's size in bytes.
+    pub length: u64,
+    /// The manifest's media type, when the registry or the manifest says it.
+    pub media_type: Option<String>,
+}
+
+/// Why a registry could not say which manifest a reference names.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    /// No connection (or TLS failed).
+    #[error("cannot reach the registry {registry} at {url} ({message}): check the image name; a registry served over plain HTTP must be on loopback or named with --insecure-registry")]
+    Unreachable {
+        /// `host[:port]` as in the image name.
+        registry: String,
+        /// The URL asked.
+        url: String,
+        /// The cause.
+        message: String,
+    },
+    /// The registry has no such manifest (404).
+    #[error("the registry {registry} has no manifest {reference} of {repository} (404)")]
+    ManifestUnknown {
+        /// `host[:port]`.
+        registry: String,
+        /// The repository path.
+        repository: String,
+        /// Tag or digest.
+        reference: String,
+    },
+    /// Credentials were needed and missing or refused (401).
+    #[error(
+        "the registry {registry} refused to show {repository} (401 Unauthorized{detail}): {hint}"
+    )]
+    Unauthorized {
+        /// `host[:port]`.
+        registry: String,
+        /// The repository path.
+        repository: String,
+        /// The server's message, if any, led by `: `.
+        detail: String,
+        /// What to do.
+        hint: String,
+    },
+    /// Any other refusal.
+    #[error("the registry {registry} answered {status} for {what}{detail}")]
+    Refused {
+        /// `host[:port]`.
+        registry: String,
+        /// The request, e.g. `manifest v1 of org/app`.
+        what: String,
+        /// The status.
+        status: StatusCode,
+        /// The server's message, if any, led by `: `.
+        detail: String,
+    },
+    /// The `WWW-Authenticate` challenge could not be followed.
+    #[error("the registry {registry} asks for authentication vouch cannot provide ({challenge:?}): {reason}")]
+    Challenge {
+        /// `host[:port]`.
+        registry: String,
+        /// The header.
+        challenge: String,
+        /// Why.
+        reason: String,
+    },
+    /// The token server failed.
+    #[error("the token server {realm} of {registry} refused a token ({detail})")]
+    Token {
+        /// `host[:port]` of the registry.
+        registry: String,
+        /// The realm URL.
+        realm: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A digest the registry sent disagrees with the bytes (or with the digest asked for).
+    #[error("the registry {registry} sent a manifest for {reference} whose sha256 is {actual}, not {claimed}: refusing it")]
+    DigestMismatch {
+        /// `host[:port]`.
+        registry: String,
+        /// Tag or digest asked for.
+        reference: String,
+        /// What the header (or the reference) claimed.
+        claimed: String,
+        /// The sha256 of the bytes.
+        actual: String,
+    },
+    /// The manifest is not one vouch signs.
+    #[error("{registry}/{repository}:{reference} is a {media_type} manifest, which vouch does not sign: push it as an OCI or Docker schema 2 image")]
+    UnsupportedManifest {
+        /// `host[:port]`.
+        registry: String,
+        /// The repository path.
+        repository: String,
+        /// Tag or digest.
+        reference: String,
+        /// Its media type.
+        media_type: String,
+    },
+    /// A manifest (or another answer) over its size cap.
+    #[error("the registry {registry} sent more than {limit} bytes for {what}")]
+    TooLarge {
+        /// `host[:port]`.
+        registry: String,
+        /// What was read.
+        what: String,
+        /// The cap.
+        limit: u64,
+    },
+    /// Credentials (or a token) that cannot travel in an HTTP header.
+    #[error(
+        "the credentials or token for {registry} contain characters an HTTP header cannot carry"
+    )]
+    InvalidCredentials {
+        /// `host[:port]`.
+        registry: String,
+    },
+    /// The docker configuration file is unreadable.
+    #[error("cannot use registry credentials from {}: {reason}", path.display())]
+    DockerConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A user name and password (or token) for registries.
+#[derive(Clone)]
+pub struct Credentials {
+    username: String,
+    password: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Credentials from their parts.
+    pub fn new(username: String, password: Zeroizing<String>) -> Self {
+        Credentials { username, password }
+    }
+
+    fn basic_header(&self) -> Zeroizing<String> {
+        let raw = Zeroizing::new(format!("{}:{}", self.username, self.password.as_str()));
+        Zeroizing::new(format!("Basic {}", Base64::encode_string(raw.as_bytes())))
+    }
+}
+
+/// Where credentials came from, for hints.
+#[derive(Debug, Clone)]
+enum Login {
+    /// `--registry-username` with the password from stdin, for every registry.
+    Given(Credentials),
+    /// The docker configuration file, read on first need.
+    DockerConfig,
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The scheme, lower-cased (`bearer`, `basic`).
+    pub scheme: String,
+    /// The parameters, names lower-cased.
+    pub params: HashMap<String, String>,
+}
+
+/// Parses the first challenge of a `WWW-Authenticate` value: `Scheme k=v, k="quoted, v"`.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, mut rest) = match header.find(char::is_whitespace) {
+        Some(i) => (&header[..i], header[i..].trim_start()),
+        None => (header, ""),
+    };
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return None;
+    }
+    let mut params = HashMap::new();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let name = rest[..eq].trim().to_ascii_lowercase();
+        if name.is_empty() || name.contains([' ', ',', '"']) {
+            return None;
+        }
+        rest = rest[eq + 1..].trim_start();
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => v.push(chars.next()?.1),
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            value = v;
+            rest = &quoted[end?..];
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_owned();
+            rest = &rest[end..];
+        }
+        params.insert(name, value);
+        rest = rest.trim_start();
+        match rest.strip_prefix(',') {
+            Some(r) => rest = r.trim_start(),
+            None if rest.is_empty() => {}
+            // A second challenge (`…, Basic realm=…` without a comma) or junk: stop here.
+            None => break,
+        }
+    }
+    Some(Challenge {
+        scheme: scheme.to_ascii_lowercase(),
+        params,
+    })
+}
+
+/// True for `localhost` and loopback IP addresses, with or without a port.
+pub fn is_loopback_host(host_port: &str) -> bool {
+    let host = host_only(host_port);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `host` of `host[:port]` (brackets of an IPv6 literal removed).
+fn host_only(host_port: &str) -> &str {
+    if let Some(rest) = host_port.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host_port.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host_port,
+    }
+}
+
+/// The registry key a docker config `auths` entry names: `https://host/v1/` → `host`.
+fn config_key_host(key: &str) -> &str {
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    k.split('/').next().unwrap_or(k)
+}
+
+/// The names a registry's credentials may be stored under in docker's config.
+fn config_names(registry: &str) -> Vec<&str> {
+    if registry == "docker.io" {
+        vec!["docker.io", "index.docker.io", DOCKER_HUB_API]
+    } else {
+        vec![registry]
+    }
+}
+
+/// Credentials for `registry` in a docker config document (`auths.<host>.auth`, base64 of
+/// `user:password`, or `username` and `password`); `Ok(None)` when it has none.
+pub fn credentials_from_docker_config(
+    text: &[u8],
+    registry: &str,
+) -> Result<Option<Credentials>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(auths) = doc.get("auths").and_then(|a| a.as_object()) else {
+        return Ok(None);
+    };
+    let names = config_names(registry);
+    let entry = auths
+        .iter()
+        .find(|(k, _)| names.contains(&config_key_host(k)))
+        .map(|(_, v)| v);
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+        if !auth.is_empty() {
+            let raw = Zeroizing::new(
+                Base64::decode_vec(auth.trim())
+                    .map_err(|_| format!("auths.{registry}.auth is not base64"))?,
+            );
+            let text = std::str::from_utf8(&raw)
+                .map_err(|_| format!("auths.{registry}.auth is not UTF-8"))?;
+            let (user, pass) = text
+                .split_once(':')
+                .ok_or_else(|| format!("auths.{registry}.auth is not USER:PASSWORD"))?;
+            return Ok(Some(Credentials::new(
+                user.to_owned(),
+                Zeroizing::new(pass.to_owned()),
+            )));
+        }
+    }
+    let user = entry.get("username").and_then(|u| u.as_str());
+    let pass = entry.get("password").and_then(|p| p.as_str());
+    Ok(match (user, pass) {
+        (Some(u), Some(p)) if !u.is_empty() => {
+            Some(Credentials::new(u.to_owned(), Zeroizing::new(p.to_owned())))
+        }
+        _ => None,
+    })
+}
+
+/// The docker configuration file: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+fn docker_config_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("config.json"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+}
+
+fn read_limited(
+    registry: &str,
+    what: &str,
+    resp: Response,
+    limit: u64,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut out = Vec::new();
+    resp.take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| RegistryError::Refused {
+            registry: registry.to_owned(),
+            what: what.to_owned(),
+            status: StatusCode::OK,
+            detail: format!(": reading the answer failed: {e}"),
+        })?;
+    if out.len() as u64 > limit {
+        return Err(RegistryError::TooLarge {
+            registry: registry.to_owned(),
+            what: what.to_owned(),
+            limit,
+        });
+    }
+    Ok(out)
+}
+
+/// The registry's error message (`{"errors":[{"code","message"}]}`), led by `: `, or "".
+fn error_detail(resp: Response) -> String {
+    let mut body = Vec::new();
+    let _ = resp.take(MAX_ERROR_BODY).read_to_end(&mut body);
+    let parsed = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("errors")?.get(0)?;
+            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            Some(format!("{code} {msg}").trim().to_owned())
+        });
+    let text = parsed.unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: String = text.chars().take(300).collect();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The media type of a `Content-Type` value, without parameters; `None` for generic types.
+fn media_type_of(content_type: Option<&str>) -> Option<String> {
+    let mt = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    match mt.as_str() {
+        "" | "application/json" | "text/plain" | "application/octet-stream" => None,
+        _ => Some(mt),
+    }
+}
+
+fn is_schema1(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.docker.distribution.manifest.v1")
+}
+
+/// A sha256 `Docker-Content-Digest`, when the header is there and is one.
+fn sha256_header(headers: &HeaderMap) -> Option<Digest> {
+    let d = Digest::parse(header_str(
+        headers,
+        header::HeaderName::from_static("docker-content-digest"),
+    )?)
+    .ok()?;
+    (d.algorithm() == DigestAlgorithm::Sha256).then_some(d)
+}
+
+/// Talks to the registries one command needs, keeping the authorisation each repository
+/// was granted.
+pub struct Registries {
+    client: Client,
+    insecure: Vec<String>,
+    login: Login,
+    docker_config: Option<Option<(PathBuf, Vec<u8>)>>,
+    /// `Authorization` values by (registry, repository).
+    granted: HashMap<(String, String), Zeroizing<String>>,
+    /// (registry, repository) pairs whose authorisation was obtained with credentials.
+    with_credentials: std::collections::HashSet<(String, String)>,
+}
+
+impl std::fmt::Debug for Registries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registries")
+            .field("insecure", &self.insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registries {
+    /// Validates `args`; reads the password from stdin when `--registry-password-stdin`.
+    pub fn new(args: &RegistryArgs) -> anyhow::Result<Self> {
+        let login = match (&args.registry_username, args.registry_password_stdin) {
+            (Some(user), true) => {
+                // Room for any sensible password up front: no reallocation leaves copies behind.
+                let mut pass = Zeroizing::new(String::with_capacity(4096));
+                std::io::stdin()
+                    .take(64 * 1024)
+                    .read_to_string(&mut pass)
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot read the registry password from stdin: {e}")
+                    })?;
+                let trimmed = Zeroizing::new(pass.trim_end_matches(['\r', '\n']).to_owned());
+                if trimmed.is_empty() {
+                    anyhow::bail!("--registry-password-stdin: stdin is empty; pipe the password in, e.g. `echo \"$TOKEN\" | vouch … --registry-password-stdin`");
+                }
+                if user.is_empty() || user.contains(':') {
+                    anyhow::bail!(
+                        "--registry-username {user:?}: a user name is not empty and has no ':'"
+                    );
+                }
+                Login::Given(Credentials::new(user.clone(), trimmed))
+            }
+            (None, false) => Login::DockerConfig,
+            _ => anyhow::bail!("--registry-username and --registry-password-stdin go together"),
+        };
+        for h in &args.insecure_registry {
+            if h.is_empty() || h.contains(['/', ' ']) {
+                anyhow::bail!("--insecure-registry {h:?}: expected HOST or HOST:PORT");
+            }
+        }
+        Self::with_login(args.insecure_registry.clone(), login)
+    }
+
+    fn with_login(insecure: Vec<String>, login: Login) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            // Redirects to another host drop the Authorization header (reqwest does that).
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+        Ok(Registries {
+            client,
+            insecure,
+            login,
+            docker_config: None,
+            granted: HashMap::new(),
+            with_credentials: std::collections::HashSet::new(),
+        })
+    }
+
+    /// True when `host_port` is reached over plain HTTP.
+    fn plain_http(&self, host_port: &str) -> bool {
+        is_loopback_host(host_port)
+            || self
+                .insecure
+                .iter()
+                .any(|h| h == host_port || (!h.contains(':') && h == host_only(host_port)))
+    }
+
+    /// The API base URL of `registry` (`host[:port]` as in image names).
+    pub fn base_url(&self, registry: &str) -> String {
+        let host = if registry == "docker.io" {
+            DOCKER_HUB_API
+        } else {
+            registry
+        };
+        let scheme = if self.plain_http(registry) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{host}")
+    }
+
+    fn credentials(&mut self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
+        match &self.login {
+            Login::Given(c) => return Ok(Some(c.clone())),
+            Login::DockerConfig => {}
+        }
+        if self.docker_config.is_none() {
+            let loaded = match docker_config_path() {
+                Some(path) => match std::fs::read(&path) {
+                    Ok(bytes) => Some((path, bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        return Err(RegistryError::DockerConfig {
+                            path,
+                            reason: e.to_string(),
+                        })
+                    }
+                },
+                None => None,
+            };
+            self.docker_config = Some(loaded);
+        }
+        match &self.docker_config {
+            Some(Some((path, bytes))) => {
+                credentials_from_docker_config(bytes, registry).map_err(|reason| {
+                    RegistryError::DockerConfig {
+                        path: path.clone(),
+                        reason,
+                    }
+                })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn login_hint(&self, registry: &str, had_credentials: bool) -> String {
+        match (&self.login, had_credentials) {
+            (Login::Given(_), _) => {
+                "check --registry-username and the password given on stdin".to_owned()
+            }
+            (Login::DockerConfig, true) => format!(
+                "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or pass --registry-username and --registry-password-stdin"
+            ),
+            (Login::DockerConfig, false) => format!(
+                "log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers), or pass --registry-username and --registry-password-stdin"
+            ),
+        }
+    }
+
+    /// Answers a `401` challenge of `registry` for `repository`: the `Authorization` value
+    /// to retry with.
+    fn authorize(
+        &mut self,
+        registry: &str,
+        repository: &str,
+        challenge_header: Option<&str>,
+    ) -> Result<Zeroizing<String>, RegistryError> {
+        let raw = challenge_header.unwrap_or("").to_owned();
+        let challenge = |reason: &str| RegistryError::Challenge {
+            registry: registry.to_owned(),
+            challenge: raw.clone(),
+            reason: reason.to_owned(),
+        };
+        let parsed =
+            parse_challenge(&raw).ok_or_else(|| challenge("no usable WWW-Authenticate header"))?;
+        let creds = self.credentials(registry)?;
+        if creds.is_some() {
+            self.with_credentials
+                .insert((registry.to_owned(), repository.to_owned()));
+        }
+        match parsed.scheme.as_str() {
+            "basic" => match creds {
+                Some(c) => Ok(c.basic_header()),
+                None => Err(RegistryError::Unauthorized {
+                    registry: registry.to_owned(),
+                    repository: repository.to_owned(),
+                    detail: String::new(),
+                    hint: self.login_hint(registry, false),
+                }),
+            },
+            "bearer" => {
+                let realm = parsed
+                    .params
+                    .get("realm")
+                    .ok_or_else(|| challenge("the Bearer challenge names no realm"))?;
+                let mut url = Url::parse(realm).map_err(|_| challenge("the realm is not a URL"))?;
+                let realm_host = match (url.host_str(), url.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_owned(),
+                    (None, _) => return Err(challenge("the realm names no host")),
+                };
+                match url.scheme() {
+                    "https" => {}
+                    "http" if self.plain_http(&realm_host) => {}
+                    _ => {
+                        return Err(challenge(
+                            "the token realm is not HTTPS (allow a plain-HTTP token server with --insecure-registry HOST)",
+                        ))
+                    }
+                }
+                let scope = parsed
+                    .params
+                    .get("scope")
+                    .cloned()
+                    .unwrap_or_else(|| format!("repository:{repository}:pull"));
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(service) = parsed.params.get("service") {
+                        q.append_pair("service", service);
+                    }
+                    q.append_pair("scope", &scope);
+                }
+                let mut req = self.client.get(url.clone());
+                if let Some(c) = &creds {
+                    req = req.header(
+                        header::AUTHORIZATION,
+                        sensitive(registry, &c.basic_header())?,
+                    );
+                }
+                let token_error = |detail: String| RegistryError::Token {
+                    registry: registry.to_owned(),
+                    realm: realm.clone(),
+                    detail,
+                };
+                let resp = req.send().map_err(|e| token_error(chain(&e)))?;
+                let status = resp.status();
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    return Err(RegistryError::Unauthorized {
+                        registry: registry.to_owned(),
+                        repository: repository.to_owned(),
+                        detail: format!(": the token server said {status}{}", error_detail(resp)),
+                        hint: self.login_hint(registry, creds.is_some()),
+                    });
+                }
+                if !status.is_success() {
+                    return Err(token_error(format!("{status}{}", error_detail(resp))));
+                }
+                let body = read_limited(registry, "a token", resp, MAX_TOKEN_BODY)?;
+                let doc: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|_| token_error("the answer is not JSON".to_owned()))?;
+                let token = ["token", "access_token"]
+                    .iter()
+                    .filter_map(|k| doc.get(k).and_then(|t| t.as_str()))
+                    .find(|t| !t.is_empty())
+                    .ok_or_else(|| token_error("the answer has no token".to_owned()))?;
+                Ok(Zeroizing::new(format!("Bearer {token}")))
+            }
+            other => Err(challenge(&format!("unsupported scheme {other:?}"))),
+        }
+    }
+
+    /// Sends `method url` for `repository` of `registry`, answering one `401` challenge.
+    fn send(
+        &mut self,
+        method: Method,
+        registry: &str,
+        repository: &str,
+        url: &str,
+    ) -> Result<Response, RegistryError> {
+        let key = (registry.to_owned(), repository.to_owned());
+        let mut auth = self.granted.get(&key).cloned();
+        let mut answered = false;
+        loop {
+            let mut req = self
+                .client
+                .request(method.clone(), url)
+                .header(header::ACCEPT, ACCEPT_MANIFESTS);
+            if let Some(a) = &auth {
+                req = req.header(header::AUTHORIZATION, sensitive(registry, a)?);
+            }
+            let resp = req.send().map_err(|e| RegistryError::Unreachable {
+                registry: registry.to_owned(),
+                url: url.to_owned(),
+                message: chain(&e),
+            })?;
+            if resp.status() != StatusCode::UNAUTHORIZED || answered {
+                return Ok(resp);
+            }
+            let challenge = header_str(resp.headers(), header::WWW_AUTHENTICATE).map(str::to_owned);
+            let granted = self.authorize(registry, repository, challenge.as_deref())?;
+            self.granted.insert(key.clone(), granted.clone());
+            auth = Some(granted);
+            answered = true;
+        }
+    }
+
+    fn refusal(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        resp: Response,
+    ) -> RegistryError {
+        let status = resp.status();
+        match status {
+            StatusCode::NOT_FOUND => RegistryError::ManifestUnknown {
+                registry: registry.to_owned(),
+                repository: repository.to_owned(),
+                reference: reference.to_owned(),
+            },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let had = self
+                    .with_credentials
+                    .contains(&(registry.to_owned(), repository.to_owned()));
+                RegistryError::Unauthorized {
+                    registry: registry.to_owned(),
+                    repository: repository.to_owned(),
+                    detail: if status == StatusCode::FORBIDDEN {
+                        format!(": 403 Forbidden{}", error_detail(resp))
+                    } else {
+                        error_detail(resp)
+                    },
+                    hint: match &self.login {
+                        Login::Given(_) => self.login_hint(registry, true),
+                        Login::DockerConfig => self.login_hint(registry, had),
+                    },
+                }
+            }
+            _ => RegistryError::Refused {
+                registry: registry.to_owned(),
+                what: format!("manifest {reference} of {repository}"),
+                status,
+                detail: error_detail(resp),
+            },
+        }
+    }
+
+    /// What the registry of `image` serves for `reference` (a tag or a digest) of the
+    /// image's repository: HEAD of the manifest, else GET.
+    pub fn manifest(
+        &mut self,
+        image: &ImageRef,
+        reference: &str,
+    ) -> Result<Manifest, RegistryError> {
+        let registry = image.registry().to_owned();
+        let repository = image.repository().to_owned();
+        let url = format!(
+            "{}/v2/{repository}/manifests/{reference}",
+            self.base_url(&registry)
+        );
+        let asked = Digest::parse(reference).ok();
+        let unsupported = |media_type: &str| RegistryError::UnsupportedManifest {
+            registry: registry.clone(),
+            repository: repository.clone(),
+            reference: reference.to_owned(),
+            media_type: media_type.to_owned(),
+        };
+        let mismatch = |claimed: &Digest, actual: &Digest| RegistryError::DigestMismatch {
+            registry: registry.clone(),
+            reference: reference.to_owned(),
+            claimed: claimed.to_string(),
+            actual: actual.to_string(),
+        };
+
+        let head = self.send(Method::HEAD, &registry, &repository, &url)?;
+        match head.status() {
+            s if s.is_success() => {
+                let h = head.headers();
+                let media_type = media_type_of(header_str(h, header::CONTENT_TYPE));
+                if let Some(mt) = &media_type {
+                    if is_schema1(mt) {
+                        return Err(unsupported(mt));
+                    }
+                }
+                let length = header_str(h, header::CONTENT_LENGTH).and_then(|l| l.parse().ok());
+                if let (Some(digest), Some(length)) = (sha256_header(h), length) {
+                    if let Some(a) = &asked {
+                        if a.algorithm() == DigestAlgorithm::Sha256 && *a != digest {
+                            return Err(mismatch(a, &digest));
+                        }
+                    }
+                    if length <= MAX_MANIFEST {
+                        return Ok(Manifest {
+                            digest,
+                            length,
+                            media_type,
+                        });
+                    }
+                }
+            }
+            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(self.refusal(&registry, &repository, reference, head));
+            }
+            // 405 and other refusals of HEAD: ask with GET.
+            _ => {}
+        }
+
+        let resp = self.send(Method::GET, &registry, &repository, &url)?;
+        if !resp.status().is_success() {
+            return Err(self.refusal(&registry, &repository, reference, resp));
+        }
+        let claimed = sha256_header(resp.headers());
+        let content_type = media_type_of(header_str(resp.headers(), header::CONTENT_TYPE));
+        let body = read_limited(
+            &registry,
+            &format!("manifest {reference} of {repository}"),
+            resp,
+            MAX_MANIFEST,
+        )?;
+        let digest = Digest::sha256_of(&body);
+        for c in claimed.iter().chain(asked.iter()) {
+            if !c.matches(&body) {
+                return Err(mismatch(c, &digest));
+            }
+        }
+        let media_type = content_type.or_else(|| {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()?
+                .get("mediaType")?
+                .as_str()
+                .map(str::to_owned)
+        });
+        if let Some(mt) = &media_type {
+            if is_schema1(mt) {
+                return Err(unsupported(mt));
+            }
+        }
+        Ok(Manifest {
+            digest,
+            length: body.len() as u64,
+            media_type,
+        })
+    }
+}
+
+/// A header value marked sensitive (kept out of logs and debug output).
+fn sensitive(registry: &str, value: &str) -> Result<HeaderValue, RegistryError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| RegistryError::InvalidCredentials {
+        registry: registry.to_owned(),
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// An error and its causes on one line.
+fn chain(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !msg.contains(&s_text) {
+            msg.push_str(": ");
+            msg.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_keep_quoted_commas() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:org/app:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(c.scheme, "bearer");
+        assert_eq!(c.params["realm"], "https://auth.example.com/token");
+        assert_eq!(c.params["service"], "registry.example.com");
+        assert_eq!(c.params["scope"], "repository:org/app:pull,push");
+
+        let c = parse_challenge(r#"Basic realm="Registry \"x\"", charset=UTF-8"#).unwrap();
+        assert_eq!(c.scheme, "basic");
+        assert_eq!(c.params["realm"], r#"Registry "x""#);
+        assert_eq!(c.params["charset"], "UTF-8");
+
+        assert!(parse_challenge("").is_none());
+        assert!(parse_challenge(r#"Bearer realm="unterminated"#).is_none());
+        assert_eq!(parse_challenge("Basic").unwrap().params.len(), 0);
+    }
+
+    #[test]
+    fn loopback_registries_use_plain_http() {
+        let r = Registries::with_login(
+            vec!["reg.internal:5000".into(), "lab".into()],
+            Login::DockerConfig,
+        )
+        .unwrap();
+        assert_eq!(r.base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(r.base_url("localhost:5000"), "http://localhost:5000");
+        assert_eq!(r.base_url("[::1]:5000"), "http://[::1]:5000");
+        assert_eq!(r.base_url("reg.internal:5000"), "http://reg.internal:5000");
+        assert_eq!(r.base_url("reg.internal:5001"), "https://reg.internal:5001");
+        assert_eq!(r.base_url("lab:8080"), "http://lab:8080");
+        assert_eq!(
+            r.base_url("registry.example.com"),
+            "https://registry.example.com"
+        );
+        assert_eq!(r.base_url("docker.io"), "https://registry-1.docker.io");
+        assert_eq!(
+            r.base_url("127.0.0.1.example.com"),
+            "https://127.0.0.1.example.com"
+        );
+    }
+
+    #[test]
+    fn docker_config_auths() {
+        let auth = Base64::encode_string(b"alice:s3cret:with:colons");
+        let doc = format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"reg.example.com:5000":{{"username":"bob","password":"pw"}}}},"credsStore":"desktop"}}"#
+        );
+        let c = credentials_from_docker_config(doc.as_bytes(), "docker.io")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.username, "alice");
+        assert_eq!(c.password.as_str(), "s3cret:with:colons");
+        let c = credentials_from_docker_config(doc.as_bytes(), "reg.example.com:5000")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.username, "bob");
+        assert!(
+            credentials_from_docker_config(doc.as_bytes(), "other.example.com")
+                .unwrap()
+                .is_none()
+        );
+        assert!(credentials_from_docker_config(b"{", "docker.io").is_err());
+        assert!(credentials_from_docker_config(
+            br#"{"auths":{"x.example":{"auth":"!!"}}}"#,
+            "x.example"
+        )
+        .is_err());
+        assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[test]
+    fn content_types_without_parameters() {
+        assert_eq!(
+            media_type_of(Some(
+                "application/vnd.oci.image.manifest.v1+json; charset=utf-8"
+            )),
+            Some("application/vnd.oci.image.manifest.v1+json".to_owned())
+        );
+        assert_eq!(media_type_of(Some("application/json")), None);
+        assert_eq!(media_type_of(None), None);
+        assert!(is_schema1(
+            "application/vnd.docker.distribution.manifest.v1+prettyjws"
+        ));
+    }
+}
