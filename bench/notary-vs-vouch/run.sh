@@ -11,79 +11,40 @@
 # may use during a phase before it is repeated, default 15), TRIES (default 3).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${DURATION:-15s}
 MAX_OTHER_CPU=${MAX_OTHER_CPU:-15}
 TRIES=${TRIES:-3}
 NOTARY_PORT=14443
 VOUCH_PORT=14444
-WORK=$(mktemp -d /tmp/notary-vs-vouch.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if ! command -v notary-server >/dev/null || ! command -v wrk >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq notary wrk >/dev/null
-fi
+# ROOT, WORK, install_tools, start_servers, ticks, proc_ticks, HZ
+source "$(dirname "$0")/servers.sh"
+install_tools
 
 echo "building vouch-server (release)…" >&2
 (cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server --example bench_publish)
-VOUCH_BIN="$ROOT/target/release/vouch-server"
 PUBLISH_BIN="$ROOT/target/release/examples/bench_publish"
 
 # --- servers -------------------------------------------------------------------------------
-cat > "$WORK/notary-server.json" <<JSON
-{
-  "server": {"http_addr": "127.0.0.1:$NOTARY_PORT"},
-  "trust_service": {"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
-  "logging": {"level": "error"},
-  "storage": {"backend": "memory"}
-}
-JSON
-cat > "$WORK/notary-client.json" <<JSON
-{"trust_dir": "$WORK/notary-trust", "remote_server": {"url": "http://127.0.0.1:$NOTARY_PORT"}}
-JSON
-notary-server -config "$WORK/notary-server.json" >"$WORK/notary-server.log" 2>&1 &
-NOTARY_PID=$!
-PIDS+=("$NOTARY_PID")
-VOUCH_LOG=warn "$VOUCH_BIN" --listen "127.0.0.1:$VOUCH_PORT" --data-dir "$WORK/vouch-data" \
-    >"$WORK/vouch-server.log" 2>&1 &
-VOUCH_PID=$!
-PIDS+=("$VOUCH_PID")
-for _ in $(seq 50); do
-    curl -sf "http://127.0.0.1:$NOTARY_PORT/v2/" >/dev/null 2>&1 &&
-        curl -sf "http://127.0.0.1:$VOUCH_PORT/v2/" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+start_servers "$NOTARY_PORT" "$VOUCH_PORT"
 
 # --- the same repositories on both ----------------------------------------------------------
 export NOTARY_ROOT_PASSPHRASE=bench NOTARY_TARGETS_PASSPHRASE=bench NOTARY_SNAPSHOT_PASSPHRASE=bench
 publish() { # GUN NTAGS
     local gun=$1 n=$2
-    notary -c "$WORK/notary-client.json" init "$gun" >/dev/null
+    notary -c "$NOTARY_CLIENT_CONFIG" init "$gun" >/dev/null
     for i in $(seq 0 $((n - 1))); do
         local hex
         hex=$(printf 'manifest of %s:tag-%s' "$gun" "$i" | sha256sum | cut -d' ' -f1)
-        notary -c "$WORK/notary-client.json" addhash "$gun" "tag-$i" $((1000 + i)) --sha256 "$hex" >/dev/null
+        notary -c "$NOTARY_CLIENT_CONFIG" addhash "$gun" "tag-$i" $((1000 + i)) --sha256 "$hex" >/dev/null
     done
-    notary -c "$WORK/notary-client.json" publish "$gun" >/dev/null
-    "$PUBLISH_BIN" "http://127.0.0.1:$VOUCH_PORT" "$gun" "$n" "$WORK/vouch-data/admin.token" >/dev/null
+    notary -c "$NOTARY_CLIENT_CONFIG" publish "$gun" >/dev/null
+    "$PUBLISH_BIN" "$VOUCH_URL" "$gun" "$n" "$VOUCH_TOKEN_FILE" >/dev/null
 }
 echo "publishing 10 and 1,000 tags to both servers…" >&2
 publish bench/app10 10
 publish bench/app1000 1000
 
 # --- measurement ----------------------------------------------------------------------------
-ticks() { # user+nice+system jiffies of the machine (interrupt time is the benchmark's own traffic)
-    awk '/^cpu /{print $2+$3+$4}' /proc/stat
-}
-proc_ticks() { # utime+stime of a process and its threads
-    awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-HZ=$(getconf CLK_TCK)
 
 to_ms() { # wrk latency (e.g. 812.00us, 1.23ms, 2.01s) -> milliseconds
     awk -v v="$1" 'BEGIN{

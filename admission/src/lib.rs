@@ -1,0 +1,43 @@
+//! `vouch-admission`: the Kubernetes admission webhook of vouch.
+//!
+//! What it is: an HTTPS service that the Kubernetes API server calls, as a validating and
+//! as a mutating admission webhook (`admission.k8s.io/v1` `AdmissionReview`), before it
+//! admits a workload. It checks every container image of Pods and of the workload kinds
+//! that carry pod templates against a policy, verifies images with [`vouch_verifier`]
+//! against a vouch trust server, and in mutating mode rewrites `host/org/app:v1` to
+//! `host/org/app:v1@sha256:…`, the digest that was signed, so the node pulls exactly what
+//! was verified. What it is not: a registry client (it never fetches manifests) nor a
+//! signer.
+//!
+//! How the parts relate:
+//! - [`policy`] loads the TOML policy: rules from image globs to actions and trust sources.
+//! - [`review`] finds the images of a request and where they are, and builds the response
+//!   and its JSONPatch.
+//! - [`trust`] keeps one warm verifier per (trust server, GUN), refreshing at most once
+//!   per interval, single-flight, and failing closed.
+//! - [`decide`] ties them together: [`decide::Webhook::review`] answers one review.
+//! - [`http`] serves it over HTTPS (certificate reload), with health and [`metrics`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use vouch_admission::{decide::Webhook, policy::Policy, trust::TrustConfig};
+//! use vouch_verifier::clock::SystemClock;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = Policy::load("policy.toml".as_ref())?;
+//! let config = TrustConfig {
+//!     cache_dir: "/var/cache/vouch-admission".into(),
+//!     refresh_interval: policy.refresh_interval,
+//!     fetch_timeout: policy.deadline,
+//!     clock: Arc::new(SystemClock),
+//! };
+//! let router = vouch_admission::http::app(Arc::new(Webhook::new(policy, config)));
+//! # let _ = router; Ok(()) }
+//! ```
+
+pub mod decide;
+pub mod http;
+pub mod metrics;
+pub mod policy;
+pub mod review;
+pub mod trust;

@@ -1,0 +1,112 @@
+//! `vouch-admission`: serves the admission webhook (see the crate documentation and
+//! `docs/admission.md`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use vouch_admission::decide::Webhook;
+use vouch_admission::http::{self, ReloadingCert};
+use vouch_admission::policy::Policy;
+use vouch_admission::trust::TrustConfig;
+use vouch_verifier::clock::SystemClock;
+
+/// Kubernetes admission webhook verifying container images against vouch trust data.
+#[derive(Debug, Parser)]
+#[command(name = "vouch-admission", version)]
+struct Args {
+    /// Policy file (TOML).
+    #[arg(long, env = "VOUCH_ADMISSION_POLICY")]
+    policy: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443", env = "VOUCH_ADMISSION_LISTEN")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM); reloaded when the file changes.
+    #[arg(long, env = "VOUCH_ADMISSION_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); reloaded when the file changes.
+    #[arg(long, env = "VOUCH_ADMISSION_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP without TLS (the API server refuses this; for local testing only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_http: bool,
+    /// Directory for the trusted-metadata cache.
+    #[arg(
+        long,
+        default_value = "vouch-admission-cache",
+        env = "VOUCH_ADMISSION_CACHE_DIR"
+    )]
+    cache_dir: PathBuf,
+    /// Log format.
+    #[arg(long, default_value = "json", value_parser = ["json", "text"])]
+    log_format: String,
+}
+
+fn main() {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    if let Err(e) = run(args) {
+        eprintln!("vouch-admission: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let policy = Policy::load(&args.policy)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => {
+            Some(ReloadingCert::load(c, k).context("loading the TLS certificate")?)
+        }
+        _ if args.insecure_http => None,
+        _ => anyhow::bail!(
+            "--tls-cert and --tls-key are required (or --insecure-http for local tests)"
+        ),
+    };
+    let config = TrustConfig {
+        cache_dir: args.cache_dir.clone(),
+        refresh_interval: policy.refresh_interval,
+        fetch_timeout: policy.deadline,
+        clock: Arc::new(SystemClock),
+    };
+    let webhook = Arc::new(Webhook::new(policy, config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let server_config = match &tls {
+            Some(t) => {
+                t.clone().watch(Duration::from_secs(5));
+                Some(t.server_config()?)
+            }
+            None => None,
+        };
+        let scheme = if server_config.is_some() { "https" } else { "http" };
+        println!("vouch-admission listening on {scheme}://{addr}");
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => {}
+            }
+            tracing::info!("shutting down");
+        };
+        http::serve(listener, http::app(webhook), server_config, shutdown).await;
+        Ok(())
+    })
+}

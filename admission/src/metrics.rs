@@ -1,0 +1,127 @@
+//! Prometheus metrics of the webhook: decisions by result and reason, decision latency,
+//! cache hits and refreshes, written in the text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Counters and the latency histogram.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+    cache_hits: AtomicU64,
+    refreshes_ok: AtomicU64,
+    refreshes_failed: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one decision (`result`: allowed, denied, warned; `reason`: why).
+    pub fn decision(&self, result: &'static str, reason: &'static str, took: Duration) {
+        *self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((result, reason))
+            .or_default() += 1;
+        let secs = took.as_secs_f64();
+        for (b, le) in self.buckets.iter().zip(BUCKETS) {
+            if secs <= le {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counts an answer from warm state.
+    pub fn cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a refresh.
+    pub fn refresh(&self, ok: bool) {
+        let c = if ok {
+            &self.refreshes_ok
+        } else {
+            &self.refreshes_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP vouch_admission_decisions_total Admission decisions by result and reason.\n",
+        );
+        out.push_str("# TYPE vouch_admission_decisions_total counter\n");
+        for ((result, reason), n) in self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "vouch_admission_decisions_total{{result=\"{result}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP vouch_admission_decision_seconds Time to decide one AdmissionReview.\n",
+        );
+        out.push_str("# TYPE vouch_admission_decision_seconds histogram\n");
+        for (b, le) in self.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "vouch_admission_decision_seconds_bucket{{le=\"{le}\"}} {}",
+                b.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "vouch_admission_decision_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "vouch_admission_decision_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "vouch_admission_decision_seconds_count {count}");
+        out.push_str(
+            "# HELP vouch_admission_cache_hits_total Answers served from warm trust state.\n",
+        );
+        out.push_str("# TYPE vouch_admission_cache_hits_total counter\n");
+        let _ = writeln!(
+            out,
+            "vouch_admission_cache_hits_total {}",
+            self.cache_hits.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP vouch_admission_refreshes_total TUF refreshes by result.\n");
+        out.push_str("# TYPE vouch_admission_refreshes_total counter\n");
+        let _ = writeln!(
+            out,
+            "vouch_admission_refreshes_total{{result=\"ok\"}} {}",
+            self.refreshes_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "vouch_admission_refreshes_total{{result=\"failed\"}} {}",
+            self.refreshes_failed.load(Ordering::Relaxed)
+        );
+        out
+    }
+}

@@ -1,0 +1,409 @@
+//! Test harness: a real `vouch-server` process on loopback, repositories signed with
+//! vouch-tuf builders, the AdmissionReview fixtures, and a JSONPatch applier.
+//!
+//! The server binary is the one cargo built in the same target directory
+//! (`cargo test --workspace` builds it; with `-p vouch-admission` alone, run
+//! `cargo build -p vouch-server` first).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube_core::admission::AdmissionReview;
+use kube_core::DynamicObject;
+use reqwest::blocking::{multipart, Client};
+use serde_json::Value;
+use vouch_admission::decide::{Endpoint, Webhook};
+use vouch_admission::policy::Policy;
+use vouch_admission::trust::TrustConfig;
+use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+use vouch_tuf::json;
+use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, Metadata, Root, TargetFile, Targets};
+use vouch_tuf::reference::Digest;
+use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::{RoleName, TargetName, TopLevelRole, Version};
+use vouch_verifier::clock::TestClock;
+
+/// The registry of the fixtures' images.
+pub const REG: &str = "registry.example.com/org";
+
+/// The digest tests sign for `tag`.
+pub fn digest_of(tag: &str) -> Digest {
+    Digest::sha256_of(format!("manifest of {tag}").as_bytes())
+}
+
+fn server_binary() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_vouch-admission")).with_file_name("vouch-server");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p vouch-server` (cargo test --workspace builds it)",
+        p.display()
+    );
+    p
+}
+
+fn spawn_server(data: &Path, listen: &str) -> (Child, String) {
+    let mut child = Command::new(server_binary())
+        .args(["--listen", listen, "--data-dir"])
+        .arg(data)
+        .env("VOUCH_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start vouch-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("server printed nothing").unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .trim()
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// A running vouch-server.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub admin_token: String,
+    client: Client,
+    _tmp: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().unwrap();
+        let (child, addr) = spawn_server(&tmp.path().join("data"), "127.0.0.1:0");
+        let admin_token = std::fs::read_to_string(tmp.path().join("data/admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            admin_token,
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            _tmp: tmp,
+        }
+    }
+
+    /// Starts the killed server again, on the same address with the same data.
+    pub fn restart(&mut self) {
+        self.kill();
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        let (child, _) = spawn_server(&self._tmp.path().join("data"), &addr);
+        self.child = Some(child);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn online_key(&self, gun: &str, role: &str) -> Key {
+        let r = self
+            .client
+            .get(format!("{}/v2/{gun}/_trust/tuf/{role}.key", self.base))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        Key::from_value(json::parse(&r.bytes().unwrap()).unwrap()).unwrap()
+    }
+
+    fn publish(&self, gun: &str, files: &[(&str, Vec<u8>)]) {
+        let mut form = multipart::Form::new();
+        for (role, bytes) in files {
+            form = form.part(
+                "files",
+                multipart::Part::bytes(bytes.clone()).file_name(role.to_string()),
+            );
+        }
+        let r = self
+            .client
+            .post(format!("{}/v2/{gun}/_trust/tuf/", self.base))
+            .bearer_auth(&self.admin_token)
+            .multipart(form)
+            .send()
+            .unwrap();
+        let status = r.status();
+        assert!(status.is_success(), "{status}: {}", r.text().unwrap());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A signed repository on a server: its root and targets keys.
+pub struct Repo {
+    pub gun: String,
+    root_key: PrivateKey,
+    targets_key: PrivateKey,
+    timestamp: Key,
+    snapshot: Key,
+    targets_version: u64,
+    root_version: u64,
+}
+
+fn key_of(sk: &PrivateKey) -> Key {
+    Key::from_verifying_key(&sk.verifying_key())
+}
+
+impl Repo {
+    /// Initialises `gun` on `server` with `tags` signed (each as [`digest_of`]).
+    pub fn init(server: &Server, gun: &str, tags: &[(&str, Digest)]) -> Self {
+        let mut repo = Repo {
+            gun: gun.to_owned(),
+            root_key: PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+            targets_key: PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+            timestamp: server.online_key(gun, "timestamp"),
+            snapshot: server.online_key(gun, "snapshot"),
+            targets_version: 0,
+            root_version: 1,
+        };
+        let root = repo.root_bytes();
+        let targets = repo.next_targets(tags);
+        server.publish(gun, &[("root", root), ("targets", targets)]);
+        repo
+    }
+
+    /// The current root (what the tests pin is version 1, written before any rotation).
+    pub fn root_bytes(&self) -> Vec<u8> {
+        let mut r = Root::new(Timestamp::parse("2099-01-01T00:00:00Z").unwrap());
+        r.common.version = Version::new(self.root_version).unwrap();
+        r.add_key(TopLevelRole::Root, key_of(&self.root_key));
+        r.add_key(TopLevelRole::Targets, key_of(&self.targets_key));
+        r.add_key(TopLevelRole::Snapshot, self.snapshot.clone());
+        r.add_key(TopLevelRole::Timestamp, self.timestamp.clone());
+        Metadata::signed_by(r, &[&self.root_key])
+            .unwrap()
+            .to_bytes()
+    }
+
+    fn next_targets(&mut self, tags: &[(&str, Digest)]) -> Vec<u8> {
+        self.targets_version += 1;
+        let t = targets_role(self.targets_version, tags);
+        Metadata::signed_by(t, &[&self.targets_key])
+            .unwrap()
+            .to_bytes()
+    }
+
+    /// Publishes a new top-level targets signing `tags` and delegating the tag pattern
+    /// `paths` to `role` (version 1, a fresh key), which signs `delegated_tags`.
+    pub fn delegate(
+        &mut self,
+        server: &Server,
+        tags: &[(&str, Digest)],
+        role: &str,
+        paths: &[&str],
+        delegated_tags: &[(&str, Digest)],
+    ) {
+        let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let k = key_of(&key);
+        self.targets_version += 1;
+        let mut t = targets_role(self.targets_version, tags);
+        t.delegations = Some(Delegations {
+            keys: [(k.key_id(), k.clone())].into_iter().collect(),
+            roles: vec![DelegatedRole::with_paths(
+                RoleName::new(role).unwrap(),
+                vec![k.key_id()],
+                paths.iter().map(|p| p.to_string()).collect(),
+            )],
+            extra: Default::default(),
+        });
+        let top = Metadata::signed_by(t, &[&self.targets_key])
+            .unwrap()
+            .to_bytes();
+        let delegated = Metadata::signed_by(targets_role(1, delegated_tags), &[&key])
+            .unwrap()
+            .to_bytes();
+        server.publish(&self.gun, &[("targets", top), (role, delegated)]);
+    }
+
+    /// Rotates the root and targets keys: publishes root v+1 (signed by the old and the new
+    /// root key) listing the new keys, and targets signed by the new targets key.
+    pub fn rotate_keys(&mut self, server: &Server, tags: &[(&str, Digest)]) {
+        let old_root = std::mem::replace(
+            &mut self.root_key,
+            PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+        );
+        self.targets_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        self.root_version += 1;
+        let mut r = Root::new(Timestamp::parse("2099-01-01T00:00:00Z").unwrap());
+        r.common.version = Version::new(self.root_version).unwrap();
+        r.add_key(TopLevelRole::Root, key_of(&self.root_key));
+        r.add_key(TopLevelRole::Targets, key_of(&self.targets_key));
+        r.add_key(TopLevelRole::Snapshot, self.snapshot.clone());
+        r.add_key(TopLevelRole::Timestamp, self.timestamp.clone());
+        let root = Metadata::signed_by(r, &[&old_root, &self.root_key])
+            .unwrap()
+            .to_bytes();
+        let targets = self.next_targets(tags);
+        server.publish(&self.gun, &[("root", root), ("targets", targets)]);
+    }
+
+    /// Publishes a new targets version signing exactly `tags`.
+    pub fn sign(&mut self, server: &Server, tags: &[(&str, Digest)]) {
+        let t = self.next_targets(tags);
+        server.publish(&self.gun, &[("targets", t)]);
+    }
+}
+
+fn targets_role(version: u64, tags: &[(&str, Digest)]) -> Targets {
+    let mut t = Targets::new(Timestamp::parse("2099-01-01T00:00:00Z").unwrap());
+    t.common.version = Version::new(version).unwrap();
+    for (tag, d) in tags {
+        t.add_target(
+            TargetName::new(*tag).unwrap(),
+            TargetFile::image(d, 1234, Some("application/vnd.oci.image.manifest.v1+json")),
+        );
+    }
+    t
+}
+
+/// A server with `org/app`, `org/init` and `org/sidecar` each signing `v1`.
+pub fn signed_server() -> (Server, Vec<Repo>) {
+    let s = Server::start();
+    let repos = ["app", "init", "sidecar"]
+        .iter()
+        .map(|name| Repo::init(&s, &format!("{REG}/{name}"), &[("v1", digest_of("v1"))]))
+        .collect();
+    (s, repos)
+}
+
+/// A policy verifying `registry.example.com/org/**` against `server`, trusting each repo's
+/// root (one rule per repository, since each has its own root), with `extra` TOML before
+/// the rules.
+pub fn policy_text(server: &str, repos: &[Repo], extra: &str, dir: &Path) -> String {
+    let mut text = format!("{extra}\n");
+    for r in repos {
+        let file = dir.join(format!("{}.root.json", r.gun.replace('/', "_")));
+        std::fs::write(&file, r.root_bytes()).unwrap();
+        text.push_str(&format!(
+            "[[rule]]\npattern = \"{}\"\naction = \"verify\"\nserver = \"{server}\"\nroot_file = \"{}\"\n\n",
+            r.gun,
+            file.display()
+        ));
+    }
+    text
+}
+
+/// A webhook for `policy` with a test clock at the current time.
+pub struct Harness {
+    pub webhook: Arc<Webhook>,
+    pub clock: TestClock,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn new(server: &str, repos: &[Repo], extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = policy_text(server, repos, extra, dir.path());
+        let policy = Policy::parse(&text, dir.path()).unwrap();
+        let clock = TestClock::new(vouch_verifier::clock::Clock::now(
+            &vouch_verifier::clock::SystemClock,
+        ));
+        let config = TrustConfig {
+            cache_dir: dir.path().join("cache"),
+            refresh_interval: policy.refresh_interval,
+            fetch_timeout: policy.deadline,
+            clock: Arc::new(clock.clone()),
+        };
+        Harness {
+            webhook: Arc::new(Webhook::new(policy, config)),
+            clock,
+            dir,
+        }
+    }
+
+    /// Sends `review` to the endpoint and returns the response part as JSON.
+    pub fn send(&self, review: &Value, endpoint: Endpoint) -> Value {
+        let typed: AdmissionReview<DynamicObject> = serde_json::from_value(review.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let v = rt.block_on(self.webhook.review(typed, endpoint));
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(v["kind"], "AdmissionReview");
+        v["response"].clone()
+    }
+}
+
+/// A fixture from `tests/data/`.
+pub fn fixture(name: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
+}
+
+/// Every image string in `object` (the request's object), in document order.
+pub fn set_image(review: &mut Value, pointer: &str, image: &str) {
+    *review
+        .pointer_mut(&format!("/request/object{pointer}"))
+        .unwrap_or_else(|| panic!("no {pointer}")) = Value::String(image.to_owned());
+}
+
+/// The object with the response's JSONPatch applied (asserting it is a base64 JSONPatch).
+pub fn patched(review: &Value, response: &Value) -> Value {
+    let mut object = review["request"]["object"].clone();
+    if response.get("patch").is_none() {
+        return object;
+    }
+    assert_eq!(response["patchType"], "JSONPatch");
+    let bytes = base64_decode(
+        response["patch"]
+            .as_str()
+            .expect("patch is a base64 string"),
+    );
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    json_patch::patch(&mut object, &patch).unwrap();
+    object
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    <base64ct::Base64 as base64ct::Encoding>::decode_vec(s).expect("patch is base64")
+}
+
+/// The webhook's router on a loopback port, served by its own runtime (plain HTTP).
+pub struct Served {
+    pub base: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+pub fn serve(h: &Harness) -> Served {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = vouch_admission::http::app(h.webhook.clone());
+    rt.spawn(vouch_admission::http::serve(
+        listener,
+        app,
+        None,
+        std::future::pending(),
+    ));
+    Served { base, _rt: rt }
+}
