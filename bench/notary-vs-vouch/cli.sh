@@ -175,14 +175,15 @@ measure verify_vouch vouch_verify "$TD_FAST" bench/cli-fast "more-$FAST0"
 measure lookup_notary notary_lookup bench/cli-notary "more-$NOTARY0"
 
 # --- (c) the 1st, MID-th and BIG-th tag of one repository --------------------------------------
-echo "(c) 1st tag: $((RUNS + 1)) fresh repositories each…" >&2
-for i in $(seq $((SEQ + 1)) $((SEQ + RUNS + 1))); do
+# enough fresh repositories for the warm-up and every try
+echo "(c) 1st tag: $((RUNS * TRIES + 1)) fresh repositories each…" >&2
+for i in $(seq $((SEQ + 1)) $((SEQ + RUNS * TRIES + 1))); do
     VOUCH_KDF=fast-insecure-for-tests vouch_ --trust-dir "$TD_FAST" init "bench/first-$i" >>"$LOG"
     notary_ init -p "bench/first-$i" >>"$LOG"
 done
+FIRST0=$SEQ
 measure first_vouch vouch_first
-# notary's runs use the same repository numbers as vouch's
-SEQ=$((SEQ - RUNS - 1))
+SEQ=$FIRST0 # notary's runs use the same repository numbers as vouch's
 measure first_notary notary_first
 
 bulk() { # NTAGS: repositories bench/tagsNTAGS on both servers with tag-0 … tag-(NTAGS-1)
