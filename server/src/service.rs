@@ -166,12 +166,7 @@ impl Service {
     fn refresh(&self, gun: &Gun) -> Result<(), AppError> {
         let now = self.now();
         // Cheap test first: nothing is due before the time computed at the last full check.
-        let due = self
-            .refresh_due
-            .lock()
-            .ok()
-            .and_then(|m| m.get(gun.as_str()).copied());
-        if due.is_some_and(|d| now < d) {
+        if self.online_roles_fresh(gun) {
             return Ok(());
         }
         let state = self.state(gun)?;
@@ -279,24 +274,12 @@ impl Service {
         records: i64,
     ) -> Result<Vec<Change>, AppError> {
         let limit = records.unsigned_abs().clamp(1, 100) as usize;
-        let (cursor, direction) = if records < 0 {
-            (
-                if change_id <= 0 {
-                    None
-                } else {
-                    Some(change_id)
-                },
-                Direction::Backward,
-            )
+        // 0 (or below) means "from the start" forwards and "from the newest" backwards.
+        let cursor = (change_id > 0).then_some(change_id);
+        let direction = if records < 0 {
+            Direction::Backward
         } else {
-            (
-                if change_id <= 0 {
-                    None
-                } else {
-                    Some(change_id)
-                },
-                Direction::Forward,
-            )
+            Direction::Forward
         };
         Ok(self.store.changes(gun, cursor, direction, limit)?)
     }
