@@ -482,27 +482,33 @@ pub enum JsonError {
 /// assert!(matches!(parse(br#"{"a":1,"a":2}"#), Err(JsonError::DuplicateKey { .. })));
 /// ```
 pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
-    if input.starts_with(&[0xef, 0xbb, 0xbf]) {
-        return Err(JsonError::ByteOrderMark);
-    }
-    // Validating UTF-8 once up front lets strings be sliced out without checking each again.
-    let text = std::str::from_utf8(input).map_err(|e| JsonError::BadString {
-        offset: e.valid_up_to(),
-        reason: "invalid UTF-8",
-    })?;
-    let mut p = Parser {
-        input,
-        text,
-        pos: 0,
-        depth: 0,
-    };
-    p.skip_ws();
-    let v = p.value()?;
-    p.skip_ws();
-    if p.pos != input.len() {
-        return Err(JsonError::TrailingData { offset: p.pos });
-    }
-    Ok(v)
+    Parser::run(input, None).map(|(v, _)| v)
+}
+
+/// [`parse`], also telling where the value of the top-level member `member` sits in `input`
+/// when those bytes are already exactly its canonical form.
+///
+/// Metadata written by vouch (and by any signer that publishes the canonical form) carries
+/// `signed` in canonical form; its signatures can then be checked over the input bytes
+/// themselves instead of over a re-encoding. The range is `None` when the member is absent,
+/// when the document is not an object, or when anything inside the member's value differs
+/// from the canonical form (whitespace, an escape other than `\"` and `\\`, keys out of
+/// order, `-0`).
+///
+/// ```
+/// use vouch_tuf::json::{canonical, parse_with_canonical_member};
+/// let doc = br#"{"sig": "x", "signed": {"a":[1,"b"],"z":{}}}"#;
+/// let (v, range) = parse_with_canonical_member(doc, "signed").unwrap();
+/// let range = range.unwrap();
+/// assert_eq!(&doc[range], canonical(&v.as_object().unwrap()["signed"]).as_slice());
+/// let pretty = br#"{"signed": {"a": 1}}"#;
+/// assert_eq!(parse_with_canonical_member(pretty, "signed").unwrap().1, None);
+/// ```
+pub fn parse_with_canonical_member(
+    input: &[u8],
+    member: &str,
+) -> Result<(Value, Option<std::ops::Range<usize>>), JsonError> {
+    Parser::run(input, Some(member))
 }
 
 struct Parser<'a> {
@@ -511,16 +517,56 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
+    /// How many places so far differ from the canonical form (whitespace, escapes other
+    /// than `\"` and `\\`, unsorted keys, `-0`). Only compared before and after a value.
+    noncanonical: usize,
+    /// The top-level member whose canonical span is wanted, and that span once found.
+    member: Option<&'a str>,
+    member_span: Option<std::ops::Range<usize>>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn run(
+        input: &'a [u8],
+        member: Option<&'a str>,
+    ) -> Result<(Value, Option<std::ops::Range<usize>>), JsonError> {
+        if input.starts_with(&[0xef, 0xbb, 0xbf]) {
+            return Err(JsonError::ByteOrderMark);
+        }
+        // Validating UTF-8 once up front lets strings be sliced out without checking each again.
+        let text = std::str::from_utf8(input).map_err(|e| JsonError::BadString {
+            offset: e.valid_up_to(),
+            reason: "invalid UTF-8",
+        })?;
+        let mut p = Parser {
+            input,
+            text,
+            pos: 0,
+            depth: 0,
+            noncanonical: 0,
+            member,
+            member_span: None,
+        };
+        p.skip_ws();
+        let v = p.value()?;
+        p.skip_ws();
+        if p.pos != input.len() {
+            return Err(JsonError::TrailingData { offset: p.pos });
+        }
+        Ok((v, p.member_span))
+    }
+
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
     fn skip_ws(&mut self) {
+        let start = self.pos;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
+        }
+        if self.pos != start {
+            self.noncanonical += 1;
         }
     }
 
@@ -598,7 +644,16 @@ impl Parser<'_> {
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
-            let v = self.value()?;
+            let v = if self.depth == 1 && self.member == Some(key.as_str()) {
+                let (before, at) = (self.noncanonical, self.pos);
+                let v = self.value()?;
+                if self.noncanonical == before {
+                    self.member_span = Some(at..self.pos);
+                }
+                v
+            } else {
+                self.value()?
+            };
             entries.push((key, v));
             self.skip_ws();
             match self.peek() {
@@ -615,6 +670,7 @@ impl Parser<'_> {
             }
         }
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            self.noncanonical += 1;
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
                 return Err(JsonError::DuplicateKey {
@@ -668,6 +724,10 @@ impl Parser<'_> {
         }
         if let Some(b'.' | b'e' | b'E') = self.peek() {
             return Err(JsonError::Float { offset: start });
+        }
+        if negative && digits == b"0" {
+            // `-0` is written as `0`.
+            self.noncanonical += 1;
         }
         // The digits are ASCII by construction.
         let text = std::str::from_utf8(&self.input[start..self.pos])
@@ -725,6 +785,10 @@ impl Parser<'_> {
                     self.pos += 1;
                     let esc = self.peek().ok_or(JsonError::UnexpectedEnd)?;
                     self.pos += 1;
+                    if esc != b'"' && esc != b'\\' {
+                        // The canonical form escapes only these two.
+                        self.noncanonical += 1;
+                    }
                     let c = match esc {
                         b'"' => '"',
                         b'\\' => '\\',
@@ -808,6 +872,46 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 pub fn to_json(v: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     write(v, &mut out, Escape::Json);
+    out
+}
+
+/// [`to_json`] of `map` with one more member, `key`, whose value is given as its JSON text
+/// `raw` (which must be compact JSON; an entry of `map` under `key` is left out).
+///
+/// ```
+/// use vouch_tuf::json::{parse, to_json_with_raw_member, Map, Value};
+/// let mut m = Map::new();
+/// m.insert("z".into(), Value::from(1u64));
+/// m.insert("a".into(), Value::from("x"));
+/// assert_eq!(to_json_with_raw_member(&m, "m", br#"[true]"#), br#"{"a":"x","m":[true],"z":1}"#);
+/// ```
+pub fn to_json_with_raw_member(map: &Map, key: &str, raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 64 * (map.len() + 1) + key.len());
+    let mut first = true;
+    let mut member = |out: &mut Vec<u8>, k: &str| {
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_str(k, out, Escape::Json);
+        out.push(b':');
+    };
+    let mut raw_written = false;
+    for (k, v) in map.iter() {
+        if k == key {
+            continue;
+        }
+        if !raw_written && key < k.as_str() {
+            member(&mut out, key);
+            out.extend_from_slice(raw);
+            raw_written = true;
+        }
+        member(&mut out, k);
+        write(v, &mut out, Escape::Json);
+    }
+    if !raw_written {
+        member(&mut out, key);
+        out.extend_from_slice(raw);
+    }
+    out.push(b'}');
     out
 }
 
@@ -970,6 +1074,37 @@ mod tests {
     }
 
     #[test]
+    fn canonical_spans_of_edge_cases() {
+        let span = |doc: &str| {
+            parse_with_canonical_member(doc.as_bytes(), "signed")
+                .unwrap()
+                .1
+        };
+        // Canonical: compact, sorted, only `\"` and `\\` escaped, big and negative integers.
+        let doc = r#"{"signed":{"a":"q\"b\\","b":[-1,0,100000000000000000000000],"c":{}}}"#;
+        assert_eq!(span(doc), Some(10..doc.len() - 1));
+        // Each of these differs from the canonical form somewhere inside `signed`.
+        for doc in [
+            r#"{"signed":{"b":1,"a":2}}"#,
+            r#"{"signed":{"a": 1}}"#,
+            r#"{"signed":[1 ]}"#,
+            r#"{"signed":"\u0041"}"#,
+            r#"{"signed":"a\/b"}"#,
+            r#"{"signed":"\n"}"#,
+            r#"{"signed":-0}"#,
+            r#"{"signed":{"a":{"z":1,"y":2}}}"#,
+        ] {
+            assert_eq!(span(doc), None, "{doc}");
+        }
+        // Whitespace and order outside `signed` do not matter; a nested `signed` is not it.
+        let doc = r#" { "z" : 1 , "signed":[1] } "#;
+        let at = doc.find('[').unwrap();
+        assert_eq!(span(doc), Some(at..at + 3));
+        assert_eq!(span(r#"{"a":{"signed":1}}"#), None);
+        assert_eq!(span("[1]"), None);
+    }
+
+    #[test]
     fn depth_is_capped() {
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse(ok.as_bytes()).is_ok());
@@ -999,6 +1134,35 @@ mod tests {
         })
     }
 
+    /// JSON with a space after every `[`, `{`, `:` and `,`.
+    fn spaced(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Array(items) => {
+                out.extend_from_slice(b"[ ");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    spaced(item, out);
+                }
+                out.push(b']');
+            }
+            Value::Object(map) => {
+                out.extend_from_slice(b"{ ");
+                for (i, (k, item)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    out.extend_from_slice(&to_json(&Value::String(k.clone())));
+                    out.extend_from_slice(b": ");
+                    spaced(item, out);
+                }
+                out.push(b'}');
+            }
+            leaf => out.extend_from_slice(&to_json(leaf)),
+        }
+    }
+
     proptest! {
         #[test]
         fn to_json_round_trips(v in arb_value()) {
@@ -1015,6 +1179,67 @@ mod tests {
             if !c.iter().any(|b| *b < 0x20) {
                 prop_assert_eq!(canonical(&parse(&c).unwrap()), c);
             }
+        }
+
+        #[test]
+        fn a_canonical_span_is_exactly_the_canonical_form(v in arb_value(), pretty in any::<bool>()) {
+            // Wrap the value as `signed` beside another member; written compactly (as vouch
+            // writes) or with whitespace.
+            let mut env = Map::new();
+            env.insert("signed".into(), v.clone());
+            env.insert("other".into(), Value::from("x"));
+            let doc = if pretty {
+                let mut out = Vec::new();
+                spaced(&Value::Object(env), &mut out);
+                out
+            } else {
+                to_json(&Value::Object(env))
+            };
+            let (parsed, span) = parse_with_canonical_member(&doc, "signed").unwrap();
+            let signed = &parsed.as_object().unwrap()["signed"];
+            prop_assert_eq!(signed, &v);
+            let c = canonical(&v);
+            match span {
+                Some(range) => prop_assert_eq!(&doc[range], c.as_slice()),
+                // Without whitespace or control characters the compact form is canonical,
+                // so it must have been recognised as such.
+                None => prop_assert!(pretty || c.iter().any(|b| *b < 0x20)),
+            }
+        }
+
+        #[test]
+        fn a_span_is_never_claimed_for_bytes_that_are_not_canonical(
+            bytes in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'{'), Just(b'}'), Just(b'['), Just(b']'), Just(b'"'), Just(b':'),
+                    Just(b','), Just(b' '), Just(b'\\'), Just(b'-'), Just(b'0'), Just(b'1'),
+                    Just(b'a'), Just(b'b'), Just(b'n'), Just(b'u'), Just(b'/'),
+                ],
+                0..40,
+            )
+        ) {
+            let mut doc = b"{\"signed\":".to_vec();
+            doc.extend_from_slice(&bytes);
+            doc.push(b'}');
+            if let Ok((parsed, Some(range))) = parse_with_canonical_member(&doc, "signed") {
+                let c = canonical(&parsed.as_object().unwrap()["signed"]);
+                prop_assert_eq!(&doc[range], c.as_slice());
+            }
+        }
+
+        #[test]
+        fn a_raw_member_is_written_where_its_key_sorts(
+            m in proptest::collection::btree_map(".*", arb_value(), 0..6),
+            key in ".*",
+            v in arb_value(),
+        ) {
+            let map: Map = m.into_iter().collect();
+            let mut whole = map.clone();
+            whole.insert(key.clone(), v.clone());
+            prop_assert_eq!(
+                to_json_with_raw_member(&map, &key, &to_json(&v)),
+                to_json(&Value::Object(whole))
+            );
         }
 
         #[test]

@@ -253,6 +253,14 @@ impl<T: Role> fmt::Debug for Metadata<T> {
     }
 }
 
+/// Where [`Metadata`] gets the canonical bytes of `signed` from.
+enum Canonical<'a> {
+    /// The input already holds them.
+    Given(&'a [u8]),
+    /// Encode the parsed value; the number is a capacity hint.
+    Encode(usize),
+}
+
 impl<T: Role> Metadata<T> {
     /// Parses metadata of role type `T`, named after its type in errors.
     ///
@@ -265,19 +273,31 @@ impl<T: Role> Metadata<T> {
 
     /// Parses metadata of role type `T`, naming it `role` in errors (for delegated roles).
     pub fn from_bytes_as(role: &str, bytes: &[u8]) -> Result<Self, MetadataError> {
-        let v = json::parse(bytes).map_err(|source| MetadataError::Json {
-            role: role.to_owned(),
-            source,
+        let (v, span) = json::parse_with_canonical_member(bytes, "signed").map_err(|source| {
+            MetadataError::Json {
+                role: role.to_owned(),
+                source,
+            }
         })?;
-        Self::from_value_sized(role, v, bytes.len())
+        // When `signed` is already in canonical form (as vouch writes it), its bytes are the
+        // canonical bytes: no need to encode the value again.
+        let canonical = match span {
+            Some(range) => Canonical::Given(&bytes[range]),
+            None => Canonical::Encode(bytes.len()),
+        };
+        Self::from_value_sized(role, v, canonical)
     }
 
     /// Builds metadata from an already parsed envelope.
     pub fn from_value(role: &str, v: Value) -> Result<Self, MetadataError> {
-        Self::from_value_sized(role, v, 256)
+        Self::from_value_sized(role, v, Canonical::Encode(256))
     }
 
-    fn from_value_sized(role: &str, v: Value, size_hint: usize) -> Result<Self, MetadataError> {
+    fn from_value_sized(
+        role: &str,
+        v: Value,
+        canonical: Canonical<'_>,
+    ) -> Result<Self, MetadataError> {
         let mut env = Fields::new(role, "", v)?;
         let signed_value = env.req("signed")?;
         let sig_values = env.req_array("signatures")?;
@@ -299,7 +319,10 @@ impl<T: Role> Metadata<T> {
                 extra: sf.rest(),
             });
         }
-        let canonical = json::canonical_with_capacity(&signed_value, size_hint);
+        let canonical = match canonical {
+            Canonical::Given(bytes) => bytes.to_vec(),
+            Canonical::Encode(size_hint) => json::canonical_with_capacity(&signed_value, size_hint),
+        };
         let signed = T::from_value(role, signed_value)?;
         Ok(Metadata {
             signed,
@@ -383,6 +406,13 @@ impl<T: Role> Metadata<T> {
 
     /// The whole envelope as a value.
     pub fn to_value(&self) -> Value {
+        let mut env = self.envelope_without_signed();
+        env.insert("signed".into(), self.signed.to_value());
+        Value::Object(env)
+    }
+
+    /// The envelope's signatures and unknown fields.
+    fn envelope_without_signed(&self) -> Map {
         let sigs = self
             .signatures
             .iter()
@@ -396,17 +426,19 @@ impl<T: Role> Metadata<T> {
                 )
             })
             .collect();
-        fields::object(
-            &self.extra,
-            [
-                ("signatures", Value::Array(sigs)),
-                ("signed", self.signed.to_value()),
-            ],
-        )
+        let mut env = self.extra.clone();
+        env.remove("signed");
+        env.insert("signatures".into(), Value::Array(sigs));
+        env
     }
 
     /// The envelope as compact JSON bytes, ready to publish or store.
     pub fn to_bytes(&self) -> Vec<u8> {
-        json::to_json(&self.to_value())
+        // The canonical bytes of `signed` are already compact, sorted JSON unless a string
+        // holds a raw control character; then write them in, rather than the role again.
+        if self.canonical.iter().any(|&b| b < 0x20) {
+            return json::to_json(&self.to_value());
+        }
+        json::to_json_with_raw_member(&self.envelope_without_signed(), "signed", &self.canonical)
     }
 }
