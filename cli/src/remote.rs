@@ -15,7 +15,7 @@ use vouch_tuf::json;
 use vouch_tuf::metadata::Key;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{RoleName, TopLevelRole};
-use vouch_verifier::transport::{read_capped, Transport, TransportError};
+use vouch_verifier::transport::{read_capped, read_capped_sized, Transport, TransportError};
 use zeroize::Zeroizing;
 
 use crate::context::Context;
@@ -261,13 +261,14 @@ impl Transport for Remote {
                 message: error_message(status, resp),
             });
         }
-        if resp.content_length().is_some_and(|l| l > max_len) {
+        let announced = resp.content_length();
+        if announced.is_some_and(|l| l > max_len) {
             return Err(TransportError::TooLarge {
                 path: path.to_owned(),
                 limit: max_len,
             });
         }
-        read_capped(path, resp, max_len)
+        read_capped_sized(path, resp, max_len, announced)
     }
 }
 

@@ -15,6 +15,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+/// The allocator vouch's binaries (`vouch`, `vouch-tuf-client`, `vouch-admission`) use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;

@@ -126,7 +126,8 @@ impl MetadataStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(err(&path, e)),
         };
-        match crate::transport::read_capped("", file, max_len) {
+        let announced = file.metadata().ok().map(|m| m.len());
+        match crate::transport::read_capped_sized("", file, max_len, announced) {
             Ok(b) => Ok(Some(b)),
             Err(crate::transport::TransportError::TooLarge { .. }) => Ok(None),
             Err(crate::transport::TransportError::Io { source, .. }) => Err(err(&path, source)),

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::{check_path, read_capped, Transport, TransportError};
+use super::{check_path, read_capped_sized, Transport, TransportError};
 
 /// Serves files from a directory: `fetch("3.snapshot.json")` reads `DIR/3.snapshot.json`.
 #[derive(Clone, Debug)]
@@ -41,7 +41,8 @@ impl Transport for DirectoryTransport {
                 })
             }
         };
-        read_capped(path, file, max_len)
+        let announced = file.metadata().ok().map(|m| m.len());
+        read_capped_sized(path, file, max_len, announced)
     }
 }
 

@@ -8,7 +8,7 @@ use reqwest::blocking::Client;
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
-use super::{check_path, read_capped, Transport, TransportError};
+use super::{check_path, read_capped_sized, Transport, TransportError};
 
 /// Settings of an [`HttpTransport`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -157,12 +157,13 @@ impl Transport for HttpTransport {
                 status: status.as_u16(),
             });
         }
-        if resp.content_length().is_some_and(|l| l > max_len) {
+        let announced = resp.content_length();
+        if announced.is_some_and(|l| l > max_len) {
             return Err(TransportError::TooLarge {
                 path: path.to_owned(),
                 limit: max_len,
             });
         }
-        read_capped(path, resp, max_len)
+        read_capped_sized(path, resp, max_len, announced)
     }
 }

@@ -104,7 +104,20 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
 
 /// Reads `reader` to the end, failing as soon as more than `max_len` bytes arrive.
 pub fn read_capped(path: &str, reader: impl Read, max_len: u64) -> Result<Vec<u8>, TransportError> {
-    let mut out = Vec::new();
+    read_capped_sized(path, reader, max_len, None)
+}
+
+/// [`read_capped`] for a body whose size is announced (a `Content-Length`, a file's length):
+/// the buffer is allocated once at that size (never beyond `max_len`) instead of growing
+/// step by step. The announcement is only a hint; the cap is enforced on what arrives.
+pub fn read_capped_sized(
+    path: &str,
+    reader: impl Read,
+    max_len: u64,
+    announced: Option<u64>,
+) -> Result<Vec<u8>, TransportError> {
+    let capacity = announced.map_or(0, |n| n.min(max_len));
+    let mut out = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     reader
         .take(max_len.saturating_add(1))
         .read_to_end(&mut out)
@@ -149,6 +162,20 @@ mod tests {
             other => panic!("expected TooLarge, got {other:?}"),
         }
         assert_eq!(read_capped("x", &b"abc"[..], 3).unwrap(), b"abc");
+        // An announced size is only a hint: neither a short nor a lying announcement
+        // changes what is read or lets more than the cap through.
+        assert_eq!(
+            read_capped_sized("x", &b"abc"[..], 3, Some(1)).unwrap(),
+            b"abc"
+        );
+        assert_eq!(
+            read_capped_sized("x", &b"abc"[..], 3, Some(u64::MAX)).unwrap(),
+            b"abc"
+        );
+        assert!(matches!(
+            read_capped_sized("x", std::io::repeat(b'x'), 16, Some(4)),
+            Err(TransportError::TooLarge { limit: 16, .. })
+        ));
     }
 
     #[test]
