@@ -8,7 +8,9 @@
 //! Writes are atomic: the bytes go to a temporary file in the same directory (named
 //! `.NAME.tmp.PID`, never ending in `.json`), and the file is renamed over the old one. With
 //! [`Durability::Sync`] (the default) the file is flushed to disk before the rename and the
-//! directory after it, so a power loss cannot undo an accepted version either. A crash or a
+//! directory after it, so a power loss cannot undo an accepted version either (an update
+//! that persists several files flushes each file, and the directory once at its end: see
+//! [`MetadataStore::store_leaving_dir`]). A crash or a
 //! failed update leaves either the old or the new file, never a torn one, and the previously
 //! trusted state usable.
 //!
@@ -137,6 +139,16 @@ impl MetadataStore {
 
     /// Stores `bytes` as the trusted file of `role`, atomically.
     pub fn store(&self, role: &RoleName, bytes: &[u8]) -> Result<(), CacheError> {
+        self.store_leaving_dir(role, bytes)?;
+        self.sync_dir();
+        Ok(())
+    }
+
+    /// [`store`](Self::store) without flushing the directory: for a sequence of writes that
+    /// must all be durable once it ends, followed by one [`sync_dir`](Self::sync_dir) rather
+    /// than one directory flush per file. Each file's bytes are still flushed before it is
+    /// renamed into place, so a crash leaves every file either old or new, never torn.
+    pub fn store_leaving_dir(&self, role: &RoleName, bytes: &[u8]) -> Result<(), CacheError> {
         let path = self.path_of(role);
         let tmp = self.dir.join(format!(
             ".{}.tmp.{}",
@@ -155,18 +167,22 @@ impl MetadataStore {
             }
             drop(f);
             fs::rename(&tmp, &path)?;
-            if self.durability == Durability::Sync {
-                if let Ok(d) = File::open(&self.dir) {
-                    // Persist the rename; not every platform can sync a directory.
-                    let _ = d.sync_all();
-                }
-            }
             Ok(())
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
             err(&path, e)
         })
+    }
+
+    /// Under [`Durability::Sync`], flushes the directory so that the renames done so far
+    /// survive a power loss (best effort: not every platform can sync a directory).
+    pub fn sync_dir(&self) {
+        if self.durability == Durability::Sync {
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+        }
     }
 
     /// Removes the file of `role` (a no-op when absent).

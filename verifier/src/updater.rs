@@ -194,6 +194,17 @@ impl<T: Transport> Updater<T> {
     /// clock now. Each file is persisted as soon as it is trusted; snapshot and targets are
     /// only fetched when the cached copies are not the versions now current.
     pub fn refresh(&mut self) -> Result<(), Error> {
+        // Files are flushed one by one as they are trusted; their directory once at the end,
+        // whatever the outcome (what was persisted stays persisted).
+        let mut wrote = false;
+        let result = self.refresh_persisting(&mut wrote);
+        if wrote {
+            self.store.sync_dir();
+        }
+        result
+    }
+
+    fn refresh_persisting(&mut self, wrote: &mut bool) -> Result<(), Error> {
         self.trusted = None;
         self.answers.clear();
         let limits = self.limits;
@@ -217,7 +228,8 @@ impl<T: Transport> Updater<T> {
             match transport.fetch(&name, limits.root_max_bytes) {
                 Ok(bytes) => {
                     set.update_root(&bytes)?;
-                    store.store(&root_role, &bytes)?;
+                    store.store_leaving_dir(&root_role, &bytes)?;
+                    *wrote = true;
                 }
                 Err(e) if e.is_not_found() => break,
                 Err(TransportError::TooLarge { limit, .. }) => {
@@ -255,7 +267,8 @@ impl<T: Transport> Updater<T> {
             limits.timestamp_max_bytes,
         )?;
         if set.update_timestamp(&bytes, Origin::Remote)? == TimestampUpdate::Updated {
-            store.store(&ts_role, &bytes)?;
+            store.store_leaving_dir(&ts_role, &bytes)?;
+            *wrote = true;
         }
 
         // 5.5: snapshot, unless the cached one is the current one.
@@ -263,7 +276,8 @@ impl<T: Transport> Updater<T> {
             let req = set.snapshot_request()?;
             let bytes = meta_fetch(transport, "snapshot", &req.file_name, req.max_len)?;
             set.update_snapshot(&bytes, Origin::Remote)?;
-            store.store(&sn_role, &bytes)?;
+            store.store_leaving_dir(&sn_role, &bytes)?;
+            *wrote = true;
         }
 
         // 5.6: top-level targets, unless the cached one is the current one.
@@ -272,7 +286,8 @@ impl<T: Transport> Updater<T> {
             let req = set.targets_request(&tg_role)?;
             let bytes = meta_fetch(transport, "targets", &req.file_name, req.max_len)?;
             set.update_targets(&bytes)?;
-            store.store(&tg_role, &bytes)?;
+            store.store_leaving_dir(&tg_role, &bytes)?;
+            *wrote = true;
         }
 
         self.trusted = Some(set);

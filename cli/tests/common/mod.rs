@@ -38,6 +38,11 @@ fn server_binary() -> PathBuf {
 impl Server {
     /// Starts a server with a fresh data directory.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts a server with a fresh data directory and extra environment (e.g. TLS files).
+    pub fn start_with_env(env: &[(&str, &Path)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut child = Command::new(server_binary())
@@ -45,6 +50,7 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
+            .envs(env.iter().copied())
             .env("VOUCH_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -54,12 +60,11 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().expect("server printed nothing").unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .trim()
-            .to_owned();
+        let base = first
+            .split_once(" on ")
+            .map(|(_, url)| url.trim().to_owned())
+            .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
@@ -68,7 +73,7 @@ impl Server {
             .to_owned();
         Server {
             child: Some(child),
-            base: format!("http://{addr}"),
+            base,
             data_dir,
             admin_token,
             _tmp: tmp,

@@ -54,14 +54,25 @@ pub struct HttpTransport {
     client: Client,
 }
 
-/// HTTP clients shared by every transport with the same options: building one loads the
-/// platform's certificate store, which costs far more than a whole metadata update.
-static CLIENTS: OnceLock<Mutex<HashMap<HttpOptions, Client>>> = OnceLock::new();
+/// HTTP clients shared by every transport with the same options and scheme: building one
+/// for HTTPS loads the platform's certificate store, which costs far more than a whole
+/// metadata update.
+static CLIENTS: OnceLock<Mutex<HashMap<(HttpOptions, Scheme), Client>>> = OnceLock::new();
 
-fn client_for(options: &HttpOptions) -> Result<Client, reqwest::Error> {
+/// The scheme of a transport's base URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Scheme {
+    /// `https://`: TLS with the platform's certificate verifier.
+    Https,
+    /// `http://`: no certificate store is loaded, so a redirect to `https://` fails.
+    Http,
+}
+
+fn client_for(options: &HttpOptions, scheme: Scheme) -> Result<Client, reqwest::Error> {
     let clients = CLIENTS.get_or_init(|| Mutex::new(HashMap::new()));
     let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = clients.get(options) {
+    let key = (options.clone(), scheme);
+    if let Some(c) = clients.get(&key) {
         return Ok(c.clone());
     }
     // Another library may have installed a provider already; either way one is set.
@@ -84,13 +95,16 @@ fn client_for(options: &HttpOptions) -> Result<Client, reqwest::Error> {
         }
         attempt.follow()
     });
-    let client = Client::builder()
+    let mut builder = Client::builder()
         .connect_timeout(options.connect_timeout)
         .timeout(options.timeout)
         .redirect(policy)
-        .user_agent(options.user_agent.clone())
-        .build()?;
-    clients.insert(options.clone(), client.clone());
+        .user_agent(options.user_agent.clone());
+    if scheme == Scheme::Http {
+        builder = builder.tls_certs_only(std::iter::empty::<reqwest::Certificate>());
+    }
+    let client = builder.build()?;
+    clients.insert(key, client.clone());
     Ok(client)
 }
 
@@ -98,7 +112,8 @@ impl HttpTransport {
     /// A transport for files below `base_url` (a trailing `/` is added if missing).
     ///
     /// Uses the ring crypto provider for rustls (installed as the process default when none
-    /// is) and the platform's certificate verifier. Transports with equal options share one
+    /// is) and the platform's certificate verifier. For an `http://` base URL no certificate
+    /// store is loaded, so a redirect from it to `https://` fails. Transports with equal options share one
     /// HTTP client (its connection pool and TLS configuration) within the process.
     pub fn new(base_url: &str, options: &HttpOptions) -> Result<Self, TransportError> {
         let mut base = base_url.to_owned();
@@ -109,7 +124,12 @@ impl HttpTransport {
             path: base.clone(),
             message: format!("invalid base URL: {e}"),
         })?;
-        let client = client_for(options).map_err(|e| TransportError::Network {
+        let scheme = if base.starts_with("http://") {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        };
+        let client = client_for(options, scheme).map_err(|e| TransportError::Network {
             path: base.clone(),
             message: format!("cannot build HTTP client: {e}"),
         })?;
