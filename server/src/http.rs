@@ -59,8 +59,21 @@ pub struct AppState {
 #[derive(Clone)]
 struct CachedFile {
     role: String,
-    sha256: String,
     bytes: axum::body::Bytes,
+    /// `"<sha256>"`, ready to send.
+    etag: HeaderValue,
+}
+
+impl CachedFile {
+    fn new(role: String, sha256: &str, bytes: Vec<u8>) -> Arc<Self> {
+        let etag = HeaderValue::try_from(format!("\"{sha256}\""))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        Arc::new(CachedFile {
+            role,
+            bytes: axum::body::Bytes::from(bytes),
+            etag,
+        })
+    }
 }
 
 /// How long a current root, targets or delegated role is served from memory. Publishes and
@@ -85,12 +98,12 @@ struct ReadCache {
 
 /// One repository's cached roles, with when each was read and the service's write generation
 /// at the time.
-type RolesCache = HashMap<String, (Instant, u64, CachedFile)>;
+type RolesCache = HashMap<String, (Instant, u64, Arc<CachedFile>)>;
 
 impl ReadCache {
     /// The cached file, if it is younger than the TTL and no write by the service happened
     /// since it was read (`writes` is [`Service::write_generation`] now).
-    fn get(&self, gun: &str, role: &str, writes: u64) -> Option<CachedFile> {
+    fn get(&self, gun: &str, role: &str, writes: u64) -> Option<Arc<CachedFile>> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (at, seen_writes, f) = map.get(gun)?.get(role)?;
         (at.elapsed() < READ_CACHE_TTL && *seen_writes == writes).then(|| f.clone())
@@ -100,7 +113,7 @@ impl ReadCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn insert(&self, seen: u64, writes: u64, gun: &str, f: CachedFile) {
+    fn insert(&self, seen: u64, writes: u64, gun: &str, f: Arc<CachedFile>) {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) != seen {
             return;
@@ -222,6 +235,8 @@ fn route_class(method: &Method, path: &str) -> &'static str {
     }
 }
 
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
 /// A request id: the client's when it is short and plain, else a new one.
 fn request_id(headers: &HeaderMap) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -283,13 +298,17 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
             }
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
+    if let Ok(v) = HeaderValue::try_from(id) {
+        resp.headers_mut().insert(X_REQUEST_ID, v);
     }
     let status = resp.status().as_u16();
     let seconds = start.elapsed().as_secs_f64();
     let method_label = match method {
-        Method::GET | Method::HEAD | Method::POST | Method::DELETE | Method::PUT => method.as_str(),
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
         _ => "other",
     };
     st.metrics.request(class, method_label, status, seconds);
@@ -472,31 +491,31 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
         }
     };
     let method = req.method().clone();
-    let headers = req.headers().clone();
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
     match (route, method) {
         (Route::Base, Method::GET) => Ok(Json(json!({})).into_response()),
         (Route::Changefeed(gun), Method::GET) => {
             let target = gun.as_ref().map_or(Target::All, Target::Gun);
-            authorize(&st, &headers, target, Action::Pull)?;
-            let Query(q) = Query::<ChangefeedQuery>::try_from_uri(req.uri()).map_err(|e| {
+            authorize(&st, headers, target, Action::Pull)?;
+            let Query(q) = Query::<ChangefeedQuery>::try_from_uri(&parts.uri).map_err(|e| {
                 AppError::bad_request("INVALID_PARAMETER", format!("changefeed query: {e}"))
             })?;
             changefeed(&st, gun, q).await
         }
         (Route::Repository(gun), Method::POST) => {
-            if let Err(e) = authorize(&st, &headers, Target::Gun(&gun), Action::Push) {
+            if let Err(e) = authorize(&st, headers, Target::Gun(&gun), Action::Push) {
                 // Read what the client is still sending, so that it gets to read the 401/403
                 // instead of a reset connection.
-                drain(req.into_body()).await;
+                drain(body).await;
                 return Err(e);
             }
-            let declared = req
-                .headers()
+            let declared = headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if let Some(n) = declared.filter(|n| *n > st.max_body_bytes as u64) {
-                drain(req.into_body()).await;
+                drain(body).await;
                 return Err(AppError::TooLarge {
                     message: format!(
                         "request body of {n} bytes exceeds the limit of {} bytes",
@@ -507,13 +526,13 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             let _slot = match publish_slot(&st, &gun).await {
                 Ok(s) => s,
                 Err(resp) => {
-                    drain(req.into_body()).await;
+                    drain(body).await;
                     return Ok(resp);
                 }
             };
             let uploads = match tokio::time::timeout(
                 st.capacity.body_timeout,
-                read_uploads(&st, req),
+                read_uploads(&st, Request::from_parts(parts, body)),
             )
             .await
             {
@@ -547,7 +566,7 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             }
         }
         (Route::Repository(gun), Method::DELETE) => {
-            authorize(&st, &headers, Target::Gun(&gun), Action::Delete)?;
+            authorize(&st, headers, Target::Gun(&gun), Action::Delete)?;
             let svc = st.service.clone();
             let g = gun.clone();
             let deleted = blocking(move || svc.delete(&g)).await;
@@ -560,27 +579,27 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             }
         }
         (Route::File(gun, FileRef::Key(role)), Method::GET) => {
-            authorize(&st, &headers, Target::Gun(&gun), Action::Pull)?;
+            authorize(&st, headers, Target::Gun(&gun), Action::Pull)?;
             let svc = st.service.clone();
             let (g, r) = (gun.clone(), role.clone());
             if let Some(k) = blocking(move || svc.key(&g, &r, false)).await? {
                 return Ok(key_response(k));
             }
             // Creating a key is a write: it needs push, even when pulls are anonymous.
-            authorize(&st, &headers, Target::Gun(&gun), Action::Push)?;
+            authorize(&st, headers, Target::Gun(&gun), Action::Push)?;
             let svc = st.service.clone();
             let k = blocking(move || svc.key(&gun, &role, true)).await?;
             k.map(key_response)
                 .ok_or_else(|| AppError::internal("online key missing after creation"))
         }
         (Route::File(gun, FileRef::Key(role)), Method::POST) => {
-            authorize(&st, &headers, Target::Gun(&gun), Action::Push)?;
+            authorize(&st, headers, Target::Gun(&gun), Action::Push)?;
             let svc = st.service.clone();
             let k = blocking(move || svc.rotate_key(&gun, &role)).await?;
             Ok(key_response(k))
         }
         (Route::File(gun, file), Method::GET | Method::HEAD) => {
-            authorize(&st, &headers, Target::Gun(&gun), Action::Pull)?;
+            authorize(&st, headers, Target::Gun(&gun), Action::Pull)?;
             let immutable = !matches!(file, FileRef::Current(_));
             let cacheable = matches!(&file, FileRef::Current(_));
             if let FileRef::Current(role) = &file {
@@ -590,7 +609,7 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
                 if !online || st.service.online_roles_fresh(&gun) {
                     let writes = st.service.write_generation();
                     if let Some(f) = st.cache.get(gun.as_str(), role, writes) {
-                        return Ok(file_response(&f, false, &headers));
+                        return Ok(file_response(&f, false, headers));
                     }
                 }
             }
@@ -601,17 +620,13 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             if !immutable {
                 st.metrics.saw(gun.as_str(), &f.role, &f.sha256, &f.bytes);
             }
-            let f = CachedFile {
-                role: f.role,
-                sha256: f.sha256,
-                bytes: axum::body::Bytes::from(f.bytes),
-            };
+            let f = CachedFile::new(f.role, &f.sha256, f.bytes);
             // Not when a write by this process (a re-sign included) may have overtaken the read.
             if cacheable && st.service.write_generation() == generation.1 {
                 st.cache
                     .insert(generation.0, generation.1, gun.as_str(), f.clone());
             }
-            Ok(file_response(&f, immutable, &headers))
+            Ok(file_response(&f, immutable, headers))
         }
         _ => Err(AppError::MethodNotAllowed),
     }
@@ -658,7 +673,7 @@ fn key_response(public_json: String) -> Response {
 }
 
 fn file_response(f: &CachedFile, immutable: bool, req_headers: &HeaderMap) -> Response {
-    let etag = format!("\"{}\"", f.sha256);
+    let etag = f.etag.as_bytes();
     let cache = if immutable {
         "public, max-age=31536000, immutable"
     } else if f.role == "timestamp" {
@@ -666,10 +681,11 @@ fn file_response(f: &CachedFile, immutable: bool, req_headers: &HeaderMap) -> Re
     } else {
         "public, max-age=30, must-revalidate"
     };
-    let not_modified = req_headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let not_modified = req_headers.get(header::IF_NONE_MATCH).is_some_and(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii() == etag)
+    });
     let mut resp = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -681,9 +697,7 @@ fn file_response(f: &CachedFile, immutable: bool, req_headers: &HeaderMap) -> Re
         HeaderValue::from_static("application/json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, f.etag.clone());
     resp
 }
 

@@ -68,7 +68,7 @@ struct Expiry {
 
 /// All metrics of one server.
 pub struct Metrics {
-    requests: Mutex<HashMap<(&'static str, String, u16), u64>>,
+    requests: Mutex<HashMap<(&'static str, &'static str, u16), u64>>,
     latency: Vec<Histogram>,
     publishes: AtomicU64,
     rejections: Mutex<HashMap<String, u64>>,
@@ -123,9 +123,9 @@ fn expires_of(bytes: &[u8]) -> Option<i64> {
 
 impl Metrics {
     /// Counts one finished request.
-    pub fn request(&self, class: &'static str, method: &str, status: u16, seconds: f64) {
+    pub fn request(&self, class: &'static str, method: &'static str, status: u16, seconds: f64) {
         *lock(&self.requests)
-            .entry((class, method.to_owned(), status))
+            .entry((class, method, status))
             .or_insert(0) += 1;
         if let Some(i) = ROUTE_CLASSES.iter().position(|c| *c == class) {
             self.latency[i].observe(seconds);
@@ -204,16 +204,13 @@ impl Metrics {
             "# HELP vouch_http_requests_total HTTP requests by route class, method and status.\n\
              # TYPE vouch_http_requests_total counter"
         );
-        let mut reqs: Vec<_> = lock(&self.requests)
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
+        let mut reqs: Vec<_> = lock(&self.requests).iter().map(|(k, v)| (*k, *v)).collect();
         reqs.sort();
         for ((class, method, status), n) in reqs {
             let _ = writeln!(
                 out,
                 "vouch_http_requests_total{{route=\"{class}\",method=\"{}\",status=\"{status}\"}} {n}",
-                label(&method)
+                label(method)
             );
         }
         let _ = writeln!(
