@@ -93,6 +93,33 @@ impl Map {
         self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
+    /// Removes every one of `keys` in one pass, returning their values in the order asked;
+    /// an object left empty gives its storage back.
+    ///
+    /// ```
+    /// use vouch_tuf::json::{parse, Value};
+    /// let Value::Object(mut m) = parse(br#"{"a":1,"b":2,"c":3}"#).unwrap() else { panic!() };
+    /// let [c, z, a] = m.take_many(["c", "z", "a"]);
+    /// assert_eq!((c, z, a), (Some(Value::from(3u64)), None, Some(Value::from(1u64))));
+    /// assert_eq!(m.keys().collect::<Vec<_>>(), ["b"]);
+    /// ```
+    pub fn take_many<const N: usize>(&mut self, keys: [&str; N]) -> [Option<Value>; N] {
+        let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
+        self.entries.retain_mut(
+            |(k, v)| match keys.iter().position(|key| *key == k.as_str()) {
+                Some(i) => {
+                    out[i] = Some(std::mem::replace(v, Value::Null));
+                    false
+                }
+                None => true,
+            },
+        );
+        if self.entries.is_empty() {
+            self.entries = Vec::new();
+        }
+        out
+    }
+
     /// Keeps only the entries for which `f` returns true.
     pub fn retain(&mut self, mut f: impl FnMut(&String, &mut Value) -> bool) {
         self.entries.retain_mut(|(k, v)| f(k, v));

@@ -97,6 +97,11 @@ impl<'r> Fields<'r> {
         self.map.remove(key)
     }
 
+    /// [`Fields::take`] of several keys in one pass over the object.
+    pub(crate) fn take_many<const N: usize>(&mut self, keys: [&str; N]) -> [Option<Value>; N] {
+        self.map.take_many(keys)
+    }
+
     pub(crate) fn req(&mut self, key: &str) -> Result<Value, MetadataError> {
         self.take(key)
             .ok_or_else(|| self.error(key, "missing required field"))

@@ -84,16 +84,23 @@ impl TargetFile {
     }
 
     fn parse(f: &mut Fields<'_>) -> Result<Self, MetadataError> {
-        let length = f.req_u64("length")?;
-        let hv = f.req("hashes")?;
-        let hashes = f.string_map("hashes", hv)?;
+        // One pass over the target's object: there is one per target.
+        let [length, hashes, custom] = f.take_many(["length", "hashes", "custom"]);
+        let length = match length {
+            Some(v) => f.as_u64("length", &v)?,
+            None => return Err(f.error("length", "missing required field")),
+        };
+        let hashes = match hashes {
+            Some(hv) => f.string_map("hashes", hv)?,
+            None => return Err(f.error("hashes", "missing required field")),
+        };
         if hashes.is_empty() {
             return Err(f.error("hashes", "must list at least one hash"));
         }
         Ok(TargetFile {
             length,
             hashes,
-            custom: f.take("custom"),
+            custom,
             extra: Map::new(),
         })
     }
