@@ -21,8 +21,10 @@ source "$(dirname "$0")/servers.sh"
 install_tools
 
 echo "building vouch-server (release)…" >&2
-(cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server --example bench_publish)
+(cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server \
+    --example bench_publish --example loopback_ceiling)
 PUBLISH_BIN="$ROOT/target/release/examples/bench_publish"
+CEILING_BIN="$ROOT/target/release/examples/loopback_ceiling"
 
 # --- servers -------------------------------------------------------------------------------
 start_servers "$NOTARY_PORT" "$VOUCH_PORT"
@@ -84,17 +86,37 @@ measure() { # NAME PID URL -> "req/s p50 p99 other%"
 
 rss_mb() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
-printf '| repository | file | notary req/s | vouch req/s | ratio | notary p50 / p99 ms | vouch p50 / p99 ms | other CPU %% (n/v) |\n'
-printf '| --- | --- | --- | --- | --- | --- | --- | --- |\n'
+# The ceiling: a bare hyper server (examples/loopback_ceiling.rs: same runtime and connection
+# settings as vouch-server, no routing, auth, metrics or cache) answering with a body of the
+# same size, measured the same way. What wrk and the loopback path leave for any server here.
+CEILING_PORT=14457
+ceiling() { # URL -> "req/s p50 p99 other%" of the bare server with a body as large as URL's
+    local size pid out
+    size=$(curl -sf "$1" | wc -c)
+    "$CEILING_BIN" "127.0.0.1:$CEILING_PORT" "$size" >/dev/null 2>&1 &
+    pid=$!
+    until curl -sf -o /dev/null "http://127.0.0.1:$CEILING_PORT/"; do sleep 0.1; done
+    out=$(measure ceiling "$pid" "http://127.0.0.1:$CEILING_PORT/")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "$out"
+}
+
+printf '| repository | file | notary req/s | vouch req/s | ratio | notary p50 / p99 ms | vouch p50 / p99 ms | other CPU %% (n/v) | bare hyper req/s (vouch / bare) |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 for gun in bench/app10 bench/app1000; do
     for file in timestamp targets; do
+        url="http://127.0.0.1:$VOUCH_PORT/v2/$gun/_trust/tuf/$file.json"
         n=$(measure notary "$NOTARY_PID" "http://127.0.0.1:$NOTARY_PORT/v2/$gun/_trust/tuf/$file.json")
-        v=$(measure vouch "$VOUCH_PID" "http://127.0.0.1:$VOUCH_PORT/v2/$gun/_trust/tuf/$file.json")
+        v=$(measure vouch "$VOUCH_PID" "$url")
+        c=$(ceiling "$url")
         read -r nr n50 n99 no <<<"$n"
         read -r vr v50 v99 vo <<<"$v"
+        read -r cr _ _ co <<<"$c"
         ratio=$(awk -v a="$vr" -v b="$nr" 'BEGIN{printf "%.1f×", a/b}')
-        printf '| %s | %s.json | %.0f | %.0f | %s | %s / %s | %s / %s | %s / %s |\n' \
-            "${gun#bench/}" "$file" "$nr" "$vr" "$ratio" "$n50" "$n99" "$v50" "$v99" "$no" "$vo"
+        share=$(awk -v a="$vr" -v b="$cr" 'BEGIN{printf "%.0f%%", 100*a/b}')
+        printf '| %s | %s.json | %.0f | %.0f | %s | %s / %s | %s / %s | %s / %s | %.0f (%s; other %s%%) |\n' \
+            "${gun#bench/}" "$file" "$nr" "$vr" "$ratio" "$n50" "$n99" "$v50" "$v99" "$no" "$vo" \
+            "$cr" "$share" "$co"
     done
 done
 echo
