@@ -3,8 +3,10 @@
 //! [`Webhook::review`] is the whole webhook behind the HTTP layer: it echoes the request
 //! `uid`, skips exempt namespaces and kinds without containers, verifies each distinct
 //! image on a blocking thread within the policy's deadline (failing closed when the
-//! deadline passes), and answers with a status naming each rejected image, warnings in
-//! warn mode, and for the mutating endpoint a JSONPatch pinning tags to signed digests.
+//! deadline passes) unless every image's verdict is already known from fresh, unexpired
+//! trust state (then it is answered inline, without blocking), and answers with a status
+//! naming each rejected image, warnings in warn mode, and for the mutating endpoint a
+//! JSONPatch pinning tags to signed digests.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,12 +14,12 @@ use std::time::Instant;
 
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube_core::DynamicObject;
-use vouch_tuf::reference::ImageRef;
+use vouch_tuf::reference::{Gun, ImageRef};
 
 use crate::metrics::Metrics;
-use crate::policy::{Action, Mode, Policy};
-use crate::review::{respond, scope, to_wire, ImageSite, Scope, Verdict};
-use crate::trust::{self, RepoKey, TrustCache, TrustConfig};
+use crate::policy::{Action, Mode, Policy, TrustSource};
+use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
+use crate::trust::{self, Repo, RepoKey, TrustCache, TrustConfig};
 
 /// The webhook: policy, warm trust state and metrics.
 pub struct Webhook {
@@ -56,22 +58,56 @@ impl Webhook {
         &self.metrics
     }
 
-    /// Answers one review.
+    /// The trust state of every repository in memory.
+    pub fn trust(&self) -> &TrustCache {
+        &self.trust
+    }
+
+    /// Answers one review (the response review as JSON).
     pub async fn review(
         self: &Arc<Self>,
         review: AdmissionReview<DynamicObject>,
         endpoint: Endpoint,
     ) -> serde_json::Value {
+        let resp = self.response(review, endpoint).await;
+        to_wire_value(resp).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot encode AdmissionReview");
+            serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {"uid": "", "allowed": false,
+                             "status": {"message": "internal error", "code": 500}}
+            })
+        })
+    }
+
+    /// Answers one review with the response review's JSON bytes (what the HTTP layer
+    /// sends; the same document as [`Webhook::review`], serialised once).
+    pub async fn review_bytes(
+        self: &Arc<Self>,
+        review: AdmissionReview<DynamicObject>,
+        endpoint: Endpoint,
+    ) -> Vec<u8> {
+        let resp = self.response(review, endpoint).await;
+        to_wire_bytes(resp).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot encode AdmissionReview");
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":false,"status":{"message":"internal error","code":500}}}"#.to_vec()
+        })
+    }
+
+    /// The response to one review, counted and logged.
+    async fn response(
+        self: &Arc<Self>,
+        review: AdmissionReview<DynamicObject>,
+        endpoint: Endpoint,
+    ) -> AdmissionResponse {
         let started = Instant::now();
         let req: AdmissionRequest<DynamicObject> = match review.try_into() {
             Ok(r) => r,
             Err(_) => {
                 self.metrics
                     .decision("denied", "invalid_review", started.elapsed());
-                return wire(
-                    &AdmissionResponse::invalid("not an AdmissionReview with a request")
-                        .into_review(),
-                );
+                return AdmissionResponse::invalid("not an AdmissionReview with a request");
             }
         };
         let (resp, result, reason) = self.decide(&req, endpoint).await;
@@ -89,7 +125,7 @@ impl Webhook {
             micros = took.as_micros() as u64,
             "admission decision"
         );
-        wire(&resp.into_review())
+        resp
     }
 
     async fn decide(
@@ -105,23 +141,9 @@ impl Webhook {
             Scope::Check(sites) => sites,
         };
         let warn = self.policy.mode == Mode::Warn;
-        let this = self.clone();
-        let images: Vec<String> = sites.iter().map(|s| s.image.clone()).collect();
-        let work = tokio::task::spawn_blocking(move || this.verdicts_blocking(&images));
-        let verdicts = match tokio::time::timeout(self.policy.deadline, work).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                tracing::error!(uid = %req.uid, error = %e, "verification task failed");
-                fail_all(&sites, "verification failed internally", "internal")
-            }
-            Err(_) => fail_all(
-                &sites,
-                &format!(
-                    "could not verify within the {} ms deadline",
-                    self.policy.deadline.as_millis()
-                ),
-                "deadline",
-            ),
+        let verdicts = match self.verdicts_warm(&sites) {
+            Some(v) => v,
+            None => self.verdicts_within_deadline(req, &sites).await,
         };
         let pairs: Vec<(ImageSite, Verdict)> = sites.into_iter().zip(verdicts).collect();
         let first_denial = pairs.iter().find_map(|(_, v)| match v {
@@ -153,6 +175,55 @@ impl Webhook {
         (resp, result, reason)
     }
 
+    /// The verdict on every site's image without blocking: each is either decided by the
+    /// policy alone or was already reached from its repository's trusted state, which is
+    /// fresh and unexpired ([`TrustCache::warm`]). `None` when any image needs the
+    /// blocking path (a refresh due, a lookup not answered yet, a denial).
+    fn verdicts_warm(&self, sites: &[ImageSite]) -> Option<Vec<Verdict>> {
+        sites
+            .iter()
+            .map(|site| {
+                let image = site.image.trim();
+                if let Some(repo) = self.trust.repo_for_image(image) {
+                    return self.trust.warm(&repo, image);
+                }
+                match self.plan(image) {
+                    Plan::Done(v) => Some(v),
+                    Plan::Verify { repo, .. } => {
+                        self.trust.note_image(image, &repo);
+                        self.trust.warm(&repo, image)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The verdicts from the blocking pool within the policy's deadline, failing closed.
+    async fn verdicts_within_deadline(
+        self: &Arc<Self>,
+        req: &AdmissionRequest<DynamicObject>,
+        sites: &[ImageSite],
+    ) -> Vec<Verdict> {
+        let this = self.clone();
+        let images: Vec<String> = sites.iter().map(|s| s.image.clone()).collect();
+        let work = tokio::task::spawn_blocking(move || this.verdicts_blocking(&images));
+        match tokio::time::timeout(self.policy.deadline, work).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(uid = %req.uid, error = %e, "verification task failed");
+                fail_all(sites, "verification failed internally", "internal")
+            }
+            Err(_) => fail_all(
+                sites,
+                &format!(
+                    "could not verify within the {} ms deadline",
+                    self.policy.deadline.as_millis()
+                ),
+                "deadline",
+            ),
+        }
+    }
+
     /// The verdict on each image, in order (each distinct image verified once). Blocking.
     pub fn verdicts_blocking(&self, images: &[String]) -> Vec<Verdict> {
         let mut seen: HashMap<&str, Verdict> = HashMap::new();
@@ -166,9 +237,10 @@ impl Webhook {
             .collect()
     }
 
-    /// The verdict on one image. Blocking.
-    pub fn verdict(&self, image: &str) -> Verdict {
-        let denied = |message: String, reason| Verdict::Denied { message, reason };
+    /// What the policy says of one image, and for a `verify` rule its repository. Does not
+    /// block.
+    fn plan(&self, image: &str) -> Plan<'_> {
+        let denied = |message: String, reason| Plan::Done(Verdict::Denied { message, reason });
         let parsed = match ImageRef::parse(image.trim()) {
             Ok(r) => r,
             Err(e) => return denied(format!("invalid image reference: {e}"), "invalid_reference"),
@@ -181,10 +253,10 @@ impl Webhook {
         };
         let source = match (rule.action, &rule.trust) {
             (Action::Allow, _) => {
-                return Verdict::Allowed {
+                return Plan::Done(Verdict::Allowed {
                     pinned: None,
                     reason: "policy_allow",
-                }
+                })
             }
             (Action::Deny, _) | (Action::Verify, None) => {
                 return denied(
@@ -202,7 +274,43 @@ impl Webhook {
             server: source.server.clone(),
             gun: gun.clone(),
         };
-        let repo = self.trust.repo(&key, source);
+        let repo = self.trust.repo(key, source);
+        Plan::Verify {
+            parsed,
+            source,
+            gun,
+            repo,
+        }
+    }
+
+    /// The verdict on one image. Blocking.
+    pub fn verdict(&self, image: &str) -> Verdict {
+        match self.plan(image) {
+            Plan::Done(v) => v,
+            Plan::Verify {
+                parsed,
+                source,
+                gun,
+                repo,
+            } => {
+                let generation = self.trust.generation(&repo);
+                let v = self.verify(image, &parsed, source, &gun, &repo);
+                self.trust.remember(&repo, generation, image.trim(), &v);
+                v
+            }
+        }
+    }
+
+    /// The verdict on one image from its repository's trust data. Blocking.
+    fn verify(
+        &self,
+        image: &str,
+        parsed: &ImageRef,
+        source: &TrustSource,
+        gun: &Gun,
+        repo: &Repo,
+    ) -> Verdict {
+        let denied = |message: String, reason| Verdict::Denied { message, reason };
         let required = &source.required_roles;
         let missing_role = |path: &[String]| {
             required
@@ -223,7 +331,7 @@ impl Webhook {
         match (parsed.tag(), parsed.digest()) {
             (tag, Some(digest)) => {
                 if let Some(tag) = tag {
-                    match trust::lookup(&self.trust, &repo, tag) {
+                    match trust::lookup(&self.trust, repo, tag) {
                         Err(e) => trust_denied(e),
                         Ok(None) => denied(format!("tag {tag} is not signed in {gun}"), "unsigned"),
                         Ok(Some(t)) if &t.digest != digest => denied(
@@ -243,14 +351,14 @@ impl Webhook {
                         }
                     }
                 } else {
-                    match trust::is_trusted(&self.trust, &repo, digest) {
+                    match trust::is_trusted(&self.trust, repo, digest) {
                         Err(e) => trust_denied(e),
                         Ok(false) => denied(format!("{digest} is not signed in {gun}"), "unsigned"),
                         Ok(true) if required.is_empty() => Verdict::Allowed {
                             pinned: None,
                             reason: "verified",
                         },
-                        Ok(true) => match trust::digest_role_paths(&self.trust, &repo, digest) {
+                        Ok(true) => match trust::digest_role_paths(&self.trust, repo, digest) {
                             Err(e) => trust_denied(e),
                             Ok(paths) => match paths.iter().find(|p| missing_role(p).is_none()) {
                                 Some(_) => Verdict::Allowed {
@@ -272,7 +380,7 @@ impl Webhook {
             }
             (_, None) => {
                 let tag = parsed.tag_or_latest();
-                match trust::lookup(&self.trust, &repo, tag) {
+                match trust::lookup(&self.trust, repo, tag) {
                     Err(e) => trust_denied(e),
                     Ok(None) => denied(format!("tag {tag} is not signed in {gun}"), "unsigned"),
                     Ok(Some(t)) => {
@@ -289,16 +397,17 @@ impl Webhook {
     }
 }
 
-fn wire(review: &AdmissionReview<DynamicObject>) -> serde_json::Value {
-    to_wire(review).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot encode AdmissionReview");
-        serde_json::json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "response": {"uid": "", "allowed": false,
-                         "status": {"message": "internal error", "code": 500}}
-        })
-    })
+/// What the policy says of one image before any trust data is read.
+enum Plan<'a> {
+    /// Decided by the policy (or the reference is unusable).
+    Done(Verdict),
+    /// Verify against `source`, in `repo`.
+    Verify {
+        parsed: ImageRef,
+        source: &'a TrustSource,
+        gun: Gun,
+        repo: Arc<Repo>,
+    },
 }
 
 fn fail_all(sites: &[ImageSite], message: &str, reason: &'static str) -> Vec<Verdict> {

@@ -18,8 +18,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use kube_core::admission::AdmissionReview;
-use kube_core::DynamicObject;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -49,7 +47,7 @@ async fn mutate(State(w): State<Arc<Webhook>>, body: Bytes) -> Response {
 }
 
 async fn handle(w: Arc<Webhook>, body: Bytes, endpoint: Endpoint) -> Response {
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+    let review = match crate::review::parse_review(&body) {
         Ok(r) => r,
         Err(e) => {
             return (
@@ -59,14 +57,8 @@ async fn handle(w: Arc<Webhook>, body: Bytes, endpoint: Endpoint) -> Response {
                 .into_response()
         }
     };
-    let out = w.review(review, endpoint).await;
-    match serde_json::to_vec(&out) {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode AdmissionReview response");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    let bytes = w.review_bytes(review, endpoint).await;
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
 async fn metrics(State(w): State<Arc<Webhook>>) -> Response {

@@ -25,12 +25,12 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let policy = Policy::load("policy.toml".as_ref())?;
-//! let config = TrustConfig {
-//!     cache_dir: "/var/cache/vouch-admission".into(),
-//!     refresh_interval: policy.refresh_interval,
-//!     fetch_timeout: policy.deadline,
-//!     clock: Arc::new(SystemClock),
-//! };
+//! let config = TrustConfig::new(
+//!     "/var/cache/vouch-admission".into(),
+//!     policy.refresh_interval,
+//!     policy.deadline,
+//!     Arc::new(SystemClock),
+//! );
 //! let router = vouch_admission::http::app(Arc::new(Webhook::new(policy, config)));
 //! # let _ = router; Ok(()) }
 //! ```

@@ -40,6 +40,17 @@ struct Args {
         env = "VOUCH_ADMISSION_CACHE_DIR"
     )]
     cache_dir: PathBuf,
+    /// Drop a repository's trust state from memory when no request asked for it for this
+    /// many seconds (default: max(10 × the policy's refresh interval, 600)).
+    #[arg(long, env = "VOUCH_ADMISSION_REPOSITORY_IDLE_SECS")]
+    repository_idle_secs: Option<u64>,
+    /// Most repositories kept in memory; beyond it the least recently used are dropped.
+    #[arg(
+        long,
+        default_value_t = vouch_admission::trust::DEFAULT_MAX_REPOSITORIES,
+        env = "VOUCH_ADMISSION_MAX_REPOSITORIES"
+    )]
+    max_repositories: usize,
     /// Log format.
     #[arg(long, default_value = "json", value_parser = ["json", "text"])]
     log_format: String,
@@ -74,12 +85,16 @@ fn run(args: Args) -> anyhow::Result<()> {
             "--tls-cert and --tls-key are required (or --insecure-http for local tests)"
         ),
     };
-    let config = TrustConfig {
-        cache_dir: args.cache_dir.clone(),
-        refresh_interval: policy.refresh_interval,
-        fetch_timeout: policy.deadline,
-        clock: Arc::new(SystemClock),
-    };
+    let mut config = TrustConfig::new(
+        args.cache_dir.clone(),
+        policy.refresh_interval,
+        policy.deadline,
+        Arc::new(SystemClock),
+    );
+    if let Some(secs) = args.repository_idle_secs {
+        config.idle_expiry = Duration::from_secs(secs);
+    }
+    config.max_repositories = args.max_repositories.max(1);
     let webhook = Arc::new(Webhook::new(policy, config));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,6 +22,8 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     refreshes_ok: AtomicU64,
     refreshes_failed: AtomicU64,
+    repositories: AtomicU64,
+    pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +61,18 @@ impl Metrics {
             &self.refreshes_failed
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many repositories are in memory.
+    pub fn repositories(&self, n: usize) {
+        self.repositories
+            .store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts repositories dropped for being idle.
+    pub fn pruned(&self, n: usize) {
+        self.pruned
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// The text exposition.
@@ -121,6 +135,24 @@ impl Metrics {
             out,
             "vouch_admission_refreshes_total{{result=\"failed\"}} {}",
             self.refreshes_failed.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP vouch_admission_repositories Repositories whose trust state is in memory.\n",
+        );
+        out.push_str("# TYPE vouch_admission_repositories gauge\n");
+        let _ = writeln!(
+            out,
+            "vouch_admission_repositories {}",
+            self.repositories.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP vouch_admission_repositories_pruned_total Repositories dropped from memory for being idle.\n",
+        );
+        out.push_str("# TYPE vouch_admission_repositories_pruned_total counter\n");
+        let _ = writeln!(
+            out,
+            "vouch_admission_repositories_pruned_total {}",
+            self.pruned.load(Ordering::Relaxed)
         );
         out
     }

@@ -14,7 +14,9 @@
 //! Verification itself is in [`crate::decide`].
 
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube_core::TypeMeta;
 use kube_core::{DynamicObject, Status};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One image of the object and where it is.
@@ -163,18 +165,22 @@ pub fn respond(
             return resp;
         }
     }
-    if !ops.is_empty() {
-        match resp.clone().with_patch(json_patch::Patch(ops)) {
-            Ok(r) => resp = r,
-            Err(e) => {
-                resp.allowed = false;
-                resp.result =
-                    Status::failure(&format!("cannot encode patch: {e}"), "InternalError")
-                        .with_code(500);
-            }
+    if ops.is_empty() {
+        return resp;
+    }
+    // `with_patch` takes the response; keep what the error case needs (no clone).
+    let warnings = resp.warnings.clone();
+    match resp.with_patch(json_patch::Patch(ops)) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut resp = AdmissionResponse::from(req);
+            resp.warnings = warnings;
+            resp.allowed = false;
+            resp.result = Status::failure(&format!("cannot encode patch: {e}"), "InternalError")
+                .with_code(500);
+            resp
         }
     }
-    resp
 }
 
 /// The wire form of a response review: kube-core serialises the patch bytes as a JSON
@@ -190,6 +196,81 @@ pub fn to_wire(review: &AdmissionReview<DynamicObject>) -> Result<Value, serde_j
         }
     }
     Ok(v)
+}
+
+/// An `AdmissionReview` as read: the same fields as kube-core's, without its flattened
+/// `TypeMeta`, which makes serde buffer the whole review (object included) before reading it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Incoming {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    request: Option<AdmissionRequest<DynamicObject>>,
+    #[serde(default)]
+    response: Option<AdmissionResponse>,
+}
+
+/// Reads an `AdmissionReview` from JSON: the same result as `serde_json::from_slice` into
+/// kube-core's type, in one pass over the input.
+pub fn parse_review(bytes: &[u8]) -> Result<AdmissionReview<DynamicObject>, serde_json::Error> {
+    let r: Incoming = serde_json::from_slice(bytes)?;
+    Ok(AdmissionReview {
+        types: TypeMeta {
+            api_version: r.api_version,
+            kind: r.kind,
+        },
+        request: r.request,
+        response: r.response,
+    })
+}
+
+/// The response review as sent: `apiVersion` and `kind` of the request's review, and the
+/// response with its patch as a base64 string.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: WireResponse<'a>,
+}
+
+#[derive(Serialize)]
+struct WireResponse<'a> {
+    /// Everything but the patch (taken out of it).
+    #[serde(flatten)]
+    response: &'a AdmissionResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+}
+
+fn with_wire<R>(
+    mut response: AdmissionResponse,
+    f: impl FnOnce(&Wire<'_>) -> Result<R, serde_json::Error>,
+) -> Result<R, serde_json::Error> {
+    let patch = response
+        .patch
+        .take()
+        .map(|p| <base64ct::Base64 as base64ct::Encoding>::encode_string(&p));
+    f(&Wire {
+        api_version: &response.types.api_version,
+        kind: &response.types.kind,
+        response: WireResponse {
+            response: &response,
+            patch,
+        },
+    })
+}
+
+/// The wire form of the review answering with `response` (the same document as
+/// [`to_wire`] of `response.into_review()`), as JSON bytes, serialised once.
+pub fn to_wire_bytes(response: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
+    with_wire(response, |w| serde_json::to_vec(w))
+}
+
+/// [`to_wire_bytes`] as a JSON value.
+pub fn to_wire_value(response: AdmissionResponse) -> Result<Value, serde_json::Error> {
+    with_wire(response, |w| serde_json::to_value(w))
 }
 
 #[cfg(test)]
@@ -219,6 +300,82 @@ mod tests {
                 ("/spec/ephemeralContainers/0/image", "a.io/dbg@sha256:00"),
             ]
         );
+    }
+
+    #[test]
+    fn wire_forms_agree() {
+        let review: AdmissionReview<DynamicObject> = serde_json::from_value(json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "CREATE",
+                "userInfo": {},
+                "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                           "spec": {"containers": [{"name": "c", "image": "a.io/app:v1"}]}},
+            }
+        }))
+        .unwrap();
+        let req: AdmissionRequest<DynamicObject> = review.try_into().unwrap();
+        let site = ImageSite {
+            pointer: "/spec/containers/0/image".to_owned(),
+            image: "a.io/app:v1".to_owned(),
+        };
+        for verdict in [
+            Verdict::Allowed {
+                pinned: Some("a.io/app:v1@sha256:00".to_owned()),
+                reason: "verified",
+            },
+            Verdict::Denied {
+                message: "no".to_owned(),
+                reason: "unsigned",
+            },
+        ] {
+            let resp = respond(&req, &[(site.clone(), verdict)], false, true);
+            let old = to_wire(&resp.clone().into_review()).unwrap();
+            let bytes: Value =
+                serde_json::from_slice(&to_wire_bytes(resp.clone()).unwrap()).unwrap();
+            assert_eq!(old, bytes);
+            assert_eq!(old, to_wire_value(resp).unwrap());
+            assert_eq!(old["response"]["uid"], "u-1");
+        }
+        let invalid = AdmissionResponse::invalid("x");
+        assert_eq!(
+            to_wire(&invalid.clone().into_review()).unwrap(),
+            to_wire_value(invalid).unwrap()
+        );
+    }
+
+    #[test]
+    fn parsing_agrees_with_kube_core() {
+        for file in [
+            "pod-create.json",
+            "deployment-create.json",
+            "pod-ephemeralcontainers-update.json",
+            "cronjob-create.json",
+        ] {
+            let bytes =
+                std::fs::read(format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let ours = parse_review(&bytes).unwrap();
+            let theirs: AdmissionReview<DynamicObject> = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                serde_json::to_value(&ours).unwrap(),
+                serde_json::to_value(&theirs).unwrap(),
+                "{file}"
+            );
+            let (a, b): (
+                AdmissionRequest<DynamicObject>,
+                AdmissionRequest<DynamicObject>,
+            ) = (ours.try_into().unwrap(), theirs.try_into().unwrap());
+            assert_eq!(a.types, b.types);
+        }
+        let bad: [&[u8]; 4] = [b"{}", b"{\"kind\":\"AdmissionReview\"}", b"[]", b"nope"];
+        for bad in bad {
+            assert!(parse_review(bad).is_err());
+            assert!(serde_json::from_slice::<AdmissionReview<DynamicObject>>(bad).is_err());
+        }
     }
 
     #[test]

@@ -15,10 +15,20 @@
 //! - with no trusted state at all, requests are denied with the refresh error.
 //!
 //! Verifier calls block (HTTP fetches, file reads): callers run them on a blocking thread.
+//! What does not block is [`TrustCache::warm`]: the verdict already reached for an image
+//! from the repository's current trusted state, while that state is fresh (no refresh due)
+//! and unexpired. Only admitting verdicts are remembered, per trusted state, and dropped
+//! with it, so nothing failed is answered from there.
+//!
+//! Repositories nobody asked about for [`TrustConfig::idle_expiry`] are dropped from
+//! memory, and beyond [`TrustConfig::max_repositories`] the least recently used of those no
+//! request is using are; the next request for a dropped repository refreshes it again
+//! (from its on-disk cache, so rollback protection is kept).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -33,6 +43,7 @@ use vouch_verifier::{ImageTarget, Updater};
 
 use crate::metrics::Metrics;
 use crate::policy::TrustSource;
+use crate::review::Verdict;
 
 /// Why a repository could not answer.
 #[derive(Debug, Error, Clone)]
@@ -106,12 +117,35 @@ struct Current {
     expires: Timestamp,
 }
 
+/// Most verdicts remembered per trusted state of one repository.
+const MAX_REMEMBERED: usize = 1024;
+
 #[derive(Default)]
 struct State {
     current: Option<Arc<Mutex<Current>>>,
+    /// The expiry of `current` (copied so that warm answers need not lock it).
+    expires: Option<Timestamp>,
+    /// Bumped whenever `current` changes.
+    generation: u64,
+    /// Admitting verdicts reached from `current`, by image reference (trimmed).
+    remembered: HashMap<String, Verdict>,
     /// When the last refresh attempt finished, and its error if it failed.
     last_attempt: Option<(Instant, Option<TrustError>)>,
 }
+
+impl State {
+    fn set_current(&mut self, current: Option<Arc<Mutex<Current>>>, expires: Option<Timestamp>) {
+        self.current = current;
+        self.expires = expires;
+        self.generation += 1;
+        self.remembered.clear();
+    }
+}
+
+/// Which trusted state of a repository answers were reached from (see
+/// [`TrustCache::generation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Generation(u64);
 
 /// One repository's warm state.
 pub struct Repo {
@@ -120,6 +154,8 @@ pub struct Repo {
     cache_dir: PathBuf,
     state: Mutex<State>,
     refresh: Mutex<()>,
+    /// Milliseconds since the cache's epoch when it was last asked for.
+    last_used: AtomicU64,
 }
 
 /// Settings shared by every repository.
@@ -133,13 +169,58 @@ pub struct TrustConfig {
     pub fetch_timeout: Duration,
     /// Reference time for expiry.
     pub clock: Arc<dyn Clock>,
+    /// A repository not asked about for this long is dropped from memory (and refreshed
+    /// again on its next use). [`TrustConfig::new`] sets max(10 × refresh interval, 10 min).
+    pub idle_expiry: Duration,
+    /// Most repositories kept in memory: beyond it the least recently used ones that no
+    /// request is using are dropped.
+    pub max_repositories: usize,
 }
 
-/// Every repository the webhook has seen.
+/// Default [`TrustConfig::max_repositories`].
+pub const DEFAULT_MAX_REPOSITORIES: usize = 4096;
+
+impl TrustConfig {
+    /// Settings with the default idle expiry and repository cap.
+    pub fn new(
+        cache_dir: PathBuf,
+        refresh_interval: Duration,
+        fetch_timeout: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        TrustConfig {
+            cache_dir,
+            refresh_interval,
+            fetch_timeout,
+            clock,
+            idle_expiry: Self::default_idle_expiry(refresh_interval),
+            max_repositories: DEFAULT_MAX_REPOSITORIES,
+        }
+    }
+
+    /// The default idle expiry for `refresh_interval`: max(10 × it, 10 min).
+    pub fn default_idle_expiry(refresh_interval: Duration) -> Duration {
+        refresh_interval
+            .saturating_mul(10)
+            .max(Duration::from_secs(600))
+    }
+}
+
+type RepoMap = HashMap<(RepoKey, String), Arc<Repo>>;
+
+/// Every repository the webhook has seen (and not dropped for being idle).
 pub struct TrustCache {
     config: TrustConfig,
-    repos: Mutex<HashMap<(RepoKey, String), Arc<Repo>>>,
+    repos: Mutex<RepoMap>,
     metrics: Arc<Metrics>,
+    /// Origin of [`Repo::last_used`].
+    epoch: Instant,
+    /// When (milliseconds since `epoch`) idle repositories are next looked for.
+    next_sweep: AtomicU64,
+    /// The repository each image reference (trimmed) was last mapped to by the policy, so
+    /// warm answers skip parsing, rule matching and GUN mapping. Weak: a dropped repository
+    /// is mapped again.
+    by_image: RwLock<HashMap<String, Weak<Repo>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,7 +234,50 @@ impl TrustCache {
             config,
             repos: Mutex::new(HashMap::new()),
             metrics,
+            epoch: Instant::now(),
+            next_sweep: AtomicU64::new(0),
+            by_image: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The repository `image` (trimmed) was mapped to by [`TrustCache::note_image`], if it
+    /// is still in memory; counts as a use of it, like [`TrustCache::repo`].
+    pub fn repo_for_image(&self, image: &str) -> Option<Arc<Repo>> {
+        let repo = self
+            .by_image
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)?
+            .upgrade()?;
+        let now = self.now_ms();
+        repo.last_used.store(now, Ordering::Relaxed);
+        if now >= self.next_sweep.load(Ordering::Relaxed) {
+            self.prune_locked(&mut lock(&self.repos), now, 0);
+        }
+        Some(repo)
+    }
+
+    /// Notes that the policy maps `image` (trimmed) to `repo`.
+    pub fn note_image(&self, image: &str, repo: &Arc<Repo>) {
+        let mut by_image = self.by_image.write().unwrap_or_else(|p| p.into_inner());
+        if by_image.len() >= self.config.max_repositories.saturating_mul(8).max(1024) {
+            by_image.clear();
+        }
+        by_image.insert(image.to_owned(), Arc::downgrade(repo));
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How many repositories are in memory.
+    pub fn len(&self) -> usize {
+        lock(&self.repos).len()
+    }
+
+    /// True when no repository is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The repository for `key` trusting the root pinned in `source`, created on first use.
@@ -161,24 +285,123 @@ impl TrustCache {
     /// Two policy rules pinning different roots for the same repository get separate
     /// state and separate on-disk caches (below a directory named after the root's hash),
     /// and a changed pinned root starts from itself rather than from what the old one led to.
-    pub fn repo(&self, key: &RepoKey, source: &TrustSource) -> Arc<Repo> {
+    ///
+    /// Every call counts as a use of the repository for [`TrustConfig::idle_expiry`], and
+    /// may drop idle repositories (see [`TrustCache::prune`]).
+    pub fn repo(&self, key: RepoKey, source: &TrustSource) -> Arc<Repo> {
+        let now = self.now_ms();
         let mut repos = lock(&self.repos);
-        let id = (key.clone(), source.root_id.clone());
+        if now >= self.next_sweep.load(Ordering::Relaxed) {
+            self.prune_locked(&mut repos, now, 0);
+        }
+        let id = (key, source.root_id.clone());
         if let Some(r) = repos.get(&id) {
+            r.last_used.store(now, Ordering::Relaxed);
             return r.clone();
         }
-        repos
-            .entry(id)
-            .or_insert_with(|| {
-                Arc::new(Repo {
-                    key: key.clone(),
-                    root: source.root.clone(),
-                    cache_dir: self.config.cache_dir.join(&source.root_id),
-                    state: Mutex::new(State::default()),
-                    refresh: Mutex::new(()),
-                })
-            })
-            .clone()
+        if repos.len() >= self.config.max_repositories {
+            self.prune_locked(&mut repos, now, 1);
+        }
+        let repo = Arc::new(Repo {
+            key: id.0.clone(),
+            root: source.root.clone(),
+            cache_dir: self.config.cache_dir.join(&source.root_id),
+            state: Mutex::new(State::default()),
+            refresh: Mutex::new(()),
+            last_used: AtomicU64::new(now),
+        });
+        repos.insert(id, repo.clone());
+        self.metrics.repositories(repos.len());
+        repo
+    }
+
+    /// Drops the repositories not asked about for [`TrustConfig::idle_expiry`], then, while
+    /// more than [`TrustConfig::max_repositories`] remain, the least recently used ones.
+    /// A repository some request is still using is never dropped. Returns how many were.
+    pub fn prune(&self) -> usize {
+        let now = self.now_ms();
+        self.prune_locked(&mut lock(&self.repos), now, 0)
+    }
+
+    /// [`TrustCache::prune`] on the locked map, leaving room for `room` more repositories.
+    fn prune_locked(&self, repos: &mut RepoMap, now: u64, room: usize) -> usize {
+        let idle = u64::try_from(self.config.idle_expiry.as_millis()).unwrap_or(u64::MAX);
+        // Look again after a tenth of the idle expiry (at most a minute later): an idle
+        // repository stays at most about 1.1 × the expiry (or a minute more).
+        let every = (idle / 10).clamp(1, 60_000);
+        self.next_sweep
+            .store(now.saturating_add(every), Ordering::Relaxed);
+        let before = repos.len();
+        // The map holds one reference; a request using the repository holds another.
+        repos.retain(|_, r| {
+            Arc::strong_count(r) > 1
+                || now.saturating_sub(r.last_used.load(Ordering::Relaxed)) < idle
+        });
+        let cap = self.config.max_repositories.saturating_sub(room);
+        if repos.len() > cap {
+            let mut unused: Vec<(u64, (RepoKey, String))> = repos
+                .iter()
+                .filter(|(_, r)| Arc::strong_count(r) == 1)
+                .map(|(k, r)| (r.last_used.load(Ordering::Relaxed), k.clone()))
+                .collect();
+            unused.sort_unstable_by_key(|(used, _)| *used);
+            let excess = repos.len() - cap;
+            for (_, k) in unused.into_iter().take(excess) {
+                repos.remove(&k);
+            }
+        }
+        let dropped = before - repos.len();
+        if dropped > 0 {
+            self.by_image
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, r| r.strong_count() > 0);
+            tracing::debug!(dropped, kept = repos.len(), "idle repositories dropped");
+            self.metrics.pruned(dropped);
+        }
+        self.metrics.repositories(repos.len());
+        dropped
+    }
+
+    /// The verdict remembered for `image` (trimmed) from the repository's current trusted
+    /// state, when that state is fresh (no refresh due) and has not expired. Never blocks
+    /// on I/O: `None` means the caller must take the blocking path.
+    pub fn warm(&self, repo: &Repo, image: &str) -> Option<Verdict> {
+        let st = lock(&repo.state);
+        let (Some((at, _)), Some(_), Some(expires)) = (&st.last_attempt, &st.current, st.expires)
+        else {
+            return None;
+        };
+        if at.elapsed() >= self.config.refresh_interval || expires <= self.config.clock.now() {
+            return None;
+        }
+        let v = st.remembered.get(image)?.clone();
+        drop(st);
+        self.metrics.cache_hit();
+        Some(v)
+    }
+
+    /// The current trusted state of the repository, to pass to [`TrustCache::remember`]
+    /// after answering from it. Read it before the answer's first lookup.
+    pub fn generation(&self, repo: &Repo) -> Generation {
+        Generation(lock(&repo.state).generation)
+    }
+
+    /// Remembers an admitting verdict on `image` (trimmed) for [`TrustCache::warm`], if
+    /// the repository's trusted state is still `generation` (so every lookup behind the
+    /// verdict was answered by that state). Denials are not remembered.
+    pub fn remember(&self, repo: &Repo, generation: Generation, image: &str, verdict: &Verdict) {
+        if !matches!(verdict, Verdict::Allowed { .. }) {
+            return;
+        }
+        let mut st = lock(&repo.state);
+        if st.generation == generation.0
+            && st.current.is_some()
+            && st.remembered.len() < MAX_REMEMBERED
+            && !st.remembered.contains_key(image)
+        {
+            st.remembered.insert(image.to_owned(), verdict.clone());
+        }
     }
 
     /// Runs `f` on the repository's trusted state, refreshing first if due. Blocking.
@@ -230,8 +453,9 @@ impl TrustCache {
         let mut st = lock(&repo.state);
         match result {
             Ok(cur) => {
+                let expires = cur.expires;
                 let cur = Arc::new(Mutex::new(cur));
-                st.current = Some(cur.clone());
+                st.set_current(Some(cur.clone()), Some(expires));
                 st.last_attempt = Some((Instant::now(), None));
                 Ok(cur)
             }
@@ -240,8 +464,10 @@ impl TrustCache {
                 // Metadata that failed verification, or trust data the server no longer
                 // has, withdraws trust at once; an unreachable server leaves the last
                 // trusted state in place (usable only until it expires).
-                if matches!(e, TrustError::Rejected(_) | TrustError::NoTrustData(_)) {
-                    st.current = None;
+                if matches!(e, TrustError::Rejected(_) | TrustError::NoTrustData(_))
+                    && st.current.is_some()
+                {
+                    st.set_current(None, None);
                 }
                 st.last_attempt = Some((Instant::now(), Some(e.clone())));
                 match &st.current {

@@ -301,12 +301,12 @@ fn required_roles_admit_only_what_the_delegated_role_signed() {
     );
     let webhook = vouch_admission::decide::Webhook::new(
         vouch_admission::policy::Policy::parse(&text, dir.path()).unwrap(),
-        vouch_admission::trust::TrustConfig {
-            cache_dir: dir.path().join("cache"),
-            refresh_interval: std::time::Duration::from_secs(30),
-            fetch_timeout: std::time::Duration::from_secs(5),
-            clock: std::sync::Arc::new(vouch_verifier::clock::SystemClock),
-        },
+        vouch_admission::trust::TrustConfig::new(
+            dir.path().join("cache"),
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(5),
+            std::sync::Arc::new(vouch_verifier::clock::SystemClock),
+        ),
     );
     use vouch_admission::review::Verdict;
     // Through the delegation: admitted (and the tag pinned).
@@ -375,4 +375,130 @@ fn a_repository_without_trust_data_is_denied_as_such() {
         .metrics()
         .render()
         .contains("result=\"denied\",reason=\"no_trust_data\""));
+}
+
+fn metric(h: &Harness, line: &str) -> bool {
+    h.webhook.metrics().render().contains(&format!("{line}\n"))
+}
+
+#[test]
+fn a_warm_answer_still_checks_expiry() {
+    let (server, repos) = signed_server();
+    let h = Harness::new(&server.base, &repos, "");
+    let review = fixture("job-create.json");
+    // The first decision refreshes, the second is remembered, the third answered warm.
+    for _ in 0..3 {
+        assert_eq!(h.send(&review, Endpoint::Mutate)["allowed"], true);
+    }
+    let warm_hits = |h: &Harness| {
+        let m = h.webhook.metrics().render();
+        m.lines()
+            .find_map(|l| l.strip_prefix("vouch_admission_cache_hits_total "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = warm_hits(&h);
+    let resp = h.send(&review, Endpoint::Mutate);
+    assert_eq!(resp["allowed"], true);
+    assert!(warm_hits(&h) > before);
+    // Well within the refresh interval, but a week later: the remembered verdict is not
+    // used, the metadata has expired and the request is denied.
+    h.clock.advance(7 * 86_400);
+    let resp = h.send(&review, Endpoint::Mutate);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let m = message(&resp);
+    assert!(m.contains("expired"), "{m}");
+    assert!(metric(
+        &h,
+        "vouch_admission_refreshes_total{result=\"ok\"} 2"
+    ));
+}
+
+#[test]
+fn idle_repositories_are_dropped_and_refreshed_again_on_next_use() {
+    let (server, mut repos) = signed_server();
+    let h = Harness::with_config(&server.base, &repos, "", |c| {
+        c.idle_expiry = std::time::Duration::from_millis(200);
+    });
+    use vouch_admission::review::Verdict;
+    let pinned = |image: &str| match h.webhook.verdict(image) {
+        Verdict::Allowed {
+            pinned: Some(p), ..
+        } => p,
+        other => panic!("{image}: {other:?}"),
+    };
+    let (app, init) = (format!("{REG}/app:v1"), format!("{REG}/init:v1"));
+    let d1 = digest_of("v1");
+    assert_eq!(pinned(&app), format!("{app}@{d1}"));
+    assert_eq!(h.webhook.trust().len(), 1);
+
+    // The tag is signed again. Within the (30 s) refresh interval a warm repository would
+    // still answer the old digest; once it has been idle long enough it is dropped …
+    let d2 = digest_of("v1 rebuilt");
+    repos[0].sign(&server, &[("v1", d2.clone())]);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(pinned(&init), format!("{init}@{d1}"));
+    assert_eq!(h.webhook.trust().len(), 1);
+    assert!(metric(&h, "vouch_admission_repositories 1"));
+    assert!(metric(&h, "vouch_admission_repositories_pruned_total 1"));
+
+    // … and its next use refreshes (and verifies) it again, from the on-disk cache.
+    assert_eq!(pinned(&app), format!("{app}@{d2}"));
+    assert!(metric(
+        &h,
+        "vouch_admission_refreshes_total{result=\"ok\"} 3"
+    ));
+    assert_eq!(h.webhook.trust().len(), 2);
+
+    // Nothing of a dropped repository is trusted from memory: with the server gone its
+    // images are denied as unreachable.
+    let mut server = server;
+    server.kill();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(h.webhook.trust().prune(), 2);
+    match h.webhook.verdict(&app) {
+        Verdict::Denied { reason, .. } => assert_eq!(reason, "unreachable"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn beyond_the_cap_the_least_recently_used_repository_is_dropped() {
+    let (server, repos) = signed_server();
+    let h = Harness::with_config(&server.base, &repos, "", |c| c.max_repositories = 2);
+    use vouch_admission::review::Verdict;
+    let allowed = |name: &str| {
+        let image = format!("{REG}/{name}:v1");
+        assert!(
+            matches!(h.webhook.verdict(&image), Verdict::Allowed { .. }),
+            "{image}"
+        );
+    };
+    let tick = || std::thread::sleep(std::time::Duration::from_millis(5));
+    allowed("app");
+    tick();
+    allowed("init");
+    tick();
+    allowed("app");
+    tick();
+    allowed("sidecar");
+    // `init` was the least recently used: dropped, `app` kept.
+    assert_eq!(h.webhook.trust().len(), 2);
+    assert!(metric(&h, "vouch_admission_repositories_pruned_total 1"));
+    assert!(metric(
+        &h,
+        "vouch_admission_refreshes_total{result=\"ok\"} 3"
+    ));
+    allowed("app");
+    assert!(metric(
+        &h,
+        "vouch_admission_refreshes_total{result=\"ok\"} 3"
+    ));
+    allowed("init");
+    assert!(metric(
+        &h,
+        "vouch_admission_refreshes_total{result=\"ok\"} 4"
+    ));
+    assert_eq!(h.webhook.trust().len(), 2);
 }

@@ -313,18 +313,29 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(server: &str, repos: &[Repo], extra: &str) -> Self {
+        Self::with_config(server, repos, extra, |_| {})
+    }
+
+    /// As [`Harness::new`], with `tune` adjusting the trust settings.
+    pub fn with_config(
+        server: &str,
+        repos: &[Repo],
+        extra: &str,
+        tune: impl FnOnce(&mut TrustConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let text = policy_text(server, repos, extra, dir.path());
         let policy = Policy::parse(&text, dir.path()).unwrap();
         let clock = TestClock::new(vouch_verifier::clock::Clock::now(
             &vouch_verifier::clock::SystemClock,
         ));
-        let config = TrustConfig {
-            cache_dir: dir.path().join("cache"),
-            refresh_interval: policy.refresh_interval,
-            fetch_timeout: policy.deadline,
-            clock: Arc::new(clock.clone()),
-        };
+        let mut config = TrustConfig::new(
+            dir.path().join("cache"),
+            policy.refresh_interval,
+            policy.deadline,
+            Arc::new(clock.clone()),
+        );
+        tune(&mut config);
         Harness {
             webhook: Arc::new(Webhook::new(policy, config)),
             clock,
