@@ -19,6 +19,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+/// The allocator the `vouch-admission` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
