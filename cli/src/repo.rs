@@ -42,6 +42,14 @@ pub const TARGETS_LIFETIME_SECS: i64 = 3 * 365 * 86_400;
 pub const SNAPSHOT_LIFETIME_SECS: i64 = 3 * 365 * 86_400;
 /// How many times a change is re-applied after a 409 before giving up.
 pub const MAX_PUBLISH_ATTEMPTS: u32 = 8;
+/// Most delegated roles [`Repo::with_delegations`] loads (room for 4096 hashed bins and
+/// other delegations besides); a target search still visits at most
+/// [`Limits::max_delegations`](vouch_verifier::Limits) roles.
+pub const MAX_LOADED_ROLES: usize = 8192;
+/// The name of every hashed-bin role starts with this, followed by its hex prefix.
+pub const BIN_PREFIX: &str = "bins-";
+/// The numbers of hashed bins `vouch init --hashed-bins` makes.
+pub const BIN_COUNTS: [usize; 3] = [16, 256, 4096];
 
 /// The current time.
 pub fn now() -> Timestamp {
@@ -54,6 +62,9 @@ pub struct Repo {
     remote: Remote,
     updater: Updater<Remote>,
 }
+
+/// A change to one targets role: the role, and what to do to its metadata.
+pub type RoleChange<'a> = (RoleName, &'a dyn Fn(&mut Targets) -> anyhow::Result<()>);
 
 /// What a successful publish produced.
 #[derive(Debug, Clone)]
@@ -256,10 +267,10 @@ impl Repo {
     /// The trusted set with every delegated role reachable from `targets` that the
     /// snapshot lists loaded and verified (fetched from the server, checked by the verifier's
     /// trusted set against its delegating role and the snapshot), at most
-    /// [`Limits::max_delegations`](vouch_verifier::Limits) roles.
+    /// [`MAX_LOADED_ROLES`] roles.
     pub fn with_delegations(&self) -> anyhow::Result<TrustedSet> {
         let mut set = self.trusted()?.clone();
-        let limit = set.limits().max_delegations as usize;
+        let limit = MAX_LOADED_ROLES.max(set.limits().max_delegations as usize);
         let mut visited = 0usize;
         let mut stack = vec![TopLevelRole::Targets.name()];
         while let Some(parent) = stack.pop() {
@@ -294,6 +305,69 @@ impl Repo {
         Ok(set)
     }
 
+    /// The trusted set with the delegated roles `roles` loaded and verified. When the
+    /// top-level targets delegates each of them directly, only those roles are fetched (the
+    /// ones the snapshot does not list yet have no metadata to fetch); otherwise this is
+    /// [`Repo::with_delegations`].
+    pub fn with_roles(&self, roles: &[RoleName]) -> anyhow::Result<TrustedSet> {
+        let mut set = self.trusted()?.clone();
+        let targets = TopLevelRole::Targets.name();
+        let direct = set
+            .targets()
+            .and_then(|t| t.signed().delegations.as_ref())
+            .is_some_and(|d| {
+                roles
+                    .iter()
+                    .all(|r| r.top_level().is_some() || d.role(r.as_str()).is_some())
+            });
+        if !direct {
+            return self.with_delegations();
+        }
+        for role in roles {
+            if role.top_level().is_some()
+                || set.targets_role(role.as_str()).is_some()
+                || !listed(&set, role)
+            {
+                continue;
+            }
+            let req = set
+                .targets_request(role)
+                .map_err(|e| anyhow!(e).context(format!("{role} of {}", self.gun)))?;
+            let bytes = self
+                .remote
+                .fetch(&req.file_name, req.max_len)
+                .map_err(|e| transport_error(self.remote.server(), e))?;
+            set.update_delegated(role, &targets, &bytes).map_err(|e| {
+                anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// The hashed-bin role that `target` belongs in, when the top-level targets delegates to
+    /// hashed bins ([`bins`]); `None` otherwise.
+    pub fn bin_for(&self, target: &str) -> anyhow::Result<Option<RoleName>> {
+        Ok(bin_for(self.trusted()?, target))
+    }
+
+    /// The delegated role `role` means in this repository: `targets/NAME` as parsed, or
+    /// `NAME` itself when the top-level targets delegates to `NAME` (hashed bins are named
+    /// `bins-PREFIX`, without `targets/`) and not to `targets/NAME`.
+    pub fn resolve_role(&self, role: &RoleName) -> anyhow::Result<RoleName> {
+        let Some(short) = role.as_str().strip_prefix("targets/") else {
+            return Ok(role.clone());
+        };
+        let set = self.trusted()?;
+        let Some(d) = set.targets().and_then(|t| t.signed().delegations.as_ref()) else {
+            return Ok(role.clone());
+        };
+        if d.role(role.as_str()).is_none() && d.role(short).is_some() {
+            return RoleName::new(short.to_owned())
+                .map_err(|e| anyhow!("invalid role {short:?}: {e}"));
+        }
+        Ok(role.clone())
+    }
+
     /// Applies `change` to the verified metadata of `role` (`targets` or a delegated role),
     /// signs the result with a threshold of the role's keys held here (and a snapshot, when
     /// this trust directory holds the snapshot key) and publishes it; after a 409, refreshes
@@ -305,6 +379,30 @@ impl Repo {
         role: &RoleName,
         change: &dyn Fn(&mut Targets) -> anyhow::Result<()>,
     ) -> anyhow::Result<Published> {
+        let mut out = self.publish_changes(ctx, &[(role.clone(), change)])?;
+        out.pop()
+            .ok_or_else(|| anyhow!("nothing was published to {}", self.gun))
+    }
+
+    /// As [`Repo::publish_change`], for several roles (distinct) changed in one update: each
+    /// change is applied to its role's verified metadata and signed, and all of them (with
+    /// a snapshot listing them all, when this trust directory signs snapshots) go up
+    /// together. Only the roles changed are fetched when the top-level targets delegates
+    /// them directly ([`Repo::with_roles`]). Returns one [`Published`] per change, in order.
+    pub fn publish_changes(
+        &mut self,
+        ctx: &Context,
+        changes: &[RoleChange<'_>],
+    ) -> anyhow::Result<Vec<Published>> {
+        if changes.is_empty() {
+            bail!("nothing to publish to {}", self.gun);
+        }
+        let roles: Vec<RoleName> = changes.iter().map(|(r, _)| r.clone()).collect();
+        for (i, r) in roles.iter().enumerate() {
+            if roles[..i].contains(r) {
+                bail!("{r} is changed twice in one update");
+            }
+        }
         let keystore = Keystore::new(&ctx.trust_dir);
         let mut signers: Signers = Signers::default();
         let mut attempt = 0;
@@ -313,83 +411,32 @@ impl Repo {
             if attempt > 1 {
                 self.refresh()?;
             }
-            let set = if role.top_level().is_some() {
+            let set = if roles.iter().all(|r| r.top_level().is_some()) {
                 self.trusted()?.clone()
             } else {
-                self.with_delegations()?
+                self.with_roles(&roles)?
             };
             let root = set.root().signed().clone();
-            let mut is_new = false;
-            let (mut targets, keyids, threshold, delegated) = match role.top_level() {
-                Some(TopLevelRole::Targets) => {
-                    let current = set
-                        .targets()
-                        .ok_or_else(|| anyhow!("no trusted targets metadata for {}", self.gun))?
-                        .signed()
-                        .clone();
-                    let rk = root.role_keys(TopLevelRole::Targets);
-                    (current, rk.keyids.clone(), rk.threshold, None)
-                }
-                Some(other) => bail!("{other} metadata is not changed this way"),
-                None => {
-                    let dr = delegation_of(&set, role).ok_or_else(|| {
-                        anyhow!(
-                            "{} does not delegate {role}: add it with `vouch delegation add`",
-                            self.gun
-                        )
-                    })?;
-                    let current = match set.targets_role(role.as_str()) {
-                        Some(t) => t.signed().clone(),
-                        None if listed(&set, role) => bail!(
-                            "{role} of {} is published but could not be loaded",
-                            self.gun
-                        ),
-                        None => {
-                            // The first metadata of this role: version 1.
-                            is_new = true;
-                            Targets::new(now())
-                        }
-                    };
-                    (current, dr.keyids.clone(), dr.threshold, Some(dr))
-                }
-            };
-            change(&mut targets)?;
-            if let Some(dr) = &delegated {
-                for name in targets.targets.keys() {
-                    if !dr.is_delegated_path(name.as_str()) {
-                        bail!(
-                            "{name} is outside the targets delegated to {role} ({}): nothing was published",
-                            describe_scope(dr)
-                        );
-                    }
-                }
+            let mut files = Vec::with_capacity(changes.len() + 1);
+            let mut versions = Vec::with_capacity(changes.len());
+            for (role, change) in changes {
+                let (version, bytes) =
+                    sign_change(&set, &self.gun, &keystore, &mut signers, role, change)?;
+                versions.push(version);
+                files.push((role.clone(), bytes));
             }
-            if !is_new {
-                targets.bump_version();
-            }
-            targets.set_expires(now().add_seconds(TARGETS_LIFETIME_SECS));
-            let version = targets.common.version;
-
-            let keys = match &delegated {
-                None => root.keys.clone(),
-                Some(_) => delegation_keys(&set, role),
-            };
-            let role_keys =
-                signers.for_keys(&keystore, role.as_str(), &keys, &keyids, threshold)?;
-            let md = Metadata::signed_by(targets, &role_keys)
-                .with_context(|| format!("cannot sign {role}"))?;
-            let role_bytes = md.to_bytes();
-            let mut files = vec![(role.clone(), role_bytes.clone())];
 
             if holds_any(&keystore, &root, TopLevelRole::Snapshot)? {
                 let mut snapshot = set
                     .snapshot()
                     .map(|s| s.signed().clone())
                     .unwrap_or_else(|| Snapshot::new(now()));
-                snapshot.meta.insert(
-                    Snapshot::meta_name(role.as_str()),
-                    MetaFile::for_bytes(version, &role_bytes),
-                );
+                for ((role, bytes), version) in files.iter().zip(&versions) {
+                    snapshot.meta.insert(
+                        Snapshot::meta_name(role.as_str()),
+                        MetaFile::for_bytes(*version, bytes),
+                    );
+                }
                 snapshot.bump_version();
                 snapshot.set_expires(now().add_seconds(SNAPSHOT_LIFETIME_SECS));
                 let rk = root.role_keys(TopLevelRole::Snapshot);
@@ -407,10 +454,13 @@ impl Repo {
 
             match self.remote.publish(&files) {
                 Ok(()) => {
-                    return Ok(Published {
-                        version,
-                        attempts: attempt,
-                    })
+                    return Ok(versions
+                        .into_iter()
+                        .map(|version| Published {
+                            version,
+                            attempts: attempt,
+                        })
+                        .collect())
                 }
                 Err(PublishError::Conflict { .. }) if attempt < MAX_PUBLISH_ATTEMPTS => {
                     std::thread::sleep(backoff(attempt));
@@ -462,6 +512,118 @@ impl Repo {
             }
         }
     }
+}
+
+/// Applies `change` to the metadata of `role` in `set` (version 1 of a delegated role not
+/// published yet), checks that a delegated role's targets stay inside the paths delegated
+/// to it, bumps the version, renews the expiry and signs it with a threshold of the role's
+/// keys held here. Returns the new version and the signed bytes.
+fn sign_change(
+    set: &TrustedSet,
+    gun: &Gun,
+    keystore: &Keystore,
+    signers: &mut Signers,
+    role: &RoleName,
+    change: &dyn Fn(&mut Targets) -> anyhow::Result<()>,
+) -> anyhow::Result<(Version, Vec<u8>)> {
+    let root = set.root().signed();
+    let mut is_new = false;
+    let (mut targets, keyids, threshold, delegated) = match role.top_level() {
+        Some(TopLevelRole::Targets) => {
+            let current = set
+                .targets()
+                .ok_or_else(|| anyhow!("no trusted targets metadata for {gun}"))?
+                .signed()
+                .clone();
+            let rk = root.role_keys(TopLevelRole::Targets);
+            (current, rk.keyids.clone(), rk.threshold, None)
+        }
+        Some(other) => bail!("{other} metadata is not changed this way"),
+        None => {
+            let dr = delegation_of(set, role).ok_or_else(|| {
+                anyhow!("{gun} does not delegate {role}: add it with `vouch delegation add`")
+            })?;
+            let current = match set.targets_role(role.as_str()) {
+                Some(t) => t.signed().clone(),
+                None if listed(set, role) => {
+                    bail!("{role} of {gun} is published but could not be loaded")
+                }
+                None => {
+                    // The first metadata of this role: version 1.
+                    is_new = true;
+                    Targets::new(now())
+                }
+            };
+            (current, dr.keyids.clone(), dr.threshold, Some(dr))
+        }
+    };
+    change(&mut targets)?;
+    if let Some(dr) = &delegated {
+        for name in targets.targets.keys() {
+            if !dr.is_delegated_path(name.as_str()) {
+                let hint = match bin_for(set, name.as_str()) {
+                    Some(bin) if bin != *role => format!("; it belongs in {bin}"),
+                    _ => String::new(),
+                };
+                bail!(
+                    "{name} is outside the targets delegated to {role} ({}){hint}: nothing was published",
+                    describe_scope(dr)
+                );
+            }
+        }
+    }
+    if !is_new {
+        targets.bump_version();
+    }
+    targets.set_expires(now().add_seconds(TARGETS_LIFETIME_SECS));
+    let version = targets.common.version;
+    let keys = match &delegated {
+        None => root.keys.clone(),
+        Some(_) => delegation_keys(set, role),
+    };
+    let role_keys = signers.for_keys(keystore, role.as_str(), &keys, &keyids, threshold)?;
+    let md =
+        Metadata::signed_by(targets, &role_keys).with_context(|| format!("cannot sign {role}"))?;
+    Ok((version, md.to_bytes()))
+}
+
+/// True when `dr` is a hashed bin: a delegation named `bins-…` by hash prefixes.
+pub fn is_bin(dr: &DelegatedRole) -> bool {
+    dr.name.as_str().starts_with(BIN_PREFIX) && matches!(dr.scope, PathScope::HashPrefixes(_))
+}
+
+/// The hashed bins the top-level targets of `set` delegates to, in its order.
+pub fn bins(set: &TrustedSet) -> Vec<&DelegatedRole> {
+    set.targets()
+        .and_then(|t| t.signed().delegations.as_ref())
+        .map(|d| d.roles.iter().filter(|r| is_bin(r)).collect())
+        .unwrap_or_default()
+}
+
+/// The first hashed bin of `set` whose prefixes cover `target`, if the repository has bins.
+pub fn bin_for(set: &TrustedSet, target: &str) -> Option<RoleName> {
+    bins(set)
+        .into_iter()
+        .find(|r| r.is_delegated_path(target))
+        .map(|r| r.name.clone())
+}
+
+/// The name of hashed bin number `i` of `count` (16, 256 or 4096): `bins-` and `i` in as
+/// many lowercase hex digits as `count` needs.
+pub fn bin_name(i: usize, count: usize) -> String {
+    let width = bin_prefix_len(count);
+    format!("{BIN_PREFIX}{i:0width$x}")
+}
+
+/// How many hex digits the prefixes of `count` bins have (1 for 16, 2 for 256, 3 for 4096).
+pub fn bin_prefix_len(count: usize) -> usize {
+    let mut width = 0;
+    let mut n = 1usize;
+    while n < count {
+        n *= 16;
+        width += 1;
+    }
+    width
 }
 
 /// True when the trusted snapshot lists `role`'s metadata (it has been published).
@@ -609,5 +771,38 @@ impl Signers {
             .iter()
             .filter_map(|id| self.keys.get(id).map(|k| k as &dyn Signer))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bin_names_have_as_many_hex_digits_as_the_count_needs() {
+        assert_eq!(bin_prefix_len(16), 1);
+        assert_eq!(bin_prefix_len(256), 2);
+        assert_eq!(bin_prefix_len(4096), 3);
+        assert_eq!(bin_name(0, 16), "bins-0");
+        assert_eq!(bin_name(15, 16), "bins-f");
+        assert_eq!(bin_name(10, 256), "bins-0a");
+        assert_eq!(bin_name(4095, 4096), "bins-fff");
+    }
+
+    #[test]
+    fn a_bin_is_a_bins_role_by_hash_prefix() {
+        let name = RoleName::new("bins-3".to_owned()).unwrap();
+        let mut dr = DelegatedRole::with_paths(name, Vec::new(), vec!["*".into()]);
+        assert!(
+            !is_bin(&dr),
+            "a bins- name with paths is an ordinary delegation"
+        );
+        dr.scope = PathScope::HashPrefixes(vec!["3".into()]);
+        assert!(is_bin(&dr));
+        // sha256("v1") = "3bfc2695...".
+        assert!(dr.is_delegated_path("v1"));
+        dr.name = RoleName::new("targets/releases".to_owned()).unwrap();
+        assert!(!is_bin(&dr));
     }
 }

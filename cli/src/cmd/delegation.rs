@@ -139,6 +139,13 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                          delegate under another name"
                     );
                 }
+                if existing.is_none() && d.roles.iter().any(repo::is_bin) {
+                    // Every name hashes to exactly one bin, and bins are terminating: a
+                    // search never gets past them to a delegation listed after them.
+                    bail!(
+                        "{gun} delegates every tag to hashed bins (terminating): a search would never reach {name}, so it is not added"
+                    );
+                }
                 if existing.is_none() && keys.is_empty() {
                     bail!("a new delegation needs at least one --key");
                 }

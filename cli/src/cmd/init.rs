@@ -6,13 +6,20 @@
 //! version 1 and an empty targets version 1 (and snapshot version 1 when the client holds
 //! the snapshot key), publishes them as one update and pins the new root in the trust
 //! directory. When the server refuses, keys made by this run are deleted again.
+//!
+//! With `--hashed-bins N` (16, 256 or 4096) targets delegates every tag to one of N
+//! hashed-bin roles `bins-PREFIX` by the hex SHA-256 of its name (`path_hash_prefixes`,
+//! terminating), signed by the targets keys; the N empty bins (version 1) go up in the same
+//! update, so that a later sign rewrites one small bin rather than all of targets.
 
 use anyhow::{bail, Context as _};
 use serde_json::json;
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::crypto::{Algorithm, PrivateKey};
-use vouch_tuf::metadata::{Key, MetaFile, Metadata, Root, Snapshot, Targets};
-use vouch_tuf::types::{KeyId, Threshold, TopLevelRole};
+use vouch_tuf::metadata::{
+    DelegatedRole, Delegations, Key, MetaFile, Metadata, PathScope, Root, Snapshot, Targets,
+};
+use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
 use vouch_verifier::Updater;
 
 use crate::context::Context;
@@ -46,6 +53,46 @@ pub struct Args {
     /// the server sign snapshots.
     #[arg(long)]
     pub client_snapshot: bool,
+    /// Delegate the tags to N hashed-bin roles (16, 256 or 4096), signed with the targets
+    /// keys, so that signing a tag rewrites one small bin: for repositories expected to hold
+    /// thousands of tags.
+    #[arg(long, value_name = "N")]
+    pub hashed_bins: Option<usize>,
+}
+
+/// The delegations of `count` hashed bins `bins-PREFIX`, each for the target names whose
+/// hex SHA-256 starts with its prefix, signed by `keys` (the targets keys) with `threshold`.
+fn bin_delegations(
+    count: usize,
+    keys: &[Key],
+    threshold: Threshold,
+) -> anyhow::Result<Delegations> {
+    let width = repo::bin_prefix_len(count);
+    let keyids: Vec<KeyId> = keys.iter().map(Key::key_id).collect();
+    let mut d = Delegations::default();
+    for k in keys {
+        d.keys.insert(k.key_id(), k.clone());
+    }
+    for i in 0..count {
+        let name = repo::bin_name(i, count);
+        let role = RoleName::new(name.clone()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let mut dr = DelegatedRole::with_paths(role, keyids.clone(), Vec::new());
+        dr.scope = PathScope::HashPrefixes(vec![format!("{i:0width$x}")]);
+        dr.threshold = threshold;
+        dr.terminating = true;
+        d.roles.push(dr);
+    }
+    Ok(d)
+}
+
+/// Checks `--hashed-bins`.
+fn check_bins(n: Option<usize>) -> anyhow::Result<()> {
+    match n {
+        Some(n) if !repo::BIN_COUNTS.contains(&n) => bail!(
+            "--hashed-bins {n}: the number of bins must be 16, 256 or 4096 (one, two or three hex digits of the SHA-256 of a tag)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn signers(keys: &[(PrivateKey, KeyId)]) -> Vec<&dyn Signer> {
@@ -100,6 +147,7 @@ fn key_for(
 /// Runs `vouch init`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
+    check_bins(args.hashed_bins)?;
     let remote = Remote::new(ctx, &gun)?;
     let keystore = Keystore::new(&ctx.trust_dir);
 
@@ -151,7 +199,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let root_md = Metadata::signed_by(root, &signers(&root_keys)).context("cannot sign root")?;
     let root_bytes = root_md.to_bytes();
 
-    let targets = Targets::new(now.add_seconds(repo::TARGETS_LIFETIME_SECS));
+    let mut targets = Targets::new(now.add_seconds(repo::TARGETS_LIFETIME_SECS));
+    let mut bins = Vec::new();
+    if let Some(count) = args.hashed_bins {
+        let public: Vec<Key> = targets_keys
+            .iter()
+            .map(|(k, _)| keystore::public_key(k))
+            .collect();
+        let d = bin_delegations(count, &public, targets_threshold)?;
+        for dr in &d.roles {
+            let bin = Targets::new(now.add_seconds(repo::TARGETS_LIFETIME_SECS));
+            let md = Metadata::signed_by(bin, &signers(&targets_keys))
+                .with_context(|| format!("cannot sign {}", dr.name))?;
+            bins.push((dr.name.clone(), md.to_bytes()));
+        }
+        targets.delegations = Some(d);
+    }
     let targets_md =
         Metadata::signed_by(targets, &signers(&targets_keys)).context("cannot sign targets")?;
     let targets_bytes = targets_md.to_bytes();
@@ -166,9 +229,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             Snapshot::meta_name("targets"),
             MetaFile::for_bytes(targets_md.version(), &targets_bytes),
         );
+        for (name, bytes) in &bins {
+            snapshot.meta.insert(
+                Snapshot::meta_name(name.as_str()),
+                MetaFile::for_bytes(vouch_tuf::types::Version::ONE, bytes),
+            );
+        }
         let smd = Metadata::signed_by(snapshot, &[snap_key]).context("cannot sign snapshot")?;
         files.push((TopLevelRole::Snapshot.name(), smd.to_bytes()));
     }
+    let bin_count = bins.len();
+    files.extend(bins);
 
     match remote.publish(&files) {
         Ok(()) => {}
@@ -212,6 +283,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             "targets_threshold": targets_threshold.get(),
             "snapshot": snapshot_holder,
             "root_sha256": repo::sha256_hex(&root_bytes),
+            "hashed_bins": args.hashed_bins,
         })),
         Format::Text => {
             let mut out = format!("initialised {gun}\n");
@@ -235,7 +307,54 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 "  snapshot     signed by the {snapshot_holder}\n  root sha256  {}\n",
                 repo::sha256_hex(&root_bytes)
             ));
+            if bin_count > 0 {
+                out.push_str(&format!(
+                    "  hashed bins  {bin_count} ({} … {})\n",
+                    repo::bin_name(0, bin_count),
+                    repo::bin_name(bin_count - 1, bin_count)
+                ));
+            }
             output::text(&out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn hashed_bins_are_16_256_or_4096() {
+        for n in [16, 256, 4096] {
+            check_bins(Some(n)).unwrap();
+        }
+        check_bins(None).unwrap();
+        for n in [0, 1, 10, 32, 65536] {
+            let e = check_bins(Some(n)).unwrap_err().to_string();
+            assert!(e.contains("16, 256 or 4096"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bins_cover_every_prefix_once_with_the_targets_keys() {
+        let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let public = keystore::public_key(&key);
+        let th = Threshold::ONE;
+        let d = bin_delegations(256, std::slice::from_ref(&public), th).unwrap();
+        assert_eq!(d.roles.len(), 256);
+        assert_eq!(d.keys.len(), 1);
+        assert_eq!(d.roles[0].name.as_str(), "bins-00");
+        assert_eq!(d.roles[255].name.as_str(), "bins-ff");
+        for tag in ["v1", "latest", "release-2024.11"] {
+            let covering: Vec<_> = d
+                .roles
+                .iter()
+                .filter(|r| r.is_delegated_path(tag))
+                .collect();
+            assert_eq!(covering.len(), 1, "{tag}");
+            assert!(covering[0].terminating);
+            assert_eq!(covering[0].keyids, vec![public.key_id()]);
         }
     }
 }

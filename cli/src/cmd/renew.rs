@@ -6,6 +6,9 @@
 //! `--role`, renews the roles named, whatever their expiry. A renewal bumps the version and
 //! sets a new expiry (root 10 years, targets and delegated roles 3 years); the content is
 //! unchanged. Timestamp and a server-held snapshot are re-signed by the server itself.
+//!
+//! Root goes up on its own; every other role renewed (targets, delegated roles, hashed
+//! bins) goes up in one publish.
 
 use serde_json::json;
 use vouch_tuf::types::{RoleName, TopLevelRole};
@@ -13,7 +16,7 @@ use vouch_tuf::types::{RoleName, TopLevelRole};
 use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
-use crate::repo::{self, Repo};
+use crate::repo::{self, Repo, RoleChange};
 
 /// `vouch renew`
 ///
@@ -72,20 +75,30 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 if r == "root" {
                     Ok(root_name.clone())
                 } else {
-                    super::parse_role(Some(r))
+                    repo.resolve_role(&super::parse_role(Some(r))?)
                 }
             })
             .collect::<anyhow::Result<_>>()?
     };
 
     let mut renewed = Vec::new();
+    if chosen.contains(&root_name) {
+        let published = repo.renew_root(ctx)?;
+        renewed.push((root_name.clone(), published.version.get()));
+        repo.refresh()?;
+    }
+    let unchanged = |_: &mut vouch_tuf::metadata::Targets| Ok(());
+    let mut others: Vec<RoleChange<'_>> = Vec::new();
     for role in &chosen {
-        let published = if *role == root_name {
-            repo.renew_root(ctx)?
-        } else {
-            repo.publish_change(ctx, role, &|_| Ok(()))?
-        };
-        renewed.push((role.clone(), published.version.get()));
+        if *role != root_name && !others.iter().any(|(r, _)| r == role) {
+            others.push((role.clone(), &unchanged));
+        }
+    }
+    if !others.is_empty() {
+        let published = repo.publish_changes(ctx, &others)?;
+        for ((role, _), p) in others.iter().zip(published) {
+            renewed.push((role.clone(), p.version.get()));
+        }
     }
     match ctx.output {
         Format::Json => output::json(&json!({

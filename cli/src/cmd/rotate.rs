@@ -4,7 +4,9 @@
 //!   threshold of the old root keys and by the new keys (cross-signed), so clients that trust
 //!   the old root walk to it.
 //! - `targets`: new targets keys (as many as the threshold); the new root and targets
-//!   re-signed with the new keys go up in one update.
+//!   re-signed with the new keys go up in one update. Hashed bins signed by the targets keys
+//!   (`vouch init --hashed-bins`) move to the new keys too: targets delegates them to the
+//!   new keys, and every bin, re-signed with them, goes up in the same update.
 //! - `snapshot`, `timestamp`: when the server holds the key, it makes a new one (its `.key`
 //!   endpoint) and the new root lists it; a client-held snapshot key is replaced by a new
 //!   local key and the snapshot is re-signed in the same update.
@@ -46,7 +48,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         )
     })?;
     let mut repo = Repo::open(ctx, &gun)?;
-    let set = repo.trusted()?.clone();
+    let binned = !repo::bins(repo.trusted()?).is_empty();
+    let set = if role == TopLevelRole::Targets && binned {
+        repo.with_delegations()?
+    } else {
+        repo.trusted()?.clone()
+    };
     let keystore = Keystore::new(&ctx.trust_dir);
     let mut new_keys = NewKeys::new(&keystore);
     let old_root = set.root().signed().clone();
@@ -79,6 +86,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
     };
     let new_ids: Vec<KeyId> = new_public.iter().map(Key::key_id).collect();
+    let new_public_keys: Vec<Key> = new_public.clone();
     let new_id = new_ids
         .first()
         .cloned()
@@ -116,19 +124,56 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let mut files = vec![(TopLevelRole::Root.name(), root_md.to_bytes())];
 
     let mut targets_update = None;
+    let mut bin_updates = Vec::new();
     if role == TopLevelRole::Targets {
         let mut targets = set
             .targets()
             .ok_or_else(|| anyhow!("no trusted targets for {gun}"))?
             .signed()
             .clone();
+        let new_signers: Vec<&dyn Signer> = new_private.iter().map(|k| k as &dyn Signer).collect();
+        // Hashed bins signed by the old targets keys follow them to the new keys.
+        if let Some(d) = targets.delegations.as_mut() {
+            let mut moved = Vec::new();
+            for r in d.roles.iter_mut() {
+                if repo::is_bin(r) && r.keyids.iter().all(|k| old_ids.contains(k)) {
+                    r.keyids = new_ids.clone();
+                    moved.push(r.name.clone());
+                }
+            }
+            if !moved.is_empty() {
+                for k in &new_public_keys {
+                    d.keys.insert(k.key_id(), k.clone());
+                }
+                let used: Vec<KeyId> = d
+                    .roles
+                    .iter()
+                    .flat_map(|r| r.keyids.iter().cloned())
+                    .collect();
+                d.keys.retain(|id, _| used.contains(id));
+            }
+            for name in moved {
+                let Some(current) = set.targets_role(name.as_str()) else {
+                    // Not published yet: nothing signed by the old keys to replace.
+                    continue;
+                };
+                let mut bin = current.signed().clone();
+                bin.bump_version();
+                bin.set_expires(repo::now().add_seconds(repo::TARGETS_LIFETIME_SECS));
+                let md = Metadata::signed_by(bin, &new_signers)
+                    .with_context(|| format!("cannot sign {name}"))?;
+                bin_updates.push((name, md.version(), md.to_bytes()));
+            }
+        }
         targets.bump_version();
         targets.set_expires(repo::now().add_seconds(repo::TARGETS_LIFETIME_SECS));
-        let new_signers: Vec<&dyn Signer> = new_private.iter().map(|k| k as &dyn Signer).collect();
         let md = Metadata::signed_by(targets, &new_signers).context("cannot sign targets")?;
         let bytes = md.to_bytes();
         targets_update = Some((md.version(), bytes.clone()));
         files.push((TopLevelRole::Targets.name(), bytes));
+        for (name, _, bytes) in &bin_updates {
+            files.push((name.clone(), bytes.clone()));
+        }
     }
     let snapshot_keys: Option<Vec<&dyn Signer>> = match role {
         TopLevelRole::Snapshot if !new_private.is_empty() => {
@@ -144,6 +189,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         if let Some((v, bytes)) = &targets_update {
             snapshot.meta.insert(
                 Snapshot::meta_name("targets"),
+                MetaFile::for_bytes(*v, bytes),
+            );
+        }
+        for (name, v, bytes) in &bin_updates {
+            snapshot.meta.insert(
+                Snapshot::meta_name(name.as_str()),
                 MetaFile::for_bytes(*v, bytes),
             );
         }
@@ -185,15 +236,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             "keyids": new_ids.iter().map(KeyId::as_str).collect::<Vec<_>>(),
             "old_keyids": old_ids.iter().map(KeyId::as_str).collect::<Vec<_>>(),
             "root_version": root_version.get(),
+            "bins_resigned": bin_updates.len(),
         })),
-        Format::Text => output::text(&format!(
-            "rotated the {role} key of {gun}: now {} (root version {})",
-            new_ids
-                .iter()
-                .map(KeyId::as_str)
-                .collect::<Vec<_>>()
-                .join(", "),
-            root_version.get()
-        )),
+        Format::Text => {
+            let mut out = format!(
+                "rotated the {role} key of {gun}: now {} (root version {})",
+                new_ids
+                    .iter()
+                    .map(KeyId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                root_version.get()
+            );
+            if !bin_updates.is_empty() {
+                out.push_str(&format!(
+                    "\nre-signed {} hashed bins with the new targets keys",
+                    bin_updates.len()
+                ));
+            }
+            output::text(&out)
+        }
     }
 }

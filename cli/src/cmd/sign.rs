@@ -10,19 +10,23 @@
 //! delegated role's) key and published in one update; when someone else publishes first
 //! (409), it is re-applied to the newer metadata and retried. Nothing is staged locally, so a
 //! refused sign leaves nothing behind.
+//!
+//! In a repository whose targets delegates to hashed bins (`vouch init --hashed-bins`), a
+//! sign without `--role` puts each tag in the bin its name hashes to, and fetches and
+//! re-signs only those bins (one publish for all of them).
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
 use vouch_tuf::json::{self, Value};
-use vouch_tuf::metadata::TargetFile;
+use vouch_tuf::metadata::{TargetFile, Targets};
 use vouch_tuf::reference::{Digest, Gun, ImageRef};
-use vouch_tuf::types::TargetName;
+use vouch_tuf::types::{RoleName, TargetName, TopLevelRole};
 
 use crate::context::Context;
 use crate::output::{self, Format};
 use crate::progress::Progress;
 use crate::registry::{Registries, RegistryArgs};
-use crate::repo::Repo;
+use crate::repo::{Published, Repo, RoleChange};
 
 /// `vouch sign`
 ///
@@ -50,8 +54,9 @@ pub struct Args {
     /// A JSON object of annotations kept in the custom data of every target signed.
     #[arg(long, value_name = "JSON")]
     pub custom: Option<String>,
-    /// Sign through this delegated role (`releases` means `targets/releases`) with its key,
-    /// instead of targets.
+    /// Sign through this delegated role (`releases` means `targets/releases`; a hashed bin
+    /// by its name, `bins-3`) with its key, instead of targets (or, in a repository with
+    /// hashed bins, the bin each tag hashes to).
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
     #[command(flatten)]
@@ -265,10 +270,91 @@ fn signed_json(
     })
 }
 
+/// The role each change goes to: `given` (`--role`, as this repository names it), else the
+/// hashed bin its name hashes to, else top-level targets.
+pub fn route(
+    repo: &Repo,
+    given: Option<&RoleName>,
+    names: &[&str],
+) -> anyhow::Result<Vec<RoleName>> {
+    let given = given.map(|r| repo.resolve_role(r)).transpose()?;
+    names
+        .iter()
+        .map(|name| match &given {
+            Some(r) => Ok(r.clone()),
+            None => Ok(repo
+                .bin_for(name)?
+                .unwrap_or_else(|| TopLevelRole::Targets.name())),
+        })
+        .collect()
+}
+
+/// Signs `changes` into `repo` in one publish, each in the role [`route`] gives it; returns
+/// the role and publish of each change, in order.
+fn sign_group(
+    ctx: &Context,
+    repo: &mut Repo,
+    given: Option<&RoleName>,
+    changes: &[Change],
+) -> anyhow::Result<Vec<(RoleName, Published)>> {
+    let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+    let routed = route(repo, given, &names)?;
+    let mut roles: Vec<RoleName> = Vec::new();
+    for r in &routed {
+        if !roles.contains(r) {
+            roles.push(r.clone());
+        }
+    }
+    type Apply<'c> = Box<dyn Fn(&mut Targets) -> anyhow::Result<()> + 'c>;
+    let appliers: Vec<Apply<'_>> = roles
+        .iter()
+        .map(|role| {
+            let mine: Vec<&Change> = changes
+                .iter()
+                .zip(&routed)
+                .filter(|(_, r)| *r == role)
+                .map(|(c, _)| c)
+                .collect();
+            Box::new(move |targets: &mut Targets| {
+                for c in &mine {
+                    targets.add_target(c.name.clone(), c.target.clone());
+                }
+                Ok(())
+            }) as Apply<'_>
+        })
+        .collect();
+    let list: Vec<RoleChange<'_>> = roles
+        .iter()
+        .zip(&appliers)
+        .map(|(r, f)| {
+            (
+                r.clone(),
+                f.as_ref() as &dyn Fn(&mut Targets) -> anyhow::Result<()>,
+            )
+        })
+        .collect();
+    let published = repo.publish_changes(ctx, &list)?;
+    routed
+        .into_iter()
+        .map(|r| {
+            let p = roles
+                .iter()
+                .position(|x| *x == r)
+                .and_then(|i| published.get(i))
+                .cloned()
+                .ok_or_else(|| anyhow!("no publish recorded for {r}"))?;
+            Ok((r, p))
+        })
+        .collect()
+}
+
 /// Runs `vouch sign`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let plans = plans(&args)?;
-    let role = super::parse_role(args.role.as_deref())?;
+    let given = match args.role.as_deref() {
+        Some(r) => Some(super::parse_role(Some(r))?),
+        None => None,
+    };
     let groups = resolve(&args, &plans)?;
     let single = plans.len() == 1;
     let mut signed: Vec<serde_json::Value> = Vec::new();
@@ -277,14 +363,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     for (gun, changes) in &groups {
         progress.working_on(gun.as_str());
         let published = Repo::open(ctx, gun)
-            .and_then(|mut repo| {
-                repo.publish_change(ctx, &role, &|targets| {
-                    for c in changes {
-                        targets.add_target(c.name.clone(), c.target.clone());
-                    }
-                    Ok(())
-                })
-            })
+            .and_then(|mut repo| sign_group(ctx, &mut repo, given.as_ref(), changes))
             .map_err(|e| {
                 if done.is_empty() {
                     e
@@ -297,7 +376,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             })?;
         progress.finished_one();
         done.push(gun.to_string());
-        for c in changes {
+        for (c, (role, published)) in changes.iter().zip(&published) {
             match ctx.output {
                 Format::Json => signed.push(signed_json(
                     gun,

@@ -1,5 +1,8 @@
 //! `vouch status GUN`: versions, keys and expiry dates of each role, with warnings for
 //! anything that expires within 30 days.
+//!
+//! Hashed bins (`vouch init --hashed-bins`) are summarised in one row, `bins-*`: how many
+//! there are, the range of their versions, the earliest expiry among them, and their keys.
 
 use serde_json::json;
 use vouch_tuf::metadata::Root;
@@ -30,6 +33,45 @@ struct Row {
     keyids: Vec<String>,
     threshold: Option<u32>,
     local: usize,
+    /// For the row summarising hashed bins: how many, and their lowest version (`version`
+    /// is the highest, `expires` the earliest).
+    bins: Option<(usize, u64)>,
+}
+
+impl Row {
+    /// The role as the table and warnings name it.
+    fn label(&self) -> String {
+        match self.bins {
+            Some((n, _)) => format!("{} ({n} roles)", self.role),
+            None => self.role.clone(),
+        }
+    }
+
+    /// The version, or for hashed bins the range of versions.
+    fn version_text(&self) -> String {
+        match self.bins {
+            Some((_, min)) if min != self.version => format!("{min}-{}", self.version),
+            _ => self.version.to_string(),
+        }
+    }
+
+    /// Folds the row of one more hashed bin into this summary row.
+    fn add_bin(&mut self, other: Row) {
+        if let Some((n, min)) = &mut self.bins {
+            *n += 1;
+            *min = (*min).min(other.version);
+        }
+        self.version = self.version.max(other.version);
+        if other.expires < self.expires {
+            self.expires = other.expires;
+        }
+        for k in other.keyids {
+            if !self.keyids.contains(&k) {
+                self.keyids.push(k);
+            }
+        }
+        self.local = self.local.max(other.local);
+    }
 }
 
 /// Whole days from `now` until `t` (negative once past).
@@ -52,7 +94,8 @@ fn warnings(rows: &[Row], now: Timestamp, gun: &str) -> Vec<String> {
             };
             out.push(format!(
                 "{} {when} ({}): run `vouch renew {gun}`",
-                row.role, row.expires
+                row.label(),
+                row.expires
             ));
         }
     }
@@ -82,6 +125,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             keyids: rk.keyids.iter().map(ToString::to_string).collect(),
             threshold: Some(rk.threshold.get()),
             local,
+            bins: None,
         })
     };
     let r = set.root();
@@ -111,6 +155,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             t.signed().common.expires,
         )?);
     }
+    let bin_names: std::collections::BTreeSet<&str> = repo::bins(set)
+        .into_iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut bins: Option<Row> = None;
     for (name, _, md) in set.delegated_roles() {
         let dr = repo::delegation_of(set, name);
         let mut local = 0;
@@ -119,7 +168,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 local += 1;
             }
         }
-        rows.push(Row {
+        let row = Row {
             role: name.to_string(),
             version: md.version().get(),
             expires: md.signed().common.expires,
@@ -129,8 +178,24 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 .collect(),
             threshold: dr.as_ref().map(|d| d.threshold.get()),
             local,
-        });
+            bins: None,
+        };
+        if !bin_names.contains(name.as_str()) {
+            rows.push(row);
+            continue;
+        }
+        match &mut bins {
+            Some(summary) => summary.add_bin(row),
+            None => {
+                bins = Some(Row {
+                    role: format!("{}*", repo::BIN_PREFIX),
+                    bins: Some((1, row.version)),
+                    ..row
+                })
+            }
+        }
     }
+    rows.extend(bins);
     let now = repo::now();
     let days_left = |t: Timestamp| days_until(t, now);
     let warnings = warnings(&rows, now, gun.as_str());
@@ -138,15 +203,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         Format::Json => output::json(&json!({
             "gun": gun.as_str(),
             "server": ctx.server,
-            "roles": rows.iter().map(|r| json!({
-                "role": r.role,
-                "version": r.version,
-                "expires": r.expires.to_string(),
-                "days_left": days_left(r.expires),
-                "keyids": r.keyids,
-                "threshold": r.threshold,
-                "local_keys": r.local,
-            })).collect::<Vec<_>>(),
+            "roles": rows.iter().map(|r| {
+                let mut v = json!({
+                    "role": r.role,
+                    "version": r.version,
+                    "expires": r.expires.to_string(),
+                    "days_left": days_left(r.expires),
+                    "keyids": r.keyids,
+                    "threshold": r.threshold,
+                    "local_keys": r.local,
+                });
+                if let (Some((count, min)), Some(obj)) = (r.bins, v.as_object_mut()) {
+                    obj.insert("roles".into(), json!(count));
+                    obj.insert("min_version".into(), json!(min));
+                }
+                v
+            }).collect::<Vec<_>>(),
             "warnings": warnings,
         })),
         Format::Text => {
@@ -163,8 +235,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                             .join(",")
                     };
                     vec![
-                        r.role.clone(),
-                        r.version.to_string(),
+                        r.label(),
+                        r.version_text(),
                         r.expires.to_string(),
                         days_left(r.expires).to_string(),
                         r.threshold.map_or("-".to_owned(), |t| t.to_string()),
@@ -206,6 +278,7 @@ mod tests {
             keyids: Vec::new(),
             threshold: Some(1),
             local,
+            bins: None,
         }
     }
 

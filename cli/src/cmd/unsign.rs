@@ -1,4 +1,5 @@
-//! `vouch unsign`: removes a tag (or bare digest) from a repository's targets.
+//! `vouch unsign`: removes a tag (or bare digest) from a repository's targets (or, in a
+//! repository with hashed bins, from the bin its name hashes to).
 
 use anyhow::bail;
 use serde_json::json;
@@ -14,7 +15,8 @@ use crate::repo::Repo;
 pub struct Args {
     /// HOST/ORG/APP:TAG, or HOST/ORG/APP@sha256:HEX for a bare digest.
     pub image: String,
-    /// Remove it from this delegated role instead of targets.
+    /// Remove it from this delegated role (`releases` means `targets/releases`; a hashed
+    /// bin by its name) instead of targets or its hashed bin.
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
 }
@@ -27,9 +29,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         (None, Some(d)) => d.to_string(),
         (None, None) => bail!("{}: name the tag to remove (HOST/ORG/APP:TAG)", args.image),
     };
-    let role = super::parse_role(args.role.as_deref())?;
+    let given = match args.role.as_deref() {
+        Some(r) => Some(super::parse_role(Some(r))?),
+        None => None,
+    };
     let gun = image.gun();
     let mut repo = Repo::open(ctx, &gun)?;
+    let role = super::sign::route(&repo, given.as_ref(), &[name.as_str()])?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no role for {name}"))?;
     let published = repo.publish_change(ctx, &role, &|targets| {
         if targets.remove_target(&name).is_none() {
             bail!("{role} of {gun} has no signed target {name}: nothing to remove");

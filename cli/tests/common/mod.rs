@@ -43,20 +43,36 @@ impl Server {
 
     /// Starts a server with a fresh data directory and extra environment (e.g. TLS files).
     pub fn start_with_env(env: &[(&str, &Path)]) -> Self {
+        Self::spawn(env, None)
+    }
+
+    /// Starts a server that logs every request it serves (method and path) to `log`.
+    pub fn start_logging_requests(log: &Path) -> Self {
+        Self::spawn(&[], Some(log))
+    }
+
+    fn spawn(env: &[(&str, &Path)], log: Option<&Path>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let mut child = Command::new(server_binary())
-            .arg("--listen")
+        let mut cmd = Command::new(server_binary());
+        cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
             .envs(env.iter().copied())
-            .env("VOUCH_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start vouch-server");
+            .stdout(Stdio::piped());
+        match log {
+            Some(path) => {
+                cmd.env("VOUCH_LOG", "warn,vouch_server=debug")
+                    .env("NO_COLOR", "1")
+                    .stderr(std::fs::File::create(path).unwrap());
+            }
+            None => {
+                cmd.env("VOUCH_LOG", "warn").stderr(Stdio::inherit());
+            }
+        }
+        let mut child = cmd.spawn().expect("start vouch-server");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().expect("server printed nothing").unwrap();
