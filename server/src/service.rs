@@ -13,7 +13,8 @@ use crate::keys::OnlineKeys;
 use crate::routes::FileRef;
 use crate::store::{Change, Direction, NewFile, Store, StoreError, StoredFile};
 use crate::validate::{
-    next_refresh_due, refresh_online, validate_update, Lifetimes, Rejection, RepoState, Upload,
+    next_refresh_due, refresh_online, validate_update, Lifetimes, ParseCache, Rejection, RepoState,
+    Upload,
 };
 
 /// How many times a publish is re-validated when a concurrent write (such as the server
@@ -55,6 +56,8 @@ pub struct Service {
     /// Bumped on every write this service makes (publish, re-sign, delete), so readers that
     /// cache what they read can tell when a write may have overtaken them.
     writes: std::sync::atomic::AtomicU64,
+    /// Parsed current files of recently used repositories (see [`ParseCache`]).
+    parsed: ParseCache,
 }
 
 impl Service {
@@ -75,6 +78,7 @@ impl Service {
             observer: None,
             refresh_due: Default::default(),
             writes: Default::default(),
+            parsed: ParseCache::default(),
         }
     }
 
@@ -100,7 +104,8 @@ impl Service {
     }
 
     fn state(&self, gun: &Gun) -> Result<RepoState, AppError> {
-        RepoState::from_files(self.store.current(gun)?).map_err(AppError::internal)
+        RepoState::from_files_cached(gun.as_str(), self.store.current(gun)?, &self.parsed)
+            .map_err(AppError::internal)
     }
 
     fn check_sizes(&self, uploads: &[Upload]) -> Result<(), AppError> {
@@ -262,6 +267,7 @@ impl Service {
     pub fn delete(&self, gun: &Gun) -> Result<bool, AppError> {
         let deleted = self.store.delete(gun, self.now())?;
         self.invalidate_refresh(gun);
+        self.parsed.forget(gun.as_str());
         tracing::info!(%gun, deleted, "delete");
         Ok(deleted)
     }

@@ -21,7 +21,8 @@
 //! A version that is not newer than the stored one is a [`Rejection::Conflict`]: someone
 //! published first, and the client should refresh and retry.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::metadata::{
@@ -52,43 +53,171 @@ impl<T: Role> Loaded<T> {
     }
 }
 
-/// The newest stored version of each role of one repository.
+/// The newest stored version of each role of one repository. Parsed files are shared, so a
+/// [`ParseCache`] can hand the same parse to every publish while the stored bytes are unchanged.
 #[derive(Clone, Debug, Default)]
 pub struct RepoState {
     /// `root`.
-    pub root: Option<Loaded<Root>>,
+    pub root: Option<Arc<Loaded<Root>>>,
     /// `targets`.
-    pub targets: Option<Loaded<Targets>>,
+    pub targets: Option<Arc<Loaded<Targets>>>,
     /// `snapshot`.
-    pub snapshot: Option<Loaded<Snapshot>>,
+    pub snapshot: Option<Arc<Loaded<Snapshot>>>,
     /// `timestamp`.
-    pub timestamp: Option<Loaded<TimestampRole>>,
+    pub timestamp: Option<Arc<Loaded<TimestampRole>>>,
     /// Delegated targets roles by name.
-    pub delegated: BTreeMap<String, Loaded<Targets>>,
+    pub delegated: BTreeMap<String, Arc<Loaded<Targets>>>,
+}
+
+/// One parsed stored file, of whichever role type.
+#[derive(Clone, Debug)]
+enum Parsed {
+    Root(Arc<Loaded<Root>>),
+    Targets(Arc<Loaded<Targets>>),
+    Snapshot(Arc<Loaded<Snapshot>>),
+    Timestamp(Arc<Loaded<TimestampRole>>),
+}
+
+impl Parsed {
+    fn len(&self) -> usize {
+        match self {
+            Parsed::Root(l) => l.bytes.len(),
+            Parsed::Targets(l) => l.bytes.len(),
+            Parsed::Snapshot(l) => l.bytes.len(),
+            Parsed::Timestamp(l) => l.bytes.len(),
+        }
+    }
+}
+
+/// Most stored bytes whose parses a [`ParseCache`] keeps; past it the cache starts over.
+const PARSE_CACHE_BYTES: usize = 64 << 20;
+
+/// The parsed current files of recently published repositories, so that a publish parses
+/// only what changed since the last one rather than every stored role (with hashed bins,
+/// every tag of the repository). An entry is reused only when the stored bytes are exactly
+/// the bytes it was parsed from, so a write by another process is never missed.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    inner: Mutex<ParseCacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct ParseCacheInner {
+    repos: HashMap<String, HashMap<String, Parsed>>,
+    bytes: usize,
+}
+
+impl ParseCache {
+    /// Drops what is kept for `gun` (after a delete).
+    pub fn forget(&self, gun: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(prev) = inner.repos.remove(gun) {
+            inner.bytes -= prev.values().map(Parsed::len).sum::<usize>();
+        }
+    }
+}
+
+fn reuse<T: Role>(
+    role: &str,
+    bytes: Vec<u8>,
+    old: Option<&Arc<Loaded<T>>>,
+) -> Result<Arc<Loaded<T>>, String> {
+    match old {
+        Some(l) if l.bytes == bytes => Ok(Arc::clone(l)),
+        _ => Loaded::parse(role, bytes).map(Arc::new),
+    }
 }
 
 impl RepoState {
     /// Parses stored files. Stored files were validated when written, so a failure here
     /// means the storage was corrupted or tampered with.
     pub fn from_files(files: Vec<StoredFile>) -> Result<Self, String> {
+        Self::build(files, &HashMap::new()).map(|(s, _)| s)
+    }
+
+    /// [`RepoState::from_files`] for repository `gun`, reusing the parses `cache` holds for
+    /// files whose bytes are unchanged, and keeping this state's parses for next time.
+    pub fn from_files_cached(
+        gun: &str,
+        files: Vec<StoredFile>,
+        cache: &ParseCache,
+    ) -> Result<Self, String> {
+        let old = {
+            let inner = cache.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.repos.get(gun).cloned().unwrap_or_default()
+        };
+        let (state, parsed) = Self::build(files, &old)?;
+        let size: usize = parsed.values().map(Parsed::len).sum();
+        cache.forget(gun);
+        let mut inner = cache.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if size <= PARSE_CACHE_BYTES {
+            if inner.bytes + size > PARSE_CACHE_BYTES {
+                inner.repos.clear();
+                inner.bytes = 0;
+            }
+            inner.bytes += size;
+            if let Some(raced) = inner.repos.insert(gun.to_owned(), parsed) {
+                inner.bytes -= raced.values().map(Parsed::len).sum::<usize>();
+            }
+        }
+        Ok(state)
+    }
+
+    fn build(
+        files: Vec<StoredFile>,
+        old: &HashMap<String, Parsed>,
+    ) -> Result<(Self, HashMap<String, Parsed>), String> {
         let mut s = RepoState::default();
+        let mut parsed = HashMap::with_capacity(files.len());
         for f in files {
             let what = format!("stored {} version {}", f.role, f.version);
             let err = |e: String| format!("{what}: {e}");
-            match f.role.as_str() {
-                "root" => s.root = Some(Loaded::parse("root", f.bytes).map_err(err)?),
-                "targets" => s.targets = Some(Loaded::parse("targets", f.bytes).map_err(err)?),
-                "snapshot" => s.snapshot = Some(Loaded::parse("snapshot", f.bytes).map_err(err)?),
-                "timestamp" => {
-                    s.timestamp = Some(Loaded::parse("timestamp", f.bytes).map_err(err)?)
+            let prev = old.get(&f.role);
+            let p = match (f.role.as_str(), prev) {
+                ("root", prev) => {
+                    let prev = match prev {
+                        Some(Parsed::Root(l)) => Some(l),
+                        _ => None,
+                    };
+                    let l = reuse("root", f.bytes, prev).map_err(err)?;
+                    s.root = Some(Arc::clone(&l));
+                    Parsed::Root(l)
                 }
-                name => {
-                    let l = Loaded::parse(name, f.bytes).map_err(err)?;
-                    s.delegated.insert(f.role, l);
+                ("snapshot", prev) => {
+                    let prev = match prev {
+                        Some(Parsed::Snapshot(l)) => Some(l),
+                        _ => None,
+                    };
+                    let l = reuse("snapshot", f.bytes, prev).map_err(err)?;
+                    s.snapshot = Some(Arc::clone(&l));
+                    Parsed::Snapshot(l)
                 }
-            }
+                ("timestamp", prev) => {
+                    let prev = match prev {
+                        Some(Parsed::Timestamp(l)) => Some(l),
+                        _ => None,
+                    };
+                    let l = reuse("timestamp", f.bytes, prev).map_err(err)?;
+                    s.timestamp = Some(Arc::clone(&l));
+                    Parsed::Timestamp(l)
+                }
+                (name, prev) => {
+                    let prev = match prev {
+                        Some(Parsed::Targets(l)) => Some(l),
+                        _ => None,
+                    };
+                    let l = reuse(name, f.bytes, prev).map_err(err)?;
+                    if name == "targets" {
+                        s.targets = Some(Arc::clone(&l));
+                    } else {
+                        s.delegated.insert(f.role.clone(), Arc::clone(&l));
+                    }
+                    Parsed::Targets(l)
+                }
+            };
+            parsed.insert(f.role, p);
         }
-        Ok(s)
+        Ok((s, parsed))
     }
 
     /// True when the repository has no trust data.
@@ -301,33 +430,36 @@ pub struct Update {
 }
 
 /// The delegated-role tree after an update: name to (metadata, bytes, uploaded?).
+/// A role that delegates to another: its name, metadata, and whether it was uploaded.
+type Delegator<'s> = (&'s str, &'s Metadata<Targets>, bool);
+
 struct TargetsTree<'s> {
     top: (&'s Metadata<Targets>, bool),
     delegated: BTreeMap<String, (&'s Metadata<Targets>, &'s [u8], bool)>,
 }
 
 impl TargetsTree<'_> {
-    /// The roles (by name) that delegate to `name`, with the delegator's metadata.
-    fn delegators(&self, name: &str) -> Vec<(&str, &Metadata<Targets>, bool)> {
-        let mut out = Vec::new();
-        let top_has = self
-            .top
-            .0
-            .signed()
-            .delegations
-            .as_ref()
-            .is_some_and(|d| d.role(name).is_some());
-        if top_has {
-            out.push(("targets", self.top.0, self.top.1));
-        }
-        for (parent, (md, _, uploaded)) in &self.delegated {
-            if md
-                .signed()
-                .delegations
-                .as_ref()
-                .is_some_and(|d| d.role(name).is_some())
-            {
-                out.push((parent.as_str(), *md, *uploaded));
+    /// For every delegated role name, the roles that delegate to it, with the delegator's
+    /// metadata and whether it was uploaded: one pass over every delegation.
+    fn delegators(&self) -> HashMap<&str, Vec<Delegator<'_>>> {
+        let mut out: HashMap<&str, Vec<Delegator<'_>>> = HashMap::new();
+        let parents = std::iter::once(("targets", self.top.0, self.top.1)).chain(
+            self.delegated
+                .iter()
+                .map(|(name, (md, _, uploaded))| (name.as_str(), *md, *uploaded)),
+        );
+        for (parent, md, uploaded) in parents {
+            let Some(d) = &md.signed().delegations else {
+                continue;
+            };
+            let mut named: BTreeSet<&str> = BTreeSet::new();
+            for r in &d.roles {
+                // A role listed twice by one parent is still one delegator.
+                if named.insert(r.name.as_str()) {
+                    out.entry(r.name.as_str())
+                        .or_default()
+                        .push((parent, md, uploaded));
+                }
             }
         }
         out
@@ -419,7 +551,7 @@ pub fn validate_update(
                 .map_err(|e| invalid("targets", "signature", e.to_string()))?;
             check_newer(
                 "targets",
-                state.targets.as_ref().map(Loaded::version),
+                state.targets.as_ref().map(|l| l.version()),
                 md.version().get(),
             )?;
             check_not_expired("targets", &md, now)?;
@@ -472,9 +604,12 @@ pub fn validate_update(
                 .insert(u.role.clone(), (md, &u.bytes[..], true));
         }
     }
+    let delegators_of = tree.delegators();
     for (name, (md, _, uploaded)) in &tree.delegated {
-        let delegators = tree.delegators(name);
-        let (parent_name, parent, parent_uploaded) = match delegators.as_slice() {
+        let delegators = delegators_of
+            .get(name.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let (parent_name, parent, parent_uploaded) = match delegators {
             [one] => *one,
             [] if *uploaded => {
                 return Err(invalid(
@@ -502,7 +637,7 @@ pub fn validate_update(
             verified.map_err(|e| invalid(name, "signature", e.to_string()))?;
             check_newer(
                 name,
-                state.delegated.get(name.as_str()).map(Loaded::version),
+                state.delegated.get(name.as_str()).map(|l| l.version()),
                 md.version().get(),
             )?;
             check_not_expired(name, md, now)?;
@@ -568,7 +703,7 @@ pub fn validate_update(
         }
     }
     let snapshot_server_held = server_can_sign(root_s, TopLevelRole::Snapshot, &signers.snapshot);
-    let stored_snapshot_version = state.snapshot.as_ref().map(Loaded::version);
+    let stored_snapshot_version = state.snapshot.as_ref().map(|l| l.version());
     let (snapshot_version, snapshot_bytes, snapshot_file) = match upload("snapshot") {
         Some(u) => {
             let md: Metadata<Snapshot> = parse(u)?;
@@ -631,7 +766,7 @@ pub fn validate_update(
         now.add_seconds(lifetimes.timestamp),
         MetaFile::for_bytes(snapshot_version, &snapshot_bytes),
     );
-    ts.common.version = next_version(state.timestamp.as_ref().map(Loaded::version));
+    ts.common.version = next_version(state.timestamp.as_ref().map(|l| l.version()));
     let ts_md = sign_as_server(TopLevelRole::Timestamp, ts, root_s, &signers.timestamp)?;
 
     // ---- the files to store ----
@@ -885,6 +1020,8 @@ mod tests {
         ts_key: PrivateKey,
         snap_key: PrivateKey,
         files: BTreeMap<String, StoredFile>,
+        /// Every state is read through one parse cache, as the service reads it.
+        parsed: ParseCache,
     }
 
     impl Repo {
@@ -895,6 +1032,7 @@ mod tests {
                 ts_key: gen(),
                 snap_key: gen(),
                 files: BTreeMap::new(),
+                parsed: ParseCache::default(),
             }
         }
 
@@ -934,7 +1072,12 @@ mod tests {
         }
 
         fn state(&self) -> RepoState {
-            RepoState::from_files(self.files.values().cloned().collect()).unwrap()
+            let files: Vec<StoredFile> = self.files.values().cloned().collect();
+            let cached = RepoState::from_files_cached("gun", files.clone(), &self.parsed).unwrap();
+            // The cache must never change what is read.
+            let fresh = RepoState::from_files(files).unwrap();
+            assert_eq!(format!("{cached:?}"), format!("{fresh:?}"));
+            cached
         }
 
         fn validate(&self, uploads: &[Upload]) -> Result<Update, Rejection> {
@@ -1008,6 +1151,44 @@ mod tests {
             Err(Rejection::Conflict { role, .. }) => assert_eq!(role, want_role),
             other => panic!("expected a conflict, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn unchanged_stored_files_are_parsed_once_and_changed_ones_again() {
+        let mut r = Repo::initialised();
+        let before = r.state();
+        let again = r.state();
+        assert!(Arc::ptr_eq(
+            before.targets.as_ref().unwrap(),
+            again.targets.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            before.root.as_ref().unwrap(),
+            again.root.as_ref().unwrap()
+        ));
+        let t2 = up("targets", &r.signed_targets(r.targets(2, &["v1", "v2"])));
+        r.publish(&[t2]);
+        let after = r.state();
+        assert!(Arc::ptr_eq(
+            before.root.as_ref().unwrap(),
+            after.root.as_ref().unwrap()
+        ));
+        assert!(!Arc::ptr_eq(
+            before.targets.as_ref().unwrap(),
+            after.targets.as_ref().unwrap()
+        ));
+        assert_eq!(after.targets.as_ref().unwrap().version(), 2);
+        // Bytes changed underneath (another writer, or tampering) are parsed, not trusted
+        // from the cache: corrupt bytes are an error.
+        let mut files: Vec<StoredFile> = r.files.values().cloned().collect();
+        for f in &mut files {
+            if f.role == "targets" {
+                f.bytes[0] = b'[';
+            }
+        }
+        let err = RepoState::from_files_cached("gun", files, &r.parsed).unwrap_err();
+        assert!(err.contains("stored targets version 2"), "{err}");
+        r.parsed.forget("gun");
     }
 
     #[test]
