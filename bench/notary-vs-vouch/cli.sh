@@ -16,7 +16,9 @@
 # repeated (up to TRIES times) and the last figure is reported with its disturbance.
 #
 # Usage: bench/notary-vs-vouch/cli.sh        (from anywhere; needs root for apt-get once)
-# Environment: RUNS (default 7), MID (1000), BIG (10000), MAX_OTHER_CPU (15), TRIES (2).
+#   (d) signing the 1st and the BIG-th tag of a repository made with `vouch init --hashed-bins
+#       BINS` (default 256), where a sign rewrites one bin instead of the whole targets role.
+# Environment: RUNS (default 7), MID (1000), BIG (10000), MAX_OTHER_CPU (15), TRIES (2), BINS.
 set -euo pipefail
 
 RUNS=${RUNS:-7}
@@ -24,6 +26,7 @@ MID=${MID:-1000}
 BIG=${BIG:-10000}
 MAX_OTHER_CPU=${MAX_OTHER_CPU:-15}
 TRIES=${TRIES:-2}
+BINS=${BINS:-256}
 NOTARY_PORT=14453
 VOUCH_PORT=14454
 REGISTRY_PORT=14455
@@ -223,6 +226,23 @@ for n in $((MID - 2)) $((BIG - 2)); do
     measure "lookup${n}_notary" notary_lookup "bench/tags$n" tag-5
 done
 
+# --- (d) the 1st and BIG-th tag of a hashed-bin repository (vouch init --hashed-bins BINS) ------
+# notary has no equivalent; its rows above (one targets role) are the comparison.
+echo "(d) hashed bins ($BINS): 1st tag, $((RUNS * TRIES + 1)) fresh repositories…" >&2
+for i in $(seq $((SEQ + 1)) $((SEQ + RUNS * TRIES + 1))); do
+    VOUCH_KDF=fast-insecure-for-tests vouch_ --trust-dir "$TD_FAST" init --hashed-bins "$BINS" "bench/binsfirst-$i" >>"$LOG"
+done
+vouch_first_bins() { vouch_ --trust-dir "$TD_FAST" sign "bench/binsfirst-$1:tag-0" --digest "sha256:$(hex_of "bench/binsfirst-$1" tag-0)" --length 1000; }
+measure first_bins_vouch vouch_first_bins
+n=$((BIG - 2)) gun=bench/bins$((BIG - 2))
+echo "(d) building $n tags in $BINS bins…" >&2
+VOUCH_KDF=fast-insecure-for-tests vouch_ --trust-dir "$TD_FAST" init --hashed-bins "$BINS" "$REGISTRY/$gun" >>"$LOG"
+seq 0 $((n - 1)) | sed "s|^|$REGISTRY/$gun:tag-|" | xargs -s 2000000 \
+    "$VOUCH_CLI" --trust-dir "$TD_FAST" --output json sign >"$WORK/bulk-bins-$n.json"
+NEXT_OFFSET=$((n - SEQ - 1))
+measure "bins${n}_vouch" vouch_nth "$gun"
+measure "binsverify${n}_vouch" vouch_verify "$TD_FAST" "$REGISTRY/$gun" tag-5
+
 # --- report -----------------------------------------------------------------------------------
 row() { # LABEL VOUCHKEY NOTARYKEY
     printf '| %s | %s (%s) | %s (%s) | %s | %s + %s / %s + %s | %s / %s |\n' "$1" "${MED[$2]}" "${RANGE[$2]}" \
@@ -243,7 +263,11 @@ row "sign the ${MID}th tag (and the next $((RUNS - 1)))" "tag${M}_vouch" "tag${M
 row "sign the ${BIG}th tag (and the next $((RUNS - 1)))" "tag${B}_vouch" "tag${B}_notary"
 row "verify / lookup (about $MID tags)" "verify${M}_vouch" "lookup${M}_notary"
 row "verify / lookup (about $BIG tags)" "verify${B}_vouch" "lookup${B}_notary"
+row "sign the 1st tag ($BINS hashed bins; notary: one targets role)" first_bins_vouch first_notary
+row "sign the ${BIG}th tag ($BINS hashed bins; notary: one targets role)" "bins${B}_vouch" "tag${B}_notary"
+row "verify / lookup (about $BIG tags, $BINS hashed bins)" "binsverify${B}_vouch" "lookup${B}_notary"
 echo
+echo "Growth with $BINS hashed bins, ${BIG}th tag / 1st tag: vouch $(awk -v a="${MED[bins${B}_vouch]}" -v b="${MED[first_bins_vouch]}" 'BEGIN{printf "%.2f×", a/b}')"
 echo "Growth, ${BIG}th tag / 1st tag: vouch $(awk -v a="${MED[tag${B}_vouch]}" -v b="${MED[first_vouch]}" 'BEGIN{printf "%.2f×", a/b}'), notary $(awk -v a="${MED[tag${B}_notary]}" -v b="${MED[first_notary]}" 'BEGIN{printf "%.2f×", a/b}')"
 echo "Key derivation: vouch key import (one unlock) default ${MED[unlock_default]} ms (${RANGE[unlock_default]}, other ${OTHER[unlock_default]}%), fast ${MED[unlock_fast]} ms (${RANGE[unlock_fast]}, other ${OTHER[unlock_fast]}%)"
 echo "KDF alone (python hashlib, median): scrypt N=2^15 r=8 p=1 (vouch default) ${KDF_SCRYPT} ms; scrypt N=2^10 (fast) ${KDF_SCRYPT_FAST} ms; PBKDF2-HMAC-SHA1 $NOTARY_ITER iterations (notary key files) ${KDF_PBKDF2} ms"
