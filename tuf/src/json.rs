@@ -789,12 +789,7 @@ impl<'a> Parser<'a> {
         let mut out = String::new();
         loop {
             let run_start = self.pos;
-            while let Some(&b) = self.input.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.pos = plain_run_end(self.input, self.pos);
             let run = &self.text[run_start..self.pos];
             match self.peek() {
                 None => return Err(JsonError::UnexpectedEnd),
@@ -868,6 +863,41 @@ impl<'a> Parser<'a> {
         };
         char::from_u32(code).ok_or(lone)
     }
+}
+
+/// Whether `b` ends a run of plain string characters: a quote, a backslash or a control
+/// character.
+fn ends_plain_run(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// The index of the first byte at or after `pos` that ends a run of plain string characters
+/// (or `input.len()`). Looks at eight bytes at a time: strings (digests, names, media types)
+/// are most of a metadata document.
+fn plain_run_end(input: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `x` that is zero, exact up to the first such byte (a
+    // borrow can only mark bytes above it).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(chunk) = input.get(pos..pos + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+            // bytes below 0x20: subtracting 0x20 borrows into the high bit, which the byte
+            // itself does not have
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if hits != 0 {
+            return pos + (hits.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    while input.get(pos).is_some_and(|&b| !ends_plain_run(b)) {
+        pos += 1;
+    }
+    pos
 }
 
 /// The canonical form of a value (what TUF signs), as bytes.
@@ -1129,6 +1159,31 @@ mod tests {
         assert_eq!(span(doc), Some(at..at + 3));
         assert_eq!(span(r#"{"a":{"signed":1}}"#), None);
         assert_eq!(span("[1]"), None);
+    }
+
+    #[test]
+    fn plain_runs_end_at_the_first_quote_backslash_or_control_character() {
+        // Every position and every kind of stop, including UTF-8 bytes (high bit set) around
+        // it, against the byte-by-byte definition.
+        let fill = "aé€😀".as_bytes();
+        for len in 0..40 {
+            for stop in [None, Some(b'"'), Some(b'\\'), Some(0u8), Some(0x1f)] {
+                for at in 0..=len {
+                    let mut input: Vec<u8> = fill.iter().copied().cycle().take(len).collect();
+                    if let Some(b) = stop {
+                        if at < len {
+                            input[at] = b;
+                        }
+                    }
+                    for start in 0..=input.len() {
+                        let slow = (start..input.len())
+                            .find(|&i| ends_plain_run(input[i]))
+                            .unwrap_or(input.len());
+                        assert_eq!(plain_run_end(&input, start), slow, "{input:?} from {start}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
