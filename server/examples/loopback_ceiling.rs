@@ -16,9 +16,6 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:14470".to_owned());

@@ -113,12 +113,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     vouch_server::serve_with(listener, prepared.state, options, shutdown_signal()).await
 }
 
-/// vouch's binaries use mimalloc: parsing and checking metadata makes many small
-/// allocations, and the system allocator's costs (and returning large buffers to the
-/// kernel after every document) were a third of a cold TUF update.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let config = match load_config(&args) {
