@@ -65,15 +65,21 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
 }
 
-/// One keep-alive HTTP/1.1 POST; returns the body.
-fn post(conn: &mut BufReader<TcpStream>, host: &str, body: &[u8]) -> Vec<u8> {
-    let head = format!(
+/// A keep-alive HTTP/1.1 POST of `body` to `/mutate`, head and body in one buffer (sent in
+/// one write, as an API server's client does).
+fn request(host: &str, body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
         "POST /mutate HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
-    );
-    let s = conn.get_mut();
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+/// Sends one request made by [`request`]; returns the response body.
+fn post(conn: &mut BufReader<TcpStream>, req: &[u8]) -> Vec<u8> {
+    conn.get_mut().write_all(req).unwrap();
     let mut len = 0usize;
     let mut line = String::new();
     conn.read_line(&mut line).unwrap();
@@ -84,8 +90,10 @@ fn post(conn: &mut BufReader<TcpStream>, host: &str, body: &[u8]) -> Vec<u8> {
         if line == "\r\n" {
             break;
         }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
+        if let Some((name, v)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().unwrap();
+            }
         }
     }
     let mut out = vec![0; len];
@@ -96,22 +104,22 @@ fn post(conn: &mut BufReader<TcpStream>, host: &str, body: &[u8]) -> Vec<u8> {
 fn warm_http(h: &Harness, review: &Value, clients: usize, secs: u64) -> (f64, Duration, Duration) {
     let served = serve(h);
     let host = served.base.trim_start_matches("http://").to_owned();
-    let body = serde_json::to_vec(review).unwrap();
+    let req = request(&host, &serde_json::to_vec(review).unwrap());
     let deadline = Instant::now() + Duration::from_secs(secs);
     let threads: Vec<_> = (0..clients)
         .map(|_| {
-            let (host, body) = (host.clone(), body.clone());
+            let (host, req) = (host.clone(), req.clone());
             std::thread::spawn(move || {
                 let stream = TcpStream::connect(&host).unwrap();
                 stream.set_nodelay(true).unwrap();
                 let mut conn = BufReader::new(stream);
-                let first = post(&mut conn, &host, &body);
+                let first = post(&mut conn, &req);
                 let v: Value = serde_json::from_slice(&first).unwrap();
                 assert_eq!(v["response"]["allowed"], true, "{v}");
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    post(&mut conn, &host, &body);
+                    post(&mut conn, &req);
                     lat.push(t.elapsed());
                 }
                 lat
