@@ -115,14 +115,12 @@ impl Metrics {
             self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "vouch_admission_decision_seconds_count {count}");
-        out.push_str(
-            "# HELP vouch_admission_cache_hits_total Answers served from warm trust state.\n",
-        );
-        out.push_str("# TYPE vouch_admission_cache_hits_total counter\n");
-        let _ = writeln!(
-            out,
-            "vouch_admission_cache_hits_total {}",
-            self.cache_hits.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "vouch_admission_cache_hits_total",
+            "counter",
+            "Answers served from warm trust state.",
+            self.cache_hits.load(Ordering::Relaxed),
         );
         out.push_str("# HELP vouch_admission_refreshes_total TUF refreshes by result.\n");
         out.push_str("# TYPE vouch_admission_refreshes_total counter\n");
@@ -136,24 +134,28 @@ impl Metrics {
             "vouch_admission_refreshes_total{{result=\"failed\"}} {}",
             self.refreshes_failed.load(Ordering::Relaxed)
         );
-        out.push_str(
-            "# HELP vouch_admission_repositories Repositories whose trust state is in memory.\n",
+        single(
+            &mut out,
+            "vouch_admission_repositories",
+            "gauge",
+            "Repositories whose trust state is in memory.",
+            self.repositories.load(Ordering::Relaxed),
         );
-        out.push_str("# TYPE vouch_admission_repositories gauge\n");
-        let _ = writeln!(
-            out,
-            "vouch_admission_repositories {}",
-            self.repositories.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP vouch_admission_repositories_pruned_total Repositories dropped from memory for being idle.\n",
-        );
-        out.push_str("# TYPE vouch_admission_repositories_pruned_total counter\n");
-        let _ = writeln!(
-            out,
-            "vouch_admission_repositories_pruned_total {}",
-            self.pruned.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "vouch_admission_repositories_pruned_total",
+            "counter",
+            "Repositories dropped from memory for being idle.",
+            self.pruned.load(Ordering::Relaxed),
         );
         out
     }
+}
+
+/// Appends a metric with one unlabelled sample, with its HELP and TYPE lines.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }

@@ -9,10 +9,6 @@
 mod common;
 
 use common::{digest, Server, Vouch};
-use vouch_tuf::crypto::{PrivateKey, Signer};
-use vouch_tuf::metadata::{Metadata, Role, TargetFile, Targets};
-use vouch_tuf::reference::Digest;
-use vouch_tuf::types::TargetName;
 
 const GUN: &str = "registry.example.com/org/app";
 
@@ -353,54 +349,6 @@ fn publish_signed_by_old_key(
     keyid: &str,
     evil: &str,
 ) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let file = holder
-        .trust_dir
-        .join("private")
-        .join(format!("{keyid}.key"));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let pem = &text[text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").unwrap()..];
-    let key = PrivateKey::from_encrypted_pem(pem, b"ci secret").unwrap();
-
-    let client = reqwest::blocking::Client::new();
-    let base = format!("{}/v2/{GUN}/_trust/tuf", server.base);
-    let current = client
-        .get(format!("{base}/targets/releases.json"))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let mut forged = Metadata::<Targets>::from_bytes_as("targets/releases", &current)
-        .unwrap()
-        .signed()
-        .clone();
-    forged.add_target(
-        TargetName::new("v2".to_owned()).unwrap(),
-        TargetFile::image(&Digest::parse(evil).unwrap(), 3, None),
-    );
-    forged.bump_version();
-    let signed = Metadata::signed_by(forged, &[&key as &dyn Signer])
-        .unwrap()
-        .to_bytes();
-
-    let boundary = "forged-by-the-old-key";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets/releases\"\r\nContent-Type: application/json\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&signed);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let resp = client
-        .post(format!("{base}/"))
-        .bearer_auth(&server.admin_token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.text().unwrap_or_default())
+    let key = holder.private_key(keyid, b"ci secret");
+    common::publish_forged(server, GUN, "targets/releases", "v2", evil, &key)
 }

@@ -9,10 +9,7 @@
 mod common;
 
 use common::{digest, Server, Vouch};
-use vouch_tuf::crypto::{PrivateKey, Signer};
-use vouch_tuf::metadata::{path_hash_prefix_matches, Metadata, Role, TargetFile, Targets};
-use vouch_tuf::reference::Digest;
-use vouch_tuf::types::TargetName;
+use vouch_tuf::metadata::{path_hash_prefix_matches, Metadata, Targets};
 
 const GUN: &str = "registry.example.com/org/many";
 
@@ -288,47 +285,8 @@ fn publish_bin_signed_by(
     bin: &str,
     tag: &str,
 ) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let file = holder
-        .trust_dir
-        .join("private")
-        .join(format!("{keyid}.key"));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let pem = &text[text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").unwrap()..];
-    let key = PrivateKey::from_encrypted_pem(pem, b"targets secret").unwrap();
-
-    let mut forged = Metadata::<Targets>::from_bytes_as(bin, &fetch(server, bin))
-        .unwrap()
-        .signed()
-        .clone();
-    forged.add_target(
-        TargetName::new(tag.to_owned()).unwrap(),
-        TargetFile::image(&Digest::parse(&digest(66)).unwrap(), 3, None),
-    );
-    forged.bump_version();
-    let signed = Metadata::signed_by(forged, &[&key as &dyn Signer])
-        .unwrap()
-        .to_bytes();
-
-    let boundary = "forged-by-the-old-key";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{bin}\"\r\nContent-Type: application/json\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&signed);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/v2/{GUN}/_trust/tuf/", server.base))
-        .bearer_auth(&server.admin_token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.text().unwrap_or_default())
+    let key = holder.private_key(keyid, b"targets secret");
+    common::publish_forged(server, GUN, bin, tag, &digest(66), &key)
 }
 
 #[test]

@@ -242,12 +242,7 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                         bail!("that would leave {name} with fewer keys than its threshold {}", role.threshold.get());
                     }
                 }
-                let used: Vec<KeyId> = d
-                    .roles
-                    .iter()
-                    .flat_map(|r| r.keyids.iter().cloned())
-                    .collect();
-                d.keys.retain(|id, _| used.contains(id));
+                d.retain_used_keys();
                 if d.roles.is_empty() {
                     t.delegations = None;
                 }

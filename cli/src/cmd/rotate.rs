@@ -145,12 +145,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 for k in &new_public_keys {
                     d.keys.insert(k.key_id(), k.clone());
                 }
-                let used: Vec<KeyId> = d
-                    .roles
-                    .iter()
-                    .flat_map(|r| r.keyids.iter().cloned())
-                    .collect();
-                d.keys.retain(|id, _| used.contains(id));
+                d.retain_used_keys();
             }
             for name in moved {
                 let Some(current) = set.targets_role(name.as_str()) else {

@@ -225,6 +225,15 @@ impl Vouch {
         cmd
     }
 
+    /// The private key `keyid` of this trust directory, decrypted with `passphrase` (for
+    /// tests that sign by hand what the CLI would refuse to).
+    pub fn private_key(&self, keyid: &str, passphrase: &[u8]) -> vouch_tuf::crypto::PrivateKey {
+        let file = self.trust_dir.join("private").join(format!("{keyid}.key"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let pem = &text[text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").unwrap()..];
+        vouch_tuf::crypto::PrivateKey::from_encrypted_pem(pem, passphrase).unwrap()
+    }
+
     /// Where this trust directory caches the trusted root of `gun` (percent-encoded names,
     /// as `vouch-verifier`'s metadata store lays them out).
     pub fn cached_root(&self, gun: &str) -> PathBuf {
@@ -250,4 +259,64 @@ impl Vouch {
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().unwrap())
     }
+}
+
+/// Publishes, with the admin token and no CLI checks, the server's current `role` of `gun`
+/// with `tag` added (pointing at `digest`), one version up, signed by `key` alone — what a
+/// client holding a retired or misplaced key could try. Returns the server's status and body.
+pub fn publish_forged(
+    server: &Server,
+    gun: &str,
+    role: &str,
+    tag: &str,
+    digest: &str,
+    key: &vouch_tuf::crypto::PrivateKey,
+) -> (u16, String) {
+    use vouch_tuf::crypto::Signer;
+    use vouch_tuf::metadata::{Metadata, Role, TargetFile, Targets};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::blocking::Client::new();
+    let base = format!("{}/v2/{gun}/_trust/tuf", server.base);
+    let current = client
+        .get(format!("{base}/{role}.json"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let mut forged = Metadata::<Targets>::from_bytes_as(role, &current)
+        .unwrap()
+        .signed()
+        .clone();
+    forged.add_target(
+        vouch_tuf::types::TargetName::new(tag.to_owned()).unwrap(),
+        TargetFile::image(
+            &vouch_tuf::reference::Digest::parse(digest).unwrap(),
+            3,
+            None,
+        ),
+    );
+    forged.bump_version();
+    let signed = Metadata::signed_by(forged, &[key as &dyn Signer])
+        .unwrap()
+        .to_bytes();
+    let boundary = "forged-by-hand";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{role}\"\r\nContent-Type: application/json\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&signed);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = client
+        .post(format!("{base}/"))
+        .bearer_auth(&server.admin_token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().unwrap_or_default())
 }

@@ -255,6 +255,14 @@ impl Delegations {
         self.roles.iter().find(|r| r.name.as_str() == name)
     }
 
+    /// Drops the keys that no delegated role lists any more (after roles were removed or
+    /// moved to other keys), so retired keys do not linger in the metadata.
+    pub fn retain_used_keys(&mut self) {
+        let used: std::collections::BTreeSet<&KeyId> =
+            self.roles.iter().flat_map(|r| r.keyids.iter()).collect();
+        self.keys.retain(|id, _| used.contains(id));
+    }
+
     fn parse(f: &mut Fields<'_>) -> Result<Self, MetadataError> {
         let keys = parse_keys(f, "keys")?;
         if f.take("succinct_roles").is_some() {
