@@ -137,7 +137,76 @@ impl Kek {
     }
 }
 
+/// What [`rotate_kek`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekRotation {
+    /// Online keys now sealed under the new KEK (current and retired, every repository).
+    pub resealed: usize,
+    /// Whether an interrupted earlier rotation was completed rather than a new one started.
+    pub resumed: bool,
+}
+
+/// The file a KEK rotation writes the new KEK to before it touches the database:
+/// `<kek file>.new`.
+pub fn pending_kek_path(kek_path: &Path) -> std::path::PathBuf {
+    let mut name = kek_path.as_os_str().to_owned();
+    name.push(".new");
+    std::path::PathBuf::from(name)
+}
+
+/// Replaces the key-encryption key: re-seals every online key in `store` under a new random
+/// KEK and then puts the new KEK in `kek_path`. Run it while no server uses the database.
+///
+/// Crash-safe in every step: the new KEK is first written to [`pending_kek_path`] (flushed),
+/// then every key is re-sealed in one database transaction, then the new file is renamed over
+/// the old one. Run again after an interruption, it finds the pending KEK and finishes with
+/// it: keys the database still seals under the old KEK are re-sealed, keys already under the
+/// new one are kept. A key that opens under neither stops it with nothing changed.
+pub fn rotate_kek(store: &dyn Store, kek_path: &Path) -> Result<KekRotation, KeyError> {
+    if !kek_path.exists() {
+        return Err(KeyError::Kek {
+            path: kek_path.display().to_string(),
+            reason: "no such file: there is no key-encryption key to replace".into(),
+        });
+    }
+    let old = Kek::load_or_create(kek_path)?;
+    let pending = pending_kek_path(kek_path);
+    let resumed = pending.exists();
+    // Creates the pending file (random, mode 0600) unless an interrupted run left one.
+    let new = Kek::load_or_create(&pending)?;
+    if let Ok(f) = std::fs::File::open(&pending) {
+        let _ = f.sync_all();
+    }
+    let resealed = store.reseal_online_keys(&mut |gun, role, keyid, sealed| {
+        let aad = aad_of(gun, role, keyid);
+        if let Some(plain) = old.open(&aad, sealed) {
+            new.seal(&aad, &plain).map_err(|e| e.to_string())
+        } else if new.open(&aad, sealed).is_some() {
+            Ok(sealed.to_vec())
+        } else {
+            Err(format!(
+                "online {role} key {keyid} of {gun} opens under neither the current nor the new key-encryption key"
+            ))
+        }
+    })?;
+    std::fs::rename(&pending, kek_path).map_err(|e| KeyError::Kek {
+        path: kek_path.display().to_string(),
+        reason: format!("replacing it with {}: {e}", pending.display()),
+    })?;
+    if let Some(dir) = kek_path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(KekRotation { resealed, resumed })
+}
+
 fn aad(gun: &Gun, role: &str, keyid: &str) -> String {
+    aad_of(gun.as_str(), role, keyid)
+}
+
+/// What a sealed online key is bound to: its GUN, role and key id.
+fn aad_of(gun: &str, role: &str, keyid: &str) -> String {
     format!("vouch-online-key\0{gun}\0{role}\0{keyid}")
 }
 
@@ -310,6 +379,129 @@ mod tests {
         tampered[last] ^= 1;
         assert!(kek.open("a", &tampered).is_none());
         assert!(kek.open("a", &sealed[..5]).is_none());
+    }
+
+    /// A store with timestamp and snapshot keys for two repositories (one timestamp key
+    /// rotated, so a retired key is there too), sealed under the KEK file in `dir`.
+    fn store_with_keys(dir: &Path) -> (Arc<dyn Store>, Vec<(Gun, &'static str)>) {
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&dir.join("db")).unwrap());
+        let keys = OnlineKeys::new(
+            store.clone(),
+            Kek::load_or_create(&dir.join("kek")).unwrap(),
+        );
+        let now = Timestamp::from_unix(1_700_000_000);
+        let mut roles = Vec::new();
+        for gun in ["example.com/a", "example.com/b"] {
+            let gun = Gun::new(gun).unwrap();
+            for role in ["timestamp", "snapshot"] {
+                keys.current(&gun, role, true, now).unwrap();
+                roles.push((gun.clone(), role));
+            }
+        }
+        keys.rotate(&roles[0].0, "timestamp", now).unwrap();
+        (store, roles)
+    }
+
+    /// How many of the stored keys `kek` opens, of how many.
+    fn opened(store: &dyn Store, roles: &[(Gun, &str)], kek: &Kek) -> (usize, usize) {
+        let (mut ok, mut all) = (0, 0);
+        for (gun, role) in roles {
+            for k in store.online_keys(gun, role).unwrap() {
+                all += 1;
+                ok += usize::from(
+                    kek.open(&aad(gun, role, &k.keyid), &k.sealed_private)
+                        .is_some(),
+                );
+            }
+        }
+        (ok, all)
+    }
+
+    #[test]
+    fn rotating_the_kek_reseals_every_key_and_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, roles) = store_with_keys(dir.path());
+        let kek_path = dir.path().join("kek");
+        let old = Kek::load_or_create(&kek_path).unwrap();
+        assert_eq!(opened(store.as_ref(), &roles, &old), (5, 5));
+
+        let r = rotate_kek(store.as_ref(), &kek_path).unwrap();
+        assert_eq!(
+            r,
+            KekRotation {
+                resealed: 5,
+                resumed: false
+            }
+        );
+        assert!(!pending_kek_path(&kek_path).exists());
+        let new = Kek::load_or_create(&kek_path).unwrap();
+        assert_eq!(opened(store.as_ref(), &roles, &new), (5, 5));
+        assert_eq!(opened(store.as_ref(), &roles, &old), (0, 5));
+        // The server signs with the same keys as before.
+        let keys = OnlineKeys::new(store.clone(), new);
+        keys.signers(&roles[0].0).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_rotation_is_finished_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, roles) = store_with_keys(dir.path());
+        let kek_path = dir.path().join("kek");
+        let old = Kek::load_or_create(&kek_path).unwrap();
+        // Interrupted after the database was re-sealed, before the file was renamed.
+        let pending = Kek::load_or_create(&pending_kek_path(&kek_path)).unwrap();
+        store
+            .reseal_online_keys(&mut |gun, role, keyid, sealed| {
+                let aad = aad_of(gun, role, keyid);
+                let plain = old.open(&aad, sealed).unwrap();
+                Ok(pending.seal(&aad, &plain).unwrap())
+            })
+            .unwrap();
+        let r = rotate_kek(store.as_ref(), &kek_path).unwrap();
+        assert_eq!(
+            r,
+            KekRotation {
+                resealed: 5,
+                resumed: true
+            }
+        );
+        let now_kek = Kek::load_or_create(&kek_path).unwrap();
+        assert_eq!(opened(store.as_ref(), &roles, &now_kek), (5, 5));
+        assert_eq!(opened(store.as_ref(), &roles, &pending), (5, 5));
+    }
+
+    #[test]
+    fn a_key_that_opens_under_neither_kek_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, roles) = store_with_keys(dir.path());
+        let kek_path = dir.path().join("kek");
+        let old = Kek::load_or_create(&kek_path).unwrap();
+        // One more key, sealed under some other KEK.
+        let stranger = Kek::from_bytes(&[9u8; 32]).unwrap();
+        let gun = Gun::new("example.com/c").unwrap();
+        let sealed = stranger.seal(&aad(&gun, "timestamp", "k"), b"x").unwrap();
+        let key = StoredKey {
+            keyid: "k".into(),
+            public: "{}".into(),
+            sealed_private: sealed,
+            created_at: Timestamp::from_unix(1),
+        };
+        store.add_online_key(&gun, "timestamp", &key, true).unwrap();
+
+        let err = rotate_kek(store.as_ref(), &kek_path).unwrap_err();
+        assert!(
+            err.to_string().contains("timestamp key k of example.com/c"),
+            "{err}"
+        );
+        // Every key still opens under the KEK in the file.
+        assert_eq!(opened(store.as_ref(), &roles, &old), (5, 5));
+        // Without a KEK file there is nothing to rotate.
+        let missing = dir.path().join("none");
+        assert!(matches!(
+            rotate_kek(store.as_ref(), &missing),
+            Err(KeyError::Kek { .. })
+        ));
     }
 
     #[test]

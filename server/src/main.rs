@@ -34,6 +34,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
+    /// Replace the key-encryption key: re-seal every online key under a new random KEK and
+    /// write it to the KEK file. Stop the server first; back up the new KEK afterwards. An
+    /// interrupted run is finished by running it again.
+    RotateKek,
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
@@ -142,6 +146,9 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Some(Command::RotateKek) = &args.command {
+        return rotate_kek(&config);
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -170,6 +177,37 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vouch-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn rotate_kek(config: &Config) -> std::process::ExitCode {
+    let kek = config.kek_path();
+    let run = || -> anyhow::Result<vouch_server::keys::KekRotation> {
+        let db = config.database_path();
+        anyhow::ensure!(db.exists(), "no database at {}", db.display());
+        let store = vouch_server::store::sqlite::SqliteStore::open(&db)
+            .with_context(|| format!("opening {}", db.display()))?;
+        Ok(vouch_server::keys::rotate_kek(&store, &kek)?)
+    };
+    match run() {
+        Ok(r) => {
+            if r.resumed {
+                println!("finished the interrupted key-encryption key rotation");
+            }
+            println!(
+                "re-sealed {} online keys under a new key-encryption key in {}",
+                r.resealed,
+                kek.display()
+            );
+            println!(
+                "  back up the new key-encryption key now; the old one opens nothing any more"
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vouch-server rotate-kek: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

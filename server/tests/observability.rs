@@ -163,6 +163,73 @@ fn backup_of_a_running_server() {
 }
 
 #[test]
+fn rotating_the_key_encryption_key_keeps_the_server_signing_with_the_same_keys() {
+    let mut s = Server::start();
+    let c = ClientRepo::new(&s, GUN);
+    let r = s.publish(
+        GUN,
+        &[
+            ("root", c.signed_root(1)),
+            ("targets", c.signed_targets(1, &["v1"])),
+        ],
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let timestamp_key = s.online_key(GUN, "timestamp");
+    let old_kek = std::fs::read(s.data_dir.join("kek")).unwrap();
+    assert!(s.terminate());
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .arg("rotate-kek")
+        .arg("--data-dir")
+        .arg(&s.data_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("re-sealed 2 online keys"), "{stdout}");
+    assert_ne!(std::fs::read(s.data_dir.join("kek")).unwrap(), old_kek);
+    assert!(!s.data_dir.join("kek.new").exists());
+
+    // The restarted server opens its keys with the new KEK: a publish is re-signed by the
+    // same timestamp key.
+    s.restart();
+    let r = s.publish(GUN, &[("targets", c.signed_targets(2, &["v1", "v2"]))]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(s.online_key(GUN, "timestamp"), timestamp_key);
+    let ts = s.current(GUN, "timestamp").unwrap();
+    let ts = vouch_tuf::metadata::Metadata::<vouch_tuf::metadata::TimestampRole>::from_bytes(&ts)
+        .unwrap();
+    assert_eq!(ts.version().get(), 2);
+    let keys = [(timestamp_key.key_id(), timestamp_key.clone())]
+        .into_iter()
+        .collect();
+    vouch_tuf::metadata::verify_threshold(
+        "timestamp",
+        ts.canonical_signed(),
+        ts.signatures(),
+        &keys,
+        &[timestamp_key.key_id()],
+        vouch_tuf::types::Threshold::ONE,
+    )
+    .unwrap();
+    s.kill();
+
+    // With the old KEK put back, the keys no longer open: a publish needing a signature fails.
+    std::fs::write(s.data_dir.join("kek"), &old_kek).unwrap();
+    s.restart();
+    let r = s.publish(
+        GUN,
+        &[("targets", c.signed_targets(3, &["v1", "v2", "v3"]))],
+    );
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    s.kill();
+}
+
+#[test]
 fn reads_right_after_a_write_see_it() {
     let s = Server::start();
     let c = ClientRepo::new(&s, GUN);

@@ -192,6 +192,15 @@ pub trait Store: Send + Sync + 'static {
         only_if_none: bool,
     ) -> Result<StoredKey, StoreError>;
 
+    /// Replaces the sealed private part of every online key (current and retired, of every
+    /// repository) with what `reseal(gun, role, keyid, sealed)` returns, in one transaction:
+    /// when `reseal` fails for any key, nothing is changed. Returns how many keys there were.
+    fn reseal_online_keys(&self, reseal: &mut Reseal<'_>) -> Result<usize, StoreError>;
+
     /// Checks the storage is reachable (for readiness probes).
     fn ping(&self) -> Result<(), StoreError>;
 }
+
+/// What [`Store::reseal_online_keys`] calls for each key: `(gun, role, keyid, sealed)` to the
+/// new sealed bytes, or why the key cannot be re-sealed.
+pub type Reseal<'a> = dyn FnMut(&str, &str, &str, &[u8]) -> Result<Vec<u8>, String> + 'a;

@@ -37,7 +37,9 @@ use rusqlite::{ffi, params, Connection, OpenFlags, OptionalExtension, Row, Trans
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
-use super::{Change, ChangeCategory, Direction, NewFile, Store, StoreError, StoredFile, StoredKey};
+use super::{
+    Change, ChangeCategory, Direction, NewFile, Reseal, Store, StoreError, StoredFile, StoredKey,
+};
 
 /// How long a connection waits for a lock held by another connection (another process on
 /// the same file, or a checkpoint) before giving up with a backend error.
@@ -431,6 +433,38 @@ impl Store for SqliteStore {
             rows.collect::<Result<Vec<_>, _>>()
                 .map_err(backend("read online keys"))
         })
+    }
+
+    fn reseal_online_keys(&self, reseal: &mut Reseal<'_>) -> Result<usize, StoreError> {
+        const OP: &str = "re-seal online keys";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let keys: Vec<(i64, String, String, String, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, gun, role, keyid, sealed_private FROM online_keys ORDER BY seq",
+                )
+                .map_err(backend(OP))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(backend(OP))?;
+            rows.collect::<Result<_, _>>().map_err(backend(OP))?
+        };
+        for (seq, gun, role, keyid, sealed) in &keys {
+            // An error returns early: `tx` rolls back and no key changes.
+            let resealed = reseal(gun, role, keyid, sealed).map_err(StoreError::Backend)?;
+            tx.execute(
+                "UPDATE online_keys SET sealed_private = ?1 WHERE seq = ?2",
+                params![resealed, seq],
+            )
+            .map_err(backend(OP))?;
+        }
+        tx.commit().map_err(backend(OP))?;
+        Ok(keys.len())
     }
 
     fn add_online_key(
