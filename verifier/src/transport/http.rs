@@ -59,6 +59,15 @@ pub struct HttpTransport {
 /// metadata update.
 static CLIENTS: OnceLock<Mutex<HashMap<(HttpOptions, Scheme), Client>>> = OnceLock::new();
 
+/// `builder` with no trusted roots instead of the platform's certificate store, for a client
+/// that only talks plain `http://` (it can then make no HTTPS request, a redirect to `https://`
+/// included): loading the store costs more than a whole metadata update.
+pub fn without_certificate_store(
+    builder: reqwest::blocking::ClientBuilder,
+) -> reqwest::blocking::ClientBuilder {
+    builder.tls_certs_only(std::iter::empty::<reqwest::Certificate>())
+}
+
 /// The scheme of a transport's base URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Scheme {
@@ -101,7 +110,7 @@ fn client_for(options: &HttpOptions, scheme: Scheme) -> Result<Client, reqwest::
         .redirect(policy)
         .user_agent(options.user_agent.clone());
     if scheme == Scheme::Http {
-        builder = builder.tls_certs_only(std::iter::empty::<reqwest::Certificate>());
+        builder = without_certificate_store(builder);
     }
     let client = builder.build()?;
     clients.insert(key, client.clone());

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
-pub use http::{CrossHostRedirects, HttpOptions, HttpTransport};
+pub use http::{without_certificate_store, CrossHostRedirects, HttpOptions, HttpTransport};
 
 /// A fetch that did not produce the file.
 #[derive(Debug, Error)]
