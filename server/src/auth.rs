@@ -237,7 +237,8 @@ impl Authorizer {
         action: Action,
         now: i64,
     ) -> Result<Principal, Denied> {
-        let scope = match target {
+        // Formatted only for a refusal: an allowed request (most of them) does not need it.
+        let scope = || match target {
             Target::Gun(g) => format!("repository:{g}:{}", action.as_str()),
             Target::All => "registry:catalog:*".to_owned(),
         };
@@ -246,7 +247,7 @@ impl Authorizer {
                 return Ok(Principal::Anonymous);
             }
             return Err(Denied::Unauthenticated {
-                scope,
+                scope: scope(),
                 reason: "this request needs a bearer token".into(),
                 error: None,
             });
@@ -257,13 +258,13 @@ impl Authorizer {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Denied::Unauthenticated {
-                scope: scope.clone(),
+                scope: scope(),
                 reason: "the Authorization header must be \"Bearer <token>\"".into(),
                 error: Some("invalid_request"),
             })?;
         if let Some(policy) = self.jwt.as_ref().filter(|_| jwt::looks_like_jwt(token)) {
             let claims = jwt::verify(token, policy, now).map_err(|e| Denied::Unauthenticated {
-                scope: scope.clone(),
+                scope: scope(),
                 reason: e.to_string(),
                 error: Some("invalid_token"),
             })?;
@@ -282,7 +283,7 @@ impl Authorizer {
             return if granted {
                 Ok(Principal::Jwt(claims.subject))
             } else {
-                Err(Denied::InsufficientScope { scope })
+                Err(Denied::InsufficientScope { scope: scope() })
             };
         }
         let hash = vouch_tuf::hex::encode(ring::digest::digest(
@@ -291,7 +292,7 @@ impl Authorizer {
         ));
         let Some((name, scopes)) = self.tokens.get(&hash) else {
             return Err(Denied::Unauthenticated {
-                scope,
+                scope: scope(),
                 reason: "unknown token".into(),
                 error: Some("invalid_token"),
             });
@@ -299,7 +300,7 @@ impl Authorizer {
         if scopes.iter().any(|s| s.allows(target, action)) {
             Ok(Principal::Token(name.clone()))
         } else {
-            Err(Denied::Forbidden { scope })
+            Err(Denied::Forbidden { scope: scope() })
         }
     }
 }

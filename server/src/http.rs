@@ -15,7 +15,9 @@
 //! a publish or delete through this process drops the repository's entries before it answers,
 //! and a read that a write (re-signing included) may have overtaken is not cached, so a client
 //! never reads older metadata after a newer one. The current timestamp and snapshot are served
-//! from it only while the service says nothing is due for re-signing.
+//! from it only while the service says nothing is due for re-signing. Such cached reads are
+//! answered by [`serve_cached`] before the router and middleware, with the same response,
+//! authorisation, request id, in-flight cap and metrics.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -277,7 +279,7 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
     let id = request_id(req.headers());
     let method = req.method().clone();
     let class = route_class(&method, req.uri().path());
-    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+    let span = request_span(&id, &method, req.uri().path());
     let cap = &st.capacity;
     let mut resp = match cap.in_flight.clone().try_acquire_owned() {
         Err(_) => {
@@ -298,12 +300,32 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
             }
         }
     };
+    let (status, ms) = finish(&st, &mut resp, id, class, &method, start);
+    span.in_scope(|| log_outcome(&method, status, ms));
+    resp
+}
+
+/// The span every request's log lines carry.
+fn request_span(id: &str, method: &Method, path: &str) -> tracing::Span {
+    tracing::info_span!("request", id = %id, method = %method, path = %path)
+}
+
+/// Sets the request id on the response and counts the request; returns its status and
+/// duration in milliseconds.
+fn finish(
+    st: &AppState,
+    resp: &mut Response,
+    id: String,
+    class: &'static str,
+    method: &Method,
+    start: Instant,
+) -> (u16, f64) {
     if let Ok(v) = HeaderValue::try_from(id) {
         resp.headers_mut().insert(X_REQUEST_ID, v);
     }
     let status = resp.status().as_u16();
     let seconds = start.elapsed().as_secs_f64();
-    let method_label = match method {
+    let method_label = match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
         Method::POST => "POST",
@@ -312,19 +334,65 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         _ => "other",
     };
     st.metrics.request(class, method_label, status, seconds);
-    let ms = seconds * 1e3;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, ms, "request failed");
-        } else if method != Method::GET && method != Method::HEAD
-            || (status >= 400 && status != 404)
-        {
-            tracing::info!(status, ms, "request");
-        } else {
-            tracing::debug!(status, ms, "request");
-        }
-    });
-    resp
+    (status, seconds * 1e3)
+}
+
+/// The log line of a finished request: failures as warnings, writes and refusals as info,
+/// successful reads (and 404s) at debug level only.
+fn log_outcome(method: &Method, status: u16, ms: f64) {
+    if status >= 500 {
+        tracing::warn!(status, ms, "request failed");
+    } else if method != Method::GET && method != Method::HEAD || (status >= 400 && status != 404) {
+        tracing::info!(status, ms, "request");
+    } else {
+        tracing::debug!(status, ms, "request");
+    }
+}
+
+/// Answers a GET or HEAD of a repository's current metadata straight from the read cache,
+/// when it can, with exactly the response the full path would give (same headers, request
+/// id, metrics and debug log line) after the same authorisation and in-flight cap. It skips
+/// the router, the middleware's timer and the span's bookkeeping, which is most of a cached
+/// read's cost; it never waits, so the request timeout cannot apply.
+///
+/// `None` means "take the full path": another kind of request, a refused authorisation (the
+/// full path answers and logs the 401/403), a full in-flight cap (the full path answers 503),
+/// a cache miss, or an online role due for re-signing.
+pub fn serve_cached<B>(st: &AppState, req: &axum::http::Request<B>) -> Option<Response> {
+    let method = req.method();
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let start = Instant::now();
+    let Ok(Route::File(gun, FileRef::Current(role))) = routes::parse(req.uri().path()) else {
+        return None;
+    };
+    let _permit = st.capacity.in_flight.try_acquire().ok()?;
+    let headers = req.headers();
+    authorize(st, headers, Target::Gun(&gun), Action::Pull).ok()?;
+    let f = cached_current(st, &gun, &role)?;
+    let mut resp = file_response(&f, false, headers);
+    let id = request_id(headers);
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        finish(st, &mut resp, id, "metadata", method, start);
+        return Some(resp);
+    }
+    let span = request_span(&id, method, req.uri().path());
+    let (status, ms) = finish(st, &mut resp, id, "metadata", method, start);
+    span.in_scope(|| log_outcome(method, status, ms));
+    Some(resp)
+}
+
+/// The cached current `role` of `gun`, if there is one still good to serve: timestamp and
+/// snapshot only while nothing is due for re-signing (past that the service must look, and
+/// maybe re-sign, first).
+fn cached_current(st: &AppState, gun: &Gun, role: &str) -> Option<Arc<CachedFile>> {
+    let online = role == "timestamp" || role == "snapshot";
+    if online && !st.service.online_roles_fresh(gun) {
+        return None;
+    }
+    st.cache
+        .get(gun.as_str(), role, st.service.write_generation())
 }
 
 /// A held slot of the publish caps; frees the repository's entry when the last user leaves.
@@ -603,14 +671,8 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             let immutable = !matches!(file, FileRef::Current(_));
             let cacheable = matches!(&file, FileRef::Current(_));
             if let FileRef::Current(role) = &file {
-                // Timestamp and snapshot only while nothing is due for re-signing: past that
-                // the service must look (and maybe re-sign) first.
-                let online = role == "timestamp" || role == "snapshot";
-                if !online || st.service.online_roles_fresh(&gun) {
-                    let writes = st.service.write_generation();
-                    if let Some(f) = st.cache.get(gun.as_str(), role, writes) {
-                        return Ok(file_response(&f, false, headers));
-                    }
+                if let Some(f) = cached_current(&st, &gun, role) {
+                    return Ok(file_response(&f, false, headers));
                 }
             }
             let generation = (st.cache.generation(), st.service.write_generation());
@@ -925,6 +987,166 @@ mod tests {
             .unwrap();
         let id = r.headers()["x-request-id"].to_str().unwrap();
         assert!(id.len() > 12 && !id.contains(' '), "{id}");
+    }
+
+    /// Everything of a response but its request id and date: status, headers, body. Not
+    /// `content-length` either: the router sets it, hyper writes it from the body's exact size
+    /// on the wire for both paths.
+    async fn comparable(r: Response) -> (StatusCode, Vec<(String, String)>, Vec<u8>) {
+        use http_body_util::BodyExt;
+        let status = r.status();
+        let mut headers: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| {
+                *k != X_REQUEST_ID && *k != header::DATE && *k != header::CONTENT_LENGTH
+            })
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        headers.sort();
+        let body = r.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, headers, body)
+    }
+
+    #[tokio::test]
+    async fn cached_reads_skip_the_router_with_the_same_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, token) = state(dir.path(), |_| {});
+        let app = app(st.clone());
+        let bytes = br#"{"signed":{"_type":"targets"}}"#.to_vec();
+        let sha = vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+        let f = CachedFile::new("targets".into(), &sha, bytes.clone());
+        let writes = st.service.write_generation();
+        st.cache
+            .insert(st.cache.generation(), writes, "example.com/app", f);
+        let req = |method: Method, path: &str, h: &[(&str, &str)]| {
+            let mut b = Request::builder().method(method).uri(path);
+            for (k, v) in h {
+                b = b.header(*k, *v);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        let targets = "/v2/example.com/app/_trust/tuf/targets.json";
+        let etag = format!("\"{sha}\"");
+        let bearer = format!("Bearer {token}");
+        for (method, h) in [
+            (Method::GET, vec![]),
+            (Method::HEAD, vec![]),
+            (Method::GET, vec![("if-none-match", etag.as_str())]),
+            (Method::GET, vec![("authorization", bearer.as_str())]),
+        ] {
+            let fast = serve_cached(&st, &req(method.clone(), targets, &h)).expect("served");
+            let full = app
+                .clone()
+                .oneshot(req(method.clone(), targets, &h))
+                .await
+                .unwrap();
+            assert!(fast.headers().contains_key(X_REQUEST_ID));
+            let (mut fast, mut full) = (comparable(fast).await, comparable(full).await);
+            if method == Method::HEAD {
+                // The router empties a HEAD response's body; hyper never sends one anyway.
+                (fast.2, full.2) = (Vec::new(), Vec::new());
+            }
+            assert_eq!(fast, full, "{method} {h:?}");
+        }
+        let fast = serve_cached(&st, &req(Method::GET, targets, &[])).unwrap();
+        assert_eq!(fast.status(), StatusCode::OK);
+        let fast = serve_cached(&st, &req(Method::GET, targets, &[("x-request-id", "r-1")]));
+        assert_eq!(fast.unwrap().headers()[X_REQUEST_ID], "r-1");
+        // Counted like any other read: both paths above, and these two.
+        let text = st.metrics.render(0);
+        assert!(
+            text.contains(
+                "vouch_http_requests_total{route=\"metadata\",method=\"GET\",status=\"200\"} 6"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("status=\"304\"} 2"), "{text}");
+
+        // Everything else takes the full path.
+        for r in [
+            req(Method::POST, targets, &[]),
+            req(Method::DELETE, targets, &[]),
+            req(
+                Method::GET,
+                "/v2/example.com/app/_trust/tuf/1.targets.json",
+                &[],
+            ),
+            req(
+                Method::GET,
+                &format!("/v2/example.com/app/_trust/tuf/targets.{sha}.json"),
+                &[],
+            ),
+            req(Method::GET, "/v2/example.com/app/_trust/tuf/root.json", &[]),
+            req(
+                Method::GET,
+                "/v2/example.com/other/_trust/tuf/targets.json",
+                &[],
+            ),
+            req(
+                Method::GET,
+                "/v2/example.com/app/_trust/tuf/timestamp.key",
+                &[],
+            ),
+            req(Method::GET, "/v2/Bad/_trust/tuf/targets.json", &[]),
+            req(Method::GET, targets, &[("authorization", "Bearer wrong")]),
+        ] {
+            assert!(
+                serve_cached(&st, &r).is_none(),
+                "{} {}",
+                r.method(),
+                r.uri()
+            );
+        }
+        // An online role is served from the cache only while nothing is due for re-signing,
+        // which this service has not checked yet.
+        let ts = CachedFile::new("timestamp".into(), &sha, bytes);
+        st.cache
+            .insert(st.cache.generation(), writes, "example.com/app", ts);
+        let r = req(
+            Method::GET,
+            "/v2/example.com/app/_trust/tuf/timestamp.json",
+            &[],
+        );
+        assert!(serve_cached(&st, &r).is_none());
+        // A full in-flight cap: the full path answers 503.
+        let held = st
+            .capacity
+            .in_flight
+            .clone()
+            .try_acquire_many_owned(st.capacity.in_flight.available_permits() as u32);
+        assert!(serve_cached(&st, &req(Method::GET, targets, &[])).is_none());
+        drop(held);
+        assert!(serve_cached(&st, &req(Method::GET, targets, &[])).is_some());
+        // A publish or delete drops the entry at once.
+        st.cache.invalidate("example.com/app");
+        assert!(serve_cached(&st, &req(Method::GET, targets, &[])).is_none());
+    }
+
+    #[tokio::test]
+    async fn cached_reads_need_a_token_without_anonymous_pull() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, token) = state(dir.path(), |c| c.auth.anonymous_pull = false);
+        let bytes = b"{}".to_vec();
+        let f = CachedFile::new("targets".into(), &"0".repeat(64), bytes);
+        st.cache.insert(
+            st.cache.generation(),
+            st.service.write_generation(),
+            "example.com/app",
+            f,
+        );
+        let get = |auth: Option<&str>| {
+            let mut b = Request::builder().uri("/v2/example.com/app/_trust/tuf/targets.json");
+            if let Some(a) = auth {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        assert!(serve_cached(&st, &get(None)).is_none());
+        let r = app(st.clone()).oneshot(get(None)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let ok = serve_cached(&st, &get(Some(&format!("Bearer {token}"))));
+        assert_eq!(ok.unwrap().status(), StatusCode::OK);
     }
 
     #[test]

@@ -139,12 +139,23 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt as _;
 
-    let app =
-        crate::http::app(state).map_request(|req: axum::http::Request<hyper::body::Incoming>| {
-            req.map(axum::body::Body::new)
+    let app = crate::http::app(state.clone());
+    // Each request first tries the cached-read fast path (answered on the spot, no router),
+    // then goes through the router and its middleware.
+    let service =
+        hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+            let outcome = match crate::http::serve_cached(&state, &req) {
+                Some(resp) => Ok(resp),
+                None => Err((app.clone(), req)),
+            };
+            async move {
+                match outcome {
+                    Ok(resp) => Ok(resp),
+                    Err((app, req)) => app.oneshot(req.map(axum::body::Body::new)).await,
+                }
+            }
         });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -168,7 +179,7 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = service.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
