@@ -51,8 +51,10 @@ pub enum LogFormat {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
-    /// Whole-request limit (default 30); past it the client gets 503 with `Retry-After`.
-    /// A publish already being stored may still complete: clients refresh before retrying.
+    /// Time to answer a request once it has arrived (default 30); past it the client gets
+    /// 503 with `Retry-After`. For a publish it counts from when the body is in (the body has
+    /// `body_read_seconds`). A publish already being stored may still complete: clients
+    /// refresh before retrying.
     pub request_seconds: u64,
     /// Time a client has to send the request line and headers (default 10); past it the
     /// connection is closed.

@@ -287,22 +287,31 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
             span.in_scope(|| tracing::warn!("over capacity: too many requests in flight"));
             overloaded(cap.retry_after, "the server is over capacity: retry later")
         }
+        // A publish times itself: its body has its own limit, and the request timeout
+        // starts once the body is in.
+        Ok(_permit) if class == "publish" => next.run(req).instrument(span.clone()).await,
         Ok(_permit) => {
             match tokio::time::timeout(cap.request_timeout, next.run(req).instrument(span.clone()))
                 .await
             {
                 Ok(r) => r,
-                Err(_) => {
-                    st.metrics.overloaded("timeout");
-                    span.in_scope(|| tracing::warn!("request timed out"));
-                    overloaded(cap.retry_after, "the request took too long: retry later")
-                }
+                Err(_) => span.in_scope(|| timed_out(&st)),
             }
         }
     };
     let (status, ms) = finish(&st, &mut resp, id, class, &method, start);
     span.in_scope(|| log_outcome(&method, status, ms));
     resp
+}
+
+/// 503 for a request that ran past `timeouts.request_seconds`, counted and logged.
+fn timed_out(st: &AppState) -> Response {
+    st.metrics.overloaded("timeout");
+    tracing::warn!("request timed out");
+    overloaded(
+        st.capacity.retry_after,
+        "the request took too long: retry later",
+    )
 }
 
 /// The span every request's log lines carry.
@@ -584,6 +593,7 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
                 .and_then(|v| v.parse::<u64>().ok());
             if let Some(n) = declared.filter(|n| *n > st.max_body_bytes as u64) {
                 drain(body).await;
+                st.metrics.rejected("size");
                 return Err(AppError::TooLarge {
                     message: format!(
                         "request body of {n} bytes exceeds the limit of {} bytes",
@@ -591,7 +601,7 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
                     ),
                 });
             }
-            let _slot = match publish_slot(&st, &gun).await {
+            let slot = match publish_slot(&st, &gun).await {
                 Ok(s) => s,
                 Err(resp) => {
                     drain(body).await;
@@ -610,11 +620,19 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
                     return Ok(request_timeout());
                 }
             };
-            let svc = st.service.clone();
             let result = match uploads {
                 Ok(uploads) => {
-                    let g = gun.clone();
-                    let r = blocking(move || svc.publish(&g, uploads)).await;
+                    let (svc, g) = (st.service.clone(), gun.clone());
+                    // The slot is held until the work ends, even if the answer leaves first.
+                    let work = blocking(move || {
+                        let _slot = slot;
+                        svc.publish(&g, uploads)
+                    });
+                    // The request timeout counts from here: the body had its own limit.
+                    let Ok(r) = tokio::time::timeout(st.capacity.request_timeout, work).await
+                    else {
+                        return Ok(timed_out(&st));
+                    };
                     st.cache.invalidate(gun.as_str());
                     r
                 }

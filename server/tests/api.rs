@@ -260,6 +260,22 @@ fn health_endpoints_answer_json() {
         r.json().as_object().unwrap()["status"],
         Value::from("ready")
     );
+
+    // The database file moved away under the running server (a lost volume, a mistaken
+    // cleanup): still alive, no longer ready, until it is back.
+    let db = s.data_dir.join("vouch.db");
+    let aside = s.data_dir.join("vouch.db.aside");
+    std::fs::rename(&db, &aside).unwrap();
+    let r = s.get("/readyz");
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error_code(), "UNAVAILABLE");
+    assert_eq!(s.get("/healthz").status, StatusCode::OK);
+    // A different file in its place is not the database the server has open.
+    std::fs::copy(&aside, &db).unwrap();
+    assert_eq!(s.get("/readyz").status, StatusCode::SERVICE_UNAVAILABLE);
+    std::fs::remove_file(&db).unwrap();
+    std::fs::rename(&aside, &db).unwrap();
+    assert_eq!(s.get("/readyz").status, StatusCode::OK);
 }
 
 #[test]

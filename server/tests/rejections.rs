@@ -271,6 +271,17 @@ fn version_rejections() {
         "expired",
         &before,
     );
+    // Each refusal counted under its reason: the 409s and the root version gap as `version`,
+    // the other 400 by its check.
+    let m = metrics(&s);
+    assert!(
+        m.contains("vouch_publish_rejections_total{reason=\"version\"} 3"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vouch_publish_rejections_total{reason=\"expired\"} 1"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -432,6 +443,67 @@ fn oversized_body_is_413() {
         "limit",
         &before,
     );
+    let m = metrics(&s);
+    assert!(
+        m.contains("vouch_publish_rejections_total{reason=\"size\"} 1"),
+        "{m}"
+    );
+}
+
+/// The server's `/metrics` text.
+fn metrics(s: &Server) -> String {
+    s.get("/metrics").text()
+}
+
+#[test]
+fn requests_stuck_in_storage_get_503_and_a_publish_keeps_its_slot() {
+    let s = Server::start_with(&[
+        ("VOUCH_REQUEST_TIMEOUT_SECONDS", "1"),
+        ("VOUCH_MAX_PUBLISHES_PER_GUN", "1"),
+    ]);
+    let c = ClientRepo::new(&s, GUN);
+    c.publish_initial(&s, &["v1"]);
+    // Another process holds the database's write lock: the publish waits for it.
+    let db = rusqlite::Connection::open(s.data_dir.join("vouch.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Any request: creating another repository's online key needs the lock too.
+    let r = s.get_admin(&format!("/v2/{GUN}-other/_trust/tuf/timestamp.key"));
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.error_code(), "UNAVAILABLE");
+    let started = std::time::Instant::now();
+    let r = s.publish(GUN, &[("targets", c.signed_targets(2, &["v2"]))]);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // The first publish still holds the repository's slot while it waits, so a second one
+    // is turned away instead of piling up behind it.
+    let r = s.publish(GUN, &[("targets", c.signed_targets(3, &["v3"]))]);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    let m = metrics(&s);
+    assert!(
+        m.contains("vouch_overload_rejections_total{reason=\"timeout\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vouch_overload_rejections_total{reason=\"publish_gun\"} 1"),
+        "{m}"
+    );
+    // Once the lock is gone the first publish completes, as documented: a client that got
+    // the 503 refreshes before it retries.
+    db.execute_batch("ROLLBACK").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let targets = s.current(GUN, "targets").unwrap();
+        let t = Metadata::<vouch_tuf::metadata::Targets>::from_bytes(&targets).unwrap();
+        if t.version() == Version::new(2).unwrap() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the publish never landed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -110,6 +110,24 @@ pub struct SqliteStore {
     // checkpoint the WAL into the database file and remove it.
     readers: ReaderPool,
     writer: Mutex<Connection>,
+    /// Device and inode of the database file as opened, so readiness notices the file being
+    /// removed or replaced under the running server.
+    identity: Option<(u64, u64)>,
+}
+
+/// Device and inode of the file at `path` (`None` where the platform has neither).
+fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(Some((meta.dev(), meta.ino())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -158,9 +176,12 @@ impl SqliteStore {
         // Open one reader now, so that a database readers cannot open fails here, not on
         // the first request.
         readers.with(|_| Ok(()))?;
+        let identity = file_identity(path)
+            .map_err(|e| StoreError::Backend(format!("sqlite stat {}: {e}", path.display())))?;
         Ok(SqliteStore {
             readers,
             writer: Mutex::new(writer),
+            identity,
         })
     }
 
@@ -521,10 +542,30 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> Result<(), StoreError> {
+        let path = &self.readers.path;
+        // A database file deleted or replaced under the server would still answer queries
+        // (from the open, now unlinked file) and lose every write at the next start.
+        match file_identity(path) {
+            Err(e) => {
+                return Err(StoreError::Backend(format!(
+                    "sqlite database file {}: {e}",
+                    path.display()
+                )))
+            }
+            Ok(id) if id != self.identity => {
+                return Err(StoreError::Backend(format!(
+                    "sqlite database file {} was replaced since the server opened it",
+                    path.display()
+                )))
+            }
+            Ok(_) => {}
+        }
         self.readers.with(|conn| {
-            conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
-                .map(drop)
-                .map_err(backend("ping"))
+            conn.query_row("SELECT count(*) FROM changefeed WHERE 0", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(drop)
+            .map_err(backend("ping"))
         })
     }
 }
