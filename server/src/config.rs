@@ -1,7 +1,7 @@
 //! Server configuration: defaults, a TOML file, `VOUCH_*` environment variables and command
 //! line flags, in increasing order of precedence.
 //!
-//! See `docs/server.md` for every setting.
+//! `docs/operations.md` has the reference of every setting.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -374,29 +374,44 @@ impl Config {
 
     /// Rejects settings that cannot work.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.lifetimes.timestamp_seconds < 60 || self.lifetimes.snapshot_seconds < 60 {
-            return Err(ConfigError("lifetimes must be at least 60 seconds".into()));
+        let l = &self.lifetimes;
+        for (name, v) in [
+            ("timestamp_seconds", l.timestamp_seconds),
+            ("snapshot_seconds", l.snapshot_seconds),
+        ] {
+            if v < 60 {
+                return Err(ConfigError(format!(
+                    "lifetimes.{name} = {v}: must be at least 60 seconds"
+                )));
+            }
         }
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError("limits.max_body_bytes must be positive".into()));
         }
         let t = &self.timeouts;
-        if [
-            t.request_seconds,
-            t.header_read_seconds,
-            t.body_read_seconds,
-            t.tls_handshake_seconds,
-        ]
-        .contains(&0)
-        {
-            return Err(ConfigError("timeouts must be at least 1 second".into()));
+        for (name, v) in [
+            ("request_seconds", t.request_seconds),
+            ("header_read_seconds", t.header_read_seconds),
+            ("body_read_seconds", t.body_read_seconds),
+            ("tls_handshake_seconds", t.tls_handshake_seconds),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!(
+                    "timeouts.{name} = 0: must be at least 1 second"
+                )));
+            }
         }
         let c = &self.capacity;
-        if c.max_in_flight == 0 || c.max_publishes == 0 || c.max_publishes_per_gun == 0 {
-            return Err(ConfigError(
-                "capacity.max_in_flight, max_publishes and max_publishes_per_gun must be positive"
-                    .into(),
-            ));
+        for (name, v) in [
+            ("max_in_flight", c.max_in_flight),
+            ("max_publishes", c.max_publishes),
+            ("max_publishes_per_gun", c.max_publishes_per_gun),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!(
+                    "capacity.{name} = 0: must be positive"
+                )));
+            }
         }
         if let Some(tls) = &self.tls {
             if tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use vouch_server::config::{Config, LogFormat};
+use vouch_server::config::{Config, ConfigError, LogFormat};
 
 /// The vouch trust-metadata server.
 #[derive(Debug, Parser)]
@@ -89,7 +89,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 &t.cert_file,
                 &t.key_file,
                 std::time::Duration::from_secs(t.reload_seconds),
-            )?;
+            )
+            .map_err(|e| ConfigError(format!("tls: {e}")))?;
             Some(std::sync::Arc::new(
                 vouch_server::tls::server_config(std::sync::Arc::new(resolver))
                     .context("TLS configuration")?,
@@ -149,8 +150,13 @@ fn main() -> std::process::ExitCode {
     if let Some(Command::RotateKek) = &args.command {
         return rotate_kek(&config);
     }
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = match tracing_subscriber::EnvFilter::try_new(&config.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("vouch-server: configuration: log = {:?}: {e}", config.log);
+            return std::process::ExitCode::from(2);
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -177,7 +183,12 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vouch-server: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A setting that names a file that cannot be used is a configuration error too.
+            if e.downcast_ref::<ConfigError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

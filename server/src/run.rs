@@ -8,7 +8,7 @@ use anyhow::Context;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::auth::Authorizer;
-use crate::config::{write_private_file, Config, Timeouts};
+use crate::config::{write_private_file, Config, ConfigError, Timeouts};
 use crate::http::AppState;
 use crate::keys::{Kek, OnlineKeys};
 use crate::service::{system_clock, Clock, Service};
@@ -96,7 +96,7 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
         config.limits.clone(),
         clock.unwrap_or_else(system_clock),
     );
-    let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(anyhow::Error::msg)?;
+    let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(ConfigError)?;
     Ok(Prepared {
         state: AppState::new(service, auth, config),
         admin_token_file: Some(config.admin_token_path()),

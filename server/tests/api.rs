@@ -279,6 +279,47 @@ fn health_endpoints_answer_json() {
 }
 
 #[test]
+fn settings_that_cannot_work_exit_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let cases = [
+        ("[timeouts]\nrequest_seconds = 0\n", "request_seconds"),
+        ("log = \"info,vouch_server=loudly\"\n", "log"),
+        (
+            &*format!(
+                "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+                missing.join("cert.pem"),
+                missing.join("key.pem")
+            ),
+            "cert.pem",
+        ),
+        (
+            &*format!(
+                "[auth.jwt]\nissuer = \"auth\"\n[[auth.jwt.keys]]\nfile = {:?}\n",
+                missing.join("auth.pub.pem")
+            ),
+            "auth.pub.pem",
+        ),
+        ("[auth]\nrealm = 7\n", "realm"),
+    ];
+    for (i, (toml, named)) in cases.into_iter().enumerate() {
+        let config = dir.path().join(format!("config-{i}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join(format!("data-{i}")))
+            .env_remove("VOUCH_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{toml}: {stderr}");
+        assert!(stderr.contains(named), "{toml}: {stderr}");
+    }
+}
+
+#[test]
 fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let (mut s, c) = published();
     assert!(
