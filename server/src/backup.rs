@@ -1,11 +1,13 @@
 //! Online backup of the SQLite store: a consistent copy taken while the server runs.
 //!
-//! The copy is made with SQLite's `VACUUM INTO`, which reads one snapshot of the database in a
-//! read transaction (writers carry on in WAL mode) and writes it, compacted, to a new file.
-//! The copy is then opened and checked with `PRAGMA integrity_check`. The key-encryption key
-//! is not in the database: back it up separately (see `docs/operations.md`).
+//! The copy is made with SQLite's online backup API in a single step: it copies every page of
+//! one snapshot of the database inside a read transaction (writers carry on in WAL mode), so
+//! a publish committing meanwhile is either wholly in the copy or not at all. The copy is then
+//! opened and checked with `PRAGMA integrity_check`. The key-encryption key is not in the
+//! database: back it up separately (see `docs/operations.md`).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
@@ -18,18 +20,13 @@ pub fn backup(db: &Path, to: &Path) -> anyhow::Result<()> {
         "{} already exists: give a new file name",
         to.display()
     );
-    let target = to
-        .to_str()
-        .context("the backup path must be valid UTF-8")?
-        .to_owned();
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("opening {}", db.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.busy_timeout(BUSY_WAIT)?;
     // Create the file first so it never exists with a looser mode.
     crate::config::write_private_file(to, b"")
         .with_context(|| format!("creating {}", to.display()))?;
-    let copied = conn.execute("VACUUM INTO ?1", [&target]);
-    if let Err(e) = copied {
+    if let Err(e) = copy(&conn, to) {
         let _ = std::fs::remove_file(to);
         return Err(e).with_context(|| format!("copying {} to {}", db.display(), to.display()));
     }
@@ -41,6 +38,37 @@ pub fn backup(db: &Path, to: &Path) -> anyhow::Result<()> {
         to.display()
     );
     Ok(())
+}
+
+/// How long the copy waits for a lock it needs (the server's checkpoints are short).
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// Copies all of `from` into the new, empty file `to` in one backup step.
+fn copy(from: &Connection, to: &Path) -> rusqlite::Result<()> {
+    use rusqlite::backup::{Backup, StepResult};
+    let mut dest = Connection::open(to)?;
+    let backup = Backup::new(from, &mut dest)?;
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        // All pages in one step: one read transaction, so one consistent snapshot (a
+        // stepwise copy would restart whenever the server writes in between).
+        match backup.step(-1)? {
+            StepResult::Done => break,
+            StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("the database stayed locked".into()),
+                ))
+            }
+        }
+    }
+    drop(backup);
+    // The pages came with the live database's WAL mode; a backup is one self-contained file
+    // (the server switches a restored copy back to WAL when it opens it).
+    dest.pragma_update(None, "journal_mode", "DELETE")
 }
 
 #[cfg(test)]
@@ -79,6 +107,14 @@ mod tests {
             let mode = std::fs::metadata(&to).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+        // One self-contained file: no journal or WAL left beside it.
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("backup"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["backup.db"]);
         // The store is still usable while and after the copy is taken.
         assert_eq!(store.current(&gun).unwrap().len(), 3);
         let copy = SqliteStore::open(&to).unwrap();
