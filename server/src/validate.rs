@@ -117,15 +117,42 @@ impl ParseCache {
     }
 }
 
-fn reuse<T: Role>(
+/// The role types a [`Parsed`] holds, and how to find one in it.
+trait Cacheable: Role + Sized {
+    fn cached(p: &Parsed) -> Option<&Arc<Loaded<Self>>>;
+}
+
+macro_rules! cacheable {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl Cacheable for $t {
+            fn cached(p: &Parsed) -> Option<&Arc<Loaded<Self>>> {
+                match p {
+                    Parsed::$variant(l) => Some(l),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+cacheable!(Root => Root, Targets => Targets, Snapshot => Snapshot, TimestampRole => Timestamp);
+
+/// The parse of `bytes`: `old`'s when it was parsed from exactly these bytes, else a new one.
+fn reuse<T: Cacheable>(
     role: &str,
     bytes: Vec<u8>,
-    old: Option<&Arc<Loaded<T>>>,
+    old: Option<&Parsed>,
 ) -> Result<Arc<Loaded<T>>, String> {
-    match old {
+    match old.and_then(T::cached) {
         Some(l) if l.bytes == bytes => Ok(Arc::clone(l)),
         _ => Loaded::parse(role, bytes).map(Arc::new),
     }
+}
+
+/// Puts `l` in `field` and returns it.
+fn keep<T>(field: &mut Option<Arc<T>>, l: Arc<T>) -> Arc<T> {
+    *field = Some(Arc::clone(&l));
+    l
 }
 
 impl RepoState {
@@ -173,45 +200,24 @@ impl RepoState {
             let what = format!("stored {} version {}", f.role, f.version);
             let err = |e: String| format!("{what}: {e}");
             let prev = old.get(&f.role);
-            let p = match (f.role.as_str(), prev) {
-                ("root", prev) => {
-                    let prev = match prev {
-                        Some(Parsed::Root(l)) => Some(l),
-                        _ => None,
-                    };
-                    let l = reuse("root", f.bytes, prev).map_err(err)?;
-                    s.root = Some(Arc::clone(&l));
-                    Parsed::Root(l)
-                }
-                ("snapshot", prev) => {
-                    let prev = match prev {
-                        Some(Parsed::Snapshot(l)) => Some(l),
-                        _ => None,
-                    };
-                    let l = reuse("snapshot", f.bytes, prev).map_err(err)?;
-                    s.snapshot = Some(Arc::clone(&l));
-                    Parsed::Snapshot(l)
-                }
-                ("timestamp", prev) => {
-                    let prev = match prev {
-                        Some(Parsed::Timestamp(l)) => Some(l),
-                        _ => None,
-                    };
-                    let l = reuse("timestamp", f.bytes, prev).map_err(err)?;
-                    s.timestamp = Some(Arc::clone(&l));
-                    Parsed::Timestamp(l)
-                }
-                (name, prev) => {
-                    let prev = match prev {
-                        Some(Parsed::Targets(l)) => Some(l),
-                        _ => None,
-                    };
+            let role = f.role.as_str();
+            let p = match role {
+                "root" => Parsed::Root(keep(&mut s.root, reuse(role, f.bytes, prev).map_err(err)?)),
+                "snapshot" => Parsed::Snapshot(keep(
+                    &mut s.snapshot,
+                    reuse(role, f.bytes, prev).map_err(err)?,
+                )),
+                "timestamp" => Parsed::Timestamp(keep(
+                    &mut s.timestamp,
+                    reuse(role, f.bytes, prev).map_err(err)?,
+                )),
+                "targets" => Parsed::Targets(keep(
+                    &mut s.targets,
+                    reuse(role, f.bytes, prev).map_err(err)?,
+                )),
+                name => {
                     let l = reuse(name, f.bytes, prev).map_err(err)?;
-                    if name == "targets" {
-                        s.targets = Some(Arc::clone(&l));
-                    } else {
-                        s.delegated.insert(f.role.clone(), Arc::clone(&l));
-                    }
+                    s.delegated.insert(name.to_owned(), Arc::clone(&l));
                     Parsed::Targets(l)
                 }
             };
