@@ -1,6 +1,7 @@
 //! HTTPS through a real server: a test CA made here, a certificate rotated on disk and picked
-//! up without a restart, python-tuf updating over HTTPS, the slow-client limits, back-pressure
-//! (503 with `Retry-After`) and JSON logs — each through a real `vouch-server` process.
+//! up without a restart, python-tuf updating over HTTPS, the slow-client and TLS-handshake
+//! limits, back-pressure (503 with `Retry-After`), the warning about plain HTTP beyond
+//! loopback and JSON logs — each through a real `vouch-server` process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -405,5 +406,215 @@ fn over_capacity_answers_503_with_retry_after() {
             .unwrap()
             .status(),
         StatusCode::OK
+    );
+}
+
+#[test]
+fn stalled_tls_handshakes_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("vouch test CA");
+    ca.issue(dir.path());
+    let config = tls_config(dir.path(), "[timeouts]\ntls_handshake_seconds = 1\n");
+    let p = Proc::start(&config, dir);
+    let base = format!("https://localhost:{}", p.port());
+
+    // A client that connects and never sends its ClientHello.
+    let mut silent = std::net::TcpStream::connect(&p.addr).unwrap();
+    let opened = Instant::now();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
+    // Meanwhile, a client that does the handshake is served.
+    assert_eq!(
+        ca.client()
+            .get(format!("{base}/v2/"))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    let mut buf = [0u8; 64];
+    let outcome = silent.read(&mut buf);
+    let waited = opened.elapsed();
+    match outcome {
+        Ok(0) => {}
+        Ok(n) => panic!("the server sent {n} bytes to a client that sent nothing"),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            panic!("a silent client was still connected after {waited:?}")
+        }
+        // A reset is a disconnection too.
+        Err(_) => {}
+    }
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "disconnected after {waited:?}, not after the 1 s handshake timeout"
+    );
+
+    // The server goes on serving.
+    assert_eq!(
+        ca.client()
+            .get(format!("{base}/v2/"))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// The warning `vouch-server` logs when it serves plain HTTP beyond loopback.
+const PLAIN_HTTP_WARNING: &str = "listening on a non-loopback address without TLS: \
+                                  configure [tls] or put a TLS terminator in front";
+
+/// Starts `vouch-server --listen <listen>` with `config` at the default log format and the
+/// `warn` level, checks that it answers `GET /v2/` (through `get`, given the port), stops it,
+/// and returns the address line it printed and everything it logged.
+fn start_and_collect_log(
+    listen: &str,
+    config: &str,
+    get: impl FnOnce(u16) -> StatusCode,
+) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vouch.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args(["--listen", listen, "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("VOUCH_LOG", "warn")
+        .env_remove("VOUCH_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Keep stdout open until the server is stopped, so that its next lines can be written.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port = first.rsplit(':').next().unwrap().trim().parse().unwrap();
+    let status = get(port);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    (first.trim().to_owned(), log)
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_warned_about() {
+    let plain_get = |port: u16| {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/v2/"))
+            .unwrap()
+            .status()
+    };
+
+    // All interfaces, plain HTTP: one warning line, at WARN, naming the address.
+    let (first, log) = start_and_collect_log("0.0.0.0:0", "", plain_get);
+    let addr = first
+        .strip_prefix("vouch-server listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    assert!(addr.starts_with("0.0.0.0:"), "{first}");
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(PLAIN_HTTP_WARNING))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains(addr),
+        "{}",
+        warnings[0]
+    );
+
+    // Loopback, plain HTTP: no warning.
+    let (first, log) = start_and_collect_log("127.0.0.1:0", "", plain_get);
+    assert!(first.contains("http://127.0.0.1:"), "{first}");
+    assert!(!log.contains("non-loopback"), "{log}");
+
+    // All interfaces with TLS: no warning.
+    let certs = tempfile::tempdir().unwrap();
+    let ca = Ca::new("vouch test CA");
+    ca.issue(certs.path());
+    let (first, log) = start_and_collect_log("0.0.0.0:0", &tls_config(certs.path(), ""), |port| {
+        ca.client()
+            .get(format!("https://localhost:{port}/v2/"))
+            .send()
+            .unwrap()
+            .status()
+    });
+    assert!(first.contains("https://0.0.0.0:"), "{first}");
+    assert!(!log.contains("non-loopback"), "{log}");
+}
+
+fn metrics(p: &Proc) -> String {
+    reqwest::blocking::get(format!("http://{}/metrics", p.addr))
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+#[test]
+fn overall_publish_cap_answers_503_across_repositories() {
+    // One publish at a time over all repositories, no waiting; the per-repository cap
+    // (default 2) does not come into it.
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        "[timeouts]\nbody_read_seconds = 5\n\
+         [capacity]\nmax_publishes = 1\npublish_wait_ms = 0\nretry_after_seconds = 4\n",
+        dir,
+    );
+    let held = stalled_publish(&p, "example.com/app");
+    let r = empty_publish(&p, "example.com/other");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "4");
+    let body: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
+    assert_eq!(
+        body["errors"][0]["message"], "too many publishes at once: retry later",
+        "{body}"
+    );
+    // Reads are not publishes: still served.
+    assert_eq!(
+        reqwest::blocking::get(format!("http://{}/v2/", p.addr))
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    let m = metrics(&p);
+    assert!(
+        m.contains("vouch_overload_rejections_total{reason=\"publish\"} 1\n"),
+        "{m}"
+    );
+    assert!(!m.contains("reason=\"publish_gun\""), "{m}");
+    assert!(
+        m.contains("vouch_http_requests_total{route=\"publish\",method=\"POST\",status=\"503\"} 1"),
+        "{m}"
+    );
+
+    // Once the held publish ends, the other repository's publish gets through to validation
+    // (the empty update: 400), and nothing more was refused for capacity.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        empty_publish(&p, "example.com/other").status(),
+        StatusCode::BAD_REQUEST
+    );
+    let m = metrics(&p);
+    assert!(
+        m.contains("vouch_overload_rejections_total{reason=\"publish\"} 1\n"),
+        "{m}"
     );
 }
