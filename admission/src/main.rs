@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use vouch_admission::decide::Webhook;
-use vouch_admission::http::{self, ReloadingCert};
+use vouch_admission::http;
 use vouch_admission::policy::Policy;
 use vouch_admission::trust::TrustConfig;
+use vouch_serve::tls::{server_config, ReloadingCert};
 use vouch_verifier::clock::SystemClock;
 
 /// Kubernetes admission webhook verifying container images against vouch trust data.
@@ -56,6 +57,9 @@ struct Args {
     log_format: String,
 }
 
+/// How often, at most, a TLS handshake checks the certificate and key files for changes.
+const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Like vouch's other binaries, the webhook uses mimalloc: each decision parses and writes
 /// JSON, and the system allocator's costs showed up in every profile.
 #[global_allocator]
@@ -82,9 +86,9 @@ fn main() {
 fn run(args: Args) -> anyhow::Result<()> {
     let policy = Policy::load(&args.policy)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => {
-            Some(ReloadingCert::load(c, k).context("loading the TLS certificate")?)
-        }
+        (Some(c), Some(k)) => Some(
+            ReloadingCert::new(c, k, CERT_CHECK_INTERVAL).context("loading the TLS certificate")?,
+        ),
         _ if args.insecure_http => None,
         _ => anyhow::bail!(
             "--tls-cert and --tls-key are required (or --insecure-http for local tests)"
@@ -109,11 +113,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let server_config = match &tls {
-            Some(t) => {
-                t.clone().watch(Duration::from_secs(5));
-                Some(t.server_config()?)
-            }
+        let server_config = match tls {
+            Some(t) => Some(Arc::new(
+                server_config(Arc::new(t)).context("TLS configuration")?,
+            )),
             None => None,
         };
         let scheme = if server_config.is_some() { "https" } else { "http" };

@@ -13,8 +13,9 @@
 //! - [`metrics`] counts requests, publishes, rejections, signatures and expiry for `/metrics`;
 //!   [`jwt`] verifies registry-format bearer tokens for [`auth`];
 //! - [`config`] and `run` assemble everything for the `vouch-server` binary, serving plain
-//!   HTTP or TLS ([`tls`], certificates reloaded when their files change); [`backup`] copies
-//!   the SQLite store while it is in use (`vouch-server backup`).
+//!   HTTP or TLS through [`vouch_serve`] (the accept loop, and certificates reloaded when
+//!   their files change); [`backup`] copies the SQLite store while it is in use
+//!   (`vouch-server backup`).
 
 pub mod auth;
 pub mod backup;
@@ -27,7 +28,6 @@ pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod store;
-pub mod tls;
 pub mod validate;
 
 mod run;

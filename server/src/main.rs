@@ -85,14 +85,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let tls = match &config.tls {
         Some(t) => {
-            let resolver = vouch_server::tls::ReloadingCert::new(
+            let resolver = vouch_serve::tls::ReloadingCert::new(
                 &t.cert_file,
                 &t.key_file,
                 std::time::Duration::from_secs(t.reload_seconds),
             )
             .map_err(|e| ConfigError(format!("tls: {e}")))?;
             Some(std::sync::Arc::new(
-                vouch_server::tls::server_config(std::sync::Arc::new(resolver))
+                vouch_serve::tls::server_config(std::sync::Arc::new(resolver))
                     .context("TLS configuration")?,
             ))
         }

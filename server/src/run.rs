@@ -131,14 +131,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Each connection is HTTP/1.1 with keep-alive; a client that does not send a complete
 /// request head within `timeouts.header_read_seconds` (or, with TLS, does not finish the
 /// handshake within `timeouts.tls_handshake_seconds`) is disconnected, so slow clients cannot
-/// hold connections open for free.
+/// hold connections open for free. The accept loop is [`vouch_serve::serve`].
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: AppState,
     options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
 
     let app = crate::http::app(state.clone());
@@ -157,68 +156,12 @@ pub async fn serve_with(
                 }
             }
         });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(options.timeouts.header_read_seconds))
-        .keep_alive(true);
-    let acceptor = options.tls.map(tokio_rustls::TlsAcceptor::from);
-    let handshake_timeout = Duration::from_secs(options.timeouts.tls_handshake_seconds);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        let http = http.clone();
-        let watcher = graceful.watcher();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let result = match acceptor {
-                None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(tls), service))
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish within the shutdown grace period");
-    }
+    let options = vouch_serve::Options {
+        tls: options.tls,
+        header_read_timeout: Duration::from_secs(options.timeouts.header_read_seconds),
+        tls_handshake_timeout: Duration::from_secs(options.timeouts.tls_handshake_seconds),
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    vouch_serve::serve(listener, service, options, shutdown).await;
     Ok(())
 }
