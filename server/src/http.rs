@@ -544,19 +544,30 @@ fn authorize(
 }
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
-    match handle(st, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let result = handle(st, parts, &mut body).await;
+    // A body no handler read (a refusal before a publish is read, a bad path, a method the
+    // path does not take) is read and discarded, up to a bound, so that a client still
+    // sending it gets to read the answer instead of a reset connection.
+    if let Some(unread) = body.filter(|b| !axum::body::HttpBody::is_end_stream(b)) {
+        drain(unread).await;
     }
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
-    let route = match routes::parse(req.uri().path()) {
+/// Answers one request; takes `body` out of its option only when it reads it.
+async fn handle(
+    st: AppState,
+    parts: axum::http::request::Parts,
+    body: &mut Option<Body>,
+) -> Result<Response, AppError> {
+    let route = match routes::parse(parts.uri.path()) {
         Ok(r) => r,
         Err(RouteError::NotFound) => {
             return Err(AppError::not_found(format!(
                 "no such path: {}",
-                req.uri().path()
+                parts.uri.path()
             )))
         }
         Err(RouteError::InvalidGun(m)) => return Err(AppError::bad_request("NAME_INVALID", m)),
@@ -567,8 +578,7 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             ))
         }
     };
-    let method = req.method().clone();
-    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
     let headers = &parts.headers;
     match (route, method) {
         (Route::Base, Method::GET) => Ok(Json(json!({})).into_response()),
@@ -581,18 +591,12 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             changefeed(&st, gun, q).await
         }
         (Route::Repository(gun), Method::POST) => {
-            if let Err(e) = authorize(&st, headers, Target::Gun(&gun), Action::Push) {
-                // Read what the client is still sending, so that it gets to read the 401/403
-                // instead of a reset connection.
-                drain(body).await;
-                return Err(e);
-            }
+            authorize(&st, headers, Target::Gun(&gun), Action::Push)?;
             let declared = headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if let Some(n) = declared.filter(|n| *n > st.max_body_bytes as u64) {
-                drain(body).await;
                 st.metrics.rejected("size");
                 return Err(AppError::TooLarge {
                     message: format!(
@@ -603,11 +607,9 @@ async fn handle(st: AppState, req: Request) -> Result<Response, AppError> {
             }
             let slot = match publish_slot(&st, &gun).await {
                 Ok(s) => s,
-                Err(resp) => {
-                    drain(body).await;
-                    return Ok(resp);
-                }
+                Err(resp) => return Ok(resp),
             };
+            let body = body.take().unwrap_or_default();
             let uploads = match tokio::time::timeout(
                 st.capacity.body_timeout,
                 read_uploads(&st, Request::from_parts(parts, body)),

@@ -18,14 +18,7 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 fn metrics_count_what_happened() {
     let s = Server::start();
     let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK);
+    c.publish_initial(&s, &["v1"]);
     // A rejected publish: root bytes as targets.
     let r = s.publish(GUN, &[("targets", c.signed_root(2))]);
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -122,14 +115,7 @@ fn request_ids_are_echoed() {
 fn backup_of_a_running_server() {
     let s = Server::start();
     let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK);
+    c.publish_initial(&s, &["v1"]);
     let out_dir = tempfile::tempdir().unwrap();
     let to = out_dir.path().join("vouch-backup.db");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
@@ -166,14 +152,7 @@ fn backup_of_a_running_server() {
 fn rotating_the_key_encryption_key_keeps_the_server_signing_with_the_same_keys() {
     let mut s = Server::start();
     let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    c.publish_initial(&s, &["v1"]);
     let timestamp_key = s.online_key(GUN, "timestamp");
     let old_kek = std::fs::read(s.data_dir.join("kek")).unwrap();
     assert!(s.terminate());
@@ -233,14 +212,7 @@ fn rotating_the_key_encryption_key_keeps_the_server_signing_with_the_same_keys()
 fn reads_right_after_a_write_see_it() {
     let s = Server::start();
     let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK);
+    c.publish_initial(&s, &["v1"]);
     for v in 2..6u64 {
         // Read (and so cache) the current targets, publish the next, read again at once.
         assert!(s.current(GUN, "targets").is_some());

@@ -274,14 +274,8 @@ fn version_rejections() {
     // Each refusal counted under its reason: the 409s and the root version gap as `version`,
     // the other 400 by its check.
     let m = metrics(&s);
-    assert!(
-        m.contains("vouch_publish_rejections_total{reason=\"version\"} 3"),
-        "{m}"
-    );
-    assert!(
-        m.contains("vouch_publish_rejections_total{reason=\"expired\"} 1"),
-        "{m}"
-    );
+    common::assert_metric(&m, "vouch_publish_rejections_total{reason=\"version\"} 3");
+    common::assert_metric(&m, "vouch_publish_rejections_total{reason=\"expired\"} 1");
 }
 
 #[test]
@@ -424,14 +418,7 @@ fn delegated_role_rejections() {
 fn oversized_body_is_413() {
     let s = Server::start_with(&[("VOUCH_MAX_BODY_BYTES", "65536")]);
     let c = ClientRepo::new(&s, GUN);
-    let r = s.publish(
-        GUN,
-        &[
-            ("root", c.signed_root(1)),
-            ("targets", c.signed_targets(1, &["v1"])),
-        ],
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    c.publish_initial(&s, &["v1"]);
     let before = observe(&s, GUN);
     let r = s.publish(GUN, &[("targets", vec![b' '; 200_000])]);
     assert_rejected(
@@ -444,10 +431,7 @@ fn oversized_body_is_413() {
         &before,
     );
     let m = metrics(&s);
-    assert!(
-        m.contains("vouch_publish_rejections_total{reason=\"size\"} 1"),
-        "{m}"
-    );
+    common::assert_metric(&m, "vouch_publish_rejections_total{reason=\"size\"} 1");
 }
 
 /// The server's `/metrics` text.
@@ -480,13 +464,10 @@ fn requests_stuck_in_storage_get_503_and_a_publish_keeps_its_slot() {
     let r = s.publish(GUN, &[("targets", c.signed_targets(3, &["v3"]))]);
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
     let m = metrics(&s);
-    assert!(
-        m.contains("vouch_overload_rejections_total{reason=\"timeout\"} 2"),
-        "{m}"
-    );
-    assert!(
-        m.contains("vouch_overload_rejections_total{reason=\"publish_gun\"} 1"),
-        "{m}"
+    common::assert_metric(&m, "vouch_overload_rejections_total{reason=\"timeout\"} 2");
+    common::assert_metric(
+        &m,
+        "vouch_overload_rejections_total{reason=\"publish_gun\"} 1",
     );
     // Once the lock is gone the first publish completes, as documented: a client that got
     // the 503 refreshes before it retries.
@@ -534,6 +515,74 @@ fn invalid_guns() {
         s.get(&format!("/v2/{ok}/_trust/tuf/root.json")).status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// Reads one HTTP/1.1 response with a `content-length` body from `conn`; returns its head.
+fn read_response(conn: &mut std::io::BufReader<std::net::TcpStream>) -> String {
+    use std::io::{BufRead, Read};
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            conn.read_line(&mut line).unwrap() > 0,
+            "closed after {head:?}"
+        );
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
+fn a_refused_publish_leaves_the_connection_usable() {
+    use std::io::Write;
+    let s = Server::start();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut conn = std::io::BufReader::new(stream);
+    // Refused before its body is read (a bad GUN; no token), the body still arriving: the
+    // server reads and discards it, answers, and keeps the connection for the next request.
+    for (path, status) in [
+        ("/v2/Org/App/_trust/tuf/", "400"),
+        (&*format!("/v2/{GUN}/_trust/tuf/"), "401"),
+        ("/v2/org/app/_trust/tuf/root.json", "405"),
+    ] {
+        let body = vec![b'x'; 200_000];
+        write!(
+            conn.get_mut(),
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; \
+             boundary=b\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        conn.get_mut().write_all(&body[..1000]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        conn.get_mut().write_all(&body[1000..]).unwrap();
+        let head = read_response(&mut conn);
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {head}"
+        );
+    }
+    write!(conn.get_mut(), "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let head = read_response(&mut conn);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
 
 #[test]

@@ -223,6 +223,14 @@ impl Drop for Server {
     }
 }
 
+/// Asserts that the `/metrics` text `text` has `line` (a series and its value) as a whole line.
+pub fn assert_metric(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "no line {line:?} in the metrics:\n{text}"
+    );
+}
+
 /// A response, read whole.
 pub struct Resp {
     pub status: StatusCode,
