@@ -364,16 +364,24 @@ fn empty_publish(p: &Proc, gun: &str) -> reqwest::blocking::Response {
         .unwrap()
 }
 
-#[test]
-fn over_capacity_answers_503_with_retry_after() {
-    // Publishes: one at a time per repository, no waiting.
+/// A server with the `[capacity]` settings `capacity`, and a publish to `example.com/app`
+/// stalled on it, holding its slots (for up to 5 s).
+fn held_by_a_stalled_publish(capacity: &str) -> (Proc, std::net::TcpStream) {
     let dir = tempfile::tempdir().unwrap();
     let p = Proc::start(
-        "[timeouts]\nbody_read_seconds = 5\n\
-         [capacity]\nmax_publishes_per_gun = 1\npublish_wait_ms = 0\nretry_after_seconds = 3\n",
+        &format!("[timeouts]\nbody_read_seconds = 5\n[capacity]\n{capacity}"),
         dir,
     );
     let held = stalled_publish(&p, "example.com/app");
+    (p, held)
+}
+
+#[test]
+fn over_capacity_answers_503_with_retry_after() {
+    // Publishes: one at a time per repository, no waiting.
+    let (p, held) = held_by_a_stalled_publish(
+        "max_publishes_per_gun = 1\npublish_wait_ms = 0\nretry_after_seconds = 3\n",
+    );
     let r = empty_publish(&p, "example.com/app");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "3");
@@ -390,12 +398,7 @@ fn over_capacity_answers_503_with_retry_after() {
     );
 
     // Requests in flight: one, held by a stalled publish.
-    let dir = tempfile::tempdir().unwrap();
-    let p = Proc::start(
-        "[timeouts]\nbody_read_seconds = 5\n[capacity]\nmax_in_flight = 1\n",
-        dir,
-    );
-    let held = stalled_publish(&p, "example.com/app");
+    let (p, held) = held_by_a_stalled_publish("max_in_flight = 1\n");
     let r = reqwest::blocking::get(format!("http://{}/v2/", p.addr)).unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "1");
@@ -569,13 +572,9 @@ fn metrics(p: &Proc) -> String {
 fn overall_publish_cap_answers_503_across_repositories() {
     // One publish at a time over all repositories, no waiting; the per-repository cap
     // (default 2) does not come into it.
-    let dir = tempfile::tempdir().unwrap();
-    let p = Proc::start(
-        "[timeouts]\nbody_read_seconds = 5\n\
-         [capacity]\nmax_publishes = 1\npublish_wait_ms = 0\nretry_after_seconds = 4\n",
-        dir,
+    let (p, held) = held_by_a_stalled_publish(
+        "max_publishes = 1\npublish_wait_ms = 0\nretry_after_seconds = 4\n",
     );
-    let held = stalled_publish(&p, "example.com/app");
     let r = empty_publish(&p, "example.com/other");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "4");
