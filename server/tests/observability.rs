@@ -118,18 +118,13 @@ fn backup_of_a_running_server() {
     c.publish_initial(&s, &["v1"]);
     let out_dir = tempfile::tempdir().unwrap();
     let to = out_dir.path().join("vouch-backup.db");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
-        .arg("backup")
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .arg("--to")
-        .arg(&to)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+            .arg("backup")
+            .arg("--data-dir")
+            .arg(&s.data_dir)
+            .arg("--to")
+            .arg(&to),
     );
 
     // Restore: a server on a data directory holding the copy (and the same key-encryption
@@ -157,17 +152,11 @@ fn rotating_the_key_encryption_key_keeps_the_server_signing_with_the_same_keys()
     let old_kek = std::fs::read(s.data_dir.join("kek")).unwrap();
     assert!(s.terminate());
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
-        .arg("rotate-kek")
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+            .arg("rotate-kek")
+            .arg("--data-dir")
+            .arg(&s.data_dir),
     );
     assert!(stdout.contains("re-sealed 2 online keys"), "{stdout}");
     assert_ne!(std::fs::read(s.data_dir.join("kek")).unwrap(), old_kek);

@@ -40,25 +40,18 @@ use vouch_tuf::types::{RoleName, TargetName, Threshold, TopLevelRole, Version};
 /// Runs `tests/python/<script>` with `args`; panics with its output unless it exits 0, and
 /// returns the JSON of its last stdout line.
 fn run_python(script: &str, args: &[OsString]) -> Value {
-    let out = Command::new(common::python())
-        .arg(common::python_script(script))
-        .args(args)
-        // The server is on loopback: never route the client through a proxy.
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .output()
-        .unwrap_or_else(|e| panic!("running {script}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
-        out.status
+    let stdout = common::run_ok(
+        Command::new(common::python())
+            .arg(common::python_script(script))
+            .args(args)
+            // The server is on loopback: never route the client through a proxy.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost"),
     );
     let last = stdout
         .lines()
         .last()
-        .unwrap_or_else(|| panic!("{script} printed nothing; stderr: {stderr}"));
+        .unwrap_or_else(|| panic!("{script} printed nothing"));
     serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("{script} printed non-JSON ({e}): {stdout}"))
 }

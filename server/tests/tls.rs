@@ -195,20 +195,14 @@ fn https_with_certificate_rotation_and_python_tuf() {
     std::fs::write(&ca_file, &ca.cert_pem).unwrap();
     let root_file = work.path().join("root.json");
     std::fs::write(&root_file, &root).unwrap();
-    let out = Command::new(common::python())
-        .arg(common::python_script("client.py"))
-        .arg(format!("{base}/v2/{GUN}/_trust/tuf/"))
-        .arg(&root_file)
-        .arg(work.path().join("metadata"))
-        .arg("v1")
-        .env("SSL_CERT_FILE", &ca_file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::run_ok(
+        Command::new(common::python())
+            .arg(common::python_script("client.py"))
+            .arg(format!("{base}/v2/{GUN}/_trust/tuf/"))
+            .arg(&root_file)
+            .arg(work.path().join("metadata"))
+            .arg("v1")
+            .env("SSL_CERT_FILE", &ca_file),
     );
     let v = json::parse(stdout.trim().as_bytes()).unwrap();
     let v1 = v.as_object().unwrap()["v1"].as_object().unwrap();

@@ -378,6 +378,21 @@ pub fn digest_of(tag: &str) -> Digest {
     Digest::sha256_of(format!("manifest of {tag}").as_bytes())
 }
 
+/// Runs `cmd`; panics with its stdout and stderr unless it exits 0, and returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The python with python-tuf (from ./scripts/test, or target/venv).
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("VOUCH_TEST_PYTHON") {
