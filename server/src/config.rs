@@ -293,6 +293,22 @@ impl JwtConfig {
     }
 }
 
+/// Refuses the first of `values` (settings of `section`) below `min`, saying it must be
+/// `needs`.
+fn at_least(
+    section: &str,
+    values: &[(&str, i128)],
+    min: i128,
+    needs: &str,
+) -> Result<(), ConfigError> {
+    match values.iter().find(|(_, v)| *v < min) {
+        Some((name, v)) => Err(ConfigError(format!(
+            "{section}.{name} = {v}: must be {needs}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -375,44 +391,41 @@ impl Config {
     /// Rejects settings that cannot work.
     pub fn check(&self) -> Result<(), ConfigError> {
         let l = &self.lifetimes;
-        for (name, v) in [
-            ("timestamp_seconds", l.timestamp_seconds),
-            ("snapshot_seconds", l.snapshot_seconds),
-        ] {
-            if v < 60 {
-                return Err(ConfigError(format!(
-                    "lifetimes.{name} = {v}: must be at least 60 seconds"
-                )));
-            }
-        }
+        at_least(
+            "lifetimes",
+            &[
+                ("timestamp_seconds", l.timestamp_seconds.into()),
+                ("snapshot_seconds", l.snapshot_seconds.into()),
+            ],
+            60,
+            "at least 60 seconds",
+        )?;
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError("limits.max_body_bytes must be positive".into()));
         }
         let t = &self.timeouts;
-        for (name, v) in [
-            ("request_seconds", t.request_seconds),
-            ("header_read_seconds", t.header_read_seconds),
-            ("body_read_seconds", t.body_read_seconds),
-            ("tls_handshake_seconds", t.tls_handshake_seconds),
-        ] {
-            if v == 0 {
-                return Err(ConfigError(format!(
-                    "timeouts.{name} = 0: must be at least 1 second"
-                )));
-            }
-        }
+        at_least(
+            "timeouts",
+            &[
+                ("request_seconds", t.request_seconds.into()),
+                ("header_read_seconds", t.header_read_seconds.into()),
+                ("body_read_seconds", t.body_read_seconds.into()),
+                ("tls_handshake_seconds", t.tls_handshake_seconds.into()),
+            ],
+            1,
+            "at least 1 second",
+        )?;
         let c = &self.capacity;
-        for (name, v) in [
-            ("max_in_flight", c.max_in_flight),
-            ("max_publishes", c.max_publishes),
-            ("max_publishes_per_gun", c.max_publishes_per_gun),
-        ] {
-            if v == 0 {
-                return Err(ConfigError(format!(
-                    "capacity.{name} = 0: must be positive"
-                )));
-            }
-        }
+        at_least(
+            "capacity",
+            &[
+                ("max_in_flight", c.max_in_flight as i128),
+                ("max_publishes", c.max_publishes as i128),
+                ("max_publishes_per_gun", c.max_publishes_per_gun as i128),
+            ],
+            1,
+            "positive",
+        )?;
         if let Some(tls) = &self.tls {
             if tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty() {
                 return Err(ConfigError(
