@@ -382,13 +382,13 @@ pub fn serve_cached<B>(st: &AppState, req: &axum::http::Request<B>) -> Option<Re
     let f = cached_current(st, &gun, &role)?;
     let mut resp = file_response(&f, false, headers);
     let id = request_id(headers);
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        finish(st, &mut resp, id, "metadata", method, start);
-        return Some(resp);
-    }
-    let span = request_span(&id, method, req.uri().path());
+    // Its only line is at debug level: no span unless that is on.
+    let span = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| request_span(&id, method, req.uri().path()));
     let (status, ms) = finish(st, &mut resp, id, "metadata", method, start);
-    span.in_scope(|| log_outcome(method, status, ms));
+    if let Some(span) = span {
+        span.in_scope(|| log_outcome(method, status, ms));
+    }
     Some(resp)
 }
 
