@@ -21,17 +21,18 @@
 //! A version that is not newer than the stored one is a [`Rejection::Conflict`]: someone
 //! published first, and the client should refresh and retry.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::metadata::{
-    Delegations, Key, MetaFile, Metadata, PathScope, Role, Root, Snapshot, Targets, TimestampRole,
+    DelegatedRole, Delegations, Key, MatchBudget, MetaFile, Metadata, PathScope, Role, Root,
+    ScopeMatcher, Snapshot, Targets, TimestampRole,
 };
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, RoleName, TopLevelRole, Version};
 
-use crate::store::{NewFile, StoredFile};
+use crate::store::{NewFile, StoredFile, MAX_VERSION};
 
 /// A role's stored file, parsed.
 #[derive(Clone, Debug)]
@@ -328,8 +329,21 @@ fn check_not_expired<T: Role>(
     Ok(())
 }
 
-/// A new version must be greater than the stored one.
+/// A version the store can hold (at most [`MAX_VERSION`]).
+fn check_storable(role: &str, version: u64) -> Result<(), Rejection> {
+    if version > MAX_VERSION {
+        return Err(invalid(
+            role,
+            "version",
+            format!("version {version} is above {MAX_VERSION}, the highest version stored"),
+        ));
+    }
+    Ok(())
+}
+
+/// A new version must be greater than the stored one, and storable.
 fn check_newer(role: &str, stored: Option<u64>, new: u64) -> Result<(), Rejection> {
+    check_storable(role, new)?;
     match stored {
         Some(old) if new <= old => Err(Rejection::Conflict {
             role: role.to_owned(),
@@ -341,22 +355,27 @@ fn check_newer(role: &str, stored: Option<u64>, new: u64) -> Result<(), Rejectio
     }
 }
 
-/// Every key a role uses must be usable, and a threshold must be reachable.
-fn check_key_assignment(
+/// Every key a role uses must be usable, and a threshold must be reachable. Each key is
+/// decoded once however many roles list it (`usable` remembers those already checked).
+fn check_key_assignment<'k>(
     role: &str,
     what: &str,
-    keys: &BTreeMap<KeyId, Key>,
+    keys: &'k BTreeMap<KeyId, Key>,
+    usable: &mut HashSet<&'k KeyId>,
     keyids: &[KeyId],
     threshold: u32,
 ) -> Result<(), Rejection> {
     for id in keyids {
-        let key = keys.get(id).ok_or_else(|| {
+        let (id, key) = keys.get_key_value(id).ok_or_else(|| {
             invalid(
                 role,
                 "keys",
                 format!("{what} lists key id {id}, which is not among the keys"),
             )
         })?;
+        if usable.contains(id) {
+            continue;
+        }
         key.verifying_key().map_err(|e| {
             invalid(
                 role,
@@ -364,6 +383,7 @@ fn check_key_assignment(
                 format!("{what} lists key {id}, which cannot be used: {e}"),
             )
         })?;
+        usable.insert(id);
     }
     if threshold as usize > keyids.len() {
         return Err(invalid(
@@ -380,9 +400,17 @@ fn check_key_assignment(
 
 fn check_delegations(role: &str, d: &Option<Delegations>) -> Result<(), Rejection> {
     let Some(d) = d else { return Ok(()) };
+    let mut usable = HashSet::new();
     for r in &d.roles {
         let what = format!("delegation to {}", r.name);
-        check_key_assignment(role, &what, &d.keys, &r.keyids, r.threshold.get())?;
+        check_key_assignment(
+            role,
+            &what,
+            &d.keys,
+            &mut usable,
+            &r.keyids,
+            r.threshold.get(),
+        )?;
         if r.scope == PathScope::Nothing {
             return Err(invalid(
                 role,
@@ -435,9 +463,11 @@ pub struct Update {
     pub files: Vec<NewFile>,
 }
 
+/// A role that delegates to another: its name, metadata, whether it was uploaded, and the
+/// delegation itself.
+type Delegator<'s> = (&'s str, &'s Metadata<Targets>, bool, &'s DelegatedRole);
+
 /// The delegated-role tree after an update: name to (metadata, bytes, uploaded?).
-/// A role that delegates to another: its name, metadata, and whether it was uploaded.
-type Delegator<'s> = (&'s str, &'s Metadata<Targets>, bool);
 
 struct TargetsTree<'s> {
     top: (&'s Metadata<Targets>, bool),
@@ -464,14 +494,14 @@ impl TargetsTree<'_> {
                 if named.insert(r.name.as_str()) {
                     out.entry(r.name.as_str())
                         .or_default()
-                        .push((parent, md, uploaded));
+                        .push((parent, md, uploaded, r));
                 }
             }
         }
         out
     }
 
-    /// Delegated roles reachable from `targets` through delegations, in search order.
+    /// Delegated roles reachable from `targets` through delegations, in the order found.
     fn reachable(&self) -> Vec<&str> {
         let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut order = Vec::new();
@@ -611,11 +641,24 @@ pub fn validate_update(
         }
     }
     let delegators_of = tree.delegators();
+    let reachable = tree.reachable();
+    let reachable_set: HashSet<&str> = reachable.iter().copied().collect();
+    let mut budget = MatchBudget::default();
     for (name, (md, _, uploaded)) in &tree.delegated {
+        // An uploaded role must hang from `targets` by delegations: a role delegating to
+        // itself, or roles delegating to each other, would otherwise be "verified" by keys
+        // their uploader chose.
+        if *uploaded && !reachable_set.contains(name.as_str()) {
+            return Err(invalid(
+                name,
+                "delegation",
+                format!("{name} is not reachable from targets through delegations: targets, or a role it delegates to, must delegate to it"),
+            ));
+        }
         let delegators = delegators_of
             .get(name.as_str())
             .map_or(&[][..], Vec::as_slice);
-        let (parent_name, parent, parent_uploaded) = match delegators {
+        let (parent_name, parent, parent_uploaded, delegation) = match delegators {
             [one] => *one,
             [] if *uploaded => {
                 return Err(invalid(
@@ -658,31 +701,10 @@ pub fn validate_update(
             })?;
         }
         // Every target a role lists must be within the paths delegated to it.
-        let delegation = parent
-            .signed()
-            .delegations
-            .as_ref()
-            .and_then(|d| d.role(name))
-            .ok_or_else(|| invalid(name, "delegation", "delegation vanished"))?;
-        if let Some(outside) = md
-            .signed()
-            .targets
-            .keys()
-            .find(|t| !delegation.is_delegated_path(t.as_str()))
-        {
-            return Err(invalid(
-                name,
-                "paths",
-                format!(
-                    "target {outside:?} is outside the paths {parent_name} delegates to {name} ({})",
-                    describe_scope(&delegation.scope)
-                ),
-            ));
-        }
+        check_paths(name, parent_name, delegation, md.signed(), &mut budget)?;
     }
 
     // ---- snapshot ----
-    let reachable = tree.reachable();
     let mut expected: BTreeMap<String, (u64, &[u8])> = BTreeMap::new();
     let top_bytes: &[u8] = match (upload("targets"), &state.targets) {
         (Some(u), _) => &u.bytes,
@@ -794,7 +816,15 @@ pub fn validate_update(
         (None, None) => {}
     }
     files.push(new_file("timestamp", ts_md.version(), ts_md.to_bytes()));
+    check_files_storable(&files)?;
     Ok(Update { files })
+}
+
+/// The versions the server writes itself (one above the stored ones) must be storable too.
+fn check_files_storable(files: &[NewFile]) -> Result<(), Rejection> {
+    files
+        .iter()
+        .try_for_each(|f| check_storable(&f.role, f.version))
 }
 
 fn next_version(stored: Option<u64>) -> Version {
@@ -809,10 +839,47 @@ fn new_file(role: &str, version: Version, bytes: Vec<u8>) -> NewFile {
     }
 }
 
+/// Every target `role` lists lies inside the paths `parent` delegates to it: one pass over
+/// the targets, charged to the update's `budget` (see [`ScopeMatcher`]).
+fn check_paths(
+    role: &str,
+    parent: &str,
+    delegation: &DelegatedRole,
+    md: &Targets,
+    budget: &mut MatchBudget,
+) -> Result<(), Rejection> {
+    let matcher = ScopeMatcher::new(&delegation.scope);
+    for target in md.targets.keys() {
+        let covered = matcher
+            .covers(target.as_str(), budget)
+            .map_err(|e| invalid(role, "paths", format!("{e}: use fewer targets or simpler patterns (literal paths and hash prefixes cost one look-up)")))?;
+        if !covered {
+            return Err(invalid(
+                role,
+                "paths",
+                format!(
+                    "target {target:?} is outside the paths {parent} delegates to {role} ({})",
+                    describe_scope(&delegation.scope)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The scope for a message: the first few patterns, and how many more there are.
 fn describe_scope(scope: &PathScope) -> String {
+    const SHOWN: usize = 5;
+    let list = |what: &str, p: &[String]| {
+        let head: Vec<&str> = p.iter().take(SHOWN).map(String::as_str).collect();
+        match p.len().saturating_sub(SHOWN) {
+            0 => format!("{what} {}", head.join(", ")),
+            more => format!("{what} {} and {more} more", head.join(", ")),
+        }
+    };
     match scope {
-        PathScope::Paths(p) => format!("paths {}", p.join(", ")),
-        PathScope::HashPrefixes(p) => format!("path hash prefixes {}", p.join(", ")),
+        PathScope::Paths(p) => list("paths", p),
+        PathScope::HashPrefixes(p) => list("path hash prefixes", p),
         PathScope::Nothing => "no paths".into(),
     }
 }
@@ -825,6 +892,7 @@ fn check_root(
 ) -> Result<Metadata<Root>, Rejection> {
     let md: Metadata<Root> = parse(u)?;
     let new = md.signed();
+    check_storable("root", md.version().get())?;
     if let Some(old) = &state.root {
         let (old_v, new_v) = (old.version(), md.version().get());
         check_newer("root", Some(old_v), new_v)?;
@@ -854,12 +922,14 @@ fn check_root(
         )
     })?;
     check_not_expired("root", &md, now)?;
+    let mut usable = HashSet::new();
     for role in TopLevelRole::ALL {
         let rk = new.role_keys(role);
         check_key_assignment(
             "root",
             &format!("role {role}"),
             &new.keys,
+            &mut usable,
             &rk.keyids,
             rk.threshold.get(),
         )?;
@@ -990,6 +1060,7 @@ pub fn refresh_online(
     t.common.version = ts.md.version().next();
     let md = sign_as_server(TopLevelRole::Timestamp, t, root_s, &signers.timestamp)?;
     files.push(new_file("timestamp", md.version(), md.to_bytes()));
+    check_files_storable(&files)?;
     Ok(Some(Update { files }))
 }
 
@@ -1659,5 +1730,245 @@ mod tests {
             ts.signed().snapshot,
             MetaFile::for_bytes(Version::new(2).unwrap(), &u.files[0].bytes)
         );
+    }
+
+    // ---- attacks by a client holding a push token (and maybe a delegated key) ----
+
+    /// A delegated role signed by `k` whose own delegations name `delegates` (with `k`).
+    fn role_delegating(
+        r: &Repo,
+        version: u64,
+        tags: &[&str],
+        k: &PrivateKey,
+        delegates: &[&str],
+    ) -> Vec<u8> {
+        let mut t = r.targets(1, tags);
+        t.common.version = Version::new(version).unwrap();
+        let kk = key(k);
+        t.delegations = Some(Delegations {
+            keys: [(kk.key_id(), kk.clone())].into_iter().collect(),
+            roles: delegates
+                .iter()
+                .map(|d| {
+                    DelegatedRole::with_paths(
+                        RoleName::new(*d).unwrap(),
+                        vec![kk.key_id()],
+                        vec!["*".into()],
+                    )
+                })
+                .collect(),
+            extra: Default::default(),
+        });
+        Metadata::signed_by(t, &[k]).unwrap().to_bytes()
+    }
+
+    #[test]
+    fn a_role_delegating_to_itself_is_refused() {
+        let r = Repo::initialised();
+        let attacker = gen();
+        // Squatting a name at the highest storable version, "verified" by its own keys.
+        let evil = role_delegating(&r, MAX_VERSION, &["v1"], &attacker, &["targets/evil"]);
+        let (role, check) = check_of(r.validate(&[up("targets/evil", &evil)]));
+        assert_eq!((role.as_str(), check), ("targets/evil", "delegation"));
+        // Pre-claiming a child of a name nobody delegates to yet.
+        let child = role_delegating(
+            &r,
+            1,
+            &["v1"],
+            &attacker,
+            &["targets/releases/prod", "targets/releases/prod/x"],
+        );
+        assert_eq!(
+            check_of(r.validate(&[up("targets/releases/prod", &child)])).1,
+            "delegation"
+        );
+    }
+
+    #[test]
+    fn roles_delegating_to_each_other_are_refused() {
+        let r = Repo::initialised();
+        let attacker = gen();
+        let a = role_delegating(&r, 1, &["v1"], &attacker, &["b"]);
+        let b = role_delegating(&r, 1, &["v1"], &attacker, &["a"]);
+        let (_, check) = check_of(r.validate(&[up("a", &a), up("b", &b)]));
+        assert_eq!(check, "delegation");
+    }
+
+    /// A role dropped from the delegations stays in the server's snapshot; a new version of
+    /// it that delegates to itself must not make the server sign a snapshot naming it.
+    #[test]
+    fn a_dropped_role_cannot_be_revived_by_delegating_to_itself() {
+        let mut r = Repo::initialised();
+        let ci = gen();
+        delegate(&mut r, &ci, &["v*"]);
+        let rel = Metadata::signed_by(r.targets(1, &["v2"]), &[&ci])
+            .unwrap()
+            .to_bytes();
+        r.publish(&[up("targets/releases", &rel)]);
+        let t = up("targets", &r.signed_targets(r.targets(3, &["v1"])));
+        r.publish(&[t]);
+        let attacker = gen();
+        let revived = role_delegating(&r, 2, &["evil"], &attacker, &["targets/releases"]);
+        assert_eq!(
+            check_of(r.validate(&[up("targets/releases", &revived)])),
+            ("targets/releases".into(), "delegation")
+        );
+    }
+
+    #[test]
+    fn a_chain_uploaded_in_one_update_is_reachable() {
+        let mut r = Repo::initialised();
+        let ci = gen();
+        delegate(&mut r, &ci, &["v*"]);
+        let releases = role_delegating(&r, 1, &["v2"], &ci, &["targets/releases/prod"]);
+        let prod = Metadata::signed_by(r.targets(1, &["v3"]), &[&ci])
+            .unwrap()
+            .to_bytes();
+        let u = r.publish(&[
+            up("targets/releases", &releases),
+            up("targets/releases/prod", &prod),
+        ]);
+        let st = r.state();
+        let meta = &st.snapshot.as_ref().unwrap().md.signed().meta;
+        assert!(meta.contains_key("targets/releases/prod.json"), "{u:?}");
+    }
+
+    /// A delegation with `prefixes` to `targets/bins`, and that role listing `tags`.
+    fn bins_update(
+        r: &mut Repo,
+        ci: &PrivateKey,
+        prefixes: Vec<String>,
+        tags: &[String],
+    ) -> Upload {
+        let mut t = r.targets(2, &["v1"]);
+        let kci = key(ci);
+        let mut role = DelegatedRole::with_paths(
+            RoleName::new("targets/bins").unwrap(),
+            vec![kci.key_id()],
+            Vec::new(),
+        );
+        role.scope = PathScope::HashPrefixes(prefixes);
+        t.delegations = Some(Delegations {
+            keys: [(kci.key_id(), kci)].into_iter().collect(),
+            roles: vec![role],
+            extra: Default::default(),
+        });
+        let t = up("targets", &r.signed_targets(t));
+        r.publish(&[t]);
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        up(
+            "targets/bins",
+            &Metadata::signed_by(r.targets(1, &tags), &[ci])
+                .unwrap()
+                .to_bytes(),
+        )
+    }
+
+    /// 4,000 targets against 4,000 hash prefixes cost 4,000 SHA-256 computations, not 16
+    /// million, and the publish goes through.
+    #[test]
+    fn many_targets_under_many_hash_prefixes_cost_one_hash_each() {
+        let mut r = Repo::initialised();
+        let ci = gen();
+        // 4,000 of the 4,096 three-digit prefixes, and 4,000 tags they cover.
+        let prefixes: Vec<String> = (96..4096).map(|i| format!("{i:03x}")).collect();
+        let tags: Vec<String> = (0..)
+            .map(|i| format!("t{i}"))
+            .filter(|t| {
+                let h = vouch_tuf::hex::encode(ring::digest::digest(
+                    &ring::digest::SHA256,
+                    t.as_bytes(),
+                ));
+                u32::from_str_radix(&h[..3], 16).unwrap() >= 96
+            })
+            .take(4000)
+            .collect();
+        let upload = bins_update(&mut r, &ci, prefixes.clone(), &tags);
+        r.validate(std::slice::from_ref(&upload)).unwrap();
+        // The check itself, counted.
+        let md = Metadata::<Targets>::from_bytes(&upload.bytes).unwrap();
+        let mut delegation =
+            DelegatedRole::with_paths(RoleName::new("targets/bins").unwrap(), vec![], vec![]);
+        delegation.scope = PathScope::HashPrefixes(prefixes);
+        let mut budget = MatchBudget::default();
+        check_paths(
+            "targets/bins",
+            "targets",
+            &delegation,
+            md.signed(),
+            &mut budget,
+        )
+        .unwrap();
+        assert_eq!(budget.sha256_computed(), 4000);
+        assert!(budget.steps() <= 4000 * 65, "{} steps", budget.steps());
+    }
+
+    /// Glob patterns chosen to be slow to match are refused once the update's matching
+    /// budget is spent, naming the check.
+    #[test]
+    fn costly_path_patterns_are_refused_at_the_budget() {
+        let mut r = Repo::initialised();
+        let ci = gen();
+        let mut t = r.targets(2, &["v1"]);
+        let kci = key(&ci);
+        // Target i is covered by pattern i only, after failing against every earlier one.
+        let patterns: Vec<String> = (0..4000).map(|i| format!("*a*a*a*-{i}b")).collect();
+        t.delegations = Some(Delegations {
+            keys: [(kci.key_id(), kci.clone())].into_iter().collect(),
+            roles: vec![DelegatedRole::with_paths(
+                RoleName::new("targets/globs").unwrap(),
+                vec![kci.key_id()],
+                patterns,
+            )],
+            extra: Default::default(),
+        });
+        let t = up("targets", &r.signed_targets(t));
+        r.publish(&[t]);
+        let tags: Vec<String> = (0..4000)
+            .map(|i| format!("{}-{i}b", "a".repeat(1000)))
+            .collect();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let role = Metadata::signed_by(r.targets(1, &tags), &[&ci])
+            .unwrap()
+            .to_bytes();
+        match r.validate(&[up("targets/globs", &role)]) {
+            Err(Rejection::Invalid {
+                role,
+                check,
+                message,
+            }) => {
+                assert_eq!((role.as_str(), check), ("targets/globs", "paths"));
+                assert!(message.contains("matching steps"), "{message}");
+            }
+            other => panic!("expected a paths rejection, got {other:?}"),
+        }
+    }
+
+    /// Versions above what the store holds are invalid (400), not a storage failure.
+    #[test]
+    fn versions_above_the_storable_bound_are_invalid() {
+        let r = Repo::initialised();
+        for v in [MAX_VERSION + 1, u64::MAX] {
+            let t = up("targets", &r.signed_targets(r.targets(v, &["v1"])));
+            assert_eq!(check_of(r.validate(&[t])), ("targets".into(), "version"));
+        }
+        let fresh = Repo::new();
+        let root = up(
+            "root",
+            &Metadata::signed_by(fresh.root(MAX_VERSION + 1), &[&fresh.root_key])
+                .unwrap()
+                .to_bytes(),
+        );
+        let targets = up("targets", &fresh.signed_targets(fresh.targets(1, &["v1"])));
+        assert_eq!(
+            check_of(fresh.validate(&[root, targets])),
+            ("root".into(), "version")
+        );
+        // The highest storable version itself is fine.
+        let t = up(
+            "targets",
+            &r.signed_targets(r.targets(MAX_VERSION, &["v1"])),
+        );
+        r.validate(&[t]).unwrap();
     }
 }

@@ -414,6 +414,83 @@ fn delegated_role_rejections() {
     );
 }
 
+/// A role signed by the uploader's own key that delegates to itself (or a pair delegating
+/// to each other) is refused: only a push token, no repository key, is needed to try.
+#[test]
+fn self_delegated_roles_are_refused_and_nothing_is_stored() {
+    let (s, c) = initialised();
+    let before = observe(&s, GUN);
+    let attacker = gen();
+    let ka = key_of(&attacker);
+    let delegating = |version: u64, to: &[&str]| {
+        let mut t = c.targets(1, &["v1"]);
+        t.common.version = Version::new(version).unwrap();
+        t.delegations = Some(Delegations {
+            keys: [(ka.key_id(), ka.clone())].into_iter().collect(),
+            roles: to
+                .iter()
+                .map(|n| {
+                    DelegatedRole::with_paths(
+                        RoleName::new(*n).unwrap(),
+                        vec![ka.key_id()],
+                        vec!["*".into()],
+                    )
+                })
+                .collect(),
+            extra: Default::default(),
+        });
+        Metadata::signed_by(t, &[&attacker]).unwrap().to_bytes()
+    };
+    // Squatting `targets/releases` at the highest version, before its owner delegates it.
+    let r = s.publish(
+        GUN,
+        &[(
+            "targets/releases",
+            delegating(i64::MAX as u64, &["targets/releases"]),
+        )],
+    );
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "not reachable from targets",
+        &before,
+    );
+    let r = s.publish(
+        GUN,
+        &[("a", delegating(1, &["b"])), ("b", delegating(1, &["a"]))],
+    );
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "not reachable from targets",
+        &before,
+    );
+    assert!(s.current(GUN, "a").is_none() && s.current(GUN, "b").is_none());
+}
+
+/// A version no backend can store is a 400 naming it, not a 500 from the store.
+#[test]
+fn versions_beyond_the_storable_bound_are_400() {
+    let (s, c) = initialised();
+    let before = observe(&s, GUN);
+    let r = s.publish(GUN, &[("targets", c.signed_targets(1 << 63, &["v2"]))]);
+    assert_rejected(
+        &s,
+        GUN,
+        r,
+        StatusCode::BAD_REQUEST,
+        "METADATA_INVALID",
+        "highest version stored",
+        &before,
+    );
+}
+
 #[test]
 fn oversized_body_is_413() {
     let s = Server::start_with(&[("VOUCH_MAX_BODY_BYTES", "65536")]);

@@ -20,6 +20,10 @@ use thiserror::Error;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
+/// The highest version of a role any backend stores: versions are signed 64-bit integers in
+/// every database. [`crate::validate`] refuses a higher one before anything is written.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
 /// One stored version of one role's metadata file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredFile {

@@ -1,6 +1,6 @@
 //! Reading typed fields out of JSON objects with errors that name the role and the field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::json::{Map, Value};
 use crate::time::Timestamp;
@@ -205,9 +205,10 @@ impl<'r> Fields<'r> {
             .opt_string_array(key)?
             .ok_or_else(|| self.error(key, "missing required field"))?;
         let mut out: Vec<KeyId> = Vec::with_capacity(items.len());
+        let mut seen: HashSet<KeyId> = HashSet::with_capacity(items.len());
         for s in items {
             let id = KeyId::new(s).map_err(|e| self.error(key, e.to_string()))?;
-            if out.contains(&id) {
+            if !seen.insert(id.clone()) {
                 return Err(self.error(key, format!("key id {id} listed twice")));
             }
             out.push(id);

@@ -33,7 +33,9 @@ use crate::time::Timestamp;
 use crate::types::{KeyId, Version};
 
 pub use key::Key;
-pub use paths::{path_hash_prefix_matches, path_pattern_matches};
+pub use paths::{
+    path_hash_prefix_matches, path_pattern_matches, MatchBudget, OverBudget, ScopeMatcher,
+};
 pub use root::{RoleKeys, Root};
 pub use snapshot::{MetaFile, Snapshot, Timestamp as TimestampRole};
 pub use targets::{DelegatedRole, Delegations, PathScope, TargetFile, Targets};
@@ -302,12 +304,16 @@ impl<T: Role> Metadata<T> {
         let signed_value = env.req("signed")?;
         let sig_values = env.req_array("signatures")?;
         let mut signatures: Vec<Signature> = Vec::with_capacity(sig_values.len());
+        // One look-up per signature: a check against every earlier one would cost the
+        // square of a number the sender chooses.
+        let mut signers: std::collections::HashSet<KeyId> =
+            std::collections::HashSet::with_capacity(sig_values.len());
         for (i, sv) in sig_values.into_iter().enumerate() {
             let mut sf = Fields::new(role, format!("signatures[{i}]"), sv)?;
             let keyid =
                 KeyId::new(sf.req_str("keyid")?).map_err(|e| sf.error("keyid", e.to_string()))?;
             let sig = sf.req_str("sig")?;
-            if signatures.iter().any(|s| s.keyid == keyid) {
+            if !signers.insert(keyid.clone()) {
                 return Err(MetadataError::DuplicateSignature {
                     role: role.to_owned(),
                     keyid,

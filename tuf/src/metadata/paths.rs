@@ -4,6 +4,20 @@
 //! each part is matched shell-style (`*` any run of characters, `?` one character,
 //! `[abc]`, `[a-z]`, `[!abc]` one character from or not from a set). So `*` never matches
 //! across a `/`: `v*` covers `v1.2` but not `v1/extra`.
+//!
+//! [`path_pattern_matches`] and [`path_hash_prefix_matches`] answer for one target, as a
+//! client searching the delegation tree asks. A server checking that *every* target of an
+//! uploaded role lies inside its delegation asks for many targets at once, against patterns
+//! and prefixes the uploader chose: [`ScopeMatcher`] answers that at a cost linear in the
+//! number of targets (one SHA-256 per target, set look-ups for prefixes and literal paths),
+//! and charges the shell-style matching it still has to do to a [`MatchBudget`], so that no
+//! choice of N targets and M patterns costs N×M unbounded work.
+
+use std::collections::{HashMap, HashSet};
+
+use thiserror::Error;
+
+use super::PathScope;
 
 /// True when `target` matches the delegation path `pattern`.
 ///
@@ -17,11 +31,12 @@
 pub fn path_pattern_matches(pattern: &str, target: &str) -> bool {
     let pat: Vec<&str> = pattern.split('/').collect();
     let tgt: Vec<&str> = target.split('/').collect();
+    let mut unbounded = u64::MAX;
     pat.len() == tgt.len()
         && pat.iter().zip(&tgt).all(|(p, t)| {
             let p: Vec<char> = p.chars().collect();
             let t: Vec<char> = t.chars().collect();
-            segment_matches(&p, &t)
+            segment_matches(&p, &t, &mut unbounded) == Some(true)
         })
 }
 
@@ -34,8 +49,210 @@ pub fn path_pattern_matches(pattern: &str, target: &str) -> bool {
 /// assert!(!path_hash_prefix_matches("00", "v1"));
 /// ```
 pub fn path_hash_prefix_matches(prefix: &str, target: &str) -> bool {
+    target_hash_hex(target).starts_with(prefix)
+}
+
+fn target_hash_hex(target: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, target.as_bytes());
-    crate::hex::encode(digest.as_ref()).starts_with(prefix)
+    crate::hex::encode(digest.as_ref())
+}
+
+/// Checking target names against delegated paths took more work than the budget allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("checking target names against the delegated path patterns needs more than {limit} matching steps")]
+pub struct OverBudget {
+    /// The budget that was used up.
+    pub limit: u64,
+}
+
+/// The work [`ScopeMatcher`]s may do, shared by every check of one update, and a count of
+/// what they did.
+///
+/// A step is one character comparison of shell-style matching, or one set look-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchBudget {
+    limit: u64,
+    steps: u64,
+    sha256: u64,
+}
+
+impl MatchBudget {
+    /// The default budget for one update: 2^26 steps, far above what real delegations need
+    /// (a look-up per target for literal paths and hash prefixes; a few comparisons per
+    /// pattern for the usual `v1.*`-style globs) and about a second of work at most.
+    pub const DEFAULT_STEPS: u64 = 1 << 26;
+
+    /// A budget of `limit` steps.
+    pub fn new(limit: u64) -> Self {
+        MatchBudget {
+            limit,
+            steps: 0,
+            sha256: 0,
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// SHA-256 computations of target names so far.
+    pub fn sha256_computed(&self) -> u64 {
+        self.sha256
+    }
+
+    fn charge(&mut self, steps: u64) -> Result<(), OverBudget> {
+        self.steps = self.steps.saturating_add(steps);
+        if self.steps > self.limit {
+            Err(OverBudget { limit: self.limit })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn left(&self) -> u64 {
+        self.limit.saturating_sub(self.steps)
+    }
+}
+
+impl Default for MatchBudget {
+    fn default() -> Self {
+        MatchBudget::new(MatchBudget::DEFAULT_STEPS)
+    }
+}
+
+/// One delegation's scope, prepared to check many target names.
+///
+/// Hash prefixes go into a set keyed by prefix, with the distinct prefix lengths beside it
+/// (at most 65), so a target costs one SHA-256 and at most 65 look-ups whatever the number
+/// of prefixes. Path patterns without `*`, `?` or `[` go into a set of exact names; the
+/// others are grouped by their number of `/`-separated parts and matched one by one,
+/// charging each comparison to the budget.
+///
+/// ```
+/// use vouch_tuf::metadata::{MatchBudget, PathScope, ScopeMatcher};
+/// let scope = PathScope::Paths(vec!["latest".into(), "v1.*".into()]);
+/// let m = ScopeMatcher::new(&scope);
+/// let mut budget = MatchBudget::default();
+/// assert_eq!(m.covers("v1.2", &mut budget), Ok(true));
+/// assert_eq!(m.covers("latest", &mut budget), Ok(true));
+/// assert_eq!(m.covers("v2.0", &mut budget), Ok(false));
+/// ```
+#[derive(Debug)]
+pub struct ScopeMatcher<'s> {
+    kind: MatcherKind<'s>,
+}
+
+#[derive(Debug)]
+enum MatcherKind<'s> {
+    Paths {
+        exact: HashSet<&'s str>,
+        /// Glob patterns by number of `/`-separated parts: each part as characters.
+        globs: HashMap<usize, Vec<Vec<Vec<char>>>>,
+    },
+    Prefixes {
+        set: HashSet<&'s str>,
+        /// The distinct lengths of the prefixes in `set`, shortest first.
+        lengths: Vec<usize>,
+    },
+    Nothing,
+}
+
+/// Length of a hex SHA-256: no longer prefix can match.
+const HASH_HEX_LEN: usize = 64;
+
+impl<'s> ScopeMatcher<'s> {
+    /// Prepares `scope`: linear in its size.
+    pub fn new(scope: &'s PathScope) -> Self {
+        let kind = match scope {
+            PathScope::Paths(patterns) => {
+                let mut exact = HashSet::new();
+                let mut globs: HashMap<usize, Vec<Vec<Vec<char>>>> = HashMap::new();
+                for p in patterns {
+                    if p.contains(['*', '?', '[']) {
+                        let parts: Vec<Vec<char>> =
+                            p.split('/').map(|s| s.chars().collect()).collect();
+                        globs.entry(parts.len()).or_default().push(parts);
+                    } else {
+                        exact.insert(p.as_str());
+                    }
+                }
+                MatcherKind::Paths { exact, globs }
+            }
+            PathScope::HashPrefixes(prefixes) => {
+                // A prefix that is not lowercase hex, or longer than a hash, matches nothing.
+                let set: HashSet<&str> = prefixes
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| {
+                        p.len() <= HASH_HEX_LEN
+                            && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                    })
+                    .collect();
+                let mut lengths: Vec<usize> = set.iter().map(|p| p.len()).collect();
+                lengths.sort_unstable();
+                lengths.dedup();
+                MatcherKind::Prefixes { set, lengths }
+            }
+            PathScope::Nothing => MatcherKind::Nothing,
+        };
+        ScopeMatcher { kind }
+    }
+
+    /// True when the scope covers `target`; the same answer as
+    /// [`DelegatedRole::is_delegated_path`](super::DelegatedRole::is_delegated_path), or
+    /// [`OverBudget`] when the budget runs out first.
+    pub fn covers(&self, target: &str, budget: &mut MatchBudget) -> Result<bool, OverBudget> {
+        match &self.kind {
+            MatcherKind::Nothing => Ok(false),
+            MatcherKind::Prefixes { set, lengths } => {
+                budget.sha256 += 1;
+                let hex = target_hash_hex(target);
+                for &len in lengths {
+                    budget.charge(1)?;
+                    if set.contains(&hex[..len]) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            MatcherKind::Paths { exact, globs } => {
+                budget.charge(1)?;
+                if exact.contains(target) {
+                    return Ok(true);
+                }
+                let parts: Vec<&str> = target.split('/').collect();
+                let Some(candidates) = globs.get(&parts.len()) else {
+                    return Ok(false);
+                };
+                let parts: Vec<Vec<char>> = parts.iter().map(|s| s.chars().collect()).collect();
+                for pattern in candidates {
+                    let mut all = true;
+                    for (p, t) in pattern.iter().zip(&parts) {
+                        let mut left = budget.left();
+                        let matched = segment_matches(p, t, &mut left);
+                        budget.charge(budget.left() - left)?;
+                        match matched {
+                            Some(true) => {}
+                            Some(false) => {
+                                all = false;
+                                break;
+                            }
+                            None => {
+                                return Err(OverBudget {
+                                    limit: budget.limit,
+                                })
+                            }
+                        }
+                    }
+                    if all {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
 }
 
 /// One `[...]` set starting at `p[0] == '['`: whether `c` is in it, and the set's length.
@@ -69,12 +286,15 @@ fn match_set(p: &[char], c: char) -> Option<(bool, usize)> {
     }
 }
 
-fn segment_matches(p: &[char], t: &[char]) -> bool {
-    // Iterative matching with one backtrack point for the last `*`: linear in practice,
-    // never exponential.
+/// Matches one `/`-free part. Each comparison takes one of `steps`; `None` when they run
+/// out before an answer.
+fn segment_matches(p: &[char], t: &[char], steps: &mut u64) -> Option<bool> {
+    // Iterative matching with one backtrack point for the last `*`: at most |p|·|t|
+    // comparisons, never exponential.
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
+        *steps = steps.checked_sub(1)?;
         let step = match p.get(pi) {
             Some('*') => {
                 star = Some((pi, ti));
@@ -82,11 +302,17 @@ fn segment_matches(p: &[char], t: &[char]) -> bool {
                 continue;
             }
             Some('?') => Some(1),
-            Some('[') => match match_set(&p[pi..], t[ti]) {
-                Some((true, len)) => Some(len),
-                Some((false, _)) => None,
-                None => (t[ti] == '[').then_some(1),
-            },
+            Some('[') => {
+                // A set costs a step per character of it.
+                let set = match_set(&p[pi..], t[ti]);
+                let scanned = set.map_or(p.len() - pi, |(_, len)| len) as u64;
+                *steps = steps.checked_sub(scanned)?;
+                match set {
+                    Some((true, len)) => Some(len),
+                    Some((false, _)) => None,
+                    None => (t[ti] == '[').then_some(1),
+                }
+            }
             Some(c) => (*c == t[ti]).then_some(1),
             None => None,
         };
@@ -101,11 +327,11 @@ fn segment_matches(p: &[char], t: &[char]) -> bool {
                     ti = st + 1;
                     star = Some((sp, st + 1));
                 }
-                None => return false,
+                None => return Some(false),
             },
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    Some(p[pi..].iter().all(|c| *c == '*'))
 }
 
 #[cfg(test)]
@@ -158,6 +384,153 @@ mod tests {
         let p = "*a".repeat(50);
         let t = "a".repeat(5000) + "b";
         assert!(!path_pattern_matches(&p, &t));
+    }
+
+    fn covers(scope: &PathScope, target: &str) -> bool {
+        ScopeMatcher::new(scope)
+            .covers(target, &mut MatchBudget::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_matcher_answers_as_the_single_pattern_functions() {
+        let patterns = [
+            "*",
+            "",
+            "v*",
+            "*.tgz",
+            "a?c",
+            "[abc]x",
+            "[!abc]x",
+            "[a-c]",
+            "[]]",
+            "[a-]",
+            "[",
+            "[ab",
+            "*a*b*c",
+            "dir/*/file",
+            "*/*",
+            "V*",
+            "é*",
+            "sha256:*",
+            "latest",
+            "a/b",
+        ];
+        let targets = [
+            "anything",
+            "",
+            "a",
+            "v",
+            "xv1",
+            "a.tgz",
+            "a.tgz.sig",
+            "abc",
+            "ac",
+            "bx",
+            "dx",
+            "b",
+            "d",
+            "]",
+            "-",
+            "[",
+            "[ab",
+            "xxaxxbxxc",
+            "dir/x/file",
+            "dir/x/y/file",
+            "a/b",
+            "v1",
+            "été",
+            "sha256:abcd",
+            "latest",
+        ];
+        for t in targets {
+            for p in patterns {
+                let one = PathScope::Paths(vec![p.to_owned()]);
+                assert_eq!(covers(&one, t), path_pattern_matches(p, t), "{p:?} {t:?}");
+            }
+            let all = PathScope::Paths(patterns.iter().map(|p| p.to_string()).collect());
+            let any = patterns.iter().any(|p| path_pattern_matches(p, t));
+            assert_eq!(covers(&all, t), any, "all patterns, {t:?}");
+            for prefix in ["", "e3b0", "3bf", "00", "E3", "zz", &"0".repeat(65)] {
+                let scope = PathScope::HashPrefixes(vec![prefix.to_owned()]);
+                assert_eq!(
+                    covers(&scope, t),
+                    path_hash_prefix_matches(prefix, t),
+                    "{prefix:?} {t:?}"
+                );
+            }
+        }
+        assert!(!covers(&PathScope::Nothing, "v1"));
+    }
+
+    /// 4,000 targets against 4,000 hash prefixes: one SHA-256 per target and a bounded
+    /// number of look-ups, not 16 million hash computations.
+    #[test]
+    fn many_targets_and_hash_prefixes_cost_one_hash_per_target() {
+        let targets: Vec<String> = (0..4000).map(|i| format!("tag-{i}")).collect();
+        // Every 4-digit prefix but those of the targets, plus one prefix of each length.
+        let mut prefixes: Vec<String> = (0..4000).map(|i| format!("{i:04x}")).collect();
+        prefixes.extend((1..=64).map(|n| "f".repeat(n)));
+        let scope = PathScope::HashPrefixes(prefixes);
+        let m = ScopeMatcher::new(&scope);
+        let mut budget = MatchBudget::default();
+        let mut covered = 0;
+        for t in &targets {
+            if m.covers(t, &mut budget).unwrap() {
+                covered += 1;
+            }
+        }
+        let expected = targets
+            .iter()
+            .filter(|t| scope_any_prefix(&scope, t))
+            .count();
+        assert_eq!(covered, expected);
+        assert_eq!(budget.sha256_computed(), 4000);
+        assert!(budget.steps() <= 4000 * 65, "{} steps", budget.steps());
+    }
+
+    fn scope_any_prefix(scope: &PathScope, t: &str) -> bool {
+        let PathScope::HashPrefixes(ps) = scope else {
+            return false;
+        };
+        ps.iter().any(|p| path_hash_prefix_matches(p, t))
+    }
+
+    #[test]
+    fn literal_paths_cost_one_look_up_per_target() {
+        let patterns: Vec<String> = (0..4000).map(|i| format!("v{i}")).collect();
+        let scope = PathScope::Paths(patterns);
+        let m = ScopeMatcher::new(&scope);
+        let mut budget = MatchBudget::default();
+        for i in 0..4000 {
+            assert!(m.covers(&format!("v{i}"), &mut budget).unwrap());
+        }
+        assert!(!m.covers("w1", &mut budget).unwrap());
+        assert_eq!(budget.steps(), 4001);
+    }
+
+    /// Globs an uploader chose to be expensive stop at the budget, whatever their number.
+    #[test]
+    fn adversarial_globs_stop_at_the_budget() {
+        let patterns: Vec<String> = (0..4000).map(|i| format!("*a*a*a*{i}b")).collect();
+        let scope = PathScope::Paths(patterns);
+        let m = ScopeMatcher::new(&scope);
+        let limit = 1_000_000;
+        let mut budget = MatchBudget::new(limit);
+        let target = "a".repeat(200);
+        let mut result = Ok(false);
+        for _ in 0..4000 {
+            result = m.covers(&target, &mut budget);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(OverBudget { limit }));
+        assert!(budget.steps() <= limit + 4096, "{} steps", budget.steps());
+        // A set is charged by its length too.
+        let sets = PathScope::Paths(vec![format!("[{}]", "x".repeat(10_000))]);
+        let mut small = MatchBudget::new(100);
+        assert!(ScopeMatcher::new(&sets).covers("a", &mut small).is_err());
     }
 
     #[test]

@@ -273,11 +273,13 @@ impl Delegations {
         }
         let items = f.req_array("roles")?;
         let mut roles: Vec<DelegatedRole> = Vec::with_capacity(items.len());
+        let mut names: std::collections::HashSet<RoleName> =
+            std::collections::HashSet::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let mut rf = Fields::new(f.role(), f.field_path(&format!("roles[{i}]")), item)?;
             let mut role = DelegatedRole::parse(&mut rf)?;
             role.extra = rf.rest();
-            if roles.iter().any(|r| r.name == role.name) {
+            if !names.insert(role.name.clone()) {
                 return Err(f.error("roles", format!("role {} delegated twice", role.name)));
             }
             roles.push(role);

@@ -1,6 +1,6 @@
 //! The one threshold check, for top-level and delegated roles alike.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use thiserror::Error;
 
@@ -71,8 +71,11 @@ pub fn verify_threshold(
 ) -> Result<Verified, SignatureError> {
     let mut seen_material: HashSet<(crate::crypto::Algorithm, Vec<u8>)> = HashSet::new();
     let mut signed_by = Vec::new();
+    // Indexed once: finding each authorized key's signature by a scan would cost
+    // keys × signatures, both chosen by whoever wrote the metadata.
+    let by_keyid: HashMap<&KeyId, &Signature> = signatures.iter().map(|s| (&s.keyid, s)).collect();
     for keyid in authorized {
-        let Some(sig) = signatures.iter().find(|s| &s.keyid == keyid) else {
+        let Some(sig) = by_keyid.get(keyid) else {
             continue;
         };
         let Some(key) = keys.get(keyid) else {
