@@ -493,7 +493,8 @@ mod tests {
         let PathScope::HashPrefixes(ps) = scope else {
             return false;
         };
-        ps.iter().any(|p| path_hash_prefix_matches(p, t))
+        let hex = target_hash_hex(t);
+        ps.iter().any(|p| hex.starts_with(p.as_str()))
     }
 
     #[test]
