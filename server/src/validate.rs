@@ -80,18 +80,31 @@ enum Parsed {
 }
 
 impl Parsed {
-    fn len(&self) -> usize {
-        match self {
+    /// What the parse holds in memory, at most: see [`MEMORY_PER_STORED_BYTE`].
+    fn memory(&self) -> usize {
+        let stored = match self {
             Parsed::Root(l) => l.bytes.len(),
             Parsed::Targets(l) => l.bytes.len(),
             Parsed::Snapshot(l) => l.bytes.len(),
             Parsed::Timestamp(l) => l.bytes.len(),
-        }
+        };
+        stored
+            .saturating_mul(MEMORY_PER_STORED_BYTE)
+            .saturating_add(PARSE_OVERHEAD)
     }
 }
 
-/// Most stored bytes whose parses a [`ParseCache`] keeps; past it the cache starts over.
-const PARSE_CACHE_BYTES: usize = 64 << 20;
+/// Heap bytes one parsed file holds per byte stored, at most: the stored bytes, the
+/// canonical bytes of `signed`, and the typed metadata (for a targets file of many short
+/// tags, the maps and strings of each target cost several times its JSON).
+/// `tests/parse_cache_memory.rs` measures this bound with a counting allocator.
+pub const MEMORY_PER_STORED_BYTE: usize = 12;
+
+/// Fixed heap cost of one parsed file, whatever its size.
+const PARSE_OVERHEAD: usize = 4096;
+
+/// Most memory the parses a [`ParseCache`] keeps may take; past it the cache starts over.
+pub const PARSE_CACHE_MEMORY: usize = 128 << 20;
 
 /// The parsed current files of recently published repositories, so that a publish parses
 /// only what changed since the last one rather than every stored role (with hashed bins,
@@ -105,7 +118,7 @@ pub struct ParseCache {
 #[derive(Debug, Default)]
 struct ParseCacheInner {
     repos: HashMap<String, HashMap<String, Parsed>>,
-    bytes: usize,
+    memory: usize,
 }
 
 impl ParseCache {
@@ -113,8 +126,13 @@ impl ParseCache {
     pub fn forget(&self, gun: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(prev) = inner.repos.remove(gun) {
-            inner.bytes -= prev.values().map(Parsed::len).sum::<usize>();
+            inner.memory -= prev.values().map(Parsed::memory).sum::<usize>();
         }
+    }
+
+    /// The memory the kept parses take, as bounded by [`PARSE_CACHE_MEMORY`].
+    pub fn memory(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).memory
     }
 }
 
@@ -175,17 +193,17 @@ impl RepoState {
             inner.repos.get(gun).cloned().unwrap_or_default()
         };
         let (state, parsed) = Self::build(files, &old)?;
-        let size: usize = parsed.values().map(Parsed::len).sum();
+        let size: usize = parsed.values().map(Parsed::memory).sum();
         cache.forget(gun);
         let mut inner = cache.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if size <= PARSE_CACHE_BYTES {
-            if inner.bytes + size > PARSE_CACHE_BYTES {
+        if size <= PARSE_CACHE_MEMORY {
+            if inner.memory + size > PARSE_CACHE_MEMORY {
                 inner.repos.clear();
-                inner.bytes = 0;
+                inner.memory = 0;
             }
-            inner.bytes += size;
+            inner.memory += size;
             if let Some(raced) = inner.repos.insert(gun.to_owned(), parsed) {
-                inner.bytes -= raced.values().map(Parsed::len).sum::<usize>();
+                inner.memory -= raced.values().map(Parsed::memory).sum::<usize>();
             }
         }
         Ok(state)
