@@ -278,18 +278,44 @@ impl OnlineKeys {
         Ok(Some(winner))
     }
 
-    /// Adds a new key for (gun, role), which becomes the one offered to clients.
-    pub fn rotate(&self, gun: &Gun, role: &str, now: Timestamp) -> Result<StoredKey, KeyError> {
+    /// Adds a new key for (gun, role), which becomes the one offered to clients; `named`
+    /// are the key ids the repository's current root lists for `role`.
+    ///
+    /// When the newest key is not among them it is still waiting for a root to adopt it, and
+    /// it is returned instead of a new one: rotating again before publishing is idempotent,
+    /// so a client holding only a push token cannot pile up keys (each of which every publish
+    /// would otherwise read). Keys grow only with the root versions that adopt them.
+    pub fn rotate(
+        &self,
+        gun: &Gun,
+        role: &str,
+        named: &[KeyId],
+        now: Timestamp,
+    ) -> Result<Rotation, KeyError> {
+        if let Some(newest) = self.store.online_keys(gun, role)?.pop() {
+            if !named.iter().any(|id| id.as_str() == newest.keyid) {
+                return Ok(Rotation::Pending(newest));
+            }
+        }
         let (stored, sk) = self.generate(gun, role, now)?;
         let k = self.store.add_online_key(gun, role, &stored, false)?;
         self.remember(gun, role, &stored.keyid, sk);
-        Ok(k)
+        Ok(Rotation::New(k))
     }
 
     fn remember(&self, gun: &Gun, role: &str, keyid: &str, sk: Arc<PrivateKey>) {
         if let Ok(mut c) = self.cache.lock() {
+            // Bounded: past the cap it starts over, and keys are unsealed again on demand.
+            if c.len() >= UNSEALED_CACHE_KEYS {
+                c.clear();
+            }
             c.insert((gun.to_string(), role.to_owned(), keyid.to_owned()), sk);
         }
+    }
+
+    /// How many unsealed keys are kept in memory.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().map_or(0, |c| c.len())
     }
 
     fn unsealed(&self, gun: &Gun, role: &str, k: &StoredKey) -> Result<Arc<PrivateKey>, KeyError> {
@@ -316,11 +342,17 @@ impl OnlineKeys {
         Ok(sk)
     }
 
-    /// Every online key of `gun`, unsealed, for signing.
-    pub fn signers(&self, gun: &Gun) -> Result<HeldSigners, KeyError> {
+    /// The online keys of `gun` that `wanted` lets through, and the newest key of each role
+    /// (the one a new root may adopt), unsealed, for signing. Retired keys no root names any
+    /// more are never unsealed.
+    pub fn signers(&self, gun: &Gun, wanted: &Wanted<'_>) -> Result<HeldSigners, KeyError> {
         let mut held = HeldSigners::default();
         for role in ONLINE_ROLES {
-            for k in self.store.online_keys(gun, role)? {
+            let mut keys = self.store.online_keys(gun, role)?;
+            let newest = keys.pop();
+            keys.retain(|k| wanted.wants(&k.keyid));
+            keys.extend(newest);
+            for k in keys {
                 let sk = self.unsealed(gun, role, &k)?;
                 let keyid =
                     KeyId::new(k.keyid.clone()).map_err(|e| KeyError::Crypto(e.to_string()))?;
@@ -335,6 +367,45 @@ impl OnlineKeys {
         Ok(held)
     }
 }
+
+/// Which of a repository's online keys a signing operation needs besides the newest ones.
+#[derive(Clone, Copy, Debug)]
+pub enum Wanted<'a> {
+    /// Every key (an uploaded root may name any of them).
+    All,
+    /// The keys with these ids (those the current root names).
+    Named(&'a [KeyId]),
+}
+
+impl Wanted<'_> {
+    fn wants(&self, keyid: &str) -> bool {
+        match self {
+            Wanted::All => true,
+            Wanted::Named(ids) => ids.iter().any(|id| id.as_str() == keyid),
+        }
+    }
+}
+
+/// What a rotation did.
+#[derive(Debug)]
+pub enum Rotation {
+    /// A new key was made.
+    New(StoredKey),
+    /// The newest key was not yet adopted by a root: it is the answer again.
+    Pending(StoredKey),
+}
+
+impl Rotation {
+    /// The key offered to clients.
+    pub fn key(&self) -> &StoredKey {
+        match self {
+            Rotation::New(k) | Rotation::Pending(k) => k,
+        }
+    }
+}
+
+/// Most unsealed keys kept in memory.
+const UNSEALED_CACHE_KEYS: usize = 4096;
 
 /// Unsealed online keys of one repository.
 #[derive(Default)]
@@ -399,7 +470,13 @@ mod tests {
                 roles.push((gun.clone(), role));
             }
         }
-        keys.rotate(&roles[0].0, "timestamp", now).unwrap();
+        // As if a root listed the first key, so the rotation makes a second one.
+        let first = keys
+            .current(&roles[0].0, "timestamp", false, now)
+            .unwrap()
+            .unwrap();
+        let named = [KeyId::new(first.keyid).unwrap()];
+        keys.rotate(&roles[0].0, "timestamp", &named, now).unwrap();
         (store, roles)
     }
 
@@ -440,7 +517,7 @@ mod tests {
         assert_eq!(opened(store.as_ref(), &roles, &old), (0, 5));
         // The server signs with the same keys as before.
         let keys = OnlineKeys::new(store.clone(), new);
-        keys.signers(&roles[0].0).unwrap();
+        keys.signers(&roles[0].0, &Wanted::All).unwrap();
     }
 
     #[test]
@@ -526,5 +603,46 @@ mod tests {
             Err(KeyError::Kek { .. })
         ));
         assert!(!format!("{a:?}").contains('7'));
+    }
+
+    #[test]
+    fn rotation_waits_for_a_root_and_only_named_keys_are_unsealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let kek = || Kek::from_bytes(&[7; 32]).unwrap();
+        let keys = OnlineKeys::new(store.clone(), kek());
+        let gun = Gun::new("example.com/app").unwrap();
+        let now = Timestamp::from_unix(0);
+        let id = |k: &StoredKey| KeyId::new(k.keyid.clone()).unwrap();
+        let first = keys.current(&gun, "timestamp", true, now).unwrap().unwrap();
+        // No root lists the first key: rotating answers it again, however often.
+        for _ in 0..5 {
+            let r = keys.rotate(&gun, "timestamp", &[], now).unwrap();
+            assert!(matches!(r, Rotation::Pending(ref k) if k.keyid == first.keyid));
+        }
+        // Each time a root adopts the newest key, one more can be made.
+        let mut named = vec![id(&first)];
+        for _ in 0..10 {
+            let k = keys.rotate(&gun, "timestamp", &named, now).unwrap();
+            let Rotation::New(k) = k else {
+                panic!("expected a new key")
+            };
+            named = vec![id(&k)];
+            assert!(matches!(
+                keys.rotate(&gun, "timestamp", &[], now).unwrap(),
+                Rotation::Pending(_)
+            ));
+        }
+        assert_eq!(store.online_keys(&gun, "timestamp").unwrap().len(), 11);
+        // A fresh process signing for a root that names one old key unseals that key and
+        // the newest, not the nine retired ones.
+        let fresh = OnlineKeys::new(store.clone(), kek());
+        let all = store.online_keys(&gun, "timestamp").unwrap();
+        let named = [id(&all[3])];
+        let held = fresh.signers(&gun, &Wanted::Named(&named)).unwrap();
+        let ids: Vec<&str> = held.timestamp.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(ids, [all[3].keyid.as_str(), all[10].keyid.as_str()]);
+        assert_eq!(fresh.cached(), 2);
     }
 }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use serde_json::json;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
+use vouch_tuf::types::{KeyId, TopLevelRole};
 
 use crate::config::Limits;
 use crate::error::AppError;
-use crate::keys::OnlineKeys;
+use crate::keys::{OnlineKeys, Rotation, Wanted};
 use crate::routes::FileRef;
 use crate::store::{Change, Direction, NewFile, Store, StoreError, StoredFile};
 use crate::validate::{
@@ -134,7 +135,15 @@ impl Service {
         for _ in 0..PUBLISH_ATTEMPTS {
             let now = self.now();
             let state = self.state(gun)?;
-            let held = self.keys.signers(gun)?;
+            // An uploaded root may name any of the server's keys; otherwise only those the
+            // stored root names (and the newest) are unsealed.
+            let named = online_keyids(&state);
+            let wanted = if uploads.iter().any(|u| u.role == "root") {
+                Wanted::All
+            } else {
+                Wanted::Named(&named)
+            };
+            let held = self.keys.signers(gun, &wanted)?;
             let update = validate_update(&state, &uploads, &held.as_online(), self.lifetimes, now)
                 .map_err(rejection_to_error)?;
             match self.store.publish(gun, &update.files, now) {
@@ -175,7 +184,8 @@ impl Service {
             return Ok(());
         }
         let state = self.state(gun)?;
-        let held = self.keys.signers(gun)?;
+        let named = online_keyids(&state);
+        let held = self.keys.signers(gun, &Wanted::Named(&named))?;
         let signers = held.as_online();
         let state = match refresh_online(&state, &signers, self.lifetimes, now) {
             Ok(None) => state,
@@ -256,11 +266,24 @@ impl Service {
             .map(|k| k.public))
     }
 
-    /// A new online key for (gun, role).
+    /// A new online key for (gun, role), or the newest one while no root lists it yet (see
+    /// [`OnlineKeys::rotate`]).
     pub fn rotate_key(&self, gun: &Gun, role: &str) -> Result<String, AppError> {
-        let k = self.keys.rotate(gun, role, self.now())?;
-        tracing::info!(%gun, role, keyid = %k.keyid, "rotated online key");
-        Ok(k.public)
+        let state = self.state(gun)?;
+        let named: Vec<KeyId> = match (&state.root, TopLevelRole::from_name(role)) {
+            (Some(root), Some(r)) => root.md.signed().role_keys(r).keyids.clone(),
+            _ => Vec::new(),
+        };
+        match self.keys.rotate(gun, role, &named, self.now())? {
+            Rotation::New(k) => {
+                tracing::info!(%gun, role, keyid = %k.keyid, "rotated online key");
+                Ok(k.public)
+            }
+            Rotation::Pending(k) => {
+                tracing::info!(%gun, role, keyid = %k.keyid, "online key rotation already pending: no root lists the newest key yet");
+                Ok(k.public)
+            }
+        }
     }
 
     /// Deletes a repository's trust data.
@@ -289,6 +312,18 @@ impl Service {
         };
         Ok(self.store.changes(gun, cursor, direction, limit)?)
     }
+}
+
+/// The key ids the stored root lists for the server-signed roles.
+fn online_keyids(state: &RepoState) -> Vec<KeyId> {
+    let Some(root) = &state.root else {
+        return Vec::new();
+    };
+    let root = root.md.signed();
+    [TopLevelRole::Timestamp, TopLevelRole::Snapshot]
+        .into_iter()
+        .flat_map(|r| root.role_keys(r).keyids.iter().cloned())
+        .collect()
 }
 
 fn describe(file: &FileRef) -> String {

@@ -116,6 +116,19 @@ fn online_key_rotation() {
     let new = Key::from_value(rotated.json()).unwrap();
     assert_ne!(new, old);
     assert_eq!(s.online_key(GUN, "timestamp"), new);
+    // Rotating again before a root lists the new key answers the same pending key: a push
+    // token cannot pile up keys that every publish would read.
+    for _ in 0..3 {
+        let again = Resp::from(
+            s.client
+                .post(s.tuf_url(GUN, "timestamp.key"))
+                .bearer_auth(&s.admin_token)
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+        assert_eq!(Key::from_value(again.json()).unwrap(), new);
+    }
     // Until a root lists the new key, timestamps are still signed by the old one.
     let r = s.publish(GUN, &[("targets", c.signed_targets(2, &["v2"]))]);
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
