@@ -155,10 +155,12 @@ impl Service {
                         .map(|f| format!("{}@{}", f.role, f.version))
                         .collect();
                     tracing::info!(%gun, change, roles = %roles.join(","), "published");
+                    let uploaded: std::collections::HashSet<&str> =
+                        uploads.iter().map(|u| u.role.as_str()).collect();
                     let server_signed = update
                         .files
                         .iter()
-                        .filter(|f| !uploads.iter().any(|u| u.role == f.role))
+                        .filter(|f| !uploaded.contains(f.role.as_str()))
                         .count();
                     self.observe(gun, &update.files, server_signed as u64);
                     return Ok(());

@@ -575,7 +575,9 @@ pub fn validate_update(
             ));
         }
     }
-    let upload = |name: &str| uploads.iter().find(|u| u.role == name);
+    // By role name: one look-up per role rather than a scan of every upload.
+    let by_role: HashMap<&str, &Upload> = uploads.iter().map(|u| (u.role.as_str(), u)).collect();
+    let upload = |name: &str| by_role.get(name).copied();
 
     // ---- root ----
     let new_root = match upload("root") {
