@@ -91,7 +91,12 @@ impl From<crate::store::StoreError> for AppError {
 
 impl From<crate::keys::KeyError> for AppError {
     fn from(e: crate::keys::KeyError) -> Self {
-        AppError::internal(e)
+        match e {
+            crate::keys::KeyError::CreationLimit { .. } => AppError::Unavailable {
+                message: e.to_string(),
+            },
+            e => AppError::internal(e),
+        }
     }
 }
 
@@ -144,12 +149,20 @@ impl IntoResponse for AppError {
                 &message,
                 Value::Null,
             ),
-            AppError::Unavailable { message } => body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                &message,
-                Value::Null,
-            ),
+            AppError::Unavailable { message } => {
+                let mut r = body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    &message,
+                    Value::Null,
+                );
+                // The HTTP layer replaces it with the configured value where it has one.
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                r
+            }
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 body(

@@ -52,6 +52,12 @@ pub enum KeyError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// More repositories got their first online key in the current minute than allowed.
+    #[error("this server creates online keys for at most {per_minute} new repositories a minute: retry later")]
+    CreationLimit {
+        /// The limit.
+        per_minute: u32,
+    },
 }
 
 /// The key-encryption key.
@@ -214,20 +220,66 @@ fn aad_of(gun: &str, role: &str, keyid: &str) -> String {
 pub const ONLINE_ROLES: [&str; 2] = ["timestamp", "snapshot"];
 
 /// Online keys of all repositories: creation, rotation, and unsealed signers (cached).
+///
+/// A repository's first key is made on the first request for it, so a token whose scope is a
+/// glob could otherwise make keys (rows, and key generation) for any number of names: first
+/// keys are limited to [`OnlineKeys::DEFAULT_CREATIONS_PER_MINUTE`] a minute per process.
 pub struct OnlineKeys {
     store: Arc<dyn Store>,
     kek: Kek,
     cache: Mutex<HashMap<(String, String, String), Arc<PrivateKey>>>,
+    creations: Mutex<CreationWindow>,
+    creations_per_minute: u32,
+}
+
+/// First keys made in the current minute.
+#[derive(Debug, Default)]
+struct CreationWindow {
+    started: Option<std::time::Instant>,
+    made: u32,
 }
 
 impl OnlineKeys {
+    /// First keys a process makes a minute by default: far above how fast an organisation
+    /// creates repositories.
+    pub const DEFAULT_CREATIONS_PER_MINUTE: u32 = 600;
+
     /// Online keys kept in `store`, sealed under `kek`.
     pub fn new(store: Arc<dyn Store>, kek: Kek) -> Self {
         OnlineKeys {
             store,
             kek,
             cache: Mutex::new(HashMap::new()),
+            creations: Mutex::new(CreationWindow::default()),
+            creations_per_minute: Self::DEFAULT_CREATIONS_PER_MINUTE,
         }
+    }
+
+    /// The same, making at most `per_minute` first keys a minute.
+    pub fn with_creation_limit(mut self, per_minute: u32) -> Self {
+        self.creations_per_minute = per_minute;
+        self
+    }
+
+    /// Takes one first-key creation from the current minute's allowance.
+    fn allow_creation(&self) -> Result<(), KeyError> {
+        let mut w = self.creations.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if w.started
+            .is_none_or(|s| now.duration_since(s) >= std::time::Duration::from_secs(60))
+        {
+            *w = CreationWindow {
+                started: Some(now),
+                made: 0,
+            };
+        }
+        if w.made >= self.creations_per_minute {
+            return Err(KeyError::CreationLimit {
+                per_minute: self.creations_per_minute,
+            });
+        }
+        w.made += 1;
+        Ok(())
     }
 
     fn generate(
@@ -270,6 +322,7 @@ impl OnlineKeys {
         if !create {
             return Ok(None);
         }
+        self.allow_creation()?;
         let (stored, sk) = self.generate(gun, role, now)?;
         let winner = self.store.add_online_key(gun, role, &stored, true)?;
         if winner.keyid == stored.keyid {
@@ -644,5 +697,30 @@ mod tests {
         let ids: Vec<&str> = held.timestamp.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(ids, [all[3].keyid.as_str(), all[10].keyid.as_str()]);
         assert_eq!(fresh.cached(), 2);
+    }
+
+    #[test]
+    fn first_keys_are_limited_per_minute_and_existing_ones_still_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let keys = OnlineKeys::new(store.clone(), Kek::from_bytes(&[7; 32]).unwrap())
+            .with_creation_limit(3);
+        let now = Timestamp::from_unix(0);
+        let gun = |i: usize| Gun::new(&format!("example.com/app{i}")).unwrap();
+        for i in 0..3 {
+            keys.current(&gun(i), "timestamp", true, now).unwrap();
+        }
+        let refused = keys.current(&gun(3), "timestamp", true, now).unwrap_err();
+        assert!(
+            matches!(refused, KeyError::CreationLimit { per_minute: 3 }),
+            "{refused}"
+        );
+        // Nothing was written for the refused repository; existing keys are still served.
+        assert!(store.online_keys(&gun(3), "timestamp").unwrap().is_empty());
+        assert!(keys
+            .current(&gun(0), "timestamp", true, now)
+            .unwrap()
+            .is_some());
     }
 }
