@@ -486,7 +486,6 @@ pub struct Update {
 type Delegator<'s> = (&'s str, &'s Metadata<Targets>, bool, &'s DelegatedRole);
 
 /// The delegated-role tree after an update: name to (metadata, bytes, uploaded?).
-
 struct TargetsTree<'s> {
     top: (&'s Metadata<Targets>, bool),
     delegated: BTreeMap<String, (&'s Metadata<Targets>, &'s [u8], bool)>,
