@@ -1,9 +1,15 @@
 //! The accept loop: one task per connection, HTTP/1.1 with keep-alive, TLS when configured,
-//! and a graceful shutdown.
+//! a bound on request heads, a deadline on responses the client does not take, and a
+//! graceful shutdown; and [`discard`], which throws away a
+//! request body the application answered without reading, within a byte and a time budget.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
@@ -13,6 +19,26 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 
 /// Any error a service or a response body may return.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Largest request head (request line and headers) accepted, in bytes; a larger one is
+/// answered `431 Request Header Fields Too Large` and the connection closed. 32 KiB holds any
+/// real client's head (a registry bearer token is a few KiB), and keeps what a connection
+/// that never finishes its head can make the server hold small.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// Most a connection buffers of what the client sent and the server has not yet used, in
+/// bytes (hyper's read buffer; hyper's own default is about 400 KiB). Bodies stream through
+/// it in pieces of at most this size.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
+/// Most bytes [`discard`] reads of a body nobody wanted before it gives up and lets the
+/// connection close (the budget Go's `net/http` server uses for the same purpose).
+pub const DISCARD_BYTES: u64 = 256 * 1024;
+
+/// Time [`serve`] gives a client to take what the server sends it once the connection stops
+/// taking it (see [`serve_with_write_timeout`]): 60 s, enough for the largest metadata file
+/// over a slow link.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How [`serve`] serves connections.
 #[derive(Clone, Debug)]
@@ -48,7 +74,8 @@ impl Default for Options {
 /// `TCP_NODELAY` set. Connections are HTTP/1.1 with keep-alive; a client that does not send a
 /// complete request head within `header_read_timeout` (or, with TLS, does not finish the
 /// handshake within `tls_handshake_timeout`) is disconnected, so slow clients cannot hold
-/// connections open for free. Failed handshakes and connection errors are logged at debug
+/// connections open for free. A request head longer than [`MAX_HEAD_BYTES`] gets `431` and
+/// the connection is closed. Failed handshakes and connection errors are logged at debug
 /// level; a failed `accept` (typically: out of file descriptors) is logged as a warning and
 /// retried after 50 ms.
 ///
@@ -83,9 +110,37 @@ pub async fn serve<S>(
     <S::ResBody as Body>::Data: Send,
     <S::ResBody as Body>::Error: Into<BoxError>,
 {
+    serve_with_write_timeout(listener, service, options, WRITE_TIMEOUT, shutdown).await;
+}
+
+/// [`serve`], with `write_timeout` instead of [`WRITE_TIMEOUT`] as the time a client has to
+/// take what the server sends it.
+///
+/// Once the server has data for a client that the connection does not take (the client reads
+/// slowly, or not at all), the client has `write_timeout` to take all of it; past that the
+/// connection is closed. The time counts from the first write the connection did not take
+/// until everything the server wrote has gone out — the whole stall, however the client
+/// paces its reads, not each write — so a client that stops reading cannot hold a
+/// connection, and the response buffered for it, for longer.
+pub async fn serve_with_write_timeout<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    options: Options,
+    write_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: HttpService<Incoming> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    S::ResBody: Send + 'static,
+    <S::ResBody as Body>::Data: Send,
+    <S::ResBody as Body>::Error: Into<BoxError>,
+{
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(MAX_READ_BUFFER)
         .keep_alive(true);
     let acceptor = options.tls.map(tokio_rustls::TlsAcceptor::from);
     let handshake_timeout = options.tls_handshake_timeout;
@@ -105,6 +160,7 @@ pub async fn serve<S>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = WriteDeadline::new(stream, write_timeout);
         let service = service.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
@@ -133,6 +189,109 @@ pub async fn serve<S>(
     }
 }
 
+/// A connection whose writes may not stay stalled for longer than a time limit: from the
+/// first write (or flush) the connection does not take until a flush completes, at most
+/// `limit` may pass, else writes fail with [`std::io::ErrorKind::TimedOut`] and hyper closes
+/// the connection.
+struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    /// The deadline of the stall under way; the timer is kept for the next stall.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether a stall is under way.
+    stalled: bool,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            limit,
+            timer: None,
+            stalled: false,
+        }
+    }
+
+    /// The connection did not take a write: starts the stall's clock if it is not running,
+    /// and fails once it has run out.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let deadline = tokio::time::Instant::now() + self.limit;
+        let timer = match &mut self.timer {
+            Some(t) if self.stalled => t,
+            Some(t) => {
+                t.as_mut().reset(deadline);
+                t
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.stalled = true;
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not take the response in time",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.stalled(cx),
+            ready => ready,
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.stalled(cx),
+            ready => ready,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.stalled(cx),
+            Poll::Ready(r) => {
+                self.stalled = false;
+                Poll::Ready(r)
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_shutdown(cx) {
+            Poll::Pending => self.stalled(cx),
+            ready => ready,
+        }
+    }
+}
+
 /// Serves one connection (plain or after its TLS handshake) until it closes.
 async fn connection<I, S>(
     http: &http1::Builder,
@@ -152,6 +311,47 @@ async fn connection<I, S>(
     }
 }
 
+/// Reads and throws away, in a task of its own, the body of a request the application
+/// answered without reading it, so that the connection can carry the client's next request
+/// and a client still sending the body gets to read the answer rather than a reset.
+///
+/// The application returns its answer at once and holds nothing while this runs (call it
+/// where the body would otherwise be dropped). The body gets [`DISCARD_BYTES`] and `within`
+/// (the header-read timeout is the natural choice: it is what a client gets to send a whole
+/// request head) as a whole, not per read: past either, or when the body declares more than
+/// the byte budget up front, it is dropped, and hyper closes the connection after the answer
+/// instead of reading more. Do not give it the body of a request that expects
+/// `100 Continue`: such a client waits for a go-ahead that will not come, so drop that body
+/// (hyper then closes the connection, which is the right answer to it).
+///
+/// Needs a Tokio runtime.
+pub fn discard<B>(body: B, within: Duration)
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    if body.is_end_stream() || body.size_hint().lower() > DISCARD_BYTES {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut body = std::pin::pin!(body);
+        let mut seen = 0u64;
+        let deadline = tokio::time::Instant::now() + within;
+        while seen <= DISCARD_BYTES {
+            let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx));
+            match tokio::time::timeout_at(deadline, frame).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        seen += hyper::body::Buf::remaining(data) as u64;
+                    }
+                }
+                // The end, an error, or out of time.
+                _ => break,
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -169,12 +369,22 @@ mod tests {
 
     use super::*;
 
-    /// Answers `hello <path>`; `/stall` never answers.
+    /// Size of the answer to `/big`: more than the kernel buffers of a loopback connection.
+    const BIG: usize = 32 << 20;
+
+    /// Answers `hello <path>`; `/stall` never answers; `/discard` hands its unread body to
+    /// [`discard`] with one second to arrive; `/big` answers [`BIG`] bytes.
     async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         if req.uri().path() == "/stall" {
             std::future::pending::<()>().await;
         }
+        if req.uri().path() == "/big" {
+            return Ok(Response::new(Full::new(Bytes::from(vec![b'x'; BIG]))));
+        }
         let body = format!("hello {}", req.uri().path());
+        if req.uri().path() == "/discard" {
+            discard(req.into_body(), Duration::from_secs(1));
+        }
         Ok(Response::new(Full::new(Bytes::from(body))))
     }
 
@@ -189,6 +399,10 @@ mod tests {
 
     impl Running {
         fn start(options: Options) -> Self {
+            Self::start_with_write_timeout(options, WRITE_TIMEOUT)
+        }
+
+        fn start_with_write_timeout(options: Options, write_timeout: Duration) -> Self {
             let rt = tokio::runtime::Runtime::new().unwrap();
             let listener = rt
                 .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -196,9 +410,15 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let (stop, stopped) = oneshot::channel::<()>();
             let service = hyper::service::service_fn(hello);
-            let done = rt.spawn(serve(listener, service, options, async {
-                let _ = stopped.await;
-            }));
+            let done = rt.spawn(serve_with_write_timeout(
+                listener,
+                service,
+                options,
+                write_timeout,
+                async {
+                    let _ = stopped.await;
+                },
+            ));
             Running {
                 addr,
                 stop,
@@ -286,6 +506,193 @@ mod tests {
         let took = s.shut_down();
         assert!(took >= Duration::from_millis(300), "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    /// Reads one response with a `content-length` body; returns its head and body, or `None`
+    /// when the connection closed first.
+    fn response(conn: &mut std::io::BufReader<TcpStream>) -> Option<(String, String)> {
+        use std::io::BufRead;
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if conn.read_line(&mut line).unwrap_or(0) == 0 {
+                return None;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        conn.read_exact(&mut body).ok()?;
+        Some((head, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// Whether the server closed `conn` (rather than leaving it open for `guard`).
+    fn closed(conn: &mut std::io::BufReader<TcpStream>, guard: Duration) -> bool {
+        conn.get_ref().set_read_timeout(Some(guard)).unwrap();
+        let mut rest = Vec::new();
+        match conn.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    #[test]
+    fn an_oversized_request_head_gets_431() {
+        let s = Running::start(Options::default());
+        // A head just under the limit (a large bearer token, say) is served.
+        let big = "a".repeat(MAX_HEAD_BYTES - 1024);
+        let resp = exchange(
+            &mut s.connect(),
+            &format!("GET /x HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(
+            resp.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{}",
+            &resp[..40.min(resp.len())]
+        );
+        // One past it, finished or not, gets 431 and the connection is closed.
+        for end in ["\r\n\r\n", ""] {
+            let big = "a".repeat(MAX_HEAD_BYTES + 1024);
+            let resp = exchange(
+                &mut s.connect(),
+                &format!("GET /x HTTP/1.1\r\nHost: t\r\nX-Big: {big}{end}"),
+            );
+            assert!(
+                resp.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+                "{:?}",
+                &resp[..40.min(resp.len())]
+            );
+        }
+        // As do many headers that add up to more.
+        let many: String = (0..100)
+            .map(|i| format!("X-H{i}: {}\r\n", "b".repeat(400)))
+            .collect();
+        let resp = exchange(
+            &mut s.connect(),
+            &format!("GET /x HTTP/1.1\r\nHost: t\r\n{many}\r\n"),
+        );
+        assert!(
+            resp.starts_with("HTTP/1.1 431"),
+            "{:?}",
+            &resp[..40.min(resp.len())]
+        );
+    }
+
+    #[test]
+    fn a_discarded_body_keeps_the_connection_only_within_its_budget() {
+        let s = Running::start(Options::default());
+        let mut conn = std::io::BufReader::new(s.connect());
+        // Within the budget: answered, read away, and the connection serves the next request.
+        let body = vec![b'x'; 100_000];
+        write!(
+            conn.get_mut(),
+            "POST /discard HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let (head, text) = response(&mut conn).expect("answered before its body was sent");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(text, "hello /discard");
+        conn.get_mut().write_all(&body).unwrap();
+        conn.get_mut()
+            .write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let (_, text) = response(&mut conn).expect("the connection was kept");
+        assert_eq!(text, "hello /next");
+
+        // Past the budget, declared or sent: answered, then the connection is closed and a
+        // request sent after the body is never read.
+        for chunked in [false, true] {
+            let mut conn = std::io::BufReader::new(s.connect());
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_owned()
+            } else {
+                format!("Content-Length: {}", DISCARD_BYTES + 1)
+            };
+            write!(
+                conn.get_mut(),
+                "POST /discard HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n"
+            )
+            .unwrap();
+            let (head, _) = response(&mut conn).expect("answered");
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let chunk = vec![b'x'; 4096];
+            for _ in 0..(DISCARD_BYTES as usize / chunk.len() + 2) {
+                let sent = if chunked {
+                    write!(conn.get_mut(), "{:x}\r\n", chunk.len())
+                        .and_then(|()| conn.get_mut().write_all(&chunk))
+                        .and_then(|()| conn.get_mut().write_all(b"\r\n"))
+                } else {
+                    conn.get_mut()
+                        .write_all(&chunk[..chunk.len().min(1)])
+                        .and_then(|()| conn.get_mut().write_all(&chunk[1..]))
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+            let _ = conn
+                .get_mut()
+                .write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert!(response(&mut conn).is_none(), "chunked: {chunked}");
+        }
+    }
+
+    #[test]
+    fn a_trickled_body_is_cut_off_as_a_whole_not_per_read() {
+        let s = Running::start(Options::default());
+        let mut conn = std::io::BufReader::new(s.connect());
+        write!(
+            conn.get_mut(),
+            "POST /discard HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n"
+        )
+        .unwrap();
+        let (head, _) = response(&mut conn).expect("answered before its body was sent");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        // One byte every 100 ms: never idle for long, but the body as a whole has one second.
+        let mut writer = conn.get_ref().try_clone().unwrap();
+        let trickle = std::thread::spawn(move || {
+            for _ in 0..100 {
+                if writer.write_all(b"x").is_err() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        });
+        assert!(closed(&mut conn, Duration::from_secs(8)), "still open");
+        drop(conn);
+        let _ = trickle.join();
+    }
+
+    #[test]
+    fn a_client_that_does_not_take_its_response_is_cut_off() {
+        let s = Running::start_with_write_timeout(Options::default(), Duration::from_secs(1));
+        // A client that asks for a large answer and reads nothing for a while: the server
+        // gives up on it, so only what the kernel buffers took ever arrives.
+        let mut conn = s.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+        std::thread::sleep(Duration::from_secs(3));
+        let mut got = Vec::new();
+        let _ = conn.read_to_end(&mut got);
+        assert!(got.len() < BIG, "the whole answer waited for the client");
+        // A client that reads gets all of it.
+        let resp = exchange(
+            &mut s.connect(),
+            "GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(resp.len() > BIG, "{}", resp.len());
     }
 
     /// Writes a self-signed certificate for localhost and its key to `dir`; returns the

@@ -3,9 +3,13 @@
 //!
 //! What it is: the part of serving below the application: the accept loop ([`serve`]) that
 //! gives every connection its own task and speaks HTTP/1.1 with keep-alive, optionally over
-//! TLS, cuts off clients that are slow to send a request head or to finish a handshake, and
-//! on shutdown stops accepting and lets requests in flight finish within a grace period; and
-//! the TLS certificate ([`tls::ReloadingCert`]) read from PEM files and re-read when they
+//! TLS, cuts off clients that are slow to send a request head or to finish a handshake,
+//! answers `431` to a request head longer than [`MAX_HEAD_BYTES`], closes connections whose
+//! client stops taking the response ([`serve_with_write_timeout`]), and on shutdown stops
+//! accepting and lets requests in flight finish within a grace period; [`discard`], which
+//! reads away a request body the application answered without reading, in the background and
+//! within a byte and a time budget, so that the answer is not held up and the connection
+//! stays usable; and the TLS certificate ([`tls::ReloadingCert`]) read from PEM files and re-read when they
 //! change, so rotating a certificate needs no restart. What it is not: a router, a middleware
 //! stack or a configuration loader. The application hands [`serve`] a hyper service (one
 //! clone per connection) and chooses the limits in [`Options`]; routes, request time limits,
@@ -52,4 +56,6 @@
 mod conn;
 pub mod tls;
 
-pub use conn::{serve, Options};
+pub use conn::{
+    discard, serve, serve_with_write_timeout, Options, DISCARD_BYTES, MAX_HEAD_BYTES, WRITE_TIMEOUT,
+};

@@ -34,6 +34,58 @@ pub struct Config {
     pub capacity: Capacity,
     /// TLS: serve HTTPS when a certificate and key are configured.
     pub tls: Option<TlsConfig>,
+    /// The in-memory cache of current metadata.
+    pub cache: CacheConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// The in-memory cache current metadata is served from.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Most bytes of metadata the read cache holds (default 64 MiB; 0 turns it off). A file
+    /// larger than a sixteenth of it is never cached.
+    pub read_bytes: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            read_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Who may read `/metrics`, whose series name every repository the server has served.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `anonymous` or `token`; when absent, `anonymous` if `auth.anonymous_pull` is on and
+    /// `token` if it is off.
+    pub access: Option<MetricsAccess>,
+}
+
+/// Whether `/metrics` needs a token.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Anyone who can reach the server may scrape it.
+    Anonymous,
+    /// A bearer token that may read every repository (the grant the global changefeed needs:
+    /// a static token with pattern `*` and `pull`, or a JWT granting `registry:catalog:*`).
+    Token,
+}
+
+impl MetricsConfig {
+    /// The access in force under `auth`: the configured one, else what anonymous pulls imply.
+    pub fn effective(&self, auth: &AuthConfig) -> MetricsAccess {
+        self.access.unwrap_or(if auth.anonymous_pull {
+            MetricsAccess::Anonymous
+        } else {
+            MetricsAccess::Token
+        })
+    }
 }
 
 /// How log lines are written (to standard error).
@@ -63,6 +115,9 @@ pub struct Timeouts {
     pub body_read_seconds: u64,
     /// Time a TLS handshake may take (default 10).
     pub tls_handshake_seconds: u64,
+    /// Time a client has to take a response once its connection stops taking it (default
+    /// 60): counted over the whole stall, not per write; past it the connection is closed.
+    pub response_write_seconds: u64,
 }
 
 impl Default for Timeouts {
@@ -72,6 +127,7 @@ impl Default for Timeouts {
             header_read_seconds: 10,
             body_read_seconds: 60,
             tls_handshake_seconds: 10,
+            response_write_seconds: 60,
         }
     }
 }
@@ -135,6 +191,8 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             capacity: Capacity::default(),
             tls: None,
+            cache: CacheConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -382,6 +440,18 @@ impl Config {
                 "VOUCH_ANONYMOUS_PULL" => self.auth.anonymous_pull = boolean(&k, &v)?,
                 "VOUCH_AUTH_REALM" => self.auth.realm = v,
                 "VOUCH_AUTH_SERVICE" => self.auth.service = v,
+                "VOUCH_READ_CACHE_BYTES" => self.cache.read_bytes = num(&k, &v)?,
+                "VOUCH_METRICS_ACCESS" => {
+                    self.metrics.access = Some(match v.as_str() {
+                        "anonymous" => MetricsAccess::Anonymous,
+                        "token" => MetricsAccess::Token,
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "VOUCH_METRICS_ACCESS={v:?} is not anonymous or token"
+                            )))
+                        }
+                    })
+                }
                 _ => {}
             }
         }
@@ -411,6 +481,7 @@ impl Config {
                 ("header_read_seconds", t.header_read_seconds.into()),
                 ("body_read_seconds", t.body_read_seconds.into()),
                 ("tls_handshake_seconds", t.tls_handshake_seconds.into()),
+                ("response_write_seconds", t.response_write_seconds.into()),
             ],
             1,
             "at least 1 second",
@@ -610,6 +681,7 @@ mod tests {
     fn rejects_unusable_production_settings() {
         for bad in [
             "[timeouts]\nrequest_seconds = 0",
+            "[timeouts]\nresponse_write_seconds = 0",
             "[capacity]\nmax_in_flight = 0",
             "[auth.jwt]\nissuer = \"x\"\nkeys = []",
             "[auth.jwt]\nissuer = \"\"\n[[auth.jwt.keys]]\npem = \"x\"",
@@ -621,5 +693,32 @@ mod tests {
             assert!(c.check().is_err(), "{bad}");
         }
         assert!(toml::from_str::<Config>("log_format = \"xml\"").is_err());
+        assert!(toml::from_str::<Config>("[metrics]\naccess = \"open\"").is_err());
+        let mut e = Config::default();
+        assert!(e
+            .apply_env([("VOUCH_METRICS_ACCESS".into(), "open".into())])
+            .is_err());
+    }
+
+    #[test]
+    fn metrics_access_follows_anonymous_pull_unless_set() {
+        let mut c = Config::default();
+        assert_eq!(c.metrics.effective(&c.auth), MetricsAccess::Anonymous);
+        c.auth.anonymous_pull = false;
+        assert_eq!(c.metrics.effective(&c.auth), MetricsAccess::Token);
+        let c: Config = toml::from_str(
+            "[auth]\nanonymous_pull = false\n[metrics]\naccess = \"anonymous\"\n[cache]\nread_bytes = 0",
+        )
+        .unwrap();
+        assert_eq!(c.metrics.effective(&c.auth), MetricsAccess::Anonymous);
+        assert_eq!(c.cache.read_bytes, 0);
+        let mut e = Config::default();
+        e.apply_env([
+            ("VOUCH_METRICS_ACCESS".into(), "token".into()),
+            ("VOUCH_READ_CACHE_BYTES".into(), "1048576".into()),
+        ])
+        .unwrap();
+        assert_eq!(e.metrics.effective(&e.auth), MetricsAccess::Token);
+        assert_eq!(e.cache.read_bytes, 1 << 20);
     }
 }

@@ -11,7 +11,13 @@
 //! take a slot of the overall and the per-repository publish caps, waiting a bounded time for
 //! one, then 503 with `Retry-After`.
 //!
-//! Current metadata is served from a small in-memory cache for up to a second ([`ReadCache`]);
+//! A body no handler reads (a refused publish, a body sent with a read) does not hold up the
+//! answer or the request's in-flight slot: [`vouch_serve::discard`] reads it away in the
+//! background within a small byte and time budget, else the connection is closed. `/metrics`
+//! needs a token that may read every repository when `metrics.access` is `token`.
+//!
+//! Current metadata is served from an in-memory cache bounded in bytes for up to a second
+//! ([`ReadCache`]);
 //! a publish or delete through this process drops the repository's entries before it answers,
 //! and a read that a write (re-signing included) may have overtaken is not cached, so a client
 //! never reads older metadata after a newer one. The current timestamp and snapshot are served
@@ -39,7 +45,7 @@ use serde_json::json;
 use vouch_tuf::reference::Gun;
 
 use crate::auth::{Action, Authorizer, Denied, Target};
-use crate::config::Config;
+use crate::config::{Config, MetricsAccess};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::routes::{self, FileRef, Route, RouteError};
@@ -55,6 +61,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     capacity: Arc<Capacity>,
     cache: Arc<ReadCache>,
+    metrics_access: MetricsAccess,
 }
 
 /// A metadata file as served.
@@ -82,32 +89,76 @@ impl CachedFile {
 /// deletes through this process drop a repository's entries at once, so the bound only
 /// matters for writes by another process on the same store.
 const READ_CACHE_TTL: Duration = Duration::from_secs(1);
-/// Most repositories with cached files; past it the cache is emptied.
-const READ_CACHE_GUNS: usize = 10_000;
+/// A file larger than this fraction of the cache's byte budget is not cached: a few large
+/// roles cannot take the whole cache, and the budget holds at least this many files.
+const READ_CACHE_ENTRY_SHARE: usize = 16;
+/// What an entry costs beyond its file, its names and its tag: the maps' bookkeeping and the
+/// allocations' headers (an estimate on the high side).
+const READ_CACHE_ENTRY_OVERHEAD: usize = 256;
 
-/// Recently read current versions of each role. Timestamp and snapshot entries are used only
-/// while the service reports them fresh (see [`Service::online_roles_fresh`]), since the
-/// server re-signs them on read once they are due.
+/// Recently read current versions of each role, bounded in bytes. Timestamp and snapshot
+/// entries are used only while the service reports them fresh (see
+/// [`Service::online_roles_fresh`]), since the server re-signs them on read once they are due.
+///
+/// The cache holds at most its budget of bytes (files plus their names and an overhead per
+/// entry, see [`CachedFile::cost`]); a file larger than a [`READ_CACHE_ENTRY_SHARE`]th of the
+/// budget is never cached, and while the cache is full new files are served without being
+/// cached. Expired entries are released by [`ReadCache::sweep`], which runs at most once per
+/// TTL on inserts and from a timer of the server. The bytes held are the
+/// `vouch_read_cache_bytes` metric.
 ///
 /// A reader notes the [`ReadCache::generation`] before it reads the store and inserts only if
 /// no invalidation happened meanwhile, so a read racing a publish cannot put the old file
 /// back after the publish dropped it.
-#[derive(Default)]
 struct ReadCache {
     generation: AtomicU64,
-    entries: Mutex<HashMap<String, RolesCache>>,
+    /// Most bytes held.
+    budget: usize,
+    state: Mutex<CacheState>,
+    metrics: Arc<Metrics>,
+}
+
+/// The entries of a [`ReadCache`] and what they cost.
+#[derive(Default)]
+struct CacheState {
+    entries: HashMap<String, RolesCache>,
+    /// The sum of the entries' [`CachedFile::cost`].
+    bytes: usize,
+    /// When expired entries were last released.
+    swept: Option<Instant>,
 }
 
 /// One repository's cached roles, with when each was read and the service's write generation
 /// at the time.
 type RolesCache = HashMap<String, (Instant, u64, Arc<CachedFile>)>;
 
+impl CachedFile {
+    /// What holding this file as a current role of `gun` costs the cache, in bytes.
+    fn cost(&self, gun: &str) -> usize {
+        self.bytes.len() + self.role.len() + self.etag.len() + gun.len() + READ_CACHE_ENTRY_OVERHEAD
+    }
+}
+
 impl ReadCache {
+    /// An empty cache of at most `budget` bytes that reports what it holds to `metrics`.
+    fn new(budget: usize, metrics: Arc<Metrics>) -> Self {
+        ReadCache {
+            generation: AtomicU64::new(0),
+            budget,
+            state: Mutex::default(),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The cached file, if it is younger than the TTL and no write by the service happened
     /// since it was read (`writes` is [`Service::write_generation`] now).
     fn get(&self, gun: &str, role: &str, writes: u64) -> Option<Arc<CachedFile>> {
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, seen_writes, f) = map.get(gun)?.get(role)?;
+        let state = self.lock();
+        let (at, seen_writes, f) = state.entries.get(gun)?.get(role)?;
         (at.elapsed() < READ_CACHE_TTL && *seen_writes == writes).then(|| f.clone())
     }
 
@@ -115,23 +166,80 @@ impl ReadCache {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Caches `f` as the current file of its role of `gun`, read when the generation was
+    /// `seen` and the service's write generation `writes`, if it fits.
     fn insert(&self, seen: u64, writes: u64, gun: &str, f: Arc<CachedFile>) {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let cost = f.cost(gun);
+        if cost > self.budget / READ_CACHE_ENTRY_SHARE {
+            return;
+        }
+        let mut state = self.lock();
         if self.generation.load(Ordering::Acquire) != seen {
             return;
         }
-        if map.len() >= READ_CACHE_GUNS && !map.contains_key(gun) {
-            map.clear();
+        let now = Instant::now();
+        let due = state
+            .swept
+            .is_none_or(|t| now.duration_since(t) >= READ_CACHE_TTL);
+        // At most once per TTL: a full cache does not make every miss walk all entries.
+        if due {
+            Self::release_expired(&mut state, now);
         }
-        map.entry(gun.to_owned())
-            .or_default()
-            .insert(f.role.clone(), (Instant::now(), writes, f));
+        let replaced = state
+            .entries
+            .get_mut(gun)
+            .and_then(|roles| roles.remove(&f.role));
+        if let Some((_, _, old)) = replaced {
+            state.bytes -= old.cost(gun);
+        }
+        if state.bytes + cost <= self.budget {
+            state
+                .entries
+                .entry(gun.to_owned())
+                .or_default()
+                .insert(f.role.clone(), (now, writes, f));
+            state.bytes += cost;
+        } else if state.entries.get(gun).is_some_and(HashMap::is_empty) {
+            state.entries.remove(gun);
+        }
+        self.metrics.read_cache_bytes(state.bytes);
+    }
+
+    /// Releases the entries older than the TTL.
+    fn sweep(&self) {
+        let mut state = self.lock();
+        Self::release_expired(&mut state, Instant::now());
+        self.metrics.read_cache_bytes(state.bytes);
+    }
+
+    fn release_expired(state: &mut CacheState, now: Instant) {
+        let mut freed = 0;
+        state.entries.retain(|gun, roles| {
+            roles.retain(|_, (at, _, f)| {
+                let live = now.duration_since(*at) < READ_CACHE_TTL;
+                if !live {
+                    freed += f.cost(gun);
+                }
+                live
+            });
+            !roles.is_empty()
+        });
+        state.bytes -= freed;
+        state.swept = Some(now);
+        // Give back the table's memory too once most of it is empty.
+        if state.entries.capacity() > 4 * state.entries.len().max(64) {
+            state.entries.shrink_to_fit();
+        }
     }
 
     fn invalidate(&self, gun: &str) {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        map.remove(gun);
+        if let Some(roles) = state.entries.remove(gun) {
+            let freed: usize = roles.values().map(|(_, _, f)| f.cost(gun)).sum();
+            state.bytes -= freed;
+            self.metrics.read_cache_bytes(state.bytes);
+        }
     }
 }
 
@@ -145,6 +253,9 @@ struct Capacity {
     retry_after: u64,
     request_timeout: Duration,
     body_timeout: Duration,
+    /// How long a body no handler read may take to arrive, as a whole, before its connection
+    /// is closed (see [`vouch_serve::discard`]).
+    discard_within: Duration,
 }
 
 impl AppState {
@@ -157,7 +268,6 @@ impl AppState {
             service: Arc::new(service.with_observer(metrics.clone())),
             auth: Arc::new(auth),
             max_body_bytes: config.limits.max_body_bytes,
-            metrics,
             capacity: Arc::new(Capacity {
                 in_flight: Arc::new(Semaphore::new(c.max_in_flight)),
                 publishes: Arc::new(Semaphore::new(c.max_publishes)),
@@ -167,10 +277,22 @@ impl AppState {
                 retry_after: c.retry_after_seconds,
                 request_timeout: Duration::from_secs(config.timeouts.request_seconds),
                 body_timeout: Duration::from_secs(config.timeouts.body_read_seconds),
+                discard_within: Duration::from_secs(config.timeouts.header_read_seconds),
             }),
-            cache: Arc::default(),
+            cache: Arc::new(ReadCache::new(config.cache.read_bytes, metrics.clone())),
+            metrics_access: config.metrics.effective(&config.auth),
+            metrics,
         }
     }
+
+    /// Releases expired entries of the read cache; the server calls it once per cache TTL,
+    /// so memory held by files nobody reads any more is given back.
+    pub(crate) fn sweep_caches(&self) {
+        self.cache.sweep();
+    }
+
+    /// How often [`AppState::sweep_caches`] is worth calling.
+    pub(crate) const SWEEP_INTERVAL: Duration = READ_CACHE_TTL;
 
     /// The metrics this state counts into.
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -191,7 +313,14 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
+/// The Prometheus exposition; with `metrics.access = "token"` only for a token that may read
+/// every repository, since its series name them.
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if st.metrics_access == MetricsAccess::Token {
+        if let Err(e) = authorize(&st, &headers, Target::All, Action::Pull) {
+            return e.into_response();
+        }
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -545,13 +674,20 @@ fn authorize(
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let expects_continue = parts.headers.contains_key(header::EXPECT);
+    let discard_within = st.capacity.discard_within;
     let mut body = Some(body);
     let result = handle(st, parts, &mut body).await;
     // A body no handler read (a refusal before a publish is read, a bad path, a method the
-    // path does not take) is read and discarded, up to a bound, so that a client still
-    // sending it gets to read the answer instead of a reset connection.
-    if let Some(unread) = body.filter(|b| !axum::body::HttpBody::is_end_stream(b)) {
-        drain(unread).await;
+    // path does not take) is read away in the background, within a small byte and time
+    // budget, so that a client still sending it gets to read the answer instead of a reset
+    // connection; the answer leaves now, and the request's in-flight slot is freed with it.
+    // A client waiting for `100 Continue` sends nothing more: its body is dropped, and the
+    // connection closed after the answer.
+    if let Some(unread) = body {
+        if !expects_continue {
+            vouch_serve::discard(unread, discard_within);
+        }
     }
     result.unwrap_or_else(IntoResponse::into_response)
 }
@@ -725,22 +861,6 @@ fn request_timeout() -> Response {
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
-}
-
-/// Reads and discards a refused body (up to a bound), so that the client, which is still
-/// sending, gets to read the error response instead of a reset connection.
-async fn drain(body: Body) {
-    use http_body_util::BodyExt;
-    const DRAIN_LIMIT: usize = 64 << 20;
-    let mut body = body;
-    let mut seen = 0usize;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while seen < DRAIN_LIMIT {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
-            _ => break,
-        }
-    }
 }
 
 fn key_response(public_json: String) -> Response {
@@ -1167,6 +1287,62 @@ mod tests {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let ok = serve_cached(&st, &get(Some(&format!("Bearer {token}"))));
         assert_eq!(ok.unwrap().status(), StatusCode::OK);
+    }
+
+    /// The `vouch_read_cache_bytes` gauge.
+    fn cache_bytes(m: &Metrics) -> usize {
+        let text = m.render(0);
+        text.lines()
+            .find_map(|l| l.strip_prefix("vouch_read_cache_bytes "))
+            .expect("no vouch_read_cache_bytes")
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_read_cache_is_bounded_in_bytes_and_releases_expired_files() {
+        let metrics = Arc::new(Metrics::default());
+        let budget = 64 * 1024;
+        let cache = ReadCache::new(budget, metrics.clone());
+        let file = |n: usize| CachedFile::new("targets".into(), &"0".repeat(64), vec![b'x'; n]);
+        let insert = |gun: &str, n: usize| cache.insert(cache.generation(), 0, gun, file(n));
+
+        // Larger than its share of the budget (a sixteenth): served, never cached.
+        insert("example.com/big", budget / 16);
+        assert!(cache.get("example.com/big", "targets", 0).is_none());
+        assert_eq!(cache_bytes(&metrics), 0);
+
+        // Files that fit one by one never take more than the budget: once it is full, the
+        // files already held stay and new ones are not cached.
+        for i in 0..40 {
+            insert(&format!("example.com/app{i}"), 3000);
+        }
+        let held = cache_bytes(&metrics);
+        assert!(held <= budget && held > budget - 4000, "{held}");
+        assert!(cache.get("example.com/app0", "targets", 0).is_some());
+        assert!(cache.get("example.com/app39", "targets", 0).is_none());
+        // A newer read of a cached role replaces it, not adds to it.
+        insert("example.com/app0", 3000);
+        assert_eq!(cache_bytes(&metrics), held);
+        // A write drops the repository's files and their bytes.
+        cache.invalidate("example.com/app0");
+        assert!(cache.get("example.com/app0", "targets", 0).is_none());
+        assert!(cache_bytes(&metrics) < held);
+
+        // Once past the TTL, a sweep releases every file, and the gauge says so.
+        for roles in cache.lock().entries.values_mut() {
+            for (at, _, _) in roles.values_mut() {
+                *at = at.checked_sub(READ_CACHE_TTL).unwrap();
+            }
+        }
+        cache.sweep();
+        assert_eq!(cache_bytes(&metrics), 0);
+        assert!(cache.lock().entries.is_empty());
+
+        // A cache of 0 bytes holds nothing.
+        let off = ReadCache::new(0, metrics.clone());
+        off.insert(off.generation(), 0, "example.com/app", file(10));
+        assert!(off.get("example.com/app", "targets", 0).is_none());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! or `version` for a 409, `size` for a 413), signatures the server made, requests refused
 //! because the server was over capacity or too slow, and — for each GUN and role — when the
 //! metadata last served or published expires. The expiry gauge is written as seconds left at
-//! scrape time, so an alert fires on metadata about to expire whether or not anyone reads it.
+//! scrape time, so an alert fires on metadata about to expire whether or not anyone reads it;
+//! and the bytes the read cache holds.
 //!
 //! [`Metrics`] is updated by the HTTP layer ([`crate::http`]) and, through
 //! [`crate::service::Observer`], by the service when it stores what it signed.
@@ -26,6 +27,17 @@ const BUCKETS: [f64; 12] = [
 /// Most (GUN, role) expiry series kept, so a flood of repositories cannot grow memory without
 /// bound; beyond it new pairs are not tracked (counted in `vouch_expiry_series_dropped_total`).
 const MAX_EXPIRY_SERIES: usize = 50_000;
+/// Most bytes the expiry series may hold (names, hashes and an estimate of the map's
+/// bookkeeping): delegated role names have no length limit of their own, so the count alone
+/// would not bound memory. Past it new pairs are dropped as past the count.
+const MAX_EXPIRY_BYTES: usize = 16 << 20;
+/// What a series costs beyond its names and hash (an estimate on the high side).
+const EXPIRY_OVERHEAD: usize = 128;
+
+/// What keeping the expiry series of `role` of `gun` costs, in bytes.
+fn expiry_cost(gun: &str, role: &str, sha256: &str) -> usize {
+    gun.len() + role.len() + sha256.len() + EXPIRY_OVERHEAD
+}
 
 /// The route classes requests are counted by.
 pub const ROUTE_CLASSES: [&str; 9] = [
@@ -74,8 +86,16 @@ pub struct Metrics {
     rejections: Mutex<HashMap<String, u64>>,
     signatures: AtomicU64,
     overload: Mutex<HashMap<&'static str, u64>>,
-    expiry: Mutex<HashMap<(String, String), Expiry>>,
+    expiry: Mutex<ExpirySeries>,
     expiry_dropped: AtomicU64,
+    read_cache_bytes: AtomicU64,
+}
+
+/// The expiry series and the bytes they hold.
+#[derive(Default)]
+struct ExpirySeries {
+    series: HashMap<(String, String), Expiry>,
+    bytes: usize,
 }
 
 impl Default for Metrics {
@@ -89,6 +109,7 @@ impl Default for Metrics {
             overload: Mutex::default(),
             expiry: Mutex::default(),
             expiry_dropped: AtomicU64::new(0),
+            read_cache_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -153,13 +174,18 @@ impl Metrics {
         *lock(&self.overload).entry(reason).or_insert(0) += 1;
     }
 
+    /// Sets the bytes the read cache holds.
+    pub fn read_cache_bytes(&self, bytes: usize) {
+        self.read_cache_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
     /// Records the expiry of a metadata file of `gun` that was served or stored. Cheap when
     /// the same file was seen before (compared by SHA-256; the document is parsed only when
     /// it changed).
     pub fn saw(&self, gun: &str, role: &str, sha256: &str, bytes: &[u8]) {
         {
             let m = lock(&self.expiry);
-            if let Some(e) = m.get(&(gun.to_owned(), role.to_owned())) {
+            if let Some(e) = m.series.get(&(gun.to_owned(), role.to_owned())) {
                 if e.sha256 == sha256 {
                     return;
                 }
@@ -170,11 +196,19 @@ impl Metrics {
         };
         let mut m = lock(&self.expiry);
         let key = (gun.to_owned(), role.to_owned());
-        if m.len() >= MAX_EXPIRY_SERIES && !m.contains_key(&key) {
+        let cost = expiry_cost(gun, role, sha256);
+        let old = m
+            .series
+            .get(&key)
+            .map(|e| expiry_cost(gun, role, &e.sha256));
+        let full = m.series.len() >= MAX_EXPIRY_SERIES
+            || m.bytes - old.unwrap_or(0) + cost > MAX_EXPIRY_BYTES;
+        if full && old.is_none() {
             self.expiry_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        m.insert(
+        m.bytes = m.bytes - old.unwrap_or(0) + cost;
+        m.series.insert(
             key,
             Expiry {
                 sha256: sha256.to_owned(),
@@ -193,7 +227,16 @@ impl Metrics {
 
     /// Forgets the expiry series of a deleted repository.
     pub fn forget(&self, gun: &str) {
-        lock(&self.expiry).retain(|(g, _), _| g != gun);
+        let mut m = lock(&self.expiry);
+        let mut freed = 0;
+        m.series.retain(|(g, role), e| {
+            let keep = g != gun;
+            if !keep {
+                freed += expiry_cost(g, role, &e.sha256);
+            }
+            keep
+        });
+        m.bytes -= freed;
     }
 
     /// The text exposition at unix time `now`.
@@ -288,6 +331,7 @@ impl Metrics {
              # TYPE vouch_metadata_expiry_seconds gauge"
         );
         let mut exp: Vec<_> = lock(&self.expiry)
+            .series
             .iter()
             .map(|(k, v)| (k.clone(), v.expires))
             .collect();
@@ -303,10 +347,17 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP vouch_expiry_series_dropped_total Expiry series not kept because the series cap was reached.\n\
+            "# HELP vouch_expiry_series_dropped_total Expiry series not kept because the series or byte cap was reached.\n\
              # TYPE vouch_expiry_series_dropped_total counter\n\
              vouch_expiry_series_dropped_total {}",
             self.expiry_dropped.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vouch_read_cache_bytes Bytes held by the cache of current metadata (files, their names and bookkeeping).\n\
+             # TYPE vouch_read_cache_bytes gauge\n\
+             vouch_read_cache_bytes {}",
+            self.read_cache_bytes.load(Ordering::Relaxed)
         );
         out
     }
@@ -357,5 +408,27 @@ mod tests {
         assert!(m.render(now).contains("role=\"timestamp\"} 100"));
         m.forget("example.com/\"app\"");
         assert!(!m.render(now).contains("role=\"timestamp\""));
+    }
+
+    #[test]
+    fn expiry_series_are_bounded_in_bytes_not_only_in_count() {
+        let m = Metrics::default();
+        let doc = br#"{"signatures":[],"signed":{"_type":"targets","expires":"2030-01-01T00:00:00Z","version":1}}"#;
+        // Delegated roles with 100 kB names: far fewer than the series cap fit.
+        let long = "r".repeat(100_000);
+        for i in 0..300 {
+            m.saw("example.com/app", &format!("{long}{i}"), "aa", doc);
+        }
+        let kept = lock(&m.expiry).series.len();
+        assert!(kept > 100 && kept < 200, "{kept}");
+        assert!(lock(&m.expiry).bytes <= MAX_EXPIRY_BYTES);
+        assert_eq!(m.expiry_dropped.load(Ordering::Relaxed), 300 - kept as u64);
+        // A series already kept is still updated, and forgetting gives the bytes back.
+        m.saw("example.com/app", &format!("{long}0"), "bb", doc);
+        assert_eq!(lock(&m.expiry).series.len(), kept);
+        m.forget("example.com/app");
+        assert_eq!(lock(&m.expiry).bytes, 0);
+        m.saw("example.com/app", "targets", "aa", doc);
+        assert!(m.render(0).contains("role=\"targets\""));
     }
 }

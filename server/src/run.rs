@@ -108,7 +108,7 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
 pub struct ServeOptions {
     /// Serve HTTPS with this configuration (plain HTTP when `None`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Header-read and TLS-handshake timeouts.
+    /// Header-read, TLS-handshake and response-write timeouts.
     pub timeouts: Timeouts,
 }
 
@@ -131,7 +131,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Each connection is HTTP/1.1 with keep-alive; a client that does not send a complete
 /// request head within `timeouts.header_read_seconds` (or, with TLS, does not finish the
 /// handshake within `timeouts.tls_handshake_seconds`) is disconnected, so slow clients cannot
-/// hold connections open for free. The accept loop is [`vouch_serve::serve`].
+/// hold connections open for free; a head over [`vouch_serve::MAX_HEAD_BYTES`] gets 431; a
+/// client that stops taking a response has `timeouts.response_write_seconds` to take the
+/// rest, else it is disconnected. The accept loop is [`vouch_serve::serve_with_write_timeout`].
+/// Expired entries of the read cache are released once a second while it serves.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -140,6 +143,18 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     use tower::ServiceExt as _;
 
+    // Expired cache entries are released even when nothing is read any more.
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(AppState::SWEEP_INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                state.sweep_caches();
+            }
+        })
+    };
     let app = crate::http::app(state.clone());
     // Each request first tries the cached-read fast path (answered on the spot, no router),
     // then goes through the router and its middleware.
@@ -156,12 +171,16 @@ pub async fn serve_with(
                 }
             }
         });
+    let timeouts = options.timeouts;
     let options = vouch_serve::Options {
         tls: options.tls,
         header_read_timeout: Duration::from_secs(options.timeouts.header_read_seconds),
         tls_handshake_timeout: Duration::from_secs(options.timeouts.tls_handshake_seconds),
         shutdown_grace: SHUTDOWN_GRACE,
     };
-    vouch_serve::serve(listener, service, options, shutdown).await;
+    let write_timeout = Duration::from_secs(timeouts.response_write_seconds);
+    vouch_serve::serve_with_write_timeout(listener, service, options, write_timeout, shutdown)
+        .await;
+    sweeper.abort();
     Ok(())
 }
