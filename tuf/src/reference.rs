@@ -9,9 +9,9 @@
 //!   checked against the OCI distribution repository-name grammar and kept exactly as
 //!   given: a `Gun` is never rewritten.
 //! - [`ImageRef`]: what a user types (`nginx:1.25`, `localhost:5000/app@sha256:…`), split into
-//!   registry, repository, tag and digest, with Docker Hub's defaults applied so that
-//!   `nginx`, `docker.io/nginx` and `index.docker.io/library/nginx` yield one
-//!   [`ImageRef::gun`].
+//!   registry, repository, tag and digest, and brought to its **canonical name**: every
+//!   spelling a container runtime pulls from the same place yields one [`ImageRef::name`]
+//!   and [`ImageRef::gun`] (see [Canonical names](#canonical-names)).
 //!
 //! The grammar, as this module applies it:
 //!
@@ -34,8 +34,34 @@
 //! `host[:port]`: `foo_bar.example/app` is rejected rather than read as a path. A name is at
 //! most [`MAX_NAME_LEN`] bytes, registry included.
 //!
+//! # Canonical names
+//!
+//! Anything that decides by an image's name (an admission policy, a GUN) must see one name
+//! for every spelling a runtime pulls from the same registry and repository; otherwise
+//! `REGISTRY.EXAMPLE.COM/org/app` slips past a rule written for `registry.example.com/org/app`.
+//! [`ImageRef::parse`] therefore canonicalises the registry with [`canonical_registry`]:
+//!
+//! - the host is lower-cased (host names are case-insensitive), an IPv6 address is written
+//!   in its RFC 5952 form (`[0:0::1]` is `[::1]`), and a port loses its leading zeros;
+//! - the default port `:443` (registries are spoken to over HTTPS) is dropped, except
+//!   after a one-label host other than `localhost`: `foo:443/app` stays `foo:443/app`,
+//!   because `foo/app` would read as the Docker Hub repository `foo/app`. A one-label host
+//!   that only its capitals made a registry (`Foo/app`) is therefore `foo:443/app`;
+//! - Docker Hub's aliases [`DOCKER_HUB_ALIASES`] (`index.docker.io`, `registry-1.docker.io`,
+//!   `registry.hub.docker.com`) become [`DEFAULT_REGISTRY`] (`docker.io`);
+//! - a name without a registry is on `docker.io`, and a one-component repository on
+//!   `docker.io` is under `library/` ([`canonical_path`]).
+//!
+//! So `nginx`, `library/nginx`, `docker.io/nginx`, `Docker.IO:443/library/nginx` and
+//! `registry-1.docker.io/library/nginx` are all `docker.io/library/nginx`, and
+//! `Registry.Example.COM:443/org/app` is `registry.example.com/org/app`. Other ports are kept
+//! (`host:5000` and `host:80` name other endpoints). Tags and digests are kept as written.
+//! A [`Gun`] built with [`Gun::new`] is *not* canonicalised: it is a repository's name as its
+//! owner chose it.
+//!
 //! This module does no IO: it never resolves a tag or contacts a registry.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
@@ -63,6 +89,18 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 /// [`DEFAULT_REGISTRY`].
 pub const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 
+/// The other host names Docker Hub's registry answers under; [`canonical_registry`] makes
+/// each (on the default port) [`DEFAULT_REGISTRY`].
+pub const DOCKER_HUB_ALIASES: [&str; 3] = [
+    LEGACY_DEFAULT_REGISTRY,
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// The port a registry is reached on when a reference names none (HTTPS); canonical names
+/// leave it out where they can.
+pub const DEFAULT_PORT: u16 = 443;
+
 /// The namespace Docker Hub puts single-component repository names in (`nginx` is
 /// `library/nginx`).
 pub const OFFICIAL_NAMESPACE: &str = "library";
@@ -79,6 +117,8 @@ pub enum InputKind {
     ImageRef,
     /// A [`Digest`].
     Digest,
+    /// A registry `host[:port]` on its own.
+    Registry,
 }
 
 impl fmt::Display for InputKind {
@@ -87,6 +127,7 @@ impl fmt::Display for InputKind {
             InputKind::Gun => "GUN",
             InputKind::ImageRef => "image reference",
             InputKind::Digest => "digest",
+            InputKind::Registry => "registry",
         })
     }
 }
@@ -544,19 +585,22 @@ impl AsRef<str> for Gun {
 // Image references
 // ---------------------------------------------------------------------------------------
 
-/// A parsed image reference, `[host[:port]/]path[:tag][@digest]`, normalised with Docker
-/// Hub's defaults.
+/// A parsed image reference, `[host[:port]/]path[:tag][@digest]`, brought to its canonical
+/// name (see [Canonical names](self#canonical-names)).
 ///
-/// A reference without a registry is on [`DEFAULT_REGISTRY`] (`docker.io`),
-/// [`LEGACY_DEFAULT_REGISTRY`] (`index.docker.io`) becomes `docker.io`, and a one-component
-/// repository on `docker.io` is put under `library/`:
+/// A reference without a registry is on [`DEFAULT_REGISTRY`] (`docker.io`), the registry is
+/// canonicalised by [`canonical_registry`] (lower-case host, no `:443`, Docker Hub's aliases
+/// as `docker.io`), and a one-component repository on `docker.io` is put under `library/`:
 ///
 /// | input | [`name`](ImageRef::name) |
 /// |---|---|
-/// | `nginx` | `docker.io/library/nginx` |
-/// | `org/app` | `docker.io/org/app` |
-/// | `index.docker.io/nginx` | `docker.io/library/nginx` |
+/// | `nginx`, `library/nginx`, `index.docker.io/nginx` | `docker.io/library/nginx` |
+/// | `org/app`, `registry-1.docker.io/org/app` | `docker.io/org/app` |
+/// | `Registry.Example.com:443/org/app` | `registry.example.com/org/app` |
 /// | `localhost:5000/app` | `localhost:5000/app` |
+///
+/// Two references name the same repository exactly when their names are equal, so
+/// [`name`](ImageRef::name) is what policies match and what [`gun`](ImageRef::gun) is.
 ///
 /// Parsing does **not** add an implicit `latest` tag: [`tag`](ImageRef::tag) is `None` when
 /// the input has none, and [`Display`](fmt::Display) writes no tag then. Use
@@ -592,7 +636,7 @@ pub struct ImageRef {
 }
 
 impl ImageRef {
-    /// Parses and normalises an image reference.
+    /// Parses an image reference and brings its name to the canonical form.
     pub fn parse(s: &str) -> Result<Self, ReferenceError> {
         const KIND: InputKind = InputKind::ImageRef;
         if s.is_empty() {
@@ -642,14 +686,29 @@ impl ImageRef {
 
         let (registry, path) = check_name(KIND, s, name)?;
         let registry = match registry {
-            None | Some(LEGACY_DEFAULT_REGISTRY) => DEFAULT_REGISTRY,
-            Some(registry) => registry,
+            None => Cow::Borrowed(DEFAULT_REGISTRY),
+            // Checked by `check_name`.
+            Some(registry) => canonicalise_registry(registry),
         };
-        let full = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-            format!("{registry}/{OFFICIAL_NAMESPACE}/{path}")
-        } else {
-            format!("{registry}/{path}")
-        };
+        // One allocation: `registry/[library/]path`.
+        let official = is_official_shorthand(&registry, path);
+        let mut full = String::with_capacity(
+            registry.len()
+                + 1
+                + if official {
+                    OFFICIAL_NAMESPACE.len() + 1
+                } else {
+                    0
+                }
+                + path.len(),
+        );
+        full.push_str(&registry);
+        full.push('/');
+        if official {
+            full.push_str(OFFICIAL_NAMESPACE);
+            full.push('/');
+        }
+        full.push_str(path);
         if full.len() > MAX_NAME_LEN {
             return Err(ReferenceError::NameTooLong {
                 input: s.to_owned(),
@@ -668,7 +727,7 @@ impl ImageRef {
         })
     }
 
-    /// The registry `host[:port]`, e.g. `docker.io`.
+    /// The canonical registry `host[:port]`, e.g. `docker.io`.
     pub fn registry(&self) -> &str {
         &self.name.0[..self.registry_len]
     }
@@ -719,9 +778,14 @@ impl ImageRef {
         }
     }
 
-    /// The normalised name, `registry/repository`: the string of [`gun`](ImageRef::gun).
+    /// The canonical name, `registry/repository`: the string of [`gun`](ImageRef::gun).
     pub fn name(&self) -> String {
         self.name.0.clone()
+    }
+
+    /// [`name`](ImageRef::name), borrowed.
+    pub fn canonical_name(&self) -> &str {
+        &self.name.0
     }
 }
 
@@ -745,6 +809,189 @@ impl fmt::Display for ImageRef {
         }
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Canonical names
+// ---------------------------------------------------------------------------------------
+
+/// True when `first`, the first `/`-separated component of a name, names a registry rather
+/// than a repository path component (Docker's rule): it contains `.` or `:`, is `localhost`,
+/// or has upper-case letters.
+///
+/// ```
+/// use vouch_tuf::reference::names_registry;
+///
+/// assert!(names_registry("registry.example.com"));
+/// assert!(names_registry("localhost"));
+/// assert!(names_registry("host:5000"));
+/// assert!(names_registry("Foo"));
+/// assert!(!names_registry("library"));
+/// ```
+pub fn names_registry(first: &str) -> bool {
+    is_registry_like(first)
+}
+
+/// The canonical form of a registry `host[:port]` (see [Canonical names](self#canonical-names)):
+/// lower-case host, RFC 5952 IPv6, no leading zeros in the port, no default port `:443`
+/// (unless the host is one label other than `localhost`), and `docker.io` for Docker Hub's
+/// aliases.
+///
+/// ```
+/// use vouch_tuf::reference::canonical_registry;
+///
+/// assert_eq!(canonical_registry("Registry.Example.COM:443")?, "registry.example.com");
+/// assert_eq!(canonical_registry("registry.example.com:5000")?, "registry.example.com:5000");
+/// assert_eq!(canonical_registry("registry-1.docker.io")?, "docker.io");
+/// assert_eq!(canonical_registry("[0:0::1]:0443")?, "[::1]");
+/// assert_eq!(canonical_registry("Foo")?, "foo:443");
+/// assert!(canonical_registry("under_score.example").is_err());
+/// # Ok::<(), vouch_tuf::reference::ReferenceError>(())
+/// ```
+pub fn canonical_registry(registry: &str) -> Result<String, ReferenceError> {
+    if registry.is_empty() {
+        return Err(ReferenceError::Empty {
+            kind: InputKind::Registry,
+        });
+    }
+    if registry.len() > MAX_NAME_LEN {
+        return Err(ReferenceError::TooLong {
+            kind: InputKind::Registry,
+            len: registry.len(),
+            max: MAX_NAME_LEN,
+        });
+    }
+    check_registry(registry).map_err(|reason| ReferenceError::InvalidHost {
+        kind: InputKind::Registry,
+        input: registry.to_owned(),
+        registry: registry.to_owned(),
+        reason,
+    })?;
+    Ok(canonicalise_registry(registry).into_owned())
+}
+
+/// The canonical repository path of `path` on canonical registry `registry`: a
+/// one-component path on [`DEFAULT_REGISTRY`] is under [`OFFICIAL_NAMESPACE`]
+/// (`nginx` is `library/nginx`); any other path is kept.
+///
+/// ```
+/// use vouch_tuf::reference::canonical_path;
+///
+/// assert_eq!(canonical_path("docker.io", "nginx"), "library/nginx");
+/// assert_eq!(canonical_path("docker.io", "org/app"), "org/app");
+/// assert_eq!(canonical_path("example.com", "app"), "app");
+/// ```
+pub fn canonical_path<'a>(registry: &str, path: &'a str) -> Cow<'a, str> {
+    if is_official_shorthand(registry, path) {
+        Cow::Owned(format!("{OFFICIAL_NAMESPACE}/{path}"))
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
+/// True when `path` on canonical `registry` is short for `library/<path>`.
+fn is_official_shorthand(registry: &str, path: &str) -> bool {
+    registry == DEFAULT_REGISTRY && !path.contains('/')
+}
+
+/// [`canonical_registry`] of a registry `check_registry` accepted. Borrows when the
+/// registry is already canonical (the common case: no allocation).
+fn canonicalise_registry(registry: &str) -> Cow<'_, str> {
+    // The common case: a lower-case host name with a dot (or `localhost`), no port, not one
+    // of Docker Hub's aliases.
+    let plain = registry
+        .bytes()
+        .all(|b| !matches!(b, b'A'..=b'Z' | b':' | b'['));
+    if plain
+        && (registry.contains('.') || registry == "localhost")
+        && !DOCKER_HUB_ALIASES.contains(&registry)
+    {
+        return Cow::Borrowed(registry);
+    }
+    let (host, port) = match registry.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((address, after)) => (HostForm::Ipv6(address), after.strip_prefix(':')),
+            None => (HostForm::Name(registry), None),
+        },
+        None => match registry.split_once(':') {
+            Some((host, port)) => (HostForm::Name(host), Some(port)),
+            None => (HostForm::Name(registry), None),
+        },
+    };
+    let port = port.and_then(|p| p.parse::<u16>().ok());
+    let host: Cow<'_, str> = match host {
+        HostForm::Name(name) if name.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Cow::Owned(name.to_ascii_lowercase())
+        }
+        HostForm::Name(name) => Cow::Borrowed(name),
+        HostForm::Ipv6(address) => match address.parse::<Ipv6Addr>() {
+            Ok(ip) => Cow::Owned(format!("[{}]", ipv6_text(ip))),
+            Err(_) => Cow::Owned(format!("[{address}]")),
+        },
+    };
+    // Without a port, a host must still read as a registry in front of a path.
+    let needs_port = !is_registry_like(&host);
+    let port = match port {
+        Some(DEFAULT_PORT) | None if needs_port => Some(DEFAULT_PORT),
+        Some(DEFAULT_PORT) | None => None,
+        Some(other) => Some(other),
+    };
+    if port.is_none() && DOCKER_HUB_ALIASES.contains(&host.as_ref()) {
+        return Cow::Borrowed(DEFAULT_REGISTRY);
+    }
+    let canonical = match port {
+        None => host,
+        Some(port) => Cow::Owned(format!("{host}:{port}")),
+    };
+    if canonical == registry {
+        Cow::Borrowed(registry)
+    } else {
+        Cow::Owned(canonical.into_owned())
+    }
+}
+
+/// A registry's host as written.
+enum HostForm<'a> {
+    /// A host name or IPv4 address.
+    Name(&'a str),
+    /// The address between `[` and `]`.
+    Ipv6(&'a str),
+}
+
+/// An IPv6 address as RFC 5952 writes it: lower-case hex without leading zeros, the
+/// longest run (the first of equal runs) of two or more zero groups as `::`, and never the
+/// dotted IPv4 form (which the name grammar does not allow).
+fn ipv6_text(ip: Ipv6Addr) -> String {
+    let groups = ip.segments();
+    let mut best = (0usize, 0usize); // (start, length)
+    let mut i = 0;
+    while i < groups.len() {
+        if groups[i] == 0 {
+            let start = i;
+            while i < groups.len() && groups[i] == 0 {
+                i += 1;
+            }
+            if i - start > best.1 {
+                best = (start, i - start);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let hex = |gs: &[u16]| {
+        gs.iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    if best.1 < 2 {
+        return hex(&groups);
+    }
+    format!(
+        "{}::{}",
+        hex(&groups[..best.0]),
+        hex(&groups[best.0 + best.1..])
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1304,12 +1551,12 @@ mod tests {
             ),
             (
                 "Registry.Example.com/app".into(),
-                "Registry.Example.com",
+                "registry.example.com",
                 "app",
                 None,
                 None,
             ),
-            ("Foo/app".into(), "Foo", "app", None, None),
+            ("Foo/app".into(), "foo:443", "app", None, None),
             (
                 format!("app@{d}"),
                 "docker.io",
@@ -1460,6 +1707,148 @@ mod tests {
         );
     }
 
+    /// Every spelling a container runtime pulls from the same registry and repository has
+    /// one canonical name.
+    #[test]
+    fn spellings_of_one_repository_have_one_name() {
+        let d = EMPTY_SHA256;
+        let groups: [(&str, &[&str]); 6] = [
+            (
+                "registry.example.com/org/app",
+                &[
+                    "registry.example.com/org/app",
+                    "REGISTRY.EXAMPLE.COM/org/app",
+                    "Registry.Example.Com/org/app",
+                    "registry.example.com:443/org/app",
+                    "Registry.Example.Com:443/org/app",
+                    "registry.example.com:00443/org/app",
+                ],
+            ),
+            (
+                "docker.io/library/nginx",
+                &[
+                    "nginx",
+                    "library/nginx",
+                    "docker.io/nginx",
+                    "docker.io/library/nginx",
+                    "DOCKER.IO/nginx",
+                    "docker.io:443/library/nginx",
+                    "index.docker.io/nginx",
+                    "index.docker.io/library/nginx",
+                    "Index.Docker.IO:443/nginx",
+                    "registry-1.docker.io/nginx",
+                    "registry-1.docker.io/library/nginx",
+                    "registry-1.docker.io:443/library/nginx",
+                    "registry.hub.docker.com/library/nginx",
+                ],
+            ),
+            (
+                "docker.io/org/app",
+                &[
+                    "org/app",
+                    "docker.io/org/app",
+                    "index.docker.io/org/app",
+                    "registry-1.docker.io/org/app",
+                    "Docker.io:443/org/app",
+                ],
+            ),
+            (
+                "localhost/app",
+                &["localhost/app", "LOCALHOST/app", "localhost:443/app"],
+            ),
+            (
+                "[::1]/app",
+                &[
+                    "[::1]/app",
+                    "[::1]:443/app",
+                    "[0:0:0:0:0:0:0:1]/app",
+                    "[0000::0001]:443/app",
+                ],
+            ),
+            (
+                "foo:443/app",
+                &["Foo/app", "FOO/app", "foo:443/app", "Foo:0443/app"],
+            ),
+        ];
+        for (name, spellings) in groups {
+            for spelling in spellings {
+                for (suffix, tag, digest) in [
+                    ("", None, None),
+                    (":v1", Some("v1"), None),
+                    (&*format!("@{d}"), None, Some(d)),
+                    (&*format!(":v1@{d}"), Some("v1"), Some(d)),
+                ] {
+                    let input = format!("{spelling}{suffix}");
+                    let r = ImageRef::parse(&input).unwrap_or_else(|e| panic!("{input}: {e}"));
+                    assert_eq!(r.name(), name, "{input}");
+                    assert_eq!(r.gun().as_str(), name, "{input}");
+                    assert_eq!(r.tag(), tag, "{input}");
+                    assert_eq!(r.digest().map(Digest::as_str), digest, "{input}");
+                    assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r, "{input}");
+                }
+            }
+        }
+    }
+
+    /// Spellings that reach another endpoint keep their own name.
+    #[test]
+    fn other_endpoints_keep_their_names() {
+        for (input, name) in [
+            (
+                "registry.example.com:5000/org/app",
+                "registry.example.com:5000/org/app",
+            ),
+            (
+                "registry.example.com:80/org/app",
+                "registry.example.com:80/org/app",
+            ),
+            ("docker.io:5000/nginx", "docker.io:5000/nginx"),
+            ("index.docker.io:5000/nginx", "index.docker.io:5000/nginx"),
+            ("foo/app", "docker.io/foo/app"),
+            ("localhost:5000/app", "localhost:5000/app"),
+            ("[::2]/app", "[::2]/app"),
+            ("[2001:db8:0:0:1:0:0:1]/app", "[2001:db8::1:0:0:1]/app"),
+            ("[2001:DB8::1]:8443/app", "[2001:db8::1]:8443/app"),
+        ] {
+            assert_eq!(ImageRef::parse(input).unwrap().name(), name, "{input}");
+        }
+    }
+
+    #[test]
+    fn canonical_registries() {
+        for (input, want) in [
+            ("registry.example.com", "registry.example.com"),
+            ("REGISTRY.example.com:443", "registry.example.com"),
+            ("registry.example.com:05000", "registry.example.com:5000"),
+            ("index.docker.io", "docker.io"),
+            ("registry-1.docker.io:443", "docker.io"),
+            ("registry.hub.docker.com", "docker.io"),
+            ("docker.io:443", "docker.io"),
+            ("Foo", "foo:443"),
+            ("foo:443", "foo:443"),
+            ("localhost:443", "localhost"),
+            ("[::ffff:7f00:1]", "[::ffff:7f00:1]"),
+            ("[1:0:0:2:0:0:0:3]", "[1:0:0:2::3]"),
+            ("[1:0:0:2:0:0:3:4]", "[1::2:0:0:3:4]"),
+            ("[1:2:3:4:5:6:7:0]", "[1:2:3:4:5:6:7:0]"),
+        ] {
+            let got = canonical_registry(input).unwrap();
+            assert_eq!(got, want, "{input}");
+            assert_eq!(
+                canonical_registry(&got).unwrap(),
+                got,
+                "{input}: idempotent"
+            );
+        }
+        for bad in ["", "a_b.example", "host:0", "host:65536", "[::1", "a/b"] {
+            assert!(canonical_registry(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            canonical_registry("a_b.example").unwrap_err().to_string(),
+            format!("invalid registry \"a_b.example\": registry \"a_b.example\" {HOST_REASON}")
+        );
+    }
+
     #[test]
     fn tag_or_latest_and_with_digest() {
         let r = ImageRef::parse("nginx").unwrap();
@@ -1551,11 +1940,16 @@ mod tests {
             let parsed = ImageRef::parse(&text).unwrap();
             prop_assert_eq!(parsed.tag(), tag.as_deref());
             prop_assert_eq!(parsed.digest(), digest.as_ref());
-            if let Some(registry) = registry.as_deref().filter(|r| *r != LEGACY_DEFAULT_REGISTRY) {
-                prop_assert_eq!(parsed.registry(), registry);
-                if registry != DEFAULT_REGISTRY {
+            if let Some(registry) = registry.as_deref() {
+                let canonical = canonical_registry(registry).unwrap();
+                prop_assert_eq!(parsed.registry(), canonical.as_str());
+                prop_assert_eq!(canonical_registry(&canonical).unwrap(), canonical.clone());
+                if canonical != DEFAULT_REGISTRY {
                     prop_assert_eq!(parsed.repository(), path.as_str());
                 }
+                // Every spelling of the registry names the same image.
+                let upper = text.replacen(registry, &registry.to_ascii_uppercase(), 1);
+                prop_assert_eq!(ImageRef::parse(&upper).unwrap().name(), parsed.name());
             }
             let shown = parsed.to_string();
             let reparsed = ImageRef::parse(&shown).unwrap();
