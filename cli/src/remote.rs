@@ -5,7 +5,7 @@
 //! and `--server`, a 401 asks for a token, a 409 is returned as [`PublishError::Conflict`]
 //! so that callers refresh and retry.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -15,7 +15,7 @@ use vouch_tuf::json;
 use vouch_tuf::metadata::Key;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{RoleName, TopLevelRole};
-use vouch_verifier::transport::{read_capped, read_capped_sized, Transport, TransportError};
+use vouch_verifier::transport::{fetch_capped, read_capped, Transport, TransportError};
 use zeroize::Zeroizing;
 
 use crate::context::Context;
@@ -24,6 +24,8 @@ use crate::context::Context;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Largest online-key document read from the server.
 const MAX_KEY_BODY: u64 = 16 * 1024;
+/// Longest one metadata fetch may take, body included (a server trickling bytes is cut off).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a publish failed.
 #[derive(Debug, Error)]
@@ -240,38 +242,45 @@ fn bad_path(path: &str) -> bool {
 
 impl Transport for Remote {
     fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
+        self.fetch_by(path, max_len, Instant::now() + FETCH_TIMEOUT)
+    }
+
+    /// The whole request, body included, is over by `deadline` (at most [`FETCH_TIMEOUT`]
+    /// from now): a server trickling bytes is cut off ([`TransportError::TimedOut`]).
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
         if bad_path(path) {
             return Err(TransportError::BadPath {
                 path: path.to_owned(),
             });
         }
-        let resp = self
-            .authed(self.client.get(self.tuf_url(path)))
-            .send()
-            .map_err(|e| TransportError::Network {
-                path: path.to_owned(),
-                message: self.unreachable(&e).to_string(),
-            })?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
-            return Err(TransportError::NotFound {
-                path: path.to_owned(),
-            });
-        }
-        if !status.is_success() {
-            return Err(TransportError::Network {
+        let deadline = deadline.min(Instant::now() + FETCH_TIMEOUT);
+        let request = self.authed(self.client.get(self.tuf_url(path)));
+        // A status error carries the server's message; any other network error says the
+        // server could not be reached.
+        let answered = std::cell::Cell::new(false);
+        fetch_capped(path, request, max_len, deadline, |status, resp| {
+            answered.set(true);
+            TransportError::Network {
                 path: path.to_owned(),
                 message: error_message(status, resp),
-            });
-        }
-        let announced = resp.content_length();
-        if announced.is_some_and(|l| l > max_len) {
-            return Err(TransportError::TooLarge {
+            }
+        })
+        .map_err(|e| match e {
+            TransportError::Network { message, .. } if !answered.get() => TransportError::Network {
                 path: path.to_owned(),
-                limit: max_len,
-            });
-        }
-        read_capped_sized(path, resp, max_len, announced)
+                message: format!(
+                    "cannot reach the vouch server at {} ({message}): is it running? \
+                         (set --server or VOUCH_SERVER)",
+                    self.server
+                ),
+            },
+            other => other,
+        })
     }
 }
 
@@ -287,5 +296,63 @@ mod tests {
         for good in ["root.json", "3.targets.json", "targets%2Freleases.json"] {
             assert!(!bad_path(good), "{good}");
         }
+    }
+
+    /// A server trickling a file (4 bytes every 50 ms, each wait far below the client's
+    /// per-read timeout) is cut off at the fetch's deadline: the fetch fails as timed out
+    /// and the server sees the connection closed before its body ended.
+    #[test]
+    fn a_trickled_file_is_cut_off_at_the_deadline() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = format!("http://{}", listener.local_addr().unwrap());
+        let hung_up = Arc::new(AtomicBool::new(false));
+        let seen = hung_up.clone();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let body = vec![b' '; 400];
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n");
+            for piece in body.chunks(4) {
+                if stream.write_all(piece).is_err() {
+                    seen.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let remote = Remote {
+            server,
+            gun: Gun::new("registry.example.com/org/app").unwrap(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            token: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        match remote.fetch_by("timestamp.json", 16 * 1024, deadline) {
+            Err(TransportError::TimedOut { path }) => assert_eq!(path, "timestamp.json"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        let mut closed = false;
+        for _ in 0..100 {
+            closed = hung_up.load(Ordering::SeqCst);
+            if closed {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(closed, "the client never hung up");
     }
 }

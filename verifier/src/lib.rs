@@ -47,6 +47,7 @@ pub mod updater;
 
 pub use error::{Mismatch, UpdateError};
 pub use limits::Limits;
+pub use search::{DelegationPath, DelegationPathError};
 pub use trusted::{Origin, TimestampUpdate, TrustedSet};
 pub use updater::{Error, ImageTarget, Updater};
 

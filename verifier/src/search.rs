@@ -12,10 +12,20 @@
 //! hands it to [`TrustedSet::update_delegated`] and steps again. Only roles on the search
 //! path are ever fetched.
 //!
+//! A search answers with the *role path* that vouched for a target: the chain of role names
+//! from `targets` down to the role that lists it ([`Found::role_path`]). A
+//! [`DelegationPath`] is a requirement on such a path ("found through the delegation
+//! `targets` → `targets/releases`"), compared by position, never by a role's name alone: a
+//! role's name is chosen by whoever delegates to it, so the holder of `targets/dev` can name
+//! a role `targets/releases` below `targets/dev`, and that role is not the one `targets`
+//! delegated `targets/releases` to.
+//!
 //! [`Limits::max_delegations`]: crate::Limits::max_delegations
 
 use std::collections::HashSet;
+use std::fmt;
 
+use thiserror::Error;
 use vouch_tuf::metadata::TargetFile;
 use vouch_tuf::types::{RoleName, TopLevelRole};
 
@@ -29,6 +39,198 @@ pub struct Found {
     pub target: TargetFile,
     /// The delegation path from `targets` to the role that signed the target.
     pub role_path: Vec<RoleName>,
+}
+
+/// Why a [`DelegationPath`] could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DelegationPathError {
+    /// No delegated role was named.
+    #[error("empty delegation path: name at least one role delegated by targets")]
+    Empty,
+    /// Only `targets` was named: it is on every role path, so the requirement would
+    /// require nothing.
+    #[error(
+        "delegation path {0:?} names only the top-level targets role, which vouches for \
+         every target; name a role delegated by targets, e.g. targets/releases"
+    )]
+    OnlyTargets(String),
+    /// A top-level role other than a leading `targets`: those never delegate or are
+    /// delegated to.
+    #[error("delegation path {path}: {role:?} is a top-level role, not a delegated one")]
+    TopLevel {
+        /// The path as given.
+        path: String,
+        /// The offending role.
+        role: String,
+    },
+    /// A role that is not a valid role name (empty, too long, control characters), or a
+    /// hierarchical name with an empty segment (`targets//a`, `targets/a/`).
+    #[error("delegation path {path}: invalid role name {role:?}")]
+    InvalidRole {
+        /// The path as given.
+        path: String,
+        /// The offending role.
+        role: String,
+    },
+    /// A role named twice: a search visits each role once, so no role path repeats one.
+    #[error("delegation path {path}: {role:?} appears twice")]
+    Repeated {
+        /// The path as given.
+        path: String,
+        /// The repeated role.
+        role: String,
+    },
+}
+
+/// A chain of delegations starting at the top-level `targets` role, e.g.
+/// `targets → targets/releases → targets/releases/prod`: a requirement on the role path
+/// that vouched for a target.
+///
+/// [`vouches_for`](DelegationPath::vouches_for) holds when the role path *starts with* this
+/// chain: the target was found by following exactly these delegations from `targets` (and
+/// possibly further ones below the last). Roles are compared by position in the chain,
+/// never by name alone, so a role *named* `targets/releases` that `targets/dev` delegates to
+/// does not satisfy `targets → targets/releases`.
+///
+/// Built from a role name with [`parse`](DelegationPath::parse), which reads Notary's
+/// hierarchical names (`targets/releases/prod` is the chain of its prefixes), or from
+/// explicit role names with [`new`](DelegationPath::new).
+///
+/// ```
+/// use vouch_tuf::types::RoleName;
+/// use vouch_verifier::search::DelegationPath;
+///
+/// let rn = |s: &str| RoleName::new(s).unwrap();
+/// let releases = DelegationPath::parse("targets/releases")?;
+/// assert_eq!(releases.to_string(), "targets -> targets/releases");
+///
+/// // Signed by targets/releases, or by a role it delegates to: vouched for.
+/// assert!(releases.vouches_for(&[rn("targets"), rn("targets/releases")]));
+/// assert!(releases.vouches_for(&[rn("targets"), rn("targets/releases"), rn("targets/releases/prod")]));
+/// // A role named targets/releases that targets/dev delegates to: not vouched for.
+/// assert!(!releases.vouches_for(&[rn("targets"), rn("targets/dev"), rn("targets/releases")]));
+/// assert!(!releases.vouches_for(&[rn("targets")]));
+///
+/// let prod = DelegationPath::parse("targets/releases/prod")?;
+/// assert_eq!(prod.to_string(), "targets -> targets/releases -> targets/releases/prod");
+/// let plain = DelegationPath::new([rn("releases"), rn("prod")])?;
+/// assert_eq!(plain.to_string(), "targets -> releases -> prod");
+/// # Ok::<(), vouch_verifier::search::DelegationPathError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DelegationPath {
+    /// `targets`, then at least one delegated role.
+    roles: Vec<RoleName>,
+}
+
+impl DelegationPath {
+    /// The chain `targets → roles[0] → roles[1] → …`. A leading `targets` in `roles` is
+    /// allowed (and the same as leaving it out); every other role must be a delegated role,
+    /// named once.
+    pub fn new(roles: impl IntoIterator<Item = RoleName>) -> Result<Self, DelegationPathError> {
+        let targets = TopLevelRole::Targets.name();
+        let mut chain = vec![targets.clone()];
+        let mut given = roles.into_iter().peekable();
+        if given.peek() == Some(&targets) {
+            given.next();
+        }
+        chain.extend(given);
+        let text = || {
+            chain
+                .iter()
+                .map(RoleName::as_str)
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        };
+        if chain.len() < 2 {
+            return Err(DelegationPathError::Empty);
+        }
+        for (i, role) in chain.iter().enumerate().skip(1) {
+            if role.top_level().is_some() {
+                return Err(DelegationPathError::TopLevel {
+                    path: text(),
+                    role: role.to_string(),
+                });
+            }
+            if chain[..i].contains(role) {
+                return Err(DelegationPathError::Repeated {
+                    path: text(),
+                    role: role.to_string(),
+                });
+            }
+        }
+        Ok(DelegationPath { roles: chain })
+    }
+
+    /// Reads a role name as the chain of delegations that leads to it.
+    ///
+    /// A Notary-style hierarchical name `targets/a/b` is the chain of its prefixes,
+    /// `targets → targets/a → targets/a/b` (each delegated by the one before). Any other name
+    /// `r` is one delegation, `targets → r`. `targets` alone, other top-level roles and
+    /// hierarchical names with an empty segment are refused.
+    pub fn parse(name: &str) -> Result<Self, DelegationPathError> {
+        let targets = TopLevelRole::Targets.as_str();
+        if name == targets {
+            return Err(DelegationPathError::OnlyTargets(name.to_owned()));
+        }
+        let invalid = || DelegationPathError::InvalidRole {
+            path: name.to_owned(),
+            role: name.to_owned(),
+        };
+        let Some(below) = name
+            .strip_prefix(targets)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            let role = RoleName::new(name).map_err(|_| invalid())?;
+            return DelegationPath::new([role]);
+        };
+        if below.split('/').any(str::is_empty) {
+            return Err(invalid());
+        }
+        let mut roles = Vec::new();
+        let mut end = targets.len();
+        for segment in below.split('/') {
+            end += 1 + segment.len();
+            roles.push(RoleName::new(&name[..end]).map_err(|_| invalid())?);
+        }
+        DelegationPath::new(roles)
+    }
+
+    /// The chain, `targets` first.
+    pub fn roles(&self) -> &[RoleName] {
+        &self.roles
+    }
+
+    /// True when `role_path` (a [`Found::role_path`]: `targets` down to the role that lists
+    /// the target) starts with this chain.
+    pub fn vouches_for<R: AsRef<str>>(&self, role_path: &[R]) -> bool {
+        role_path.len() >= self.roles.len()
+            && self
+                .roles
+                .iter()
+                .zip(role_path)
+                .all(|(want, got)| want.as_str() == got.as_ref())
+    }
+
+    /// True when every role path this one vouches for, `other` vouches for too (`other` is a
+    /// prefix of this chain).
+    pub fn implies(&self, other: &DelegationPath) -> bool {
+        other.vouches_for(&self.roles)
+    }
+}
+
+impl fmt::Display for DelegationPath {
+    /// The chain, joined by ` -> `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, role) in self.roles.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" -> ")?;
+            }
+            f.write_str(role.as_str())?;
+        }
+        Ok(())
+    }
 }
 
 /// What a search needs or found.
@@ -351,6 +553,73 @@ mod tests {
         assert_eq!(loads, vec!["r0", "r1", "r2"]);
         let mut s = loaded(&repo, Limits::DEFAULT);
         assert_eq!(run(&repo, &mut s, "x").0, Ok(SearchStep::NotFound));
+    }
+
+    #[test]
+    fn delegation_paths_compare_positions_not_names() {
+        let path = |names: &[&str]| names.iter().map(|n| rn(n)).collect::<Vec<_>>();
+        let releases = DelegationPath::parse("targets/releases").unwrap();
+        assert_eq!(releases.roles(), path(&["targets", "targets/releases"]));
+        assert!(releases.vouches_for(&path(&["targets", "targets/releases"])));
+        assert!(releases.vouches_for(&path(&["targets", "targets/releases", "x"])));
+        assert!(!releases.vouches_for(&path(&["targets", "targets/dev", "targets/releases"])));
+        assert!(!releases.vouches_for(&path(&["targets"])));
+        assert!(!releases.vouches_for(&path(&["targets/releases"])));
+        assert!(!releases.vouches_for::<RoleName>(&[]));
+
+        let prod = DelegationPath::parse("targets/releases/prod").unwrap();
+        assert_eq!(
+            prod.roles(),
+            path(&["targets", "targets/releases", "targets/releases/prod"])
+        );
+        assert!(prod.vouches_for(&path(&[
+            "targets",
+            "targets/releases",
+            "targets/releases/prod"
+        ])));
+        // The same role name, delegated straight from targets: another chain.
+        assert!(!prod.vouches_for(&path(&["targets", "targets/releases/prod"])));
+        assert!(!prod.vouches_for(&path(&["targets", "targets/releases"])));
+        assert!(prod.implies(&releases) && !releases.implies(&prod));
+
+        let plain = DelegationPath::parse("releases").unwrap();
+        assert_eq!(plain.roles(), path(&["targets", "releases"]));
+        let odd = DelegationPath::parse("releases/prod").unwrap();
+        assert_eq!(odd.roles(), path(&["targets", "releases/prod"]));
+        assert_eq!(
+            DelegationPath::new(path(&["targets", "a", "b"])).unwrap(),
+            DelegationPath::new(path(&["a", "b"])).unwrap()
+        );
+        // Strings compare as names too.
+        assert!(releases.vouches_for(&["targets", "targets/releases"]));
+
+        for bad in [
+            "",
+            "targets",
+            "targets/",
+            "targets//a",
+            "targets/a/",
+            "root",
+            "a\nb",
+        ] {
+            assert!(DelegationPath::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            DelegationPath::parse("targets"),
+            Err(DelegationPathError::OnlyTargets(_))
+        ));
+        assert!(matches!(
+            DelegationPath::new(path(&["a", "snapshot"])),
+            Err(DelegationPathError::TopLevel { .. })
+        ));
+        assert!(matches!(
+            DelegationPath::new(path(&["a", "b", "a"])),
+            Err(DelegationPathError::Repeated { .. })
+        ));
+        assert_eq!(
+            DelegationPath::new(Vec::new()),
+            Err(DelegationPathError::Empty)
+        );
     }
 
     #[test]

@@ -7,14 +7,18 @@
 //! ([`Updater::lookup`], [`Updater::is_trusted`], [`Updater::resolve`],
 //! [`Updater::target`]) then search the delegation tree, fetching delegated roles lazily.
 //!
-//! Every fetch is bounded: root and timestamp by their caps, the others by the length
-//! trusted metadata gives (or a cap). A failed refresh leaves the cache holding only
-//! metadata that passed every check, so the previous trusted state stays usable and the
-//! refresh can simply be retried; the in-memory answers are unavailable until a refresh
-//! succeeds.
+//! Every fetch is bounded in size: root and timestamp by their caps, the others by the
+//! length trusted metadata gives but never beyond their cap ([`Limits`]). Every operation is
+//! bounded in time: its fetches share one deadline, [`Limits::max_update_duration`] from its
+//! start or the one [`Updater::set_deadline`] gives, whichever is earlier; no fetch starts
+//! after it, and one still streaming is cut off at it. A failed refresh leaves the cache
+//! holding only metadata that passed every check, so the previous trusted state stays usable
+//! and the refresh can simply be retried; the in-memory answers are unavailable until a
+//! refresh succeeds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use thiserror::Error;
 use vouch_tuf::json::Value;
@@ -89,7 +93,9 @@ pub struct ImageTarget {
     pub length: u64,
     /// The target's `custom` data (media type, annotations).
     pub custom: Option<Value>,
-    /// The delegation path from `targets` to the role that signed it.
+    /// The role path that vouched for the tag: the role names from `targets` down to the
+    /// role that lists it, each delegated by the one before (compare it with a
+    /// [`DelegationPath`](crate::search::DelegationPath), never by a role's name alone).
     pub role_path: Vec<RoleName>,
 }
 
@@ -105,6 +111,8 @@ pub struct Updater<T: Transport> {
     /// Answers of [`Updater::lookup`] since the last refresh (found tags only, so its size is
     /// bounded by the number of trusted targets).
     answers: HashMap<String, ImageTarget>,
+    /// No fetch starts after this, nor lasts past it ([`Updater::set_deadline`]).
+    deadline: Option<Instant>,
 }
 
 impl<T: Transport> std::fmt::Debug for Updater<T> {
@@ -122,14 +130,17 @@ fn meta_fetch<T: Transport>(
     role: &str,
     path: &str,
     max_len: u64,
+    deadline: Instant,
 ) -> Result<Vec<u8>, Error> {
-    transport.fetch(path, max_len).map_err(|e| match e {
-        TransportError::TooLarge { limit, .. } => Error::Update(UpdateError::TooLarge {
-            role: role.to_owned(),
-            limit,
-        }),
-        other => Error::Transport(other),
-    })
+    transport
+        .fetch_by(path, max_len, deadline)
+        .map_err(|e| match e {
+            TransportError::TooLarge { limit, .. } => Error::Update(UpdateError::TooLarge {
+                role: role.to_owned(),
+                limit,
+            }),
+            other => Error::Transport(other),
+        })
 }
 
 impl<T: Transport> Updater<T> {
@@ -144,7 +155,26 @@ impl<T: Transport> Updater<T> {
             gun: None,
             trusted: None,
             answers: HashMap::new(),
+            deadline: None,
         }
+    }
+
+    /// No fetch of later calls starts after `deadline`, and none still streaming lasts past
+    /// it ([`crate::transport::TransportError::TimedOut`]); `None` leaves only
+    /// [`Limits::max_update_duration`] per operation. For callers that must answer by a
+    /// given time (an admission decision); the trusted state is never changed by a fetch
+    /// that did not finish.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// The deadline of an operation starting now.
+    fn op_deadline(&self) -> Instant {
+        let now = Instant::now();
+        let own = now
+            .checked_add(self.limits.max_update_duration)
+            .unwrap_or(now);
+        self.deadline.map_or(own, |d| d.min(own))
     }
 
     /// Uses `clock` for the reference time of each update.
@@ -208,6 +238,7 @@ impl<T: Transport> Updater<T> {
         self.trusted = None;
         self.answers.clear();
         let limits = self.limits;
+        let deadline = self.op_deadline();
         let store = &self.store;
         let transport = &self.transport;
         let now = self.clock.now();
@@ -225,7 +256,7 @@ impl<T: Transport> Updater<T> {
         // 5.3: the root walk.
         while set.root_rotations() < limits.max_root_rotations {
             let name = set.next_root_file();
-            match transport.fetch(&name, limits.root_max_bytes) {
+            match transport.fetch_by(&name, limits.root_max_bytes, deadline) {
                 Ok(bytes) => {
                     set.update_root(&bytes)?;
                     store.store_leaving_dir(&root_role, &bytes)?;
@@ -265,16 +296,19 @@ impl<T: Transport> Updater<T> {
             "timestamp",
             "timestamp.json",
             limits.timestamp_max_bytes,
+            deadline,
         )?;
         if set.update_timestamp(&bytes, Origin::Remote)? == TimestampUpdate::Updated {
             store.store_leaving_dir(&ts_role, &bytes)?;
             *wrote = true;
         }
 
-        // 5.5: snapshot, unless the cached one is the current one.
+        // 5.5: snapshot, unless the cached one is the current one. Read at most its cap,
+        // whatever length the (online-key-signed) timestamp announces.
         if set.check_final_snapshot().is_err() {
             let req = set.snapshot_request()?;
-            let bytes = meta_fetch(transport, "snapshot", &req.file_name, req.max_len)?;
+            let max_len = limits.snapshot_fetch_len(req.max_len);
+            let bytes = meta_fetch(transport, "snapshot", &req.file_name, max_len, deadline)?;
             set.update_snapshot(&bytes, Origin::Remote)?;
             store.store_leaving_dir(&sn_role, &bytes)?;
             *wrote = true;
@@ -284,7 +318,8 @@ impl<T: Transport> Updater<T> {
         let cached = store.load(&tg_role, limits.targets_max_bytes)?;
         if cached.is_none_or(|b| set.update_targets(&b).is_err()) {
             let req = set.targets_request(&tg_role)?;
-            let bytes = meta_fetch(transport, "targets", &req.file_name, req.max_len)?;
+            let max_len = limits.targets_fetch_len(req.max_len);
+            let bytes = meta_fetch(transport, "targets", &req.file_name, max_len, deadline)?;
             set.update_targets(&bytes)?;
             store.store_leaving_dir(&tg_role, &bytes)?;
             *wrote = true;
@@ -311,13 +346,14 @@ impl<T: Transport> Updater<T> {
     }
 
     fn run_search(&mut self, search: &mut TargetSearch) -> Result<Option<Found>, Error> {
+        let deadline = self.op_deadline();
         let set = self.trusted.as_mut().ok_or(Error::NotRefreshed)?;
         loop {
             match search.step(set)? {
                 SearchStep::Found(found) => return Ok(Some(found)),
                 SearchStep::NotFound => return Ok(None),
                 SearchStep::Load { role, parent } => {
-                    load_delegated(set, &self.store, &self.transport, &role, &parent)?;
+                    load_delegated(set, &self.store, &self.transport, &role, &parent, deadline)?;
                 }
             }
         }
@@ -367,10 +403,34 @@ impl<T: Transport> Updater<T> {
         Ok(false)
     }
 
+    /// The role paths that vouch for `digest`: for each target carrying it in a role
+    /// reachable from `targets`, the path the delegation search gives for that target's name
+    /// (so delegation order, paths and terminating roles apply), each path once, in the
+    /// order the roles are reached. Empty when the digest is not trusted
+    /// ([`Updater::is_trusted`] is true exactly when this is not empty).
+    ///
+    /// Reads every role reachable from `targets`, at most [`Limits::max_delegations`] of
+    /// them; a larger delegation tree fails with [`UpdateError::DelegationLimit`].
+    pub fn digest_role_paths(&mut self, digest: &Digest) -> Result<Vec<Vec<RoleName>>, Error> {
+        let mut names = self.names_carrying(digest)?;
+        let mut seen = HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        let mut paths: Vec<Vec<RoleName>> = Vec::new();
+        for name in names {
+            if let Some(found) = self.target(&name)? {
+                if found.target.has_digest(digest) && !paths.contains(&found.role_path) {
+                    paths.push(found.role_path);
+                }
+            }
+        }
+        Ok(paths)
+    }
+
     /// Names of targets carrying `digest` in any role reachable from `targets` (each role at
     /// most once, at most `max_delegations` roles).
     fn names_carrying(&mut self, digest: &Digest) -> Result<Vec<String>, Error> {
         let max = self.limits.max_delegations;
+        let deadline = self.op_deadline();
         let set = self.trusted.as_mut().ok_or(Error::NotRefreshed)?;
         let mut names = Vec::new();
         let mut seen = HashSet::new();
@@ -383,7 +443,7 @@ impl<T: Transport> Updater<T> {
                 return Err(UpdateError::DelegationLimit { limit: max }.into());
             }
             if set.targets_role(role.as_str()).is_none() {
-                load_delegated(set, &self.store, &self.transport, &role, &parent)?;
+                load_delegated(set, &self.store, &self.transport, &role, &parent, deadline)?;
             }
             let Some(md) = set.targets_role(role.as_str()) else {
                 continue;
@@ -458,13 +518,15 @@ impl<T: Transport> Updater<T> {
     ) -> Result<Vec<u8>, Error> {
         let set = self.trusted.as_ref().ok_or(Error::NotRefreshed)?;
         let path = target_path(name, target, set.consistent_snapshot());
-        let bytes = targets.fetch(&path, target.length).map_err(|e| match e {
-            TransportError::TooLarge { limit, .. } => Error::Update(UpdateError::TooLarge {
-                role: name.to_owned(),
-                limit,
-            }),
-            other => Error::Transport(other),
-        })?;
+        let bytes = targets
+            .fetch_by(&path, target.length, self.op_deadline())
+            .map_err(|e| match e {
+                TransportError::TooLarge { limit, .. } => Error::Update(UpdateError::TooLarge {
+                    role: name.to_owned(),
+                    limit,
+                }),
+                other => Error::Transport(other),
+            })?;
         check_target(name, target, &bytes)?;
         Ok(bytes)
     }
@@ -515,15 +577,17 @@ fn load_delegated<T: Transport>(
     transport: &T,
     role: &RoleName,
     parent: &RoleName,
+    deadline: Instant,
 ) -> Result<(), Error> {
-    let cap = set.limits().targets_max_bytes;
-    if let Some(bytes) = store.load(role, cap)? {
+    let limits = *set.limits();
+    if let Some(bytes) = store.load(role, limits.targets_max_bytes)? {
         if set.update_delegated(role, parent, &bytes).is_ok() {
             return Ok(());
         }
     }
     let req = set.targets_request(role)?;
-    let bytes = meta_fetch(transport, role.as_str(), &req.file_name, req.max_len)?;
+    let max_len = limits.targets_fetch_len(req.max_len);
+    let bytes = meta_fetch(transport, role.as_str(), &req.file_name, max_len, deadline)?;
     set.update_delegated(role, parent, &bytes)?;
     store.store(role, &bytes)?;
     Ok(())

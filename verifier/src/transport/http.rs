@@ -1,14 +1,21 @@
 //! HTTP(S) transport: reqwest's blocking client over rustls.
+//!
+//! Each fetch has a whole-request deadline (connect, headers and body): reqwest's client-wide
+//! timeout of its blocking API only bounds each wait for the next bytes, so a server sending
+//! one byte every few seconds would never trip it. [`HttpTransport::fetch_by`] gives every
+//! request its remaining time as a total timeout, and checks the deadline again after each
+//! read of the streamed body. [`fetch_capped`] is that fetch for other HTTP clients (the CLI
+//! sends a token).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
-use super::{check_path, read_capped_sized, Transport, TransportError};
+use super::{check_deadline, check_path, read_capped_by, Transport, TransportError};
 
 /// Settings of an [`HttpTransport`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -16,7 +23,8 @@ pub struct HttpOptions {
     /// Longest time to establish a connection.
     pub connect_timeout: Duration,
     /// Longest time for a whole request, body included (against slow-retrieval attacks: a
-    /// server that trickles bytes cannot hold the client past this).
+    /// server that trickles bytes cannot hold the client past this). A deadline given to
+    /// [`Transport::fetch_by`] shortens it, never lengthens it.
     pub timeout: Duration,
     /// Whether a redirect may lead to another host (off by default).
     pub cross_host_redirects: CrossHostRedirects,
@@ -52,6 +60,7 @@ impl Default for HttpOptions {
 pub struct HttpTransport {
     base: String,
     client: Client,
+    timeout: Duration,
 }
 
 /// HTTP clients shared by every transport with the same options and scheme: building one
@@ -142,7 +151,11 @@ impl HttpTransport {
             path: base.clone(),
             message: format!("cannot build HTTP client: {e}"),
         })?;
-        Ok(HttpTransport { base, client })
+        Ok(HttpTransport {
+            base,
+            client,
+            timeout: options.timeout,
+        })
     }
 
     /// The base URL, ending in `/`.
@@ -152,6 +165,11 @@ impl HttpTransport {
 }
 
 fn network(path: &str, e: &reqwest::Error) -> TransportError {
+    if e.is_timeout() {
+        return TransportError::TimedOut {
+            path: path.to_owned(),
+        };
+    }
     let mut message = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -165,34 +183,112 @@ fn network(path: &str, e: &reqwest::Error) -> TransportError {
     }
 }
 
+/// True when a body read failed because a timeout fired (reqwest reports its total timeout
+/// as an error inside an [`std::io::Error`] of another kind).
+fn timed_out(e: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|s| s as _);
+    while let Some(s) = source {
+        if s.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Sends `request` and, when it succeeds, reads its body: at most `max_len` bytes, all of it
+/// by `deadline` (the request gets the time that remains as its total timeout, and the
+/// deadline is checked after every read). 404 is [`TransportError::NotFound`]; `on_error`
+/// turns any other status that is not a success into an error, given the response so that
+/// it may read a bounded error body.
+///
+/// A `Content-Length` above `max_len` fails at once with [`TransportError::TooLarge`]; no
+/// more than [`super::PREALLOCATE_MAX`] is reserved for any announced length.
+pub fn fetch_capped(
+    path: &str,
+    request: RequestBuilder,
+    max_len: u64,
+    deadline: Instant,
+    on_error: impl FnOnce(StatusCode, Response) -> TransportError,
+) -> Result<Vec<u8>, TransportError> {
+    check_deadline(path, deadline)?;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let resp = request
+        .timeout(remaining)
+        .send()
+        .map_err(|e| network(path, &e))?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND {
+        return Err(TransportError::NotFound {
+            path: path.to_owned(),
+        });
+    }
+    if !status.is_success() {
+        return Err(on_error(status, resp));
+    }
+    let announced = resp.content_length();
+    if announced.is_some_and(|l| l > max_len) {
+        return Err(TransportError::TooLarge {
+            path: path.to_owned(),
+            limit: max_len,
+        });
+    }
+    match read_capped_by(path, resp, max_len, announced, Some(deadline)) {
+        Err(TransportError::Io { source, .. }) if timed_out(&source) => {
+            Err(TransportError::TimedOut {
+                path: path.to_owned(),
+            })
+        }
+        other => other,
+    }
+}
+
+/// `now + d`, or a day later when that overflows.
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
 impl Transport for HttpTransport {
     fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
+        self.fetch_by(path, max_len, after(self.timeout))
+    }
+
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
         check_path(path)?;
+        let deadline = deadline.min(after(self.timeout));
         let url = format!("{}{}", self.base, path);
-        let resp = self
-            .client
-            .get(&url)
-            .send()
-            .map_err(|e| network(path, &e))?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
-            return Err(TransportError::NotFound {
-                path: path.to_owned(),
-            });
-        }
-        if !status.is_success() {
-            return Err(TransportError::Status {
-                path: path.to_owned(),
-                status: status.as_u16(),
-            });
-        }
-        let announced = resp.content_length();
-        if announced.is_some_and(|l| l > max_len) {
-            return Err(TransportError::TooLarge {
-                path: path.to_owned(),
-                limit: max_len,
-            });
-        }
-        read_capped_sized(path, resp, max_len, announced)
+        fetch_capped(
+            path,
+            self.client.get(&url),
+            max_len,
+            deadline,
+            |status, _| {
+                if status == StatusCode::FORBIDDEN {
+                    TransportError::NotFound {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    TransportError::Status {
+                        path: path.to_owned(),
+                        status: status.as_u16(),
+                    }
+                }
+            },
+        )
     }
 }

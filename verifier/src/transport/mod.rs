@@ -2,10 +2,15 @@
 //!
 //! A [`Transport`] fetches one file by its path relative to a base (a URL, a directory, an
 //! offline bundle), reading at most `max_len` bytes: the cap is enforced while the bytes
-//! arrive, so an endless or oversized response never reaches memory in full. Transports know
-//! nothing of TUF; the [`Updater`](crate::Updater) decides what to fetch and with which cap.
+//! arrive, so an endless or oversized response never reaches memory in full. A fetch also
+//! has a deadline ([`Transport::fetch_by`]), checked before it starts and while the bytes
+//! stream in, so a server that trickles bytes cannot hold the client past it. Memory follows
+//! the bytes that actually arrive: an announced size (`Content-Length`) never reserves more
+//! than [`PREALLOCATE_MAX`]. Transports know nothing of TUF; the [`Updater`](crate::Updater)
+//! decides what to fetch, with which cap and by when.
 //!
-//! - [`HttpTransport`]: HTTP(S) with rustls, timeouts, and no redirects to another host.
+//! - [`HttpTransport`]: HTTP(S) with rustls, a whole-request timeout, and no redirects to
+//!   another host.
 //! - [`DirectoryTransport`]: files in a local directory (a mirror, a test repository).
 //! - [`BundleTransport`]: an offline bundle holding every current metadata file of a GUN.
 
@@ -14,12 +19,15 @@ mod dir;
 mod http;
 
 use std::io::Read;
+use std::time::Instant;
 
 use thiserror::Error;
 
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
-pub use http::{without_certificate_store, CrossHostRedirects, HttpOptions, HttpTransport};
+pub use http::{
+    fetch_capped, without_certificate_store, CrossHostRedirects, HttpOptions, HttpTransport,
+};
 
 /// A fetch that did not produce the file.
 #[derive(Debug, Error)]
@@ -68,6 +76,13 @@ pub enum TransportError {
         /// The path asked for.
         path: String,
     },
+    /// The fetch's deadline passed before the whole file arrived (a server too slow, or
+    /// trickling bytes), or before the fetch could start.
+    #[error("{path}: not received before the fetch deadline (slow or stalled server)")]
+    TimedOut {
+        /// The path asked for.
+        path: String,
+    },
 }
 
 impl TransportError {
@@ -75,18 +90,50 @@ impl TransportError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, TransportError::NotFound { .. })
     }
+
+    /// True for [`TransportError::TimedOut`].
+    pub fn is_timed_out(&self) -> bool {
+        matches!(self, TransportError::TimedOut { .. })
+    }
 }
 
 /// A source of files, addressed by paths relative to its base.
 pub trait Transport: Send + Sync {
     /// Fetches `path`, reading at most `max_len` bytes; more is
-    /// [`TransportError::TooLarge`].
+    /// [`TransportError::TooLarge`]. Bounded in time by the transport's own per-fetch
+    /// timeout, if it has one.
     fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError>;
+
+    /// [`Transport::fetch`], over by `deadline`: a fetch is not started once the deadline has
+    /// passed, and one still receiving at the deadline fails with
+    /// [`TransportError::TimedOut`] (so does one that exceeds the transport's own per-fetch
+    /// timeout, whichever comes first).
+    ///
+    /// The default checks the deadline, then calls [`Transport::fetch`]: right for transports
+    /// whose reads do not wait on a peer (a directory, a bundle in memory). Transports that
+    /// wait on the network override it.
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
+        check_deadline(path, deadline)?;
+        self.fetch(path, max_len)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &T {
     fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
         (**self).fetch(path, max_len)
+    }
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
+        (**self).fetch_by(path, max_len, deadline)
     }
 }
 
@@ -94,13 +141,47 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
         (**self).fetch(path, max_len)
     }
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
+        (**self).fetch_by(path, max_len, deadline)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
     fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
         (**self).fetch(path, max_len)
     }
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
+        (**self).fetch_by(path, max_len, deadline)
+    }
 }
+
+/// [`TransportError::TimedOut`] once `deadline` has passed.
+pub fn check_deadline(path: &str, deadline: Instant) -> Result<(), TransportError> {
+    if Instant::now() >= deadline {
+        return Err(TransportError::TimedOut {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The most an announced size (a `Content-Length`, a file's length) makes a read reserve up
+/// front, 64 KiB: beyond it the buffer grows only as bytes actually arrive, so a response
+/// that announces a large body and sends little costs little.
+pub const PREALLOCATE_MAX: u64 = 64 * 1024;
+
+/// Bytes read per step while streaming a body.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Reads `reader` to the end, failing as soon as more than `max_len` bytes arrive.
 pub fn read_capped(path: &str, reader: impl Read, max_len: u64) -> Result<Vec<u8>, TransportError> {
@@ -108,28 +189,60 @@ pub fn read_capped(path: &str, reader: impl Read, max_len: u64) -> Result<Vec<u8
 }
 
 /// [`read_capped`] for a body whose size is announced (a `Content-Length`, a file's length):
-/// the buffer is allocated once at that size (never beyond `max_len`) instead of growing
-/// step by step. The announcement is only a hint; the cap is enforced on what arrives.
+/// the buffer is reserved once at that size (never beyond `max_len` nor
+/// [`PREALLOCATE_MAX`]) instead of growing step by step. The announcement is only a hint;
+/// the cap is enforced on what arrives.
 pub fn read_capped_sized(
     path: &str,
     reader: impl Read,
     max_len: u64,
     announced: Option<u64>,
 ) -> Result<Vec<u8>, TransportError> {
-    let capacity = announced.map_or(0, |n| n.min(max_len));
+    read_capped_by(path, reader, max_len, announced, None)
+}
+
+/// [`read_capped_sized`] that also fails with [`TransportError::TimedOut`] when `deadline`
+/// passes before the end of the body: the deadline is checked after every read, so a body
+/// trickled byte by byte is cut off at the deadline (plus at most one read, which the caller
+/// bounds, e.g. with a socket timeout). A read failing with
+/// [`std::io::ErrorKind::TimedOut`] is also [`TransportError::TimedOut`].
+pub fn read_capped_by(
+    path: &str,
+    mut reader: impl Read,
+    max_len: u64,
+    announced: Option<u64>,
+    deadline: Option<Instant>,
+) -> Result<Vec<u8>, TransportError> {
+    let capacity = announced.map_or(0, |n| n.min(max_len).min(PREALLOCATE_MAX));
     let mut out = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    reader
-        .take(max_len.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|source| TransportError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    if out.len() as u64 > max_len {
-        return Err(TransportError::TooLarge {
-            path: path.to_owned(),
-            limit: max_len,
-        });
+    let mut chunk = [0u8; READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(TransportError::TimedOut {
+                    path: path.to_owned(),
+                })
+            }
+            Err(source) => {
+                return Err(TransportError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        if (out.len() as u64).saturating_add(n as u64) > max_len {
+            return Err(TransportError::TooLarge {
+                path: path.to_owned(),
+                limit: max_len,
+            });
+        }
+        out.extend_from_slice(&chunk[..n]);
+        if let Some(d) = deadline {
+            check_deadline(path, d)?;
+        }
     }
     Ok(out)
 }
@@ -176,6 +289,39 @@ mod tests {
             read_capped_sized("x", std::io::repeat(b'x'), 16, Some(4)),
             Err(TransportError::TooLarge { limit: 16, .. })
         ));
+    }
+
+    #[test]
+    fn an_announced_size_reserves_at_most_the_preallocation_cap() {
+        // A body announcing the cap (or far more) but sending 3 bytes: the buffer holds what
+        // arrived, not what was announced.
+        for announced in [PREALLOCATE_MAX * 100, u64::MAX] {
+            let got = read_capped_sized("x", &b"abc"[..], 1 << 30, Some(announced)).unwrap();
+            assert_eq!(got, b"abc");
+            assert!(
+                got.capacity() as u64 <= PREALLOCATE_MAX,
+                "{}",
+                got.capacity()
+            );
+        }
+        // A small announcement is still honoured exactly.
+        let got = read_capped_sized("x", &b"abc"[..], 1 << 30, Some(3)).unwrap();
+        assert_eq!(got.capacity(), 3);
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_a_read_and_a_fetch() {
+        let past = Instant::now();
+        assert!(matches!(
+            read_capped_by("x", std::io::repeat(b'x'), u64::MAX, None, Some(past)),
+            Err(TransportError::TimedOut { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.json"), b"{}").unwrap();
+        let t = DirectoryTransport::new(dir.path());
+        assert!(t.fetch_by("a.json", 10, past).unwrap_err().is_timed_out());
+        let later = Instant::now() + std::time::Duration::from_secs(3600);
+        assert_eq!(t.fetch_by("a.json", 10, later).unwrap(), b"{}");
     }
 
     #[test]
