@@ -3,8 +3,10 @@
 //! [`Webhook::review`] is the whole webhook behind the HTTP layer: it echoes the request
 //! `uid`, skips exempt namespaces and kinds without containers, verifies each distinct
 //! image on a blocking thread within the policy's deadline (failing closed when the
-//! deadline passes) unless every image's verdict is already known from fresh, unexpired
-//! trust state (then it is answered inline, without blocking), and answers with a status
+//! deadline passes, and starting no fetch after it) unless every image's verdict is
+//! already known from fresh, unexpired trust state (then it is answered inline, without
+//! blocking); a review needing more than [`TrustConfig::max_repositories_per_review`]
+//! repositories verified is denied before anything is fetched. It answers with a status
 //! naming each rejected image, warnings in warn mode, and for the mutating endpoint a
 //! JSONPatch pinning tags to signed digests.
 
@@ -15,11 +17,12 @@ use std::time::Instant;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube_core::DynamicObject;
 use vouch_tuf::reference::{Gun, ImageRef};
+use vouch_tuf::types::RoleName;
 
 use crate::metrics::Metrics;
 use crate::policy::{Action, Mode, Policy, TrustSource};
 use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
-use crate::trust::{self, Repo, RepoKey, TrustCache, TrustConfig};
+use crate::trust::{self, Deadline, Repo, RepoKey, TrustCache, TrustConfig};
 
 /// The webhook: policy, warm trust state and metrics.
 pub struct Webhook {
@@ -180,6 +183,10 @@ impl Webhook {
     /// fresh and unexpired ([`TrustCache::warm`]). `None` when any image needs the
     /// blocking path (a refresh due, a lookup not answered yet, a denial).
     fn verdicts_warm(&self, sites: &[ImageSite]) -> Option<Vec<Verdict>> {
+        // More images than repositories a review may name: the blocking path counts them.
+        if sites.len() > self.trust.config().max_repositories_per_review {
+            return None;
+        }
         sites
             .iter()
             .map(|site| {
@@ -199,39 +206,101 @@ impl Webhook {
     }
 
     /// The verdicts from the blocking pool within the policy's deadline, failing closed.
+    ///
+    /// A review whose images need more than
+    /// [`TrustConfig::max_repositories_per_review`] repositories verified is denied before
+    /// anything is fetched. Otherwise the due refreshes of its repositories run first
+    /// ([`TrustCache::prepare`]), their fetches over by four fifths of the deadline so that
+    /// the last fifth is left to answer (from the last trusted state when a server was too
+    /// slow); then the lookups run on one blocking thread, starting no fetch after the
+    /// deadline.
     async fn verdicts_within_deadline(
         self: &Arc<Self>,
         req: &AdmissionRequest<DynamicObject>,
         sites: &[ImageSite],
     ) -> Vec<Verdict> {
+        let deadline = Deadline::after(self.policy.deadline);
+        let refresh = Deadline::after(self.policy.deadline.mul_f64(0.8));
+        let repos = match self.repos_to_verify(sites) {
+            Ok(repos) => repos,
+            Err(limit) => {
+                return fail_all(
+                    sites,
+                    &format!(
+                        "the images need trust data from more than {limit} repositories, the \
+                         most one review may name (--max-repositories-per-review)"
+                    ),
+                    "too_many_repositories",
+                )
+            }
+        };
         let this = self.clone();
         let images: Vec<String> = sites.iter().map(|s| s.image.clone()).collect();
-        let work = tokio::task::spawn_blocking(move || this.verdicts_blocking(&images));
-        match tokio::time::timeout(self.policy.deadline, work).await {
+        let work = async move {
+            for repo in &repos {
+                this.trust.prepare(repo, refresh).await;
+            }
+            tokio::task::spawn_blocking(move || this.verdicts_blocking(&images, deadline)).await
+        };
+        match tokio::time::timeout_at(deadline.at.into(), work).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 tracing::error!(uid = %req.uid, error = %e, "verification task failed");
                 fail_all(sites, "verification failed internally", "internal")
             }
-            Err(_) => fail_all(
-                sites,
-                &format!(
-                    "could not verify within the {} ms deadline",
-                    self.policy.deadline.as_millis()
-                ),
-                "deadline",
-            ),
+            Err(_) => fail_all(sites, &self.deadline_message(), "deadline"),
         }
     }
 
-    /// The verdict on each image, in order (each distinct image verified once). Blocking.
-    pub fn verdicts_blocking(&self, images: &[String]) -> Vec<Verdict> {
+    fn deadline_message(&self) -> String {
+        format!(
+            "could not verify within the {} ms deadline",
+            self.policy.deadline.as_millis()
+        )
+    }
+
+    /// The distinct repositories the images need verified, or `Err(limit)` when they are
+    /// more than [`TrustConfig::max_repositories_per_review`] (counted before any
+    /// repository is set up). Does not block.
+    fn repos_to_verify(&self, sites: &[ImageSite]) -> Result<Vec<Arc<Repo>>, usize> {
+        let limit = self.trust.config().max_repositories_per_review;
+        let mut distinct: HashMap<(RepoKey, &str), &TrustSource> = HashMap::new();
+        for site in sites {
+            if let Ok((_, source, gun)) = self.rule_plan(site.image.trim()) {
+                let key = RepoKey {
+                    server: source.server.clone(),
+                    gun,
+                };
+                distinct.insert((key, source.root_id.as_str()), source);
+                if distinct.len() > limit {
+                    return Err(limit);
+                }
+            }
+        }
+        Ok(distinct
+            .into_iter()
+            .map(|((key, _), source)| self.trust.repo(key, source))
+            .collect())
+    }
+
+    /// The verdict on each image, in order (each distinct image verified once), starting no
+    /// verification and no fetch after `deadline.at` (later images are denied as past it).
+    /// Blocking.
+    pub fn verdicts_blocking(&self, images: &[String], deadline: Deadline) -> Vec<Verdict> {
         let mut seen: HashMap<&str, Verdict> = HashMap::new();
         images
             .iter()
             .map(|image| {
                 seen.entry(image.as_str())
-                    .or_insert_with(|| self.verdict(image))
+                    .or_insert_with(|| {
+                        if Instant::now() >= deadline.at {
+                            return Verdict::Denied {
+                                message: self.deadline_message(),
+                                reason: "deadline",
+                            };
+                        }
+                        self.verdict_by(image, deadline)
+                    })
                     .clone()
             })
             .collect()
@@ -240,7 +309,28 @@ impl Webhook {
     /// What the policy says of one image, and for a `verify` rule its repository. Does not
     /// block.
     fn plan(&self, image: &str) -> Plan<'_> {
-        let denied = |message: String, reason| Plan::Done(Verdict::Denied { message, reason });
+        match self.rule_plan(image) {
+            Err(v) => Plan::Done(v),
+            Ok((parsed, source, gun)) => {
+                let key = RepoKey {
+                    server: source.server.clone(),
+                    gun: gun.clone(),
+                };
+                let repo = self.trust.repo(key, source);
+                Plan::Verify {
+                    parsed,
+                    source,
+                    gun,
+                    repo,
+                }
+            }
+        }
+    }
+
+    /// What the policy says of one image: its verdict, or for a `verify` rule the trust
+    /// source and GUN to verify it against. Does not block and sets nothing up.
+    fn rule_plan(&self, image: &str) -> Result<(ImageRef, &TrustSource, Gun), Verdict> {
+        let denied = |message: String, reason| Err(Verdict::Denied { message, reason });
         let parsed = match ImageRef::parse(image.trim()) {
             Ok(r) => r,
             Err(e) => return denied(format!("invalid image reference: {e}"), "invalid_reference"),
@@ -253,7 +343,7 @@ impl Webhook {
         };
         let source = match (rule.action, &rule.trust) {
             (Action::Allow, _) => {
-                return Plan::Done(Verdict::Allowed {
+                return Err(Verdict::Allowed {
                     pinned: None,
                     reason: "policy_allow",
                 })
@@ -270,21 +360,16 @@ impl Webhook {
             Ok(g) => g,
             Err(e) => return denied(format!("GUN mapping failed: {e}"), "invalid_reference"),
         };
-        let key = RepoKey {
-            server: source.server.clone(),
-            gun: gun.clone(),
-        };
-        let repo = self.trust.repo(key, source);
-        Plan::Verify {
-            parsed,
-            source,
-            gun,
-            repo,
-        }
+        Ok((parsed, source, gun))
     }
 
-    /// The verdict on one image. Blocking.
+    /// The verdict on one image, within the policy's deadline from now. Blocking.
     pub fn verdict(&self, image: &str) -> Verdict {
+        self.verdict_by(image, Deadline::after(self.policy.deadline))
+    }
+
+    /// The verdict on one image, starting no fetch after `deadline.at`. Blocking.
+    pub fn verdict_by(&self, image: &str, deadline: Deadline) -> Verdict {
         match self.plan(image) {
             Plan::Done(v) => v,
             Plan::Verify {
@@ -294,7 +379,7 @@ impl Webhook {
                 repo,
             } => {
                 let generation = self.trust.generation(&repo);
-                let v = self.verify(image, &parsed, source, &gun, &repo);
+                let v = self.verify(image, &parsed, source, &gun, &repo, deadline);
                 self.trust.remember(&repo, generation, image.trim(), &v);
                 v
             }
@@ -309,29 +394,30 @@ impl Webhook {
         source: &TrustSource,
         gun: &Gun,
         repo: &Repo,
+        deadline: Deadline,
     ) -> Verdict {
         let denied = |message: String, reason| Verdict::Denied { message, reason };
         let required = &source.required_roles;
-        let missing_role = |path: &[String]| {
-            required
-                .iter()
-                .find(|r| !path.iter().any(|p| p == *r))
-                .map(|r| {
-                    denied(
-                        format!(
-                            "signed through {}, not through required role {r}",
-                            path.join(" -> ")
-                        ),
-                        "required_role",
-                    )
-                })
+        // A requirement is a delegation path from `targets`, compared position by position
+        // with the role path that vouched for the image (never by a role's name alone).
+        let missing_role = |path: &[RoleName]| {
+            required.iter().find(|r| !r.vouches_for(path)).map(|r| {
+                let path: Vec<&str> = path.iter().map(RoleName::as_str).collect();
+                denied(
+                    format!(
+                        "vouched for through {}, not through the required delegation path {r}",
+                        path.join(" -> ")
+                    ),
+                    "required_role",
+                )
+            })
         };
         let trust_denied = |e: trust::TrustError| denied(format!("{gun}: {e}"), e.reason());
 
         match (parsed.tag(), parsed.digest()) {
             (tag, Some(digest)) => {
                 if let Some(tag) = tag {
-                    match trust::lookup(&self.trust, repo, tag) {
+                    match trust::lookup(&self.trust, repo, tag, deadline) {
                         Err(e) => trust_denied(e),
                         Ok(None) => denied(format!("tag {tag} is not signed in {gun}"), "unsigned"),
                         Ok(Some(t)) if &t.digest != digest => denied(
@@ -341,56 +427,54 @@ impl Webhook {
                             ),
                             "digest_mismatch",
                         ),
-                        Ok(Some(t)) => {
-                            let path: Vec<String> =
-                                t.role_path.iter().map(|r| r.as_str().to_owned()).collect();
-                            missing_role(&path).unwrap_or(Verdict::Allowed {
-                                pinned: None,
-                                reason: "verified",
-                            })
-                        }
+                        Ok(Some(t)) => missing_role(&t.role_path).unwrap_or(Verdict::Allowed {
+                            pinned: None,
+                            reason: "verified",
+                        }),
                     }
                 } else {
-                    match trust::is_trusted(&self.trust, repo, digest) {
+                    match trust::is_trusted(&self.trust, repo, digest, deadline) {
                         Err(e) => trust_denied(e),
                         Ok(false) => denied(format!("{digest} is not signed in {gun}"), "unsigned"),
                         Ok(true) if required.is_empty() => Verdict::Allowed {
                             pinned: None,
                             reason: "verified",
                         },
-                        Ok(true) => match trust::digest_role_paths(&self.trust, repo, digest) {
-                            Err(e) => trust_denied(e),
-                            Ok(paths) => match paths.iter().find(|p| missing_role(p).is_none()) {
-                                Some(_) => Verdict::Allowed {
-                                    pinned: None,
-                                    reason: "verified",
-                                },
-                                None => paths.first().and_then(|p| missing_role(p)).unwrap_or_else(
-                                    || {
-                                        denied(
-                                            format!("{digest} is not signed in {gun}"),
-                                            "unsigned",
-                                        )
+                        Ok(true) => {
+                            match trust::digest_role_paths(&self.trust, repo, digest, deadline) {
+                                Err(e) => trust_denied(e),
+                                Ok(paths) => match paths.iter().find(|p| missing_role(p).is_none())
+                                {
+                                    Some(_) => Verdict::Allowed {
+                                        pinned: None,
+                                        reason: "verified",
                                     },
-                                ),
-                            },
-                        },
+                                    None => paths
+                                        .first()
+                                        .and_then(|p| missing_role(p))
+                                        .unwrap_or_else(|| {
+                                            denied(
+                                                format!("{digest} is not signed in {gun}"),
+                                                "unsigned",
+                                            )
+                                        }),
+                                },
+                            }
+                        }
                     }
                 }
             }
             (_, None) => {
                 let tag = parsed.tag_or_latest();
-                match trust::lookup(&self.trust, repo, tag) {
+                match trust::lookup(&self.trust, repo, tag, deadline) {
                     Err(e) => trust_denied(e),
                     Ok(None) => denied(format!("tag {tag} is not signed in {gun}"), "unsigned"),
-                    Ok(Some(t)) => {
-                        let path: Vec<String> =
-                            t.role_path.iter().map(|r| r.as_str().to_owned()).collect();
-                        missing_role(&path).unwrap_or(Verdict::Allowed {
-                            pinned: Some(format!("{}@{}", image.trim(), t.digest)),
-                            reason: "verified",
-                        })
-                    }
+                    // The pod's own spelling, pinned: the runtime pulls from exactly where
+                    // it would have (the canonical name only decided which rule applies).
+                    Ok(Some(t)) => missing_role(&t.role_path).unwrap_or(Verdict::Allowed {
+                        pinned: Some(format!("{}@{}", image.trim(), t.digest)),
+                        reason: "verified",
+                    }),
                 }
             }
         }

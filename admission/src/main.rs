@@ -52,6 +52,22 @@ struct Args {
         env = "VOUCH_ADMISSION_MAX_REPOSITORIES"
     )]
     max_repositories: usize,
+    /// Most distinct repositories one review may need verified; a pod naming more is
+    /// denied before any trust data is fetched.
+    #[arg(
+        long,
+        default_value_t = vouch_admission::trust::DEFAULT_MAX_REPOSITORIES_PER_REVIEW,
+        env = "VOUCH_ADMISSION_MAX_REPOSITORIES_PER_REVIEW"
+    )]
+    max_repositories_per_review: usize,
+    /// Most requests that wait for one repository's refresh when it has no usable trusted
+    /// state yet; beyond it they are denied at once.
+    #[arg(
+        long,
+        default_value_t = vouch_admission::trust::DEFAULT_MAX_WAITERS,
+        env = "VOUCH_ADMISSION_MAX_WAITERS_PER_REPOSITORY"
+    )]
+    max_waiters_per_repository: usize,
     /// Log format.
     #[arg(long, default_value = "json", value_parser = ["json", "text"])]
     log_format: String,
@@ -104,6 +120,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         config.idle_expiry = Duration::from_secs(secs);
     }
     config.max_repositories = args.max_repositories.max(1);
+    config.max_repositories_per_review = args.max_repositories_per_review.max(1);
+    config.max_waiters = args.max_waiters_per_repository;
     let webhook = Arc::new(Webhook::new(policy, config));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

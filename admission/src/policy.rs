@@ -15,19 +15,34 @@
 //! action = "verify"
 //! server = "https://vouch.example.com"
 //! root_file = "/etc/vouch/roots/org.root.json"   # or root_inline = '''{"signatures":…}'''
-//! gun = "{name}"                                   # the default: the normalised image name
-//! required_roles = ["targets/releases"]            # optional
+//! gun = "{name}"                                   # the default: the canonical image name
+//! required_roles = ["targets/releases"]            # optional: via targets -> targets/releases
 //!
 //! [[rule]]
 //! pattern = "registry.example.com/org/debug-*"
 //! action = "deny"
 //! ```
 //!
-//! Patterns are globs over the normalised image name (`registry/repository`, as
-//! [`ImageRef::name`] writes it: `nginx` is `docker.io/library/nginx`): `*` matches within
-//! one path component, `**` matches across components, `?` one character. When several
-//! rules match, the most specific one wins: the one with the most literal characters, then
-//! the one written first. An image that matches no rule is denied.
+//! Patterns are globs over the image's **canonical name** (`registry/repository`, as
+//! [`ImageRef::name`] writes it; see `vouch_tuf::reference`): every spelling a container
+//! runtime pulls from the same place (`REGISTRY.EXAMPLE.COM/org/app`,
+//! `registry.example.com:443/org/app`; `nginx`, `library/nginx`, `index.docker.io/nginx`,
+//! `registry-1.docker.io/library/nginx`) has one name, so one rule decides it. `*` matches
+//! within one path component, `**` matches across components, `?` one character. Patterns
+//! are brought to the canonical form the same way when the policy is loaded
+//! ([`canonical_pattern`]), and refused when they could never match a canonical name.
+//! When several rules match, the most specific one wins: the one with the most literal
+//! characters in its canonical pattern, then the one written first. An image that matches
+//! no rule is denied.
+//!
+//! `required_roles` lists delegation paths ([`DelegationPath`]): each entry is a role name
+//! read as the chain of delegations from `targets` that leads to it
+//! (`"targets/releases/prod"` is `targets → targets/releases → targets/releases/prod`), or an
+//! explicit chain of role names (`["releases", "prod"]` is `targets → releases → prod`). An
+//! image passes when the role path that vouched for it starts with every listed chain.
+//!
+//! `exempt_namespaces` are compared exactly with the request's namespace, so each must be a
+//! valid namespace name (a DNS-1123 label).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,7 +50,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
-use vouch_tuf::reference::{Digest, Gun, ImageRef, ReferenceError};
+use vouch_tuf::reference::{
+    canonical_path, canonical_registry, names_registry, Digest, Gun, ImageRef, ReferenceError,
+    DEFAULT_PORT, DEFAULT_REGISTRY,
+};
+use vouch_tuf::types::RoleName;
+use vouch_verifier::search::DelegationPath;
 
 /// Why a policy could not be loaded.
 #[derive(Debug, Error)]
@@ -51,6 +71,13 @@ pub enum PolicyError {
     /// The TOML is malformed or has unknown fields.
     #[error("invalid policy: {0}")]
     Parse(#[from] toml::de::Error),
+    /// An `exempt_namespaces` entry that is not a namespace name, so could never be equal
+    /// to a request's namespace.
+    #[error(
+        "exempt_namespaces: {0:?} is not a namespace name (lower-case letters, digits and \
+         inner '-', at most 63 characters); entries are compared exactly, without patterns"
+    )]
+    ExemptNamespace(String),
     /// A rule is inconsistent.
     #[error("rule {index} ({pattern}): {message}")]
     Rule {
@@ -61,6 +88,36 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Why a pattern could never match a canonical image name ([`canonical_pattern`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PatternError {
+    /// The pattern is empty.
+    #[error("empty pattern")]
+    Empty,
+    /// A character no image name has.
+    #[error(
+        "{0:?} is in no image name: patterns match `registry/repository` names (no tag or \
+         digest) with the wildcards *, ** and ?"
+    )]
+    Character(char),
+    /// A host pattern with the default port, which canonical names leave out.
+    #[error("canonical names leave out the default port :443; write the host pattern without it")]
+    DefaultPort,
+    /// The registry is not a valid `host[:port]`.
+    #[error(transparent)]
+    Registry(#[from] ReferenceError),
+    /// A leading, trailing or doubled `/`.
+    #[error("empty path component (a leading, trailing or doubled '/')")]
+    EmptyComponent,
+    /// A `:` (or `[`, `]`) after the registry: a tag, which names do not have.
+    #[error("a ':' after the registry starts a tag: patterns match repository names only")]
+    Tag,
+    /// Upper-case letters in the repository path, which names never have.
+    #[error("repository names are lower case: {0:?} can never match one")]
+    Uppercase(String),
 }
 
 /// Whether failures deny the request or only warn.
@@ -109,7 +166,33 @@ struct RawRule {
     root_file: Option<PathBuf>,
     root_inline: Option<String>,
     #[serde(default)]
-    required_roles: Vec<String>,
+    required_roles: Vec<RawRequiredRole>,
+}
+
+/// One `required_roles` entry: a role name (`"targets/releases"`), or an explicit chain of
+/// role names below `targets` (`["releases", "prod"]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawRequiredRole {
+    Name(String),
+    Chain(Vec<String>),
+}
+
+impl RawRequiredRole {
+    fn path(&self) -> Result<DelegationPath, String> {
+        let path = match self {
+            RawRequiredRole::Name(name) => DelegationPath::parse(name),
+            RawRequiredRole::Chain(names) => {
+                let roles = names
+                    .iter()
+                    .map(|n| RoleName::new(n.as_str()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("required_roles: {e}"))?;
+                DelegationPath::new(roles)
+            }
+        };
+        path.map_err(|e| format!("required_roles: {e}"))
+    }
 }
 
 /// Where a `verify` rule finds trust.
@@ -121,15 +204,16 @@ pub struct TrustSource {
     pub gun: String,
     /// The pinned root metadata (bytes of `root.json`).
     pub root: Vec<u8>,
-    /// Delegated roles that must appear on the signing role path.
-    pub required_roles: Vec<String>,
+    /// Delegation paths the role path that vouched for an image must start with (all of
+    /// them; the policy refuses lists that no single path can satisfy).
+    pub required_roles: Vec<DelegationPath>,
     /// Short hex id of the root (first 16 hex digits of its SHA-256): separates the state
     /// of rules pinning different roots for one repository.
     pub root_id: String,
 }
 
 impl TrustSource {
-    /// The GUN of `image` under this source.
+    /// The GUN of `image` under this source, from its canonical name.
     pub fn gun_for(&self, image: &ImageRef) -> Result<Gun, ReferenceError> {
         let s = self
             .gun
@@ -143,7 +227,7 @@ impl TrustSource {
 /// One rule of the policy.
 #[derive(Clone, Debug)]
 pub struct Rule {
-    /// The glob.
+    /// The glob, in canonical form ([`canonical_pattern`] of what the file says).
     pub pattern: String,
     /// What to do.
     pub action: Action,
@@ -192,9 +276,7 @@ impl Policy {
                 pattern: r.pattern.clone(),
                 message: message.to_owned(),
             };
-            if r.pattern.is_empty() {
-                return Err(fail("empty pattern"));
-            }
+            let pattern = canonical_pattern(&r.pattern).map_err(|e| fail(&e.to_string()))?;
             let trust = match r.action {
                 Action::Verify => {
                     let server = r
@@ -214,12 +296,29 @@ impl Policy {
                                 "a verify rule needs exactly one of `root_file` and `root_inline`",
                             )),
                         };
+                    let required_roles = r
+                        .required_roles
+                        .iter()
+                        .map(RawRequiredRole::path)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|m| fail(&m))?;
+                    for (i, a) in required_roles.iter().enumerate() {
+                        if let Some(b) = required_roles[..i]
+                            .iter()
+                            .find(|b| !a.implies(b) && !b.implies(a))
+                        {
+                            return Err(fail(&format!(
+                                "required_roles: {b} and {a} can never both hold: an image is \
+                                 vouched for through one delegation path"
+                            )));
+                        }
+                    }
                     Some(TrustSource {
                         root_id: Digest::sha256_of(&root).hex()[..16].to_owned(),
                         server: server.trim_end_matches('/').to_owned(),
                         gun: r.gun.clone().unwrap_or_else(|| "{name}".to_owned()),
                         root,
-                        required_roles: r.required_roles.clone(),
+                        required_roles,
                     })
                 }
                 Action::Allow | Action::Deny => {
@@ -235,15 +334,18 @@ impl Policy {
                 }
             };
             rules.push(Rule {
-                specificity: r
-                    .pattern
-                    .chars()
-                    .filter(|c| !matches!(c, '*' | '?'))
-                    .count(),
-                pattern: r.pattern,
+                specificity: pattern.chars().filter(|c| !matches!(c, '*' | '?')).count(),
+                pattern,
                 action: r.action,
                 trust,
             });
+        }
+        if let Some(bad) = raw
+            .exempt_namespaces
+            .iter()
+            .find(|ns| !is_namespace_name(ns))
+        {
+            return Err(PolicyError::ExemptNamespace(bad.clone()));
         }
         Ok(Policy {
             mode: raw.mode,
@@ -258,9 +360,10 @@ impl Policy {
         })
     }
 
-    /// The rule for `image`: the most specific matching one (ties: the first), or `None`.
+    /// The rule for `image`: the most specific one matching its canonical name (ties: the
+    /// first), or `None`.
     pub fn rule_for(&self, image: &ImageRef) -> Option<&Rule> {
-        let name = image.name();
+        let name = image.canonical_name();
         let mut best: Option<&Rule> = None;
         for rule in &self.rules {
             if glob_match(rule.pattern.as_bytes(), name.as_bytes())
@@ -272,10 +375,93 @@ impl Policy {
         best
     }
 
-    /// True when requests in `namespace` are admitted untouched.
+    /// True when requests in `namespace` are admitted untouched: `namespace` is exactly
+    /// one of the exempt namespaces (no case folding, trimming or patterns).
     pub fn is_exempt(&self, namespace: Option<&str>) -> bool {
         namespace.is_some_and(|ns| self.exempt_namespaces.contains(ns))
     }
+}
+
+/// A Kubernetes namespace name: a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most
+/// 63 characters).
+fn is_namespace_name(ns: &str) -> bool {
+    let b = ns.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.first().is_some_and(alnum)
+        && b.last().is_some_and(alnum)
+        && b.iter().all(|c| alnum(c) || *c == b'-')
+}
+
+/// A pattern brought to the form of the canonical names it is matched against, or why it
+/// could never match one.
+///
+/// The first component is read as a registry exactly when a reference's would be
+/// ([`names_registry`]) and then canonicalised with [`canonical_registry`]
+/// (`REGISTRY.EXAMPLE.COM:443` is `registry.example.com`, `index.docker.io` is `docker.io`);
+/// a pattern without a registry is on `docker.io`, and a one-component path there is under
+/// `library/` ([`canonical_path`]): `nginx` and `library/*` are `docker.io/library/nginx`
+/// and `docker.io/library/*`. A first component with a wildcard is a host pattern: it is
+/// lower-cased, and refused with the default port `:443`, which canonical names leave out.
+/// A pattern that is only a `**` glob (`**`) is kept as written. Refused: upper-case
+/// letters in the repository path (repository names are lower case), a tag or digest
+/// (`:` or `@` after the registry), empty components, and characters no name has.
+///
+/// ```
+/// use vouch_admission::policy::canonical_pattern;
+///
+/// assert_eq!(canonical_pattern("Registry.Example.com:443/org/**")?, "registry.example.com/org/**");
+/// assert_eq!(canonical_pattern("nginx")?, "docker.io/library/nginx");
+/// assert_eq!(canonical_pattern("index.docker.io/*")?, "docker.io/library/*");
+/// assert_eq!(canonical_pattern("org/*")?, "docker.io/org/*");
+/// assert_eq!(canonical_pattern("*.Example.com/**")?, "*.example.com/**");
+/// assert!(canonical_pattern("registry.example.com/Org/app").is_err());
+/// assert!(canonical_pattern("nginx:1.25").is_err());
+/// # Ok::<(), vouch_admission::policy::PatternError>(())
+/// ```
+pub fn canonical_pattern(pattern: &str) -> Result<String, PatternError> {
+    if pattern.is_empty() {
+        return Err(PatternError::Empty);
+    }
+    if let Some(c) = pattern
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-/:[]*?".contains(*c)))
+    {
+        return Err(PatternError::Character(c));
+    }
+    let wild = |s: &str| s.contains(['*', '?']);
+    let (registry, path) = match pattern.split_once('/') {
+        None if pattern.contains("**") => (None, pattern),
+        None => (Some(DEFAULT_REGISTRY.to_owned()), pattern),
+        Some((first, rest)) if wild(first) => {
+            let host = first.to_ascii_lowercase();
+            if host.ends_with(&format!(":{DEFAULT_PORT}")) {
+                return Err(PatternError::DefaultPort);
+            }
+            (Some(host), rest)
+        }
+        Some((first, rest)) if names_registry(first) => (Some(canonical_registry(first)?), rest),
+        Some(_) => (Some(DEFAULT_REGISTRY.to_owned()), pattern),
+    };
+    if path.split('/').any(str::is_empty) {
+        return Err(PatternError::EmptyComponent);
+    }
+    if path.contains([':', '[', ']']) {
+        return Err(PatternError::Tag);
+    }
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(PatternError::Uppercase(path.to_owned()));
+    }
+    let Some(registry) = registry else {
+        return Ok(path.to_owned());
+    };
+    let path = if path.contains("**") {
+        std::borrow::Cow::Borrowed(path)
+    } else {
+        canonical_path(&registry, path)
+    };
+    Ok(format!("{registry}/{path}"))
 }
 
 /// Glob match: `**` any sequence, `*` any sequence without `/`, `?` one character other
@@ -399,6 +585,177 @@ mod tests {
             Policy::load(&missing),
             Err(PolicyError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn patterns_are_canonical() {
+        for (written, canonical) in [
+            ("**", "**"),
+            ("registry.example.com/org/**", "registry.example.com/org/**"),
+            ("REGISTRY.EXAMPLE.COM/org/**", "registry.example.com/org/**"),
+            (
+                "Registry.Example.Com:443/org/app",
+                "registry.example.com/org/app",
+            ),
+            (
+                "registry.example.com:5000/org/*",
+                "registry.example.com:5000/org/*",
+            ),
+            ("nginx", "docker.io/library/nginx"),
+            ("*", "docker.io/library/*"),
+            ("library/nginx", "docker.io/library/nginx"),
+            ("org/*", "docker.io/org/*"),
+            ("org/**", "docker.io/org/**"),
+            ("docker.io/nginx", "docker.io/library/nginx"),
+            ("docker.io/**", "docker.io/**"),
+            ("index.docker.io/nginx", "docker.io/library/nginx"),
+            ("registry-1.docker.io:443/library/*", "docker.io/library/*"),
+            ("Foo/app", "foo:443/app"),
+            ("localhost:443/app", "localhost/app"),
+            ("*.Example.com/**", "*.example.com/**"),
+            ("*/library/nginx", "*/library/nginx"),
+            ("**/app", "**/app"),
+        ] {
+            assert_eq!(canonical_pattern(written).unwrap(), canonical, "{written}");
+            assert_eq!(
+                canonical_pattern(canonical).unwrap(),
+                canonical,
+                "{written}: idempotent"
+            );
+        }
+        for bad in [
+            "",
+            "registry.example.com/Org/app",
+            "Nginx",
+            "nginx:1.25",
+            "registry.example.com/app:v1",
+            "registry.example.com/app@sha256:00",
+            "localhost:5000",
+            "registry.example.com//app",
+            "registry.example.com/",
+            "/app",
+            "*.example.com:443/**",
+            "under_score.example/app",
+            "registry.example.com/org app",
+        ] {
+            assert!(canonical_pattern(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rules_match_every_spelling_of_an_image() {
+        let p = policy(
+            "[[rule]]\npattern = \"**\"\naction = \"allow\"\n\
+             [[rule]]\npattern = \"REGISTRY.example.com:443/org/debug-*\"\naction = \"deny\"\n\
+             [[rule]]\npattern = \"nginx\"\naction = \"deny\"\n",
+        );
+        assert_eq!(p.rules[1].pattern, "registry.example.com/org/debug-*");
+        let rule = |s: &str| p.rule_for(&ImageRef::parse(s).unwrap()).unwrap().action;
+        for image in [
+            "registry.example.com/org/debug-shell",
+            "REGISTRY.EXAMPLE.COM/org/debug-shell:v1",
+            "Registry.Example.Com:443/org/debug-shell",
+            "nginx",
+            "library/nginx:1.25",
+            "docker.io/nginx",
+            "index.docker.io/library/nginx",
+            "registry-1.docker.io/library/nginx",
+        ] {
+            assert_eq!(rule(image), Action::Deny, "{image}");
+        }
+        assert_eq!(
+            rule("registry.example.com:5000/org/debug-shell"),
+            Action::Allow
+        );
+        assert_eq!(rule("docker.io/org/nginx"), Action::Allow);
+    }
+
+    #[test]
+    fn exempt_namespaces_are_exact_namespace_names() {
+        let p = policy("exempt_namespaces = [\"kube-system\", \"a\"]\n");
+        assert!(p.is_exempt(Some("kube-system")) && p.is_exempt(Some("a")));
+        for ns in [
+            "Kube-System",
+            "kube-system ",
+            " kube-system",
+            "kube-",
+            "kube-*",
+            "",
+        ] {
+            assert!(!p.is_exempt(Some(ns)), "{ns:?}");
+        }
+        for bad in [
+            "Kube-System",
+            " kube-system",
+            "kube-*",
+            "",
+            "-a",
+            &"a".repeat(64),
+        ] {
+            let text = format!("exempt_namespaces = [\"{bad}\"]\n");
+            assert!(
+                matches!(
+                    Policy::parse(&text, Path::new(".")),
+                    Err(PolicyError::ExemptNamespace(ns)) if ns == bad
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn required_roles_are_delegation_paths() {
+        let rule = |roles: &str| {
+            format!(
+                "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"http://x\"\n\
+                 root_inline = \"{{}}\"\nrequired_roles = {roles}\n"
+            )
+        };
+        let paths = |roles: &str| -> Vec<String> {
+            policy(&rule(roles)).rules[0]
+                .trust
+                .as_ref()
+                .unwrap()
+                .required_roles
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            paths("[\"targets/releases\"]"),
+            ["targets -> targets/releases"]
+        );
+        assert_eq!(
+            paths("[\"targets/releases/prod\", \"targets/releases\"]"),
+            [
+                "targets -> targets/releases -> targets/releases/prod",
+                "targets -> targets/releases"
+            ]
+        );
+        assert_eq!(paths("[\"releases\"]"), ["targets -> releases"]);
+        assert_eq!(
+            paths("[[\"releases\", \"prod\"], \"releases\"]"),
+            ["targets -> releases -> prod", "targets -> releases"]
+        );
+        assert_eq!(
+            paths("[[\"targets\", \"targets/releases\"]]"),
+            ["targets -> targets/releases"]
+        );
+        for bad in [
+            "[\"targets\"]",
+            "[\"root\"]",
+            "[\"targets//x\"]",
+            "[[]]",
+            "[[\"a\", \"a\"]]",
+            "[\"targets/releases\", \"targets/dev\"]",
+            "[1]",
+        ] {
+            assert!(Policy::parse(&rule(bad), Path::new(".")).is_err(), "{bad}");
+        }
+        let e = Policy::parse(&rule("[\"targets/a\", \"targets/b\"]"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("can never both hold"), "{e}");
     }
 
     #[test]

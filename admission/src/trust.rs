@@ -4,9 +4,14 @@
 //! refresh, kept in memory and answered from (its lookups are cached until the next
 //! refresh). The rules:
 //!
-//! - a refresh runs at most once per refresh interval per repository; concurrent requests
-//!   that find the state stale wait for the one refresh in flight (single flight) and use
-//!   its result;
+//! - a refresh runs at most once per refresh interval per repository, one at a time
+//!   (single flight); a request that finds the state stale while a refresh is in flight
+//!   answers from the last trusted state when it is unexpired, and otherwise (a repository
+//!   with no usable state yet) waits for that refresh, as one of at most
+//!   [`TrustConfig::max_waiters`] waiters ([`TrustError::Busy`] beyond them);
+//! - every fetch of a refresh or a lookup is bounded by the request's deadline (and each by
+//!   [`TrustConfig::fetch_timeout`]): a server that answers too slowly, or trickles bytes,
+//!   fails the refresh like an unreachable one, leaving the last trusted state in place;
 //! - a refresh builds a fresh updater and swaps it in only when the whole TUF update
 //!   succeeded, so a failed verification is never remembered as trust;
 //! - after a failed refresh the previous trusted metadata keeps answering only while none
@@ -15,6 +20,9 @@
 //! - with no trusted state at all, requests are denied with the refresh error.
 //!
 //! Verifier calls block (HTTP fetches, file reads): callers run them on a blocking thread.
+//! [`TrustCache::prepare`] runs a due refresh before that, from async code: the refresh gets
+//! one blocking thread, and requests waiting for it hold none, so a repository whose server
+//! is slow cannot use up the blocking threads that requests for other repositories need.
 //! What does not block is [`TrustCache::warm`]: the verdict already reached for an image
 //! from the repository's current trusted state, while that state is fresh (no refresh due)
 //! and unexpired. Only admitting verdicts are remembered, per trusted state, and dropped
@@ -27,8 +35,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -69,6 +77,11 @@ pub enum TrustError {
     /// The pinned root or the cache could not be set up.
     #[error("cannot set up trust for {0}")]
     Setup(String),
+    /// As many requests as allowed already wait for the repository (for its refresh in
+    /// flight, when it has no usable trusted state, or for its trusted state while another
+    /// request reads it).
+    #[error("{0} requests already wait for this repository's trust data, the most allowed")]
+    Busy(usize),
 }
 
 impl TrustError {
@@ -80,6 +93,7 @@ impl TrustError {
             TrustError::Rejected(_) => "metadata_rejected",
             TrustError::Expired { .. } => "expired",
             TrustError::Setup(_) => "setup",
+            TrustError::Busy(_) => "busy",
         }
     }
 }
@@ -99,6 +113,40 @@ impl Transport for RepoTransport {
             RepoTransport::Http(t) => t.fetch(path, max_len),
             RepoTransport::Dir(t) => t.fetch(path, max_len),
         }
+    }
+
+    fn fetch_by(
+        &self,
+        path: &str,
+        max_len: u64,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
+        match self {
+            RepoTransport::Http(t) => t.fetch_by(path, max_len, deadline),
+            RepoTransport::Dir(t) => t.fetch_by(path, max_len, deadline),
+        }
+    }
+}
+
+/// The time one request has: when it started, and when its work must be over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// When the request started: a refresh attempt that finished since then is recent
+    /// enough for it, whatever the refresh interval (so a request never causes two).
+    pub started: Instant,
+    /// No fetch for the request starts after this, and none lasts past it.
+    pub at: Instant,
+}
+
+impl Deadline {
+    /// A request starting now with `budget` to go.
+    pub fn after(budget: Duration) -> Self {
+        let started = Instant::now();
+        let at = started
+            .checked_add(budget)
+            .or_else(|| started.checked_add(Duration::from_secs(86_400)))
+            .unwrap_or(started);
+        Deadline { started, at }
     }
 }
 
@@ -153,9 +201,36 @@ pub struct Repo {
     root: Vec<u8>,
     cache_dir: PathBuf,
     state: Mutex<State>,
-    refresh: Mutex<()>,
+    /// Signalled (with `state`) whenever a refresh attempt finishes.
+    refreshed: Condvar,
+    /// Held by the one refresh in flight (an async mutex: waiting for it in
+    /// [`TrustCache::prepare`] holds no thread).
+    refresh: Arc<tokio::sync::Mutex<()>>,
+    /// Requests waiting for the refresh in flight (bounded by [`TrustConfig::max_waiters`]).
+    waiters: AtomicUsize,
     /// Milliseconds since the cache's epoch when it was last asked for.
     last_used: AtomicU64,
+}
+
+/// One place among a repository's waiters, given back when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// A place among at most `max` waiters, or `None` when they are all taken.
+    fn enter(waiters: &'a AtomicUsize, max: usize) -> Option<Self> {
+        waiters
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(waiters))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Settings shared by every repository.
@@ -165,7 +240,8 @@ pub struct TrustConfig {
     pub cache_dir: PathBuf,
     /// Minimum time between refreshes of one repository.
     pub refresh_interval: Duration,
-    /// HTTP fetch timeout (keep it below the decision deadline).
+    /// Longest one HTTP fetch may take, body included (each fetch is also cut off at the
+    /// request's deadline, whichever comes first).
     pub fetch_timeout: Duration,
     /// Reference time for expiry.
     pub clock: Arc<dyn Clock>,
@@ -175,10 +251,22 @@ pub struct TrustConfig {
     /// Most repositories kept in memory: beyond it the least recently used ones that no
     /// request is using are dropped.
     pub max_repositories: usize,
+    /// Most requests that wait for one repository's refresh in flight when it has no usable
+    /// trusted state (a request for a repository with unexpired trusted state never waits:
+    /// it answers from that state). Beyond it requests are denied at once
+    /// ([`TrustError::Busy`]).
+    pub max_waiters: usize,
+    /// Most distinct repositories one review may need verified; a review naming more is
+    /// denied before any trust data is fetched.
+    pub max_repositories_per_review: usize,
 }
 
 /// Default [`TrustConfig::max_repositories`].
 pub const DEFAULT_MAX_REPOSITORIES: usize = 4096;
+/// Default [`TrustConfig::max_waiters`].
+pub const DEFAULT_MAX_WAITERS: usize = 64;
+/// Default [`TrustConfig::max_repositories_per_review`].
+pub const DEFAULT_MAX_REPOSITORIES_PER_REVIEW: usize = 32;
 
 impl TrustConfig {
     /// Settings with the default idle expiry and repository cap.
@@ -195,6 +283,8 @@ impl TrustConfig {
             clock,
             idle_expiry: Self::default_idle_expiry(refresh_interval),
             max_repositories: DEFAULT_MAX_REPOSITORIES,
+            max_waiters: DEFAULT_MAX_WAITERS,
+            max_repositories_per_review: DEFAULT_MAX_REPOSITORIES_PER_REVIEW,
         }
     }
 
@@ -210,7 +300,7 @@ type RepoMap = HashMap<(RepoKey, String), Arc<Repo>>;
 
 /// Every repository the webhook has seen (and not dropped for being idle).
 pub struct TrustCache {
-    config: TrustConfig,
+    config: Arc<TrustConfig>,
     repos: Mutex<RepoMap>,
     metrics: Arc<Metrics>,
     /// Origin of [`Repo::last_used`].
@@ -231,7 +321,7 @@ impl TrustCache {
     /// An empty cache.
     pub fn new(config: TrustConfig, metrics: Arc<Metrics>) -> Self {
         TrustCache {
-            config,
+            config: Arc::new(config),
             repos: Mutex::new(HashMap::new()),
             metrics,
             epoch: Instant::now(),
@@ -268,6 +358,11 @@ impl TrustCache {
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrustConfig {
+        &self.config
     }
 
     /// How many repositories are in memory.
@@ -307,7 +402,9 @@ impl TrustCache {
             root: source.root.clone(),
             cache_dir: self.config.cache_dir.join(&source.root_id),
             state: Mutex::new(State::default()),
-            refresh: Mutex::new(()),
+            refreshed: Condvar::new(),
+            refresh: Arc::new(tokio::sync::Mutex::new(())),
+            waiters: AtomicUsize::new(0),
             last_used: AtomicU64::new(now),
         });
         repos.insert(id, repo.clone());
@@ -404,14 +501,101 @@ impl TrustCache {
         }
     }
 
-    /// Runs `f` on the repository's trusted state, refreshing first if due. Blocking.
+    /// Refreshes `repo` first when it is due, from async code, so that the blocking path
+    /// then finds it fresh. The refresh runs on one blocking thread, its fetches over by
+    /// `refresh.at`; a request that has to wait for a refresh in flight waits here, holding
+    /// no thread. Returns at once when no refresh is due, when a refresh is in flight and the
+    /// repository has unexpired trusted state (the answer then comes from that state), or
+    /// when [`TrustConfig::max_waiters`] requests already wait (the blocking path then
+    /// denies with [`TrustError::Busy`]); and at `refresh.at` at the latest.
+    pub async fn prepare(&self, repo: &Arc<Repo>, refresh: Deadline) {
+        if !self.due(repo, refresh.started) {
+            return;
+        }
+        let flight = match repo.refresh.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) => {
+                if self.usable(repo).is_some() {
+                    return;
+                }
+                let Some(_waiting) = Waiting::enter(&repo.waiters, self.config.max_waiters) else {
+                    return;
+                };
+                let wait = repo.refresh.clone().lock_owned();
+                match tokio::time::timeout_at(refresh.at.into(), wait).await {
+                    Ok(g) => g,
+                    Err(_) => return,
+                }
+            }
+        };
+        if !self.due(repo, refresh.started) {
+            return;
+        }
+        let (config, metrics, repo) = (self.config.clone(), self.metrics.clone(), repo.clone());
+        // The flight is held by the blocking task: if this request gives up at its deadline,
+        // the refresh still finishes (by `refresh.at`) before another may start.
+        let _ = tokio::task::spawn_blocking(move || {
+            let _flight = flight;
+            let _ = refresh_and_record(&config, &metrics, &repo, refresh.at);
+        })
+        .await;
+    }
+
+    /// True when the repository's state is due for a refresh for a request that started at
+    /// `started` (no attempt within the refresh interval, nor since it started).
+    fn due(&self, repo: &Repo, started: Instant) -> bool {
+        self.fresh(&lock(&repo.state), started).is_none()
+    }
+
+    /// The result of the last refresh attempt, when it finished within the refresh interval
+    /// or after `started` (the start of the request asking).
+    fn fresh(
+        &self,
+        st: &State,
+        started: Instant,
+    ) -> Option<Result<Arc<Mutex<Current>>, TrustError>> {
+        match &st.last_attempt {
+            Some((at, err)) if at.elapsed() < self.config.refresh_interval || *at >= started => {
+                match (&st.current, err) {
+                    (Some(c), _) => Some(Ok(c.clone())),
+                    (None, Some(e)) => Some(Err(e.clone())),
+                    (None, None) => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The last trusted state, when it has not expired.
+    fn usable(&self, repo: &Repo) -> Option<Arc<Mutex<Current>>> {
+        let st = lock(&repo.state);
+        match (&st.current, st.expires) {
+            (Some(c), Some(expires)) if expires > self.config.clock.now() => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` on the repository's trusted state, refreshing first if due. No fetch, of
+    /// the refresh or of `f`'s lookups, starts after `deadline.at` or lasts past it.
+    /// Blocking.
     pub fn with_trusted<R>(
         &self,
         repo: &Repo,
+        deadline: Deadline,
         f: impl FnOnce(&mut Updater<RepoTransport>) -> R,
     ) -> Result<R, TrustError> {
-        let current = self.current(repo)?;
-        let mut cur = lock(&current);
+        let current = self.current(repo, deadline)?;
+        let mut cur = match current.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // Another request reads this state (perhaps fetching a delegated role):
+                // wait for it as one of a bounded number of waiters.
+                let _waiting = Waiting::enter(&repo.waiters, self.config.max_waiters)
+                    .ok_or(TrustError::Busy(self.config.max_waiters))?;
+                lock(&current)
+            }
+        };
         let now = self.config.clock.now();
         if cur.expires <= now {
             let cause = lock(&repo.state)
@@ -424,93 +608,142 @@ impl TrustCache {
                 cause,
             });
         }
+        cur.updater.set_deadline(Some(deadline.at));
         Ok(f(&mut cur.updater))
     }
 
-    fn current(&self, repo: &Repo) -> Result<Arc<Mutex<Current>>, TrustError> {
-        let interval = self.config.refresh_interval;
-        let fresh = |st: &State| match &st.last_attempt {
-            Some((at, err)) if at.elapsed() < interval => match (&st.current, err) {
-                (Some(c), _) => Some(Ok(c.clone())),
-                (None, Some(e)) => Some(Err(e.clone())),
-                (None, None) => None,
-            },
-            _ => None,
-        };
-        if let Some(r) = fresh(&lock(&repo.state)) {
-            self.metrics.cache_hit();
-            return r;
-        }
-        // Single flight: one refresh per repository at a time; whoever waited uses the
-        // result of the refresh that finished meanwhile.
-        let _flight = lock(&repo.refresh);
-        if let Some(r) = fresh(&lock(&repo.state)) {
-            self.metrics.cache_hit();
-            return r;
-        }
-        let result = self.refresh(repo);
-        self.metrics.refresh(result.is_ok());
-        let mut st = lock(&repo.state);
-        match result {
-            Ok(cur) => {
-                let expires = cur.expires;
-                let cur = Arc::new(Mutex::new(cur));
-                st.set_current(Some(cur.clone()), Some(expires));
-                st.last_attempt = Some((Instant::now(), None));
-                Ok(cur)
+    /// The trusted state to answer from, refreshing it first (inline, by `deadline.at`)
+    /// when due and no refresh is in flight. Blocking.
+    fn current(&self, repo: &Repo, deadline: Deadline) -> Result<Arc<Mutex<Current>>, TrustError> {
+        let started = deadline.started;
+        let mut waiting = None;
+        loop {
+            if let Some(r) = self.fresh(&lock(&repo.state), started) {
+                self.metrics.cache_hit();
+                return r;
             }
-            Err(e) => {
-                tracing::warn!(server = %repo.key.server, gun = %repo.key.gun, error = %e, "refresh failed");
-                // Metadata that failed verification, or trust data the server no longer
-                // has, withdraws trust at once; an unreachable server leaves the last
-                // trusted state in place (usable only until it expires).
-                if matches!(e, TrustError::Rejected(_) | TrustError::NoTrustData(_))
-                    && st.current.is_some()
-                {
-                    st.set_current(None, None);
+            // Single flight: one refresh per repository at a time.
+            if let Ok(_flight) = repo.refresh.try_lock() {
+                if let Some(r) = self.fresh(&lock(&repo.state), started) {
+                    self.metrics.cache_hit();
+                    return r;
                 }
-                st.last_attempt = Some((Instant::now(), Some(e.clone())));
-                match &st.current {
-                    Some(c) => Ok(c.clone()),
-                    None => Err(e),
-                }
+                drop(waiting);
+                return refresh_and_record(&self.config, &self.metrics, repo, deadline.at);
             }
+            // A refresh is in flight: answer from the last trusted state while it is
+            // unexpired, as when the server is unreachable.
+            if let Some(c) = self.usable(repo) {
+                self.metrics.cache_hit();
+                return Ok(c);
+            }
+            // Nothing usable: wait for that refresh, as one of a bounded number of waiters.
+            if waiting.is_none() {
+                waiting = Some(
+                    Waiting::enter(&repo.waiters, self.config.max_waiters)
+                        .ok_or(TrustError::Busy(self.config.max_waiters))?,
+                );
+            }
+            let st = lock(&repo.state);
+            if self.fresh(&st, started).is_some() {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline.at {
+                return Err(TrustError::Unreachable(
+                    "the refresh in flight did not finish within the deadline".to_owned(),
+                ));
+            }
+            // Woken when a refresh attempt finishes; the timeout also notices a refresh
+            // that ended without recording one.
+            let wait = deadline
+                .at
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100));
+            drop(
+                repo.refreshed
+                    .wait_timeout(st, wait)
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
         }
     }
+}
 
-    fn refresh(&self, repo: &Repo) -> Result<Current, TrustError> {
-        let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
-        let store =
-            MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
-                .map_err(|e| setup(&e))?
-                .with_durability(Durability::NoSync);
-        if store
-            .load(&vouch_tuf::types::TopLevelRole::Root.name(), 1 << 20)
+/// Runs one refresh of `repo` (the caller holds its flight), with fetches over by
+/// `deadline`, and records the outcome. Blocking.
+fn refresh_and_record(
+    config: &TrustConfig,
+    metrics: &Metrics,
+    repo: &Repo,
+    deadline: Instant,
+) -> Result<Arc<Mutex<Current>>, TrustError> {
+    let result = refresh(config, repo, deadline);
+    metrics.refresh(result.is_ok());
+    let mut st = lock(&repo.state);
+    let outcome = match result {
+        Ok(cur) => {
+            let expires = cur.expires;
+            let cur = Arc::new(Mutex::new(cur));
+            st.set_current(Some(cur.clone()), Some(expires));
+            st.last_attempt = Some((Instant::now(), None));
+            Ok(cur)
+        }
+        Err(e) => {
+            tracing::warn!(server = %repo.key.server, gun = %repo.key.gun, error = %e, "refresh failed");
+            // Metadata that failed verification, or trust data the server no longer
+            // has, withdraws trust at once; an unreachable (or too slow) server leaves the
+            // last trusted state in place (usable only until it expires).
+            if matches!(e, TrustError::Rejected(_) | TrustError::NoTrustData(_))
+                && st.current.is_some()
+            {
+                st.set_current(None, None);
+            }
+            st.last_attempt = Some((Instant::now(), Some(e.clone())));
+            match &st.current {
+                Some(c) => Ok(c.clone()),
+                None => Err(e),
+            }
+        }
+    };
+    drop(st);
+    repo.refreshed.notify_all();
+    outcome
+}
+
+/// A fresh TUF update of `repo` from its on-disk cache, fetches over by `deadline`.
+fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Current, TrustError> {
+    let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
+    let store =
+        MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
             .map_err(|e| setup(&e))?
-            .is_none()
-        {
-            Updater::<RepoTransport>::pin_root(&store, &repo.root).map_err(|e| setup(&e))?;
-        }
-        let transport = transport_for(&repo.key, self.config.fetch_timeout)?;
-        let mut updater = Updater::new(store, transport)
-            .with_clock(self.config.clock.clone())
-            .with_gun(repo.key.gun.clone());
-        updater.refresh().map_err(classify)?;
-        let set = updater
-            .trusted()
-            .ok_or_else(|| TrustError::Rejected("refresh left no trusted set".to_owned()))?;
-        let mut expires = set.root().signed().common.expires;
-        if let Some(t) = set.timestamp() {
-            expires = expires.min(t.signed().common.expires);
-        }
-        if let Some(s) = set.snapshot() {
-            expires = expires.min(s.signed().common.expires);
-        }
-        if let Some(t) = set.targets() {
-            expires = expires.min(t.signed().common.expires);
-        }
-        Ok(Current { updater, expires })
+            .with_durability(Durability::NoSync);
+    if store
+        .load(&vouch_tuf::types::TopLevelRole::Root.name(), 1 << 20)
+        .map_err(|e| setup(&e))?
+        .is_none()
+    {
+        Updater::<RepoTransport>::pin_root(&store, &repo.root).map_err(|e| setup(&e))?;
     }
+    let transport = transport_for(&repo.key, config.fetch_timeout)?;
+    let mut updater = Updater::new(store, transport)
+        .with_clock(config.clock.clone())
+        .with_gun(repo.key.gun.clone());
+    updater.set_deadline(Some(deadline));
+    updater.refresh().map_err(classify)?;
+    let set = updater
+        .trusted()
+        .ok_or_else(|| TrustError::Rejected("refresh left no trusted set".to_owned()))?;
+    let mut expires = set.root().signed().common.expires;
+    if let Some(t) = set.timestamp() {
+        expires = expires.min(t.signed().common.expires);
+    }
+    if let Some(s) = set.snapshot() {
+        expires = expires.min(s.signed().common.expires);
+    }
+    if let Some(t) = set.targets() {
+        expires = expires.min(t.signed().common.expires);
+    }
+    Ok(Current { updater, expires })
 }
 
 fn classify(e: vouch_verifier::Error) -> TrustError {
@@ -550,62 +783,40 @@ impl Repo {
     }
 }
 
-/// Looks `tag` up (blocking).
+/// Looks `tag` up, fetching nothing after `deadline` (blocking).
 pub fn lookup(
     cache: &TrustCache,
     repo: &Repo,
     tag: &str,
+    deadline: Deadline,
 ) -> Result<Option<ImageTarget>, TrustError> {
     cache
-        .with_trusted(repo, |u| u.lookup(tag))?
+        .with_trusted(repo, deadline, |u| u.lookup(tag))?
         .map_err(classify)
 }
 
-/// Checks whether `digest` is signed (blocking).
-pub fn is_trusted(cache: &TrustCache, repo: &Repo, digest: &Digest) -> Result<bool, TrustError> {
+/// Checks whether `digest` is signed, fetching nothing after `deadline` (blocking).
+pub fn is_trusted(
+    cache: &TrustCache,
+    repo: &Repo,
+    digest: &Digest,
+    deadline: Deadline,
+) -> Result<bool, TrustError> {
     cache
-        .with_trusted(repo, |u| u.is_trusted(digest))?
+        .with_trusted(repo, deadline, |u| u.is_trusted(digest))?
         .map_err(classify)
 }
 
-/// The signing role paths under which `digest` is trusted: for each target carrying it in
-/// any loaded role, the path the delegation search gives for that target's name (so
-/// delegation order, paths and terminating roles apply). Call after [`is_trusted`] returned
-/// true, which loads every reachable role. Blocking.
+/// The role paths that vouch for `digest` ([`Updater::digest_role_paths`]: for each target
+/// carrying it, the path the delegation search gives for that target's name), fetching
+/// nothing after `deadline`. Blocking.
 pub fn digest_role_paths(
     cache: &TrustCache,
     repo: &Repo,
     digest: &Digest,
-) -> Result<Vec<Vec<String>>, TrustError> {
+    deadline: Deadline,
+) -> Result<Vec<Vec<vouch_tuf::types::RoleName>>, TrustError> {
     cache
-        .with_trusted(repo, |u| {
-            let mut names: Vec<String> = Vec::new();
-            if let Some(set) = u.trusted() {
-                let top = set.targets().into_iter();
-                let delegated = set.delegated_roles().map(|(_, _, role)| role);
-                for role in top.chain(delegated) {
-                    for (name, t) in &role.signed().targets {
-                        if t.has_digest(digest) && !names.iter().any(|n| n == name.as_str()) {
-                            names.push(name.as_str().to_owned());
-                        }
-                    }
-                }
-            }
-            let mut paths = Vec::new();
-            for name in names {
-                if let Some(found) = u.target(&name)? {
-                    if found.target.has_digest(digest) {
-                        paths.push(
-                            found
-                                .role_path
-                                .iter()
-                                .map(|r| r.as_str().to_owned())
-                                .collect(),
-                        );
-                    }
-                }
-            }
-            Ok(paths)
-        })?
+        .with_trusted(repo, deadline, |u| u.digest_role_paths(digest))?
         .map_err(classify)
 }

@@ -236,6 +236,60 @@ impl Repo {
         server.publish(&self.gun, &[("targets", top), (role, delegated)]);
     }
 
+    /// Publishes a new top-level targets signing `tags` and the delegation tree `tree`:
+    /// each entry is delegated by its `parent` (`targets` or an earlier entry's role), in
+    /// the order given, with a fresh key, and signs its own `tags` (version 1).
+    pub fn delegate_tree(
+        &mut self,
+        server: &Server,
+        tags: &[(&str, Digest)],
+        tree: &[Delegation<'_>],
+    ) {
+        self.targets_version += 1;
+        let mut top = targets_role(self.targets_version, tags);
+        let keys: Vec<PrivateKey> = tree
+            .iter()
+            .map(|_| PrivateKey::generate(Algorithm::Ed25519).unwrap())
+            .collect();
+        let mut roles: Vec<Targets> = tree.iter().map(|d| targets_role(1, d.tags)).collect();
+        for (i, d) in tree.iter().enumerate() {
+            let k = key_of(&keys[i]);
+            let parent = if d.parent == "targets" {
+                &mut top
+            } else {
+                let at = tree[..i]
+                    .iter()
+                    .position(|p| p.role == d.parent)
+                    .unwrap_or_else(|| panic!("{} is delegated before {}", d.parent, d.role));
+                &mut roles[at]
+            };
+            let delegations = parent.delegations.get_or_insert_with(|| Delegations {
+                keys: Default::default(),
+                roles: Vec::new(),
+                extra: Default::default(),
+            });
+            delegations.keys.insert(k.key_id(), k.clone());
+            delegations.roles.push(DelegatedRole::with_paths(
+                RoleName::new(d.role).unwrap(),
+                vec![k.key_id()],
+                d.paths.iter().map(|p| p.to_string()).collect(),
+            ));
+        }
+        let mut files = vec![(
+            "targets",
+            Metadata::signed_by(top, &[&self.targets_key])
+                .unwrap()
+                .to_bytes(),
+        )];
+        for ((d, role), key) in tree.iter().zip(roles).zip(&keys) {
+            files.push((
+                d.role,
+                Metadata::signed_by(role, &[key]).unwrap().to_bytes(),
+            ));
+        }
+        server.publish(&self.gun, &files);
+    }
+
     /// Rotates the root and targets keys: publishes root v+1 (signed by the old and the new
     /// root key) listing the new keys, and targets signed by the new targets key.
     pub fn rotate_keys(&mut self, server: &Server, tags: &[(&str, Digest)]) {
@@ -263,6 +317,18 @@ impl Repo {
         let t = self.next_targets(tags);
         server.publish(&self.gun, &[("targets", t)]);
     }
+}
+
+/// One delegation of [`Repo::delegate_tree`].
+pub struct Delegation<'a> {
+    /// The delegating role: `targets` or a role delegated earlier in the tree.
+    pub parent: &'a str,
+    /// The delegated role's name.
+    pub role: &'a str,
+    /// The target-name patterns delegated.
+    pub paths: &'a [&'a str],
+    /// What the role signs.
+    pub tags: &'a [(&'a str, Digest)],
 }
 
 fn targets_role(version: u64, tags: &[(&str, Digest)]) -> Targets {
@@ -316,6 +382,32 @@ impl Harness {
         Self::with_config(server, repos, extra, |_| {})
     }
 
+    /// As [`Harness::new`], with `edit` rewriting the policy text before it is loaded.
+    pub fn with_policy(
+        server: &str,
+        repos: &[Repo],
+        extra: &str,
+        edit: impl FnOnce(String) -> String,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = edit(policy_text(server, repos, extra, dir.path()));
+        let policy = Policy::parse(&text, dir.path()).unwrap();
+        let clock = TestClock::new(vouch_verifier::clock::Clock::now(
+            &vouch_verifier::clock::SystemClock,
+        ));
+        let config = TrustConfig::new(
+            dir.path().join("cache"),
+            policy.refresh_interval,
+            policy.deadline,
+            Arc::new(clock.clone()),
+        );
+        Harness {
+            webhook: Arc::new(Webhook::new(policy, config)),
+            clock,
+            dir,
+        }
+    }
+
     /// As [`Harness::new`], with `tune` adjusting the trust settings.
     pub fn with_config(
         server: &str,
@@ -365,7 +457,29 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
 }
 
-/// Every image string in `object` (the request's object), in document order.
+/// A Pod review (CREATE in `default`) whose only container runs `image`.
+pub fn pod_running(image: &str) -> Value {
+    let mut review = fixture("pod-create.json");
+    let spec = review.pointer_mut("/request/object/spec").unwrap();
+    spec["containers"] = serde_json::json!([{"name": "app", "image": image}]);
+    spec.as_object_mut().unwrap().remove("initContainers");
+    review
+}
+
+/// The image a response's JSONPatch writes for the first container of [`pod_running`], or
+/// `None` when the response carries no patch.
+pub fn pinned_image(review: &Value, response: &Value) -> Option<String> {
+    response.get("patch")?;
+    let obj = patched(review, response);
+    Some(
+        obj.pointer("/spec/containers/0/image")
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+/// Sets the image at `pointer` (below the request's object).
 pub fn set_image(review: &mut Value, pointer: &str, image: &str) {
     *review
         .pointer_mut(&format!("/request/object{pointer}"))
