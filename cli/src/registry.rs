@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
 use reqwest::blocking::{Client, Response};
@@ -33,6 +33,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use thiserror::Error;
 use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
+use vouch_verifier::transport::{read_capped_by, TransportError};
 use zeroize::Zeroizing;
 
 /// The manifest media types asked for, most specific first: OCI index and manifest, Docker
@@ -48,6 +49,8 @@ pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
 const MAX_TOKEN_BODY: u64 = 256 * 1024;
 /// Largest error body read.
 const MAX_ERROR_BODY: u64 = 16 * 1024;
+/// Longest the body of an error answer may take to arrive; past it the detail is left out.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where Docker Hub's `docker.io` serves the Distribution API.
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
@@ -400,35 +403,71 @@ fn docker_config_path() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
 }
 
+/// Longest a registry may take to send one answer's body, as a whole: a registry trickling
+/// bytes (each read within the client's per-read timeout) is cut off here.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn read_limited(
     registry: &str,
     what: &str,
     resp: Response,
     limit: u64,
 ) -> Result<Vec<u8>, RegistryError> {
-    let mut out = Vec::new();
-    resp.take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| RegistryError::Refused {
+    let announced = resp.content_length();
+    read_body(
+        registry,
+        what,
+        resp,
+        announced,
+        limit,
+        Instant::now() + BODY_TIMEOUT,
+    )
+}
+
+/// Reads an answer's body: at most `limit` bytes, all of it by `deadline`.
+fn read_body(
+    registry: &str,
+    what: &str,
+    body: impl Read,
+    announced: Option<u64>,
+    limit: u64,
+    deadline: Instant,
+) -> Result<Vec<u8>, RegistryError> {
+    read_capped_by(what, body, limit, announced, Some(deadline)).map_err(|e| match e {
+        TransportError::TooLarge { .. } => RegistryError::TooLarge {
+            registry: registry.to_owned(),
+            what: what.to_owned(),
+            limit,
+        },
+        TransportError::TimedOut { .. } => RegistryError::Refused {
+            registry: registry.to_owned(),
+            what: what.to_owned(),
+            status: StatusCode::OK,
+            detail: format!(
+                ": the answer did not arrive within {} s (slow or stalled registry)",
+                BODY_TIMEOUT.as_secs()
+            ),
+        },
+        e => RegistryError::Refused {
             registry: registry.to_owned(),
             what: what.to_owned(),
             status: StatusCode::OK,
             detail: format!(": reading the answer failed: {e}"),
-        })?;
-    if out.len() as u64 > limit {
-        return Err(RegistryError::TooLarge {
-            registry: registry.to_owned(),
-            what: what.to_owned(),
-            limit,
-        });
-    }
-    Ok(out)
+        },
+    })
 }
 
 /// The registry's error message (`{"errors":[{"code","message"}]}`), led by `: `, or "".
 fn error_detail(resp: Response) -> String {
-    let mut body = Vec::new();
-    let _ = resp.take(MAX_ERROR_BODY).read_to_end(&mut body);
+    let deadline = Some(Instant::now() + ERROR_BODY_TIMEOUT);
+    let body = read_capped_by(
+        "error",
+        resp.take(MAX_ERROR_BODY),
+        MAX_ERROR_BODY,
+        None,
+        deadline,
+    )
+    .unwrap_or_default();
     let parsed = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {
@@ -1014,5 +1053,31 @@ mod tests {
         assert!(is_schema1(
             "application/vnd.docker.distribution.manifest.v1+prettyjws"
         ));
+    }
+
+    /// A body that never ends, one byte a read.
+    struct Trickle;
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf[0] = b'x';
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_trickled_body_is_cut_off_at_its_deadline_and_a_long_one_at_its_limit() {
+        // Within the size limit for ever: only the deadline ends it.
+        let past = Instant::now();
+        let e = read_body("r", "manifest v1", Trickle, None, u64::MAX, past).unwrap_err();
+        assert!(e.to_string().contains("did not arrive within"), "{e}");
+        let later = Instant::now() + Duration::from_secs(3600);
+        let e = read_body("r", "manifest v1", Trickle, Some(10), 1000, later).unwrap_err();
+        assert!(
+            matches!(e, RegistryError::TooLarge { limit: 1000, .. }),
+            "{e}"
+        );
+        let ok = read_body("r", "m", &b"{}"[..], Some(2), 1000, later).unwrap();
+        assert_eq!(ok, b"{}");
     }
 }

@@ -133,7 +133,10 @@ fn delegate_to_ci_sign_refuse_rotate() {
             "--require-role",
             "releases",
         ])
-        .fails(3, &["signed by targets, not by targets/releases"]);
+        .fails(
+            3,
+            &["signed through targets, not through the delegation path targets -> targets/releases"],
+        );
 
     // Outside the delegated paths: refused, and the next valid sign just works.
     ci.run(&[
@@ -351,4 +354,153 @@ fn publish_signed_by_old_key(
 ) -> (u16, String) {
     let key = holder.private_key(keyid, b"ci secret");
     common::publish_forged(server, GUN, "targets/releases", "v2", evil, &key)
+}
+
+/// The holder of `targets/dev` names a role of its own `targets/releases` and signs a tag
+/// with it: `--require-role releases` must not accept that, since `targets` did not delegate
+/// it. The requirement names the delegation path from `targets`, not a role name.
+#[test]
+fn require_role_names_the_delegation_path_not_a_role_name() {
+    use vouch_tuf::crypto::Signer;
+    use vouch_tuf::metadata::{
+        DelegatedRole, Delegations, Key, Metadata, Role, TargetFile, Targets,
+    };
+    use vouch_tuf::types::{RoleName, TargetName};
+
+    let server = Server::start();
+    let owner = Vouch::new(&server);
+    owner.run(&["init", GUN]).ok();
+    let mut dev = owner.elsewhere();
+    dev.set("VOUCH_TARGETS_PASSPHRASE", "");
+    dev.set("VOUCH_ROOT_PASSPHRASE", "");
+    dev.set("VOUCH_DEV_PASSPHRASE", "dev secret");
+    let keyid = dev
+        .run(&["--output", "json", "key", "generate", "--role", "dev"])
+        .json()["keyid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = dev.run(&["key", "export", &keyid, "--public"]);
+    let pub_file = owner.trust_dir.parent().unwrap().join("dev.pub.json");
+    std::fs::write(&pub_file, public.ok()).unwrap();
+    owner
+        .run(&[
+            "delegation",
+            "add",
+            GUN,
+            "dev",
+            "--key",
+            pub_file.to_str().unwrap(),
+            "--paths",
+            "*",
+        ])
+        .ok();
+    let d1 = digest(1);
+    dev.run(&[
+        "sign",
+        &format!("{GUN}:v1"),
+        "--digest",
+        &d1,
+        "--length",
+        "3",
+        "--role",
+        "dev",
+    ])
+    .ok();
+
+    // By hand, with only the dev key: targets/dev delegates to a role it names
+    // targets/releases, which signs v2.
+    let key = dev.private_key(&keyid, b"dev secret");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let current = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/v2/{GUN}/_trust/tuf/targets%2Fdev.json",
+            server.base
+        ))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let mut dev_role = Metadata::<Targets>::from_bytes_as("targets/dev", &current)
+        .unwrap()
+        .signed()
+        .clone();
+    let k = Key::from_verifying_key(&key.verifying_key());
+    dev_role.delegations = Some(Delegations {
+        keys: [(k.key_id(), k.clone())].into_iter().collect(),
+        roles: vec![DelegatedRole::with_paths(
+            RoleName::new("targets/releases").unwrap(),
+            vec![k.key_id()],
+            vec!["*".into()],
+        )],
+        extra: Default::default(),
+    });
+    dev_role.bump_version();
+    let mut fake = Targets::new(dev_role.common.expires);
+    let d2 = digest(2);
+    fake.add_target(
+        TargetName::new("v2").unwrap(),
+        TargetFile::image(&vouch_tuf::reference::Digest::parse(&d2).unwrap(), 3, None),
+    );
+    let sign = |t: Targets| {
+        Metadata::signed_by(t, &[&key as &dyn Signer])
+            .unwrap()
+            .to_bytes()
+    };
+    let (status, body) = common::publish_files(
+        &server,
+        GUN,
+        &[
+            ("targets/dev", sign(dev_role)),
+            ("targets/releases", sign(fake)),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Trusted as such (dev may delegate), with the path it came through …
+    let v = owner
+        .run(&[
+            "--output",
+            "json",
+            "verify",
+            &format!("{GUN}:v2"),
+            "--no-registry",
+        ])
+        .json();
+    assert_eq!(
+        v["role_path"],
+        serde_json::json!(["targets", "targets/dev", "targets/releases"])
+    );
+    // … but not as a release.
+    owner
+        .run(&[
+            "verify",
+            &format!("{GUN}:v2"),
+            "--no-registry",
+            "--require-role",
+            "releases",
+        ])
+        .fails(
+            3,
+            &["not through the delegation path targets -> targets/releases"],
+        );
+    owner
+        .run(&[
+            "verify",
+            &format!("{GUN}:v1"),
+            "--no-registry",
+            "--require-role",
+            "dev",
+        ])
+        .ok();
+    owner
+        .run(&[
+            "verify",
+            &format!("{GUN}:v2"),
+            "--no-registry",
+            "--require-role",
+            "dev",
+        ])
+        .ok();
 }

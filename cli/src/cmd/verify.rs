@@ -16,8 +16,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail};
 use serde_json::json;
 use vouch_tuf::reference::{Digest, ImageRef};
+use vouch_tuf::types::RoleName;
 use vouch_verifier::transport::Transport;
-use vouch_verifier::{Error as VerifyError, Updater};
+use vouch_verifier::{DelegationPath, Error as VerifyError, Updater};
 
 use crate::context::Context;
 use crate::failure::Failure;
@@ -66,7 +67,7 @@ enum Verdict {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let image = super::parse_image(&args.image)?;
     if let Some(r) = &args.require_role {
-        super::parse_role(Some(r))?;
+        required_path(r)?;
         if image.tag().is_none() {
             bail!("--require-role needs a tag (HOST/ORG/APP:TAG), not a bare digest");
         }
@@ -175,22 +176,25 @@ fn judge<T: Transport>(
     let gun = image.gun();
     match updater.resolve(image) {
         Ok(pinned) => {
-            let role_path: Vec<String> = match image.tag() {
+            let signed_through: Vec<RoleName> = match image.tag() {
                 Some(tag) => updater
                     .lookup(tag)
                     .ok()
                     .flatten()
-                    .map(|t| t.role_path.iter().map(|r| r.to_string()).collect())
+                    .map(|t| t.role_path)
                     .unwrap_or_default(),
                 None => Vec::new(),
             };
+            let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
             if let Some(r) = &args.require_role {
-                let required = super::parse_role(Some(r))?;
-                if !role_path.iter().any(|p| p == required.as_str()) {
+                // The chain of delegations from targets, not a role name found anywhere on
+                // the path: a delegated key holder may name its own roles as it likes.
+                let required = required_path(r)?;
+                if !required.vouches_for(&signed_through) {
                     return Ok(Verdict::NotTrusted(format!(
-                        "{} is signed by {}, not by {required}",
+                        "{} is signed through {}, not through the delegation path {required}",
                         args.image,
-                        role_path.join(" > ")
+                        role_path.join(" -> ")
                     )));
                 }
             }
@@ -212,4 +216,11 @@ fn judge<T: Transport>(
         })),
         Err(e) => Err(other_error(e)),
     }
+}
+
+/// The delegation path `--require-role ROLE` names: `releases` is targets -> targets/releases,
+/// `targets/releases/prod` the chain through each of its prefixes.
+fn required_path(role: &str) -> anyhow::Result<DelegationPath> {
+    let name = super::parse_role(Some(role))?;
+    DelegationPath::parse(name.as_str()).map_err(|e| anyhow!("--require-role {role}: {e}"))
 }

@@ -300,13 +300,25 @@ pub fn publish_forged(
     let signed = Metadata::signed_by(forged, &[key as &dyn Signer])
         .unwrap()
         .to_bytes();
+    publish_files(server, gun, &[(role, signed)])
+}
+
+/// Publishes `files` (role name, bytes) to `gun` in one update with the admin token, as a
+/// client without the CLI's checks would. Returns the server's status and body.
+pub fn publish_files(server: &Server, gun: &str, files: &[(&str, Vec<u8>)]) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::blocking::Client::new();
+    let base = format!("{}/v2/{gun}/_trust/tuf", server.base);
     let boundary = "forged-by-hand";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{role}\"\r\nContent-Type: application/json\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&signed);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut body = Vec::new();
+    for (role, bytes) in files {
+        body.extend_from_slice(format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{role}\"\r\nContent-Type: application/json\r\n\r\n"
+        ).as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     let resp = client
         .post(format!("{base}/"))
         .bearer_auth(&server.admin_token)
