@@ -131,6 +131,7 @@ impl Service {
 
     /// Validates and stores one update.
     pub fn publish(&self, gun: &Gun, uploads: Vec<Upload>) -> Result<(), AppError> {
+        writable(gun)?;
         self.check_sizes(&uploads)?;
         for _ in 0..PUBLISH_ATTEMPTS {
             let now = self.now();
@@ -262,6 +263,9 @@ impl Service {
 
     /// The newest online key of (gun, role), created when `create` and absent.
     pub fn key(&self, gun: &Gun, role: &str, create: bool) -> Result<Option<String>, AppError> {
+        if create {
+            writable(gun)?;
+        }
         Ok(self
             .keys
             .current(gun, role, create, self.now())?
@@ -271,6 +275,7 @@ impl Service {
     /// A new online key for (gun, role), or the newest one while no root lists it yet (see
     /// [`OnlineKeys::rotate`]).
     pub fn rotate_key(&self, gun: &Gun, role: &str) -> Result<String, AppError> {
+        writable(gun)?;
         let state = self.state(gun)?;
         let named: Vec<KeyId> = match (&state.root, TopLevelRole::from_name(role)) {
             (Some(root), Some(r)) => root.md.signed().role_keys(r).keyids.clone(),
@@ -314,6 +319,21 @@ impl Service {
         };
         Ok(self.store.changes(gun, cursor, direction, limit)?)
     }
+}
+
+/// Trust data is written only under a repository's canonical name, the one every client
+/// derives from any spelling of its images (`Registry.Example.com:443/org/app` is
+/// `registry.example.com/org/app`): data written under another spelling would never be read
+/// by a client that normalises names, and two spellings must not hold two trust histories.
+fn writable(gun: &Gun) -> Result<(), AppError> {
+    let canonical = gun.canonical();
+    if canonical == *gun {
+        return Ok(());
+    }
+    Err(AppError::bad_request(
+        "NAME_INVALID",
+        format!("{gun} is not the canonical name of its repository: write its trust data under {canonical}"),
+    ))
 }
 
 /// The key ids the stored root lists for the server-signed roles.

@@ -491,6 +491,37 @@ fn versions_beyond_the_storable_bound_are_400() {
     );
 }
 
+/// Trust data is written only under a repository's canonical name: another spelling of the
+/// same repository is refused (400 naming the canonical one) and nothing is created.
+#[test]
+fn writes_under_a_non_canonical_name_are_refused() {
+    let s = common::Server::start();
+    for (spelling, canonical) in [
+        (
+            "Registry.Example.com/org/app",
+            "registry.example.com/org/app",
+        ),
+        (
+            "registry.example.com:443/org/app",
+            "registry.example.com/org/app",
+        ),
+        ("index.docker.io/library/nginx", "docker.io/library/nginx"),
+        ("docker.io/nginx", "docker.io/library/nginx"),
+    ] {
+        let key = s.get_admin(&format!("/v2/{spelling}/_trust/tuf/timestamp.key"));
+        assert_eq!(key.status, StatusCode::BAD_REQUEST, "{}", key.text());
+        assert_eq!(key.error_code(), "NAME_INVALID");
+        assert!(key.error_message().contains(canonical), "{}", key.text());
+        let r = s.publish(spelling, &[("targets", b"{}".to_vec())]);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        assert!(r.error_message().contains(canonical), "{}", r.text());
+        assert!(s.current(spelling, "root").is_none());
+    }
+    // The canonical names themselves are fine.
+    let c = ClientRepo::new(&s, "docker.io/library/nginx");
+    c.publish_initial(&s, &["v1"]);
+}
+
 #[test]
 fn oversized_body_is_413() {
     let s = Server::start_with(&[("VOUCH_MAX_BODY_BYTES", "65536")]);

@@ -559,6 +559,34 @@ impl Gun {
     pub fn repository(&self) -> &str {
         split_registry(&self.0).map_or(&self.0, |(_, path)| path)
     }
+
+    /// The same repository under its canonical name (see
+    /// [Canonical names](self#canonical-names)): what every spelling of an image in it
+    /// resolves to, and so the name clients look its trust data up under. A GUN without a
+    /// registry is kept as it is.
+    ///
+    /// ```
+    /// use vouch_tuf::reference::Gun;
+    ///
+    /// let g = |s: &str| Gun::new(s).unwrap();
+    /// assert_eq!(g("Registry.Example.com:443/org/app").canonical(), g("registry.example.com/org/app"));
+    /// assert_eq!(g("index.docker.io/nginx").canonical(), g("docker.io/library/nginx"));
+    /// assert_eq!(g("registry.example.com/org/app").canonical(), g("registry.example.com/org/app"));
+    /// ```
+    pub fn canonical(&self) -> Gun {
+        let Some((registry, path)) = split_registry(&self.0) else {
+            return self.clone();
+        };
+        let registry = canonicalise_registry(registry);
+        let path = canonical_path(&registry, path);
+        let name = format!("{registry}/{path}");
+        if name == self.0 {
+            return self.clone();
+        }
+        // Canonicalising only shortens the registry or adds `library/` to a one-component
+        // path; should the result be over the length limit, the name as given stands.
+        Gun::new(&name).unwrap_or_else(|_| self.clone())
+    }
 }
 
 impl FromStr for Gun {
