@@ -147,6 +147,9 @@ pub struct Capacity {
     pub publish_wait_ms: u64,
     /// The `Retry-After` value sent with a 503, in seconds (default 1).
     pub retry_after_seconds: u64,
+    /// Repositories that may get their first online key a minute, per process (default 600);
+    /// past it, key creation gets 503 until the minute is over.
+    pub new_repositories_per_minute: u32,
 }
 
 impl Default for Capacity {
@@ -157,6 +160,7 @@ impl Default for Capacity {
             max_publishes_per_gun: 2,
             publish_wait_ms: 2000,
             retry_after_seconds: 1,
+            new_repositories_per_minute: crate::keys::OnlineKeys::DEFAULT_CREATIONS_PER_MINUTE,
         }
     }
 }
@@ -432,6 +436,9 @@ impl Config {
                 "VOUCH_MAX_IN_FLIGHT" => self.capacity.max_in_flight = num(&k, &v)?,
                 "VOUCH_MAX_PUBLISHES" => self.capacity.max_publishes = num(&k, &v)?,
                 "VOUCH_MAX_PUBLISHES_PER_GUN" => self.capacity.max_publishes_per_gun = num(&k, &v)?,
+                "VOUCH_NEW_REPOSITORIES_PER_MINUTE" => {
+                    self.capacity.new_repositories_per_minute = num(&k, &v)?
+                }
                 "VOUCH_MAX_BODY_BYTES" => self.limits.max_body_bytes = num(&k, &v)?,
                 "VOUCH_TIMESTAMP_LIFETIME_SECONDS" => {
                     self.lifetimes.timestamp_seconds = num(&k, &v)?
@@ -493,6 +500,10 @@ impl Config {
                 ("max_in_flight", c.max_in_flight as i128),
                 ("max_publishes", c.max_publishes as i128),
                 ("max_publishes_per_gun", c.max_publishes_per_gun as i128),
+                (
+                    "new_repositories_per_minute",
+                    c.new_repositories_per_minute.into(),
+                ),
             ],
             1,
             "positive",
@@ -683,6 +694,7 @@ mod tests {
             "[timeouts]\nrequest_seconds = 0",
             "[timeouts]\nresponse_write_seconds = 0",
             "[capacity]\nmax_in_flight = 0",
+            "[capacity]\nnew_repositories_per_minute = 0",
             "[auth.jwt]\nissuer = \"x\"\nkeys = []",
             "[auth.jwt]\nissuer = \"\"\n[[auth.jwt.keys]]\npem = \"x\"",
             "[auth.jwt]\nissuer = \"x\"\n[[auth.jwt.keys]]\nkid = \"k\"",

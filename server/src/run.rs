@@ -84,7 +84,8 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
             .with_context(|| format!("opening {}", config.database_path().display()))?,
     );
     let kek = Kek::load_or_create(&config.kek_path())?;
-    let keys = OnlineKeys::new(store.clone(), kek);
+    let keys = OnlineKeys::new(store.clone(), kek)
+        .with_creation_limit(config.capacity.new_repositories_per_minute);
     let lifetimes = Lifetimes {
         timestamp: config.lifetimes.timestamp_seconds,
         snapshot: config.lifetimes.snapshot_seconds,
