@@ -19,41 +19,13 @@ fn delegate_to_ci_sign_refuse_rotate() {
     owner.run(&["init", GUN]).ok();
 
     // CI makes its key on its own machine and hands over only the public half.
-    let mut ci = owner.elsewhere();
-    ci.set("VOUCH_TARGETS_PASSPHRASE", "");
-    ci.set("VOUCH_ROOT_PASSPHRASE", "");
-    ci.set("VOUCH_RELEASES_PASSPHRASE", "ci secret");
-    let old = ci
-        .run(&[
-            "--output",
-            "json",
-            "key",
-            "generate",
-            "--role",
-            "releases",
-            "--algorithm",
-            "ecdsa-p256",
-        ])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let public = ci.run(&["key", "export", &old, "--public"]);
-    let pub_file = owner.trust_dir.parent().unwrap().join("ci-old.pub.json");
-    std::fs::write(&pub_file, public.ok()).unwrap();
-
-    owner
-        .run(&[
-            "delegation",
-            "add",
-            GUN,
-            "releases",
-            "--key",
-            pub_file.to_str().unwrap(),
-            "--paths",
-            "v*",
-        ])
-        .ok();
+    let (ci, old) = delegate_to_new_holder(
+        &owner,
+        "releases",
+        "ci secret",
+        &["--algorithm", "ecdsa-p256"],
+        "v*",
+    );
     let list = owner
         .run(&["--output", "json", "delegation", "list", GUN])
         .json();
@@ -370,31 +342,7 @@ fn require_role_names_the_delegation_path_not_a_role_name() {
     let server = Server::start();
     let owner = Vouch::new(&server);
     owner.run(&["init", GUN]).ok();
-    let mut dev = owner.elsewhere();
-    dev.set("VOUCH_TARGETS_PASSPHRASE", "");
-    dev.set("VOUCH_ROOT_PASSPHRASE", "");
-    dev.set("VOUCH_DEV_PASSPHRASE", "dev secret");
-    let keyid = dev
-        .run(&["--output", "json", "key", "generate", "--role", "dev"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let public = dev.run(&["key", "export", &keyid, "--public"]);
-    let pub_file = owner.trust_dir.parent().unwrap().join("dev.pub.json");
-    std::fs::write(&pub_file, public.ok()).unwrap();
-    owner
-        .run(&[
-            "delegation",
-            "add",
-            GUN,
-            "dev",
-            "--key",
-            pub_file.to_str().unwrap(),
-            "--paths",
-            "*",
-        ])
-        .ok();
+    let (dev, keyid) = delegate_to_new_holder(&owner, "dev", "dev secret", &[], "*");
     let d1 = digest(1);
     dev.run(&[
         "sign",
@@ -503,4 +451,49 @@ fn require_role_names_the_delegation_path_not_a_role_name() {
             "dev",
         ])
         .ok();
+}
+
+/// A key holder on another machine makes a key for `role` (passphrase `passphrase`, extra
+/// `key generate` arguments `generate`) and hands over the public half; the owner delegates
+/// `role` to it for `paths`. Returns the holder and the key id.
+fn delegate_to_new_holder(
+    owner: &Vouch,
+    role: &str,
+    passphrase: &str,
+    generate: &[&str],
+    paths: &str,
+) -> (Vouch, String) {
+    let mut holder = owner.elsewhere();
+    holder.set("VOUCH_TARGETS_PASSPHRASE", "");
+    holder.set("VOUCH_ROOT_PASSPHRASE", "");
+    holder.set(
+        &format!("VOUCH_{}_PASSPHRASE", role.to_ascii_uppercase()),
+        passphrase,
+    );
+    let mut args = vec!["--output", "json", "key", "generate", "--role", role];
+    args.extend_from_slice(generate);
+    let keyid = holder.run(&args).json()["keyid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = holder.run(&["key", "export", &keyid, "--public"]);
+    let pub_file = owner
+        .trust_dir
+        .parent()
+        .unwrap()
+        .join(format!("{role}-{keyid}.pub.json"));
+    std::fs::write(&pub_file, public.ok()).unwrap();
+    owner
+        .run(&[
+            "delegation",
+            "add",
+            GUN,
+            role,
+            "--key",
+            pub_file.to_str().unwrap(),
+            "--paths",
+            paths,
+        ])
+        .ok();
+    (holder, keyid)
 }

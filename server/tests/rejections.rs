@@ -625,33 +625,9 @@ fn invalid_guns() {
     );
 }
 
-/// Reads one HTTP/1.1 response with a `content-length` body from `conn`; returns its head.
+/// Reads one response from `conn`; returns its head.
 fn read_response(conn: &mut std::io::BufReader<std::net::TcpStream>) -> String {
-    use std::io::{BufRead, Read};
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            conn.read_line(&mut line).unwrap() > 0,
-            "closed after {head:?}"
-        );
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    conn.read_exact(&mut body).unwrap();
-    head
+    common::read_head(conn).expect("the connection closed before a whole response")
 }
 
 #[test]

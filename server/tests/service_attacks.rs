@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -39,32 +39,10 @@ fn send(s: &Server, bytes: &[u8], guard: Duration) -> BufReader<TcpStream> {
     conn
 }
 
-/// Reads one response with a `content-length` body; returns its status line, or `None` when
-/// the connection closed (or the read guard ran out) first.
+/// Reads one response; returns its status line, or `None` when the connection closed (or
+/// the read guard ran out) first.
 fn response(conn: &mut BufReader<TcpStream>) -> Option<String> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if conn.read_line(&mut line).unwrap_or(0) == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    conn.read_exact(&mut body).ok()?;
-    head.lines().next().map(str::to_owned)
+    common::read_head(conn).and_then(|h| h.lines().next().map(str::to_owned))
 }
 
 /// Whether the server closed `conn` (it reads to the end before the read guard runs out).

@@ -412,3 +412,33 @@ pub fn python_script(name: &str) -> PathBuf {
         .join("tests/python")
         .join(name)
 }
+
+/// Reads one HTTP/1.1 response with a `content-length` body from `conn`; returns its head
+/// (status line and headers), or `None` when the connection closed (or its read timeout ran
+/// out) first.
+pub fn read_head(conn: &mut BufReader<std::net::TcpStream>) -> Option<String> {
+    use std::io::Read;
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if conn.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).ok()?;
+    Some(head)
+}
