@@ -32,6 +32,9 @@ fn main() {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(10))
+            // The head and read-buffer limits vouch-serve sets.
+            .max_header_size(vouch_serve::MAX_HEAD_BYTES)
+            .max_buf_size(64 * 1024)
             .keep_alive(true);
         loop {
             let Ok((stream, _)) = listener.accept().await else {
