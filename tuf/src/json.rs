@@ -13,7 +13,8 @@
 //!   unsigned copy could ride along with a signed one);
 //! - lone UTF-16 surrogates, raw control characters in strings, a byte-order mark and trailing
 //!   data are refused;
-//! - nesting is capped at [`MAX_DEPTH`].
+//! - nesting is capped at [`MAX_DEPTH`], and the number of values at one per
+//!   [`BYTES_PER_VALUE`] bytes of input (plus 1,024; see [`max_values`]).
 //!
 //! Strings are compared and sorted exactly as written: there is no Unicode normalisation, so
 //! `"é"` (NFC) and `"é"` (NFD) stay two different keys. Integers of any size are kept exactly.
@@ -28,6 +29,18 @@ use thiserror::Error;
 
 /// Deepest nesting of arrays and objects accepted by [`parse`].
 pub const MAX_DEPTH: usize = 512;
+
+/// Bytes of input each value must take on average (see [`max_values`]).
+pub const BYTES_PER_VALUE: usize = 16;
+
+/// The most values (objects, arrays, strings, numbers, literals) a document of `len` bytes
+/// may hold: one per [`BYTES_PER_VALUE`] bytes, plus 1,024. A parsed value takes tens of
+/// bytes of memory however short its text (`0,` is two bytes), so a dense document would
+/// cost many times its size; no metadata is that dense (a target entry is one value per 25
+/// bytes or more), and the bound keeps memory within a small multiple of the input.
+pub fn max_values(len: usize) -> usize {
+    len / BYTES_PER_VALUE + 1024
+}
 
 /// A JSON object: distinct keys, kept in code-point order (the order UTF-8 bytes sort in).
 ///
@@ -494,6 +507,12 @@ pub enum JsonError {
     /// Nesting deeper than [`MAX_DEPTH`].
     #[error("JSON nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// More values than [`max_values`] allows for the input's size.
+    #[error("JSON holds more than {max} values, the most a document of its size may (one per {BYTES_PER_VALUE} bytes)")]
+    TooDense {
+        /// The most values allowed.
+        max: usize,
+    },
     /// The input starts with a UTF-8 byte-order mark.
     #[error("JSON input starts with a byte-order mark")]
     ByteOrderMark,
@@ -544,6 +563,8 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
+    /// Values still allowed (see [`max_values`]).
+    values_left: usize,
     /// How many places so far differ from the canonical form (whitespace, escapes other
     /// than `\"` and `\\`, unsorted keys, `-0`). Only compared before and after a value.
     noncanonical: usize,
@@ -570,6 +591,7 @@ impl<'a> Parser<'a> {
             text,
             pos: 0,
             depth: 0,
+            values_left: max_values(input.len()),
             noncanonical: 0,
             member,
             member_span: None,
@@ -630,6 +652,12 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> Result<Value, JsonError> {
+        self.values_left = self
+            .values_left
+            .checked_sub(1)
+            .ok_or(JsonError::TooDense {
+                max: max_values(self.input.len()),
+            })?;
         match self.peek() {
             None => Err(JsonError::UnexpectedEnd),
             Some(b'{') => self.object(),
@@ -1184,6 +1212,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn dense_documents_are_refused() {
+        // Two bytes a value: refused, however the values nest.
+        let zeros = format!("[{}0]", "0,".repeat(100_000));
+        let max = max_values(zeros.len());
+        assert_eq!(parse(zeros.as_bytes()), Err(JsonError::TooDense { max }));
+        let objects = format!("[{}{{}}]", "{},".repeat(100_000));
+        assert!(matches!(
+            parse(objects.as_bytes()),
+            Err(JsonError::TooDense { .. })
+        ));
+        // At the limit, it parses; small documents have room to spare.
+        let n = 50_000;
+        let mut at_limit = format!("[{}0]", "0,".repeat(n - 1));
+        let needed = (n + 1 - 1024) * BYTES_PER_VALUE;
+        at_limit.push_str(&" ".repeat(needed.saturating_sub(at_limit.len())));
+        assert!(parse(at_limit.as_bytes()).is_ok());
+        assert!(parse(b"[1,2,3,[4,5],{\"a\":6}]").is_ok());
     }
 
     #[test]

@@ -249,3 +249,47 @@ fn signing_key_file_round_trip_signs_the_same() {
     let md = Metadata::signed_by(Targets::new(expires()), &[&back]).unwrap();
     assert!(root.verify_role(TopLevelRole::Targets, &md).is_ok());
 }
+
+/// The number of signatures a file carries, and of key ids a role lists, multiplies the cost
+/// of every verification (each signature is checked over the whole signed text): both are
+/// capped before anything is verified.
+#[test]
+fn signature_and_key_id_counts_are_capped_before_verifying() {
+    use vouch_tuf::metadata::{MAX_ROLE_KEYS, MAX_SIGNATURES};
+    let targets = Metadata::new(Targets::new(expires())).to_bytes();
+    let with_signatures = |n: usize| {
+        let sigs: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"keyid":"{i:064x}","sig":"00"}}"#))
+            .collect();
+        let text = String::from_utf8(targets.clone()).unwrap();
+        text.replacen(
+            r#""signatures":[]"#,
+            &format!(r#""signatures":[{}]"#, sigs.join(",")),
+            1,
+        )
+    };
+    assert!(Metadata::<Targets>::from_bytes(with_signatures(MAX_SIGNATURES).as_bytes()).is_ok());
+    let e = Metadata::<Targets>::from_bytes(with_signatures(MAX_SIGNATURES + 1).as_bytes())
+        .unwrap_err();
+    assert!(e.to_string().contains("at most 64"), "{e}");
+
+    let (_, key) = keypair(Algorithm::Ed25519);
+    let listing = |n: usize| {
+        let mut t = Targets::new(expires());
+        t.delegations = Some(Delegations {
+            keys: [(key.key_id(), key.clone())].into_iter().collect(),
+            roles: vec![DelegatedRole::with_paths(
+                RoleName::new("releases").unwrap(),
+                (0..n)
+                    .map(|i| KeyId::new(format!("{i:064x}")).unwrap())
+                    .collect(),
+                vec!["*".into()],
+            )],
+            extra: Default::default(),
+        });
+        Metadata::new(t).to_bytes()
+    };
+    assert!(Metadata::<Targets>::from_bytes(&listing(MAX_ROLE_KEYS)).is_ok());
+    let e = Metadata::<Targets>::from_bytes(&listing(MAX_ROLE_KEYS + 1)).unwrap_err();
+    assert!(e.to_string().contains("at most 64"), "{e}");
+}

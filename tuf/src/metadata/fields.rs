@@ -204,6 +204,16 @@ impl<'r> Fields<'r> {
         let items = self
             .opt_string_array(key)?
             .ok_or_else(|| self.error(key, "missing required field"))?;
+        if items.len() > super::MAX_ROLE_KEYS {
+            return Err(self.error(
+                key,
+                format!(
+                    "{} key ids, at most {} are accepted",
+                    items.len(),
+                    super::MAX_ROLE_KEYS
+                ),
+            ));
+        }
         let mut out: Vec<KeyId> = Vec::with_capacity(items.len());
         let mut seen: HashSet<KeyId> = HashSet::with_capacity(items.len());
         for s in items {

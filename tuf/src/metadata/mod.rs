@@ -233,6 +233,14 @@ pub struct Signature {
     pub extra: Map,
 }
 
+/// Most signatures one metadata file may carry. Each is checked against the whole signed
+/// text, so their number multiplies the cost of every verification; no real role needs more
+/// (thresholds are a handful of keys).
+pub const MAX_SIGNATURES: usize = 64;
+
+/// Most key ids one role (in root) or one delegation may list, for the same reason.
+pub const MAX_ROLE_KEYS: usize = 64;
+
 /// A role with its signatures: `{"signatures": [...], "signed": {...}}`.
 ///
 /// Holds the typed role, the signatures and the canonical bytes of `signed` (what the
@@ -303,6 +311,15 @@ impl<T: Role> Metadata<T> {
         let mut env = Fields::new(role, "", v)?;
         let signed_value = env.req("signed")?;
         let sig_values = env.req_array("signatures")?;
+        if sig_values.len() > MAX_SIGNATURES {
+            return Err(env.error(
+                "signatures",
+                format!(
+                    "{} signatures, at most {MAX_SIGNATURES} are accepted",
+                    sig_values.len()
+                ),
+            ));
+        }
         let mut signatures: Vec<Signature> = Vec::with_capacity(sig_values.len());
         // One look-up per signature: a check against every earlier one would cost the
         // square of a number the sender chooses.

@@ -331,6 +331,8 @@ fn segment_matches(p: &[char], t: &[char], steps: &mut u64) -> Option<bool> {
             },
         }
     }
+    // The rest of the pattern is scanned too: charged like every other comparison.
+    *steps = steps.checked_sub((p.len() - pi) as u64)?;
     Some(p[pi..].iter().all(|c| *c == '*'))
 }
 
@@ -532,6 +534,20 @@ mod tests {
         let sets = PathScope::Paths(vec![format!("[{}]", "x".repeat(10_000))]);
         let mut small = MatchBudget::new(100);
         assert!(ScopeMatcher::new(&sets).covers("a", &mut small).is_err());
+    }
+
+    /// What is left of a pattern once the target part is used up is scanned, and charged:
+    /// `?` then thousands of stars costs its length, not one step.
+    #[test]
+    fn the_end_of_a_pattern_is_charged_too() {
+        let long = format!("?{}x/*", "*".repeat(5000));
+        let scope = PathScope::Paths(vec![long, "?/*".into()]);
+        let m = ScopeMatcher::new(&scope);
+        let mut budget = MatchBudget::default();
+        assert_eq!(m.covers("a/1", &mut budget), Ok(true));
+        assert!(budget.steps() > 5000, "{} steps", budget.steps());
+        let mut small = MatchBudget::new(1000);
+        assert!(m.covers("a/1", &mut small).is_err());
     }
 
     #[test]

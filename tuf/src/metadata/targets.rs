@@ -250,9 +250,27 @@ pub struct Delegations {
 }
 
 impl Delegations {
-    /// The delegation to `name`, if any.
+    /// The delegation to `name`, if any (a scan: where many roles are checked against one
+    /// parent, find each delegation once and use [`Delegations::verify_delegated`]).
     pub fn role(&self, name: &str) -> Option<&DelegatedRole> {
         self.roles.iter().find(|r| r.name.as_str() == name)
+    }
+
+    /// Checks that `md` is signed by a threshold of the keys `role`, one of these
+    /// delegations, lists.
+    pub fn verify_delegated(
+        &self,
+        role: &DelegatedRole,
+        md: &Metadata<Targets>,
+    ) -> Result<Verified, SignatureError> {
+        verify_threshold(
+            role.name.as_str(),
+            md.canonical_signed(),
+            md.signatures(),
+            &self.keys,
+            &role.keyids,
+            role.threshold,
+        )
     }
 
     /// Drops the keys that no delegated role lists any more (after roles were removed or
@@ -357,14 +375,7 @@ impl Targets {
             .ok_or_else(|| SignatureError::NotDelegated {
                 role: name.to_owned(),
             })?;
-        verify_threshold(
-            name,
-            md.canonical_signed(),
-            md.signatures(),
-            &delegations.keys,
-            &role.keyids,
-            role.threshold,
-        )
+        delegations.verify_delegated(role, md)
     }
 }
 
