@@ -345,10 +345,13 @@ impl OnlineKeys {
         named: &[KeyId],
         now: Timestamp,
     ) -> Result<Rotation, KeyError> {
-        if let Some(newest) = self.store.online_keys(gun, role)?.pop() {
-            if !named.iter().any(|id| id.as_str() == newest.keyid) {
+        match self.store.online_keys(gun, role)?.pop() {
+            Some(newest) if !named.iter().any(|id| id.as_str() == newest.keyid) => {
                 return Ok(Rotation::Pending(newest));
             }
+            Some(_) => {}
+            // A repository's first key, made by a rotation: the same limit as a first read.
+            None => self.allow_creation()?,
         }
         let (stored, sk) = self.generate(gun, role, now)?;
         let k = self.store.add_online_key(gun, role, &stored, false)?;
@@ -716,6 +719,13 @@ mod tests {
             matches!(refused, KeyError::CreationLimit { per_minute: 3 }),
             "{refused}"
         );
+        // Rotating a repository that has no key yet makes a first key: limited the same way.
+        let rotated = keys.rotate(&gun(4), "timestamp", &[], now).unwrap_err();
+        assert!(
+            matches!(rotated, KeyError::CreationLimit { .. }),
+            "{rotated}"
+        );
+        assert!(store.online_keys(&gun(4), "timestamp").unwrap().is_empty());
         // Nothing was written for the refused repository; existing keys are still served.
         assert!(store.online_keys(&gun(3), "timestamp").unwrap().is_empty());
         assert!(keys

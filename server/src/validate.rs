@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::metadata::{
     DelegatedRole, Delegations, Key, MatchBudget, MetaFile, Metadata, PathScope, Role, Root,
-    ScopeMatcher, Snapshot, Targets, TimestampRole,
+    ScopeMatcher, SignatureError, Snapshot, Targets, TimestampRole,
 };
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, RoleName, TopLevelRole, Version};
@@ -662,18 +662,21 @@ pub fn validate_update(
     let delegators_of = tree.delegators();
     let reachable = tree.reachable();
     let reachable_set: HashSet<&str> = reachable.iter().copied().collect();
+    // An uploaded role must hang from `targets` by delegations: a role delegating to itself,
+    // or roles delegating to each other, would otherwise be "verified" by keys their
+    // uploader chose. Checked for every upload before any signature is.
+    if let Some(name) = new_delegated
+        .keys()
+        .find(|n| !reachable_set.contains(n.as_str()))
+    {
+        return Err(invalid(
+            name,
+            "delegation",
+            format!("{name} is not reachable from targets through delegations: targets, or a role it delegates to, must delegate to it"),
+        ));
+    }
     let mut budget = MatchBudget::default();
     for (name, (md, _, uploaded)) in &tree.delegated {
-        // An uploaded role must hang from `targets` by delegations: a role delegating to
-        // itself, or roles delegating to each other, would otherwise be "verified" by keys
-        // their uploader chose.
-        if *uploaded && !reachable_set.contains(name.as_str()) {
-            return Err(invalid(
-                name,
-                "delegation",
-                format!("{name} is not reachable from targets through delegations: targets, or a role it delegates to, must delegate to it"),
-            ));
-        }
         let delegators = delegators_of
             .get(name.as_str())
             .map_or(&[][..], Vec::as_slice);
@@ -700,7 +703,12 @@ pub fn validate_update(
         if !*uploaded && !parent_uploaded {
             continue;
         }
-        let verified = parent.signed().verify_delegate(name, md);
+        // The delegation was found when the delegators were indexed: no scan of the
+        // parent's delegations per role.
+        let verified = match &parent.signed().delegations {
+            Some(d) => d.verify_delegated(delegation, md),
+            None => Err(SignatureError::NotDelegated { role: name.clone() }),
+        };
         if *uploaded {
             verified.map_err(|e| invalid(name, "signature", e.to_string()))?;
             check_newer(
@@ -889,8 +897,16 @@ fn check_paths(
 /// The scope for a message: the first few patterns, and how many more there are.
 fn describe_scope(scope: &PathScope) -> String {
     const SHOWN: usize = 5;
+    /// Characters of one pattern shown.
+    const WIDTH: usize = 64;
+    let short = |p: &String| -> String {
+        match p.char_indices().nth(WIDTH) {
+            Some((i, _)) => format!("{}…", &p[..i]),
+            None => p.clone(),
+        }
+    };
     let list = |what: &str, p: &[String]| {
-        let head: Vec<&str> = p.iter().take(SHOWN).map(String::as_str).collect();
+        let head: Vec<String> = p.iter().take(SHOWN).map(short).collect();
         match p.len().saturating_sub(SHOWN) {
             0 => format!("{what} {}", head.join(", ")),
             more => format!("{what} {} and {more} more", head.join(", ")),
