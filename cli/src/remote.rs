@@ -24,8 +24,11 @@ use crate::context::Context;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Largest online-key document read from the server.
 const MAX_KEY_BODY: u64 = 16 * 1024;
-/// Longest one metadata fetch may take, body included (a server trickling bytes is cut off).
+/// Longest one metadata fetch (or online-key request) may take, body included (a server
+/// trickling bytes is cut off).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest one publish may take, upload and answer included (up to 16 MiB on a slow link).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a publish failed.
 #[derive(Debug, Error)]
@@ -48,6 +51,8 @@ pub struct Remote {
     gun: Gun,
     client: Client,
     token: Option<Zeroizing<String>>,
+    /// Deadline of one request other than a publish, body included ([`FETCH_TIMEOUT`]).
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Remote {
@@ -99,6 +104,7 @@ impl Remote {
             gun: gun.clone(),
             client,
             token: ctx.token.clone(),
+            request_timeout: FETCH_TIMEOUT,
         })
     }
 
@@ -111,7 +117,10 @@ impl Remote {
         format!("{}/v2/{}/_trust/tuf/{file}", self.server, self.gun)
     }
 
+    /// `req` with the token, and a deadline for the whole exchange, body included
+    /// ([`FETCH_TIMEOUT`]; a caller may set another after this).
     fn authed(&self, req: RequestBuilder) -> RequestBuilder {
+        let req = req.timeout(self.request_timeout);
         match &self.token {
             Some(t) => req.bearer_auth(t.as_str()),
             None => req,
@@ -186,6 +195,7 @@ impl Remote {
         let (content_type, body) = multipart_body(files);
         let resp = self
             .authed(self.client.post(self.tuf_url("")))
+            .timeout(PUBLISH_TIMEOUT)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
@@ -298,11 +308,10 @@ mod tests {
         }
     }
 
-    /// A server trickling a file (4 bytes every 50 ms, each wait far below the client's
-    /// per-read timeout) is cut off at the fetch's deadline: the fetch fails as timed out
-    /// and the server sees the connection closed before its body ended.
-    #[test]
-    fn a_trickled_file_is_cut_off_at_the_deadline() {
+    /// A server that answers every request by trickling a 400-byte body, 4 bytes every
+    /// 50 ms (each wait far below the client's per-read timeout); and whether it saw the
+    /// client hang up before the body ended.
+    fn trickling_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
         use std::io::{BufRead, BufReader, Write};
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
@@ -330,8 +339,13 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
+        (server, hung_up)
+    }
+
+    /// A remote for `server` whose requests have `request_timeout`.
+    fn remote_at(server: String, request_timeout: Duration) -> Remote {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let remote = Remote {
+        Remote {
             server,
             gun: Gun::new("registry.example.com/org/app").unwrap(),
             client: Client::builder()
@@ -339,20 +353,42 @@ mod tests {
                 .build()
                 .unwrap(),
             token: None,
-        };
+            request_timeout,
+        }
+    }
+
+    /// Waits (a bounded number of polls) for the trickling server to see the hang-up.
+    fn saw_hang_up(hung_up: &std::sync::atomic::AtomicBool) -> bool {
+        (0..100).any(|_| {
+            let closed = hung_up.load(std::sync::atomic::Ordering::SeqCst);
+            if !closed {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            closed
+        })
+    }
+
+    /// A trickled file is cut off at the fetch's deadline: the fetch fails as timed out and
+    /// the server sees the connection closed before its body ended.
+    #[test]
+    fn a_trickled_file_is_cut_off_at_the_deadline() {
+        let (server, hung_up) = trickling_server();
+        let remote = remote_at(server, FETCH_TIMEOUT);
         let deadline = Instant::now() + Duration::from_secs(1);
         match remote.fetch_by("timestamp.json", 16 * 1024, deadline) {
             Err(TransportError::TimedOut { path }) => assert_eq!(path, "timestamp.json"),
             other => panic!("expected a timeout, got {other:?}"),
         }
-        let mut closed = false;
-        for _ in 0..100 {
-            closed = hung_up.load(Ordering::SeqCst);
-            if closed {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(closed, "the client never hung up");
+        assert!(saw_hang_up(&hung_up), "the client never hung up");
+    }
+
+    /// The online-key request has a deadline for the whole exchange too.
+    #[test]
+    fn a_trickled_key_answer_is_cut_off_at_the_request_deadline() {
+        let (server, hung_up) = trickling_server();
+        let remote = remote_at(server, Duration::from_secs(1));
+        let e = remote.online_key(TopLevelRole::Timestamp).unwrap_err();
+        assert!(format!("{e:#}").contains("timestamp key"), "{e:#}");
+        assert!(saw_hang_up(&hung_up), "the client never hung up");
     }
 }
