@@ -98,7 +98,7 @@ impl Parsed {
 /// canonical bytes of `signed`, and the typed metadata (for a targets file of many short
 /// tags, the maps and strings of each target cost several times its JSON).
 /// `tests/parse_cache_memory.rs` measures this bound with a counting allocator.
-pub const MEMORY_PER_STORED_BYTE: usize = 12;
+pub const MEMORY_PER_STORED_BYTE: usize = 16;
 
 /// Fixed heap cost of one parsed file, whatever its size.
 const PARSE_OVERHEAD: usize = 4096;

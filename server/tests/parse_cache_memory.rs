@@ -66,32 +66,36 @@ fn the_parse_cache_charges_at_least_the_heap_its_parses_hold() {
             "{n} tags: the parse holds {held} heap bytes, the cache charges only {charged}"
         );
     }
-    // An unknown field as dense as the JSON parser allows (a two-byte value per 16 bytes of
-    // input, the rest whitespace): kept as parsed values, the costliest shape per value.
+    // Unknown fields as dense as the JSON parser allows, kept as parsed values, the costliest
+    // shape per byte: numbers (padded with whitespace to the allowed density) and one-letter
+    // strings.
     let n = 50_000;
     let plain = String::from_utf8(many_tags(1, &sk)).unwrap();
-    let mut dense = plain.replacen(
-        r#""signed":{"#,
-        &format!(r#""signed":{{"x":[{}0],"#, "0,".repeat(n - 1)),
-        1,
-    );
-    let needed = (n + 64) * vouch_tuf::json::BYTES_PER_VALUE;
-    dense.push_str(&" ".repeat(needed.saturating_sub(dense.len())));
-    let before = HEAP.allocated();
-    let charged_before = cache.memory();
-    let state = RepoState::from_files_cached(
-        "example.com/dense",
-        vec![stored("targets", dense.into_bytes())],
-        &cache,
-    )
-    .unwrap();
-    drop(state);
-    let held = HEAP.allocated().saturating_sub(before);
-    let charged = cache.memory() - charged_before;
-    assert!(
-        held <= charged,
-        "a dense unknown field: the parse holds {held} heap bytes, the cache charges only {charged}"
-    );
+    for (i, items) in [("0,", "0"), (r#""a","#, r#""a""#)].into_iter().enumerate() {
+        let (each, last) = items;
+        let mut dense = plain.replacen(
+            r#""signed":{"#,
+            &format!(r#""signed":{{"x":[{}{last}],"#, each.repeat(n - 1)),
+            1,
+        );
+        let needed = (n + 64) * vouch_tuf::json::BYTES_PER_VALUE;
+        dense.push_str(&" ".repeat(needed.saturating_sub(dense.len())));
+        let before = HEAP.allocated();
+        let charged_before = cache.memory();
+        let state = RepoState::from_files_cached(
+            &format!("example.com/dense{i}"),
+            vec![stored("targets", dense.into_bytes())],
+            &cache,
+        )
+        .unwrap();
+        drop(state);
+        let held = HEAP.allocated().saturating_sub(before);
+        let charged = cache.memory() - charged_before;
+        assert!(
+            held <= charged,
+            "dense unknown field {i}: the parse holds {held} heap bytes, the cache charges only {charged}"
+        );
+    }
 
     // Nothing past the bound is kept.
     assert!(cache.memory() <= PARSE_CACHE_MEMORY);

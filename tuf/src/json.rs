@@ -31,13 +31,14 @@ use thiserror::Error;
 pub const MAX_DEPTH: usize = 512;
 
 /// Bytes of input each value must take on average (see [`max_values`]).
-pub const BYTES_PER_VALUE: usize = 16;
+pub const BYTES_PER_VALUE: usize = 4;
 
 /// The most values (objects, arrays, strings, numbers, literals) a document of `len` bytes
 /// may hold: one per [`BYTES_PER_VALUE`] bytes, plus 1,024. A parsed value takes tens of
-/// bytes of memory however short its text (`0,` is two bytes), so a dense document would
-/// cost many times its size; no metadata is that dense (a target entry is one value per 25
-/// bytes or more), and the bound keeps memory within a small multiple of the input.
+/// bytes of memory however short its text (`0,` is two bytes, `[],` three), so a dense
+/// document would cost many times its size; metadata is not that dense (a list of hash
+/// prefixes such as `"0a1",` is six bytes a value, a target entry twenty-five or more), and
+/// the bound keeps memory within a small multiple of the input.
 pub fn max_values(len: usize) -> usize {
     len / BYTES_PER_VALUE + 1024
 }
@@ -557,6 +558,14 @@ pub fn parse_with_canonical_member(
     Parser::run(input, Some(member))
 }
 
+/// Gives back a parsed list's spare capacity when it is more than half its length (plus a
+/// few slots): memory follows what was parsed, without a reallocation for most small lists.
+fn trim<T>(v: &mut Vec<T>) {
+    if v.capacity() > v.len() + v.len() / 2 + 4 {
+        v.shrink_to_fit();
+    }
+}
+
 struct Parser<'a> {
     input: &'a [u8],
     /// The same bytes, known to be UTF-8.
@@ -652,12 +661,9 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> Result<Value, JsonError> {
-        self.values_left = self
-            .values_left
-            .checked_sub(1)
-            .ok_or(JsonError::TooDense {
-                max: max_values(self.input.len()),
-            })?;
+        self.values_left = self.values_left.checked_sub(1).ok_or(JsonError::TooDense {
+            max: max_values(self.input.len()),
+        })?;
         match self.peek() {
             None => Err(JsonError::UnexpectedEnd),
             Some(b'{') => self.object(),
@@ -734,6 +740,7 @@ impl<'a> Parser<'a> {
                 });
             }
         }
+        trim(&mut entries);
         Ok(Value::Object(Map::from_sorted(entries)))
     }
 
@@ -756,6 +763,7 @@ impl<'a> Parser<'a> {
                 Some(b']') => {
                     self.pos += 1;
                     self.depth -= 1;
+                    trim(&mut items);
                     return Ok(Value::Array(items));
                 }
                 _ => return Err(self.unexpected()),
