@@ -5,12 +5,13 @@
 //! image on a blocking thread within the policy's deadline (failing closed when the
 //! deadline passes, and starting no fetch after it) unless every image's verdict is
 //! already known from fresh, unexpired trust state (then it is answered inline, without
-//! blocking); a review needing more than [`TrustConfig::max_repositories_per_review`]
-//! repositories verified is denied before anything is fetched. It answers with a status
+//! blocking); a review naming more than [`TrustConfig::max_images_per_review`] distinct
+//! images, or needing more than [`TrustConfig::max_repositories_per_review`] repositories
+//! verified, is denied before anything is looked up or fetched. It answers with a status
 //! naming each rejected image, warnings in warn mode, and for the mutating endpoint a
 //! JSONPatch pinning tags to signed digests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -183,8 +184,14 @@ impl Webhook {
     /// fresh and unexpired ([`TrustCache::warm`]). `None` when any image needs the
     /// blocking path (a refresh due, a lookup not answered yet, a denial).
     fn verdicts_warm(&self, sites: &[ImageSite]) -> Option<Vec<Verdict>> {
-        // More images than repositories a review may name: the blocking path counts them.
-        if sites.len() > self.trust.config().max_repositories_per_review {
+        // More images than repositories (or images) a review may name: the blocking path
+        // counts them.
+        let config = self.trust.config();
+        if sites.len()
+            > config
+                .max_repositories_per_review
+                .min(config.max_images_per_review)
+        {
             return None;
         }
         sites
@@ -207,9 +214,10 @@ impl Webhook {
 
     /// The verdicts from the blocking pool within the policy's deadline, failing closed.
     ///
-    /// A review whose images need more than
-    /// [`TrustConfig::max_repositories_per_review`] repositories verified is denied before
-    /// anything is fetched. Otherwise the due refreshes of its repositories run first
+    /// A review naming more than [`TrustConfig::max_images_per_review`] distinct images is
+    /// denied before any is parsed, and one whose images need more than
+    /// [`TrustConfig::max_repositories_per_review`] repositories verified before anything is
+    /// fetched. Otherwise the due refreshes of its repositories run first
     /// ([`TrustCache::prepare`]), their fetches over by four fifths of the deadline so that
     /// the last fifth is left to answer (from the last trusted state when a server was too
     /// slow); then the lookups run on one blocking thread, starting no fetch after the
@@ -221,7 +229,18 @@ impl Webhook {
     ) -> Vec<Verdict> {
         let deadline = Deadline::after(self.policy.deadline);
         let refresh = Deadline::after(self.policy.deadline.mul_f64(0.8));
-        let repos = match self.repos_to_verify(sites) {
+        let Some(images) = distinct_images(sites, self.trust.config().max_images_per_review) else {
+            let limit = self.trust.config().max_images_per_review;
+            return fail_all(
+                sites,
+                &format!(
+                    "the review names more than {limit} distinct images, the most one review \
+                     may name (--max-images-per-review)"
+                ),
+                "too_many_images",
+            );
+        };
+        let repos = match self.repos_to_verify(&images) {
             Ok(repos) => repos,
             Err(limit) => {
                 return fail_all(
@@ -259,14 +278,15 @@ impl Webhook {
         )
     }
 
-    /// The distinct repositories the images need verified, or `Err(limit)` when they are
-    /// more than [`TrustConfig::max_repositories_per_review`] (counted before any
-    /// repository is set up). Does not block.
-    fn repos_to_verify(&self, sites: &[ImageSite]) -> Result<Vec<Arc<Repo>>, usize> {
+    /// The distinct repositories `images` (distinct, trimmed) need verified, or `Err(limit)`
+    /// when they are more than [`TrustConfig::max_repositories_per_review`] (counted before
+    /// any repository is set up). Does not block; the caller bounds how many images there
+    /// are ([`TrustConfig::max_images_per_review`]).
+    fn repos_to_verify(&self, images: &[&str]) -> Result<Vec<Arc<Repo>>, usize> {
         let limit = self.trust.config().max_repositories_per_review;
         let mut distinct: HashMap<(RepoKey, &str), &TrustSource> = HashMap::new();
-        for site in sites {
-            if let Ok((_, source, gun)) = self.rule_plan(site.image.trim()) {
+        for image in images {
+            if let Ok((_, source, gun)) = self.rule_plan(image) {
                 let key = RepoKey {
                     server: source.server.clone(),
                     gun,
@@ -283,15 +303,15 @@ impl Webhook {
             .collect())
     }
 
-    /// The verdict on each image, in order (each distinct image verified once), starting no
-    /// verification and no fetch after `deadline.at` (later images are denied as past it).
-    /// Blocking.
+    /// The verdict on each image, in order (each distinct image, trimmed, verified once),
+    /// starting no verification and no fetch after `deadline.at` (later images are denied as
+    /// past it). Blocking.
     pub fn verdicts_blocking(&self, images: &[String], deadline: Deadline) -> Vec<Verdict> {
         let mut seen: HashMap<&str, Verdict> = HashMap::new();
         images
             .iter()
             .map(|image| {
-                seen.entry(image.as_str())
+                seen.entry(image.trim())
                     .or_insert_with(|| {
                         if Instant::now() >= deadline.at {
                             return Verdict::Denied {
@@ -492,6 +512,23 @@ enum Plan<'a> {
         gun: Gun,
         repo: Arc<Repo>,
     },
+}
+
+/// The distinct image references (trimmed) of `sites`, in order of first appearance, or
+/// `None` when they are more than `limit`.
+fn distinct_images(sites: &[ImageSite], limit: usize) -> Option<Vec<&str>> {
+    let mut seen = HashSet::new();
+    let mut images = Vec::new();
+    for site in sites {
+        let image = site.image.trim();
+        if seen.insert(image) {
+            if images.len() == limit {
+                return None;
+            }
+            images.push(image);
+        }
+    }
+    Some(images)
 }
 
 fn fail_all(sites: &[ImageSite], message: &str, reason: &'static str) -> Vec<Verdict> {

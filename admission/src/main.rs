@@ -60,6 +60,14 @@ struct Args {
         env = "VOUCH_ADMISSION_MAX_REPOSITORIES_PER_REVIEW"
     )]
     max_repositories_per_review: usize,
+    /// Most distinct images one review may name; a pod naming more is denied before any
+    /// of them is looked at.
+    #[arg(
+        long,
+        default_value_t = vouch_admission::trust::DEFAULT_MAX_IMAGES_PER_REVIEW,
+        env = "VOUCH_ADMISSION_MAX_IMAGES_PER_REVIEW"
+    )]
+    max_images_per_review: usize,
     /// Most requests that wait for one repository's refresh when it has no usable trusted
     /// state yet; beyond it they are denied at once.
     #[arg(
@@ -121,8 +129,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     config.max_repositories = args.max_repositories.max(1);
     config.max_repositories_per_review = args.max_repositories_per_review.max(1);
+    config.max_images_per_review = args.max_images_per_review.max(1);
     config.max_waiters = args.max_waiters_per_repository;
     let webhook = Arc::new(Webhook::new(policy, config));
+    let discarded = webhook.trust().discard_untrusted_dirs();
+    if discarded > 0 {
+        tracing::info!(
+            discarded,
+            "cache directories holding only a pinned root removed"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -32,9 +32,18 @@
 //! memory, and beyond [`TrustConfig::max_repositories`] the least recently used of those no
 //! request is using are; the next request for a dropped repository refreshes it again
 //! (from its on-disk cache, so rollback protection is kept).
+//!
+//! On disk, a repository keeps a directory only once it holds trusted state beyond the
+//! pinned root: a refresh that fails while the directory holds nothing but that root
+//! removes it, and [`TrustCache::discard_untrusted_dirs`] removes
+//! such leftovers at startup. Directories with trusted state are never removed by the
+//! webhook (not on a 404, a failed refresh or a repository dropped from memory): they are
+//! what rollback protection starts from, and only repositories whose trust data verified
+//! have them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -259,6 +268,9 @@ pub struct TrustConfig {
     /// Most distinct repositories one review may need verified; a review naming more is
     /// denied before any trust data is fetched.
     pub max_repositories_per_review: usize,
+    /// Most distinct image references one review may name; a review naming more is denied
+    /// before any of them is looked at.
+    pub max_images_per_review: usize,
 }
 
 /// Default [`TrustConfig::max_repositories`].
@@ -267,6 +279,8 @@ pub const DEFAULT_MAX_REPOSITORIES: usize = 4096;
 pub const DEFAULT_MAX_WAITERS: usize = 64;
 /// Default [`TrustConfig::max_repositories_per_review`].
 pub const DEFAULT_MAX_REPOSITORIES_PER_REVIEW: usize = 32;
+/// Default [`TrustConfig::max_images_per_review`].
+pub const DEFAULT_MAX_IMAGES_PER_REVIEW: usize = 256;
 
 impl TrustConfig {
     /// Settings with the default idle expiry and repository cap.
@@ -285,6 +299,7 @@ impl TrustConfig {
             max_repositories: DEFAULT_MAX_REPOSITORIES,
             max_waiters: DEFAULT_MAX_WAITERS,
             max_repositories_per_review: DEFAULT_MAX_REPOSITORIES_PER_REVIEW,
+            max_images_per_review: DEFAULT_MAX_IMAGES_PER_REVIEW,
         }
     }
 
@@ -358,6 +373,40 @@ impl TrustCache {
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Removes every repository directory of [`TrustConfig::cache_dir`] that holds nothing
+    /// but the root pinned for it (a directory below `<root id>/`, whose root.json hashes to
+    /// that id), as a refresh that failed leaves none: what a webhook
+    /// stopped in the middle of a first refresh, or an earlier version, left behind.
+    /// Directories holding trusted state are kept. Returns how many were removed. Blocking:
+    /// for startup, before requests are served.
+    pub fn discard_untrusted_dirs(&self) -> usize {
+        let mut removed = 0;
+        let subdirs = |dir: &Path| -> Vec<(PathBuf, String)> {
+            fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| Some((e.path(), e.file_name().into_string().ok()?)))
+                .collect()
+        };
+        for (root_dir, root_id) in subdirs(&self.config.cache_dir) {
+            for (server_dir, _) in subdirs(&root_dir) {
+                for (dir, _) in subdirs(&server_dir) {
+                    let root = dir.join("root.json");
+                    let Ok(bytes) = fs::read(&root) else { continue };
+                    if Digest::sha256_of(&bytes).hex().get(..16) == Some(root_id.as_str()) {
+                        discard_untrusted(&dir, &bytes);
+                        if !dir.exists() {
+                            removed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        removed
     }
 
     /// The settings.
@@ -711,12 +760,32 @@ fn refresh_and_record(
 }
 
 /// A fresh TUF update of `repo` from its on-disk cache, fetches over by `deadline`.
+///
+/// The cache directory is created for the update (holding the pinned root to start from);
+/// when the update fails and the directory still holds nothing but that pinned root, it is
+/// removed again ([`discard_untrusted`]), so only repositories whose trust data verified at
+/// least once keep a directory on disk.
 fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Current, TrustError> {
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
     let store =
         MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
             .map_err(|e| setup(&e))?
             .with_durability(Durability::NoSync);
+    let result = refresh_in(config, repo, store.clone(), deadline);
+    if result.is_err() {
+        discard_untrusted(store.dir(), &repo.root);
+    }
+    result
+}
+
+/// [`refresh`] in `store`, the repository's cache directory.
+fn refresh_in(
+    config: &TrustConfig,
+    repo: &Repo,
+    store: MetadataStore,
+    deadline: Instant,
+) -> Result<Current, TrustError> {
+    let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
     if store
         .load(&vouch_tuf::types::TopLevelRole::Root.name(), 1 << 20)
         .map_err(|e| setup(&e))?
@@ -744,6 +813,49 @@ fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Curre
         expires = expires.min(t.signed().common.expires);
     }
     Ok(Current { updater, expires })
+}
+
+/// Removes the cache directory `dir` of a repository when it holds nothing but `pinned`, the
+/// root the policy pins (and perhaps the temporary file of an interrupted write): the state
+/// of a repository whose trust data never verified, which the policy holds anyway. A
+/// directory holding anything else — a later root reached through the signed root chain, a
+/// timestamp, snapshot, targets or delegated role — is trusted state that rollback
+/// protection starts from, and is kept, whatever the server answers. Best effort: what
+/// cannot be read or removed is left.
+fn discard_untrusted(dir: &Path, pinned: &[u8]) {
+    const ROOT: &str = "root.json";
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut leftovers = Vec::new();
+    for entry in entries {
+        let Ok(entry) = entry else { return };
+        let name = entry.file_name();
+        match name.to_str() {
+            Some(ROOT) => {}
+            // `MetadataStore`'s temporary files: `.NAME.tmp.PID`.
+            Some(n) if n.starts_with('.') && n.contains(".tmp.") => leftovers.push(entry.path()),
+            _ => return,
+        }
+    }
+    let root = dir.join(ROOT);
+    match fs::metadata(&root) {
+        Ok(m) if m.len() == pinned.len() as u64 => match fs::read(&root) {
+            Ok(bytes) if bytes == pinned => leftovers.push(root),
+            _ => return,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        _ => return,
+    }
+    for path in &leftovers {
+        if fs::remove_file(path).is_err() {
+            return;
+        }
+    }
+    // Not recursive: a file another writer just added keeps the directory.
+    if let Err(e) = fs::remove_dir(dir) {
+        tracing::debug!(dir = %dir.display(), error = %e, "cache directory kept");
+    }
 }
 
 fn classify(e: vouch_verifier::Error) -> TrustError {
@@ -819,4 +931,71 @@ pub fn digest_role_paths(
     cache
         .with_trusted(repo, deadline, |u| u.digest_role_paths(digest))?
         .map_err(classify)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn dir_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn only_the_pinned_root_is_discarded() {
+        let pinned: &[u8] = b"{\"pinned\":1}";
+        // Nothing but the pinned root (and an interrupted write): removed.
+        let d = dir_with(&[("root.json", pinned), (".timestamp.json.tmp.7", b"x")]);
+        discard_untrusted(d.path(), pinned);
+        assert!(!d.path().exists());
+        // A later root reached through the chain: trusted state, kept.
+        let d = dir_with(&[("root.json", b"{\"later\":22}")]);
+        discard_untrusted(d.path(), pinned);
+        assert!(d.path().join("root.json").exists());
+        // Anything trusted beyond the root: kept, root included.
+        let d = dir_with(&[("root.json", pinned), ("timestamp.json", b"{}")]);
+        discard_untrusted(d.path(), pinned);
+        assert!(d.path().join("root.json").exists());
+        assert!(d.path().join("timestamp.json").exists());
+    }
+
+    #[test]
+    fn startup_discards_directories_holding_only_their_pinned_root() {
+        let base = tempfile::tempdir().unwrap();
+        let pinned: &[u8] = b"{\"pinned\":1}";
+        let digest = Digest::sha256_of(pinned);
+        let id = &digest.hex()[..16];
+        let repo = |gun: &str, files: &[(&str, &[u8])]| {
+            let dir = base.path().join(id).join("https%3A%2F%2Fv").join(gun);
+            fs::create_dir_all(&dir).unwrap();
+            for (name, bytes) in files {
+                fs::write(dir.join(name), bytes).unwrap();
+            }
+            dir
+        };
+        let unknown = repo("unknown", &[("root.json", pinned)]);
+        let trusted = repo(
+            "trusted",
+            &[("root.json", pinned), ("timestamp.json", b"{}")],
+        );
+        let rotated = repo("rotated", &[("root.json", b"{\"later\":22}")]);
+        let cache = TrustCache::new(
+            TrustConfig::new(
+                base.path().to_owned(),
+                Duration::from_secs(30),
+                Duration::from_secs(5),
+                Arc::new(vouch_verifier::clock::SystemClock),
+            ),
+            Arc::new(Metrics::default()),
+        );
+        assert_eq!(cache.discard_untrusted_dirs(), 1);
+        assert!(!unknown.exists());
+        assert!(trusted.join("timestamp.json").exists());
+        assert!(rotated.join("root.json").exists());
+    }
 }

@@ -6,6 +6,10 @@
 //! targets), persisting each file as soon as it is trusted; the answers
 //! ([`Updater::lookup`], [`Updater::is_trusted`], [`Updater::resolve`],
 //! [`Updater::target`]) then search the delegation tree, fetching delegated roles lazily.
+//! Questions by digest ([`Updater::is_trusted`], [`Updater::digest_role_paths`]) are
+//! answered from an index of every reachable role's targets by digest, built by the first
+//! such question after a refresh, so each later one costs a lookup rather than a pass over
+//! every target.
 //!
 //! Every fetch is bounded in size: root and timestamp by their caps, the others by the
 //! length trusted metadata gives but never beyond their cap ([`Limits`]). Every operation is
@@ -113,7 +117,18 @@ pub struct Updater<T: Transport> {
     answers: HashMap<String, ImageTarget>,
     /// No fetch starts after this, nor lasts past it ([`Updater::set_deadline`]).
     deadline: Option<Instant>,
+    /// Which targets carry which digest, over every role reachable from `targets`: built
+    /// by the first digest question after a refresh, then answering every later one.
+    digests: Option<DigestIndex>,
+    /// How many times `digests` was built ([`Updater::digest_index_builds`]).
+    digest_index_builds: u64,
 }
+
+/// Names of the targets carrying each digest (keyed `<algorithm>:<hex>`, as
+/// [`Digest::as_str`] spells it), in every role reachable from `targets`, in the order the
+/// roles are reached (a name listed by several roles appears once per role). Its size is
+/// proportional to the trusted targets metadata it indexes, which the size caps bound.
+type DigestIndex = HashMap<String, Vec<String>>;
 
 impl<T: Transport> std::fmt::Debug for Updater<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,6 +171,8 @@ impl<T: Transport> Updater<T> {
             trusted: None,
             answers: HashMap::new(),
             deadline: None,
+            digests: None,
+            digest_index_builds: 0,
         }
     }
 
@@ -237,6 +254,7 @@ impl<T: Transport> Updater<T> {
     fn refresh_persisting(&mut self, wrote: &mut bool) -> Result<(), Error> {
         self.trusted = None;
         self.answers.clear();
+        self.digests = None;
         let limits = self.limits;
         let deadline = self.op_deadline();
         let store = &self.store;
@@ -426,13 +444,32 @@ impl<T: Transport> Updater<T> {
         Ok(paths)
     }
 
-    /// Names of targets carrying `digest` in any role reachable from `targets` (each role at
-    /// most once, at most `max_delegations` roles).
+    /// Names of targets carrying `digest` in any role reachable from `targets`, in the order
+    /// the roles are reached. The first call after a refresh reads every such role once (at
+    /// most `max_delegations` of them) and indexes their targets by digest; later calls are
+    /// one lookup in that index, so checking many digests against one trusted state costs
+    /// one pass over its targets, not one per digest.
     fn names_carrying(&mut self, digest: &Digest) -> Result<Vec<String>, Error> {
+        if self.digests.is_none() {
+            let index = self.index_digests()?;
+            self.digests = Some(index);
+            self.digest_index_builds += 1;
+        }
+        Ok(self
+            .digests
+            .as_ref()
+            .and_then(|index| index.get(digest.as_str()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The [`DigestIndex`] of the trusted state: every role reachable from `targets` (each at
+    /// most once, at most `max_delegations` roles), fetched when not trusted yet.
+    fn index_digests(&mut self) -> Result<DigestIndex, Error> {
         let max = self.limits.max_delegations;
         let deadline = self.op_deadline();
         let set = self.trusted.as_mut().ok_or(Error::NotRefreshed)?;
-        let mut names = Vec::new();
+        let mut index = DigestIndex::new();
         let mut seen = HashSet::new();
         let mut stack = vec![(TopLevelRole::Targets.name(), TopLevelRole::Targets.name())];
         while let Some((role, parent)) = stack.pop() {
@@ -450,8 +487,15 @@ impl<T: Transport> Updater<T> {
             };
             let signed = md.signed();
             for (name, t) in &signed.targets {
-                if t.has_digest(digest) {
-                    names.push(name.as_str().to_owned());
+                // Exactly what `TargetFile::has_digest` compares: the hash as listed.
+                for alg in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+                    let alg = alg.as_str();
+                    if let Some(hex) = t.hashes.get(alg) {
+                        index
+                            .entry(format!("{alg}:{hex}"))
+                            .or_default()
+                            .push(name.as_str().to_owned());
+                    }
                 }
             }
             if let Some(d) = &signed.delegations {
@@ -460,7 +504,14 @@ impl<T: Transport> Updater<T> {
                 }
             }
         }
-        Ok(names)
+        Ok(index)
+    }
+
+    /// How many times this updater read the targets of every reachable role to answer a
+    /// digest question ([`Updater::is_trusted`], [`Updater::digest_role_paths`]): once per
+    /// trusted state at most, however many digests are asked about.
+    pub fn digest_index_builds(&self) -> u64 {
+        self.digest_index_builds
     }
 
     /// Pins an image reference to its trusted digest: `host/org/app:tag` becomes
