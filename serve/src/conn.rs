@@ -1,10 +1,11 @@
 //! The accept loop: one task per connection, HTTP/1.1 with keep-alive, TLS when configured,
-//! a bound on request heads, a deadline on responses the client does not take, and a
-//! graceful shutdown; and [`discard`], which throws away a
+//! a cap on open connections, a bound on request heads, a deadline on responses the client
+//! does not take, and a graceful shutdown; and [`discard`], which throws away a
 //! request body the application answered without reading, within a byte and a time budget.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -40,6 +41,48 @@ pub const DISCARD_BYTES: u64 = 256 * 1024;
 /// over a slow link.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Connections [`serve`] keeps open at once (see [`Limits::max_connections`]): far more than
+/// the clients of one replica need, few enough that what each open connection may hold
+/// (its buffers, at most a request head and a response in writing) stays bounded.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Limits on connections beyond [`Options`], for [`serve_with_limits`]; the defaults are
+/// what [`serve`] uses.
+#[derive(Clone)]
+pub struct Limits {
+    /// Time a client has to take what the server sends it once its connection stops taking
+    /// it (see [`serve_with_write_timeout`]). Default: [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+    /// Connections open at once, TLS handshakes included. A connection accepted while this
+    /// many are open is closed at once, without a byte read or written, and logged at debug
+    /// level; [`Limits::on_refused`] is called for it. Default: [`MAX_CONNECTIONS`]; 0
+    /// refuses every connection.
+    pub max_connections: usize,
+    /// Called once for each connection closed because [`Limits::max_connections`] were open
+    /// (to count it); it runs in the accept loop, so it must be quick.
+    pub on_refused: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            write_timeout: WRITE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            on_refused: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("write_timeout", &self.write_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("on_refused", &self.on_refused.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
 /// How [`serve`] serves connections.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -71,13 +114,14 @@ impl Default for Options {
 /// accepting and lets the requests in flight finish (for at most `options.shutdown_grace`).
 ///
 /// Each accepted connection gets its own task and its own clone of `service`, with
-/// `TCP_NODELAY` set. Connections are HTTP/1.1 with keep-alive; a client that does not send a
-/// complete request head within `header_read_timeout` (or, with TLS, does not finish the
-/// handshake within `tls_handshake_timeout`) is disconnected, so slow clients cannot hold
-/// connections open for free. A request head longer than [`MAX_HEAD_BYTES`] gets `431` and
-/// the connection is closed. Failed handshakes and connection errors are logged at debug
-/// level; a failed `accept` (typically: out of file descriptors) is logged as a warning and
-/// retried after 50 ms.
+/// `TCP_NODELAY` set; at most [`MAX_CONNECTIONS`] are open at once, and one accepted past that
+/// is closed at once (see [`serve_with_limits`]). Connections are HTTP/1.1 with keep-alive; a
+/// client that does not send a complete request head within `header_read_timeout` (or, with
+/// TLS, does not finish the handshake within `tls_handshake_timeout`) is disconnected, so slow
+/// clients cannot hold connections open for free. A request head longer than [`MAX_HEAD_BYTES`]
+/// gets `431` and the connection is closed. Failed handshakes and connection errors are logged
+/// at debug level; a failed `accept` (typically: out of file descriptors) is logged as a
+/// warning and retried after 50 ms.
 ///
 /// ```no_run
 /// use std::convert::Infallible;
@@ -136,6 +180,37 @@ pub async fn serve_with_write_timeout<S>(
     <S::ResBody as Body>::Data: Send,
     <S::ResBody as Body>::Error: Into<BoxError>,
 {
+    let limits = Limits {
+        write_timeout,
+        ..Limits::default()
+    };
+    serve_with_limits(listener, service, options, limits, shutdown).await;
+}
+
+/// [`serve`], with the write timeout and the cap on open connections of `limits`.
+///
+/// Connections are counted from when they are accepted until they close (a TLS handshake
+/// included). While `limits.max_connections` are open, a newly accepted connection is closed
+/// at once — the client sees its connection reset or closed before any answer — and
+/// `limits.on_refused` is called; the connections already open are served as before. So
+/// clients that open connections and hold them (each may hold a response the client does
+/// not take, for up to the write timeout) cannot make the server keep more than the cap.
+pub async fn serve_with_limits<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    options: Options,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: HttpService<Incoming> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    S::ResBody: Send + 'static,
+    <S::ResBody as Body>::Data: Send,
+    <S::ResBody as Body>::Error: Into<BoxError>,
+{
+    let write_timeout = limits.write_timeout;
+    let open = Arc::new(AtomicUsize::new(0));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
@@ -159,6 +234,15 @@ pub async fn serve_with_write_timeout<S>(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = ConnectionSlot::take(&open, limits.max_connections) else {
+            let max = limits.max_connections;
+            tracing::debug!(%peer, max, "too many open connections: closed at once");
+            if let Some(refused) = &limits.on_refused {
+                refused();
+            }
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let stream = WriteDeadline::new(stream, write_timeout);
         let service = service.clone();
@@ -166,6 +250,7 @@ pub async fn serve_with_write_timeout<S>(
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match acceptor {
                 None => connection(&http, watcher, TokioIo::new(stream), service, peer).await,
                 Some(acceptor) => {
@@ -186,6 +271,27 @@ pub async fn serve_with_write_timeout<S>(
         .is_err()
     {
         tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+    }
+}
+
+/// One open connection, counted in the accept loop's count until it is dropped.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    /// A slot of `open`, unless `max` are taken.
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        // Only the accept loop adds, so the count cannot pass `max` between the two steps.
+        if open.fetch_add(1, Ordering::AcqRel) >= max {
+            open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ConnectionSlot(open.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -403,6 +509,14 @@ mod tests {
         }
 
         fn start_with_write_timeout(options: Options, write_timeout: Duration) -> Self {
+            let limits = Limits {
+                write_timeout,
+                ..Limits::default()
+            };
+            Self::start_with_limits(options, limits)
+        }
+
+        fn start_with_limits(options: Options, limits: Limits) -> Self {
             let rt = tokio::runtime::Runtime::new().unwrap();
             let listener = rt
                 .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -410,11 +524,11 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let (stop, stopped) = oneshot::channel::<()>();
             let service = hyper::service::service_fn(hello);
-            let done = rt.spawn(serve_with_write_timeout(
+            let done = rt.spawn(serve_with_limits(
                 listener,
                 service,
                 options,
-                write_timeout,
+                limits,
                 async {
                     let _ = stopped.await;
                 },
@@ -693,6 +807,64 @@ mod tests {
         );
         assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(resp.len() > BIG, "{}", resp.len());
+    }
+
+    #[test]
+    fn connections_past_the_cap_are_closed_at_once() {
+        use std::sync::atomic::AtomicU64;
+
+        let refused = Arc::new(AtomicU64::new(0));
+        let counter = refused.clone();
+        let s = Running::start_with_limits(
+            Options::default(),
+            Limits {
+                max_connections: 2,
+                on_refused: Some(Arc::new(move || {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                })),
+                ..Limits::default()
+            },
+        );
+        let get = |conn: &mut std::io::BufReader<TcpStream>, path: &str| {
+            // The server may have closed the connection before the request went out.
+            let _ = write!(conn.get_mut(), "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+            response(conn).map(|(head, body)| (head.lines().next().unwrap().to_owned(), body))
+        };
+        // Two connections, kept open: both served.
+        let mut open: Vec<_> = (0..2)
+            .map(|i| {
+                let mut conn = std::io::BufReader::new(s.connect());
+                let (status, body) = get(&mut conn, &format!("/{i}")).expect("served");
+                assert_eq!(status, "HTTP/1.1 200 OK");
+                assert_eq!(body, format!("hello /{i}"));
+                conn
+            })
+            .collect();
+        // A third, and a fourth: closed without an answer, and counted.
+        for _ in 0..2 {
+            let mut conn = std::io::BufReader::new(s.connect());
+            assert_eq!(get(&mut conn, "/over"), None, "served past the cap");
+        }
+        assert_eq!(refused.load(Ordering::Relaxed), 2);
+        // The connections already open keep working.
+        for conn in &mut open {
+            let (status, _) = get(conn, "/again").expect("an open connection was dropped");
+            assert_eq!(status, "HTTP/1.1 200 OK");
+        }
+        // Once one closes, a new connection is served (the server notices the close soon
+        // after the client makes it).
+        drop(open.pop());
+        let served = (0..100).any(|_| {
+            let mut conn = std::io::BufReader::new(s.connect());
+            let ok = get(&mut conn, "/new").is_some();
+            if !ok {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            ok
+        });
+        assert!(served, "the freed slot was never given back");
+        let (status, _) = get(&mut open[0], "/still").expect("the open connection was dropped");
+        assert_eq!(status, "HTTP/1.1 200 OK");
     }
 
     /// Writes a self-signed certificate for localhost and its key to `dir`; returns the

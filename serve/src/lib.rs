@@ -1,19 +1,20 @@
 //! `vouch-serve`: how vouch's HTTP services take connections, shared by `vouch-server` and
 //! `vouch-admission`.
 //!
-//! What it is: the part of serving below the application: the accept loop ([`serve`]) that
-//! gives every connection its own task and speaks HTTP/1.1 with keep-alive, optionally over
-//! TLS, cuts off clients that are slow to send a request head or to finish a handshake,
-//! answers `431` to a request head longer than [`MAX_HEAD_BYTES`], closes connections whose
-//! client stops taking the response ([`serve_with_write_timeout`]), and on shutdown stops
-//! accepting and lets requests in flight finish within a grace period; [`discard`], which
-//! reads away a request body the application answered without reading, in the background and
-//! within a byte and a time budget, so that the answer is not held up and the connection
-//! stays usable; and the TLS certificate ([`tls::ReloadingCert`]) read from PEM files and re-read when they
-//! change, so rotating a certificate needs no restart. What it is not: a router, a middleware
-//! stack or a configuration loader. The application hands [`serve`] a hyper service (one
-//! clone per connection) and chooses the limits in [`Options`]; routes, request time limits,
-//! body limits and metrics stay in the application.
+//! What it is: the part of serving below the application: the accept loop ([`serve`]) that gives
+//! every connection its own task and speaks HTTP/1.1 with keep-alive, optionally over TLS, closes
+//! connections accepted past a cap on open ones ([`Limits`], [`serve_with_limits`]), cuts off
+//! clients that are slow to send a request head or to finish a handshake, answers `431` to a
+//! request head longer than [`MAX_HEAD_BYTES`], closes connections whose client stops taking the
+//! response ([`serve_with_write_timeout`]), and on shutdown stops accepting and lets requests in
+//! flight finish within a grace period; [`discard`], which reads away a request body the
+//! application answered without reading, in the background and within a byte and a time budget, so
+//! that the answer is not held up and the connection stays usable; and the TLS certificate
+//! ([`tls::ReloadingCert`]) read from PEM files and re-read when they change, so rotating a
+//! certificate needs no restart. What it is not: a router, a middleware stack or a configuration
+//! loader. The application hands [`serve`] a hyper service (one clone per connection) and chooses
+//! the limits in [`Options`] and [`Limits`]; routes, request time limits, body limits and metrics
+//! stay in the application.
 //!
 //! How the parts relate: [`tls::load`] reads and checks a certificate and key;
 //! [`tls::ReloadingCert`] keeps the pair in use and swaps in a new one when the files change
@@ -57,5 +58,6 @@ mod conn;
 pub mod tls;
 
 pub use conn::{
-    discard, serve, serve_with_write_timeout, Options, DISCARD_BYTES, MAX_HEAD_BYTES, WRITE_TIMEOUT,
+    discard, serve, serve_with_limits, serve_with_write_timeout, Limits, Options, DISCARD_BYTES,
+    MAX_CONNECTIONS, MAX_HEAD_BYTES, WRITE_TIMEOUT,
 };

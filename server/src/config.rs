@@ -150,6 +150,14 @@ pub struct Capacity {
     /// Repositories that may get their first online key a minute, per process (default 600);
     /// past it, key creation gets 503 until the minute is over.
     pub new_repositories_per_minute: u32,
+    /// Connections open at once, per process (default 4096); a connection accepted past it is
+    /// closed at once.
+    pub max_connections: usize,
+    /// Bytes of responses made for one request alone (a file not served from the read cache,
+    /// `/metrics`) that may wait to be written at once, per process (default 256 MiB); a
+    /// response that does not fit now gets 503. A file larger than the whole budget is served
+    /// when nothing else is waiting.
+    pub max_pending_response_bytes: usize,
 }
 
 impl Default for Capacity {
@@ -161,6 +169,8 @@ impl Default for Capacity {
             publish_wait_ms: 2000,
             retry_after_seconds: 1,
             new_repositories_per_minute: crate::keys::OnlineKeys::DEFAULT_CREATIONS_PER_MINUTE,
+            max_connections: vouch_serve::MAX_CONNECTIONS,
+            max_pending_response_bytes: 256 << 20,
         }
     }
 }
@@ -439,6 +449,10 @@ impl Config {
                 "VOUCH_NEW_REPOSITORIES_PER_MINUTE" => {
                     self.capacity.new_repositories_per_minute = num(&k, &v)?
                 }
+                "VOUCH_MAX_CONNECTIONS" => self.capacity.max_connections = num(&k, &v)?,
+                "VOUCH_MAX_PENDING_RESPONSE_BYTES" => {
+                    self.capacity.max_pending_response_bytes = num(&k, &v)?
+                }
                 "VOUCH_MAX_BODY_BYTES" => self.limits.max_body_bytes = num(&k, &v)?,
                 "VOUCH_TIMESTAMP_LIFETIME_SECONDS" => {
                     self.lifetimes.timestamp_seconds = num(&k, &v)?
@@ -503,6 +517,11 @@ impl Config {
                 (
                     "new_repositories_per_minute",
                     c.new_repositories_per_minute.into(),
+                ),
+                ("max_connections", c.max_connections as i128),
+                (
+                    "max_pending_response_bytes",
+                    c.max_pending_response_bytes as i128,
                 ),
             ],
             1,
@@ -695,6 +714,8 @@ mod tests {
             "[timeouts]\nresponse_write_seconds = 0",
             "[capacity]\nmax_in_flight = 0",
             "[capacity]\nnew_repositories_per_minute = 0",
+            "[capacity]\nmax_connections = 0",
+            "[capacity]\nmax_pending_response_bytes = 0",
             "[auth.jwt]\nissuer = \"x\"\nkeys = []",
             "[auth.jwt]\nissuer = \"\"\n[[auth.jwt.keys]]\npem = \"x\"",
             "[auth.jwt]\nissuer = \"x\"\n[[auth.jwt.keys]]\nkid = \"k\"",
@@ -710,6 +731,33 @@ mod tests {
         assert!(e
             .apply_env([("VOUCH_METRICS_ACCESS".into(), "open".into())])
             .is_err());
+        for var in ["VOUCH_MAX_CONNECTIONS", "VOUCH_MAX_PENDING_RESPONSE_BYTES"] {
+            let err = Config::default()
+                .apply_env([(var.into(), "0".into())])
+                .unwrap_err();
+            assert!(err.to_string().contains("capacity.max_"), "{err}");
+        }
+    }
+
+    #[test]
+    fn connection_and_response_caps() {
+        let c = Config::default();
+        assert_eq!(c.capacity.max_connections, 4096);
+        assert_eq!(c.capacity.max_pending_response_bytes, 256 << 20);
+        let c: Config =
+            toml::from_str("[capacity]\nmax_connections = 10\nmax_pending_response_bytes = 1000")
+                .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.capacity.max_connections, 10);
+        assert_eq!(c.capacity.max_pending_response_bytes, 1000);
+        let mut e = Config::default();
+        e.apply_env([
+            ("VOUCH_MAX_CONNECTIONS".into(), "20".into()),
+            ("VOUCH_MAX_PENDING_RESPONSE_BYTES".into(), "1048576".into()),
+        ])
+        .unwrap();
+        assert_eq!(e.capacity.max_connections, 20);
+        assert_eq!(e.capacity.max_pending_response_bytes, 1 << 20);
     }
 
     #[test]

@@ -24,22 +24,33 @@
 //! from it only while the service says nothing is due for re-signing. Such cached reads are
 //! answered by [`serve_cached`] before the router and middleware, with the same response,
 //! authorisation, request id, in-flight cap and metrics.
+//!
+//! A response whose body was made for that request alone — a file read from the store rather
+//! than the cache, `/metrics` — may outlive its handler (and its in-flight slot) by as long as
+//! the client takes to read it. Such bodies take their size from one budget of the process
+//! ([`ResponseBudget`], `capacity.max_pending_response_bytes`) before they are sent and give
+//! it back when they are dropped (written, or the connection closed); one that does not fit
+//! gets 503 with `Retry-After`. Cached reads share the cache's buffer and take nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::middleware::Next;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::body::{Frame, SizeHint};
 use serde::Deserialize;
 use serde_json::json;
 use vouch_tuf::reference::Gun;
@@ -243,6 +254,148 @@ impl ReadCache {
     }
 }
 
+/// The bytes of responses made for one request alone (not shared with the read cache) that
+/// may wait to be written at once, over the whole process.
+///
+/// A response takes its body's length (at most the whole budget, so that a file larger than
+/// the budget is still served when nothing else waits) before it is sent, as a [`Pending`]
+/// that its body ([`OwnBody`]) holds until it is dropped: once hyper has taken the last
+/// piece, or when the connection closes (the write deadline included). When the budget
+/// cannot cover a response now, the request gets 503. Lock-free: one compare-and-swap to take,
+/// one add to give back.
+struct ResponseBudget {
+    /// Bytes not taken.
+    available: AtomicUsize,
+    /// The whole budget.
+    total: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl ResponseBudget {
+    fn new(total: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(ResponseBudget {
+            available: AtomicUsize::new(total),
+            total,
+            metrics,
+        })
+    }
+
+    /// Takes `len` bytes (at most the whole budget), or `None` when that many are not free.
+    fn take(self: &Arc<Self>, len: usize) -> Option<Pending> {
+        let bytes = len.min(self.total);
+        let mut free = self.available.load(Ordering::Acquire);
+        loop {
+            let left = free.checked_sub(bytes)?;
+            match self.available.compare_exchange_weak(
+                free,
+                left,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => free = now,
+            }
+        }
+        self.metrics.response_bytes_taken(bytes);
+        Some(Pending {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+}
+
+/// Bytes taken from a [`ResponseBudget`], given back when dropped.
+struct Pending {
+    budget: Arc<ResponseBudget>,
+    bytes: usize,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.budget
+            .available
+            .fetch_add(self.bytes, Ordering::AcqRel);
+        self.budget.metrics.response_bytes_returned(self.bytes);
+    }
+}
+
+/// Most bytes of an [`OwnBody`] handed to hyper at once.
+const OWN_BODY_PIECE: usize = 16 * 1024;
+
+/// A response body made for one request alone, holding its share of the [`ResponseBudget`]
+/// for as long as it holds the bytes.
+///
+/// It hands hyper copies of at most [`OWN_BODY_PIECE`] bytes, never slices of its buffer:
+/// hyper buffers at most a small window of a response ahead of the socket and drops the body
+/// after taking its last piece, so the buffer, and its share of the budget, live exactly as
+/// long as the body (a slice would keep the whole buffer alive in hyper's queue after the
+/// share was given back).
+struct OwnBody {
+    rest: Bytes,
+    _pending: Pending,
+}
+
+impl hyper::body::Body for OwnBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.rest.len().min(OWN_BODY_PIECE);
+        let piece = Bytes::copy_from_slice(&self.rest[..n]);
+        self.rest = self.rest.slice(n..);
+        Poll::Ready(Some(Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
+
+/// The response budget could not cover a response now (counted and logged when made).
+struct OverBudget {
+    retry_after: u64,
+}
+
+impl OverBudget {
+    /// The 503 with `Retry-After` to answer instead.
+    fn response(self) -> Response {
+        overloaded(self.retry_after, "the server is over capacity: retry later")
+    }
+}
+
+impl AppState {
+    /// `bytes` as a response body that holds its share of the response budget until it is
+    /// dropped, or [`OverBudget`] when the budget cannot cover it now.
+    fn own_body(&self, bytes: Bytes) -> Result<Body, OverBudget> {
+        match self.capacity.responses.take(bytes.len()) {
+            Some(pending) => Ok(Body::new(OwnBody {
+                rest: bytes,
+                _pending: pending,
+            })),
+            None => {
+                self.metrics.overloaded("response_bytes");
+                tracing::warn!(
+                    bytes = bytes.len(),
+                    "over capacity: too many response bytes waiting to be written"
+                );
+                Err(OverBudget {
+                    retry_after: self.capacity.retry_after,
+                })
+            }
+        }
+    }
+}
+
 /// The concurrency caps and time limits requests are held to.
 struct Capacity {
     in_flight: Arc<Semaphore>,
@@ -256,6 +409,10 @@ struct Capacity {
     /// How long a body no handler read may take to arrive, as a whole, before its connection
     /// is closed (see [`vouch_serve::discard`]).
     discard_within: Duration,
+    /// Response bytes made for one request alone that may wait to be written.
+    responses: Arc<ResponseBudget>,
+    /// Connections open at once (enforced by the accept loop, see [`crate::run::serve_with`]).
+    max_connections: usize,
 }
 
 impl AppState {
@@ -278,6 +435,8 @@ impl AppState {
                 request_timeout: Duration::from_secs(config.timeouts.request_seconds),
                 body_timeout: Duration::from_secs(config.timeouts.body_read_seconds),
                 discard_within: Duration::from_secs(config.timeouts.header_read_seconds),
+                responses: ResponseBudget::new(c.max_pending_response_bytes, metrics.clone()),
+                max_connections: c.max_connections,
             }),
             cache: Arc::new(ReadCache::new(config.cache.read_bytes, metrics.clone())),
             metrics_access: config.metrics.effective(&config.auth),
@@ -297,6 +456,11 @@ impl AppState {
     /// The metrics this state counts into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Connections the server keeps open at once (`capacity.max_connections`).
+    pub(crate) fn max_connections(&self) -> usize {
+        self.capacity.max_connections
     }
 }
 
@@ -325,12 +489,17 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    // Up to the expiry series' 16 MiB of text, made for this scrape alone.
+    let body = match st.own_body(Bytes::from(st.metrics.render(now))) {
+        Ok(b) => b,
+        Err(busy) => return busy.response(),
+    };
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        st.metrics.render(now),
+        body,
     )
         .into_response()
 }
@@ -844,7 +1013,16 @@ async fn handle(
                 st.cache
                     .insert(generation.0, generation.1, gun.as_str(), f.clone());
             }
-            Ok(file_response(&f, immutable, headers))
+            let mut resp = file_response(&f, immutable, headers);
+            // This read's own buffer (whether or not the cache kept it too) waits for the
+            // client under the response budget; a HEAD or a 304 sends no body.
+            if parts.method == Method::GET && resp.status() == StatusCode::OK {
+                match st.own_body(f.bytes.clone()) {
+                    Ok(body) => *resp.body_mut() = body,
+                    Err(busy) => return Ok(busy.response()),
+                }
+            }
+            Ok(resp)
         }
         _ => Err(AppError::MethodNotAllowed),
     }
@@ -1343,6 +1521,80 @@ mod tests {
         let off = ReadCache::new(0, metrics.clone());
         off.insert(off.generation(), 0, "example.com/app", file(10));
         assert!(off.get("example.com/app", "targets", 0).is_none());
+    }
+
+    #[test]
+    fn the_response_budget_is_shared_capped_and_given_back() {
+        let metrics = Arc::new(Metrics::default());
+        let budget = ResponseBudget::new(100, metrics.clone());
+        let pending = |m: &Metrics| {
+            m.render(0)
+                .lines()
+                .find_map(|l| l.strip_prefix("vouch_pending_response_bytes "))
+                .map(str::to_owned)
+        };
+        // Two responses that fit, and a third that does not.
+        let a = budget.take(60).expect("fits");
+        let b = budget.take(40).expect("fits");
+        assert!(budget.take(1).is_none());
+        assert_eq!(pending(&metrics).as_deref(), Some("100"));
+        // An empty body costs nothing.
+        assert!(budget.take(0).is_some());
+        drop(a);
+        assert!(budget.take(61).is_none());
+        let c = budget.take(60).expect("given back");
+        drop((b, c));
+        assert_eq!(pending(&metrics).as_deref(), Some("0"));
+        // Larger than the whole budget: served when nothing else waits, taking all of it.
+        let all = budget
+            .take(1000)
+            .expect("larger than the budget, nothing waiting");
+        assert!(budget.take(1).is_none());
+        drop(all);
+        assert_eq!(budget.available.load(Ordering::Acquire), 100);
+    }
+
+    #[tokio::test]
+    async fn own_bodies_hold_their_bytes_until_dropped_and_503_past_the_budget() {
+        use http_body_util::BodyExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (st, _) = state(dir.path(), |c| {
+            c.capacity.max_pending_response_bytes = 1 << 20;
+            c.capacity.retry_after_seconds = 3;
+        });
+        let app = app(st.clone());
+        let get = || {
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let budget = &st.capacity.responses;
+
+        // A scrape's text waits under the budget until its body is read to the end.
+        let r = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(budget.available.load(Ordering::Acquire) < 1 << 20);
+        let text = r.into_body().collect().await.unwrap().to_bytes();
+        assert!(text.starts_with(b"# HELP"));
+        assert_eq!(budget.available.load(Ordering::Acquire), 1 << 20);
+
+        // With the budget taken, the next one gets 503 with Retry-After, counted.
+        let held = budget.take(usize::MAX).unwrap();
+        let r = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        assert!(st
+            .metrics
+            .render(0)
+            .contains("vouch_overload_rejections_total{reason=\"response_bytes\"} 1"));
+        // A body dropped unread (a closed connection) gives its bytes back too.
+        drop(held);
+        let r = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        drop(r);
+        assert_eq!(budget.available.load(Ordering::Acquire), 1 << 20);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Prometheus metrics, kept in memory and written in the text exposition format on
 //! `GET /metrics`.
 //!
-//! What is counted: requests by route class, method and status, their latency (one histogram
-//! per route class), publishes, publish rejections by reason (the `detail.check` of the 400,
-//! or `version` for a 409, `size` for a 413), signatures the server made, requests refused
-//! because the server was over capacity or too slow, and — for each GUN and role — when the
-//! metadata last served or published expires. The expiry gauge is written as seconds left at
-//! scrape time, so an alert fires on metadata about to expire whether or not anyone reads it;
-//! and the bytes the read cache holds.
+//! What is counted: requests by route class, method and status, their latency (one histogram per
+//! route class), publishes, publish rejections by reason (the `detail.check` of the 400, or
+//! `version` for a 409, `size` for a 413), signatures the server made, requests refused because the
+//! server was over capacity or too slow (and connections closed past the connection cap), and — for
+//! each GUN and role — when the metadata last served or published expires. The expiry gauge is
+//! written as seconds left at scrape time, so an alert fires on metadata about to expire whether or
+//! not anyone reads it; the bytes the read cache holds; and the bytes of responses made for one
+//! request that wait to be written.
 //!
 //! [`Metrics`] is updated by the HTTP layer ([`crate::http`]) and, through
 //! [`crate::service::Observer`], by the service when it stores what it signed.
@@ -89,6 +90,7 @@ pub struct Metrics {
     expiry: Mutex<ExpirySeries>,
     expiry_dropped: AtomicU64,
     read_cache_bytes: AtomicU64,
+    pending_response_bytes: AtomicU64,
 }
 
 /// The expiry series and the bytes they hold.
@@ -110,6 +112,7 @@ impl Default for Metrics {
             expiry: Mutex::default(),
             expiry_dropped: AtomicU64::new(0),
             read_cache_bytes: AtomicU64::new(0),
+            pending_response_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -168,8 +171,9 @@ impl Metrics {
         self.signatures.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// Counts one request refused for capacity (`in_flight`, `publish`, `publish_gun`) or
-    /// time (`timeout`, `body_timeout`).
+    /// Counts one request refused for capacity (`in_flight`, `publish`, `publish_gun`,
+    /// `response_bytes`) or time (`timeout`, `body_timeout`), or one connection closed past
+    /// the connection cap (`connections`).
     pub fn overloaded(&self, reason: &'static str) {
         *lock(&self.overload).entry(reason).or_insert(0) += 1;
     }
@@ -177,6 +181,18 @@ impl Metrics {
     /// Sets the bytes the read cache holds.
     pub fn read_cache_bytes(&self, bytes: usize) {
         self.read_cache_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` more of responses waiting to be written (taken from the budget).
+    pub fn response_bytes_taken(&self, bytes: usize) {
+        self.pending_response_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` of responses written or dropped (given back to the budget).
+    pub fn response_bytes_returned(&self, bytes: usize) {
+        self.pending_response_bytes
+            .fetch_sub(bytes as u64, Ordering::Relaxed);
     }
 
     /// Records the expiry of a metadata file of `gun` that was served or stored. Cheap when
@@ -314,7 +330,7 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP vouch_overload_rejections_total Requests answered 503 or 408 for capacity or time.\n\
+            "# HELP vouch_overload_rejections_total Requests answered 503 or 408 for capacity or time, and connections closed past the connection cap.\n\
              # TYPE vouch_overload_rejections_total counter"
         );
         let mut ov: Vec<_> = lock(&self.overload).iter().map(|(k, v)| (*k, *v)).collect();
@@ -358,6 +374,13 @@ impl Metrics {
              # TYPE vouch_read_cache_bytes gauge\n\
              vouch_read_cache_bytes {}",
             self.read_cache_bytes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vouch_pending_response_bytes Bytes of responses made for one request (files not served from the read cache, /metrics) waiting to be written.\n\
+             # TYPE vouch_pending_response_bytes gauge\n\
+             vouch_pending_response_bytes {}",
+            self.pending_response_bytes.load(Ordering::Relaxed)
         );
         out
     }

@@ -134,8 +134,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// handshake within `timeouts.tls_handshake_seconds`) is disconnected, so slow clients cannot
 /// hold connections open for free; a head over [`vouch_serve::MAX_HEAD_BYTES`] gets 431; a
 /// client that stops taking a response has `timeouts.response_write_seconds` to take the
-/// rest, else it is disconnected. The accept loop is [`vouch_serve::serve_with_write_timeout`].
-/// Expired entries of the read cache are released once a second while it serves.
+/// rest, else it is disconnected. At most `capacity.max_connections` of `state`'s
+/// configuration are open at once: a connection accepted past that is closed at once and
+/// counted in `vouch_overload_rejections_total{reason="connections"}`. The accept loop is
+/// [`vouch_serve::serve_with_limits`]. Expired entries of the read cache are released once a
+/// second while it serves.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -156,6 +159,12 @@ pub async fn serve_with(
             }
         })
     };
+    let refused = state.metrics().clone();
+    let limits = vouch_serve::Limits {
+        write_timeout: Duration::from_secs(options.timeouts.response_write_seconds),
+        max_connections: state.max_connections(),
+        on_refused: Some(Arc::new(move || refused.overloaded("connections"))),
+    };
     let app = crate::http::app(state.clone());
     // Each request first tries the cached-read fast path (answered on the spot, no router),
     // then goes through the router and its middleware.
@@ -172,16 +181,13 @@ pub async fn serve_with(
                 }
             }
         });
-    let timeouts = options.timeouts;
     let options = vouch_serve::Options {
         tls: options.tls,
         header_read_timeout: Duration::from_secs(options.timeouts.header_read_seconds),
         tls_handshake_timeout: Duration::from_secs(options.timeouts.tls_handshake_seconds),
         shutdown_grace: SHUTDOWN_GRACE,
     };
-    let write_timeout = Duration::from_secs(timeouts.response_write_seconds);
-    vouch_serve::serve_with_write_timeout(listener, service, options, write_timeout, shutdown)
-        .await;
+    vouch_serve::serve_with_limits(listener, service, options, limits, shutdown).await;
     sweeper.abort();
     Ok(())
 }

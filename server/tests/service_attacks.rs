@@ -1,8 +1,9 @@
 //! Attacks on the serving layer, through a real `vouch-server` and raw TCP sockets: request
 //! bodies sent to handlers that never read them, request heads without end, reads that would
-//! fill the read cache, and `/metrics` listing repositories to anyone. Each test asserts what
-//! a user of the server sees while the attack runs: an honest read still answered, a 431, a
-//! 401, the bytes the cache holds.
+//! fill the read cache, large responses nobody reads, connections opened and held, and
+//! `/metrics` listing repositories to anyone. Each test asserts what a user of the server
+//! sees while the attack runs: an honest read still answered, a 431, a 401, a 503, a closed
+//! connection, the bytes the cache holds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use common::{ClientRepo, Server};
 use reqwest::StatusCode;
+use vouch_tuf::json::{Map, Value};
+use vouch_tuf::metadata::Metadata;
 
 const GUN: &str = "registry.example.com/org/app";
 
@@ -337,4 +340,199 @@ fn metrics_name_repositories_only_to_a_token_that_may_read_them_all() {
     );
     let (s, _c, _dir) = server_with_config("");
     assert_eq!(metrics_with(&s, None).status, StatusCode::OK);
+}
+
+/// Signed targets version 2 of `c` holding one tag whose custom data carries `padding` bytes
+/// of filler: a large file with few JSON values.
+fn padded_targets(c: &ClientRepo, padding: usize) -> Vec<u8> {
+    let mut t = c.targets(2, &["v1"]);
+    let f = t.targets.values_mut().next().unwrap();
+    let mut custom = Map::new();
+    custom.insert("padding".into(), Value::from("x".repeat(padding)));
+    f.custom = Some(Value::Object(custom));
+    Metadata::signed_by(t, &[&c.targets_key])
+        .unwrap()
+        .to_bytes()
+}
+
+/// A connection to `s` that sent `GET path` and read only the status line of the answer
+/// (into a small buffer): the client that stops reading. Returns the status line too.
+fn get_and_stop_reading(s: &Server, path: &str) -> (BufReader<TcpStream>, String) {
+    use std::io::BufRead;
+    let mut conn = send(
+        s,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        Duration::from_secs(10),
+    );
+    let mut status = String::new();
+    conn.read_line(&mut status).unwrap();
+    (conn, status)
+}
+
+#[test]
+fn large_responses_nobody_reads_are_bounded_by_the_response_budget() {
+    // A 10 MB targets role: more than the kernel buffers of a connection take, never in the
+    // read cache (over a sixteenth of it), so each read makes its own buffer. The budget
+    // holds two of them and 1 MiB besides.
+    const PADDING: usize = 10_000_000;
+    let budget = 2 * PADDING + (1 << 20);
+    let (s, c, _dir) = server_with_config(&format!(
+        "[capacity]\nmax_pending_response_bytes = {budget}\n"
+    ));
+    let big = padded_targets(&c, PADDING);
+    assert!(big.len() > PADDING && 2 * big.len() < budget - 64 * 1024);
+    let r = s.publish(GUN, &[("targets", big.clone())]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let targets = format!("/v2/{GUN}/_trust/tuf/targets.json");
+
+    // Two clients ask for it and stop reading: both answered, their responses waiting.
+    let stalled: Vec<_> = (0..2)
+        .map(|i| {
+            let (conn, status) = get_and_stop_reading(&s, &targets);
+            assert!(status.starts_with("HTTP/1.1 200"), "{i}: {status}");
+            conn
+        })
+        .collect();
+    // A third would pass the budget: 503 with Retry-After, at once.
+    let mut third = send(
+        &s,
+        format!("GET {targets} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        Duration::from_secs(10),
+    );
+    let head = common::read_head(&mut third).expect("answered");
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("\r\nretry-after: 1\r\n"),
+        "{head}"
+    );
+
+    // Small reads are still served: metadata and the scrape, which counts the refusal and
+    // the bytes waiting.
+    assert_eq!(
+        s.get(&format!("/v2/{GUN}/_trust/tuf/root.json")).status,
+        StatusCode::OK
+    );
+    let m = s.get("/metrics");
+    assert_eq!(m.status, StatusCode::OK);
+    let m = m.text();
+    assert_eq!(
+        metric(
+            &m,
+            "vouch_overload_rejections_total{reason=\"response_bytes\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    let waiting = metric(&m, "vouch_pending_response_bytes").unwrap();
+    assert!(waiting >= 2.0 * big.len() as f64, "{waiting}");
+
+    // Once those clients go away, their bytes are given back: the file is served whole
+    // again (the server sees the closes a moment after the clients make them).
+    drop(stalled);
+    let served = (0..100).any(|_| {
+        let r = s.get(&targets);
+        if r.status == StatusCode::OK {
+            assert_eq!(r.body, big);
+            return true;
+        }
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        std::thread::sleep(Duration::from_millis(100));
+        false
+    });
+    assert!(served, "the budget was never given back");
+}
+
+#[test]
+fn a_file_larger_than_the_response_budget_is_served_when_nothing_else_waits() {
+    // Larger than the kernel buffers of a connection take, as above.
+    const PADDING: usize = 10_000_000;
+    let (s, c, _dir) = server_with_config("[capacity]\nmax_pending_response_bytes = 1048576\n");
+    let big = padded_targets(&c, PADDING);
+    let r = s.publish(GUN, &[("targets", big.clone())]);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let targets = format!("/v2/{GUN}/_trust/tuf/targets.json");
+    // Nothing waiting: served whole, more than the budget.
+    let r = s.get(&targets);
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, big);
+    // While a client holds it unread, it takes the whole budget: even a small uncached
+    // read waits for it.
+    let (stalled, status) = get_and_stop_reading(&s, &targets);
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let r = s.get(&format!("/v2/{GUN}/_trust/tuf/1.root.json"));
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers.contains_key("retry-after"));
+    drop(stalled);
+    let served = (0..100).any(|_| {
+        let ok = s.get(&format!("/v2/{GUN}/_trust/tuf/1.root.json")).status == StatusCode::OK;
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(served, "the budget was never given back");
+}
+
+#[test]
+fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vouch.toml");
+    std::fs::write(&path, "[capacity]\nmax_connections = 3\n").unwrap();
+    // No request before the test's own: every open connection is one of these.
+    let s = Server::start_with_args(&["--config", path.to_str().unwrap()]);
+    let get = |conn: &mut BufReader<TcpStream>| {
+        // A connection the server closed at once may refuse the request: that is the point.
+        let _ = conn
+            .get_mut()
+            .write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n");
+        response(conn)
+    };
+    let connect = || {
+        let conn = TcpStream::connect(addr(&s)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        BufReader::new(conn)
+    };
+
+    // Three connections, kept open: served.
+    let mut open: Vec<_> = (0..3)
+        .map(|i| {
+            let mut conn = connect();
+            let status = get(&mut conn).unwrap_or_default();
+            assert!(status.starts_with("HTTP/1.1 200"), "{i}: {status}");
+            conn
+        })
+        .collect();
+    // More: closed without an answer.
+    for i in 0..2 {
+        assert_eq!(get(&mut connect()), None, "{i}: served past the cap");
+    }
+    // The open ones keep working.
+    for conn in &mut open {
+        assert!(get(conn).unwrap().starts_with("HTTP/1.1 200"));
+    }
+    // One closes: a new connection is served again (once the server has seen the close),
+    // and the scrape counts the two refused.
+    drop(open.pop());
+    let scrape = (0..100).find_map(|_| {
+        let r = s.client.get(s.url("/metrics")).send().ok();
+        if r.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r.map(common::Resp::from)
+    });
+    let m = scrape
+        .expect("no connection was served after one closed")
+        .text();
+    assert_eq!(
+        metric(
+            &m,
+            "vouch_overload_rejections_total{reason=\"connections\"}"
+        ),
+        Some(2.0),
+        "{m}"
+    );
+    for conn in &mut open {
+        assert!(get(conn).unwrap().starts_with("HTTP/1.1 200"));
+    }
 }
