@@ -37,8 +37,8 @@ const MAX_READ_BUFFER: usize = 64 * 1024;
 pub const DISCARD_BYTES: u64 = 256 * 1024;
 
 /// Time [`serve`] gives a client to take what the server sends it once the connection stops
-/// taking it (see [`serve_with_write_timeout`]): 60 s, enough for the largest metadata file
-/// over a slow link.
+/// taking it (see [`Limits::write_timeout`]): 60 s, enough for the largest metadata file over
+/// a slow link.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connections [`serve`] keeps open at once (see [`Limits::max_connections`]): far more than
@@ -51,7 +51,11 @@ pub const MAX_CONNECTIONS: usize = 4096;
 #[derive(Clone)]
 pub struct Limits {
     /// Time a client has to take what the server sends it once its connection stops taking
-    /// it (see [`serve_with_write_timeout`]). Default: [`WRITE_TIMEOUT`].
+    /// it. It counts from the first write the connection did not take until everything the
+    /// server wrote has gone out — the whole stall, however the client paces its reads, not
+    /// each write — so a client that stops reading cannot hold a connection, and the
+    /// response buffered for it, for longer; past it the connection is closed. Default:
+    /// [`WRITE_TIMEOUT`].
     pub write_timeout: Duration,
     /// Connections open at once, TLS handshakes included. A connection accepted while this
     /// many are open is closed at once, without a byte read or written, and logged at debug
@@ -154,37 +158,7 @@ pub async fn serve<S>(
     <S::ResBody as Body>::Data: Send,
     <S::ResBody as Body>::Error: Into<BoxError>,
 {
-    serve_with_write_timeout(listener, service, options, WRITE_TIMEOUT, shutdown).await;
-}
-
-/// [`serve`], with `write_timeout` instead of [`WRITE_TIMEOUT`] as the time a client has to
-/// take what the server sends it.
-///
-/// Once the server has data for a client that the connection does not take (the client reads
-/// slowly, or not at all), the client has `write_timeout` to take all of it; past that the
-/// connection is closed. The time counts from the first write the connection did not take
-/// until everything the server wrote has gone out — the whole stall, however the client
-/// paces its reads, not each write — so a client that stops reading cannot hold a
-/// connection, and the response buffered for it, for longer.
-pub async fn serve_with_write_timeout<S>(
-    listener: tokio::net::TcpListener,
-    service: S,
-    options: Options,
-    write_timeout: Duration,
-    shutdown: impl Future<Output = ()>,
-) where
-    S: HttpService<Incoming> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    S::ResBody: Send + 'static,
-    <S::ResBody as Body>::Data: Send,
-    <S::ResBody as Body>::Error: Into<BoxError>,
-{
-    let limits = Limits {
-        write_timeout,
-        ..Limits::default()
-    };
-    serve_with_limits(listener, service, options, limits, shutdown).await;
+    serve_with_limits(listener, service, options, Limits::default(), shutdown).await;
 }
 
 /// [`serve`], with the write timeout and the cap on open connections of `limits`.

@@ -6,7 +6,7 @@
 //! connections accepted past a cap on open ones ([`Limits`], [`serve_with_limits`]), cuts off
 //! clients that are slow to send a request head or to finish a handshake, answers `431` to a
 //! request head longer than [`MAX_HEAD_BYTES`], closes connections whose client stops taking the
-//! response ([`serve_with_write_timeout`]), and on shutdown stops accepting and lets requests in
+//! response ([`Limits::write_timeout`]), and on shutdown stops accepting and lets requests in
 //! flight finish within a grace period; [`discard`], which reads away a request body the
 //! application answered without reading, in the background and within a byte and a time budget, so
 //! that the answer is not held up and the connection stays usable; and the TLS certificate
@@ -58,6 +58,6 @@ mod conn;
 pub mod tls;
 
 pub use conn::{
-    discard, serve, serve_with_limits, serve_with_write_timeout, Limits, Options, DISCARD_BYTES,
-    MAX_CONNECTIONS, MAX_HEAD_BYTES, WRITE_TIMEOUT,
+    discard, serve, serve_with_limits, Limits, Options, DISCARD_BYTES, MAX_CONNECTIONS,
+    MAX_HEAD_BYTES, WRITE_TIMEOUT,
 };
