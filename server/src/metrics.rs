@@ -197,13 +197,20 @@ impl Metrics {
 
     /// Records the expiry of a metadata file of `gun` that was served or stored. Cheap when
     /// the same file was seen before (compared by SHA-256; the document is parsed only when
-    /// it changed).
+    /// it changed), and when a new series would not fit (dropped before any parse, so reads
+    /// of files that cannot be tracked cost no parsing).
     pub fn saw(&self, gun: &str, role: &str, sha256: &str, bytes: &[u8]) {
         {
             let m = lock(&self.expiry);
-            if let Some(e) = m.series.get(&(gun.to_owned(), role.to_owned())) {
-                if e.sha256 == sha256 {
-                    return;
+            match m.series.get(&(gun.to_owned(), role.to_owned())) {
+                Some(e) if e.sha256 == sha256 => return,
+                Some(_) => {}
+                None => {
+                    let cost = expiry_cost(gun, role, sha256);
+                    if m.series.len() >= MAX_EXPIRY_SERIES || m.bytes + cost > MAX_EXPIRY_BYTES {
+                        self.expiry_dropped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
         }
@@ -453,5 +460,21 @@ mod tests {
         assert_eq!(lock(&m.expiry).bytes, 0);
         m.saw("example.com/app", "targets", "aa", doc);
         assert!(m.render(0).contains("role=\"targets\""));
+    }
+
+    /// While the table is full, a file for a new series is dropped before it is parsed: even
+    /// bytes that are not JSON are counted as dropped, not parsed and ignored.
+    #[test]
+    fn new_series_that_do_not_fit_are_dropped_before_parsing() {
+        let m = Metrics::default();
+        let doc = br#"{"signatures":[],"signed":{"_type":"targets","expires":"2030-01-01T00:00:00Z","version":1}}"#;
+        let long = "r".repeat(100_000);
+        let mut i = 0;
+        while m.expiry_dropped.load(Ordering::Relaxed) == 0 {
+            m.saw("example.com/app", &format!("{long}{i}"), "aa", doc);
+            i += 1;
+        }
+        m.saw("example.com/app", &format!("{long}x"), "cc", b"not json at all");
+        assert_eq!(m.expiry_dropped.load(Ordering::Relaxed), 2);
     }
 }
