@@ -474,7 +474,12 @@ mod tests {
             m.saw("example.com/app", &format!("{long}{i}"), "aa", doc);
             i += 1;
         }
-        m.saw("example.com/app", &format!("{long}x"), "cc", b"not json at all");
+        m.saw(
+            "example.com/app",
+            &format!("{long}x"),
+            "cc",
+            b"not json at all",
+        );
         assert_eq!(m.expiry_dropped.load(Ordering::Relaxed), 2);
     }
 }
