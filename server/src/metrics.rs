@@ -100,6 +100,13 @@ struct ExpirySeries {
     bytes: usize,
 }
 
+impl ExpirySeries {
+    /// Whether a new series costing `cost` bytes still fits under both bounds.
+    fn fits(&self, cost: usize) -> bool {
+        self.series.len() < MAX_EXPIRY_SERIES && self.bytes + cost <= MAX_EXPIRY_BYTES
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
@@ -200,33 +207,30 @@ impl Metrics {
     /// it changed), and when a new series would not fit (dropped before any parse, so reads
     /// of files that cannot be tracked cost no parsing).
     pub fn saw(&self, gun: &str, role: &str, sha256: &str, bytes: &[u8]) {
+        let key = (gun.to_owned(), role.to_owned());
+        let cost = expiry_cost(gun, role, sha256);
         {
             let m = lock(&self.expiry);
-            match m.series.get(&(gun.to_owned(), role.to_owned())) {
+            match m.series.get(&key) {
                 Some(e) if e.sha256 == sha256 => return,
                 Some(_) => {}
-                None => {
-                    let cost = expiry_cost(gun, role, sha256);
-                    if m.series.len() >= MAX_EXPIRY_SERIES || m.bytes + cost > MAX_EXPIRY_BYTES {
-                        self.expiry_dropped.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
+                None if !m.fits(cost) => {
+                    self.expiry_dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
+                None => {}
             }
         }
         let Some(expires) = expires_of(bytes) else {
             return;
         };
         let mut m = lock(&self.expiry);
-        let key = (gun.to_owned(), role.to_owned());
-        let cost = expiry_cost(gun, role, sha256);
         let old = m
             .series
             .get(&key)
             .map(|e| expiry_cost(gun, role, &e.sha256));
-        let full = m.series.len() >= MAX_EXPIRY_SERIES
-            || m.bytes - old.unwrap_or(0) + cost > MAX_EXPIRY_BYTES;
-        if full && old.is_none() {
+        // Checked again: the table may have filled while the file was parsed.
+        if old.is_none() && !m.fits(cost) {
             self.expiry_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
