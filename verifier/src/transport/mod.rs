@@ -123,47 +123,28 @@ pub trait Transport: Send + Sync {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for &T {
-    fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
-        (**self).fetch(path, max_len)
-    }
-    fn fetch_by(
-        &self,
-        path: &str,
-        max_len: u64,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, TransportError> {
-        (**self).fetch_by(path, max_len, deadline)
-    }
+/// A reference, box or shared pointer to a transport is that transport: both methods are
+/// forwarded (a wrapper that forwarded only `fetch` would lose the inner transport's own
+/// `fetch_by`).
+macro_rules! forward_transport {
+    ($($ptr:ty),*) => {$(
+        impl<T: Transport + ?Sized> Transport for $ptr {
+            fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
+                (**self).fetch(path, max_len)
+            }
+            fn fetch_by(
+                &self,
+                path: &str,
+                max_len: u64,
+                deadline: Instant,
+            ) -> Result<Vec<u8>, TransportError> {
+                (**self).fetch_by(path, max_len, deadline)
+            }
+        }
+    )*};
 }
 
-impl<T: Transport + ?Sized> Transport for Box<T> {
-    fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
-        (**self).fetch(path, max_len)
-    }
-    fn fetch_by(
-        &self,
-        path: &str,
-        max_len: u64,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, TransportError> {
-        (**self).fetch_by(path, max_len, deadline)
-    }
-}
-
-impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
-    fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
-        (**self).fetch(path, max_len)
-    }
-    fn fetch_by(
-        &self,
-        path: &str,
-        max_len: u64,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, TransportError> {
-        (**self).fetch_by(path, max_len, deadline)
-    }
-}
+forward_transport!(&T, Box<T>, std::sync::Arc<T>);
 
 /// [`TransportError::TimedOut`] once `deadline` has passed.
 pub fn check_deadline(path: &str, deadline: Instant) -> Result<(), TransportError> {
