@@ -359,21 +359,7 @@ fn require_role_names_the_delegation_path_not_a_role_name() {
     // By hand, with only the dev key: targets/dev delegates to a role it names
     // targets/releases, which signs v2.
     let key = dev.private_key(&keyid, b"dev secret");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let current = reqwest::blocking::Client::new()
-        .get(format!(
-            "{}/v2/{GUN}/_trust/tuf/targets%2Fdev.json",
-            server.base
-        ))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let mut dev_role = Metadata::<Targets>::from_bytes_as("targets/dev", &current)
-        .unwrap()
-        .signed()
-        .clone();
+    let mut dev_role = common::current_targets(&server, GUN, "targets/dev");
     let k = Key::from_verifying_key(&key.verifying_key());
     dev_role.delegations = Some(Delegations {
         keys: [(k.key_id(), k.clone())].into_iter().collect(),

@@ -273,21 +273,8 @@ pub fn publish_forged(
     key: &vouch_tuf::crypto::PrivateKey,
 ) -> (u16, String) {
     use vouch_tuf::crypto::Signer;
-    use vouch_tuf::metadata::{Metadata, Role, TargetFile, Targets};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::blocking::Client::new();
-    let base = format!("{}/v2/{gun}/_trust/tuf", server.base);
-    let current = client
-        .get(format!("{base}/{role}.json"))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let mut forged = Metadata::<Targets>::from_bytes_as(role, &current)
-        .unwrap()
-        .signed()
-        .clone();
+    use vouch_tuf::metadata::{Metadata, Role, TargetFile};
+    let mut forged = current_targets(server, gun, role);
     forged.add_target(
         vouch_tuf::types::TargetName::new(tag.to_owned()).unwrap(),
         TargetFile::image(
@@ -301,6 +288,24 @@ pub fn publish_forged(
         .unwrap()
         .to_bytes();
     publish_files(server, gun, &[(role, signed)])
+}
+
+/// The server's current `role` (targets or a delegated role) of `gun`, read with the admin
+/// token.
+pub fn current_targets(server: &Server, gun: &str, role: &str) -> vouch_tuf::metadata::Targets {
+    use vouch_tuf::metadata::{Metadata, Targets};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let current = reqwest::blocking::Client::new()
+        .get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    Metadata::<Targets>::from_bytes_as(role, &current)
+        .unwrap()
+        .signed()
+        .clone()
 }
 
 /// Publishes `files` (role name, bytes) to `gun` in one update with the admin token, as a
