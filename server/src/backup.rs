@@ -95,6 +95,7 @@ mod tests {
         store
             .publish(
                 &gun,
+                None,
                 &[file("root"), file("targets"), file("timestamp")],
                 Timestamp::from_unix(1_800_000_000),
             )

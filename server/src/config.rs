@@ -38,6 +38,73 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// Where metadata, the changefeed and online keys are stored.
+    pub storage: StorageConfig,
+    /// The key-encryption key of the online keys.
+    pub keys: KeysConfig,
+}
+
+/// Where metadata, the changefeed and online keys are stored.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `postgres://user:password@host:port/database?sslmode=...` for PostgreSQL, or
+    /// `sqlite:PATH` for a SQLite file; unset, SQLite `vouch.db` in the data directory.
+    pub url: Option<String>,
+    /// PostgreSQL: most connections each server process opens (default 16).
+    pub pool_size: usize,
+    /// PostgreSQL: how long opening a connection may take (default 5 s).
+    pub connect_timeout_seconds: u64,
+    /// PostgreSQL: how long one statement may run before it is cancelled (default 10 s).
+    pub statement_timeout_seconds: u64,
+    /// PostgreSQL: how long a request waits for a free pooled connection (default 5 s).
+    pub pool_wait_seconds: u64,
+    /// How often each server process reads the changefeed for writes made by other
+    /// processes, to drop what it cached of those repositories (default 250 ms).
+    pub follow_interval_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: None,
+            pool_size: 16,
+            connect_timeout_seconds: 5,
+            statement_timeout_seconds: 10,
+            pool_wait_seconds: 5,
+            follow_interval_ms: 250,
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field(
+                "url",
+                &self.url.as_deref().map(crate::store::postgres::redact),
+            )
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which store a configuration names.
+#[derive(Debug)]
+pub enum Backend {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(Box<crate::store::postgres::PgOptions>),
+}
+
+/// The key-encryption key of the online keys.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// The key-encryption key file (default `kek` in the data directory). Every replica of
+    /// one database must use the same key.
+    pub kek_file: Option<PathBuf>,
 }
 
 /// The in-memory cache current metadata is served from.
@@ -207,6 +274,8 @@ impl Default for Config {
             tls: None,
             cache: CacheConfig::default(),
             metrics: MetricsConfig::default(),
+            storage: StorageConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -418,6 +487,8 @@ impl Config {
                         .map_err(|_| ConfigError(format!("VOUCH_LISTEN={v:?} is not an address")))?
                 }
                 "VOUCH_DATA_DIR" => self.data_dir = PathBuf::from(v),
+                "VOUCH_DATABASE_URL" => self.storage.url = Some(v),
+                "VOUCH_KEK_FILE" => self.keys.kek_file = Some(PathBuf::from(v)),
                 "VOUCH_LOG" => self.log = v,
                 "VOUCH_LOG_FORMAT" => {
                     self.log_format = match v.as_str() {
@@ -527,6 +598,23 @@ impl Config {
             1,
             "positive",
         )?;
+        let st = &self.storage;
+        at_least(
+            "storage",
+            &[
+                ("pool_size", st.pool_size as i128),
+                ("connect_timeout_seconds", st.connect_timeout_seconds.into()),
+                (
+                    "statement_timeout_seconds",
+                    st.statement_timeout_seconds.into(),
+                ),
+                ("pool_wait_seconds", st.pool_wait_seconds.into()),
+                ("follow_interval_ms", st.follow_interval_ms.into()),
+            ],
+            1,
+            "positive",
+        )?;
+        self.backend()?;
         if let Some(tls) = &self.tls {
             if tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty() {
                 return Err(ConfigError(
@@ -575,14 +663,35 @@ impl Config {
         Ok(())
     }
 
-    /// The SQLite database file.
+    /// The SQLite database file of the default store (`vouch.db` in the data directory).
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("vouch.db")
     }
 
-    /// The key-encryption key file.
+    /// The store `storage.url` names (the SQLite file in the data directory when unset);
+    /// the error names the URL, its password hidden.
+    pub fn backend(&self) -> Result<Backend, ConfigError> {
+        let st = &self.storage;
+        match st.url.as_deref() {
+            None => Ok(Backend::Sqlite(self.database_path())),
+            Some(url) => Backend::parse(url).map(|b| match b {
+                Backend::Postgres(o) => Backend::Postgres(Box::new(o.with_limits(
+                    st.pool_size,
+                    std::time::Duration::from_secs(st.connect_timeout_seconds),
+                    std::time::Duration::from_secs(st.statement_timeout_seconds),
+                    std::time::Duration::from_secs(st.pool_wait_seconds),
+                ))),
+                sqlite => sqlite,
+            }),
+        }
+    }
+
+    /// The key-encryption key file (`keys.kek_file`, else `kek` in the data directory).
     pub fn kek_path(&self) -> PathBuf {
-        self.data_dir.join("kek")
+        self.keys
+            .kek_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kek"))
     }
 
     /// The generated admin token (for the operator to read).
@@ -593,6 +702,51 @@ impl Config {
     /// The SHA-256 of the generated admin token (what the server checks against).
     pub fn admin_token_hash_path(&self) -> PathBuf {
         self.data_dir.join("admin.token.sha256")
+    }
+}
+
+impl Backend {
+    /// A store URL: `postgres://...` / `postgresql://...`, or `sqlite:PATH` (also
+    /// `sqlite://PATH`). The error names the URL with its password hidden.
+    pub fn parse(url: &str) -> Result<Backend, ConfigError> {
+        if crate::store::postgres::is_postgres_url(url) {
+            return crate::store::postgres::PgOptions::from_url(url)
+                .map(|o| Backend::Postgres(Box::new(o)))
+                .map_err(ConfigError);
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .filter(|p| !p.is_empty());
+        match path {
+            Some(p) => Ok(Backend::Sqlite(PathBuf::from(p))),
+            None => Err(ConfigError(format!(
+                "storage url {}: not a store URL (postgres://user:password@host:port/database or sqlite:PATH)",
+                crate::store::postgres::redact(url)
+            ))),
+        }
+    }
+
+    /// Opens the store (creating or migrating its schema).
+    pub fn open(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+        Ok(match self {
+            Backend::Sqlite(path) => {
+                std::sync::Arc::new(crate::store::sqlite::SqliteStore::open(path)?)
+            }
+            Backend::Postgres(o) => {
+                std::sync::Arc::new(crate::store::postgres::PostgresStore::open((**o).clone())?)
+            }
+        })
+    }
+
+    /// What to call it in messages: the file, or the URL with its password hidden.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Backend::Postgres(o) => o.redacted.clone(),
+        }
     }
 }
 

@@ -85,7 +85,15 @@ impl AppError {
 
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
-        AppError::internal(e)
+        match e {
+            crate::store::StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage unavailable");
+                AppError::Unavailable {
+                    message: "storage is not reachable: retry later".into(),
+                }
+            }
+            e => AppError::internal(e),
+        }
     }
 }
 
@@ -95,6 +103,7 @@ impl From<crate::keys::KeyError> for AppError {
             crate::keys::KeyError::CreationLimit { .. } => AppError::Unavailable {
                 message: e.to_string(),
             },
+            crate::keys::KeyError::Store(e) => e.into(),
             e => AppError::internal(e),
         }
     }

@@ -450,6 +450,19 @@ impl AppState {
         self.cache.sweep();
     }
 
+    /// Drops what this process cached of `gun` (its files in the read cache, when its
+    /// online roles are next due for re-signing): another process sharing the store changed
+    /// it. See [`crate::run::serve_with`], which follows the changefeed.
+    pub(crate) fn forget_repository(&self, gun: &Gun) {
+        self.service.forget(gun);
+        self.cache.invalidate(gun.as_str());
+    }
+
+    /// The store behind the service.
+    pub(crate) fn store(&self) -> Arc<dyn crate::store::Store> {
+        self.service.store().clone()
+    }
+
     /// How often [`AppState::sweep_caches`] is worth calling.
     pub(crate) const SWEEP_INTERVAL: Duration = READ_CACHE_TTL;
 

@@ -324,7 +324,7 @@ impl OnlineKeys {
         }
         self.allow_creation()?;
         let (stored, sk) = self.generate(gun, role, now)?;
-        let winner = self.store.add_online_key(gun, role, &stored, true)?;
+        let winner = self.store.add_online_key(gun, role, &stored, None)?;
         if winner.keyid == stored.keyid {
             self.remember(gun, role, &stored.keyid, sk);
         }
@@ -345,16 +345,26 @@ impl OnlineKeys {
         named: &[KeyId],
         now: Timestamp,
     ) -> Result<Rotation, KeyError> {
-        match self.store.online_keys(gun, role)?.pop() {
+        let after = match self.store.online_keys(gun, role)?.pop() {
             Some(newest) if !named.iter().any(|id| id.as_str() == newest.keyid) => {
                 return Ok(Rotation::Pending(newest));
             }
-            Some(_) => {}
+            Some(newest) => Some(newest.keyid),
             // A repository's first key, made by a rotation: the same limit as a first read.
-            None => self.allow_creation()?,
-        }
+            None => {
+                self.allow_creation()?;
+                None
+            }
+        };
         let (stored, sk) = self.generate(gun, role, now)?;
-        let k = self.store.add_online_key(gun, role, &stored, false)?;
+        // Conditional on the newest key read above: of two rotations racing (on this
+        // replica or another), one adds its key and the other gets that key back, pending.
+        let k = self
+            .store
+            .add_online_key(gun, role, &stored, after.as_deref())?;
+        if k.keyid != stored.keyid {
+            return Ok(Rotation::Pending(k));
+        }
         self.remember(gun, role, &stored.keyid, sk);
         Ok(Rotation::New(k))
     }
@@ -620,7 +630,7 @@ mod tests {
             sealed_private: sealed,
             created_at: Timestamp::from_unix(1),
         };
-        store.add_online_key(&gun, "timestamp", &key, true).unwrap();
+        store.add_online_key(&gun, "timestamp", &key, None).unwrap();
 
         let err = rotate_kek(store.as_ref(), &kek_path).unwrap_err();
         assert!(

@@ -18,6 +18,14 @@ struct Args {
     /// Directory for the database, keys and admin token [default: ./vouch-data].
     #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// Store: postgres://user:password@host:port/database?sslmode=verify-full&sslrootcert=FILE
+    /// or sqlite:PATH [default: SQLite in the data directory; env: VOUCH_DATABASE_URL].
+    #[arg(long, value_name = "URL", global = true)]
+    database_url: Option<String>,
+    /// The key-encryption key file; every replica of one database needs the same one
+    /// [default: DATA_DIR/kek; env: VOUCH_KEK_FILE].
+    #[arg(long, value_name = "FILE", global = true)]
+    kek_file: Option<PathBuf>,
     /// TOML configuration file (see docs/operations.md); VOUCH_* variables override it.
     #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
@@ -52,6 +60,13 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     if let Some(d) = &args.data_dir {
         config.data_dir = d.clone();
     }
+    if let Some(u) = &args.database_url {
+        config.storage.url = Some(u.clone());
+    }
+    if let Some(k) = &args.kek_file {
+        config.keys.kek_file = Some(k.clone());
+    }
+    config.check()?;
     Ok(config)
 }
 
@@ -78,7 +93,13 @@ async fn shutdown_signal() {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let prepared = vouch_server::build_state(&config, None)?;
+    // Opening the store may block (connecting to PostgreSQL, migrating its schema).
+    let prepared = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || vouch_server::build_state(&config, None))
+            .await
+            .context("opening the store")??
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -114,6 +135,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let options = vouch_server::ServeOptions {
         tls,
         timeouts: config.timeouts,
+        follow_changes: Some(std::time::Duration::from_millis(
+            config.storage.follow_interval_ms,
+        )),
     };
     vouch_server::serve_with(listener, prepared.state, options, shutdown_signal()).await
 }

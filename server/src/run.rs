@@ -12,7 +12,7 @@ use crate::config::{write_private_file, Config, ConfigError, Timeouts};
 use crate::http::AppState;
 use crate::keys::{Kek, OnlineKeys};
 use crate::service::{system_clock, Clock, Service};
-use crate::store::sqlite::SqliteStore;
+use crate::store::StoreError;
 use crate::validate::Lifetimes;
 
 /// A state ready to serve, and what the operator should be told about it.
@@ -79,10 +79,15 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
     config.check()?;
     create_data_dir(&config.data_dir)?;
     let admin_hash = ensure_admin_token(config)?;
-    let store = Arc::new(
-        SqliteStore::open(&config.database_path())
-            .with_context(|| format!("opening {}", config.database_path().display()))?,
-    );
+    let backend = config.backend()?;
+    // A database that refuses us (bad credentials, a newer schema) will not change its mind
+    // on a retry: a configuration error. An unreachable one may come up: a plain failure.
+    let store = backend.open().map_err(|e| match e {
+        StoreError::Unavailable(_) => {
+            anyhow::anyhow!("opening the store {}: {e}", backend.describe())
+        }
+        e => ConfigError(format!("opening the store {}: {e}", backend.describe())).into(),
+    })?;
     let kek = Kek::load_or_create(&config.kek_path())?;
     let keys = OnlineKeys::new(store.clone(), kek)
         .with_creation_limit(config.capacity.new_repositories_per_minute);
@@ -111,6 +116,10 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Header-read, TLS-handshake and response-write timeouts.
     pub timeouts: Timeouts,
+    /// How often to read the changefeed for writes by other processes sharing the store
+    /// (`storage.follow_interval_ms`), dropping what this process cached of the repositories
+    /// they changed; `None` when no other process writes to the store.
+    pub follow_changes: Option<Duration>,
 }
 
 /// Serves `state` on `listener` over plain HTTP with default timeouts, until `shutdown`
@@ -159,6 +168,9 @@ pub async fn serve_with(
             }
         })
     };
+    let follower = options
+        .follow_changes
+        .map(|every| tokio::spawn(follow_changes(state.clone(), every)));
     let refused = state.metrics().clone();
     let limits = vouch_serve::Limits {
         write_timeout: Duration::from_secs(options.timeouts.response_write_seconds),
@@ -189,5 +201,65 @@ pub async fn serve_with(
     };
     vouch_serve::serve_with_limits(listener, service, options, limits, shutdown).await;
     sweeper.abort();
+    if let Some(f) = follower {
+        f.abort();
+    }
     Ok(())
+}
+
+/// Most changefeed entries one poll of [`follow_changes`] reads; more wait for the next.
+const FOLLOW_PAGE: usize = 1000;
+
+/// Reads the changefeed every `every`, from the newest entry at start, and drops what this
+/// process cached of each repository another process changed, so a replica never serves a
+/// file older than one another replica acknowledged for longer than `every` plus one poll.
+/// Changefeed ids become visible in id order (a guarantee of every [`crate::store::Store`]), so following
+/// "after the last id seen" misses nothing, across database restarts too: a failed poll is
+/// retried from the same id.
+async fn follow_changes(state: AppState, every: Duration) {
+    let store = state.store();
+    let mut cursor: Option<i64> = None;
+    let mut failing = false;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (s, after) = (store.clone(), cursor);
+        let page = tokio::task::spawn_blocking(move || match after {
+            // The start: nothing cached yet predates it, so only the newest id matters.
+            None => s.changes(None, None, crate::store::Direction::Backward, 1),
+            Some(id) => s.changes(
+                None,
+                Some(id),
+                crate::store::Direction::Forward,
+                FOLLOW_PAGE,
+            ),
+        })
+        .await;
+        match page {
+            Ok(Ok(changes)) => {
+                if failing {
+                    tracing::info!("following the changefeed again");
+                    failing = false;
+                }
+                if cursor.is_none() {
+                    cursor = Some(changes.first().map_or(0, |c| c.id));
+                    continue;
+                }
+                for c in &changes {
+                    if let Ok(gun) = vouch_tuf::reference::Gun::new(&c.gun) {
+                        state.forget_repository(&gun);
+                    }
+                    cursor = Some(c.id);
+                }
+            }
+            Ok(Err(e)) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot read the changefeed: cached metadata expires by its TTL until it can");
+                    failing = true;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "changefeed follower task failed"),
+        }
+    }
 }

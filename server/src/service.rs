@@ -147,7 +147,8 @@ impl Service {
             let held = self.keys.signers(gun, &wanted)?;
             let update = validate_update(&state, &uploads, &held.as_online(), self.lifetimes, now)
                 .map_err(rejection_to_error)?;
-            match self.store.publish(gun, &update.files, now) {
+            let expected = state.timestamp.as_ref().map(|t| t.version());
+            match self.store.publish(gun, expected, &update.files, now) {
                 Ok(change) => {
                     self.invalidate_refresh(gun);
                     let roles: Vec<String> = update
@@ -193,7 +194,8 @@ impl Service {
         let state = match refresh_online(&state, &signers, self.lifetimes, now) {
             Ok(None) => state,
             Ok(Some(update)) => {
-                match self.store.publish(gun, &update.files, now) {
+                let expected = state.timestamp.as_ref().map(|t| t.version());
+                match self.store.publish(gun, expected, &update.files, now) {
                     Ok(_) => {
                         self.writes
                             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -232,6 +234,14 @@ impl Service {
             .ok()
             .and_then(|m| m.get(gun.as_str()).copied())
             .is_some_and(|due| now < due)
+    }
+
+    /// Forgets what this service remembers of `gun` because another process sharing the
+    /// store changed it (seen in the changefeed): the next read of its online roles looks
+    /// at the store again.
+    pub fn forget(&self, gun: &Gun) {
+        self.invalidate_refresh(gun);
+        self.parsed.forget(gun.as_str());
     }
 
     /// Forgets when `gun` is next due for re-signing (after a publish or delete).

@@ -49,7 +49,8 @@ impl<T: Role> Loaded<T> {
         Ok(Loaded { md, bytes })
     }
 
-    fn version(&self) -> u64 {
+    /// The version in `signed.version`.
+    pub fn version(&self) -> u64 {
         self.md.version().get()
     }
 }

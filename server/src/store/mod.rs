@@ -1,19 +1,28 @@
 //! Storage of TUF metadata, the changefeed and online keys.
 //!
 //! [`Store`] is synchronous and blocking: the HTTP layer calls it through
-//! `tokio::task::spawn_blocking`, never on an async executor thread. Two implementations are
-//! planned: [`sqlite::SqliteStore`] (the embedded default) and PostgreSQL (for several
-//! replicas behind a load balancer); both must give the guarantees documented on each method.
+//! `tokio::task::spawn_blocking`, never on an async executor thread. Two implementations:
+//! [`sqlite::SqliteStore`] (the embedded default) and [`postgres::PostgresStore`] (for
+//! several replicas behind a load balancer); both give the guarantees documented on each
+//! method, and `server/tests/store_contract.rs` runs the same suite on both.
 //!
 //! What the store guarantees:
 //! - every version of every role is kept, exactly as received, and can be read back by
 //!   version and by the SHA-256 of its bytes;
 //! - [`Store::publish`] is atomic: all files and the changefeed record, or nothing;
 //! - a (GUN, role, version) is written at most once, so two different documents never share a
-//!   version: a concurrent writer that lost gets [`StoreError::Conflict`].
+//!   version: a concurrent writer that lost gets [`StoreError::Conflict`];
+//! - publishing is a compare-and-swap on the repository's current timestamp version, and
+//!   adding an online key one on the role's newest key: both hold across processes and hosts
+//!   sharing one database, so two replicas can never fork a repository's history or its
+//!   keys;
+//! - changefeed ids increase in the order the entries become visible: a reader that saw
+//!   entry N will never later see a new entry below N, so polling "after the last id seen"
+//!   never skips one.
 //!
 //! The store knows nothing of TUF rules; [`crate::validate`] decides what may be written.
 
+pub mod postgres;
 pub mod sqlite;
 
 use thiserror::Error;
@@ -131,7 +140,12 @@ pub enum StoreError {
         /// The version that was taken.
         version: u64,
     },
-    /// The backend failed (IO, corruption, connection). Never shown to clients.
+    /// The database cannot be reached now (connection refused or lost, no pooled
+    /// connection free in time, a statement timeout): worth retrying later. Never shown to
+    /// clients, who get 503 with `Retry-After`.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed (IO, corruption, a refused statement). Never shown to clients.
     #[error("storage backend: {0}")]
     Backend(String),
 }
@@ -161,12 +175,23 @@ pub trait Store: Send + Sync + 'static {
         sha256: &str,
     ) -> Result<Option<StoredFile>, StoreError>;
 
-    /// Stores `files` and one changefeed entry in one transaction.
+    /// Stores `files` and one changefeed entry in one transaction, if the repository's
+    /// current timestamp version is still `expected` (`None`: the repository has no
+    /// timestamp yet).
     ///
-    /// Fails with [`StoreError::Conflict`], writing nothing, when any (gun, role, version)
-    /// already exists or when a role already has a version newer than the one given. The
-    /// changefeed entry records the `timestamp` file among `files` (version and SHA-256).
-    fn publish(&self, gun: &Gun, files: &[NewFile], now: Timestamp) -> Result<i64, StoreError>;
+    /// This is a compare-and-swap on the repository, not a check-then-insert: it holds for
+    /// any number of writers on any number of hosts. Fails with [`StoreError::Conflict`],
+    /// writing nothing, when the current timestamp version is not `expected` (another writer
+    /// was first), when any (gun, role, version) already exists, or when a role already has
+    /// a version newer than the one given. The changefeed entry records the `timestamp` file
+    /// among `files` (version and SHA-256).
+    fn publish(
+        &self,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
 
     /// Deletes all metadata of `gun` (its online keys stay, so a re-created repository can
     /// list the same server keys) and records a deletion in the changefeed. Returns false when
@@ -185,15 +210,17 @@ pub trait Store: Send + Sync + 'static {
     /// All online keys of (gun, role), oldest first.
     fn online_keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>, StoreError>;
 
-    /// Adds an online key for (gun, role). When `only_if_none` is true and the role already
-    /// has a key, nothing is written and the existing newest key is returned (so concurrent
-    /// first requests agree on one key); otherwise the new key is returned.
+    /// Adds `key` as the newest online key of (gun, role) if the role's newest key is still
+    /// the one with key id `after` (`None`: the role has no key yet), and returns it.
+    /// Otherwise nothing is written and the current newest key is returned, so concurrent
+    /// creations and rotations, on any number of hosts, agree on one key: a caller won when
+    /// the returned key id is its own.
     fn add_online_key(
         &self,
         gun: &Gun,
         role: &str,
         key: &StoredKey,
-        only_if_none: bool,
+        after: Option<&str>,
     ) -> Result<StoredKey, StoreError>;
 
     /// Replaces the sealed private part of every online key (current and retired, of every
@@ -203,6 +230,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the storage is reachable (for readiness probes).
     fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Lowercase hex SHA-256 of `bytes`: the checksum every backend stores beside a file.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
 /// What [`Store::reseal_online_keys`] calls for each key: `(gun, role, keyid, sealed)` to the

@@ -293,7 +293,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn publish(&self, gun: &Gun, files: &[NewFile], now: Timestamp) -> Result<i64, StoreError> {
+    fn publish(
+        &self,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
         const OP: &str = "publish";
         let mut conn = self.writer();
         // Dropping `tx` without commit (any early return below) rolls everything back.
@@ -305,6 +311,18 @@ impl Store for SqliteStore {
             let mut newest = tx
                 .prepare_cached("SELECT MAX(version) FROM tuf_files WHERE gun = ?1 AND role = ?2")
                 .map_err(backend(OP))?;
+            // The compare-and-swap: `BEGIN IMMEDIATE` holds the database's write lock, so
+            // the timestamp version read here is still current at commit.
+            let current: Option<i64> = newest
+                .query_row(params![gun.as_str(), "timestamp"], |row| row.get(0))
+                .map_err(backend(OP))?;
+            if current.map(|v| v as u64) != expected {
+                return Err(StoreError::Conflict {
+                    gun: gun.as_str().to_owned(),
+                    role: "timestamp".into(),
+                    version: current.map_or(0, |v| v as u64),
+                });
+            }
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
@@ -329,7 +347,7 @@ impl Store for SqliteStore {
                 if max.is_some_and(|max| max >= version) {
                     return Err(conflict());
                 }
-                let sha256 = sha256_hex(&file.bytes);
+                let sha256 = super::sha256_hex(&file.bytes);
                 match insert.execute(params![
                     gun.as_str(),
                     file.role,
@@ -493,27 +511,31 @@ impl Store for SqliteStore {
         gun: &Gun,
         role: &str,
         key: &StoredKey,
-        only_if_none: bool,
+        after: Option<&str>,
     ) -> Result<StoredKey, StoreError> {
         const OP: &str = "add online key";
         let mut conn = self.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend(OP))?;
-        if only_if_none {
-            let existing = tx
-                .prepare_cached(
-                    "SELECT keyid, public, sealed_private, created_at FROM online_keys
-                     WHERE gun = ?1 AND role = ?2 ORDER BY seq DESC LIMIT 1",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![gun.as_str(), role], stored_key)
-                        .optional()
-                })
-                .map_err(backend(OP))?;
-            if let Some(existing) = existing {
-                return Ok(existing); // `tx` rolls back: nothing was written
+        let newest = tx
+            .prepare_cached(
+                "SELECT keyid, public, sealed_private, created_at FROM online_keys
+                 WHERE gun = ?1 AND role = ?2 ORDER BY seq DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![gun.as_str(), role], stored_key)
+                    .optional()
+            })
+            .map_err(backend(OP))?;
+        if let Some(newest) = newest {
+            if after != Some(newest.keyid.as_str()) {
+                return Ok(newest); // `tx` rolls back: nothing was written
             }
+        } else if after.is_some() {
+            return Err(StoreError::Backend(format!(
+                "sqlite {OP}: {gun} {role} has no online key to rotate"
+            )));
         }
         tx.execute(
             "INSERT INTO online_keys (gun, role, keyid, public, sealed_private, created_at)
@@ -646,11 +668,6 @@ fn insert_change(
         )
     })
     .map_err(backend("append changefeed"))
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-fn sha256_hex(bytes: &[u8]) -> String {
-    vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
 /// Whether `err` is a PRIMARY KEY or UNIQUE constraint failure.
@@ -819,6 +836,7 @@ impl ReaderPool {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::sha256_hex;
     use std::collections::BTreeSet;
     use std::sync::{Arc, Barrier};
     use std::thread;
@@ -875,7 +893,7 @@ mod tests {
             file("snapshot", 1),
             file("timestamp", 1),
         ];
-        let id1 = store.publish(&g, &first, NOW).expect("publish 1");
+        let id1 = store.publish(&g, None, &first, NOW).expect("publish 1");
         let later = NOW.add_seconds(60);
         let second = [
             file("targets", 2),
@@ -883,12 +901,12 @@ mod tests {
             file("snapshot", 2),
             file("timestamp", 2),
         ];
-        let id2 = store.publish(&g, &second, later).expect("publish 2");
+        let id2 = store.publish(&g, None, &second, later).expect("publish 2");
         assert!(id2 > id1);
         // Another GUN with newer versions of the same roles must not show through.
         let other = gun("registry.example/other");
         let id3 = store
-            .publish(&other, &[file("root", 9), file("zzz", 1)], later)
+            .publish(&other, None, &[file("root", 9), file("zzz", 1)], later)
             .expect("publish other");
 
         let current = store.current(&g).expect("current");
@@ -1023,7 +1041,9 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let store = open(&dir);
         let g = gun("registry.example/app");
-        let id = store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        let id = store
+            .publish(&g, None, &[file("root", 1)], NOW)
+            .expect("publish");
         let feed = all_changes(&store, None);
         assert_eq!(feed.len(), 1);
         assert_eq!(
@@ -1038,10 +1058,10 @@ mod tests {
         let store = open(&dir);
         let g = gun("registry.example/app");
         store
-            .publish(&g, &[file("snapshot", 1)], NOW)
+            .publish(&g, None, &[file("snapshot", 1)], NOW)
             .expect("publish 1");
         store
-            .publish(&g, &[file("snapshot", 2)], NOW)
+            .publish(&g, None, &[file("snapshot", 2)], NOW)
             .expect("publish 2");
         let v1 = sha256_hex(&file("snapshot", 1).bytes);
 
@@ -1081,6 +1101,7 @@ mod tests {
         store
             .publish(
                 &g,
+                None,
                 &[file("root", 1), file("targets", 3), file("timestamp", 3)],
                 NOW,
             )
@@ -1090,6 +1111,7 @@ mod tests {
         // Same version of targets; the snapshot listed before it must not be kept either.
         let same = store.publish(
             &g,
+            None,
             &[
                 file("snapshot", 1),
                 file("targets", 3),
@@ -1113,6 +1135,7 @@ mod tests {
         // Older version of the timestamp, after files that would have been fine.
         let older = store.publish(
             &g,
+            None,
             &[
                 file("snapshot", 1),
                 file("targets", 4),
@@ -1125,7 +1148,7 @@ mod tests {
             "{older:?}"
         );
         // The same role twice in one publish.
-        let twice = store.publish(&g, &[file("snapshot", 1), file("snapshot", 1)], NOW);
+        let twice = store.publish(&g, None, &[file("snapshot", 1), file("snapshot", 1)], NOW);
         assert!(
             matches!(&twice, Err(StoreError::Conflict { version: 1, .. })),
             "{twice:?}"
@@ -1151,6 +1174,7 @@ mod tests {
         store
             .publish(
                 &g,
+                None,
                 &[
                     file("snapshot", 1),
                     file("targets", 4),
@@ -1172,7 +1196,7 @@ mod tests {
             version: u64::MAX,
             bytes: b"x".to_vec(),
         };
-        let result = store.publish(&g, &[file("root", 1), huge], NOW);
+        let result = store.publish(&g, None, &[file("root", 1), huge], NOW);
         assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
         assert_eq!(store.current(&g).expect("current"), vec![]);
         assert_eq!(all_changes(&store, None), vec![]);
@@ -1196,7 +1220,7 @@ mod tests {
                         bytes: format!("writer {i}").into_bytes(),
                     };
                     barrier.wait();
-                    (i, store.publish(&g, &[mine], NOW))
+                    (i, store.publish(&g, None, &[mine], NOW))
                 })
             })
             .collect();
@@ -1244,7 +1268,7 @@ mod tests {
                         bytes: format!("writer {i}").into_bytes(),
                     };
                     barrier.wait();
-                    store.publish(&g, &[mine], NOW)
+                    store.publish(&g, None, &[mine], NOW)
                 })
             })
             .collect();
@@ -1292,7 +1316,7 @@ mod tests {
                             version: next,
                             bytes: bytes.clone(),
                         }];
-                        match store.publish(&g, &files, NOW) {
+                        match store.publish(&g, None, &files, NOW) {
                             Ok(id) => acked.push((id, next, bytes)),
                             Err(StoreError::Conflict { .. }) => {}
                             Err(err) => panic!("publish: {err}"),
@@ -1344,16 +1368,16 @@ mod tests {
         let store = open(&dir);
         let (a, b) = (gun("registry.example/a"), gun("registry.example/b"));
         store
-            .publish(&a, &[file("root", 1), file("timestamp", 1)], NOW)
+            .publish(&a, None, &[file("root", 1), file("timestamp", 1)], NOW)
             .expect("publish a");
         store
-            .publish(&a, &[file("timestamp", 2)], NOW)
+            .publish(&a, None, &[file("timestamp", 2)], NOW)
             .expect("publish a");
         store
-            .publish(&b, &[file("root", 1)], NOW)
+            .publish(&b, None, &[file("root", 1)], NOW)
             .expect("publish b");
         store
-            .add_online_key(&a, "timestamp", &key("k1", 1), false)
+            .add_online_key(&a, "timestamp", &key("k1", 1), None)
             .expect("key");
         let ts1 = sha256_hex(&file("timestamp", 1).bytes);
 
@@ -1402,7 +1426,7 @@ mod tests {
 
         // A deleted repository can start again from version 1.
         store
-            .publish(&a, &[file("root", 1)], later)
+            .publish(&a, None, &[file("root", 1)], later)
             .expect("re-create");
         assert_eq!(
             store
@@ -1424,7 +1448,12 @@ mod tests {
             let (which, g) = if n % 3 == 0 { (1, &b) } else { (0, &a) };
             let version = ids_of[which].len() as u64 + 1;
             let id = store
-                .publish(g, &[file("timestamp", version)], NOW)
+                .publish(
+                    g,
+                    version.checked_sub(1).filter(|v| *v > 0),
+                    &[file("timestamp", version)],
+                    NOW,
+                )
                 .expect("publish");
             ids_of[which].push(id);
             all_ids.push(id);
@@ -1518,19 +1547,27 @@ mod tests {
 
         // The same created_at for all: order must come from insertion, not the clock.
         let first = store
-            .add_online_key(&g, "timestamp", &key("k1", 5), true)
+            .add_online_key(&g, "timestamp", &key("k1", 5), None)
             .expect("add");
         assert_eq!(first, key("k1", 5));
         let kept = store
-            .add_online_key(&g, "timestamp", &key("k2", 5), true)
+            .add_online_key(&g, "timestamp", &key("k2", 5), None)
             .expect("add");
         assert_eq!(kept, key("k1", 5), "only_if_none keeps the existing key");
+        let stale = store
+            .add_online_key(&g, "timestamp", &key("k3", 5), Some("k0"))
+            .expect("add");
+        assert_eq!(
+            stale,
+            key("k1", 5),
+            "a rotation after a key that is not the newest keeps it"
+        );
         let rotated = store
-            .add_online_key(&g, "timestamp", &key("k3", 5), false)
+            .add_online_key(&g, "timestamp", &key("k3", 5), Some("k1"))
             .expect("add");
         assert_eq!(rotated, key("k3", 5));
         let newest = store
-            .add_online_key(&g, "timestamp", &key("k4", 5), true)
+            .add_online_key(&g, "timestamp", &key("k4", 5), None)
             .expect("add");
         assert_eq!(newest, key("k3", 5), "the newest existing key is returned");
 
@@ -1540,7 +1577,7 @@ mod tests {
         );
         assert_eq!(store.online_keys(&g, "snapshot").expect("keys"), vec![]);
         assert!(matches!(
-            store.add_online_key(&g, "timestamp", &key("k1", 6), false),
+            store.add_online_key(&g, "timestamp", &key("k1", 6), Some("k3")),
             Err(StoreError::Backend(_))
         ));
     }
@@ -1562,7 +1599,7 @@ mod tests {
                     let mine = key(&format!("key-of-thread-{i}"), 1);
                     barrier.wait();
                     store
-                        .add_online_key(&g, "snapshot", &mine, true)
+                        .add_online_key(&g, "snapshot", &mine, None)
                         .expect("add")
                 })
             })
@@ -1589,12 +1626,12 @@ mod tests {
         let (id, stored_key) = {
             let store = open(&dir);
             let id = store
-                .publish(&g, &[file("root", 1), file("timestamp", 1)], NOW)
+                .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
                 .expect("publish");
             (
                 id,
                 store
-                    .add_online_key(&g, "timestamp", &key("k1", 3), true)
+                    .add_online_key(&g, "timestamp", &key("k1", 3), None)
                     .expect("key"),
             )
         };
@@ -1619,7 +1656,9 @@ mod tests {
         assert!(store.delete(&g, NOW).expect("delete"));
         drop(store);
         let store = open(&dir);
-        let next = store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        let next = store
+            .publish(&g, None, &[file("root", 1)], NOW)
+            .expect("publish");
         assert_eq!(next, id + 2);
         store.integrity_check().expect("integrity");
     }
@@ -1666,7 +1705,7 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let store = open(&dir);
         store
-            .publish(&gun("registry.example/app"), &[file("root", 1)], NOW)
+            .publish(&gun("registry.example/app"), None, &[file("root", 1)], NOW)
             .expect("publish");
         for name in ["vouch.db", "vouch.db-wal", "vouch.db-shm"] {
             let meta = std::fs::metadata(dir.path().join(name)).expect(name);
@@ -1707,7 +1746,9 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let store = open(&dir);
         let g = gun("registry.example/app");
-        store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        store
+            .publish(&g, None, &[file("root", 1)], NOW)
+            .expect("publish");
 
         let mut writer = store.writer();
         let tx = writer
@@ -1735,7 +1776,9 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let store = Arc::new(open(&dir));
         let g = gun("registry.example/app");
-        store.publish(&g, &[file("root", 1)], NOW).expect("publish");
+        store
+            .publish(&g, None, &[file("root", 1)], NOW)
+            .expect("publish");
         let barrier = Arc::new(Barrier::new(THREADS));
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {

@@ -1,0 +1,671 @@
+//! [`PostgresStore`]: the [`Store`] on one PostgreSQL database, shared by any number of
+//! server replicas.
+//!
+//! Every operation is one transaction on a pooled connection ([`pool`]), opened with
+//! `BEGIN` and a `SET LOCAL statement_timeout`, and its statements are sent unnamed
+//! (`query_typed`): no session state outlives a transaction, so the server works through
+//! PgBouncer in transaction mode.
+//!
+//! How the cross-replica guarantees of [`Store`] are kept:
+//! - **publish is a compare-and-swap**: each repository has a row in `repositories` holding
+//!   its current timestamp version. A publish locks that row (`INSERT ... ON CONFLICT DO
+//!   UPDATE ... RETURNING`, which takes the row lock), compares the version with the one the
+//!   publisher validated against, and updates it in the same transaction; a second writer
+//!   waits for the lock, then sees the new version and gets [`StoreError::Conflict`];
+//! - **online keys**: adding one takes the same row lock, then compares the role's newest
+//!   key with the one the caller saw;
+//! - **changefeed ids in visibility order**: ids come from one counter row
+//!   (`changefeed_last`), incremented as the last statement before `COMMIT`. Its row lock is
+//!   held until the transaction is visible, so the next id is taken only after the previous
+//!   entry can be read: a reader that saw id N can never later see a new id below N, which
+//!   a sequence alone would not give. The price is that publishes commit one at a time;
+//!   the lock is held only for the last statement and the commit.
+//!
+//! The schema carries its version in `vouch_schema`; [`PostgresStore::open`] applies the
+//! missing steps in one transaction under an advisory lock, so replicas starting at once
+//! migrate once, and refuses a database written by a newer schema.
+
+mod options;
+mod pool;
+mod tls;
+
+pub use options::{is_postgres_url, redact, PgOptions, TlsMode};
+
+use postgres::types::Type;
+use postgres::{Client, Row, Transaction};
+use vouch_tuf::reference::Gun;
+use vouch_tuf::time::Timestamp;
+
+use self::pool::{Failure, Pool};
+use super::{
+    Change, ChangeCategory, Direction, NewFile, Reseal, Store, StoreError, StoredFile, StoredKey,
+};
+
+/// The advisory lock key that serialises schema migrations (any constant unlikely to be
+/// used by another application on the same database: "vouch" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0076_6f75_6368;
+
+/// Schema steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`. Append new
+/// steps; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema.
+    "CREATE TABLE tuf_files (
+         gun        TEXT   NOT NULL,
+         role       TEXT   NOT NULL,
+         version    BIGINT NOT NULL CHECK (version >= 0),
+         sha256     TEXT   NOT NULL,
+         data       BYTEA  NOT NULL,
+         created_at BIGINT NOT NULL,
+         PRIMARY KEY (gun, role, version)
+     );
+     CREATE INDEX tuf_files_by_checksum ON tuf_files (gun, role, sha256);
+
+     CREATE TABLE repositories (
+         gun               TEXT PRIMARY KEY,
+         timestamp_version BIGINT
+     );
+
+     CREATE TABLE changefeed (
+         id         BIGINT PRIMARY KEY,
+         gun        TEXT   NOT NULL,
+         version    BIGINT NOT NULL CHECK (version >= 0),
+         sha256     TEXT   NOT NULL,
+         category   TEXT   NOT NULL CHECK (category IN ('update', 'deletion')),
+         created_at BIGINT NOT NULL
+     );
+     CREATE INDEX changefeed_by_gun ON changefeed (gun, id);
+
+     CREATE TABLE changefeed_last (
+         one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+         id  BIGINT NOT NULL
+     );
+     INSERT INTO changefeed_last (one, id) VALUES (TRUE, 0);
+
+     CREATE TABLE online_keys (
+         seq            BIGSERIAL PRIMARY KEY,
+         gun            TEXT   NOT NULL,
+         role           TEXT   NOT NULL,
+         keyid          TEXT   NOT NULL,
+         public         TEXT   NOT NULL,
+         sealed_private BYTEA  NOT NULL,
+         created_at     BIGINT NOT NULL,
+         UNIQUE (gun, role, keyid)
+     );
+     CREATE INDEX online_keys_by_role ON online_keys (gun, role, seq);",
+];
+
+/// The newest version of each role of GUN `$1`: a skip scan over the primary key, one index
+/// descent per role, however many versions are kept.
+const CURRENT_SQL: &str = "
+    WITH RECURSIVE roles(role) AS (
+        (SELECT role FROM tuf_files WHERE gun = $1 ORDER BY role LIMIT 1)
+        UNION ALL
+        SELECT (SELECT t.role FROM tuf_files t WHERE t.gun = $1 AND t.role > roles.role
+                ORDER BY t.role LIMIT 1)
+        FROM roles WHERE roles.role IS NOT NULL
+    )
+    SELECT f.role, f.version, f.sha256, f.data, f.created_at
+    FROM roles CROSS JOIN LATERAL (
+        SELECT role, version, sha256, data, created_at FROM tuf_files
+        WHERE gun = $1 AND role = roles.role ORDER BY version DESC LIMIT 1
+    ) f
+    ORDER BY f.role";
+
+/// The [`Store`] on PostgreSQL. See the module documentation.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.pool.options().redacted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a transaction only reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl PostgresStore {
+    /// Connects with `options`, creating or migrating the schema. Fails when the database
+    /// cannot be reached, refuses the credentials, or was written by a newer schema.
+    pub fn open(options: PgOptions) -> Result<Self, StoreError> {
+        let pool = Pool::new(options).map_err(StoreError::Backend)?;
+        let store = PostgresStore { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The URL this store connects to, its password hidden.
+    pub fn redacted_url(&self) -> &str {
+        &self.pool.options().redacted
+    }
+
+    /// Runs `f` in one transaction (`access` decides `READ ONLY`), committing when it
+    /// returns `Ok`; anything else rolls back.
+    fn transaction<T>(
+        &self,
+        op: &str,
+        access: Access,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let timeout_ms = self.pool.options().statement_timeout.as_millis().max(1);
+        self.pool.with(op, |client: &mut Client| {
+            let mut tx = client
+                .build_transaction()
+                .read_only(access == Access::Read)
+                .start()?;
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        const OP: &str = "migrate schema";
+        let target = MIGRATIONS.len() as i32;
+        self.transaction(OP, Access::Write, |tx| {
+            tx.query_typed(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[(&MIGRATION_LOCK, Type::INT8)],
+            )?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS vouch_schema (
+                     one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+                     version INTEGER NOT NULL
+                 )",
+            )?;
+            let found: i32 = tx
+                .query_typed_opt("SELECT version FROM vouch_schema", &[])?
+                .map_or(0, |row| row.get(0));
+            if found == target {
+                return Ok(());
+            }
+            let start = usize::try_from(found)
+                .ok()
+                .filter(|&s| s < MIGRATIONS.len())
+                .ok_or_else(|| {
+                    StoreError::Backend(format!(
+                        "postgres {OP}: database schema version {found} is not one this server knows (newest {target})"
+                    ))
+                })?;
+            for step in &MIGRATIONS[start..] {
+                tx.batch_execute(step)?;
+            }
+            tx.query_typed(
+                "INSERT INTO vouch_schema (one, version) VALUES (TRUE, $1)
+                 ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
+                &[(&target, Type::INT4)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Takes the row lock of `gun`'s `repositories` row (creating the row), returning the
+    /// current timestamp version it records.
+    fn lock_repository(tx: &mut Transaction<'_>, gun: &Gun) -> Result<Option<i64>, Failure> {
+        let row = tx.query_typed_one(
+            "INSERT INTO repositories (gun) VALUES ($1)
+             ON CONFLICT (gun) DO UPDATE SET gun = EXCLUDED.gun
+             RETURNING timestamp_version",
+            &[(&gun.as_str(), Type::TEXT)],
+        )?;
+        Ok(row.get(0))
+    }
+
+    /// Appends a changefeed entry (the last statement before commit: see the module
+    /// documentation) and returns its id.
+    fn append_change(
+        tx: &mut Transaction<'_>,
+        gun: &Gun,
+        version: i64,
+        sha256: &str,
+        category: ChangeCategory,
+        now: Timestamp,
+    ) -> Result<i64, Failure> {
+        let row = tx.query_typed_one(
+            "WITH next AS (UPDATE changefeed_last SET id = id + 1 RETURNING id)
+             INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
+             SELECT next.id, $1, $2, $3, $4, $5 FROM next
+             RETURNING id",
+            &[
+                (&gun.as_str(), Type::TEXT),
+                (&version, Type::INT8),
+                (&sha256, Type::TEXT),
+                (&category.as_str(), Type::TEXT),
+                (&now.unix(), Type::INT8),
+            ],
+        )?;
+        Ok(row.get(0))
+    }
+
+    /// Copies one changefeed entry with its id and time, moving the counter past it (for
+    /// `migrate-store`, in id order, into an empty changefeed).
+    pub fn import_change(&self, change: &Change) -> Result<(), StoreError> {
+        self.transaction("import changefeed", Access::Write, |tx| {
+            tx.query_typed(
+                "INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    (&change.id, Type::INT8),
+                    (&change.gun.as_str(), Type::TEXT),
+                    (&(change.version as i64), Type::INT8),
+                    (&change.sha256.as_str(), Type::TEXT),
+                    (&change.category.as_str(), Type::TEXT),
+                    (&change.created_at.unix(), Type::INT8),
+                ],
+            )?;
+            tx.query_typed(
+                "UPDATE changefeed_last SET id = GREATEST(id, $1)",
+                &[(&change.id, Type::INT8)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Stores files exactly as given, with their times, and no changefeed entry (for
+    /// `migrate-store`, which copies the changefeed separately); the repository's
+    /// timestamp version follows the newest timestamp among them.
+    pub fn import_files(&self, gun: &Gun, files: &[StoredFile]) -> Result<(), StoreError> {
+        self.transaction("import metadata", Access::Write, |tx| {
+            Self::lock_repository(tx, gun)?;
+            for f in files {
+                tx.query_typed(
+                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        (&gun.as_str(), Type::TEXT),
+                        (&f.role.as_str(), Type::TEXT),
+                        (&(f.version as i64), Type::INT8),
+                        (&f.sha256.as_str(), Type::TEXT),
+                        (&f.bytes.as_slice(), Type::BYTEA),
+                        (&f.created_at.unix(), Type::INT8),
+                    ],
+                )?;
+            }
+            tx.query_typed(
+                "UPDATE repositories SET timestamp_version =
+                     (SELECT MAX(version) FROM tuf_files WHERE gun = $1 AND role = 'timestamp')
+                 WHERE gun = $1",
+                &[(&gun.as_str(), Type::TEXT)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Copies an online key with its time, keeping the order keys are added in.
+    pub fn import_key(&self, gun: &Gun, role: &str, key: &StoredKey) -> Result<(), StoreError> {
+        self.transaction("import online key", Access::Write, |tx| {
+            insert_key(tx, gun, role, key)?;
+            Ok(())
+        })
+    }
+
+    /// Every (gun, role) holding online keys (for `migrate-store`).
+    pub fn key_roles(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.transaction("list online keys", Access::Read, |tx| {
+            let rows = tx.query_typed(
+                "SELECT DISTINCT gun, role FROM online_keys ORDER BY gun, role",
+                &[],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+}
+
+fn insert_key(
+    tx: &mut Transaction<'_>,
+    gun: &Gun,
+    role: &str,
+    key: &StoredKey,
+) -> Result<(), Failure> {
+    tx.query_typed(
+        "INSERT INTO online_keys (gun, role, keyid, public, sealed_private, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            (&gun.as_str(), Type::TEXT),
+            (&role, Type::TEXT),
+            (&key.keyid.as_str(), Type::TEXT),
+            (&key.public.as_str(), Type::TEXT),
+            (&key.sealed_private.as_slice(), Type::BYTEA),
+            (&key.created_at.unix(), Type::INT8),
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError> {
+        self.transaction("read current metadata", Access::Read, |tx| {
+            let rows = tx.query_typed(CURRENT_SQL, &[(&gun.as_str(), Type::TEXT)])?;
+            rows.iter().map(stored_file).collect()
+        })
+    }
+
+    fn get_current(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>, StoreError> {
+        self.transaction("read current role", Access::Read, |tx| {
+            tx.query_typed_opt(
+                "SELECT role, version, sha256, data, created_at FROM tuf_files
+                 WHERE gun = $1 AND role = $2 ORDER BY version DESC LIMIT 1",
+                &[(&gun.as_str(), Type::TEXT), (&role, Type::TEXT)],
+            )?
+            .as_ref()
+            .map(stored_file)
+            .transpose()
+        })
+    }
+
+    fn get_version(
+        &self,
+        gun: &Gun,
+        role: &str,
+        version: u64,
+    ) -> Result<Option<StoredFile>, StoreError> {
+        let Ok(version) = i64::try_from(version) else {
+            return Ok(None); // never stored: publish refuses such versions
+        };
+        self.transaction("read role version", Access::Read, |tx| {
+            tx.query_typed_opt(
+                "SELECT role, version, sha256, data, created_at FROM tuf_files
+                 WHERE gun = $1 AND role = $2 AND version = $3",
+                &[
+                    (&gun.as_str(), Type::TEXT),
+                    (&role, Type::TEXT),
+                    (&version, Type::INT8),
+                ],
+            )?
+            .as_ref()
+            .map(stored_file)
+            .transpose()
+        })
+    }
+
+    fn get_by_checksum(
+        &self,
+        gun: &Gun,
+        role: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredFile>, StoreError> {
+        let sha256 = sha256.to_ascii_lowercase();
+        self.transaction("read role by checksum", Access::Read, |tx| {
+            tx.query_typed_opt(
+                "SELECT role, version, sha256, data, created_at FROM tuf_files
+                 WHERE gun = $1 AND role = $2 AND sha256 = $3
+                 ORDER BY version DESC LIMIT 1",
+                &[
+                    (&gun.as_str(), Type::TEXT),
+                    (&role, Type::TEXT),
+                    (&sha256.as_str(), Type::TEXT),
+                ],
+            )?
+            .as_ref()
+            .map(stored_file)
+            .transpose()
+        })
+    }
+
+    fn publish(
+        &self,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        const OP: &str = "publish";
+        self.transaction(OP, Access::Write, |tx| {
+            let current = Self::lock_repository(tx, gun)?;
+            if current.map(|v| v as u64) != expected {
+                return Err(StoreError::Conflict {
+                    gun: gun.as_str().to_owned(),
+                    role: "timestamp".into(),
+                    version: current.map_or(0, |v| v as u64),
+                }
+                .into());
+            }
+            let (mut ts_version, mut ts_sha256) = (None, String::new());
+            for file in files {
+                let version = i64::try_from(file.version).map_err(|_| {
+                    StoreError::Backend(format!(
+                        "postgres {OP}: {} version {} is out of range",
+                        file.role, file.version
+                    ))
+                })?;
+                let sha256 = super::sha256_hex(&file.bytes);
+                // Written only when no version of the role is this one or newer; the
+                // repository's row lock keeps that true until commit.
+                let written = tx.execute_typed(
+                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                     SELECT $1, $2, $3, $4, $5, $6
+                     WHERE NOT EXISTS (SELECT 1 FROM tuf_files
+                                       WHERE gun = $1 AND role = $2 AND version >= $3)",
+                    &[
+                        (&gun.as_str(), Type::TEXT),
+                        (&file.role.as_str(), Type::TEXT),
+                        (&version, Type::INT8),
+                        (&sha256.as_str(), Type::TEXT),
+                        (&file.bytes.as_slice(), Type::BYTEA),
+                        (&now.unix(), Type::INT8),
+                    ],
+                )?;
+                if written == 0 {
+                    return Err(StoreError::Conflict {
+                        gun: gun.as_str().to_owned(),
+                        role: file.role.clone(),
+                        version: file.version,
+                    }
+                    .into());
+                }
+                if file.role == "timestamp" {
+                    (ts_version, ts_sha256) = (Some(version), sha256);
+                }
+            }
+            if let Some(v) = ts_version {
+                tx.query_typed(
+                    "UPDATE repositories SET timestamp_version = $2 WHERE gun = $1",
+                    &[(&gun.as_str(), Type::TEXT), (&v, Type::INT8)],
+                )?;
+            }
+            Self::append_change(
+                tx,
+                gun,
+                ts_version.unwrap_or(0),
+                &ts_sha256,
+                ChangeCategory::Update,
+                now,
+            )
+        })
+    }
+
+    fn delete(&self, gun: &Gun, now: Timestamp) -> Result<bool, StoreError> {
+        self.transaction("delete", Access::Write, |tx| {
+            Self::lock_repository(tx, gun)?;
+            let deleted = tx.execute_typed(
+                "DELETE FROM tuf_files WHERE gun = $1",
+                &[(&gun.as_str(), Type::TEXT)],
+            )?;
+            tx.query_typed(
+                "UPDATE repositories SET timestamp_version = NULL WHERE gun = $1",
+                &[(&gun.as_str(), Type::TEXT)],
+            )?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            Self::append_change(tx, gun, 0, "", ChangeCategory::Deletion, now)?;
+            Ok(true)
+        })
+    }
+
+    fn changes(
+        &self,
+        gun: Option<&Gun>,
+        cursor: Option<i64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Unnamed statements are planned with their parameters' values, so the NULL tests
+        // fold away and each shape uses the index it needs.
+        let sql = match direction {
+            Direction::Forward => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE ($2::BIGINT IS NULL OR id > $2) AND ($3::TEXT IS NULL OR gun = $3)
+                 ORDER BY id ASC LIMIT $1"
+            }
+            Direction::Backward => {
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 WHERE ($2::BIGINT IS NULL OR id < $2) AND ($3::TEXT IS NULL OR gun = $3)
+                 ORDER BY id DESC LIMIT $1"
+            }
+        };
+        let gun = gun.map(Gun::as_str);
+        self.transaction("read changefeed", Access::Read, |tx| {
+            let rows = tx.query_typed(
+                sql,
+                &[
+                    (&limit, Type::INT8),
+                    (&cursor, Type::INT8),
+                    (&gun, Type::TEXT),
+                ],
+            )?;
+            rows.iter().map(change).collect()
+        })
+    }
+
+    fn online_keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>, StoreError> {
+        self.transaction("read online keys", Access::Read, |tx| {
+            let rows = tx.query_typed(
+                "SELECT keyid, public, sealed_private, created_at FROM online_keys
+                 WHERE gun = $1 AND role = $2 ORDER BY seq ASC",
+                &[(&gun.as_str(), Type::TEXT), (&role, Type::TEXT)],
+            )?;
+            Ok(rows.iter().map(stored_key).collect())
+        })
+    }
+
+    fn add_online_key(
+        &self,
+        gun: &Gun,
+        role: &str,
+        key: &StoredKey,
+        after: Option<&str>,
+    ) -> Result<StoredKey, StoreError> {
+        const OP: &str = "add online key";
+        self.transaction(OP, Access::Write, |tx| {
+            Self::lock_repository(tx, gun)?;
+            let newest = tx
+                .query_typed_opt(
+                    "SELECT keyid, public, sealed_private, created_at FROM online_keys
+                     WHERE gun = $1 AND role = $2 ORDER BY seq DESC LIMIT 1",
+                    &[(&gun.as_str(), Type::TEXT), (&role, Type::TEXT)],
+                )?
+                .as_ref()
+                .map(stored_key);
+            match (newest, after) {
+                (Some(newest), _) if after != Some(newest.keyid.as_str()) => return Ok(newest),
+                (None, Some(_)) => {
+                    return Err(StoreError::Backend(format!(
+                        "postgres {OP}: {gun} {role} has no online key to rotate"
+                    ))
+                    .into())
+                }
+                _ => {}
+            }
+            insert_key(tx, gun, role, key).map_err(|f| match f {
+                Failure::Database(e)
+                    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    StoreError::Backend(format!(
+                        "postgres {OP}: key {} is already stored for {gun} {role}",
+                        key.keyid
+                    ))
+                    .into()
+                }
+                other => other,
+            })?;
+            Ok(key.clone())
+        })
+    }
+
+    fn reseal_online_keys(&self, reseal: &mut Reseal<'_>) -> Result<usize, StoreError> {
+        self.transaction("re-seal online keys", Access::Write, |tx| {
+            let rows = tx.query_typed(
+                "SELECT seq, gun, role, keyid, sealed_private FROM online_keys
+                 ORDER BY seq FOR UPDATE",
+                &[],
+            )?;
+            for row in &rows {
+                let seq: i64 = row.get(0);
+                let (gun, role, keyid): (String, String, String) =
+                    (row.get(1), row.get(2), row.get(3));
+                let sealed: Vec<u8> = row.get(4);
+                // An error returns early: the transaction rolls back and no key changes.
+                let resealed = reseal(&gun, &role, &keyid, &sealed).map_err(StoreError::Backend)?;
+                tx.query_typed(
+                    "UPDATE online_keys SET sealed_private = $1 WHERE seq = $2",
+                    &[(&resealed.as_slice(), Type::BYTEA), (&seq, Type::INT8)],
+                )?;
+            }
+            Ok(rows.len())
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.transaction("ping", Access::Read, |tx| {
+            tx.query_typed("SELECT id FROM changefeed_last", &[])?;
+            Ok(())
+        })
+    }
+}
+
+/// Reads `role, version, sha256, data, created_at`.
+fn stored_file(row: &Row) -> Result<StoredFile, Failure> {
+    let version: i64 = row.get(1);
+    Ok(StoredFile {
+        role: row.get(0),
+        version: u64::try_from(version)
+            .map_err(|_| StoreError::Backend(format!("postgres: stored version {version}")))?,
+        sha256: row.get(2),
+        bytes: row.get(3),
+        created_at: Timestamp::from_unix(row.get(4)),
+    })
+}
+
+/// Reads `keyid, public, sealed_private, created_at`.
+fn stored_key(row: &Row) -> StoredKey {
+    StoredKey {
+        keyid: row.get(0),
+        public: row.get(1),
+        sealed_private: row.get(2),
+        created_at: Timestamp::from_unix(row.get(3)),
+    }
+}
+
+/// Reads `id, gun, version, sha256, category, created_at`.
+fn change(row: &Row) -> Result<Change, Failure> {
+    let category: String = row.get(4);
+    let category = match category.as_str() {
+        "update" => ChangeCategory::Update,
+        "deletion" => ChangeCategory::Deletion,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "postgres read changefeed: unknown category {other:?}"
+            ))
+            .into())
+        }
+    };
+    let version: i64 = row.get(2);
+    Ok(Change {
+        id: row.get(0),
+        gun: row.get(1),
+        version: version as u64,
+        sha256: row.get(3),
+        category,
+        created_at: Timestamp::from_unix(row.get(5)),
+    })
+}
