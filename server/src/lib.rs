@@ -15,7 +15,8 @@
 //! - [`config`] and `run` assemble everything for the `vouch-server` binary, serving plain
 //!   HTTP or TLS through [`vouch_serve`] (the accept loop, and certificates reloaded when
 //!   their files change); [`backup`] copies the SQLite store while it is in use
-//!   (`vouch-server backup`).
+//!   (`vouch-server backup`); [`migrate`] copies one store into another
+//!   (`vouch-server migrate-store`).
 
 pub mod auth;
 pub mod backup;
@@ -25,6 +26,7 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod metrics;
+pub mod migrate;
 pub mod routes;
 pub mod service;
 pub mod store;

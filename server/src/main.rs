@@ -46,6 +46,17 @@ enum Command {
     /// write it to the KEK file. Stop the server first; back up the new KEK afterwards. An
     /// interrupted run is finished by running it again.
     RotateKek,
+    /// Copy everything one store holds (every version, the changefeed, the online keys) into
+    /// an empty one, then read both back and compare. Stop the servers writing to the source
+    /// first. The key-encryption key is not in either store: keep using the same one.
+    MigrateStore {
+        /// The store to copy: sqlite:PATH or postgres://...
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty store to copy into: postgres://... or sqlite:PATH
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
@@ -174,6 +185,9 @@ fn main() -> std::process::ExitCode {
     if let Some(Command::RotateKek) = &args.command {
         return rotate_kek(&config);
     }
+    if let Some(Command::MigrateStore { from, to }) = &args.command {
+        return migrate_store(from, to);
+    }
     let filter = match tracing_subscriber::EnvFilter::try_new(&config.log) {
         Ok(f) => f,
         Err(e) => {
@@ -243,6 +257,57 @@ fn rotate_kek(config: &Config) -> std::process::ExitCode {
         }
         Err(e) => {
             eprintln!("vouch-server rotate-kek: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
+    use vouch_server::config::Backend;
+    let parse = |url: &str| Backend::parse(url);
+    let (source, target) = match (parse(from), parse(to)) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("vouch-server migrate-store: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Backend::Sqlite(path) = &source {
+        if !path.exists() {
+            eprintln!(
+                "vouch-server migrate-store: no SQLite database at {}",
+                path.display()
+            );
+            return std::process::ExitCode::from(2);
+        }
+    }
+    let run = || -> anyhow::Result<vouch_server::migrate::Migrated> {
+        let from = source
+            .open()
+            .with_context(|| format!("opening {}", source.describe()))?;
+        let to = target
+            .open()
+            .with_context(|| format!("opening {}", target.describe()))?;
+        Ok(vouch_server::migrate::migrate_store(
+            from.as_ref(),
+            to.as_ref(),
+        )?)
+    };
+    match run() {
+        Ok(m) => {
+            println!(
+                "copied {} file versions, {} changefeed entries and {} online keys from {} to {}",
+                m.files,
+                m.changes,
+                m.keys,
+                source.describe(),
+                target.describe()
+            );
+            println!("  verified: both read back to sha256:{}", m.digest);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vouch-server migrate-store: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

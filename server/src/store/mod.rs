@@ -230,6 +230,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the storage is reachable (for readiness probes).
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Calls `visit` with every record of the store, in one read transaction (a consistent
+    /// snapshot): all files ordered by (GUN, role, version), then the changefeed in id
+    /// order, then the online keys ordered by (GUN, role) and the order they were added.
+    /// Stops at the first error `visit` returns. (`vouch-server migrate-store` copies a
+    /// store with it.)
+    fn export(&self, visit: &mut Visit<'_>) -> Result<(), StoreError>;
+
+    /// Writes every record `records` yields, exactly (versions, checksums, times and
+    /// changefeed ids kept), in one transaction, into a store that holds nothing yet: when
+    /// the store is not empty, or `records` yields an error, or any record fails, nothing
+    /// is written.
+    fn import(
+        &self,
+        records: &mut dyn Iterator<Item = Result<Record, StoreError>>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// What [`Store::export`] calls for each record.
+pub type Visit<'a> = dyn FnMut(Record) -> Result<(), StoreError> + 'a;
+
+/// One record of a store's whole content (see [`Store::export`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// One stored version of one role.
+    File {
+        /// The repository.
+        gun: String,
+        /// The file.
+        file: StoredFile,
+    },
+    /// One changefeed entry.
+    Change(Change),
+    /// One online key.
+    Key {
+        /// The repository.
+        gun: String,
+        /// The role.
+        role: String,
+        /// The key.
+        key: StoredKey,
+    },
 }
 
 /// Lowercase hex SHA-256 of `bytes`: the checksum every backend stores beside a file.

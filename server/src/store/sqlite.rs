@@ -38,7 +38,8 @@ use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
 use super::{
-    Change, ChangeCategory, Direction, NewFile, Reseal, Store, StoreError, StoredFile, StoredKey,
+    Change, ChangeCategory, Direction, NewFile, Record, Reseal, Store, StoreError, StoredFile,
+    StoredKey, Visit,
 };
 
 /// How long a connection waits for a lock held by another connection (another process on
@@ -563,6 +564,17 @@ impl Store for SqliteStore {
         Ok(key.clone())
     }
 
+    fn export(&self, visit: &mut Visit<'_>) -> Result<(), StoreError> {
+        self.export_records(visit)
+    }
+
+    fn import(
+        &self,
+        records: &mut dyn Iterator<Item = Result<Record, StoreError>>,
+    ) -> Result<u64, StoreError> {
+        self.import_records(records)
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         let path = &self.readers.path;
         // A database file deleted or replaced under the server would still answer queries
@@ -589,6 +601,136 @@ impl Store for SqliteStore {
             .map(drop)
             .map_err(backend("ping"))
         })
+    }
+}
+
+impl SqliteStore {
+    /// [`Store::export`] on one reader connection, in one read transaction.
+    fn export_records(&self, visit: &mut Visit<'_>) -> Result<(), StoreError> {
+        const OP: &str = "export";
+        self.readers.with(|conn| {
+            // A read transaction: one WAL snapshot for every query below.
+            let tx = conn.unchecked_transaction().map_err(backend(OP))?;
+            {
+                let mut files = tx
+                    .prepare(
+                        "SELECT gun, role, version, sha256, data, created_at FROM tuf_files
+                         ORDER BY gun, role, version",
+                    )
+                    .map_err(backend(OP))?;
+                let mut rows = files.query([]).map_err(backend(OP))?;
+                while let Some(row) = rows.next().map_err(backend(OP))? {
+                    let gun: String = row.get(0).map_err(backend(OP))?;
+                    let file = StoredFile {
+                        role: row.get(1).map_err(backend(OP))?,
+                        version: row.get(2).map_err(backend(OP))?,
+                        sha256: row.get(3).map_err(backend(OP))?,
+                        bytes: row.get(4).map_err(backend(OP))?,
+                        created_at: Timestamp::from_unix(row.get(5).map_err(backend(OP))?),
+                    };
+                    visit(Record::File { gun, file })?;
+                }
+                let mut changes = tx
+                    .prepare(
+                        "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                         ORDER BY id",
+                    )
+                    .map_err(backend(OP))?;
+                let mut rows = changes.query([]).map_err(backend(OP))?;
+                while let Some(row) = rows.next().map_err(backend(OP))? {
+                    visit(Record::Change(change(row)?))?;
+                }
+                let mut keys = tx
+                    .prepare(
+                        "SELECT gun, role, keyid, public, sealed_private, created_at
+                         FROM online_keys ORDER BY gun, role, seq",
+                    )
+                    .map_err(backend(OP))?;
+                let mut rows = keys.query([]).map_err(backend(OP))?;
+                while let Some(row) = rows.next().map_err(backend(OP))? {
+                    let gun: String = row.get(0).map_err(backend(OP))?;
+                    let role: String = row.get(1).map_err(backend(OP))?;
+                    let key = StoredKey {
+                        keyid: row.get(2).map_err(backend(OP))?,
+                        public: row.get(3).map_err(backend(OP))?,
+                        sealed_private: row.get(4).map_err(backend(OP))?,
+                        created_at: Timestamp::from_unix(row.get(5).map_err(backend(OP))?),
+                    };
+                    visit(Record::Key { gun, role, key })?;
+                }
+            }
+            tx.finish().map_err(backend(OP))
+        })
+    }
+
+    /// [`Store::import`] in one write transaction.
+    fn import_records(
+        &self,
+        records: &mut dyn Iterator<Item = Result<Record, StoreError>>,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "import";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let used: i64 = tx
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM tuf_files) + (SELECT COUNT(*) FROM changefeed)
+                      + (SELECT COUNT(*) FROM online_keys)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(backend(OP))?;
+        if used != 0 {
+            return Err(StoreError::Backend(format!(
+                "sqlite {OP}: the target database already holds data: import needs an empty one"
+            )));
+        }
+        let mut n = 0_u64;
+        for record in records {
+            match record? {
+                Record::File { gun, file } => tx.execute(
+                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        gun,
+                        file.role,
+                        i64::try_from(file.version).unwrap_or(i64::MAX),
+                        file.sha256,
+                        file.bytes,
+                        file.created_at.unix()
+                    ],
+                ),
+                Record::Change(c) => tx.execute(
+                    "INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        c.id,
+                        c.gun,
+                        i64::try_from(c.version).unwrap_or(i64::MAX),
+                        c.sha256,
+                        c.category.as_str(),
+                        c.created_at.unix()
+                    ],
+                ),
+                Record::Key { gun, role, key } => tx.execute(
+                    "INSERT INTO online_keys (gun, role, keyid, public, sealed_private, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        gun,
+                        role,
+                        key.keyid,
+                        key.public,
+                        key.sealed_private,
+                        key.created_at.unix()
+                    ],
+                ),
+            }
+            .map_err(backend(OP))?;
+            n += 1;
+        }
+        tx.commit().map_err(backend(OP))?;
+        Ok(n)
     }
 }
 
@@ -836,8 +978,9 @@ impl ReaderPool {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::sha256_hex;
-    use std::collections::BTreeSet;
+    //! What only SQLite has: its settings, files, reader pool and locking. The behaviour every
+    //! store promises is tested on both backends by `server/tests/store_contract.rs`.
+
     use std::sync::{Arc, Barrier};
     use std::thread;
 
@@ -868,139 +1011,6 @@ mod tests {
         store
             .changes(gun, None, Direction::Forward, usize::MAX)
             .expect("changes")
-    }
-
-    fn key(keyid: &str, at: i64) -> StoredKey {
-        StoredKey {
-            keyid: keyid.to_owned(),
-            public: format!("{{\"keytype\":\"ed25519\",\"keyval\":{{\"public\":\"{keyid}\"}}}}"),
-            sealed_private: keyid.as_bytes().iter().rev().copied().collect(),
-            created_at: Timestamp::from_unix(at),
-        }
-    }
-
-    #[test]
-    fn publish_then_read_back_every_way() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let g = gun("registry.example/app");
-        assert_eq!(store.current(&g).expect("current"), vec![]);
-        assert_eq!(store.get_current(&g, "root").expect("get"), None);
-
-        let first = [
-            file("root", 1),
-            file("targets", 1),
-            file("snapshot", 1),
-            file("timestamp", 1),
-        ];
-        let id1 = store.publish(&g, None, &first, NOW).expect("publish 1");
-        let later = NOW.add_seconds(60);
-        let second = [
-            file("targets", 2),
-            file("targets/releases", 1),
-            file("snapshot", 2),
-            file("timestamp", 2),
-        ];
-        let id2 = store.publish(&g, None, &second, later).expect("publish 2");
-        assert!(id2 > id1);
-        // Another GUN with newer versions of the same roles must not show through.
-        let other = gun("registry.example/other");
-        let id3 = store
-            .publish(&other, None, &[file("root", 9), file("zzz", 1)], later)
-            .expect("publish other");
-
-        let current = store.current(&g).expect("current");
-        let summary: Vec<(&str, u64, Timestamp)> = current
-            .iter()
-            .map(|f| (f.role.as_str(), f.version, f.created_at))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("root", 1, NOW),
-                ("snapshot", 2, later),
-                ("targets", 2, later),
-                ("targets/releases", 1, later),
-                ("timestamp", 2, later)
-            ]
-        );
-        for f in &current {
-            assert_eq!(f.bytes, file(&f.role, f.version).bytes);
-            assert_eq!(f.sha256, sha256_hex(&f.bytes));
-            assert_eq!(f.sha256.len(), 64);
-            assert!(f
-                .sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-        }
-
-        let targets = store
-            .get_current(&g, "targets")
-            .expect("get")
-            .expect("present");
-        assert_eq!(
-            (targets.version, targets.bytes),
-            (2, file("targets", 2).bytes)
-        );
-        let old = store
-            .get_version(&g, "targets", 1)
-            .expect("get")
-            .expect("kept");
-        assert_eq!(
-            (old.version, old.bytes, old.created_at),
-            (1, file("targets", 1).bytes, NOW)
-        );
-        assert_eq!(store.get_version(&g, "targets", 3).expect("get"), None);
-        assert_eq!(
-            store.get_version(&g, "targets", u64::MAX).expect("get"),
-            None
-        );
-        assert_eq!(store.get_current(&g, "missing").expect("get"), None);
-        let other_current = store.current(&other).expect("current");
-        let other_summary: Vec<(&str, u64)> = other_current
-            .iter()
-            .map(|f| (f.role.as_str(), f.version))
-            .collect();
-        assert_eq!(other_summary, vec![("root", 9), ("zzz", 1)]);
-        assert_eq!(
-            store
-                .current(&gun("registry.example/none"))
-                .expect("current"),
-            vec![]
-        );
-
-        let feed = all_changes(&store, None);
-        let ts1 = sha256_hex(&file("timestamp", 1).bytes);
-        let ts2 = sha256_hex(&file("timestamp", 2).bytes);
-        assert_eq!(
-            feed,
-            vec![
-                Change {
-                    id: id1,
-                    gun: g.as_str().to_owned(),
-                    version: 1,
-                    sha256: ts1,
-                    category: ChangeCategory::Update,
-                    created_at: NOW,
-                },
-                Change {
-                    id: id2,
-                    gun: g.as_str().to_owned(),
-                    version: 2,
-                    sha256: ts2,
-                    category: ChangeCategory::Update,
-                    created_at: later,
-                },
-                Change {
-                    id: id3,
-                    gun: other.as_str().to_owned(),
-                    version: 0,
-                    sha256: String::new(),
-                    category: ChangeCategory::Update,
-                    created_at: later,
-                },
-            ]
-        );
     }
 
     #[test]
@@ -1034,218 +1044,6 @@ mod tests {
                 .any(|step| step.starts_with("SEARCH f ") && !step.contains("version=?")),
             "{plan:#?}"
         );
-    }
-
-    #[test]
-    fn changefeed_entry_without_timestamp_file_has_no_version() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let g = gun("registry.example/app");
-        let id = store
-            .publish(&g, None, &[file("root", 1)], NOW)
-            .expect("publish");
-        let feed = all_changes(&store, None);
-        assert_eq!(feed.len(), 1);
-        assert_eq!(
-            (feed[0].id, feed[0].version, feed[0].sha256.as_str()),
-            (id, 0, "")
-        );
-    }
-
-    #[test]
-    fn lookup_by_checksum() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let g = gun("registry.example/app");
-        store
-            .publish(&g, None, &[file("snapshot", 1)], NOW)
-            .expect("publish 1");
-        store
-            .publish(&g, None, &[file("snapshot", 2)], NOW)
-            .expect("publish 2");
-        let v1 = sha256_hex(&file("snapshot", 1).bytes);
-
-        let found = store
-            .get_by_checksum(&g, "snapshot", &v1)
-            .expect("get")
-            .expect("found");
-        assert_eq!((found.version, found.bytes), (1, file("snapshot", 1).bytes));
-        let upper = store
-            .get_by_checksum(&g, "snapshot", &v1.to_ascii_uppercase())
-            .expect("get");
-        assert_eq!(upper.map(|f| f.version), Some(1));
-        // The checksum is scoped to its GUN and role.
-        assert_eq!(
-            store.get_by_checksum(&g, "timestamp", &v1).expect("get"),
-            None
-        );
-        assert_eq!(
-            store
-                .get_by_checksum(&gun("registry.example/other"), "snapshot", &v1)
-                .expect("get"),
-            None
-        );
-        assert_eq!(
-            store
-                .get_by_checksum(&g, "snapshot", &"0".repeat(64))
-                .expect("get"),
-            None
-        );
-    }
-
-    #[test]
-    fn conflicting_publish_writes_nothing() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let g = gun("registry.example/app");
-        store
-            .publish(
-                &g,
-                None,
-                &[file("root", 1), file("targets", 3), file("timestamp", 3)],
-                NOW,
-            )
-            .expect("publish");
-        let feed_before = all_changes(&store, None);
-
-        // Same version of targets; the snapshot listed before it must not be kept either.
-        let same = store.publish(
-            &g,
-            None,
-            &[
-                file("snapshot", 1),
-                file("targets", 3),
-                file("timestamp", 4),
-            ],
-            NOW,
-        );
-        match same {
-            Err(StoreError::Conflict {
-                gun: cg,
-                role,
-                version,
-            }) => {
-                assert_eq!(
-                    (cg.as_str(), role.as_str(), version),
-                    (g.as_str(), "targets", 3)
-                );
-            }
-            other => panic!("expected conflict, got {other:?}"),
-        }
-        // Older version of the timestamp, after files that would have been fine.
-        let older = store.publish(
-            &g,
-            None,
-            &[
-                file("snapshot", 1),
-                file("targets", 4),
-                file("timestamp", 2),
-            ],
-            NOW,
-        );
-        assert!(
-            matches!(&older, Err(StoreError::Conflict { role, version: 2, .. }) if role == "timestamp"),
-            "{older:?}"
-        );
-        // The same role twice in one publish.
-        let twice = store.publish(&g, None, &[file("snapshot", 1), file("snapshot", 1)], NOW);
-        assert!(
-            matches!(&twice, Err(StoreError::Conflict { version: 1, .. })),
-            "{twice:?}"
-        );
-
-        assert_eq!(all_changes(&store, None), feed_before);
-        assert_eq!(store.get_current(&g, "snapshot").expect("get"), None);
-        assert_eq!(store.get_version(&g, "targets", 4).expect("get"), None);
-        assert_eq!(
-            store
-                .get_current(&g, "timestamp")
-                .expect("get")
-                .map(|f| f.version),
-            Some(3)
-        );
-        let stored = store
-            .get_current(&g, "targets")
-            .expect("get")
-            .expect("present");
-        assert_eq!(stored.bytes, file("targets", 3).bytes);
-
-        // The store is still writable after the rolled-back attempts.
-        store
-            .publish(
-                &g,
-                None,
-                &[
-                    file("snapshot", 1),
-                    file("targets", 4),
-                    file("timestamp", 4),
-                ],
-                NOW,
-            )
-            .expect("publish");
-        assert_eq!(all_changes(&store, None).len(), 2);
-    }
-
-    #[test]
-    fn version_beyond_sqlite_range_is_refused_without_writing() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let g = gun("registry.example/app");
-        let huge = NewFile {
-            role: "timestamp".to_owned(),
-            version: u64::MAX,
-            bytes: b"x".to_vec(),
-        };
-        let result = store.publish(&g, None, &[file("root", 1), huge], NOW);
-        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
-        assert_eq!(store.current(&g).expect("current"), vec![]);
-        assert_eq!(all_changes(&store, None), vec![]);
-    }
-
-    #[test]
-    fn racing_publishers_of_one_version_get_one_success() {
-        const THREADS: usize = 32;
-        let dir = TempDir::new().expect("tempdir");
-        let store = Arc::new(open(&dir));
-        let g = gun("registry.example/app");
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (store, g, barrier) = (Arc::clone(&store), g.clone(), Arc::clone(&barrier));
-                thread::spawn(move || {
-                    // Every thread's document differs, so a lost race must not overwrite.
-                    let mine = NewFile {
-                        role: "timestamp".to_owned(),
-                        version: 7,
-                        bytes: format!("writer {i}").into_bytes(),
-                    };
-                    barrier.wait();
-                    (i, store.publish(&g, None, &[mine], NOW))
-                })
-            })
-            .collect();
-        let results: Vec<_> = handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .collect();
-
-        let winners: Vec<usize> = results
-            .iter()
-            .filter(|(_, r)| r.is_ok())
-            .map(|(i, _)| *i)
-            .collect();
-        assert_eq!(winners.len(), 1, "{results:?}");
-        let conflicts = results
-            .iter()
-            .filter(|(_, r)| matches!(r, Err(StoreError::Conflict { version: 7, role, .. }) if role == "timestamp"))
-            .count();
-        assert_eq!(conflicts, THREADS - 1);
-        let stored = store
-            .get_version(&g, "timestamp", 7)
-            .expect("get")
-            .expect("stored");
-        assert_eq!(stored.bytes, format!("writer {}", winners[0]).into_bytes());
-        assert_eq!(all_changes(&store, None).len(), 1);
     }
 
     #[test]
@@ -1288,379 +1086,6 @@ mod tests {
             "{results:?}"
         );
         assert_eq!(all_changes(&stores[1], None).len(), 1);
-    }
-
-    #[test]
-    fn concurrent_increasing_publishes_lose_no_acknowledged_write() {
-        const THREADS: usize = 16;
-        const ACKS_PER_THREAD: usize = 10;
-        let dir = TempDir::new().expect("tempdir");
-        let store = Arc::new(open(&dir));
-        let g = gun("registry.example/app");
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (store, g, barrier) = (Arc::clone(&store), g.clone(), Arc::clone(&barrier));
-                thread::spawn(move || {
-                    barrier.wait();
-                    let mut acked = Vec::new();
-                    while acked.len() < ACKS_PER_THREAD {
-                        // Read, then write the next version, as a signer does; retry on 409.
-                        let next = store
-                            .get_current(&g, "timestamp")
-                            .expect("read")
-                            .map_or(1, |f| f.version + 1);
-                        let bytes = format!("thread {i} version {next}").into_bytes();
-                        let files = [NewFile {
-                            role: "timestamp".to_owned(),
-                            version: next,
-                            bytes: bytes.clone(),
-                        }];
-                        match store.publish(&g, None, &files, NOW) {
-                            Ok(id) => acked.push((id, next, bytes)),
-                            Err(StoreError::Conflict { .. }) => {}
-                            Err(err) => panic!("publish: {err}"),
-                        }
-                    }
-                    acked
-                })
-            })
-            .collect();
-        let mut acked: Vec<(i64, u64, Vec<u8>)> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("thread"))
-            .collect();
-        acked.sort();
-        let total = THREADS * ACKS_PER_THREAD;
-        assert_eq!(acked.len(), total);
-
-        // Acknowledged versions are exactly 1..=total, in changefeed order.
-        let versions: Vec<u64> = acked.iter().map(|(_, v, _)| *v).collect();
-        assert_eq!(versions, (1..=total as u64).collect::<Vec<_>>());
-        let check = |store: &SqliteStore| {
-            for (_, version, bytes) in &acked {
-                let stored = store
-                    .get_version(&g, "timestamp", *version)
-                    .expect("get")
-                    .expect("acknowledged write");
-                assert_eq!(&stored.bytes, bytes);
-            }
-            let feed = all_changes(store, Some(&g));
-            let feed: Vec<(i64, u64, String)> = feed
-                .into_iter()
-                .map(|c| (c.id, c.version, c.sha256))
-                .collect();
-            let expected: Vec<(i64, u64, String)> = acked
-                .iter()
-                .map(|(id, v, bytes)| (*id, *v, sha256_hex(bytes)))
-                .collect();
-            assert_eq!(feed, expected);
-        };
-        check(&store);
-        // Close the database (all threads have joined) and read it all again from the file.
-        drop(Arc::into_inner(store).expect("last reference"));
-        check(&open(&dir));
-    }
-
-    #[test]
-    fn delete_removes_metadata_and_records_it() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let (a, b) = (gun("registry.example/a"), gun("registry.example/b"));
-        store
-            .publish(&a, None, &[file("root", 1), file("timestamp", 1)], NOW)
-            .expect("publish a");
-        store
-            .publish(&a, None, &[file("timestamp", 2)], NOW)
-            .expect("publish a");
-        store
-            .publish(&b, None, &[file("root", 1)], NOW)
-            .expect("publish b");
-        store
-            .add_online_key(&a, "timestamp", &key("k1", 1), None)
-            .expect("key");
-        let ts1 = sha256_hex(&file("timestamp", 1).bytes);
-
-        let later = NOW.add_seconds(5);
-        assert!(store.delete(&a, later).expect("delete"));
-        assert_eq!(store.current(&a).expect("current"), vec![]);
-        assert_eq!(store.get_version(&a, "timestamp", 1).expect("get"), None);
-        assert_eq!(
-            store.get_by_checksum(&a, "timestamp", &ts1).expect("get"),
-            None
-        );
-        assert_eq!(
-            store.current(&b).expect("current").len(),
-            1,
-            "other GUNs untouched"
-        );
-        assert_eq!(
-            store.online_keys(&a, "timestamp").expect("keys"),
-            vec![key("k1", 1)],
-            "keys stay"
-        );
-
-        let feed = all_changes(&store, None);
-        assert_eq!(feed.len(), 4);
-        let last = &feed[3];
-        assert_eq!(
-            (
-                last.gun.as_str(),
-                last.version,
-                last.sha256.as_str(),
-                last.category,
-                last.created_at
-            ),
-            (a.as_str(), 0, "", ChangeCategory::Deletion, later)
-        );
-
-        assert!(!store.delete(&a, later).expect("delete again"));
-        assert!(!store
-            .delete(&gun("registry.example/never"), later)
-            .expect("delete unknown"));
-        assert_eq!(
-            all_changes(&store, None).len(),
-            4,
-            "no entry when nothing was deleted"
-        );
-
-        // A deleted repository can start again from version 1.
-        store
-            .publish(&a, None, &[file("root", 1)], later)
-            .expect("re-create");
-        assert_eq!(
-            store
-                .get_current(&a, "root")
-                .expect("get")
-                .map(|f| f.version),
-            Some(1)
-        );
-    }
-
-    #[test]
-    fn changefeed_pages_in_both_directions() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let (a, b) = (gun("registry.example/a"), gun("registry.example/b"));
-        let mut ids_of: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
-        let mut all_ids = Vec::new();
-        for n in 0..25_u64 {
-            let (which, g) = if n % 3 == 0 { (1, &b) } else { (0, &a) };
-            let version = ids_of[which].len() as u64 + 1;
-            let id = store
-                .publish(
-                    g,
-                    version.checked_sub(1).filter(|v| *v > 0),
-                    &[file("timestamp", version)],
-                    NOW,
-                )
-                .expect("publish");
-            ids_of[which].push(id);
-            all_ids.push(id);
-        }
-        assert_eq!((ids_of[0].len(), ids_of[1].len()), (16, 9));
-
-        let page_through = |filter: Option<&Gun>, direction: Direction| -> Vec<i64> {
-            let mut seen = Vec::new();
-            let mut cursor = None;
-            // 25 entries take at most three pages and an empty one; a cursor that does not
-            // advance must fail the test, not hang it.
-            for _ in 0..5 {
-                let page = store
-                    .changes(filter, cursor, direction, 10)
-                    .expect("changes");
-                assert!(page.len() <= 10);
-                if let Some(filter) = filter {
-                    assert!(page.iter().all(|c| c.gun == filter.as_str()));
-                }
-                let Some(last) = page.last() else {
-                    return seen;
-                };
-                cursor = Some(last.id);
-                seen.extend(page.iter().map(|c| c.id));
-            }
-            panic!("paging {direction:?} did not end: {seen:?}")
-        };
-        let cases = [
-            (None, &all_ids),
-            (Some(&a), &ids_of[0]),
-            (Some(&b), &ids_of[1]),
-        ];
-        for (filter, expected) in cases {
-            let forward = page_through(filter, Direction::Forward);
-            assert!(forward.windows(2).all(|w| w[0] < w[1]), "{forward:?}");
-            assert_eq!(&forward, expected);
-            let backward = page_through(filter, Direction::Backward);
-            assert!(backward.windows(2).all(|w| w[0] > w[1]), "{backward:?}");
-            assert_eq!(backward, expected.iter().rev().copied().collect::<Vec<_>>());
-        }
-
-        // Cursors in the middle, at the ends, and a zero limit.
-        let mid = all_ids[12];
-        let after = store
-            .changes(None, Some(mid), Direction::Forward, 3)
-            .expect("changes");
-        assert_eq!(
-            after.iter().map(|c| c.id).collect::<Vec<_>>(),
-            all_ids[13..16].to_vec()
-        );
-        let before = store
-            .changes(None, Some(mid), Direction::Backward, 3)
-            .expect("changes");
-        assert_eq!(
-            before.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![all_ids[11], all_ids[10], all_ids[9]]
-        );
-        let newest = store
-            .changes(None, None, Direction::Backward, 1)
-            .expect("changes");
-        assert_eq!(
-            newest.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![all_ids[24]]
-        );
-        assert_eq!(
-            store
-                .changes(None, Some(all_ids[24]), Direction::Forward, 10)
-                .expect("changes"),
-            vec![]
-        );
-        assert_eq!(
-            store
-                .changes(None, Some(all_ids[0]), Direction::Backward, 10)
-                .expect("changes"),
-            vec![]
-        );
-        assert_eq!(
-            store
-                .changes(None, None, Direction::Forward, 0)
-                .expect("changes"),
-            vec![]
-        );
-    }
-
-    #[test]
-    fn online_keys_oldest_first_and_only_if_none() {
-        let dir = TempDir::new().expect("tempdir");
-        let store = open(&dir);
-        let g = gun("registry.example/app");
-        assert_eq!(store.online_keys(&g, "timestamp").expect("keys"), vec![]);
-
-        // The same created_at for all: order must come from insertion, not the clock.
-        let first = store
-            .add_online_key(&g, "timestamp", &key("k1", 5), None)
-            .expect("add");
-        assert_eq!(first, key("k1", 5));
-        let kept = store
-            .add_online_key(&g, "timestamp", &key("k2", 5), None)
-            .expect("add");
-        assert_eq!(kept, key("k1", 5), "only_if_none keeps the existing key");
-        let stale = store
-            .add_online_key(&g, "timestamp", &key("k3", 5), Some("k0"))
-            .expect("add");
-        assert_eq!(
-            stale,
-            key("k1", 5),
-            "a rotation after a key that is not the newest keeps it"
-        );
-        let rotated = store
-            .add_online_key(&g, "timestamp", &key("k3", 5), Some("k1"))
-            .expect("add");
-        assert_eq!(rotated, key("k3", 5));
-        let newest = store
-            .add_online_key(&g, "timestamp", &key("k4", 5), None)
-            .expect("add");
-        assert_eq!(newest, key("k3", 5), "the newest existing key is returned");
-
-        assert_eq!(
-            store.online_keys(&g, "timestamp").expect("keys"),
-            vec![key("k1", 5), key("k3", 5)]
-        );
-        assert_eq!(store.online_keys(&g, "snapshot").expect("keys"), vec![]);
-        assert!(matches!(
-            store.add_online_key(&g, "timestamp", &key("k1", 6), Some("k3")),
-            Err(StoreError::Backend(_))
-        ));
-    }
-
-    #[test]
-    fn racing_first_key_requests_agree_on_one_key() {
-        const THREADS: usize = 8;
-        let dir = TempDir::new().expect("tempdir");
-        // Two stores on the file, as two server processes: the agreement must come from the
-        // database transaction, not only from the in-process writer lock.
-        let stores = [Arc::new(open(&dir)), Arc::new(open(&dir))];
-        let g = gun("registry.example/app");
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (store, g, barrier) =
-                    (Arc::clone(&stores[i % 2]), g.clone(), Arc::clone(&barrier));
-                thread::spawn(move || {
-                    let mine = key(&format!("key-of-thread-{i}"), 1);
-                    barrier.wait();
-                    store
-                        .add_online_key(&g, "snapshot", &mine, None)
-                        .expect("add")
-                })
-            })
-            .collect();
-        let got: BTreeSet<String> = handles
-            .into_iter()
-            .map(|h| h.join().expect("thread").keyid)
-            .collect();
-        assert_eq!(got.len(), 1, "{got:?}");
-        let stored = stores[0].online_keys(&g, "snapshot").expect("keys");
-        assert_eq!(
-            stored
-                .iter()
-                .map(|k| k.keyid.clone())
-                .collect::<BTreeSet<_>>(),
-            got
-        );
-    }
-
-    #[test]
-    fn everything_survives_reopening() {
-        let dir = TempDir::new().expect("tempdir");
-        let g = gun("registry.example/app");
-        let (id, stored_key) = {
-            let store = open(&dir);
-            let id = store
-                .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
-                .expect("publish");
-            (
-                id,
-                store
-                    .add_online_key(&g, "timestamp", &key("k1", 3), None)
-                    .expect("key"),
-            )
-        };
-        let store = open(&dir);
-        assert_eq!(store.current(&g).expect("current").len(), 2);
-        assert_eq!(
-            store.get_current(&g, "root").expect("get").map(|f| f.bytes),
-            Some(file("root", 1).bytes)
-        );
-        assert_eq!(
-            all_changes(&store, None)
-                .iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>(),
-            vec![id]
-        );
-        assert_eq!(
-            store.online_keys(&g, "timestamp").expect("keys"),
-            vec![stored_key]
-        );
-        // Ids are never reused, even after the newest entry's GUN is deleted and reopened.
-        assert!(store.delete(&g, NOW).expect("delete"));
-        drop(store);
-        let store = open(&dir);
-        let next = store
-            .publish(&g, None, &[file("root", 1)], NOW)
-            .expect("publish");
-        assert_eq!(next, id + 2);
-        store.integrity_check().expect("integrity");
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod tls;
 
 pub use options::{is_postgres_url, redact, PgOptions, TlsMode};
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::Type;
 use postgres::{Client, Row, Transaction};
 use vouch_tuf::reference::Gun;
@@ -38,7 +39,8 @@ use vouch_tuf::time::Timestamp;
 
 use self::pool::{Failure, Pool};
 use super::{
-    Change, ChangeCategory, Direction, NewFile, Reseal, Store, StoreError, StoredFile, StoredKey,
+    Change, ChangeCategory, Direction, NewFile, Record, Reseal, Store, StoreError, StoredFile,
+    StoredKey, Visit,
 };
 
 /// The advisory lock key that serialises schema migrations (any constant unlikely to be
@@ -124,10 +126,14 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// Whether a transaction only reads.
+/// What a transaction does.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
+    /// Reads (each statement sees what was committed when it started).
     Read,
+    /// Reads with one snapshot for all its statements.
+    Snapshot,
+    /// Writes.
     Write,
 }
 
@@ -156,10 +162,13 @@ impl PostgresStore {
     ) -> Result<T, StoreError> {
         let timeout_ms = self.pool.options().statement_timeout.as_millis().max(1);
         self.pool.with(op, |client: &mut Client| {
-            let mut tx = client
+            let mut builder = client
                 .build_transaction()
-                .read_only(access == Access::Read)
-                .start()?;
+                .read_only(access != Access::Write);
+            if access == Access::Snapshot {
+                builder = builder.isolation_level(postgres::IsolationLevel::RepeatableRead);
+            }
+            let mut tx = builder.start()?;
             tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))?;
             let value = f(&mut tx)?;
             tx.commit()?;
@@ -243,79 +252,6 @@ impl PostgresStore {
             ],
         )?;
         Ok(row.get(0))
-    }
-
-    /// Copies one changefeed entry with its id and time, moving the counter past it (for
-    /// `migrate-store`, in id order, into an empty changefeed).
-    pub fn import_change(&self, change: &Change) -> Result<(), StoreError> {
-        self.transaction("import changefeed", Access::Write, |tx| {
-            tx.query_typed(
-                "INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    (&change.id, Type::INT8),
-                    (&change.gun.as_str(), Type::TEXT),
-                    (&(change.version as i64), Type::INT8),
-                    (&change.sha256.as_str(), Type::TEXT),
-                    (&change.category.as_str(), Type::TEXT),
-                    (&change.created_at.unix(), Type::INT8),
-                ],
-            )?;
-            tx.query_typed(
-                "UPDATE changefeed_last SET id = GREATEST(id, $1)",
-                &[(&change.id, Type::INT8)],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Stores files exactly as given, with their times, and no changefeed entry (for
-    /// `migrate-store`, which copies the changefeed separately); the repository's
-    /// timestamp version follows the newest timestamp among them.
-    pub fn import_files(&self, gun: &Gun, files: &[StoredFile]) -> Result<(), StoreError> {
-        self.transaction("import metadata", Access::Write, |tx| {
-            Self::lock_repository(tx, gun)?;
-            for f in files {
-                tx.query_typed(
-                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[
-                        (&gun.as_str(), Type::TEXT),
-                        (&f.role.as_str(), Type::TEXT),
-                        (&(f.version as i64), Type::INT8),
-                        (&f.sha256.as_str(), Type::TEXT),
-                        (&f.bytes.as_slice(), Type::BYTEA),
-                        (&f.created_at.unix(), Type::INT8),
-                    ],
-                )?;
-            }
-            tx.query_typed(
-                "UPDATE repositories SET timestamp_version =
-                     (SELECT MAX(version) FROM tuf_files WHERE gun = $1 AND role = 'timestamp')
-                 WHERE gun = $1",
-                &[(&gun.as_str(), Type::TEXT)],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Copies an online key with its time, keeping the order keys are added in.
-    pub fn import_key(&self, gun: &Gun, role: &str, key: &StoredKey) -> Result<(), StoreError> {
-        self.transaction("import online key", Access::Write, |tx| {
-            insert_key(tx, gun, role, key)?;
-            Ok(())
-        })
-    }
-
-    /// Every (gun, role) holding online keys (for `migrate-store`).
-    pub fn key_roles(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.transaction("list online keys", Access::Read, |tx| {
-            let rows = tx.query_typed(
-                "SELECT DISTINCT gun, role FROM online_keys ORDER BY gun, role",
-                &[],
-            )?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
     }
 }
 
@@ -619,6 +555,134 @@ impl Store for PostgresStore {
         self.transaction("ping", Access::Read, |tx| {
             tx.query_typed("SELECT id FROM changefeed_last", &[])?;
             Ok(())
+        })
+    }
+
+    fn export(&self, visit: &mut Visit<'_>) -> Result<(), StoreError> {
+        // One snapshot for every query, however long the copy takes.
+        self.transaction("export", Access::Snapshot, |tx| {
+            tx.batch_execute("SET LOCAL statement_timeout = 0")?;
+            let mut files = tx.query_typed_raw(
+                "SELECT gun, role, version, sha256, data, created_at FROM tuf_files
+                 ORDER BY gun, role, version",
+                Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
+            )?;
+            while let Some(row) = files.next()? {
+                let gun: String = row.get(0);
+                let version: i64 = row.get(2);
+                visit(Record::File {
+                    gun,
+                    file: StoredFile {
+                        role: row.get(1),
+                        version: version as u64,
+                        sha256: row.get(3),
+                        bytes: row.get(4),
+                        created_at: Timestamp::from_unix(row.get(5)),
+                    },
+                })?;
+            }
+            drop(files);
+            let mut changes = tx.query_typed_raw(
+                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                 ORDER BY id",
+                Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
+            )?;
+            while let Some(row) = changes.next()? {
+                visit(Record::Change(change(&row)?))?;
+            }
+            drop(changes);
+            let mut keys = tx.query_typed_raw(
+                "SELECT gun, role, keyid, public, sealed_private, created_at FROM online_keys
+                 ORDER BY gun, role, seq",
+                Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
+            )?;
+            while let Some(row) = keys.next()? {
+                visit(Record::Key {
+                    gun: row.get(0),
+                    role: row.get(1),
+                    key: StoredKey {
+                        keyid: row.get(2),
+                        public: row.get(3),
+                        sealed_private: row.get(4),
+                        created_at: Timestamp::from_unix(row.get(5)),
+                    },
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn import(
+        &self,
+        records: &mut dyn Iterator<Item = Result<Record, StoreError>>,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "import";
+        self.transaction(OP, Access::Write, |tx| {
+            tx.batch_execute(
+                "SET LOCAL statement_timeout = 0;
+                 LOCK TABLE tuf_files, changefeed, online_keys, repositories IN EXCLUSIVE MODE",
+            )?;
+            let used: i64 = tx
+                .query_typed_one(
+                    "SELECT (SELECT COUNT(*) FROM tuf_files) + (SELECT COUNT(*) FROM changefeed)
+                          + (SELECT COUNT(*) FROM online_keys)",
+                    &[],
+                )?
+                .get(0);
+            if used != 0 {
+                return Err(StoreError::Backend(format!(
+                    "postgres {OP}: the target database already holds data: import needs an empty one"
+                ))
+                .into());
+            }
+            let mut n = 0_u64;
+            for record in records {
+                match record? {
+                    Record::File { gun, file } => {
+                        tx.query_typed(
+                            "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                            &[
+                                (&gun.as_str(), Type::TEXT),
+                                (&file.role.as_str(), Type::TEXT),
+                                (&(file.version as i64), Type::INT8),
+                                (&file.sha256.as_str(), Type::TEXT),
+                                (&file.bytes.as_slice(), Type::BYTEA),
+                                (&file.created_at.unix(), Type::INT8),
+                            ],
+                        )?;
+                    }
+                    Record::Change(c) => {
+                        tx.query_typed(
+                            "INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                            &[
+                                (&c.id, Type::INT8),
+                                (&c.gun.as_str(), Type::TEXT),
+                                (&(c.version as i64), Type::INT8),
+                                (&c.sha256.as_str(), Type::TEXT),
+                                (&c.category.as_str(), Type::TEXT),
+                                (&c.created_at.unix(), Type::INT8),
+                            ],
+                        )?;
+                    }
+                    Record::Key { gun, role, key } => {
+                        let gun = Gun::new(&gun).map_err(|e| {
+                            StoreError::Backend(format!("postgres {OP}: online key of {gun:?}: {e}"))
+                        })?;
+                        insert_key(tx, &gun, &role, &key)?;
+                    }
+                }
+                n += 1;
+            }
+            // The compare-and-swap rows and the changefeed counter follow what was copied.
+            tx.batch_execute(
+                "INSERT INTO repositories (gun, timestamp_version)
+                     SELECT gun, MAX(version) FROM tuf_files WHERE role = 'timestamp' GROUP BY gun
+                 ON CONFLICT (gun) DO UPDATE SET timestamp_version = EXCLUDED.timestamp_version;
+                 UPDATE changefeed_last SET id = (SELECT COALESCE(MAX(id), 0) FROM changefeed);",
+            )?;
+            Ok(n)
         })
     }
 }

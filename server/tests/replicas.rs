@@ -1,0 +1,631 @@
+//! Several `vouch-server` replicas on one real PostgreSQL: concurrent publishers spread over
+//! the replicas, python-tuf reading from random replicas, racing re-signs, a replica killed
+//! mid-publish, PostgreSQL restarted under load, and `migrate-store` from SQLite.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::postgres::PgCluster;
+use common::{ClientRepo, Server};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Replicas sharing one database and one key-encryption key.
+struct Replicas {
+    servers: Vec<Server>,
+    env: Vec<(String, String)>,
+    _kek_dir: tempfile::TempDir,
+}
+
+impl Replicas {
+    /// `n` replicas on `database_url`, with extra environment for each.
+    fn start(n: usize, database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let kek_dir = tempfile::tempdir().unwrap();
+        let kek = kek_dir.path().join("kek");
+        let mut env = vec![
+            ("VOUCH_DATABASE_URL".to_owned(), database_url.to_owned()),
+            ("VOUCH_KEK_FILE".to_owned(), kek.display().to_string()),
+            ("VOUCH_LOG".to_owned(), "warn".to_owned()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut r = Replicas {
+            servers: Vec::new(),
+            env,
+            _kek_dir: kek_dir,
+        };
+        for _ in 0..n {
+            r.add();
+        }
+        r
+    }
+
+    fn add(&mut self) {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.servers.push(Server::start_with(&env));
+    }
+}
+
+/// The `signed.version` of a metadata file.
+fn version_of(bytes: &[u8]) -> u64 {
+    let v: Value = serde_json::from_slice(bytes).unwrap();
+    v["signed"]["version"].as_u64().unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// Runs python-tuf's client (tests/python/client.py) once against `base`, keeping its
+/// trusted state in `dir`; returns what it printed (an error is a failure).
+fn python_refresh(base: &str, trusted_root: &Path, dir: &Path, names: &[&str]) -> Value {
+    let mut args: Vec<OsString> = vec![
+        base.into(),
+        trusted_root.as_os_str().to_owned(),
+        dir.as_os_str().to_owned(),
+    ];
+    args.extend(names.iter().map(OsString::from));
+    let out = Command::new(common::python())
+        .arg(common::python_script("client.py"))
+        .args(&args)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python-tuf refused what {base} served (a fork or a rollback): {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// Publishes targets `version` signing `tag` through `server`: Ok(true) when accepted,
+/// Ok(false) when another publisher took the version first (409), Err(status) for a 503.
+fn try_publish(server: &Server, repo: &ClientRepo, version: u64, tag: &str) -> Result<bool, u16> {
+    let r = server.publish(
+        &repo.gun,
+        &[("targets", repo.signed_targets(version, &[tag]))],
+    );
+    match r.status {
+        StatusCode::OK => Ok(true),
+        StatusCode::CONFLICT => Ok(false),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            assert!(
+                r.headers.contains_key("retry-after"),
+                "503 without Retry-After"
+            );
+            Err(503)
+        }
+        s => panic!("publish to {}: {s} {}", server.base, r.text()),
+    }
+}
+
+/// The current targets version as `server` reads it.
+fn current_targets_version(server: &Server, gun: &str) -> u64 {
+    version_of(&server.current(gun, "targets").unwrap())
+}
+
+#[test]
+fn replicas_agree_under_concurrent_publishers_and_python_tuf_sees_one_history() {
+    const PUBLISHERS: usize = 32;
+    const ROUNDS: usize = 3;
+    const GUNS: usize = 4;
+    let db = PgCluster::shared().fresh_database();
+    let replicas = Replicas::start(3, &db, &[]);
+    let servers = &replicas.servers;
+
+    // Each repository is initialised through a different replica; its online keys, made by
+    // that replica, are what every replica signs with.
+    let repos: Vec<ClientRepo> = (0..GUNS)
+        .map(|g| {
+            let s = &servers[g % servers.len()];
+            let repo = ClientRepo::new(s, &format!("registry.example/replicas/app{g}"));
+            repo.publish_initial(s, &["v1"]);
+            repo
+        })
+        .collect();
+    for repo in &repos {
+        for s in servers {
+            assert_eq!(
+                s.online_key(&repo.gun, "timestamp"),
+                repo.timestamp_key,
+                "every replica offers the same online key"
+            );
+        }
+    }
+    let trusted: Vec<(tempfile::TempDir, PathBuf)> = repos
+        .iter()
+        .map(|repo| {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root.json");
+            std::fs::write(&root, servers[0].current(&repo.gun, "root").unwrap()).unwrap();
+            (dir, root)
+        })
+        .collect();
+
+    // 32 publishers, round-robin over the replicas, each publishing ROUNDS new targets
+    // versions of one repository (8 publishers a repository): read the current version,
+    // publish the next; a 409 means another publisher took it, so read again.
+    let accepted: Mutex<BTreeMap<(usize, u64), String>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for p in 0..PUBLISHERS {
+            let (server, g) = (&servers[p % servers.len()], p % GUNS);
+            let (repo, accepted) = (&repos[g], &accepted);
+            scope.spawn(move || {
+                let mut done = 0;
+                let mut attempts = 0;
+                while done < ROUNDS {
+                    attempts += 1;
+                    assert!(attempts < 2000, "publisher {p} made no progress");
+                    let next = current_targets_version(server, &repo.gun) + 1;
+                    let tag = format!("p{p}-r{done}");
+                    match try_publish(server, repo, next, &tag) {
+                        Ok(true) => {
+                            let old = accepted.lock().unwrap().insert((g, next), tag);
+                            assert!(
+                                old.is_none(),
+                                "{} targets v{next} acknowledged twice",
+                                repo.gun
+                            );
+                            done += 1;
+                        }
+                        Ok(false) => {}
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            });
+        }
+    });
+
+    let accepted = accepted.into_inner().unwrap();
+    assert_eq!(accepted.len(), PUBLISHERS * ROUNDS);
+    for (g, repo) in repos.iter().enumerate() {
+        let versions: Vec<u64> = accepted.keys().filter(|k| k.0 == g).map(|k| k.1).collect();
+        let want: Vec<u64> = (2..2 + (PUBLISHERS / GUNS * ROUNDS) as u64).collect();
+        assert_eq!(
+            versions, want,
+            "{}: each version exactly once, no gap",
+            repo.gun
+        );
+        // Every replica serves the same bytes for every version of targets and timestamp.
+        let newest_ts = version_of(&servers[0].current(&repo.gun, "timestamp").unwrap());
+        for v in 1..=newest_ts {
+            let path = format!("/v2/{}/_trust/tuf/{v}.timestamp.json", repo.gun);
+            let bodies: BTreeSet<Vec<u8>> = servers.iter().map(|s| s.get(&path).body).collect();
+            assert_eq!(
+                bodies.len(),
+                1,
+                "{} timestamp v{v} differs between replicas",
+                repo.gun
+            );
+        }
+        for (&(_, v), tag) in accepted.range((g, 0)..(g + 1, 0)) {
+            let path = format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun);
+            for s in servers {
+                let r = s.get(&path);
+                assert_eq!(r.status, StatusCode::OK);
+                assert!(r.text().contains(tag.as_str()), "{path} on {}", s.base);
+            }
+        }
+    }
+
+    // python-tuf, keeping its trusted state, refreshes against random replicas: it must
+    // never be shown a rollback or a fork, and ends on the newest targets.
+    let mut pick = 7_usize;
+    for round in 0..6 {
+        for (g, repo) in repos.iter().enumerate() {
+            pick = pick.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 65_536;
+            let s = &servers[pick % servers.len()];
+            let (dir, root) = &trusted[g];
+            let newest = accepted.range((g, 0)..(g + 1, 0)).next_back().unwrap();
+            let got = python_refresh(&s.tuf_url(&repo.gun, ""), root, dir.path(), &[newest.1]);
+            assert!(
+                got.get(newest.1.as_str()).is_some_and(|v| !v.is_null()),
+                "round {round}: {} on {} does not resolve {}: {got:?}",
+                repo.gun,
+                s.base,
+                newest.1
+            );
+        }
+    }
+}
+
+#[test]
+fn racing_re_signs_on_all_replicas_make_one_timestamp_per_version() {
+    // Time runs ten times faster in the replicas, so the 60-second timestamps come due for
+    // re-signing every 3 real seconds; reads hammer all replicas across several re-sign
+    // points.
+    let preload = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("libfaketime is missing: install Debian's faketime (scripts/test does)");
+    let db = PgCluster::shared().fresh_database();
+    let replicas = Replicas::start(
+        3,
+        &db,
+        &[
+            ("LD_PRELOAD", preload),
+            ("FAKETIME", "+0 x10"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("FAKETIME_NO_CACHE", "1"),
+            ("VOUCH_TIMESTAMP_LIFETIME_SECONDS", "60"),
+        ],
+    );
+    let servers = &replicas.servers;
+    let repo = ClientRepo::new(&servers[0], "registry.example/replicas/resign");
+    repo.publish_initial(&servers[0], &["v1"]);
+    let first = version_of(&servers[0].current(&repo.gun, "timestamp").unwrap());
+
+    let seen: Mutex<BTreeMap<u64, BTreeSet<String>>> = Mutex::default();
+    let stop = AtomicBool::new(false);
+    let reads = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let (s, seen, stop, reads) = (&servers[t % servers.len()], &seen, &stop, &reads);
+            let gun = repo.gun.as_str();
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = s.get(&format!("/v2/{gun}/_trust/tuf/timestamp.json"));
+                    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+                    let v = version_of(&r.body);
+                    seen.lock()
+                        .unwrap()
+                        .entry(v)
+                        .or_default()
+                        .insert(sha256_hex(&r.body));
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(12));
+        stop.store(true, Ordering::Relaxed);
+    });
+
+    let seen = seen.into_inner().unwrap();
+    let newest = *seen.keys().next_back().unwrap();
+    assert!(
+        newest >= first + 3,
+        "expected several re-signs in 120 faked seconds, saw versions {first}..={newest} in {} reads",
+        reads.load(Ordering::Relaxed)
+    );
+    for (v, shas) in &seen {
+        assert_eq!(
+            shas.len(),
+            1,
+            "timestamp v{v} was served with {} different contents",
+            shas.len()
+        );
+    }
+    // And the stored chain has each version once, as every replica serves it.
+    for v in first..=newest {
+        let path = format!("/v2/{}/_trust/tuf/{v}.timestamp.json", repo.gun);
+        let bodies: BTreeSet<Vec<u8>> = servers.iter().map(|s| s.get(&path).body).collect();
+        assert_eq!(bodies.len(), 1, "timestamp v{v} differs between replicas");
+    }
+}
+
+#[test]
+fn a_replica_killed_mid_publish_loses_nothing_it_acknowledged() {
+    let db = PgCluster::shared().fresh_database();
+    let mut replicas = Replicas::start(3, &db, &[]);
+    let repo = ClientRepo::new(&replicas.servers[0], "registry.example/replicas/killed");
+    repo.publish_initial(&replicas.servers[0], &["v1"]);
+
+    // Publishers on replica 0 only, with its token; it is SIGKILLed while they run.
+    let stop = AtomicBool::new(false);
+    let acked: Mutex<Vec<(u64, String)>> = Mutex::default();
+    let token = replicas.servers[0].admin_token.clone();
+    let victim_base = replicas.servers[0].base.clone();
+    std::thread::scope(|scope| {
+        for p in 0..4 {
+            let (stop, acked, repo, token) = (&stop, &acked, &repo, token.as_str());
+            let base = victim_base.clone();
+            scope.spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let Ok(r) = client
+                        .get(format!("{base}/v2/{}/_trust/tuf/targets.json", repo.gun))
+                        .send()
+                    else {
+                        return; // the replica is gone
+                    };
+                    let Ok(bytes) = r.bytes() else { return };
+                    let next = version_of(&bytes) + 1;
+                    let tag = format!("k{p}-{n}");
+                    let form = reqwest::blocking::multipart::Form::new().part(
+                        "files",
+                        reqwest::blocking::multipart::Part::bytes(
+                            repo.signed_targets(next, &[&tag]),
+                        )
+                        .file_name("targets"),
+                    );
+                    let sent = client
+                        .post(format!("{base}/v2/{}/_trust/tuf/", repo.gun))
+                        .bearer_auth(token)
+                        .multipart(form)
+                        .send();
+                    match sent {
+                        Ok(r) if r.status() == StatusCode::OK => {
+                            acked.lock().unwrap().push((next, tag));
+                        }
+                        Ok(_) => {}
+                        Err(_) => return, // killed mid-request: not acknowledged
+                    }
+                }
+            });
+        }
+        // Let some publishes through, then SIGKILL the replica under them.
+        let start = Instant::now();
+        while acked.lock().unwrap().len() < 10 && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        replicas.servers[0].kill();
+        stop.store(true, Ordering::Relaxed);
+    });
+
+    let acked = acked.into_inner().unwrap();
+    assert!(
+        acked.len() >= 10,
+        "only {} publishes were acknowledged",
+        acked.len()
+    );
+    // Every acknowledged publish is readable, with its content, from the other replicas.
+    for s in &replicas.servers[1..] {
+        for (v, tag) in &acked {
+            let r = s.get(&format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun));
+            assert_eq!(r.status, StatusCode::OK, "acknowledged targets v{v} lost");
+            assert!(
+                r.text().contains(tag.as_str()),
+                "targets v{v} is not what was acknowledged"
+            );
+        }
+    }
+    // And a replica started again on the same database carries on.
+    replicas.add();
+    let s = replicas.servers.last().unwrap();
+    let next = current_targets_version(s, &repo.gun) + 1;
+    assert_eq!(try_publish(s, &repo, next, "after-kill"), Ok(true));
+}
+
+#[test]
+fn replicas_ride_out_a_postgresql_restart_with_503s_and_lose_nothing() {
+    let cluster = PgCluster::start();
+    let db = cluster.fresh_database();
+    let replicas = Replicas::start(2, &db, &[("VOUCH_READ_CACHE_BYTES", "0")]);
+    let servers = &replicas.servers;
+    let repo = ClientRepo::new(&servers[0], "registry.example/replicas/restart");
+    repo.publish_initial(&servers[0], &["v1"]);
+
+    let stop = AtomicBool::new(false);
+    let acked: Mutex<Vec<(u64, String)>> = Mutex::default();
+    let statuses: Mutex<BTreeMap<u16, u64>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for p in 0..4 {
+            let s = &servers[p % servers.len()];
+            let (stop, acked, statuses, repo) = (&stop, &acked, &statuses, &repo);
+            scope.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let r = s.get(&format!("/v2/{}/_trust/tuf/targets.json", repo.gun));
+                    *statuses
+                        .lock()
+                        .unwrap()
+                        .entry(r.status.as_u16())
+                        .or_default() += 1;
+                    if r.status == StatusCode::SERVICE_UNAVAILABLE {
+                        assert!(
+                            r.headers.contains_key("retry-after"),
+                            "503 without Retry-After"
+                        );
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                    assert_eq!(
+                        r.status,
+                        StatusCode::OK,
+                        "read during the outage: {}",
+                        r.text()
+                    );
+                    let next = version_of(&r.body) + 1;
+                    let tag = format!("r{p}-{n}");
+                    let pr = s.publish(
+                        &repo.gun,
+                        &[("targets", repo.signed_targets(next, &[&tag]))],
+                    );
+                    *statuses
+                        .lock()
+                        .unwrap()
+                        .entry(pr.status.as_u16())
+                        .or_default() += 1;
+                    match pr.status {
+                        StatusCode::OK => acked.lock().unwrap().push((next, tag)),
+                        StatusCode::CONFLICT => {}
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            assert!(
+                                pr.headers.contains_key("retry-after"),
+                                "503 without Retry-After"
+                            );
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        other => panic!("publish during the outage: {other} {}", pr.text()),
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let before = acked.lock().unwrap().len();
+        cluster.stop();
+        std::thread::sleep(Duration::from_secs(2));
+        cluster.start_again();
+        // The replicas recover on their own: publishes are acknowledged again.
+        let start = Instant::now();
+        while acked.lock().unwrap().len() < before + 10 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the replicas did not recover"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+
+    let statuses = statuses.into_inner().unwrap();
+    assert!(
+        statuses.get(&503).is_some_and(|n| *n > 0),
+        "no request met the outage: {statuses:?}"
+    );
+    assert!(
+        !statuses.contains_key(&500),
+        "500s during the outage: {statuses:?}"
+    );
+    for (v, tag) in acked.into_inner().unwrap() {
+        for s in servers {
+            let r = s.get(&format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun));
+            assert_eq!(r.status, StatusCode::OK, "acknowledged targets v{v} lost");
+            assert!(r.text().contains(tag.as_str()));
+        }
+    }
+    for s in servers {
+        assert_eq!(s.get("/readyz").status, StatusCode::OK);
+    }
+}
+
+#[test]
+fn readiness_follows_the_database() {
+    let cluster = PgCluster::start();
+    let db = cluster.fresh_database();
+    let replicas = Replicas::start(1, &db, &[]);
+    let s = &replicas.servers[0];
+    assert_eq!(s.get("/readyz").status, StatusCode::OK);
+    cluster.stop();
+    let r = s.get("/readyz");
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    cluster.start_again();
+    let start = Instant::now();
+    while s.get("/readyz").status != StatusCode::OK {
+        assert!(start.elapsed() < Duration::from_secs(20), "still not ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn migrate_store_carries_every_version_changefeed_entry_and_key_into_postgresql() {
+    // A populated SQLite deployment: two repositories, several versions, a rotation.
+    let mut old = Server::start();
+    let repos: Vec<ClientRepo> = ["registry.example/migrate/a", "registry.example/migrate/b"]
+        .iter()
+        .map(|gun| {
+            let repo = ClientRepo::new(&old, gun);
+            repo.publish_initial(&old, &["v1"]);
+            for v in 2..=4 {
+                let r = old.publish(gun, &[("targets", repo.signed_targets(v, &["v1", "v2"]))]);
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            }
+            repo
+        })
+        .collect();
+    let rotated = old
+        .client
+        .post(old.url(&format!("/v2/{}/_trust/tuf/snapshot.key", repos[0].gun)))
+        .bearer_auth(&old.admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let feed_before = old.get_admin("/v2/_trust/changefeed?records=100").body;
+    let mut files_before = Vec::new();
+    for repo in &repos {
+        for role in ["root", "targets", "snapshot", "timestamp"] {
+            let newest = version_of(&old.current(&repo.gun, role).unwrap());
+            for v in 1..=newest {
+                let path = format!("/v2/{}/_trust/tuf/{v}.{role}.json", repo.gun);
+                files_before.push((path.clone(), old.get(&path).body));
+            }
+        }
+    }
+    let trusted = tempfile::tempdir().unwrap();
+    let root_file = trusted.path().join("root.json");
+    std::fs::write(&root_file, old.current(&repos[0].gun, "root").unwrap()).unwrap();
+    let py_dir = tempfile::tempdir().unwrap();
+    let before = python_refresh(
+        &old.tuf_url(&repos[0].gun, ""),
+        &root_file,
+        py_dir.path(),
+        &["v2"],
+    );
+    assert!(old.terminate(), "the SQLite server stops cleanly");
+
+    let db = PgCluster::shared().fresh_database();
+    let sqlite = format!("sqlite:{}", old.data_dir.join("vouch.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args(["migrate-store", "--from", &sqlite, "--to", &db])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("verified"), "{stdout}");
+    assert!(
+        !stdout.contains(PgCluster::shared().superuser_password()),
+        "password shown: {stdout}"
+    );
+    // A second run refuses to copy into a database that holds data, and changes nothing.
+    let again = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args(["migrate-store", "--from", &sqlite, "--to", &db])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty"));
+
+    // The server on PostgreSQL, with the old data directory's key-encryption key.
+    let kek = old.data_dir.join("kek").display().to_string();
+    let new = Server::start_with(&[
+        ("VOUCH_DATABASE_URL", db.as_str()),
+        ("VOUCH_KEK_FILE", kek.as_str()),
+    ]);
+    for (path, bytes) in &files_before {
+        assert_eq!(&new.get(path).body, bytes, "{path} changed in the move");
+    }
+    assert_eq!(
+        new.get_admin("/v2/_trust/changefeed?records=100").body,
+        feed_before,
+        "the changefeed moved with its ids"
+    );
+    // python-tuf carries on from its trusted state, reading the same bytes.
+    let after = python_refresh(
+        &new.tuf_url(&repos[0].gun, ""),
+        &root_file,
+        py_dir.path(),
+        &["v2"],
+    );
+    assert_eq!(before, after);
+    // The online keys moved: the server signs new versions with them, and the pending
+    // rotation is still pending.
+    let next = current_targets_version(&new, &repos[1].gun) + 1;
+    assert_eq!(try_publish(&new, &repos[1], next, "after-move"), Ok(true));
+    assert_eq!(
+        new.online_key(&repos[1].gun, "timestamp"),
+        repos[1].timestamp_key
+    );
+    drop(old);
+}
