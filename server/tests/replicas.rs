@@ -2,6 +2,8 @@
 //! the replicas, python-tuf reading from random replicas, racing re-signs, a replica killed
 //! mid-publish, PostgreSQL restarted under load, and `migrate-store` from SQLite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -628,4 +630,181 @@ fn migrate_store_carries_every_version_changefeed_entry_and_key_into_postgresql(
         repos[1].timestamp_key
     );
     drop(old);
+}
+
+#[test]
+fn pg_dump_and_pg_restore_bring_back_a_working_server() {
+    let cluster = PgCluster::shared();
+    let db = cluster.fresh_database();
+    let mut replicas = Replicas::start(1, &db, &[]);
+    let s = &replicas.servers[0];
+    let repo = ClientRepo::new(s, "registry.example/replicas/dumped");
+    repo.publish_initial(s, &["v1"]);
+    assert_eq!(try_publish(s, &repo, 2, "v2"), Ok(true));
+    let mut files = Vec::new();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        let path = format!("/v2/{}/_trust/tuf/{role}.json", repo.gun);
+        files.push((path.clone(), s.get(&path).body));
+    }
+    let feed = s.get_admin("/v2/_trust/changefeed?records=100").body;
+
+    let dump = tempfile::tempdir().unwrap();
+    let file = dump.path().join("vouch.dump");
+    let ok = Command::new(cluster.bin("pg_dump"))
+        .args(["-Fc", "-d", &db, "-f"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "pg_dump");
+    let restored = cluster.fresh_database();
+    let ok = Command::new(cluster.bin("pg_restore"))
+        .args(["--no-owner", "-d", &restored])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "pg_restore");
+
+    // A replica on the restored database, with the same key-encryption key.
+    replicas.env[0].1 = restored;
+    replicas.servers[0].kill();
+    replicas.add();
+    let s = replicas.servers.last().unwrap();
+    for (path, bytes) in &files {
+        assert_eq!(&s.get(path).body, bytes, "{path} after restore");
+    }
+    assert_eq!(s.get_admin("/v2/_trust/changefeed?records=100").body, feed);
+    assert_eq!(
+        try_publish(s, &repo, 3, "v3"),
+        Ok(true),
+        "signs with the restored keys"
+    );
+}
+
+/// A PgBouncer in transaction mode in front of `cluster`, with fewer server connections than
+/// the replicas have clients, so their transactions share server connections.
+struct Bouncer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Bouncer {
+    fn start(cluster: &PgCluster) -> Self {
+        let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("pgbouncer is missing: install Debian's pgbouncer (scripts/test does)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let ini = dir.path().join("pgbouncer.ini");
+        std::fs::write(
+            dir.path().join("userlist.txt"),
+            format!("\"postgres\" \"{}\"\n", cluster.superuser_password()),
+        )
+        .unwrap();
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+                 listen_port = {port}\nunix_socket_dir =\nauth_type = scram-sha-256\n\
+                 auth_file = {}\npool_mode = transaction\ndefault_pool_size = 2\n\
+                 max_client_conn = 200\nlogfile = {}\n",
+                cluster.port(),
+                dir.path().join("userlist.txt").display(),
+                dir.path().join("pgbouncer.log").display(),
+            ),
+        )
+        .unwrap();
+        // PgBouncer refuses to run as root.
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        if root {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let mut cmd = if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", bin]);
+            c
+        } else {
+            Command::new(bin)
+        };
+        let child = cmd.arg("-q").arg(&ini).spawn().unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pgbouncer did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Bouncer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn replicas_work_through_pgbouncer_in_transaction_mode() {
+    let cluster = PgCluster::shared();
+    let direct = cluster.fresh_database();
+    let bouncer = Bouncer::start(cluster);
+    let db_name = direct.rsplit('/').next().unwrap();
+    let url = format!(
+        "postgres://postgres:{}@127.0.0.1:{}/{db_name}?sslmode=disable",
+        cluster.superuser_password(),
+        bouncer.port
+    );
+    let replicas = Replicas::start(2, &url, &[]);
+    let servers = &replicas.servers;
+    let repos: Vec<ClientRepo> = (0..4)
+        .map(|g| {
+            let s = &servers[g % 2];
+            let repo = ClientRepo::new(s, &format!("registry.example/bouncer/app{g}"));
+            repo.publish_initial(s, &["v1"]);
+            repo
+        })
+        .collect();
+    // Eight publishers over two replicas and two server connections.
+    std::thread::scope(|scope| {
+        for p in 0..8 {
+            let (s, repo) = (&servers[p % 2], &repos[p % 4]);
+            scope.spawn(move || {
+                let mut done = 0;
+                let mut attempts = 0;
+                while done < 5 {
+                    attempts += 1;
+                    assert!(attempts < 1000, "publisher {p} made no progress");
+                    let next = current_targets_version(s, &repo.gun) + 1;
+                    if try_publish(s, repo, next, &format!("b{p}-{done}")) == Ok(true) {
+                        done += 1;
+                    }
+                }
+            });
+        }
+    });
+    for repo in &repos {
+        for s in servers {
+            assert_eq!(current_targets_version(s, &repo.gun), 11, "{}", repo.gun);
+            let r = s.get_admin(&format!("/v2/{}/_trust/changefeed?records=100", repo.gun));
+            assert_eq!(r.status, StatusCode::OK);
+        }
+    }
 }
