@@ -808,3 +808,86 @@ fn replicas_work_through_pgbouncer_in_transaction_mode() {
         }
     }
 }
+
+/// Runs `vouch-server` on `url` until it prints its address or exits; returns the exit
+/// status (None when it started) and what it printed on stderr.
+fn start_outcome(url: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return (status.code(), err);
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return (None, String::new());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn tls_to_postgresql_is_verified_as_sslmode_asks() {
+    let (ca, cert, key) = common::postgres::test_ca_and_server_cert();
+    let cluster = PgCluster::start_with_tls(&cert, &key);
+    let db = cluster.fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let (other_ca, _, _) = common::postgres::test_ca_and_server_cert();
+    let other_ca_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca_file, &other_ca).unwrap();
+    let with = |query: &str| format!("{}?{query}", db.replace("127.0.0.1", "localhost"));
+
+    // verify-full against the right CA: a working server.
+    let url = with(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        ca_file.display()
+    ));
+    let replicas = Replicas::start(1, &url, &[]);
+    let s = &replicas.servers[0];
+    let repo = ClientRepo::new(s, "registry.example/tls/app");
+    repo.publish_initial(s, &["v1"]);
+    assert_eq!(try_publish(s, &repo, 2, "v2"), Ok(true));
+    assert_eq!(s.get("/readyz").status, StatusCode::OK);
+
+    // require: encrypted, certificate unchecked.
+    assert_eq!(start_outcome(&with("sslmode=require")).0, None);
+    // The server refuses plain connections (pg_hba has only hostssl): a refusal that a retry
+    // will not change, named with the password hidden.
+    let (code, err) = start_outcome(&with("sslmode=disable"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("no pg_hba.conf entry") || err.contains("28000"),
+        "{err}"
+    );
+    assert!(!err.contains(cluster.superuser_password()), "{err}");
+    // verify-full with another CA: the handshake fails, nothing is sent.
+    let (code, err) = start_outcome(&with(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        other_ca_file.display()
+    )));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // verify-full without a CA file is a configuration error.
+    let (code, err) = start_outcome(&with("sslmode=verify-full"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("sslrootcert"), "{err}");
+    assert!(!err.contains(cluster.superuser_password()), "{err}");
+}

@@ -73,7 +73,9 @@ impl Failure {
     pub fn into_store_error(self, op: &str) -> StoreError {
         match self {
             Failure::Store(e) => e,
-            Failure::Connection(e) => StoreError::Unavailable(format!("postgres {op}: {e}")),
+            Failure::Connection(e) => {
+                StoreError::Unavailable(format!("postgres {op}: {}", chain(&e)))
+            }
             Failure::Database(e) => {
                 let code = e.code().map_or("", |c| c.code()).to_owned();
                 let msg = match e.as_db_error() {
@@ -88,6 +90,21 @@ impl Failure {
             }
         }
     }
+}
+
+/// `e` and its causes, so a failed TLS handshake says why (an unknown issuer, a name
+/// mismatch), not only that it failed.
+fn chain(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Pool {
@@ -143,7 +160,9 @@ impl Pool {
                     db.message(),
                     db.code().code()
                 )),
-                None => StoreError::Unavailable(format!("postgres connect to {url}: {e}")),
+                None => {
+                    StoreError::Unavailable(format!("postgres connect to {url}: {}", chain(&e)))
+                }
             }
         })
     }

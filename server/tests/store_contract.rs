@@ -1,0 +1,1288 @@
+//! The `Store` contract suite: every test here runs on both backends, SQLite (a temporary
+//! file) and PostgreSQL (a fresh database of the shared throwaway cluster), as
+//! `sqlite::<name>` and `postgres::<name>`.
+//!
+//! Each test is a generic function over a [`Backend`], which names a place (a file, a
+//! database) and opens store objects on it. Two store objects on one place stand in for two
+//! server replicas, so the cross-replica guarantees of `server/src/store/mod.rs` (the
+//! compare-and-swap on publish and on online keys, changefeed ids in visibility order) are
+//! exercised between them. What is specific to one backend (SQLite's pragmas, file
+//! permissions, reader pool) stays in that backend's unit tests; the one PostgreSQL-only
+//! test here stops a dedicated cluster to check outages are `StoreError::Unavailable` and
+//! that the same store object recovers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::postgres::PgCluster;
+use tempfile::TempDir;
+use vouch_server::store::postgres::{PgOptions, PostgresStore};
+use vouch_server::store::sqlite::SqliteStore;
+use vouch_server::store::{
+    Change, ChangeCategory, Direction, NewFile, Store, StoreError, StoredKey,
+};
+use vouch_tuf::reference::Gun;
+use vouch_tuf::time::Timestamp;
+
+const NOW: Timestamp = Timestamp::from_unix(1_900_000_000);
+
+/// One place that stores live in, and a way to open store objects on it.
+trait Backend {
+    /// The store type.
+    type S: Store;
+    /// A new, empty place.
+    fn create() -> Self;
+    /// A new store object on this place (a replica, or the same server after a restart).
+    fn open(&self) -> Self::S;
+}
+
+/// A SQLite database file in a temporary directory.
+struct Sqlite {
+    dir: TempDir,
+}
+
+impl Backend for Sqlite {
+    type S = SqliteStore;
+    fn create() -> Self {
+        Sqlite {
+            dir: TempDir::new().expect("tempdir"),
+        }
+    }
+    fn open(&self) -> SqliteStore {
+        SqliteStore::open(&self.dir.path().join("vouch.db")).expect("open sqlite store")
+    }
+}
+
+/// A fresh database on the shared PostgreSQL cluster.
+struct Postgres {
+    url: String,
+}
+
+impl Backend for Postgres {
+    type S = PostgresStore;
+    fn create() -> Self {
+        Postgres {
+            url: PgCluster::shared().fresh_database(),
+        }
+    }
+    fn open(&self) -> PostgresStore {
+        let options = PgOptions::from_url(&self.url).expect("postgres url");
+        PostgresStore::open(options).expect("open postgres store")
+    }
+}
+
+/// Instantiates each contract test once per backend.
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&<super::Sqlite as super::Backend>::create());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&<super::Postgres as super::Backend>::create());
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    publish_then_read_back_every_way,
+    current_returns_the_newest_version_of_each_role,
+    changefeed_entry_without_timestamp_file_has_no_version,
+    lookup_by_checksum,
+    conflicting_publish_writes_nothing,
+    stale_expected_version_is_a_conflict_and_writes_nothing,
+    version_beyond_range_is_refused_without_writing,
+    racing_publishers_of_one_version_get_one_success,
+    replicas_racing_on_each_version_build_a_chain_without_gaps,
+    concurrent_increasing_publishes_lose_no_acknowledged_write,
+    delete_removes_metadata_and_records_it,
+    changefeed_pages_in_both_directions,
+    changefeed_ids_become_visible_in_id_order,
+    online_keys_oldest_first_and_added_only_after_the_newest,
+    racing_first_key_requests_agree_on_one_key,
+    replicas_racing_key_rotations_add_one_key_per_round,
+    reseal_is_all_or_nothing,
+    everything_survives_reopening,
+);
+
+fn gun(s: &str) -> Gun {
+    Gun::new(s).expect("valid gun")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+fn file(role: &str, version: u64) -> NewFile {
+    NewFile {
+        role: role.to_owned(),
+        version,
+        bytes: format!("{{\"signed\":{{\"_type\":\"{role}\",\"version\":{version}}}}}")
+            .into_bytes(),
+    }
+}
+
+fn key(keyid: &str, at: i64) -> StoredKey {
+    StoredKey {
+        keyid: keyid.to_owned(),
+        public: format!("{{\"keytype\":\"ed25519\",\"keyval\":{{\"public\":\"{keyid}\"}}}}"),
+        sealed_private: keyid.as_bytes().iter().rev().copied().collect(),
+        created_at: Timestamp::from_unix(at),
+    }
+}
+
+fn all_changes(store: &impl Store, gun: Option<&Gun>) -> Vec<Change> {
+    store
+        .changes(gun, None, Direction::Forward, usize::MAX)
+        .expect("changes")
+}
+
+fn current_version(store: &impl Store, g: &Gun, role: &str) -> Option<u64> {
+    store.get_current(g, role).expect("get").map(|f| f.version)
+}
+
+fn is_conflict_on(result: &Result<i64, StoreError>, on_role: &str, on_version: u64) -> bool {
+    matches!(result, Err(StoreError::Conflict { role, version, .. })
+        if role == on_role && *version == on_version)
+}
+
+fn publish_then_read_back_every_way(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    assert_eq!(store.current(&g).expect("current"), vec![]);
+    assert_eq!(store.get_current(&g, "root").expect("get"), None);
+
+    let first = [
+        file("root", 1),
+        file("targets", 1),
+        file("snapshot", 1),
+        file("timestamp", 1),
+    ];
+    let id1 = store.publish(&g, None, &first, NOW).expect("publish 1");
+    let later = NOW.add_seconds(60);
+    let second = [
+        file("targets", 2),
+        file("targets/releases", 1),
+        file("snapshot", 2),
+        file("timestamp", 2),
+    ];
+    let id2 = store
+        .publish(&g, Some(1), &second, later)
+        .expect("publish 2");
+    assert!(id2 > id1);
+    // Another GUN with newer versions of the same roles must not show through.
+    let other = gun("registry.example/other");
+    let id3 = store
+        .publish(&other, None, &[file("root", 9), file("zzz", 1)], later)
+        .expect("publish other");
+
+    let current = store.current(&g).expect("current");
+    let summary: Vec<(&str, u64, Timestamp)> = current
+        .iter()
+        .map(|f| (f.role.as_str(), f.version, f.created_at))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("root", 1, NOW),
+            ("snapshot", 2, later),
+            ("targets", 2, later),
+            ("targets/releases", 1, later),
+            ("timestamp", 2, later)
+        ]
+    );
+    for f in &current {
+        assert_eq!(f.bytes, file(&f.role, f.version).bytes);
+        assert_eq!(f.sha256, sha256_hex(&f.bytes));
+        assert_eq!(f.sha256.len(), 64);
+        assert!(f
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    }
+
+    let targets = store
+        .get_current(&g, "targets")
+        .expect("get")
+        .expect("present");
+    assert_eq!(
+        (targets.version, targets.bytes),
+        (2, file("targets", 2).bytes)
+    );
+    let old = store
+        .get_version(&g, "targets", 1)
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        (old.version, old.bytes, old.created_at),
+        (1, file("targets", 1).bytes, NOW)
+    );
+    assert_eq!(store.get_version(&g, "targets", 3).expect("get"), None);
+    assert_eq!(
+        store.get_version(&g, "targets", u64::MAX).expect("get"),
+        None
+    );
+    assert_eq!(store.get_current(&g, "missing").expect("get"), None);
+    let other_summary: Vec<(String, u64)> = store
+        .current(&other)
+        .expect("current")
+        .into_iter()
+        .map(|f| (f.role, f.version))
+        .collect();
+    assert_eq!(
+        other_summary,
+        vec![("root".to_owned(), 9), ("zzz".to_owned(), 1)]
+    );
+    assert_eq!(
+        store
+            .current(&gun("registry.example/none"))
+            .expect("current"),
+        vec![]
+    );
+
+    let change = |id, g: &Gun, version, sha256: String, created_at| Change {
+        id,
+        gun: g.as_str().to_owned(),
+        version,
+        sha256,
+        category: ChangeCategory::Update,
+        created_at,
+    };
+    assert_eq!(
+        all_changes(&store, None),
+        vec![
+            change(id1, &g, 1, sha256_hex(&file("timestamp", 1).bytes), NOW),
+            change(id2, &g, 2, sha256_hex(&file("timestamp", 2).bytes), later),
+            change(id3, &other, 0, String::new(), later),
+        ]
+    );
+}
+
+fn current_returns_the_newest_version_of_each_role(b: &impl Backend) {
+    let store = b.open();
+    // Neighbours that sort right around the GUN and its roles must not leak in.
+    let g = gun("registry.example/app");
+    let before = gun("registry.example/ap");
+    let after = gun("registry.example/app2");
+    // Role `i` gets a new version every `i + 1` rounds, so the newest versions differ per
+    // role and the older ones outnumber the current ones.
+    let roles = ["root", "snapshot", "targets", "targets/a", "targets/b"];
+    const ROUNDS: u64 = 20;
+    let mut newest: Vec<(String, u64)> = roles.iter().map(|r| ((*r).to_owned(), 0)).collect();
+    for round in 1..=ROUNDS {
+        let mut files = Vec::new();
+        for (i, (role, version)) in newest.iter_mut().enumerate() {
+            if round == 1 || round % (i as u64 + 1) == 0 {
+                *version = round * 10 + i as u64;
+                files.push(file(role, *version));
+            }
+        }
+        files.push(file("timestamp", round));
+        let expected = round.checked_sub(1).filter(|v| *v > 0);
+        store.publish(&g, expected, &files, NOW).expect("publish");
+    }
+    let mut expected = newest;
+    expected.push(("timestamp".to_owned(), ROUNDS));
+    assert_eq!(expected[4], ("targets/b".to_owned(), 204), "the plan above");
+    for neighbour in [&before, &after] {
+        store
+            .publish(
+                neighbour,
+                None,
+                &[
+                    file("root", 999),
+                    file("targets/c", 999),
+                    file("timestamp", 999),
+                ],
+                NOW,
+            )
+            .expect("publish neighbour");
+    }
+
+    let current: Vec<(String, u64)> = store
+        .current(&g)
+        .expect("current")
+        .into_iter()
+        .map(|f| (f.role, f.version))
+        .collect();
+    assert_eq!(current, expected);
+    for (role, version) in &expected {
+        assert_eq!(current_version(&store, &g, role), Some(*version), "{role}");
+    }
+    assert_eq!(
+        store
+            .current(&after)
+            .expect("current")
+            .iter()
+            .map(|f| f.role.as_str())
+            .collect::<Vec<_>>(),
+        vec!["root", "targets/c", "timestamp"]
+    );
+}
+
+fn changefeed_entry_without_timestamp_file_has_no_version(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let id = store
+        .publish(&g, None, &[file("root", 1)], NOW)
+        .expect("publish");
+    let feed = all_changes(&store, None);
+    assert_eq!(feed.len(), 1);
+    assert_eq!(
+        (feed[0].id, feed[0].version, feed[0].sha256.as_str()),
+        (id, 0, "")
+    );
+    // No timestamp was stored, so the repository still expects none.
+    store
+        .publish(&g, None, &[file("root", 2), file("timestamp", 1)], NOW)
+        .expect("publish with no timestamp yet");
+}
+
+fn lookup_by_checksum(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    store
+        .publish(&g, None, &[file("snapshot", 1)], NOW)
+        .expect("publish 1");
+    store
+        .publish(&g, None, &[file("snapshot", 2)], NOW)
+        .expect("publish 2");
+    let v1 = sha256_hex(&file("snapshot", 1).bytes);
+
+    let found = store
+        .get_by_checksum(&g, "snapshot", &v1)
+        .expect("get")
+        .expect("found");
+    assert_eq!((found.version, found.bytes), (1, file("snapshot", 1).bytes));
+    let upper = store
+        .get_by_checksum(&g, "snapshot", &v1.to_ascii_uppercase())
+        .expect("get");
+    assert_eq!(upper.map(|f| f.version), Some(1));
+    // The checksum is scoped to its GUN and role.
+    assert_eq!(
+        store.get_by_checksum(&g, "timestamp", &v1).expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_by_checksum(&gun("registry.example/other"), "snapshot", &v1)
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_by_checksum(&g, "snapshot", &"0".repeat(64))
+            .expect("get"),
+        None
+    );
+}
+
+fn conflicting_publish_writes_nothing(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    store
+        .publish(
+            &g,
+            None,
+            &[file("root", 1), file("targets", 3), file("timestamp", 3)],
+            NOW,
+        )
+        .expect("publish");
+    let feed_before = all_changes(&store, None);
+
+    // Same version of targets; the snapshot listed before it must not be kept either.
+    let same = store.publish(
+        &g,
+        Some(3),
+        &[
+            file("snapshot", 1),
+            file("targets", 3),
+            file("timestamp", 4),
+        ],
+        NOW,
+    );
+    match same {
+        Err(StoreError::Conflict {
+            gun: cg,
+            role,
+            version,
+        }) => assert_eq!(
+            (cg.as_str(), role.as_str(), version),
+            (g.as_str(), "targets", 3)
+        ),
+        other => panic!("expected conflict, got {other:?}"),
+    }
+    // Older version of the timestamp, after files that would have been fine.
+    let older = store.publish(
+        &g,
+        Some(3),
+        &[
+            file("snapshot", 1),
+            file("targets", 4),
+            file("timestamp", 2),
+        ],
+        NOW,
+    );
+    assert!(is_conflict_on(&older, "timestamp", 2), "{older:?}");
+    // The same role twice in one publish.
+    let twice = store.publish(
+        &g,
+        Some(3),
+        &[file("snapshot", 1), file("snapshot", 1)],
+        NOW,
+    );
+    assert!(is_conflict_on(&twice, "snapshot", 1), "{twice:?}");
+
+    assert_eq!(all_changes(&store, None), feed_before);
+    assert_eq!(store.get_current(&g, "snapshot").expect("get"), None);
+    assert_eq!(store.get_version(&g, "targets", 4).expect("get"), None);
+    assert_eq!(current_version(&store, &g, "timestamp"), Some(3));
+    let stored = store
+        .get_current(&g, "targets")
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.bytes, file("targets", 3).bytes);
+
+    // The store is still writable after the rolled-back attempts.
+    store
+        .publish(
+            &g,
+            Some(3),
+            &[
+                file("snapshot", 1),
+                file("targets", 4),
+                file("timestamp", 4),
+            ],
+            NOW,
+        )
+        .expect("publish");
+    assert_eq!(all_changes(&store, None).len(), 2);
+}
+
+fn stale_expected_version_is_a_conflict_and_writes_nothing(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    store
+        .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish 1");
+    store
+        .publish(&g, Some(1), &[file("timestamp", 2)], NOW)
+        .expect("publish 2");
+    let feed_before = all_changes(&store, None);
+
+    // Each attempt is otherwise valid (new versions of every role): only `expected` is wrong.
+    let attempts = [
+        (None, "no timestamp yet, but there is one"),
+        (Some(1), "an older timestamp version"),
+        (Some(3), "a newer timestamp version"),
+    ];
+    for (expected, why) in attempts {
+        let result = store.publish(
+            &g,
+            expected,
+            &[file("root", 2), file("snapshot", 1), file("timestamp", 3)],
+            NOW,
+        );
+        assert!(
+            matches!(&result, Err(StoreError::Conflict { role, .. }) if role == "timestamp"),
+            "{why}: {result:?}"
+        );
+    }
+    assert_eq!(
+        all_changes(&store, None),
+        feed_before,
+        "no changefeed entry"
+    );
+    assert_eq!(current_version(&store, &g, "root"), Some(1));
+    assert_eq!(store.get_current(&g, "snapshot").expect("get"), None);
+    assert_eq!(store.get_version(&g, "timestamp", 3).expect("get"), None);
+    assert_eq!(current_version(&store, &g, "timestamp"), Some(2));
+
+    // The right one still works.
+    store
+        .publish(&g, Some(2), &[file("timestamp", 3)], NOW)
+        .expect("publish 3");
+
+    // After a deletion the repository has no timestamp again: only `None` fits.
+    assert!(store.delete(&g, NOW).expect("delete"));
+    let stale = store.publish(&g, Some(3), &[file("root", 1), file("timestamp", 1)], NOW);
+    assert!(
+        matches!(&stale, Err(StoreError::Conflict { role, .. }) if role == "timestamp"),
+        "{stale:?}"
+    );
+    store
+        .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("re-create");
+    assert_eq!(current_version(&store, &g, "timestamp"), Some(1));
+}
+
+fn version_beyond_range_is_refused_without_writing(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let huge = NewFile {
+        role: "timestamp".to_owned(),
+        version: u64::MAX,
+        bytes: b"x".to_vec(),
+    };
+    let result = store.publish(&g, None, &[file("root", 1), huge], NOW);
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+    assert_eq!(store.current(&g).expect("current"), vec![]);
+    assert_eq!(all_changes(&store, None), vec![]);
+    // Nothing half-written blocks the repository either.
+    store
+        .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish");
+}
+
+fn racing_publishers_of_one_version_get_one_success(b: &impl Backend) {
+    const THREADS: usize = 32;
+    let store = Arc::new(b.open());
+    let g = gun("registry.example/app");
+    store
+        .publish(&g, None, &[file("timestamp", 6)], NOW)
+        .expect("publish 6");
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (store, g, barrier) = (Arc::clone(&store), g.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                // Every thread's document differs, so a lost race must not overwrite.
+                let mine = NewFile {
+                    role: "timestamp".to_owned(),
+                    version: 7,
+                    bytes: format!("writer {i}").into_bytes(),
+                };
+                barrier.wait();
+                (i, store.publish(&g, Some(6), &[mine], NOW))
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+
+    let winners: Vec<usize> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let conflicts = results
+        .iter()
+        .filter(|(_, r)| is_conflict_on(r, "timestamp", 7))
+        .count();
+    assert_eq!(conflicts, THREADS - 1, "{results:?}");
+    let stored = store
+        .get_version(&g, "timestamp", 7)
+        .expect("get")
+        .expect("stored");
+    assert_eq!(stored.bytes, format!("writer {}", winners[0]).into_bytes());
+    assert_eq!(all_changes(&*store, None).len(), 2);
+}
+
+fn replicas_racing_on_each_version_build_a_chain_without_gaps(b: &impl Backend) {
+    const THREADS_PER_REPLICA: usize = 4;
+    const ROUNDS: u64 = 25;
+    let replicas = [Arc::new(b.open()), Arc::new(b.open())];
+    let g = gun("registry.example/app");
+    let threads = 2 * THREADS_PER_REPLICA;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = Arc::clone(&replicas[i % 2]);
+            let (g, barrier) = (g.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let mut won = Vec::new();
+                for round in 1..=ROUNDS {
+                    // Everyone publishes `round` on top of `round - 1` at once.
+                    barrier.wait();
+                    let expected = round.checked_sub(1).filter(|v| *v > 0);
+                    let mine = NewFile {
+                        role: "timestamp".to_owned(),
+                        version: round,
+                        bytes: format!("round {round} writer {i}").into_bytes(),
+                    };
+                    match store.publish(&g, expected, &[mine], NOW) {
+                        Ok(id) => won.push((round, id, i)),
+                        Err(StoreError::Conflict { .. }) => {}
+                        Err(err) => panic!("publish: {err}"),
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let mut wins: Vec<(u64, i64, usize)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    wins.sort();
+    let rounds: Vec<u64> = wins.iter().map(|(round, _, _)| *round).collect();
+    assert_eq!(
+        rounds,
+        (1..=ROUNDS).collect::<Vec<_>>(),
+        "one win per round"
+    );
+
+    for replica in &replicas {
+        let feed = all_changes(&**replica, Some(&g));
+        let chain: Vec<(i64, u64)> = feed.iter().map(|c| (c.id, c.version)).collect();
+        let won: Vec<(i64, u64)> = wins.iter().map(|(r, id, _)| (*id, *r)).collect();
+        assert_eq!(chain, won, "the changefeed is the chain of winners");
+        for (round, _, writer) in &wins {
+            let stored = replica
+                .get_version(&g, "timestamp", *round)
+                .expect("get")
+                .expect("winner stored");
+            assert_eq!(
+                stored.bytes,
+                format!("round {round} writer {writer}").into_bytes()
+            );
+        }
+    }
+}
+
+fn concurrent_increasing_publishes_lose_no_acknowledged_write(b: &impl Backend) {
+    const THREADS: usize = 16;
+    const ACKS_PER_THREAD: usize = 10;
+    let replicas = [Arc::new(b.open()), Arc::new(b.open())];
+    let g = gun("registry.example/app");
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let store = Arc::clone(&replicas[i % 2]);
+            let (g, barrier) = (g.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                barrier.wait();
+                let mut acked = Vec::new();
+                while acked.len() < ACKS_PER_THREAD {
+                    // Read, then write the next version, as a signer does; retry on 409.
+                    let current = current_version(&*store, &g, "timestamp");
+                    let next = current.map_or(1, |v| v + 1);
+                    let bytes = format!("thread {i} version {next}").into_bytes();
+                    let files = [NewFile {
+                        role: "timestamp".to_owned(),
+                        version: next,
+                        bytes: bytes.clone(),
+                    }];
+                    match store.publish(&g, current, &files, NOW) {
+                        Ok(id) => acked.push((id, next, bytes)),
+                        Err(StoreError::Conflict { .. }) => {}
+                        Err(err) => panic!("publish: {err}"),
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked: Vec<(i64, u64, Vec<u8>)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    acked.sort();
+    let total = THREADS * ACKS_PER_THREAD;
+    assert_eq!(acked.len(), total);
+
+    // Acknowledged versions are exactly 1..=total, in changefeed order.
+    let versions: Vec<u64> = acked.iter().map(|(_, v, _)| *v).collect();
+    assert_eq!(versions, (1..=total as u64).collect::<Vec<_>>());
+    let expected: Vec<(i64, u64, String, Option<Vec<u8>>)> = acked
+        .iter()
+        .map(|(id, v, bytes)| (*id, *v, sha256_hex(bytes), Some(bytes.clone())))
+        .collect();
+    // The changefeed of the GUN, each entry with the file stored under its version.
+    let read = |store: &dyn Store| -> Vec<(i64, u64, String, Option<Vec<u8>>)> {
+        store
+            .changes(Some(&g), None, Direction::Forward, usize::MAX)
+            .expect("changes")
+            .into_iter()
+            .map(|c| {
+                let bytes = store
+                    .get_version(&g, "timestamp", c.version)
+                    .expect("get")
+                    .map(|f| f.bytes);
+                (c.id, c.version, c.sha256, bytes)
+            })
+            .collect()
+    };
+    assert_eq!(read(&*replicas[0]), expected);
+    assert_eq!(read(&*replicas[1]), expected);
+    // Close every store object and read it all again through a new one.
+    drop(replicas);
+    assert_eq!(read(&b.open()), expected);
+}
+
+fn delete_removes_metadata_and_records_it(b: &impl Backend) {
+    let store = b.open();
+    let (a, other) = (gun("registry.example/a"), gun("registry.example/b"));
+    store
+        .publish(&a, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish a");
+    store
+        .publish(&a, Some(1), &[file("timestamp", 2)], NOW)
+        .expect("publish a");
+    store
+        .publish(&other, None, &[file("root", 1)], NOW)
+        .expect("publish b");
+    store
+        .add_online_key(&a, "timestamp", &key("k1", 1), None)
+        .expect("key");
+    let ts1 = sha256_hex(&file("timestamp", 1).bytes);
+
+    let later = NOW.add_seconds(5);
+    assert!(store.delete(&a, later).expect("delete"));
+    assert_eq!(store.current(&a).expect("current"), vec![]);
+    assert_eq!(store.get_version(&a, "timestamp", 1).expect("get"), None);
+    assert_eq!(
+        store.get_by_checksum(&a, "timestamp", &ts1).expect("get"),
+        None
+    );
+    assert_eq!(
+        store.current(&other).expect("current").len(),
+        1,
+        "other GUNs untouched"
+    );
+    assert_eq!(
+        store.online_keys(&a, "timestamp").expect("keys"),
+        vec![key("k1", 1)],
+        "keys stay"
+    );
+
+    let feed = all_changes(&store, None);
+    assert_eq!(feed.len(), 4);
+    let last = &feed[3];
+    assert_eq!(
+        (
+            last.gun.as_str(),
+            last.version,
+            last.sha256.as_str(),
+            last.category,
+            last.created_at
+        ),
+        (a.as_str(), 0, "", ChangeCategory::Deletion, later)
+    );
+
+    assert!(!store.delete(&a, later).expect("delete again"));
+    assert!(!store
+        .delete(&gun("registry.example/never"), later)
+        .expect("delete unknown"));
+    assert_eq!(
+        all_changes(&store, None).len(),
+        4,
+        "no entry when nothing was deleted"
+    );
+
+    // A deleted repository can start again from version 1.
+    store
+        .publish(&a, None, &[file("root", 1), file("timestamp", 1)], later)
+        .expect("re-create");
+    assert_eq!(current_version(&store, &a, "root"), Some(1));
+    assert_eq!(current_version(&store, &a, "timestamp"), Some(1));
+}
+
+fn changefeed_pages_in_both_directions(b: &impl Backend) {
+    let store = b.open();
+    let (a, other) = (gun("registry.example/a"), gun("registry.example/b"));
+    let mut ids_of: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+    let mut all_ids = Vec::new();
+    for n in 0..25_u64 {
+        let (which, g) = if n % 3 == 0 { (1, &other) } else { (0, &a) };
+        let version = ids_of[which].len() as u64 + 1;
+        let id = store
+            .publish(
+                g,
+                version.checked_sub(1).filter(|v| *v > 0),
+                &[file("timestamp", version)],
+                NOW,
+            )
+            .expect("publish");
+        ids_of[which].push(id);
+        all_ids.push(id);
+    }
+    assert_eq!((ids_of[0].len(), ids_of[1].len()), (16, 9));
+
+    let page_through = |filter: Option<&Gun>, direction: Direction| -> Vec<i64> {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        // 25 entries take at most three pages and an empty one; a cursor that does not
+        // advance must fail the test, not hang it.
+        for _ in 0..5 {
+            let page = store
+                .changes(filter, cursor, direction, 10)
+                .expect("changes");
+            assert!(page.len() <= 10);
+            if let Some(filter) = filter {
+                assert!(page.iter().all(|c| c.gun == filter.as_str()));
+            }
+            let Some(last) = page.last() else {
+                return seen;
+            };
+            cursor = Some(last.id);
+            seen.extend(page.iter().map(|c| c.id));
+        }
+        panic!("paging {direction:?} did not end: {seen:?}")
+    };
+    let cases = [
+        (None, &all_ids),
+        (Some(&a), &ids_of[0]),
+        (Some(&other), &ids_of[1]),
+    ];
+    for (filter, expected) in cases {
+        let forward = page_through(filter, Direction::Forward);
+        assert!(forward.windows(2).all(|w| w[0] < w[1]), "{forward:?}");
+        assert_eq!(&forward, expected);
+        let backward = page_through(filter, Direction::Backward);
+        assert!(backward.windows(2).all(|w| w[0] > w[1]), "{backward:?}");
+        assert_eq!(backward, expected.iter().rev().copied().collect::<Vec<_>>());
+    }
+
+    // Cursors in the middle, at the ends, and a zero limit.
+    let ids = |changes: Vec<Change>| changes.iter().map(|c| c.id).collect::<Vec<_>>();
+    let mid = all_ids[12];
+    let after = store
+        .changes(None, Some(mid), Direction::Forward, 3)
+        .expect("changes");
+    assert_eq!(ids(after), all_ids[13..16].to_vec());
+    let before = store
+        .changes(None, Some(mid), Direction::Backward, 3)
+        .expect("changes");
+    assert_eq!(ids(before), vec![all_ids[11], all_ids[10], all_ids[9]]);
+    let newest = store
+        .changes(None, None, Direction::Backward, 1)
+        .expect("changes");
+    assert_eq!(ids(newest), vec![all_ids[24]]);
+    assert_eq!(
+        store
+            .changes(None, Some(all_ids[24]), Direction::Forward, 10)
+            .expect("changes"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .changes(None, Some(all_ids[0]), Direction::Backward, 10)
+            .expect("changes"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .changes(None, None, Direction::Forward, 0)
+            .expect("changes"),
+        vec![]
+    );
+}
+
+fn changefeed_ids_become_visible_in_id_order(b: &impl Backend) {
+    // Enough concurrent commits that ids taken from a plain sequence (allocated at insert,
+    // visible at commit, in whichever order the commits land) would be seen out of order.
+    const WRITERS: usize = 4;
+    const PUBLISHES: u64 = 150;
+    let replicas = [Arc::new(b.open()), Arc::new(b.open()), Arc::new(b.open())];
+    let reader_store = Arc::clone(&replicas[2]);
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = Arc::clone(&done);
+        thread::spawn(move || {
+            let mut seen: Vec<i64> = Vec::new();
+            loop {
+                // Read the flag first: a poll that starts after the writers finished must
+                // see everything they committed.
+                let finished = done.load(Ordering::SeqCst);
+                let page = reader_store
+                    .changes(None, seen.last().copied(), Direction::Forward, 100)
+                    .expect("poll changes");
+                let empty = page.is_empty();
+                seen.extend(page.iter().map(|c| c.id));
+                if finished && empty {
+                    return seen;
+                }
+            }
+        })
+    };
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&replicas[w % 2]);
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let g = gun(&format!("registry.example/writer-{w}"));
+                barrier.wait();
+                (1..=PUBLISHES)
+                    .map(|v| {
+                        let expected = v.checked_sub(1).filter(|v| *v > 0);
+                        store
+                            .publish(&g, expected, &[file("timestamp", v)], NOW)
+                            .expect("publish")
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let acked: BTreeSet<i64> = writers
+        .into_iter()
+        .flat_map(|h| h.join().expect("writer"))
+        .collect();
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().expect("reader");
+
+    assert_eq!(acked.len(), WRITERS * PUBLISHES as usize, "ids are unique");
+    let out_of_order: Vec<&[i64]> = seen.windows(2).filter(|w| w[0] >= w[1]).collect();
+    assert!(out_of_order.is_empty(), "not increasing: {out_of_order:?}");
+    let seen: BTreeSet<i64> = seen.into_iter().collect();
+    let skipped: Vec<&i64> = acked.difference(&seen).collect();
+    assert!(
+        skipped.is_empty(),
+        "{} acknowledged ids never seen by a reader polling after the last id it saw: {skipped:?}",
+        skipped.len()
+    );
+    assert_eq!(seen, acked, "the reader saw only what was published");
+}
+
+fn online_keys_oldest_first_and_added_only_after_the_newest(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    assert_eq!(store.online_keys(&g, "timestamp").expect("keys"), vec![]);
+
+    // The same created_at for all: order must come from insertion, not the clock.
+    let first = store
+        .add_online_key(&g, "timestamp", &key("k1", 5), None)
+        .expect("add");
+    assert_eq!(first, key("k1", 5));
+    let kept = store
+        .add_online_key(&g, "timestamp", &key("k2", 5), None)
+        .expect("add");
+    assert_eq!(kept, key("k1", 5), "after=None keeps the existing key");
+    let stale = store
+        .add_online_key(&g, "timestamp", &key("k3", 5), Some("k0"))
+        .expect("add");
+    assert_eq!(
+        stale,
+        key("k1", 5),
+        "a rotation after a key that is not the newest keeps it"
+    );
+    let rotated = store
+        .add_online_key(&g, "timestamp", &key("k3", 5), Some("k1"))
+        .expect("add");
+    assert_eq!(rotated, key("k3", 5));
+    let newest = store
+        .add_online_key(&g, "timestamp", &key("k4", 5), None)
+        .expect("add");
+    assert_eq!(newest, key("k3", 5), "the newest existing key is returned");
+    let stale_rotation = store
+        .add_online_key(&g, "timestamp", &key("k4", 5), Some("k1"))
+        .expect("add");
+    assert_eq!(stale_rotation, key("k3", 5), "k1 is no longer the newest");
+
+    assert_eq!(
+        store.online_keys(&g, "timestamp").expect("keys"),
+        vec![key("k1", 5), key("k3", 5)]
+    );
+    assert_eq!(store.online_keys(&g, "snapshot").expect("keys"), vec![]);
+    assert_eq!(
+        store
+            .online_keys(&gun("registry.example/other"), "timestamp")
+            .expect("keys"),
+        vec![]
+    );
+    // A key id already stored for the role is refused, not added twice.
+    assert!(matches!(
+        store.add_online_key(&g, "timestamp", &key("k1", 6), Some("k3")),
+        Err(StoreError::Backend(_))
+    ));
+    // Rotating a role that has no key is a caller's mistake, not a silent first key.
+    assert!(matches!(
+        store.add_online_key(&g, "snapshot", &key("s1", 6), Some("s0")),
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(
+        store.online_keys(&g, "timestamp").expect("keys"),
+        vec![key("k1", 5), key("k3", 5)]
+    );
+    assert_eq!(store.online_keys(&g, "snapshot").expect("keys"), vec![]);
+}
+
+fn racing_first_key_requests_agree_on_one_key(b: &impl Backend) {
+    const THREADS: usize = 8;
+    // Two store objects, as two replicas: the agreement must come from the database, not
+    // from a lock inside one process.
+    let replicas = [Arc::new(b.open()), Arc::new(b.open())];
+    let g = gun("registry.example/app");
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let store = Arc::clone(&replicas[i % 2]);
+            let (g, barrier) = (g.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let mine = key(&format!("key-of-thread-{i}"), 1);
+                barrier.wait();
+                store
+                    .add_online_key(&g, "snapshot", &mine, None)
+                    .expect("add")
+            })
+        })
+        .collect();
+    let got: BTreeSet<String> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread").keyid)
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    for replica in &replicas {
+        let stored = replica.online_keys(&g, "snapshot").expect("keys");
+        assert_eq!(
+            stored
+                .iter()
+                .map(|k| k.keyid.clone())
+                .collect::<BTreeSet<_>>(),
+            got
+        );
+    }
+}
+
+fn replicas_racing_key_rotations_add_one_key_per_round(b: &impl Backend) {
+    const THREADS_PER_REPLICA: usize = 3;
+    const ROUNDS: usize = 15;
+    let replicas = [Arc::new(b.open()), Arc::new(b.open())];
+    let g = gun("registry.example/app");
+    let threads = 2 * THREADS_PER_REPLICA;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = Arc::clone(&replicas[i % 2]);
+            let (g, barrier) = (g.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let mut newest: Option<String> = None;
+                let mut rounds = Vec::new();
+                for round in 0..ROUNDS {
+                    // All threads rotate after the same newest key at once.
+                    barrier.wait();
+                    let mine = key(&format!("round-{round}-thread-{i}"), 1);
+                    let got = store
+                        .add_online_key(&g, "timestamp", &mine, newest.as_deref())
+                        .expect("add");
+                    rounds.push((got.keyid == mine.keyid, got.keyid.clone()));
+                    newest = Some(got.keyid);
+                    // Wait until everyone has added (or lost) before the next round.
+                    barrier.wait();
+                }
+                rounds
+            })
+        })
+        .collect();
+    let results: Vec<Vec<(bool, String)>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    let mut chain = Vec::new();
+    for round in 0..ROUNDS {
+        let winners = results.iter().filter(|r| r[round].0).count();
+        assert_eq!(winners, 1, "round {round}: {results:?}");
+        let agreed: BTreeSet<&str> = results.iter().map(|r| r[round].1.as_str()).collect();
+        assert_eq!(agreed.len(), 1, "round {round}: all agree on the new key");
+        chain.extend(agreed.into_iter().map(str::to_owned));
+    }
+    for replica in &replicas {
+        let stored: Vec<String> = replica
+            .online_keys(&g, "timestamp")
+            .expect("keys")
+            .into_iter()
+            .map(|k| k.keyid)
+            .collect();
+        assert_eq!(stored, chain, "one key per round, in order");
+    }
+
+    // A stale `after` returns the current newest key and writes nothing.
+    let newest = chain.last().expect("keys").clone();
+    let returned = replicas[0]
+        .add_online_key(&g, "timestamp", &key("late", 1), Some(&chain[0]))
+        .expect("add");
+    assert_eq!(returned.keyid, newest);
+    assert_eq!(
+        replicas[1]
+            .online_keys(&g, "timestamp")
+            .expect("keys")
+            .len(),
+        ROUNDS
+    );
+}
+
+fn reseal_is_all_or_nothing(b: &impl Backend) {
+    let store = b.open();
+    let (a, other) = (gun("registry.example/a"), gun("registry.example/b"));
+    let keys = [
+        (&a, "timestamp", key("a-ts-1", 1)),
+        (&a, "timestamp", key("a-ts-2", 2)),
+        (&a, "snapshot", key("a-sn-1", 1)),
+        (&other, "timestamp", key("b-ts-1", 1)),
+    ];
+    let mut newest: Vec<(&Gun, &str, &str)> = Vec::new();
+    for (g, role, k) in &keys {
+        let previous = newest
+            .iter()
+            .rev()
+            .find(|(pg, pr, _)| pg == g && pr == role)
+            .map(|(_, _, id)| *id);
+        let added = store.add_online_key(g, role, k, previous).expect("add");
+        assert_eq!(added.keyid, k.keyid);
+        newest.push((g, role, &k.keyid));
+    }
+    let snapshot = |store: &dyn Store| -> Vec<Vec<StoredKey>> {
+        [(&a, "timestamp"), (&a, "snapshot"), (&other, "timestamp")]
+            .iter()
+            .map(|(g, role)| store.online_keys(g, role).expect("keys"))
+            .collect()
+    };
+    let before = snapshot(&store);
+
+    // Fails on the third key, after two were already re-sealed in the transaction.
+    let mut calls = 0;
+    let failed = store.reseal_online_keys(&mut |_gun, _role, keyid, sealed| {
+        calls += 1;
+        if calls == 3 {
+            Err(format!("cannot re-seal {keyid}"))
+        } else {
+            Ok([b"new:".as_slice(), sealed].concat())
+        }
+    });
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(calls, 3);
+    assert_eq!(snapshot(&store), before, "no key changed");
+    assert_eq!(
+        snapshot(&b.open()),
+        before,
+        "not even seen from another store"
+    );
+
+    // Every key, retired ones and other repositories' too, is handed over exactly once.
+    let mut handed = Vec::new();
+    let count = store
+        .reseal_online_keys(&mut |gun, role, keyid, sealed| {
+            handed.push((gun.to_owned(), role.to_owned(), keyid.to_owned()));
+            Ok([b"new:".as_slice(), sealed].concat())
+        })
+        .expect("reseal");
+    assert_eq!(count, 4);
+    handed.sort();
+    let mut expected: Vec<(String, String, String)> = keys
+        .iter()
+        .map(|(g, role, k)| (g.as_str().to_owned(), (*role).to_owned(), k.keyid.clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(handed, expected);
+    let resealed = snapshot(&b.open());
+    for (old, new) in before.iter().flatten().zip(resealed.iter().flatten()) {
+        assert_eq!(new.keyid, old.keyid);
+        assert_eq!(new.public, old.public);
+        assert_eq!(new.created_at, old.created_at);
+        assert_eq!(
+            new.sealed_private,
+            [b"new:".as_slice(), &old.sealed_private].concat()
+        );
+    }
+}
+
+fn everything_survives_reopening(b: &impl Backend) {
+    let g = gun("registry.example/app");
+    let (id, stored_key) = {
+        let store = b.open();
+        let id = store
+            .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+            .expect("publish");
+        let k = store
+            .add_online_key(&g, "timestamp", &key("k1", 3), None)
+            .expect("key");
+        (id, k)
+    };
+    let store = b.open();
+    assert_eq!(store.current(&g).expect("current").len(), 2);
+    assert_eq!(
+        store.get_current(&g, "root").expect("get").map(|f| f.bytes),
+        Some(file("root", 1).bytes)
+    );
+    assert_eq!(
+        all_changes(&store, None)
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+    assert_eq!(
+        store.online_keys(&g, "timestamp").expect("keys"),
+        vec![stored_key]
+    );
+    // The compare-and-swap state survives too.
+    let stale = store.publish(&g, None, &[file("timestamp", 2)], NOW);
+    assert!(
+        matches!(&stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    // Ids are never reused, even after the newest entry's GUN is deleted and reopened.
+    assert!(store.delete(&g, NOW).expect("delete"));
+    drop(store);
+    let store = b.open();
+    let next = store
+        .publish(&g, None, &[file("root", 1)], NOW)
+        .expect("publish");
+    assert_eq!(next, id + 2);
+    store.ping().expect("ping");
+}
+
+/// A PostgreSQL outage is `Unavailable` (retry later), and the same store object works
+/// again once the database is back, without being recreated.
+#[test]
+fn postgres_outage_is_unavailable_and_the_store_reconnects() {
+    let cluster = PgCluster::start();
+    let url = cluster.fresh_database();
+    let options = PgOptions::from_url(&url).expect("url").with_limits(
+        4,
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+        Duration::from_secs(2),
+    );
+    let store = PostgresStore::open(options).expect("open");
+    let g = gun("registry.example/app");
+    store
+        .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish");
+    store.ping().expect("ping");
+
+    cluster.stop();
+    // The first call finds its pooled connection closed; the next ones cannot connect.
+    for attempt in 0..3 {
+        let read = store.get_current(&g, "root");
+        assert!(
+            matches!(read, Err(StoreError::Unavailable(_))),
+            "read {attempt}: {read:?}"
+        );
+    }
+    let ping = store.ping();
+    assert!(matches!(ping, Err(StoreError::Unavailable(_))), "{ping:?}");
+    let write = store.publish(&g, Some(1), &[file("timestamp", 2)], NOW);
+    assert!(
+        matches!(write, Err(StoreError::Unavailable(_))),
+        "{write:?}"
+    );
+
+    cluster.start_again();
+    assert_eq!(current_version(&store, &g, "root"), Some(1));
+    store.ping().expect("ping after restart");
+    store
+        .publish(&g, Some(1), &[file("timestamp", 2)], NOW)
+        .expect("publish after restart");
+    assert_eq!(current_version(&store, &g, "timestamp"), Some(2));
+}
