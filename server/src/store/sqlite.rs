@@ -22,7 +22,7 @@
 //! let store = SqliteStore::open(std::path::Path::new("vouch-data/vouch.db"))?;
 //! let gun = Gun::new("registry.example/app")?;
 //! let root = NewFile { role: "root".into(), version: 1, bytes: b"{...}".to_vec() };
-//! store.publish(&gun, &[root], Timestamp::from_unix(1_900_000_000))?;
+//! store.publish(&gun, None, &[root], Timestamp::from_unix(1_900_000_000))?;
 //! assert_eq!(store.get_current(&gun, "root")?.map(|f| f.version), Some(1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
