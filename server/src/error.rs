@@ -1,5 +1,10 @@
 //! The one mapping from server errors to HTTP responses.
 //!
+//! The layers below have errors of their own that know nothing of HTTP
+//! ([`crate::service::ServiceError`], [`crate::store::StoreError`], [`crate::keys::KeyError`]);
+//! each becomes an [`AppError`] here, and an [`AppError`] becomes a status, a code, a message
+//! and a `detail`.
+//!
 //! Client errors say exactly what was wrong, in the registry's error shape
 //! `{"errors":[{"code","message","detail"}]}`. Server errors answer with a generic body and
 //! log their cause, so internals never leak to clients.
@@ -105,6 +110,41 @@ impl From<crate::keys::KeyError> for AppError {
             },
             crate::keys::KeyError::Store(e) => e.into(),
             e => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::service::ServiceError> for AppError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
+        match e {
+            ServiceError::Invalid {
+                role,
+                check,
+                message,
+            } => AppError::BadRequest {
+                code: "METADATA_INVALID",
+                message: format!("{role}: {message}"),
+                detail: json!({"role": role, "check": check.as_str()}),
+            },
+            ServiceError::Conflict { role, message } => AppError::Conflict {
+                message: format!("{role}: {message}"),
+                detail: json!({"role": role, "check": "version"}),
+            },
+            e @ ServiceError::Contended => AppError::Conflict {
+                message: e.to_string(),
+                detail: json!({}),
+            },
+            e @ ServiceError::TooLarge { .. } => AppError::TooLarge {
+                message: e.to_string(),
+            },
+            e @ ServiceError::NameInvalid { .. } => {
+                AppError::bad_request("NAME_INVALID", e.to_string())
+            }
+            e @ ServiceError::NotFound { .. } => AppError::not_found(e.to_string()),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Key(e) => e.into(),
+            ServiceError::Internal(cause) => AppError::Internal(cause),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`routes`] parses request paths; [`http`] authorises ([`auth`]) and dispatches;
 //! - [`service`] runs each operation as a blocking call: load state from the [`store`],
 //!   check it with [`validate`] (pure, no IO), sign with [`keys`], store in one transaction;
+//!   it fails with a [`service::ServiceError`], which knows nothing of HTTP;
 //! - [`error`] is the one mapping from failures to HTTP responses;
 //! - [`metrics`] counts requests, publishes, rejections, signatures and expiry for `/metrics`;
 //!   [`jwt`] verifies registry-format bearer tokens for [`auth`];

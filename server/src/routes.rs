@@ -5,6 +5,10 @@
 //! name: `ROLE.json`, `VERSION.ROLE.json`, `ROLE.SHA256.json` or `ROLE.key`. The role part is
 //! percent-decoded on its own, so `1.targets%2Freleases.json` names version 1 of the role
 //! `targets/releases` (a literal `/` works too, as Notary clients send it).
+//!
+//! This is the one place that knows the URL layout: [`shape`] splits a path by its shape
+//! alone (what the HTTP layer counts requests under), and [`parse`] builds on it, checking the
+//! GUN and the file name.
 
 use vouch_tuf::reference::Gun;
 
@@ -66,6 +70,53 @@ fn gun(raw: &str) -> Result<Gun, RouteError> {
     Gun::new(raw).map_err(|e| RouteError::InvalidGun(e.to_string()))
 }
 
+/// A `/v2/…` path split by its shape alone, before the GUN and the file name are checked
+/// (what [`parse`] does first). Cheap: no allocation and no validation, so the HTTP layer
+/// can tell which kind of route a request addresses (for its metrics) even when the names
+/// in it are invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape<'p> {
+    /// `/v2/`
+    Base,
+    /// `/v2/_trust/changefeed` (None) or `/v2/{gun}/_trust/changefeed`, the GUN unchecked.
+    Changefeed(Option<&'p str>),
+    /// `/v2/{gun}/_trust/tuf/`, the GUN unchecked.
+    Repository(&'p str),
+    /// `/v2/{gun}/_trust/tuf/{file}`, both unchecked and the file name still
+    /// percent-encoded.
+    File(&'p str, &'p str),
+}
+
+impl Shape<'_> {
+    /// True for a file named `….key` (an online key, or an invalid key name).
+    pub fn addresses_key(&self) -> bool {
+        matches!(self, Shape::File(_, f) if f.ends_with(KEY_SUFFIX))
+    }
+}
+
+/// The suffix of an online key's file name.
+const KEY_SUFFIX: &str = ".key";
+
+/// Splits a raw request path by its shape (see [`Shape`]); only [`RouteError::NotFound`].
+pub fn shape(path: &str) -> Result<Shape<'_>, RouteError> {
+    let rest = path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?;
+    if rest.is_empty() {
+        return Ok(Shape::Base);
+    }
+    if rest == "_trust/changefeed" {
+        return Ok(Shape::Changefeed(None));
+    }
+    let (g, after) = rest.split_once("/_trust/").ok_or(RouteError::NotFound)?;
+    if after == "changefeed" {
+        return Ok(Shape::Changefeed(Some(g)));
+    }
+    let file = after.strip_prefix("tuf/").ok_or(RouteError::NotFound)?;
+    if file.is_empty() {
+        return Ok(Shape::Repository(g));
+    }
+    Ok(Shape::File(g, file))
+}
+
 /// Parses a raw (still percent-encoded) request path.
 ///
 /// ```
@@ -76,30 +127,23 @@ fn gun(raw: &str) -> Result<Gun, RouteError> {
 /// assert_eq!(role, "targets/releases");
 /// ```
 pub fn parse(path: &str) -> Result<Route, RouteError> {
-    let rest = path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?;
-    if rest.is_empty() {
-        return Ok(Route::Base);
-    }
-    if rest == "_trust/changefeed" {
-        return Ok(Route::Changefeed(None));
-    }
-    let (g, after) = rest.split_once("/_trust/").ok_or(RouteError::NotFound)?;
-    if after == "changefeed" {
-        return Ok(Route::Changefeed(Some(gun(g)?)));
-    }
-    let file = after.strip_prefix("tuf/").ok_or(RouteError::NotFound)?;
-    let gun = gun(g)?;
-    if file.is_empty() {
-        return Ok(Route::Repository(gun));
-    }
-    let file = percent_decode(file)
-        .ok_or_else(|| RouteError::InvalidFile("bad percent-encoding".into()))?;
-    Ok(Route::File(gun, parse_file(&file)?))
+    Ok(match shape(path)? {
+        Shape::Base => Route::Base,
+        Shape::Changefeed(None) => Route::Changefeed(None),
+        Shape::Changefeed(Some(g)) => Route::Changefeed(Some(gun(g)?)),
+        Shape::Repository(g) => Route::Repository(gun(g)?),
+        Shape::File(g, file) => {
+            let gun = gun(g)?;
+            let file = percent_decode(file)
+                .ok_or_else(|| RouteError::InvalidFile("bad percent-encoding".into()))?;
+            Route::File(gun, parse_file(&file)?)
+        }
+    })
 }
 
 fn parse_file(file: &str) -> Result<FileRef, RouteError> {
     let bad = |why: &str| RouteError::InvalidFile(format!("{file:?}: {why}"));
-    if let Some(role) = file.strip_suffix(".key") {
+    if let Some(role) = file.strip_suffix(KEY_SUFFIX) {
         return match role {
             "timestamp" | "snapshot" => Ok(FileRef::Key(role.to_owned())),
             _ => Err(bad("only timestamp.key and snapshot.key exist")),

@@ -1,21 +1,23 @@
 //! The repository operations behind the HTTP API, as blocking calls (the HTTP layer runs them
 //! on the blocking thread pool): load state, validate, store.
+//!
+//! Failures are [`ServiceError`]s, which say what went wrong in the service's own terms (a
+//! rejected update and its [`Check`], a conflict, a missing file, the store); they know
+//! nothing of HTTP. [`crate::error`] maps them to responses, in one place.
 
 use std::sync::Arc;
 
-use serde_json::json;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, TopLevelRole};
 
 use crate::config::Limits;
-use crate::error::AppError;
-use crate::keys::{OnlineKeys, Rotation, Wanted};
+use crate::keys::{KeyError, OnlineKeys, Rotation, Wanted};
 use crate::routes::FileRef;
 use crate::store::{Change, Direction, NewFile, Store, StoreError, StoredFile};
 use crate::validate::{
-    next_refresh_due, refresh_online, validate_update, Lifetimes, ParseCache, Rejection, RepoState,
-    Upload,
+    next_refresh_due, refresh_online, validate_update, Check, Lifetimes, ParseCache, Rejection,
+    RepoState, Upload,
 };
 
 /// How many times a publish is re-validated when a concurrent write (such as the server
@@ -41,6 +43,86 @@ pub fn system_clock() -> Clock {
 pub trait Observer: Send + Sync {
     /// `files` were stored for `gun`; `server_signed` of them carry a server signature.
     fn stored(&self, gun: &Gun, files: &[NewFile], server_signed: u64);
+}
+
+/// Why a repository operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The update failed a check (see [`crate::validate`]).
+    #[error("{role}: {message}")]
+    Invalid {
+        /// The role at fault (`update` for the update as a whole).
+        role: String,
+        /// The check that failed.
+        check: Check,
+        /// What was wrong, for a person.
+        message: String,
+    },
+    /// A version is not newer than the stored one: someone published first.
+    #[error("{role}: {message}")]
+    Conflict {
+        /// The role at fault.
+        role: String,
+        /// What was wrong, for a person.
+        message: String,
+    },
+    /// Concurrent writes kept changing the repository while an update was being stored.
+    #[error("the repository kept changing while this update was being stored: refresh and retry")]
+    Contended,
+    /// An uploaded file is larger than its role's limit.
+    #[error("{role} metadata is {size} bytes, the limit is {limit}")]
+    TooLarge {
+        /// The role uploaded.
+        role: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit for that role, in bytes.
+        limit: usize,
+    },
+    /// A write under a name that is not the repository's canonical one.
+    #[error(
+        "{gun} is not the canonical name of its repository: write its trust data under {canonical}"
+    )]
+    NameInvalid {
+        /// The name written to.
+        gun: Gun,
+        /// The canonical name to write under instead.
+        canonical: Gun,
+    },
+    /// No such metadata file.
+    #[error("{gun} has no such metadata: {file}")]
+    NotFound {
+        /// The repository.
+        gun: Gun,
+        /// The file asked for, e.g. `2.targets.json`.
+        file: String,
+    },
+    /// The store failed (unreachable, or otherwise).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The online keys failed (the creation limit included).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Something that should not happen; the cause is for the log only.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Rejection> for ServiceError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Invalid {
+                role,
+                check,
+                message,
+            } => ServiceError::Invalid {
+                role,
+                check,
+                message,
+            },
+            Rejection::Conflict { role, message } => ServiceError::Conflict { role, message },
+        }
+    }
 }
 
 /// Repository operations.
@@ -104,12 +186,12 @@ impl Service {
         (self.clock)()
     }
 
-    fn state(&self, gun: &Gun) -> Result<RepoState, AppError> {
+    fn state(&self, gun: &Gun) -> Result<RepoState, ServiceError> {
         RepoState::from_files_cached(gun.as_str(), self.store.current(gun)?, &self.parsed)
-            .map_err(AppError::internal)
+            .map_err(ServiceError::Internal)
     }
 
-    fn check_sizes(&self, uploads: &[Upload]) -> Result<(), AppError> {
+    fn check_sizes(&self, uploads: &[Upload]) -> Result<(), ServiceError> {
         for u in uploads {
             let limit = match u.role.as_str() {
                 "root" => self.limits.max_root_bytes,
@@ -117,12 +199,10 @@ impl Service {
                 _ => self.limits.max_targets_bytes,
             };
             if u.bytes.len() > limit {
-                return Err(AppError::TooLarge {
-                    message: format!(
-                        "{} metadata is {} bytes, the limit is {limit}",
-                        u.role,
-                        u.bytes.len()
-                    ),
+                return Err(ServiceError::TooLarge {
+                    role: u.role.clone(),
+                    size: u.bytes.len(),
+                    limit,
                 });
             }
         }
@@ -130,7 +210,7 @@ impl Service {
     }
 
     /// Validates and stores one update.
-    pub fn publish(&self, gun: &Gun, uploads: Vec<Upload>) -> Result<(), AppError> {
+    pub fn publish(&self, gun: &Gun, uploads: Vec<Upload>) -> Result<(), ServiceError> {
         writable(gun)?;
         self.check_sizes(&uploads)?;
         for _ in 0..PUBLISH_ATTEMPTS {
@@ -145,8 +225,7 @@ impl Service {
                 Wanted::Named(&named)
             };
             let held = self.keys.signers(gun, &wanted)?;
-            let update = validate_update(&state, &uploads, &held.as_online(), self.lifetimes, now)
-                .map_err(rejection_to_error)?;
+            let update = validate_update(&state, &uploads, &held.as_online(), self.lifetimes, now)?;
             let expected = state.timestamp.as_ref().map(|t| t.version());
             match self.store.publish(gun, expected, &update.files, now) {
                 Ok(change) => {
@@ -171,17 +250,12 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Conflict {
-            message:
-                "the repository kept changing while this update was being stored: refresh and retry"
-                    .into(),
-            detail: json!({}),
-        })
+        Err(ServiceError::Contended)
     }
 
     /// Re-signs the timestamp (and a server-held snapshot) when less than half their lifetime
     /// remains. A concurrent re-sign that wins is as good as our own.
-    fn refresh(&self, gun: &Gun) -> Result<(), AppError> {
+    fn refresh(&self, gun: &Gun) -> Result<(), ServiceError> {
         let now = self.now();
         // Cheap test first: nothing is due before the time computed at the last full check.
         if self.online_roles_fresh(gun) {
@@ -208,7 +282,7 @@ impl Service {
                 }
                 self.state(gun)?
             }
-            Err(e) => return Err(AppError::internal(e)),
+            Err(e) => return Err(ServiceError::Internal(e.to_string())),
         };
         if let (Some(due), Ok(mut m)) = (
             next_refresh_due(&state, &signers, self.lifetimes),
@@ -254,7 +328,7 @@ impl Service {
     }
 
     /// One metadata file.
-    pub fn file(&self, gun: &Gun, file: &FileRef) -> Result<StoredFile, AppError> {
+    pub fn file(&self, gun: &Gun, file: &FileRef) -> Result<StoredFile, ServiceError> {
         let found = match file {
             FileRef::Current(role) => {
                 if role == "timestamp" || role == "snapshot" {
@@ -266,13 +340,14 @@ impl Service {
             FileRef::Checksum(role, sha) => self.store.get_by_checksum(gun, role, sha)?,
             FileRef::Key(_) => None,
         };
-        found.ok_or_else(|| {
-            AppError::not_found(format!("{gun} has no such metadata: {}", describe(file)))
+        found.ok_or_else(|| ServiceError::NotFound {
+            gun: gun.clone(),
+            file: describe(file),
         })
     }
 
     /// The newest online key of (gun, role), created when `create` and absent.
-    pub fn key(&self, gun: &Gun, role: &str, create: bool) -> Result<Option<String>, AppError> {
+    pub fn key(&self, gun: &Gun, role: &str, create: bool) -> Result<Option<String>, ServiceError> {
         if create {
             writable(gun)?;
         }
@@ -284,7 +359,7 @@ impl Service {
 
     /// A new online key for (gun, role), or the newest one while no root lists it yet (see
     /// [`OnlineKeys::rotate`]).
-    pub fn rotate_key(&self, gun: &Gun, role: &str) -> Result<String, AppError> {
+    pub fn rotate_key(&self, gun: &Gun, role: &str) -> Result<String, ServiceError> {
         writable(gun)?;
         let state = self.state(gun)?;
         let named: Vec<KeyId> = match (&state.root, TopLevelRole::from_name(role)) {
@@ -304,7 +379,7 @@ impl Service {
     }
 
     /// Deletes a repository's trust data.
-    pub fn delete(&self, gun: &Gun) -> Result<bool, AppError> {
+    pub fn delete(&self, gun: &Gun) -> Result<bool, ServiceError> {
         let deleted = self.store.delete(gun, self.now())?;
         self.invalidate_refresh(gun);
         self.parsed.forget(gun.as_str());
@@ -318,7 +393,7 @@ impl Service {
         gun: Option<&Gun>,
         change_id: i64,
         records: i64,
-    ) -> Result<Vec<Change>, AppError> {
+    ) -> Result<Vec<Change>, ServiceError> {
         let limit = records.unsigned_abs().clamp(1, 100) as usize;
         // 0 (or below) means "from the start" forwards and "from the newest" backwards.
         let cursor = (change_id > 0).then_some(change_id);
@@ -335,15 +410,15 @@ impl Service {
 /// derives from any spelling of its images (`Registry.Example.com:443/org/app` is
 /// `registry.example.com/org/app`): data written under another spelling would never be read
 /// by a client that normalises names, and two spellings must not hold two trust histories.
-fn writable(gun: &Gun) -> Result<(), AppError> {
+fn writable(gun: &Gun) -> Result<(), ServiceError> {
     let canonical = gun.canonical();
     if canonical == *gun {
         return Ok(());
     }
-    Err(AppError::bad_request(
-        "NAME_INVALID",
-        format!("{gun} is not the canonical name of its repository: write its trust data under {canonical}"),
-    ))
+    Err(ServiceError::NameInvalid {
+        gun: gun.clone(),
+        canonical,
+    })
 }
 
 /// The key ids the stored root lists for the server-signed roles.
@@ -364,23 +439,5 @@ fn describe(file: &FileRef) -> String {
         FileRef::Version(r, v) => format!("{v}.{r}.json"),
         FileRef::Checksum(r, h) => format!("{r}.{h}.json"),
         FileRef::Key(r) => format!("{r}.key"),
-    }
-}
-
-fn rejection_to_error(r: Rejection) -> AppError {
-    match r {
-        Rejection::Invalid {
-            role,
-            check,
-            message,
-        } => AppError::BadRequest {
-            code: "METADATA_INVALID",
-            message: format!("{role}: {message}"),
-            detail: json!({"role": role, "check": check}),
-        },
-        Rejection::Conflict { role, message } => AppError::Conflict {
-            message: format!("{role}: {message}"),
-            detail: json!({"role": role, "check": "version"}),
-        },
     }
 }
