@@ -207,6 +207,40 @@ pub fn rotate_kek(store: &dyn Store, kek_path: &Path) -> Result<KekRotation, Key
     Ok(KekRotation { resealed, resumed })
 }
 
+/// Loads the key-encryption key at `path` for `store`, creating it only while the store
+/// holds no online key, and checks that it opens the store's oldest online key: a server
+/// given another KEK than the other servers of its store (a replica with a fresh data
+/// directory, a mistyped path) refuses to start instead of failing every signature later,
+/// or sealing keys no other replica can open.
+pub fn load_kek_for(store: &dyn Store, path: &Path) -> Result<Kek, KeyError> {
+    let err = |reason: String| KeyError::Kek {
+        path: path.display().to_string(),
+        reason,
+    };
+    let sample = store.sample_online_key()?;
+    if let Some((gun, role, key)) = &sample {
+        if !path.exists() {
+            return Err(err(format!(
+                "missing, but the store already holds online keys sealed under a key-encryption key (the first: {role} key {} of {gun}): give this server the KEK file the others use (--kek-file, keys.kek_file)",
+                key.keyid
+            )));
+        }
+    }
+    let kek = Kek::load_or_create(path)?;
+    if let Some((gun, role, key)) = sample {
+        if kek
+            .open(&aad_of(&gun, &role, &key.keyid), &key.sealed_private)
+            .is_none()
+        {
+            return Err(err(format!(
+                "does not open the store's online keys (tried the {role} key {} of {gun}): every server of one store needs the same key-encryption key; after an interrupted `vouch-server rotate-kek`, run it again",
+                key.keyid
+            )));
+        }
+    }
+    Ok(kek)
+}
+
 fn aad(gun: &Gun, role: &str, keyid: &str) -> String {
     aad_of(gun.as_str(), role, keyid)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use vouch_server::config::{Config, ConfigError, LogFormat};
+use vouch_server::store::postgres::is_postgres_url;
 
 /// The vouch trust-metadata server.
 #[derive(Debug, Parser)]
@@ -163,6 +164,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     if let Some(Command::Backup { to }) = &args.command {
+        if config.storage.url.as_deref().is_some_and(is_postgres_url) {
+            eprintln!("vouch-server backup: copies the SQLite store; back up a PostgreSQL store with pg_dump (docs/operations.md, \"PostgreSQL and several replicas\")");
+            return std::process::ExitCode::from(2);
+        }
         return match vouch_server::backup::backup(&config.database_path(), to) {
             Ok(()) => {
                 println!(
@@ -234,11 +239,14 @@ fn main() -> std::process::ExitCode {
 fn rotate_kek(config: &Config) -> std::process::ExitCode {
     let kek = config.kek_path();
     let run = || -> anyhow::Result<vouch_server::keys::KekRotation> {
-        let db = config.database_path();
-        anyhow::ensure!(db.exists(), "no database at {}", db.display());
-        let store = vouch_server::store::sqlite::SqliteStore::open(&db)
-            .with_context(|| format!("opening {}", db.display()))?;
-        Ok(vouch_server::keys::rotate_kek(&store, &kek)?)
+        let backend = config.backend()?;
+        if let vouch_server::config::Backend::Sqlite(db) = &backend {
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+        }
+        let store = backend
+            .open()
+            .with_context(|| format!("opening {}", backend.describe()))?;
+        Ok(vouch_server::keys::rotate_kek(store.as_ref(), &kek)?)
     };
     match run() {
         Ok(r) => {
@@ -281,13 +289,17 @@ fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
+    let open = |b: &Backend| {
+        b.open().map_err(|e| match e {
+            // Refused credentials, a newer schema: not worth a retry.
+            vouch_server::store::StoreError::Backend(_) => {
+                anyhow::Error::from(ConfigError(format!("opening {}: {e}", b.describe())))
+            }
+            e => anyhow::anyhow!("opening {}: {e}", b.describe()),
+        })
+    };
     let run = || -> anyhow::Result<vouch_server::migrate::Migrated> {
-        let from = source
-            .open()
-            .with_context(|| format!("opening {}", source.describe()))?;
-        let to = target
-            .open()
-            .with_context(|| format!("opening {}", target.describe()))?;
+        let (from, to) = (open(&source)?, open(&target)?);
         Ok(vouch_server::migrate::migrate_store(
             from.as_ref(),
             to.as_ref(),
@@ -308,7 +320,11 @@ fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
         }
         Err(e) => {
             eprintln!("vouch-server migrate-store: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<ConfigError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

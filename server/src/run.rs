@@ -10,7 +10,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::auth::Authorizer;
 use crate::config::{write_private_file, Config, ConfigError, Timeouts};
 use crate::http::AppState;
-use crate::keys::{Kek, OnlineKeys};
+use crate::keys::{KeyError, OnlineKeys};
 use crate::service::{system_clock, Clock, Service};
 use crate::store::StoreError;
 use crate::validate::Lifetimes;
@@ -88,7 +88,11 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
         }
         e => ConfigError(format!("opening the store {}: {e}", backend.describe())).into(),
     })?;
-    let kek = Kek::load_or_create(&config.kek_path())?;
+    let kek =
+        crate::keys::load_kek_for(store.as_ref(), &config.kek_path()).map_err(|e| match e {
+            KeyError::Kek { .. } => anyhow::Error::from(ConfigError(e.to_string())),
+            e => e.into(),
+        })?;
     let keys = OnlineKeys::new(store.clone(), kek)
         .with_creation_limit(config.capacity.new_repositories_per_minute);
     let lifetimes = Lifetimes {
@@ -207,7 +211,7 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// Most changefeed entries one poll of [`follow_changes`] reads; more wait for the next.
+/// Changefeed entries [`follow_changes`] reads per query.
 const FOLLOW_PAGE: usize = 1000;
 
 /// Reads the changefeed every `every`, from the newest entry at start, and drops what this
@@ -225,15 +229,27 @@ async fn follow_changes(state: AppState, every: Duration) {
     loop {
         tick.tick().await;
         let (s, after) = (store.clone(), cursor);
+        // All entries after the cursor, a page at a time.
         let page = tokio::task::spawn_blocking(move || match after {
             // The start: nothing cached yet predates it, so only the newest id matters.
             None => s.changes(None, None, crate::store::Direction::Backward, 1),
-            Some(id) => s.changes(
-                None,
-                Some(id),
-                crate::store::Direction::Forward,
-                FOLLOW_PAGE,
-            ),
+            Some(mut id) => {
+                let mut all = Vec::new();
+                loop {
+                    let page = s.changes(
+                        None,
+                        Some(id),
+                        crate::store::Direction::Forward,
+                        FOLLOW_PAGE,
+                    )?;
+                    let full = page.len() == FOLLOW_PAGE;
+                    id = page.last().map_or(id, |c| c.id);
+                    all.extend(page);
+                    if !full {
+                        return Ok(all);
+                    }
+                }
+            }
         })
         .await;
         match page {

@@ -812,6 +812,11 @@ fn replicas_work_through_pgbouncer_in_transaction_mode() {
 /// Runs `vouch-server` on `url` until it prints its address or exits; returns the exit
 /// status (None when it started) and what it printed on stderr.
 fn start_outcome(url: &str) -> (Option<i32>, String) {
+    start_outcome_with(url, &[])
+}
+
+/// [`start_outcome`] with extra command-line arguments.
+fn start_outcome_with(url: &str, args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
         .args([
@@ -822,6 +827,7 @@ fn start_outcome(url: &str) -> (Option<i32>, String) {
             "--data-dir",
         ])
         .arg(dir.path().join("data"))
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -890,4 +896,158 @@ fn tls_to_postgresql_is_verified_as_sslmode_asks() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("sslrootcert"), "{err}");
     assert!(!err.contains(cluster.superuser_password()), "{err}");
+}
+
+#[test]
+fn a_server_with_another_key_encryption_key_refuses_to_start() {
+    let db = PgCluster::shared().fresh_database();
+    let replicas = Replicas::start(1, &db, &[]);
+    let s = &replicas.servers[0];
+    let repo = ClientRepo::new(s, "registry.example/replicas/kek");
+    repo.publish_initial(s, &["v1"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-kek");
+    let (code, err) = start_outcome_with(&db, &["--kek-file", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("missing, but the store already holds online keys"),
+        "{err}"
+    );
+    assert!(
+        !missing.exists(),
+        "no KEK was made up for a store that has keys"
+    );
+
+    let other = dir.path().join("other-kek");
+    std::fs::write(&other, format!("{}\n", "ab".repeat(32))).unwrap();
+    let (code, err) = start_outcome_with(&db, &["--kek-file", other.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("does not open the store's online keys"),
+        "{err}"
+    );
+
+    // The right one starts.
+    let (code, err) = start_outcome_with(&db, &["--kek-file", &replicas.env[1].1]);
+    assert_eq!(code, None, "{err}");
+}
+
+#[test]
+fn a_role_without_create_runs_a_migrated_schema() {
+    let cluster = PgCluster::shared();
+    let db = cluster.fresh_database();
+    let name = db.rsplit('/').next().unwrap().to_owned();
+    // The first start, as the owner, creates the tables.
+    let (code, err) = start_outcome(&db);
+    assert_eq!(code, None, "{err}");
+    cluster.psql(
+        &name,
+        "CREATE ROLE vouch_rw LOGIN PASSWORD 'rw-secret';
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+         GRANT USAGE ON SCHEMA public TO vouch_rw;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO vouch_rw;
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO vouch_rw;",
+    );
+    let url = format!(
+        "postgres://vouch_rw:rw-secret@127.0.0.1:{}/{name}?sslmode=disable",
+        cluster.port()
+    );
+    let replicas = Replicas::start(1, &url, &[]);
+    let s = &replicas.servers[0];
+    let repo = ClientRepo::new(s, "registry.example/replicas/least-privilege");
+    repo.publish_initial(s, &["v1"]);
+    assert_eq!(try_publish(s, &repo, 2, "v2"), Ok(true));
+    // The role really cannot create tables.
+    let out = cluster
+        .psql_command(&name)
+        .env("PGUSER", "vouch_rw")
+        .env("PGPASSWORD", "rw-secret")
+        .args(["-c", "CREATE TABLE nope (x int)"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "vouch_rw could create a table");
+}
+
+#[test]
+fn rotate_kek_works_on_postgresql_and_backup_points_at_pg_dump() {
+    let db = PgCluster::shared().fresh_database();
+    let mut replicas = Replicas::start(1, &db, &[]);
+    let repo = ClientRepo::new(&replicas.servers[0], "registry.example/replicas/rotate-kek");
+    repo.publish_initial(&replicas.servers[0], &["v1"]);
+    assert!(replicas.servers[0].terminate(), "SIGTERM exits 0");
+
+    let kek = replicas.env[1].1.clone();
+    let before = std::fs::read(&kek).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args(["rotate-kek", "--database-url", &db, "--kek-file", &kek])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        std::fs::read(&kek).unwrap(),
+        before,
+        "a new KEK was written"
+    );
+
+    // A server on the new KEK signs with the re-sealed keys; `backup` points at pg_dump.
+    replicas.add();
+    let s = replicas.servers.last().unwrap();
+    assert_eq!(try_publish(s, &repo, 2, "v2"), Ok(true));
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args([
+            "backup",
+            "--to",
+            "/nonexistent/copy.db",
+            "--database-url",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+}
+
+#[test]
+fn sigterm_on_a_postgresql_server_shuts_down_without_a_panic() {
+    // The HTTP client's TLS stack needs a crypto provider chosen once per process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = PgCluster::shared().fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let base = first.split("http://").nth(1).unwrap().trim().to_owned();
+    // Use the pool (and let the changefeed follower run) before stopping.
+    for _ in 0..3 {
+        let r = reqwest::blocking::get(format!("http://{base}/readyz")).unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

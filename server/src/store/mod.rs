@@ -228,6 +228,10 @@ pub trait Store: Send + Sync + 'static {
     /// when `reseal` fails for any key, nothing is changed. Returns how many keys there were.
     fn reseal_online_keys(&self, reseal: &mut Reseal<'_>) -> Result<usize, StoreError>;
 
+    /// The oldest online key of any repository, with its GUN and role (`None` when there is
+    /// no online key): what a server checks its key-encryption key against at start.
+    fn sample_online_key(&self) -> Result<Option<(String, String, StoredKey)>, StoreError>;
+
     /// Checks the storage is reachable (for readiness probes).
     fn ping(&self) -> Result<(), StoreError>;
 

@@ -568,6 +568,30 @@ impl Store for SqliteStore {
         self.export_records(visit)
     }
 
+    fn sample_online_key(&self) -> Result<Option<(String, String, StoredKey)>, StoreError> {
+        self.readers.with(|conn| {
+            conn.query_row(
+                "SELECT gun, role, keyid, public, sealed_private, created_at FROM online_keys
+                 ORDER BY seq LIMIT 1",
+                [],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        StoredKey {
+                            keyid: row.get(2)?,
+                            public: row.get(3)?,
+                            sealed_private: row.get(4)?,
+                            created_at: Timestamp::from_unix(row.get(5)?),
+                        },
+                    ))
+                },
+            )
+            .optional()
+            .map_err(backend("read online keys"))
+        })
+    }
+
     fn import(
         &self,
         records: &mut dyn Iterator<Item = Result<Record, StoreError>>,

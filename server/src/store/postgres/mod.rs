@@ -184,15 +184,30 @@ impl PostgresStore {
                 "SELECT pg_advisory_xact_lock($1)",
                 &[(&MIGRATION_LOCK, Type::INT8)],
             )?;
-            tx.batch_execute(
-                "CREATE TABLE IF NOT EXISTS vouch_schema (
-                     one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
-                     version INTEGER NOT NULL
-                 )",
-            )?;
-            let found: i32 = tx
-                .query_typed_opt("SELECT version FROM vouch_schema", &[])?
-                .map_or(0, |row| row.get(0));
+            // Looked up first, so that a role without CREATE can run a migrated schema.
+            let exists: bool = tx
+                .query_typed_one(
+                    "SELECT to_regclass('vouch_schema') IS NOT NULL",
+                    &[],
+                )?
+                .get(0);
+            let found: i32 = if exists {
+                tx.query_typed_opt("SELECT version FROM vouch_schema", &[])?
+                    .map_or(0, |row| row.get(0))
+            } else {
+                0
+            };
+            if found == target {
+                return Ok(());
+            }
+            if !exists {
+                tx.batch_execute(
+                    "CREATE TABLE vouch_schema (
+                         one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+                         version INTEGER NOT NULL
+                     )",
+                )?;
+            }
             if found == target {
                 return Ok(());
             }
@@ -555,6 +570,29 @@ impl Store for PostgresStore {
         self.transaction("ping", Access::Read, |tx| {
             tx.query_typed("SELECT id FROM changefeed_last", &[])?;
             Ok(())
+        })
+    }
+
+    fn sample_online_key(&self) -> Result<Option<(String, String, StoredKey)>, StoreError> {
+        self.transaction("read online keys", Access::Read, |tx| {
+            Ok(tx
+                .query_typed_opt(
+                    "SELECT gun, role, keyid, public, sealed_private, created_at
+                     FROM online_keys ORDER BY seq LIMIT 1",
+                    &[],
+                )?
+                .map(|row| {
+                    (
+                        row.get(0),
+                        row.get(1),
+                        StoredKey {
+                            keyid: row.get(2),
+                            public: row.get(3),
+                            sealed_private: row.get(4),
+                            created_at: Timestamp::from_unix(row.get(5)),
+                        },
+                    )
+                }))
         })
     }
 

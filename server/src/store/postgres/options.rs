@@ -165,7 +165,9 @@ impl PgOptions {
             )))
             }
         };
-        config.application_name("vouch-server");
+        if config.get_application_name().is_none() {
+            config.application_name("vouch-server");
+        }
         Ok(PgOptions {
             config,
             tls,

@@ -107,6 +107,19 @@ fn chain(e: &postgres::Error) -> String {
     text
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing a connection runs its own small runtime, which must not happen on an
+        // async worker thread (where the last reference to a store may go away).
+        let idle = std::mem::take(&mut self.lock().idle);
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("postgres-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
+}
+
 impl Pool {
     /// A pool for `options`; nothing is opened yet.
     pub fn new(options: PgOptions) -> Result<Self, String> {
@@ -131,8 +144,11 @@ impl Pool {
     /// Opens a new connection (not counted in the pool).
     pub fn connect(&self) -> Result<Client, StoreError> {
         let mut config = self.options.config.clone();
+        // A `connect_timeout` in the URL wins over `storage.connect_timeout_seconds`.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.options.connect_timeout);
+        }
         config
-            .connect_timeout(self.options.connect_timeout)
             .tcp_user_timeout(self.options.statement_timeout + self.options.connect_timeout)
             .keepalives(true)
             .keepalives_idle(std::time::Duration::from_secs(30));
@@ -181,7 +197,15 @@ impl Pool {
                 Ok(v)
             }
             Err(failure) => {
-                let broken = matches!(failure, Failure::Connection(_)) || client.is_closed();
+                let broken = match &failure {
+                    Failure::Connection(_) => true,
+                    // A standby answering (a failover under way) or the server shutting the
+                    // session down: a new connection may reach the new primary.
+                    Failure::Database(e) => e
+                        .code()
+                        .is_some_and(|c| c.code() == "25006" || c.code().starts_with("57P")),
+                    Failure::Store(_) => false,
+                } || client.is_closed();
                 self.release(client, broken);
                 Err(failure.into_store_error(op))
             }
