@@ -117,17 +117,18 @@ impl From<crate::keys::KeyError> for AppError {
 impl From<crate::service::ServiceError> for AppError {
     fn from(e: crate::service::ServiceError) -> Self {
         use crate::service::ServiceError;
+        use crate::validate::Rejection;
         match e {
-            ServiceError::Invalid {
+            ServiceError::Rejected(Rejection::Invalid {
                 role,
                 check,
                 message,
-            } => AppError::BadRequest {
+            }) => AppError::BadRequest {
                 code: "METADATA_INVALID",
                 message: format!("{role}: {message}"),
                 detail: json!({"role": role, "check": check.as_str()}),
             },
-            ServiceError::Conflict { role, message } => AppError::Conflict {
+            ServiceError::Rejected(Rejection::Conflict { role, message }) => AppError::Conflict {
                 message: format!("{role}: {message}"),
                 detail: json!({"role": role, "check": "version"}),
             },

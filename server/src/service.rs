@@ -2,7 +2,7 @@
 //! on the blocking thread pool): load state, validate, store.
 //!
 //! Failures are [`ServiceError`]s, which say what went wrong in the service's own terms (a
-//! rejected update and its [`Check`], a conflict, a missing file, the store); they know
+//! rejected update and its [`crate::validate::Check`], a conflict, a missing file, the store); they know
 //! nothing of HTTP. [`crate::error`] maps them to responses, in one place.
 
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use crate::keys::{KeyError, OnlineKeys, Rotation, Wanted};
 use crate::routes::FileRef;
 use crate::store::{Change, Direction, NewFile, Store, StoreError, StoredFile};
 use crate::validate::{
-    next_refresh_due, refresh_online, validate_update, Check, Lifetimes, ParseCache, Rejection,
-    RepoState, Upload,
+    next_refresh_due, refresh_online, validate_update, Lifetimes, ParseCache, Rejection, RepoState,
+    Upload,
 };
 
 /// How many times a publish is re-validated when a concurrent write (such as the server
@@ -48,24 +48,9 @@ pub trait Observer: Send + Sync {
 /// Why a repository operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// The update failed a check (see [`crate::validate`]).
-    #[error("{role}: {message}")]
-    Invalid {
-        /// The role at fault (`update` for the update as a whole).
-        role: String,
-        /// The check that failed.
-        check: Check,
-        /// What was wrong, for a person.
-        message: String,
-    },
-    /// A version is not newer than the stored one: someone published first.
-    #[error("{role}: {message}")]
-    Conflict {
-        /// The role at fault.
-        role: String,
-        /// What was wrong, for a person.
-        message: String,
-    },
+    /// The update failed a check or lost to an earlier publish (see [`crate::validate`]).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// Concurrent writes kept changing the repository while an update was being stored.
     #[error("the repository kept changing while this update was being stored: refresh and retry")]
     Contended,
@@ -106,23 +91,6 @@ pub enum ServiceError {
     /// Something that should not happen; the cause is for the log only.
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<Rejection> for ServiceError {
-    fn from(r: Rejection) -> Self {
-        match r {
-            Rejection::Invalid {
-                role,
-                check,
-                message,
-            } => ServiceError::Invalid {
-                role,
-                check,
-                message,
-            },
-            Rejection::Conflict { role, message } => ServiceError::Conflict { role, message },
-        }
-    }
 }
 
 /// Repository operations.

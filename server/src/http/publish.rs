@@ -25,7 +25,7 @@ use super::{blocking, run_blocking, AppState, Capacity};
 use crate::auth::{Action, Target};
 use crate::error::AppError;
 use crate::service::ServiceError;
-use crate::validate::Upload;
+use crate::validate::{Rejection, Upload};
 
 /// A publish: authorise, bound the body, take a publish slot, read the uploads, run the
 /// service's publish and count the outcome.
@@ -119,8 +119,10 @@ pub(super) async fn delete(
 /// the check that failed, or what kind of refusal it was.
 fn rejection_reason(e: &ServiceError) -> Option<&'static str> {
     match e {
-        ServiceError::Invalid { check, .. } => Some(check.as_str()),
-        ServiceError::Conflict { .. } | ServiceError::Contended => Some("version"),
+        ServiceError::Rejected(Rejection::Invalid { check, .. }) => Some(check.as_str()),
+        ServiceError::Rejected(Rejection::Conflict { .. }) | ServiceError::Contended => {
+            Some("version")
+        }
         ServiceError::TooLarge { .. } => Some("size"),
         ServiceError::NameInvalid { .. } => Some("name_invalid"),
         ServiceError::NotFound { .. }
