@@ -874,7 +874,9 @@ fn tls_to_postgresql_is_verified_as_sslmode_asks() {
     assert_eq!(s.get("/readyz").status, StatusCode::OK);
 
     // require: encrypted, certificate unchecked.
-    assert_eq!(start_outcome(&with("sslmode=require")).0, None);
+    let kek = replicas.env[1].1.as_str();
+    let (code, err) = start_outcome_with(&with("sslmode=require"), &["--kek-file", kek]);
+    assert_eq!(code, None, "{err}");
     // The server refuses plain connections (pg_hba has only hostssl): a refusal that a retry
     // will not change, named with the password hidden.
     let (code, err) = start_outcome(&with("sslmode=disable"));
