@@ -1053,3 +1053,114 @@ fn sigterm_on_a_postgresql_server_shuts_down_without_a_panic() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn replicas_follow_a_failover_to_a_promoted_standby_and_lose_nothing() {
+    let primary = PgCluster::start();
+    let db = primary.fresh_database();
+    let name = db.rsplit('/').next().unwrap().to_owned();
+    let standby = PgCluster::standby_of(&primary);
+    // Synchronous replication: a commit returns once the standby has it.
+    primary.psql(
+        "postgres",
+        "ALTER SYSTEM SET synchronous_standby_names = '*'",
+    );
+    primary.psql("postgres", "SELECT pg_reload_conf()");
+    let start = Instant::now();
+    while primary.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+    ) != "1"
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the standby never became synchronous"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Both hosts in the URL; new connections skip the one that does not take writes.
+    let url = format!(
+        "postgres://postgres:{}@127.0.0.1:{},127.0.0.1:{}/{name}?sslmode=disable&target_session_attrs=read-write",
+        primary.superuser_password(),
+        primary.port(),
+        standby.port()
+    );
+    let replicas = Replicas::start(2, &url, &[("VOUCH_READ_CACHE_BYTES", "0")]);
+    let servers = &replicas.servers;
+    let repo = ClientRepo::new(&servers[0], "registry.example/replicas/failover");
+    repo.publish_initial(&servers[0], &["v1"]);
+
+    let stop = AtomicBool::new(false);
+    let acked: Mutex<Vec<(u64, String)>> = Mutex::default();
+    let statuses: Mutex<BTreeMap<u16, u64>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for (p, s) in servers.iter().enumerate() {
+            let (stop, acked, statuses, repo) = (&stop, &acked, &statuses, &repo);
+            scope.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let r = s.get(&format!("/v2/{}/_trust/tuf/targets.json", repo.gun));
+                    *statuses
+                        .lock()
+                        .unwrap()
+                        .entry(r.status.as_u16())
+                        .or_default() += 1;
+                    if r.status != StatusCode::OK {
+                        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                    let next = version_of(&r.body) + 1;
+                    let tag = format!("f{p}-{n}");
+                    match try_publish(s, repo, next, &tag) {
+                        Ok(true) => acked.lock().unwrap().push((next, tag)),
+                        Ok(false) => {}
+                        Err(code) => {
+                            *statuses.lock().unwrap().entry(code).or_default() += 1;
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                }
+            });
+        }
+        let wait_for = |n: usize| {
+            let start = Instant::now();
+            while acked.lock().unwrap().len() < n {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "publishes stalled"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        wait_for(10);
+        // The primary dies; the standby is promoted and takes the writes.
+        primary.crash();
+        std::thread::sleep(Duration::from_millis(500));
+        standby.promote();
+        let before = acked.lock().unwrap().len();
+        wait_for(before + 10);
+        stop.store(true, Ordering::Relaxed);
+    });
+
+    let statuses = statuses.into_inner().unwrap();
+    assert!(
+        !statuses.contains_key(&500),
+        "500s during the failover: {statuses:?}"
+    );
+    for (v, tag) in acked.into_inner().unwrap() {
+        for s in servers {
+            let r = s.get(&format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun));
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "acknowledged targets v{v} lost in the failover"
+            );
+            assert!(
+                r.text().contains(tag.as_str()),
+                "targets v{v} is not what was acknowledged"
+            );
+        }
+    }
+}

@@ -238,6 +238,62 @@ impl PgCluster {
         panic!("{last_error}");
     }
 
+    /// Starts a hot standby of `primary`: a `pg_basebackup` of it (with `-R`, so the copy
+    /// streams from the primary), on a port of its own. Stopped and removed when dropped.
+    pub fn standby_of(primary: &PgCluster) -> PgCluster {
+        let workdir = Workdir::create();
+        let mut cluster = PgCluster {
+            data_dir: workdir.path.join("data"),
+            root: workdir.path,
+            remove_on_drop: true,
+            port: 0,
+            password: primary.password.clone(),
+            next_db: AtomicU32::new(1),
+            watchdog: Some(workdir.watchdog),
+        };
+        let mut backup = pg_command(&primary.bin("pg_basebackup"), &cluster.root);
+        backup
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "-w",
+                // An immediate checkpoint, not one spread over minutes.
+                "-c",
+                "fast",
+            ])
+            .arg("-p")
+            .arg(primary.port.to_string())
+            .arg("-D")
+            .arg(&cluster.data_dir)
+            .env("PGPASSWORD", &primary.password);
+        run(backup, "pg_basebackup of the primary");
+        let mut last_error = String::new();
+        for _ in 0..START_ATTEMPTS {
+            cluster.port = free_port();
+            cluster.write_settings(false);
+            match cluster.try_start() {
+                Ok(()) => return cluster,
+                Err(why) if why.contains("Address already in use") => last_error = why,
+                Err(why) => panic!("{why}"),
+            }
+        }
+        panic!("{last_error}");
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`, waiting until it accepts writes).
+    pub fn promote(&self) {
+        let mut cmd = pg_command(&self.bin("pg_ctl"), &self.root);
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .args(["-w", "-t", "60", "promote"]);
+        run(cmd, "pg_ctl promote");
+    }
+
     /// Writes `vouch.conf`, included from `postgresql.conf`. Durability against a machine
     /// crash is not under test, so the server does not sync to disk (`fsync = off`); a server
     /// crash ([`PgCluster::crash`]) still loses nothing committed, because a commit has
