@@ -415,96 +415,25 @@ fn replicas_ride_out_a_postgresql_restart_with_503s_and_lose_nothing() {
     let repo = ClientRepo::new(&servers[0], "registry.example/replicas/restart");
     repo.publish_initial(&servers[0], &["v1"]);
 
-    let stop = AtomicBool::new(false);
-    let acked: Mutex<Vec<(u64, String)>> = Mutex::default();
-    let statuses: Mutex<BTreeMap<u16, u64>> = Mutex::default();
+    let load = Load::default();
     std::thread::scope(|scope| {
         for p in 0..4 {
-            let s = &servers[p % servers.len()];
-            let (stop, acked, statuses, repo) = (&stop, &acked, &statuses, &repo);
-            scope.spawn(move || {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let r = s.get(&format!("/v2/{}/_trust/tuf/targets.json", repo.gun));
-                    *statuses
-                        .lock()
-                        .unwrap()
-                        .entry(r.status.as_u16())
-                        .or_default() += 1;
-                    if r.status == StatusCode::SERVICE_UNAVAILABLE {
-                        assert!(
-                            r.headers.contains_key("retry-after"),
-                            "503 without Retry-After"
-                        );
-                        std::thread::sleep(Duration::from_millis(50));
-                        continue;
-                    }
-                    assert_eq!(
-                        r.status,
-                        StatusCode::OK,
-                        "read during the outage: {}",
-                        r.text()
-                    );
-                    let next = version_of(&r.body) + 1;
-                    let tag = format!("r{p}-{n}");
-                    let pr = s.publish(
-                        &repo.gun,
-                        &[("targets", repo.signed_targets(next, &[&tag]))],
-                    );
-                    *statuses
-                        .lock()
-                        .unwrap()
-                        .entry(pr.status.as_u16())
-                        .or_default() += 1;
-                    match pr.status {
-                        StatusCode::OK => acked.lock().unwrap().push((next, tag)),
-                        StatusCode::CONFLICT => {}
-                        StatusCode::SERVICE_UNAVAILABLE => {
-                            assert!(
-                                pr.headers.contains_key("retry-after"),
-                                "503 without Retry-After"
-                            );
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        other => panic!("publish during the outage: {other} {}", pr.text()),
-                    }
-                }
-            });
+            let (load, s, repo) = (&load, &servers[p % servers.len()], &repo);
+            scope.spawn(move || load.run(s, repo, &format!("r{p}")));
         }
-        std::thread::sleep(Duration::from_secs(2));
-        let before = acked.lock().unwrap().len();
+        load.wait_for(10);
         cluster.stop();
         std::thread::sleep(Duration::from_secs(2));
         cluster.start_again();
         // The replicas recover on their own: publishes are acknowledged again.
-        let start = Instant::now();
-        while acked.lock().unwrap().len() < before + 10 {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the replicas did not recover"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
+        load.wait_for(load.acknowledged() + 10);
+        load.stop.store(true, Ordering::Relaxed);
     });
-
-    let statuses = statuses.into_inner().unwrap();
+    let statuses = load.check(servers, &repo);
     assert!(
         statuses.get(&503).is_some_and(|n| *n > 0),
         "no request met the outage: {statuses:?}"
     );
-    assert!(
-        !statuses.contains_key(&500),
-        "500s during the outage: {statuses:?}"
-    );
-    for (v, tag) in acked.into_inner().unwrap() {
-        for s in servers {
-            let r = s.get(&format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun));
-            assert_eq!(r.status, StatusCode::OK, "acknowledged targets v{v} lost");
-            assert!(r.text().contains(tag.as_str()));
-        }
-    }
     for s in servers {
         assert_eq!(s.get("/readyz").status, StatusCode::OK);
     }
@@ -1066,12 +995,9 @@ fn replicas_follow_a_failover_to_a_promoted_standby_and_lose_nothing() {
         "ALTER SYSTEM SET synchronous_standby_names = '*'",
     );
     primary.psql("postgres", "SELECT pg_reload_conf()");
+    let synchronous = "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'";
     let start = Instant::now();
-    while primary.psql(
-        "postgres",
-        "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
-    ) != "1"
-    {
+    while primary.psql("postgres", synchronous) != "1" {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "the standby never became synchronous"
@@ -1090,77 +1016,119 @@ fn replicas_follow_a_failover_to_a_promoted_standby_and_lose_nothing() {
     let repo = ClientRepo::new(&servers[0], "registry.example/replicas/failover");
     repo.publish_initial(&servers[0], &["v1"]);
 
-    let stop = AtomicBool::new(false);
-    let acked: Mutex<Vec<(u64, String)>> = Mutex::default();
-    let statuses: Mutex<BTreeMap<u16, u64>> = Mutex::default();
+    let load = Load::default();
     std::thread::scope(|scope| {
         for (p, s) in servers.iter().enumerate() {
-            let (stop, acked, statuses, repo) = (&stop, &acked, &statuses, &repo);
-            scope.spawn(move || {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let r = s.get(&format!("/v2/{}/_trust/tuf/targets.json", repo.gun));
-                    *statuses
-                        .lock()
-                        .unwrap()
-                        .entry(r.status.as_u16())
-                        .or_default() += 1;
-                    if r.status != StatusCode::OK {
-                        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
-                        std::thread::sleep(Duration::from_millis(50));
-                        continue;
-                    }
-                    let next = version_of(&r.body) + 1;
-                    let tag = format!("f{p}-{n}");
-                    match try_publish(s, repo, next, &tag) {
-                        Ok(true) => acked.lock().unwrap().push((next, tag)),
-                        Ok(false) => {}
-                        Err(code) => {
-                            *statuses.lock().unwrap().entry(code).or_default() += 1;
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                    }
-                }
-            });
+            let (load, repo) = (&load, &repo);
+            scope.spawn(move || load.run(s, repo, &format!("f{p}")));
         }
-        let wait_for = |n: usize| {
-            let start = Instant::now();
-            while acked.lock().unwrap().len() < n {
-                assert!(
-                    start.elapsed() < Duration::from_secs(60),
-                    "publishes stalled"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        };
-        wait_for(10);
+        load.wait_for(10);
         // The primary dies; the standby is promoted and takes the writes.
         primary.crash();
         std::thread::sleep(Duration::from_millis(500));
         standby.promote();
-        let before = acked.lock().unwrap().len();
-        wait_for(before + 10);
-        stop.store(true, Ordering::Relaxed);
+        load.wait_for(load.acknowledged() + 10);
+        load.stop.store(true, Ordering::Relaxed);
     });
+    load.check(servers, &repo);
+}
 
-    let statuses = statuses.into_inner().unwrap();
-    assert!(
-        !statuses.contains_key(&500),
-        "500s during the failover: {statuses:?}"
-    );
-    for (v, tag) in acked.into_inner().unwrap() {
-        for s in servers {
-            let r = s.get(&format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun));
+/// Publishers reading the current targets and publishing the next through a server while the
+/// database behind it fails: what was acknowledged, and every status seen.
+#[derive(Default)]
+struct Load {
+    stop: AtomicBool,
+    acked: Mutex<Vec<(u64, String)>>,
+    statuses: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl Load {
+    /// Publishes through `s` until stopped; only 200, 409 and 503 with `Retry-After` are
+    /// allowed.
+    fn run(&self, s: &Server, repo: &ClientRepo, name: &str) {
+        let count = |status: StatusCode| {
+            *self
+                .statuses
+                .lock()
+                .unwrap()
+                .entry(status.as_u16())
+                .or_default() += 1;
+        };
+        let mut n = 0;
+        while !self.stop.load(Ordering::Relaxed) {
+            n += 1;
+            let r = s.get(&format!("/v2/{}/_trust/tuf/targets.json", repo.gun));
+            count(r.status);
+            if r.status == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(
+                    r.headers.contains_key("retry-after"),
+                    "503 without Retry-After"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
             assert_eq!(
                 r.status,
                 StatusCode::OK,
-                "acknowledged targets v{v} lost in the failover"
+                "read during the outage: {}",
+                r.text()
             );
-            assert!(
-                r.text().contains(tag.as_str()),
-                "targets v{v} is not what was acknowledged"
+            let next = version_of(&r.body) + 1;
+            let tag = format!("{name}-{n}");
+            let pr = s.publish(
+                &repo.gun,
+                &[("targets", repo.signed_targets(next, &[&tag]))],
             );
+            count(pr.status);
+            match pr.status {
+                StatusCode::OK => self.acked.lock().unwrap().push((next, tag)),
+                StatusCode::CONFLICT => {}
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(
+                        pr.headers.contains_key("retry-after"),
+                        "503 without Retry-After"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => panic!("publish during the outage: {other} {}", pr.text()),
+            }
         }
+    }
+
+    fn acknowledged(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `n` publishes were acknowledged.
+    fn wait_for(&self, n: usize) {
+        let start = Instant::now();
+        while self.acknowledged() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "publishes stalled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Asserts no 500 was seen and every acknowledged publish is readable, with its
+    /// content, from every server; returns the statuses seen.
+    fn check(self, servers: &[Server], repo: &ClientRepo) -> BTreeMap<u16, u64> {
+        let statuses = self.statuses.into_inner().unwrap();
+        assert!(
+            !statuses.contains_key(&500),
+            "500s during the outage: {statuses:?}"
+        );
+        for (v, tag) in self.acked.into_inner().unwrap() {
+            for s in servers {
+                let r = s.get(&format!("/v2/{}/_trust/tuf/{v}.targets.json", repo.gun));
+                assert_eq!(r.status, StatusCode::OK, "acknowledged targets v{v} lost");
+                assert!(
+                    r.text().contains(tag.as_str()),
+                    "targets v{v} is not what was acknowledged"
+                );
+            }
+        }
+        statuses
     }
 }
