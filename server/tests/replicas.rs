@@ -416,18 +416,10 @@ fn replicas_ride_out_a_postgresql_restart_with_503s_and_lose_nothing() {
     repo.publish_initial(&servers[0], &["v1"]);
 
     let load = Load::default();
-    std::thread::scope(|scope| {
-        for p in 0..4 {
-            let (load, s, repo) = (&load, &servers[p % servers.len()], &repo);
-            scope.spawn(move || load.run(s, repo, &format!("r{p}")));
-        }
-        load.wait_for(10);
+    load.through(servers, 4, &repo, || {
         cluster.stop();
         std::thread::sleep(Duration::from_secs(2));
         cluster.start_again();
-        // The replicas recover on their own: publishes are acknowledged again.
-        load.wait_for(load.acknowledged() + 10);
-        load.stop.store(true, Ordering::Relaxed);
     });
     let statuses = load.check(servers, &repo);
     assert!(
@@ -1017,18 +1009,11 @@ fn replicas_follow_a_failover_to_a_promoted_standby_and_lose_nothing() {
     repo.publish_initial(&servers[0], &["v1"]);
 
     let load = Load::default();
-    std::thread::scope(|scope| {
-        for (p, s) in servers.iter().enumerate() {
-            let (load, repo) = (&load, &repo);
-            scope.spawn(move || load.run(s, repo, &format!("f{p}")));
-        }
-        load.wait_for(10);
-        // The primary dies; the standby is promoted and takes the writes.
+    // The primary dies; the standby is promoted and takes the writes.
+    load.through(servers, 2, &repo, || {
         primary.crash();
         std::thread::sleep(Duration::from_millis(500));
         standby.promote();
-        load.wait_for(load.acknowledged() + 10);
-        load.stop.store(true, Ordering::Relaxed);
     });
     load.check(servers, &repo);
 }
@@ -1043,6 +1028,28 @@ struct Load {
 }
 
 impl Load {
+    /// Runs `publishers` publishers spread over `servers`; once 10 publishes are
+    /// acknowledged, runs `fault`, then waits until the replicas, recovering on their own,
+    /// acknowledge 10 more, and stops the publishers.
+    fn through(
+        &self,
+        servers: &[Server],
+        publishers: usize,
+        repo: &ClientRepo,
+        fault: impl FnOnce(),
+    ) {
+        std::thread::scope(|scope| {
+            for p in 0..publishers {
+                let s = &servers[p % servers.len()];
+                scope.spawn(move || self.run(s, repo, &format!("p{p}")));
+            }
+            self.wait_for(10);
+            fault();
+            self.wait_for(self.acknowledged() + 10);
+            self.stop.store(true, Ordering::Relaxed);
+        });
+    }
+
     /// Publishes through `s` until stopped; only 200, 409 and 503 with `Retry-After` are
     /// allowed.
     fn run(&self, s: &Server, repo: &ClientRepo, name: &str) {

@@ -162,24 +162,10 @@ impl Pool {
                 config.connect(tls.clone())
             }
         };
+        // Classified as any other failure: refused credentials or a missing database are
+        // not worth a retry, a refused connection is.
         result.map_err(|e| {
-            let url = &self.options.redacted;
-            match e.as_db_error() {
-                // Refused credentials, a missing database: retrying will not help.
-                Some(db) if !transient(db.code().code()) => StoreError::Backend(format!(
-                    "postgres connect to {url}: {} ({})",
-                    db.message(),
-                    db.code().code()
-                )),
-                Some(db) => StoreError::Unavailable(format!(
-                    "postgres connect to {url}: {} ({})",
-                    db.message(),
-                    db.code().code()
-                )),
-                None => {
-                    StoreError::Unavailable(format!("postgres connect to {url}: {}", chain(&e)))
-                }
-            }
+            Failure::from(e).into_store_error(&format!("connect to {}", self.options.redacted))
         })
     }
 
