@@ -50,10 +50,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
-use vouch_tuf::reference::{
-    canonical_path, canonical_registry, names_registry, Digest, Gun, ImageRef, ReferenceError,
-    DEFAULT_PORT, DEFAULT_REGISTRY,
-};
+pub use vouch_tuf::pattern::{canonical_pattern, glob_match, PatternError};
+use vouch_tuf::reference::{Digest, Gun, ImageRef, ReferenceError};
 use vouch_tuf::types::RoleName;
 use vouch_verifier::search::DelegationPath;
 
@@ -88,36 +86,6 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// Why a pattern could never match a canonical image name ([`canonical_pattern`]).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum PatternError {
-    /// The pattern is empty.
-    #[error("empty pattern")]
-    Empty,
-    /// A character no image name has.
-    #[error(
-        "{0:?} is in no image name: patterns match `registry/repository` names (no tag or \
-         digest) with the wildcards *, ** and ?"
-    )]
-    Character(char),
-    /// A host pattern with the default port, which canonical names leave out.
-    #[error("canonical names leave out the default port :443; write the host pattern without it")]
-    DefaultPort,
-    /// The registry is not a valid `host[:port]`.
-    #[error(transparent)]
-    Registry(#[from] ReferenceError),
-    /// A leading, trailing or doubled `/`.
-    #[error("empty path component (a leading, trailing or doubled '/')")]
-    EmptyComponent,
-    /// A `:` (or `[`, `]`) after the registry: a tag, which names do not have.
-    #[error("a ':' after the registry starts a tag: patterns match repository names only")]
-    Tag,
-    /// Upper-case letters in the repository path, which names never have.
-    #[error("repository names are lower case: {0:?} can never match one")]
-    Uppercase(String),
 }
 
 /// Whether failures deny the request or only warn.
@@ -394,97 +362,6 @@ fn is_namespace_name(ns: &str) -> bool {
         && b.iter().all(|c| alnum(c) || *c == b'-')
 }
 
-/// A pattern brought to the form of the canonical names it is matched against, or why it
-/// could never match one.
-///
-/// The first component is read as a registry exactly when a reference's would be
-/// ([`names_registry`]) and then canonicalised with [`canonical_registry`]
-/// (`REGISTRY.EXAMPLE.COM:443` is `registry.example.com`, `index.docker.io` is `docker.io`);
-/// a pattern without a registry is on `docker.io`, and a one-component path there is under
-/// `library/` ([`canonical_path`]): `nginx` and `library/*` are `docker.io/library/nginx`
-/// and `docker.io/library/*`. A first component with a wildcard is a host pattern: it is
-/// lower-cased, and refused with the default port `:443`, which canonical names leave out.
-/// A pattern that is only a `**` glob (`**`) is kept as written. Refused: upper-case
-/// letters in the repository path (repository names are lower case), a tag or digest
-/// (`:` or `@` after the registry), empty components, and characters no name has.
-///
-/// ```
-/// use vouch_admission::policy::canonical_pattern;
-///
-/// assert_eq!(canonical_pattern("Registry.Example.com:443/org/**")?, "registry.example.com/org/**");
-/// assert_eq!(canonical_pattern("nginx")?, "docker.io/library/nginx");
-/// assert_eq!(canonical_pattern("index.docker.io/*")?, "docker.io/library/*");
-/// assert_eq!(canonical_pattern("org/*")?, "docker.io/org/*");
-/// assert_eq!(canonical_pattern("*.Example.com/**")?, "*.example.com/**");
-/// assert!(canonical_pattern("registry.example.com/Org/app").is_err());
-/// assert!(canonical_pattern("nginx:1.25").is_err());
-/// # Ok::<(), vouch_admission::policy::PatternError>(())
-/// ```
-pub fn canonical_pattern(pattern: &str) -> Result<String, PatternError> {
-    if pattern.is_empty() {
-        return Err(PatternError::Empty);
-    }
-    if let Some(c) = pattern
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-/:[]*?".contains(*c)))
-    {
-        return Err(PatternError::Character(c));
-    }
-    let wild = |s: &str| s.contains(['*', '?']);
-    let (registry, path) = match pattern.split_once('/') {
-        None if pattern.contains("**") => (None, pattern),
-        None => (Some(DEFAULT_REGISTRY.to_owned()), pattern),
-        Some((first, rest)) if wild(first) => {
-            let host = first.to_ascii_lowercase();
-            if host.ends_with(&format!(":{DEFAULT_PORT}")) {
-                return Err(PatternError::DefaultPort);
-            }
-            (Some(host), rest)
-        }
-        Some((first, rest)) if names_registry(first) => (Some(canonical_registry(first)?), rest),
-        Some(_) => (Some(DEFAULT_REGISTRY.to_owned()), pattern),
-    };
-    if path.split('/').any(str::is_empty) {
-        return Err(PatternError::EmptyComponent);
-    }
-    if path.contains([':', '[', ']']) {
-        return Err(PatternError::Tag);
-    }
-    if path.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(PatternError::Uppercase(path.to_owned()));
-    }
-    let Some(registry) = registry else {
-        return Ok(path.to_owned());
-    };
-    let path = if path.contains("**") {
-        std::borrow::Cow::Borrowed(path)
-    } else {
-        canonical_path(&registry, path)
-    };
-    Ok(format!("{registry}/{path}"))
-}
-
-/// Glob match: `**` any sequence, `*` any sequence without `/`, `?` one character other
-/// than `/`; everything else literally.
-pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.first() {
-        None => text.is_empty(),
-        Some(b'*') if pattern.get(1) == Some(&b'*') => {
-            let rest = &pattern[2..];
-            (0..=text.len()).any(|i| glob_match(rest, &text[i..]))
-        }
-        Some(b'*') => {
-            let rest = &pattern[1..];
-            let stop = text.iter().position(|&c| c == b'/').unwrap_or(text.len());
-            (0..=stop).any(|i| glob_match(rest, &text[i..]))
-        }
-        Some(b'?') => {
-            text.first().is_some_and(|&c| c != b'/') && glob_match(&pattern[1..], &text[1..])
-        }
-        Some(&p) => text.first() == Some(&p) && glob_match(&pattern[1..], &text[1..]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -494,17 +371,6 @@ mod tests {
 
     fn policy(text: &str) -> Policy {
         Policy::parse(text, Path::new(".")).unwrap()
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"a.io/org/*", b"a.io/org/app"));
-        assert!(!glob_match(b"a.io/org/*", b"a.io/org/team/app"));
-        assert!(glob_match(b"a.io/org/**", b"a.io/org/team/app"));
-        assert!(glob_match(b"a.io/**", b"a.io/x"));
-        assert!(glob_match(b"a.io/ap?", b"a.io/app"));
-        assert!(!glob_match(b"a.io/ap?", b"a.io/ap/"));
-        assert!(!glob_match(b"a.io/org/*", b"b.io/org/app"));
     }
 
     #[test]
@@ -585,61 +451,6 @@ mod tests {
             Policy::load(&missing),
             Err(PolicyError::Read { .. })
         ));
-    }
-
-    #[test]
-    fn patterns_are_canonical() {
-        for (written, canonical) in [
-            ("**", "**"),
-            ("registry.example.com/org/**", "registry.example.com/org/**"),
-            ("REGISTRY.EXAMPLE.COM/org/**", "registry.example.com/org/**"),
-            (
-                "Registry.Example.Com:443/org/app",
-                "registry.example.com/org/app",
-            ),
-            (
-                "registry.example.com:5000/org/*",
-                "registry.example.com:5000/org/*",
-            ),
-            ("nginx", "docker.io/library/nginx"),
-            ("*", "docker.io/library/*"),
-            ("library/nginx", "docker.io/library/nginx"),
-            ("org/*", "docker.io/org/*"),
-            ("org/**", "docker.io/org/**"),
-            ("docker.io/nginx", "docker.io/library/nginx"),
-            ("docker.io/**", "docker.io/**"),
-            ("index.docker.io/nginx", "docker.io/library/nginx"),
-            ("registry-1.docker.io:443/library/*", "docker.io/library/*"),
-            ("Foo/app", "foo:443/app"),
-            ("localhost:443/app", "localhost/app"),
-            ("*.Example.com/**", "*.example.com/**"),
-            ("*/library/nginx", "*/library/nginx"),
-            ("**/app", "**/app"),
-        ] {
-            assert_eq!(canonical_pattern(written).unwrap(), canonical, "{written}");
-            assert_eq!(
-                canonical_pattern(canonical).unwrap(),
-                canonical,
-                "{written}: idempotent"
-            );
-        }
-        for bad in [
-            "",
-            "registry.example.com/Org/app",
-            "Nginx",
-            "nginx:1.25",
-            "registry.example.com/app:v1",
-            "registry.example.com/app@sha256:00",
-            "localhost:5000",
-            "registry.example.com//app",
-            "registry.example.com/",
-            "/app",
-            "*.example.com:443/**",
-            "under_score.example/app",
-            "registry.example.com/org app",
-        ] {
-            assert!(canonical_pattern(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

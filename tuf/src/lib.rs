@@ -15,12 +15,14 @@
 //!   signatures over the canonical form of that same value.
 //! - [`crypto`] verifies and makes signatures (ed25519, ECDSA P-256, RSA-PSS verify only)
 //!   and reads and writes encrypted private-key files.
-//! - [`reference`] parses image references, digests and GUNs.
+//! - [`reference`] parses image references, digests and GUNs; [`pattern`] matches globs over
+//!   their canonical names.
 
 pub mod crypto;
 pub mod hex;
 pub mod json;
 pub mod metadata;
+pub mod pattern;
 pub mod reference;
 pub mod time;
 pub mod types;
