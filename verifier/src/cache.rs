@@ -14,8 +14,13 @@
 //! failed update leaves either the old or the new file, never a torn one, and the previously
 //! trusted state usable.
 //!
-//! [`MetadataStore::for_repository`] places one store per (server URL, GUN) below a base
-//! cache directory.
+//! [`MetadataStore::for_gun`] places one store per repository (GUN) below a base cache
+//! directory, whatever server, mirror or bundle the metadata comes from: trust in a
+//! repository is one thing, checked the same way against every source.
+//! [`MetadataStore::for_repository`] places one per (server URL, GUN), for callers whose
+//! trust is configured per server. Beside the metadata, a store may record where its trust
+//! started ([`PinRecord`]: the first root pinned and how it was chosen), in files whose
+//! names (`pin.root`, `pin.source`) no role's file can have.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -51,6 +56,19 @@ pub fn percent_encode(s: &str) -> String {
     }
     out
 }
+
+/// Where a repository's trust started: the root pinned first, and how it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinRecord {
+    /// The root metadata file pinned (the start of the chain of trust).
+    pub root: Vec<u8>,
+    /// How it was chosen: `vouch init`, a root file given, a pin file's rule, trust on
+    /// first use from a server or bundle, and when.
+    pub source: String,
+}
+
+const PIN_ROOT: &str = "pin.root";
+const PIN_SOURCE: &str = "pin.source";
 
 /// How hard a store works to keep what it wrote across a power loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,6 +127,17 @@ impl MetadataStore {
         )
     }
 
+    /// The store for repository `gun` below `base`, whatever its source:
+    /// `base/<encoded GUN>/`.
+    pub fn for_gun(base: impl AsRef<Path>, gun: &str) -> Result<Self, CacheError> {
+        Self::open(base.as_ref().join(percent_encode(gun)))
+    }
+
+    /// The directory `for_gun` would open, without creating it.
+    pub fn dir_for_gun(base: impl AsRef<Path>, gun: &str) -> PathBuf {
+        base.as_ref().join(percent_encode(gun))
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -149,12 +178,15 @@ impl MetadataStore {
     /// than one directory flush per file. Each file's bytes are still flushed before it is
     /// renamed into place, so a crash leaves every file either old or new, never torn.
     pub fn store_leaving_dir(&self, role: &RoleName, bytes: &[u8]) -> Result<(), CacheError> {
-        let path = self.path_of(role);
-        let tmp = self.dir.join(format!(
-            ".{}.tmp.{}",
-            role.url_encoded(),
-            std::process::id()
-        ));
+        self.write_atomic(&format!("{}.json", role.url_encoded()), bytes)
+    }
+
+    /// Writes `bytes` to file `name` of the directory through a temporary file and a
+    /// rename (each file flushed first under [`Durability::Sync`]).
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), CacheError> {
+        let path = self.dir.join(name);
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        let tmp = self.dir.join(format!(".{stem}.tmp.{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -182,6 +214,51 @@ impl MetadataStore {
             if let Ok(d) = File::open(&self.dir) {
                 let _ = d.sync_all();
             }
+        }
+    }
+
+    /// Where this repository's trust started, if recorded.
+    pub fn pin(&self) -> Result<Option<PinRecord>, CacheError> {
+        let read = |name: &str, cap: u64| -> Result<Option<Vec<u8>>, CacheError> {
+            let path = self.dir.join(name);
+            match File::open(&path) {
+                Ok(f) => {
+                    let announced = f.metadata().ok().map(|m| m.len());
+                    match crate::transport::read_capped_sized("", f, cap, announced) {
+                        Ok(b) => Ok(Some(b)),
+                        Err(e) => Err(err(&path, std::io::Error::other(e.to_string()))),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(err(&path, e)),
+            }
+        };
+        let Some(root) = read(PIN_ROOT, crate::Limits::DEFAULT.root_max_bytes)? else {
+            return Ok(None);
+        };
+        let source = read(PIN_SOURCE, 64 * 1024)?.unwrap_or_default();
+        Ok(Some(PinRecord {
+            root,
+            source: String::from_utf8_lossy(&source).trim().to_owned(),
+        }))
+    }
+
+    /// Records `root` as the root this repository's trust started from, chosen as
+    /// `source` says (one line, for people).
+    pub fn record_pin(&self, root: &[u8], source: &str) -> Result<(), CacheError> {
+        self.write_atomic(PIN_ROOT, root)?;
+        self.write_atomic(PIN_SOURCE, source.as_bytes())?;
+        self.sync_dir();
+        Ok(())
+    }
+
+    /// Removes the store's directory and everything in it: the trusted metadata and the
+    /// record of its pin.
+    pub fn remove_all(self) -> Result<(), CacheError> {
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(&self.dir, e)),
         }
     }
 
@@ -222,6 +299,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, vec!["targets%2Freleases.json".to_owned()]);
+    }
+
+    #[test]
+    fn pins_are_recorded_beside_the_metadata_and_removed_with_it() {
+        let base = tempfile::tempdir().unwrap();
+        let s = MetadataStore::for_gun(base.path(), "example.com/org/app").unwrap();
+        assert!(s.dir().ends_with("example.com%2Forg%2Fapp"));
+        assert_eq!(s.pin().unwrap(), None);
+        s.store(&rn("root"), b"r1").unwrap();
+        s.record_pin(b"r1", "vouch init").unwrap();
+        // A role named like the pin files still has its own file.
+        s.store(&rn("pin"), b"role").unwrap();
+        let pin = s.pin().unwrap().unwrap();
+        assert_eq!(
+            (pin.root.as_slice(), pin.source.as_str()),
+            (&b"r1"[..], "vouch init")
+        );
+        assert_eq!(s.load(&rn("pin"), 100).unwrap().unwrap(), b"role");
+        let dir = s.dir().to_owned();
+        s.remove_all().unwrap();
+        assert!(!dir.exists());
     }
 
     #[test]

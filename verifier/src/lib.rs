@@ -13,6 +13,9 @@
 //!   update. [`search`] walks the delegation tree over it, asking for the roles it needs.
 //! - [`transport`] fetches bytes with a size cap: HTTP(S), a directory, an offline bundle.
 //! - [`cache`] persists trusted metadata per repository, atomically.
+//! - [`pins`] says which first root a client may trust for a repository: a pinned root
+//!   file, a threshold of pinned root keys (for every repository of an organisation), or
+//!   trust on first use; [`Updater::establish`] starts a repository's trust from one.
 //! - [`Updater`] drives the workflow with IO and answers [`Updater::lookup`],
 //!   [`Updater::is_trusted`] and [`Updater::resolve`].
 //! - [`clock`] gives the reference time; tests set it.
@@ -40,6 +43,7 @@ pub mod clock;
 pub mod error;
 mod hashes;
 pub mod limits;
+pub mod pins;
 pub mod search;
 pub mod transport;
 pub mod trusted;

@@ -51,6 +51,9 @@ pub enum Error {
     /// The trusted-metadata cache could not be read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The first root offered is not one the anchor admits ([`Updater::establish`]).
+    #[error("{0}")]
+    Pin(#[from] crate::pins::PinError),
     /// The cache holds no trusted root: pin one first ([`Updater::pin_root`]).
     #[error("no trusted root in {0}: pin a root first")]
     NoTrustedRoot(String),
@@ -224,6 +227,43 @@ impl<T: Transport> Updater<T> {
         )?;
         store.store(&TopLevelRole::Root.name(), root_bytes)?;
         Ok(())
+    }
+
+    /// Starts the trust of an empty `store` from `anchor`: the pinned root file itself, or
+    /// the repository's first root (`1.root.json`) fetched through `transport` and checked
+    /// to be signed by the pinned threshold of pinned keys, or (trust on first use) its
+    /// current `root.json`. Returns the root pinned. Later updates walk forward from it as
+    /// from any pinned root; nothing is stored when the root is refused.
+    pub fn establish(
+        store: &MetadataStore,
+        anchor: &crate::pins::Anchor,
+        transport: &T,
+    ) -> Result<Vec<u8>, Error> {
+        use crate::pins::{Anchor, FirstRoot};
+        let limits = Limits::DEFAULT;
+        let deadline = Instant::now()
+            .checked_add(limits.max_update_duration)
+            .unwrap_or_else(Instant::now);
+        let bytes = match (anchor, anchor.first_root()) {
+            (Anchor::Root(root), _) => root.bytes().to_vec(),
+            (_, FirstRoot::VersionOne) => meta_fetch(
+                transport,
+                "root",
+                "1.root.json",
+                limits.root_max_bytes,
+                deadline,
+            )?,
+            _ => meta_fetch(
+                transport,
+                "root",
+                "root.json",
+                limits.root_max_bytes,
+                deadline,
+            )?,
+        };
+        anchor.admits(&bytes)?;
+        Self::pin_root(store, &bytes)?;
+        Ok(bytes)
     }
 
     /// The trusted set of the last successful refresh.
