@@ -29,6 +29,10 @@ pub struct GlobalArgs {
     /// on first use.
     #[arg(long, global = true, value_name = "FILE")]
     pub trust_root: Option<PathBuf>,
+    /// Pin file mapping repository patterns to trusted roots or root keys
+    /// (trust-roots/README.md), used when a repository is first seen and checked after.
+    #[arg(long, env = "VOUCH_TRUST_PINS", global = true, value_name = "FILE")]
+    pub trust_pins: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: Format,
@@ -44,6 +48,8 @@ pub struct Context {
     pub trust_dir: PathBuf,
     /// A root to pin on first use, if given.
     pub trust_root: Option<PathBuf>,
+    /// The pin file, if given.
+    pub trust_pins: Option<PathBuf>,
     /// Output format.
     pub output: Format,
 }
@@ -113,11 +119,12 @@ impl Context {
             token,
             trust_dir,
             trust_root: args.trust_root,
+            trust_pins: args.trust_pins.filter(|p| !p.as_os_str().is_empty()),
             output: args.output,
         })
     }
 
-    /// Where trusted metadata of each (server, GUN) is cached.
+    /// Where trusted metadata of each repository is cached.
     pub fn cache_dir(&self) -> PathBuf {
         self.trust_dir.join("tuf")
     }

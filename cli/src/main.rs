@@ -13,6 +13,8 @@
 //! - [`progress`] draws a progress line on a terminal for commands over many images.
 //! - [`repo`] ties the server to `vouch-verifier`'s updater and its trusted-metadata cache,
 //!   and publishes changes with retry on conflict.
+//! - [`trust`] keeps where trust in each repository starts (its pin) and checks every
+//!   source against it.
 //! - [`failure`] maps errors to exit codes.
 //!
 //! What it is not: a TUF implementation. Every check of fetched metadata is
@@ -28,6 +30,7 @@ mod progress;
 mod registry;
 mod remote;
 mod repo;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -98,6 +101,12 @@ enum Command {
     /// Add, change, remove and list delegated roles.
     #[command(subcommand)]
     Delegation(cmd::delegation::DelegationCommand),
+    /// Show, change or forget where this machine's trust in a repository starts (its pin).
+    #[command(subcommand)]
+    Trust(cmd::trust::TrustCommand),
+    /// Export a repository's root metadata for consumers to pin.
+    #[command(subcommand)]
+    Root(cmd::root::RootCommand),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -116,6 +125,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rotate(a) => cmd::rotate::run(&ctx, a),
         Command::Export(a) => cmd::bundle::export(&ctx, a),
         Command::Import(a) => cmd::bundle::import(&ctx, a),
+        Command::Trust(c) => cmd::trust::run(&ctx, c),
+        Command::Root(c) => cmd::root::run(&ctx, c),
     }
 }
 

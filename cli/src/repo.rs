@@ -30,9 +30,9 @@ use vouch_verifier::{Error as VerifyError, TrustedSet, Updater};
 
 use crate::context::Context;
 use crate::keystore::Keystore;
-use crate::output;
 use crate::passphrase;
 use crate::remote::{PublishError, Remote};
+use crate::trust;
 
 /// Lifetimes of the metadata the CLI signs (as Notary's defaults).
 pub const ROOT_LIFETIME_SECS: i64 = 10 * 365 * 86_400;
@@ -81,24 +81,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Repo {
-    /// The trusted-metadata cache of `gun` on the context's server.
-    pub fn store(ctx: &Context, gun: &Gun) -> anyhow::Result<MetadataStore> {
-        MetadataStore::for_repository(ctx.cache_dir(), &ctx.server, gun.as_str())
-            .context("cannot open the trusted-metadata cache")
-    }
-
-    /// Opens `gun`, establishing trust in its root if this trust directory has none yet, and
-    /// refreshes its metadata.
+    /// Opens `gun`, establishing trust in its root if this trust directory has none yet
+    /// (or checking the pin against `--trust-root` and the pin file), and refreshes its
+    /// metadata.
     pub fn open(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
         let remote = Remote::new(ctx, gun)?;
-        let store = Self::store(ctx, gun)?;
-        let root_role = TopLevelRole::Root.name();
-        let have_root = store
-            .load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes)?
-            .is_some();
-        if !have_root {
-            Self::establish_trust(ctx, gun, &remote, &ctx.server, &store)?;
-        }
+        let store = trust::ensure(ctx, gun, &remote, &ctx.server)?;
         let updater = Updater::new(store, remote.clone()).with_gun(gun.clone());
         let mut repo = Repo {
             gun: gun.clone(),
@@ -109,52 +97,9 @@ impl Repo {
         Ok(repo)
     }
 
-    /// Pins the root of `gun` in `store`: the `--trust-root` file, or else (trust on first
-    /// use, with a warning showing its fingerprint) the current `root.json` of `source`.
-    fn establish_trust(
-        ctx: &Context,
-        gun: &Gun,
-        source: &dyn Transport,
-        source_name: &str,
-        store: &MetadataStore,
-    ) -> anyhow::Result<()> {
-        let bytes = if let Some(path) = &ctx.trust_root {
-            std::fs::read(path)
-                .with_context(|| format!("cannot read trust root {}", path.display()))?
-        } else {
-            let bytes = match source.fetch("root.json", vouch_verifier::Limits::DEFAULT.root_max_bytes) {
-                Ok(b) => b,
-                Err(e) if e.is_not_found() => bail!(
-                    "{gun} has no trust data on {source_name}: run `vouch init {gun}` first (or check the GUN and --server)"
-                ),
-                Err(e) => return Err(transport_error(source_name, e)),
-            };
-            let md = Metadata::<Root>::from_bytes(&bytes)
-                .with_context(|| format!("the root metadata from {source_name}"))?;
-            let keys: Vec<&str> = md
-                .signed()
-                .role_keys(TopLevelRole::Root)
-                .keyids
-                .iter()
-                .map(KeyId::as_str)
-                .collect();
-            output::warn(&format!(
-                "trusting the root of {gun} on first use: version {}, sha256 {}, root keys {}; \
-                 compare it with the repository owner's, or pin it with --trust-root FILE",
-                md.version(),
-                sha256_hex(&bytes),
-                keys.join(",")
-            ));
-            bytes
-        };
-        Updater::<Remote>::pin_root(store, &bytes)
-            .with_context(|| format!("cannot trust the root of {gun}"))?;
-        Ok(())
-    }
-
     /// An updater of `gun` reading the offline bundle `path` instead of the server, over
-    /// the same trusted-metadata cache (so rollback is caught across bundles and server
-    /// runs alike), refreshed.
+    /// the same trusted-metadata cache and pin (so rollback is caught across bundles and
+    /// server runs alike, and a bundle can never start trust over), refreshed.
     pub fn open_offline(
         ctx: &Context,
         gun: &Gun,
@@ -170,21 +115,12 @@ impl Repo {
             }
         }
         let transport = BundleTransport::new(bundle);
-        let store = Self::store(ctx, gun)?;
-        let have_root = store
-            .load(
-                &TopLevelRole::Root.name(),
-                vouch_verifier::Limits::DEFAULT.root_max_bytes,
-            )?
-            .is_some();
         let name = format!("bundle {}", path.display());
-        if !have_root {
-            Self::establish_trust(ctx, gun, &transport, &name, &store)?;
-        }
+        let store = trust::ensure(ctx, gun, &transport, &name)?;
         let mut updater = Updater::new(store, transport).with_gun(gun.clone());
-        updater.refresh().map_err(|e| {
-            anyhow!(e).context(format!("trust data of {gun} in {name} failed verification"))
-        })?;
+        updater
+            .refresh()
+            .map_err(|e| verify_error(&name, gun, updater.store(), e))?;
         Ok(updater)
     }
 
@@ -239,7 +175,7 @@ impl Repo {
 
     /// Turns a verifier error into a message for this repository.
     pub fn verify_error(&self, e: VerifyError) -> anyhow::Error {
-        verify_error(self.remote.server(), &self.gun, e)
+        verify_error(self.remote.server(), &self.gun, self.updater.store(), e)
     }
 
     /// The repository.
@@ -680,13 +616,37 @@ pub fn describe_scope(dr: &DelegatedRole) -> String {
 }
 
 /// Turns a verifier error about `gun` on `server` into a message that names what to do.
-pub fn verify_error(server: &str, gun: &Gun, e: VerifyError) -> anyhow::Error {
+pub fn verify_error(
+    server: &str,
+    gun: &Gun,
+    store: &MetadataStore,
+    e: VerifyError,
+) -> anyhow::Error {
     match e {
         VerifyError::Transport(t) => {
             transport_error(server, t).context(format!("cannot update the trust data of {gun}"))
         }
+        VerifyError::Update(cause) => anyhow::Error::new(VerificationFailed {
+            gun: gun.to_string(),
+            hint: trust::pin_hint(store, gun),
+            cause,
+        }),
         other => anyhow!(other).context(format!("trust data of {gun} failed verification")),
     }
+}
+
+/// Trust data that failed a check of the TUF workflow, with where this machine's trust in
+/// the repository is pinned (a failure against the pin usually means the repository was
+/// re-created, or the source is not the repository the pin trusts).
+#[derive(Debug, thiserror::Error)]
+#[error("trust data of {gun} failed verification: {cause}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+pub struct VerificationFailed {
+    /// The repository.
+    pub gun: String,
+    /// The check that failed.
+    pub cause: vouch_verifier::UpdateError,
+    /// Where trust is pinned, and how to change it.
+    pub hint: Option<String>,
 }
 
 /// A random delay that grows with the attempt, so that racing signers spread out.

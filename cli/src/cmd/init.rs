@@ -20,7 +20,6 @@ use vouch_tuf::metadata::{
     DelegatedRole, Delegations, Key, MetaFile, Metadata, PathScope, Root, Snapshot, Targets,
 };
 use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
-use vouch_verifier::Updater;
 
 use crate::context::Context;
 use crate::keystore::{self, Keystore, NewKeys};
@@ -28,6 +27,7 @@ use crate::output::{self, Format};
 use crate::passphrase;
 use crate::remote::{PublishError, Remote};
 use crate::repo::{self, Repo};
+use crate::trust;
 
 /// `vouch init`
 ///
@@ -198,6 +198,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     root.add_key(TopLevelRole::Snapshot, snapshot_key);
     let root_md = Metadata::signed_by(root, &signers(&root_keys)).context("cannot sign root")?;
     let root_bytes = root_md.to_bytes();
+    // A pin file that covers this repository must accept its first root, or no consumer
+    // following that file could ever trust it: refuse before anything is published.
+    if let Some((anchor, origin)) = trust::requested(ctx, &gun)? {
+        anchor.admits(&root_bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{origin} pins {gun} to {}, and the root this would create is not accepted: {e}; \
+                 sign it with the pinned keys (--root-key KEYID, repeated as the threshold needs)",
+                anchor.describe()
+            )
+        })?;
+    }
 
     let mut targets = Targets::new(now.add_seconds(repo::TARGETS_LIFETIME_SECS));
     let mut bins = Vec::new();
@@ -251,16 +262,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     }
     made.keep();
 
-    // Pin the root this run signed, then check the round trip through the verifier.
-    let store = Repo::store(ctx, &gun)?;
-    for role in [
-        TopLevelRole::Timestamp,
-        TopLevelRole::Snapshot,
-        TopLevelRole::Targets,
-    ] {
-        store.remove(&role.name())?;
-    }
-    Updater::<Remote>::pin_root(&store, &root_bytes).context("cannot pin the new root")?;
+    // Pin the root this run signed (replacing whatever this machine trusted for the GUN
+    // before: the server just accepted a new repository), then check the round trip
+    // through the verifier.
+    trust::repin(
+        ctx,
+        &gun,
+        &root_bytes,
+        &format!(
+            "created by `vouch init` on {} on {}",
+            ctx.server,
+            repo::now()
+        ),
+    )?;
     Repo::open(ctx, &gun).context("the new repository does not verify")?;
 
     let snapshot_holder = if client_snapshot.is_some() {

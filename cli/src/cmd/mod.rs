@@ -7,9 +7,11 @@ pub mod key;
 pub mod list;
 pub mod lookup;
 pub mod renew;
+pub mod root;
 pub mod rotate;
 pub mod sign;
 pub mod status;
+pub mod trust;
 pub mod unsign;
 pub mod verify;
 

@@ -75,16 +75,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = image.gun();
     let verdict = match &args.bundle {
         Some(path) => {
-            let mut updater = Repo::open_offline(ctx, &gun, path)?;
+            let mut updater =
+                Repo::open_offline(ctx, &gun, path).map_err(not_trusted_when_unverified)?;
             judge(&args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
             })?
         }
         None => {
-            let mut repo = Repo::open(ctx, &gun)?;
+            let mut repo = Repo::open(ctx, &gun).map_err(not_trusted_when_unverified)?;
             let server = ctx.server.clone();
+            let store = repo.updater().store().clone();
             judge(&args, &image, repo.updater(), |e| {
-                repo::verify_error(&server, &gun, e)
+                repo::verify_error(&server, &gun, &store, e)
             })?
         }
     };
@@ -95,6 +97,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         v => v,
     };
     report(ctx, &args, verdict)
+}
+
+/// A failure to establish trust in the repository's metadata (it failed a check, or
+/// disagrees with this machine's pin) is a verdict: not trusted (exit status 3).
+fn not_trusted_when_unverified(e: anyhow::Error) -> anyhow::Error {
+    let unverified = e
+        .chain()
+        .any(|c| c.is::<repo::VerificationFailed>() || c.is::<crate::trust::PinMismatch>());
+    if unverified {
+        Failure::NotTrusted(crate::failure::one_line(&e)).into()
+    } else {
+        e
+    }
 }
 
 /// Asks the registry whether it serves the signed digest for the image's tag (or serves

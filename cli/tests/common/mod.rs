@@ -234,8 +234,8 @@ impl Vouch {
         vouch_tuf::crypto::PrivateKey::from_encrypted_pem(pem, passphrase).unwrap()
     }
 
-    /// Where this trust directory caches the trusted root of `gun` (percent-encoded names,
-    /// as `vouch-verifier`'s metadata store lays them out).
+    /// Where this trust directory caches the trusted root of `gun` (one directory per
+    /// repository, percent-encoded, as `vouch-verifier`'s metadata store lays them out).
     pub fn cached_root(&self, gun: &str) -> PathBuf {
         let enc = |s: &str| {
             s.bytes()
@@ -248,11 +248,7 @@ impl Vouch {
                 })
                 .collect::<String>()
         };
-        self.trust_dir
-            .join("tuf")
-            .join(enc(&self.server))
-            .join(enc(gun))
-            .join("root.json")
+        self.trust_dir.join("tuf").join(enc(gun)).join("root.json")
     }
 
     /// Runs `vouch ARGS…`.
