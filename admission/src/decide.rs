@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::policy::{Action, Mode, Policy, TrustSource};
 use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
 use crate::trust::{self, Deadline, Repo, RepoKey, TrustCache, TrustConfig};
+use vouch_verifier::pins::Anchor;
 
 /// The webhook: policy, warm trust state and metrics.
 pub struct Webhook {
@@ -284,14 +285,14 @@ impl Webhook {
     /// are ([`TrustConfig::max_images_per_review`]).
     fn repos_to_verify(&self, images: &[&str]) -> Result<Vec<Arc<Repo>>, usize> {
         let limit = self.trust.config().max_repositories_per_review;
-        let mut distinct: HashMap<(RepoKey, &str), &TrustSource> = HashMap::new();
+        let mut distinct: HashMap<(RepoKey, String), Anchor> = HashMap::new();
         for image in images {
-            if let Ok((_, source, gun)) = self.rule_plan(image) {
+            if let Ok((_, source, gun, anchor)) = self.rule_plan(image) {
                 let key = RepoKey {
                     server: source.server.clone(),
                     gun,
                 };
-                distinct.insert((key, source.root_id.as_str()), source);
+                distinct.insert((key, anchor.id()), anchor);
                 if distinct.len() > limit {
                     return Err(limit);
                 }
@@ -299,7 +300,7 @@ impl Webhook {
         }
         Ok(distinct
             .into_iter()
-            .map(|((key, _), source)| self.trust.repo(key, source))
+            .map(|((key, _), anchor)| self.trust.repo(key, &anchor))
             .collect())
     }
 
@@ -331,12 +332,12 @@ impl Webhook {
     fn plan(&self, image: &str) -> Plan<'_> {
         match self.rule_plan(image) {
             Err(v) => Plan::Done(v),
-            Ok((parsed, source, gun)) => {
+            Ok((parsed, source, gun, anchor)) => {
                 let key = RepoKey {
                     server: source.server.clone(),
                     gun: gun.clone(),
                 };
-                let repo = self.trust.repo(key, source);
+                let repo = self.trust.repo(key, &anchor);
                 Plan::Verify {
                     parsed,
                     source,
@@ -348,8 +349,8 @@ impl Webhook {
     }
 
     /// What the policy says of one image: its verdict, or for a `verify` rule the trust
-    /// source and GUN to verify it against. Does not block and sets nothing up.
-    fn rule_plan(&self, image: &str) -> Result<(ImageRef, &TrustSource, Gun), Verdict> {
+    /// source, GUN and anchor to verify it against. Does not block and sets nothing up.
+    fn rule_plan(&self, image: &str) -> Result<(ImageRef, &TrustSource, Gun, Anchor), Verdict> {
         let denied = |message: String, reason| Err(Verdict::Denied { message, reason });
         let parsed = match ImageRef::parse(image.trim()) {
             Ok(r) => r,
@@ -380,7 +381,11 @@ impl Webhook {
             Ok(g) => g,
             Err(e) => return denied(format!("GUN mapping failed: {e}"), "invalid_reference"),
         };
-        Ok((parsed, source, gun))
+        let anchor = match self.policy.anchor_for(source, &gun) {
+            Ok(a) => a,
+            Err(message) => return denied(message, "no_trust_pin"),
+        };
+        Ok((parsed, source, gun, anchor))
     }
 
     /// The verdict on one image, within the policy's deadline from now. Blocking.

@@ -51,8 +51,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 pub use vouch_tuf::pattern::{canonical_pattern, glob_match, PatternError};
-use vouch_tuf::reference::{Digest, Gun, ImageRef, ReferenceError};
+use vouch_tuf::reference::{Gun, ImageRef, ReferenceError};
 use vouch_tuf::types::RoleName;
+use vouch_verifier::pins::{Anchor, PinError, PinnedRoot, TrustPins};
 use vouch_verifier::search::DelegationPath;
 
 /// Why a policy could not be loaded.
@@ -69,6 +70,9 @@ pub enum PolicyError {
     /// The TOML is malformed or has unknown fields.
     #[error("invalid policy: {0}")]
     Parse(#[from] toml::de::Error),
+    /// The trust pins named by `trust_pins` could not be loaded.
+    #[error("trust_pins: {0}")]
+    Pins(#[from] PinError),
     /// An `exempt_namespaces` entry that is not a namespace name, so could never be equal
     /// to a request's namespace.
     #[error(
@@ -120,6 +124,7 @@ struct RawPolicy {
     exempt_namespaces: Vec<String>,
     refresh_interval_secs: Option<u64>,
     deadline_ms: Option<u64>,
+    trust_pins: Option<PathBuf>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -170,14 +175,12 @@ pub struct TrustSource {
     pub server: String,
     /// GUN template: `{name}`, `{registry}` and `{repository}` are replaced by the image's.
     pub gun: String,
-    /// The pinned root metadata (bytes of `root.json`).
-    pub root: Vec<u8>,
+    /// The root the rule pins (`root_file` or `root_inline`), or `None` when each image's
+    /// repository finds its anchor in the policy's trust pins ([`Policy::anchor_for`]).
+    pub anchor: Option<Anchor>,
     /// Delegation paths the role path that vouched for an image must start with (all of
     /// them; the policy refuses lists that no single path can satisfy).
     pub required_roles: Vec<DelegationPath>,
-    /// Short hex id of the root (first 16 hex digits of its SHA-256): separates the state
-    /// of rules pinning different roots for one repository.
-    pub root_id: String,
 }
 
 impl TrustSource {
@@ -217,6 +220,9 @@ pub struct Policy {
     pub deadline: Duration,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
+    /// The trust pins of `trust_pins`: where `verify` rules without a root of their own find
+    /// each repository's anchor.
+    pub trust_pins: Option<TrustPins>,
 }
 
 /// Default refresh interval.
@@ -251,19 +257,26 @@ impl Policy {
                         .server
                         .clone()
                         .ok_or_else(|| fail("a verify rule needs `server`"))?;
-                    let root =
-                        match (&r.root_file, &r.root_inline) {
-                            (Some(p), None) => {
-                                let p = base.join(p);
-                                std::fs::read(&p).map_err(|e| {
-                                    fail(&format!("cannot read root_file {}: {e}", p.display()))
-                                })?
-                            }
-                            (None, Some(inline)) => inline.as_bytes().to_vec(),
-                            _ => return Err(fail(
-                                "a verify rule needs exactly one of `root_file` and `root_inline`",
-                            )),
-                        };
+                    let pinned = |bytes: Vec<u8>, what: &str| {
+                        PinnedRoot::new(bytes)
+                            .map(|r| Some(Anchor::Root(r)))
+                            .map_err(|e| fail(&format!("{what}: {e}")))
+                    };
+                    let anchor = match (&r.root_file, &r.root_inline) {
+                        (Some(p), None) => {
+                            let p = base.join(p);
+                            let bytes = std::fs::read(&p).map_err(|e| {
+                                fail(&format!("cannot read root_file {}: {e}", p.display()))
+                            })?;
+                            pinned(bytes, &format!("root_file {}", p.display()))?
+                        }
+                        (None, Some(inline)) => pinned(inline.as_bytes().to_vec(), "root_inline")?,
+                        (None, None) if raw.trust_pins.is_some() => None,
+                        _ => return Err(fail(
+                            "a verify rule needs exactly one of `root_file` and `root_inline`, \
+                                 or neither with the policy's `trust_pins`",
+                        )),
+                    };
                     let required_roles = r
                         .required_roles
                         .iter()
@@ -282,10 +295,9 @@ impl Policy {
                         }
                     }
                     Some(TrustSource {
-                        root_id: Digest::sha256_of(&root).hex()[..16].to_owned(),
                         server: server.trim_end_matches('/').to_owned(),
                         gun: r.gun.clone().unwrap_or_else(|| "{name}".to_owned()),
-                        root,
+                        anchor,
                         required_roles,
                     })
                 }
@@ -315,7 +327,12 @@ impl Policy {
         {
             return Err(PolicyError::ExemptNamespace(bad.clone()));
         }
+        let trust_pins = match &raw.trust_pins {
+            Some(p) => Some(TrustPins::load(&base.join(p))?),
+            None => None,
+        };
         Ok(Policy {
+            trust_pins,
             mode: raw.mode,
             exempt_namespaces: raw.exempt_namespaces.into_iter().collect(),
             refresh_interval: raw
@@ -343,6 +360,20 @@ impl Policy {
         best
     }
 
+    /// Where trust in `gun` starts under `source`: the rule's own root, else the anchor the
+    /// policy's trust pins give the GUN; `Err` names what is missing.
+    pub fn anchor_for(&self, source: &TrustSource, gun: &Gun) -> Result<Anchor, String> {
+        if let Some(a) = &source.anchor {
+            return Ok(a.clone());
+        }
+        match self.trust_pins.as_ref().and_then(|p| p.for_gun(gun)) {
+            Some(rule) => Ok(rule.anchor.clone()),
+            None => Err(format!(
+                "no trust pin covers {gun}: add a [[pin]] for it to the policy's trust_pins"
+            )),
+        }
+    }
+
     /// True when requests in `namespace` are admitted untouched: `namespace` is exactly
     /// one of the exempt namespaces (no case folding, trimming or patterns).
     pub fn is_exempt(&self, namespace: Option<&str>) -> bool {
@@ -367,10 +398,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const ROOT: &str = "{}";
+    /// Root metadata signed by its own (fresh) root key, as a JSON string.
+    fn root() -> &'static str {
+        use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+        use vouch_tuf::metadata::{Key, Metadata, Root};
+        use vouch_tuf::types::TopLevelRole;
+        static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        ROOT.get_or_init(|| {
+            let sk = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+            let mut root = Root::new(vouch_tuf::time::Timestamp::from_unix(4_000_000_000));
+            for role in TopLevelRole::ALL {
+                root.add_key(role, Key::from_verifying_key(&sk.verifying_key()));
+            }
+            let md = Metadata::signed_by(root, &[&sk as &dyn Signer]).unwrap();
+            String::from_utf8(md.to_bytes()).unwrap()
+        })
+    }
+
+    /// Parses `text` with every `ROOT_JSON` replaced by a real root.
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(&text.replace("ROOT_JSON", root()), Path::new("."))
+    }
 
     fn policy(text: &str) -> Policy {
-        Policy::parse(text, Path::new(".")).unwrap()
+        parse(text).unwrap()
     }
 
     #[test]
@@ -384,7 +435,7 @@ mod tests {
             pattern = "reg.io/org/**"
             action = "verify"
             server = "http://127.0.0.1:1/"
-            root_inline = '{ROOT}'
+            root_inline = 'ROOT_JSON'
             [[rule]]
             pattern = "reg.io/org/debug-*"
             action = "allow"
@@ -419,7 +470,7 @@ mod tests {
     #[test]
     fn gun_templates() {
         let p = policy(
-            "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"http://x\"\nroot_inline = \"{}\"\ngun = \"mirror.io/{repository}\"\n",
+            "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"http://x\"\nroot_inline = 'ROOT_JSON'\ngun = \"mirror.io/{repository}\"\n",
         );
         let img = ImageRef::parse("reg.io/org/app:v1").unwrap();
         let t = p.rule_for(&img).unwrap().trust.clone().unwrap();
@@ -430,7 +481,7 @@ mod tests {
     fn root_files_are_read_relative_to_the_policy_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("roots")).unwrap();
-        std::fs::write(dir.path().join("roots/app.json"), b"root bytes").unwrap();
+        std::fs::write(dir.path().join("roots/app.json"), root()).unwrap();
         let policy = dir.path().join("policy.toml");
         std::fs::write(
             &policy,
@@ -445,7 +496,10 @@ mod tests {
         assert!(!p.is_exempt(Some("default")) && !p.is_exempt(None));
         assert_eq!(p.refresh_interval, Duration::from_secs(7));
         assert_eq!(p.deadline, Duration::from_millis(1500));
-        assert_eq!(p.rules[0].trust.as_ref().unwrap().root, b"root bytes");
+        let Some(Anchor::Root(pinned)) = &p.rules[0].trust.as_ref().unwrap().anchor else {
+            panic!("a root anchor")
+        };
+        assert_eq!(pinned.bytes(), root().as_bytes());
         let missing = policy.with_file_name("missing.toml");
         assert!(matches!(
             Policy::load(&missing),
@@ -519,7 +573,7 @@ mod tests {
         let rule = |roles: &str| {
             format!(
                 "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"http://x\"\n\
-                 root_inline = \"{{}}\"\nrequired_roles = {roles}\n"
+                 root_inline = 'ROOT_JSON'\nrequired_roles = {roles}\n"
             )
         };
         let paths = |roles: &str| -> Vec<String> {
@@ -561,9 +615,10 @@ mod tests {
             "[\"targets/releases\", \"targets/dev\"]",
             "[1]",
         ] {
-            assert!(Policy::parse(&rule(bad), Path::new(".")).is_err(), "{bad}");
+            let e = parse(&rule(bad)).unwrap_err().to_string();
+            assert!(e.contains("required_roles"), "{bad}: {e}");
         }
-        let e = Policy::parse(&rule("[\"targets/a\", \"targets/b\"]"), Path::new("."))
+        let e = parse(&rule("[\"targets/a\", \"targets/b\"]"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("can never both hold"), "{e}");
@@ -572,14 +627,14 @@ mod tests {
     #[test]
     fn inconsistent_rules_are_refused() {
         for text in [
-            "[[rule]]\npattern = \"**\"\naction = \"verify\"\nroot_inline = \"{}\"\n",
+            "[[rule]]\npattern = \"**\"\naction = \"verify\"\nroot_inline = 'ROOT_JSON'\n",
             "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"http://x\"\n",
             "[[rule]]\npattern = \"**\"\naction = \"allow\"\nserver = \"http://x\"\n",
             "[[rule]]\npattern = \"**\"\naction = \"maybe\"\n",
             "mode = \"audit\"\n",
             "colour = 1\n",
         ] {
-            assert!(Policy::parse(text, Path::new(".")).is_err(), "{text}");
+            assert!(parse(text).is_err(), "{text}");
         }
     }
 }

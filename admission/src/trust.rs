@@ -53,13 +53,13 @@ use vouch_tuf::reference::{Digest, Gun};
 use vouch_tuf::time::Timestamp;
 use vouch_verifier::cache::{Durability, MetadataStore};
 use vouch_verifier::clock::Clock;
+use vouch_verifier::pins::Anchor;
 use vouch_verifier::transport::{
     DirectoryTransport, HttpOptions, HttpTransport, Transport, TransportError,
 };
 use vouch_verifier::{ImageTarget, Updater};
 
 use crate::metrics::Metrics;
-use crate::policy::TrustSource;
 use crate::review::Verdict;
 
 /// Why a repository could not answer.
@@ -207,7 +207,8 @@ pub struct Generation(u64);
 /// One repository's warm state.
 pub struct Repo {
     key: RepoKey,
-    root: Vec<u8>,
+    /// Where its trust starts: a pinned root, or root keys its first root must be signed by.
+    anchor: Anchor,
     cache_dir: PathBuf,
     state: Mutex<State>,
     /// Signalled (with `state`) whenever a refresh attempt finishes.
@@ -424,21 +425,22 @@ impl TrustCache {
         self.len() == 0
     }
 
-    /// The repository for `key` trusting the root pinned in `source`, created on first use.
+    /// The repository for `key` whose trust starts from `anchor`, created on first use.
     ///
-    /// Two policy rules pinning different roots for the same repository get separate
-    /// state and separate on-disk caches (below a directory named after the root's hash),
-    /// and a changed pinned root starts from itself rather than from what the old one led to.
+    /// Two policy rules (or pins) anchoring one repository differently get separate state
+    /// and separate on-disk caches (below a directory named after [`Anchor::id`]: a pinned
+    /// root's hash, or the hash of pinned keys and threshold), and a changed anchor starts
+    /// from itself rather than from what the old one led to.
     ///
     /// Every call counts as a use of the repository for [`TrustConfig::idle_expiry`], and
     /// may drop idle repositories (see [`TrustCache::prune`]).
-    pub fn repo(&self, key: RepoKey, source: &TrustSource) -> Arc<Repo> {
+    pub fn repo(&self, key: RepoKey, anchor: &Anchor) -> Arc<Repo> {
         let now = self.now_ms();
         let mut repos = lock(&self.repos);
         if now >= self.next_sweep.load(Ordering::Relaxed) {
             self.prune_locked(&mut repos, now, 0);
         }
-        let id = (key, source.root_id.clone());
+        let id = (key, anchor.id());
         if let Some(r) = repos.get(&id) {
             r.last_used.store(now, Ordering::Relaxed);
             return r.clone();
@@ -448,8 +450,8 @@ impl TrustCache {
         }
         let repo = Arc::new(Repo {
             key: id.0.clone(),
-            root: source.root.clone(),
-            cache_dir: self.config.cache_dir.join(&source.root_id),
+            cache_dir: self.config.cache_dir.join(&id.1),
+            anchor: anchor.clone(),
             state: Mutex::new(State::default()),
             refreshed: Condvar::new(),
             refresh: Arc::new(tokio::sync::Mutex::new(())),
@@ -771,9 +773,20 @@ fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Curre
         MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
             .map_err(|e| setup(&e))?
             .with_durability(Durability::NoSync);
+    let root_role = vouch_tuf::types::TopLevelRole::Root.name();
+    let had_root = matches!(store.load(&root_role, 1 << 20), Ok(Some(_)));
     let result = refresh_in(config, repo, store.clone(), deadline);
     if result.is_err() {
-        discard_untrusted(store.dir(), &repo.root);
+        // The root this repository's trust starts from: the pinned file, or the first root
+        // this very refresh fetched and checked against pinned keys.
+        let start = match &repo.anchor {
+            Anchor::Root(r) => Some(r.bytes().to_vec()),
+            _ if !had_root => store.load(&root_role, 1 << 20).ok().flatten(),
+            _ => None,
+        };
+        if let Some(start) = start {
+            discard_untrusted(store.dir(), &start);
+        }
     }
     result
 }
@@ -786,14 +799,14 @@ fn refresh_in(
     deadline: Instant,
 ) -> Result<Current, TrustError> {
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
+    let transport = transport_for(&repo.key, config.fetch_timeout)?;
     if store
         .load(&vouch_tuf::types::TopLevelRole::Root.name(), 1 << 20)
         .map_err(|e| setup(&e))?
         .is_none()
     {
-        Updater::<RepoTransport>::pin_root(&store, &repo.root).map_err(|e| setup(&e))?;
+        Updater::establish(&store, &repo.anchor, &transport).map_err(classify)?;
     }
-    let transport = transport_for(&repo.key, config.fetch_timeout)?;
     let mut updater = Updater::new(store, transport)
         .with_clock(config.clock.clone())
         .with_gun(repo.key.gun.clone());
@@ -865,6 +878,9 @@ fn classify(e: vouch_verifier::Error) -> TrustError {
         }
         vouch_verifier::Error::Transport(t) => TrustError::Unreachable(t.to_string()),
         vouch_verifier::Error::Cache(c) => TrustError::Setup(c.to_string()),
+        vouch_verifier::Error::Pin(p) => {
+            TrustError::Rejected(format!("the repository's first root is not trusted: {p}"))
+        }
         other => TrustError::Rejected(other.to_string()),
     }
 }

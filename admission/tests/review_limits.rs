@@ -133,12 +133,14 @@ fn digest_checks_read_the_targets_once_per_trusted_state() {
         .trust
         .clone()
         .unwrap();
+    let gun = source.gun_for(&parsed).unwrap();
+    let anchor = h.webhook.policy().anchor_for(&source, &gun).unwrap();
     let repo = h.webhook.trust().repo(
         RepoKey {
             server: source.server.clone(),
-            gun: source.gun_for(&parsed).unwrap(),
+            gun,
         },
-        &source,
+        &anchor,
     );
     let builds = h
         .webhook

@@ -168,9 +168,25 @@ fn key_of(sk: &PrivateKey) -> Key {
 impl Repo {
     /// Initialises `gun` on `server` with `tags` signed (each as [`digest_of`]).
     pub fn init(server: &Server, gun: &str, tags: &[(&str, Digest)]) -> Self {
+        Self::init_with_root_key(
+            server,
+            gun,
+            tags,
+            PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+        )
+    }
+
+    /// As [`Repo::init`], with `root_key` as the repository's root key (an organisation's
+    /// key that signs the first root of each of its repositories).
+    pub fn init_with_root_key(
+        server: &Server,
+        gun: &str,
+        tags: &[(&str, Digest)],
+        root_key: PrivateKey,
+    ) -> Self {
         let mut repo = Repo {
             gun: gun.to_owned(),
-            root_key: PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+            root_key,
             targets_key: PrivateKey::generate(Algorithm::Ed25519).unwrap(),
             timestamp: server.online_key(gun, "timestamp"),
             snapshot: server.online_key(gun, "snapshot"),

@@ -1,0 +1,108 @@
+//! One policy rule and one pin file for every repository of an organisation: the webhook
+//! admits any repository whose first root the organisation's keys signed (rotations
+//! included), and denies, naming the pin, a repository under the same pattern with another
+//! root or a repository no pin covers. Against a real vouch-server on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{digest_of, pod_running, Harness, Repo, Server, REG};
+use serde_json::Value;
+use vouch_admission::decide::Endpoint;
+use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+use vouch_tuf::metadata::Key;
+
+fn message(resp: &Value) -> String {
+    resp["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A copy of `key` (the same secret).
+fn same(key: &PrivateKey) -> PrivateKey {
+    PrivateKey::from_pkcs8_der(&key.to_pkcs8_der().unwrap()).unwrap()
+}
+
+fn decide(h: &Harness, image: &str) -> Value {
+    h.send(&pod_running(image), Endpoint::Validate)
+}
+
+#[test]
+fn an_organisation_key_pin_admits_its_repositories_and_only_those() {
+    let server = Server::start();
+    let org = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let tags = [("v1", digest_of("v1"))];
+    let mut app = Repo::init_with_root_key(&server, &format!("{REG}/app"), &tags, same(&org));
+    let _api = Repo::init_with_root_key(&server, &format!("{REG}/team/api"), &tags, same(&org));
+    let _rogue = Repo::init(&server, &format!("{REG}/rogue"), &tags);
+
+    let pins_dir = tempfile::tempdir().unwrap();
+    let key_file = pins_dir.path().join("org-root.pub.json");
+    std::fs::write(
+        &key_file,
+        vouch_tuf::json::canonical(&Key::from_verifying_key(&org.verifying_key()).to_value()),
+    )
+    .unwrap();
+    let pins = pins_dir.path().join("pins.toml");
+    std::fs::write(
+        &pins,
+        "[[pin]]\ngun = \"registry.example.com/org/**\"\nroot_keys = [\"org-root.pub.json\"]\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "trust_pins = \"{}\"\n\n[[rule]]\npattern = \"registry.example.com/**\"\naction = \"verify\"\nserver = \"{}\"\n",
+        pins.display(),
+        server.base
+    );
+    let h = Harness::new(&server.base, &[], &extra);
+
+    for image in [format!("{REG}/app:v1"), format!("{REG}/team/api:v1")] {
+        let resp = decide(&h, &image);
+        assert_eq!(resp["allowed"], true, "{image}: {resp}");
+    }
+    // Same pattern, a root the organisation did not sign.
+    let resp = decide(&h, &format!("{REG}/rogue:v1"));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let m = message(&resp);
+    assert!(
+        m.contains("first root is not trusted")
+            && m.contains("signed by 0 of the pinned root keys"),
+        "{m}"
+    );
+    // A repository the rule covers but no pin does.
+    let resp = decide(&h, "registry.example.com/elsewhere/tool:v1");
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(message(&resp).contains("no trust pin covers registry.example.com/elsewhere/tool"));
+
+    // The repository rotates its root away from the organisation's key: a webhook that
+    // starts afresh walks the chain from the organisation-signed first root.
+    app.rotate_keys(&server, &[("v2", digest_of("v2"))]);
+    let fresh = Harness::new(&server.base, &[], &extra);
+    let resp = decide(&fresh, &format!("{REG}/app:v2"));
+    assert_eq!(resp["allowed"], true, "{resp}");
+}
+
+#[test]
+fn a_verify_rule_needs_a_root_or_trust_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"http://127.0.0.1:1\"\n";
+    let e = vouch_admission::policy::Policy::parse(rule, dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("or neither with the policy's `trust_pins`"),
+        "{e}"
+    );
+    let e = vouch_admission::policy::Policy::parse(
+        &format!("trust_pins = \"missing.toml\"\n{rule}"),
+        dir.path(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("trust_pins") && e.contains("missing.toml"),
+        "{e}"
+    );
+}
