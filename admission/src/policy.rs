@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn most_specific_rule_wins_then_first() {
-        let p = policy(&format!(
+        let p = policy(
             r#"
             [[rule]]
             pattern = "**"
@@ -442,8 +442,8 @@ mod tests {
             [[rule]]
             pattern = "reg.io/org/debug-?"
             action = "deny"
-            "#
-        ));
+            "#,
+        );
         let rule = |s: &str| p.rule_for(&ImageRef::parse(s).unwrap()).unwrap().action;
         assert_eq!(rule("reg.io/org/app:v1"), Action::Verify);
         assert_eq!(rule("reg.io/org/debug-shell"), Action::Allow);
