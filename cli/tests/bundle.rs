@@ -138,5 +138,5 @@ fn offline_bundle_verifies_with_the_server_stopped() {
             "--bundle",
             tampered.to_str().unwrap(),
         ])
-        .fails(1, &["failed verification"]);
+        .fails(3, &["not trusted", "failed verification"]);
 }

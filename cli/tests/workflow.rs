@@ -252,7 +252,7 @@ fn other_machines_trust_on_first_use_or_a_pinned_root() {
             &format!("{GUN}:v1"),
             "--no-registry",
         ])
-        .fails(1, &["failed verification"]);
+        .fails(3, &["not trusted", "failed verification"]);
 }
 
 #[test]

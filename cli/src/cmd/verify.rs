@@ -73,20 +73,30 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
     }
     let gun = image.gun();
+    // Trust data that fails a check (expired, badly signed, rolled back) is a verdict: not
+    // trusted. Only failing to get an answer (a fetch, a missing trust root) is an error.
+    let refused = |e: anyhow::Error| match repo::failed_check(&e) {
+        Some(check) => Ok(Verdict::NotTrusted(format!(
+            "the trust data of {gun} failed verification: {check}"
+        ))),
+        None => Err(e),
+    };
     let verdict = match &args.bundle {
-        Some(path) => {
-            let mut updater = Repo::open_offline(ctx, &gun, path)?;
-            judge(&args, &image, &mut updater, |e| {
+        Some(path) => match Repo::open_offline(ctx, &gun, path) {
+            Ok(mut updater) => judge(&args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
-            })?
-        }
-        None => {
-            let mut repo = Repo::open(ctx, &gun)?;
-            let server = ctx.server.clone();
-            judge(&args, &image, repo.updater(), |e| {
-                repo::verify_error(&server, &gun, e)
-            })?
-        }
+            })?,
+            Err(e) => refused(e)?,
+        },
+        None => match Repo::open(ctx, &gun) {
+            Ok(mut repo) => {
+                let server = ctx.server.clone();
+                judge(&args, &image, repo.updater(), |e| {
+                    repo::verify_error(&server, &gun, e)
+                })?
+            }
+            Err(e) => refused(e)?,
+        },
     };
     let verdict = match verdict {
         Verdict::Trusted {
