@@ -140,13 +140,35 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
     owner.run(&["init", GUN]).ok();
     sign(&owner, GUN, "v1", 1, None).ok();
     let root_v1 = save_root_v1(&owner, GUN);
-    // Two more repositories, recovered by signing into and by rotating their targets.
+    // Three more repositories, recovered by signing into and by rotating their targets, and
+    // by changing the delegations of targets.
     let signed_gun = "registry.example.com/org/signed";
     let rotated_gun = "registry.example.com/org/rotated";
-    for gun in [signed_gun, rotated_gun] {
+    let delegating_gun = "registry.example.com/org/delegating";
+    for gun in [signed_gun, rotated_gun, delegating_gun] {
         owner.run(&["init", gun]).ok();
         sign(&owner, gun, "v1", 1, None).ok();
     }
+    owner.set("VOUCH_RELEASES_PASSPHRASE", "releases secret");
+    let releases_key = owner
+        .run(&["--output", "json", "key", "generate", "--role", "releases"])
+        .json()["keyid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delegate = |owner: &Vouch, role: &str, paths: &str| {
+        owner.run(&[
+            "delegation",
+            "add",
+            delegating_gun,
+            role,
+            "--key",
+            &releases_key,
+            "--paths",
+            paths,
+        ])
+    };
+    delegate(&owner, "releases", "v*").ok();
     let mut client = owner.elsewhere();
     client
         .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
@@ -234,6 +256,31 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
     client
         .run(&["verify", &format!("{rotated_gun}:v1"), "--no-registry"])
         .ok();
+
+    // Signing into a delegated role while targets has expired would leave targets expired:
+    // refused, naming what to renew.
+    sign(&owner, delegating_gun, "v2", 2, Some("releases")).fails(
+        1,
+        &[
+            "targets expired 5 days ago",
+            &format!("vouch renew {delegating_gun} --role targets"),
+            "nothing was published",
+        ],
+    );
+    // A new delegation re-signs targets, with a warning; then the delegated role signs.
+    let added = delegate(&owner, "nightly", "n*");
+    added.ok();
+    assert!(added.stderr.contains("expired metadata in"), "{added:?}");
+    sign(&owner, delegating_gun, "v2", 2, Some("releases")).ok();
+    for tag in ["v1", "v2"] {
+        client
+            .run(&[
+                "verify",
+                &format!("{delegating_gun}:{tag}"),
+                "--no-registry",
+            ])
+            .ok();
+    }
 }
 
 #[test]
