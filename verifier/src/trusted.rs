@@ -256,7 +256,7 @@ impl TrustedSet {
     /// [`TrustedSet::new`] would refuse), for the owner who renews it.
     ///
     /// ```
-    /// use vouch_tuf::crypto::{Algorithm, PrivateKey};
+    /// use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
     /// use vouch_tuf::metadata::{Key, Metadata, Root};
     /// use vouch_tuf::time::Timestamp;
     /// use vouch_tuf::types::TopLevelRole;
