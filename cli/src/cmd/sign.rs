@@ -353,8 +353,13 @@ fn refuse_if_still_expired(repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()
         .filter(|(role, _)| needed.contains(role) && !roles.contains(role))
         .map(|(role, _)| format!("--role {role}"))
         .collect();
+    let (it, its) = if blocking.len() == 1 {
+        ("it", "its key")
+    } else {
+        ("them", "their keys")
+    };
     bail!(
-        "not signing into {gun}: {} and signing does not renew it, so clients would still refuse the signature: renew it first with `vouch renew {gun} {}` (in the trust directory holding its key); nothing was published",
+        "not signing into {gun}: {} and signing does not renew {it}, so clients would still refuse the signature: renew {it} first with `vouch renew {gun} {}` (in the trust directory holding {its}); nothing was published",
         blocking.join(", "),
         renew.join(" ")
     )
