@@ -215,6 +215,10 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
     assert_eq!(status_row(&owner, GUN, "targets")["days_left"], -5);
     // A fresh timestamp (the server re-signed it for a day) has one day left, not zero.
     assert_eq!(status_row(&owner, GUN, "timestamp")["days_left"], 1);
+    // What `status` loaded went into the owner's cache; verifying from it still refuses.
+    owner
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .fails(3, &["not trusted", "targets metadata expired"]);
 
     // `vouch renew` renews what expired, and warns that it had.
     let renewed = owner.run(&["renew", GUN]);
