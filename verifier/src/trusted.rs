@@ -17,8 +17,8 @@
 //!    hashes and version from snapshot, threshold of root's (or the delegating role's) keys,
 //!    not expired.
 //!
-//! Every expiry check uses the one reference time given to [`TrustedSet::new`]: an update
-//! builds a new set, so time is fixed for the whole update.
+//! Every expiry check uses the one reference time given when the set is built
+//! ([`TrustedSet::new`]): an update builds a new set, so time is fixed for the whole update.
 //!
 //! # Expired metadata and its owner
 //!
