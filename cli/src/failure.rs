@@ -1,15 +1,16 @@
 //! Exit codes and one-line error messages.
 //!
 //! Every failure ends as one line on stderr, `vouch: <what failed>: <why>`, and an exit
-//! status: 1 for an error, 2 for a usage error (clap's), 3 when `verify` ran and found the
-//! image not trusted. A closed stdout (`vouch list … | head -1`) is not an error.
+//! status: 1 for an error, 2 for a usage error (clap's), 3 when `verify` (or `lookup`) ran
+//! and found the image not trusted, including trust data that failed verification (expired,
+//! badly signed, rolled back). A closed stdout (`vouch list … | head -1`) is not an error.
 
 use thiserror::Error;
 
 /// Outcomes with their own exit status.
 #[derive(Debug, Error)]
 pub enum Failure {
-    /// Verification ran and the image is not trusted.
+    /// Verification ran and the image is not trusted (or its trust data failed a check).
     #[error("not trusted: {0}")]
     NotTrusted(String),
 }

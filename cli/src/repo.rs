@@ -7,6 +7,15 @@
 //! else the server's current root is trusted on first use, with a warning that shows its
 //! fingerprint. Every later answer comes from metadata the verifier checked.
 //!
+//! Expiry: [`Repo::open`] enforces it, as every answer to "is this image trusted" must
+//! (`verify`, `lookup`, `list`, `export`). The commands that write the repository's next state
+//! (`sign`, `unsign`, `renew`, `rotate`, `delegation`) and `status` use
+//! [`Repo::open_for_editing`], which loads it with every check but expiry
+//! ([`Expiry::IgnoreForEditing`]): expired root, targets or delegated roles can only be repaired
+//! by re-signing them, so their owner must be able to load them. [`Repo::warn_expired`] names
+//! what has expired; answers are never taken from such a repository
+//! ([`Repo::updater`] has none).
+//!
 //! Changes ([`Repo::publish_change`]) are computed from freshly verified metadata,
 //! signed in memory and published as one update; on a 409 the change is re-applied to the
 //! newer metadata, re-signed and retried. Nothing is staged on disk, so a refused change
@@ -26,10 +35,11 @@ use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole, Version};
 use vouch_verifier::cache::MetadataStore;
 use vouch_verifier::clock::{Clock, SystemClock};
 use vouch_verifier::transport::{Bundle, BundleTransport, Transport, TransportError};
-use vouch_verifier::{Error as VerifyError, TrustedSet, Updater};
+use vouch_verifier::{Error as VerifyError, Expiry, TrustedSet, UpdateError, Updater};
 
 use crate::context::Context;
 use crate::keystore::Keystore;
+use crate::output;
 use crate::passphrase;
 use crate::remote::{PublishError, Remote};
 use crate::trust;
@@ -61,6 +71,11 @@ pub struct Repo {
     gun: Gun,
     remote: Remote,
     updater: Updater<Remote>,
+    /// Whether expiry is enforced (answers) or not (editing), for every refresh.
+    expiry: Expiry,
+    /// The trusted set of the last refresh of a repository opened for editing; answers
+    /// through [`Repo::updater`] never come from it.
+    editing: Option<TrustedSet>,
 }
 
 /// A change to one targets role: the role, and what to do to its metadata.
@@ -83,8 +98,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Repo {
     /// Opens `gun`, establishing trust in its root if this trust directory has none yet
     /// (or checking the pin against `--trust-root` and the pin file), and refreshes its
-    /// metadata.
+    /// metadata: expired metadata is refused.
     pub fn open(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
+        Self::open_checking(ctx, gun, Expiry::Enforce)
+    }
+
+    /// As [`Repo::open`], with expired metadata accepted (every other check applies), for a
+    /// command that writes the repository's next state, or shows its owner its state: expired
+    /// roles can then be renewed. Nothing answers from it whether an image is trusted.
+    pub fn open_for_editing(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
+        Self::open_checking(ctx, gun, Expiry::IgnoreForEditing)
+    }
+
+    fn open_checking(ctx: &Context, gun: &Gun, expiry: Expiry) -> anyhow::Result<Self> {
         let remote = Remote::new(ctx, gun)?;
         let store = trust::ensure(ctx, gun, &remote, &ctx.server)?;
         let updater = Updater::new(store, remote.clone()).with_gun(gun.clone());
@@ -92,6 +118,8 @@ impl Repo {
             gun: gun.clone(),
             remote,
             updater,
+            expiry,
+            editing: None,
         };
         repo.refresh()?;
         Ok(repo)
@@ -168,9 +196,21 @@ impl Repo {
         })
     }
 
-    /// Runs the TUF update against the server.
+    /// Runs the TUF update against the server, enforcing expiry or not as the repository was
+    /// opened.
     pub fn refresh(&mut self) -> anyhow::Result<()> {
-        self.updater.refresh().map_err(|e| self.verify_error(e))
+        match self.expiry {
+            Expiry::Enforce => self.updater.refresh().map_err(|e| self.verify_error(e)),
+            Expiry::IgnoreForEditing => {
+                self.editing = None;
+                let set = self
+                    .updater
+                    .refresh_for_editing()
+                    .map_err(|e| self.verify_error(e))?;
+                self.editing = Some(set);
+                Ok(())
+            }
+        }
     }
 
     /// Turns a verifier error into a message for this repository.
@@ -188,16 +228,39 @@ impl Repo {
         &self.remote
     }
 
-    /// The updater (after a successful refresh).
+    /// The updater, whose answers need a repository opened with [`Repo::open`] (one opened
+    /// for editing has none: they fail with "refresh first").
     pub fn updater(&mut self) -> &mut Updater<Remote> {
         &mut self.updater
     }
 
     /// The trusted set of the last refresh.
     pub fn trusted(&self) -> anyhow::Result<&TrustedSet> {
-        self.updater
-            .trusted()
+        self.editing
+            .as_ref()
+            .or_else(|| self.updater.trusted())
             .ok_or_else(|| anyhow!("trust data of {} not refreshed", self.gun))
+    }
+
+    /// Warns (on stderr) when roles of `set` have expired, naming them: clients refuse the
+    /// repository until they are re-signed, which publishing does for the roles it changes.
+    pub fn warn_expired(&self, set: &TrustedSet) {
+        let expired = set.expired();
+        if expired.is_empty() {
+            return;
+        }
+        let now = now();
+        let named: Vec<String> = expired
+            .iter()
+            .map(|(role, at)| format!("{role} ({}, {at})", expired_ago(*at, now)))
+            .collect();
+        output::warn(&format!(
+            "expired metadata in {gun}: {}; clients refuse {gun} until it is re-signed: publishing \
+             renews the roles it changes (and the server re-signs timestamp and a server-held \
+             snapshot), `vouch renew {gun}` renews the others whose keys are held here",
+            named.join(", "),
+            gun = self.gun
+        ));
     }
 
     /// The trusted set with every delegated role reachable from `targets` that the
@@ -448,6 +511,58 @@ impl Repo {
             }
         }
     }
+
+    /// Re-signs a client-held snapshot unchanged but for its version and expiry (3 years from
+    /// now), with a threshold of its keys held here, and publishes it; retried after a 409.
+    pub fn renew_snapshot(&mut self, ctx: &Context) -> anyhow::Result<Published> {
+        let keystore = Keystore::new(&ctx.trust_dir);
+        let mut signers = Signers::default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                self.refresh()?;
+            }
+            let set = self.trusted()?;
+            let root = set.root().signed().clone();
+            if !holds_any(&keystore, &root, TopLevelRole::Snapshot)? {
+                bail!(
+                    "the server holds the snapshot key of {} and re-signs snapshot itself",
+                    self.gun
+                );
+            }
+            let mut snapshot = set
+                .snapshot()
+                .ok_or_else(|| anyhow!("no trusted snapshot for {}", self.gun))?
+                .signed()
+                .clone();
+            snapshot.bump_version();
+            snapshot.set_expires(now().add_seconds(SNAPSHOT_LIFETIME_SECS));
+            let version = snapshot.common.version;
+            let rk = root.role_keys(TopLevelRole::Snapshot);
+            let keys =
+                signers.for_keys(&keystore, "snapshot", &root.keys, &rk.keyids, rk.threshold)?;
+            let md = Metadata::signed_by(snapshot, &keys).context("cannot sign snapshot")?;
+            match self
+                .remote
+                .publish(&[(TopLevelRole::Snapshot.name(), md.to_bytes())])
+            {
+                Ok(()) => {
+                    return Ok(Published {
+                        version,
+                        attempts: attempt,
+                    })
+                }
+                Err(PublishError::Conflict { .. }) if attempt < MAX_PUBLISH_ATTEMPTS => {
+                    std::thread::sleep(backoff(attempt));
+                }
+                Err(PublishError::Conflict { gun }) => {
+                    bail!("{gun} kept changing under this update ({attempt} attempts): try again")
+                }
+                Err(PublishError::Other(e)) => return Err(e),
+            }
+        }
+    }
 }
 
 /// Applies `change` to the metadata of `role` in `set` (version 1 of a delegated role not
@@ -615,6 +730,45 @@ pub fn describe_scope(dr: &DelegatedRole) -> String {
     }
 }
 
+/// `expired 3 days ago` (rounded to the nearest day; `less than a day ago` under half a day).
+pub fn expired_ago(at: Timestamp, now: Timestamp) -> String {
+    let days = (now.unix() - at.unix() + 43_200).div_euclid(86_400);
+    match days {
+        d if d <= 0 => "expired less than a day ago".to_owned(),
+        1 => "expired 1 day ago".to_owned(),
+        d => format!("expired {d} days ago"),
+    }
+}
+
+/// The check of the TUF workflow that `e` (from opening or refreshing a repository) failed,
+/// if it failed one (rather than, say, a fetch): the trust data then says "not trusted".
+pub fn failed_check(e: &anyhow::Error) -> Option<&UpdateError> {
+    e.chain()
+        .find_map(|c| match c.downcast_ref::<VerifyError>() {
+            Some(VerifyError::Update(u)) => Some(u),
+            _ => c.downcast_ref::<UpdateError>(),
+        })
+}
+
+/// Why `gun` is not trusted, when opening it failed because its trust data failed a check
+/// or disagrees with this machine's pin ([`trust::PinMismatch`]); `None` when it failed for
+/// another reason (a fetch, a missing trust root), which is an error rather than a verdict.
+pub fn not_trusted_reason(gun: &Gun, e: &anyhow::Error) -> Option<String> {
+    if let Some(m) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<trust::PinMismatch>())
+    {
+        return Some(m.to_string());
+    }
+    if let Some(v) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<VerificationFailed>())
+    {
+        return Some(v.to_string());
+    }
+    failed_check(e).map(|check| format!("the trust data of {gun} failed verification: {check}"))
+}
+
 /// Turns a verifier error about `gun` on `server` into a message that names what to do.
 pub fn verify_error(
     server: &str,
@@ -628,7 +782,11 @@ pub fn verify_error(
         }
         VerifyError::Update(cause) => anyhow::Error::new(VerificationFailed {
             gun: gun.to_string(),
-            hint: trust::pin_hint(store, gun),
+            // Signatures that do not verify are how a source with another root (a
+            // re-created repository, another server's) shows: say where trust is pinned.
+            hint: matches!(cause, UpdateError::ThresholdNotMet { .. })
+                .then(|| trust::pin_hint(store, gun))
+                .flatten(),
             cause,
         }),
         other => anyhow!(other).context(format!("trust data of {gun} failed verification")),
@@ -644,7 +802,8 @@ pub struct VerificationFailed {
     /// The repository.
     pub gun: String,
     /// The check that failed.
-    pub cause: vouch_verifier::UpdateError,
+    #[source]
+    pub cause: UpdateError,
     /// Where trust is pinned, and how to change it.
     pub hint: Option<String>,
 }

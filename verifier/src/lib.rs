@@ -10,7 +10,8 @@
 //! How the parts relate:
 //! - [`TrustedSet`] (in [`trusted`]) is the sans-IO core: it holds trusted metadata and
 //!   accepts fetched bytes role by role, applying every check, with one reference time per
-//!   update. [`search`] walks the delegation tree over it, asking for the roles it needs.
+//!   update; it enforces expiry unless built for editing ([`Expiry`]). [`search`] walks
+//!   the delegation tree over it, asking for the roles it needs.
 //! - [`transport`] fetches bytes with a size cap: HTTP(S), a directory, an offline bundle.
 //! - [`cache`] persists trusted metadata per repository, atomically.
 //! - [`pins`] says which first root a client may trust for a repository: a pinned root
@@ -52,7 +53,7 @@ pub mod updater;
 pub use error::{Mismatch, UpdateError};
 pub use limits::Limits;
 pub use search::{DelegationPath, DelegationPathError};
-pub use trusted::{Origin, TimestampUpdate, TrustedSet};
+pub use trusted::{Expiry, Origin, TimestampUpdate, TrustedSet};
 pub use updater::{Error, ImageTarget, Updater};
 
 #[cfg(test)]

@@ -17,8 +17,36 @@
 //!    hashes and version from snapshot, threshold of root's (or the delegating role's) keys,
 //!    not expired.
 //!
-//! Every expiry check uses the one reference time given to [`TrustedSet::new`]: an update
-//! builds a new set, so time is fixed for the whole update.
+//! Every expiry check uses the one reference time given when the set is built
+//! ([`TrustedSet::new`]): an update builds a new set, so time is fixed for the whole update.
+//!
+//! # Expired metadata and its owner
+//!
+//! Whether expiry is enforced is fixed when the set is built, by an [`Expiry`]:
+//! [`TrustedSet::new`] always enforces it ([`Expiry::Enforce`]); only
+//! [`TrustedSet::with_expiry`] with [`Expiry::IgnoreForEditing`] builds a set in which expired
+//! metadata is accepted. That set is for the owner of a repository who loads its current state
+//! in order to *write* the next one (renew, sign, rotate): an expired root or targets role can
+//! only be repaired by re-signing it, and its owner must be able to read it to do that (Notary
+//! repositories whose metadata expired could not be recovered by their own client). Every other
+//! check stays: signatures and thresholds by the trusted keys, the root chain, rollback of
+//! versions, lengths and hashes from timestamp and snapshot, size caps. [`TrustedSet::expired`]
+//! names the roles that are expired at the reference time, so the editor can say so.
+//!
+//! A relaxed set never answers whether an image is trusted: [`Updater`](crate::Updater)
+//! answers only from the set of its last [`refresh`](crate::Updater::refresh), which enforces
+//! expiry; [`Updater::refresh_for_editing`](crate::Updater::refresh_for_editing) hands the
+//! relaxed set to its caller and leaves the updater without answers.
+//!
+//! A relaxed load persists what it accepted to the trusted-metadata cache like any other
+//! update. That is safe: each file passed every signature, version and hash check, so it is a
+//! sound baseline for rollback checks (which is all the cache is for), and the next enforcing
+//! update checks expiry again on everything it uses: the final root (freeze check), the
+//! fetched timestamp (or the cached one when the versions are equal), the final snapshot, and
+//! every targets role, cached or fetched. What a relaxed load does give up is freeze
+//! protection for the editor alone: a server may show it old (validly signed) metadata that its
+//! own cache cannot tell is stale, so tools that edit should show which roles were expired and
+//! their versions.
 //!
 //! Metadata read back from a local cache goes through the same calls with
 //! [`Origin::Cache`]: it is then a *baseline* for rollback checks, checked for signatures by
@@ -44,6 +72,23 @@ pub enum Origin {
     /// Read back from the local trusted cache: a baseline for rollback checks. Signatures by
     /// the current root are checked; expiry and consistency with newer metadata are not.
     Cache,
+}
+
+/// Whether a [`TrustedSet`] refuses expired metadata.
+///
+/// ```
+/// use vouch_verifier::Expiry;
+/// assert_ne!(Expiry::Enforce, Expiry::IgnoreForEditing);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Expired metadata is refused: what every consumer (verification, lookups, admission)
+    /// uses, and what [`TrustedSet::new`] builds.
+    Enforce,
+    /// Expired metadata is accepted, every other check still applies: only for the owner
+    /// of a repository loading its current state to write the next one (renewing expired
+    /// roles). Never for deciding whether an image is trusted.
+    IgnoreForEditing,
 }
 
 /// Whether a timestamp update changed the trusted timestamp.
@@ -126,6 +171,7 @@ struct DelegatedEntry {
 #[derive(Clone, Debug)]
 pub struct TrustedSet {
     now: Timestamp,
+    expiry: Expiry,
     limits: Limits,
     root: Trusted<Root>,
     rotations: u32,
@@ -159,8 +205,13 @@ fn check_meta(role: &str, bytes: &[u8], meta: &MetaFile, cap: u64) -> Result<(),
     })
 }
 
-fn check_expiry<T: Role>(role: &str, md: &Metadata<T>, now: Timestamp) -> Result<(), UpdateError> {
-    if md.signed().common().is_expired(now) {
+fn check_expiry<T: Role>(
+    role: &str,
+    md: &Metadata<T>,
+    now: Timestamp,
+    expiry: Expiry,
+) -> Result<(), UpdateError> {
+    if expiry == Expiry::Enforce && md.signed().common().is_expired(now) {
         return Err(UpdateError::Expired {
             role: role.to_owned(),
             at: md.expires(),
@@ -195,7 +246,39 @@ impl TrustedSet {
     ///
     /// The root must be signed by a threshold of its own root keys. Its expiry is checked
     /// only after the root walk ([`TrustedSet::check_root_expiry`]), as the workflow says.
+    /// Expiry is enforced ([`Expiry::Enforce`]).
     pub fn new(root_bytes: &[u8], now: Timestamp, limits: Limits) -> Result<Self, UpdateError> {
+        Self::with_expiry(root_bytes, now, limits, Expiry::Enforce)
+    }
+
+    /// As [`TrustedSet::new`], with expiry enforced or not as `expiry` says: a set built with
+    /// [`Expiry::IgnoreForEditing`] accepts expired metadata (and nothing else that
+    /// [`TrustedSet::new`] would refuse), for the owner who renews it.
+    ///
+    /// ```
+    /// use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+    /// use vouch_tuf::metadata::{Key, Metadata, Root};
+    /// use vouch_tuf::time::Timestamp;
+    /// use vouch_tuf::types::TopLevelRole;
+    /// use vouch_verifier::{Expiry, Limits, TrustedSet};
+    ///
+    /// let sk = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    /// let mut root = Root::new(Timestamp::from_unix(1_000));
+    /// for role in TopLevelRole::ALL {
+    ///     root.add_key(role, Key::from_verifying_key(&sk.verifying_key()));
+    /// }
+    /// let bytes = Metadata::signed_by(root, &[&sk]).unwrap().to_bytes();
+    /// let now = Timestamp::from_unix(2_000);
+    /// let set = TrustedSet::with_expiry(&bytes, now, Limits::DEFAULT, Expiry::IgnoreForEditing).unwrap();
+    /// assert!(set.check_root_expiry().is_ok());
+    /// assert_eq!(set.expired()[0].0.as_str(), "root");
+    /// ```
+    pub fn with_expiry(
+        root_bytes: &[u8],
+        now: Timestamp,
+        limits: Limits,
+        expiry: Expiry,
+    ) -> Result<Self, UpdateError> {
         let role = "root";
         check_size(role, root_bytes, limits.root_max_bytes)?;
         let md = Metadata::<Root>::from_bytes(root_bytes)?;
@@ -204,6 +287,7 @@ impl TrustedSet {
             .map_err(|e| UpdateError::from_signature(e, role))?;
         Ok(TrustedSet {
             now,
+            expiry,
             limits,
             root: Trusted {
                 md,
@@ -222,6 +306,46 @@ impl TrustedSet {
     /// The reference time of this update.
     pub fn reference_time(&self) -> Timestamp {
         self.now
+    }
+
+    /// Whether this set refuses expired metadata.
+    pub fn expiry(&self) -> Expiry {
+        self.expiry
+    }
+
+    /// The trusted roles that are expired at the reference time, with their expiry: root,
+    /// timestamp, snapshot, targets, then the delegated roles loaded so far (by name). Empty
+    /// for a set that enforces expiry, except for a root not checked yet
+    /// ([`TrustedSet::check_root_expiry`]) and metadata read back from the cache.
+    pub fn expired(&self) -> Vec<(RoleName, Timestamp)> {
+        fn check<T: Role>(
+            out: &mut Vec<(RoleName, Timestamp)>,
+            name: RoleName,
+            md: &Metadata<T>,
+            now: Timestamp,
+        ) {
+            if md.signed().common().is_expired(now) {
+                out.push((name, md.expires()));
+            }
+        }
+        let now = self.now;
+        let mut out = Vec::new();
+        check(&mut out, TopLevelRole::Root.name(), &self.root.md, now);
+        if let Some(t) = &self.timestamp {
+            check(&mut out, TopLevelRole::Timestamp.name(), &t.md, now);
+        }
+        if let Some(s) = &self.snapshot {
+            check(&mut out, TopLevelRole::Snapshot.name(), &s.md, now);
+        }
+        if let Some(t) = &self.targets {
+            check(&mut out, TopLevelRole::Targets.name(), &t.md, now);
+        }
+        let mut delegated: Vec<_> = self.delegated.iter().collect();
+        delegated.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, e) in delegated {
+            check(&mut out, name.clone(), &e.role.md, now);
+        }
+        out
     }
 
     /// The limits in force.
@@ -348,7 +472,7 @@ impl TrustedSet {
 
     /// The freeze check on the final root (5.3.10): an expired root stops the update.
     pub fn check_root_expiry(&self) -> Result<(), UpdateError> {
-        check_expiry("root", &self.root.md, self.now)
+        check_expiry("root", &self.root.md, self.now, self.expiry)
     }
 
     /// Accepts timestamp metadata (5.4).
@@ -393,7 +517,7 @@ impl TrustedSet {
             }
             if g == t {
                 if origin == Origin::Remote {
-                    check_expiry(role, &trusted.md, self.now)?;
+                    check_expiry(role, &trusted.md, self.now, self.expiry)?;
                 }
                 return Ok(TimestampUpdate::Unchanged);
             }
@@ -410,7 +534,7 @@ impl TrustedSet {
             }
         }
         if origin == Origin::Remote {
-            check_expiry(role, &md, self.now)?;
+            check_expiry(role, &md, self.now, self.expiry)?;
         }
         self.timestamp = Some(Trusted {
             md,
@@ -479,7 +603,7 @@ impl TrustedSet {
             }
             Origin::Remote => {
                 let ts = self.trusted_timestamp(role)?;
-                check_expiry("timestamp", &ts.md, self.now)?;
+                check_expiry("timestamp", &ts.md, self.now, self.expiry)?;
                 check_meta(
                     role,
                     bytes,
@@ -516,7 +640,7 @@ impl TrustedSet {
                     }
                 }
             }
-            check_expiry(role, &md, self.now)?;
+            check_expiry(role, &md, self.now, self.expiry)?;
             let expected = self
                 .trusted_timestamp(role)?
                 .signed()
@@ -549,7 +673,7 @@ impl TrustedSet {
     pub fn check_final_snapshot(&self) -> Result<(), UpdateError> {
         let role = "snapshot";
         let ts = self.trusted_timestamp(role)?;
-        check_expiry("timestamp", &ts.md, self.now)?;
+        check_expiry("timestamp", &ts.md, self.now, self.expiry)?;
         let sn = self
             .snapshot
             .as_ref()
@@ -557,7 +681,7 @@ impl TrustedSet {
                 role: "targets".to_owned(),
                 needs: role.to_owned(),
             })?;
-        check_expiry(role, &sn.md, self.now)?;
+        check_expiry(role, &sn.md, self.now, self.expiry)?;
         let meta = &ts.signed().snapshot;
         if sn.version() != meta.version {
             return Err(UpdateError::VersionMismatch {
@@ -707,7 +831,7 @@ impl TrustedSet {
                 got: md.version().get(),
             });
         }
-        check_expiry(name, &md, self.now)?;
+        check_expiry(name, &md, self.now, self.expiry)?;
         Ok(md)
     }
 
@@ -754,6 +878,240 @@ mod tests {
         s.update_snapshot(&repo.file(&req.file_name), Origin::Remote)?;
         let req = s.targets_request(&rn("targets"))?;
         s.update_targets(&repo.file(&req.file_name))
+    }
+
+    /// A set built for editing, at `now`.
+    fn editing_at(repo: &Repo, now: Timestamp) -> TrustedSet {
+        TrustedSet::with_expiry(
+            &repo.root_bytes(1),
+            now,
+            Limits::DEFAULT,
+            Expiry::IgnoreForEditing,
+        )
+        .unwrap()
+    }
+
+    /// Past the expiry of everything `Repo::new` signs (a year after `NOW`).
+    const LATER: Timestamp = NOW.add_seconds(400 * DAY);
+
+    #[test]
+    fn expired_metadata_is_accepted_only_by_a_set_built_for_editing() {
+        let mut repo = Repo::new();
+        repo.delegate("targets", "releases", &["v*"], false);
+        repo.publish_delegated_as_is("releases");
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let enforcing = set_at(&repo, LATER);
+        assert_eq!(enforcing.expiry(), Expiry::Enforce);
+        assert!(matches!(
+            enforcing.check_root_expiry(),
+            Err(UpdateError::Expired { ref role, .. }) if role == "root"
+        ));
+        let mut late = set_at(&repo, LATER);
+        assert!(matches!(
+            late.update_timestamp(&repo.file("timestamp.json"), Origin::Remote),
+            Err(UpdateError::Expired { ref role, .. }) if role == "root"
+        ));
+
+        let mut e = editing_at(&repo, LATER);
+        assert_eq!(e.expiry(), Expiry::IgnoreForEditing);
+        e.check_root_expiry().unwrap();
+        top_level(&mut e, &repo).unwrap();
+        e.update_delegated(
+            &rn("releases"),
+            &rn("targets"),
+            &repo.file("1.releases.json"),
+        )
+        .unwrap();
+        e.check_final_snapshot().unwrap();
+        let expired: Vec<String> = e.expired().iter().map(|(r, _)| r.to_string()).collect();
+        assert_eq!(
+            expired,
+            ["root", "timestamp", "snapshot", "targets", "releases"]
+        );
+        assert!(e
+            .expired()
+            .iter()
+            .all(|(_, at)| *at == NOW.add_seconds(365 * DAY)));
+        // Before the expiry nothing is listed.
+        let mut fresh = editing_at(&repo, NOW);
+        top_level(&mut fresh, &repo).unwrap();
+        assert!(fresh.expired().is_empty());
+    }
+
+    #[test]
+    fn a_set_built_for_editing_keeps_every_signature_check() {
+        let mut repo = Repo::new();
+        // A timestamp signed by a key root does not list.
+        let mut bad = Repo::new();
+        bad.root = repo.root.clone();
+        bad.timestamp_keys = vec![key()];
+        bad.timestamp.common.version = Version::new(2).unwrap();
+        let forged = bad.publish_timestamp_as_is();
+        let mut e = editing_at(&repo, LATER);
+        assert!(matches!(
+            e.update_timestamp(&forged, Origin::Remote),
+            Err(UpdateError::ThresholdNotMet { ref role, valid: 0, needed: 1 }) if role == "timestamp"
+        ));
+        // Targets below its threshold.
+        repo.targets_keys = vec![key()];
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let mut e = editing_at(&repo, LATER);
+        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+            .unwrap();
+        e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+            .unwrap();
+        assert!(matches!(
+            e.update_targets(&repo.file("2.targets.json")),
+            Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "targets"
+        ));
+        // A root signed by the new key alone, not by the trusted root's.
+        let mut repo = Repo::new();
+        let old = repo.root_keys.remove(0);
+        let new = key();
+        repo.root
+            .remove_key(TopLevelRole::Root, &pubkey(&old).key_id());
+        repo.root.add_key(TopLevelRole::Root, pubkey(&new));
+        repo.root_keys = vec![new];
+        let only_new = repo.publish_root();
+        let mut e = editing_at(&repo, LATER);
+        assert!(matches!(
+            e.update_root(&only_new),
+            Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "root"
+        ));
+        // A delegated role signed by a key its parent does not delegate to.
+        let mut repo = Repo::new();
+        repo.delegate("targets", "releases", &["v*"], false);
+        repo.publish_delegated_as_is("releases");
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let mut e = editing_at(&repo, LATER);
+        top_level(&mut e, &repo).unwrap();
+        repo.delegated.get_mut("releases").unwrap().keys = vec![key()];
+        let forged = repo.publish_delegated_as_is("releases");
+        assert!(matches!(
+            e.update_delegated(&rn("releases"), &rn("targets"), &forged),
+            Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "releases"
+        ));
+    }
+
+    #[test]
+    fn a_set_built_for_editing_keeps_every_rollback_check() {
+        // Timestamp version going back against the cached one.
+        let mut repo = Repo::new();
+        repo.publish_timestamp();
+        let v2 = repo.file("timestamp.json");
+        repo.timestamp.common.version = Version::ONE;
+        let v1 = repo.publish_timestamp_as_is();
+        let mut e = editing_at(&repo, LATER);
+        e.update_timestamp(&v2, Origin::Cache).unwrap();
+        assert_eq!(
+            e.update_timestamp(&v1, Origin::Remote),
+            Err(UpdateError::RollbackAttempt {
+                role: "timestamp".into(),
+                trusted: 2,
+                got: 1
+            })
+        );
+        // Root versions: an old root offered as the next one.
+        let mut e = editing_at(&repo, LATER);
+        assert!(matches!(
+            e.update_root(&repo.root_bytes(1)),
+            Err(UpdateError::RollbackAttempt {
+                trusted: 1,
+                got: 1,
+                ..
+            })
+        ));
+        // Snapshot going back against the cached one.
+        let mut repo = Repo::new();
+        repo.publish_snapshot_and_timestamp();
+        let cached_v2 = repo.file("2.snapshot.json");
+        let mut e = editing_at(&repo, LATER);
+        e.update_snapshot(&cached_v2, Origin::Cache).unwrap();
+        repo.timestamp.snapshot = MetaFile::for_bytes(Version::ONE, &repo.file("1.snapshot.json"));
+        repo.publish_timestamp();
+        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+            .unwrap();
+        assert_eq!(
+            e.update_snapshot(&repo.file("1.snapshot.json"), Origin::Remote),
+            Err(UpdateError::RollbackAttempt {
+                role: "snapshot".into(),
+                trusted: 2,
+                got: 1
+            })
+        );
+        // A targets role going back in a new snapshot.
+        let mut repo = Repo::new();
+        repo.publish_targets(); // v2
+        repo.publish_snapshot_and_timestamp();
+        let mut e = editing_at(&repo, LATER);
+        top_level(&mut e, &repo).unwrap();
+        repo.snapshot
+            .meta
+            .insert("targets.json".into(), MetaFile::version_only(Version::ONE));
+        repo.publish_snapshot_and_timestamp();
+        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+            .unwrap();
+        assert_eq!(
+            e.update_snapshot(
+                &repo.file(&e.snapshot_request().unwrap().file_name),
+                Origin::Remote
+            ),
+            Err(UpdateError::RollbackAttempt {
+                role: "targets".into(),
+                trusted: 2,
+                got: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_set_built_for_editing_keeps_every_hash_and_version_check() {
+        let mut repo = Repo::new();
+        repo.snapshot_hashes = true;
+        repo.publish_targets(); // v2, with hashes in snapshot
+        repo.publish_snapshot_and_timestamp();
+        let mut e = editing_at(&repo, LATER);
+        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+            .unwrap();
+        // Snapshot bytes other than the ones timestamp names.
+        repo.snapshot.set_expires(NOW.add_seconds(10 * DAY));
+        let other = Metadata::signed_by(
+            repo.snapshot.clone(),
+            &[&repo.snapshot_keys[0] as &dyn vouch_tuf::crypto::Signer],
+        )
+        .unwrap()
+        .to_bytes();
+        assert!(matches!(
+            e.update_snapshot(&other, Origin::Remote),
+            Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "snapshot"
+        ));
+        e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+            .unwrap();
+        // The old targets served under the new name.
+        assert!(matches!(
+            e.update_targets(&repo.file("1.targets.json")),
+            Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "targets"
+        ));
+        // Without hashes, the version snapshot names.
+        let mut repo = Repo::new();
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let mut e = editing_at(&repo, LATER);
+        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+            .unwrap();
+        e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+            .unwrap();
+        assert_eq!(
+            e.update_targets(&repo.file("1.targets.json")),
+            Err(UpdateError::VersionMismatch {
+                role: "targets".into(),
+                expected: 2,
+                got: 1
+            })
+        );
     }
 
     #[test]

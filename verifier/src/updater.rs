@@ -11,6 +11,11 @@
 //! such question after a refresh, so each later one costs a lookup rather than a pass over
 //! every target.
 //!
+//! [`Updater::refresh_for_editing`] runs the same update with expiry not enforced
+//! ([`Expiry::IgnoreForEditing`]) and hands the resulting set to its caller, for the owner of
+//! a repository who renews expired metadata; it never becomes the set the answers come from
+//! (see [`trusted`](crate::trusted) for why persisting what it accepted is safe).
+//!
 //! Every fetch is bounded in size: root and timestamp by their caps, the others by the
 //! length trusted metadata gives but never beyond their cap ([`Limits`]). Every operation is
 //! bounded in time: its fetches share one deadline, [`Limits::max_update_duration`] from its
@@ -37,7 +42,7 @@ use crate::hashes;
 use crate::limits::Limits;
 use crate::search::{Found, SearchStep, TargetSearch};
 use crate::transport::{Transport, TransportError};
-use crate::trusted::{Origin, TimestampUpdate, TrustedSet};
+use crate::trusted::{Expiry, Origin, TimestampUpdate, TrustedSet};
 
 /// Why an [`Updater`] call failed.
 #[derive(Debug, Error)]
@@ -281,20 +286,37 @@ impl<T: Transport> Updater<T> {
     /// clock now. Each file is persisted as soon as it is trusted; snapshot and targets are
     /// only fetched when the cached copies are not the versions now current.
     pub fn refresh(&mut self) -> Result<(), Error> {
+        let set = self.update(Expiry::Enforce)?;
+        self.trusted = Some(set);
+        Ok(())
+    }
+
+    /// Runs the same update as [`Updater::refresh`] with every check but expiry
+    /// ([`Expiry::IgnoreForEditing`]), and returns the trusted set, for the owner of the
+    /// repository who writes its next state: expired roles can then be re-signed. What it
+    /// accepted is persisted like any update (a sound rollback baseline; the next
+    /// [`Updater::refresh`] checks expiry again). The set is not kept: the answers
+    /// ([`Updater::lookup`], [`Updater::is_trusted`], [`Updater::resolve`]) stay unavailable
+    /// until a [`Updater::refresh`] succeeds.
+    pub fn refresh_for_editing(&mut self) -> Result<TrustedSet, Error> {
+        self.update(Expiry::IgnoreForEditing)
+    }
+
+    fn update(&mut self, expiry: Expiry) -> Result<TrustedSet, Error> {
+        self.trusted = None;
+        self.answers.clear();
+        self.digests = None;
         // Files are flushed one by one as they are trusted; their directory once at the end,
         // whatever the outcome (what was persisted stays persisted).
         let mut wrote = false;
-        let result = self.refresh_persisting(&mut wrote);
+        let result = self.update_persisting(expiry, &mut wrote);
         if wrote {
             self.store.sync_dir();
         }
         result
     }
 
-    fn refresh_persisting(&mut self, wrote: &mut bool) -> Result<(), Error> {
-        self.trusted = None;
-        self.answers.clear();
-        self.digests = None;
+    fn update_persisting(&self, expiry: Expiry, wrote: &mut bool) -> Result<TrustedSet, Error> {
         let limits = self.limits;
         let deadline = self.op_deadline();
         let store = &self.store;
@@ -309,7 +331,7 @@ impl<T: Transport> Updater<T> {
         let root = store
             .load(&root_role, limits.root_max_bytes)?
             .ok_or_else(|| Error::NoTrustedRoot(store.dir().display().to_string()))?;
-        let mut set = TrustedSet::new(&root, now, limits)?;
+        let mut set = TrustedSet::with_expiry(&root, now, limits, expiry)?;
 
         // 5.3: the root walk.
         while set.root_rotations() < limits.max_root_rotations {
@@ -382,9 +404,7 @@ impl<T: Transport> Updater<T> {
             store.store_leaving_dir(&tg_role, &bytes)?;
             *wrote = true;
         }
-
-        self.trusted = Some(set);
-        Ok(())
+        Ok(set)
     }
 
     /// Searches the delegation tree for target `name` (5.6.7), fetching delegated roles

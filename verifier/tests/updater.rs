@@ -14,7 +14,7 @@ use vouch_verifier::clock::TestClock;
 use vouch_verifier::transport::{
     Bundle, BundleTransport, DirectoryTransport, HttpOptions, HttpTransport, Transport,
 };
-use vouch_verifier::{Error, Updater};
+use vouch_verifier::{Error, Expiry, UpdateError, Updater};
 
 fn updater<T: Transport>(dir: &std::path::Path, repo: &Repo, t: T) -> Updater<T> {
     let store = MetadataStore::open(dir).unwrap();
@@ -317,4 +317,83 @@ fn http_redirects_stay_on_the_same_host() {
         }
         r => panic!("expected the redirect to be refused, got {r:?}"),
     }
+}
+
+#[test]
+fn a_refresh_for_editing_accepts_expired_metadata_and_a_later_refresh_still_refuses_it() {
+    let (repo, _, v1) = repo_with_delegation();
+    let dir = tempfile::tempdir().unwrap();
+    let t = MemoryTransport::new(&repo.files);
+    let clock = Arc::new(TestClock::new(NOW));
+    let store = MetadataStore::open(dir.path()).unwrap();
+    Updater::<MemoryTransport>::pin_root(&store, &repo.root_bytes(1)).unwrap();
+    let mut up = Updater::new(store, t.clone()).with_clock(clock.clone());
+    up.refresh().unwrap();
+    assert_eq!(up.lookup("v1.0").unwrap().unwrap().digest, v1);
+
+    // Everything the repository signed expired a year after NOW.
+    clock.advance(400 * DAY);
+    assert!(matches!(
+        up.refresh(),
+        Err(Error::Update(UpdateError::Expired { ref role, .. })) if role == "root"
+    ));
+    let set = up.refresh_for_editing().unwrap();
+    assert_eq!(set.expiry(), Expiry::IgnoreForEditing);
+    let expired: Vec<String> = set.expired().iter().map(|(r, _)| r.to_string()).collect();
+    assert_eq!(expired, ["root", "timestamp", "snapshot", "targets"]);
+    // The relaxed set is not where answers come from.
+    assert!(matches!(up.lookup("v1.0"), Err(Error::NotRefreshed)));
+    assert!(up.trusted().is_none());
+    // What it accepted was persisted; a verifying refresh from that cache still refuses it.
+    assert!(dir.path().join("targets.json").exists());
+    assert!(matches!(
+        up.refresh(),
+        Err(Error::Update(UpdateError::Expired { ref role, .. })) if role == "root"
+    ));
+    let store = MetadataStore::open(dir.path()).unwrap();
+    let mut later = Updater::new(store, t.clone()).with_clock(clock.clone());
+    assert!(matches!(
+        later.refresh(),
+        Err(Error::Update(UpdateError::Expired { .. }))
+    ));
+    // Back at a time when it was current, the same cache verifies again.
+    clock.set(NOW);
+    later.refresh().unwrap();
+    assert_eq!(later.lookup("v1.0").unwrap().unwrap().digest, v1);
+}
+
+#[test]
+fn a_verifying_refresh_refuses_an_expired_targets_role_cached_by_a_relaxed_one() {
+    // Root lives longer than targets here, so only the cached targets is expired.
+    let mut repo = Repo::new();
+    repo.root.set_expires(NOW.add_seconds(3650 * DAY));
+    repo.publish_root();
+    repo.targets.set_expires(NOW.add_seconds(10 * DAY));
+    repo.publish_targets();
+    repo.timestamp.set_expires(NOW.add_seconds(3650 * DAY));
+    repo.snapshot.set_expires(NOW.add_seconds(3650 * DAY));
+    repo.publish_snapshot_and_timestamp();
+    let dir = tempfile::tempdir().unwrap();
+    let t = MemoryTransport::new(&repo.files);
+    let clock = Arc::new(TestClock::new(NOW.add_seconds(20 * DAY)));
+    let store = MetadataStore::open(dir.path()).unwrap();
+    Updater::<MemoryTransport>::pin_root(&store, &repo.root_bytes(1)).unwrap();
+    let mut up = Updater::new(store, t.clone()).with_clock(clock.clone());
+    let set = up.refresh_for_editing().unwrap();
+    let expired: Vec<String> = set.expired().iter().map(|(r, _)| r.to_string()).collect();
+    assert_eq!(expired, ["targets"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("targets.json")).unwrap(),
+        repo.file("2.targets.json")
+    );
+    t.take_log();
+    assert!(matches!(
+        up.refresh(),
+        Err(Error::Update(UpdateError::Expired { ref role, .. })) if role == "targets"
+    ));
+    // The cached copy was refused and the one on the server fetched and refused too.
+    assert_eq!(
+        t.take_log(),
+        ["3.root.json", "timestamp.json", "2.targets.json"]
+    );
 }

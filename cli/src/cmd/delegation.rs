@@ -4,6 +4,10 @@
 //! Delegations are changed in the top-level targets role, so `add` and `remove` need the
 //! targets key; the delegated role's own metadata is written by its key holder on their
 //! first `vouch sign --role NAME`.
+//!
+//! Like every command that writes a repository, these load it with expiry not enforced
+//! ([`Repo::open_for_editing`]) and warn about expired roles: the owner can still change (and so
+//! renew) an expired targets role. `list` shows the owner's view the same way.
 
 use std::path::Path;
 
@@ -124,7 +128,8 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                 .threshold
                 .map(|t| Threshold::new(t).map_err(|e| anyhow!("--threshold {t}: {e}")))
                 .transpose()?;
-            let mut repo = Repo::open(ctx, &gun)?;
+            let mut repo = Repo::open_for_editing(ctx, &gun)?;
+            repo.warn_expired(repo.trusted()?);
             let was_listed = repo::listed(repo.trusted()?, &name);
             let published = repo.publish_change(ctx, &targets, &|t| {
                 let d = t.delegations.get_or_insert_with(Delegations::default);
@@ -209,7 +214,8 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
         DelegationCommand::Remove(a) => {
             let gun = super::parse_gun(&a.gun)?;
             let name = delegated_name(&a.role)?;
-            let mut repo = Repo::open(ctx, &gun)?;
+            let mut repo = Repo::open_for_editing(ctx, &gun)?;
+            repo.warn_expired(repo.trusted()?);
             if !a.keys.is_empty() {
                 check_still_signed(&repo, &name, &a.keys)?;
             }
@@ -257,8 +263,9 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
         }
         DelegationCommand::List(a) => {
             let gun = super::parse_gun(&a.gun)?;
-            let repo = Repo::open(ctx, &gun)?;
+            let repo = Repo::open_for_editing(ctx, &gun)?;
             let set = repo.with_delegations()?;
+            repo.warn_expired(&set);
             let mut rows = Vec::new();
             let parents = set
                 .targets()

@@ -1,11 +1,15 @@
 //! `vouch lookup GUN:TAG`: the digest a tag is signed for, found through the delegation tree.
+//!
+//! Trust data that fails a check of the TUF workflow (expired, badly signed, rolled back) is
+//! [`Failure::NotTrusted`] (exit status 3), as for `vouch verify`.
 
 use anyhow::bail;
 use serde_json::json;
 
 use crate::context::Context;
+use crate::failure::Failure;
 use crate::output::{self, Format};
-use crate::repo::Repo;
+use crate::repo::{self, Repo};
 
 /// `vouch lookup`
 ///
@@ -27,11 +31,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     }
     let gun = image.gun();
     let tag = image.tag_or_latest().to_owned();
-    let mut repo = Repo::open(ctx, &gun)?;
+    let not_trusted = |e: anyhow::Error| match repo::not_trusted_reason(&gun, &e) {
+        Some(reason) => Failure::NotTrusted(reason).into(),
+        None => e,
+    };
+    let mut repo = Repo::open(ctx, &gun).map_err(not_trusted)?;
     let found = repo
         .updater()
         .lookup(&tag)
-        .map_err(|e| repo.verify_error(e))?;
+        .map_err(|e| not_trusted(repo.verify_error(e)))?;
     let Some(t) = found else {
         bail!("{gun} has no signed tag {tag} (see `vouch list {gun}`)");
     };

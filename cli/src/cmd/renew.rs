@@ -2,13 +2,17 @@
 //! makes every client refuse the repository).
 //!
 //! Without `--role`, renews each role this trust directory holds a key for (root, targets,
-//! delegated roles) that expires within [`WARN_DAYS`](super::status::WARN_DAYS) days; with
-//! `--role`, renews the roles named, whatever their expiry. A renewal bumps the version and
-//! sets a new expiry (root 10 years, targets and delegated roles 3 years); the content is
-//! unchanged. Timestamp and a server-held snapshot are re-signed by the server itself.
+//! delegated roles, a client-held snapshot) that expires within
+//! [`WARN_DAYS`](super::status::WARN_DAYS) days or has expired; with `--role`, renews the
+//! roles named, whatever their expiry. A renewal bumps the version and sets a new expiry (root
+//! 10 years, the others 3 years); the content is unchanged. Timestamp and a server-held
+//! snapshot are re-signed by the server itself.
 //!
-//! Root goes up on its own; every other role renewed (targets, delegated roles, hashed
-//! bins) goes up in one publish.
+//! The repository is loaded with expiry not enforced ([`Repo::open_for_editing`]): this is how
+//! an owner recovers a repository whose metadata expired. Root goes up on its own (so a later
+//! step is checked against the renewed root); every other role renewed (targets, delegated
+//! roles, hashed bins) goes up in one publish, with a client-held snapshot; a client-held
+//! snapshot renewed alone goes up on its own.
 
 use serde_json::json;
 use vouch_tuf::types::{RoleName, TopLevelRole};
@@ -25,7 +29,8 @@ use crate::repo::{self, Repo, RoleChange};
 pub struct Args {
     /// The image repository.
     pub gun: String,
-    /// Renew this role (`root`, `targets`, or a delegated role) now. Repeatable.
+    /// Renew this role (`root`, `targets`, `snapshot` when this trust directory holds its key,
+    /// or a delegated role) now. Repeatable.
     #[arg(long = "role", value_name = "ROLE")]
     pub roles: Vec<String>,
 }
@@ -33,10 +38,13 @@ pub struct Args {
 /// Runs `vouch renew`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
-    let mut repo = Repo::open(ctx, &gun)?;
+    let mut repo = Repo::open_for_editing(ctx, &gun)?;
     let keystore = Keystore::new(&ctx.trust_dir);
     let set = repo.with_delegations()?;
+    repo.warn_expired(&set);
     let root_name = TopLevelRole::Root.name();
+    let snapshot_name = TopLevelRole::Snapshot.name();
+    let client_snapshot = repo::holds_any(&keystore, set.root().signed(), TopLevelRole::Snapshot)?;
 
     let chosen: Vec<RoleName> = if args.roles.is_empty() {
         let soon = repo::now().add_seconds(super::status::WARN_DAYS * 86_400);
@@ -50,6 +58,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 && repo::holds_any(&keystore, root, TopLevelRole::Targets)?
             {
                 out.push(TopLevelRole::Targets.name());
+            }
+        }
+        if let Some(s) = set.snapshot() {
+            if client_snapshot && s.signed().common.expires < soon {
+                out.push(snapshot_name.clone());
             }
         }
         for (name, _, md) in set.delegated_roles() {
@@ -74,6 +87,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             .map(|r| {
                 if r == "root" {
                     Ok(root_name.clone())
+                } else if r == "snapshot" && client_snapshot {
+                    Ok(snapshot_name.clone())
+                } else if r == "snapshot" || r == "timestamp" {
+                    anyhow::bail!(
+                        "the server holds the {r} key of {gun} and re-signs {r} itself: nothing to renew here"
+                    )
                 } else {
                     repo.resolve_role(&super::parse_role(Some(r))?)
                 }
@@ -90,7 +109,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let unchanged = |_: &mut vouch_tuf::metadata::Targets| Ok(());
     let mut others: Vec<RoleChange<'_>> = Vec::new();
     for role in &chosen {
-        if *role != root_name && !others.iter().any(|(r, _)| r == role) {
+        if *role != root_name && *role != snapshot_name && !others.iter().any(|(r, _)| r == role) {
             others.push((role.clone(), &unchanged));
         }
     }
@@ -99,6 +118,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         for ((role, _), p) in others.iter().zip(published) {
             renewed.push((role.clone(), p.version.get()));
         }
+        if chosen.contains(&snapshot_name) {
+            // Re-signed with the roles above.
+            repo.refresh()?;
+            let version = repo.trusted()?.snapshot().map_or(0, |s| s.version().get());
+            renewed.push((snapshot_name.clone(), version));
+        }
+    } else if chosen.contains(&snapshot_name) {
+        let published = repo.renew_snapshot(ctx)?;
+        renewed.push((snapshot_name.clone(), published.version.get()));
     }
     match ctx.output {
         Format::Json => output::json(&json!({

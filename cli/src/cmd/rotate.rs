@@ -11,6 +11,10 @@
 //!   endpoint) and the new root lists it; a client-held snapshot key is replaced by a new
 //!   local key and the snapshot is re-signed in the same update.
 //!
+//! The repository is loaded with expiry not enforced ([`Repo::open_for_editing`]), so keys can
+//! be rotated in a repository whose metadata expired (the roles re-signed get a new expiry;
+//! `vouch renew` renews the others).
+//!
 //! Delegated roles change keys with `vouch delegation add` / `remove`. New local keys are
 //! deleted again if the server refuses the update; old key files are kept (remove them with
 //! care once no metadata needs them).
@@ -47,13 +51,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             args.role
         )
     })?;
-    let mut repo = Repo::open(ctx, &gun)?;
+    let mut repo = Repo::open_for_editing(ctx, &gun)?;
     let binned = !repo::bins(repo.trusted()?).is_empty();
     let set = if role == TopLevelRole::Targets && binned {
         repo.with_delegations()?
     } else {
         repo.trusted()?.clone()
     };
+    repo.warn_expired(&set);
     let keystore = Keystore::new(&ctx.trust_dir);
     let mut new_keys = NewKeys::new(&keystore);
     let old_root = set.root().signed().clone();

@@ -14,6 +14,15 @@
 //! In a repository whose targets delegates to hashed bins (`vouch init --hashed-bins`), a
 //! sign without `--role` puts each tag in the bin its name hashes to, and fetches and
 //! re-signs only those bins (one publish for all of them).
+//!
+//! Expired metadata: the repository is loaded with expiry not enforced
+//! ([`Repo::open_for_editing`]), and expired roles draw a warning. Signing re-signs the roles
+//! it writes (with a new expiry) and the server re-signs timestamp and a server-held snapshot,
+//! so an expired targets role is renewed by signing into it. A sign that would leave an
+//! expired role above the signed ones (root; targets, for tags signed into a delegated role;
+//! a delegating role) is refused, naming the role and `vouch renew`: clients would still
+//! refuse the repository, and root is renewed by the holder of the root key, not in passing by
+//! a signer.
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
@@ -289,6 +298,73 @@ pub fn route(
         .collect()
 }
 
+/// Warns about expired roles, and refuses when one that clients need to reach the tags signed
+/// into `roles` has expired and is not among them (root, targets, the delegating roles
+/// above them): publishing would not renew it, so the signature would not verify.
+///
+/// Roles that targets delegates to directly need only the top-level metadata checked (nothing
+/// is fetched); nested roles load the delegation tree, as their publish does.
+fn refuse_if_still_expired(repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()> {
+    let top = repo.trusted()?;
+    let direct = top
+        .targets()
+        .and_then(|t| t.signed().delegations.as_ref())
+        .is_some_and(|d| {
+            roles
+                .iter()
+                .all(|r| r.top_level().is_some() || d.role(r.as_str()).is_some())
+        });
+    let all_top_level = roles.iter().all(|r| r.top_level().is_some());
+    let loaded;
+    let set = if all_top_level || direct {
+        top
+    } else {
+        loaded = repo.with_roles(roles)?;
+        &loaded
+    };
+    let expired = set.expired();
+    if expired.is_empty() {
+        return Ok(());
+    }
+    repo.warn_expired(set);
+    let mut needed = vec![TopLevelRole::Root.name()];
+    for role in roles {
+        if role.top_level().is_none() {
+            needed.push(TopLevelRole::Targets.name());
+        }
+        let mut current = role.clone();
+        while let Some(parent) = set.delegating_role(current.as_str()) {
+            needed.push(parent.clone());
+            current = parent.clone();
+        }
+    }
+    let now = crate::repo::now();
+    let blocking: Vec<String> = expired
+        .iter()
+        .filter(|(role, _)| needed.contains(role) && !roles.contains(role))
+        .map(|(role, at)| format!("{role} {} ({at})", crate::repo::expired_ago(*at, now)))
+        .collect();
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    let gun = repo.gun();
+    let renew: Vec<String> = expired
+        .iter()
+        .filter(|(role, _)| needed.contains(role) && !roles.contains(role))
+        .map(|(role, _)| format!("--role {role}"))
+        .collect();
+    let (it, its) = if blocking.len() == 1 {
+        ("it", "its key")
+    } else {
+        ("them", "their keys")
+    };
+    bail!(
+        "not signing into {gun}: {} and signing does not renew {it}, so clients would still refuse the signature: renew {it} first with `vouch renew {gun} {}` (in the trust directory holding {its}); nothing was published",
+        blocking.join(", "),
+        renew.join(" ")
+    )
+}
+
 /// Signs `changes` into `repo` in one publish, each in the role [`route`] gives it; returns
 /// the role and publish of each change, in order.
 fn sign_group(
@@ -305,6 +381,7 @@ fn sign_group(
             roles.push(r.clone());
         }
     }
+    refuse_if_still_expired(repo, &roles)?;
     type Apply<'c> = Box<dyn Fn(&mut Targets) -> anyhow::Result<()> + 'c>;
     let appliers: Vec<Apply<'_>> = roles
         .iter()
@@ -362,7 +439,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let mut progress = Progress::new("signing", groups.len());
     for (gun, changes) in &groups {
         progress.working_on(gun.as_str());
-        let published = Repo::open(ctx, gun)
+        let published = Repo::open_for_editing(ctx, gun)
             .and_then(|mut repo| sign_group(ctx, &mut repo, given.as_ref(), changes))
             .map_err(|e| {
                 if done.is_empty() {

@@ -1,5 +1,9 @@
 //! `vouch status GUN`: versions, keys and expiry dates of each role, with warnings for
-//! anything that expires within 30 days.
+//! anything that expires within 30 days or has expired.
+//!
+//! The repository is loaded as its owner sees it ([`Repo::open_for_editing`]): expired roles
+//! are shown (`EXPIRED 3 days ago`) rather than refused, so that the owner can tell what to
+//! renew. Days are rounded to the nearest day (a timestamp re-signed for one day shows `1`).
 //!
 //! Hashed bins (`vouch init --hashed-bins`) are summarised in one row, `bins-*`: how many
 //! there are, the range of their versions, the earliest expiry among them, and their keys.
@@ -74,27 +78,53 @@ impl Row {
     }
 }
 
-/// Whole days from `now` until `t` (negative once past).
+/// Days from `now` until `t`, rounded to the nearest day (negative once past).
 fn days_until(t: Timestamp, now: Timestamp) -> i64 {
-    (t.unix() - now.unix()).div_euclid(86_400)
+    (t.unix() - now.unix() + 43_200).div_euclid(86_400)
 }
 
-/// A warning for each role signed on this side that expires within [`WARN_DAYS`] days. The
-/// timestamp and a server-held snapshot are short-lived by design: the server re-signs them.
+/// `expires in 3 days`, `expires in less than a day`, `expired 2 days ago`.
+fn expiry_text(t: Timestamp, now: Timestamp) -> String {
+    if t <= now {
+        return repo::expired_ago(t, now);
+    }
+    match days_until(t, now) {
+        d if d < 1 => "expires in less than a day".to_owned(),
+        1 => "expires in 1 day".to_owned(),
+        d => format!("expires in {d} days"),
+    }
+}
+
+/// The DAYS cell: the days left, or `EXPIRED 3 days ago`.
+fn days_cell(t: Timestamp, now: Timestamp) -> String {
+    if t <= now {
+        repo::expired_ago(t, now).replacen("expired", "EXPIRED", 1)
+    } else {
+        days_until(t, now).to_string()
+    }
+}
+
+/// A warning for each role signed on this side that expires within [`WARN_DAYS`] days or
+/// has expired. The timestamp and a server-held snapshot are short-lived by design: the
+/// server re-signs them, so they are only mentioned once expired.
 fn warnings(rows: &[Row], now: Timestamp, gun: &str) -> Vec<String> {
     let mut out = Vec::new();
     for row in rows {
         let days = days_until(row.expires, now);
+        let expired = row.expires <= now;
         let server_signed = row.role == "timestamp" || (row.role == "snapshot" && row.local == 0);
-        if days < WARN_DAYS && !server_signed {
-            let when = if days < 0 {
-                format!("expired {} days ago", -days)
-            } else {
-                format!("expires in {days} days")
-            };
+        if server_signed && expired {
             out.push(format!(
-                "{} {when} ({}): run `vouch renew {gun}`",
+                "{} {} ({}): the server re-signs it when it is read; if it stays expired, check the server's clock",
                 row.label(),
+                expiry_text(row.expires, now),
+                row.expires
+            ));
+        } else if (days < WARN_DAYS || expired) && !server_signed {
+            out.push(format!(
+                "{} {} ({}): run `vouch renew {gun}`",
+                row.label(),
+                expiry_text(row.expires, now),
                 row.expires
             ));
         }
@@ -105,7 +135,7 @@ fn warnings(rows: &[Row], now: Timestamp, gun: &str) -> Vec<String> {
 /// Runs `vouch status`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
-    let repo = Repo::open(ctx, &gun)?;
+    let repo = Repo::open_for_editing(ctx, &gun)?;
     let set = &repo.with_delegations()?;
     let keystore = Keystore::new(&ctx.trust_dir);
     let root: &Root = set.root().signed();
@@ -209,6 +239,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                     "version": r.version,
                     "expires": r.expires.to_string(),
                     "days_left": days_left(r.expires),
+                    "expired": r.expires <= now,
                     "keyids": r.keyids,
                     "threshold": r.threshold,
                     "local_keys": r.local,
@@ -238,7 +269,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                         r.label(),
                         r.version_text(),
                         r.expires.to_string(),
-                        days_left(r.expires).to_string(),
+                        days_cell(r.expires, now),
                         r.threshold.map_or("-".to_owned(), |t| t.to_string()),
                         keys,
                         r.local.to_string(),
@@ -302,5 +333,24 @@ mod tests {
         assert!(w[1].contains("vouch renew example.com/org/app"));
         // A client-held snapshot is this side's to renew.
         assert_eq!(warnings(&[row("snapshot", 3, 1)], now, "g").len(), 1);
+        // Server-signed roles are mentioned once expired.
+        let w = warnings(&[row("timestamp", -3, 0)], now, "g");
+        assert!(w[0].starts_with("timestamp expired 3 days ago"), "{w:?}");
+    }
+
+    #[test]
+    fn days_are_rounded_to_the_nearest_day() {
+        let now = Timestamp::from_unix(1_000_000);
+        let at = |secs: i64| Timestamp::from_unix(1_000_000 + secs);
+        // A timestamp re-signed for a day, read a few seconds later.
+        assert_eq!(days_until(at(86_400 - 5), now), 1);
+        assert_eq!(days_cell(at(86_400 - 5), now), "1");
+        assert_eq!(expiry_text(at(86_400 - 5), now), "expires in 1 day");
+        assert_eq!(days_until(at(7 * 86_400 - 60), now), 7);
+        assert_eq!(expiry_text(at(3_600), now), "expires in less than a day");
+        assert_eq!(days_cell(at(-3 * 86_400 + 60), now), "EXPIRED 3 days ago");
+        assert_eq!(days_cell(at(-86_400), now), "EXPIRED 1 day ago");
+        assert_eq!(days_cell(at(0), now), "EXPIRED less than a day ago");
+        assert_eq!(days_until(at(-3 * 86_400), now), -3);
     }
 }

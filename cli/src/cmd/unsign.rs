@@ -34,7 +34,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let gun = image.gun();
-    let mut repo = Repo::open(ctx, &gun)?;
+    let mut repo = Repo::open_for_editing(ctx, &gun)?;
+    repo.warn_expired(repo.trusted()?);
     let role = super::sign::route(&repo, given.as_ref(), &[name.as_str()])?
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no role for {name}"))?;

@@ -73,22 +73,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
     }
     let gun = image.gun();
+    // Trust data that fails a check (expired, badly signed, rolled back) is a verdict: not
+    // trusted. Only failing to get an answer (a fetch, a missing trust root) is an error.
+    let refused = |e: anyhow::Error| match repo::not_trusted_reason(&gun, &e) {
+        Some(reason) => Ok(Verdict::NotTrusted(reason)),
+        None => Err(e),
+    };
     let verdict = match &args.bundle {
-        Some(path) => {
-            let mut updater =
-                Repo::open_offline(ctx, &gun, path).map_err(not_trusted_when_unverified)?;
-            judge(&args, &image, &mut updater, |e| {
+        Some(path) => match Repo::open_offline(ctx, &gun, path) {
+            Ok(mut updater) => judge(&args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
-            })?
-        }
-        None => {
-            let mut repo = Repo::open(ctx, &gun).map_err(not_trusted_when_unverified)?;
-            let server = ctx.server.clone();
-            let store = repo.updater().store().clone();
-            judge(&args, &image, repo.updater(), |e| {
-                repo::verify_error(&server, &gun, &store, e)
-            })?
-        }
+            })?,
+            Err(e) => refused(e)?,
+        },
+        None => match Repo::open(ctx, &gun) {
+            Ok(mut repo) => {
+                let server = ctx.server.clone();
+                let store = repo.updater().store().clone();
+                judge(&args, &image, repo.updater(), |e| {
+                    repo::verify_error(&server, &gun, &store, e)
+                })?
+            }
+            Err(e) => refused(e)?,
+        },
     };
     let verdict = match verdict {
         Verdict::Trusted {
@@ -97,19 +104,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         v => v,
     };
     report(ctx, &args, verdict)
-}
-
-/// A failure to establish trust in the repository's metadata (it failed a check, or
-/// disagrees with this machine's pin) is a verdict: not trusted (exit status 3).
-fn not_trusted_when_unverified(e: anyhow::Error) -> anyhow::Error {
-    let unverified = e
-        .chain()
-        .any(|c| c.is::<repo::VerificationFailed>() || c.is::<crate::trust::PinMismatch>());
-    if unverified {
-        Failure::NotTrusted(crate::failure::one_line(&e)).into()
-    } else {
-        e
-    }
 }
 
 /// Asks the registry whether it serves the signed digest for the image's tag (or serves
