@@ -1,6 +1,7 @@
 //! Global options, parsed by clap and validated into a [`Context`] every command reads.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use zeroize::Zeroizing;
@@ -32,7 +33,23 @@ pub struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: Format,
+    /// Seconds to wait for the server: to connect, and for each exchange with it to finish
+    /// (a publish gets ten times as long).
+    #[arg(
+        long,
+        env = "VOUCH_TIMEOUT",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    pub timeout: u64,
 }
+
+/// The default of `--timeout`, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// The largest `--timeout` accepted (a day), in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// Validated global settings.
 pub struct Context {
@@ -46,6 +63,8 @@ pub struct Context {
     pub trust_root: Option<PathBuf>,
     /// Output format.
     pub output: Format,
+    /// How long to wait for the server (`--timeout`).
+    pub timeout: Duration,
 }
 
 impl std::fmt::Debug for Context {
@@ -54,6 +73,7 @@ impl std::fmt::Debug for Context {
             .field("server", &self.server)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("trust_dir", &self.trust_dir)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +94,11 @@ impl Context {
     /// Validates `args`.
     pub fn from_args(args: GlobalArgs) -> anyhow::Result<Self> {
         let server = args.server.trim_end_matches('/').to_owned();
+        if !server.contains("://") {
+            bail!(
+                "invalid --server URL {server:?}: it has no scheme; add https:// (--server https://{server})"
+            );
+        }
         let url = reqwest::Url::parse(&server)
             .with_context(|| format!("invalid --server URL {server:?}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -114,6 +139,7 @@ impl Context {
             trust_dir,
             trust_root: args.trust_root,
             output: args.output,
+            timeout: Duration::from_secs(args.timeout),
         })
     }
 

@@ -99,13 +99,17 @@ impl Keystore {
         check_private(&self.dir, &meta, 0o700)
     }
 
-    /// Every stored key, sorted by role then key id.
+    /// Every stored key, sorted by role then key id. A directory that group or others may
+    /// read, write or enter is refused, like a loose key file.
     pub fn list(&self) -> anyhow::Result<Vec<Entry>> {
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
+        let meta = match fs::metadata(&self.dir) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.dir.display())),
         };
+        check_private(&self.dir, &meta, 0o700)?;
+        let rd = fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot read {}", self.dir.display()))?;
         let mut out = Vec::new();
         for ent in rd {
             let ent = ent?;
@@ -382,6 +386,13 @@ mod tests {
         let err = ks.list().unwrap_err().to_string();
         assert!(
             err.contains("mode 644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        fs::set_permissions(&e.path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(ks.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        let err = ks.list().unwrap_err().to_string();
+        assert!(
+            err.contains("mode 755") && err.contains("chmod 700"),
             "{err}"
         );
     }

@@ -188,8 +188,25 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
                         .mode(0o600)
                         .open(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    f.write_all(pem.as_bytes())?;
-                    report(ctx, "exported", &e)
+                    f.write_all(pem.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    let what = if a.public { "public key" } else { "key" };
+                    match ctx.output {
+                        Format::Json => output::json(&json!({
+                            "keyid": e.keyid.as_str(),
+                            "role": e.role,
+                            "algorithm": e.algorithm,
+                            "path": e.path.display().to_string(),
+                            "file": path.display().to_string(),
+                        })),
+                        Format::Text => output::text(&format!(
+                            "exported the {} {what} {} ({}) to {}",
+                            e.role,
+                            e.keyid,
+                            e.algorithm,
+                            path.display()
+                        )),
+                    }
                 }
                 None => output::text(&pem),
             }

@@ -4,7 +4,8 @@
 //! A tag is trusted when the repository's verified metadata signs it; a digest when some
 //! target visible through the delegation tree carries it; a tag with a digest when the tag is
 //! signed for exactly that digest. The metadata comes from the server, or with `--bundle`
-//! from an offline bundle.
+//! from an offline bundle. A repository the server has no trust data for signs nothing, so
+//! its images are not trusted (exit 3) rather than an error.
 //!
 //! Then, unless `--no-registry`, the image's registry is asked ([`crate::registry`]) which
 //! digest it serves for the tag now (or whether it serves the digest, for a bare digest):
@@ -81,7 +82,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             })?
         }
         None => {
-            let mut repo = Repo::open(ctx, &gun)?;
+            let mut repo = match Repo::open(ctx, &gun) {
+                Ok(repo) => repo,
+                Err(_) if has_no_trust_data(ctx, &gun) => {
+                    let reason = format!(
+                        "{gun} has no trust data on {}, so nothing in it is signed: create it with `vouch init {gun}` (or check the image name and --server)",
+                        ctx.server
+                    );
+                    return report(ctx, &args, Verdict::NotTrusted(reason));
+                }
+                Err(e) => return Err(e),
+            };
             let server = ctx.server.clone();
             judge(&args, &image, repo.updater(), |e| {
                 repo::verify_error(&server, &gun, e)
@@ -95,6 +106,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         v => v,
     };
     report(ctx, &args, verdict)
+}
+
+/// True when the server answers that `gun` has no root at all (404): the repository was
+/// never initialised there, or was deleted. Asked only after opening the repository failed,
+/// so that an unreachable server or refused token keeps its own error.
+fn has_no_trust_data(ctx: &Context, gun: &vouch_tuf::reference::Gun) -> bool {
+    let cap = vouch_verifier::Limits::DEFAULT.root_max_bytes;
+    crate::remote::Remote::new(ctx, gun)
+        .is_ok_and(|r| r.fetch("root.json", cap).is_err_and(|e| e.is_not_found()))
 }
 
 /// Asks the registry whether it serves the signed digest for the image's tag (or serves
