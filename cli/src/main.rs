@@ -14,11 +14,14 @@
 //! - [`repo`] ties the server to `vouch-verifier`'s updater and its trusted-metadata cache,
 //!   and publishes changes with retry on conflict.
 //! - [`failure`] maps errors to exit codes.
+//! - [`usage`] reads which cached repositories use which keys (`key list`, `key delete`);
+//!   [`confirm`] asks before destructive commands.
 //!
 //! What it is not: a TUF implementation. Every check of fetched metadata is
 //! `vouch-verifier`'s, and the metadata model is `vouch-tuf`'s.
 
 mod cmd;
+mod confirm;
 mod context;
 mod failure;
 mod keystore;
@@ -28,6 +31,7 @@ mod progress;
 mod registry;
 mod remote;
 mod repo;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -98,6 +102,9 @@ enum Command {
     /// Add, change, remove and list delegated roles.
     #[command(subcommand)]
     Delegation(cmd::delegation::DelegationCommand),
+    /// Delete a repository's trust data on the server (and the metadata cached here).
+    #[command(after_help = "Example: vouch delete registry.example.com/org/app --yes")]
+    Delete(cmd::delete::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -116,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rotate(a) => cmd::rotate::run(&ctx, a),
         Command::Export(a) => cmd::bundle::export(&ctx, a),
         Command::Import(a) => cmd::bundle::import(&ctx, a),
+        Command::Delete(a) => cmd::delete::run(&ctx, a),
     }
 }
 

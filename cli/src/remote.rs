@@ -265,6 +265,22 @@ impl Remote {
         Key::from_value(v).with_context(|| format!("{what}: the answer is not a TUF key object"))
     }
 
+    /// Deletes all trust data of the repository on the server (`DELETE …/_trust/tuf/`,
+    /// which needs `delete`). `Ok(false)` when the server had none (404).
+    pub fn delete_trust_data(&self) -> anyhow::Result<bool> {
+        let what = "deleting the trust data";
+        let resp = self
+            .authed(self.client.delete(self.tuf_url("")))
+            .send()
+            .map_err(|e| self.unreachable(&e, self.request_timeout))?;
+        let status = resp.status();
+        match status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.refused(what, "delete", status, resp)),
+        }
+    }
+
     /// Publishes one atomic update of `files` (role name, exact bytes).
     pub fn publish(&self, files: &[(RoleName, Vec<u8>)]) -> Result<(), PublishError> {
         // The body is built in memory (metadata is small) so that it has a length and a

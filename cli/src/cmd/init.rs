@@ -249,7 +249,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         ),
         Err(PublishError::Other(e)) => return Err(e),
     }
-    made.keep();
+    made.keep_for(gun.as_str());
 
     // Pin the root this run signed, then check the round trip through the verifier.
     let store = Repo::store(ctx, &gun)?;

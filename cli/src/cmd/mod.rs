@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod delegation;
+pub mod delete;
 pub mod init;
 pub mod key;
 pub mod list;
