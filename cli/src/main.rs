@@ -77,6 +77,12 @@ enum Command {
     /// Show the signed digest of one tag.
     #[command(after_help = "Example: vouch lookup registry.example.com/org/app:v1")]
     Lookup(cmd::lookup::Args),
+    /// Show who signed each tag (role path and keys) and every role's keys, thresholds and
+    /// expiry.
+    #[command(after_help = "Examples:\n  \
+                      vouch inspect registry.example.com/org/app\n  \
+                      vouch inspect registry.example.com/org/app:v1 --output json")]
+    Inspect(cmd::inspect::Args),
     /// Check that an image is trusted and print it pinned to its digest.
     #[command(after_help = "Examples:\n  \
                       vouch verify registry.example.com/org/app:v1\n  \
@@ -117,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(a) => cmd::list::run(&ctx, a),
         Command::Lookup(a) => cmd::lookup::run(&ctx, a),
         Command::Verify(a) => cmd::verify::run(&ctx, a),
+        Command::Inspect(a) => cmd::inspect::run(&ctx, a),
         Command::Status(a) => cmd::status::run(&ctx, a),
         Command::Delegation(c) => cmd::delegation::run(&ctx, c),
         Command::Renew(a) => cmd::renew::run(&ctx, a),

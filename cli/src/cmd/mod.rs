@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod delegation;
 pub mod delete;
 pub mod init;
+pub mod inspect;
 pub mod key;
 pub mod list;
 pub mod lookup;
