@@ -16,6 +16,7 @@
 //! - [`failure`] maps errors to exit codes.
 //! - [`usage`] reads which cached repositories use which keys (`key list`, `key delete`);
 //!   [`confirm`] asks before destructive commands.
+//! - [`expiry`] words the warnings `sign` and `verify` print for roles that expire soon.
 //!
 //! What it is not: a TUF implementation. Every check of fetched metadata is
 //! `vouch-verifier`'s, and the metadata model is `vouch-tuf`'s.
@@ -23,6 +24,7 @@
 mod cmd;
 mod confirm;
 mod context;
+mod expiry;
 mod failure;
 mod keystore;
 mod output;

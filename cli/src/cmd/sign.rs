@@ -341,6 +341,22 @@ fn suggest_role(ctx: &Context, repo: &Repo, roles: &[RoleName]) -> anyhow::Resul
     Ok(())
 }
 
+/// After a publish into `signed`: warns on stderr about root, and targets unless it was
+/// just re-signed, when they expire soon ([`crate::expiry`]). The roles just signed were
+/// renewed by the publish, and the server re-signed timestamp and snapshot.
+fn warn_expiring(repo: &Repo, signed: &[RoleName]) -> anyhow::Result<()> {
+    let set = repo.trusted()?;
+    let roles: Vec<&str> = ["root", "targets"]
+        .into_iter()
+        .filter(|r| !signed.iter().any(|s| s.as_str() == *r))
+        .collect();
+    let touched = crate::expiry::touched(set, &roles, false, false);
+    for w in crate::expiry::warnings(repo.gun().as_str(), &touched, repo::now()) {
+        output::warn(&w);
+    }
+    Ok(())
+}
+
 /// Signs `changes` into `repo` in one publish, each in the role [`route`] gives it; returns
 /// the role and publish of each change, in order.
 fn sign_group(
@@ -389,6 +405,7 @@ fn sign_group(
         })
         .collect();
     let published = repo.publish_changes(ctx, &list)?;
+    warn_expiring(repo, &roles)?;
     routed
         .into_iter()
         .map(|r| {

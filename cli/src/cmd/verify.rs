@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let verdict = match &args.bundle {
         Some(path) => {
             let mut updater = Repo::open_offline(ctx, &gun, path)?;
-            judge(&args, &image, &mut updater, |e| {
+            judge(ctx, &args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
             })?
         }
@@ -94,7 +94,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 Err(e) => return Err(e),
             };
             let server = ctx.server.clone();
-            judge(&args, &image, repo.updater(), |e| {
+            judge(ctx, &args, &image, repo.updater(), |e| {
                 repo::verify_error(&server, &gun, e)
             })?
         }
@@ -188,6 +188,7 @@ fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
 
 /// Answers from the trust data alone.
 fn judge<T: Transport>(
+    ctx: &Context,
     args: &Args,
     image: &ImageRef,
     updater: &mut Updater<T>,
@@ -206,6 +207,7 @@ fn judge<T: Transport>(
                 None => Vec::new(),
             };
             let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
+            warn_expiring(ctx, args, updater, &gun, &role_path);
             if let Some(r) = &args.require_role {
                 // The chain of delegations from targets, not a role name found anywhere on
                 // the path: a delegated key holder may name its own roles as it likes.
@@ -235,6 +237,38 @@ fn judge<T: Transport>(
             _ => format!("{e}: sign it with `vouch sign`, or deploy a signed tag"),
         })),
         Err(e) => Err(other_error(e)),
+    }
+}
+
+/// Warns on stderr about each role the verification went through (root, timestamp,
+/// snapshot, targets and the delegated roles on `role_path`) that expires soon
+/// ([`crate::expiry`]).
+fn warn_expiring<T: Transport>(
+    ctx: &Context,
+    args: &Args,
+    updater: &Updater<T>,
+    gun: &vouch_tuf::reference::Gun,
+    role_path: &[String],
+) {
+    let Some(set) = updater.trusted() else {
+        return;
+    };
+    let holds_snapshot_key = repo::holds_any(
+        &crate::keystore::Keystore::new(&ctx.trust_dir),
+        set.root().signed(),
+        vouch_tuf::types::TopLevelRole::Snapshot,
+    )
+    .unwrap_or(false);
+    let mut roles = vec!["root", "timestamp", "snapshot", "targets"];
+    roles.extend(
+        role_path
+            .iter()
+            .map(String::as_str)
+            .filter(|r| *r != "targets"),
+    );
+    let touched = crate::expiry::touched(set, &roles, holds_snapshot_key, args.bundle.is_some());
+    for w in crate::expiry::warnings(gun.as_str(), &touched, repo::now()) {
+        output::warn(&w);
     }
 }
 
