@@ -154,6 +154,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn args(server: &str) -> GlobalArgs {
+        GlobalArgs {
+            server: server.to_owned(),
+            token_file: None,
+            trust_dir: Some(PathBuf::from("/nonexistent/trust")),
+            trust_root: None,
+            output: Format::Text,
+            timeout: 7,
+        }
+    }
+
+    #[test]
+    fn a_server_without_a_scheme_is_told_to_add_one() {
+        let e = Context::from_args(args("vouch.example:4443")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid --server URL \"vouch.example:4443\": it has no scheme; add https:// (--server https://vouch.example:4443)"
+        );
+        let ctx = Context::from_args(args("https://vouch.example:4443/")).unwrap();
+        assert_eq!(ctx.server, "https://vouch.example:4443");
+        assert_eq!(ctx.timeout, Duration::from_secs(7));
+        assert!(Context::from_args(args("ftp://vouch.example")).is_err());
+    }
+
     #[test]
     fn loopback_hosts() {
         for (u, want) in [

@@ -58,7 +58,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Generate, list, import, export private keys and change their passphrases.
+    /// Generate, list, import, export and delete private keys and change their passphrases.
     #[command(subcommand)]
     Key(cmd::key::KeyCommand),
     /// Create the trust data of an image repository (GUN) on the server.
