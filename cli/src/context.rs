@@ -1,6 +1,7 @@
 //! Global options, parsed by clap and validated into a [`Context`] every command reads.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use zeroize::Zeroizing;
@@ -36,7 +37,23 @@ pub struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: Format,
+    /// Seconds to wait for the server: to connect, and for each exchange with it to finish
+    /// (a publish gets ten times as long).
+    #[arg(
+        long,
+        env = "VOUCH_TIMEOUT",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    pub timeout: u64,
 }
+
+/// The default of `--timeout`, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// The largest `--timeout` accepted (a day), in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// Validated global settings.
 pub struct Context {
@@ -52,6 +69,8 @@ pub struct Context {
     pub trust_pins: Option<PathBuf>,
     /// Output format.
     pub output: Format,
+    /// How long to wait for the server (`--timeout`).
+    pub timeout: Duration,
 }
 
 impl std::fmt::Debug for Context {
@@ -60,6 +79,7 @@ impl std::fmt::Debug for Context {
             .field("server", &self.server)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("trust_dir", &self.trust_dir)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +100,11 @@ impl Context {
     /// Validates `args`.
     pub fn from_args(args: GlobalArgs) -> anyhow::Result<Self> {
         let server = args.server.trim_end_matches('/').to_owned();
+        if !server.contains("://") {
+            bail!(
+                "invalid --server URL {server:?}: it has no scheme; add https:// (--server https://{server})"
+            );
+        }
         let url = reqwest::Url::parse(&server)
             .with_context(|| format!("invalid --server URL {server:?}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -121,6 +146,7 @@ impl Context {
             trust_root: args.trust_root,
             trust_pins: args.trust_pins.filter(|p| !p.as_os_str().is_empty()),
             output: args.output,
+            timeout: Duration::from_secs(args.timeout),
         })
     }
 
@@ -134,6 +160,31 @@ impl Context {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn args(server: &str) -> GlobalArgs {
+        GlobalArgs {
+            server: server.to_owned(),
+            token_file: None,
+            trust_dir: Some(PathBuf::from("/nonexistent/trust")),
+            trust_root: None,
+            trust_pins: None,
+            output: Format::Text,
+            timeout: 7,
+        }
+    }
+
+    #[test]
+    fn a_server_without_a_scheme_is_told_to_add_one() {
+        let e = Context::from_args(args("vouch.example:4443")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid --server URL \"vouch.example:4443\": it has no scheme; add https:// (--server https://vouch.example:4443)"
+        );
+        let ctx = Context::from_args(args("https://vouch.example:4443/")).unwrap();
+        assert_eq!(ctx.server, "https://vouch.example:4443");
+        assert_eq!(ctx.timeout, Duration::from_secs(7));
+        assert!(Context::from_args(args("ftp://vouch.example")).is_err());
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -1,16 +1,21 @@
 //! Private keys on disk: `TRUST_DIR/private/<keyid>.key`, mode 0600, in a 0700 directory.
 //!
 //! Each file is an encrypted PKCS#8 PEM block (scrypt or PBKDF2 + AES-256-CBC, as
-//! `vouch-tuf` writes and reads it), preceded by three `name: value` lines that let
-//! `key list` show the role, algorithm and public key without asking for a passphrase:
+//! `vouch-tuf` writes and reads it), preceded by `name: value` lines that let `key list`
+//! show the role, algorithm and public key without asking for a passphrase, and, for a key
+//! `vouch init` made, the repository it was made for (so that `key list` can tell a key
+//! rotated out of it):
 //!
 //! ```text
 //! role: targets
 //! algorithm: ed25519
 //! public: {"keytype":"ed25519","keyval":{"public":"…"},"scheme":"ed25519"}
+//! repository: registry.example.com/org/app
 //! -----BEGIN ENCRYPTED PRIVATE KEY-----
 //! …
 //! ```
+//!
+//! Unknown lines are ignored, so older files (without `repository:`) read as before.
 //!
 //! Files readable or writable by anyone but their owner are refused, with the `chmod`
 //! that fixes them. Nothing here prompts: passphrases are the caller's.
@@ -51,6 +56,8 @@ pub struct Entry {
     pub algorithm: String,
     /// The public key object, when the file records it.
     pub public: Option<Key>,
+    /// The repository the key was made for, when the file records it.
+    pub repository: Option<String>,
     /// The file.
     pub path: PathBuf,
 }
@@ -99,13 +106,17 @@ impl Keystore {
         check_private(&self.dir, &meta, 0o700)
     }
 
-    /// Every stored key, sorted by role then key id.
+    /// Every stored key, sorted by role then key id. A directory that group or others may
+    /// read, write or enter is refused, like a loose key file.
     pub fn list(&self) -> anyhow::Result<Vec<Entry>> {
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
+        let meta = match fs::metadata(&self.dir) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.dir.display())),
         };
+        check_private(&self.dir, &meta, 0o700)?;
+        let rd = fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot read {}", self.dir.display()))?;
         let mut out = Vec::new();
         for ent in rd {
             let ent = ent?;
@@ -124,6 +135,7 @@ impl Keystore {
                 role: head.role,
                 algorithm: head.algorithm,
                 public: head.public,
+                repository: head.repository,
                 path,
             });
         }
@@ -210,6 +222,40 @@ impl Keystore {
         pem: &str,
         replace: bool,
     ) -> anyhow::Result<Entry> {
+        self.save_pem_for(public, role, algorithm, None, pem, replace)
+    }
+
+    /// Records in `entry`'s file that the key was made for `repository` (the file is
+    /// rewritten atomically, the encrypted PEM block unchanged).
+    pub fn record_repository(&self, entry: &Entry, repository: &str) -> anyhow::Result<Entry> {
+        let public = entry
+            .public
+            .as_ref()
+            .ok_or_else(|| anyhow!("{} does not record its public key", entry.path.display()))?;
+        let pem = self.pem(entry)?;
+        self.save_pem_for(
+            public,
+            &entry.role,
+            &entry.algorithm,
+            Some(repository),
+            &pem,
+            true,
+        )
+    }
+
+    /// [`Keystore::save_pem`], recording the repository the key was made for, if any.
+    pub fn save_pem_for(
+        &self,
+        public: &Key,
+        role: &str,
+        algorithm: &str,
+        repository: Option<&str>,
+        pem: &str,
+        replace: bool,
+    ) -> anyhow::Result<Entry> {
+        if repository.is_some_and(|r| r.contains(['\n', '\r'])) {
+            bail!("a repository name cannot span lines");
+        }
         self.ensure_dir()?;
         let keyid = &public.key_id();
         let public_json = String::from_utf8_lossy(&json::to_json(&public.to_value())).into_owned();
@@ -228,9 +274,12 @@ impl Keystore {
                 .open(&tmp)?;
             write!(
                 f,
-                "role: {role}\nalgorithm: {algorithm}\npublic: {public_json}\n{}",
-                pem.trim_end()
+                "role: {role}\nalgorithm: {algorithm}\npublic: {public_json}\n"
             )?;
+            if let Some(r) = repository {
+                writeln!(f, "repository: {r}")?;
+            }
+            write!(f, "{}", pem.trim_end())?;
             writeln!(f)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)
@@ -244,6 +293,7 @@ impl Keystore {
             role: role.to_owned(),
             algorithm: algorithm.to_owned(),
             public: Some(public.clone()),
+            repository: repository.map(str::to_owned),
             path,
         })
     }
@@ -287,6 +337,21 @@ impl<'a> NewKeys<'a> {
     pub fn keep(mut self) {
         self.entries.clear();
     }
+
+    /// The change to `repository` was accepted: keep the keys, recording in each file the
+    /// repository it was made for. A file that cannot be rewritten keeps its key, with a
+    /// warning.
+    pub fn keep_for(mut self, repository: &str) {
+        for e in std::mem::take(&mut self.entries) {
+            if let Err(err) = self.keystore.record_repository(&e, repository) {
+                crate::output::warn(&format!(
+                    "cannot record the repository in {}: {}",
+                    e.path.display(),
+                    crate::failure::one_line(&err)
+                ));
+            }
+        }
+    }
 }
 
 impl Drop for NewKeys<'_> {
@@ -302,6 +367,7 @@ struct Head {
     role: String,
     algorithm: String,
     public: Option<Key>,
+    repository: Option<String>,
 }
 
 /// Splits a key file into its head and the PEM block.
@@ -320,11 +386,13 @@ fn split_file<'a>(path: &Path, text: &'a str) -> anyhow::Result<(Head, &'a str)>
         role: "-".to_owned(),
         algorithm: "-".to_owned(),
         public: None,
+        repository: None,
     };
     for line in head.lines() {
         match line.split_once(':') {
             Some(("role", v)) => out.role = v.trim().to_owned(),
             Some(("algorithm", v)) => out.algorithm = v.trim().to_owned(),
+            Some(("repository", v)) => out.repository = Some(v.trim().to_owned()),
             Some(("public", v)) => {
                 out.public = json::parse(v.trim().as_bytes())
                     .ok()
@@ -370,6 +438,17 @@ mod tests {
         assert_eq!(listed[0].algorithm, "ed25519");
         assert_eq!(listed[0].public, Some(public_key(&key)));
         assert_eq!(ks.find(&e.keyid.as_str()[..8]).unwrap(), e);
+        assert_eq!(e.repository, None);
+        let before = ks.pem(&e).unwrap();
+        let recorded = ks.record_repository(&e, "example.com/org/app").unwrap();
+        assert_eq!(recorded.repository.as_deref(), Some("example.com/org/app"));
+        assert_eq!(ks.list().unwrap(), vec![recorded.clone()]);
+        assert_eq!(ks.pem(&recorded).unwrap(), before);
+        assert_eq!(
+            ks.unlock(&recorded, "pw").unwrap().algorithm(),
+            key.algorithm()
+        );
+        let e = recorded;
         let back = ks.unlock(&e, "pw").unwrap();
         assert_eq!(public_key(&back).key_id(), e.keyid);
         let wrong = ks.unlock(&e, "nope").unwrap_err();
@@ -382,6 +461,13 @@ mod tests {
         let err = ks.list().unwrap_err().to_string();
         assert!(
             err.contains("mode 644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        fs::set_permissions(&e.path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(ks.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+        let err = ks.list().unwrap_err().to_string();
+        assert!(
+            err.contains("mode 755") && err.contains("chmod 700"),
             "{err}"
         );
     }

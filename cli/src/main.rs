@@ -16,12 +16,17 @@
 //! - [`trust`] keeps where trust in each repository starts (its pin) and checks every
 //!   source against it.
 //! - [`failure`] maps errors to exit codes.
+//! - [`usage`] reads which cached repositories use which keys (`key list`, `key delete`);
+//!   [`confirm`] asks before destructive commands.
+//! - [`expiry`] words the warnings `sign` and `verify` print for roles that expire soon.
 //!
 //! What it is not: a TUF implementation. Every check of fetched metadata is
 //! `vouch-verifier`'s, and the metadata model is `vouch-tuf`'s.
 
 mod cmd;
+mod confirm;
 mod context;
+mod expiry;
 mod failure;
 mod keystore;
 mod output;
@@ -31,6 +36,7 @@ mod registry;
 mod remote;
 mod repo;
 mod trust;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -55,7 +61,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Generate, list, import, export private keys and change their passphrases.
+    /// Generate, list, import, export and delete private keys and change their passphrases.
     #[command(subcommand)]
     Key(cmd::key::KeyCommand),
     /// Create the trust data of an image repository (GUN) on the server.
@@ -76,6 +82,12 @@ enum Command {
     /// Show the signed digest of one tag.
     #[command(after_help = "Example: vouch lookup registry.example.com/org/app:v1")]
     Lookup(cmd::lookup::Args),
+    /// Show who signed each tag (role path and keys) and every role's keys, thresholds and
+    /// expiry.
+    #[command(after_help = "Examples:\n  \
+                      vouch inspect registry.example.com/org/app\n  \
+                      vouch inspect registry.example.com/org/app:v1 --output json")]
+    Inspect(cmd::inspect::Args),
     /// Check that an image is trusted and print it pinned to its digest.
     #[command(after_help = "Examples:\n  \
                       vouch verify registry.example.com/org/app:v1\n  \
@@ -107,6 +119,9 @@ enum Command {
     /// Export a repository's root metadata for consumers to pin.
     #[command(subcommand)]
     Root(cmd::root::RootCommand),
+    /// Delete a repository's trust data on the server (and the metadata cached here).
+    #[command(after_help = "Example: vouch delete registry.example.com/org/app --yes")]
+    Delete(cmd::delete::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -119,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(a) => cmd::list::run(&ctx, a),
         Command::Lookup(a) => cmd::lookup::run(&ctx, a),
         Command::Verify(a) => cmd::verify::run(&ctx, a),
+        Command::Inspect(a) => cmd::inspect::run(&ctx, a),
         Command::Status(a) => cmd::status::run(&ctx, a),
         Command::Delegation(c) => cmd::delegation::run(&ctx, c),
         Command::Renew(a) => cmd::renew::run(&ctx, a),
@@ -127,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => cmd::bundle::import(&ctx, a),
         Command::Trust(c) => cmd::trust::run(&ctx, c),
         Command::Root(c) => cmd::root::run(&ctx, c),
+        Command::Delete(a) => cmd::delete::run(&ctx, a),
     }
 }
 

@@ -1,5 +1,8 @@
-//! Where passphrases come from: `VOUCH_<ROLE>_PASSPHRASE` (for CI), else a prompt on the
-//! terminal, else a clear error. Key files are encrypted with [`kdf`]'s settings.
+//! Where passphrases come from: for an existing key `VOUCH_PASSPHRASE_<KEYID8>` (the first 8
+//! hex digits of its key id, upper case), else `VOUCH_<ROLE>_PASSPHRASE` (for CI), else a
+//! prompt on the terminal, else a clear error. A variable that is set but empty is an error
+//! of its own ("is empty"), never taken as a passphrase. Key files are encrypted with
+//! [`kdf`]'s settings.
 
 use std::io::IsTerminal;
 
@@ -15,6 +18,16 @@ pub const FAST_INSECURE_KDF: &str = "fast-insecure-for-tests";
 /// path segment), with characters other than letters and digits as `_`.
 pub fn env_name(role: &str) -> String {
     env_name_with(role, "PASSPHRASE")
+}
+
+/// The environment variable holding the passphrase of the one key `keyid`:
+/// `VOUCH_PASSPHRASE_` and the first 8 hex digits of the key id, upper case
+/// (`VOUCH_PASSPHRASE_1E0F423C`). `None` when `keyid` does not start with 8 hex digits.
+pub fn key_env_name(keyid: &str) -> Option<String> {
+    let head = keyid.get(..8)?;
+    head.bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| format!("VOUCH_PASSPHRASE_{}", head.to_ascii_uppercase()))
 }
 
 /// The environment variable holding a new passphrase for `key passwd`.
@@ -55,11 +68,19 @@ impl std::fmt::Display for Source {
     }
 }
 
-fn from_env(var: &str) -> Option<Zeroizing<String>> {
-    std::env::var(var)
-        .ok()
-        .map(Zeroizing::new)
-        .filter(|p| !p.is_empty())
+/// The passphrase in `var`: `None` when unset, an error when set but empty (an empty
+/// passphrase is never meant, and "unset" would send the user looking in the wrong place).
+fn from_env(var: &str) -> anyhow::Result<Option<Zeroizing<String>>> {
+    match std::env::var_os(var) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => {
+            bail!("{var} is set but empty: set it to the passphrase, or unset it")
+        }
+        Some(v) => match v.into_string() {
+            Ok(p) => Ok(Some(Zeroizing::new(p))),
+            Err(_) => bail!("{var} is not valid UTF-8"),
+        },
+    }
 }
 
 fn can_prompt() -> bool {
@@ -72,22 +93,34 @@ fn prompt(text: &str) -> anyhow::Result<Zeroizing<String>> {
 }
 
 /// The passphrase that unlocks an existing key of `role` (`keyid` names the key in the
-/// prompt and in errors).
+/// prompt and in errors): `VOUCH_PASSPHRASE_<KEYID8>` ([`key_env_name`]) first, then
+/// `VOUCH_<ROLE>_PASSPHRASE`, then a prompt.
 pub fn unlock(role: &str, keyid: &str) -> anyhow::Result<(Zeroizing<String>, Source)> {
+    let by_key = key_env_name(keyid);
+    if let Some(var) = &by_key {
+        if let Some(p) = from_env(var)? {
+            return Ok((p, Source::Env(var.clone())));
+        }
+    }
     let var = env_name(role);
-    if let Some(p) = from_env(&var) {
+    if let Some(p) = from_env(&var)? {
         return Ok((p, Source::Env(var)));
     }
     if can_prompt() {
         let p = prompt(&format!("Passphrase for the {role} key {keyid}: "))?;
         return Ok((p, Source::Prompt));
     }
-    bail!("no passphrase for the {role} key {keyid}: set {var} or run on a terminal")
+    match by_key {
+        Some(k) => bail!(
+            "no passphrase for the {role} key {keyid}: set {var} (or {k} for this key alone), or run on a terminal"
+        ),
+        None => bail!("no passphrase for the {role} key {keyid}: set {var} or run on a terminal"),
+    }
 }
 
 /// A passphrase for a new key file of `role`: `var` if set, else asked twice on the terminal.
 fn new_with(role: &str, var: String) -> anyhow::Result<Zeroizing<String>> {
-    if let Some(p) = from_env(&var) {
+    if let Some(p) = from_env(&var)? {
         return Ok(p);
     }
     if can_prompt() {
@@ -138,5 +171,11 @@ mod tests {
         assert_eq!(env_name("targets/releases"), "VOUCH_RELEASES_PASSPHRASE");
         assert_eq!(env_name("ci-key"), "VOUCH_CI_KEY_PASSPHRASE");
         assert_eq!(new_env_name("root"), "VOUCH_ROOT_NEW_PASSPHRASE");
+        assert_eq!(
+            key_env_name("1e0f423c3359fae61edf22fe52ce5bf0").as_deref(),
+            Some("VOUCH_PASSPHRASE_1E0F423C")
+        );
+        assert_eq!(key_env_name("in ./ci.pem"), None);
+        assert_eq!(key_env_name("1e0f"), None);
     }
 }

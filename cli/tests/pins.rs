@@ -157,7 +157,7 @@ fn an_organisation_pins_its_root_keys_once_for_every_repository() {
             "--root-key",
         ],
     );
-    verify(&consumer, &format!("{other}:v1")).fails(1, &["has no trust data"]);
+    verify(&consumer, &format!("{other}:v1")).fails(3, &["not trusted", "has no trust data"]);
 
     // An explicit trust-on-first-use rule: trusted, without the implicit warning.
     let sandbox = "registry.example.com/sandbox/tool";
@@ -269,7 +269,10 @@ fn verify_bundle(v: &Vouch, bundle: &Path) -> common::Run {
 fn a_wrong_pin_is_shown_reported_and_changed() {
     let server = Server::start();
     let owner = Vouch::new(&server);
-    owner.run(&["init", APP]).ok();
+    let root_key = owner.run(&["--output", "json", "init", APP]).json()["root_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     owner.run(&["init", API]).ok();
     sign(&owner, APP, "v1", 1);
     let dir = owner.trust_dir.parent().unwrap().to_owned();

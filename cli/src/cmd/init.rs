@@ -260,7 +260,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         ),
         Err(PublishError::Other(e)) => return Err(e),
     }
-    made.keep();
+    made.keep_for(gun.as_str());
 
     // Pin the root this run signed (replacing whatever this machine trusted for the GUN
     // before: the server just accepted a new repository), then check the round trip

@@ -1,9 +1,14 @@
-//! `vouch key`: generate, list, import, export private keys and change their passphrases.
+//! `vouch key`: generate, list, import, export and delete private keys and change their
+//! passphrases.
+//!
+//! `list` and `delete` tell, from the trusted metadata cached in the trust directory
+//! ([`crate::usage`]), which repositories and roles use each key: `delete` refuses a key a
+//! cached repository still lists unless `--force`, and asks first unless `--yes`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
@@ -12,6 +17,7 @@ use crate::context::Context;
 use crate::keystore::{self, Keystore};
 use crate::output::{self, Format};
 use crate::passphrase;
+use crate::usage::{Use, Uses};
 
 /// Key algorithms that can be generated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -38,7 +44,8 @@ pub enum KeyCommand {
     ///
     /// Example: VOUCH_TARGETS_PASSPHRASE=… vouch key generate --role targets
     Generate(GenerateArgs),
-    /// List stored keys (no passphrase needed).
+    /// List stored keys, with the repositories and roles that use them (no passphrase
+    /// needed).
     ///
     /// Example: vouch key list --output json
     List,
@@ -55,6 +62,24 @@ pub enum KeyCommand {
     ///
     /// Example: vouch key passwd 3f2a9c
     Passwd(PasswdArgs),
+    /// Delete a stored key (asks first, unless --yes; a key a repository still uses only
+    /// with --force).
+    ///
+    /// Example: vouch key delete 3f2a9c --yes
+    Delete(DeleteArgs),
+}
+
+/// `vouch key delete`
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    /// Key id (or a unique prefix of at least 4 hex digits).
+    pub keyid: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Delete the key even though a repository cached here still lists it for a role.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `vouch key generate`
@@ -120,6 +145,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::List => {
             let keys = ks.list()?;
+            let uses = Uses::read(&ctx.cache_dir());
             match ctx.output {
                 Format::Json => output::json(&json!({
                     "keys": keys.iter().map(|e| json!({
@@ -127,6 +153,12 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
                         "role": e.role,
                         "algorithm": e.algorithm,
                         "path": e.path.display().to_string(),
+                        "status": uses.status(e).as_str(),
+                        "repository": e.repository,
+                        "uses": uses.of(&e.keyid).iter().map(|u| json!({
+                            "gun": u.gun,
+                            "role": u.role,
+                        })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>()
                 })),
                 Format::Text => {
@@ -137,15 +169,68 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
                                 e.role.clone(),
                                 e.keyid.to_string(),
                                 e.algorithm.clone(),
+                                uses.status(e).as_str().to_owned(),
+                                repositories(&uses, e),
                                 e.path.display().to_string(),
                             ]
                         })
                         .collect();
                     output::text(&output::table(
-                        &["ROLE", "KEY ID", "ALGORITHM", "FILE"],
+                        &[
+                            "ROLE",
+                            "KEY ID",
+                            "ALGORITHM",
+                            "STATUS",
+                            "REPOSITORY",
+                            "FILE",
+                        ],
                         &rows,
                     ))
                 }
+            }
+        }
+        KeyCommand::Delete(a) => {
+            let e = ks.find(&a.keyid)?;
+            let uses = Uses::read(&ctx.cache_dir());
+            let current = uses.of(&e.keyid);
+            if !current.is_empty() && !a.force {
+                bail!(
+                    "the {} key {} is a current key of {}: delete it only once it is rotated out (`vouch rotate`, `vouch delegation remove … --key {}`), or pass --force; nothing was deleted",
+                    e.role,
+                    e.keyid,
+                    describe_uses(current),
+                    &e.keyid.as_str()[..8]
+                );
+            }
+            let still = if current.is_empty() {
+                String::new()
+            } else {
+                format!(" It is a current key of {}.", describe_uses(current))
+            };
+            crate::confirm::confirm(
+                &format!(
+                    "Delete the {} key {} ({})? A deleted key cannot be recovered.{still}",
+                    e.role,
+                    e.keyid,
+                    e.path.display()
+                ),
+                a.yes,
+            )?;
+            ks.remove(&e)?;
+            match ctx.output {
+                Format::Json => output::json(&json!({
+                    "keyid": e.keyid.as_str(),
+                    "role": e.role,
+                    "algorithm": e.algorithm,
+                    "path": e.path.display().to_string(),
+                    "deleted": true,
+                })),
+                Format::Text => output::text(&format!(
+                    "deleted the {} key {} ({})",
+                    e.role,
+                    e.keyid,
+                    e.path.display()
+                )),
             }
         }
         KeyCommand::Import(a) => {
@@ -188,8 +273,25 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
                         .mode(0o600)
                         .open(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    f.write_all(pem.as_bytes())?;
-                    report(ctx, "exported", &e)
+                    f.write_all(pem.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    let what = if a.public { "public key" } else { "key" };
+                    match ctx.output {
+                        Format::Json => output::json(&json!({
+                            "keyid": e.keyid.as_str(),
+                            "role": e.role,
+                            "algorithm": e.algorithm,
+                            "path": e.path.display().to_string(),
+                            "file": path.display().to_string(),
+                        })),
+                        Format::Text => output::text(&format!(
+                            "exported the {} {what} {} ({}) to {}",
+                            e.role,
+                            e.keyid,
+                            e.algorithm,
+                            path.display()
+                        )),
+                    }
                 }
                 None => output::text(&pem),
             }
@@ -204,15 +306,35 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
             let pem = key
                 .to_encrypted_pem(new.as_bytes(), passphrase::kdf()?)
                 .context("cannot encrypt the key")?;
-            let e = ks.save_pem(
+            let e = ks.save_pem_for(
                 &keystore::public_key(&key),
                 &e.role,
                 &e.algorithm,
+                e.repository.as_deref(),
                 &pem,
                 true,
             )?;
             report(ctx, "re-encrypted", &e)
         }
+    }
+}
+
+/// `GUN (ROLE)` for each use, joined.
+fn describe_uses(uses: &[Use]) -> String {
+    uses.iter()
+        .map(|u| format!("{} ({})", u.gun, u.role))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The REPOSITORY column of `key list`: the repositories and roles that use the key, else
+/// the repository it was made for, else `-`.
+fn repositories(uses: &Uses, e: &keystore::Entry) -> String {
+    let current = uses.of(&e.keyid);
+    if !current.is_empty() {
+        describe_uses(current)
+    } else {
+        e.repository.clone().unwrap_or_else(|| "-".to_owned())
     }
 }
 

@@ -2,7 +2,9 @@
 
 pub mod bundle;
 pub mod delegation;
+pub mod delete;
 pub mod init;
+pub mod inspect;
 pub mod key;
 pub mod list;
 pub mod lookup;

@@ -11,6 +11,10 @@
 //! (409), it is re-applied to the newer metadata and retried. Nothing is staged locally, so a
 //! refused sign leaves nothing behind.
 //!
+//! Without `--role`, a trust directory that holds no key of the role a tag goes to but holds
+//! keys of roles the repository delegates is told which, and to pass `--role` (a delegated
+//! signer who forgot it), before any passphrase is asked.
+//!
 //! In a repository whose targets delegates to hashed bins (`vouch init --hashed-bins`), a
 //! sign without `--role` puts each tag in the bin its name hashes to, and fetches and
 //! re-signs only those bins (one publish for all of them).
@@ -32,10 +36,11 @@ use vouch_tuf::reference::{Digest, Gun, ImageRef};
 use vouch_tuf::types::{RoleName, TargetName, TopLevelRole};
 
 use crate::context::Context;
+use crate::keystore::Keystore;
 use crate::output::{self, Format};
 use crate::progress::Progress;
 use crate::registry::{Registries, RegistryArgs};
-use crate::repo::{Published, Repo, RoleChange};
+use crate::repo::{self, Published, Repo, RoleChange};
 
 /// `vouch sign`
 ///
@@ -365,6 +370,69 @@ fn refuse_if_still_expired(repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()
     )
 }
 
+/// Fails, naming the delegated roles whose keys this trust directory holds, when it holds no
+/// key of one of `roles` (where tags go without `--role`) but holds keys of delegated roles
+/// of the repository: the signer most likely forgot `--role`. Otherwise does nothing (and a
+/// missing key is reported when signing, as always).
+fn suggest_role(ctx: &Context, repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()> {
+    let held: Vec<vouch_tuf::types::KeyId> = Keystore::new(&ctx.trust_dir)
+        .list()?
+        .into_iter()
+        .map(|e| e.keyid)
+        .collect();
+    let set = repo.trusted()?;
+    let delegations = set.targets().and_then(|t| t.signed().delegations.as_ref());
+    for role in roles {
+        let keyids = match role.top_level() {
+            Some(top) => set.root().signed().role_keys(top).keyids.clone(),
+            None => delegations
+                .and_then(|d| d.role(role.as_str()))
+                .map(|r| r.keyids.clone())
+                .unwrap_or_default(),
+        };
+        if keyids.iter().any(|id| held.contains(id)) {
+            continue;
+        }
+        let mine: Vec<&str> = delegations
+            .map(|d| {
+                d.roles
+                    .iter()
+                    .filter(|r| !repo::is_bin(r) && r.keyids.iter().any(|id| held.contains(id)))
+                    .map(|r| r.name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(first) = mine.first() else {
+            continue;
+        };
+        let short = first.strip_prefix("targets/").unwrap_or(first);
+        bail!(
+            "{} holds no {role} key of {}, but holds keys for its delegated role{} {}: sign with --role {short}",
+            Keystore::new(&ctx.trust_dir).dir().display(),
+            repo.gun(),
+            if mine.len() > 1 { "s" } else { "" },
+            mine.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// After a publish into `signed`: warns on stderr about root, and targets unless it was
+/// just re-signed, when they expire soon ([`crate::expiry`]). The roles just signed were
+/// renewed by the publish, and the server re-signed timestamp and snapshot.
+fn warn_expiring(repo: &Repo, signed: &[RoleName]) -> anyhow::Result<()> {
+    let set = repo.trusted()?;
+    let roles: Vec<&str> = ["root", "targets"]
+        .into_iter()
+        .filter(|r| !signed.iter().any(|s| s.as_str() == *r))
+        .collect();
+    let touched = crate::expiry::touched(set, &roles, false, false);
+    for w in crate::expiry::warnings(repo.gun().as_str(), &touched, repo::now()) {
+        output::warn(&w);
+    }
+    Ok(())
+}
+
 /// Signs `changes` into `repo` in one publish, each in the role [`route`] gives it; returns
 /// the role and publish of each change, in order.
 fn sign_group(
@@ -380,6 +448,9 @@ fn sign_group(
         if !roles.contains(r) {
             roles.push(r.clone());
         }
+    }
+    if given.is_none() {
+        suggest_role(ctx, repo, &roles)?;
     }
     refuse_if_still_expired(repo, &roles)?;
     type Apply<'c> = Box<dyn Fn(&mut Targets) -> anyhow::Result<()> + 'c>;
@@ -411,6 +482,7 @@ fn sign_group(
         })
         .collect();
     let published = repo.publish_changes(ctx, &list)?;
+    warn_expiring(repo, &roles)?;
     routed
         .into_iter()
         .map(|r| {

@@ -4,7 +4,8 @@
 //! A tag is trusted when the repository's verified metadata signs it; a digest when some
 //! target visible through the delegation tree carries it; a tag with a digest when the tag is
 //! signed for exactly that digest. The metadata comes from the server, or with `--bundle`
-//! from an offline bundle.
+//! from an offline bundle. A repository the server has no trust data for signs nothing, so
+//! its images are not trusted (exit 3) rather than an error.
 //!
 //! Then, unless `--no-registry`, the image's registry is asked ([`crate::registry`]) which
 //! digest it serves for the tag now (or whether it serves the digest, for a bare digest):
@@ -81,7 +82,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     };
     let verdict = match &args.bundle {
         Some(path) => match Repo::open_offline(ctx, &gun, path) {
-            Ok(mut updater) => judge(&args, &image, &mut updater, |e| {
+            Ok(mut updater) => judge(ctx, &args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
             })?,
             Err(e) => refused(e)?,
@@ -90,9 +91,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             Ok(mut repo) => {
                 let server = ctx.server.clone();
                 let store = repo.updater().store().clone();
-                judge(&args, &image, repo.updater(), |e| {
+                judge(ctx, &args, &image, repo.updater(), |e| {
                     repo::verify_error(&server, &gun, &store, e)
                 })?
+            }
+            Err(_) if has_no_trust_data(ctx, &gun) => {
+                let reason = format!(
+                    "{gun} has no trust data on {}, so nothing in it is signed: create it with `vouch init {gun}` (or check the image name and --server)",
+                    ctx.server
+                );
+                return report(ctx, &args, Verdict::NotTrusted(reason));
             }
             Err(e) => refused(e)?,
         },
@@ -104,6 +112,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         v => v,
     };
     report(ctx, &args, verdict)
+}
+
+/// True when the server answers that `gun` has no root at all (404): the repository was
+/// never initialised there, or was deleted. Asked only after opening the repository failed,
+/// so that an unreachable server or refused token keeps its own error.
+fn has_no_trust_data(ctx: &Context, gun: &vouch_tuf::reference::Gun) -> bool {
+    let cap = vouch_verifier::Limits::DEFAULT.root_max_bytes;
+    crate::remote::Remote::new(ctx, gun)
+        .is_ok_and(|r| r.fetch("root.json", cap).is_err_and(|e| e.is_not_found()))
 }
 
 /// Asks the registry whether it serves the signed digest for the image's tag (or serves
@@ -177,6 +194,7 @@ fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
 
 /// Answers from the trust data alone.
 fn judge<T: Transport>(
+    ctx: &Context,
     args: &Args,
     image: &ImageRef,
     updater: &mut Updater<T>,
@@ -195,6 +213,7 @@ fn judge<T: Transport>(
                 None => Vec::new(),
             };
             let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
+            warn_expiring(ctx, args, updater, &gun, &role_path);
             if let Some(r) = &args.require_role {
                 // The chain of delegations from targets, not a role name found anywhere on
                 // the path: a delegated key holder may name its own roles as it likes.
@@ -224,6 +243,38 @@ fn judge<T: Transport>(
             _ => format!("{e}: sign it with `vouch sign`, or deploy a signed tag"),
         })),
         Err(e) => Err(other_error(e)),
+    }
+}
+
+/// Warns on stderr about each role the verification went through (root, timestamp,
+/// snapshot, targets and the delegated roles on `role_path`) that expires soon
+/// ([`crate::expiry`]).
+fn warn_expiring<T: Transport>(
+    ctx: &Context,
+    args: &Args,
+    updater: &Updater<T>,
+    gun: &vouch_tuf::reference::Gun,
+    role_path: &[String],
+) {
+    let Some(set) = updater.trusted() else {
+        return;
+    };
+    let holds_snapshot_key = repo::holds_any(
+        &crate::keystore::Keystore::new(&ctx.trust_dir),
+        set.root().signed(),
+        vouch_tuf::types::TopLevelRole::Snapshot,
+    )
+    .unwrap_or(false);
+    let mut roles = vec!["root", "timestamp", "snapshot", "targets"];
+    roles.extend(
+        role_path
+            .iter()
+            .map(String::as_str)
+            .filter(|r| *r != "targets"),
+    );
+    let touched = crate::expiry::touched(set, &roles, holds_snapshot_key, args.bundle.is_some());
+    for w in crate::expiry::warnings(gun.as_str(), &touched, repo::now()) {
+        output::warn(&w);
     }
 }
 

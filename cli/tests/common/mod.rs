@@ -43,18 +43,28 @@ impl Server {
 
     /// Starts a server with a fresh data directory and extra environment (e.g. TLS files).
     pub fn start_with_env(env: &[(&str, &Path)]) -> Self {
-        Self::spawn(env, None)
+        Self::spawn(env, None, None)
     }
 
     /// Starts a server that logs every request it serves (method and path) to `log`.
     pub fn start_logging_requests(log: &Path) -> Self {
-        Self::spawn(&[], Some(log))
+        Self::spawn(&[], Some(log), None)
     }
 
-    fn spawn(env: &[(&str, &Path)], log: Option<&Path>) -> Self {
+    /// Starts a server with a fresh data directory and this TOML configuration file.
+    pub fn start_with_config(toml: &str) -> Self {
+        Self::spawn(&[], None, Some(toml))
+    }
+
+    fn spawn(env: &[(&str, &Path)], log: Option<&Path>, config: Option<&str>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut cmd = Command::new(server_binary());
+        if let Some(toml) = config {
+            let file = tmp.path().join("vouch-server.toml");
+            std::fs::write(&file, toml).unwrap();
+            cmd.arg("--config").arg(file);
+        }
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
@@ -254,6 +264,13 @@ impl Vouch {
     /// Runs `vouch ARGS…`.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().unwrap())
+    }
+
+    /// Runs `vouch ARGS…` with `env` added (values may be empty, unlike [`Vouch::set`]).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        Run::from(cmd.output().unwrap())
     }
 }
 
