@@ -368,15 +368,6 @@ fn a_wrong_pin_is_shown_reported_and_changed() {
         .ok();
 
     // A key pin over the owner's root key (the repository's first root is signed by it).
-    let root_key = owner.run(&["--output", "json", "key", "list"]).json()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["role"] == "root")
-        .unwrap()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let owner_pub = dir.join("owner-root.pub.json");
     owner
         .run(&[
