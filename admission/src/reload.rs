@@ -111,6 +111,7 @@ impl PolicyWatch {
         let file = self.path.display().to_string();
         let refused = |why: String| {
             webhook.metrics().policy_reload(false);
+            let why = one_line(&why);
             tracing::error!(file, error = %why, "policy not reloaded; the policy in force is kept");
             Outcome::Kept(why)
         };
@@ -160,4 +161,26 @@ impl PolicyWatch {
         }
         Outcome::Reloaded
     }
+}
+
+/// `message` on one line, for a log: a TOML error's source excerpt (the lines of the form
+/// `  |`, `3 | text`, `  |   ^^^`) left out, the other lines joined with `: `.
+///
+/// ```
+/// use vouch_admission::reload::one_line;
+/// let e = "invalid policy: TOML parse error at line 1, column 8\n  |\n1 | mode = 1\n  |        ^\nexpected a string\n";
+/// assert_eq!(one_line(e), "invalid policy: TOML parse error at line 1, column 8: expected a string");
+/// ```
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            let excerpt = l.starts_with('|')
+                || l.split_once(" |")
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            !l.is_empty() && !excerpt
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
