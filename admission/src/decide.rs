@@ -10,6 +10,10 @@
 //! verified, is denied before anything is looked up or fetched. It answers with a status
 //! naming each rejected image, warnings in warn mode, and for the mutating endpoint a
 //! JSONPatch pinning tags to signed digests.
+//!
+//! The policy can be replaced while the webhook serves ([`Webhook::set_policy`], from
+//! [`crate::reload`]): each review decides by the policy in force when it started, and
+//! verdicts and image mappings remembered under an earlier policy are not used again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -258,7 +262,7 @@ impl Webhook {
                 match self.plan(&snap.policy, image) {
                     Plan::Done(v) => Some(v),
                     Plan::Verify { repo, .. } => {
-                        self.trust.note_image(image, &repo);
+                        self.trust.note_image(image, &repo, snap.epoch);
                         self.trust.warm(&repo, image)
                     }
                 }

@@ -405,9 +405,14 @@ impl TrustCache {
         Some(repo)
     }
 
-    /// Notes that the policy maps `image` (trimmed) to `repo`.
-    pub fn note_image(&self, image: &str, repo: &Arc<Repo>) {
+    /// Notes that the policy of `policy_epoch` maps `image` (trimmed) to `repo`; nothing is
+    /// noted when that policy has been replaced since ([`TrustCache::set_policy`]).
+    pub fn note_image(&self, image: &str, repo: &Arc<Repo>, policy_epoch: u64) {
         let mut by_image = self.by_image.write().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock `set_policy` clears the map under, after bumping the epoch.
+        if self.policy_epoch.load(Ordering::Acquire) != policy_epoch {
+            return;
+        }
         if by_image.len() >= self.config.max_repositories.saturating_mul(8).max(1024) {
             by_image.clear();
         }

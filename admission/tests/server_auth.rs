@@ -1,6 +1,6 @@
 //! The webhook authenticating to a real vouch-server whose anonymous pulls are off: without
-//! a token every image is denied as "not authorised" (never "unreachable"); with a
-//! `token_file` it is admitted; when the token is rotated (the server accepts only the new
+//! a token (none configured, or a token file that cannot be read) every image is denied as
+//! "not authorised" (never "unreachable"); with a `token_file` it is admitted; when the token is rotated (the server accepts only the new
 //! one) and the file rewritten, admissions go on without restarting the webhook; a refused
 //! token is named as such.
 
@@ -107,9 +107,30 @@ fn a_token_file_authenticates_the_webhook_through_a_token_rotation() {
     );
     assert!(!metrics.contains("reason=\"unreachable\""), "{metrics}");
 
-    // A token file: admitted, and pinned.
+    // A token file that is not there (yet): not authorised, saying why no token was sent.
     let secrets = tempfile::tempdir().unwrap();
     let token_file = secrets.path().join("token");
+    let unreadable = Harness::new(
+        &server.base,
+        &repos,
+        &server_table(
+            &server,
+            &format!("token_file = \"{}\"", token_file.display()),
+        ),
+    );
+    let resp = unreadable.send(&review, Endpoint::Validate);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let m = resp["status"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("not authorised")
+            && m.contains(&format!(
+                "none was sent: token_file {} cannot be read: No such file",
+                token_file.display()
+            )),
+        "{m}"
+    );
+
+    // A token file: admitted, and pinned.
     write_token(&token_file, old);
     let h = Harness::new(
         &server.base,
