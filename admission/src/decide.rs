@@ -10,9 +10,13 @@
 //! verified, is denied before anything is looked up or fetched. It answers with a status
 //! naming each rejected image, warnings in warn mode, and for the mutating endpoint a
 //! JSONPatch pinning tags to signed digests.
+//!
+//! The policy can be replaced while the webhook serves ([`Webhook::set_policy`], from
+//! [`crate::reload`]): each review decides by the policy in force when it started, and
+//! verdicts and image mappings remembered under an earlier policy are not used again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
@@ -28,9 +32,17 @@ use vouch_verifier::pins::Anchor;
 
 /// The webhook: policy, warm trust state and metrics.
 pub struct Webhook {
-    policy: Policy,
+    policy: RwLock<Snapshot>,
     trust: TrustCache,
     metrics: Arc<Metrics>,
+}
+
+/// The policy in force and its epoch ([`TrustCache::set_policy`]): each review decides by
+/// one snapshot, whatever reload happens meanwhile.
+#[derive(Clone)]
+struct Snapshot {
+    policy: Arc<Policy>,
+    epoch: u64,
 }
 
 /// Which endpoint a review came to.
@@ -46,16 +58,55 @@ impl Webhook {
     /// A webhook for `policy`, caching trust per `config`.
     pub fn new(policy: Policy, config: TrustConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
+        let trust = TrustCache::new(config, metrics.clone());
+        let epoch = trust.set_policy(policy.servers.clone());
         Webhook {
-            trust: TrustCache::new(config, metrics.clone()),
-            policy,
+            trust,
+            policy: RwLock::new(Snapshot {
+                policy: Arc::new(policy),
+                epoch,
+            }),
             metrics,
         }
     }
 
-    /// The policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.snapshot().policy
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `policy` in force for the reviews that start from now on (reviews in flight
+    /// finish under the policy they started with). The trusted state of repositories is
+    /// kept; verdicts remembered under the previous policy are forgotten.
+    pub fn set_policy(&self, policy: Policy) {
+        let mut current = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        let epoch = self.trust.set_policy(policy.servers.clone());
+        *current = Snapshot {
+            policy: Arc::new(policy),
+            epoch,
+        };
+    }
+
+    /// Whether the webhook can decide by its whole policy: `Err` names each `verify` rule
+    /// whose pinned root file could not be read (those rules deny what they match meanwhile).
+    pub fn readiness(&self) -> Result<(), String> {
+        let policy = self.policy();
+        let missing: Vec<String> = policy
+            .unavailable_roots()
+            .map(|(pattern, why)| format!("rule {pattern}: {why}"))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
     }
 
     /// The metrics.
@@ -118,6 +169,12 @@ impl Webhook {
         let (resp, result, reason) = self.decide(&req, endpoint).await;
         let took = started.elapsed();
         self.metrics.decision(result, reason, took);
+        // In warn mode the response admits and carries the denials as warnings: they are
+        // what the log line must show.
+        let detail = match &resp.warnings {
+            Some(w) if resp.result.message.is_empty() && !w.is_empty() => w.join("; "),
+            _ => resp.result.message.clone(),
+        };
         tracing::info!(
             uid = %req.uid,
             kind = %req.kind.kind,
@@ -126,7 +183,7 @@ impl Webhook {
             operation = ?req.operation,
             result,
             reason,
-            detail = %resp.result.message,
+            detail = %detail,
             micros = took.as_micros() as u64,
             "admission decision"
         );
@@ -138,17 +195,18 @@ impl Webhook {
         req: &AdmissionRequest<DynamicObject>,
         endpoint: Endpoint,
     ) -> (AdmissionResponse, &'static str, &'static str) {
-        if self.policy.is_exempt(req.namespace.as_deref()) {
+        let snap = self.snapshot();
+        if snap.policy.is_exempt(req.namespace.as_deref()) {
             return (AdmissionResponse::from(req), "allowed", "exempt_namespace");
         }
         let sites = match scope(req) {
             Scope::Ignore(reason) => return (AdmissionResponse::from(req), "allowed", reason),
             Scope::Check(sites) => sites,
         };
-        let warn = self.policy.mode == Mode::Warn;
-        let verdicts = match self.verdicts_warm(&sites) {
+        let warn = snap.policy.mode == Mode::Warn;
+        let verdicts = match self.verdicts_warm(&snap, &sites) {
             Some(v) => v,
-            None => self.verdicts_within_deadline(req, &sites).await,
+            None => self.verdicts_within_deadline(&snap, req, &sites).await,
         };
         let pairs: Vec<(ImageSite, Verdict)> = sites.into_iter().zip(verdicts).collect();
         let first_denial = pairs.iter().find_map(|(_, v)| match v {
@@ -184,7 +242,7 @@ impl Webhook {
     /// policy alone or was already reached from its repository's trusted state, which is
     /// fresh and unexpired ([`TrustCache::warm`]). `None` when any image needs the
     /// blocking path (a refresh due, a lookup not answered yet, a denial).
-    fn verdicts_warm(&self, sites: &[ImageSite]) -> Option<Vec<Verdict>> {
+    fn verdicts_warm(&self, snap: &Snapshot, sites: &[ImageSite]) -> Option<Vec<Verdict>> {
         // More images than repositories (or images) a review may name: the blocking path
         // counts them.
         let config = self.trust.config();
@@ -202,10 +260,10 @@ impl Webhook {
                 if let Some(repo) = self.trust.repo_for_image(image) {
                     return self.trust.warm(&repo, image);
                 }
-                match self.plan(image) {
+                match self.plan(&snap.policy, image) {
                     Plan::Done(v) => Some(v),
                     Plan::Verify { repo, .. } => {
-                        self.trust.note_image(image, &repo);
+                        self.trust.note_image(image, &repo, snap.epoch);
                         self.trust.warm(&repo, image)
                     }
                 }
@@ -225,11 +283,13 @@ impl Webhook {
     /// deadline.
     async fn verdicts_within_deadline(
         self: &Arc<Self>,
+        snap: &Snapshot,
         req: &AdmissionRequest<DynamicObject>,
         sites: &[ImageSite],
     ) -> Vec<Verdict> {
-        let deadline = Deadline::after(self.policy.deadline);
-        let refresh = Deadline::after(self.policy.deadline.mul_f64(0.8));
+        let policy = &snap.policy;
+        let deadline = Deadline::after(policy.deadline);
+        let refresh = Deadline::after(policy.deadline.mul_f64(0.8));
         let Some(images) = distinct_images(sites, self.trust.config().max_images_per_review) else {
             let limit = self.trust.config().max_images_per_review;
             return fail_all(
@@ -241,7 +301,7 @@ impl Webhook {
                 "too_many_images",
             );
         };
-        let repos = match self.repos_to_verify(&images) {
+        let repos = match self.repos_to_verify(policy, &images) {
             Ok(repos) => repos,
             Err(limit) => {
                 return fail_all(
@@ -256,11 +316,15 @@ impl Webhook {
         };
         let this = self.clone();
         let images: Vec<String> = sites.iter().map(|s| s.image.clone()).collect();
+        let for_blocking = snap.clone();
         let work = async move {
             for repo in &repos {
                 this.trust.prepare(repo, refresh).await;
             }
-            tokio::task::spawn_blocking(move || this.verdicts_blocking(&images, deadline)).await
+            tokio::task::spawn_blocking(move || {
+                this.verdicts_blocking_in(&for_blocking, &images, deadline)
+            })
+            .await
         };
         match tokio::time::timeout_at(deadline.at.into(), work).await {
             Ok(Ok(v)) => v,
@@ -268,26 +332,19 @@ impl Webhook {
                 tracing::error!(uid = %req.uid, error = %e, "verification task failed");
                 fail_all(sites, "verification failed internally", "internal")
             }
-            Err(_) => fail_all(sites, &self.deadline_message(), "deadline"),
+            Err(_) => fail_all(sites, &deadline_message(policy), "deadline"),
         }
-    }
-
-    fn deadline_message(&self) -> String {
-        format!(
-            "could not verify within the {} ms deadline",
-            self.policy.deadline.as_millis()
-        )
     }
 
     /// The distinct repositories `images` (distinct, trimmed) need verified, or `Err(limit)`
     /// when they are more than [`TrustConfig::max_repositories_per_review`] (counted before
     /// any repository is set up). Does not block; the caller bounds how many images there
     /// are ([`TrustConfig::max_images_per_review`]).
-    fn repos_to_verify(&self, images: &[&str]) -> Result<Vec<Arc<Repo>>, usize> {
+    fn repos_to_verify(&self, policy: &Policy, images: &[&str]) -> Result<Vec<Arc<Repo>>, usize> {
         let limit = self.trust.config().max_repositories_per_review;
         let mut distinct: HashMap<(RepoKey, String), Anchor> = HashMap::new();
         for image in images {
-            if let Ok((_, source, gun, anchor)) = self.rule_plan(image) {
+            if let Ok((_, source, gun, anchor)) = rule_plan(policy, image) {
                 let key = RepoKey {
                     server: source.server.clone(),
                     gun,
@@ -308,6 +365,16 @@ impl Webhook {
     /// starting no verification and no fetch after `deadline.at` (later images are denied as
     /// past it). Blocking.
     pub fn verdicts_blocking(&self, images: &[String], deadline: Deadline) -> Vec<Verdict> {
+        self.verdicts_blocking_in(&self.snapshot(), images, deadline)
+    }
+
+    /// [`Webhook::verdicts_blocking`] under the policy of `snap`.
+    fn verdicts_blocking_in(
+        &self,
+        snap: &Snapshot,
+        images: &[String],
+        deadline: Deadline,
+    ) -> Vec<Verdict> {
         let mut seen: HashMap<&str, Verdict> = HashMap::new();
         images
             .iter()
@@ -316,11 +383,11 @@ impl Webhook {
                     .or_insert_with(|| {
                         if Instant::now() >= deadline.at {
                             return Verdict::Denied {
-                                message: self.deadline_message(),
+                                message: deadline_message(&snap.policy),
                                 reason: "deadline",
                             };
                         }
-                        self.verdict_by(image, deadline)
+                        self.verdict_in(snap, image, deadline)
                     })
                     .clone()
             })
@@ -329,8 +396,8 @@ impl Webhook {
 
     /// What the policy says of one image, and for a `verify` rule its repository. Does not
     /// block.
-    fn plan(&self, image: &str) -> Plan<'_> {
-        match self.rule_plan(image) {
+    fn plan<'p>(&self, policy: &'p Policy, image: &str) -> Plan<'p> {
+        match rule_plan(policy, image) {
             Err(v) => Plan::Done(v),
             Ok((parsed, source, gun, anchor)) => {
                 let key = RepoKey {
@@ -348,54 +415,20 @@ impl Webhook {
         }
     }
 
-    /// What the policy says of one image: its verdict, or for a `verify` rule the trust
-    /// source, GUN and anchor to verify it against. Does not block and sets nothing up.
-    fn rule_plan(&self, image: &str) -> Result<(ImageRef, &TrustSource, Gun, Anchor), Verdict> {
-        let denied = |message: String, reason| Err(Verdict::Denied { message, reason });
-        let parsed = match ImageRef::parse(image.trim()) {
-            Ok(r) => r,
-            Err(e) => return denied(format!("invalid image reference: {e}"), "invalid_reference"),
-        };
-        let Some(rule) = self.policy.rule_for(&parsed) else {
-            return denied(
-                format!("no policy rule matches {}", parsed.name()),
-                "no_rule",
-            );
-        };
-        let source = match (rule.action, &rule.trust) {
-            (Action::Allow, _) => {
-                return Err(Verdict::Allowed {
-                    pinned: None,
-                    reason: "policy_allow",
-                })
-            }
-            (Action::Deny, _) | (Action::Verify, None) => {
-                return denied(
-                    format!("denied by policy rule {}", rule.pattern),
-                    "policy_deny",
-                )
-            }
-            (Action::Verify, Some(t)) => t,
-        };
-        let gun = match source.gun_for(&parsed) {
-            Ok(g) => g,
-            Err(e) => return denied(format!("GUN mapping failed: {e}"), "invalid_reference"),
-        };
-        let anchor = match self.policy.anchor_for(source, &gun) {
-            Ok(a) => a,
-            Err(message) => return denied(message, "no_trust_pin"),
-        };
-        Ok((parsed, source, gun, anchor))
-    }
-
     /// The verdict on one image, within the policy's deadline from now. Blocking.
     pub fn verdict(&self, image: &str) -> Verdict {
-        self.verdict_by(image, Deadline::after(self.policy.deadline))
+        let snap = self.snapshot();
+        self.verdict_in(&snap, image, Deadline::after(snap.policy.deadline))
     }
 
     /// The verdict on one image, starting no fetch after `deadline.at`. Blocking.
     pub fn verdict_by(&self, image: &str, deadline: Deadline) -> Verdict {
-        match self.plan(image) {
+        self.verdict_in(&self.snapshot(), image, deadline)
+    }
+
+    /// [`Webhook::verdict_by`] under the policy of `snap`.
+    fn verdict_in(&self, snap: &Snapshot, image: &str, deadline: Deadline) -> Verdict {
+        match self.plan(&snap.policy, image) {
             Plan::Done(v) => v,
             Plan::Verify {
                 parsed,
@@ -405,7 +438,8 @@ impl Webhook {
             } => {
                 let generation = self.trust.generation(&repo);
                 let v = self.verify(image, &parsed, source, &gun, &repo, deadline);
-                self.trust.remember(&repo, generation, image.trim(), &v);
+                self.trust
+                    .remember(&repo, generation, snap.epoch, image.trim(), &v);
                 v
             }
         }
@@ -544,4 +578,64 @@ fn fail_all(sites: &[ImageSite], message: &str, reason: &'static str) -> Vec<Ver
             reason,
         })
         .collect()
+}
+
+/// What the policy says of one image: its verdict, or for a `verify` rule the trust
+/// source and GUN to verify it against. Does not block and sets nothing up.
+fn rule_plan<'p>(
+    policy: &'p Policy,
+    image: &str,
+) -> Result<(ImageRef, &'p TrustSource, Gun, Anchor), Verdict> {
+    let denied = |message: String, reason| Err(Verdict::Denied { message, reason });
+    let parsed = match ImageRef::parse(image.trim()) {
+        Ok(r) => r,
+        Err(e) => return denied(format!("invalid image reference: {e}"), "invalid_reference"),
+    };
+    let Some(rule) = policy.rule_for(&parsed) else {
+        return denied(
+            format!("no policy rule matches {}", parsed.name()),
+            "no_rule",
+        );
+    };
+    let source = match (rule.action, &rule.trust) {
+        (Action::Allow, _) => {
+            return Err(Verdict::Allowed {
+                pinned: None,
+                reason: "policy_allow",
+            })
+        }
+        (Action::Verify, None) if rule.root_unavailable.is_some() => {
+            return denied(
+                format!(
+                    "policy rule {} cannot verify: {}",
+                    rule.pattern,
+                    rule.root_unavailable.as_deref().unwrap_or_default()
+                ),
+                "root_unavailable",
+            )
+        }
+        (Action::Deny, _) | (Action::Verify, None) => {
+            return denied(
+                format!("denied by policy rule {}", rule.pattern),
+                "policy_deny",
+            )
+        }
+        (Action::Verify, Some(t)) => t,
+    };
+    let gun = match source.gun_for(&parsed) {
+        Ok(g) => g,
+        Err(e) => return denied(format!("GUN mapping failed: {e}"), "invalid_reference"),
+    };
+    let anchor = match policy.anchor_for(source, &gun) {
+        Ok(a) => a,
+        Err(message) => return denied(message, "no_trust_pin"),
+    };
+    Ok((parsed, source, gun, anchor))
+}
+
+fn deadline_message(policy: &Policy) -> String {
+    format!(
+        "could not verify within the {} ms deadline",
+        policy.deadline.as_millis()
+    )
 }

@@ -6,7 +6,7 @@
 //! | `POST /validate` | validating webhook: allow or deny |
 //! | `POST /mutate` | mutating webhook: allow or deny, and pin tags to signed digests |
 //! | `GET /healthz` | the process is serving |
-//! | `GET /readyz` | the policy is loaded and (with TLS) a certificate is loaded |
+//! | `GET /readyz` | 200 when every root file the policy pins could be loaded; 503 naming those that could not |
 //! | `GET /metrics` | Prometheus metrics |
 
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub fn app(webhook: Arc<Webhook>) -> Router {
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(webhook)
@@ -57,6 +57,17 @@ async fn handle(w: Arc<Webhook>, body: Bytes, endpoint: Endpoint) -> Response {
     };
     let bytes = w.review_bytes(review, endpoint).await;
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+async fn readyz(State(w): State<Arc<Webhook>>) -> Response {
+    match w.readiness() {
+        Ok(()) => "ready\n".into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(w): State<Arc<Webhook>>) -> Response {

@@ -10,7 +10,9 @@
 //! signer.
 //!
 //! How the parts relate:
-//! - [`policy`] loads the TOML policy: rules from image globs to actions and trust sources.
+//! - [`policy`] loads the TOML policy: rules from image globs to actions and trust sources,
+//!   and the token sent to each trust server ([`credentials`]); [`reload`] loads it again
+//!   when it or a root file it names changes.
 //! - [`review`] finds the images of a request and where they are, and builds the response
 //!   and its JSONPatch.
 //! - [`trust`] keeps one warm verifier per (trust server, GUN), refreshing at most once
@@ -35,9 +37,11 @@
 //! # let _ = router; Ok(()) }
 //! ```
 
+pub mod credentials;
 pub mod decide;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod review;
 pub mod trust;

@@ -1,5 +1,8 @@
 //! `vouch-admission`: serves the admission webhook (see the crate documentation and
-//! `docs/admission.md`).
+//! `docs/admission.md`), and checks policy files offline (`check-policy FILE`).
+//!
+//! Exit status: 0 on a clean shutdown or a valid policy; 1 when the webhook cannot start;
+//! 2 for a policy `check-policy` refuses (and for command-line errors).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,21 +10,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use vouch_admission::decide::Webhook;
 use vouch_admission::http;
 use vouch_admission::policy::Policy;
+use vouch_admission::reload::{PolicyWatch, Trigger};
 use vouch_admission::trust::TrustConfig;
 use vouch_serve::tls::{server_config, ReloadingCert};
 use vouch_verifier::clock::SystemClock;
 
 /// Kubernetes admission webhook verifying container images against vouch trust data.
 #[derive(Debug, Parser)]
-#[command(name = "vouch-admission", version)]
+#[command(
+    name = "vouch-admission",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
-    /// Policy file (TOML).
-    #[arg(long, env = "VOUCH_ADMISSION_POLICY")]
-    policy: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Policy file (TOML); loaded again when it or a root file it names changes, and on
+    /// SIGHUP.
+    #[arg(long, env = "VOUCH_ADMISSION_POLICY", required = true)]
+    policy: Option<PathBuf>,
+    /// How often to look for changes to the policy file and the root files it names, in
+    /// seconds (0: only on SIGHUP).
+    #[arg(long, default_value_t = 5, env = "VOUCH_ADMISSION_POLICY_CHECK_SECS")]
+    policy_check_secs: u64,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8443", env = "VOUCH_ADMISSION_LISTEN")]
     listen: SocketAddr,
@@ -81,6 +97,17 @@ struct Args {
     log_format: String,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a policy file offline: every setting, rule and `[[server]]` table, and that
+    /// every root file can be read and holds a root signed by its own keys. Prints a
+    /// summary and exits 0 when the policy is valid; prints the error and exits 2 when not.
+    CheckPolicy {
+        /// The policy file.
+        file: PathBuf,
+    },
+}
+
 /// How often, at most, a TLS handshake checks the certificate and key files for changes.
 const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -91,6 +118,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args = Args::parse();
+    if let Some(Command::CheckPolicy { file }) = &args.command {
+        std::process::exit(check_policy(file));
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -107,8 +137,35 @@ fn main() {
     }
 }
 
+/// `check-policy FILE`: the exit status.
+fn check_policy(file: &std::path::Path) -> i32 {
+    match Policy::load(file) {
+        Ok(policy) => {
+            println!("{}: valid", file.display());
+            print!("{}", policy.summary());
+            0
+        }
+        Err(e) => {
+            eprintln!("vouch-admission: {}: {e}", file.display());
+            2
+        }
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
-    let policy = Policy::load(&args.policy)?;
+    let path = args
+        .policy
+        .clone()
+        .context("--policy is required to serve")?;
+    let (watch, policy) =
+        PolicyWatch::load(&path).with_context(|| format!("policy {}", path.display()))?;
+    for (pattern, why) in policy.unavailable_roots() {
+        tracing::warn!(
+            rule = pattern,
+            error = why,
+            "not ready until the root file can be read"
+        );
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(
             ReloadingCert::new(c, k, CERT_CHECK_INTERVAL).context("loading the TLS certificate")?,
@@ -154,6 +211,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         };
         let scheme = if server_config.is_some() { "https" } else { "http" };
+        watch_policy(watch, webhook.clone(), args.policy_check_secs)?;
         println!("vouch-admission listening on {scheme}://{addr}");
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -166,4 +224,38 @@ fn run(args: Args) -> anyhow::Result<()> {
         http::serve(listener, http::app(webhook), server_config, shutdown).await;
         Ok(())
     })
+}
+
+/// Loads the policy again when its files change (looked at every `every_secs`, never when
+/// 0) and on SIGHUP, one check at a time. The SIGHUP handler is installed before this
+/// returns. Needs the runtime.
+fn watch_policy(watch: PolicyWatch, webhook: Arc<Webhook>, every_secs: u64) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut tick = (every_secs > 0).then(|| {
+        let mut t = tokio::time::interval(Duration::from_secs(every_secs));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let watch = Arc::new(watch);
+    tokio::spawn(async move {
+        loop {
+            let trigger = tokio::select! {
+                Some(()) = hup.recv() => Trigger::Signal,
+                Some(_) = async {
+                    match tick.as_mut() {
+                        Some(t) => Some(t.tick().await),
+                        None => std::future::pending().await,
+                    }
+                } => Trigger::Poll,
+                else => break,
+            };
+            if trigger == Trigger::Signal {
+                tracing::info!(file = %watch.path().display(), "SIGHUP: loading the policy again");
+            }
+            let (watch, webhook) = (watch.clone(), webhook.clone());
+            let _ = tokio::task::spawn_blocking(move || watch.check(&webhook, trigger)).await;
+        }
+    });
+    Ok(())
 }

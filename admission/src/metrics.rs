@@ -1,5 +1,5 @@
 //! Prometheus metrics of the webhook: decisions by result and reason, decision latency,
-//! cache hits and refreshes, written in the text exposition format.
+//! cache hits and refreshes, policy reloads, written in the text exposition format.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,6 +24,8 @@ pub struct Metrics {
     refreshes_failed: AtomicU64,
     repositories: AtomicU64,
     pruned: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +61,16 @@ impl Metrics {
             &self.refreshes_ok
         } else {
             &self.refreshes_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an attempt to load the policy again (`ok`: the new policy is in force).
+    pub fn policy_reload(&self, ok: bool) {
+        let c = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -148,6 +160,17 @@ impl Metrics {
             "Repositories dropped from memory for being idle.",
             self.pruned.load(Ordering::Relaxed),
         );
+        out.push_str(
+            "# HELP vouch_admission_policy_reloads_total Attempts to load the changed policy again, by result.\n",
+        );
+        out.push_str("# TYPE vouch_admission_policy_reloads_total counter\n");
+        for (result, c) in [("ok", &self.reloads_ok), ("failed", &self.reloads_failed)] {
+            let _ = writeln!(
+                out,
+                "vouch_admission_policy_reloads_total{{result=\"{result}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -21,7 +21,19 @@
 //! [[rule]]
 //! pattern = "registry.example.com/org/debug-*"
 //! action = "deny"
+//!
+//! [[server]]                       # how to authenticate to a trust server rules name
+//! url = "https://vouch.example.com"
+//! token_file = "/var/run/secrets/vouch/token"      # or token = "…" (discouraged)
 //! ```
+//!
+//! A `[[server]]` table gives the bearer token sent to the trust server whose URL it names;
+//! rules name a server by the same URL (`server = …`, compared without a trailing `/`), so
+//! one table serves every rule that uses that server, and a server without a table is
+//! asked without a token. The token is written in the policy (`token`) or read from a file
+//! (`token_file`, relative to the policy's directory), which is read again when it changes
+//! ([`crate::credentials`]). A table no rule uses, two tables for one URL, or a table with
+//! both or neither of `token` and `token_file` are refused.
 //!
 //! Patterns are globs over the image's **canonical name** (`registry/repository`, as
 //! [`ImageRef::name`] writes it; see `vouch_tuf::reference`): every spelling a container
@@ -44,8 +56,9 @@
 //! `exempt_namespaces` are compared exactly with the request's namespace, so each must be a
 //! valid namespace name (a DNS-1123 label).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -56,23 +69,34 @@ use vouch_tuf::types::RoleName;
 use vouch_verifier::pins::{Anchor, PinError, PinnedRoot, TrustPins};
 use vouch_verifier::search::DelegationPath;
 
+use crate::credentials::{check_token, ServerToken};
+
 /// Why a policy could not be loaded.
 #[derive(Debug, Error)]
 pub enum PolicyError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// The file could not be read. (The IO error is part of the message rather than a
+    /// `source`, so that printing the error with its sources says it once.)
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The IO error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The TOML is malformed or has unknown fields.
     #[error("invalid policy: {0}")]
-    Parse(#[from] toml::de::Error),
+    Parse(toml::de::Error),
+    /// A `[[server]]` table is inconsistent.
+    #[error("server {url}: {message}")]
+    Server {
+        /// The table's `url`.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The trust pins named by `trust_pins` could not be loaded.
     #[error("trust_pins: {0}")]
-    Pins(#[from] PinError),
+    Pins(PinError),
     /// An `exempt_namespaces` entry that is not a namespace name, so could never be equal
     /// to a request's namespace.
     #[error(
@@ -127,6 +151,16 @@ struct RawPolicy {
     trust_pins: Option<PathBuf>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
+    #[serde(default, rename = "server")]
+    servers: Vec<RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    url: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,7 +238,22 @@ pub struct Rule {
     pub action: Action,
     /// For `verify`: where trust comes from.
     pub trust: Option<TrustSource>,
+    /// For `verify` rules loaded with [`RootFiles::MayBeMissing`] whose `root_file` could not
+    /// be read: why (then `trust` is `None`, and the rule denies what it matches until the
+    /// file can be read).
+    pub root_unavailable: Option<String>,
     specificity: usize,
+}
+
+/// Whether a `root_file` that cannot be read fails the whole policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootFiles {
+    /// It does ([`Policy::load`], `check-policy`).
+    Required,
+    /// The policy loads, and the rule denies the images it matches until the file can be
+    /// read ([`Rule::root_unavailable`], [`Policy::unavailable_roots`]): what the running
+    /// webhook uses, reporting itself not ready meanwhile.
+    MayBeMissing,
 }
 
 /// A loaded, checked policy.
@@ -223,6 +272,12 @@ pub struct Policy {
     /// The trust pins of `trust_pins`: where `verify` rules without a root of their own find
     /// each repository's anchor.
     pub trust_pins: Option<TrustPins>,
+    /// The token sent to each trust server that has a `[[server]]` table, by URL (without a
+    /// trailing `/`).
+    pub servers: BTreeMap<String, Arc<ServerToken>>,
+    /// Every `root_file` the policy names, then its `trust_pins` file and every root and key
+    /// file that names (resolved against the policy's directory): the files to watch.
+    pub root_files: Vec<PathBuf>,
 }
 
 /// Default refresh interval.
@@ -231,26 +286,79 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Policy {
-    /// Reads a policy file; relative `root_file` paths are relative to its directory.
+    /// Reads a policy file; relative `root_file` and `token_file` paths are relative to its
+    /// directory. A `root_file` that cannot be read is an error.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path.parent().unwrap_or(Path::new(".")))
+        Self::load_with(path, RootFiles::Required)
     }
 
-    /// Parses policy text; relative `root_file` paths are resolved against `base`.
+    /// [`Policy::load`], with `root_files` saying whether a `root_file` that cannot be read
+    /// fails it.
+    pub fn load_with(path: &Path, root_files: RootFiles) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|error| PolicyError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        Self::parse_with(&text, Self::base_of(path), root_files)
+    }
+
+    /// The directory relative paths in the policy file `path` are read from.
+    pub fn base_of(path: &Path) -> &Path {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+
+    /// Every `root_file` that policy text names, and its `trust_pins` file, resolved against
+    /// `base`, as far as the text can be read (nothing when it is not TOML): what to watch
+    /// for changes even when the policy does not load.
+    pub fn named_root_files(text: &str, base: &Path) -> Vec<PathBuf> {
+        toml::from_str::<RawPolicy>(text)
+            .map(|raw| {
+                raw.rules
+                    .iter()
+                    .filter_map(|r| r.root_file.as_ref().map(|p| base.join(p)))
+                    .chain(raw.trust_pins.as_ref().map(|p| base.join(p)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The `verify` rules whose `root_file` could not be read (only with
+    /// [`RootFiles::MayBeMissing`]): each rule's pattern and why.
+    pub fn unavailable_roots(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rules
+            .iter()
+            .filter_map(|r| Some((r.pattern.as_str(), r.root_unavailable.as_deref()?)))
+    }
+
+    /// The token sent to `server` (a base URL as rules write it), if a `[[server]]` table
+    /// names it.
+    pub fn token_for(&self, server: &str) -> Option<&Arc<ServerToken>> {
+        self.servers.get(server.trim_end_matches('/'))
+    }
+
+    /// Parses policy text; relative `root_file` and `token_file` paths are resolved against
+    /// `base`. A `root_file` that cannot be read is an error.
     pub fn parse(text: &str, base: &Path) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text)?;
+        Self::parse_with(text, base, RootFiles::Required)
+    }
+
+    /// [`Policy::parse`], with `root_files` saying whether a `root_file` that cannot be read
+    /// fails it.
+    pub fn parse_with(text: &str, base: &Path, root_files: RootFiles) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(PolicyError::Parse)?;
+        let mut named_roots = Vec::new();
         let mut rules = Vec::with_capacity(raw.rules.len());
-        for (i, r) in raw.rules.into_iter().enumerate() {
+        for (i, r) in raw.rules.iter().enumerate() {
             let fail = |message: &str| PolicyError::Rule {
                 index: i + 1,
                 pattern: r.pattern.clone(),
                 message: message.to_owned(),
             };
             let pattern = canonical_pattern(&r.pattern).map_err(|e| fail(&e.to_string()))?;
+            let mut unavailable = None;
             let trust = match r.action {
                 Action::Verify => {
                     let server = r
@@ -262,16 +370,30 @@ impl Policy {
                             .map(|r| Some(Anchor::Root(r)))
                             .map_err(|e| fail(&format!("{what}: {e}")))
                     };
+                    // `None`: the root file cannot be read (the rule is unavailable until
+                    // it can); `Some(None)`: the policy's trust pins anchor each repository.
                     let anchor = match (&r.root_file, &r.root_inline) {
                         (Some(p), None) => {
                             let p = base.join(p);
-                            let bytes = std::fs::read(&p).map_err(|e| {
-                                fail(&format!("cannot read root_file {}: {e}", p.display()))
-                            })?;
-                            pinned(bytes, &format!("root_file {}", p.display()))?
+                            named_roots.push(p.clone());
+                            match std::fs::read(&p) {
+                                Ok(bytes) => {
+                                    Some(pinned(bytes, &format!("root_file {}", p.display()))?)
+                                }
+                                Err(e) => {
+                                    let why = format!("cannot read root_file {}: {e}", p.display());
+                                    if root_files == RootFiles::Required {
+                                        return Err(fail(&why));
+                                    }
+                                    unavailable = Some(why);
+                                    None
+                                }
+                            }
                         }
-                        (None, Some(inline)) => pinned(inline.as_bytes().to_vec(), "root_inline")?,
-                        (None, None) if raw.trust_pins.is_some() => None,
+                        (None, Some(inline)) => {
+                            Some(pinned(inline.as_bytes().to_vec(), "root_inline")?)
+                        }
+                        (None, None) if raw.trust_pins.is_some() => Some(None),
                         _ => return Err(fail(
                             "a verify rule needs exactly one of `root_file` and `root_inline`, \
                                  or neither with the policy's `trust_pins`",
@@ -294,7 +416,7 @@ impl Policy {
                             )));
                         }
                     }
-                    Some(TrustSource {
+                    anchor.map(|anchor| TrustSource {
                         server: server.trim_end_matches('/').to_owned(),
                         gun: r.gun.clone().unwrap_or_else(|| "{name}".to_owned()),
                         anchor,
@@ -318,8 +440,10 @@ impl Policy {
                 pattern,
                 action: r.action,
                 trust,
+                root_unavailable: unavailable,
             });
         }
+        let servers = servers(raw.servers, &raw.rules, base)?;
         if let Some(bad) = raw
             .exempt_namespaces
             .iter()
@@ -328,7 +452,13 @@ impl Policy {
             return Err(PolicyError::ExemptNamespace(bad.clone()));
         }
         let trust_pins = match &raw.trust_pins {
-            Some(p) => Some(TrustPins::load(&base.join(p))?),
+            Some(p) => {
+                // Watched for changes with the root files, even when it does not load.
+                named_roots.push(base.join(p));
+                let pins = TrustPins::load(&base.join(p)).map_err(PolicyError::Pins)?;
+                named_roots.extend(pins.files().iter().skip(1).cloned());
+                Some(pins)
+            }
             None => None,
         };
         Ok(Policy {
@@ -342,7 +472,64 @@ impl Policy {
                 .deadline_ms
                 .map_or(DEFAULT_DEADLINE, Duration::from_millis),
             rules,
+            servers,
+            root_files: named_roots,
         })
+    }
+
+    /// A summary of the policy for people: its settings, one line per rule and per
+    /// server (never a token).
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "mode {:?}, refresh every {} s, deadline {} ms, {} rule(s), exempt namespaces: {}",
+            self.mode,
+            self.refresh_interval.as_secs(),
+            self.deadline.as_millis(),
+            self.rules.len(),
+            if self.exempt_namespaces.is_empty() {
+                "none".to_owned()
+            } else {
+                self.exempt_namespaces
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        for (i, r) in self.rules.iter().enumerate() {
+            let _ = write!(out, "rule {}: {} -> {:?}", i + 1, r.pattern, r.action);
+            if let Some(t) = &r.trust {
+                let anchor = match &t.anchor {
+                    Some(a) => a.describe(),
+                    None => "anchored by trust_pins".to_owned(),
+                };
+                let _ = write!(out, " against {} (GUN {}, {anchor})", t.server, t.gun);
+                if !t.required_roles.is_empty() {
+                    let roles: Vec<String> =
+                        t.required_roles.iter().map(ToString::to_string).collect();
+                    let _ = write!(out, ", through {}", roles.join(" and "));
+                }
+                if self.token_for(&t.server).is_none() {
+                    out.push_str(", without a token");
+                }
+            }
+            if let Some(why) = &r.root_unavailable {
+                let _ = write!(out, " (unavailable: {why})");
+            }
+            out.push('\n');
+        }
+        for (url, token) in &self.servers {
+            let _ = writeln!(out, "server {url}: token from {}", token.describe());
+        }
+        if let Some(pins) = &self.trust_pins {
+            for rule in pins.rules() {
+                let _ = writeln!(out, "pin {}: {}", rule.origin, rule.anchor.describe());
+            }
+        }
+        out
     }
 
     /// The rule for `image`: the most specific one matching its canonical name (ties: the
@@ -379,6 +566,51 @@ impl Policy {
     pub fn is_exempt(&self, namespace: Option<&str>) -> bool {
         namespace.is_some_and(|ns| self.exempt_namespaces.contains(ns))
     }
+}
+
+/// The `[[server]]` tables: each names a server some rule uses, once, with exactly one of
+/// `token` and `token_file`.
+fn servers(
+    raw: Vec<RawServer>,
+    rules: &[RawRule],
+    base: &Path,
+) -> Result<BTreeMap<String, Arc<ServerToken>>, PolicyError> {
+    let used: BTreeSet<&str> = rules
+        .iter()
+        .filter_map(|r| Some(r.server.as_deref()?.trim_end_matches('/')))
+        .collect();
+    let mut out = BTreeMap::new();
+    for s in raw {
+        let url = s.url.trim_end_matches('/').to_owned();
+        let fail = |message: &str| PolicyError::Server {
+            url: s.url.clone(),
+            message: message.to_owned(),
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(fail(
+                "tokens are sent to http:// and https:// trust servers only",
+            ));
+        }
+        if !used.contains(url.as_str()) {
+            return Err(fail(
+                "no rule uses this server (rules name it by the same URL in `server = …`)",
+            ));
+        }
+        let token = match (s.token, s.token_file) {
+            (Some(t), None) => {
+                if let Some(why) = check_token(&t) {
+                    return Err(fail(&format!("token: {why}")));
+                }
+                ServerToken::inline(t)
+            }
+            (None, Some(p)) => ServerToken::file(base.join(p)),
+            _ => return Err(fail("give exactly one of `token` and `token_file`")),
+        };
+        if out.insert(url, Arc::new(token)).is_some() {
+            return Err(fail("a second [[server]] table for this URL"));
+        }
+    }
+    Ok(out)
 }
 
 /// A Kubernetes namespace name: a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most
@@ -635,6 +867,121 @@ mod tests {
             "colour = 1\n",
         ] {
             assert!(parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn server_tables_give_the_token_of_the_server_rules_name() {
+        let verify = |server: &str| {
+            format!(
+                "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"{server}\"\n\
+                 root_inline = 'ROOT_JSON'\n"
+            )
+        };
+        let dir = Path::new("/etc/vouch");
+        let p = Policy::parse(
+            &format!(
+                "{}[[server]]\nurl = \"https://v.example\"\ntoken_file = \"tokens/v\"\n",
+                verify("https://v.example/")
+            )
+            .replace("ROOT_JSON", root()),
+            dir,
+        )
+        .unwrap();
+        let t = p.token_for("https://v.example/").unwrap();
+        assert_eq!(t.path(), Some(Path::new("/etc/vouch/tokens/v")));
+        assert!(p.token_for("https://other.example").is_none());
+        assert!(p
+            .summary()
+            .contains("server https://v.example: token from token_file /etc/vouch/tokens/v"));
+        let p = policy(&format!(
+            "{}[[server]]\nurl = \"http://v\"\ntoken = \"s3cret\"\n",
+            verify("http://v")
+        ));
+        assert_eq!(
+            vouch_verifier::transport::BearerToken::bearer_token(
+                &**p.token_for("http://v").unwrap()
+            )
+            .as_deref(),
+            Some("s3cret")
+        );
+        assert!(!p.summary().contains("s3cret"), "{}", p.summary());
+        assert!(!format!("{p:?}").contains("s3cret"));
+        for (servers, problem) in [
+            ("[[server]]\nurl = \"http://other\"\ntoken = \"t\"\n", "no rule uses this server"),
+            ("[[server]]\nurl = \"http://v\"\n", "exactly one of `token` and `token_file`"),
+            (
+                "[[server]]\nurl = \"http://v\"\ntoken = \"t\"\ntoken_file = \"f\"\n",
+                "exactly one of",
+            ),
+            (
+                "[[server]]\nurl = \"http://v\"\ntoken = \"t\"\n[[server]]\nurl = \"http://v/\"\ntoken = \"u\"\n",
+                "a second [[server]] table",
+            ),
+            ("[[server]]\nurl = \"http://v\"\ntoken = \"a b\"\n", "token: it holds spaces"),
+            ("[[server]]\nurl = \"http://v\"\ntoken = \"\"\n", "token: it is empty"),
+            ("[[server]]\nurl = \"http://v\"\ntoken_file = \"f\"\nkey = 1\n", "unknown field `key`"),
+        ] {
+            let e = parse(&format!("{}{servers}", verify("http://v")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(problem), "{servers}: {e}");
+        }
+        let e = parse(
+            "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"file:///m\"\n\
+             root_inline = 'ROOT_JSON'\n[[server]]\nurl = \"file:///m\"\ntoken = \"t\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http:// and https://"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_root_file_fails_the_policy_or_leaves_its_rule_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[rule]]\npattern = \"reg.io/**\"\naction = \"verify\"\nserver = \"http://v\"\n\
+                    root_file = \"roots/app.json\"\n[[rule]]\npattern = \"**\"\naction = \"allow\"\n";
+        let e = Policy::parse(text, dir.path()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule 1 (reg.io/**): cannot read root_file ")
+                && e.contains("roots/app.json"),
+            "{e}"
+        );
+        let p = Policy::parse_with(text, dir.path(), RootFiles::MayBeMissing).unwrap();
+        let missing: Vec<_> = p.unavailable_roots().collect();
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].0, "reg.io/**");
+        assert!(missing[0].1.contains("roots/app.json"), "{missing:?}");
+        assert!(p.rules[0].trust.is_none());
+        assert_eq!(p.root_files, [dir.path().join("roots/app.json")]);
+        assert_eq!(
+            Policy::named_root_files(text, dir.path()),
+            [dir.path().join("roots/app.json")]
+        );
+        std::fs::create_dir(dir.path().join("roots")).unwrap();
+        std::fs::write(dir.path().join("roots/app.json"), root()).unwrap();
+        let p = Policy::parse_with(text, dir.path(), RootFiles::MayBeMissing).unwrap();
+        assert!(p.unavailable_roots().next().is_none());
+        // Present but not a signed root: the policy does not load.
+        std::fs::write(dir.path().join("roots/app.json"), b"{}").unwrap();
+        let e = Policy::parse_with(text, dir.path(), RootFiles::MayBeMissing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rule 1 (reg.io/**): root_file") && e.contains("not a usable root"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn load_errors_carry_their_cause_once() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let read = Policy::load(&dir.path().join("missing.toml")).unwrap_err();
+        let parse = Policy::parse("mode = 1\n", Path::new(".")).unwrap_err();
+        for e in [read, parse] {
+            // The cause is in the message, and not repeated as a source.
+            assert!(e.source().is_none(), "{e}");
         }
     }
 }

@@ -41,7 +41,7 @@
 //! what rollback protection starts from, and only repositories whose trust data verified
 //! have them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -59,6 +59,7 @@ use vouch_verifier::transport::{
 };
 use vouch_verifier::{ImageTarget, Updater};
 
+use crate::credentials::ServerToken;
 use crate::metrics::Metrics;
 use crate::review::Verdict;
 
@@ -68,6 +69,12 @@ pub enum TrustError {
     /// The trust server could not be reached and nothing trusted is usable.
     #[error("trust server unreachable: {0}")]
     Unreachable(String),
+    /// The trust server refused the webhook's request for want of a token, or refused the
+    /// token sent (HTTP 401, or 403 to a request with a token), and nothing trusted is
+    /// usable. Like an unreachable server, it leaves the last trusted state answering
+    /// until that expires: it says nothing about the trust data.
+    #[error("not authorised: {0}")]
+    NotAuthorised(String),
     /// The trust server has no trust data for the repository (it was never signed, or its
     /// trust data was deleted).
     #[error("no trust data on the trust server ({0})")]
@@ -98,6 +105,7 @@ impl TrustError {
     pub fn reason(&self) -> &'static str {
         match self {
             TrustError::Unreachable(_) => "unreachable",
+            TrustError::NotAuthorised(_) => "not_authorised",
             TrustError::NoTrustData(_) => "no_trust_data",
             TrustError::Rejected(_) => "metadata_rejected",
             TrustError::Expired { .. } => "expired",
@@ -325,8 +333,13 @@ pub struct TrustCache {
     next_sweep: AtomicU64,
     /// The repository each image reference (trimmed) was last mapped to by the policy, so
     /// warm answers skip parsing, rule matching and GUN mapping. Weak: a dropped repository
-    /// is mapped again.
+    /// is mapped again. Cleared when the policy changes ([`TrustCache::set_policy`]).
     by_image: RwLock<HashMap<String, Weak<Repo>>>,
+    /// The token sent to each trust server, by URL (the policy's `[[server]]` tables).
+    tokens: RwLock<BTreeMap<String, Arc<ServerToken>>>,
+    /// Bumped whenever the policy changes: verdicts reached under an earlier policy are not
+    /// remembered.
+    policy_epoch: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -343,7 +356,37 @@ impl TrustCache {
             epoch: Instant::now(),
             next_sweep: AtomicU64::new(0),
             by_image: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(BTreeMap::new()),
+            policy_epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Takes on a new policy's trust server tokens, and forgets every verdict remembered
+    /// and every image mapped under the previous policy (a rule may have changed what they
+    /// are). The trusted state of repositories is kept: it does not depend on the policy.
+    /// Returns the new policy epoch, to pass to [`TrustCache::remember`].
+    pub fn set_policy(&self, tokens: BTreeMap<String, Arc<ServerToken>>) -> u64 {
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+        // Bumped before the verdicts are cleared (each under its repository's lock), so a
+        // verdict reached under the old policy is either cleared or refused by `remember`.
+        let epoch = self.policy_epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        self.by_image
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        for repo in lock(&self.repos).values() {
+            lock(&repo.state).remembered.clear();
+        }
+        epoch
+    }
+
+    /// The token sent to `server`, if the policy gives one.
+    pub fn token_for(&self, server: &str) -> Option<Arc<ServerToken>> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server)
+            .cloned()
     }
 
     /// The repository `image` (trimmed) was mapped to by [`TrustCache::note_image`], if it
@@ -363,9 +406,14 @@ impl TrustCache {
         Some(repo)
     }
 
-    /// Notes that the policy maps `image` (trimmed) to `repo`.
-    pub fn note_image(&self, image: &str, repo: &Arc<Repo>) {
+    /// Notes that the policy of `policy_epoch` maps `image` (trimmed) to `repo`; nothing is
+    /// noted when that policy has been replaced since ([`TrustCache::set_policy`]).
+    pub fn note_image(&self, image: &str, repo: &Arc<Repo>, policy_epoch: u64) {
         let mut by_image = self.by_image.write().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock `set_policy` clears the map under, after bumping the epoch.
+        if self.policy_epoch.load(Ordering::Acquire) != policy_epoch {
+            return;
+        }
         if by_image.len() >= self.config.max_repositories.saturating_mul(8).max(1024) {
             by_image.clear();
         }
@@ -538,12 +586,23 @@ impl TrustCache {
     /// Remembers an admitting verdict on `image` (trimmed) for [`TrustCache::warm`], if
     /// the repository's trusted state is still `generation` (so every lookup behind the
     /// verdict was answered by that state). Denials are not remembered.
-    pub fn remember(&self, repo: &Repo, generation: Generation, image: &str, verdict: &Verdict) {
+    ///
+    /// `policy_epoch` is the epoch of the policy the verdict was reached under: a verdict
+    /// reached under a policy since replaced is not remembered.
+    pub fn remember(
+        &self,
+        repo: &Repo,
+        generation: Generation,
+        policy_epoch: u64,
+        image: &str,
+        verdict: &Verdict,
+    ) {
         if !matches!(verdict, Verdict::Allowed { .. }) {
             return;
         }
         let mut st = lock(&repo.state);
         if st.generation == generation.0
+            && self.policy_epoch.load(Ordering::Acquire) == policy_epoch
             && st.current.is_some()
             && st.remembered.len() < MAX_REMEMBERED
             && !st.remembered.contains_key(image)
@@ -583,11 +642,12 @@ impl TrustCache {
             return;
         }
         let (config, metrics, repo) = (self.config.clone(), self.metrics.clone(), repo.clone());
+        let token = self.token_for(&repo.key.server);
         // The flight is held by the blocking task: if this request gives up at its deadline,
         // the refresh still finishes (by `refresh.at`) before another may start.
         let _ = tokio::task::spawn_blocking(move || {
             let _flight = flight;
-            let _ = refresh_and_record(&config, &metrics, &repo, refresh.at);
+            let _ = refresh_and_record(&config, &metrics, &repo, token, refresh.at);
         })
         .await;
     }
@@ -680,7 +740,8 @@ impl TrustCache {
                     return r;
                 }
                 drop(waiting);
-                return refresh_and_record(&self.config, &self.metrics, repo, deadline.at);
+                let token = self.token_for(&repo.key.server);
+                return refresh_and_record(&self.config, &self.metrics, repo, token, deadline.at);
             }
             // A refresh is in flight: answer from the last trusted state while it is
             // unexpired, as when the server is unreachable.
@@ -726,9 +787,10 @@ fn refresh_and_record(
     config: &TrustConfig,
     metrics: &Metrics,
     repo: &Repo,
+    token: Option<Arc<ServerToken>>,
     deadline: Instant,
 ) -> Result<Arc<Mutex<Current>>, TrustError> {
-    let result = refresh(config, repo, deadline);
+    let result = refresh(config, repo, token, deadline);
     metrics.refresh(result.is_ok());
     let mut st = lock(&repo.state);
     let outcome = match result {
@@ -767,7 +829,12 @@ fn refresh_and_record(
 /// when the update fails and the directory still holds nothing but that pinned root, it is
 /// removed again ([`discard_untrusted`]), so only repositories whose trust data verified at
 /// least once keep a directory on disk.
-fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Current, TrustError> {
+fn refresh(
+    config: &TrustConfig,
+    repo: &Repo,
+    token: Option<Arc<ServerToken>>,
+    deadline: Instant,
+) -> Result<Current, TrustError> {
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
     let store =
         MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
@@ -775,7 +842,7 @@ fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Curre
             .with_durability(Durability::NoSync);
     let root_role = vouch_tuf::types::TopLevelRole::Root.name();
     let had_root = matches!(store.load(&root_role, 1 << 20), Ok(Some(_)));
-    let result = refresh_in(config, repo, store.clone(), deadline);
+    let result = refresh_in(config, repo, token, store.clone(), deadline);
     if result.is_err() {
         // The root this repository's trust starts from: the pinned file, or the first root
         // this very refresh fetched and checked against pinned keys.
@@ -795,23 +862,27 @@ fn refresh(config: &TrustConfig, repo: &Repo, deadline: Instant) -> Result<Curre
 fn refresh_in(
     config: &TrustConfig,
     repo: &Repo,
+    token: Option<Arc<ServerToken>>,
     store: MetadataStore,
     deadline: Instant,
 ) -> Result<Current, TrustError> {
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
-    let transport = transport_for(&repo.key, config.fetch_timeout)?;
+    let transport = transport_for(&repo.key, config.fetch_timeout, token.clone())?;
     if store
         .load(&vouch_tuf::types::TopLevelRole::Root.name(), 1 << 20)
         .map_err(|e| setup(&e))?
         .is_none()
     {
-        Updater::establish(&store, &repo.anchor, &transport).map_err(classify)?;
+        Updater::establish(&store, &repo.anchor, &transport, Some(deadline))
+            .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
     }
     let mut updater = Updater::new(store, transport)
         .with_clock(config.clock.clone())
         .with_gun(repo.key.gun.clone());
     updater.set_deadline(Some(deadline));
-    updater.refresh().map_err(classify)?;
+    updater
+        .refresh()
+        .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
     let set = updater
         .trusted()
         .ok_or_else(|| TrustError::Rejected("refresh left no trusted set".to_owned()))?;
@@ -871,11 +942,17 @@ fn discard_untrusted(dir: &Path, pinned: &[u8]) {
     }
 }
 
-fn classify(e: vouch_verifier::Error) -> TrustError {
+/// The [`TrustError`] for a verifier error from `server`, to which `token` was to be sent.
+fn classify(e: vouch_verifier::Error, server: &str, token: Option<&ServerToken>) -> TrustError {
     match e {
         vouch_verifier::Error::Transport(t) if t.is_not_found() => {
             TrustError::NoTrustData(t.to_string())
         }
+        vouch_verifier::Error::Transport(TransportError::Unauthorized {
+            path,
+            status,
+            sent_token,
+        }) => TrustError::NotAuthorised(not_authorised(server, &path, status, sent_token, token)),
         vouch_verifier::Error::Transport(t) => TrustError::Unreachable(t.to_string()),
         vouch_verifier::Error::Cache(c) => TrustError::Setup(c.to_string()),
         vouch_verifier::Error::Pin(p) => {
@@ -885,9 +962,43 @@ fn classify(e: vouch_verifier::Error) -> TrustError {
     }
 }
 
-/// The transport of a repository: `http(s)://server/v2/{gun}/_trust/tuf/`, or
-/// `file:///dir/{gun}/` for metadata on disk.
-fn transport_for(key: &RepoKey, timeout: Duration) -> Result<RepoTransport, TrustError> {
+/// What to tell the user when `server` answered `status` to `path`: whether a token was
+/// sent, which one, and what to change.
+fn not_authorised(
+    server: &str,
+    path: &str,
+    status: u16,
+    sent_token: bool,
+    token: Option<&ServerToken>,
+) -> String {
+    match token {
+        Some(t) if sent_token => format!(
+            "the trust server {server} refused the token from {} ({path}: HTTP {status}): it is \
+             invalid, expired or revoked, or does not allow pulling this repository",
+            t.describe()
+        ),
+        Some(t) => format!(
+            "the trust server {server} needs a token ({path}: HTTP {status}) and none was sent: \
+             {} cannot be read: {}",
+            t.describe(),
+            t.read_error()
+                .unwrap_or_else(|| "it holds no token".to_owned())
+        ),
+        None => format!(
+            "the trust server {server} needs a token ({path}: HTTP {status}) and the policy \
+             gives none: add a [[server]] table with url = \"{server}\" and token_file = \
+             \"/path/to/token\""
+        ),
+    }
+}
+
+/// The transport of a repository: `http(s)://server/v2/{gun}/_trust/tuf/` (sending `token`
+/// when there is one), or `file:///dir/{gun}/` for metadata on disk.
+fn transport_for(
+    key: &RepoKey,
+    timeout: Duration,
+    token: Option<Arc<ServerToken>>,
+) -> Result<RepoTransport, TrustError> {
     if let Some(dir) = key.server.strip_prefix("file://") {
         return Ok(RepoTransport::Dir(DirectoryTransport::new(
             PathBuf::from(dir).join(key.gun.as_str()),
@@ -899,9 +1010,12 @@ fn transport_for(key: &RepoKey, timeout: Duration) -> Result<RepoTransport, Trus
         ..HttpOptions::default()
     };
     let url = format!("{}/v2/{}/_trust/tuf/", key.server, key.gun);
-    HttpTransport::new(&url, &options)
-        .map(RepoTransport::Http)
-        .map_err(|e| TrustError::Setup(e.to_string()))
+    let transport =
+        HttpTransport::new(&url, &options).map_err(|e| TrustError::Setup(e.to_string()))?;
+    Ok(RepoTransport::Http(match token {
+        Some(t) => transport.with_bearer_token(t),
+        None => transport,
+    }))
 }
 
 impl Repo {
@@ -920,7 +1034,13 @@ pub fn lookup(
 ) -> Result<Option<ImageTarget>, TrustError> {
     cache
         .with_trusted(repo, deadline, |u| u.lookup(tag))?
-        .map_err(classify)
+        .map_err(|e| {
+            classify(
+                e,
+                &repo.key.server,
+                cache.token_for(&repo.key.server).as_deref(),
+            )
+        })
 }
 
 /// Checks whether `digest` is signed, fetching nothing after `deadline` (blocking).
@@ -932,7 +1052,13 @@ pub fn is_trusted(
 ) -> Result<bool, TrustError> {
     cache
         .with_trusted(repo, deadline, |u| u.is_trusted(digest))?
-        .map_err(classify)
+        .map_err(|e| {
+            classify(
+                e,
+                &repo.key.server,
+                cache.token_for(&repo.key.server).as_deref(),
+            )
+        })
 }
 
 /// The role paths that vouch for `digest` ([`Updater::digest_role_paths`]: for each target
@@ -946,7 +1072,13 @@ pub fn digest_role_paths(
 ) -> Result<Vec<Vec<vouch_tuf::types::RoleName>>, TrustError> {
     cache
         .with_trusted(repo, deadline, |u| u.digest_role_paths(digest))?
-        .map_err(classify)
+        .map_err(|e| {
+            classify(
+                e,
+                &repo.key.server,
+                cache.token_for(&repo.key.server).as_deref(),
+            )
+        })
 }
 
 #[cfg(test)]

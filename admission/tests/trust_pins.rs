@@ -84,6 +84,83 @@ fn an_organisation_key_pin_admits_its_repositories_and_only_those() {
     assert_eq!(resp["allowed"], true, "{resp}");
 }
 
+/// A changed key file of the pin file is a changed policy: the watch reloads it, and an
+/// invalid pin file keeps the policy in force.
+#[test]
+fn the_pin_file_and_its_keys_are_watched_with_the_policy() {
+    use std::sync::Arc;
+    use vouch_admission::decide::Webhook;
+    use vouch_admission::reload::{Outcome, PolicyWatch, Trigger};
+    use vouch_admission::trust::TrustConfig;
+
+    let server = Server::start();
+    let org = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let tags = [("v1", digest_of("v1"))];
+    let _app = Repo::init_with_root_key(&server, &format!("{REG}/app"), &tags, same(&org));
+    let dir = tempfile::tempdir().unwrap();
+    let write_key = |key: &PrivateKey| {
+        std::fs::write(
+            dir.path().join("org-root.pub.json"),
+            vouch_tuf::json::canonical(&Key::from_verifying_key(&key.verifying_key()).to_value()),
+        )
+        .unwrap();
+    };
+    write_key(&org);
+    let pins =
+        "[[pin]]\ngun = \"registry.example.com/org/**\"\nroot_keys = [\"org-root.pub.json\"]\n";
+    std::fs::write(dir.path().join("pins.toml"), pins).unwrap();
+    let policy_file = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy_file,
+        format!(
+            "trust_pins = \"pins.toml\"\n[[rule]]\npattern = \"registry.example.com/**\"\naction = \"verify\"\nserver = \"{}\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let (watch, policy) = PolicyWatch::load(&policy_file).unwrap();
+    let clock = vouch_verifier::clock::TestClock::new(vouch_verifier::clock::Clock::now(
+        &vouch_verifier::clock::SystemClock,
+    ));
+    let config = TrustConfig::new(
+        dir.path().join("cache"),
+        policy.refresh_interval,
+        policy.deadline,
+        Arc::new(clock.clone()),
+    );
+    let h = Harness {
+        webhook: Arc::new(Webhook::new(policy, config)),
+        clock,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let image = format!("{REG}/app:v1");
+    assert_eq!(decide(&h, &image)["allowed"], true);
+    assert_eq!(watch.check(&h.webhook, Trigger::Poll), Outcome::Unchanged);
+
+    // The organisation's key file now holds another key: the repository is no longer one
+    // the pin admits.
+    write_key(&PrivateKey::generate(Algorithm::Ed25519).unwrap());
+    assert_eq!(watch.check(&h.webhook, Trigger::Poll), Outcome::Reloaded);
+    let resp = decide(&h, &image);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(message(&resp).contains("signed by 0 of the pinned root keys"));
+
+    // A broken pin file is refused and the policy in force kept.
+    std::fs::write(dir.path().join("pins.toml"), "[[pin]]\ngun = 3\n").unwrap();
+    let Outcome::Kept(why) = watch.check(&h.webhook, Trigger::Poll) else {
+        panic!("a broken pin file was taken")
+    };
+    assert!(
+        why.contains("trust_pins") && why.contains("pins.toml"),
+        "{why}"
+    );
+    // Back to the organisation's key: admitted again.
+    write_key(&org);
+    std::fs::write(dir.path().join("pins.toml"), pins).unwrap();
+    assert_eq!(watch.check(&h.webhook, Trigger::Poll), Outcome::Reloaded);
+    assert_eq!(decide(&h, &image)["allowed"], true);
+}
+
 #[test]
 fn a_verify_rule_needs_a_root_or_trust_pins() {
     let dir = tempfile::tempdir().unwrap();

@@ -183,7 +183,7 @@ pub fn ensure<T: Transport>(
         Some((anchor, origin)) => (anchor, origin, false),
         None => (Anchor::FirstUse, String::new(), true),
     };
-    let root = match Updater::<T>::establish(&store, &anchor, source) {
+    let root = match Updater::<T>::establish(&store, &anchor, source, None) {
         Ok(root) => root,
         Err(VerifyError::Transport(e)) if e.is_not_found() => {
             return Err(anyhow!(

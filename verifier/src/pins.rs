@@ -348,6 +348,7 @@ pub struct PinRule {
 #[derive(Clone, Debug, Default)]
 pub struct TrustPins {
     rules: Vec<PinRule>,
+    files: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -418,6 +419,7 @@ impl TrustPins {
             message: e.to_string(),
         })?;
         let mut rules: Vec<PinRule> = Vec::with_capacity(raw.pin.len());
+        let mut files = vec![path.to_owned()];
         for (i, p) in raw.pin.into_iter().enumerate() {
             let fail = |message: String| PinError::Entry {
                 path: path.to_owned(),
@@ -439,6 +441,7 @@ impl TrustPins {
             let anchor = match (&p.root_file, &p.root_keys, p.trust_on_first_use) {
                 (Some(file), None, false) => {
                     let file = base.join(file);
+                    files.push(file.clone());
                     let bytes = read_capped(&file, Limits::DEFAULT.root_max_bytes)
                         .map_err(|e| fail(e.to_string()))?;
                     Anchor::Root(
@@ -446,8 +449,9 @@ impl TrustPins {
                             .map_err(|e| fail(format!("{}: {e}", file.display())))?,
                     )
                 }
-                (None, Some(files), false) => {
-                    let keys = files
+                (None, Some(key_files), false) => {
+                    files.extend(key_files.iter().map(|f| base.join(f)));
+                    let keys = key_files
                         .iter()
                         .map(|f| read_key_file(&base.join(f)))
                         .collect::<Result<Vec<_>, _>>()
@@ -468,7 +472,12 @@ impl TrustPins {
                 anchor,
             });
         }
-        Ok(TrustPins { rules })
+        Ok(TrustPins { rules, files })
+    }
+
+    /// The files it was read from: the pin file, then every root and key file it names.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 
     /// The rules, in file order.

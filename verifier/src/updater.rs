@@ -239,16 +239,21 @@ impl<T: Transport> Updater<T> {
     /// to be signed by the pinned threshold of pinned keys, or (trust on first use) its
     /// current `root.json`. Returns the root pinned. Later updates walk forward from it as
     /// from any pinned root; nothing is stored when the root is refused.
+    ///
+    /// The fetch starts no later than `deadline` and is cut off at it (`None`:
+    /// [`Limits::max_update_duration`] from now).
     pub fn establish(
         store: &MetadataStore,
         anchor: &crate::pins::Anchor,
         transport: &T,
+        deadline: Option<Instant>,
     ) -> Result<Vec<u8>, Error> {
         use crate::pins::{Anchor, FirstRoot};
         let limits = Limits::DEFAULT;
-        let deadline = Instant::now()
+        let own = Instant::now()
             .checked_add(limits.max_update_duration)
             .unwrap_or_else(Instant::now);
+        let deadline = deadline.map_or(own, |d| d.min(own));
         let bytes = match (anchor, anchor.first_root()) {
             (Anchor::Root(root), _) => root.bytes().to_vec(),
             (_, FirstRoot::VersionOne) => meta_fetch(

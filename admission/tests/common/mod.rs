@@ -46,10 +46,13 @@ fn server_binary() -> PathBuf {
     p
 }
 
-fn spawn_server(data: &Path, listen: &str) -> (Child, String) {
-    let mut child = Command::new(server_binary())
-        .args(["--listen", listen, "--data-dir"])
-        .arg(data)
+fn spawn_server(data: &Path, listen: &str, config: Option<&Path>) -> (Child, String) {
+    let mut command = Command::new(server_binary());
+    command.args(["--listen", listen, "--data-dir"]).arg(data);
+    if let Some(c) = config {
+        command.arg("--config").arg(c);
+    }
+    let mut child = command
         .env("VOUCH_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -79,9 +82,27 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server started with `config` as its configuration file (TOML).
+    pub fn start_with_config(config: &str) -> Self {
+        Self::start_with(Some(config))
+    }
+
+    fn start_with(config: Option<&str>) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().unwrap();
-        let (child, addr) = spawn_server(&tmp.path().join("data"), "127.0.0.1:0");
+        let config_file = config.map(|c| {
+            let f = tmp.path().join("server.toml");
+            std::fs::write(&f, c).unwrap();
+            f
+        });
+        let (child, addr) = spawn_server(
+            &tmp.path().join("data"),
+            "127.0.0.1:0",
+            config_file.as_deref(),
+        );
         let admin_token = std::fs::read_to_string(tmp.path().join("data/admin.token"))
             .unwrap()
             .trim()
@@ -102,8 +123,17 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill();
         let addr = self.base.trim_start_matches("http://").to_owned();
-        let (child, _) = spawn_server(&self._tmp.path().join("data"), &addr);
+        let config = self._tmp.path().join("server.toml");
+        let config = config.exists().then_some(config);
+        let (child, _) = spawn_server(&self._tmp.path().join("data"), &addr, config.as_deref());
         self.child = Some(child);
+    }
+
+    /// Restarts the server on the same address with the same data and `config` as its new
+    /// configuration file.
+    pub fn restart_with_config(&mut self, config: &str) {
+        std::fs::write(self._tmp.path().join("server.toml"), config).unwrap();
+        self.restart();
     }
 
     pub fn kill(&mut self) {

@@ -6,6 +6,11 @@
 //! request its remaining time as a total timeout, and checks the deadline again after each
 //! read of the streamed body. [`fetch_capped`] is that fetch for other HTTP clients (the CLI
 //! sends a token).
+//!
+//! A transport may send a bearer token with every request
+//! ([`HttpTransport::with_bearer_token`]): a [`BearerToken`] is asked for it on each request,
+//! so a token that is rotated on disk is picked up without building a new transport. A 401,
+//! and a 403 to a request that carried a token, is [`TransportError::Unauthorized`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -55,12 +60,23 @@ impl Default for HttpOptions {
     }
 }
 
+/// Supplies the bearer token an [`HttpTransport`] sends (`Authorization: Bearer …`).
+///
+/// Asked once per request, so an implementation that re-reads a rotated token is used as
+/// is; it should be cheap (cache what it reads). `None` sends no `Authorization` header.
+/// Implementations must not log the token, and their `Debug` should not show it.
+pub trait BearerToken: Send + Sync + std::fmt::Debug {
+    /// The token to send now, if any.
+    fn bearer_token(&self) -> Option<String>;
+}
+
 /// Fetches files below a base URL, e.g. `https://vouch.example.com/v2/org/app/_trust/tuf/`.
 #[derive(Clone, Debug)]
 pub struct HttpTransport {
     base: String,
     client: Client,
     timeout: Duration,
+    token: Option<std::sync::Arc<dyn BearerToken>>,
 }
 
 /// HTTP clients shared by every transport with the same options and scheme: building one
@@ -155,7 +171,17 @@ impl HttpTransport {
             base,
             client,
             timeout: options.timeout,
+            token: None,
         })
+    }
+
+    /// This transport, sending the token `token` gives with every request (see
+    /// [`BearerToken`]). The token is not part of the shared HTTP client: transports with
+    /// different tokens still share one connection pool.
+    #[must_use]
+    pub fn with_bearer_token(mut self, token: std::sync::Arc<dyn BearerToken>) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// The base URL, ending in `/`.
@@ -250,6 +276,32 @@ pub fn fetch_capped(
     }
 }
 
+/// The error for a status that is neither a success nor 404. A 401 is
+/// [`TransportError::Unauthorized`]; so is a 403 to a request that carried a token (the
+/// token does not allow the read), while a 403 to an anonymous request is
+/// [`TransportError::NotFound`], as static file hosts answer for files they do not have.
+fn error_status(path: &str, status: StatusCode, sent_token: bool) -> TransportError {
+    match status {
+        StatusCode::UNAUTHORIZED => TransportError::Unauthorized {
+            path: path.to_owned(),
+            status: status.as_u16(),
+            sent_token,
+        },
+        StatusCode::FORBIDDEN if sent_token => TransportError::Unauthorized {
+            path: path.to_owned(),
+            status: status.as_u16(),
+            sent_token,
+        },
+        StatusCode::FORBIDDEN => TransportError::NotFound {
+            path: path.to_owned(),
+        },
+        _ => TransportError::Status {
+            path: path.to_owned(),
+            status: status.as_u16(),
+        },
+    }
+}
+
 /// `now + d`, or a day later when that overflows.
 fn after(d: Duration) -> Instant {
     let now = Instant::now();
@@ -272,23 +324,59 @@ impl Transport for HttpTransport {
         check_path(path)?;
         let deadline = deadline.min(after(self.timeout));
         let url = format!("{}{}", self.base, path);
-        fetch_capped(
-            path,
-            self.client.get(&url),
-            max_len,
-            deadline,
-            |status, _| {
-                if status == StatusCode::FORBIDDEN {
-                    TransportError::NotFound {
-                        path: path.to_owned(),
-                    }
-                } else {
-                    TransportError::Status {
-                        path: path.to_owned(),
-                        status: status.as_u16(),
-                    }
-                }
-            },
-        )
+        let mut request = self.client.get(&url);
+        let token = self.token.as_ref().and_then(|t| t.bearer_token());
+        let sent_token = token.is_some();
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        fetch_capped(path, request, max_len, deadline, |status, _| {
+            error_status(path, status, sent_token)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn refusals_of_credentials_are_unauthorized_and_anonymous_403_is_not_found() {
+        let e = |status: u16, sent: bool| {
+            error_status("t.json", StatusCode::from_u16(status).unwrap(), sent)
+        };
+        assert!(matches!(
+            e(401, false),
+            TransportError::Unauthorized {
+                status: 401,
+                sent_token: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            e(401, true),
+            TransportError::Unauthorized {
+                sent_token: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            e(403, true),
+            TransportError::Unauthorized { status: 403, .. }
+        ));
+        assert!(e(403, false).is_not_found());
+        assert!(matches!(
+            e(500, true),
+            TransportError::Status { status: 500, .. }
+        ));
+        assert_eq!(
+            e(401, true).to_string(),
+            "t.json: HTTP status 401 (the token sent was refused)"
+        );
+        assert_eq!(
+            e(401, false).to_string(),
+            "t.json: HTTP status 401 (no token was sent)"
+        );
     }
 }

@@ -26,13 +26,14 @@ use thiserror::Error;
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
 pub use http::{
-    fetch_capped, without_certificate_store, CrossHostRedirects, HttpOptions, HttpTransport,
+    fetch_capped, without_certificate_store, BearerToken, CrossHostRedirects, HttpOptions,
+    HttpTransport,
 };
 
 /// A fetch that did not produce the file.
 #[derive(Debug, Error)]
 pub enum TransportError {
-    /// The file does not exist (HTTP 404 or 403, no such file).
+    /// The file does not exist (HTTP 404, 403 to a request without a token, no such file).
     #[error("{path} not found")]
     NotFound {
         /// The path asked for.
@@ -53,6 +54,17 @@ pub enum TransportError {
         path: String,
         /// The status code.
         status: u16,
+    },
+    /// The server refused the request for want of credentials or for the credentials sent
+    /// (HTTP 401; or 403 to a request that carried a token).
+    #[error("{path}: HTTP status {status} ({})", if *.sent_token { "the token sent was refused" } else { "no token was sent" })]
+    Unauthorized {
+        /// The path asked for.
+        path: String,
+        /// The status code (401 or 403).
+        status: u16,
+        /// Whether the request carried a token.
+        sent_token: bool,
     },
     /// The network failed, timed out, or redirected somewhere it may not.
     #[error("{path}: {message}")]
@@ -89,6 +101,11 @@ impl TransportError {
     /// True for [`TransportError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, TransportError::NotFound { .. })
+    }
+
+    /// True for [`TransportError::Unauthorized`].
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, TransportError::Unauthorized { .. })
     }
 
     /// True for [`TransportError::TimedOut`].
