@@ -1,5 +1,6 @@
 //! Prometheus metrics of the webhook: decisions by result and reason, decision latency,
-//! cache hits and refreshes, policy reloads, written in the text exposition format.
+//! cache hits and refreshes, policy reloads, when the trusted root and targets metadata of
+//! each repository in memory expire, written in the text exposition format.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +27,9 @@ pub struct Metrics {
     pruned: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Expiry (Unix seconds) of the trusted root and targets of each repository in memory,
+    /// by (GUN, role): at most two entries per repository, removed when it is dropped.
+    expiries: Mutex<BTreeMap<(String, &'static str), i64>>,
 }
 
 impl Metrics {
@@ -85,6 +89,22 @@ impl Metrics {
     pub fn pruned(&self, n: usize) {
         self.pruned
             .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Records when the trusted `role` (root or targets) of `gun` expires (Unix seconds).
+    pub fn expiry(&self, gun: &str, role: &'static str, unix: i64) {
+        self.expiries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((gun.to_owned(), role), unix);
+    }
+
+    /// Forgets the expiries of `gun` (its repository was dropped from memory).
+    pub fn forget_expiries(&self, gun: &str) {
+        self.expiries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(g, _), _| g != gun);
     }
 
     /// The text exposition.
@@ -169,6 +189,22 @@ impl Metrics {
                 out,
                 "vouch_admission_policy_reloads_total{{result=\"{result}\"}} {}",
                 c.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP vouch_admission_metadata_expiry_timestamp_seconds When the trusted root and targets metadata of each repository in memory expire (their key holders renew them).\n",
+        );
+        out.push_str("# TYPE vouch_admission_metadata_expiry_timestamp_seconds gauge\n");
+        for ((gun, role), at) in self
+            .expiries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            // GUNs hold only [a-z0-9._:/-]: nothing to escape in a label value.
+            let _ = writeln!(
+                out,
+                "vouch_admission_metadata_expiry_timestamp_seconds{{gun=\"{gun}\",role=\"{role}\"}} {at}"
             );
         }
         out

@@ -228,6 +228,8 @@ pub struct Repo {
     waiters: AtomicUsize,
     /// Milliseconds since the cache's epoch when it was last asked for.
     last_used: AtomicU64,
+    /// When the last warning about its metadata expiring soon was logged.
+    expiry_warned: Mutex<Option<Instant>>,
 }
 
 /// One place among a repository's waiters, given back when dropped.
@@ -505,6 +507,7 @@ impl TrustCache {
             refresh: Arc::new(tokio::sync::Mutex::new(())),
             waiters: AtomicUsize::new(0),
             last_used: AtomicU64::new(now),
+            expiry_warned: Mutex::new(None),
         });
         repos.insert(id, repo.clone());
         self.metrics.repositories(repos.len());
@@ -528,6 +531,7 @@ impl TrustCache {
         self.next_sweep
             .store(now.saturating_add(every), Ordering::Relaxed);
         let before = repos.len();
+        let guns_before: Vec<Gun> = repos.keys().map(|(k, _)| k.gun.clone()).collect();
         // The map holds one reference; a request using the repository holds another.
         repos.retain(|_, r| {
             Arc::strong_count(r) > 1
@@ -548,6 +552,12 @@ impl TrustCache {
         }
         let dropped = before - repos.len();
         if dropped > 0 {
+            let kept: std::collections::HashSet<&Gun> = repos.keys().map(|(k, _)| &k.gun).collect();
+            for gun in &guns_before {
+                if !kept.contains(gun) {
+                    self.metrics.forget_expiries(gun.as_str());
+                }
+            }
             self.by_image
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
@@ -781,6 +791,60 @@ impl TrustCache {
     }
 }
 
+/// Root or targets metadata expiring within this long is logged as a warning.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
+/// At most one expiry warning per repository this often.
+const EXPIRY_WARNING_EVERY: Duration = Duration::from_secs(86_400);
+
+/// Exports when the trusted root and targets of `repo` expire, and warns (at most once a
+/// day per repository) when one does within [`EXPIRY_WARNING`]: they are signed by key
+/// holders, who must renew them before every image of the repository is denied. The
+/// timestamp and snapshot, re-signed by the server, are left out.
+fn note_expiry(config: &TrustConfig, metrics: &Metrics, repo: &Repo, cur: &Current) {
+    let Some(set) = cur.updater.trusted() else {
+        return;
+    };
+    let roles = [
+        ("root", Some(set.root().signed().common.expires)),
+        ("targets", set.targets().map(|t| t.signed().common.expires)),
+    ];
+    let roles: Vec<(&'static str, Timestamp)> = roles
+        .into_iter()
+        .filter_map(|(role, at)| Some((role, at?)))
+        .collect();
+    for (role, at) in &roles {
+        metrics.expiry(repo.key.gun.as_str(), role, at.unix());
+    }
+    let soon = expiring_soon(&roles, config.clock.now());
+    if soon.is_empty() {
+        return;
+    }
+    let mut warned = repo.expiry_warned.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.is_some_and(|t| t.elapsed() < EXPIRY_WARNING_EVERY) {
+        return;
+    }
+    *warned = Some(Instant::now());
+    tracing::warn!(
+        server = %repo.key.server,
+        gun = %repo.key.gun,
+        expiring = %soon.join(", "),
+        "trusted metadata expires soon: its key holders must renew it (vouch renew GUN --role ROLE), or every image of the repository will be denied"
+    );
+}
+
+/// The roles of `roles` (name, expiry) that expire within [`EXPIRY_WARNING`] of `now` and
+/// have not expired yet, described: `targets expires 2026-12-20T00:00:00Z (in 19 days)`.
+fn expiring_soon(roles: &[(&'static str, Timestamp)], now: Timestamp) -> Vec<String> {
+    roles
+        .iter()
+        .filter_map(|(role, at)| {
+            let left = at.unix() - now.unix();
+            (left > 0 && left.unsigned_abs() < EXPIRY_WARNING.as_secs())
+                .then(|| format!("{role} expires {at} (in {} days)", (left + 43_200) / 86_400))
+        })
+        .collect()
+}
+
 /// Runs one refresh of `repo` (the caller holds its flight), with fetches over by
 /// `deadline`, and records the outcome. Blocking.
 fn refresh_and_record(
@@ -792,6 +856,9 @@ fn refresh_and_record(
 ) -> Result<Arc<Mutex<Current>>, TrustError> {
     let result = refresh(config, repo, token, deadline);
     metrics.refresh(result.is_ok());
+    if let Ok(cur) = &result {
+        note_expiry(config, metrics, repo, cur);
+    }
     let mut st = lock(&repo.state);
     let outcome = match result {
         Ok(cur) => {
@@ -1092,6 +1159,22 @@ mod tests {
             fs::write(dir.path().join(name), bytes).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn roles_expiring_within_thirty_days_are_named() {
+        let now = Timestamp::from_unix(1_000_000_000);
+        let day = 86_400;
+        let roles = [
+            ("root", now.add_seconds(400 * day)),
+            ("targets", now.add_seconds(19 * day + 3_600)),
+        ];
+        let soon = expiring_soon(&roles, now);
+        assert_eq!(soon.len(), 1, "{soon:?}");
+        assert!(soon[0].starts_with("targets expires ") && soon[0].ends_with("(in 19 days)"));
+        // Already expired: refused elsewhere, not "expiring soon"; 30 days out: not yet.
+        assert!(expiring_soon(&[("targets", now.add_seconds(-5))], now).is_empty());
+        assert!(expiring_soon(&[("root", now.add_seconds(30 * day))], now).is_empty());
     }
 
     #[test]

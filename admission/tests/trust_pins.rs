@@ -62,6 +62,14 @@ fn an_organisation_key_pin_admits_its_repositories_and_only_those() {
         let resp = decide(&h, &image);
         assert_eq!(resp["allowed"], true, "{image}: {resp}");
     }
+    // Operators see when each repository's root and targets expire (2099-01-01 here).
+    let metrics = h.webhook.metrics().render();
+    for line in [
+        "vouch_admission_metadata_expiry_timestamp_seconds{gun=\"registry.example.com/org/app\",role=\"root\"} 4070908800",
+        "vouch_admission_metadata_expiry_timestamp_seconds{gun=\"registry.example.com/org/team/api\",role=\"targets\"} 4070908800",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
     // Same pattern, a root the organisation did not sign.
     let resp = decide(&h, &format!("{REG}/rogue:v1"));
     assert_eq!(resp["allowed"], false, "{resp}");
