@@ -71,6 +71,66 @@ use vouch_verifier::search::DelegationPath;
 
 use crate::credentials::{check_token, ServerToken};
 
+/// A TOML error of the policy, quoting only the line at fault, and that with any `token`
+/// value masked: a policy may hold a token (`[[server]] token = …`), which must not reach
+/// logs or terminals through an error about a neighbouring line (the TOML parser's own
+/// message quotes several lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TomlError {
+    /// 1-based line of the error, when the parser says where.
+    pub line: Option<usize>,
+    /// 1-based column.
+    pub column: Option<usize>,
+    /// The line at fault (at most 120 characters), a `token` value masked.
+    pub excerpt: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl TomlError {
+    fn new(e: &toml::de::Error, text: &str) -> Self {
+        let at = e.span().map(|span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            (line, column)
+        });
+        let excerpt = at
+            .and_then(|(line, _)| text.lines().nth(line - 1))
+            .map(|l| {
+                let l = l.trim();
+                let masked = match l.split_once('=') {
+                    Some((key, _)) if key.trim().trim_matches('"') == "token" => {
+                        format!("{} = ***", key.trim())
+                    }
+                    _ => l.to_owned(),
+                };
+                masked.chars().take(120).collect()
+            });
+        TomlError {
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            excerpt,
+            message: e.message().trim().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for TomlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => {
+                write!(f, "TOML error at line {l}, column {c}")?;
+                if let Some(x) = &self.excerpt {
+                    write!(f, " ({x})")?;
+                }
+                write!(f, ": {}", self.message)
+            }
+            _ => write!(f, "TOML error: {}", self.message),
+        }
+    }
+}
+
 /// Why a policy could not be loaded.
 #[derive(Debug, Error)]
 pub enum PolicyError {
@@ -85,7 +145,7 @@ pub enum PolicyError {
     },
     /// The TOML is malformed or has unknown fields.
     #[error("invalid policy: {0}")]
-    Parse(toml::de::Error),
+    Parse(TomlError),
     /// A `[[server]]` table is inconsistent.
     #[error("server {url}: {message}")]
     Server {
@@ -139,7 +199,8 @@ pub enum Action {
     Deny,
 }
 
-#[derive(Debug, Deserialize)]
+/// The policy file as written. Not `Debug`: a `[[server]]` table may hold a token.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     #[serde(default)]
@@ -155,7 +216,7 @@ struct RawPolicy {
     servers: Vec<RawServer>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     url: String,
@@ -348,7 +409,8 @@ impl Policy {
     /// [`Policy::parse`], with `root_files` saying whether a `root_file` that cannot be read
     /// fails it.
     pub fn parse_with(text: &str, base: &Path, root_files: RootFiles) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text).map_err(PolicyError::Parse)?;
+        let raw: RawPolicy =
+            toml::from_str(text).map_err(|e| PolicyError::Parse(TomlError::new(&e, text)))?;
         let mut named_roots = Vec::new();
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, r) in raw.rules.iter().enumerate() {
@@ -969,6 +1031,22 @@ mod tests {
             .to_string();
         assert!(
             e.contains("rule 1 (reg.io/**): root_file") && e.contains("not a usable root"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn toml_errors_never_quote_the_policy() {
+        let text = "[[server]]\nurl = \"https://v.example\"\ntoken = \"s3cret-token\"\nmode = \n";
+        let e = Policy::parse(text, Path::new(".")).unwrap_err().to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("line 4") && e.contains("(mode =)"), "{e}");
+        // The line at fault holds the token itself: masked.
+        let e = Policy::parse("[[server]]\ntoken = \"s3cret\" x\n", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("s3cret") && e.contains("line 2") && e.contains("token = ***"),
             "{e}"
         );
     }

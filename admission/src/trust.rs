@@ -940,8 +940,14 @@ fn refresh_in(
         .map_err(|e| setup(&e))?
         .is_none()
     {
-        Updater::establish(&store, &repo.anchor, &transport, Some(deadline))
-            .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
+        Updater::establish(
+            &store,
+            &repo.key.gun,
+            &repo.anchor,
+            &transport,
+            Some(deadline),
+        )
+        .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
     }
     let mut updater = Updater::new(store, transport)
         .with_clock(config.clock.clone())

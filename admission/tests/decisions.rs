@@ -6,16 +6,9 @@
 
 mod common;
 
-use common::{digest_of, fixture, patched, set_image, signed_server, Harness, REG};
+use common::{digest_of, fixture, message, patched, set_image, signed_server, Harness, REG};
 use serde_json::Value;
 use vouch_admission::decide::Endpoint;
-
-fn message(resp: &Value) -> String {
-    resp["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 #[test]
 fn signed_workloads_of_every_kind_are_admitted_and_pinned_at_their_paths() {

@@ -8,17 +8,12 @@
 
 mod common;
 
-use common::{digest_of, pinned_image, pod_running, Delegation, Harness, Repo, Server, REG};
+use common::{
+    digest_of, message, pinned_image, pod_running, Delegation, Harness, Repo, Server, REG,
+};
 use serde_json::Value;
 use vouch_admission::decide::Endpoint;
 use vouch_tuf::reference::Digest;
-
-fn message(resp: &Value) -> String {
-    resp["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 /// Three repositories, each signing `v1` with top-level targets:
 ///

@@ -329,23 +329,8 @@ fn the_binary_serves_https_health_metrics_and_reloads_its_certificate() {
     drop(server);
 }
 
-/// Copies the current metadata of `gun` from `server` into `dir/{gun}/`, under both the plain
-/// and the versioned file names.
 fn mirror(server: &common::Server, gun: &str, root: &[u8], dir: &Path) {
-    let out = dir.join(gun);
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("1.root.json"), root).unwrap();
-    for role in ["timestamp", "snapshot", "targets"] {
-        let bytes =
-            reqwest::blocking::get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
-                .unwrap()
-                .bytes()
-                .unwrap();
-        let v: Value = serde_json::from_slice(&bytes).unwrap();
-        let version = v["signed"]["version"].as_u64().unwrap();
-        std::fs::write(out.join(format!("{role}.json")), &bytes).unwrap();
-        std::fs::write(out.join(format!("{version}.{role}.json")), &bytes).unwrap();
-    }
+    common::mirror_as(server, gun, gun, root, dir);
 }
 
 #[test]

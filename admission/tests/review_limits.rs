@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{digest_of, fixture, signed_server, Delegation, Harness, REG};
+use common::{digest_of, fixture, message, signed_server, Delegation, Harness, REG};
 use serde_json::Value;
 use vouch_admission::decide::Endpoint;
 use vouch_admission::trust::{Deadline, RepoKey};
@@ -34,10 +34,6 @@ fn pod(images: &[String]) -> Value {
             .collect(),
     );
     review
-}
-
-fn message(resp: &Value) -> String {
-    resp["status"]["message"].as_str().unwrap_or("").to_owned()
 }
 
 /// `n` distinct references by digest alone to `app`, none of them signed.

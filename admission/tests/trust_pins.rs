@@ -7,18 +7,11 @@
 
 mod common;
 
-use common::{digest_of, pod_running, Harness, Repo, Server, REG};
+use common::{digest_of, message, pod_running, Harness, Repo, Server, REG};
 use serde_json::Value;
 use vouch_admission::decide::Endpoint;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::metadata::Key;
-
-fn message(resp: &Value) -> String {
-    resp["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 /// A copy of `key` (the same secret).
 fn same(key: &PrivateKey) -> PrivateKey {
@@ -92,14 +85,61 @@ fn an_organisation_key_pin_admits_its_repositories_and_only_those() {
     assert_eq!(resp["allowed"], true, "{resp}");
 }
 
+/// A source serving one organisation repository's trust data as another's: the first root
+/// carries the organisation's signatures, but names the other repository, so it is refused
+/// (before, any root the organisation signed would have anchored any repository).
+#[test]
+fn one_repositorys_trust_data_cannot_stand_in_for_anothers() {
+    let server = Server::start();
+    let org = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let app = Repo::init_with_root_key(
+        &server,
+        &format!("{REG}/app"),
+        &[("v1", digest_of("app"))],
+        same(&org),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    common::mirror_as(&server, &app.gun, &app.gun, &app.root_bytes(), &mirror);
+    common::mirror_as(
+        &server,
+        &app.gun,
+        &format!("{REG}/api"),
+        &app.root_bytes(),
+        &mirror,
+    );
+    std::fs::write(
+        dir.path().join("org-root.pub.json"),
+        vouch_tuf::json::canonical(&Key::from_verifying_key(&org.verifying_key()).to_value()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pins.toml"),
+        "[[pin]]\ngun = \"registry.example.com/org/**\"\nroot_keys = [\"org-root.pub.json\"]\n",
+    )
+    .unwrap();
+    let text = format!(
+        "trust_pins = \"pins.toml\"\n[[rule]]\npattern = \"registry.example.com/org/**\"\naction = \"verify\"\nserver = \"file://{}\"\n",
+        mirror.display()
+    );
+    let policy = vouch_admission::policy::Policy::parse(&text, dir.path()).unwrap();
+    let h = Harness::for_policy(policy, dir, |_| {});
+    assert_eq!(decide(&h, &format!("{REG}/app:v1"))["allowed"], true);
+    let resp = decide(&h, &format!("{REG}/api:v1"));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(
+        message(&resp).contains(
+            "is the root of registry.example.com/org/app, not of registry.example.com/org/api"
+        ),
+        "{resp}"
+    );
+}
+
 /// A changed key file of the pin file is a changed policy: the watch reloads it, and an
 /// invalid pin file keeps the policy in force.
 #[test]
 fn the_pin_file_and_its_keys_are_watched_with_the_policy() {
-    use std::sync::Arc;
-    use vouch_admission::decide::Webhook;
     use vouch_admission::reload::{Outcome, PolicyWatch, Trigger};
-    use vouch_admission::trust::TrustConfig;
 
     let server = Server::start();
     let org = PrivateKey::generate(Algorithm::Ed25519).unwrap();
@@ -127,20 +167,7 @@ fn the_pin_file_and_its_keys_are_watched_with_the_policy() {
     )
     .unwrap();
     let (watch, policy) = PolicyWatch::load(&policy_file).unwrap();
-    let clock = vouch_verifier::clock::TestClock::new(vouch_verifier::clock::Clock::now(
-        &vouch_verifier::clock::SystemClock,
-    ));
-    let config = TrustConfig::new(
-        dir.path().join("cache"),
-        policy.refresh_interval,
-        policy.deadline,
-        Arc::new(clock.clone()),
-    );
-    let h = Harness {
-        webhook: Arc::new(Webhook::new(policy, config)),
-        clock,
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let h = Harness::for_policy(policy, tempfile::tempdir().unwrap(), |_| {});
     let image = format!("{REG}/app:v1");
     assert_eq!(decide(&h, &image)["allowed"], true);
     assert_eq!(watch.check(&h.webhook, Trigger::Poll), Outcome::Unchanged);

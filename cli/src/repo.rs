@@ -4,7 +4,7 @@
 //! Trust: the cache under `TRUST_DIR/tuf/<server>/<gun>/` holds the last trusted root; a
 //! repository this trust directory created (`vouch init`) is pinned to the root it signed.
 //! For a repository seen for the first time the root given with `--trust-root` is pinned, or
-//! else the server's current root is trusted on first use, with a warning that shows its
+//! else the repository's first root is trusted on first use, with a warning that shows its
 //! fingerprint. Every later answer comes from metadata the verifier checked.
 //!
 //! Expiry: [`Repo::open`] enforces it, as every answer to "is this image trusted" must
@@ -311,15 +311,7 @@ impl Repo {
     pub fn with_roles(&self, roles: &[RoleName]) -> anyhow::Result<TrustedSet> {
         let mut set = self.trusted()?.clone();
         let targets = TopLevelRole::Targets.name();
-        let direct = set
-            .targets()
-            .and_then(|t| t.signed().delegations.as_ref())
-            .is_some_and(|d| {
-                roles
-                    .iter()
-                    .all(|r| r.top_level().is_some() || d.role(r.as_str()).is_some())
-            });
-        if !direct {
+        if !delegated_directly(&set, roles) {
             return self.with_delegations();
         }
         for role in roles {
@@ -475,65 +467,31 @@ impl Repo {
     /// Re-signs root unchanged but for its version and expiry (10 years from now), with a
     /// threshold of its root keys held here, and publishes it; retried after a 409.
     pub fn renew_root(&mut self, ctx: &Context) -> anyhow::Result<Published> {
-        let keystore = Keystore::new(&ctx.trust_dir);
-        let mut signers = Signers::default();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if attempt > 1 {
-                self.refresh()?;
-            }
-            let mut root = self.trusted()?.root().signed().clone();
+        self.republish(ctx, TopLevelRole::Root, |set, keystore, signers| {
+            let mut root = set.root().signed().clone();
             root.bump_version();
             root.set_expires(now().add_seconds(ROOT_LIFETIME_SECS));
             let version = root.common.version;
             let rk = root.role_keys(TopLevelRole::Root).clone();
             let keys = root.keys.clone();
-            let root_keys = signers.for_keys(&keystore, "root", &keys, &rk.keyids, rk.threshold)?;
+            let root_keys = signers.for_keys(keystore, "root", &keys, &rk.keyids, rk.threshold)?;
             let md = Metadata::signed_by(root, &root_keys).context("cannot sign root")?;
-            match self
-                .remote
-                .publish(&[(TopLevelRole::Root.name(), md.to_bytes())])
-            {
-                Ok(()) => {
-                    return Ok(Published {
-                        version,
-                        attempts: attempt,
-                    })
-                }
-                Err(PublishError::Conflict { .. }) if attempt < MAX_PUBLISH_ATTEMPTS => {
-                    std::thread::sleep(backoff(attempt));
-                }
-                Err(PublishError::Conflict { gun }) => {
-                    bail!("{gun} kept changing under this update ({attempt} attempts): try again")
-                }
-                Err(PublishError::Other(e)) => return Err(e),
-            }
-        }
+            Ok((version, md.to_bytes()))
+        })
     }
 
     /// Re-signs a client-held snapshot unchanged but for its version and expiry (3 years from
     /// now), with a threshold of its keys held here, and publishes it; retried after a 409.
     pub fn renew_snapshot(&mut self, ctx: &Context) -> anyhow::Result<Published> {
-        let keystore = Keystore::new(&ctx.trust_dir);
-        let mut signers = Signers::default();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if attempt > 1 {
-                self.refresh()?;
-            }
-            let set = self.trusted()?;
-            let root = set.root().signed().clone();
-            if !holds_any(&keystore, &root, TopLevelRole::Snapshot)? {
-                bail!(
-                    "the server holds the snapshot key of {} and re-signs snapshot itself",
-                    self.gun
-                );
+        let gun = self.gun.clone();
+        self.republish(ctx, TopLevelRole::Snapshot, |set, keystore, signers| {
+            let root = set.root().signed();
+            if !holds_any(keystore, root, TopLevelRole::Snapshot)? {
+                bail!("the server holds the snapshot key of {gun} and re-signs snapshot itself");
             }
             let mut snapshot = set
                 .snapshot()
-                .ok_or_else(|| anyhow!("no trusted snapshot for {}", self.gun))?
+                .ok_or_else(|| anyhow!("no trusted snapshot for {gun}"))?
                 .signed()
                 .clone();
             snapshot.bump_version();
@@ -541,12 +499,31 @@ impl Repo {
             let version = snapshot.common.version;
             let rk = root.role_keys(TopLevelRole::Snapshot);
             let keys =
-                signers.for_keys(&keystore, "snapshot", &root.keys, &rk.keyids, rk.threshold)?;
+                signers.for_keys(keystore, "snapshot", &root.keys, &rk.keyids, rk.threshold)?;
             let md = Metadata::signed_by(snapshot, &keys).context("cannot sign snapshot")?;
-            match self
-                .remote
-                .publish(&[(TopLevelRole::Snapshot.name(), md.to_bytes())])
-            {
+            Ok((version, md.to_bytes()))
+        })
+    }
+
+    /// Publishes `role` as `sign` makes it from the trusted metadata (its new version and
+    /// bytes); after a 409, refreshes and signs again, at most [`MAX_PUBLISH_ATTEMPTS`]
+    /// times. Each key is unlocked once, however many attempts it takes.
+    fn republish(
+        &mut self,
+        ctx: &Context,
+        role: TopLevelRole,
+        sign: impl Fn(&TrustedSet, &Keystore, &mut Signers) -> anyhow::Result<(Version, Vec<u8>)>,
+    ) -> anyhow::Result<Published> {
+        let keystore = Keystore::new(&ctx.trust_dir);
+        let mut signers = Signers::default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                self.refresh()?;
+            }
+            let (version, bytes) = sign(self.trusted()?, &keystore, &mut signers)?;
+            match self.remote.publish(&[(role.name(), bytes)]) {
                 Ok(()) => {
                     return Ok(Published {
                         version,
@@ -563,6 +540,18 @@ impl Repo {
             }
         }
     }
+}
+
+/// True when every role of `roles` is a top-level role or one the top-level targets of `set`
+/// delegates to directly (so nothing below it needs loading to reach them).
+pub fn delegated_directly(set: &TrustedSet, roles: &[RoleName]) -> bool {
+    set.targets()
+        .and_then(|t| t.signed().delegations.as_ref())
+        .is_some_and(|d| {
+            roles
+                .iter()
+                .all(|r| r.top_level().is_some() || d.role(r.as_str()).is_some())
+        })
 }
 
 /// Applies `change` to the metadata of `role` in `set` (version 1 of a delegated role not

@@ -11,8 +11,8 @@
 //! 2. the rule of the pin file (`--trust-pins FILE`, `VOUCH_TRUST_PINS`) for the GUN: a
 //!    root file, a threshold of the organisation's root keys (the repository's first root
 //!    must be signed by them), or trust on first use stated explicitly;
-//! 3. else the source's current root, trusted on first use with a warning showing its
-//!    fingerprint.
+//! 3. else the source's first root (`1.root.json`), trusted on first use with a warning
+//!    showing its fingerprint.
 //!
 //! Once pinned, a `--trust-root` or pin-file rule that disagrees with the pin is an error
 //! naming the pin and how to change it (`vouch trust pin`, `vouch trust reset`), never
@@ -151,6 +151,19 @@ fn pin_of(store: &MetadataStore) -> anyhow::Result<Option<PinRecord>> {
     Ok(Some(PinRecord { root, source }))
 }
 
+/// The pin this machine holds for `gun`, if any (without creating anything).
+pub fn existing_pin(ctx: &Context, gun: &Gun) -> anyhow::Result<Option<PinRecord>> {
+    let dir = dir(ctx, gun);
+    let legacy = ctx
+        .cache_dir()
+        .join(percent_encode(ctx.server.trim_end_matches('/')))
+        .join(percent_encode(gun.as_str()));
+    if !dir.exists() && !legacy.exists() {
+        return Ok(None);
+    }
+    pin_of(&store(ctx, gun)?)
+}
+
 /// A root described for people: `root version 3 (sha256 3f2a…)`.
 pub fn describe_root(bytes: &[u8]) -> String {
     let version = Metadata::<Root>::from_bytes(bytes)
@@ -177,13 +190,22 @@ pub fn ensure<T: Transport>(
         if let Some((anchor, origin)) = &asked {
             check_agrees(gun, &store, &pin, anchor, origin)?;
         }
+        let root_role = TopLevelRole::Root.name();
+        if store
+            .load(&root_role, Limits::DEFAULT.root_max_bytes)?
+            .is_none()
+        {
+            // Metadata removed, pin kept: start again from the pinned root.
+            Updater::<T>::pin_root(&store, &pin.root)
+                .with_context(|| format!("cannot restore the pinned root of {gun}"))?;
+        }
         return Ok(store);
     }
     let (anchor, origin, implicit) = match asked {
         Some((anchor, origin)) => (anchor, origin, false),
         None => (Anchor::FirstUse, String::new(), true),
     };
-    let root = match Updater::<T>::establish(&store, &anchor, source, None) {
+    let root = match Updater::<T>::establish(&store, gun, &anchor, source, None) {
         Ok(root) => root,
         Err(VerifyError::Transport(e)) if e.is_not_found() => {
             return Err(anyhow!(
@@ -193,16 +215,24 @@ pub fn ensure<T: Transport>(
         Err(VerifyError::Transport(e)) => {
             return Err(crate::repo::transport_error(source_name, e))
         }
-        Err(VerifyError::Pin(e @ PinError::NotSignedByPinnedKeys { .. })) => {
+        Err(VerifyError::Pin(e)) => {
+            let detail = match e {
+                PinError::NotSignedByPinnedKeys { .. } => format!(
+                    "{e}: it is not the organisation's repository, or the organisation's keys did not sign it"
+                ),
+                other => other.to_string(),
+            };
             return Err(anyhow::Error::new(PinMismatch {
                 gun: gun.to_string(),
                 pinned: anchor.describe(),
-                source_note: origin,
+                source_note: if implicit {
+                    "trust on first use".to_owned()
+                } else {
+                    origin
+                },
                 asked: format!("the first root of {gun} from {source_name}"),
-                detail: format!(
-                    "{e}: it is not the organisation's repository, or the organisation's keys did not sign it"
-                ),
-            }))
+                detail,
+            }));
         }
         Err(e) => return Err(anyhow!(e).context(format!("cannot trust the root of {gun}"))),
     };
@@ -262,7 +292,7 @@ fn check_agrees(
             }
             "that is neither the pinned root nor the root trusted now".to_owned()
         }
-        Anchor::Keys { .. } => match anchor.admits(&pin.root) {
+        Anchor::Keys { .. } => match anchor.admits(&pin.root, gun) {
             Ok(()) => return Ok(()),
             Err(e) => e.to_string(),
         },

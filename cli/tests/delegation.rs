@@ -158,12 +158,7 @@ fn delegate_to_ci_sign_refuse_rotate() {
     // Rotate the CI key: the owner adds the new key; the new key's holder re-signs the
     // role (content carried over, verified); then the owner removes the old key.
     let ci2 = ci.elsewhere();
-    let new = ci2
-        .run(&["--output", "json", "key", "generate", "--role", "releases"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = ci2.generate_key("releases");
     let new_pub = owner.trust_dir.parent().unwrap().join("ci-new.pub.json");
     std::fs::write(&new_pub, ci2.run(&["key", "export", &new, "--public"]).ok()).unwrap();
     owner

@@ -99,16 +99,6 @@ fn save_root_v1(owner: &Vouch, gun: &str) -> PathBuf {
     path
 }
 
-fn sign(v: &Vouch, gun: &str, tag: &str, n: u8, role: Option<&str>) -> common::Run {
-    let image = format!("{gun}:{tag}");
-    let d = digest(n);
-    let mut args = vec!["sign", &image, "--digest", &d, "--length", "1"];
-    if let Some(r) = role {
-        args.extend(["--role", r]);
-    }
-    v.run(&args)
-}
-
 /// The row of `role` in `vouch status --output json`.
 fn status_row(v: &Vouch, gun: &str, role: &str) -> serde_json::Value {
     let status = v.run(&["--output", "json", "status", gun]).json();
@@ -138,7 +128,7 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
     let clocked = Clocked::start();
     let mut owner = clocked.vouch();
     owner.run(&["init", GUN]).ok();
-    sign(&owner, GUN, "v1", 1, None).ok();
+    owner.sign_digest(GUN, "v1", 1, None).ok();
     let root_v1 = save_root_v1(&owner, GUN);
     // Three more repositories, recovered by signing into and by rotating their targets, and
     // by changing the delegations of targets.
@@ -147,15 +137,10 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
     let delegating_gun = "registry.example.com/org/delegating";
     for gun in [signed_gun, rotated_gun, delegating_gun] {
         owner.run(&["init", gun]).ok();
-        sign(&owner, gun, "v1", 1, None).ok();
+        owner.sign_digest(gun, "v1", 1, None).ok();
     }
     owner.set("VOUCH_RELEASES_PASSPHRASE", "releases secret");
-    let releases_key = owner
-        .run(&["--output", "json", "key", "generate", "--role", "releases"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let releases_key = owner.generate_key("releases");
     let delegate = |owner: &Vouch, role: &str, paths: &str| {
         owner.run(&[
             "delegation",
@@ -239,7 +224,7 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
     pinned_client_verifies(&owner, &root_v1, GUN, "v1", &digest(1));
 
     // Signing into an expired targets re-signs it: the repository verifies again.
-    let signed = sign(&owner, signed_gun, "v2", 2, None);
+    let signed = owner.sign_digest(signed_gun, "v2", 2, None);
     signed.ok();
     assert!(
         signed.stderr.contains("expired metadata in") && signed.stderr.contains("targets"),
@@ -263,19 +248,23 @@ fn expired_targets_are_refused_by_clients_and_renewed_by_the_owner() {
 
     // Signing into a delegated role while targets has expired would leave targets expired:
     // refused, naming what to renew.
-    sign(&owner, delegating_gun, "v2", 2, Some("releases")).fails(
-        1,
-        &[
-            "targets expired 5 days ago",
-            &format!("vouch renew {delegating_gun} --role targets"),
-            "nothing was published",
-        ],
-    );
+    owner
+        .sign_digest(delegating_gun, "v2", 2, Some("releases"))
+        .fails(
+            1,
+            &[
+                "targets expired 5 days ago",
+                &format!("vouch renew {delegating_gun} --role targets"),
+                "nothing was published",
+            ],
+        );
     // A new delegation re-signs targets, with a warning; then the delegated role signs.
     let added = delegate(&owner, "nightly", "n*");
     added.ok();
     assert!(added.stderr.contains("expired metadata in"), "{added:?}");
-    sign(&owner, delegating_gun, "v2", 2, Some("releases")).ok();
+    owner
+        .sign_digest(delegating_gun, "v2", 2, Some("releases"))
+        .ok();
     for tag in ["v1", "v2"] {
         client
             .run(&[
@@ -294,12 +283,7 @@ fn an_expired_delegated_role_is_renewed_by_its_key_holder() {
     owner.set("VOUCH_RELEASES_PASSPHRASE", "releases secret");
     owner.run(&["init", GUN]).ok();
     let root_v1 = save_root_v1(&owner, GUN);
-    let keyid = owner
-        .run(&["--output", "json", "key", "generate", "--role", "releases"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let keyid = owner.generate_key("releases");
     owner
         .run(&[
             "delegation",
@@ -312,7 +296,7 @@ fn an_expired_delegated_role_is_renewed_by_its_key_holder() {
             "v*",
         ])
         .ok();
-    sign(&owner, GUN, "v1", 1, Some("releases")).ok();
+    owner.sign_digest(GUN, "v1", 1, Some("releases")).ok();
 
     // Targets is renewed halfway through; the delegated role is not.
     clocked.set_days(500, &mut [&mut owner]);
@@ -334,7 +318,7 @@ fn an_expired_delegated_role_is_renewed_by_its_key_holder() {
     assert_eq!(expired_roles(&owner, GUN), ["targets/releases"]);
 
     // Signing into targets proceeds: the expired role is not on its way.
-    sign(&owner, GUN, "latest", 2, None).ok();
+    owner.sign_digest(GUN, "latest", 2, None).ok();
     client
         .run(&["verify", &format!("{GUN}:latest"), "--no-registry"])
         .ok();
@@ -361,7 +345,7 @@ fn an_expired_client_held_snapshot_is_renewed_on_its_own() {
     let clocked = Clocked::start();
     let mut owner = clocked.vouch();
     owner.run(&["init", GUN, "--client-snapshot"]).ok();
-    sign(&owner, GUN, "v1", 1, None).ok();
+    owner.sign_digest(GUN, "v1", 1, None).ok();
     let root_v1 = save_root_v1(&owner, GUN);
 
     // A snapshot re-signed with a lifetime of one day, as another tool might.
@@ -431,7 +415,7 @@ fn an_expired_rotated_root_is_renewed_by_the_holder_of_the_new_keys() {
     let clocked = Clocked::start();
     let mut owner = clocked.vouch();
     owner.run(&["init", GUN]).ok();
-    sign(&owner, GUN, "v1", 1, None).ok();
+    owner.sign_digest(GUN, "v1", 1, None).ok();
     let root_v1 = save_root_v1(&owner, GUN);
     // Every root key replaced: root version 2 is signed by the old and the new key.
     let rotated = owner
@@ -476,7 +460,7 @@ fn an_expired_rotated_root_is_renewed_by_the_holder_of_the_new_keys() {
         .fails(3, &["not trusted", "root metadata expired"]);
     assert_eq!(expired_roles(&keeper, GUN), ["root", "targets"]);
     // A sign would leave root expired: refused, naming what to renew.
-    sign(&keeper, GUN, "v2", 2, None).fails(
+    keeper.sign_digest(GUN, "v2", 2, None).fails(
         1,
         &[
             "root expired",
@@ -495,7 +479,7 @@ fn an_expired_rotated_root_is_renewed_by_the_holder_of_the_new_keys() {
     );
     // A client pinned to root version 1 walks to version 3 through the expired version 2.
     pinned_client_verifies(&owner, &root_v1, GUN, "v1", &digest(1));
-    sign(&keeper, GUN, "v2", 2, None).ok();
+    keeper.sign_digest(GUN, "v2", 2, None).ok();
     pinned_client_verifies(&owner, &root_v1, GUN, "v2", &digest(2));
     assert_eq!(status_row(&owner, GUN, "root")["version"], 3);
 }

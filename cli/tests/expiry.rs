@@ -49,12 +49,7 @@ fn sign_and_verify_warn_about_a_targets_role_that_expires_soon() {
     // A CI signer for targets/releases.
     let mut ci = owner.elsewhere();
     ci.set("VOUCH_RELEASES_PASSPHRASE", "ci secret");
-    let ci_key = ci
-        .run(&["--output", "json", "key", "generate", "--role", "releases"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ci_key = ci.generate_key("releases");
     let public = ci.trust_dir.parent().unwrap().join("ci.pub.json");
     std::fs::write(
         &public,

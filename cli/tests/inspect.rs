@@ -41,12 +41,7 @@ fn inspect_shows_who_signed_each_tag_and_every_role() {
     // A CI key signs v2 through the delegated role targets/releases.
     let mut ci = owner.elsewhere();
     ci.set("VOUCH_RELEASES_PASSPHRASE", "ci secret");
-    let ci_key = ci
-        .run(&["--output", "json", "key", "generate", "--role", "releases"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ci_key = ci.generate_key("releases");
     let public = ci.trust_dir.parent().unwrap().join("ci.pub.json");
     std::fs::write(
         &public,

@@ -53,12 +53,7 @@ fn key_list_tells_which_repository_and_role_use_each_key() {
 
     // A new key no repository uses yet.
     v.set("VOUCH_RELEASES_PASSPHRASE", "ci secret");
-    let ci = v
-        .run(&["--output", "json", "key", "generate", "--role", "releases"])
-        .json()["keyid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ci = v.generate_key("releases");
     let fresh = listed(&v, &ci);
     assert_eq!(fresh["status"], "unknown");
     assert_eq!(fresh["repository"], serde_json::Value::Null);

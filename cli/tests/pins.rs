@@ -21,18 +21,6 @@ const APP: &str = "registry.example.com/org/app";
 const API: &str = "registry.example.com/org/api";
 const ROGUE: &str = "registry.example.com/org/rogue";
 
-fn sign(v: &Vouch, gun: &str, tag: &str, n: u8) {
-    v.run(&[
-        "sign",
-        &format!("{gun}:{tag}"),
-        "--digest",
-        &digest(n),
-        "--length",
-        "9",
-    ])
-    .ok();
-}
-
 fn verify(v: &Vouch, image: &str) -> common::Run {
     v.run(&["verify", image, "--no-registry"])
 }
@@ -40,10 +28,7 @@ fn verify(v: &Vouch, image: &str) -> common::Run {
 /// A root key generated in `v`'s trust directory, and its public half written to
 /// `dir/NAME.pub.json`.
 fn org_key(v: &Vouch, dir: &Path, name: &str) -> (String, PathBuf) {
-    let out = v
-        .run(&["--output", "json", "key", "generate", "--role", "root"])
-        .json();
-    let id = out["keyid"].as_str().unwrap().to_owned();
+    let id = v.generate_key("root");
     let path = dir.join(format!("{name}.pub.json"));
     v.run(&[
         "key",
@@ -85,7 +70,7 @@ fn an_organisation_pins_its_root_keys_once_for_every_repository() {
         officer
             .run(&["init", gun, "--root-key", &a, "--root-key", &b])
             .ok();
-        sign(&officer, gun, "v1", n);
+        officer.sign_digest(gun, "v1", n, None).ok();
     }
 
     // A consumer with only the pin file verifies both, with no warning.
@@ -112,7 +97,7 @@ fn an_organisation_pins_its_root_keys_once_for_every_repository() {
     // The repository rotates its root key away from the organisation's: it keeps its own
     // chain, and consumers old and new walk it from the first root.
     officer.run(&["rotate", APP, "root"]).ok();
-    sign(&officer, APP, "v2", 3);
+    officer.sign_digest(APP, "v2", 3, None).ok();
     verify(&consumer, &format!("{APP}:v2")).ok();
     let mut newcomer = officer.elsewhere();
     newcomer.token = None;
@@ -125,7 +110,7 @@ fn an_organisation_pins_its_root_keys_once_for_every_repository() {
     // sign: refused, naming the pin, not trusted on first use.
     let outsider = officer.elsewhere();
     outsider.run(&["init", ROGUE]).ok();
-    sign(&outsider, ROGUE, "v1", 4);
+    outsider.sign_digest(ROGUE, "v1", 4, None).ok();
     let line = verify(&consumer, &format!("{ROGUE}:v1"))
         .fails(
             3,
@@ -162,7 +147,7 @@ fn an_organisation_pins_its_root_keys_once_for_every_repository() {
     // An explicit trust-on-first-use rule: trusted, without the implicit warning.
     let sandbox = "registry.example.com/sandbox/tool";
     outsider.run(&["init", sandbox]).ok();
-    sign(&outsider, sandbox, "v1", 5);
+    outsider.sign_digest(sandbox, "v1", 5, None).ok();
     let out = verify(&consumer, &format!("{sandbox}:v1"));
     out.ok();
     assert!(out.stderr.is_empty(), "{out:?}");
@@ -184,7 +169,7 @@ fn a_pin_holds_for_every_server_and_bundle() {
     let impostor = Server::start();
     let owner = Vouch::new(&genuine);
     owner.run(&["init", APP]).ok();
-    sign(&owner, APP, "v1", 1);
+    owner.sign_digest(APP, "v1", 1, None).ok();
     let dir = owner.trust_dir.parent().unwrap().to_owned();
     let root = dir.join("app.root.json");
     owner
@@ -199,7 +184,7 @@ fn a_pin_holds_for_every_server_and_bundle() {
     let mut other_owner = Vouch::new(&impostor);
     other_owner.server = impostor.base.clone();
     other_owner.run(&["init", APP]).ok();
-    sign(&other_owner, APP, "v1", 2);
+    other_owner.sign_digest(APP, "v1", 2, None).ok();
     let other_bundle = dir.join("other.bundle.json");
     other_owner
         .run(&["export", APP, "-o", other_bundle.to_str().unwrap()])
@@ -274,21 +259,46 @@ fn a_wrong_pin_is_shown_reported_and_changed() {
         .unwrap()
         .to_owned();
     owner.run(&["init", API]).ok();
-    sign(&owner, APP, "v1", 1);
+    owner.sign_digest(APP, "v1", 1, None).ok();
     let dir = owner.trust_dir.parent().unwrap().to_owned();
     let right = dir.join("app.root.json");
-    let wrong = dir.join("api.root.json");
+    let wrong = dir.join("other-app.root.json");
+    let api_root = dir.join("api.root.json");
     owner
         .run(&["root", "export", APP, "-o", right.to_str().unwrap()])
         .ok();
-    std::fs::write(&wrong, owner.run(&["root", "export", API]).ok()).unwrap();
+    std::fs::write(&api_root, owner.run(&["root", "export", API]).ok()).unwrap();
+    // The wrong root: the same repository name, created by someone else on another server.
+    let elsewhere = Server::start();
+    let mut stranger = Vouch::new(&elsewhere);
+    stranger.server = elsewhere.base.clone();
+    stranger.run(&["init", APP]).ok();
+    std::fs::write(&wrong, stranger.run(&["root", "export", APP]).ok()).unwrap();
     // `root export` prints exactly the bytes the server serves.
     let served = reqwest_get(&format!("{}/v2/{APP}/_trust/tuf/root.json", server.base));
     assert_eq!(std::fs::read(&right).unwrap(), served);
 
-    // A consumer handed the wrong root: refused, and the message says where it is pinned.
+    // Another repository's root is refused outright: it names its repository.
     let mut consumer = owner.elsewhere();
     consumer.token = None;
+    consumer
+        .run(&[
+            "--trust-root",
+            api_root.to_str().unwrap(),
+            "verify",
+            &format!("{APP}:v1"),
+            "--no-registry",
+        ])
+        .fails(
+            3,
+            &[
+                "not trusted",
+                "is the root of registry.example.com/org/api, not of registry.example.com/org/app",
+            ],
+        );
+    consumer.run(&["trust", "reset", APP]).ok();
+
+    // A consumer handed the wrong root: refused, and the message says where it is pinned.
     let wrong_arg = wrong.to_str().unwrap();
     consumer
         .run(&[
@@ -401,7 +411,7 @@ fn a_trust_directory_of_the_earlier_layout_keeps_its_pin() {
     let server = Server::start();
     let owner = Vouch::new(&server);
     owner.run(&["init", APP]).ok();
-    sign(&owner, APP, "v1", 1);
+    owner.sign_digest(APP, "v1", 1, None).ok();
     let consumer = owner.elsewhere();
     verify(&consumer, &format!("{APP}:v1")).ok();
     // Move the repository's directory to where earlier versions kept it: below the server.

@@ -252,7 +252,13 @@ fn other_machines_trust_on_first_use_or_a_pinned_root() {
             &format!("{GUN}:v1"),
             "--no-registry",
         ])
-        .fails(3, &["not trusted", "failed verification"]);
+        .fails(
+            3,
+            &[
+                "not trusted",
+                "is the root of registry.example.com/org/other, not of registry.example.com/org/app",
+            ],
+        );
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //! root is checked against the one before. Where that first root comes from is the client's
 //! choice, stated here as an [`Anchor`]:
 //! - [`Anchor::Root`]: exactly this root file (handed out of band by the repository owner);
-//! - [`Anchor::Keys`]: any root signed by a threshold of these root keys. An organisation
-//!   that signs every repository's first root with its own root keys (`vouch init
-//!   --root-key`) pins those keys once for all its repositories; each repository still has
-//!   its own root and its own rotations;
-//! - [`Anchor::FirstUse`]: whatever root the repository serves the first time (trust on
-//!   first use), chosen explicitly.
+//! - [`Anchor::Keys`]: any repository whose first root names it (the signed field
+//!   `x-vouch-gun`, which `vouch init` writes) and is signed by a threshold of these root
+//!   keys. An organisation that signs every repository's first root with its own root keys
+//!   (`vouch init --root-key`) pins those keys once for all its repositories; each
+//!   repository still has its own root and its own rotations, and one repository's root
+//!   cannot stand in for another's;
+//! - [`Anchor::FirstUse`]: whatever first root the repository serves the first time (trust
+//!   on first use), chosen explicitly.
 //!
 //! A [`TrustPins`] file maps GUN patterns ([`NamePattern`]: `*` within a path component,
 //! `**` across) to anchors; the most specific matching pattern decides:
@@ -105,6 +107,30 @@ pub enum PinError {
         /// SHA-256 of the pinned root.
         pinned: String,
     },
+    /// The root names another repository than the one it is offered for.
+    #[error("the root offered is the root of {named}, not of {gun}")]
+    OtherRepository {
+        /// The repository the root names.
+        named: String,
+        /// The repository it was offered for.
+        gun: String,
+    },
+    /// Pinned keys vouch only for roots that name their repository.
+    #[error(
+        "the root offered for {gun} does not name its repository (signed field x-vouch-gun), so \
+         pinned keys cannot tell it from another repository's root: repositories created by \
+         `vouch init` name theirs; pin this one by its root file instead"
+    )]
+    NoRepositoryName {
+        /// The repository it was offered for.
+        gun: String,
+    },
+    /// Pinned keys vouch for a repository's first root only.
+    #[error("the root offered is version {version}; pinned keys vouch for a repository's first root (version 1)")]
+    NotFirstRoot {
+        /// Its version.
+        version: u64,
+    },
     /// The root is not signed by enough of the pinned keys.
     #[error(
         "the root offered (version {version}, sha256 {offered}) is signed by {valid} of the \
@@ -199,10 +225,9 @@ pub enum Anchor {
 pub enum FirstRoot {
     /// Nothing to fetch: the anchor is the root.
     Given,
-    /// `1.root.json`: the repository's first root, which the pinned keys signed.
+    /// `1.root.json`: the repository's first root (signed by the pinned keys, or trusted on
+    /// first use); the client walks the signed root chain from it to the current root.
     VersionOne,
-    /// `root.json`: the current root (trust on first use).
-    Current,
 }
 
 impl Anchor {
@@ -247,24 +272,44 @@ impl Anchor {
     pub fn first_root(&self) -> FirstRoot {
         match self {
             Anchor::Root(_) => FirstRoot::Given,
-            Anchor::Keys { .. } => FirstRoot::VersionOne,
-            Anchor::FirstUse => FirstRoot::Current,
+            Anchor::Keys { .. } | Anchor::FirstUse => FirstRoot::VersionOne,
         }
     }
 
-    /// Checks that `root` (root metadata bytes) may start a client's chain of trust under
-    /// this anchor: it is root metadata signed by a threshold of its own root keys, and
-    /// it is the pinned root file, or signed by the pinned threshold of the pinned keys.
-    pub fn admits(&self, root: &[u8]) -> Result<(), PinError> {
+    /// Checks that `root` (root metadata bytes) may start the chain of trust of repository
+    /// `gun` under this anchor: it is root metadata signed by a threshold of its own root
+    /// keys; it names no other repository ([`Root::GUN_FIELD`]); and it is the pinned root
+    /// file, or (for pinned keys) version 1 of a root that names `gun`, signed by the pinned
+    /// threshold of the pinned keys. Naming the repository is what stops one repository's
+    /// root, signed by the organisation's keys like every other, from being served as
+    /// another's.
+    pub fn admits(&self, root: &[u8], gun: &Gun) -> Result<(), PinError> {
         let md = self_signed_root(root)?;
         let offered = || Digest::sha256_of(root).hex().to_owned();
+        let version = md.version().get();
+        let wanted = gun.canonical();
+        match md.signed().gun() {
+            Some(named) if named != wanted.as_str() => {
+                return Err(PinError::OtherRepository {
+                    named: named.to_owned(),
+                    gun: wanted.to_string(),
+                })
+            }
+            None if matches!(self, Anchor::Keys { .. }) => {
+                return Err(PinError::NoRepositoryName {
+                    gun: wanted.to_string(),
+                })
+            }
+            _ => {}
+        }
         match self {
             Anchor::Root(pinned) if pinned.bytes == root => Ok(()),
             Anchor::Root(pinned) => Err(PinError::OtherRoot {
-                version: md.version().get(),
+                version,
                 offered: offered(),
                 pinned: pinned.sha256.clone(),
             }),
+            Anchor::Keys { .. } if version != 1 => Err(PinError::NotFirstRoot { version }),
             Anchor::Keys { keys, threshold } => {
                 let ids: Vec<KeyId> = keys.keys().cloned().collect();
                 verify_threshold(
@@ -282,7 +327,7 @@ impl Anchor {
                         _ => 0,
                     };
                     PinError::NotSignedByPinnedKeys {
-                        version: md.version().get(),
+                        version,
                         offered: offered(),
                         valid,
                         needed: threshold.get(),

@@ -1067,6 +1067,18 @@ mod tests {
         );
     }
 
+    /// The current snapshot version signed again with another expiry: same version, other
+    /// bytes than the ones timestamp names.
+    fn resigned_snapshot(repo: &mut Repo) -> Vec<u8> {
+        repo.snapshot.set_expires(NOW.add_seconds(10 * DAY));
+        Metadata::signed_by(
+            repo.snapshot.clone(),
+            &[&repo.snapshot_keys[0] as &dyn vouch_tuf::crypto::Signer],
+        )
+        .unwrap()
+        .to_bytes()
+    }
+
     #[test]
     fn a_set_built_for_editing_keeps_every_hash_and_version_check() {
         let mut repo = Repo::new();
@@ -1077,13 +1089,7 @@ mod tests {
         e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
             .unwrap();
         // Snapshot bytes other than the ones timestamp names.
-        repo.snapshot.set_expires(NOW.add_seconds(10 * DAY));
-        let other = Metadata::signed_by(
-            repo.snapshot.clone(),
-            &[&repo.snapshot_keys[0] as &dyn vouch_tuf::crypto::Signer],
-        )
-        .unwrap()
-        .to_bytes();
+        let other = resigned_snapshot(&mut repo);
         assert!(matches!(
             e.update_snapshot(&other, Origin::Remote),
             Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "snapshot"
@@ -1346,13 +1352,7 @@ mod tests {
         s.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
             .unwrap();
         // Same version, different bytes (re-signed with another expiry).
-        repo.snapshot.set_expires(NOW.add_seconds(10 * DAY));
-        let other = Metadata::signed_by(
-            repo.snapshot.clone(),
-            &[&repo.snapshot_keys[0] as &dyn vouch_tuf::crypto::Signer],
-        )
-        .unwrap()
-        .to_bytes();
+        let other = resigned_snapshot(&mut repo);
         assert!(matches!(
             s.update_snapshot(&other, Origin::Remote),
             Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "snapshot"

@@ -234,16 +234,18 @@ impl<T: Transport> Updater<T> {
         Ok(())
     }
 
-    /// Starts the trust of an empty `store` from `anchor`: the pinned root file itself, or
-    /// the repository's first root (`1.root.json`) fetched through `transport` and checked
-    /// to be signed by the pinned threshold of pinned keys, or (trust on first use) its
-    /// current `root.json`. Returns the root pinned. Later updates walk forward from it as
-    /// from any pinned root; nothing is stored when the root is refused.
+    /// Starts the trust of repository `gun` in an empty `store` from `anchor`: the pinned
+    /// root file itself, or the repository's first root (`1.root.json`) fetched through
+    /// `transport` and checked to be signed by the pinned threshold of pinned keys (or, for
+    /// trust on first use, taken as it is); either way it must not name another repository
+    /// ([`crate::pins::Anchor::admits`]). Returns the root pinned. Later updates walk the
+    /// signed root chain forward from it; nothing is stored when the root is refused.
     ///
     /// The fetch starts no later than `deadline` and is cut off at it (`None`:
     /// [`Limits::max_update_duration`] from now).
     pub fn establish(
         store: &MetadataStore,
+        gun: &Gun,
         anchor: &crate::pins::Anchor,
         transport: &T,
         deadline: Option<Instant>,
@@ -256,22 +258,15 @@ impl<T: Transport> Updater<T> {
         let deadline = deadline.map_or(own, |d| d.min(own));
         let bytes = match (anchor, anchor.first_root()) {
             (Anchor::Root(root), _) => root.bytes().to_vec(),
-            (_, FirstRoot::VersionOne) => meta_fetch(
+            (_, FirstRoot::Given | FirstRoot::VersionOne) => meta_fetch(
                 transport,
                 "root",
                 "1.root.json",
                 limits.root_max_bytes,
                 deadline,
             )?,
-            _ => meta_fetch(
-                transport,
-                "root",
-                "root.json",
-                limits.root_max_bytes,
-                deadline,
-            )?,
         };
-        anchor.admits(&bytes)?;
+        anchor.admits(&bytes, gun)?;
         Self::pin_root(store, &bytes)?;
         Ok(bytes)
     }

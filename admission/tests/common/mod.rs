@@ -232,6 +232,7 @@ impl Repo {
     /// The current root (what the tests pin is version 1, written before any rotation).
     pub fn root_bytes(&self) -> Vec<u8> {
         let mut r = Root::new(Timestamp::parse("2099-01-01T00:00:00Z").unwrap());
+        r.set_gun(&self.gun);
         r.common.version = Version::new(self.root_version).unwrap();
         r.add_key(TopLevelRole::Root, key_of(&self.root_key));
         r.add_key(TopLevelRole::Targets, key_of(&self.targets_key));
@@ -346,6 +347,7 @@ impl Repo {
         self.targets_key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
         self.root_version += 1;
         let mut r = Root::new(Timestamp::parse("2099-01-01T00:00:00Z").unwrap());
+        r.set_gun(&self.gun);
         r.common.version = Version::new(self.root_version).unwrap();
         r.add_key(TopLevelRole::Root, key_of(&self.root_key));
         r.add_key(TopLevelRole::Targets, key_of(&self.targets_key));
@@ -438,20 +440,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let text = edit(policy_text(server, repos, extra, dir.path()));
         let policy = Policy::parse(&text, dir.path()).unwrap();
-        let clock = TestClock::new(vouch_verifier::clock::Clock::now(
-            &vouch_verifier::clock::SystemClock,
-        ));
-        let config = TrustConfig::new(
-            dir.path().join("cache"),
-            policy.refresh_interval,
-            policy.deadline,
-            Arc::new(clock.clone()),
-        );
-        Harness {
-            webhook: Arc::new(Webhook::new(policy, config)),
-            clock,
-            dir,
-        }
+        Self::for_policy(policy, dir, |_| {})
     }
 
     /// As [`Harness::new`], with `tune` adjusting the trust settings.
@@ -464,6 +453,16 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let text = policy_text(server, repos, extra, dir.path());
         let policy = Policy::parse(&text, dir.path()).unwrap();
+        Self::for_policy(policy, dir, tune)
+    }
+
+    /// A webhook for a loaded `policy`, caching trust below `dir`, with a test clock at the
+    /// current time and `tune` adjusting the trust settings.
+    pub fn for_policy(
+        policy: Policy,
+        dir: tempfile::TempDir,
+        tune: impl FnOnce(&mut TrustConfig),
+    ) -> Self {
         let clock = TestClock::new(vouch_verifier::clock::Clock::now(
             &vouch_verifier::clock::SystemClock,
         ));
@@ -493,6 +492,37 @@ impl Harness {
         assert_eq!(v["kind"], "AdmissionReview");
         v["response"].clone()
     }
+}
+
+/// Copies the current metadata of `gun` from `server` into `dir/{as_gun}/` (a `file://`
+/// trust source), under both the plain and the versioned file names, with `root` as
+/// `1.root.json`. With `as_gun` other than `gun`, a source serving one repository's trust
+/// data as another's.
+pub fn mirror_as(server: &Server, gun: &str, as_gun: &str, root: &[u8], dir: &Path) {
+    let out = dir.join(as_gun);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("1.root.json"), root).unwrap();
+    for role in ["timestamp", "snapshot", "targets"] {
+        let bytes = server
+            .client
+            .get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        let version = v["signed"]["version"].as_u64().unwrap();
+        std::fs::write(out.join(format!("{role}.json")), &bytes).unwrap();
+        std::fs::write(out.join(format!("{version}.{role}.json")), &bytes).unwrap();
+    }
+}
+
+/// The denial (or warning) message of an admission response.
+pub fn message(resp: &Value) -> String {
+    resp["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A fixture from `tests/data/`.

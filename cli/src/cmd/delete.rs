@@ -38,26 +38,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         args.yes,
     )?;
     let deleted = Remote::new(ctx, &gun)?.delete_trust_data()?;
-    let store = crate::trust::store(ctx, &gun)?;
-    let dir = store.dir().to_path_buf();
-    let had_cache = store
-        .load(
-            &vouch_tuf::types::TopLevelRole::Root.name(),
-            vouch_verifier::Limits::DEFAULT.root_max_bytes,
-        )
-        .ok()
-        .flatten()
-        .is_some();
-    let cache_removed = match std::fs::remove_dir_all(&dir) {
-        Ok(()) => had_cache,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => {
-            return Err(e).with_context(|| {
-                format!(
-                    "the server's trust data of {gun} is deleted, but the cached metadata in {} could not be removed (remove it by hand)",
-                    dir.display()
-                )
-            })
+    // Only a deletion the server confirms forgets the repository here, pin included: a
+    // server that had no such repository (a wrong --server, say) leaves this machine's
+    // trust in it as it was (`vouch trust reset` forgets it on purpose).
+    let dir = crate::trust::dir(ctx, &gun);
+    let had_cache = dir.join("root.json").exists();
+    let cache_removed = if !deleted {
+        false
+    } else {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => had_cache,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "the server's trust data of {gun} is deleted, but this machine's trust in it ({}) could not be removed: run `vouch trust reset {gun}`",
+                        dir.display()
+                    )
+                })
+            }
         }
     };
     match ctx.output {

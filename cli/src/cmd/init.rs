@@ -21,6 +21,8 @@ use vouch_tuf::metadata::{
 };
 use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
 
+use vouch_verifier::transport::Transport as _;
+
 use crate::context::Context;
 use crate::keystore::{self, Keystore, NewKeys};
 use crate::output::{self, Format};
@@ -150,6 +152,23 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     check_bins(args.hashed_bins)?;
     let remote = Remote::new(ctx, &gun)?;
     let keystore = Keystore::new(&ctx.trust_dir);
+    // A new repository is pinned here to the root this run signs: never silently in place
+    // of a pin this machine already holds for the GUN (another server's, say).
+    if let Some(pin) = trust::existing_pin(ctx, &gun)? {
+        let cap = vouch_verifier::Limits::DEFAULT.root_max_bytes;
+        if remote.fetch("root.json", cap).is_ok() {
+            bail!(
+                "{gun} already has trust data on {}: nothing changed (use `vouch status {gun}` to see it)",
+                ctx.server
+            );
+        }
+        bail!(
+            "this machine already trusts {gun}, pinned to {} ({}): creating it on {} would replace that pin; if you mean to, run `vouch trust reset {gun}` first",
+            trust::describe_root(&pin.root),
+            pin.source,
+            ctx.server
+        );
+    }
 
     // Ask the server first: no keys are made for a server that is down or refuses us.
     let timestamp_key = remote.online_key(TopLevelRole::Timestamp)?;
@@ -181,6 +200,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
 
     let now = repo::now();
     let mut root = Root::new(now.add_seconds(repo::ROOT_LIFETIME_SECS));
+    // Named, so that no other repository's root (signed by the same organisation keys,
+    // say) can stand in for this one.
+    root.set_gun(gun.as_str());
     for (k, _) in &root_keys {
         root.add_key(TopLevelRole::Root, keystore::public_key(k));
     }
@@ -201,7 +223,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     // A pin file that covers this repository must accept its first root, or no consumer
     // following that file could ever trust it: refuse before anything is published.
     if let Some((anchor, origin)) = trust::requested(ctx, &gun)? {
-        anchor.admits(&root_bytes).map_err(|e| {
+        anchor.admits(&root_bytes, &gun).map_err(|e| {
             anyhow::anyhow!(
                 "{origin} pins {gun} to {}, and the root this would create is not accepted: {e}; \
                  sign it with the pinned keys (--root-key KEYID, repeated as the threshold needs)",

@@ -311,14 +311,7 @@ pub fn route(
 /// is fetched); nested roles load the delegation tree, as their publish does.
 fn refuse_if_still_expired(repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()> {
     let top = repo.trusted()?;
-    let direct = top
-        .targets()
-        .and_then(|t| t.signed().delegations.as_ref())
-        .is_some_and(|d| {
-            roles
-                .iter()
-                .all(|r| r.top_level().is_some() || d.role(r.as_str()).is_some())
-        });
+    let direct = crate::repo::delegated_directly(top, roles);
     let all_top_level = roles.iter().all(|r| r.top_level().is_some());
     let loaded;
     let set = if all_top_level || direct {

@@ -143,7 +143,7 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<()> {
                     match &rule {
                         Some((origin, anchor)) => format!("by {origin}: {anchor}"),
                         None if ctx.trust_root.is_some() => "the --trust-root file".to_owned(),
-                        None => "the server's current root, trusted on first use".to_owned(),
+                        None => "the server's first root, trusted on first use".to_owned(),
                     }
                 )),
             }
@@ -198,7 +198,7 @@ fn pin(ctx: &Context, args: PinArgs) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(crate::repo::transport_error(&ctx.server, e)),
             };
-            anchor.admits(&root).with_context(|| {
+            anchor.admits(&root, &gun).with_context(|| {
                 format!(
                     "the first root of {gun} on {} cannot be pinned to {}",
                     ctx.server,

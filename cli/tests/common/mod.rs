@@ -261,6 +261,26 @@ impl Vouch {
         self.trust_dir.join("tuf").join(enc(gun)).join("root.json")
     }
 
+    /// `vouch sign GUN:TAG --digest` [`digest`]`(n) --length 7`, into `role` when given.
+    pub fn sign_digest(&self, gun: &str, tag: &str, n: u8, role: Option<&str>) -> Run {
+        let image = format!("{gun}:{tag}");
+        let d = digest(n);
+        let mut args = vec!["sign", &image, "--digest", &d, "--length", "7"];
+        if let Some(r) = role {
+            args.extend(["--role", r]);
+        }
+        self.run(&args)
+    }
+
+    /// Generates a key for `role` in this trust directory and returns its id.
+    pub fn generate_key(&self, role: &str) -> String {
+        self.run(&["--output", "json", "key", "generate", "--role", role])
+            .json()["keyid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("key generate --role {role} printed no keyid"))
+            .to_owned()
+    }
+
     /// Runs `vouch ARGS…`.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().unwrap())

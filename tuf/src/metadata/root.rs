@@ -103,6 +103,25 @@ impl Root {
         }
     }
 
+    /// The repository (GUN) this root names in its [`Root::GUN_FIELD`] field, if it names
+    /// one (`None` too when the field is not a string).
+    pub fn gun(&self) -> Option<&str> {
+        self.extra.get(Self::GUN_FIELD).and_then(Value::as_str)
+    }
+
+    /// Names the repository (GUN) this root is for, in its signed [`Root::GUN_FIELD`] field:
+    /// a root signed for one repository then cannot be passed off as another's (an
+    /// organisation's root keys sign the first root of every repository, so the signatures
+    /// alone do not say which repository a root belongs to).
+    pub fn set_gun(&mut self, gun: &str) {
+        self.extra
+            .insert(Self::GUN_FIELD.to_owned(), Value::from(gun));
+    }
+
+    /// The signed field of root metadata naming the repository: an extension field, which
+    /// TUF clients that do not know it keep and ignore.
+    pub const GUN_FIELD: &'static str = "x-vouch-gun";
+
     /// Sets the threshold of `role`.
     pub fn set_threshold(&mut self, role: TopLevelRole, threshold: Threshold) {
         self.role_keys_mut(role).threshold = threshold;

@@ -15,15 +15,32 @@ fn public(sk: &PrivateKey) -> Key {
     Key::from_verifying_key(&sk.verifying_key())
 }
 
-/// Root metadata listing `root_keys` with `threshold` for root (and one key for every
-/// other role), version `version`, signed by `signers`.
+/// The repository the roots of these tests are for.
+const APP: &str = "r.io/org/app";
+
+/// Root metadata of [`APP`] listing `root_keys` with `threshold` for root (and one key for
+/// every other role), version `version`, signed by `signers`.
 fn root(
     root_keys: &[&PrivateKey],
     threshold: u32,
     version: u64,
     signers: &[&PrivateKey],
 ) -> Vec<u8> {
+    root_named(Some(APP), root_keys, threshold, version, signers)
+}
+
+/// As [`root`], naming repository `name` (or none).
+fn root_named(
+    name: Option<&str>,
+    root_keys: &[&PrivateKey],
+    threshold: u32,
+    version: u64,
+    signers: &[&PrivateKey],
+) -> Vec<u8> {
     let mut r = Root::new(Timestamp::from_unix(4_000_000_000));
+    if let Some(name) = name {
+        r.set_gun(name);
+    }
     for k in root_keys {
         r.add_key(TopLevelRole::Root, public(k));
     }
@@ -57,12 +74,12 @@ fn a_root_signed_by_the_pinned_threshold_of_keys_is_admitted() {
     let anchor = keys_anchor(&[&a, &b, &c], 2);
     // The organisation's keys are the repository's root keys; two of them signed.
     anchor
-        .admits(&root(&[&a, &b, &c], 2, 1, &[&a, &c]))
+        .admits(&root(&[&a, &b, &c], 2, 1, &[&a, &c]), &gun(APP))
         .unwrap();
     // A repository whose own root has other keys too, signed by two pinned keys.
     let own = key();
     anchor
-        .admits(&root(&[&own, &a, &b], 1, 1, &[&own, &a, &b]))
+        .admits(&root(&[&own, &a, &b], 1, 1, &[&own, &a, &b]), &gun(APP))
         .unwrap();
     assert_eq!(anchor.first_root(), FirstRoot::VersionOne);
 }
@@ -71,7 +88,9 @@ fn a_root_signed_by_the_pinned_threshold_of_keys_is_admitted() {
 fn a_root_signed_by_fewer_pinned_keys_than_the_threshold_is_refused() {
     let (a, b) = (key(), key());
     let anchor = keys_anchor(&[&a, &b], 2);
-    let err = anchor.admits(&root(&[&a], 1, 1, &[&a])).unwrap_err();
+    let err = anchor
+        .admits(&root(&[&a], 1, 1, &[&a]), &gun(APP))
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -91,7 +110,7 @@ fn a_root_of_other_keys_is_refused() {
     let (a, mallory) = (key(), key());
     let anchor = keys_anchor(&[&a], 1);
     let err = anchor
-        .admits(&root(&[&mallory], 1, 1, &[&mallory]))
+        .admits(&root(&[&mallory], 1, 1, &[&mallory]), &gun(APP))
         .unwrap_err();
     assert!(
         matches!(
@@ -115,12 +134,14 @@ fn a_root_its_own_keys_did_not_sign_is_refused_even_when_pinned_keys_signed_it()
     // signature: it is not a root any client could walk from.
     let (a, mallory) = (key(), key());
     let anchor = keys_anchor(&[&a], 1);
-    let err = anchor.admits(&root(&[&mallory], 1, 1, &[&a])).unwrap_err();
+    let err = anchor
+        .admits(&root(&[&mallory], 1, 1, &[&a]), &gun(APP))
+        .unwrap_err();
     assert!(matches!(err, PinError::NotARoot(_)), "{err}");
 }
 
 #[test]
-fn a_pinned_key_counts_once_however_it_is_listed() {
+fn a_pinned_key_may_be_listed_once_and_the_threshold_reached() {
     let a = key();
     let err = Anchor::keys(vec![public(&a), public(&a)], Threshold::new(2).unwrap()).unwrap_err();
     assert!(err.contains("listed twice"), "{err}");
@@ -132,15 +153,69 @@ fn a_pinned_key_counts_once_however_it_is_listed() {
     assert!(Anchor::keys(Vec::new(), Threshold::ONE).is_err());
 }
 
+/// The organisation's keys sign every repository's first root, so the signatures cannot
+/// tell repositories apart: the root's signed name does, and a root of one repository is
+/// refused for another under every kind of anchor.
+#[test]
+fn one_repositorys_root_is_never_admitted_as_anothers() {
+    let org = key();
+    let app_root = root(&[&org], 1, 1, &[&org]);
+    let api = gun("r.io/org/api");
+    let anchors = [
+        keys_anchor(&[&org], 1),
+        Anchor::Root(PinnedRoot::new(app_root.clone()).unwrap()),
+        Anchor::FirstUse,
+    ];
+    for anchor in &anchors {
+        anchor.admits(&app_root, &gun(APP)).unwrap();
+        let err = anchor.admits(&app_root, &api).unwrap_err();
+        assert!(
+            matches!(err, PinError::OtherRepository { ref named, ref gun } if named == APP && gun == api.as_str()),
+            "{}: {err}",
+            anchor.describe()
+        );
+    }
+    // The name is compared in canonical form.
+    keys_anchor(&[&org], 1)
+        .admits(
+            &root_named(Some("docker.io/library/nginx"), &[&org], 1, 1, &[&org]),
+            &gun("docker.io/library/nginx"),
+        )
+        .unwrap();
+}
+
+#[test]
+fn pinned_keys_vouch_only_for_a_first_root_that_names_its_repository() {
+    let org = key();
+    let anchor = keys_anchor(&[&org], 1);
+    let unnamed = root_named(None, &[&org], 1, 1, &[&org]);
+    assert!(matches!(
+        anchor.admits(&unnamed, &gun(APP)),
+        Err(PinError::NoRepositoryName { .. })
+    ));
+    // A root file or trust on first use may still start from an unnamed root.
+    Anchor::FirstUse.admits(&unnamed, &gun(APP)).unwrap();
+    Anchor::Root(PinnedRoot::new(unnamed.clone()).unwrap())
+        .admits(&unnamed, &gun(APP))
+        .unwrap();
+    // A later root, even signed by the organisation, is not a first root.
+    assert!(matches!(
+        anchor.admits(&root(&[&org], 1, 2, &[&org]), &gun(APP)),
+        Err(PinError::NotFirstRoot { version: 2 })
+    ));
+}
+
 #[test]
 fn a_pinned_root_file_admits_exactly_itself() {
     let a = key();
     let v1 = root(&[&a], 1, 1, &[&a]);
     let anchor = Anchor::Root(PinnedRoot::new(v1.clone()).unwrap());
-    anchor.admits(&v1).unwrap();
+    anchor.admits(&v1, &gun(APP)).unwrap();
     assert_eq!(anchor.first_root(), FirstRoot::Given);
     // The same keys, another version or another signing: not the pinned file.
-    let err = anchor.admits(&root(&[&a], 1, 2, &[&a])).unwrap_err();
+    let err = anchor
+        .admits(&root(&[&a], 1, 2, &[&a]), &gun(APP))
+        .unwrap_err();
     assert!(
         matches!(err, PinError::OtherRoot { version: 2, .. }),
         "{err}"
@@ -157,9 +232,11 @@ fn a_pinned_root_file_admits_exactly_itself() {
 #[test]
 fn trust_on_first_use_admits_any_root_that_signs_itself() {
     let a = key();
-    Anchor::FirstUse.admits(&root(&[&a], 1, 3, &[&a])).unwrap();
-    assert!(Anchor::FirstUse.admits(b"not json").is_err());
-    assert_eq!(Anchor::FirstUse.first_root(), FirstRoot::Current);
+    Anchor::FirstUse
+        .admits(&root(&[&a], 1, 3, &[&a]), &gun(APP))
+        .unwrap();
+    assert!(Anchor::FirstUse.admits(b"not json", &gun(APP)).is_err());
+    assert_eq!(Anchor::FirstUse.first_root(), FirstRoot::VersionOne);
 }
 
 #[test]
@@ -362,7 +439,14 @@ fn the_checked_in_examples_load_and_agree() {
         .for_gun(&gun("registry.example.com/org/team/app"))
         .expect("a pin for the example repository");
     let example = std::fs::read(dir.join("examples/org-app.root.json")).unwrap();
-    rule.anchor.admits(&example).unwrap();
+    let org_app = gun("registry.example.com/org/app");
+    rule.anchor.admits(&example, &org_app).unwrap();
+    // It is the root of org/app: not of another repository under the same pattern.
+    assert!(matches!(
+        rule.anchor
+            .admits(&example, &gun("registry.example.com/org/team/app")),
+        Err(PinError::OtherRepository { .. })
+    ));
     let Anchor::Keys { threshold, keys } = &rule.anchor else {
         panic!("the organisation pin is a key pin: {:?}", rule.anchor)
     };
@@ -371,13 +455,16 @@ fn the_checked_in_examples_load_and_agree() {
     let stranger = key();
     assert!(rule
         .anchor
-        .admits(&root(&[&stranger], 1, 1, &[&stranger]))
+        .admits(
+            &root_named(Some(org_app.as_str()), &[&stranger], 1, 1, &[&stranger]),
+            &org_app
+        )
         .is_err());
     // The repository pinned by its root file: exactly that root, which is also one the
     // organisation's keys accept.
     let exact = pins.for_gun(&gun("registry.example.com/org/app")).unwrap();
     assert!(matches!(exact.anchor, Anchor::Root(_)));
-    exact.anchor.admits(&example).unwrap();
+    exact.anchor.admits(&example, &org_app).unwrap();
     assert!(matches!(
         pins.for_gun(&gun("registry.example.com/sandbox/tool"))
             .unwrap()
