@@ -63,7 +63,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
-pub use vouch_tuf::pattern::{canonical_pattern, glob_match, PatternError};
+pub use vouch_tuf::pattern::{canonical_pattern, glob_match, NamePattern, PatternError};
 use vouch_tuf::reference::{Gun, ImageRef, ReferenceError};
 use vouch_tuf::types::RoleName;
 use vouch_verifier::pins::{Anchor, PinError, PinnedRoot, TrustPins};
@@ -294,7 +294,7 @@ impl TrustSource {
 #[derive(Clone, Debug)]
 pub struct Rule {
     /// The glob, in canonical form ([`canonical_pattern`] of what the file says).
-    pub pattern: String,
+    pub pattern: NamePattern,
     /// What to do.
     pub action: Action,
     /// For `verify`: where trust comes from.
@@ -303,7 +303,6 @@ pub struct Rule {
     /// be read: why (then `trust` is `None`, and the rule denies what it matches until the
     /// file can be read).
     pub root_unavailable: Option<String>,
-    specificity: usize,
 }
 
 /// Whether a `root_file` that cannot be read fails the whole policy.
@@ -419,7 +418,7 @@ impl Policy {
                 pattern: r.pattern.clone(),
                 message: message.to_owned(),
             };
-            let pattern = canonical_pattern(&r.pattern).map_err(|e| fail(&e.to_string()))?;
+            let pattern = NamePattern::parse(&r.pattern).map_err(|e| fail(&e.to_string()))?;
             let mut unavailable = None;
             let trust = match r.action {
                 Action::Verify => {
@@ -498,7 +497,6 @@ impl Policy {
                 }
             };
             rules.push(Rule {
-                specificity: pattern.chars().filter(|c| !matches!(c, '*' | '?')).count(),
                 pattern,
                 action: r.action,
                 trust,
@@ -600,8 +598,8 @@ impl Policy {
         let name = image.canonical_name();
         let mut best: Option<&Rule> = None;
         for rule in &self.rules {
-            if glob_match(rule.pattern.as_bytes(), name.as_bytes())
-                && best.is_none_or(|b| rule.specificity > b.specificity)
+            if rule.pattern.matches(name)
+                && best.is_none_or(|b| rule.pattern.specificity() > b.pattern.specificity())
             {
                 best = Some(rule);
             }
@@ -808,7 +806,10 @@ mod tests {
              [[rule]]\npattern = \"REGISTRY.example.com:443/org/debug-*\"\naction = \"deny\"\n\
              [[rule]]\npattern = \"nginx\"\naction = \"deny\"\n",
         );
-        assert_eq!(p.rules[1].pattern, "registry.example.com/org/debug-*");
+        assert_eq!(
+            p.rules[1].pattern.as_str(),
+            "registry.example.com/org/debug-*"
+        );
         let rule = |s: &str| p.rule_for(&ImageRef::parse(s).unwrap()).unwrap().action;
         for image in [
             "registry.example.com/org/debug-shell",

@@ -36,9 +36,10 @@ fn repository_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A policy rule verifying `{REG}/many*` against `server`, trusting the root of the first
-/// repository (the server has no trust data for any `many…` repository), and one verifying
-/// `{REG}/init` with that root too (so its trust data, signed by other keys, is rejected).
+/// A policy rule verifying `{REG}/many*` against `server`, trusting `root` (a root of the
+/// first repository's keys that names no repository, so that it may be pinned for others;
+/// the server has no trust data for any `many…` repository), and one verifying `{REG}/init`
+/// with that root too (so its trust data, signed by other keys, is rejected).
 fn wildcard_rule(server: &str, root: &[u8], dir: &Path) -> String {
     let file = dir.join("many.root.json");
     std::fs::write(&file, root).unwrap();
@@ -63,7 +64,11 @@ fn wildcard_rule(server: &str, root: &[u8], dir: &Path) -> String {
 fn unknown_repositories_leave_no_cache_directories() {
     let (server, repos) = signed_server();
     let rules_dir = tempfile::tempdir().unwrap();
-    let rule = wildcard_rule(&server.base, &repos[0].root_bytes(), rules_dir.path());
+    let rule = wildcard_rule(
+        &server.base,
+        &repos[0].root_bytes_naming(None),
+        rules_dir.path(),
+    );
     let h = Harness::new(&server.base, &repos[..1], &rule);
     let cache = h.dir.path().join("cache");
 
@@ -99,7 +104,11 @@ fn unknown_repositories_leave_no_cache_directories() {
 fn a_trusted_repository_dropped_from_memory_keeps_its_cache_directory() {
     let (server, repos) = signed_server();
     let rules_dir = tempfile::tempdir().unwrap();
-    let rule = wildcard_rule(&server.base, &repos[0].root_bytes(), rules_dir.path());
+    let rule = wildcard_rule(
+        &server.base,
+        &repos[0].root_bytes_naming(None),
+        rules_dir.path(),
+    );
     let h = Harness::with_config(&server.base, &repos[..1], &rule, |c| {
         c.max_repositories = 4;
     });

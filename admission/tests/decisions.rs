@@ -343,7 +343,8 @@ fn a_repository_without_trust_data_is_denied_as_such() {
     let (server, repos) = signed_server();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root.json");
-    std::fs::write(&root, repos[0].root_bytes()).unwrap();
+    // A root that names no repository, pinned for all of them.
+    std::fs::write(&root, repos[0].root_bytes_naming(None)).unwrap();
     let extra = format!(
         "[[rule]]\npattern = \"{REG}/**\"\naction = \"verify\"\nserver = \"{}\"\nroot_file = \"{}\"\n",
         server.base,

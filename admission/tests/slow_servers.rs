@@ -442,7 +442,8 @@ fn a_review_naming_too_many_repositories_is_denied_before_any_fetch() {
     let proxy = Proxy::start(&server.base);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("many.root.json");
-    std::fs::write(&root, repos[0].root_bytes()).unwrap();
+    // Naming no repository, so that it may be pinned for many.
+    std::fs::write(&root, repos[0].root_bytes_naming(None)).unwrap();
     let rule = format!(
         "[[rule]]\npattern = \"{REG}/many*\"\naction = \"verify\"\nserver = \"{}\"\n\
          root_file = \"{}\"\n",
@@ -487,7 +488,8 @@ fn work_for_a_review_stops_at_its_deadline() {
     proxy.delay(Duration::from_millis(50));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("many.root.json");
-    std::fs::write(&root, repos[0].root_bytes()).unwrap();
+    // Naming no repository, so that it may be pinned for many.
+    std::fs::write(&root, repos[0].root_bytes_naming(None)).unwrap();
     let rule = format!(
         "[[rule]]\npattern = \"{REG}/many*\"\naction = \"verify\"\nserver = \"{}\"\n\
          root_file = \"{}\"\n",

@@ -231,8 +231,16 @@ impl Repo {
 
     /// The current root (what the tests pin is version 1, written before any rotation).
     pub fn root_bytes(&self) -> Vec<u8> {
+        self.root_bytes_naming(Some(&self.gun))
+    }
+
+    /// The current root as [`Repo::root_bytes`] signs it, naming repository `gun` (or none):
+    /// a root of these keys that another repository, or any, could be pinned to.
+    pub fn root_bytes_naming(&self, gun: Option<&str>) -> Vec<u8> {
         let mut r = Root::new(Timestamp::parse("2099-01-01T00:00:00Z").unwrap());
-        r.set_gun(&self.gun);
+        if let Some(gun) = gun {
+            r.set_gun(gun);
+        }
         r.common.version = Version::new(self.root_version).unwrap();
         r.add_key(TopLevelRole::Root, key_of(&self.root_key));
         r.add_key(TopLevelRole::Targets, key_of(&self.targets_key));
