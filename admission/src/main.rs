@@ -143,6 +143,9 @@ fn check_policy(file: &std::path::Path) -> i32 {
         Ok(policy) => {
             println!("{}: valid", file.display());
             print!("{}", policy.summary());
+            for w in policy.warnings() {
+                eprintln!("vouch-admission: warning: {w}");
+            }
             0
         }
         Err(e) => {
@@ -165,6 +168,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             error = why,
             "not ready until the root file can be read"
         );
+    }
+    for w in policy.warnings() {
+        tracing::warn!(warning = %w, "policy");
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(

@@ -68,6 +68,7 @@ use vouch_tuf::reference::{Gun, ImageRef, ReferenceError};
 use vouch_tuf::types::RoleName;
 use vouch_verifier::pins::{Anchor, PinError, PinnedRoot, TrustPins};
 use vouch_verifier::search::DelegationPath;
+use vouch_verifier::transport::is_loopback_url;
 
 use crate::credentials::{check_token, ServerToken};
 
@@ -391,6 +392,22 @@ impl Policy {
         self.rules
             .iter()
             .filter_map(|r| Some((r.pattern.as_str(), r.root_unavailable.as_deref()?)))
+    }
+
+    /// What is allowed but unwise in this policy, for people: a token sent over plain
+    /// `http://` to a host other than loopback, where anyone on the network path can read it
+    /// (a service mesh that encrypts pod traffic may make that acceptable, so it is a
+    /// warning, not an error).
+    pub fn warnings(&self) -> Vec<String> {
+        self.servers
+            .keys()
+            .filter(|url| url.starts_with("http://") && !is_loopback_url(url))
+            .map(|url| {
+                format!(
+                    "server {url}: its token travels in clear over http://; use https:// unless the network path is encrypted"
+                )
+            })
+            .collect()
     }
 
     /// The token sent to `server` (a base URL as rules write it), if a `[[server]]` table
@@ -1034,6 +1051,28 @@ mod tests {
             e.contains("rule 1 (reg.io/**): root_file") && e.contains("not a usable root"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_token_sent_in_clear_beyond_loopback_is_warned_about() {
+        let rule = |server: &str| {
+            format!(
+                "[[rule]]\npattern = \"**\"\naction = \"verify\"\nserver = \"{server}\"\n\
+                 root_inline = 'ROOT_JSON'\n[[server]]\nurl = \"{server}\"\ntoken = \"t\"\n"
+            )
+        };
+        for (server, warned) in [
+            ("http://vouch.vouch-system.svc", true),
+            ("https://vouch.example", false),
+            ("http://127.0.0.1:4443", false),
+            ("http://localhost:4443", false),
+        ] {
+            let w = policy(&rule(server)).warnings();
+            assert_eq!(!w.is_empty(), warned, "{server}: {w:?}");
+            if warned {
+                assert!(w[0].contains("travels in clear"), "{w:?}");
+            }
+        }
     }
 
     #[test]

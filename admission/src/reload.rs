@@ -161,6 +161,9 @@ impl PolicyWatch {
             );
         }
         let rules = policy.rules.len();
+        for w in policy.warnings() {
+            tracing::warn!(file, warning = %w, "policy");
+        }
         webhook.set_policy(policy);
         webhook.metrics().policy_reload(true);
         if missing.is_empty() {

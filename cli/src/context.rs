@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use vouch_verifier::transport::is_loopback_url;
 use zeroize::Zeroizing;
 
 use crate::output::Format;
@@ -84,18 +85,6 @@ impl std::fmt::Debug for Context {
     }
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    }
-}
-
 impl Context {
     /// Validates `args`.
     pub fn from_args(args: GlobalArgs) -> anyhow::Result<Self> {
@@ -127,7 +116,7 @@ impl Context {
                 .map(|t| Zeroizing::new(t.trim().to_owned()))
                 .filter(|t| !t.is_empty()),
         };
-        if token.is_some() && url.scheme() == "http" && !is_loopback(&url) {
+        if token.is_some() && url.scheme() == "http" && !is_loopback_url(url.as_str()) {
             crate::output::warn(&format!(
                 "sending the token to {server} over plain HTTP: anyone on the network can read it; use https://"
             ));
@@ -195,7 +184,7 @@ mod tests {
             ("http://vouch.example", false),
             ("http://10.0.0.1", false),
         ] {
-            assert_eq!(is_loopback(&reqwest::Url::parse(u).unwrap()), want, "{u}");
+            assert_eq!(is_loopback_url(u), want, "{u}");
         }
     }
 }

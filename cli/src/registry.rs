@@ -310,11 +310,7 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 
 /// True for `localhost` and loopback IP addresses, with or without a port.
 pub fn is_loopback_host(host_port: &str) -> bool {
-    let host = host_only(host_port);
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    vouch_verifier::transport::is_loopback_url(&format!("http://{host_port}"))
 }
 
 /// `host` of `host[:port]` (brackets of an IPv6 literal removed).

@@ -229,6 +229,33 @@ fn timed_out(e: &std::io::Error) -> bool {
     false
 }
 
+/// True when `url`'s host is `localhost` or a loopback address: the one place a secret
+/// (a bearer token) may travel over plain `http://` without crossing a network.
+///
+/// ```
+/// use vouch_verifier::transport::is_loopback_url;
+/// assert!(is_loopback_url("http://127.0.0.1:4443"));
+/// assert!(is_loopback_url("http://[::1]:4443/x"));
+/// assert!(is_loopback_url("http://localhost"));
+/// assert!(!is_loopback_url("http://vouch.example"));
+/// assert!(!is_loopback_url("not a url"));
+/// ```
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.host_str() {
+        Some(h) => {
+            h.eq_ignore_ascii_case("localhost")
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
 /// Sends `request` and, when it succeeds, reads its body: at most `max_len` bytes, all of it
 /// by `deadline` (the request gets the time that remains as its total timeout, and the
 /// deadline is checked after every read). 404 is [`TransportError::NotFound`]; `on_error`
