@@ -908,14 +908,20 @@ fn refresh(
             .map_err(|e| setup(&e))?
             .with_durability(Durability::NoSync);
     let root_role = vouch_tuf::types::TopLevelRole::Root.name();
-    let had_root = matches!(store.load(&root_role, 1 << 20), Ok(Some(_)));
+    let had_root = matches!(
+        store.load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes),
+        Ok(Some(_))
+    );
     let result = refresh_in(config, repo, token, store.clone(), deadline);
     if result.is_err() {
         // The root this repository's trust starts from: the pinned file, or the first root
         // this very refresh fetched and checked against pinned keys.
         let start = match &repo.anchor {
             Anchor::Root(r) => Some(r.bytes().to_vec()),
-            _ if !had_root => store.load(&root_role, 1 << 20).ok().flatten(),
+            _ if !had_root => store
+                .load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes)
+                .ok()
+                .flatten(),
             _ => None,
         };
         if let Some(start) = start {
@@ -936,7 +942,10 @@ fn refresh_in(
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
     let transport = transport_for(&repo.key, config.fetch_timeout, token.clone())?;
     if store
-        .load(&vouch_tuf::types::TopLevelRole::Root.name(), 1 << 20)
+        .load(
+            &vouch_tuf::types::TopLevelRole::Root.name(),
+            vouch_verifier::Limits::DEFAULT.root_max_bytes,
+        )
         .map_err(|e| setup(&e))?
         .is_none()
     {

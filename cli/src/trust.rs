@@ -27,7 +27,7 @@ use vouch_tuf::metadata::{Metadata, Root};
 use vouch_tuf::reference::{Digest, Gun};
 use vouch_tuf::types::{KeyId, TopLevelRole};
 use vouch_verifier::cache::{percent_encode, MetadataStore, PinRecord};
-use vouch_verifier::pins::{Anchor, PinError, PinnedRoot, TrustPins};
+use vouch_verifier::pins::{read_root_file, Anchor, PinError, TrustPins};
 use vouch_verifier::transport::Transport;
 use vouch_verifier::{Error as VerifyError, Limits, Updater};
 
@@ -58,9 +58,7 @@ pub struct PinMismatch {
 /// `--trust-root`, else the pin file's rule, else none.
 pub fn requested(ctx: &Context, gun: &Gun) -> anyhow::Result<Option<(Anchor, String)>> {
     if let Some(path) = &ctx.trust_root {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read trust root {}", path.display()))?;
-        let root = PinnedRoot::new(bytes)
+        let root = read_root_file(path)
             .with_context(|| format!("--trust-root {} cannot be pinned", path.display()))?;
         return Ok(Some((
             Anchor::Root(root),

@@ -436,6 +436,15 @@ fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, PinError> {
     Ok(bytes)
 }
 
+/// Reads a root metadata file to pin (at most [`Limits::root_max_bytes`] of it).
+pub fn read_root_file(path: &Path) -> Result<PinnedRoot, PinError> {
+    let bytes = read_capped(path, Limits::DEFAULT.root_max_bytes)?;
+    PinnedRoot::new(bytes).map_err(|e| match e {
+        PinError::NotARoot(why) => PinError::NotARoot(format!("{}: {why}", path.display())),
+        other => other,
+    })
+}
+
 /// Reads a file holding one TUF public-key object.
 pub fn read_key_file(path: &Path) -> Result<Key, String> {
     let bytes = read_capped(path, MAX_KEY_FILE_BYTES).map_err(|e| e.to_string())?;
@@ -487,12 +496,7 @@ impl TrustPins {
                 (Some(file), None, false) => {
                     let file = base.join(file);
                     files.push(file.clone());
-                    let bytes = read_capped(&file, Limits::DEFAULT.root_max_bytes)
-                        .map_err(|e| fail(e.to_string()))?;
-                    Anchor::Root(
-                        PinnedRoot::new(bytes)
-                            .map_err(|e| fail(format!("{}: {e}", file.display())))?,
-                    )
+                    Anchor::Root(read_root_file(&file).map_err(|e| fail(e.to_string()))?)
                 }
                 (None, Some(key_files), false) => {
                     files.extend(key_files.iter().map(|f| base.join(f)));

@@ -14,7 +14,7 @@ use vouch_tuf::metadata::{Metadata, Root};
 use vouch_tuf::reference::Digest;
 use vouch_tuf::types::{Threshold, TopLevelRole};
 use vouch_verifier::cache::MetadataStore;
-use vouch_verifier::pins::{read_key_file, Anchor, PinnedRoot};
+use vouch_verifier::pins::{read_key_file, read_root_file, Anchor};
 use vouch_verifier::transport::Transport;
 use vouch_verifier::Limits;
 
@@ -167,9 +167,7 @@ fn pin(ctx: &Context, args: PinArgs) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
     let (root, source) = match &args.root_file {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read root file {}", path.display()))?;
-            let root = PinnedRoot::new(bytes)
+            let root = read_root_file(path)
                 .with_context(|| format!("{} cannot be pinned", path.display()))?;
             (
                 root.bytes().to_vec(),
