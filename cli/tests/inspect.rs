@@ -128,6 +128,23 @@ fn inspect_shows_who_signed_each_tag_and_every_role() {
         assert_eq!(strings(&r["keyids"]).len(), 1, "{r}");
         assert_eq!(strings(&r["signed_by"]), strings(&r["keyids"]));
     }
+    // The delegated role also lists v1, with another digest: the delegation search answers
+    // from targets (it comes first), so that is all inspect shows, as verify would see it.
+    ci.sign_digest(GUN, "v1", 9, Some("releases")).ok();
+    let v1 = owner
+        .run(&["--output", "json", "inspect", &format!("{GUN}:v1")])
+        .json();
+    let rows = v1["targets"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v1}");
+    assert_eq!(rows[0]["digest"], digest(1));
+    assert_eq!(strings(&rows[0]["role_path"]), vec!["targets"]);
+    owner
+        .run(&["inspect", &format!("{GUN}@{}", digest(9))])
+        .fails(1, &["signs no target"]);
+    owner
+        .run(&["verify", &format!("{GUN}@{}", digest(9)), "--no-registry"])
+        .fails(3, &["not trusted"]);
+
     let releases = role("targets/releases");
     assert_eq!(releases["delegated_by"], "targets");
     assert_eq!(strings(&releases["keyids"]), vec![ci_key.clone()]);

@@ -4,7 +4,9 @@
 //! threshold, version and expiry (what `docker trust inspect` showed for Notary).
 //!
 //! Everything comes from metadata the verifier checked ([`Repo::with_delegations`], as
-//! `list` reads it). The keys that signed a role are found by checking each authorized
+//! `list` reads it), and which role signs a target, and through which delegations, is the
+//! verifier's own answer ([`vouch_verifier::Updater::lookup`]): the delegation search with
+//! its path patterns, hash prefixes, terminating roles and order, as `verify` sees it. The keys that signed a role are found by checking each authorized
 //! key's signature again with `vouch-tuf`'s one threshold function, so a signature that
 //! does not verify is never shown as one.
 //!
@@ -18,7 +20,7 @@ use vouch_tuf::metadata::{verify_threshold, Key, Metadata, Role, TargetFile};
 use vouch_tuf::reference::ImageRef;
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
-use vouch_verifier::TrustedSet;
+use vouch_verifier::{Error as VerifyError, ImageTarget, TrustedSet};
 
 use crate::context::Context;
 use crate::output::{self, Format};
@@ -171,37 +173,35 @@ pub fn roles(set: &TrustedSet) -> Vec<RoleInfo> {
     out
 }
 
-/// The delegation path from `targets` to `role` (`targets` itself for top-level targets).
-fn role_path(roles: &[RoleInfo], role: &str) -> Vec<String> {
-    let mut path = vec![role.to_owned()];
-    let mut current = role.to_owned();
-    while let Some(parent) = roles
-        .iter()
-        .find(|r| r.role == current)
-        .and_then(|r| r.delegated_by.clone())
-    {
-        if path.contains(&parent) {
-            break;
-        }
-        path.push(parent.clone());
-        current = parent;
-    }
-    path.reverse();
-    path
-}
-
-/// One signed target, as shown.
-struct Row<'a> {
+/// One signed target, as shown: the verifier's answer for its name.
+struct Row {
     name: String,
-    role: String,
-    file: &'a TargetFile,
+    target: ImageTarget,
 }
 
-fn digest_of(t: &TargetFile) -> String {
-    t.digests()
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_else(|| "-".to_owned())
+impl Row {
+    /// The role that signs it (the last of its role path).
+    fn role(&self) -> String {
+        self.target
+            .role_path
+            .last()
+            .map_or_else(|| "targets".to_owned(), ToString::to_string)
+    }
+
+    fn role_path(&self) -> Vec<String> {
+        self.target
+            .role_path
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+/// The target file the role answering for `target` lists (for its other hashes).
+fn signed_file<'s>(set: &'s TrustedSet, target: &ImageTarget) -> Option<&'s TargetFile> {
+    let role = target.role_path.last()?;
+    let name = vouch_tuf::types::TargetName::new(target.tag.clone()).ok()?;
+    set.targets_role(role.as_str())?.signed().targets.get(&name)
 }
 
 /// The first 12 hex digits of each key id, comma-separated (`-` for none).
@@ -224,31 +224,47 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         )
     })?;
     let gun = image.gun();
-    let repo = Repo::open(ctx, &gun)?;
+    let mut repo = Repo::open(ctx, &gun)?;
     let set = repo.with_delegations()?;
     let roles = roles(&set);
 
-    let mut rows: Vec<Row<'_>> = Vec::new();
+    // The names to show: every target name some role lists (the tag asked for, or those
+    // carrying the digest asked for); what each means is the verifier's answer for it
+    // (the role that wins the delegation search, its path from targets), never a role's
+    // listing on its own.
     let holders = set
         .targets()
-        .map(|t| (TopLevelRole::Targets.name(), t))
         .into_iter()
-        .chain(set.delegated_roles().map(|(n, _, t)| (n.clone(), t)));
-    for (role, md) in holders {
+        .chain(set.delegated_roles().map(|(_, _, t)| t));
+    let mut names: Vec<String> = Vec::new();
+    for md in holders {
         for (name, file) in &md.signed().targets {
             let wanted = match (image.tag(), image.digest()) {
                 (Some(tag), _) => name.as_str() == tag,
                 (None, Some(d)) => file.digests().contains(d),
                 (None, None) => true,
             };
-            if wanted {
-                rows.push(Row {
-                    name: name.to_string(),
-                    role: role.to_string(),
-                    file,
-                });
+            if wanted && !names.iter().any(|n| n == name.as_str()) {
+                names.push(name.to_string());
             }
         }
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for name in names {
+        let answer = match repo.updater().lookup(&name) {
+            Ok(a) => a,
+            // A target that is no image (no sha256 or sha512 hash): nothing to show.
+            Err(VerifyError::NotAnImage(_)) => None,
+            Err(e) => return Err(repo.verify_error(e)),
+        };
+        let Some(target) = answer else { continue };
+        if image.digest().is_some_and(|d| {
+            d != &target.digest && !signed_file(&set, &target).is_some_and(|f| f.has_digest(d))
+        }) {
+            // Another role lists the digest under this name; the search answers otherwise.
+            continue;
+        }
+        rows.push(Row { name, target });
     }
     if rows.is_empty() && (image.tag().is_some() || image.digest().is_some()) {
         anyhow::bail!(
@@ -273,12 +289,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             "server": ctx.server,
             "targets": rows.iter().map(|r| json!({
                 "name": r.name,
-                "digest": digest_of(r.file),
-                "length": r.file.length,
-                "role": r.role,
-                "role_path": role_path(&roles, &r.role),
-                "signed_by": signed_by(&r.role).iter().map(KeyId::as_str).collect::<Vec<_>>(),
-                "custom": r.file.custom.as_ref().map(super::to_serde),
+                "digest": r.target.digest.to_string(),
+                "length": r.target.length,
+                "role": r.role(),
+                "role_path": r.role_path(),
+                "signed_by": signed_by(&r.role()).iter().map(KeyId::as_str).collect::<Vec<_>>(),
+                "custom": r.target.custom.as_ref().map(super::to_serde),
             })).collect::<Vec<_>>(),
             "roles": roles.iter().map(|r| json!({
                 "role": r.role,
@@ -296,10 +312,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 .map(|r| {
                     vec![
                         r.name.clone(),
-                        digest_of(r.file),
-                        r.file.length.to_string(),
-                        role_path(&roles, &r.role).join(" > "),
-                        short_ids(&signed_by(&r.role)),
+                        r.target.digest.to_string(),
+                        r.target.length.to_string(),
+                        r.role_path().join(" > "),
+                        short_ids(&signed_by(&r.role())),
                     ]
                 })
                 .collect();
@@ -395,17 +411,20 @@ mod tests {
     }
 
     #[test]
-    fn role_paths_run_from_targets() {
-        let roles = vec![
-            role("targets", None),
-            role("targets/releases", Some("targets")),
-            role("targets/releases/prod", Some("targets/releases")),
-        ];
-        assert_eq!(role_path(&roles, "targets"), vec!["targets"]);
-        assert_eq!(
-            role_path(&roles, "targets/releases/prod"),
-            vec!["targets", "targets/releases", "targets/releases/prod"]
-        );
+    fn hashed_bins_fold_into_one_row_of_the_roles_table() {
+        let mut roles = vec![role("targets", None)];
+        for (name, version) in [("bins-0", 2), ("bins-1", 3)] {
+            let mut b = role(name, Some("targets"));
+            b.bin = true;
+            b.version = Some(version);
+            roles.push(b);
+        }
+        let rows = role_rows(&roles);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][0], "targets");
+        assert_eq!(rows[1][0], "bins-* (2 roles)");
+        assert_eq!(rows[1][1], "targets");
+        assert_eq!(rows[1][2], "2-3");
     }
 
     #[test]
