@@ -333,11 +333,6 @@ impl<'a> NewKeys<'a> {
         Ok((key, e))
     }
 
-    /// The change was accepted: keep the keys.
-    pub fn keep(mut self) {
-        self.entries.clear();
-    }
-
     /// The change to `repository` was accepted: keep the keys, recording in each file the
     /// repository it was made for. A file that cannot be rewritten keeps its key, with a
     /// warning.

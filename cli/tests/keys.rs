@@ -90,6 +90,10 @@ fn key_list_tells_which_repository_and_role_use_each_key() {
     let new = listed(&v, &new_targets);
     assert_eq!(new["status"], "current");
     assert_eq!(
+        new["repository"], GUN,
+        "rotate records the repository: {new}"
+    );
+    assert_eq!(
         roles_used(&new),
         vec![(GUN.to_owned(), "targets".to_owned())]
     );

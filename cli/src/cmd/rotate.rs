@@ -224,7 +224,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
         Err(PublishError::Other(e)) => return Err(e),
     }
-    new_keys.keep();
+    new_keys.keep_for(gun.as_str());
     repo.refresh()
         .context("the rotated repository does not verify")?;
 
