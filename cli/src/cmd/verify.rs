@@ -95,7 +95,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                     repo::verify_error(&server, &gun, &store, e)
                 })?
             }
-            Err(_) if has_no_trust_data(ctx, &gun) => {
+            // A check that failed (or a pin it disagrees with) says more than a missing
+            // root.json, which a rolled-back or emptied server would also answer.
+            Err(e)
+                if repo::not_trusted_reason(&gun, &e).is_none() && has_no_trust_data(ctx, &gun) =>
+            {
                 let reason = format!(
                     "{gun} has no trust data on {}, so nothing in it is signed: create it with `vouch init {gun}` (or check the image name and --server)",
                     ctx.server
