@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{digest_of, fixture, pod_running, policy_text, signed_server, Repo, REG};
+use common::{digest_of, fixture, message, pod_running, policy_text, signed_server, Repo, REG};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -155,10 +155,6 @@ fn policy(server: &str, repos: &[Repo], deny_app: bool, dir: &Path) -> String {
         text.replace_range(start..end, "");
     }
     text
-}
-
-fn message(resp: &Value) -> &str {
-    resp["status"]["message"].as_str().unwrap_or("")
 }
 
 #[test]
