@@ -55,8 +55,38 @@ pub enum Target<'a> {
 /// One scope of a token: a GUN glob and the actions allowed on matching repositories.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
-    pattern: String,
+    pattern: ScopeGlob,
     actions: Vec<String>,
+}
+
+/// The GUN pattern of a token scope. Its dialect is deliberately the widest of vouch's
+/// three: `*` matches any run of characters **including `/`** (a scope
+/// `registry.example.com/org/*` grants every repository below `org/`, however deep, as
+/// registries' own scope grants do), `?` one character, everything else itself, byte for
+/// byte (GUNs are canonical, so no case folding). Compare [`vouch_tuf::pattern::NamePattern`]
+/// (admission rules and trust pins: `*` stays within one path component) and TUF
+/// delegation paths ([`vouch_tuf::metadata::path_pattern_matches`]: shell-style per path
+/// component). Matching backtracks to the last `*` only, so it costs at most
+/// (pattern length × name length) steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeGlob(String);
+
+impl ScopeGlob {
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `gun` matches.
+    pub fn matches(&self, gun: &str) -> bool {
+        glob(self.0.as_bytes(), gun.as_bytes())
+    }
+
+    /// True for the pattern `*`, which alone covers every repository (and so the global
+    /// changefeed).
+    pub fn is_everything(&self) -> bool {
+        self.0 == "*"
+    }
 }
 
 impl Scope {
@@ -83,7 +113,7 @@ impl Scope {
             }
         }
         Ok(Scope {
-            pattern: pattern.to_owned(),
+            pattern: ScopeGlob(pattern.to_owned()),
             actions,
         })
     }
@@ -94,14 +124,15 @@ impl Scope {
             .iter()
             .any(|a| a == "*" || a == action.as_str());
         let target_ok = match target {
-            Target::Gun(g) => glob(self.pattern.as_bytes(), g.as_str().as_bytes()),
-            Target::All => self.pattern == "*",
+            Target::Gun(g) => self.pattern.matches(g.as_str()),
+            Target::All => self.pattern.is_everything(),
         };
         action_ok && target_ok
     }
 }
 
-/// Glob match where `*` matches any run of bytes and `?` one byte.
+/// Glob match where `*` matches any run of bytes (`/` included) and `?` one byte: the
+/// dialect of [`ScopeGlob`].
 fn glob(p: &[u8], t: &[u8]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

@@ -34,6 +34,24 @@ fn globs() {
     assert!(!glob(b"abc", b"abcd"));
 }
 
+/// The scope dialect differs from admission and pin patterns on purpose: `*` crosses `/`.
+#[test]
+fn scope_globs_cross_path_components_unlike_name_patterns() {
+    let scope = Scope::parse("example.com/org/*:pull").unwrap();
+    let deep = Gun::new("example.com/org/team/app").unwrap();
+    assert!(scope.allows(Target::Gun(&deep), Action::Pull));
+    assert!(!scope.allows(Target::Gun(&deep), Action::Push));
+    assert!(!scope.allows(Target::All, Action::Pull));
+    assert!(Scope::parse("*:pull")
+        .unwrap()
+        .allows(Target::All, Action::Pull));
+    let name = vouch_tuf::pattern::NamePattern::parse("example.com/org/*").unwrap();
+    assert!(!name.matches(deep.as_str()));
+    // Linear: many stars against a long name that almost matches.
+    let many = "*a".repeat(50) + "b";
+    assert!(!glob(many.as_bytes(), "a".repeat(5000).as_bytes()));
+}
+
 #[test]
 fn decisions() {
     let a = authorizer(true);
