@@ -148,18 +148,16 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
             let uses = Uses::read(&ctx.cache_dir());
             match ctx.output {
                 Format::Json => output::json(&json!({
-                    "keys": keys.iter().map(|e| json!({
-                        "keyid": e.keyid.as_str(),
-                        "role": e.role,
-                        "algorithm": e.algorithm,
-                        "path": e.path.display().to_string(),
-                        "status": uses.status(e).as_str(),
-                        "repository": e.repository,
-                        "uses": uses.of(&e.keyid).iter().map(|u| json!({
+                    "keys": keys.iter().map(|e| {
+                        let mut v = entry_json(e);
+                        v["status"] = json!(uses.status(e).as_str());
+                        v["repository"] = json!(e.repository);
+                        v["uses"] = uses.of(&e.keyid).iter().map(|u| json!({
                             "gun": u.gun,
                             "role": u.role,
-                        })).collect::<Vec<_>>(),
-                    })).collect::<Vec<_>>()
+                        })).collect();
+                        v
+                    }).collect::<Vec<_>>()
                 })),
                 Format::Text => {
                     let rows: Vec<Vec<String>> = keys
@@ -218,13 +216,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
             )?;
             ks.remove(&e)?;
             match ctx.output {
-                Format::Json => output::json(&json!({
-                    "keyid": e.keyid.as_str(),
-                    "role": e.role,
-                    "algorithm": e.algorithm,
-                    "path": e.path.display().to_string(),
-                    "deleted": true,
-                })),
+                Format::Json => output::json(&with(entry_json(&e), "deleted", json!(true))),
                 Format::Text => output::text(&format!(
                     "deleted the {} key {} ({})",
                     e.role,
@@ -277,13 +269,11 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     let what = if a.public { "public key" } else { "key" };
                     match ctx.output {
-                        Format::Json => output::json(&json!({
-                            "keyid": e.keyid.as_str(),
-                            "role": e.role,
-                            "algorithm": e.algorithm,
-                            "path": e.path.display().to_string(),
-                            "file": path.display().to_string(),
-                        })),
+                        Format::Json => output::json(&with(
+                            entry_json(&e),
+                            "file",
+                            json!(path.display().to_string()),
+                        )),
                         Format::Text => output::text(&format!(
                             "exported the {} {what} {} ({}) to {}",
                             e.role,
@@ -338,14 +328,25 @@ fn repositories(uses: &Uses, e: &keystore::Entry) -> String {
     }
 }
 
+/// The JSON object every key command prints for a key: `{"keyid","role","algorithm","path"}`.
+fn entry_json(e: &keystore::Entry) -> serde_json::Value {
+    json!({
+        "keyid": e.keyid.as_str(),
+        "role": e.role,
+        "algorithm": e.algorithm,
+        "path": e.path.display().to_string(),
+    })
+}
+
+/// `object` with `key` set to `value`.
+fn with(mut object: serde_json::Value, key: &str, value: serde_json::Value) -> serde_json::Value {
+    object[key] = value;
+    object
+}
+
 fn report(ctx: &Context, what: &str, e: &keystore::Entry) -> anyhow::Result<()> {
     match ctx.output {
-        Format::Json => output::json(&json!({
-            "keyid": e.keyid.as_str(),
-            "role": e.role,
-            "algorithm": e.algorithm,
-            "path": e.path.display().to_string(),
-        })),
+        Format::Json => output::json(&entry_json(e)),
         Format::Text => output::text(&format!(
             "{what} {} key {} ({}) in {}",
             e.role,
