@@ -5,7 +5,9 @@
 //! workflow (1.0.34, section 5), so that a malicious or broken server, mirror or network
 //! cannot make a client accept metadata or targets the specification says to reject.
 //! What it is not: a signer or a repository editor (that is the CLI and the server), nor a
-//! registry client (it answers *which* digest to pull; pulling is the caller's job).
+//! registry client (it answers *which* digest to pull; pulling is the caller's job), nor a
+//! command line: the `vouch` command and the tuf-conformance client `vouch-tuf-client` are
+//! crates of their own built on this one.
 //!
 //! How the parts relate:
 //! - [`TrustedSet`] (in [`trusted`]) is the sans-IO core: it holds trusted metadata and
@@ -20,7 +22,6 @@
 //! - [`Updater`] drives the workflow with IO and answers [`Updater::lookup`],
 //!   [`Updater::is_trusted`] and [`Updater::resolve`].
 //! - [`clock`] gives the reference time; tests set it.
-//! - The `vouch-tuf-client` binary speaks the tuf-conformance client protocol.
 //!
 //! ```no_run
 //! use vouch_verifier::cache::MetadataStore;

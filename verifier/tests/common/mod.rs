@@ -1,5 +1,5 @@
-//! Test repositories and transports shared by the unit tests, the integration tests and the
-//! benchmark.
+//! Test repositories and transports shared by the unit tests, the integration tests, the
+//! benchmark, and (by path) `vouch-tuf-client`'s tests in `tuf-client/tests/`.
 //!
 //! [`Repo`] builds a TUF repository with `vouch-tuf`: keys for every role, delegations, and
 //! the files a server would serve (`N.root.json`, `timestamp.json`, `N.snapshot.json`,

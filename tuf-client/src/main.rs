@@ -1,5 +1,8 @@
 //! `vouch-tuf-client`: a TUF client speaking the tuf-conformance client-under-test protocol.
 //!
+//! What it is: a thin command line over `vouch-verifier`, so that the tuf-conformance suite can
+//! drive vouch's TUF client workflow the way it drives other clients:
+//!
 //! ```text
 //! vouch-tuf-client --metadata-dir DIR init ROOTFILE
 //! vouch-tuf-client --metadata-url URL --metadata-dir DIR refresh
@@ -10,6 +13,12 @@
 //! Options come before the subcommand. The exit status is 0 on success and 1 on any
 //! failure (including usage errors). Trusted metadata lives in DIR under unversioned names;
 //! downloaded targets are stored in TDIR under their percent-encoded names.
+//!
+//! What it is not: a user-facing client or a place for TUF rules. Every check (the root
+//! chain, thresholds, expiry, rollback, lengths and hashes) is `vouch-verifier`'s; this binary
+//! only maps the protocol's arguments onto an [`Updater`] and writes what it hands back. Looking
+//! up and verifying images is the `vouch` command's job (`vouch verify`), and it has no
+//! configuration, trust pins or output formats of its own.
 
 use std::fs;
 use std::io::Write;

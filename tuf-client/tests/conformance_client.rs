@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The test repositories and loopback server shared with vouch-verifier's tests.
+#[path = "../../verifier/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
