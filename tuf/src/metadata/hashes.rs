@@ -5,7 +5,8 @@
 //! downloads; the server runs the same check on the `meta` of a snapshot a client uploads, so
 //! the server never stores a snapshot that clients would refuse.
 //!
-//! The rule (TUF 1.0.34, sections 5.3.x "check against the hashes and length"):
+//! The rule (TUF 1.0.34 client workflow: snapshot against timestamp in 5.5, targets roles
+//! against snapshot in 5.6, targets against their targets role in 5.7):
 //! - a given length must equal the number of bytes;
 //! - every listed hash must match: hashes are not alternatives, so one good hash does not
 //!   excuse a bad one;
@@ -18,8 +19,8 @@
 //!   upper-case or truncated value is malformed, not a near miss;
 //! - a hash map that is given must not be empty (the parsers already refuse one; a value
 //!   built in code is held to the same rule);
-//! - with no hashes at all, only the length is checked (snapshot and timestamp may omit both,
-//!   and then the version they give is what binds the file).
+//! - with no hashes at all, only the length is checked (timestamp's and snapshot's entries may
+//!   omit both, and then the version they give is what binds the file).
 //!
 //! What is wrong with the metadata itself (no hashes, an unsupported algorithm, a malformed
 //! hash) is reported before what is wrong with the bytes, so the answer does not depend on
