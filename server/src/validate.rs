@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::metadata::{
-    DelegatedRole, Delegations, Key, MatchBudget, MetaFile, Metadata, PathScope, Role, Root,
-    ScopeMatcher, SignatureError, Snapshot, Targets, TimestampRole,
+    DelegatedRole, Delegations, Key, MatchBudget, MetaFile, Metadata, Mismatch, PathScope, Role,
+    Root, ScopeMatcher, SignatureError, Snapshot, Targets, TimestampRole,
 };
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, RoleName, TopLevelRole, Version};
@@ -1067,33 +1067,21 @@ fn check_snapshot_meta(
                 m.version
             )));
         }
-        if let Some(len) = m.length {
-            if len != bytes.len() as u64 {
-                return Err(mismatch(format!(
-                    "meta gives {file} length {len}, the file has {} bytes",
-                    bytes.len()
-                )));
-            }
-        }
-        if let Some(hashes) = &m.hashes {
-            for (alg, hex) in hashes {
-                let algorithm = match alg.as_str() {
-                    "sha256" => &ring::digest::SHA256,
-                    "sha512" => &ring::digest::SHA512,
-                    other => {
-                        return Err(mismatch(format!(
-                            "meta gives {file} an unsupported hash algorithm {other}"
-                        )))
-                    }
-                };
-                let actual = vouch_tuf::hex::encode(ring::digest::digest(algorithm, bytes));
-                if !actual.eq_ignore_ascii_case(hex) {
-                    return Err(mismatch(format!(
-                        "meta gives {file} {alg} {hex}, the file's is {actual}"
-                    )));
+        // The clients' own check (`vouch_tuf::metadata::hashes`), so the server stores no
+        // snapshot that clients would refuse.
+        m.check(bytes).map_err(|e| {
+            mismatch(match e {
+                Mismatch::Length { expected, got } => {
+                    format!("meta gives {file} length {expected}, the file has {got} bytes")
                 }
-            }
-        }
+                Mismatch::Hash {
+                    algorithm,
+                    expected,
+                    got,
+                } => format!("meta gives {file} {algorithm} {expected}, the file's is {got}"),
+                other => format!("meta gives {file} hashes that clients refuse: {other}"),
+            })
+        })?;
     }
     if let Some(extra) = snap.meta.keys().find(|k| !expected.contains_key(*k)) {
         return Err(mismatch(format!(

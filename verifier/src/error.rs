@@ -10,37 +10,9 @@ use thiserror::Error;
 use vouch_tuf::metadata::MetadataError;
 use vouch_tuf::time::Timestamp;
 
-/// What was wrong with a length or a hash.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Mismatch {
-    /// The bytes are not of the trusted length.
-    #[error("length is {got} bytes, trusted metadata says {expected}")]
-    Length {
-        /// Trusted length.
-        expected: u64,
-        /// Actual length.
-        got: u64,
-    },
-    /// A hash differs.
-    #[error("{algorithm} hash is {got}, trusted metadata says {expected}")]
-    Hash {
-        /// Hash algorithm.
-        algorithm: String,
-        /// Trusted hex digest.
-        expected: String,
-        /// Actual hex digest.
-        got: String,
-    },
-    /// Trusted metadata names a hash algorithm that cannot be checked.
-    #[error("hash algorithm {algorithm:?} is not supported")]
-    UnsupportedAlgorithm {
-        /// The algorithm named.
-        algorithm: String,
-    },
-    /// Trusted metadata names no hash that can be checked.
-    #[error("no supported hash is listed")]
-    NoHashes,
-}
+/// What was wrong with a length or a hash: the error of the one length-and-hash check,
+/// [`vouch_tuf::metadata::hashes`], which the verifier and the server share.
+pub use vouch_tuf::metadata::Mismatch;
 
 /// A check of the TUF client workflow that fetched metadata failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

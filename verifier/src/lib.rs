@@ -43,7 +43,6 @@
 pub mod cache;
 pub mod clock;
 pub mod error;
-mod hashes;
 pub mod limits;
 pub mod pins;
 pub mod search;

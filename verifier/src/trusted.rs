@@ -61,7 +61,6 @@ use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, RoleName, TopLevelRole, Version};
 
 use crate::error::UpdateError;
-use crate::hashes;
 use crate::limits::Limits;
 
 /// Where metadata offered to the set comes from.
@@ -197,12 +196,11 @@ fn check_meta(role: &str, bytes: &[u8], meta: &MetaFile, cap: u64) -> Result<(),
     if meta.length.is_none() {
         check_size(role, bytes, cap)?;
     }
-    hashes::check(bytes, meta.length, meta.hashes.as_ref()).map_err(|mismatch| {
-        UpdateError::LengthOrHashMismatch {
+    meta.check(bytes)
+        .map_err(|mismatch| UpdateError::LengthOrHashMismatch {
             role: role.to_owned(),
             mismatch,
-        }
-    })
+        })
 }
 
 fn check_expiry<T: Role>(
@@ -1495,6 +1493,58 @@ mod tests {
                 got: 1
             })
         );
+    }
+
+    /// Snapshot's hashes for targets are checked by the shared rule
+    /// (`vouch_tuf::metadata::hashes`); the server's
+    /// `validate::tests::client_snapshot_hashes_follow_the_clients_rule` runs the same cases
+    /// against an upload and must reach the same verdicts.
+    #[test]
+    fn snapshot_hashes_for_targets_follow_the_shared_rule() {
+        use vouch_tuf::metadata::hashes::hex_digest;
+        use vouch_tuf::metadata::Mismatch;
+
+        let outcome = |hashes: &dyn Fn(&[u8]) -> BTreeMap<String, String>| {
+            let mut repo = Repo::new();
+            repo.publish_targets(); // v2, version only in snapshot
+            let tb = repo.file("2.targets.json");
+            repo.snapshot.meta.get_mut("targets.json").unwrap().hashes = Some(hashes(&tb));
+            repo.publish_snapshot_and_timestamp();
+            let mut s = set_at(&repo, NOW);
+            s.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+                .unwrap();
+            s.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+                .unwrap();
+            s.update_targets(&tb).map_err(|e| match e {
+                UpdateError::LengthOrHashMismatch { role, mismatch } if role == "targets" => {
+                    mismatch
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+        };
+        let of = |alg: &str, b: &[u8]| (alg.to_owned(), hex_digest(alg, b).unwrap());
+        for alg in ["sha256", "sha384", "sha512"] {
+            assert_eq!(outcome(&|b| BTreeMap::from([of(alg, b)])), Ok(()), "{alg}");
+        }
+        assert!(matches!(
+            outcome(&|_| BTreeMap::from([("md5".to_owned(), "00".repeat(16))])),
+            Err(Mismatch::UnsupportedAlgorithm { .. })
+        ));
+        assert!(matches!(
+            outcome(&|b| BTreeMap::from([of("sha256", b), ("blake2b".into(), "00".repeat(64))])),
+            Err(Mismatch::UnsupportedAlgorithm { .. })
+        ));
+        assert!(matches!(
+            outcome(&|b| {
+                let (alg, hex) = of("sha256", b);
+                BTreeMap::from([(alg, hex.to_ascii_uppercase())])
+            }),
+            Err(Mismatch::MalformedHash { .. })
+        ));
+        assert!(matches!(
+            outcome(&|b| BTreeMap::from([of("sha256", b), of("sha512", b"other bytes")])),
+            Err(Mismatch::Hash { .. })
+        ));
     }
 
     #[test]

@@ -38,7 +38,6 @@ use vouch_tuf::types::{RoleName, TopLevelRole};
 use crate::cache::{CacheError, MetadataStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::UpdateError;
-use crate::hashes;
 use crate::limits::Limits;
 use crate::search::{Found, SearchStep, TargetSearch};
 use crate::transport::{Transport, TransportError};
@@ -645,12 +644,12 @@ impl<T: Transport> Updater<T> {
 
 /// Checks downloaded target bytes against the trusted length and hashes.
 pub fn check_target(name: &str, target: &TargetFile, bytes: &[u8]) -> Result<(), UpdateError> {
-    hashes::check(bytes, Some(target.length), Some(&target.hashes)).map_err(|mismatch| {
-        UpdateError::LengthOrHashMismatch {
+    target
+        .check(bytes)
+        .map_err(|mismatch| UpdateError::LengthOrHashMismatch {
             role: name.to_owned(),
             mismatch,
-        }
-    })
+        })
 }
 
 /// The path a target is fetched from: `name`, or with consistent snapshots

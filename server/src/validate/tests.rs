@@ -616,6 +616,65 @@ fn client_snapshot_must_match_the_new_state() {
     assert_eq!(snap_file.bytes, good);
 }
 
+/// The hashes a client-signed snapshot gives for targets pass the clients' own check
+/// (`vouch_tuf::metadata::hashes`): the verifier's
+/// `trusted::tests::snapshot_hashes_for_targets_follow_the_shared_rule` runs the same cases
+/// and reaches the same verdicts. Before the check was shared, the server refused `sha384`
+/// (which clients check) and compared hex without regard to case (which clients refuse).
+#[test]
+fn client_snapshot_hashes_follow_the_clients_rule() {
+    use vouch_tuf::metadata::hashes::hex_digest;
+
+    let (r, snap_key) = client_snapshot_repo();
+    let tb = r.signed_targets(r.targets(2, &["v1", "v2"]));
+    let outcome = |hashes: BTreeMap<String, String>| {
+        let mut s = Snapshot::new(far());
+        s.common.version = Version::new(2).unwrap();
+        let mut m = MetaFile::for_bytes(Version::new(2).unwrap(), &tb);
+        m.hashes = Some(hashes);
+        s.meta.insert("targets.json".into(), m);
+        let snap = Metadata::signed_by(s, &[&snap_key]).unwrap().to_bytes();
+        match r.validate(&[up("targets", &tb), up("snapshot", &snap)]) {
+            Ok(_) => Ok(()),
+            Err(Rejection::Invalid {
+                role,
+                check: Check::SnapshotMeta,
+                message,
+            }) if role == "snapshot" => Err(message),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    };
+    let of = |alg: &str, b: &[u8]| (alg.to_owned(), hex_digest(alg, b).unwrap());
+    for alg in ["sha256", "sha384", "sha512"] {
+        assert_eq!(outcome(BTreeMap::from([of(alg, &tb)])), Ok(()), "{alg}");
+    }
+    let refused = |hashes: BTreeMap<String, String>| outcome(hashes).unwrap_err();
+    assert_eq!(
+        refused(BTreeMap::from([("md5".to_owned(), "00".repeat(16))])),
+        "meta gives targets.json hashes that clients refuse: hash algorithm \"md5\" is not \
+         supported (supported: sha256, sha384, sha512)"
+    );
+    assert!(refused(BTreeMap::from([
+        of("sha256", &tb),
+        ("blake2b".into(), "00".repeat(64))
+    ]))
+    .contains("\"blake2b\" is not supported"));
+    let (alg, hex) = of("sha256", &tb);
+    assert!(refused(BTreeMap::from([(alg, hex.to_ascii_uppercase())]))
+        .contains("is not 64 lowercase hex characters"));
+    let other = hex_digest("sha512", b"other bytes").unwrap();
+    assert_eq!(
+        refused(BTreeMap::from([
+            of("sha256", &tb),
+            ("sha512".into(), other.clone())
+        ])),
+        format!(
+            "meta gives targets.json sha512 {other}, the file's is {}",
+            hex_digest("sha512", &tb).unwrap()
+        )
+    );
+}
+
 #[test]
 fn next_refresh_due_is_when_refresh_starts_resigning() {
     let r = Repo::initialised();

@@ -11,11 +11,16 @@
 //! Unknown fields are kept at every level and written back unchanged, so metadata that
 //! another implementation wrote round-trips and keeps verifying.
 //!
+//! [`hashes`] is the one check of downloaded bytes against the length and hashes that
+//! trusted metadata gives ([`MetaFile::check`], [`TargetFile::check`]), shared by the
+//! verifier and the server.
+//!
 //! What this module does not do: decide whether a role may follow another (rollback,
 //! expiry at a given time, snapshot consistency). Those are the verifier's and the server's
 //! rules, built from the accessors here.
 
 mod fields;
+pub mod hashes;
 mod key;
 mod paths;
 mod root;
@@ -32,6 +37,7 @@ use crate::json::{self, JsonError, Map, Value};
 use crate::time::Timestamp;
 use crate::types::{KeyId, Version};
 
+pub use hashes::Mismatch;
 pub use key::Key;
 pub use paths::{
     path_hash_prefix_matches, path_pattern_matches, MatchBudget, OverBudget, ScopeMatcher,
