@@ -115,7 +115,7 @@ pub struct ImageTarget {
     pub custom: Option<Value>,
     /// The role path that vouched for the tag: the role names from `targets` down to the
     /// role that lists it, each delegated by the one before (compare it with a
-    /// [`DelegationPath`](crate::search::DelegationPath), never by a role's name alone).
+    /// [`DelegationPath`], never by a role's name alone).
     pub role_path: Vec<RoleName>,
 }
 
