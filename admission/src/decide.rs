@@ -29,6 +29,7 @@ use crate::policy::{Action, Mode, Policy, TrustSource};
 use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
 use crate::trust::{self, Deadline, Repo, RepoKey, TrustCache, TrustConfig};
 use vouch_verifier::pins::Anchor;
+use vouch_verifier::Error as VerifyError;
 
 /// The webhook: policy, warm trust state and metrics.
 pub struct Webhook {
@@ -445,7 +446,12 @@ impl Webhook {
         }
     }
 
-    /// The verdict on one image from its repository's trust data. Blocking.
+    /// The verdict on one image from its repository's trust data: [`trust::vouch`] (the
+    /// verifier's [`Updater::vouch`](vouch_verifier::Updater::vouch)) says whether it is
+    /// vouched for and through which role paths, and [`Vouched::unmet`] whether one of them
+    /// meets every required delegation path. Blocking.
+    ///
+    /// [`Vouched::unmet`]: vouch_verifier::Vouched::unmet
     fn verify(
         &self,
         image: &str,
@@ -456,86 +462,51 @@ impl Webhook {
         deadline: Deadline,
     ) -> Verdict {
         let denied = |message: String, reason| Verdict::Denied { message, reason };
-        let required = &source.required_roles;
-        // A requirement is a delegation path from `targets`, compared position by position
-        // with the role path that vouched for the image (never by a role's name alone).
-        let missing_role = |path: &[RoleName]| {
-            required.iter().find(|r| !r.vouches_for(path)).map(|r| {
-                let path: Vec<&str> = path.iter().map(RoleName::as_str).collect();
-                denied(
-                    format!(
-                        "vouched for through {}, not through the required delegation path {r}",
-                        path.join(" -> ")
-                    ),
-                    "required_role",
-                )
-            })
-        };
-        let trust_denied = |e: trust::TrustError| denied(format!("{gun}: {e}"), e.reason());
-
-        match (parsed.tag(), parsed.digest()) {
-            (tag, Some(digest)) => {
-                if let Some(tag) = tag {
-                    match trust::lookup(&self.trust, repo, tag, deadline) {
-                        Err(e) => trust_denied(e),
-                        Ok(None) => denied(format!("tag {tag} is not signed in {gun}"), "unsigned"),
-                        Ok(Some(t)) if &t.digest != digest => denied(
-                            format!(
-                                "{digest} is not the signed digest {} of tag {tag}",
-                                t.digest
-                            ),
-                            "digest_mismatch",
-                        ),
-                        Ok(Some(t)) => missing_role(&t.role_path).unwrap_or(Verdict::Allowed {
-                            pinned: None,
-                            reason: "verified",
-                        }),
-                    }
-                } else {
-                    match trust::is_trusted(&self.trust, repo, digest, deadline) {
-                        Err(e) => trust_denied(e),
-                        Ok(false) => denied(format!("{digest} is not signed in {gun}"), "unsigned"),
-                        Ok(true) if required.is_empty() => Verdict::Allowed {
-                            pinned: None,
-                            reason: "verified",
+        let vouched = match trust::vouch(&self.trust, repo, parsed, deadline) {
+            Err(e) => return denied(format!("{gun}: {e}"), e.reason()),
+            Ok(Err(refused)) => {
+                let message = match (parsed.tag(), parsed.digest(), refused) {
+                    (
+                        Some(tag),
+                        Some(digest),
+                        VerifyError::UntrustedDigest {
+                            signed: Some(signed),
+                            ..
                         },
-                        Ok(true) => {
-                            match trust::digest_role_paths(&self.trust, repo, digest, deadline) {
-                                Err(e) => trust_denied(e),
-                                Ok(paths) => match paths.iter().find(|p| missing_role(p).is_none())
-                                {
-                                    Some(_) => Verdict::Allowed {
-                                        pinned: None,
-                                        reason: "verified",
-                                    },
-                                    None => paths
-                                        .first()
-                                        .and_then(|p| missing_role(p))
-                                        .unwrap_or_else(|| {
-                                            denied(
-                                                format!("{digest} is not signed in {gun}"),
-                                                "unsigned",
-                                            )
-                                        }),
-                                },
-                            }
-                        }
+                    ) => {
+                        return denied(
+                            format!("{digest} is not the signed digest {signed} of tag {tag}"),
+                            "digest_mismatch",
+                        )
                     }
-                }
+                    (None, Some(digest), _) => format!("{digest} is not signed in {gun}"),
+                    _ => format!("tag {} is not signed in {gun}", parsed.tag_or_latest()),
+                };
+                return denied(message, "unsigned");
             }
-            (_, None) => {
-                let tag = parsed.tag_or_latest();
-                match trust::lookup(&self.trust, repo, tag, deadline) {
-                    Err(e) => trust_denied(e),
-                    Ok(None) => denied(format!("tag {tag} is not signed in {gun}"), "unsigned"),
-                    // The pod's own spelling, pinned: the runtime pulls from exactly where
-                    // it would have (the canonical name only decided which rule applies).
-                    Ok(Some(t)) => missing_role(&t.role_path).unwrap_or(Verdict::Allowed {
-                        pinned: Some(format!("{}@{}", image.trim(), t.digest)),
-                        reason: "verified",
-                    }),
-                }
-            }
+            Ok(Ok(v)) => v,
+        };
+        // A requirement is a delegation path from `targets`, compared position by position
+        // with the role paths that vouched for the image (never by a role's name alone).
+        if let Some(unmet) = vouched.unmet(&source.required_roles) {
+            let path: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
+            return denied(
+                format!(
+                    "vouched for through {}, not through the required delegation path {}",
+                    path.join(" -> "),
+                    unmet.required
+                ),
+                "required_role",
+            );
+        }
+        Verdict::Allowed {
+            // A tag is pinned in the pod's own spelling: the runtime pulls from exactly where
+            // it would have (the canonical name only decided which rule applies).
+            pinned: parsed
+                .digest()
+                .is_none()
+                .then(|| format!("{}@{}", image.trim(), vouched.digest())),
+            reason: "verified",
         }
     }
 }

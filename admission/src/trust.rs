@@ -49,7 +49,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use vouch_tuf::reference::{Digest, Gun};
+use vouch_tuf::reference::{Digest, Gun, ImageRef};
 use vouch_tuf::time::Timestamp;
 use vouch_verifier::cache::{Durability, MetadataStore};
 use vouch_verifier::clock::Clock;
@@ -57,7 +57,7 @@ use vouch_verifier::pins::Anchor;
 use vouch_verifier::transport::{
     DirectoryTransport, HttpOptions, HttpTransport, Transport, TransportError,
 };
-use vouch_verifier::{ImageTarget, Updater};
+use vouch_verifier::{Updater, Vouched};
 
 use crate::credentials::ServerToken;
 use crate::metrics::Metrics;
@@ -958,9 +958,9 @@ fn refresh_in(
         )
         .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
     }
-    let mut updater = Updater::new(store, transport)
-        .with_clock(config.clock.clone())
-        .with_gun(repo.key.gun.clone());
+    // No `with_gun`: the policy maps an image to its repository (`gun = "mirror/{repository}"`),
+    // so an image need not be named after the repository that vouches for it.
+    let mut updater = Updater::new(store, transport).with_clock(config.clock.clone());
     updater.set_deadline(Some(deadline));
     updater
         .refresh()
@@ -1107,60 +1107,30 @@ impl Repo {
     }
 }
 
-/// Looks `tag` up, fetching nothing after `deadline` (blocking).
-pub fn lookup(
+/// Whether the repository vouches for `image`, and through which role paths
+/// ([`Updater::vouch`], the rule the CLI's `verify` applies too), fetching nothing after
+/// `deadline`. Blocking.
+///
+/// `Ok(Err(_))` is the answer "not vouched for": [`vouch_verifier::Error::UnknownTag`] or
+/// [`vouch_verifier::Error::UntrustedDigest`]. `Err(_)` is a failure to get an answer.
+pub fn vouch(
     cache: &TrustCache,
     repo: &Repo,
-    tag: &str,
+    image: &ImageRef,
     deadline: Deadline,
-) -> Result<Option<ImageTarget>, TrustError> {
-    cache
-        .with_trusted(repo, deadline, |u| u.lookup(tag))?
-        .map_err(|e| {
-            classify(
-                e,
-                &repo.key.server,
-                cache.token_for(&repo.key.server).as_deref(),
-            )
-        })
-}
-
-/// Checks whether `digest` is signed, fetching nothing after `deadline` (blocking).
-pub fn is_trusted(
-    cache: &TrustCache,
-    repo: &Repo,
-    digest: &Digest,
-    deadline: Deadline,
-) -> Result<bool, TrustError> {
-    cache
-        .with_trusted(repo, deadline, |u| u.is_trusted(digest))?
-        .map_err(|e| {
-            classify(
-                e,
-                &repo.key.server,
-                cache.token_for(&repo.key.server).as_deref(),
-            )
-        })
-}
-
-/// The role paths that vouch for `digest` ([`Updater::digest_role_paths`]: for each target
-/// carrying it, the path the delegation search gives for that target's name), fetching
-/// nothing after `deadline`. Blocking.
-pub fn digest_role_paths(
-    cache: &TrustCache,
-    repo: &Repo,
-    digest: &Digest,
-    deadline: Deadline,
-) -> Result<Vec<Vec<vouch_tuf::types::RoleName>>, TrustError> {
-    cache
-        .with_trusted(repo, deadline, |u| u.digest_role_paths(digest))?
-        .map_err(|e| {
-            classify(
-                e,
-                &repo.key.server,
-                cache.token_for(&repo.key.server).as_deref(),
-            )
-        })
+) -> Result<Result<Vouched, vouch_verifier::Error>, TrustError> {
+    match cache.with_trusted(repo, deadline, |u| u.vouch(image))? {
+        Ok(v) => Ok(Ok(v)),
+        Err(
+            refused @ (vouch_verifier::Error::UnknownTag { .. }
+            | vouch_verifier::Error::UntrustedDigest { .. }),
+        ) => Ok(Err(refused)),
+        Err(e) => Err(classify(
+            e,
+            &repo.key.server,
+            cache.token_for(&repo.key.server).as_deref(),
+        )),
+    }
 }
 
 #[cfg(test)]

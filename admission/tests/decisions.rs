@@ -338,6 +338,46 @@ fn required_roles_admit_only_what_the_delegated_role_signed() {
     }
 }
 
+/// The policy maps an image to its repository: a rule for `mirror.example.com/org/app` with
+/// `gun = "registry.example.com/{repository}"` verifies its images against the trust data
+/// of `registry.example.com/org/app`, and pins tags in the image's own spelling.
+#[test]
+fn images_are_verified_against_the_repository_the_policy_maps_them_to() {
+    use vouch_admission::review::Verdict;
+    let (server, repos) = signed_server();
+    let h = Harness::with_policy(&server.base, &repos[..1], "", |text| {
+        let rule = format!("pattern = \"{REG}/app\"\n");
+        assert!(text.contains(&rule), "{text}");
+        text.replace(
+            &rule,
+            "pattern = \"mirror.example.com/org/app\"\ngun = \"registry.example.com/{repository}\"\n",
+        )
+    });
+    let d1 = digest_of("v1");
+    assert_eq!(
+        h.webhook.verdict("mirror.example.com/org/app:v1"),
+        Verdict::Allowed {
+            pinned: Some(format!("mirror.example.com/org/app:v1@{d1}")),
+            reason: "verified"
+        }
+    );
+    assert_eq!(
+        h.webhook
+            .verdict(&format!("mirror.example.com/org/app@{d1}")),
+        Verdict::Allowed {
+            pinned: None,
+            reason: "verified"
+        }
+    );
+    match h.webhook.verdict("mirror.example.com/org/app:v2") {
+        Verdict::Denied { message, reason } => {
+            assert_eq!(reason, "unsigned");
+            assert_eq!(message, format!("tag v2 is not signed in {REG}/app"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_repository_without_trust_data_is_denied_as_such() {
     let (server, repos) = signed_server();

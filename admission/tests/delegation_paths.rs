@@ -223,3 +223,30 @@ fn an_explicit_chain_of_role_names_is_the_same_requirement() {
         required,
     );
 }
+
+/// A digest signed twice: as `v1` by top-level `targets`, and digest-named by
+/// `targets/releases`. By the digest alone both role paths vouch for it, and the second
+/// meets the requirement, so it is admitted; by the tag only `targets` vouched, so it is not.
+#[test]
+fn a_digest_signed_under_two_names_is_admitted_through_the_path_that_meets_the_requirement() {
+    let s = Server::start();
+    let d1 = digest_of("v1");
+    let d1_name = d1.to_string();
+    let v1 = [("v1", d1.clone())];
+    let mut repo = Repo::init(&s, &format!("{REG}/app"), &v1);
+    repo.delegate_tree(
+        &s,
+        &v1,
+        &[Delegation {
+            parent: "targets",
+            role: "targets/releases",
+            paths: &["sha256:*"],
+            tags: &[(d1_name.as_str(), d1.clone())],
+        }],
+    );
+    let h = requiring(&s, &[repo], "[\"targets/releases\"]");
+    let required = "targets -> targets/releases";
+    assert_admitted(&h, &format!("{REG}/app@{d1}"), None);
+    assert_denied_for_path(&h, &format!("{REG}/app:v1"), "targets", required);
+    assert_denied_for_path(&h, &format!("{REG}/app:v1@{d1}"), "targets", required);
+}

@@ -20,7 +20,8 @@
 //!   file, a threshold of pinned root keys (for every repository of an organisation), or
 //!   trust on first use; [`Updater::establish`] starts a repository's trust from one.
 //! - [`Updater`] drives the workflow with IO and answers [`Updater::lookup`],
-//!   [`Updater::is_trusted`] and [`Updater::resolve`].
+//!   [`Updater::is_trusted`], [`Updater::resolve`] and [`Updater::vouch`] (which role
+//!   paths vouched for an image, checked against required ones with [`Vouched`]).
 //! - [`clock`] gives the reference time; tests set it.
 //!
 //! ```no_run
@@ -54,7 +55,7 @@ pub use error::{Mismatch, UpdateError};
 pub use limits::Limits;
 pub use search::{DelegationPath, DelegationPathError};
 pub use trusted::{Expiry, Origin, TimestampUpdate, TrustedSet};
-pub use updater::{Error, ImageTarget, Updater};
+pub use updater::{Error, ImageTarget, Unmet, Updater, Vouched};
 
 #[cfg(test)]
 extern crate self as vouch_verifier;

@@ -6,6 +6,10 @@
 //! targets), persisting each file as soon as it is trusted; the answers
 //! ([`Updater::lookup`], [`Updater::is_trusted`], [`Updater::resolve`],
 //! [`Updater::target`]) then search the delegation tree, fetching delegated roles lazily.
+//! [`Updater::vouch`] is the home of "resolve an image and say which role paths vouched
+//! for it": the rules for a tag, a tag with a digest and a bare digest, with the answer
+//! ([`Vouched`]) checking requirements on the role path; [`Updater::resolve`] is its pinned
+//! image, and the CLI's `verify` and the admission webhook both decide by it.
 //! Questions by digest ([`Updater::is_trusted`], [`Updater::digest_role_paths`]) are
 //! answered from an index of every reachable role's targets by digest, built by the first
 //! such question after a refresh, so each later one costs a lookup rather than a pass over
@@ -39,7 +43,7 @@ use crate::cache::{CacheError, MetadataStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::UpdateError;
 use crate::limits::Limits;
-use crate::search::{Found, SearchStep, TargetSearch};
+use crate::search::{DelegationPath, Found, SearchStep, TargetSearch};
 use crate::transport::{Transport, TransportError};
 use crate::trusted::{Expiry, Origin, TimestampUpdate, TrustedSet};
 
@@ -82,6 +86,10 @@ pub enum Error {
         digest: String,
         /// The reference resolved.
         reference: String,
+        /// For a reference naming a tag and a digest, when the tag is signed: the digest it
+        /// is signed for (another one). `None` when the tag is not signed, or the reference
+        /// names no tag.
+        signed: Option<Digest>,
     },
     /// The image belongs to another repository than this updater's GUN.
     #[error("image {reference} is not in repository {gun}")]
@@ -106,8 +114,79 @@ pub struct ImageTarget {
     pub custom: Option<Value>,
     /// The role path that vouched for the tag: the role names from `targets` down to the
     /// role that lists it, each delegated by the one before (compare it with a
-    /// [`DelegationPath`](crate::search::DelegationPath), never by a role's name alone).
+    /// [`DelegationPath`], never by a role's name alone).
     pub role_path: Vec<RoleName>,
+}
+
+/// What a repository vouches for an image ([`Updater::vouch`]): the image pinned to its
+/// signed digest, and every role path that vouched for it.
+///
+/// Built only by [`Updater::vouch`], so it always holds at least one role path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vouched {
+    pinned: ImageRef,
+    digest: Digest,
+    paths: Vec<Vec<RoleName>>,
+}
+
+/// A requirement that no role path which vouched for an image meets ([`Vouched::unmet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unmet<'a> {
+    /// The first role path that vouched for the image.
+    pub role_path: &'a [RoleName],
+    /// The first requirement that path does not meet.
+    pub required: &'a DelegationPath,
+}
+
+impl Vouched {
+    /// The image pinned to its signed digest: `name@digest` (canonical name, no tag).
+    pub fn pinned(&self) -> &ImageRef {
+        &self.pinned
+    }
+
+    /// The signed digest.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Every role path that vouched for the image, each `targets` first and none twice: for
+    /// a tag (with or without a digest) the one the delegation search finds the tag
+    /// through; for a bare digest one per target carrying it, in the order the roles are
+    /// reached ([`Updater::digest_role_paths`]). Never empty.
+    pub fn paths(&self) -> &[Vec<RoleName>] {
+        &self.paths
+    }
+
+    /// The first role path that vouched for the image (for a tag, the only one).
+    pub fn role_path(&self) -> &[RoleName] {
+        self.paths.first().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// True when some role path that vouched for the image meets every requirement in
+    /// `required` ([`DelegationPath::vouches_for`]); true for no requirement. One path must
+    /// meet them all: a digest listed through `targets → a` and through `targets → b` does
+    /// not meet `[a, b]`.
+    pub fn satisfies(&self, required: &[DelegationPath]) -> bool {
+        self.paths
+            .iter()
+            .any(|p| required.iter().all(|r| r.vouches_for(p)))
+    }
+
+    /// `None` when [`Vouched::satisfies`] holds; otherwise the first role path that vouched
+    /// and the first of `required` it does not meet, to say why.
+    pub fn unmet<'a>(&'a self, required: &'a [DelegationPath]) -> Option<Unmet<'a>> {
+        if self.satisfies(required) {
+            return None;
+        }
+        let role_path = self.role_path();
+        required
+            .iter()
+            .find(|r| !r.vouches_for(role_path))
+            .map(|required| Unmet {
+                role_path,
+                required,
+            })
+    }
 }
 
 /// The TUF client of one repository: updates its trusted metadata and answers which
@@ -573,10 +652,26 @@ impl<T: Transport> Updater<T> {
         self.digest_index_builds
     }
 
-    /// Pins an image reference to its trusted digest: `host/org/app:tag` becomes
-    /// `host/org/app@sha256:…`. A reference that already carries a digest is returned
-    /// pinned when that digest is trusted (and, if it also names a tag, is the tag's digest).
-    pub fn resolve(&mut self, image: &ImageRef) -> Result<ImageRef, Error> {
+    /// Whether the repository vouches for `image`, and through which role paths: the one
+    /// answer the CLI's `verify` and the admission webhook give.
+    ///
+    /// - A tag (`app:v1`, or no tag and no digest: `latest`) is vouched for when a role that
+    ///   may sign it lists it ([`Updater::lookup`]); it is pinned to the digest signed, and
+    ///   the role path is the one the delegation search finds the tag through. Otherwise
+    ///   [`Error::UnknownTag`].
+    /// - A tag with a digest (`app:v1@sha256:…`) is vouched for when the tag is signed for
+    ///   exactly that digest; the role path is the tag's. Otherwise
+    ///   [`Error::UntrustedDigest`], whose `signed` names the tag's digest when the tag is
+    ///   signed for another one.
+    /// - A bare digest (`app@sha256:…`) is vouched for when some target visible through the
+    ///   delegation tree carries it; its role paths are every path that vouches for it
+    ///   ([`Updater::digest_role_paths`]: a digest signed under several names, by several
+    ///   roles, has several). Otherwise [`Error::UntrustedDigest`].
+    ///
+    /// When the updater names its repository ([`Updater::with_gun`]), an image of another
+    /// repository is refused ([`Error::WrongRepository`]). Requirements on the role path
+    /// are checked on the answer ([`Vouched::satisfies`]).
+    pub fn vouch(&mut self, image: &ImageRef) -> Result<Vouched, Error> {
         if let Some(gun) = &self.gun {
             if &image.gun() != gun {
                 return Err(Error::WrongRepository {
@@ -585,35 +680,51 @@ impl<T: Transport> Updater<T> {
                 });
             }
         }
-        let pinned = |d: &Digest| {
-            ImageRef::parse(&format!("{}@{}", image.name(), d)).map_err(|_| {
-                Error::UntrustedDigest {
-                    digest: d.to_string(),
-                    reference: image.to_string(),
-                }
-            })
+        let untrusted = |digest: &Digest, signed: Option<Digest>| Error::UntrustedDigest {
+            digest: digest.to_string(),
+            reference: image.to_string(),
+            signed,
         };
-        if let Some(digest) = image.digest() {
-            let ok = match image.tag() {
-                Some(tag) => self.lookup(tag)?.is_some_and(|t| &t.digest == digest),
-                None => self.is_trusted(digest)?,
-            };
-            if !ok {
-                return Err(Error::UntrustedDigest {
-                    digest: digest.to_string(),
-                    reference: image.to_string(),
-                });
+        let (digest, paths) = match (image.tag(), image.digest()) {
+            (Some(tag), Some(digest)) => match self.lookup(tag)? {
+                Some(t) if &t.digest == digest => (t.digest, vec![t.role_path]),
+                other => return Err(untrusted(digest, other.map(|t| t.digest))),
+            },
+            (None, Some(digest)) => {
+                let paths = self.digest_role_paths(digest)?;
+                if paths.is_empty() {
+                    return Err(untrusted(digest, None));
+                }
+                (digest.clone(), paths)
             }
-            return pinned(digest);
-        }
-        let tag = image.tag_or_latest();
-        match self.lookup(tag)? {
-            Some(t) => pinned(&t.digest),
-            None => Err(Error::UnknownTag {
-                tag: tag.to_owned(),
-                gun: image.name(),
-            }),
-        }
+            (_, None) => {
+                let tag = image.tag_or_latest();
+                match self.lookup(tag)? {
+                    Some(t) => (t.digest, vec![t.role_path]),
+                    None => {
+                        return Err(Error::UnknownTag {
+                            tag: tag.to_owned(),
+                            gun: image.name(),
+                        })
+                    }
+                }
+            }
+        };
+        let pinned = ImageRef::parse(&format!("{}@{}", image.name(), digest))
+            .map_err(|_| untrusted(&digest, None))?;
+        Ok(Vouched {
+            pinned,
+            digest,
+            paths,
+        })
+    }
+
+    /// Pins an image reference to its trusted digest: `host/org/app:tag` becomes
+    /// `host/org/app@sha256:…`. A reference that already carries a digest is returned
+    /// pinned when that digest is trusted (and, if it also names a tag, is the tag's digest).
+    /// The pinned image of [`Updater::vouch`].
+    pub fn resolve(&mut self, image: &ImageRef) -> Result<ImageRef, Error> {
+        self.vouch(image).map(|v| v.pinned)
     }
 
     /// Downloads target `name`, as found by [`Updater::target`], through `targets`
@@ -701,4 +812,201 @@ fn load_delegated<T: Transport>(
     set.update_delegated(role, parent, &bytes)?;
     store.store(role, &bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::clock::TestClock;
+    use crate::test_repo::*;
+
+    /// `targets` lists `latest` and a digest-named target; `targets/releases` (`*`) lists
+    /// `v1` and a digest-named target; `targets/dev` (`*`) lists `nightly`, the same
+    /// manifest as `v1`.
+    struct Fixture {
+        repo: Repo,
+        latest: Digest,
+        v1: Digest,
+        untagged: Digest,
+        delegated_untagged: Digest,
+    }
+
+    fn fixture() -> Fixture {
+        let mut repo = Repo::new();
+        let latest = repo.add_image("targets", "latest", b"latest");
+        let untagged = Digest::sha256_of(b"untagged");
+        repo.add_image("targets", untagged.as_str(), b"untagged");
+        repo.delegate("targets", "targets/releases", &["*"], false);
+        let v1 = repo.add_image("targets/releases", "v1", b"v1");
+        let delegated_untagged = Digest::sha256_of(b"delegated untagged");
+        repo.add_image(
+            "targets/releases",
+            delegated_untagged.as_str(),
+            b"delegated untagged",
+        );
+        repo.delegate("targets", "targets/dev", &["*"], false);
+        repo.add_image("targets/dev", "nightly", b"v1");
+        repo.publish_all_delegated_as_is();
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        Fixture {
+            repo,
+            latest,
+            v1,
+            untagged,
+            delegated_untagged,
+        }
+    }
+
+    fn updater(dir: &std::path::Path, repo: &Repo) -> Updater<MemoryTransport> {
+        let store = MetadataStore::open(dir).unwrap();
+        Updater::<MemoryTransport>::pin_root(&store, &repo.root_bytes(1)).unwrap();
+        let mut up = Updater::new(store, MemoryTransport::new(&repo.files))
+            .with_clock(Arc::new(TestClock::new(NOW)))
+            .with_gun(Gun::new("registry.example.com/org/app").unwrap());
+        up.refresh().unwrap();
+        up
+    }
+
+    fn image(s: &str) -> ImageRef {
+        ImageRef::parse(&format!("registry.example.com/org/app{s}")).unwrap()
+    }
+
+    fn paths(v: &Vouched) -> Vec<Vec<&str>> {
+        v.paths()
+            .iter()
+            .map(|p| p.iter().map(RoleName::as_str).collect())
+            .collect()
+    }
+
+    fn required(names: &[&str]) -> Vec<DelegationPath> {
+        names
+            .iter()
+            .map(|n| DelegationPath::parse(n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_tag_is_pinned_to_its_signed_digest_with_the_path_that_signed_it() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &f.repo);
+
+        let v = up.vouch(&image(":v1")).unwrap();
+        assert_eq!(v.digest(), &f.v1);
+        assert_eq!(v.pinned(), &image(&format!("@{}", f.v1)));
+        assert_eq!(paths(&v), [["targets", "targets/releases"]]);
+        assert_eq!(up.resolve(&image(":v1")).unwrap(), *v.pinned());
+
+        // No tag and no digest: `latest`, signed by targets itself.
+        let v = up.vouch(&image("")).unwrap();
+        assert_eq!(v.digest(), &f.latest);
+        assert_eq!(paths(&v), [["targets"]]);
+
+        match up.vouch(&image(":v2")) {
+            Err(Error::UnknownTag { tag, .. }) => assert_eq!(tag, "v2"),
+            other => panic!("expected an unknown tag, got {other:?}"),
+        }
+        assert!(matches!(
+            up.vouch(&ImageRef::parse("registry.example.com/other/app:v1").unwrap()),
+            Err(Error::WrongRepository { .. })
+        ));
+    }
+
+    #[test]
+    fn a_tag_with_a_digest_is_vouched_for_only_when_the_tag_is_signed_for_it() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &f.repo);
+
+        let v = up.vouch(&image(&format!(":v1@{}", f.v1))).unwrap();
+        assert_eq!(v.pinned(), &image(&format!("@{}", f.v1)));
+        // Only the tag's path, though `nightly` carries the same digest through targets/dev.
+        assert_eq!(paths(&v), [["targets", "targets/releases"]]);
+
+        // Signed, but for another digest: the answer names the one signed.
+        match up.vouch(&image(&format!(":v1@{}", f.latest))) {
+            Err(Error::UntrustedDigest { digest, signed, .. }) => {
+                assert_eq!(digest, f.latest.to_string());
+                assert_eq!(signed, Some(f.v1.clone()));
+            }
+            other => panic!("expected an untrusted digest, got {other:?}"),
+        }
+        // An unsigned tag with a trusted digest: not vouched for, and no signed digest.
+        assert!(matches!(
+            up.vouch(&image(&format!(":v9@{}", f.v1))),
+            Err(Error::UntrustedDigest { signed: None, .. })
+        ));
+    }
+
+    #[test]
+    fn a_bare_digest_is_vouched_for_by_every_target_carrying_it() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &f.repo);
+
+        // Named by the digest itself, in targets and in a delegated role.
+        let v = up.vouch(&image(&format!("@{}", f.untagged))).unwrap();
+        assert_eq!(v.pinned(), &image(&format!("@{}", f.untagged)));
+        assert_eq!(paths(&v), [["targets"]]);
+        let v = up
+            .vouch(&image(&format!("@{}", f.delegated_untagged)))
+            .unwrap();
+        assert_eq!(paths(&v), [["targets", "targets/releases"]]);
+        // Carried by a tag only.
+        let v = up.vouch(&image(&format!("@{}", f.latest))).unwrap();
+        assert_eq!(paths(&v), [["targets"]]);
+
+        // Listed as `v1` through targets/releases and as `nightly` through targets/dev.
+        let v = up.vouch(&image(&format!("@{}", f.v1))).unwrap();
+        assert_eq!(
+            paths(&v),
+            [["targets", "targets/releases"], ["targets", "targets/dev"]]
+        );
+        assert_eq!(v.role_path(), v.paths()[0].as_slice());
+
+        let unsigned = Digest::sha256_of(b"unsigned");
+        match up.vouch(&image(&format!("@{unsigned}"))) {
+            Err(Error::UntrustedDigest { digest, signed, .. }) => {
+                assert_eq!(digest, unsigned.to_string());
+                assert_eq!(signed, None);
+            }
+            other => panic!("expected an untrusted digest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requirements_are_met_when_one_vouching_path_meets_them_all() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &f.repo);
+        let both = up.vouch(&image(&format!("@{}", f.v1))).unwrap();
+
+        // Either path is enough for a requirement it meets.
+        assert!(both.satisfies(&[]));
+        assert!(both.satisfies(&required(&["targets/releases"])));
+        assert!(both.satisfies(&required(&["targets/dev"])));
+        assert_eq!(both.unmet(&required(&["targets/dev"])), None);
+
+        // Two requirements met by two different paths are not met: one path must meet all.
+        let split = required(&["targets/releases", "targets/dev"]);
+        assert!(!both.satisfies(&split));
+        let unmet = both.unmet(&split).unwrap();
+        let shown: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
+        assert_eq!(shown, ["targets", "targets/releases"]);
+        assert_eq!(unmet.required, &split[1]);
+
+        // A role path is compared by position: `targets/releases/prod` below it is not met.
+        assert!(!both.satisfies(&required(&["targets/releases/prod"])));
+
+        // A tag has one path: signed by targets itself, it meets no delegation requirement.
+        let latest = up.vouch(&image(":latest")).unwrap();
+        let releases = required(&["targets/releases"]);
+        assert!(!latest.satisfies(&releases));
+        let unmet = latest.unmet(&releases).unwrap();
+        assert_eq!(unmet.role_path, [TopLevelRole::Targets.name()]);
+        assert_eq!(unmet.required, &releases[0]);
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! A tag is trusted when the repository's verified metadata signs it; a digest when some
 //! target visible through the delegation tree carries it; a tag with a digest when the tag is
-//! signed for exactly that digest. The metadata comes from the server, or with `--bundle`
+//! signed for exactly that digest (the verifier's `Updater::vouch`, which the admission
+//! webhook decides by too). The metadata comes from the server, or with `--bundle`
 //! from an offline bundle. A repository the server has no trust data for signs nothing, so
 //! its images are not trusted (exit 3) rather than an error.
 //!
@@ -205,33 +206,31 @@ fn judge<T: Transport>(
     other_error: impl Fn(VerifyError) -> anyhow::Error,
 ) -> anyhow::Result<Verdict> {
     let gun = image.gun();
-    match updater.resolve(image) {
-        Ok(pinned) => {
-            let signed_through: Vec<RoleName> = match image.tag() {
-                Some(tag) => updater
-                    .lookup(tag)
-                    .ok()
-                    .flatten()
-                    .map(|t| t.role_path)
-                    .unwrap_or_default(),
-                None => Vec::new(),
+    match updater.vouch(image) {
+        Ok(vouched) => {
+            // The path that signed the tag; a bare digest shows none (it may have several).
+            let signed_through: &[RoleName] = match image.tag() {
+                Some(_) => vouched.role_path(),
+                None => &[],
             };
             let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
             warn_expiring(ctx, args, updater, &gun, &role_path);
             if let Some(r) = &args.require_role {
                 // The chain of delegations from targets, not a role name found anywhere on
                 // the path: a delegated key holder may name its own roles as it likes.
-                let required = required_path(r)?;
-                if !required.vouches_for(&signed_through) {
+                let required = [required_path(r)?];
+                if let Some(unmet) = vouched.unmet(&required) {
+                    let path: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
                     return Ok(Verdict::NotTrusted(format!(
-                        "{} is signed through {}, not through the delegation path {required}",
+                        "{} is signed through {}, not through the delegation path {}",
                         args.image,
-                        role_path.join(" -> ")
+                        path.join(" -> "),
+                        unmet.required
                     )));
                 }
             }
             Ok(Verdict::Trusted {
-                pinned,
+                pinned: vouched.pinned().clone(),
                 role_path,
                 registry_digest: None,
             })
