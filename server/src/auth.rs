@@ -253,10 +253,7 @@ impl Authorizer {
         target: Target<'_>,
         action: Action,
     ) -> Result<Principal, Denied> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = vouch_tuf::clock::Clock::now(&vouch_tuf::clock::SystemClock).unix();
         self.authorize_at(authorization, target, action, now)
     }
 

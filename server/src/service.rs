@@ -24,18 +24,14 @@ use crate::validate::{
 /// re-signing the timestamp) changed the state between reading and writing.
 const PUBLISH_ATTEMPTS: usize = 4;
 
-/// A source of the current time (settable in tests).
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+/// A source of the current time: vouch's one clock abstraction
+/// ([`vouch_tuf::clock::Clock`]), the wall clock in production and a
+/// [`vouch_tuf::clock::TestClock`] in tests.
+pub type Clock = Arc<dyn vouch_tuf::clock::Clock>;
 
 /// The system clock.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        Timestamp::from_unix(secs)
-    })
+    Arc::new(vouch_tuf::clock::SystemClock)
 }
 
 /// Told what the service stored (for metrics): the files of one publish or re-sign, and how
@@ -151,7 +147,7 @@ impl Service {
     }
 
     fn now(&self) -> Timestamp {
-        (self.clock)()
+        self.clock.now()
     }
 
     fn state(&self, gun: &Gun) -> Result<RepoState, ServiceError> {

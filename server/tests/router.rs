@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,6 +11,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use vouch_server::config::Config;
+use vouch_tuf::clock::TestClock;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json;
 use vouch_tuf::metadata::{
@@ -26,7 +26,7 @@ const T0: i64 = 1_900_000_000;
 
 struct Harness {
     app: axum::Router,
-    now: Arc<AtomicI64>,
+    now: TestClock,
     token: String,
     _dir: tempfile::TempDir,
 }
@@ -44,15 +44,8 @@ impl Harness {
         };
         config.lifetimes.timestamp_seconds = timestamp_seconds;
         config.lifetimes.snapshot_seconds = snapshot_seconds;
-        let now = Arc::new(AtomicI64::new(T0));
-        let clock_now = now.clone();
-        let prepared = vouch_server::build_state(
-            &config,
-            Some(Arc::new(move || {
-                Timestamp::from_unix(clock_now.load(Ordering::SeqCst))
-            })),
-        )
-        .unwrap();
+        let now = TestClock::new(Timestamp::from_unix(T0));
+        let prepared = vouch_server::build_state(&config, Some(Arc::new(now.clone()))).unwrap();
         let token = std::fs::read_to_string(config.admin_token_path())
             .unwrap()
             .trim()
@@ -118,7 +111,7 @@ impl Harness {
     }
 
     fn advance(&self, secs: i64) {
-        self.now.fetch_add(secs, Ordering::SeqCst);
+        self.now.advance(secs);
     }
 }
 

@@ -4,8 +4,9 @@
 //! JSON form that every TUF implementation signs, keys and signatures, thresholds, and
 //! container-image references and digests.
 //!
-//! This crate does no IO: no network, no filesystem, no clock. Callers hand it bytes and a
-//! reference time and get values or typed errors back. The server, the verifier and the CLI
+//! This crate does no IO: no network, no filesystem, and no clock in any decision. Callers
+//! hand it bytes and a reference time and get values or typed errors back; the one piece
+//! that reads the wall clock, [`clock::SystemClock`], is what binaries pass in as "now". The server, the verifier and the CLI
 //! are thin layers around it.
 //!
 //! How the parts relate:
@@ -18,6 +19,7 @@
 //! - [`reference`] parses image references, digests and GUNs; [`pattern`] matches globs over
 //!   their canonical names.
 
+pub mod clock;
 pub mod crypto;
 pub mod hex;
 pub mod json;

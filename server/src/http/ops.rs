@@ -45,10 +45,7 @@ pub(super) async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> R
             return e.into_response();
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = vouch_tuf::clock::Clock::now(&vouch_tuf::clock::SystemClock).unix();
     // Up to the expiry series' 16 MiB of text, made for this scrape alone.
     let body = match st.own_body(Bytes::from(st.metrics.render(now))) {
         Ok(b) => b,
