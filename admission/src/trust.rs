@@ -1091,7 +1091,7 @@ fn transport_for(
         timeout,
         ..HttpOptions::default()
     };
-    let url = format!("{}/v2/{}/_trust/tuf/", key.server, key.gun);
+    let url = vouch_verifier::transport::repository_url(&key.server, key.gun.as_str());
     let transport =
         HttpTransport::new(&url, &options).map_err(|e| TrustError::Setup(e.to_string()))?;
     Ok(RepoTransport::Http(match token {

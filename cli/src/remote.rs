@@ -168,7 +168,10 @@ impl Remote {
     }
 
     fn tuf_url(&self, file: &str) -> String {
-        format!("{}/v2/{}/_trust/tuf/{file}", self.server, self.gun)
+        format!(
+            "{}{file}",
+            vouch_verifier::transport::repository_url(&self.server, self.gun.as_str())
+        )
     }
 
     /// `req` with the token, and a deadline for the whole exchange, body included

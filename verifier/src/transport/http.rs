@@ -229,6 +229,22 @@ fn timed_out(e: &std::io::Error) -> bool {
     false
 }
 
+/// Where a vouch server at `server` (a base URL, with or without a trailing `/`) serves the
+/// TUF metadata of repository `gun`: `SERVER/v2/GUN/_trust/tuf/`, the base an
+/// [`HttpTransport`] fetches `root.json`, `timestamp.json`, … below. The one place clients
+/// spell the server's read layout (the server's own is its router).
+///
+/// ```
+/// use vouch_verifier::transport::repository_url;
+/// assert_eq!(
+///     repository_url("https://vouch.example/", "example.com/org/app"),
+///     "https://vouch.example/v2/example.com/org/app/_trust/tuf/"
+/// );
+/// ```
+pub fn repository_url(server: &str, gun: &str) -> String {
+    format!("{}/v2/{gun}/_trust/tuf/", server.trim_end_matches('/'))
+}
+
 /// True when `url`'s host is `localhost` or a loopback address: the one place a secret
 /// (a bearer token) may travel over plain `http://` without crossing a network.
 ///

@@ -26,8 +26,8 @@ use thiserror::Error;
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
 pub use http::{
-    fetch_capped, is_loopback_url, without_certificate_store, BearerToken, CrossHostRedirects,
-    HttpOptions, HttpTransport,
+    fetch_capped, is_loopback_url, repository_url, without_certificate_store, BearerToken,
+    CrossHostRedirects, HttpOptions, HttpTransport,
 };
 
 /// A fetch that did not produce the file.
