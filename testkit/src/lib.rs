@@ -1,0 +1,24 @@
+//! Test support shared by vouch's integration tests, so that each test crate's
+//! `tests/common` holds only what is its own.
+//!
+//! This crate is for tests only: it is a `[dev-dependencies]` entry of the crates whose tests
+//! use it and never a dependency of a library or binary. It panics instead of returning
+//! errors, since a harness that cannot start is a failed test.
+//!
+//! - [`server`] starts a real `vouch-server` process on a free loopback port with its own data
+//!   directory, and reads the URL it serves and its admin token.
+//! - [`tls`] is a test certificate authority issuing server certificates for loopback.
+//! - [`python`] finds the Python interpreter that has python-tuf installed.
+//! - [`publish`] uploads metadata files to a server as one multipart update, as a client
+//!   without the CLI's checks would.
+//!
+//! Non-goals: no mocks (every helper drives the real binary or the real protocol), no
+//! repository or metadata builders (each test crate's fixtures describe the attacks it
+//! stages), and no assertions about behaviour (those belong to the tests).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod publish;
+pub mod python;
+pub mod server;
+pub mod tls;
