@@ -19,8 +19,8 @@ pub fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
     assert!(
         venv.exists(),
-        "python-tuf is needed for this test: run ./scripts/test (it creates target/venv), \
-         or set VOUCH_TEST_PYTHON to a python with tuf==7.0.1"
+        "python-tuf is needed for this test: run ./scripts/test or scripts/python-env (they \
+         create target/venv), or set VOUCH_TEST_PYTHON to a python with tuf==7.0.1"
     );
     venv
 }
