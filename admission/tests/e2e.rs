@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{digest_of, fixture, patched, serve, set_image, signed_server, Harness, REG};
-use vouch_testkit::tls::Ca;
 use reqwest::blocking::Client;
 use serde_json::Value;
+use vouch_testkit::tls::Ca;
 
 /// Past the refresh interval (3 s) of the tests that also check what happens within it;
 /// long enough that a slow machine does not leave the interval early.

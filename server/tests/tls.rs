@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use common::{gen, ClientRepo};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
-use vouch_tuf::json;
-use vouch_tuf::metadata::Key;
 use vouch_testkit::server::{Launch, ServerProcess};
 use vouch_testkit::tls::Ca;
+use vouch_tuf::json;
+use vouch_tuf::metadata::Key;
 use vouch_tuf::time::Timestamp;
 
 const GUN: &str = "localhost:5000/org/app";

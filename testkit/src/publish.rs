@@ -6,12 +6,14 @@ use reqwest::blocking::{multipart, Client, Response};
 
 /// The multipart form of one update: a `files` part per `(role, bytes)`, named after the role.
 pub fn form(files: &[(&str, Vec<u8>)]) -> multipart::Form {
-    files.iter().fold(multipart::Form::new(), |form, (role, bytes)| {
-        form.part(
-            "files",
-            multipart::Part::bytes(bytes.clone()).file_name(role.to_string()),
-        )
-    })
+    files
+        .iter()
+        .fold(multipart::Form::new(), |form, (role, bytes)| {
+            form.part(
+                "files",
+                multipart::Part::bytes(bytes.clone()).file_name(role.to_string()),
+            )
+        })
 }
 
 /// Posts `files` (role name, bytes) to `gun` on the server at `base` in one update, with

@@ -75,8 +75,7 @@ impl Ca {
 
     /// Writes the CA's certificate to `file` (for `SSL_CERT_FILE` or a `ca_file` setting).
     pub fn write_cert(&self, file: &Path) {
-        std::fs::write(file, &self.cert_pem)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        std::fs::write(file, &self.cert_pem).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
 
     /// A client builder trusting this CA alone.

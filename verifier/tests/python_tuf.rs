@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
+use vouch_testkit::python::python;
 use vouch_tuf::json::Value;
 use vouch_tuf::time::Timestamp;
 use vouch_verifier::cache::MetadataStore;
 use vouch_verifier::clock::TestClock;
 use vouch_verifier::transport::{DirectoryTransport, Transport, TransportError};
-use vouch_testkit::python::python;
 use vouch_verifier::Updater;
 
 /// Logs fetched paths, to check what the client asked for.

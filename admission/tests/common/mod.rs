@@ -18,13 +18,13 @@ use serde_json::Value;
 use vouch_admission::decide::{Endpoint, Webhook};
 use vouch_admission::policy::Policy;
 use vouch_admission::trust::TrustConfig;
+use vouch_testkit::server::{Launch, ServerProcess};
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json;
 use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, Metadata, Root, TargetFile, Targets};
 use vouch_tuf::reference::Digest;
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{RoleName, TargetName, TopLevelRole, Version};
-use vouch_testkit::server::{Launch, ServerProcess};
 use vouch_verifier::clock::TestClock;
 
 /// The registry of the fixtures' images.

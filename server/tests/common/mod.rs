@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
+use vouch_testkit::server::{Launch, ServerProcess};
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json::{self, Value};
 use vouch_tuf::metadata::{Key, Metadata, Root, TargetFile, Targets};
 use vouch_tuf::reference::Digest;
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{TargetName, TopLevelRole};
-use vouch_testkit::server::{Launch, ServerProcess};
 
 /// A running server.
 pub struct Server {
@@ -94,10 +94,7 @@ impl Server {
 
     /// SIGTERM, then waits: returns whether the process exited successfully.
     pub fn terminate(&mut self) -> bool {
-        self.process
-            .take()
-            .expect("server not running")
-            .terminate()
+        self.process.take().expect("server not running").terminate()
     }
 
     /// Starts again on the same data directory (a new port).
