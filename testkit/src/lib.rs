@@ -9,6 +9,8 @@
 //!   directory, and reads the URL it serves and its admin token.
 //! - [`tls`] is a test certificate authority issuing server certificates for loopback.
 //! - [`python`] finds the Python interpreter that has python-tuf installed.
+//! - [`http`] reads HTTP/1.1 responses off a raw connection, for tests that speak the
+//!   protocol byte for byte.
 //! - [`publish`] uploads metadata files to a server as one multipart update, as a client
 //!   without the CLI's checks would.
 //!
@@ -18,6 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod http;
 pub mod publish;
 pub mod python;
 pub mod server;

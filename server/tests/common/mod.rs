@@ -6,7 +6,7 @@
 
 pub mod postgres;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -373,28 +373,5 @@ pub fn python_script(name: &str) -> PathBuf {
 /// (status line and headers), or `None` when the connection closed (or its read timeout ran
 /// out) first.
 pub fn read_head(conn: &mut BufReader<std::net::TcpStream>) -> Option<String> {
-    use std::io::Read;
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if conn.read_line(&mut line).unwrap_or(0) == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    conn.read_exact(&mut body).ok()?;
-    Some(head)
+    vouch_testkit::http::read_response(conn).map(|(head, _)| head)
 }
