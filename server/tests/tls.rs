@@ -72,11 +72,7 @@ fn tls_config(dir: &Path, extra: &str) -> String {
 }
 
 fn online_key(client: &Client, base: &str, token: &str, role: &str) -> Key {
-    let r = client
-        .get(format!("{base}/v2/{GUN}/_trust/tuf/{role}.key"))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
+    let r = vouch_testkit::trust_api::fetch(client, base, GUN, &format!("{role}.key"), Some(token));
     assert_eq!(r.status(), StatusCode::OK);
     Key::from_value(json::parse(&r.bytes().unwrap()).unwrap()).unwrap()
 }
@@ -111,7 +107,7 @@ fn https_with_certificate_rotation_and_python_tuf() {
         expires: Timestamp::parse("2099-01-01T00:00:00Z").unwrap(),
     };
     let root = c.signed_root(1);
-    let r = vouch_testkit::publish::publish(
+    let r = vouch_testkit::trust_api::publish(
         &client,
         &base,
         GUN,

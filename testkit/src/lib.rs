@@ -11,8 +11,8 @@
 //! - [`python`] finds the Python interpreter that has python-tuf installed.
 //! - [`http`] reads HTTP/1.1 responses off a raw connection, for tests that speak the
 //!   protocol byte for byte.
-//! - [`publish`] uploads metadata files to a server as one multipart update, as a client
-//!   without the CLI's checks would.
+//! - [`trust_api`] speaks to a server's trust-data endpoints as a client without the CLI's
+//!   checks would: uploads metadata files as one multipart update, fetches a file back.
 //!
 //! Non-goals: no mocks (every helper drives the real binary or the real protocol), no
 //! repository or metadata builders (each test crate's fixtures describe the attacks it
@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
-pub mod publish;
 pub mod python;
 pub mod server;
 pub mod tls;
+pub mod trust_api;

@@ -19,6 +19,7 @@ use vouch_admission::decide::{Endpoint, Webhook};
 use vouch_admission::policy::Policy;
 use vouch_admission::trust::TrustConfig;
 use vouch_testkit::server::{Launch, ServerProcess};
+use vouch_testkit::trust_api;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json;
 use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, Metadata, Root, TargetFile, Targets};
@@ -102,18 +103,19 @@ impl Server {
     }
 
     fn online_key(&self, gun: &str, role: &str) -> Key {
-        let r = self
-            .client
-            .get(format!("{}/v2/{gun}/_trust/tuf/{role}.key", self.base))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .unwrap();
+        let r = trust_api::fetch(
+            &self.client,
+            &self.base,
+            gun,
+            &format!("{role}.key"),
+            Some(&self.admin_token),
+        );
         assert!(r.status().is_success());
         Key::from_value(json::parse(&r.bytes().unwrap()).unwrap()).unwrap()
     }
 
     fn publish(&self, gun: &str, files: &[(&str, Vec<u8>)]) {
-        let r = vouch_testkit::publish::publish(
+        let r = trust_api::publish(
             &self.client,
             &self.base,
             gun,
@@ -456,13 +458,15 @@ pub fn mirror_as(server: &Server, gun: &str, as_gun: &str, root: &[u8], dir: &Pa
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("1.root.json"), root).unwrap();
     for role in ["timestamp", "snapshot", "targets"] {
-        let bytes = server
-            .client
-            .get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap();
+        let bytes = trust_api::fetch(
+            &server.client,
+            &server.base,
+            gun,
+            &format!("{role}.json"),
+            None,
+        )
+        .bytes()
+        .unwrap();
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         let version = v["signed"]["version"].as_u64().unwrap();
         std::fs::write(out.join(format!("{role}.json")), &bytes).unwrap();

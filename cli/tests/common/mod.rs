@@ -285,14 +285,15 @@ pub fn publish_forged(
 /// token.
 pub fn current_targets(server: &Server, gun: &str, role: &str) -> vouch_tuf::metadata::Targets {
     use vouch_tuf::metadata::{Metadata, Targets};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let current = reqwest::blocking::Client::new()
-        .get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
+    let current = vouch_testkit::trust_api::fetch(
+        &reqwest::blocking::Client::new(),
+        &server.base,
+        gun,
+        &format!("{role}.json"),
+        Some(&server.admin_token),
+    )
+    .bytes()
+    .unwrap();
     Metadata::<Targets>::from_bytes_as(role, &current)
         .unwrap()
         .signed()
@@ -303,7 +304,7 @@ pub fn current_targets(server: &Server, gun: &str, role: &str) -> vouch_tuf::met
 /// client without the CLI's checks would. Returns the server's status and body.
 pub fn publish_files(server: &Server, gun: &str, files: &[(&str, Vec<u8>)]) -> (u16, String) {
     let client = reqwest::blocking::Client::new();
-    let resp = vouch_testkit::publish::publish(
+    let resp = vouch_testkit::trust_api::publish(
         &client,
         &server.base,
         gun,

@@ -108,7 +108,7 @@ impl Server {
     }
 
     pub fn tuf_url(&self, gun: &str, file: &str) -> String {
-        self.url(&format!("/v2/{gun}/_trust/tuf/{file}"))
+        vouch_testkit::trust_api::tuf_url(&self.base, gun, file)
     }
 
     /// The status of a GET sent byte for byte as given (no client-side path normalisation,
@@ -159,7 +159,7 @@ impl Server {
     }
 
     pub fn publish_with(&self, gun: &str, files: &[(&str, Vec<u8>)], token: Option<&str>) -> Resp {
-        Resp::from(vouch_testkit::publish::publish(
+        Resp::from(vouch_testkit::trust_api::publish(
             &self.client,
             &self.base,
             gun,
