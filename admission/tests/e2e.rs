@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{digest_of, fixture, patched, serve, set_image, signed_server, Harness, REG};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use reqwest::blocking::Client;
 use serde_json::Value;
+use vouch_testkit::tls::Ca;
 
 /// Past the refresh interval (3 s) of the tests that also check what happens within it;
 /// long enough that a slow machine does not leave the interval early.
@@ -199,44 +199,6 @@ fn a_trust_server_that_hangs_fails_closed_within_the_deadline() {
             .contains("deadline"),
         "{resp}"
     );
-}
-
-/// A test CA issuing certificates for 127.0.0.1.
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Ca {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    fn issue(&self, dir: &Path) {
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        std::fs::write(dir.join("key.tmp"), key.serialize_pem()).unwrap();
-        std::fs::write(dir.join("cert.tmp"), cert.pem()).unwrap();
-        std::fs::rename(dir.join("key.tmp"), dir.join("key.pem")).unwrap();
-        std::fs::rename(dir.join("cert.tmp"), dir.join("cert.pem")).unwrap();
-    }
-
-    fn client(&self) -> Client {
-        Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(self.pem.as_bytes()).unwrap()])
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap()
-    }
 }
 
 #[test]

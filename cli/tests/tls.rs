@@ -6,26 +6,15 @@
 mod common;
 
 use common::{digest, Server, Vouch};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use vouch_testkit::tls::Ca;
 
 const GUN: &str = "example.com/org/app";
 
-/// A CA and a server certificate for 127.0.0.1 it issued, written to `dir`.
+/// A CA and a server certificate it issued, written to `dir` (`ca.pem`, `cert.pem`, `key.pem`).
 fn private_ca(dir: &std::path::Path) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "vouch test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let ca = Ca::new("vouch test CA");
+    ca.issue(dir);
+    ca.write_cert(&dir.join("ca.pem"));
 }
 
 #[test]

@@ -599,30 +599,8 @@ mod tests {
     /// Reads one response with a `content-length` body; returns its head and body, or `None`
     /// when the connection closed first.
     fn response(conn: &mut std::io::BufReader<TcpStream>) -> Option<(String, String)> {
-        use std::io::BufRead;
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            if conn.read_line(&mut line).unwrap_or(0) == 0 {
-                return None;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length: ")?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        conn.read_exact(&mut body).ok()?;
-        Some((head, String::from_utf8_lossy(&body).into_owned()))
+        vouch_testkit::http::read_response(conn)
+            .map(|(head, body)| (head, String::from_utf8_lossy(&body).into_owned()))
     }
 
     /// Whether the server closed `conn` (rather than leaving it open for `guard`).

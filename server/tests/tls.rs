@@ -9,64 +9,23 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{gen, ClientRepo};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use reqwest::blocking::{multipart, Client};
+use reqwest::blocking::Client;
 use reqwest::StatusCode;
+use vouch_testkit::server::{Launch, ServerProcess};
+use vouch_testkit::tls::Ca;
 use vouch_tuf::json;
 use vouch_tuf::metadata::Key;
 use vouch_tuf::time::Timestamp;
 
 const GUN: &str = "localhost:5000/org/app";
 
-/// A test CA that issues server certificates for localhost.
-struct Ca {
-    cert_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Ca {
-            cert_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// Writes a certificate for localhost and 127.0.0.1 and its key to `dir`.
-    fn issue(&self, dir: &Path) {
-        let params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        // Write to temporary names and rename, as a certificate manager does.
-        std::fs::write(dir.join("cert.tmp"), cert.pem()).unwrap();
-        std::fs::write(dir.join("key.tmp"), key.serialize_pem()).unwrap();
-        std::fs::rename(dir.join("key.tmp"), dir.join("key.pem")).unwrap();
-        std::fs::rename(dir.join("cert.tmp"), dir.join("cert.pem")).unwrap();
-    }
-
-    fn client(&self) -> Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap()])
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    }
-}
-
 /// A vouch-server process serving HTTPS (or HTTP when no TLS is configured).
 struct Proc {
-    child: Child,
+    process: ServerProcess,
     addr: String,
     admin_token: String,
     _dir: tempfile::TempDir,
@@ -83,46 +42,24 @@ impl Proc {
         env: &[(&str, &str)],
         stderr: Stdio,
     ) -> Self {
-        // The HTTP client's TLS stack needs a crypto provider chosen once per process.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let cfg = dir.path().join("vouch.toml");
         std::fs::write(&cfg, config).unwrap();
-        let data = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-server"))
-            .args(["--listen", "127.0.0.1:0", "--config"])
-            .arg(&cfg)
-            .arg("--data-dir")
-            .arg(&data)
+        let process = Launch::new(dir.path().join("data"))
+            .binary(env!("CARGO_BIN_EXE_vouch-server"))
+            .config(cfg)
             .envs(env.iter().copied())
-            .stdout(Stdio::piped())
             .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr = first.rsplit("://").next().unwrap().trim().to_owned();
-        std::thread::spawn(move || for _ in lines {});
-        let admin_token = std::fs::read_to_string(data.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+            .start();
         Proc {
-            child,
-            addr,
-            admin_token,
+            addr: process.addr().to_owned(),
+            admin_token: process.admin_token.clone(),
+            process,
             _dir: dir,
         }
     }
 
     fn port(&self) -> u16 {
-        self.addr.rsplit(':').next().unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.port()
     }
 }
 
@@ -135,11 +72,7 @@ fn tls_config(dir: &Path, extra: &str) -> String {
 }
 
 fn online_key(client: &Client, base: &str, token: &str, role: &str) -> Key {
-    let r = client
-        .get(format!("{base}/v2/{GUN}/_trust/tuf/{role}.key"))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
+    let r = vouch_testkit::trust_api::fetch(client, base, GUN, &format!("{role}.key"), Some(token));
     assert_eq!(r.status(), StatusCode::OK);
     Key::from_value(json::parse(&r.bytes().unwrap()).unwrap()).unwrap()
 }
@@ -174,25 +107,22 @@ fn https_with_certificate_rotation_and_python_tuf() {
         expires: Timestamp::parse("2099-01-01T00:00:00Z").unwrap(),
     };
     let root = c.signed_root(1);
-    let mut form = multipart::Form::new();
-    for (role, bytes) in [
-        ("root", root.clone()),
-        ("targets", c.signed_targets(1, &["v1"])),
-    ] {
-        form = form.part("files", multipart::Part::bytes(bytes).file_name(role));
-    }
-    let r = client
-        .post(format!("{base}/v2/{GUN}/_trust/tuf/"))
-        .bearer_auth(&p.admin_token)
-        .multipart(form)
-        .send()
-        .unwrap();
+    let r = vouch_testkit::trust_api::publish(
+        &client,
+        &base,
+        GUN,
+        &[
+            ("root", root.clone()),
+            ("targets", c.signed_targets(1, &["v1"])),
+        ],
+        Some(&p.admin_token),
+    );
     assert_eq!(r.status(), StatusCode::OK);
 
     // python-tuf updates over HTTPS, trusting only the test CA.
     let work = tempfile::tempdir().unwrap();
     let ca_file = work.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+    ca.write_cert(&ca_file);
     let root_file = work.path().join("root.json");
     std::fs::write(&root_file, &root).unwrap();
     let stdout = common::run_ok(
@@ -319,8 +249,7 @@ fn json_logs_carry_request_ids() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers()["x-request-id"], "deploy-7");
-    let _ = p.child.kill();
-    let _ = p.child.wait();
+    p.process.kill();
     let text = std::fs::read_to_string(&log).unwrap();
     let line = text
         .lines()

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vouch_testkit::python::python;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json::{self, JsonError, Value};
 use vouch_tuf::metadata::{
@@ -522,19 +523,6 @@ fn malformed_fields_are_named() {
 }
 
 // ---- vouch-written metadata read by python-tuf. ----
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VOUCH_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "python-tuf is needed for this test: run ./scripts/test (it creates target/venv), \
-         or set VOUCH_TEST_PYTHON to a python with tuf==7.0.1"
-    );
-    venv
-}
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vouch-tuf-{name}-{}", std::process::id()));

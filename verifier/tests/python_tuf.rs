@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
+use vouch_testkit::python::python;
 use vouch_tuf::json::Value;
 use vouch_tuf::time::Timestamp;
 use vouch_verifier::cache::MetadataStore;
@@ -91,22 +92,6 @@ fn checked_in_python_tuf_repository() {
         Timestamp::parse("2099-01-01T00:00:00Z").unwrap(),
     );
     assert!(late.refresh().is_err());
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("VOUCH_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-        .join("target/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "this test needs a Python with python-tuf: run scripts/python-env (or set VOUCH_TEST_PYTHON)"
-    );
-    venv
 }
 
 #[test]

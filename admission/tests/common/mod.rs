@@ -1,25 +1,25 @@
 //! Test harness: a real `vouch-server` process on loopback, repositories signed with
 //! vouch-tuf builders, the AdmissionReview fixtures, and a JSONPatch applier.
 //!
-//! The server binary is the one cargo built in the same target directory
-//! (`cargo test --workspace` builds it; with `-p vouch-admission` alone, run
-//! `cargo build -p vouch-server` first).
+//! The server process is `vouch-testkit`'s; the server binary is the one cargo built in the
+//! same target directory (`cargo test --workspace` builds it; with `-p vouch-admission`
+//! alone, run `cargo build -p vouch-server` first).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube_core::admission::AdmissionReview;
 use kube_core::DynamicObject;
-use reqwest::blocking::{multipart, Client};
+use reqwest::blocking::Client;
 use serde_json::Value;
 use vouch_admission::decide::{Endpoint, Webhook};
 use vouch_admission::policy::Policy;
 use vouch_admission::trust::TrustConfig;
+use vouch_testkit::server::{Launch, ServerProcess};
+use vouch_testkit::trust_api;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json;
 use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, Metadata, Root, TargetFile, Targets};
@@ -36,44 +36,20 @@ pub fn digest_of(tag: &str) -> Digest {
     Digest::sha256_of(format!("manifest of {tag}").as_bytes())
 }
 
-fn server_binary() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_vouch-admission")).with_file_name("vouch-server");
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build -p vouch-server` (cargo test --workspace builds it)",
-        p.display()
-    );
-    p
-}
-
-fn spawn_server(data: &Path, listen: &str, config: Option<&Path>) -> (Child, String) {
-    let mut command = Command::new(server_binary());
-    command.args(["--listen", listen, "--data-dir"]).arg(data);
-    if let Some(c) = config {
-        command.arg("--config").arg(c);
+/// Starts `vouch-server` on `listen` with its data in `dir/data` and, when there is one,
+/// `dir/server.toml` as its configuration file.
+fn launch(dir: &Path, listen: &str) -> ServerProcess {
+    let config = dir.join("server.toml");
+    let mut launch = Launch::new(dir.join("data")).listen(listen);
+    if config.exists() {
+        launch = launch.config(config);
     }
-    let mut child = command
-        .env("VOUCH_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start vouch-server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("server printed nothing").unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .trim()
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    launch.start()
 }
 
 /// A running vouch-server.
 pub struct Server {
-    child: Option<Child>,
+    process: ServerProcess,
     pub base: String,
     pub admin_token: String,
     client: Client,
@@ -91,26 +67,15 @@ impl Server {
     }
 
     fn start_with(config: Option<&str>) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().unwrap();
-        let config_file = config.map(|c| {
-            let f = tmp.path().join("server.toml");
-            std::fs::write(&f, c).unwrap();
-            f
-        });
-        let (child, addr) = spawn_server(
-            &tmp.path().join("data"),
-            "127.0.0.1:0",
-            config_file.as_deref(),
-        );
-        let admin_token = std::fs::read_to_string(tmp.path().join("data/admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        if let Some(c) = config {
+            std::fs::write(tmp.path().join("server.toml"), c).unwrap();
+        }
+        let process = launch(tmp.path(), "127.0.0.1:0");
         Server {
-            child: Some(child),
-            base: format!("http://{addr}"),
-            admin_token,
+            base: process.base.clone(),
+            admin_token: process.admin_token.clone(),
+            process,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -122,11 +87,8 @@ impl Server {
     /// Starts the killed server again, on the same address with the same data.
     pub fn restart(&mut self) {
         self.kill();
-        let addr = self.base.trim_start_matches("http://").to_owned();
-        let config = self._tmp.path().join("server.toml");
-        let config = config.exists().then_some(config);
-        let (child, _) = spawn_server(&self._tmp.path().join("data"), &addr, config.as_deref());
-        self.child = Some(child);
+        let addr = self.process.addr().to_owned();
+        self.process = launch(self._tmp.path(), &addr);
     }
 
     /// Restarts the server on the same address with the same data and `config` as its new
@@ -137,46 +99,31 @@ impl Server {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     fn online_key(&self, gun: &str, role: &str) -> Key {
-        let r = self
-            .client
-            .get(format!("{}/v2/{gun}/_trust/tuf/{role}.key", self.base))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .unwrap();
+        let r = trust_api::fetch(
+            &self.client,
+            &self.base,
+            gun,
+            &format!("{role}.key"),
+            Some(&self.admin_token),
+        );
         assert!(r.status().is_success());
         Key::from_value(json::parse(&r.bytes().unwrap()).unwrap()).unwrap()
     }
 
     fn publish(&self, gun: &str, files: &[(&str, Vec<u8>)]) {
-        let mut form = multipart::Form::new();
-        for (role, bytes) in files {
-            form = form.part(
-                "files",
-                multipart::Part::bytes(bytes.clone()).file_name(role.to_string()),
-            );
-        }
-        let r = self
-            .client
-            .post(format!("{}/v2/{gun}/_trust/tuf/", self.base))
-            .bearer_auth(&self.admin_token)
-            .multipart(form)
-            .send()
-            .unwrap();
+        let r = trust_api::publish(
+            &self.client,
+            &self.base,
+            gun,
+            files,
+            Some(&self.admin_token),
+        );
         let status = r.status();
         assert!(status.is_success(), "{status}: {}", r.text().unwrap());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -511,13 +458,15 @@ pub fn mirror_as(server: &Server, gun: &str, as_gun: &str, root: &[u8], dir: &Pa
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("1.root.json"), root).unwrap();
     for role in ["timestamp", "snapshot", "targets"] {
-        let bytes = server
-            .client
-            .get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap();
+        let bytes = trust_api::fetch(
+            &server.client,
+            &server.base,
+            gun,
+            &format!("{role}.json"),
+            None,
+        )
+        .bytes()
+        .unwrap();
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         let version = v["signed"]["version"].as_u64().unwrap();
         std::fs::write(out.join(format!("{role}.json")), &bytes).unwrap();

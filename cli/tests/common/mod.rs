@@ -2,37 +2,29 @@
 //! data directory, and the real `vouch` binary run against it with a trust directory of its
 //! own.
 //!
-//! The server binary is the one cargo built beside `vouch` (`cargo test --workspace` builds
-//! it; with `-p vouch-cli` alone, run `cargo build -p vouch-server` first).
+//! The server process is `vouch-testkit`'s; the server binary is the one cargo built beside
+//! `vouch` (`cargo test --workspace` builds it; with `-p vouch-cli` alone, run
+//! `cargo build -p vouch-server` first).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use vouch_testkit::server::{Launch, ServerProcess};
 
 /// A digest for tests, distinct per `n`.
 pub fn digest(n: u8) -> String {
     format!("sha256:{}", format!("{n:02x}").repeat(32))
 }
 
-/// A running server.
+/// A running server with a fresh data directory of its own.
 pub struct Server {
-    child: Option<Child>,
+    process: ServerProcess,
     pub base: String,
     pub data_dir: PathBuf,
     pub admin_token: String,
     _tmp: tempfile::TempDir,
-}
-
-fn server_binary() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_vouch")).with_file_name("vouch-server");
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build -p vouch-server` (cargo test --workspace builds it)",
-        p.display()
-    );
-    p
 }
 
 impl Server {
@@ -59,65 +51,31 @@ impl Server {
     fn spawn(env: &[(&str, &Path)], log: Option<&Path>, config: Option<&str>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let mut cmd = Command::new(server_binary());
+        let mut launch = Launch::new(&data_dir).envs(env.iter().copied());
         if let Some(toml) = config {
             let file = tmp.path().join("vouch-server.toml");
             std::fs::write(&file, toml).unwrap();
-            cmd.arg("--config").arg(file);
+            launch = launch.config(file);
         }
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-        match log {
-            Some(path) => {
-                cmd.env("VOUCH_LOG", "warn,vouch_server=debug")
-                    .env("NO_COLOR", "1")
-                    .stderr(std::fs::File::create(path).unwrap());
-            }
-            None => {
-                cmd.env("VOUCH_LOG", "warn").stderr(Stdio::inherit());
-            }
+        if let Some(path) = log {
+            launch = launch
+                .env("VOUCH_LOG", "warn,vouch_server=debug")
+                .env("NO_COLOR", "1")
+                .stderr(std::fs::File::create(path).unwrap());
         }
-        let mut child = cmd.spawn().expect("start vouch-server");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("server printed nothing").unwrap();
-        let base = first
-            .split_once(" on ")
-            .map(|(_, url)| url.trim().to_owned())
-            .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        let process = launch.start();
         Server {
-            child: Some(child),
-            base,
+            base: process.base.clone(),
+            admin_token: process.admin_token.clone(),
+            process,
             data_dir,
-            admin_token,
             _tmp: tmp,
         }
     }
 
     /// SIGKILL and wait.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }
 
@@ -327,14 +285,15 @@ pub fn publish_forged(
 /// token.
 pub fn current_targets(server: &Server, gun: &str, role: &str) -> vouch_tuf::metadata::Targets {
     use vouch_tuf::metadata::{Metadata, Targets};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let current = reqwest::blocking::Client::new()
-        .get(format!("{}/v2/{gun}/_trust/tuf/{role}.json", server.base))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
+    let current = vouch_testkit::trust_api::fetch(
+        &reqwest::blocking::Client::new(),
+        &server.base,
+        gun,
+        &format!("{role}.json"),
+        Some(&server.admin_token),
+    )
+    .bytes()
+    .unwrap();
     Metadata::<Targets>::from_bytes_as(role, &current)
         .unwrap()
         .signed()
@@ -344,29 +303,14 @@ pub fn current_targets(server: &Server, gun: &str, role: &str) -> vouch_tuf::met
 /// Publishes `files` (role name, bytes) to `gun` in one update with the admin token, as a
 /// client without the CLI's checks would. Returns the server's status and body.
 pub fn publish_files(server: &Server, gun: &str, files: &[(&str, Vec<u8>)]) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::new();
-    let base = format!("{}/v2/{gun}/_trust/tuf", server.base);
-    let boundary = "forged-by-hand";
-    let mut body = Vec::new();
-    for (role, bytes) in files {
-        body.extend_from_slice(format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{role}\"\r\nContent-Type: application/json\r\n\r\n"
-        ).as_bytes());
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let resp = client
-        .post(format!("{base}/"))
-        .bearer_auth(&server.admin_token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .unwrap();
+    let resp = vouch_testkit::trust_api::publish(
+        &client,
+        &server.base,
+        gun,
+        files,
+        Some(&server.admin_token),
+    );
     let status = resp.status().as_u16();
     (status, resp.text().unwrap_or_default())
 }

@@ -1,17 +1,19 @@
-//! A real `vouch-server` process for end-to-end tests: started on a free loopback port with
-//! its own data directory, killed and restarted at will, and a small HTTP client for it.
+//! A real `vouch-server` process for end-to-end tests (`vouch-testkit`'s): started on a free
+//! loopback port with its own data directory, killed and restarted at will, and a small HTTP
+//! client for it.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod postgres;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use reqwest::blocking::{multipart, Client};
+use reqwest::blocking::Client;
 use reqwest::StatusCode;
+use vouch_testkit::server::{Launch, ServerProcess};
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json::{self, Value};
 use vouch_tuf::metadata::{Key, Metadata, Root, TargetFile, Targets};
@@ -21,7 +23,7 @@ use vouch_tuf::types::{TargetName, TopLevelRole};
 
 /// A running server.
 pub struct Server {
-    child: Option<Child>,
+    process: Option<ServerProcess>,
     pub base: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -53,7 +55,7 @@ impl Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut s = Server {
-            child: None,
+            process: None,
             base: String::new(),
             data_dir,
             _tmp: Some(tmp),
@@ -73,56 +75,26 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch-server"));
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
+        let process = Launch::new(&self.data_dir)
+            .binary(env!("CARGO_BIN_EXE_vouch-server"))
             .args(&self.extra_args)
-            .env("VOUCH_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in &self.extra_env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start vouch-server");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("server printed nothing").unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .trim()
-            .to_owned();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        self.base = format!("http://{addr}");
-        self.child = Some(child);
-        self.admin_token = std::fs::read_to_string(self.data_dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .start();
+        self.base = process.base.clone();
+        self.admin_token = process.admin_token.clone();
+        self.process = Some(process);
     }
 
     /// SIGKILL: no graceful shutdown, no flushing.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
+        if let Some(mut p) = self.process.take() {
+            p.kill();
         }
     }
 
     /// SIGTERM, then waits: returns whether the process exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let mut c = self.child.take().expect("server not running");
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        c.wait().unwrap().success()
+        self.process.take().expect("server not running").terminate()
     }
 
     /// Starts again on the same data directory (a new port).
@@ -136,7 +108,7 @@ impl Server {
     }
 
     pub fn tuf_url(&self, gun: &str, file: &str) -> String {
-        self.url(&format!("/v2/{gun}/_trust/tuf/{file}"))
+        vouch_testkit::trust_api::tuf_url(&self.base, gun, file)
     }
 
     /// The status of a GET sent byte for byte as given (no client-side path normalisation,
@@ -187,16 +159,13 @@ impl Server {
     }
 
     pub fn publish_with(&self, gun: &str, files: &[(&str, Vec<u8>)], token: Option<&str>) -> Resp {
-        let mut form = multipart::Form::new();
-        for (role, bytes) in files {
-            let part = multipart::Part::bytes(bytes.clone()).file_name(role.to_string());
-            form = form.part("files", part);
-        }
-        let mut req = self.client.post(self.tuf_url(gun, "")).multipart(form);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        Resp::from(req.send().unwrap())
+        Resp::from(vouch_testkit::trust_api::publish(
+            &self.client,
+            &self.base,
+            gun,
+            files,
+            token,
+        ))
     }
 
     /// A POST of a raw body to the publish endpoint, with the admin token.
@@ -216,12 +185,6 @@ impl Server {
     pub fn current(&self, gun: &str, role: &str) -> Option<Vec<u8>> {
         let r = self.get(&format!("/v2/{gun}/_trust/tuf/{role}.json"));
         (r.status == StatusCode::OK).then_some(r.body)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -397,16 +360,7 @@ pub fn run_ok(cmd: &mut Command) -> String {
 
 /// The python with python-tuf (from ./scripts/test, or target/venv).
 pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VOUCH_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "python-tuf is needed for this test: run ./scripts/test (it creates target/venv), \
-         or set VOUCH_TEST_PYTHON to a python with tuf==7.0.1"
-    );
-    venv
+    vouch_testkit::python::python()
 }
 
 pub fn python_script(name: &str) -> PathBuf {
@@ -419,28 +373,5 @@ pub fn python_script(name: &str) -> PathBuf {
 /// (status line and headers), or `None` when the connection closed (or its read timeout ran
 /// out) first.
 pub fn read_head(conn: &mut BufReader<std::net::TcpStream>) -> Option<String> {
-    use std::io::Read;
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if conn.read_line(&mut line).unwrap_or(0) == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    conn.read_exact(&mut body).ok()?;
-    Some(head)
+    vouch_testkit::http::read_response(conn).map(|(head, _)| head)
 }

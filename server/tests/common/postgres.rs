@@ -27,7 +27,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use vouch_testkit::tls::Ca;
 
 /// The OS user that owns the cluster when the tests run as root.
 const PG_USER: &str = "postgres";
@@ -539,23 +539,9 @@ fn chown_to_postgres(path: &Path) {
 /// A test CA and a server certificate it issued for `localhost` and `127.0.0.1`:
 /// `(ca_pem, cert_pem, key_pem)`.
 pub fn test_ca_and_server_cert() -> (String, String, String) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "vouch test PostgreSQL CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+    let ca = Ca::new("vouch test PostgreSQL CA");
+    let issued = ca.server_cert();
+    (ca.cert_pem().to_owned(), issued.cert_pem, issued.key_pem)
 }
 
 /// The newest `/usr/lib/postgresql/<ver>/bin` with an `initdb`, else `pg_config --bindir`.

@@ -1,0 +1,27 @@
+//! Test support shared by vouch's integration tests, so that each test crate's
+//! `tests/common` holds only what is its own.
+//!
+//! This crate is for tests only: it is a `[dev-dependencies]` entry of the crates whose tests
+//! use it and never a dependency of a library or binary. It panics instead of returning
+//! errors, since a harness that cannot start is a failed test.
+//!
+//! - [`server`] starts a real `vouch-server` process on a free loopback port with its own data
+//!   directory, and reads the URL it serves and its admin token.
+//! - [`tls`] is a test certificate authority issuing server certificates for loopback.
+//! - [`python`] finds the Python interpreter that has python-tuf installed.
+//! - [`http`] reads HTTP/1.1 responses off a raw connection, for tests that speak the
+//!   protocol byte for byte.
+//! - [`trust_api`] speaks to a server's trust-data endpoints as a client without the CLI's
+//!   checks would: uploads metadata files as one multipart update, fetches a file back.
+//!
+//! Non-goals: no mocks (every helper drives the real binary or the real protocol), no
+//! repository or metadata builders (each test crate's fixtures describe the attacks it
+//! stages), and no assertions about behaviour (those belong to the tests).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod http;
+pub mod python;
+pub mod server;
+pub mod tls;
+pub mod trust_api;
