@@ -462,7 +462,8 @@ impl Webhook {
         deadline: Deadline,
     ) -> Verdict {
         let denied = |message: String, reason| Verdict::Denied { message, reason };
-        let vouched = match trust::vouch(&self.trust, repo, parsed, deadline) {
+        let required = &source.required_roles;
+        let vouched = match trust::vouch(&self.trust, repo, parsed, required, deadline) {
             Err(e) => return denied(format!("{gun}: {e}"), e.reason()),
             Ok(Err(refused)) => {
                 let message = match (parsed.tag(), parsed.digest(), refused) {
@@ -488,16 +489,22 @@ impl Webhook {
         };
         // A requirement is a delegation path from `targets`, compared position by position
         // with the role paths that vouched for the image (never by a role's name alone).
-        if let Some(unmet) = vouched.unmet(&source.required_roles) {
-            let path: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
-            return denied(
-                format!(
-                    "vouched for through {}, not through the required delegation path {}",
-                    path.join(" -> "),
-                    unmet.required
-                ),
-                "required_role",
-            );
+        // The decision is `satisfies`; `unmet` only words the denial.
+        if !vouched.satisfies(required) {
+            let message = match vouched.unmet(required) {
+                Some(unmet) => {
+                    let path: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
+                    format!(
+                        "vouched for through {}, not through the required delegation path {}",
+                        path.join(" -> "),
+                        unmet.required
+                    )
+                }
+                None => {
+                    "no path that vouched for it meets the required delegation paths".to_owned()
+                }
+            };
+            return denied(message, "required_role");
         }
         Verdict::Allowed {
             // A tag is pinned in the pod's own spelling: the runtime pulls from exactly where

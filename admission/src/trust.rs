@@ -57,7 +57,7 @@ use vouch_verifier::pins::Anchor;
 use vouch_verifier::transport::{
     DirectoryTransport, HttpOptions, HttpTransport, Transport, TransportError,
 };
-use vouch_verifier::{Updater, Vouched};
+use vouch_verifier::{DelegationPath, Updater, Vouched};
 
 use crate::credentials::ServerToken;
 use crate::metrics::Metrics;
@@ -1107,9 +1107,9 @@ impl Repo {
     }
 }
 
-/// Whether the repository vouches for `image`, and through which role paths
-/// ([`Updater::vouch`], the rule the CLI's `verify` applies too), fetching nothing after
-/// `deadline`. Blocking.
+/// Whether the repository vouches for `image`, and through which role paths, looking no
+/// further than a path that meets `required` ([`Updater::vouch_requiring`], the rule the
+/// CLI's `verify` applies too), fetching nothing after `deadline`. Blocking.
 ///
 /// `Ok(Err(_))` is the answer "not vouched for": [`vouch_verifier::Error::UnknownTag`] or
 /// [`vouch_verifier::Error::UntrustedDigest`]. `Err(_)` is a failure to get an answer.
@@ -1117,9 +1117,10 @@ pub fn vouch(
     cache: &TrustCache,
     repo: &Repo,
     image: &ImageRef,
+    required: &[DelegationPath],
     deadline: Deadline,
 ) -> Result<Result<Vouched, vouch_verifier::Error>, TrustError> {
-    match cache.with_trusted(repo, deadline, |u| u.vouch(image))? {
+    match cache.with_trusted(repo, deadline, |u| u.vouch_requiring(image, required))? {
         Ok(v) => Ok(Ok(v)),
         Err(
             refused @ (vouch_verifier::Error::UnknownTag { .. }

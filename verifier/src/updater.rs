@@ -91,6 +91,18 @@ pub enum Error {
         /// names no tag.
         signed: Option<Digest>,
     },
+    /// A question by digest needed to examine more names carrying the digest than
+    /// [`MAX_NAMES_PER_DIGEST`]: it fails closed rather than cost what a signer listing the
+    /// digest under countless names chose.
+    #[error("{count} target names carry {digest}; a question by digest examines at most {limit}")]
+    TooManyNames {
+        /// The digest.
+        digest: String,
+        /// How many distinct names carry it.
+        count: usize,
+        /// [`MAX_NAMES_PER_DIGEST`].
+        limit: usize,
+    },
     /// The image belongs to another repository than this updater's GUN.
     #[error("image {reference} is not in repository {gun}")]
     WrongRepository {
@@ -209,6 +221,16 @@ pub struct Updater<T: Transport> {
     /// How many times `digests` was built ([`Updater::digest_index_builds`]).
     digest_index_builds: u64,
 }
+
+/// When a question by digest has found what it needs: given a role path that vouches, true
+/// to stop looking.
+type Enough<'a> = &'a dyn Fn(&[RoleName]) -> bool;
+
+/// Most distinct target names carrying one digest that a question by digest examines before
+/// it has its answer: each costs a delegation search, and a delegated signer chooses how many
+/// names it lists. A question that needs more fails closed ([`Error::TooManyNames`]); one
+/// answered by an early name (the usual case) never gets near it.
+pub const MAX_NAMES_PER_DIGEST: usize = 4096;
 
 /// Names of the targets carrying each digest (keyed `<algorithm>:<hex>`, as
 /// [`Digest::as_str`] spells it), in every role reachable from `targets`, in the order the
@@ -544,19 +566,9 @@ impl<T: Transport> Updater<T> {
     /// Reads every role reachable from `targets`, at most [`Limits::max_delegations`] of
     /// them; a larger delegation tree fails with [`UpdateError::DelegationLimit`].
     pub fn is_trusted(&mut self, digest: &Digest) -> Result<bool, Error> {
-        if let Some(found) = self.target(digest.as_str())? {
-            if found.target.has_digest(digest) {
-                return Ok(true);
-            }
-        }
-        for name in self.names_carrying(digest)? {
-            if let Some(found) = self.target(&name)? {
-                if found.target.has_digest(digest) {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
+        Ok(!self
+            .digest_paths(digest, Some(&|_: &[RoleName]| true))?
+            .is_empty())
     }
 
     /// The role paths that vouch for `digest`: for each target carrying it in a role
@@ -566,16 +578,60 @@ impl<T: Transport> Updater<T> {
     /// ([`Updater::is_trusted`] is true exactly when this is not empty).
     ///
     /// Reads every role reachable from `targets`, at most [`Limits::max_delegations`] of
-    /// them; a larger delegation tree fails with [`UpdateError::DelegationLimit`].
+    /// them; a larger delegation tree fails with [`UpdateError::DelegationLimit`]. At most
+    /// [`MAX_NAMES_PER_DIGEST`] names carrying the digest are examined
+    /// ([`Error::TooManyNames`] when there are more).
     pub fn digest_role_paths(&mut self, digest: &Digest) -> Result<Vec<Vec<RoleName>>, Error> {
+        self.digest_paths(digest, None)
+    }
+
+    /// The one rule behind every question by digest ([`Updater::is_trusted`],
+    /// [`Updater::digest_role_paths`], [`Updater::vouch_requiring`]): a target carrying
+    /// `digest` vouches for it through the path the delegation search gives **for that
+    /// target's name**, and only when the target the search finds under that name carries
+    /// the digest (a role listing the name outside its delegated paths, or behind a
+    /// terminating delegation, or after a role that lists the name with another digest,
+    /// does not vouch). With `enough`, stops as soon as a path it accepts is found, trying
+    /// a target named after the digest first (what `vouch sign` writes for a bare digest);
+    /// without, returns every path in the order the roles are reached.
+    fn digest_paths(
+        &mut self,
+        digest: &Digest,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Vec<Vec<RoleName>>, Error> {
+        let mut paths: Vec<Vec<RoleName>> = Vec::new();
+        if let Some(enough) = enough {
+            if let Some(found) = self.target(digest.as_str())? {
+                if found.target.has_digest(digest) {
+                    let done = enough(&found.role_path);
+                    paths.push(found.role_path);
+                    if done {
+                        return Ok(paths);
+                    }
+                }
+            }
+        }
         let mut names = self.names_carrying(digest)?;
         let mut seen = HashSet::new();
         names.retain(|n| seen.insert(n.clone()));
-        let mut paths: Vec<Vec<RoleName>> = Vec::new();
-        for name in names {
+        let count = names.len();
+        for (examined, name) in names.into_iter().enumerate() {
+            // Bounded whatever the signers listed: a question that has not found what it
+            // needs among this many names fails closed.
+            if examined == MAX_NAMES_PER_DIGEST {
+                return Err(Error::TooManyNames {
+                    digest: digest.to_string(),
+                    count,
+                    limit: MAX_NAMES_PER_DIGEST,
+                });
+            }
             if let Some(found) = self.target(&name)? {
                 if found.target.has_digest(digest) && !paths.contains(&found.role_path) {
+                    let done = enough.is_some_and(|e| e(&found.role_path));
                     paths.push(found.role_path);
+                    if done {
+                        break;
+                    }
                 }
             }
         }
@@ -672,6 +728,29 @@ impl<T: Transport> Updater<T> {
     /// repository is refused ([`Error::WrongRepository`]). Requirements on the role path
     /// are checked on the answer ([`Vouched::satisfies`]).
     pub fn vouch(&mut self, image: &ImageRef) -> Result<Vouched, Error> {
+        self.vouch_with(image, None)
+    }
+
+    /// [`Updater::vouch`] for a caller that requires every vouching path it acts on to
+    /// meet `required` ([`Vouched::satisfies`]): for a bare digest the search stops at the
+    /// first path that meets them all (at the first path for no requirement), so a
+    /// question costs what it needs rather than one delegation search per name the digest
+    /// is listed under. The answer's [`Vouched::paths`] ends with that path; when none meets
+    /// the requirements, it holds every vouching path, for [`Vouched::unmet`] to explain.
+    pub fn vouch_requiring(
+        &mut self,
+        image: &ImageRef,
+        required: &[DelegationPath],
+    ) -> Result<Vouched, Error> {
+        let meets = |p: &[RoleName]| required.iter().all(|r| r.vouches_for(p));
+        self.vouch_with(image, Some(&meets))
+    }
+
+    fn vouch_with(
+        &mut self,
+        image: &ImageRef,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Vouched, Error> {
         if let Some(gun) = &self.gun {
             if &image.gun() != gun {
                 return Err(Error::WrongRepository {
@@ -691,7 +770,7 @@ impl<T: Transport> Updater<T> {
                 other => return Err(untrusted(digest, other.map(|t| t.digest))),
             },
             (None, Some(digest)) => {
-                let paths = self.digest_role_paths(digest)?;
+                let paths = self.digest_paths(digest, enough)?;
                 if paths.is_empty() {
                     return Err(untrusted(digest, None));
                 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use vouch_tuf::metadata::{MetaFile, Metadata, Targets};
+use vouch_tuf::reference::ImageRef;
 use vouch_tuf::types::{TopLevelRole, Version};
 use vouch_verifier::cache::MetadataStore;
 use vouch_verifier::clock::TestClock;
@@ -191,6 +192,107 @@ fn extraneous_dependencies() {
     );
     assert!(!c.updater.is_trusted(&evil).unwrap());
     assert!(!c.updater.is_trusted(&evil_only).unwrap());
+    // What deploy tooling and the webhook ask: the image by digest alone.
+    for d in [&evil, &evil_only] {
+        refused_by_digest(&mut c.updater, d);
+    }
+}
+
+const APP: &str = "example.com/org/app";
+
+/// `app@digest` is vouched for by none of the ways a question by digest can be asked.
+fn refused_by_digest(u: &mut Updater<MemoryTransport>, d: &vouch_tuf::reference::Digest) {
+    let image = ImageRef::parse(&format!("{APP}@{d}")).unwrap();
+    assert!(!u.is_trusted(d).unwrap(), "{d}");
+    assert!(u.digest_role_paths(d).unwrap().is_empty(), "{d}");
+    assert!(
+        matches!(u.vouch(&image), Err(Error::UntrustedDigest { .. })),
+        "{d}"
+    );
+    assert!(
+        matches!(
+            u.vouch_requiring(&image, &[]),
+            Err(Error::UntrustedDigest { .. })
+        ),
+        "{d}"
+    );
+}
+
+/// Extraneous dependencies asked by digest: a digest only a role the delegation search
+/// never consults for that name lists is not vouched for — a role behind a terminating
+/// delegation, a role listing a name outside its paths, a role listing a name an earlier
+/// role already signs with another digest.
+#[test]
+fn a_digest_listed_only_where_the_search_never_looks_is_refused() {
+    let mut repo = Repo::new();
+    repo.delegate("targets", "first", &["v*"], true);
+    repo.delegate("targets", "second", &["v*"], false);
+    repo.delegate("targets", "tools", &["tool-*"], false);
+    repo.delegate("targets", "late", &["*"], false);
+    let v1 = repo.add_image("first", "v1", b"first v1");
+    // Behind the terminating `first`: the search for v2 stops there.
+    let shadowed = repo.add_image("second", "v2", b"second v2");
+    // Outside `tools`' paths.
+    let outside = repo.add_image("tools", "latest", b"tools latest");
+    // `stable` is signed by targets; `late` lists it too, with another digest.
+    let stable = repo.add_image("targets", "stable", b"good stable");
+    let late = repo.add_image("late", "stable", b"evil stable");
+    repo.publish_all_delegated_as_is();
+    repo.publish_targets();
+    repo.publish_snapshot_and_timestamp();
+    let mut c = client(&repo);
+    c.updater.refresh().unwrap();
+
+    for d in [&shadowed, &outside, &late] {
+        refused_by_digest(&mut c.updater, d);
+    }
+    // What the search does reach is vouched for, through the path it reaches it by.
+    for (d, path) in [
+        (&v1, vec![rn("targets"), rn("first")]),
+        (&stable, vec![rn("targets")]),
+    ] {
+        let image = ImageRef::parse(&format!("{APP}@{d}")).unwrap();
+        let v = c.updater.vouch(&image).unwrap();
+        assert_eq!(v.paths(), std::slice::from_ref(&path));
+        let v = c.updater.vouch_requiring(&image, &[]).unwrap();
+        assert_eq!(v.role_path(), path.as_slice());
+    }
+}
+
+/// A digest listed under more names than a question examines: a question that finds its
+/// answer early is answered; one that would have to look further fails closed, however
+/// many names the signer listed.
+#[test]
+fn a_digest_listed_under_countless_names_costs_a_bounded_search() {
+    use vouch_verifier::updater::MAX_NAMES_PER_DIGEST;
+    let mut repo = Repo::new();
+    let mut digest = None;
+    for i in 0..=MAX_NAMES_PER_DIGEST {
+        digest = Some(repo.add_image("targets", &format!("t{i:05}"), b"the same image"));
+    }
+    repo.publish_targets();
+    repo.publish_snapshot_and_timestamp();
+    let digest = digest.unwrap();
+    let mut c = client(&repo);
+    c.updater.refresh().unwrap();
+    let image = ImageRef::parse(&format!("{APP}@{digest}")).unwrap();
+    // Answered by the first name.
+    assert!(c.updater.is_trusted(&digest).unwrap());
+    assert_eq!(
+        c.updater.vouch_requiring(&image, &[]).unwrap().role_path(),
+        [rn("targets")]
+    );
+    // Every path, or a requirement no path meets: more names than a question examines.
+    let releases = vouch_verifier::DelegationPath::parse("targets/releases").unwrap();
+    for result in [
+        c.updater.vouch(&image).map(|_| ()),
+        c.updater.vouch_requiring(&image, &[releases]).map(|_| ()),
+    ] {
+        assert!(
+            matches!(result, Err(Error::TooManyNames { limit, .. }) if limit == MAX_NAMES_PER_DIGEST),
+            "{result:?}"
+        );
+    }
 }
 
 /// Fast-forward: a compromised timestamp key pushes the version far ahead. Until the keys

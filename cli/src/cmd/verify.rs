@@ -206,7 +206,11 @@ fn judge<T: Transport>(
     other_error: impl Fn(VerifyError) -> anyhow::Error,
 ) -> anyhow::Result<Verdict> {
     let gun = image.gun();
-    match updater.vouch(image) {
+    let required = match &args.require_role {
+        Some(r) => vec![required_path(r)?],
+        None => Vec::new(),
+    };
+    match updater.vouch_requiring(image, &required) {
         Ok(vouched) => {
             // The path that signed the tag; a bare digest shows none (it may have several).
             let signed_through: &[RoleName] = match image.tag() {
@@ -215,19 +219,27 @@ fn judge<T: Transport>(
             };
             let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
             warn_expiring(ctx, args, updater, &gun, &role_path);
-            if let Some(r) = &args.require_role {
-                // The chain of delegations from targets, not a role name found anywhere on
-                // the path: a delegated key holder may name its own roles as it likes.
-                let required = [required_path(r)?];
-                if let Some(unmet) = vouched.unmet(&required) {
-                    let path: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
-                    return Ok(Verdict::NotTrusted(format!(
-                        "{} is signed through {}, not through the delegation path {}",
-                        args.image,
-                        path.join(" -> "),
-                        unmet.required
-                    )));
-                }
+            // The chain of delegations from targets, not a role name found anywhere on the
+            // path: a delegated key holder may name its own roles as it likes. The decision
+            // is `satisfies`; `unmet` only words it.
+            if !vouched.satisfies(&required) {
+                let why = match vouched.unmet(&required) {
+                    Some(unmet) => {
+                        let path: Vec<&str> =
+                            unmet.role_path.iter().map(RoleName::as_str).collect();
+                        format!(
+                            "{} is signed through {}, not through the delegation path {}",
+                            args.image,
+                            path.join(" -> "),
+                            unmet.required
+                        )
+                    }
+                    None => format!(
+                        "{} is signed through no path that meets the required delegation path",
+                        args.image
+                    ),
+                };
+                return Ok(Verdict::NotTrusted(why));
             }
             Ok(Verdict::Trusted {
                 pinned: vouched.pinned().clone(),
