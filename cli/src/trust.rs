@@ -88,13 +88,18 @@ pub fn dir(ctx: &Context, gun: &Gun) -> PathBuf {
     MetadataStore::dir_for_gun(ctx.cache_dir(), gun.as_str())
 }
 
+/// Where an earlier version kept `gun`'s trusted metadata for the current server:
+/// `TRUST_DIR/tuf/<server>/<gun>/`.
+fn legacy_dir(ctx: &Context, gun: &Gun) -> PathBuf {
+    ctx.cache_dir()
+        .join(percent_encode(ctx.server.trim_end_matches('/')))
+        .join(percent_encode(gun.as_str()))
+}
+
 /// The store of `gun`, moving an earlier layout's cache for the current server into place.
 pub fn store(ctx: &Context, gun: &Gun) -> anyhow::Result<MetadataStore> {
     let dir = dir(ctx, gun);
-    let legacy = ctx
-        .cache_dir()
-        .join(percent_encode(ctx.server.trim_end_matches('/')))
-        .join(percent_encode(gun.as_str()));
+    let legacy = legacy_dir(ctx, gun);
     if !dir.join("root.json").exists() && legacy.join("root.json").exists() {
         carry_over(&legacy, &dir, &ctx.server)?;
     }
@@ -151,12 +156,7 @@ fn pin_of(store: &MetadataStore) -> anyhow::Result<Option<PinRecord>> {
 
 /// The pin this machine holds for `gun`, if any (without creating anything).
 pub fn existing_pin(ctx: &Context, gun: &Gun) -> anyhow::Result<Option<PinRecord>> {
-    let dir = dir(ctx, gun);
-    let legacy = ctx
-        .cache_dir()
-        .join(percent_encode(ctx.server.trim_end_matches('/')))
-        .join(percent_encode(gun.as_str()));
-    if !dir.exists() && !legacy.exists() {
+    if !dir(ctx, gun).exists() && !legacy_dir(ctx, gun).exists() {
         return Ok(None);
     }
     pin_of(&store(ctx, gun)?)

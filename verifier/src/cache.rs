@@ -217,6 +217,12 @@ impl MetadataStore {
         }
     }
 
+    /// True when the store directory `dir` holds trusted state: a trusted root or the
+    /// record of a pin (read without creating or opening anything).
+    pub fn holds_trust(dir: &Path) -> bool {
+        dir.join("root.json").exists() || dir.join(PIN_ROOT).exists()
+    }
+
     /// Where this repository's trust started, if recorded.
     pub fn pin(&self) -> Result<Option<PinRecord>, CacheError> {
         let read = |name: &str, cap: u64| -> Result<Option<Vec<u8>>, CacheError> {

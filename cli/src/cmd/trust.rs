@@ -98,7 +98,7 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<()> {
             .map(|r| (r.origin.clone(), r.anchor.describe()))
     });
     let dir = trust::dir(ctx, &gun);
-    let store = if dir.join("root.json").exists() || dir.join("pin.root").exists() {
+    let store = if MetadataStore::holds_trust(&dir) {
         Some(MetadataStore::open(&dir)?)
     } else {
         None
