@@ -22,7 +22,6 @@ use std::time::Instant;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube_core::DynamicObject;
 use vouch_tuf::reference::{Gun, ImageRef};
-use vouch_tuf::types::RoleName;
 
 use crate::metrics::Metrics;
 use crate::policy::{Action, Mode, Policy, TrustSource};
@@ -492,14 +491,11 @@ impl Webhook {
         // The decision is `satisfies`; `unmet` only words the denial.
         if !vouched.satisfies(required) {
             let message = match vouched.unmet(required) {
-                Some(unmet) => {
-                    let path: Vec<&str> = unmet.role_path.iter().map(RoleName::as_str).collect();
-                    format!(
-                        "vouched for through {}, not through the required delegation path {}",
-                        path.join(" -> "),
-                        unmet.required
-                    )
-                }
+                Some(unmet) => format!(
+                    "vouched for through {}, not through the required delegation path {}",
+                    unmet.role_path_text(),
+                    unmet.required
+                ),
                 None => {
                     "no path that vouched for it meets the required delegation paths".to_owned()
                 }

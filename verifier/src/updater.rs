@@ -150,6 +150,18 @@ pub struct Unmet<'a> {
     pub required: &'a DelegationPath,
 }
 
+impl Unmet<'_> {
+    /// The role path as messages show it, written like a [`DelegationPath`]:
+    /// `targets -> targets/dev`.
+    pub fn role_path_text(&self) -> String {
+        self.role_path
+            .iter()
+            .map(RoleName::as_str)
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    }
+}
+
 impl Vouched {
     /// The image pinned to its signed digest: `name@digest` (canonical name, no tag).
     pub fn pinned(&self) -> &ImageRef {

@@ -224,16 +224,12 @@ fn judge<T: Transport>(
             // is `satisfies`; `unmet` only words it.
             if !vouched.satisfies(&required) {
                 let why = match vouched.unmet(&required) {
-                    Some(unmet) => {
-                        let path: Vec<&str> =
-                            unmet.role_path.iter().map(RoleName::as_str).collect();
-                        format!(
-                            "{} is signed through {}, not through the delegation path {}",
-                            args.image,
-                            path.join(" -> "),
-                            unmet.required
-                        )
-                    }
+                    Some(unmet) => format!(
+                        "{} is signed through {}, not through the delegation path {}",
+                        args.image,
+                        unmet.role_path_text(),
+                        unmet.required
+                    ),
                     None => format!(
                         "{} is signed through no path that meets the required delegation path",
                         args.image
