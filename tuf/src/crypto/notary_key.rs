@@ -171,7 +171,7 @@ fn decrypt(der: &[u8], passphrase: &[u8]) -> Result<PrivateKey, CryptoError> {
     let plaintext = cbc::Decryptor::<aes::Aes256>::new(key.as_ref().into(), iv.into())
         .decrypt_padded_mut::<Pkcs7>(buffer.as_mut_slice())
         .map_err(|_| CryptoError::WrongPassphrase)?;
-    let plaintext = if PrivateKeyInfo::try_from(&*plaintext).is_ok() {
+    let plaintext = if PrivateKeyInfo::try_from(plaintext).is_ok() {
         Zeroizing::new(plaintext.to_vec())
     } else {
         as_pkcs8_v1(plaintext)
