@@ -4,7 +4,8 @@
 //! [`NotaryServer`] runs `/usr/bin/notary-server` on a free loopback port over TLS (a
 //! certificate from a fresh [`Ca`]), storing its metadata in a PostgreSQL database of its own
 //! on the shared test cluster ([`PgCluster::shared`]), so that a test can change a stored file
-//! behind the server's back ([`NotaryServer::psql`]). Its timestamp keys (and snapshot keys,
+//! behind the server's back ([`NotaryServer::psql`]; the server caches what it has served, so
+//! a change shows after [`NotaryServer::restart`]). Its timestamp keys (and snapshot keys,
 //! for collections that hand theirs to the server) are held by the server's `local` signing
 //! service: ed25519 keys in the server's memory, no `notary-signer`.
 //!
@@ -21,6 +22,30 @@
 //!
 //! Both kill what they started when dropped, and every wait is bounded. When the binaries are
 //! missing, the first use panics naming the package to install (`scripts/test` installs it).
+//!
+//! ```no_run
+//! use vouch_testkit::notary::{NotaryClient, NotaryServer};
+//!
+//! let tmp = tempfile::tempdir().unwrap();
+//! let mut server = NotaryServer::start(&tmp.path().join("server"));
+//! let client = NotaryClient::new(&server, tmp.path().join("trust"));
+//! let gun = "example.com/org/app";
+//! client.init(gun);
+//! client.addhash(gun, "v1", 1234, &"ab".repeat(32), None);
+//! client.publish(gun);
+//! assert_eq!(client.lookup(gun, "v1").size, 1234);
+//! // What any client reads: notary's dialect, straight from the server.
+//! let (status, _root) = server.get(gun, "root.json");
+//! assert_eq!(status, 200);
+//! // Behind the server's back: the stored targets file, as the next GET serves it.
+//! server.psql(&format!(
+//!     "UPDATE tuf_files SET data = convert_to('{{}}', 'UTF8') \
+//!      WHERE gun = '{gun}' AND role = 'targets'"
+//! ));
+//! ```
+//!
+//! `verifier/tests/fixtures/notary/` holds collections made with this module, and the
+//! `notary_fixtures` example (run by that directory's `regenerate.sh`) that makes them again.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -99,6 +124,7 @@ pub struct NotaryServer {
     url: String,
     ca: Ca,
     ca_cert: PathBuf,
+    config: PathBuf,
     log: PathBuf,
     db_url: String,
     db_name: String,
@@ -132,21 +158,13 @@ impl NotaryServer {
             .timeout(Duration::from_secs(2))
             .build()
             .expect("HTTP client");
+        let config = dir.join("server.json");
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let url = format!("https://127.0.0.1:{port}");
-            let config = dir.join("server.json");
             write_server_config(&config, dir, port, &db_url);
-            let mut child = Command::new(SERVER_BINARY)
-                .arg("-config")
-                .arg(&config)
-                .args(["-logf", "logfmt"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("create notary-server.log"))
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {SERVER_BINARY}: {e}"));
+            let mut child = spawn_server(&config, &log);
             match wait_until_healthy(&mut child, &client, &url, &log) {
                 Ok(()) => {
                     return NotaryServer {
@@ -154,6 +172,7 @@ impl NotaryServer {
                         url,
                         ca,
                         ca_cert,
+                        config,
                         log,
                         db_url,
                         db_name,
@@ -206,10 +225,38 @@ impl NotaryServer {
     }
 
     /// Runs `sql` on the server's database (see [`SCHEMA`] for its tables) and returns psql's
-    /// unaligned, tuples-only output. The server reads the database on every request, so a
-    /// changed row is what it serves next.
+    /// unaligned, tuples-only output. The server serves a changed row only when it has not
+    /// cached that file yet: see [`NotaryServer::restart`].
     pub fn psql(&self, sql: &str) -> String {
         PgCluster::shared().psql(&self.db_name, sql)
+    }
+
+    /// Kills the server and starts it again on the same port with the same database,
+    /// returning once it answers. This empties notary-server's memory, which matters twice:
+    ///
+    /// - It caches metadata by checksum (notary 0.7's `TUFMetaStorage`): once it has served a
+    ///   root, targets, delegated or snapshot file as current (`<role>.json`) or by checksum,
+    ///   a change made to its row with [`NotaryServer::psql`] is not served that way until a
+    ///   restart. Timestamps and versioned GETs (`N.<role>.json`) read the database every
+    ///   time.
+    /// - Its `local` signing service keeps its keys in memory: after a restart the server no
+    ///   longer holds the timestamp keys (nor server-held snapshot keys) of the collections
+    ///   made before. What is stored is still served, but a publish to such a collection
+    ///   fails (`no timestamp keys exist on the server`), and nothing renews its timestamp.
+    ///   Restart only to read.
+    pub fn restart(&mut self) {
+        self.kill();
+        let client = self
+            .ca
+            .client_builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client");
+        let mut child = spawn_server(&self.config, &self.log);
+        if let Err(text) = wait_until_healthy(&mut child, &client, &self.url, &self.log) {
+            panic!("notary-server did not start again on {}:\n{text}", self.url);
+        }
+        self.child = Some(child);
     }
 
     /// Everything the server logged so far.
@@ -230,6 +277,24 @@ impl Drop for NotaryServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Starts notary-server with `config`, appending its log to `log`.
+fn spawn_server(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    Command::new(SERVER_BINARY)
+        .arg("-config")
+        .arg(config)
+        .args(["-logf", "logfmt"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {SERVER_BINARY}: {e}"))
 }
 
 /// Polls `URL/_notary_server/health` until it answers 200. On failure (the process exited,

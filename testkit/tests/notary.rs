@@ -1,7 +1,8 @@
 //! The notary harness end to end: a real notary-server and the real notary client create
 //! collections (tags, a delegation, key rotations, a snapshot key held by the server), `notary
 //! lookup` answers with what was signed, and the server serves notary's own dialect of TUF
-//! over HTTPS. A change made in the server's database is what the server serves next.
+//! over HTTPS. A change made in the server's database is what the server serves after a
+//! restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -190,36 +191,62 @@ fn a_collection_can_hand_its_snapshot_key_to_the_server() {
 }
 
 #[test]
-fn a_digest_changed_in_the_database_is_served_and_the_client_refuses_it() {
+fn a_digest_changed_in_the_database_is_served_after_a_restart_and_clients_refuse_it() {
     let tmp = tempfile::tempdir().expect("temporary directory");
-    let server = NotaryServer::start(&tmp.path().join("server"));
+    let mut server = NotaryServer::start(&tmp.path().join("server"));
     let client = NotaryClient::new(&server, tmp.path().join("trust"));
     let (e, f) = (hex_of('e'), hex_of('f'));
 
     client.init(GUN);
     client.addhash(GUN, "v1", 10, &e, None);
     client.publish(GUN);
-
+    // Another user's client, which trusted the collection before the change.
+    let other = NotaryClient::new(&server, tmp.path().join("other"));
+    assert_eq!(other.lookup(GUN, "v1").digest, format!("sha256:{e}"));
+    // A restart alone changes nothing a client sees.
+    server.restart();
+    assert_eq!(other.lookup(GUN, "v1").digest, format!("sha256:{e}"));
     let (old, new) = (hex_to_base64(&e), hex_to_base64(&f));
+    let before = served(&server, GUN, "targets.json");
+    assert_eq!(
+        before["signed"]["targets"]["v1"]["hashes"]["sha256"],
+        old.as_str()
+    );
+
     let changed = server.psql(&format!(
         "WITH changed AS (UPDATE tuf_files SET data = convert_to(replace(convert_from(data, \
          'UTF8'), '{old}', '{new}'), 'UTF8') WHERE gun = '{GUN}' AND role = 'targets' \
          RETURNING id) SELECT count(*) FROM changed"
     ));
     assert_eq!(changed, "1", "rows changed");
+    // The server serves what it has served (and cached) until it restarts.
+    let cached = served(&server, GUN, "targets.json");
+    assert_eq!(
+        cached["signed"]["targets"]["v1"]["hashes"]["sha256"],
+        old.as_str()
+    );
+    server.restart();
     let targets = served(&server, GUN, "targets.json");
     assert_eq!(
         targets["signed"]["targets"]["v1"]["hashes"]["sha256"],
         new.as_str()
     );
 
-    // A client that never saw the collection must not trust the changed file either.
+    // The client that trusted the collection keeps the targets it verified (the timestamp
+    // and snapshot did not change, so it fetches nothing new); a client that never saw the
+    // collection refuses the changed file.
+    assert_eq!(other.lookup(GUN, "v1").digest, format!("sha256:{e}"));
     let fresh = NotaryClient::new(&server, tmp.path().join("fresh"));
     let out = fresh.try_run(&["lookup", GUN, "v1"], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && !stdout.contains(&f),
-        "notary accepted a changed digest:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "notary accepted a changed digest:\n{stdout}\n{stderr}"
+    );
+    // notary prints its fatal errors on stdout.
+    assert!(
+        stdout.contains("checksum for targets did not match"),
+        "{stdout}\n{stderr}"
     );
 }
