@@ -16,7 +16,8 @@ use vouch_tuf::crypto::{CryptoError, NotaryKeyFile, Signer};
 use vouch_tuf::notary::{Root, Signed};
 use vouch_tuf::time::Timestamp;
 use vouch_verifier::notary::{
-    fetch_collection, ExpiredMetadata, Layout, NotaryCollection, NotaryState, NotaryVerifyError,
+    client_trusted_root, fetch_collection, ExpiredMetadata, Layout, NotaryCollection, NotaryState,
+    NotaryVerifyError,
 };
 use vouch_verifier::transport::{DirectoryTransport, Transport, TransportError};
 use vouch_verifier::Limits;

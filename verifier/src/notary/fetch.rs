@@ -16,8 +16,11 @@
 //! Every fetch is capped: root and timestamp by their fixed caps, the others by the length
 //! trusted metadata gives within their caps ([`Limits`]).
 
+use std::path::{Path, PathBuf};
+
 use crate::limits::Limits;
-use crate::transport::Transport;
+use crate::transport::{DirectoryTransport, Transport};
+use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp as Instant;
 
 use super::client::{ExpiredMetadata, NotaryCollection, NotaryState, NotaryVerifier};
@@ -93,6 +96,41 @@ pub fn fetch_collection(
         v.update_targets(&req.role, &bytes)?;
     }
     v.finish()
+}
+
+/// Where the notary client caches the metadata of `gun` under its trust directory
+/// (`~/.docker/trust` for Docker, `~/.notary` for the notary command): `TRUST_DIR/tuf/GUN/metadata/`.
+/// The GUN is a checked [`Gun`], so it cannot lead out of the trust directory.
+///
+/// ```
+/// use std::path::Path;
+/// use vouch_tuf::reference::Gun;
+/// use vouch_verifier::notary::client_metadata_dir;
+/// let gun = Gun::new("docker.io/library/app").unwrap();
+/// assert_eq!(
+///     client_metadata_dir(Path::new("/home/me/.docker/trust"), &gun),
+///     Path::new("/home/me/.docker/trust/tuf/docker.io/library/app/metadata")
+/// );
+/// ```
+pub fn client_metadata_dir(trust_dir: &Path, gun: &Gun) -> PathBuf {
+    trust_dir.join("tuf").join(gun.as_str()).join("metadata")
+}
+
+/// The root the notary client trusts for `gun` (its cached `root.json`, read with the root
+/// size cap), as the starting state of a verification.
+pub fn client_trusted_root(
+    trust_dir: &Path,
+    gun: &Gun,
+    limits: Limits,
+) -> Result<NotaryState, NotaryVerifyError> {
+    let dir = DirectoryTransport::new(client_metadata_dir(trust_dir, gun));
+    let root = dir
+        .fetch("root.json", limits.root_max_bytes)
+        .map_err(|source| NotaryVerifyError::Transport {
+            what: format!("the notary client's trusted root for {gun}"),
+            source,
+        })?;
+    Ok(NotaryState::from_trusted_root(gun.as_str(), root))
 }
 
 /// True when two roots carry the same signed content (their bytes may differ in spacing).

@@ -16,17 +16,20 @@
 //! [`vouch_tuf::notary`].
 //!
 //! ```no_run
+//! use std::path::Path;
 //! use vouch_tuf::clock::{Clock, SystemClock};
-//! use vouch_verifier::notary::{fetch_collection, ExpiredMetadata, Layout, NotaryState};
-//! use vouch_verifier::transport::{HttpOptions, HttpTransport};
+//! use vouch_tuf::reference::Gun;
+//! use vouch_verifier::notary::{client_trusted_root, fetch_collection, ExpiredMetadata, Layout};
+//! use vouch_verifier::transport::{repository_url, HttpOptions, HttpTransport};
 //! use vouch_verifier::Limits;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let gun = "docker.io/library/app";
-//! let root = std::fs::read("/home/me/.docker/trust/tuf/docker.io/library/app/metadata/root.json")?;
-//! let state = NotaryState::from_trusted_root(gun, root);
+//! let gun = Gun::new("docker.io/library/app")?;
+//! // The root the user's notary client (here Docker's) already trusts.
+//! let state = client_trusted_root(Path::new("/home/me/.docker/trust"), &gun, Limits::DEFAULT)?;
+//! // notary-server serves the same URL layout as vouch-server.
 //! let http = HttpTransport::new(
-//!     &format!("https://notary.example/v2/{gun}/_trust/tuf/"),
+//!     &repository_url("https://notary.example", gun.as_str()),
 //!     &HttpOptions::default(),
 //! )?;
 //! let collection = fetch_collection(
@@ -56,7 +59,7 @@ pub use client::{
     ExpiredMetadata, ExpiredRole, NotaryCollection, NotaryState, NotaryTarget, NotaryVerifier,
     SkippedRole, TargetsRequest, VerifiedRole, MAX_DELEGATION_DEPTH,
 };
-pub use fetch::{fetch_collection, Layout};
+pub use fetch::{client_metadata_dir, client_trusted_root, fetch_collection, Layout};
 
 /// Why a Notary collection was not verified.
 #[derive(Debug, Error)]
