@@ -108,10 +108,8 @@ fn cache_dir(gun: &str) -> PathBuf {
 
 /// The root the notary client trusted (its cached `root.json`).
 fn client_root(gun: &str) -> NotaryState {
-    NotaryState::from_trusted_root(
-        gun,
-        std::fs::read(cache_dir(gun).join("root.json")).unwrap(),
-    )
+    let gun = vouch_tuf::reference::Gun::new(gun).unwrap();
+    client_trusted_root(&fixtures().join("trust"), &gun, Limits::DEFAULT).unwrap()
 }
 
 /// The collection's first root, as a user who pinned it at `init` would hold it.
@@ -196,6 +194,23 @@ fn the_delegated_tag_is_signed_by_targets_releases() {
     let releases = got.role("targets/releases").unwrap();
     assert_eq!(releases.paths, vec![String::new()]);
     assert_eq!(releases.signed_by.len(), 1);
+}
+
+#[test]
+fn docker_trusts_order_prefers_the_releases_role() {
+    let got = from_server(APP, &client_root(APP), now(), ExpiredMetadata::Refuse).unwrap();
+    let order = ["targets/releases", "targets"];
+    assert_eq!(
+        got.lookup_preferring("v1.2.0", &order).unwrap().role,
+        "targets/releases"
+    );
+    assert_eq!(
+        got.lookup_preferring("v1.0.0", &order).unwrap().role,
+        "targets"
+    );
+    assert!(got
+        .lookup_preferring("v1.0.0", &["targets/releases"])
+        .is_none());
 }
 
 #[test]

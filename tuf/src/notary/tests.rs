@@ -531,3 +531,30 @@ fn parsing_arbitrary_bytes_never_panics() {
     });
     let _ = Value::Null;
 }
+
+#[test]
+fn fields_go_would_match_case_insensitively_are_refused() {
+    // Go fills `Signed` from the last key matching "signed" in any case (or by Unicode
+    // folding: "ſigned"); vouch would read the exact one. Neither is guessed at.
+    let k = Key::ecdsa();
+    let signed = r#"{"_type":"Targets","expires":"2030-01-01T00:00:00Z","targets":{},"version":1}"#;
+    let good = String::from_utf8(envelope(signed, &[&k])).unwrap();
+    for extra in [
+        r#""Signed":{}"#,
+        "\"\u{17f}igned\":{}",
+        r#""SIGNATURES":[]"#,
+    ] {
+        let doc = good.replacen('{', &format!("{{{extra},"), 1);
+        let err = Signed::parse("targets", doc.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, NotaryError::UnknownField { .. }),
+            "{extra}: {err}"
+        );
+    }
+    let delegations = signed.replace(r#""targets":{}"#, r#""targets":{},"Delegations":{}"#);
+    let doc = Signed::parse("targets", &envelope(&delegations, &[&k])).unwrap();
+    assert!(matches!(
+        Targets::from_signed(&doc.signed, "targets"),
+        Err(NotaryError::UnknownField { .. })
+    ));
+}

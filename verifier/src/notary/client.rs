@@ -258,6 +258,29 @@ impl NotaryCollection {
         self.roles.iter().find_map(|r| r.targets.get(name))
     }
 
+    /// The target `name` resolves to when the roles are asked in the order given, each with
+    /// the roles it delegates to (its descendants, in pre-order) — how `docker trust`
+    /// resolves a tag: `&["targets/releases", "targets"]`.
+    ///
+    /// ```
+    /// # fn f(c: &vouch_verifier::notary::NotaryCollection) {
+    /// let signed = c.lookup_preferring("v1.2.0", &["targets/releases", "targets"]);
+    /// # }
+    /// ```
+    pub fn lookup_preferring(&self, name: &str, roles: &[&str]) -> Option<&NotaryTarget> {
+        roles.iter().find_map(|wanted| {
+            self.roles
+                .iter()
+                .filter(|r| {
+                    r.name == *wanted
+                        || r.name
+                            .strip_prefix(*wanted)
+                            .is_some_and(|rest| rest.starts_with('/'))
+                })
+                .find_map(|r| r.targets.get(name))
+        })
+    }
+
     /// The verified role called `name`.
     pub fn role(&self, name: &str) -> Option<&VerifiedRole> {
         self.roles.iter().find(|r| r.name == name)
@@ -355,7 +378,8 @@ impl NotaryVerifier {
 
     /// Accepts the next root version: version exactly one more than the trusted root, signed
     /// by a threshold of the trusted root's root certificates and by a threshold of its own
-    /// valid ones.
+    /// valid ones. A root of the trusted version is accepted only with the trusted root's
+    /// signed content (its bytes are then the ones the snapshot must list).
     pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
         if self.timestamp.is_some() {
             return Err(NotaryVerifyError::OutOfOrder {
@@ -368,6 +392,21 @@ impl NotaryVerifier {
             });
         }
         let (doc, new) = parse_root(bytes)?;
+        if new.common.version == self.root.common.version {
+            // The trusted root again, perhaps spelled or signed differently: the same signed
+            // content is required, and its own signatures; the snapshot then checks these
+            // bytes.
+            let (trusted, _) = parse_root(&self.root_bytes)?;
+            if trusted.signed_bytes != doc.signed_bytes {
+                return Err(NotaryVerifyError::RootDiffers {
+                    version: new.common.version,
+                });
+            }
+            let gun = self.state.gun.clone();
+            verify_root_by(&doc, &new, &gun, self.now, None)?;
+            self.root_bytes = bytes.to_vec();
+            return Ok(());
+        }
         let expected = self.root.common.version + 1;
         if new.common.version != expected {
             return Err(NotaryVerifyError::RootVersion {
@@ -494,10 +533,15 @@ impl NotaryVerifier {
         while let Some(p) = self.queue.front() {
             match snap.meta.get(&p.name) {
                 Some(meta) => {
-                    let hex = meta.sha256_hex().unwrap_or_default();
+                    // By checksum when snapshot gives a SHA-256, else by name, as the notary
+                    // client asks.
+                    let consistent_name = match meta.sha256_hex() {
+                        Some(hex) => format!("{}.{hex}.json", p.name),
+                        None => format!("{}.json", p.name),
+                    };
                     return Some(TargetsRequest {
                         role: p.name.clone(),
-                        consistent_name: format!("{}.{hex}.json", p.name),
+                        consistent_name,
                         cached_name: format!("{}.json", p.name),
                         max_len: self.limits.targets_fetch_len(meta.length),
                     });

@@ -64,9 +64,7 @@ pub fn fetch_collection(
         });
     }
     if latest_version == trusted {
-        if latest != state.root() && !same_signed(&latest, state.root()) {
-            return Err(NotaryVerifyError::RootDiffers { version: trusted });
-        }
+        v.update_root(&latest)?;
     } else {
         if latest_version - trusted > u64::from(limits.max_root_rotations) {
             return Err(NotaryVerifyError::TooManyRootVersions {
@@ -131,15 +129,4 @@ pub fn client_trusted_root(
             source,
         })?;
     Ok(NotaryState::from_trusted_root(gun.as_str(), root))
-}
-
-/// True when two roots carry the same signed content (their bytes may differ in spacing).
-fn same_signed(a: &[u8], b: &[u8]) -> bool {
-    match (
-        vouch_tuf::notary::Signed::parse("root", a),
-        vouch_tuf::notary::Signed::parse("root", b),
-    ) {
-        (Ok(a), Ok(b)) => a.signed_bytes == b.signed_bytes,
-        _ => false,
-    }
 }

@@ -907,3 +907,58 @@ fn a_bad_state_document_is_refused() {
     assert!(NotaryState::from_json(b"{}").is_err());
     assert!(NotaryState::from_json(b"not json").is_err());
 }
+
+#[test]
+fn the_trusted_root_served_in_other_bytes_is_adopted_when_its_content_is_the_same() {
+    let mut c = Collection::new();
+    let trusted = c.trusted();
+    let respaced = String::from_utf8(c.root_versions[0].clone())
+        .unwrap()
+        .replacen("{", "{ ", 1)
+        .into_bytes();
+    c.root_versions[0] = respaced.clone();
+    c.publish();
+    let got = run(
+        &c.server(),
+        Layout::Server,
+        &trusted,
+        ExpiredMetadata::Refuse,
+    )
+    .unwrap();
+    // The state keeps the bytes the snapshot lists.
+    assert_eq!(got.state.root(), respaced.as_slice());
+    // Without the same signed content it is refused.
+    let mut other = Collection::new();
+    other.root_keys = c.root_keys.drain(..).collect();
+    other.root_versions = vec![other.root_doc(1, &[0])];
+    other.publish();
+    let err = run(
+        &other.server(),
+        Layout::Server,
+        &trusted,
+        ExpiredMetadata::Refuse,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, NotaryVerifyError::RootDiffers { version: 1 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_snapshot_listing_another_root_is_refused() {
+    let mut c = Collection::new();
+    let trusted = c.trusted();
+    // The server hands out the trusted root, but its snapshot lists a different root file.
+    c.root_versions[0] = String::from_utf8(c.root_versions[0].clone())
+        .unwrap()
+        .replacen("{", "{ ", 1)
+        .into_bytes();
+    c.publish();
+    let server = c.server().with("root.json", trusted.root().to_vec());
+    let err = run(&server, Layout::Server, &trusted, ExpiredMetadata::Refuse).unwrap_err();
+    assert!(
+        matches!(err, NotaryVerifyError::SnapshotRoot { .. }),
+        "{err}"
+    );
+}
