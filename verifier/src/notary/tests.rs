@@ -962,3 +962,155 @@ fn a_snapshot_listing_another_root_is_refused() {
         "{err}"
     );
 }
+
+/// Re-signs snapshot over every role document in `c.docs` and the timestamp over it.
+fn reissue_snapshot(c: &mut Collection) {
+    let entries: Vec<String> = c
+        .docs
+        .iter()
+        .filter(|(role, _)| *role != "snapshot" && *role != "timestamp")
+        .map(|(role, bytes)| format!(r#""{role}":{}"#, meta(bytes)))
+        .collect();
+    let v = c.bump("snapshot");
+    let snapshot = sign(
+        &format!(
+            r#"{{"_type":"Snapshot","expires":"{FUTURE}","meta":{{{}}},"version":{v}}}"#,
+            entries.join(",")
+        ),
+        &[&c.snapshot_key],
+    );
+    c.docs.insert("snapshot".to_owned(), snapshot);
+    c.resign_timestamp();
+}
+
+/// A targets document for `role` listing `targets`, delegating to `child` (if any) with
+/// `paths`, signed by `signer`.
+fn delegating(
+    targets: &BTreeMap<String, (String, u64)>,
+    child: Option<(&str, &Key, &[&str])>,
+    signer: &Key,
+) -> Vec<u8> {
+    let delegations = match child {
+        Some((name, key, paths)) => {
+            let paths: Vec<String> = paths.iter().map(|p| format!("\"{p}\"")).collect();
+            format!(
+                r#"{{"keys":{{"{id}":{k}}},"roles":[{{"keyids":["{id}"],"name":"{name}","paths":[{}],"threshold":1}}]}}"#,
+                paths.join(","),
+                id = key.id(),
+                k = key.json()
+            )
+        }
+        None => r#"{"keys":{},"roles":[]}"#.to_owned(),
+    };
+    sign(
+        &format!(
+            r#"{{"_type":"Targets","delegations":{delegations},"expires":"{FUTURE}","targets":{},"version":1}}"#,
+            targets_json(targets)
+        ),
+        &[signer],
+    )
+}
+
+#[test]
+fn nested_delegations_are_restricted_to_their_parents_paths() {
+    let mut c = Collection::new();
+    c.release_paths = vec!["v".to_owned()];
+    c.publish();
+    let qa = Key::cert("targets/releases/qa", 2036);
+    let releases = delegating(
+        &BTreeMap::from([("v2".to_owned(), (digest(2), 200))]),
+        Some(("targets/releases/qa", &qa, &["v3", "x"])),
+        &c.release_key,
+    );
+    let qa_doc = delegating(
+        &BTreeMap::from([
+            ("v3".to_owned(), (digest(3), 300)),
+            ("x1".to_owned(), (digest(4), 400)),
+            ("v2".to_owned(), (digest(5), 500)),
+        ]),
+        None,
+        &qa,
+    );
+    c.docs.insert("targets/releases".to_owned(), releases);
+    c.docs.insert("targets/releases/qa".to_owned(), qa_doc);
+    reissue_snapshot(&mut c);
+    let got = verify(&c).unwrap();
+    let names: Vec<&str> = got.roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["targets", "targets/releases", "targets/releases/qa"]
+    );
+    let qa_role = got.role("targets/releases/qa").unwrap();
+    // "x" is not under releases' "v": only "v3" remains.
+    assert_eq!(qa_role.paths, vec!["v3".to_owned()]);
+    assert_eq!(
+        qa_role.outside_paths,
+        vec!["v2".to_owned(), "x1".to_owned()]
+    );
+    assert_eq!(got.lookup("v3").unwrap().role, "targets/releases/qa");
+    // Pre-order: releases' v2 wins over qa's (which is outside qa's paths anyway).
+    assert_eq!(
+        got.lookup("v2").unwrap().sha256.as_deref(),
+        Some(&*digest(2))
+    );
+    assert!(got.lookup("x1").is_none());
+}
+
+#[test]
+fn delegation_depth_is_bounded() {
+    let mut c = Collection::new();
+    c.publish();
+    // targets/releases/d1/d2/…/d16 (depth 17 at the bottom).
+    let keys: Vec<Key> = (0..=MAX_DELEGATION_DEPTH).map(|_| Key::plain()).collect();
+    let mut name = "targets/releases".to_owned();
+    let mut names = vec![name.clone()];
+    for i in 1..=MAX_DELEGATION_DEPTH {
+        name = format!("{name}/d{i}");
+        names.push(name.clone());
+    }
+    for (i, role) in names.iter().enumerate() {
+        let signer = if i == 0 { &c.release_key } else { &keys[i - 1] };
+        let child = names.get(i + 1).map(|n| (n.as_str(), &keys[i], &[""][..]));
+        let doc = delegating(&BTreeMap::new(), child, signer);
+        c.docs.insert(role.clone(), doc);
+    }
+    reissue_snapshot(&mut c);
+    let got = verify(&c).unwrap();
+    assert_eq!(got.roles.len(), MAX_DELEGATION_DEPTH + 1);
+    assert_eq!(got.skipped.len(), 1, "{:?}", got.skipped);
+    assert_eq!(got.skipped[0].name, *names.last().unwrap());
+    assert!(got.skipped[0].reason.contains("deeper than"));
+}
+
+#[test]
+fn a_snapshot_without_a_delegated_role_skips_it() {
+    let mut c = Collection::new();
+    c.docs.remove("targets/releases");
+    reissue_snapshot(&mut c);
+    let got = verify(&c).unwrap();
+    assert_eq!(got.skipped[0].name, "targets/releases");
+    assert!(got.skipped[0].reason.contains("does not list"));
+    assert!(got.lookup("v2").is_none());
+}
+
+#[test]
+fn every_one_byte_change_to_the_timestamp_is_refused() {
+    let c = Collection::new();
+    let ts = c.docs["timestamp"].clone();
+    for at in 0..ts.len() {
+        let mut changed = ts.clone();
+        changed[at] = if changed[at] == b'x' { b'y' } else { b'x' };
+        let mut v = NotaryVerifier::new(
+            &c.trusted(),
+            now(),
+            ExpiredMetadata::Refuse,
+            Limits::DEFAULT,
+        )
+        .unwrap();
+        assert!(
+            v.update_timestamp(&changed).is_err(),
+            "byte {at} changed to {:?} was accepted",
+            changed[at] as char
+        );
+    }
+}
