@@ -285,6 +285,19 @@ impl NotaryKey {
     }
 }
 
+/// The DER of one `CERTIFICATE` PEM block, with nothing after the certificate.
+fn certificate_der(block: &str) -> Result<spki::der::Document, String> {
+    let (label, der) = spki::der::Document::from_pem(block.trim())
+        .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
+    if label != "CERTIFICATE" {
+        return Err(format!("expected a CERTIFICATE PEM block, found {label:?}"));
+    }
+    match X509Certificate::from_der(der.as_bytes()) {
+        Ok((tail, _)) if !tail.is_empty() => Err("trailing data after the certificate".to_owned()),
+        _ => Ok(der),
+    }
+}
+
 /// Reads the first certificate of a PEM bundle: its DER SubjectPublicKeyInfo and what Notary
 /// checks of it.
 fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
@@ -311,15 +324,17 @@ fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
     let first = blocks
         .first()
         .ok_or_else(|| "no PEM certificate in the key".to_owned())?;
-    let (label, der) = spki::der::Document::from_pem(first.trim())
-        .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
-    if label != "CERTIFICATE" {
-        return Err(format!("expected a CERTIFICATE PEM block, found {label:?}"));
-    }
-    let (tail, cert) = X509Certificate::from_der(der.as_bytes())
+    let first_der = certificate_der(first)?;
+    let (_, cert) = X509Certificate::from_der(first_der.as_bytes())
         .map_err(|e| format!("not an X.509 certificate: {e}"))?;
-    if !tail.is_empty() {
-        return Err("trailing data after the certificate".to_owned());
+    // Notary takes a bundle whose first certificate is the one leaf, the rest intermediates.
+    for other in blocks.iter().skip(1) {
+        let der = certificate_der(other)?;
+        let (_, c) = X509Certificate::from_der(der.as_bytes())
+            .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        if !c.is_ca() {
+            return Err("more than one leaf certificate in the key".to_owned());
+        }
     }
     let common_name = cert
         .subject()

@@ -558,3 +558,19 @@ fn fields_go_would_match_case_insensitively_are_refused() {
         Err(NotaryError::UnknownField { .. })
     ));
 }
+
+#[test]
+fn a_certificate_bundle_with_two_leaves_is_refused() {
+    let a = Key::cert(GUN, (2020, 1, 1), (2040, 1, 1));
+    let b = Key::cert(GUN, (2020, 1, 1), (2040, 1, 1));
+    let pem = |k: &Key| String::from_utf8(Base64::decode_vec(&k.public_b64).unwrap()).unwrap();
+    let bundle = Base64::encode_string(format!("{}{}", pem(&a), pem(&b)).as_bytes());
+    let json =
+        format!(r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{bundle}"}}}}"#);
+    let err = NotaryKey::parse(
+        &key_id("ecdsa-x509", &bundle),
+        &parse(json.as_bytes()).unwrap(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("more than one leaf"), "{err}");
+}

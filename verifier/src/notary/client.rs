@@ -429,7 +429,7 @@ impl NotaryVerifier {
             self.now,
             Some((self.expired_policy, &mut expired)),
         )?;
-        self.expired.extend(expired);
+        self.note_expired(expired);
         self.root = new;
         self.root_bytes = bytes.to_vec();
         self.root_checked_now = true;
@@ -455,7 +455,7 @@ impl NotaryVerifier {
                 self.now,
                 Some((self.expired_policy, &mut expired)),
             )?;
-            self.expired.extend(expired);
+            self.note_expired(expired);
             self.root_checked_now = true;
         }
         let root_expires = self.root.common.expires.clone();
@@ -736,6 +736,16 @@ impl NotaryVerifier {
             expired: self.expired,
             state,
         })
+    }
+
+    /// Records expired roles and certificates, each once (a certificate can sign several
+    /// root versions).
+    fn note_expired(&mut self, expired: Vec<ExpiredRole>) {
+        for e in expired {
+            if !self.expired.contains(&e) {
+                self.expired.push(e);
+            }
+        }
     }
 
     fn role_named(&self, name: &str) -> Option<&VerifiedRole> {
