@@ -24,6 +24,9 @@
 //! 5. [`NotaryVerifier::finish`] gives the [`NotaryCollection`]: every trusted target per
 //!    role, what was skipped and why, which roles were expired, and the new [`NotaryState`].
 //!
+//! The first failed call ends the update: every later call fails too (start again from the
+//! kept state).
+//!
 //! Expired metadata is refused unless the verifier is built with
 //! [`ExpiredMetadata::AllowAndReport`] (for importing a collection whose server is gone):
 //! then every other check stays and [`NotaryCollection::expired`] names each expired role
@@ -328,6 +331,8 @@ pub struct NotaryVerifier {
     skipped: Vec<SkippedRole>,
     expired: Vec<ExpiredRole>,
     new_targets_versions: BTreeMap<String, u64>,
+    /// Set by the first failed call: the update is over, and every later call fails.
+    failed: bool,
 }
 
 impl NotaryVerifier {
@@ -362,6 +367,7 @@ impl NotaryVerifier {
             skipped: Vec::new(),
             expired: Vec::new(),
             new_targets_versions: BTreeMap::new(),
+            failed: false,
         })
     }
 
@@ -381,6 +387,17 @@ impl NotaryVerifier {
     /// valid ones. A root of the trusted version is accepted only with the trusted root's
     /// signed content (its bytes are then the ones the snapshot must list).
     pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
+        if self.failed {
+            return Err(NotaryVerifyError::OutOfOrder {
+                what: "a call after a failed one",
+            });
+        }
+        let result = self.update_root_checked(bytes);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn update_root_checked(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
         if self.timestamp.is_some() {
             return Err(NotaryVerifyError::OutOfOrder {
                 what: "root after timestamp",
@@ -439,6 +456,17 @@ impl NotaryVerifier {
 
     /// Accepts the timestamp (see the module documentation).
     pub fn update_timestamp(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
+        if self.failed {
+            return Err(NotaryVerifyError::OutOfOrder {
+                what: "a call after a failed one",
+            });
+        }
+        let result = self.update_timestamp_checked(bytes);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn update_timestamp_checked(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
         if self.timestamp.is_some() {
             return Err(NotaryVerifyError::OutOfOrder {
                 what: "a second timestamp",
@@ -487,6 +515,17 @@ impl NotaryVerifier {
 
     /// Accepts the snapshot (see the module documentation).
     pub fn update_snapshot(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
+        if self.failed {
+            return Err(NotaryVerifyError::OutOfOrder {
+                what: "a call after a failed one",
+            });
+        }
+        let result = self.update_snapshot_checked(bytes);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn update_snapshot_checked(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
         let ts = self
             .timestamp
             .as_ref()
@@ -529,6 +568,9 @@ impl NotaryVerifier {
     /// The next targets role to fetch, or `None` when the walk is over. Roles the snapshot
     /// does not list are skipped (and reported), as the notary client skips them.
     pub fn next_targets(&mut self) -> Option<TargetsRequest> {
+        if self.failed {
+            return None;
+        }
         let snap = self.snapshot.as_ref()?;
         while let Some(p) = self.queue.front() {
             match snap.meta.get(&p.name) {
@@ -561,6 +603,21 @@ impl NotaryVerifier {
 
     /// Accepts the bytes of the role [`NotaryVerifier::next_targets`] asked for.
     pub fn update_targets(&mut self, role: &str, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
+        if self.failed {
+            return Err(NotaryVerifyError::OutOfOrder {
+                what: "a call after a failed one",
+            });
+        }
+        let result = self.update_targets_checked(role, bytes);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn update_targets_checked(
+        &mut self,
+        role: &str,
+        bytes: &[u8],
+    ) -> Result<(), NotaryVerifyError> {
         let snap = self
             .snapshot
             .as_ref()
@@ -702,6 +759,11 @@ impl NotaryVerifier {
 
     /// Ends the update: every targets role asked for must have been offered.
     pub fn finish(self) -> Result<NotaryCollection, NotaryVerifyError> {
+        if self.failed {
+            return Err(NotaryVerifyError::OutOfOrder {
+                what: "finish after a failed call",
+            });
+        }
         let (Some(ts), Some(snap)) = (&self.timestamp, &self.snapshot) else {
             return Err(NotaryVerifyError::OutOfOrder {
                 what: "finish before timestamp and snapshot",

@@ -846,35 +846,51 @@ fn oversized_files_are_not_read() {
 #[test]
 fn the_verifier_refuses_calls_out_of_order() {
     let c = Collection::new();
-    let mut v = NotaryVerifier::new(
-        &c.trusted(),
-        now(),
-        ExpiredMetadata::Refuse,
-        Limits::DEFAULT,
-    )
-    .unwrap();
-    assert!(v.update_snapshot(&c.docs["snapshot"]).is_err());
-    assert!(v.update_targets("targets", &c.docs["targets"]).is_err());
-    v.update_timestamp(&c.docs["timestamp"]).unwrap();
-    assert!(v.update_root(&c.root_versions[0]).is_err());
-    v.update_snapshot(&c.docs["snapshot"]).unwrap();
+    let fresh = || {
+        NotaryVerifier::new(
+            &c.trusted(),
+            now(),
+            ExpiredMetadata::Refuse,
+            Limits::DEFAULT,
+        )
+        .unwrap()
+    };
+    assert!(fresh().update_snapshot(&c.docs["snapshot"]).is_err());
+    assert!(fresh()
+        .update_targets("targets", &c.docs["targets"])
+        .is_err());
+    assert!(matches!(
+        fresh().finish(),
+        Err(NotaryVerifyError::OutOfOrder { .. })
+    ));
+    let after_timestamp = || {
+        let mut v = fresh();
+        v.update_timestamp(&c.docs["timestamp"]).unwrap();
+        v
+    };
+    assert!(after_timestamp().update_root(&c.root_versions[0]).is_err());
+    assert!(after_timestamp()
+        .update_timestamp(&c.docs["timestamp"])
+        .is_err());
+    let after_snapshot = || {
+        let mut v = after_timestamp();
+        v.update_snapshot(&c.docs["snapshot"]).unwrap();
+        v
+    };
     // Offering the delegation before targets is refused.
-    assert!(v
+    assert!(after_snapshot()
         .update_targets("targets/releases", &c.docs["targets/releases"])
         .is_err());
-    let req = v.next_targets().unwrap();
-    assert_eq!(req.role, "targets");
+    // Finishing before every role asked for was offered is refused.
+    assert!(after_snapshot().finish().is_err());
+    let mut v = after_snapshot();
+    assert_eq!(v.next_targets().unwrap().role, "targets");
     v.update_targets("targets", &c.docs["targets"]).unwrap();
-    let err = NotaryVerifier::new(
-        &c.trusted(),
-        now(),
-        ExpiredMetadata::Refuse,
-        Limits::DEFAULT,
-    )
-    .unwrap()
-    .finish()
-    .unwrap_err();
-    assert!(matches!(err, NotaryVerifyError::OutOfOrder { .. }));
+    assert_eq!(v.next_targets().unwrap().role, "targets/releases");
+    v.update_targets("targets/releases", &c.docs["targets/releases"])
+        .unwrap();
+    assert_eq!(v.next_targets(), None);
+    assert_eq!(v.finish().unwrap().roles.len(), 2);
 }
 
 #[test]
@@ -1113,4 +1129,21 @@ fn every_one_byte_change_to_the_timestamp_is_refused() {
             changed[at] as char
         );
     }
+}
+
+#[test]
+fn a_failed_call_ends_the_update() {
+    let c = Collection::new();
+    let mut v = NotaryVerifier::new(
+        &c.trusted(),
+        now(),
+        ExpiredMetadata::Refuse,
+        Limits::DEFAULT,
+    )
+    .unwrap();
+    assert!(v.update_timestamp(b"not json").is_err());
+    // The right timestamp no longer helps.
+    assert!(v.update_timestamp(&c.docs["timestamp"]).is_err());
+    assert!(v.next_targets().is_none());
+    assert!(v.finish().is_err());
 }
