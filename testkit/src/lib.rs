@@ -11,6 +11,9 @@
 //! - [`python`] finds the Python interpreter that has python-tuf installed.
 //! - [`http`] reads HTTP/1.1 responses off a raw connection, for tests that speak the
 //!   protocol byte for byte.
+//! - [`postgres`] runs throwaway real PostgreSQL clusters (Debian's `postgresql`).
+//! - [`notary`] runs real Notary v1 (Debian's `notary`): a `notary-server` process storing
+//!   into one of those clusters, and the `notary` client for a trust directory.
 //! - [`trust_api`] speaks to a server's trust-data endpoints as a client without the CLI's
 //!   checks would: uploads metadata files as one multipart update, fetches a file back.
 //!
@@ -21,6 +24,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+pub mod notary;
+pub mod postgres;
 pub mod python;
 pub mod server;
 pub mod tls;
