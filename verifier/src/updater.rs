@@ -829,7 +829,7 @@ impl<T: Transport> Updater<T> {
         targets: &impl Transport,
     ) -> Result<Vec<u8>, Error> {
         let set = self.trusted.as_ref().ok_or(Error::NotRefreshed)?;
-        let path = target_path(name, target, set.consistent_snapshot());
+        let path = target_path(name, target, set.consistent_snapshot())?;
         let bytes = targets
             .fetch_by(&path, target.length, self.op_deadline())
             .map_err(|e| match e {
@@ -855,10 +855,25 @@ pub fn check_target(name: &str, target: &TargetFile, bytes: &[u8]) -> Result<(),
 }
 
 /// The path a target is fetched from: `name`, or with consistent snapshots
-/// `DIR/HASH.BASENAME`.
-pub fn target_path(name: &str, target: &TargetFile, consistent_snapshot: bool) -> String {
+/// `DIR/HASH.BASENAME` (sha256 preferred).
+///
+/// The hashes are checked first, by the one rule for them
+/// ([`TargetFile::check_hashes`]): a hash that is not the lowercase hex digest of its
+/// algorithm (say, `../../x`) is refused before it can become part of a path handed to a
+/// transport, rather than after the download.
+pub fn target_path(
+    name: &str,
+    target: &TargetFile,
+    consistent_snapshot: bool,
+) -> Result<String, UpdateError> {
+    target
+        .check_hashes()
+        .map_err(|mismatch| UpdateError::LengthOrHashMismatch {
+            role: name.to_owned(),
+            mismatch,
+        })?;
     if !consistent_snapshot {
-        return name.to_owned();
+        return Ok(name.to_owned());
     }
     let hash = target
         .hashes
@@ -866,10 +881,10 @@ pub fn target_path(name: &str, target: &TargetFile, consistent_snapshot: bool) -
         .or_else(|| target.hashes.values().next())
         .map(String::as_str)
         .unwrap_or_default();
-    match name.rsplit_once('/') {
+    Ok(match name.rsplit_once('/') {
         Some((dir, base)) => format!("{dir}/{hash}.{base}"),
         None => format!("{hash}.{name}"),
-    }
+    })
 }
 
 fn image_digest(target: &TargetFile) -> Option<Digest> {
