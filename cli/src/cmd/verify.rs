@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use serde_json::json;
-use vouch_tuf::reference::{Digest, ImageRef};
+use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
 use vouch_tuf::types::RoleName;
 use vouch_verifier::transport::Transport;
 use vouch_verifier::{DelegationPath, Error as VerifyError, Updater};
@@ -55,10 +55,12 @@ pub struct Args {
 /// The outcome of a verification.
 enum Verdict {
     /// Trusted: the image pinned to its signed digest, the role path that signed the tag,
-    /// and the digest the registry serves (when asked).
+    /// the signed digest the registry's answer is compared with, and the digest the
+    /// registry serves (when asked).
     Trusted {
         pinned: ImageRef,
         role_path: Vec<String>,
+        registry_signed: Digest,
         registry_digest: Option<Digest>,
     },
     /// Not trusted, and why.
@@ -112,8 +114,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     };
     let verdict = match verdict {
         Verdict::Trusted {
-            pinned, role_path, ..
-        } if !args.no_registry => check_registry(&args, &image, pinned, role_path)?,
+            pinned,
+            role_path,
+            registry_signed,
+            ..
+        } if !args.no_registry => {
+            check_registry(&args, &image, pinned, role_path, registry_signed)?
+        }
         v => v,
     };
     report(ctx, &args, verdict)
@@ -128,17 +135,15 @@ fn has_no_trust_data(ctx: &Context, gun: &vouch_tuf::reference::Gun) -> bool {
         .is_ok_and(|r| r.fetch("root.json", cap).is_err_and(|e| e.is_not_found()))
 }
 
-/// Asks the registry whether it serves the signed digest for the image's tag (or serves
-/// the signed digest at all, for a bare digest).
+/// Asks the registry whether it serves the signed digest `signed` for the image's tag (or
+/// serves the signed digest at all, for a bare digest).
 fn check_registry(
     args: &Args,
     image: &ImageRef,
     pinned: ImageRef,
     role_path: Vec<String>,
+    signed: Digest,
 ) -> anyhow::Result<Verdict> {
-    let Some(signed) = pinned.digest().cloned() else {
-        bail!("internal error: {pinned} carries no digest");
-    };
     let reference = match (image.tag(), image.digest()) {
         (Some(tag), _) => tag.to_owned(),
         (None, Some(d)) => d.to_string(),
@@ -150,6 +155,7 @@ fn check_registry(
         Ok(m) if m.digest == signed => Ok(Verdict::Trusted {
             pinned,
             role_path,
+            registry_signed: signed,
             registry_digest: Some(m.digest),
         }),
         Ok(m) => Ok(Verdict::NotTrusted(format!(
@@ -173,6 +179,7 @@ fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
             pinned,
             role_path,
             registry_digest,
+            ..
         } => match ctx.output {
             Format::Json => output::json(&json!({
                 "image": args.image,
@@ -219,6 +226,16 @@ fn judge<T: Transport>(
             };
             let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
             warn_expiring(ctx, args, updater, &gun, &role_path);
+            // The registry answers with a sha256 digest: compare it with the tag's signed
+            // sha256 also when the image pins the tag by another algorithm's digest.
+            let registry_signed = match image.tag() {
+                Some(tag) if vouched.digest().algorithm() != DigestAlgorithm::Sha256 => updater
+                    .lookup(tag)
+                    .map_err(&other_error)?
+                    .map(|t| t.digest),
+                _ => None,
+            }
+            .unwrap_or_else(|| vouched.digest().clone());
             // The chain of delegations from targets, not a role name found anywhere on the
             // path: a delegated key holder may name its own roles as it likes. The decision
             // is `satisfies`; `unmet` only words it.
@@ -240,6 +257,7 @@ fn judge<T: Transport>(
             Ok(Verdict::Trusted {
                 pinned: vouched.pinned().clone(),
                 role_path,
+                registry_signed,
                 registry_digest: None,
             })
         }
@@ -247,10 +265,22 @@ fn judge<T: Transport>(
             e @ (VerifyError::UnknownTag { .. }
             | VerifyError::UntrustedDigest { .. }
             | VerifyError::Update(_)),
-        ) => Ok(Verdict::NotTrusted(match &e {
-            VerifyError::Update(u) => {
+        ) => Ok(Verdict::NotTrusted(match (&e, image.tag(), image.digest()) {
+            (VerifyError::Update(u), _, _) => {
                 format!("the trust data of {gun} failed verification: {u}")
             }
+            // A pin by another algorithm than any hash the tag is signed with.
+            (
+                VerifyError::UntrustedDigest {
+                    signed: Some(signed),
+                    ..
+                },
+                Some(tag),
+                Some(pin),
+            ) if signed.algorithm() != pin.algorithm() => format!(
+                "tag {tag} of {gun} is signed with no {} hash, so {pin} cannot be checked against it: pin it by its signed digest {signed}",
+                pin.algorithm()
+            ),
             _ => format!("{e}: sign it with `vouch sign`, or deploy a signed tag"),
         })),
         Err(e) => Err(other_error(e)),
