@@ -4,7 +4,9 @@
 //! A tag is trusted when the repository's verified metadata signs it; a digest when some
 //! target visible through the delegation tree carries it; a tag with a digest when the tag is
 //! signed for exactly that digest (the verifier's `Updater::vouch`, which the admission
-//! webhook decides by too). The metadata comes from the server, or with `--bundle`
+//! webhook decides by too), whose answer also says through which role paths it vouched
+//! (shown with `--output json`, for a tag and a bare digest alike). The metadata comes from
+//! the server, or with `--bundle`
 //! from an offline bundle. A repository the server has no trust data for signs nothing, so
 //! its images are not trusted (exit 3) rather than an error.
 //!
@@ -54,12 +56,13 @@ pub struct Args {
 
 /// The outcome of a verification.
 enum Verdict {
-    /// Trusted: the image pinned to its signed digest, the role path that signed the tag,
-    /// the signed digest the registry's answer is compared with, and the digest the
+    /// Trusted: the image pinned to its signed digest, every role path that vouched for it
+    /// (for a tag the one it is signed through; for a bare digest one per target carrying
+    /// it), the signed digest the registry's answer is compared with, and the digest the
     /// registry serves (when asked).
     Trusted {
         pinned: ImageRef,
-        role_path: Vec<String>,
+        role_paths: Vec<Vec<String>>,
         registry_signed: Digest,
         registry_digest: Option<Digest>,
     },
@@ -115,11 +118,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let verdict = match verdict {
         Verdict::Trusted {
             pinned,
-            role_path,
+            role_paths,
             registry_signed,
             ..
         } if !args.no_registry => {
-            check_registry(&args, &image, pinned, role_path, registry_signed)?
+            check_registry(&args, &image, pinned, role_paths, registry_signed)?
         }
         v => v,
     };
@@ -141,7 +144,7 @@ fn check_registry(
     args: &Args,
     image: &ImageRef,
     pinned: ImageRef,
-    role_path: Vec<String>,
+    role_paths: Vec<Vec<String>>,
     signed: Digest,
 ) -> anyhow::Result<Verdict> {
     let reference = match (image.tag(), image.digest()) {
@@ -154,7 +157,7 @@ fn check_registry(
     match registries.manifest(image, &reference) {
         Ok(m) if m.digest == signed => Ok(Verdict::Trusted {
             pinned,
-            role_path,
+            role_paths,
             registry_signed: signed,
             registry_digest: Some(m.digest),
         }),
@@ -177,7 +180,7 @@ fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
     match verdict {
         Verdict::Trusted {
             pinned,
-            role_path,
+            role_paths,
             registry_digest,
             ..
         } => match ctx.output {
@@ -186,7 +189,8 @@ fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
                 "trusted": true,
                 "pinned": pinned.to_string(),
                 "digest": pinned.digest().map(|d| d.to_string()),
-                "role_path": role_path,
+                "role_path": role_paths.first().cloned().unwrap_or_default(),
+                "role_paths": role_paths,
                 "registry_digest": registry_digest.map(|d| d.to_string()),
             })),
             Format::Text => output::text(&pinned.to_string()),
@@ -217,14 +221,21 @@ fn judge<T: Transport>(
         Some(r) => vec![required_path(r)?],
         None => Vec::new(),
     };
-    match updater.vouch_requiring(image, &required) {
+    // With no requirement (always so for a bare digest), every path that vouched: a digest
+    // signed under several names, by several roles, has several.
+    let answer = if required.is_empty() {
+        updater.vouch(image)
+    } else {
+        updater.vouch_requiring(image, &required)
+    };
+    match answer {
         Ok(vouched) => {
-            // The path that signed the tag; a bare digest shows none (it may have several).
-            let signed_through: &[RoleName] = match image.tag() {
-                Some(_) => vouched.role_path(),
-                None => &[],
-            };
-            let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
+            let role_paths: Vec<Vec<String>> = vouched
+                .paths()
+                .iter()
+                .map(|p| p.iter().map(RoleName::to_string).collect())
+                .collect();
+            let role_path = role_paths.first().cloned().unwrap_or_default();
             warn_expiring(ctx, args, updater, &gun, &role_path);
             // The registry answers with a sha256 digest: compare it with the tag's signed
             // sha256 also when the image pins the tag by another algorithm's digest.
@@ -256,7 +267,7 @@ fn judge<T: Transport>(
             }
             Ok(Verdict::Trusted {
                 pinned: vouched.pinned().clone(),
-                role_path,
+                role_paths,
                 registry_signed,
                 registry_digest: None,
             })
