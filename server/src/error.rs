@@ -152,7 +152,12 @@ impl From<crate::service::ServiceError> for AppError {
 }
 
 /// A response with `status` and the error body of one error.
-pub fn body(status: StatusCode, code: &str, message: &str, detail: Option<ErrorDetail>) -> Response {
+pub fn body(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    detail: Option<ErrorDetail>,
+) -> Response {
     let error = ApiError {
         code: code.to_owned(),
         message: message.to_owned(),
@@ -178,12 +183,7 @@ impl IntoResponse for AppError {
                 detail,
             } => body(StatusCode::BAD_REQUEST, code, &message, detail),
             AppError::Unauthorized { message, challenge } => {
-                let mut r = body(
-                    StatusCode::UNAUTHORIZED,
-                    code::UNAUTHORIZED,
-                    &message,
-                    None,
-                );
+                let mut r = body(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, &message, None);
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
@@ -204,9 +204,12 @@ impl IntoResponse for AppError {
                 "method not allowed on this path",
                 None,
             ),
-            AppError::Conflict { message, detail } => {
-                body(StatusCode::CONFLICT, code::VERSION_CONFLICT, &message, detail)
-            }
+            AppError::Conflict { message, detail } => body(
+                StatusCode::CONFLICT,
+                code::VERSION_CONFLICT,
+                &message,
+                detail,
+            ),
             AppError::TooLarge { message } => body(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 code::SIZE_INVALID,

@@ -25,7 +25,10 @@ pub(super) async fn get(
     let target = gun.as_ref().map_or(Target::All, Target::Gun);
     authorize(st, headers, target, Action::Pull)?;
     let Query(q) = Query::<ChangefeedQuery>::try_from_uri(uri).map_err(|e| {
-        AppError::bad_request(vouch_tuf::api::code::INVALID_PARAMETER, format!("changefeed query: {e}"))
+        AppError::bad_request(
+            vouch_tuf::api::code::INVALID_PARAMETER,
+            format!("changefeed query: {e}"),
+        )
     })?;
     changefeed(st, gun, q).await
 }

@@ -239,9 +239,10 @@ fn route_error(e: RouteError, path: &str) -> AppError {
     match e {
         RouteError::NotFound => AppError::not_found(format!("no such path: {path}")),
         RouteError::InvalidGun(m) => AppError::bad_request(vouch_tuf::api::code::NAME_INVALID, m),
-        RouteError::InvalidFile(m) => {
-            AppError::bad_request(vouch_tuf::api::code::NAME_INVALID, format!("invalid file name {m}"))
-        }
+        RouteError::InvalidFile(m) => AppError::bad_request(
+            vouch_tuf::api::code::NAME_INVALID,
+            format!("invalid file name {m}"),
+        ),
     }
 }
 

@@ -154,7 +154,9 @@ impl UploadError {
 impl From<UploadError> for AppError {
     fn from(e: UploadError) -> Self {
         match e {
-            UploadError::Malformed(message) => AppError::bad_request(vouch_tuf::api::code::MALFORMED_REQUEST, message),
+            UploadError::Malformed(message) => {
+                AppError::bad_request(vouch_tuf::api::code::MALFORMED_REQUEST, message)
+            }
             UploadError::TooLarge => AppError::TooLarge {
                 message: "request body exceeds the configured limit".into(),
             },

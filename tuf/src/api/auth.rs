@@ -54,7 +54,8 @@ mod tests {
     #[test]
     fn each_refusal() {
         let bearer = Some(r#"Bearer realm="vouch",service="vouch",scope="repository:x:push""#);
-        let scope = Some(r#"Bearer realm="a",error="insufficient_scope",scope="repository:x:pull""#);
+        let scope =
+            Some(r#"Bearer realm="a",error="insufficient_scope",scope="repository:x:pull""#);
         let cases = [
             (401, bearer, false, Some(AuthRefusal::NoToken)),
             (401, None, false, Some(AuthRefusal::NoToken)),

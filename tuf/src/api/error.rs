@@ -165,7 +165,11 @@ impl ErrorBody {
     /// );
     /// ```
     pub fn encode(&self) -> Vec<u8> {
-        let errors = self.errors.iter().map(ApiError::to_value).collect::<Vec<_>>();
+        let errors = self
+            .errors
+            .iter()
+            .map(ApiError::to_value)
+            .collect::<Vec<_>>();
         let mut m = Map::new();
         m.insert("errors".into(), Value::from(errors));
         json::to_json(&Value::from(m))

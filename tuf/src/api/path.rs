@@ -140,6 +140,18 @@ impl Route {
 /// `/v2/{gun}/_trust/tuf/`: where the server serves `gun`'s metadata (every
 /// [`FileRef::file_name`] is relative to it), and where a client publishes or deletes it.
 pub fn repository_path(gun: &Gun) -> String {
+    repository_path_unchecked(gun.as_str())
+}
+
+/// [`repository_path`] of a GUN given as text and not checked: for a client that must be
+/// able to send what the server would refuse (a test of the server's checks). Everyone else
+/// builds paths from a [`Gun`].
+///
+/// ```
+/// use vouch_tuf::api::path::repository_path_unchecked;
+/// assert_eq!(repository_path_unchecked("Org/App"), "/v2/Org/App/_trust/tuf/");
+/// ```
+pub fn repository_path_unchecked(gun: &str) -> String {
     format!("{API}{gun}{TRUST}{TUF}")
 }
 
@@ -293,7 +305,9 @@ fn parse_file(file: &str) -> Result<FileRef, RouteError> {
 }
 
 fn check_role(role: &str) -> Option<String> {
-    crate::types::RoleName::new(role).ok().map(|r| r.to_string())
+    crate::types::RoleName::new(role)
+        .ok()
+        .map(|r| r.to_string())
 }
 
 #[cfg(test)]
