@@ -238,10 +238,11 @@ async fn handle(
 fn route_error(e: RouteError, path: &str) -> AppError {
     match e {
         RouteError::NotFound => AppError::not_found(format!("no such path: {path}")),
-        RouteError::InvalidGun(m) => AppError::bad_request("NAME_INVALID", m),
-        RouteError::InvalidFile(m) => {
-            AppError::bad_request("NAME_INVALID", format!("invalid file name {m}"))
-        }
+        RouteError::InvalidGun(m) => AppError::bad_request(vouch_tuf::api::code::NAME_INVALID, m),
+        RouteError::InvalidFile(m) => AppError::bad_request(
+            vouch_tuf::api::code::NAME_INVALID,
+            format!("invalid file name {m}"),
+        ),
     }
 }
 
