@@ -16,7 +16,7 @@
 //!   signatures over the canonical form of that same value.
 //! - [`crypto`] verifies and makes signatures (ed25519, ECDSA P-256, RSA-PSS verify only)
 //!   and reads and writes encrypted private-key files.
-//! - [`reference`] parses image references, digests and GUNs; [`pattern`] matches globs over
+//! - [`reference`](mod@reference) parses image references, digests and GUNs; [`pattern`] matches globs over
 //!   their canonical names.
 //! - [`api`] is the vouch server's HTTP API as data: its paths both ways, its error body
 //!   and what a 401 or 403 means, shared by the server and its clients.
