@@ -1034,6 +1034,7 @@ fn classify(e: vouch_verifier::Error, server: &str, token: Option<&ServerToken>)
             path,
             status,
             sent_token,
+            ..
         }) => TrustError::NotAuthorised(not_authorised(server, &path, status, sent_token, token)),
         vouch_verifier::Error::Transport(t) => TrustError::Unreachable(t.to_string()),
         vouch_verifier::Error::Cache(c) => TrustError::Setup(c.to_string()),
@@ -1091,7 +1092,7 @@ fn transport_for(
         timeout,
         ..HttpOptions::default()
     };
-    let url = vouch_verifier::transport::repository_url(&key.server, key.gun.as_str());
+    let url = vouch_verifier::transport::repository_url(&key.server, &key.gun);
     let transport =
         HttpTransport::new(&url, &options).map_err(|e| TrustError::Setup(e.to_string()))?;
     Ok(RepoTransport::Http(match token {

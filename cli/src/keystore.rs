@@ -306,7 +306,7 @@ impl Keystore {
 }
 
 /// Keys created for a change that may still be refused: deleted again when dropped, unless
-/// [`NewKeys::keep`] is called once the change is accepted.
+/// [`NewKeys::keep_for`] is called once the change is accepted.
 pub struct NewKeys<'a> {
     keystore: &'a Keystore,
     entries: Vec<Entry>,

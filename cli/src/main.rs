@@ -23,6 +23,10 @@
 //! What it is not: a TUF implementation. Every check of fetched metadata is
 //! `vouch-verifier`'s, and the metadata model is `vouch-tuf`'s.
 
+// Doc comments on the clap types are also the `--help` text, which spells placeholders such
+// as `VOUCH_<ROLE>_PASSPHRASE` as a user types them, not as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod cmd;
 mod confirm;
 mod context;

@@ -7,16 +7,21 @@
 //! else the repository's first root is trusted on first use, with a warning that shows its
 //! fingerprint. Every later answer comes from metadata the verifier checked.
 //!
-//! Expiry: [`Repo::open`] enforces it, as every answer to "is this image trusted" must
-//! (`verify`, `lookup`, `list`, `export`). The commands that write the repository's next state
-//! (`sign`, `unsign`, `renew`, `rotate`, `delegation`) and `status` use
-//! [`Repo::open_for_editing`], which loads it with every check but expiry
-//! ([`Expiry::IgnoreForEditing`]): expired root, targets or delegated roles can only be repaired
-//! by re-signing them, so their owner must be able to load them. [`Repo::warn_expired`] names
-//! what has expired; answers are never taken from such a repository
-//! ([`Repo::updater`] has none).
+//! Expiry: two types, so that which metadata an answer comes from is settled by the type
+//! system rather than by convention. A [`Repo`] ([`Repo::open`]) enforces expiry on every
+//! refresh and holds only the updater's own, enforcing, trusted set: every command that
+//! answers "is this image trusted" uses it (`verify`, `lookup`, `list`, `export`, `inspect`,
+//! `root export`). An [`EditingRepo`] ([`EditingRepo::open_for_editing`]) loads the
+//! repository with every check but expiry
+//! ([`Expiry::IgnoreForEditing`](vouch_verifier::Expiry::IgnoreForEditing)) for the commands
+//! that write its next state (`sign`, `unsign`, `renew`, `rotate`, `delegation`) and
+//! `status`: expired root, targets or delegated roles can only be repaired by re-signing
+//! them, so their owner must be able to load them. [`EditingRepo::warn_expired`] names what
+//! has expired. An `EditingRepo` has no updater to ask about images, and only it publishes;
+//! what both do (refresh, load delegated roles, name errors) is written once, on
+//! [`Opened`], generic over the [`Mode`].
 //!
-//! Changes ([`Repo::publish_change`]) are computed from freshly verified metadata,
+//! Changes ([`EditingRepo::publish_change`]) are computed from freshly verified metadata,
 //! signed in memory and published as one update; on a 409 the change is re-applied to the
 //! newer metadata, re-signed and retried. Nothing is staged on disk, so a refused change
 //! leaves nothing behind.
@@ -35,7 +40,7 @@ use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole, Version};
 use vouch_verifier::cache::MetadataStore;
 use vouch_verifier::clock::{Clock, SystemClock};
 use vouch_verifier::transport::{Bundle, BundleTransport, Transport, TransportError};
-use vouch_verifier::{Error as VerifyError, Expiry, TrustedSet, UpdateError, Updater};
+use vouch_verifier::{Error as VerifyError, TrustedSet, UpdateError, Updater};
 
 use crate::context::Context;
 use crate::keystore::Keystore;
@@ -52,7 +57,7 @@ pub const TARGETS_LIFETIME_SECS: i64 = 3 * 365 * 86_400;
 pub const SNAPSHOT_LIFETIME_SECS: i64 = 3 * 365 * 86_400;
 /// How many times a change is re-applied after a 409 before giving up.
 pub const MAX_PUBLISH_ATTEMPTS: u32 = 8;
-/// Most delegated roles [`Repo::with_delegations`] loads (room for 4096 hashed bins and
+/// Most delegated roles [`Opened::with_delegations`] loads (room for 4096 hashed bins and
 /// other delegations besides); a target search still visits at most
 /// [`Limits::max_delegations`](vouch_verifier::Limits) roles.
 pub const MAX_LOADED_ROLES: usize = 8192;
@@ -66,16 +71,80 @@ pub fn now() -> Timestamp {
     SystemClock.now()
 }
 
-/// A repository on the server, with its verified metadata.
-pub struct Repo {
+/// A repository on the server with its verified metadata, opened in the mode `M`: the
+/// consumer's [`Repo`] (expiry enforced) or the owner's [`EditingRepo`] (expiry not
+/// enforced). What both do is written once, here; what only one may do is on that type.
+pub struct Opened<M: Mode> {
     gun: Gun,
     remote: Remote,
     updater: Updater<Remote>,
-    /// Whether expiry is enforced (answers) or not (editing), for every refresh.
-    expiry: Expiry,
-    /// The trusted set of the last refresh of a repository opened for editing; answers
-    /// through [`Repo::updater`] never come from it.
-    editing: Option<TrustedSet>,
+    /// Where the trusted set of the last refresh is, as the mode keeps it.
+    mode: M,
+}
+
+/// A repository opened to answer whether an image is trusted (`verify`, `lookup`, `list`,
+/// `export`, `inspect`, `root export`): every refresh enforces expiry, and the trusted set
+/// is the updater's own. It holds no other set, so no answer can come from metadata that
+/// was loaded with expiry not enforced.
+pub type Repo = Opened<Enforcing>;
+
+/// A repository opened by its owner to write its next state (`sign`, `unsign`, `renew`,
+/// `rotate`, `delegation`) or to see it (`status`): every refresh applies every check but
+/// expiry ([`Expiry::IgnoreForEditing`](vouch_verifier::Expiry::IgnoreForEditing)), so
+/// expired roles can be re-signed. It has no updater to ask about images: answers come only
+/// from a [`Repo`].
+pub type EditingRepo = Opened<Editing>;
+
+/// How a repository was opened: which refresh it runs and where it keeps the trusted set.
+/// Implemented by [`Enforcing`] and [`Editing`] only.
+pub trait Mode: Default + sealed::Sealed {
+    /// Runs the update of `updater`, keeping its trusted set as this mode does.
+    fn refresh(&mut self, updater: &mut Updater<Remote>) -> Result<(), VerifyError>;
+    /// The trusted set of the last successful refresh.
+    fn trusted<'a>(&'a self, updater: &'a Updater<Remote>) -> Option<&'a TrustedSet>;
+}
+
+mod sealed {
+    /// Keeps [`Mode`](super::Mode) to the two modes of this module.
+    pub trait Sealed {}
+    impl Sealed for super::Enforcing {}
+    impl Sealed for super::Editing {}
+}
+
+/// Expiry enforced ([`Expiry::Enforce`](vouch_verifier::Expiry::Enforce)): the trusted set
+/// is the updater's, which answers.
+#[derive(Debug, Default)]
+pub struct Enforcing;
+
+impl Mode for Enforcing {
+    fn refresh(&mut self, updater: &mut Updater<Remote>) -> Result<(), VerifyError> {
+        updater.refresh()
+    }
+
+    fn trusted<'a>(&'a self, updater: &'a Updater<Remote>) -> Option<&'a TrustedSet> {
+        updater.trusted()
+    }
+}
+
+/// Expiry not enforced
+/// ([`Expiry::IgnoreForEditing`](vouch_verifier::Expiry::IgnoreForEditing)): the set
+/// [`Updater::refresh_for_editing`] hands back is kept here, never in the updater (which
+/// then has no answers).
+#[derive(Debug, Default)]
+pub struct Editing {
+    set: Option<TrustedSet>,
+}
+
+impl Mode for Editing {
+    fn refresh(&mut self, updater: &mut Updater<Remote>) -> Result<(), VerifyError> {
+        self.set = None;
+        self.set = Some(updater.refresh_for_editing()?);
+        Ok(())
+    }
+
+    fn trusted<'a>(&'a self, _updater: &'a Updater<Remote>) -> Option<&'a TrustedSet> {
+        self.set.as_ref()
+    }
 }
 
 /// A change to one targets role: the role, and what to do to its metadata.
@@ -95,34 +164,156 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
+impl<M: Mode> Opened<M> {
+    /// Opens `gun`, establishing trust in its root if this trust directory has none yet
+    /// (or checking the pin against `--trust-root` and the pin file), and refreshes its
+    /// metadata as the mode does.
+    fn open_in_mode(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
+        let remote = Remote::new(ctx, gun)?;
+        let store = trust::ensure(ctx, gun, &remote, &ctx.server)?;
+        let updater = Updater::new(store, remote.clone()).with_gun(gun.clone());
+        let mut repo = Opened {
+            gun: gun.clone(),
+            remote,
+            updater,
+            mode: M::default(),
+        };
+        repo.refresh()?;
+        Ok(repo)
+    }
+
+    /// Runs the TUF update against the server, enforcing expiry or not as the repository was
+    /// opened.
+    pub fn refresh(&mut self) -> anyhow::Result<()> {
+        let refreshed = self.mode.refresh(&mut self.updater);
+        refreshed.map_err(|e| self.verify_error(e))
+    }
+
+    /// Turns a verifier error into a message for this repository.
+    pub fn verify_error(&self, e: VerifyError) -> anyhow::Error {
+        verify_error(self.remote.server(), &self.gun, self.updater.store(), e)
+    }
+
+    /// The repository.
+    pub fn gun(&self) -> &Gun {
+        &self.gun
+    }
+
+    /// The server side of this repository.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    /// The trusted set of the last refresh.
+    pub fn trusted(&self) -> anyhow::Result<&TrustedSet> {
+        self.mode
+            .trusted(&self.updater)
+            .ok_or_else(|| anyhow!("trust data of {} not refreshed", self.gun))
+    }
+
+    /// The trusted set with every delegated role reachable from `targets` that the
+    /// snapshot lists loaded and verified (fetched from the server, checked by the verifier's
+    /// trusted set against its delegating role and the snapshot), at most
+    /// [`MAX_LOADED_ROLES`] roles.
+    pub fn with_delegations(&self) -> anyhow::Result<TrustedSet> {
+        let mut set = self.trusted()?.clone();
+        let limit = MAX_LOADED_ROLES.max(set.limits().max_delegations as usize);
+        let mut visited = 0usize;
+        let mut stack = vec![TopLevelRole::Targets.name()];
+        while let Some(parent) = stack.pop() {
+            let children: Vec<RoleName> = match set
+                .targets_role(parent.as_str())
+                .and_then(|p| p.signed().delegations.as_ref())
+            {
+                Some(d) => d.roles.iter().map(|r| r.name.clone()).collect(),
+                None => continue,
+            };
+            for child in children.into_iter().rev() {
+                if set.targets_role(child.as_str()).is_some() || !listed(&set, &child) {
+                    continue;
+                }
+                visited += 1;
+                if visited > limit {
+                    bail!("{} delegates to more than {limit} roles", self.gun);
+                }
+                let req = set
+                    .targets_request(&child)
+                    .map_err(|e| anyhow!(e).context(format!("{child} of {}", self.gun)))?;
+                let bytes = self
+                    .remote
+                    .fetch(&req.file_name, req.max_len)
+                    .map_err(|e| transport_error(self.remote.server(), e))?;
+                set.update_delegated(&child, &parent, &bytes).map_err(|e| {
+                    anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
+                })?;
+                stack.push(child);
+            }
+        }
+        Ok(set)
+    }
+
+    /// The trusted set with the delegated roles `roles` loaded and verified. When the
+    /// top-level targets delegates each of them directly, only those roles are fetched (the
+    /// ones the snapshot does not list yet have no metadata to fetch); otherwise this is
+    /// [`Opened::with_delegations`].
+    pub fn with_roles(&self, roles: &[RoleName]) -> anyhow::Result<TrustedSet> {
+        let mut set = self.trusted()?.clone();
+        let targets = TopLevelRole::Targets.name();
+        if !delegated_directly(&set, roles) {
+            return self.with_delegations();
+        }
+        for role in roles {
+            if role.top_level().is_some()
+                || set.targets_role(role.as_str()).is_some()
+                || !listed(&set, role)
+            {
+                continue;
+            }
+            let req = set
+                .targets_request(role)
+                .map_err(|e| anyhow!(e).context(format!("{role} of {}", self.gun)))?;
+            let bytes = self
+                .remote
+                .fetch(&req.file_name, req.max_len)
+                .map_err(|e| transport_error(self.remote.server(), e))?;
+            set.update_delegated(role, &targets, &bytes).map_err(|e| {
+                anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// The hashed-bin role that `target` belongs in, when the top-level targets delegates to
+    /// hashed bins ([`bins`]); `None` otherwise.
+    pub fn bin_for(&self, target: &str) -> anyhow::Result<Option<RoleName>> {
+        Ok(bin_for(self.trusted()?, target))
+    }
+
+    /// The delegated role `role` means in this repository: `targets/NAME` as parsed, or
+    /// `NAME` itself when the top-level targets delegates to `NAME` (hashed bins are named
+    /// `bins-PREFIX`, without `targets/`) and not to `targets/NAME`.
+    pub fn resolve_role(&self, role: &RoleName) -> anyhow::Result<RoleName> {
+        let Some(short) = role.as_str().strip_prefix("targets/") else {
+            return Ok(role.clone());
+        };
+        let set = self.trusted()?;
+        let Some(d) = set.targets().and_then(|t| t.signed().delegations.as_ref()) else {
+            return Ok(role.clone());
+        };
+        if d.role(role.as_str()).is_none() && d.role(short).is_some() {
+            return RoleName::new(short.to_owned())
+                .map_err(|e| anyhow!("invalid role {short:?}: {e}"));
+        }
+        Ok(role.clone())
+    }
+}
+
 impl Repo {
     /// Opens `gun`, establishing trust in its root if this trust directory has none yet
     /// (or checking the pin against `--trust-root` and the pin file), and refreshes its
     /// metadata: expired metadata is refused.
     pub fn open(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
-        Self::open_checking(ctx, gun, Expiry::Enforce)
-    }
-
-    /// As [`Repo::open`], with expired metadata accepted (every other check applies), for a
-    /// command that writes the repository's next state, or shows its owner its state: expired
-    /// roles can then be renewed. Nothing answers from it whether an image is trusted.
-    pub fn open_for_editing(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
-        Self::open_checking(ctx, gun, Expiry::IgnoreForEditing)
-    }
-
-    fn open_checking(ctx: &Context, gun: &Gun, expiry: Expiry) -> anyhow::Result<Self> {
-        let remote = Remote::new(ctx, gun)?;
-        let store = trust::ensure(ctx, gun, &remote, &ctx.server)?;
-        let updater = Updater::new(store, remote.clone()).with_gun(gun.clone());
-        let mut repo = Repo {
-            gun: gun.clone(),
-            remote,
-            updater,
-            expiry,
-            editing: None,
-        };
-        repo.refresh()?;
-        Ok(repo)
+        Self::open_in_mode(ctx, gun)
     }
 
     /// An updater of `gun` reading the offline bundle `path` instead of the server, over
@@ -196,50 +387,19 @@ impl Repo {
         })
     }
 
-    /// Runs the TUF update against the server, enforcing expiry or not as the repository was
-    /// opened.
-    pub fn refresh(&mut self) -> anyhow::Result<()> {
-        match self.expiry {
-            Expiry::Enforce => self.updater.refresh().map_err(|e| self.verify_error(e)),
-            Expiry::IgnoreForEditing => {
-                self.editing = None;
-                let set = self
-                    .updater
-                    .refresh_for_editing()
-                    .map_err(|e| self.verify_error(e))?;
-                self.editing = Some(set);
-                Ok(())
-            }
-        }
-    }
-
-    /// Turns a verifier error into a message for this repository.
-    pub fn verify_error(&self, e: VerifyError) -> anyhow::Error {
-        verify_error(self.remote.server(), &self.gun, self.updater.store(), e)
-    }
-
-    /// The repository.
-    pub fn gun(&self) -> &Gun {
-        &self.gun
-    }
-
-    /// The server side of this repository.
-    pub fn remote(&self) -> &Remote {
-        &self.remote
-    }
-
-    /// The updater, whose answers need a repository opened with [`Repo::open`] (one opened
-    /// for editing has none: they fail with "refresh first").
+    /// The updater, refreshed with expiry enforced: its answers ([`Updater::vouch`],
+    /// [`Updater::lookup`]) are the ones consumers act on.
     pub fn updater(&mut self) -> &mut Updater<Remote> {
         &mut self.updater
     }
+}
 
-    /// The trusted set of the last refresh.
-    pub fn trusted(&self) -> anyhow::Result<&TrustedSet> {
-        self.editing
-            .as_ref()
-            .or_else(|| self.updater.trusted())
-            .ok_or_else(|| anyhow!("trust data of {} not refreshed", self.gun))
+impl EditingRepo {
+    /// As [`Repo::open`], with expired metadata accepted (every other check applies), for a
+    /// command that writes the repository's next state, or shows its owner its state: expired
+    /// roles can then be renewed. Nothing answers from it whether an image is trusted.
+    pub fn open_for_editing(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
+        Self::open_in_mode(ctx, gun)
     }
 
     /// Warns (on stderr) when roles of `set` have expired, naming them: clients refuse the
@@ -263,102 +423,6 @@ impl Repo {
         ));
     }
 
-    /// The trusted set with every delegated role reachable from `targets` that the
-    /// snapshot lists loaded and verified (fetched from the server, checked by the verifier's
-    /// trusted set against its delegating role and the snapshot), at most
-    /// [`MAX_LOADED_ROLES`] roles.
-    pub fn with_delegations(&self) -> anyhow::Result<TrustedSet> {
-        let mut set = self.trusted()?.clone();
-        let limit = MAX_LOADED_ROLES.max(set.limits().max_delegations as usize);
-        let mut visited = 0usize;
-        let mut stack = vec![TopLevelRole::Targets.name()];
-        while let Some(parent) = stack.pop() {
-            let children: Vec<RoleName> = match set
-                .targets_role(parent.as_str())
-                .and_then(|p| p.signed().delegations.as_ref())
-            {
-                Some(d) => d.roles.iter().map(|r| r.name.clone()).collect(),
-                None => continue,
-            };
-            for child in children.into_iter().rev() {
-                if set.targets_role(child.as_str()).is_some() || !listed(&set, &child) {
-                    continue;
-                }
-                visited += 1;
-                if visited > limit {
-                    bail!("{} delegates to more than {limit} roles", self.gun);
-                }
-                let req = set
-                    .targets_request(&child)
-                    .map_err(|e| anyhow!(e).context(format!("{child} of {}", self.gun)))?;
-                let bytes = self
-                    .remote
-                    .fetch(&req.file_name, req.max_len)
-                    .map_err(|e| transport_error(self.remote.server(), e))?;
-                set.update_delegated(&child, &parent, &bytes).map_err(|e| {
-                    anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
-                })?;
-                stack.push(child);
-            }
-        }
-        Ok(set)
-    }
-
-    /// The trusted set with the delegated roles `roles` loaded and verified. When the
-    /// top-level targets delegates each of them directly, only those roles are fetched (the
-    /// ones the snapshot does not list yet have no metadata to fetch); otherwise this is
-    /// [`Repo::with_delegations`].
-    pub fn with_roles(&self, roles: &[RoleName]) -> anyhow::Result<TrustedSet> {
-        let mut set = self.trusted()?.clone();
-        let targets = TopLevelRole::Targets.name();
-        if !delegated_directly(&set, roles) {
-            return self.with_delegations();
-        }
-        for role in roles {
-            if role.top_level().is_some()
-                || set.targets_role(role.as_str()).is_some()
-                || !listed(&set, role)
-            {
-                continue;
-            }
-            let req = set
-                .targets_request(role)
-                .map_err(|e| anyhow!(e).context(format!("{role} of {}", self.gun)))?;
-            let bytes = self
-                .remote
-                .fetch(&req.file_name, req.max_len)
-                .map_err(|e| transport_error(self.remote.server(), e))?;
-            set.update_delegated(role, &targets, &bytes).map_err(|e| {
-                anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
-            })?;
-        }
-        Ok(set)
-    }
-
-    /// The hashed-bin role that `target` belongs in, when the top-level targets delegates to
-    /// hashed bins ([`bins`]); `None` otherwise.
-    pub fn bin_for(&self, target: &str) -> anyhow::Result<Option<RoleName>> {
-        Ok(bin_for(self.trusted()?, target))
-    }
-
-    /// The delegated role `role` means in this repository: `targets/NAME` as parsed, or
-    /// `NAME` itself when the top-level targets delegates to `NAME` (hashed bins are named
-    /// `bins-PREFIX`, without `targets/`) and not to `targets/NAME`.
-    pub fn resolve_role(&self, role: &RoleName) -> anyhow::Result<RoleName> {
-        let Some(short) = role.as_str().strip_prefix("targets/") else {
-            return Ok(role.clone());
-        };
-        let set = self.trusted()?;
-        let Some(d) = set.targets().and_then(|t| t.signed().delegations.as_ref()) else {
-            return Ok(role.clone());
-        };
-        if d.role(role.as_str()).is_none() && d.role(short).is_some() {
-            return RoleName::new(short.to_owned())
-                .map_err(|e| anyhow!("invalid role {short:?}: {e}"));
-        }
-        Ok(role.clone())
-    }
-
     /// Applies `change` to the verified metadata of `role` (`targets` or a delegated role),
     /// signs the result with a threshold of the role's keys held here (and a snapshot, when
     /// this trust directory holds the snapshot key) and publishes it; after a 409, refreshes
@@ -375,11 +439,11 @@ impl Repo {
             .ok_or_else(|| anyhow!("nothing was published to {}", self.gun))
     }
 
-    /// As [`Repo::publish_change`], for several roles (distinct) changed in one update: each
+    /// As [`EditingRepo::publish_change`], for several roles (distinct) changed in one update: each
     /// change is applied to its role's verified metadata and signed, and all of them (with
     /// a snapshot listing them all, when this trust directory signs snapshots) go up
     /// together. Only the roles changed are fetched when the top-level targets delegates
-    /// them directly ([`Repo::with_roles`]). Returns one [`Published`] per change, in order.
+    /// them directly ([`Opened::with_roles`]). Returns one [`Published`] per change, in order.
     pub fn publish_changes(
         &mut self,
         ctx: &Context,

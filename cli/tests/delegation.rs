@@ -65,6 +65,25 @@ fn delegate_to_ci_sign_refuse_rotate() {
         v["role_path"],
         serde_json::json!(["targets", "targets/releases"])
     );
+    // The digest alone names the role path that vouched for it, as the tag does.
+    let v = owner
+        .run(&[
+            "--output",
+            "json",
+            "verify",
+            &format!("{GUN}@{d2}"),
+            "--no-registry",
+        ])
+        .json();
+    assert_eq!(v["pinned"], format!("{GUN}@{d2}"));
+    assert_eq!(
+        v["role_path"],
+        serde_json::json!(["targets", "targets/releases"])
+    );
+    assert_eq!(
+        v["role_paths"],
+        serde_json::json!([["targets", "targets/releases"]])
+    );
     owner
         .run(&[
             "verify",
@@ -109,6 +128,22 @@ fn delegate_to_ci_sign_refuse_rotate() {
             3,
             &["signed through targets, not through the delegation path targets -> targets/releases"],
         );
+    // Now two targets carry d2, signed through two paths: the digest names both, in the
+    // order the roles are reached.
+    let v = owner
+        .run(&[
+            "--output",
+            "json",
+            "verify",
+            &format!("{GUN}@{d2}"),
+            "--no-registry",
+        ])
+        .json();
+    assert_eq!(v["role_path"], serde_json::json!(["targets"]));
+    assert_eq!(
+        v["role_paths"],
+        serde_json::json!([["targets"], ["targets", "targets/releases"]])
+    );
 
     // Outside the delegated paths: refused, and the next valid sign just works.
     ci.run(&[

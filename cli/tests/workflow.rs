@@ -57,6 +57,7 @@ fn init_sign_verify_lookup() {
     assert_eq!(j["trusted"], true);
     assert_eq!(j["pinned"], format!("{GUN}@{d1}"));
     assert_eq!(j["role_path"], serde_json::json!(["targets"]));
+    assert_eq!(j["role_paths"], serde_json::json!([["targets"]]));
     // The digest alone, and tag@digest, are trusted too.
     v.run(&["verify", &format!("{GUN}@{d1}"), "--no-registry"])
         .ok();

@@ -72,11 +72,6 @@ pub struct Scope {
 pub struct ScopeGlob(String);
 
 impl ScopeGlob {
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// True when `gun` matches.
     pub fn matches(&self, gun: &str) -> bool {
         glob(self.0.as_bytes(), gun.as_bytes())
@@ -90,13 +85,9 @@ impl ScopeGlob {
 }
 
 impl Scope {
-    /// Parses `GUN-GLOB:ACTION[,ACTION…]`.
-    ///
-    /// ```
-    /// use vouch_server::auth::Scope;
-    /// assert!(Scope::parse("registry.example.com:5000/org/*:pull,push").is_ok());
-    /// assert!(Scope::parse("org/app:fly").is_err());
-    /// ```
+    /// Parses `GUN-GLOB:ACTION[,ACTION…]`: the last `:` ends the pattern, so a registry
+    /// port stays in it (`registry.example.com:5000/org/*:pull,push`); an action other than
+    /// `pull`, `push`, `delete` or `*` is refused.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (pattern, actions) = s
             .rsplit_once(':')

@@ -76,8 +76,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::sqlite::SqliteStore;
-    use crate::store::{NewFile, Store};
+    use crate::store::{NewFile, SqliteStore, Store};
     use vouch_tuf::reference::Gun;
     use vouch_tuf::time::Timestamp;
 

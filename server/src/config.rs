@@ -80,10 +80,7 @@ impl Default for StorageConfig {
 impl std::fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageConfig")
-            .field(
-                "url",
-                &self.url.as_deref().map(crate::store::postgres::redact),
-            )
+            .field("url", &self.url.as_deref().map(crate::store::redact))
             .field("pool_size", &self.pool_size)
             .finish_non_exhaustive()
     }
@@ -95,7 +92,7 @@ pub enum Backend {
     /// A SQLite database file.
     Sqlite(PathBuf),
     /// A PostgreSQL database.
-    Postgres(Box<crate::store::postgres::PgOptions>),
+    Postgres(Box<crate::store::PgOptions>),
 }
 
 /// The key-encryption key of the online keys.
@@ -404,7 +401,7 @@ pub struct TokenConfig {
 impl JwtConfig {
     /// Reads the configured keys and builds the policy tokens are checked against, with
     /// `service` as the required audience.
-    pub fn policy(&self, service: &str) -> Result<crate::jwt::TokenPolicy, ConfigError> {
+    pub(crate) fn policy(&self, service: &str) -> Result<crate::jwt::TokenPolicy, ConfigError> {
         let mut keys = Vec::new();
         for (i, k) in self.keys.iter().enumerate() {
             let (pem, from) = match (&k.pem, &k.file) {
@@ -709,8 +706,8 @@ impl Backend {
     /// A store URL: `postgres://...` / `postgresql://...`, or `sqlite:PATH` (also
     /// `sqlite://PATH`). The error names the URL with its password hidden.
     pub fn parse(url: &str) -> Result<Backend, ConfigError> {
-        if crate::store::postgres::is_postgres_url(url) {
-            return crate::store::postgres::PgOptions::from_url(url)
+        if crate::store::is_postgres_url(url) {
+            return crate::store::PgOptions::from_url(url)
                 .map(|o| Backend::Postgres(Box::new(o)))
                 .map_err(ConfigError);
         }
@@ -722,7 +719,7 @@ impl Backend {
             Some(p) => Ok(Backend::Sqlite(PathBuf::from(p))),
             None => Err(ConfigError(format!(
                 "storage url {}: not a store URL (postgres://user:password@host:port/database or sqlite:PATH)",
-                crate::store::postgres::redact(url)
+                crate::store::redact(url)
             ))),
         }
     }
@@ -732,11 +729,9 @@ impl Backend {
         &self,
     ) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
         Ok(match self {
-            Backend::Sqlite(path) => {
-                std::sync::Arc::new(crate::store::sqlite::SqliteStore::open(path)?)
-            }
+            Backend::Sqlite(path) => std::sync::Arc::new(crate::store::SqliteStore::open(path)?),
             Backend::Postgres(o) => {
-                std::sync::Arc::new(crate::store::postgres::PostgresStore::open((**o).clone())?)
+                std::sync::Arc::new(crate::store::PostgresStore::open((**o).clone())?)
             }
         })
     }

@@ -6,12 +6,13 @@
 //! and a `detail`.
 //!
 //! Client errors say exactly what was wrong, in the registry's error shape
-//! `{"errors":[{"code","message","detail"}]}`. Server errors answer with a generic body and
-//! log their cause, so internals never leak to clients.
+//! `{"errors":[{"code","message","detail"}]}`, written by [`vouch_tuf::api::ErrorBody`] (the
+//! type clients decode it with) with the codes of [`vouch_tuf::api::code`]. Server errors
+//! answer with a generic body and log their cause, so internals never leak to clients.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use vouch_tuf::api::{code, ApiError, ErrorBody, ErrorDetail};
 
 /// An error as the HTTP layer reports it.
 #[derive(Debug)]
@@ -23,7 +24,7 @@ pub enum AppError {
         /// What was wrong.
         message: String,
         /// Structured detail (role, check).
-        detail: Value,
+        detail: Option<ErrorDetail>,
     },
     /// 401 with a `WWW-Authenticate` challenge.
     Unauthorized {
@@ -49,7 +50,7 @@ pub enum AppError {
         /// What conflicted.
         message: String,
         /// Structured detail.
-        detail: Value,
+        detail: Option<ErrorDetail>,
     },
     /// 413.
     TooLarge {
@@ -71,7 +72,7 @@ impl AppError {
         AppError::BadRequest {
             code,
             message: message.into(),
-            detail: Value::Null,
+            detail: None,
         }
     }
 
@@ -124,23 +125,23 @@ impl From<crate::service::ServiceError> for AppError {
                 check,
                 message,
             }) => AppError::BadRequest {
-                code: "METADATA_INVALID",
+                code: code::METADATA_INVALID,
                 message: format!("{role}: {message}"),
-                detail: json!({"role": role, "check": check.as_str()}),
+                detail: Some(ErrorDetail::rejected(role.to_string(), check.as_str())),
             },
             ServiceError::Rejected(Rejection::Conflict { role, message }) => AppError::Conflict {
                 message: format!("{role}: {message}"),
-                detail: json!({"role": role, "check": "version"}),
+                detail: Some(ErrorDetail::rejected(role.to_string(), "version")),
             },
             e @ ServiceError::Contended => AppError::Conflict {
                 message: e.to_string(),
-                detail: json!({}),
+                detail: Some(ErrorDetail::default()),
             },
             e @ ServiceError::TooLarge { .. } => AppError::TooLarge {
                 message: e.to_string(),
             },
             e @ ServiceError::NameInvalid { .. } => {
-                AppError::bad_request("NAME_INVALID", e.to_string())
+                AppError::bad_request(code::NAME_INVALID, e.to_string())
             }
             e @ ServiceError::NotFound { .. } => AppError::not_found(e.to_string()),
             ServiceError::Store(e) => e.into(),
@@ -150,9 +151,27 @@ impl From<crate::service::ServiceError> for AppError {
     }
 }
 
-fn body(status: StatusCode, code: &str, message: &str, detail: Value) -> Response {
-    let body = json!({"errors": [{"code": code, "message": message, "detail": detail}]});
-    (status, axum::Json(body)).into_response()
+/// A response with `status` and the error body of one error.
+pub fn body(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    detail: Option<ErrorDetail>,
+) -> Response {
+    let error = ApiError {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        detail,
+    };
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        ErrorBody::from(error).encode(),
+    )
+        .into_response()
 }
 
 impl IntoResponse for AppError {
@@ -164,47 +183,45 @@ impl IntoResponse for AppError {
                 detail,
             } => body(StatusCode::BAD_REQUEST, code, &message, detail),
             AppError::Unauthorized { message, challenge } => {
-                let mut r = body(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHORIZED",
-                    &message,
-                    Value::Null,
-                );
+                let mut r = body(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, &message, None);
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
                 r
             }
             AppError::Forbidden { message } => {
-                body(StatusCode::FORBIDDEN, "DENIED", &message, Value::Null)
+                body(StatusCode::FORBIDDEN, code::DENIED, &message, None)
             }
             AppError::NotFound { message } => body(
                 StatusCode::NOT_FOUND,
-                "METADATA_NOT_FOUND",
+                code::METADATA_NOT_FOUND,
                 &message,
-                Value::Null,
+                None,
             ),
             AppError::MethodNotAllowed => body(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "UNSUPPORTED",
+                code::UNSUPPORTED,
                 "method not allowed on this path",
-                Value::Null,
+                None,
             ),
-            AppError::Conflict { message, detail } => {
-                body(StatusCode::CONFLICT, "VERSION_CONFLICT", &message, detail)
-            }
+            AppError::Conflict { message, detail } => body(
+                StatusCode::CONFLICT,
+                code::VERSION_CONFLICT,
+                &message,
+                detail,
+            ),
             AppError::TooLarge { message } => body(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "SIZE_INVALID",
+                code::SIZE_INVALID,
                 &message,
-                Value::Null,
+                None,
             ),
             AppError::Unavailable { message } => {
                 let mut r = body(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
+                    code::UNAVAILABLE,
                     &message,
-                    Value::Null,
+                    None,
                 );
                 // The HTTP layer replaces it with the configured value where it has one.
                 r.headers_mut().insert(
@@ -217,9 +234,9 @@ impl IntoResponse for AppError {
                 tracing::error!(%cause, "internal error");
                 body(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_ERROR",
+                    code::INTERNAL_ERROR,
                     "internal server error",
-                    Value::Null,
+                    None,
                 )
             }
         }

@@ -40,15 +40,6 @@ pub enum Alg {
 }
 
 impl Alg {
-    /// The JOSE name (`ES256`, `RS256`, `EdDSA`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alg::Es256 => "ES256",
-            Alg::Rs256 => "RS256",
-            Alg::EdDsa => "EdDSA",
-        }
-    }
-
     fn verification(self) -> &'static dyn ring::signature::VerificationAlgorithm {
         match self {
             Alg::Es256 => &ring::signature::ECDSA_P256_SHA256_FIXED,

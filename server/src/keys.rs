@@ -163,7 +163,7 @@ pub fn pending_kek_path(kek_path: &Path) -> std::path::PathBuf {
 /// Replaces the key-encryption key: re-seals every online key in `store` under a new random
 /// KEK and then puts the new KEK in `kek_path`. Run it while no server uses the database.
 ///
-/// Crash-safe in every step: the new KEK is first written to [`pending_kek_path`] (flushed),
+/// Crash-safe in every step: the new KEK is first written to `<kek_path>.new` (flushed),
 /// then every key is re-sealed in one database transaction, then the new file is renamed over
 /// the old one. Run again after an interruption, it finds the pending KEK and finishes with
 /// it: keys the database still seals under the old KEK are re-sealed, keys already under the
@@ -414,7 +414,8 @@ impl OnlineKeys {
     }
 
     /// How many unsealed keys are kept in memory.
-    pub fn cached(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
         self.cache.lock().map_or(0, |c| c.len())
     }
 
@@ -493,15 +494,6 @@ pub enum Rotation {
     New(StoredKey),
     /// The newest key was not yet adopted by a root: it is the answer again.
     Pending(StoredKey),
-}
-
-impl Rotation {
-    /// The key offered to clients.
-    pub fn key(&self) -> &StoredKey {
-        match self {
-            Rotation::New(k) | Rotation::Pending(k) => k,
-        }
-    }
 }
 
 /// Most unsealed keys kept in memory.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use vouch_server::config::{Config, ConfigError, LogFormat};
-use vouch_server::store::postgres::is_postgres_url;
+use vouch_server::store::is_postgres_url;
+use vouch_server::{Config, ConfigError, LogFormat};
 
 /// The vouch trust-metadata server.
 #[derive(Debug, Parser)]
@@ -168,7 +168,7 @@ fn main() -> std::process::ExitCode {
             eprintln!("vouch-server backup: copies the SQLite store; back up a PostgreSQL store with pg_dump (docs/operations.md, \"PostgreSQL and several replicas\")");
             return std::process::ExitCode::from(2);
         }
-        return match vouch_server::backup::backup(&config.database_path(), to) {
+        return match vouch_server::backup(&config.database_path(), to) {
             Ok(()) => {
                 println!(
                     "backed up {} to {}",
@@ -238,15 +238,15 @@ fn main() -> std::process::ExitCode {
 
 fn rotate_kek(config: &Config) -> std::process::ExitCode {
     let kek = config.kek_path();
-    let run = || -> anyhow::Result<vouch_server::keys::KekRotation> {
+    let run = || -> anyhow::Result<vouch_server::KekRotation> {
         let backend = config.backend()?;
-        if let vouch_server::config::Backend::Sqlite(db) = &backend {
+        if let vouch_server::Backend::Sqlite(db) = &backend {
             anyhow::ensure!(db.exists(), "no database at {}", db.display());
         }
         let store = backend
             .open()
             .with_context(|| format!("opening {}", backend.describe()))?;
-        Ok(vouch_server::keys::rotate_kek(store.as_ref(), &kek)?)
+        Ok(vouch_server::rotate_kek(store.as_ref(), &kek)?)
     };
     match run() {
         Ok(r) => {
@@ -271,7 +271,7 @@ fn rotate_kek(config: &Config) -> std::process::ExitCode {
 }
 
 fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
-    use vouch_server::config::Backend;
+    use vouch_server::Backend;
     let parse = |url: &str| Backend::parse(url);
     let (source, target) = match (parse(from), parse(to)) {
         (Ok(s), Ok(t)) => (s, t),
@@ -298,12 +298,9 @@ fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
             e => anyhow::anyhow!("opening {}: {e}", b.describe()),
         })
     };
-    let run = || -> anyhow::Result<vouch_server::migrate::Migrated> {
+    let run = || -> anyhow::Result<vouch_server::Migrated> {
         let (from, to) = (open(&source)?, open(&target)?);
-        Ok(vouch_server::migrate::migrate_store(
-            from.as_ref(),
-            to.as_ref(),
-        )?)
+        Ok(vouch_server::migrate_store(from.as_ref(), to.as_ref())?)
     };
     match run() {
         Ok(m) => {

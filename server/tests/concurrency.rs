@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 
 use common::{ClientRepo, Server};
 use reqwest::StatusCode;
-use vouch_server::store::sqlite::SqliteStore;
+use vouch_server::store::SqliteStore;
 use vouch_tuf::metadata::{MetaFile, Metadata, Root, Snapshot, Targets, TimestampRole};
 use vouch_tuf::types::TopLevelRole;
 

@@ -10,8 +10,8 @@
 use std::alloc::System;
 
 use cap::Cap;
+use vouch_server::internal::{ParseCache, RepoState, PARSE_CACHE_MEMORY};
 use vouch_server::store::StoredFile;
-use vouch_server::validate::{ParseCache, RepoState, PARSE_CACHE_MEMORY};
 use vouch_tuf::crypto::{Algorithm, PrivateKey};
 use vouch_tuf::metadata::{Metadata, TargetFile, Targets};
 use vouch_tuf::reference::Digest;
@@ -104,7 +104,7 @@ fn the_parse_cache_charges_at_least_the_heap_its_parses_hold() {
     let cache = ParseCache::default();
     // About 16 MB stored: charged far above the bound, so parsed but not kept.
     let bytes = many_tags(200_000, &sk);
-    assert!(bytes.len() * vouch_server::validate::MEMORY_PER_STORED_BYTE > PARSE_CACHE_MEMORY);
+    assert!(bytes.len() * vouch_server::internal::MEMORY_PER_STORED_BYTE > PARSE_CACHE_MEMORY);
     let before = HEAP.allocated();
     let state =
         RepoState::from_files_cached("example.com/big", vec![stored("targets", bytes)], &cache)

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use vouch_server::config::Config;
+use vouch_server::Config;
 use vouch_tuf::clock::TestClock;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json;

@@ -23,10 +23,9 @@ use std::time::Duration;
 
 use common::postgres::PgCluster;
 use tempfile::TempDir;
-use vouch_server::store::postgres::{PgOptions, PostgresStore};
-use vouch_server::store::sqlite::SqliteStore;
 use vouch_server::store::{
-    Change, ChangeCategory, Direction, NewFile, Store, StoreError, StoredKey,
+    Change, ChangeCategory, Direction, NewFile, PgOptions, PostgresStore, SqliteStore, Store,
+    StoreError, StoredKey,
 };
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;

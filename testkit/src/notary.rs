@@ -408,7 +408,7 @@ impl NotaryClient {
 
     /// `notary -d TRUSTDIR -s URL --tlscacert CA ARGS…` with the passphrases in its
     /// environment, `stdin` on its standard input (none: no input at all), bounded by
-    /// [`COMMAND_TIMEOUT`]; returns its output whatever its exit status.
+    /// `COMMAND_TIMEOUT`; returns its output whatever its exit status.
     pub fn try_run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(CLIENT_BINARY);
         cmd.arg("-d")

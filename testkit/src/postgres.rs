@@ -160,21 +160,22 @@ impl PgCluster {
 
     /// Stops the server (`-m fast`: clients are disconnected, data is kept).
     pub fn stop(&self) {
-        let mut cmd = pg_command(&self.bin("pg_ctl"), &self.root);
-        cmd.arg("-D")
-            .arg(&self.data_dir)
-            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
-        run(cmd, "pg_ctl stop");
+        self.pg_ctl_stop("fast");
     }
 
     /// Stops the server as a crash would (`-m immediate`: no shutdown checkpoint, so the next
     /// start runs crash recovery). Committed data survives.
     pub fn crash(&self) {
+        self.pg_ctl_stop("immediate");
+    }
+
+    /// `pg_ctl stop -m MODE`, waiting up to a minute.
+    fn pg_ctl_stop(&self, mode: &str) {
         let mut cmd = pg_command(&self.bin("pg_ctl"), &self.root);
         cmd.arg("-D")
             .arg(&self.data_dir)
-            .args(["-m", "immediate", "-w", "-t", "60", "stop"]);
-        run(cmd, "pg_ctl stop -m immediate");
+            .args(["-m", mode, "-w", "-t", "60", "stop"]);
+        run(cmd, &format!("pg_ctl stop -m {mode}"));
     }
 
     /// Starts a stopped server again on the same port with the same data.

@@ -2,14 +2,21 @@
 //! publishing metadata files as one multipart update (`POST /v2/<gun>/_trust/tuf/`, one
 //! `files` part per role) and fetching one file back (`GET /v2/<gun>/_trust/tuf/<file>`).
 //! The server alone decides what it accepts; these helpers return its response whatever
-//! the status.
+//! the status. Paths come from `vouch-tuf`'s [`vouch_tuf::api::path`], as the server parses
+//! them.
 
 use reqwest::blocking::{multipart, Client, Response};
 
 /// The URL of `file` (`root.json`, `3.targets.json`, `snapshot.key`, or empty for the publish
-/// endpoint) of `gun` on the server at `base`.
+/// endpoint) of `gun` on the server at `base`. The layout is `vouch-tuf`'s
+/// ([`vouch_tuf::api::path`]); `gun` and `file` go out as given, unchecked, so that tests can
+/// send what the server must refuse.
 pub fn tuf_url(base: &str, gun: &str, file: &str) -> String {
-    format!("{base}/v2/{gun}/_trust/tuf/{file}")
+    format!(
+        "{}{}{file}",
+        base.trim_end_matches('/'),
+        vouch_tuf::api::path::repository_path_unchecked(gun)
+    )
 }
 
 /// The multipart form of one update: a `files` part per `(role, bytes)`, named after the role.

@@ -18,9 +18,12 @@
 //!   and reads and writes encrypted private-key files.
 //! - [`notary`] reads the Notary v1 dialect (its envelopes, roles, keys and key ids) for
 //!   verifying and importing Notary collections, apart from the TUF 1.0 model.
-//! - [`reference`] parses image references, digests and GUNs; [`pattern`] matches globs over
+//! - [`reference`](mod@reference) parses image references, digests and GUNs; [`pattern`] matches globs over
 //!   their canonical names.
+//! - [`api`] is the vouch server's HTTP API as data: its paths both ways, its error body
+//!   and what a 401 or 403 means, shared by the server and its clients.
 
+pub mod api;
 pub mod clock;
 pub mod crypto;
 pub mod hex;

@@ -40,22 +40,13 @@ pub struct CacheError {
 }
 
 /// Percent-encodes every byte except ASCII letters, digits and `-._~` (what TUF clients do
-/// to role and target names in file names).
+/// to role and target names in file names): the encoding of the server's paths,
+/// [`vouch_tuf::api::path::percent_encode`], used for the cache's file names too.
 ///
 /// ```
 /// assert_eq!(vouch_verifier::cache::percent_encode("targets/releases"), "targets%2Freleases");
 /// ```
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use vouch_tuf::api::path::percent_encode;
 
 /// Where a repository's trust started: the root pinned first, and how it was chosen.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,6 +15,8 @@
 //!   update; it enforces expiry unless built for editing ([`Expiry`]). [`search`] walks
 //!   the delegation tree over it, asking for the roles it needs.
 //! - [`transport`] fetches bytes with a size cap: HTTP(S), a directory, an offline bundle.
+//! - [`server`] is the typed client of the vouch server's HTTP API (metadata reads as a
+//!   transport, online keys, delete, publish), built on [`vouch_tuf::api`].
 //! - [`cache`] persists trusted metadata per repository, atomically.
 //! - [`pins`] says which first root a client may trust for a repository: a pinned root
 //!   file, a threshold of pinned root keys (for every repository of an organisation), or
@@ -51,6 +53,7 @@ pub mod limits;
 pub mod notary;
 pub mod pins;
 pub mod search;
+pub mod server;
 pub mod transport;
 pub mod trusted;
 pub mod updater;

@@ -892,6 +892,62 @@ mod tests {
     /// Past the expiry of everything `Repo::new` signs (a year after `NOW`).
     const LATER: Timestamp = NOW.add_seconds(400 * DAY);
 
+    /// A way to build the set a check is run against: a mode, and the time it runs at.
+    struct Mode {
+        name: &'static str,
+        expiry: Expiry,
+        now: Timestamp,
+    }
+
+    impl Mode {
+        /// A set in this mode, at this mode's time, trusting `repo`'s first root.
+        fn set(&self, repo: &Repo) -> TrustedSet {
+            TrustedSet::with_expiry(&repo.root_bytes(1), self.now, Limits::DEFAULT, self.expiry)
+                .unwrap()
+        }
+    }
+
+    /// Every mode a set can be built in, each at a time it accepts the repository at: enforcing
+    /// expiry before anything expires, and for editing after everything has. A check that
+    /// is not about expiry is one test body run under each of them ([`in_every_mode`]), so
+    /// it cannot hold in one mode and be forgotten in the other.
+    const MODES: [Mode; 2] = [
+        Mode {
+            name: "enforcing expiry",
+            expiry: Expiry::Enforce,
+            now: NOW,
+        },
+        Mode {
+            name: "for editing, everything expired",
+            expiry: Expiry::IgnoreForEditing,
+            now: LATER,
+        },
+    ];
+
+    /// Runs `check` once under each of [`MODES`], naming the mode if it panics.
+    fn in_every_mode(check: impl Fn(&Mode)) {
+        for mode in &MODES {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(mode)));
+            if let Err(panic) = outcome {
+                eprintln!("the check failed in the mode {}", mode.name);
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+
+    #[test]
+    fn the_modes_cover_every_expiry_choice() {
+        // A new `Expiry` variant fails to compile here until it is given a mode in `MODES`.
+        for mode in &MODES {
+            match mode.expiry {
+                Expiry::Enforce | Expiry::IgnoreForEditing => {}
+            }
+        }
+        for expiry in [Expiry::Enforce, Expiry::IgnoreForEditing] {
+            assert!(MODES.iter().any(|m| m.expiry == expiry), "{expiry:?}");
+        }
+    }
+
     #[test]
     fn expired_metadata_is_accepted_only_by_a_set_built_for_editing() {
         let mut repo = Repo::new();
@@ -938,131 +994,136 @@ mod tests {
     }
 
     #[test]
-    fn a_set_built_for_editing_keeps_every_signature_check() {
-        let mut repo = Repo::new();
-        // A timestamp signed by a key root does not list.
-        let mut bad = Repo::new();
-        bad.root = repo.root.clone();
-        bad.timestamp_keys = vec![key()];
-        bad.timestamp.common.version = Version::new(2).unwrap();
-        let forged = bad.publish_timestamp_as_is();
-        let mut e = editing_at(&repo, LATER);
-        assert!(matches!(
-            e.update_timestamp(&forged, Origin::Remote),
-            Err(UpdateError::ThresholdNotMet { ref role, valid: 0, needed: 1 }) if role == "timestamp"
-        ));
-        // Targets below its threshold.
-        repo.targets_keys = vec![key()];
-        repo.publish_targets();
-        repo.publish_snapshot_and_timestamp();
-        let mut e = editing_at(&repo, LATER);
-        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
-            .unwrap();
-        e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
-            .unwrap();
-        assert!(matches!(
-            e.update_targets(&repo.file("2.targets.json")),
-            Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "targets"
-        ));
-        // A root signed by the new key alone, not by the trusted root's.
-        let mut repo = Repo::new();
-        let old = repo.root_keys.remove(0);
-        let new = key();
-        repo.root
-            .remove_key(TopLevelRole::Root, &pubkey(&old).key_id());
-        repo.root.add_key(TopLevelRole::Root, pubkey(&new));
-        repo.root_keys = vec![new];
-        let only_new = repo.publish_root();
-        let mut e = editing_at(&repo, LATER);
-        assert!(matches!(
-            e.update_root(&only_new),
-            Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "root"
-        ));
-        // A delegated role signed by a key its parent does not delegate to.
-        let mut repo = Repo::new();
-        repo.delegate("targets", "releases", &["v*"], false);
-        repo.publish_delegated_as_is("releases");
-        repo.publish_targets();
-        repo.publish_snapshot_and_timestamp();
-        let mut e = editing_at(&repo, LATER);
-        top_level(&mut e, &repo).unwrap();
-        repo.delegated.get_mut("releases").unwrap().keys = vec![key()];
-        let forged = repo.publish_delegated_as_is("releases");
-        assert!(matches!(
-            e.update_delegated(&rn("releases"), &rn("targets"), &forged),
-            Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "releases"
-        ));
+    fn every_signature_check_applies_in_every_mode() {
+        in_every_mode(|mode| {
+            let mut repo = Repo::new();
+            // A timestamp signed by a key root does not list.
+            let mut bad = Repo::new();
+            bad.root = repo.root.clone();
+            bad.timestamp_keys = vec![key()];
+            bad.timestamp.common.version = Version::new(2).unwrap();
+            let forged = bad.publish_timestamp_as_is();
+            let mut e = mode.set(&repo);
+            assert!(matches!(
+                e.update_timestamp(&forged, Origin::Remote),
+                Err(UpdateError::ThresholdNotMet { ref role, valid: 0, needed: 1 }) if role == "timestamp"
+            ));
+            // Targets below its threshold.
+            repo.targets_keys = vec![key()];
+            repo.publish_targets();
+            repo.publish_snapshot_and_timestamp();
+            let mut e = mode.set(&repo);
+            e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+                .unwrap();
+            e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+                .unwrap();
+            assert!(matches!(
+                e.update_targets(&repo.file("2.targets.json")),
+                Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "targets"
+            ));
+            // A root signed by the new key alone, not by the trusted root's.
+            let mut repo = Repo::new();
+            let old = repo.root_keys.remove(0);
+            let new = key();
+            repo.root
+                .remove_key(TopLevelRole::Root, &pubkey(&old).key_id());
+            repo.root.add_key(TopLevelRole::Root, pubkey(&new));
+            repo.root_keys = vec![new];
+            let only_new = repo.publish_root();
+            let mut e = mode.set(&repo);
+            assert!(matches!(
+                e.update_root(&only_new),
+                Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "root"
+            ));
+            // A delegated role signed by a key its parent does not delegate to.
+            let mut repo = Repo::new();
+            repo.delegate("targets", "releases", &["v*"], false);
+            repo.publish_delegated_as_is("releases");
+            repo.publish_targets();
+            repo.publish_snapshot_and_timestamp();
+            let mut e = mode.set(&repo);
+            top_level(&mut e, &repo).unwrap();
+            repo.delegated.get_mut("releases").unwrap().keys = vec![key()];
+            let forged = repo.publish_delegated_as_is("releases");
+            assert!(matches!(
+                e.update_delegated(&rn("releases"), &rn("targets"), &forged),
+                Err(UpdateError::ThresholdNotMet { ref role, .. }) if role == "releases"
+            ));
+        });
     }
 
     #[test]
-    fn a_set_built_for_editing_keeps_every_rollback_check() {
-        // Timestamp version going back against the cached one.
-        let mut repo = Repo::new();
-        repo.publish_timestamp();
-        let v2 = repo.file("timestamp.json");
-        repo.timestamp.common.version = Version::ONE;
-        let v1 = repo.publish_timestamp_as_is();
-        let mut e = editing_at(&repo, LATER);
-        e.update_timestamp(&v2, Origin::Cache).unwrap();
-        assert_eq!(
-            e.update_timestamp(&v1, Origin::Remote),
-            Err(UpdateError::RollbackAttempt {
-                role: "timestamp".into(),
-                trusted: 2,
-                got: 1
-            })
-        );
-        // Root versions: an old root offered as the next one.
-        let mut e = editing_at(&repo, LATER);
-        assert!(matches!(
-            e.update_root(&repo.root_bytes(1)),
-            Err(UpdateError::RollbackAttempt {
-                trusted: 1,
-                got: 1,
-                ..
-            })
-        ));
-        // Snapshot going back against the cached one.
-        let mut repo = Repo::new();
-        repo.publish_snapshot_and_timestamp();
-        let cached_v2 = repo.file("2.snapshot.json");
-        let mut e = editing_at(&repo, LATER);
-        e.update_snapshot(&cached_v2, Origin::Cache).unwrap();
-        repo.timestamp.snapshot = MetaFile::for_bytes(Version::ONE, &repo.file("1.snapshot.json"));
-        repo.publish_timestamp();
-        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
-            .unwrap();
-        assert_eq!(
-            e.update_snapshot(&repo.file("1.snapshot.json"), Origin::Remote),
-            Err(UpdateError::RollbackAttempt {
-                role: "snapshot".into(),
-                trusted: 2,
-                got: 1
-            })
-        );
-        // A targets role going back in a new snapshot.
-        let mut repo = Repo::new();
-        repo.publish_targets(); // v2
-        repo.publish_snapshot_and_timestamp();
-        let mut e = editing_at(&repo, LATER);
-        top_level(&mut e, &repo).unwrap();
-        repo.snapshot
-            .meta
-            .insert("targets.json".into(), MetaFile::version_only(Version::ONE));
-        repo.publish_snapshot_and_timestamp();
-        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
-            .unwrap();
-        assert_eq!(
-            e.update_snapshot(
-                &repo.file(&e.snapshot_request().unwrap().file_name),
-                Origin::Remote
-            ),
-            Err(UpdateError::RollbackAttempt {
-                role: "targets".into(),
-                trusted: 2,
-                got: 1
-            })
-        );
+    fn every_rollback_check_applies_in_every_mode() {
+        in_every_mode(|mode| {
+            // Timestamp version going back against the cached one.
+            let mut repo = Repo::new();
+            repo.publish_timestamp();
+            let v2 = repo.file("timestamp.json");
+            repo.timestamp.common.version = Version::ONE;
+            let v1 = repo.publish_timestamp_as_is();
+            let mut e = mode.set(&repo);
+            e.update_timestamp(&v2, Origin::Cache).unwrap();
+            assert_eq!(
+                e.update_timestamp(&v1, Origin::Remote),
+                Err(UpdateError::RollbackAttempt {
+                    role: "timestamp".into(),
+                    trusted: 2,
+                    got: 1
+                })
+            );
+            // Root versions: an old root offered as the next one.
+            let mut e = mode.set(&repo);
+            assert!(matches!(
+                e.update_root(&repo.root_bytes(1)),
+                Err(UpdateError::RollbackAttempt {
+                    trusted: 1,
+                    got: 1,
+                    ..
+                })
+            ));
+            // Snapshot going back against the cached one.
+            let mut repo = Repo::new();
+            repo.publish_snapshot_and_timestamp();
+            let cached_v2 = repo.file("2.snapshot.json");
+            let mut e = mode.set(&repo);
+            e.update_snapshot(&cached_v2, Origin::Cache).unwrap();
+            repo.timestamp.snapshot =
+                MetaFile::for_bytes(Version::ONE, &repo.file("1.snapshot.json"));
+            repo.publish_timestamp();
+            e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+                .unwrap();
+            assert_eq!(
+                e.update_snapshot(&repo.file("1.snapshot.json"), Origin::Remote),
+                Err(UpdateError::RollbackAttempt {
+                    role: "snapshot".into(),
+                    trusted: 2,
+                    got: 1
+                })
+            );
+            // A targets role going back in a new snapshot.
+            let mut repo = Repo::new();
+            repo.publish_targets(); // v2
+            repo.publish_snapshot_and_timestamp();
+            let mut e = mode.set(&repo);
+            top_level(&mut e, &repo).unwrap();
+            repo.snapshot
+                .meta
+                .insert("targets.json".into(), MetaFile::version_only(Version::ONE));
+            repo.publish_snapshot_and_timestamp();
+            e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+                .unwrap();
+            assert_eq!(
+                e.update_snapshot(
+                    &repo.file(&e.snapshot_request().unwrap().file_name),
+                    Origin::Remote
+                ),
+                Err(UpdateError::RollbackAttempt {
+                    role: "targets".into(),
+                    trusted: 2,
+                    got: 1
+                })
+            );
+        });
     }
 
     /// The current snapshot version signed again with another expiry: same version, other
@@ -1078,44 +1139,46 @@ mod tests {
     }
 
     #[test]
-    fn a_set_built_for_editing_keeps_every_hash_and_version_check() {
-        let mut repo = Repo::new();
-        repo.snapshot_hashes = true;
-        repo.publish_targets(); // v2, with hashes in snapshot
-        repo.publish_snapshot_and_timestamp();
-        let mut e = editing_at(&repo, LATER);
-        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
-            .unwrap();
-        // Snapshot bytes other than the ones timestamp names.
-        let other = resigned_snapshot(&mut repo);
-        assert!(matches!(
-            e.update_snapshot(&other, Origin::Remote),
-            Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "snapshot"
-        ));
-        e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
-            .unwrap();
-        // The old targets served under the new name.
-        assert!(matches!(
-            e.update_targets(&repo.file("1.targets.json")),
-            Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "targets"
-        ));
-        // Without hashes, the version snapshot names.
-        let mut repo = Repo::new();
-        repo.publish_targets();
-        repo.publish_snapshot_and_timestamp();
-        let mut e = editing_at(&repo, LATER);
-        e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
-            .unwrap();
-        e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
-            .unwrap();
-        assert_eq!(
-            e.update_targets(&repo.file("1.targets.json")),
-            Err(UpdateError::VersionMismatch {
-                role: "targets".into(),
-                expected: 2,
-                got: 1
-            })
-        );
+    fn every_hash_and_version_check_applies_in_every_mode() {
+        in_every_mode(|mode| {
+            let mut repo = Repo::new();
+            repo.snapshot_hashes = true;
+            repo.publish_targets(); // v2, with hashes in snapshot
+            repo.publish_snapshot_and_timestamp();
+            let mut e = mode.set(&repo);
+            e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+                .unwrap();
+            // Snapshot bytes other than the ones timestamp names.
+            let other = resigned_snapshot(&mut repo);
+            assert!(matches!(
+                e.update_snapshot(&other, Origin::Remote),
+                Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "snapshot"
+            ));
+            e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+                .unwrap();
+            // The old targets served under the new name.
+            assert!(matches!(
+                e.update_targets(&repo.file("1.targets.json")),
+                Err(UpdateError::LengthOrHashMismatch { ref role, .. }) if role == "targets"
+            ));
+            // Without hashes, the version snapshot names.
+            let mut repo = Repo::new();
+            repo.publish_targets();
+            repo.publish_snapshot_and_timestamp();
+            let mut e = mode.set(&repo);
+            e.update_timestamp(&repo.file("timestamp.json"), Origin::Remote)
+                .unwrap();
+            e.update_snapshot(&repo.file("2.snapshot.json"), Origin::Remote)
+                .unwrap();
+            assert_eq!(
+                e.update_targets(&repo.file("1.targets.json")),
+                Err(UpdateError::VersionMismatch {
+                    role: "targets".into(),
+                    expected: 2,
+                    got: 1
+                })
+            );
+        });
     }
 
     #[test]

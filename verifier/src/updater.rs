@@ -727,10 +727,12 @@ impl<T: Transport> Updater<T> {
     ///   may sign it lists it ([`Updater::lookup`]); it is pinned to the digest signed, and
     ///   the role path is the one the delegation search finds the tag through. Otherwise
     ///   [`Error::UnknownTag`].
-    /// - A tag with a digest (`app:v1@sha256:…`) is vouched for when the tag is signed for
-    ///   exactly that digest; the role path is the tag's. Otherwise
-    ///   [`Error::UntrustedDigest`], whose `signed` names the tag's digest when the tag is
-    ///   signed for another one.
+    /// - A tag with a digest (`app:v1@sha256:…`, `app:v1@sha512:…`) is vouched for when the
+    ///   tag is signed for exactly that digest: the tag's hash of the digest's algorithm is
+    ///   the digest's (a `sha512:` pin is never compared with the tag's sha256); the role
+    ///   path is the tag's. Otherwise [`Error::UntrustedDigest`], whose `signed` names the
+    ///   tag's digest when the tag is signed for another one, or carries no hash of that
+    ///   algorithm (then `signed` is of another algorithm than the pin).
     /// - A bare digest (`app@sha256:…`) is vouched for when some target visible through the
     ///   delegation tree carries it; its role paths are every path that vouches for it
     ///   ([`Updater::digest_role_paths`]: a digest signed under several names, by several
@@ -779,6 +781,20 @@ impl<T: Transport> Updater<T> {
         let (digest, paths) = match (image.tag(), image.digest()) {
             (Some(tag), Some(digest)) => match self.lookup(tag)? {
                 Some(t) if &t.digest == digest => (t.digest, vec![t.role_path]),
+                // The pin names another algorithm than the tag's answer (`sha512:` for a
+                // tag signed with both hashes): compare it with the tag's hash of that
+                // algorithm, never with another algorithm's.
+                Some(t) if t.digest.algorithm() != digest.algorithm() => match self.target(tag)? {
+                    Some(found) if found.target.has_digest(digest) => {
+                        (digest.clone(), vec![found.role_path])
+                    }
+                    Some(found) => {
+                        let signed =
+                            digest_of(&found.target, digest.algorithm()).unwrap_or(t.digest);
+                        return Err(untrusted(digest, Some(signed)));
+                    }
+                    None => return Err(untrusted(digest, None)),
+                },
                 other => return Err(untrusted(digest, other.map(|t| t.digest))),
             },
             (None, Some(digest)) => {
@@ -829,7 +845,7 @@ impl<T: Transport> Updater<T> {
         targets: &impl Transport,
     ) -> Result<Vec<u8>, Error> {
         let set = self.trusted.as_ref().ok_or(Error::NotRefreshed)?;
-        let path = target_path(name, target, set.consistent_snapshot());
+        let path = target_path(name, target, set.consistent_snapshot())?;
         let bytes = targets
             .fetch_by(&path, target.length, self.op_deadline())
             .map_err(|e| match e {
@@ -855,10 +871,25 @@ pub fn check_target(name: &str, target: &TargetFile, bytes: &[u8]) -> Result<(),
 }
 
 /// The path a target is fetched from: `name`, or with consistent snapshots
-/// `DIR/HASH.BASENAME`.
-pub fn target_path(name: &str, target: &TargetFile, consistent_snapshot: bool) -> String {
+/// `DIR/HASH.BASENAME` (sha256 preferred).
+///
+/// The hashes are checked first, by the one rule for them
+/// ([`TargetFile::check_hashes`]): a hash that is not the lowercase hex digest of its
+/// algorithm (say, `../../x`) is refused before it can become part of a path handed to a
+/// transport, rather than after the download.
+pub fn target_path(
+    name: &str,
+    target: &TargetFile,
+    consistent_snapshot: bool,
+) -> Result<String, UpdateError> {
+    target
+        .check_hashes()
+        .map_err(|mismatch| UpdateError::LengthOrHashMismatch {
+            role: name.to_owned(),
+            mismatch,
+        })?;
     if !consistent_snapshot {
-        return name.to_owned();
+        return Ok(name.to_owned());
     }
     let hash = target
         .hashes
@@ -866,10 +897,16 @@ pub fn target_path(name: &str, target: &TargetFile, consistent_snapshot: bool) -
         .or_else(|| target.hashes.values().next())
         .map(String::as_str)
         .unwrap_or_default();
-    match name.rsplit_once('/') {
+    Ok(match name.rsplit_once('/') {
         Some((dir, base)) => format!("{dir}/{hash}.{base}"),
         None => format!("{hash}.{name}"),
-    }
+    })
+}
+
+/// The target's hash of `algorithm` as a digest, when it lists a well-formed one.
+fn digest_of(target: &TargetFile, algorithm: DigestAlgorithm) -> Option<Digest> {
+    let hex = target.hashes.get(&algorithm.to_string())?;
+    Digest::new(algorithm, hex).ok()
 }
 
 fn image_digest(target: &TargetFile) -> Option<Digest> {
@@ -1030,6 +1067,70 @@ mod tests {
             up.vouch(&image(&format!(":v9@{}", f.v1))),
             Err(Error::UntrustedDigest { signed: None, .. })
         ));
+    }
+
+    #[test]
+    fn a_pin_is_compared_with_the_tags_hash_of_its_own_algorithm() {
+        let mut repo = Repo::new();
+        repo.delegate("targets", "targets/releases", &["*"], false);
+        // `v2` is signed with a sha256 and a sha512 hash, `v1` with a sha256 hash only.
+        let content = b"v2";
+        let sha256 = Digest::of(DigestAlgorithm::Sha256, content);
+        let sha512 = Digest::of(DigestAlgorithm::Sha512, content);
+        let mut both = TargetFile::image(&sha256, content.len() as u64, None);
+        both.hashes
+            .insert("sha512".to_owned(), sha512.hex().to_owned());
+        repo.role_mut("targets/releases")
+            .add_target(vouch_tuf::types::TargetName::new("v2").unwrap(), both);
+        let v1 = repo.add_image("targets/releases", "v1", b"v1");
+        repo.publish_all_delegated_as_is();
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &repo);
+
+        // The tag's sha512 pin: vouched for through the tag's path, pinned to that digest.
+        let pin = image(&format!(":v2@{sha512}"));
+        let v = up.vouch(&pin).unwrap();
+        assert_eq!(v.digest(), &sha512);
+        assert_eq!(v.pinned(), &image(&format!("@{sha512}")));
+        assert_eq!(paths(&v), [["targets", "targets/releases"]]);
+        assert_eq!(up.resolve(&pin).unwrap(), image(&format!("@{sha512}")));
+        // The sha256 pin and the tag alone answer as before.
+        let v = up.vouch(&image(&format!(":v2@{sha256}"))).unwrap();
+        assert_eq!(v.digest(), &sha256);
+        assert_eq!(paths(&v), [["targets", "targets/releases"]]);
+        assert_eq!(up.vouch(&image(":v2")).unwrap().digest(), &sha256);
+
+        // Another sha512 digest: refused, naming the tag's sha512.
+        let other = Digest::of(DigestAlgorithm::Sha512, b"other");
+        match up.vouch(&image(&format!(":v2@{other}"))) {
+            Err(Error::UntrustedDigest { digest, signed, .. }) => {
+                assert_eq!(digest, other.to_string());
+                assert_eq!(signed, Some(sha512.clone()));
+            }
+            other => panic!("expected an untrusted digest, got {other:?}"),
+        }
+        // The sha512 of v1's very manifest, but v1 is signed with no sha512 hash: refused
+        // (nothing signed says so), naming the digest v1 is signed for.
+        let v1_sha512 = Digest::of(DigestAlgorithm::Sha512, b"v1");
+        match up.vouch(&image(&format!(":v1@{v1_sha512}"))) {
+            Err(Error::UntrustedDigest { digest, signed, .. }) => {
+                assert_eq!(digest, v1_sha512.to_string());
+                assert_eq!(signed, Some(v1.clone()));
+            }
+            other => panic!("expected an untrusted digest, got {other:?}"),
+        }
+        // A sha512 pin of a tag nobody signed.
+        assert!(matches!(
+            up.vouch(&image(&format!(":v9@{sha512}"))),
+            Err(Error::UntrustedDigest { signed: None, .. })
+        ));
+        // A sha256 pin of v2 that is not its digest still names the tag's sha256.
+        match up.vouch(&image(&format!(":v2@{v1}"))) {
+            Err(Error::UntrustedDigest { signed, .. }) => assert_eq!(signed, Some(sha256)),
+            other => panic!("expected an untrusted digest, got {other:?}"),
+        }
     }
 
     #[test]

@@ -621,6 +621,69 @@ fn wrong_software() {
     ));
 }
 
+/// Path traversal through a target's hash: with consistent snapshots a target is fetched
+/// as `HASH.NAME`, so a signer (or a compromised delegated key) listing a target whose
+/// "hash" is `../../x` would steer the fetch outside the targets directory. The hash is
+/// refused as malformed before any path is built from it: nothing is fetched.
+#[test]
+fn target_hash_cannot_become_a_path() {
+    let mut repo = Repo::new();
+    let mut evil = vouch_tuf::metadata::TargetFile::image(
+        &vouch_tuf::reference::Digest::sha256_of(b"manifest"),
+        8,
+        None,
+    );
+    evil.hashes.insert("sha256".into(), "../../x".into());
+    repo.role_mut("targets").add_target(
+        vouch_tuf::types::TargetName::new("v1").unwrap(),
+        evil.clone(),
+    );
+    repo.publish_targets();
+    repo.publish_snapshot_and_timestamp();
+    let mut c = client(&repo);
+    c.updater.refresh().unwrap();
+    let found = c.updater.target("v1").unwrap().unwrap();
+    assert_eq!(found.target.hashes["sha256"], "../../x");
+
+    // Whatever the transport would serve there, it is never asked.
+    let targets = MemoryTransport::default();
+    targets.put("../../x.v1", b"manifest".to_vec());
+    targets.put("x.v1", b"manifest".to_vec());
+    match c.updater.download_target("v1", &found.target, &targets) {
+        Err(Error::Update(UpdateError::LengthOrHashMismatch { role, mismatch })) => {
+            assert_eq!(role, "v1");
+            assert_eq!(
+                mismatch.to_string(),
+                "sha256 hash \"../../x\" is not 64 lowercase hex characters"
+            );
+        }
+        other => panic!("expected a malformed hash, got {other:?}"),
+    }
+    assert_eq!(
+        targets.take_log(),
+        Vec::<String>::new(),
+        "nothing is fetched"
+    );
+    assert!(matches!(
+        vouch_verifier::updater::target_path("v1", &found.target, true),
+        Err(UpdateError::LengthOrHashMismatch { .. })
+    ));
+    // The same for a name with a directory, and for another algorithm's hash.
+    let mut other = evil;
+    other.hashes.clear();
+    other.hashes.insert("sha512".into(), "../".repeat(40));
+    assert!(vouch_verifier::updater::target_path("dir/v1", &other, true).is_err());
+    assert!(vouch_verifier::updater::target_path("dir/v1", &other, false).is_err());
+
+    // A well-formed hash still names the consistent-snapshot path.
+    let d = vouch_tuf::reference::Digest::sha256_of(b"manifest");
+    let good = vouch_tuf::metadata::TargetFile::image(&d, 8, None);
+    assert_eq!(
+        vouch_verifier::updater::target_path("dir/v1", &good, true).unwrap(),
+        format!("dir/{}.v1", d.hex())
+    );
+}
+
 /// Slow retrieval: a server that accepts the request and then stalls cannot hold the client
 /// past the transport's timeout.
 #[test]

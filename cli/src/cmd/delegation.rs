@@ -6,8 +6,8 @@
 //! first `vouch sign --role NAME`.
 //!
 //! Like every command that writes a repository, these load it with expiry not enforced
-//! ([`Repo::open_for_editing`]) and warn about expired roles: the owner can still change (and so
-//! renew) an expired targets role. `list` shows the owner's view the same way.
+//! ([`EditingRepo::open_for_editing`]) and warn about expired roles: the owner can still
+//! change (and so renew) an expired targets role. `list` shows the owner's view the same way.
 
 use std::path::Path;
 
@@ -21,7 +21,7 @@ use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
 use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
-use crate::repo::{self, Repo};
+use crate::repo::{self, EditingRepo};
 
 /// `vouch delegation …`
 #[derive(Subcommand, Debug)]
@@ -128,7 +128,7 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                 .threshold
                 .map(|t| Threshold::new(t).map_err(|e| anyhow!("--threshold {t}: {e}")))
                 .transpose()?;
-            let mut repo = Repo::open_for_editing(ctx, &gun)?;
+            let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
             repo.warn_expired(repo.trusted()?);
             let was_listed = repo::listed(repo.trusted()?, &name);
             let published = repo.publish_change(ctx, &targets, &|t| {
@@ -214,7 +214,7 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
         DelegationCommand::Remove(a) => {
             let gun = super::parse_gun(&a.gun)?;
             let name = delegated_name(&a.role)?;
-            let mut repo = Repo::open_for_editing(ctx, &gun)?;
+            let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
             repo.warn_expired(repo.trusted()?);
             if !a.keys.is_empty() {
                 check_still_signed(&repo, &name, &a.keys)?;
@@ -263,7 +263,7 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
         }
         DelegationCommand::List(a) => {
             let gun = super::parse_gun(&a.gun)?;
-            let repo = Repo::open_for_editing(ctx, &gun)?;
+            let repo = EditingRepo::open_for_editing(ctx, &gun)?;
             let set = repo.with_delegations()?;
             repo.warn_expired(&set);
             let mut rows = Vec::new();
@@ -328,7 +328,11 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
 
 /// Refuses to remove `removed` keys from `role` when its current metadata would then lack
 /// a threshold of signatures: its holders must re-sign first (the server would refuse too).
-fn check_still_signed(repo: &Repo, role: &RoleName, removed: &[String]) -> anyhow::Result<()> {
+fn check_still_signed(
+    repo: &EditingRepo,
+    role: &RoleName,
+    removed: &[String],
+) -> anyhow::Result<()> {
     let set = repo.with_delegations()?;
     let (Some(dr), Some(current)) = (
         repo::delegation_of(&set, role),

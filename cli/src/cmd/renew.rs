@@ -8,11 +8,11 @@
 //! 10 years, the others 3 years); the content is unchanged. Timestamp and a server-held
 //! snapshot are re-signed by the server itself.
 //!
-//! The repository is loaded with expiry not enforced ([`Repo::open_for_editing`]): this is how
-//! an owner recovers a repository whose metadata expired. Root goes up on its own (so a later
-//! step is checked against the renewed root); every other role renewed (targets, delegated
-//! roles, hashed bins) goes up in one publish, with a client-held snapshot; a client-held
-//! snapshot renewed alone goes up on its own.
+//! The repository is loaded with expiry not enforced ([`EditingRepo::open_for_editing`]): this is
+//! how an owner recovers a repository whose metadata expired. Root goes up on its own (so a later
+//! step is checked against the renewed root); every other role renewed (targets, delegated roles,
+//! hashed bins) goes up in one publish, with a client-held snapshot; a client-held snapshot renewed
+//! alone goes up on its own.
 
 use serde_json::json;
 use vouch_tuf::types::{RoleName, TopLevelRole};
@@ -20,7 +20,7 @@ use vouch_tuf::types::{RoleName, TopLevelRole};
 use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
-use crate::repo::{self, Repo, RoleChange};
+use crate::repo::{self, EditingRepo, RoleChange};
 
 /// `vouch renew`
 ///
@@ -38,7 +38,7 @@ pub struct Args {
 /// Runs `vouch renew`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
-    let mut repo = Repo::open_for_editing(ctx, &gun)?;
+    let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
     let keystore = Keystore::new(&ctx.trust_dir);
     let set = repo.with_delegations()?;
     repo.warn_expired(&set);

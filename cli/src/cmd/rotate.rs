@@ -11,8 +11,8 @@
 //!   endpoint) and the new root lists it; a client-held snapshot key is replaced by a new
 //!   local key and the snapshot is re-signed in the same update.
 //!
-//! The repository is loaded with expiry not enforced ([`Repo::open_for_editing`]), so keys can
-//! be rotated in a repository whose metadata expired (the roles re-signed get a new expiry;
+//! The repository is loaded with expiry not enforced ([`EditingRepo::open_for_editing`]), so keys
+//! can be rotated in a repository whose metadata expired (the roles re-signed get a new expiry;
 //! `vouch renew` renews the others).
 //!
 //! Delegated roles change keys with `vouch delegation add` / `remove`. New local keys are
@@ -29,7 +29,7 @@ use crate::context::Context;
 use crate::keystore::{self, Keystore, NewKeys};
 use crate::output::{self, Format};
 use crate::remote::PublishError;
-use crate::repo::{self, Repo, Signers};
+use crate::repo::{self, EditingRepo, Signers};
 
 /// `vouch rotate`
 ///
@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             args.role
         )
     })?;
-    let mut repo = Repo::open_for_editing(ctx, &gun)?;
+    let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
     let binned = !repo::bins(repo.trusted()?).is_empty();
     let set = if role == TopLevelRole::Targets && binned {
         repo.with_delegations()?

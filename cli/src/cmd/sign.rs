@@ -20,13 +20,12 @@
 //! re-signs only those bins (one publish for all of them).
 //!
 //! Expired metadata: the repository is loaded with expiry not enforced
-//! ([`Repo::open_for_editing`]), and expired roles draw a warning. Signing re-signs the roles
-//! it writes (with a new expiry) and the server re-signs timestamp and a server-held snapshot,
-//! so an expired targets role is renewed by signing into it. A sign that would leave an
-//! expired role above the signed ones (root; targets, for tags signed into a delegated role;
-//! a delegating role) is refused, naming the role and `vouch renew`: clients would still
-//! refuse the repository, and root is renewed by the holder of the root key, not in passing by
-//! a signer.
+//! ([`EditingRepo::open_for_editing`]), and expired roles draw a warning. Signing re-signs the
+//! roles it writes (with a new expiry) and the server re-signs timestamp and a server-held
+//! snapshot, so an expired targets role is renewed by signing into it. A sign that would leave an
+//! expired role above the signed ones (root; targets, for tags signed into a delegated role; a
+//! delegating role) is refused, naming the role and `vouch renew`: clients would still refuse the
+//! repository, and root is renewed by the holder of the root key, not in passing by a signer.
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
@@ -40,7 +39,7 @@ use crate::keystore::Keystore;
 use crate::output::{self, Format};
 use crate::progress::Progress;
 use crate::registry::{Registries, RegistryArgs};
-use crate::repo::{self, Published, Repo, RoleChange};
+use crate::repo::{self, EditingRepo, Published, RoleChange};
 
 /// `vouch sign`
 ///
@@ -287,7 +286,7 @@ fn signed_json(
 /// The role each change goes to: `given` (`--role`, as this repository names it), else the
 /// hashed bin its name hashes to, else top-level targets.
 pub fn route(
-    repo: &Repo,
+    repo: &EditingRepo,
     given: Option<&RoleName>,
     names: &[&str],
 ) -> anyhow::Result<Vec<RoleName>> {
@@ -309,7 +308,7 @@ pub fn route(
 ///
 /// Roles that targets delegates to directly need only the top-level metadata checked (nothing
 /// is fetched); nested roles load the delegation tree, as their publish does.
-fn refuse_if_still_expired(repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()> {
+fn refuse_if_still_expired(repo: &EditingRepo, roles: &[RoleName]) -> anyhow::Result<()> {
     let top = repo.trusted()?;
     let direct = crate::repo::delegated_directly(top, roles);
     let all_top_level = roles.iter().all(|r| r.top_level().is_some());
@@ -367,7 +366,7 @@ fn refuse_if_still_expired(repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()
 /// key of one of `roles` (where tags go without `--role`) but holds keys of delegated roles
 /// of the repository: the signer most likely forgot `--role`. Otherwise does nothing (and a
 /// missing key is reported when signing, as always).
-fn suggest_role(ctx: &Context, repo: &Repo, roles: &[RoleName]) -> anyhow::Result<()> {
+fn suggest_role(ctx: &Context, repo: &EditingRepo, roles: &[RoleName]) -> anyhow::Result<()> {
     let held: Vec<vouch_tuf::types::KeyId> = Keystore::new(&ctx.trust_dir)
         .list()?
         .into_iter()
@@ -413,7 +412,7 @@ fn suggest_role(ctx: &Context, repo: &Repo, roles: &[RoleName]) -> anyhow::Resul
 /// After a publish into `signed`: warns on stderr about root, and targets unless it was
 /// just re-signed, when they expire soon ([`crate::expiry`]). The roles just signed were
 /// renewed by the publish, and the server re-signed timestamp and snapshot.
-fn warn_expiring(repo: &Repo, signed: &[RoleName]) -> anyhow::Result<()> {
+fn warn_expiring(repo: &EditingRepo, signed: &[RoleName]) -> anyhow::Result<()> {
     let set = repo.trusted()?;
     let roles: Vec<&str> = ["root", "targets"]
         .into_iter()
@@ -430,7 +429,7 @@ fn warn_expiring(repo: &Repo, signed: &[RoleName]) -> anyhow::Result<()> {
 /// the role and publish of each change, in order.
 fn sign_group(
     ctx: &Context,
-    repo: &mut Repo,
+    repo: &mut EditingRepo,
     given: Option<&RoleName>,
     changes: &[Change],
 ) -> anyhow::Result<Vec<(RoleName, Published)>> {
@@ -504,7 +503,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let mut progress = Progress::new("signing", groups.len());
     for (gun, changes) in &groups {
         progress.working_on(gun.as_str());
-        let published = Repo::open_for_editing(ctx, gun)
+        let published = EditingRepo::open_for_editing(ctx, gun)
             .and_then(|mut repo| sign_group(ctx, &mut repo, given.as_ref(), changes))
             .map_err(|e| {
                 if done.is_empty() {

@@ -1,8 +1,8 @@
 //! `vouch status GUN`: versions, keys and expiry dates of each role, with warnings for
 //! anything that expires within 30 days or has expired.
 //!
-//! The repository is loaded as its owner sees it ([`Repo::open_for_editing`]): expired roles
-//! are shown (`EXPIRED 3 days ago`) rather than refused, so that the owner can tell what to
+//! The repository is loaded as its owner sees it ([`EditingRepo::open_for_editing`]): expired
+//! roles are shown (`EXPIRED 3 days ago`) rather than refused, so that the owner can tell what to
 //! renew. Days are rounded to the nearest day (a timestamp re-signed for one day shows `1`).
 //!
 //! Hashed bins (`vouch init --hashed-bins`) are summarised in one row, `bins-*`: how many
@@ -16,7 +16,7 @@ use vouch_tuf::types::TopLevelRole;
 use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
-use crate::repo::{self, Repo};
+use crate::repo::{self, EditingRepo};
 
 /// Roles expiring within this many days are flagged.
 pub const WARN_DAYS: i64 = 30;
@@ -135,7 +135,7 @@ fn warnings(rows: &[Row], now: Timestamp, gun: &str) -> Vec<String> {
 /// Runs `vouch status`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
-    let repo = Repo::open_for_editing(ctx, &gun)?;
+    let repo = EditingRepo::open_for_editing(ctx, &gun)?;
     let set = &repo.with_delegations()?;
     let keystore = Keystore::new(&ctx.trust_dir);
     let root: &Root = set.root().signed();

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::output::{self, Format};
-use crate::repo::Repo;
+use crate::repo::EditingRepo;
 
 /// `vouch unsign`
 ///
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let gun = image.gun();
-    let mut repo = Repo::open_for_editing(ctx, &gun)?;
+    let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
     repo.warn_expired(repo.trusted()?);
     let role = super::sign::route(&repo, given.as_ref(), &[name.as_str()])?
         .pop()

@@ -4,7 +4,9 @@
 //! A tag is trusted when the repository's verified metadata signs it; a digest when some
 //! target visible through the delegation tree carries it; a tag with a digest when the tag is
 //! signed for exactly that digest (the verifier's `Updater::vouch`, which the admission
-//! webhook decides by too). The metadata comes from the server, or with `--bundle`
+//! webhook decides by too), whose answer also says through which role paths it vouched
+//! (shown with `--output json`, for a tag and a bare digest alike). The metadata comes from
+//! the server, or with `--bundle`
 //! from an offline bundle. A repository the server has no trust data for signs nothing, so
 //! its images are not trusted (exit 3) rather than an error.
 //!
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use serde_json::json;
-use vouch_tuf::reference::{Digest, ImageRef};
+use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
 use vouch_tuf::types::RoleName;
 use vouch_verifier::transport::Transport;
 use vouch_verifier::{DelegationPath, Error as VerifyError, Updater};
@@ -54,11 +56,14 @@ pub struct Args {
 
 /// The outcome of a verification.
 enum Verdict {
-    /// Trusted: the image pinned to its signed digest, the role path that signed the tag,
-    /// and the digest the registry serves (when asked).
+    /// Trusted: the image pinned to its signed digest, every role path that vouched for it
+    /// (for a tag the one it is signed through; for a bare digest one per target carrying
+    /// it), the signed digest the registry's answer is compared with, and the digest the
+    /// registry serves (when asked).
     Trusted {
         pinned: ImageRef,
-        role_path: Vec<String>,
+        role_paths: Vec<Vec<String>>,
+        registry_signed: Digest,
         registry_digest: Option<Digest>,
     },
     /// Not trusted, and why.
@@ -112,8 +117,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     };
     let verdict = match verdict {
         Verdict::Trusted {
-            pinned, role_path, ..
-        } if !args.no_registry => check_registry(&args, &image, pinned, role_path)?,
+            pinned,
+            role_paths,
+            registry_signed,
+            ..
+        } if !args.no_registry => {
+            check_registry(&args, &image, pinned, role_paths, registry_signed)?
+        }
         v => v,
     };
     report(ctx, &args, verdict)
@@ -128,17 +138,15 @@ fn has_no_trust_data(ctx: &Context, gun: &vouch_tuf::reference::Gun) -> bool {
         .is_ok_and(|r| r.fetch("root.json", cap).is_err_and(|e| e.is_not_found()))
 }
 
-/// Asks the registry whether it serves the signed digest for the image's tag (or serves
-/// the signed digest at all, for a bare digest).
+/// Asks the registry whether it serves the signed digest `signed` for the image's tag (or
+/// serves the signed digest at all, for a bare digest).
 fn check_registry(
     args: &Args,
     image: &ImageRef,
     pinned: ImageRef,
-    role_path: Vec<String>,
+    role_paths: Vec<Vec<String>>,
+    signed: Digest,
 ) -> anyhow::Result<Verdict> {
-    let Some(signed) = pinned.digest().cloned() else {
-        bail!("internal error: {pinned} carries no digest");
-    };
     let reference = match (image.tag(), image.digest()) {
         (Some(tag), _) => tag.to_owned(),
         (None, Some(d)) => d.to_string(),
@@ -149,7 +157,8 @@ fn check_registry(
     match registries.manifest(image, &reference) {
         Ok(m) if m.digest == signed => Ok(Verdict::Trusted {
             pinned,
-            role_path,
+            role_paths,
+            registry_signed: signed,
             registry_digest: Some(m.digest),
         }),
         Ok(m) => Ok(Verdict::NotTrusted(format!(
@@ -171,15 +180,17 @@ fn report(ctx: &Context, args: &Args, verdict: Verdict) -> anyhow::Result<()> {
     match verdict {
         Verdict::Trusted {
             pinned,
-            role_path,
+            role_paths,
             registry_digest,
+            ..
         } => match ctx.output {
             Format::Json => output::json(&json!({
                 "image": args.image,
                 "trusted": true,
                 "pinned": pinned.to_string(),
                 "digest": pinned.digest().map(|d| d.to_string()),
-                "role_path": role_path,
+                "role_path": role_paths.first().cloned().unwrap_or_default(),
+                "role_paths": role_paths,
                 "registry_digest": registry_digest.map(|d| d.to_string()),
             })),
             Format::Text => output::text(&pinned.to_string()),
@@ -210,15 +221,32 @@ fn judge<T: Transport>(
         Some(r) => vec![required_path(r)?],
         None => Vec::new(),
     };
-    match updater.vouch_requiring(image, &required) {
+    // With no requirement (always so for a bare digest), every path that vouched: a digest
+    // signed under several names, by several roles, has several.
+    let answer = if required.is_empty() {
+        updater.vouch(image)
+    } else {
+        updater.vouch_requiring(image, &required)
+    };
+    match answer {
         Ok(vouched) => {
-            // The path that signed the tag; a bare digest shows none (it may have several).
-            let signed_through: &[RoleName] = match image.tag() {
-                Some(_) => vouched.role_path(),
-                None => &[],
-            };
-            let role_path: Vec<String> = signed_through.iter().map(|r| r.to_string()).collect();
+            let role_paths: Vec<Vec<String>> = vouched
+                .paths()
+                .iter()
+                .map(|p| p.iter().map(RoleName::to_string).collect())
+                .collect();
+            let role_path = role_paths.first().cloned().unwrap_or_default();
             warn_expiring(ctx, args, updater, &gun, &role_path);
+            // The registry answers with a sha256 digest: compare it with the tag's signed
+            // sha256 also when the image pins the tag by another algorithm's digest.
+            let registry_signed = match image.tag() {
+                Some(tag) if vouched.digest().algorithm() != DigestAlgorithm::Sha256 => updater
+                    .lookup(tag)
+                    .map_err(&other_error)?
+                    .map(|t| t.digest),
+                _ => None,
+            }
+            .unwrap_or_else(|| vouched.digest().clone());
             // The chain of delegations from targets, not a role name found anywhere on the
             // path: a delegated key holder may name its own roles as it likes. The decision
             // is `satisfies`; `unmet` only words it.
@@ -239,7 +267,8 @@ fn judge<T: Transport>(
             }
             Ok(Verdict::Trusted {
                 pinned: vouched.pinned().clone(),
-                role_path,
+                role_paths,
+                registry_signed,
                 registry_digest: None,
             })
         }
@@ -247,10 +276,22 @@ fn judge<T: Transport>(
             e @ (VerifyError::UnknownTag { .. }
             | VerifyError::UntrustedDigest { .. }
             | VerifyError::Update(_)),
-        ) => Ok(Verdict::NotTrusted(match &e {
-            VerifyError::Update(u) => {
+        ) => Ok(Verdict::NotTrusted(match (&e, image.tag(), image.digest()) {
+            (VerifyError::Update(u), _, _) => {
                 format!("the trust data of {gun} failed verification: {u}")
             }
+            // A pin by another algorithm than any hash the tag is signed with.
+            (
+                VerifyError::UntrustedDigest {
+                    signed: Some(signed),
+                    ..
+                },
+                Some(tag),
+                Some(pin),
+            ) if signed.algorithm() != pin.algorithm() => format!(
+                "tag {tag} of {gun} is signed with no {} hash, so {pin} cannot be checked against it: pin it by its signed digest {signed}",
+                pin.algorithm()
+            ),
             _ => format!("{e}: sign it with `vouch sign`, or deploy a signed tag"),
         })),
         Err(e) => Err(other_error(e)),

@@ -34,6 +34,16 @@ fn globs() {
     assert!(!glob(b"abc", b"abcd"));
 }
 
+/// The last `:` ends the pattern, so a registry port stays in it; unknown actions are refused.
+#[test]
+fn scope_parse_keeps_a_registry_port_and_refuses_unknown_actions() {
+    let scope = Scope::parse("registry.example.com:5000/org/*:pull,push").unwrap();
+    let gun = Gun::new("registry.example.com:5000/org/app").unwrap();
+    assert!(scope.allows(Target::Gun(&gun), Action::Push));
+    assert!(Scope::parse("org/app:fly").is_err());
+    assert!(Scope::parse(":pull").is_err());
+}
+
 /// The scope dialect differs from admission and pin patterns on purpose: `*` crosses `/`.
 #[test]
 fn scope_globs_cross_path_components_unlike_name_patterns() {

@@ -25,7 +25,10 @@ pub(super) async fn get(
     let target = gun.as_ref().map_or(Target::All, Target::Gun);
     authorize(st, headers, target, Action::Pull)?;
     let Query(q) = Query::<ChangefeedQuery>::try_from_uri(uri).map_err(|e| {
-        AppError::bad_request("INVALID_PARAMETER", format!("changefeed query: {e}"))
+        AppError::bad_request(
+            vouch_tuf::api::code::INVALID_PARAMETER,
+            format!("changefeed query: {e}"),
+        )
     })?;
     changefeed(st, gun, q).await
 }
@@ -49,7 +52,7 @@ async fn changefeed(
         None | Some("") => 0,
         Some(s) => s.parse().map_err(|_| {
             AppError::bad_request(
-                "INVALID_PARAMETER",
+                vouch_tuf::api::code::INVALID_PARAMETER,
                 format!("change_id {s:?} is not an integer"),
             )
         })?,
@@ -57,7 +60,7 @@ async fn changefeed(
     let records = q.records.unwrap_or(100);
     if records == 0 {
         return Err(AppError::bad_request(
-            "INVALID_PARAMETER",
+            vouch_tuf::api::code::INVALID_PARAMETER,
             "records must not be 0",
         ));
     }

@@ -90,7 +90,7 @@ struct Capacity {
 impl AppState {
     /// State over a service and an authorizer, with the size, capacity and time limits of
     /// `config`. The service reports what it stores to this state's metrics.
-    pub fn new(service: Service, auth: Authorizer, config: &Config) -> Self {
+    pub(crate) fn new(service: Service, auth: Authorizer, config: &Config) -> Self {
         let metrics = Arc::new(Metrics::default());
         let c = &config.capacity;
         AppState {
@@ -139,7 +139,7 @@ impl AppState {
     pub(crate) const SWEEP_INTERVAL: Duration = READ_CACHE_TTL;
 
     /// The metrics this state counts into.
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
@@ -238,10 +238,11 @@ async fn handle(
 fn route_error(e: RouteError, path: &str) -> AppError {
     match e {
         RouteError::NotFound => AppError::not_found(format!("no such path: {path}")),
-        RouteError::InvalidGun(m) => AppError::bad_request("NAME_INVALID", m),
-        RouteError::InvalidFile(m) => {
-            AppError::bad_request("NAME_INVALID", format!("invalid file name {m}"))
-        }
+        RouteError::InvalidGun(m) => AppError::bad_request(vouch_tuf::api::code::NAME_INVALID, m),
+        RouteError::InvalidFile(m) => AppError::bad_request(
+            vouch_tuf::api::code::NAME_INVALID,
+            format!("invalid file name {m}"),
+        ),
     }
 }
 

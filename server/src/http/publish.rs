@@ -154,7 +154,9 @@ impl UploadError {
 impl From<UploadError> for AppError {
     fn from(e: UploadError) -> Self {
         match e {
-            UploadError::Malformed(message) => AppError::bad_request("MALFORMED_REQUEST", message),
+            UploadError::Malformed(message) => {
+                AppError::bad_request(vouch_tuf::api::code::MALFORMED_REQUEST, message)
+            }
             UploadError::TooLarge => AppError::TooLarge {
                 message: "request body exceeds the configured limit".into(),
             },
@@ -280,12 +282,12 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> UploadError {
 
 /// 408: the client sent its body too slowly.
 fn request_timeout() -> Response {
-    let body = json!({"errors": [{
-        "code": "TIMEOUT",
-        "message": "the request body was not received in time",
-        "detail": null,
-    }]});
-    let mut r = (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    let mut r = crate::error::body(
+        StatusCode::REQUEST_TIMEOUT,
+        vouch_tuf::api::code::TIMEOUT,
+        "the request body was not received in time",
+        None,
+    );
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r

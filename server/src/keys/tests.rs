@@ -21,8 +21,7 @@ fn seal_binds_to_context() {
 /// A store with timestamp and snapshot keys for two repositories (one timestamp key
 /// rotated, so a retired key is there too), sealed under the KEK file in `dir`.
 fn store_with_keys(dir: &Path) -> (Arc<dyn Store>, Vec<(Gun, &'static str)>) {
-    let store: Arc<dyn Store> =
-        Arc::new(crate::store::sqlite::SqliteStore::open(&dir.join("db")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.join("db")).unwrap());
     let keys = OnlineKeys::new(
         store.clone(),
         Kek::load_or_create(&dir.join("kek")).unwrap(),
@@ -175,7 +174,7 @@ fn kek_file_is_created_private_and_reloaded() {
 fn rotation_waits_for_a_root_and_only_named_keys_are_unsealed() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
-        Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        Arc::new(crate::store::SqliteStore::open(&dir.path().join("db")).unwrap());
     let kek = || Kek::from_bytes(&[7; 32]).unwrap();
     let keys = OnlineKeys::new(store.clone(), kek());
     let gun = Gun::new("example.com/app").unwrap();
@@ -216,7 +215,7 @@ fn rotation_waits_for_a_root_and_only_named_keys_are_unsealed() {
 fn first_keys_are_limited_per_minute_and_existing_ones_still_served() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
-        Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        Arc::new(crate::store::SqliteStore::open(&dir.path().join("db")).unwrap());
     let keys =
         OnlineKeys::new(store.clone(), Kek::from_bytes(&[7; 32]).unwrap()).with_creation_limit(3);
     let now = Timestamp::from_unix(0);

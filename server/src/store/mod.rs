@@ -2,9 +2,9 @@
 //!
 //! [`Store`] is synchronous and blocking: the HTTP layer calls it through
 //! `tokio::task::spawn_blocking`, never on an async executor thread. Two implementations:
-//! [`sqlite::SqliteStore`] (the embedded default) and [`postgres::PostgresStore`] (for
-//! several replicas behind a load balancer); both give the guarantees documented on each
-//! method, and `server/tests/store_contract.rs` runs the same suite on both.
+//! [`SqliteStore`] (the embedded default) and [`PostgresStore`] (for several replicas
+//! behind a load balancer, opened with [`PgOptions`]); both give the guarantees documented
+//! on each method, and `server/tests/store_contract.rs` runs the same suite on both.
 //!
 //! What the store guarantees:
 //! - every version of every role is kept, exactly as received, and can be read back by
@@ -20,18 +20,22 @@
 //!   entry N will never later see a new entry below N, so polling "after the last id seen"
 //!   never skips one.
 //!
-//! The store knows nothing of TUF rules; [`crate::validate`] decides what may be written.
+//! The store knows nothing of TUF rules; the server's validation decides what may be written.
 
-pub mod postgres;
-pub mod sqlite;
+mod postgres;
+mod sqlite;
+
+pub(crate) use postgres::redact;
+pub use postgres::{is_postgres_url, PgOptions, PostgresStore, TlsMode};
+pub use sqlite::SqliteStore;
 
 use thiserror::Error;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
 /// The highest version of a role any backend stores: versions are signed 64-bit integers in
-/// every database. [`crate::validate`] refuses a higher one before anything is written.
-pub const MAX_VERSION: u64 = i64::MAX as u64;
+/// every database. Validation refuses a higher one before anything is written.
+pub(crate) const MAX_VERSION: u64 = i64::MAX as u64;
 
 /// One stored version of one role's metadata file.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,8 +14,7 @@
 //! newer schema.
 //!
 //! ```no_run
-//! use vouch_server::store::sqlite::SqliteStore;
-//! use vouch_server::store::{NewFile, Store};
+//! use vouch_server::store::{NewFile, SqliteStore, Store};
 //! use vouch_tuf::reference::Gun;
 //! use vouch_tuf::time::Timestamp;
 //!

@@ -133,26 +133,10 @@ pub fn check(
     length: Option<u64>,
     hashes: Option<&BTreeMap<String, String>>,
 ) -> Result<(), Mismatch> {
-    let mut listed = Vec::new();
-    if let Some(hashes) = hashes {
-        if hashes.is_empty() {
-            return Err(Mismatch::NoHashes);
-        }
-        for (name, expected) in hashes {
-            let alg = algorithm(name).ok_or_else(|| Mismatch::UnsupportedAlgorithm {
-                algorithm: name.clone(),
-            })?;
-            let hex_len = 2 * alg.output_len();
-            if !crate::hex::is_lower_hex(expected, hex_len) {
-                return Err(Mismatch::MalformedHash {
-                    algorithm: name.clone(),
-                    value: expected.clone(),
-                    hex_len,
-                });
-            }
-            listed.push((name, alg, expected));
-        }
-    }
+    let listed = match hashes {
+        Some(hashes) => well_formed(hashes)?,
+        None => Vec::new(),
+    };
     if let Some(expected) = length {
         let got = bytes.len() as u64;
         if got != expected {
@@ -172,6 +156,53 @@ pub fn check(
     Ok(())
 }
 
+/// Checks that `hashes` (algorithm name to hex) is what trusted metadata may give, by the
+/// rule in the [module documentation](self): not empty, every algorithm one of
+/// [`SUPPORTED_ALGORITHMS`], every value the lowercase hex digest of its algorithm's full
+/// length. [`check`] applies it before it looks at any bytes; whoever uses a listed hash
+/// before the bytes are checked (say, to name the file to fetch) applies it first.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use vouch_tuf::metadata::hashes::check_well_formed;
+/// use vouch_tuf::metadata::Mismatch;
+///
+/// let sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+/// let good = BTreeMap::from([("sha256".to_owned(), sha256.to_owned())]);
+/// assert_eq!(check_well_formed(&good), Ok(()));
+/// let bad = BTreeMap::from([("sha256".to_owned(), "../../x".to_owned())]);
+/// assert!(matches!(check_well_formed(&bad), Err(Mismatch::MalformedHash { .. })));
+/// ```
+pub fn check_well_formed(hashes: &BTreeMap<String, String>) -> Result<(), Mismatch> {
+    well_formed(hashes).map(|_| ())
+}
+
+/// The listed hashes with their algorithms, when they are well-formed
+/// ([`check_well_formed`]).
+fn well_formed(
+    hashes: &BTreeMap<String, String>,
+) -> Result<Vec<(&String, &'static digest::Algorithm, &String)>, Mismatch> {
+    if hashes.is_empty() {
+        return Err(Mismatch::NoHashes);
+    }
+    let mut listed = Vec::with_capacity(hashes.len());
+    for (name, expected) in hashes {
+        let alg = algorithm(name).ok_or_else(|| Mismatch::UnsupportedAlgorithm {
+            algorithm: name.clone(),
+        })?;
+        let hex_len = 2 * alg.output_len();
+        if !crate::hex::is_lower_hex(expected, hex_len) {
+            return Err(Mismatch::MalformedHash {
+                algorithm: name.clone(),
+                value: expected.clone(),
+                hex_len,
+            });
+        }
+        listed.push((name, alg, expected));
+    }
+    Ok(listed)
+}
+
 impl MetaFile {
     /// Checks a role's metadata bytes against the length and hashes given here (the version
     /// is checked after parsing, by whoever compares roles).
@@ -184,6 +215,12 @@ impl TargetFile {
     /// Checks a target's bytes against its length and hashes.
     pub fn check(&self, bytes: &[u8]) -> Result<(), Mismatch> {
         check(bytes, Some(self.length), Some(&self.hashes))
+    }
+
+    /// Checks that this target's hashes are well-formed ([`check_well_formed`]), before
+    /// any of them is used.
+    pub fn check_hashes(&self) -> Result<(), Mismatch> {
+        check_well_formed(&self.hashes)
     }
 }
 

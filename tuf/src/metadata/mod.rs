@@ -2,7 +2,7 @@
 //! envelope around them.
 //!
 //! Parsing happens once: [`Metadata::from_bytes`] parses the bytes into a
-//! [`Value`](crate::json::Value), computes the canonical form of its `signed` part (the bytes
+//! [`Value`], computes the canonical form of its `signed` part (the bytes
 //! every signature covers) and builds the typed role from that same value. Signatures are
 //! then checked with [`verify_threshold`] (through [`Root::verify_role`] or
 //! [`Targets::verify_delegate`]), the one function that counts signatures for top-level and

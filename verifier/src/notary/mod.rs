@@ -29,7 +29,7 @@
 //! let state = client_trusted_root(Path::new("/home/me/.docker/trust"), &gun, Limits::DEFAULT)?;
 //! // notary-server serves the same URL layout as vouch-server.
 //! let http = HttpTransport::new(
-//!     &repository_url("https://notary.example", gun.as_str()),
+//!     &repository_url("https://notary.example", &gun),
 //!     &HttpOptions::default(),
 //! )?;
 //! let collection = fetch_collection(

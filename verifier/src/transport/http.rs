@@ -10,7 +10,11 @@
 //! A transport may send a bearer token with every request
 //! ([`HttpTransport::with_bearer_token`]): a [`BearerToken`] is asked for it on each request,
 //! so a token that is rotated on disk is picked up without building a new transport. A 401,
-//! and a 403 to a request that carried a token, is [`TransportError::Unauthorized`].
+//! and a 403 to a request that carried a token, is [`TransportError::Unauthorized`], with
+//! the [`AuthRefusal`] that [`vouch_tuf::api::auth`] reads from the status and challenge.
+//!
+//! The vouch server's own client, [`crate::server`], shares these HTTP clients and
+//! [`fetch_capped`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -19,6 +23,8 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
+
+use vouch_tuf::api::AuthRefusal;
 
 use super::{check_deadline, check_path, read_capped_by, Transport, TransportError};
 
@@ -33,7 +39,8 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Whether a redirect may lead to another host (off by default).
     pub cross_host_redirects: CrossHostRedirects,
-    /// Most redirects followed.
+    /// Most redirects followed; 0 follows none (a redirect is then answered as its own
+    /// status).
     pub max_redirects: usize,
     /// `User-Agent` sent.
     pub user_agent: String,
@@ -113,7 +120,46 @@ fn client_for(options: &HttpOptions, scheme: Scheme) -> Result<Client, reqwest::
     let _ = rustls::crypto::ring::default_provider().install_default();
     let max = options.max_redirects;
     let cross = options.cross_host_redirects;
-    let policy = Policy::custom(move |attempt| {
+    let policy = if max == 0 {
+        Policy::none()
+    } else {
+        redirect_policy(max, cross)
+    };
+    let mut builder = Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.timeout)
+        .redirect(policy)
+        .user_agent(options.user_agent.clone());
+    if scheme == Scheme::Http {
+        builder = without_certificate_store(builder);
+    }
+    let client = builder.build()?;
+    clients.insert(key, client.clone());
+    Ok(client)
+}
+
+/// The shared client (see [`client_for`]) for requests below `base_url`.
+pub(crate) fn shared_client(
+    base_url: &str,
+    options: &HttpOptions,
+) -> Result<Client, reqwest::Error> {
+    client_for(options, Scheme::of(base_url))
+}
+
+impl Scheme {
+    /// The scheme of `url`: [`Scheme::Http`] for `http://`, else [`Scheme::Https`].
+    fn of(url: &str) -> Self {
+        if url.starts_with("http://") {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        }
+    }
+}
+
+/// Follows at most `max` redirects, to another host only when `cross` allows it.
+fn redirect_policy(max: usize, cross: CrossHostRedirects) -> Policy {
+    Policy::custom(move |attempt| {
         if attempt.previous().len() > max {
             return attempt.error("too many redirects");
         }
@@ -128,18 +174,7 @@ fn client_for(options: &HttpOptions, scheme: Scheme) -> Result<Client, reqwest::
             return attempt.error("redirect to another host refused");
         }
         attempt.follow()
-    });
-    let mut builder = Client::builder()
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.timeout)
-        .redirect(policy)
-        .user_agent(options.user_agent.clone());
-    if scheme == Scheme::Http {
-        builder = without_certificate_store(builder);
-    }
-    let client = builder.build()?;
-    clients.insert(key, client.clone());
-    Ok(client)
+    })
 }
 
 impl HttpTransport {
@@ -158,12 +193,7 @@ impl HttpTransport {
             path: base.clone(),
             message: format!("invalid base URL: {e}"),
         })?;
-        let scheme = if base.starts_with("http://") {
-            Scheme::Http
-        } else {
-            Scheme::Https
-        };
-        let client = client_for(options, scheme).map_err(|e| TransportError::Network {
+        let client = shared_client(&base, options).map_err(|e| TransportError::Network {
             path: base.clone(),
             message: format!("cannot build HTTP client: {e}"),
         })?;
@@ -227,22 +257,6 @@ fn timed_out(e: &std::io::Error) -> bool {
         source = s.source();
     }
     false
-}
-
-/// Where a vouch server at `server` (a base URL, with or without a trailing `/`) serves the
-/// TUF metadata of repository `gun`: `SERVER/v2/GUN/_trust/tuf/`, the base an
-/// [`HttpTransport`] fetches `root.json`, `timestamp.json`, … below. The one place clients
-/// spell the server's read layout (the server's own is its router).
-///
-/// ```
-/// use vouch_verifier::transport::repository_url;
-/// assert_eq!(
-///     repository_url("https://vouch.example/", "example.com/org/app"),
-///     "https://vouch.example/v2/example.com/org/app/_trust/tuf/"
-/// );
-/// ```
-pub fn repository_url(server: &str, gun: &str) -> String {
-    format!("{}/v2/{gun}/_trust/tuf/", server.trim_end_matches('/'))
 }
 
 /// True when `url`'s host is `localhost` or a loopback address: the one place a secret
@@ -323,22 +337,27 @@ pub fn fetch_capped(
 /// [`TransportError::Unauthorized`]; so is a 403 to a request that carried a token (the
 /// token does not allow the read), while a 403 to an anonymous request is
 /// [`TransportError::NotFound`], as static file hosts answer for files they do not have.
-fn error_status(path: &str, status: StatusCode, sent_token: bool) -> TransportError {
-    match status {
-        StatusCode::UNAUTHORIZED => TransportError::Unauthorized {
+/// `challenge` is the `WWW-Authenticate` header; what the refusal means is
+/// [`AuthRefusal::classify`]'s reading.
+fn error_status(
+    path: &str,
+    status: StatusCode,
+    challenge: Option<&str>,
+    sent_token: bool,
+) -> TransportError {
+    if status == StatusCode::FORBIDDEN && !sent_token {
+        return TransportError::NotFound {
+            path: path.to_owned(),
+        };
+    }
+    match AuthRefusal::classify(status.as_u16(), challenge, sent_token) {
+        Some(refusal) => TransportError::Unauthorized {
             path: path.to_owned(),
             status: status.as_u16(),
             sent_token,
+            refusal,
         },
-        StatusCode::FORBIDDEN if sent_token => TransportError::Unauthorized {
-            path: path.to_owned(),
-            status: status.as_u16(),
-            sent_token,
-        },
-        StatusCode::FORBIDDEN => TransportError::NotFound {
-            path: path.to_owned(),
-        },
-        _ => TransportError::Status {
+        None => TransportError::Status {
             path: path.to_owned(),
             status: status.as_u16(),
         },
@@ -373,8 +392,12 @@ impl Transport for HttpTransport {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        fetch_capped(path, request, max_len, deadline, |status, _| {
-            error_status(path, status, sent_token)
+        fetch_capped(path, request, max_len, deadline, |status, resp| {
+            let challenge = resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok());
+            error_status(path, status, challenge, sent_token)
         })
     }
 }
@@ -387,7 +410,7 @@ mod tests {
     #[test]
     fn refusals_of_credentials_are_unauthorized_and_anonymous_403_is_not_found() {
         let e = |status: u16, sent: bool| {
-            error_status("t.json", StatusCode::from_u16(status).unwrap(), sent)
+            error_status("t.json", StatusCode::from_u16(status).unwrap(), None, sent)
         };
         assert!(matches!(
             e(401, false),
@@ -406,7 +429,33 @@ mod tests {
         ));
         assert!(matches!(
             e(403, true),
-            TransportError::Unauthorized { status: 403, .. }
+            TransportError::Unauthorized {
+                status: 403,
+                refusal: AuthRefusal::LacksGrant,
+                ..
+            }
+        ));
+        assert!(matches!(
+            e(401, false),
+            TransportError::Unauthorized {
+                refusal: AuthRefusal::NoToken,
+                ..
+            }
+        ));
+        assert!(matches!(
+            e(401, true),
+            TransportError::Unauthorized {
+                refusal: AuthRefusal::TokenRefused,
+                ..
+            }
+        ));
+        let scope = r#"Bearer realm="a",error="insufficient_scope",scope="repository:x:pull""#;
+        assert!(matches!(
+            error_status("t.json", StatusCode::UNAUTHORIZED, Some(scope), true),
+            TransportError::Unauthorized {
+                refusal: AuthRefusal::LacksGrant,
+                ..
+            }
         ));
         assert!(e(403, false).is_not_found());
         assert!(matches!(

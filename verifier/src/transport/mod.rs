@@ -25,10 +25,15 @@ use thiserror::Error;
 
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
+pub(crate) use http::shared_client;
 pub use http::{
-    fetch_capped, is_loopback_url, repository_url, without_certificate_store, BearerToken,
-    CrossHostRedirects, HttpOptions, HttpTransport,
+    fetch_capped, is_loopback_url, without_certificate_store, BearerToken, CrossHostRedirects,
+    HttpOptions, HttpTransport,
 };
+/// Where a vouch server serves a repository's metadata, `SERVER/v2/GUN/_trust/tuf/` (the base
+/// an [`HttpTransport`] fetches `root.json`, … below); defined with the rest of the server's
+/// URL layout in [`vouch_tuf::api::path`].
+pub use vouch_tuf::api::path::repository_url;
 
 /// A fetch that did not produce the file.
 #[derive(Debug, Error)]
@@ -56,7 +61,7 @@ pub enum TransportError {
         status: u16,
     },
     /// The server refused the request for want of credentials or for the credentials sent
-    /// (HTTP 401; or 403 to a request that carried a token).
+    /// (HTTP 401; or 403 to a request that carried a token); `refusal` says which.
     #[error("{path}: HTTP status {status} ({})", if *.sent_token { "the token sent was refused" } else { "no token was sent" })]
     Unauthorized {
         /// The path asked for.
@@ -65,6 +70,9 @@ pub enum TransportError {
         status: u16,
         /// Whether the request carried a token.
         sent_token: bool,
+        /// What the refusal means: no token, the token refused, or the token lacking the
+        /// grant ([`vouch_tuf::api::AuthRefusal::classify`]).
+        refusal: vouch_tuf::api::AuthRefusal,
     },
     /// The network failed, timed out, or redirected somewhere it may not.
     #[error("{path}: {message}")]
