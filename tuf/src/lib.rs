@@ -16,6 +16,8 @@
 //!   signatures over the canonical form of that same value.
 //! - [`crypto`] verifies and makes signatures (ed25519, ECDSA P-256, RSA-PSS verify only)
 //!   and reads and writes encrypted private-key files.
+//! - [`notary`] reads the Notary v1 dialect (its envelopes, roles, keys and key ids) for
+//!   verifying and importing Notary collections, apart from the TUF 1.0 model.
 //! - [`reference`](mod@reference) parses image references, digests and GUNs; [`pattern`] matches globs over
 //!   their canonical names.
 //! - [`api`] is the vouch server's HTTP API as data: its paths both ways, its error body
@@ -27,6 +29,7 @@ pub mod crypto;
 pub mod hex;
 pub mod json;
 pub mod metadata;
+pub mod notary;
 pub mod pattern;
 pub mod reference;
 pub mod time;

@@ -25,6 +25,9 @@
 //!   [`Updater::is_trusted`], [`Updater::resolve`] and [`Updater::vouch`] (which role
 //!   paths vouched for an image, checked against required ones with [`Vouched`]).
 //! - [`clock`] gives the reference time; tests set it.
+//! - [`notary`] verifies Notary v1 collections the way the notary client does, against a
+//!   root the user already trusts, for migrating off Notary (kept apart from the TUF 1.0
+//!   workflow).
 //!
 //! ```no_run
 //! use vouch_verifier::cache::MetadataStore;
@@ -47,6 +50,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod limits;
+pub mod notary;
 pub mod pins;
 pub mod search;
 pub mod server;

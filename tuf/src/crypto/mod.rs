@@ -13,6 +13,10 @@
 //!   (PBES2 with scrypt or PBKDF2-HMAC-SHA256, AES-256-CBC), the same form python's
 //!   `cryptography` writes.
 //!
+//! - [`NotaryKeyFile`] reads the notary client's encrypted key files (PBKDF2-HMAC-SHA-1,
+//!   PEM headers naming the role and GUN), so that Notary keys can be carried over; SHA-1
+//!   is accepted there and nowhere else.
+//!
 //! What is not here: key ids (they are hashes of canonical JSON and belong with the metadata
 //! model), thresholds, and any IO. Reading a key file from disk, prompting for a passphrase and
 //! choosing file modes are the caller's job; this module only turns bytes and strings into
@@ -32,9 +36,11 @@
 //! # Ok::<(), vouch_tuf::crypto::CryptoError>(())
 //! ```
 
+mod notary_key;
 mod private;
 mod verify;
 
+pub use notary_key::NotaryKeyFile;
 pub use private::PrivateKey;
 pub use verify::VerifyingKey;
 

@@ -324,7 +324,7 @@ fn check_scrypt_cost(log_n: u8, r: u32, p: u32) -> Result<(), String> {
     }
 }
 
-fn check_pbkdf2_cost(iterations: u32) -> Result<(), String> {
+pub(super) fn check_pbkdf2_cost(iterations: u32) -> Result<(), String> {
     if iterations == 0 {
         return Err("PBKDF2 needs at least one iteration".to_owned());
     }

@@ -9,7 +9,9 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, RSA_PSS_2048_8192_SHA256};
+use ring::signature::{
+    UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, RSA_PSS_2048_8192_SHA256,
+};
 use spki::der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
 use spki::der::pem::LineEnding;
 use spki::der::{Decode, Document, Encode, Reader, SliceReader};
@@ -86,6 +88,53 @@ impl VerifyingKey {
             Algorithm::Ed25519 => parse_ed25519_hex(public),
             Algorithm::EcdsaP256Sha256 => parse_ecdsa_p256_pem(public),
             Algorithm::RsaPssSha256 => parse_rsa_pem(public),
+        }
+    }
+
+    /// Parses a DER SubjectPublicKeyInfo holding a P-256 EC key or an RSA key, telling the
+    /// two apart by the algorithm identifier; the checks are those of [`VerifyingKey::from_tuf`]
+    /// for the same key in PEM form. This is the form Notary v1 metadata carries (base64 of
+    /// the DER) and the one inside an X.509 certificate.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
+        let spki = SubjectPublicKeyInfoRef::from_der(der).map_err(|e| {
+            CryptoError::MalformedPublicKey {
+                reason: format!("not a SubjectPublicKeyInfo: {e}"),
+            }
+        })?;
+        if spki.algorithm.oid == RSA_ENCRYPTION {
+            rsa_from_spki(spki)
+        } else {
+            ecdsa_p256_from_spki(spki)
+        }
+    }
+
+    /// Builds an Ed25519 key from its 32 raw bytes, refusing other lengths and invalid curve
+    /// points.
+    pub fn from_ed25519_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let malformed = |reason: String| CryptoError::MalformedPublicKey {
+            reason: format!("{}: {reason}", Algorithm::Ed25519),
+        };
+        let bytes: [u8; ed25519_dalek::PUBLIC_KEY_LENGTH] = bytes.try_into().map_err(|_| {
+            malformed(format!(
+                "expected {} bytes, found {} bytes",
+                ed25519_dalek::PUBLIC_KEY_LENGTH,
+                bytes.len()
+            ))
+        })?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| malformed("not a valid curve point".to_owned()))?;
+        Ok(VerifyingKey::ed25519(key))
+    }
+
+    /// Verifies an ECDSA P-256 SHA-256 signature in the fixed-width form `r || s` (32 bytes
+    /// each, 64 in all), the form Notary v1 writes, rather than the ASN.1 DER form TUF 1.0
+    /// uses. Any other key, and any failure, is [`CryptoError::BadSignature`].
+    pub fn verify_ecdsa_fixed(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+        match &self.inner {
+            Inner::EcdsaP256(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .map_err(|_| CryptoError::BadSignature),
+            _ => Err(CryptoError::BadSignature),
         }
     }
 
@@ -293,13 +342,23 @@ fn rewrap_pem(text: &str) -> Option<String> {
 }
 
 fn parse_ecdsa_p256_pem(public: &str) -> Result<VerifyingKey, CryptoError> {
+    let document = decode_spki_pem(Algorithm::EcdsaP256Sha256, public)?;
+    let spki = SubjectPublicKeyInfoRef::from_der(document.as_bytes()).map_err(|e| {
+        CryptoError::MalformedPublicKey {
+            reason: format!(
+                "{}: not a SubjectPublicKeyInfo: {e}",
+                Algorithm::EcdsaP256Sha256
+            ),
+        }
+    })?;
+    ecdsa_p256_from_spki(spki)
+}
+
+fn ecdsa_p256_from_spki(spki: SubjectPublicKeyInfoRef<'_>) -> Result<VerifyingKey, CryptoError> {
     let algorithm = Algorithm::EcdsaP256Sha256;
     let malformed = |reason: String| CryptoError::MalformedPublicKey {
         reason: format!("{algorithm}: {reason}"),
     };
-    let document = decode_spki_pem(algorithm, public)?;
-    let spki = SubjectPublicKeyInfoRef::from_der(document.as_bytes())
-        .map_err(|e| malformed(format!("not a SubjectPublicKeyInfo: {e}")))?;
     if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
         return Err(malformed(format!(
             "expected the id-ecPublicKey algorithm ({ID_EC_PUBLIC_KEY}), found {}",
@@ -323,13 +382,23 @@ fn parse_ecdsa_p256_pem(public: &str) -> Result<VerifyingKey, CryptoError> {
 }
 
 fn parse_rsa_pem(public: &str) -> Result<VerifyingKey, CryptoError> {
+    let document = decode_spki_pem(Algorithm::RsaPssSha256, public)?;
+    let spki = SubjectPublicKeyInfoRef::from_der(document.as_bytes()).map_err(|e| {
+        CryptoError::MalformedPublicKey {
+            reason: format!(
+                "{}: not a SubjectPublicKeyInfo: {e}",
+                Algorithm::RsaPssSha256
+            ),
+        }
+    })?;
+    rsa_from_spki(spki)
+}
+
+fn rsa_from_spki(spki: SubjectPublicKeyInfoRef<'_>) -> Result<VerifyingKey, CryptoError> {
     let algorithm = Algorithm::RsaPssSha256;
     let malformed = |reason: String| CryptoError::MalformedPublicKey {
         reason: format!("{algorithm}: {reason}"),
     };
-    let document = decode_spki_pem(algorithm, public)?;
-    let spki = SubjectPublicKeyInfoRef::from_der(document.as_bytes())
-        .map_err(|e| malformed(format!("not a SubjectPublicKeyInfo: {e}")))?;
     if spki.algorithm.oid != RSA_ENCRYPTION {
         return Err(malformed(format!(
             "expected the rsaEncryption algorithm ({RSA_ENCRYPTION}), found {}",
