@@ -105,8 +105,11 @@ enum Command {
         after_help = "Example: vouch export registry.example.com/org/app -o app.bundle.json"
     )]
     Export(cmd::bundle::ExportArgs),
-    /// Check an offline trust bundle and keep its metadata as trusted.
-    #[command(after_help = "Example: vouch import app.bundle.json")]
+    /// Check an offline trust bundle and keep its metadata as trusted; or, with `notary`,
+    /// move Notary v1 collections to vouch.
+    #[command(after_help = "Examples:\n  \
+                      vouch import app.bundle.json\n  \
+                      vouch import notary docker.io/org/app --notary-server https://notary.example.com")]
     Import(cmd::bundle::ImportArgs),
     /// Re-sign roles that expire soon (or the roles named) with a new expiry.
     #[command(after_help = "Example: vouch renew registry.example.com/org/app")]

@@ -118,6 +118,32 @@ pub fn unlock(role: &str, keyid: &str) -> anyhow::Result<(Zeroizing<String>, Sou
     }
 }
 
+/// The environment variable the notary client reads the passphrase of a `role` key from:
+/// `NOTARY_ROOT_PASSPHRASE`, `NOTARY_TARGETS_PASSPHRASE`, `NOTARY_SNAPSHOT_PASSPHRASE`, and
+/// `NOTARY_DELEGATION_PASSPHRASE` for every delegated role.
+pub fn notary_env_name(role: &str) -> &'static str {
+    match role {
+        "root" => "NOTARY_ROOT_PASSPHRASE",
+        "targets" => "NOTARY_TARGETS_PASSPHRASE",
+        "snapshot" => "NOTARY_SNAPSHOT_PASSPHRASE",
+        _ => "NOTARY_DELEGATION_PASSPHRASE",
+    }
+}
+
+/// The passphrase of a notary key file of `role` (`file` names it in the prompt and in
+/// errors): the variable the notary client reads ([`notary_env_name`]), else a prompt.
+pub fn notary(role: &str, file: &str) -> anyhow::Result<(Zeroizing<String>, Source)> {
+    let var = notary_env_name(role);
+    if let Some(p) = from_env(var)? {
+        return Ok((p, Source::Env(var.to_owned())));
+    }
+    if can_prompt() {
+        let p = prompt(&format!("Passphrase for the notary {role} key {file}: "))?;
+        return Ok((p, Source::Prompt));
+    }
+    bail!("no passphrase for the notary {role} key {file}: set {var} (as for the notary client) or run on a terminal")
+}
+
 /// A passphrase for a new key file of `role`: `var` if set, else asked twice on the terminal.
 fn new_with(role: &str, var: String) -> anyhow::Result<Zeroizing<String>> {
     if let Some(p) = from_env(&var)? {

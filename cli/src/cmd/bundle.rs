@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
 use vouch_verifier::transport::Bundle;
 
@@ -33,12 +33,28 @@ pub struct ExportArgs {
 ///
 /// Example: vouch import app.bundle.json
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ImportArgs {
-    /// A bundle written by `vouch export`.
-    pub file: PathBuf,
+    /// Import from another system instead of a bundle.
+    #[command(subcommand)]
+    pub from: Option<ImportFrom>,
+    /// A bundle written by `vouch export` (a file named `notary`: `./notary`).
+    #[arg(required = true)]
+    pub file: Option<PathBuf>,
     /// The repository, when the bundle does not name it.
     #[arg(long)]
     pub gun: Option<String>,
+}
+
+/// `vouch import notary …`
+#[derive(clap::Subcommand, Debug)]
+pub enum ImportFrom {
+    /// Move Notary v1 (Docker Content Trust) collections to vouch: verify each against the
+    /// root the notary client trusts, then sign its tags into a vouch repository.
+    #[command(after_help = "Examples:\n  \
+                      vouch import notary docker.io/org/app --notary-server https://notary.example.com\n  \
+                      vouch import notary --gun-file guns.txt --keys notary")]
+    Notary(super::notary::Args),
 }
 
 /// Runs `vouch export`.
@@ -75,10 +91,15 @@ pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
 
 /// Runs `vouch import`.
 pub fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read bundle {}", args.file.display()))?;
+    let file = match (args.from, args.file) {
+        (Some(ImportFrom::Notary(a)), _) => return super::notary::run(ctx, a),
+        (None, Some(file)) => file,
+        (None, None) => bail!("name the bundle to import (vouch import FILE)"),
+    };
+    let bytes =
+        std::fs::read(&file).with_context(|| format!("cannot read bundle {}", file.display()))?;
     let bundle = Bundle::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a vouch trust bundle", args.file.display()))?;
+        .with_context(|| format!("{} is not a vouch trust bundle", file.display()))?;
     let named = args
         .gun
         .as_deref()
@@ -86,11 +107,11 @@ pub fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
         .ok_or_else(|| {
             anyhow!(
                 "{} does not name its repository: pass --gun",
-                args.file.display()
+                file.display()
             )
         })?;
     let gun = super::parse_gun(named)?;
-    let updater = Repo::open_offline(ctx, &gun, &args.file)?;
+    let updater = Repo::open_offline(ctx, &gun, &file)?;
     let set = updater
         .trusted()
         .ok_or_else(|| anyhow!("trust data of {gun} not refreshed"))?;

@@ -16,12 +16,13 @@ use clap::Subcommand;
 use serde_json::json;
 use vouch_tuf::json;
 use vouch_tuf::metadata::{verify_threshold, DelegatedRole, Delegations, Key, PathScope};
+use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
 
 use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
-use crate::repo::{self, EditingRepo};
+use crate::repo::{self, EditingRepo, Published};
 
 /// `vouch delegation …`
 #[derive(Subcommand, Debug)]
@@ -128,87 +129,14 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                 .threshold
                 .map(|t| Threshold::new(t).map_err(|e| anyhow!("--threshold {t}: {e}")))
                 .transpose()?;
-            let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
-            repo.warn_expired(repo.trusted()?);
-            let was_listed = repo::listed(repo.trusted()?, &name);
-            let published = repo.publish_change(ctx, &targets, &|t| {
-                let d = t.delegations.get_or_insert_with(Delegations::default);
-                let existing = d.roles.iter().position(|r| r.name == name);
-                if existing.is_none() && was_listed {
-                    // The snapshot keeps listing a removed role's last metadata (clients
-                    // refuse a snapshot that drops a role), and that metadata is signed by
-                    // the old keys: under a new delegation of the same name it would not
-                    // verify, and nobody could sign the role again.
-                    bail!(
-                        "{name} was delegated before and its old metadata is still published: \
-                         delegate under another name"
-                    );
-                }
-                if existing.is_none() && d.roles.iter().any(repo::is_bin) {
-                    // Every name hashes to exactly one bin, and bins are terminating: a
-                    // search never gets past them to a delegation listed after them.
-                    bail!(
-                        "{gun} delegates every tag to hashed bins (terminating): a search would never reach {name}, so it is not added"
-                    );
-                }
-                if existing.is_none() && keys.is_empty() {
-                    bail!("a new delegation needs at least one --key");
-                }
-                if existing.is_none() && a.paths.is_empty() {
-                    bail!("a new delegation needs at least one --paths pattern");
-                }
-                let ids: Vec<KeyId> = keys
-                    .iter()
-                    .map(|k| {
-                        let id = k.key_id();
-                        d.keys.insert(id.clone(), k.clone());
-                        id
-                    })
-                    .collect();
-                let role = match existing {
-                    Some(i) => &mut d.roles[i],
-                    None => {
-                        d.roles.push(DelegatedRole::with_paths(
-                            name.clone(),
-                            Vec::new(),
-                            Vec::new(),
-                        ));
-                        let last = d.roles.len() - 1;
-                        &mut d.roles[last]
-                    }
-                };
-                for id in ids {
-                    if !role.keyids.contains(&id) {
-                        role.keyids.push(id);
-                    }
-                }
-                if !a.paths.is_empty() {
-                    match &mut role.scope {
-                        PathScope::Paths(p) => {
-                            for path in &a.paths {
-                                if !p.contains(path) {
-                                    p.push(path.clone());
-                                }
-                            }
-                        }
-                        _ => role.scope = PathScope::Paths(a.paths.clone()),
-                    }
-                }
-                if let Some(th) = threshold {
-                    role.threshold = th;
-                }
-                if a.terminating {
-                    role.terminating = true;
-                }
-                if role.threshold.get() as usize > role.keyids.len() {
-                    bail!(
-                        "threshold {} is more than the {} key(s) of {name}",
-                        role.threshold.get(),
-                        role.keyids.len()
-                    );
-                }
-                Ok(())
-            })?;
+            let change = Delegate {
+                name: name.clone(),
+                keys,
+                paths: a.paths,
+                threshold,
+                terminating: a.terminating,
+            };
+            let published = add(ctx, &gun, &change)?;
             report(ctx, "delegated", &gun, &name, published.version.get())
         }
         DelegationCommand::Remove(a) => {
@@ -385,4 +313,108 @@ fn report(
             "{what} {role} of {gun} (targets version {version})"
         )),
     }
+}
+
+/// A delegation to add, or keys and paths to add to one (`vouch delegation add`).
+#[derive(Debug)]
+pub struct Delegate {
+    /// The delegated role.
+    pub name: RoleName,
+    /// Keys to list for it.
+    pub keys: Vec<Key>,
+    /// Target-name patterns to add.
+    pub paths: Vec<String>,
+    /// A new threshold, if any.
+    pub threshold: Option<Threshold>,
+    /// Whether to make it terminating.
+    pub terminating: bool,
+}
+
+/// Adds `change` to the delegations of `gun`'s targets and publishes it.
+pub fn add(ctx: &Context, gun: &Gun, change: &Delegate) -> anyhow::Result<Published> {
+    let targets = TopLevelRole::Targets.name();
+    let name = &change.name;
+    let mut repo = EditingRepo::open_for_editing(ctx, gun)?;
+    repo.warn_expired(repo.trusted()?);
+    let was_listed = repo::listed(repo.trusted()?, name);
+    let published = repo.publish_change(ctx, &targets, &|t| {
+        let d = t.delegations.get_or_insert_with(Delegations::default);
+        let existing = d.roles.iter().position(|r| r.name == *name);
+        if existing.is_none() && was_listed {
+            // The snapshot keeps listing a removed role's last metadata (clients
+            // refuse a snapshot that drops a role), and that metadata is signed by
+            // the old keys: under a new delegation of the same name it would not
+            // verify, and nobody could sign the role again.
+            bail!(
+                "{name} was delegated before and its old metadata is still published: \
+                 delegate under another name"
+            );
+        }
+        if existing.is_none() && d.roles.iter().any(repo::is_bin) {
+            // Every name hashes to exactly one bin, and bins are terminating: a
+            // search never gets past them to a delegation listed after them.
+            bail!(
+                "{gun} delegates every tag to hashed bins (terminating): a search would never reach {name}, so it is not added"
+            );
+        }
+        if existing.is_none() && change.keys.is_empty() {
+            bail!("a new delegation needs at least one --key");
+        }
+        if existing.is_none() && change.paths.is_empty() {
+            bail!("a new delegation needs at least one --paths pattern");
+        }
+        let ids: Vec<KeyId> = change
+        .keys
+            .iter()
+            .map(|k| {
+                let id = k.key_id();
+                d.keys.insert(id.clone(), k.clone());
+                id
+            })
+            .collect();
+        let role = match existing {
+            Some(i) => &mut d.roles[i],
+            None => {
+                d.roles.push(DelegatedRole::with_paths(
+                    name.clone(),
+                    Vec::new(),
+                    Vec::new(),
+                ));
+                let last = d.roles.len() - 1;
+                &mut d.roles[last]
+            }
+        };
+        for id in ids {
+            if !role.keyids.contains(&id) {
+                role.keyids.push(id);
+            }
+        }
+        if !change.paths.is_empty() {
+            match &mut role.scope {
+                PathScope::Paths(p) => {
+                    for path in &change.paths {
+                        if !p.contains(path) {
+                            p.push(path.clone());
+                        }
+                    }
+                }
+                _ => role.scope = PathScope::Paths(change.paths.clone()),
+            }
+        }
+        if let Some(th) = change.threshold {
+            role.threshold = th;
+        }
+        if change.terminating {
+            role.terminating = true;
+        }
+        if role.threshold.get() as usize > role.keyids.len() {
+            bail!(
+                "threshold {} is more than the {} key(s) of {name}",
+                role.threshold.get(),
+                role.keyids.len()
+            );
+        }
+        Ok(())
+    })?;
+    Ok(published)
 }

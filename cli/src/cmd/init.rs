@@ -146,8 +146,36 @@ fn key_for(
     Ok((key, e.keyid))
 }
 
+/// A repository `vouch init` created.
+#[derive(Debug)]
+pub struct Created {
+    /// The repository.
+    pub gun: vouch_tuf::reference::Gun,
+    /// Ids of the root keys.
+    pub root_ids: Vec<String>,
+    /// Ids of the targets keys.
+    pub targets_ids: Vec<String>,
+    /// The root threshold.
+    pub root_threshold: Threshold,
+    /// The targets threshold.
+    pub targets_threshold: Threshold,
+    /// Who signs snapshot: `client` or `server`.
+    pub snapshot_holder: &'static str,
+    /// Root version 1, as published and pinned.
+    pub root_bytes: Vec<u8>,
+    /// How many hashed bins were made (0 without `--hashed-bins`).
+    pub bin_count: usize,
+}
+
 /// Runs `vouch init`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let created = create(ctx, &args)?;
+    report(ctx, &created, args.hashed_bins)
+}
+
+/// Creates the repository `args` names, publishes it and pins its root here (everything
+/// `vouch init` does but report).
+pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
     let gun = super::parse_gun(&args.gun)?;
     check_bins(args.hashed_bins)?;
     let remote = Remote::new(ctx, &gun)?;
@@ -307,7 +335,32 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let ids = |keys: &[(PrivateKey, KeyId)]| -> Vec<String> {
         keys.iter().map(|(_, id)| id.to_string()).collect()
     };
-    let (root_ids, targets_ids) = (ids(&root_keys), ids(&targets_keys));
+    Ok(Created {
+        gun,
+        root_ids: ids(&root_keys),
+        targets_ids: ids(&targets_keys),
+        root_threshold,
+        targets_threshold,
+        snapshot_holder,
+        root_bytes,
+        bin_count,
+    })
+}
+
+/// Prints what `vouch init` created.
+fn report(ctx: &Context, created: &Created, hashed_bins: Option<usize>) -> anyhow::Result<()> {
+    let Created {
+        gun,
+        root_ids,
+        targets_ids,
+        root_threshold,
+        targets_threshold,
+        snapshot_holder,
+        root_bytes,
+        bin_count,
+    } = created;
+    let (root_threshold, targets_threshold, bin_count) =
+        (*root_threshold, *targets_threshold, *bin_count);
     match ctx.output {
         Format::Json => output::json(&json!({
             "gun": gun.as_str(),
@@ -318,14 +371,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             "root_threshold": root_threshold.get(),
             "targets_threshold": targets_threshold.get(),
             "snapshot": snapshot_holder,
-            "root_sha256": repo::sha256_hex(&root_bytes),
-            "hashed_bins": args.hashed_bins,
+            "root_sha256": repo::sha256_hex(root_bytes),
+            "hashed_bins": hashed_bins,
         })),
         Format::Text => {
             let mut out = format!("initialised {gun}\n");
             for (label, ids, th) in [
-                ("root key", &root_ids, root_threshold),
-                ("targets key", &targets_ids, targets_threshold),
+                ("root key", root_ids, root_threshold),
+                ("targets key", targets_ids, targets_threshold),
             ] {
                 for id in ids.iter() {
                     out.push_str(&format!("  {label:<11}  {id}\n"));
@@ -341,7 +394,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             }
             out.push_str(&format!(
                 "  snapshot     signed by the {snapshot_holder}\n  root sha256  {}\n",
-                repo::sha256_hex(&root_bytes)
+                repo::sha256_hex(root_bytes)
             ));
             if bin_count > 0 {
                 out.push_str(&format!(

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod key;
 pub mod list;
 pub mod lookup;
+pub mod notary;
 pub mod renew;
 pub mod root;
 pub mod rotate;

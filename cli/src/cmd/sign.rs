@@ -427,7 +427,7 @@ fn warn_expiring(repo: &EditingRepo, signed: &[RoleName]) -> anyhow::Result<()> 
 
 /// Signs `changes` into `repo` in one publish, each in the role [`route`] gives it; returns
 /// the role and publish of each change, in order.
-fn sign_group(
+pub fn sign_group(
     ctx: &Context,
     repo: &mut EditingRepo,
     given: Option<&RoleName>,

@@ -212,6 +212,11 @@ pub struct VerifiedRole {
     pub targets: BTreeMap<String, NotaryTarget>,
     /// Targets it lists outside its paths (not trusted).
     pub outside_paths: Vec<String>,
+    /// The keys its signatures were checked against (for `targets`, root's targets keys;
+    /// for a delegated role, the keys its parent lists for it).
+    pub keys: Vec<NotaryKey>,
+    /// How many of them must sign.
+    pub threshold: u64,
 }
 
 /// A role that was not verified, and why (the update went on without it).
@@ -713,6 +718,8 @@ impl NotaryVerifier {
             paths: pending.paths,
             targets: trusted,
             outside_paths: outside,
+            keys: pending.keys.into_values().collect(),
+            threshold: pending.threshold,
         });
         Ok(())
     }
