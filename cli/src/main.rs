@@ -99,7 +99,8 @@ enum Command {
     /// Check that an image is trusted and print it pinned to its digest.
     #[command(after_help = "Examples:\n  \
                       vouch verify registry.example.com/org/app:v1\n  \
-                      vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json")]
+                      vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json\n  \
+                      vouch verify docker.io/org/app:v1 --notary https://notary.docker.io")]
     Verify(cmd::verify::Args),
     /// Show versions, keys and expiry dates of a repository's roles.
     #[command(after_help = "Example: vouch status registry.example.com/org/app")]

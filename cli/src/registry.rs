@@ -1109,6 +1109,21 @@ mod tests {
     }
 
     #[test]
+    fn notary_auth_is_base64_of_user_and_password() {
+        let c = notary_auth(&Base64::encode_string(b"alice:pw:with:colons\n")).unwrap();
+        assert_eq!(c.username, "alice");
+        assert_eq!(c.password.as_str(), "pw:with:colons");
+        for bad in [
+            "not base64!",
+            &Base64::encode_string(b"no-colon"),
+            &Base64::encode_string(b":pw"),
+        ] {
+            let e = notary_auth(bad).unwrap_err().to_string();
+            assert!(e.contains("NOTARY_AUTH"), "{e}");
+        }
+    }
+
+    #[test]
     fn docker_config_auths() {
         let auth = Base64::encode_string(b"alice:s3cret:with:colons");
         let doc = format!(

@@ -125,8 +125,15 @@ fn tags_resolve_as_notary_prints_them_and_pins_are_checked() {
 
     // Signed by both: the release, as `docker trust` resolves it.
     let v1 = trusted(&v, &notary, &format!("{APP}:v1"));
-    assert_eq!(v1["digest"], format!("sha256:{}", hex_of('f')).as_str(), "{v1:#}");
-    assert_eq!(v1["role_path"], serde_json::json!(["targets", "targets/releases"]));
+    assert_eq!(
+        v1["digest"],
+        format!("sha256:{}", hex_of('f')).as_str(),
+        "{v1:#}"
+    );
+    assert_eq!(
+        v1["role_path"],
+        serde_json::json!(["targets", "targets/releases"])
+    );
     // Requiring the release role: a tag only targets signs is not trusted.
     let run = v.run(&[
         "verify",
@@ -159,9 +166,15 @@ fn tags_resolve_as_notary_prints_them_and_pins_are_checked() {
     let reason = refused(&v, &notary, &format!("{APP}:v2@sha256:{}", hex_of('9')));
     assert!(reason.contains("is signed for sha256:2222"), "{reason}");
     let bare = trusted(&v, &notary, &format!("{APP}@sha256:{}", hex_of('3')));
-    assert_eq!(bare["role_path"], serde_json::json!(["targets", "targets/releases"]));
+    assert_eq!(
+        bare["role_path"],
+        serde_json::json!(["targets", "targets/releases"])
+    );
     let reason = refused(&v, &notary, &format!("{APP}@sha256:{}", hex_of('9')));
-    assert!(reason.contains("is not signed in the notary collection"), "{reason}");
+    assert!(
+        reason.contains("is not signed in the notary collection"),
+        "{reason}"
+    );
     let reason = refused(&v, &notary, &format!("{APP}:v9"));
     assert!(reason.contains("tag v9"), "{reason}");
 }
@@ -260,7 +273,10 @@ fn without_a_notary_root_to_start_from_verify_says_where_one_comes_from() {
     args.extend(["--notary-trust-dir", empty.to_str().unwrap()]);
     v.run(&args).fails(
         1,
-        &["no trusted notary root for example.com/org/app", "--notary-root"],
+        &[
+            "no trusted notary root for example.com/org/app",
+            "--notary-root",
+        ],
     );
 
     let missing = notary.tmp.path().join("missing-root.json");

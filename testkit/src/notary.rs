@@ -672,8 +672,7 @@ impl TokenIssuer {
 
     /// Writes the certificate (PEM) to `file`: the server's `rootcertbundle`.
     pub fn write_bundle(&self, file: &Path) {
-        std::fs::write(file, &self.cert_pem)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        std::fs::write(file, &self.cert_pem).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
 
     /// A token for `service` granting `actions` (`pull`, `push`) on each repository named

@@ -34,8 +34,8 @@ use vouch_tuf::notary::{NotaryKey, Root as NotaryRoot, Signed};
 use vouch_tuf::reference::{Digest, Gun, ImageRef};
 use vouch_tuf::types::{RoleName, TargetName, Threshold, TopLevelRole};
 use vouch_verifier::notary::{
-    client_metadata_dir, fetch_collection, ExpiredMetadata, Layout, NotaryCollection,
-    NotaryState, NotaryVerifyError, VerifiedRole,
+    client_metadata_dir, fetch_collection, ExpiredMetadata, Layout, NotaryCollection, NotaryState,
+    NotaryVerifyError, VerifiedRole,
 };
 use vouch_verifier::transport::{DirectoryTransport, Transport};
 use vouch_verifier::Limits;
@@ -546,8 +546,7 @@ fn patterns(prefixes: &[String]) -> Result<Vec<String>, String> {
 }
 
 fn import_one(ctx: &Context, args: &Args, trust_dir: &Path, gun: &Gun) -> anyhow::Result<Report> {
-    let state =
-        crate::notary::starting_state(ctx, gun, args.notary_root.as_deref(), trust_dir)?;
+    let state = crate::notary::starting_state(ctx, gun, args.notary_root.as_deref(), trust_dir)?;
     let (collection, source) = verified_collection(ctx, args, trust_dir, gun, &state)?;
     let (mut tags, mut skipped) = plan(gun, &collection, args.keys);
 

@@ -382,10 +382,10 @@ fn notary_verdict(
                 server.url
             )));
         }
-        Err(NotaryVerifyError::Transport { what, source }) => {
+        Err(NotaryVerifyError::Transport { source, .. }) => {
             let hint = server.fetch_hint(&source);
             return Err(anyhow!(
-                "cannot fetch the notary collection of {gun} from {}: {what}: {source}{hint}",
+                "cannot fetch the notary collection of {gun} from {}: {source}{hint}",
                 server.url
             ));
         }
