@@ -169,7 +169,7 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
         .with_context(|| format!("cannot reach the notary server at {url}"))?;
     let mut registries = Registries::for_notary()?;
     let token = registries
-        .notary_token(&url, &host, gun.as_str())
+        .notary_token(&url, &host, gun.as_str(), gun.registry())
         .map_err(|e| token_error(&url, gun, e))?;
     let login_hint = registries.login_hint(&host, registries.used_credentials(&host, gun.as_str()));
     let transport = match token {

@@ -530,6 +530,9 @@ pub struct Registries {
     with_credentials: std::collections::HashSet<(String, String)>,
     /// True when the servers asked are notary servers (for the hints).
     notary: bool,
+    /// Where else the docker config may hold the credentials for a notary server: the
+    /// registry of the collection's images, whose login `docker trust` sends to notary.
+    fallback_registry: Option<String>,
 }
 
 impl std::fmt::Debug for Registries {
@@ -605,6 +608,7 @@ impl Registries {
             granted: HashMap::new(),
             with_credentials: std::collections::HashSet::new(),
             notary: false,
+            fallback_registry: None,
         })
     }
 
@@ -655,12 +659,19 @@ impl Registries {
         }
         match &self.docker_config {
             Some(Some((path, bytes))) => {
-                credentials_from_docker_config(bytes, registry).map_err(|reason| {
-                    RegistryError::DockerConfig {
-                        path: path.clone(),
-                        reason,
-                    }
-                })
+                let from_config = |name: &str| {
+                    credentials_from_docker_config(bytes, name).map_err(|reason| {
+                        RegistryError::DockerConfig {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })
+                };
+                match (from_config(registry)?, &self.fallback_registry) {
+                    (Some(c), _) => Ok(Some(c)),
+                    (None, Some(other)) => from_config(other),
+                    (None, None) => Ok(None),
+                }
             }
             _ => Ok(None),
         }
@@ -971,14 +982,17 @@ impl Registries {
     /// The bearer token to read `gun` from the notary server at `server_url` (whose
     /// `host[:port]` is `host`), the way the notary client gets one: `GET /v2/`, and when
     /// that answers `401` with a `Bearer` challenge, a token for `repository:<gun>:pull`
-    /// from its realm (with credentials when there are some). `None` when the server asks
-    /// for none.
+    /// from its realm (with credentials when there are some: `NOTARY_AUTH`, else the docker
+    /// config's entry for `host`, else its entry for `gun_registry`, the registry of the
+    /// collection's images, as `docker trust` uses). `None` when the server asks for none.
     pub fn notary_token(
         &mut self,
         server_url: &str,
         host: &str,
         gun: &str,
+        gun_registry: Option<&str>,
     ) -> Result<Option<Zeroizing<String>>, RegistryError> {
+        self.fallback_registry = gun_registry.map(str::to_owned);
         let url = format!("{}/v2/", server_url.trim_end_matches('/'));
         let resp = self
             .client

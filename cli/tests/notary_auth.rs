@@ -7,8 +7,9 @@
 //! - to anyone else, a token with no access at all (the notary server then refuses it).
 //!
 //! Checked: the public collection is read anonymously through the token flow; the private
-//! one with the credentials of `NOTARY_AUTH` or of the docker config, and without them is
-//! refused with a message naming `NOTARY_AUTH` and `docker login`.
+//! one with the credentials of `NOTARY_AUTH` or of the docker config (its entry for the
+//! notary host, or for the images' registry), and without them is refused with a message
+//! naming `NOTARY_AUTH` and `docker login`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -345,4 +346,17 @@ fn a_private_collection_needs_credentials() {
     .unwrap();
     let out = verify(&v, &notary, &format!("{PRIVATE}:v1"));
     assert_eq!(out.ok().trim(), format!("{PRIVATE}@sha256:{}", hex_of('2')));
+    // Or its entry for the images' registry, the login `docker trust` sends to notary.
+    std::fs::write(
+        home.join("config.json"),
+        format!(
+            r#"{{"auths":{{"https://example.com/v1/":{{"auth":"{}"}}}}}}"#,
+            Base64::encode_string(b"alice:pw")
+        ),
+    )
+    .unwrap();
+    let out = verify(&v, &notary, &format!("{PRIVATE}:v1"));
+    assert_eq!(out.ok().trim(), format!("{PRIVATE}@sha256:{}", hex_of('2')));
+    let last = notary.tokens.asked().pop().unwrap();
+    assert_eq!(last.authorization, Some(basic("alice", "pw")));
 }
