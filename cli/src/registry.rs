@@ -22,7 +22,8 @@
 //! [`Registries::notary_token`] pings the server's `/v2/` as the notary client does and gets
 //! a token with `repository:<gun>:pull` from the same flow, with credentials from
 //! `NOTARY_AUTH` (base64 of `user:password`, what the notary client reads) or the docker
-//! config's entry for the notary host ([`Registries::for_notary`]).
+//! config's entry for the notary host, else for the images' registry
+//! ([`Registries::for_notary`]).
 //!
 //! What it is not: a registry client for pulling or pushing images. It reads manifests only,
 //! and nothing it reads is trusted: the signature in the trust data is what makes a digest

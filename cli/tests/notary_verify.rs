@@ -177,6 +177,9 @@ fn tags_resolve_as_notary_prints_them_and_pins_are_checked() {
     );
     let reason = refused(&v, &notary, &format!("{APP}:v9"));
     assert!(reason.contains("tag v9"), "{reason}");
+    // No tag: `latest`, as a pull would take, which nobody signed.
+    let reason = refused(&v, &notary, APP);
+    assert!(reason.contains("tag latest"), "{reason}");
 }
 
 #[test]

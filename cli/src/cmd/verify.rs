@@ -402,7 +402,12 @@ fn notary_verdict(
         Some(r) => Some(super::parse_role(Some(r))?),
         None => None,
     };
-    let (signed, found): (Digest, Vec<&NotaryTarget>) = match (image.tag(), image.digest()) {
+    // A name without a tag or digest is its `latest` tag, as for a pull.
+    let tag = match (image.tag(), image.digest()) {
+        (None, Some(_)) => None,
+        (tag, _) => Some(tag.unwrap_or(image.tag_or_latest())),
+    };
+    let (signed, found): (Digest, Vec<&NotaryTarget>) = match (tag, image.digest()) {
         (Some(tag), pin) => {
             let target = match &required {
                 Some(role) => collection.lookup_preferring(tag, &[role.as_str()]),
