@@ -133,7 +133,7 @@ impl BearerToken for GrantedToken {
 }
 
 /// A notary server for one collection: the transport to its metadata, and how it was
-/// authorised (for the hints of [`fetch_error`]).
+/// authorised (for the hints of [`NotaryServer::fetch_hint`]).
 pub struct NotaryServer {
     /// The transport to `/v2/<gun>/_trust/tuf/`.
     pub transport: HttpTransport,
