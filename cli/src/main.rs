@@ -9,7 +9,10 @@
 //! - [`context`] validates the global options into a [`context::Context`].
 //! - [`keystore`] and [`passphrase`] keep encrypted private keys under the trust directory.
 //! - [`remote`] speaks the server's HTTP API (fetching metadata, online keys, publishing).
-//! - [`registry`] asks OCI registries which manifest a tag names (`sign`, `verify`).
+//! - [`registry`] asks OCI registries which manifest a tag names (`sign`, `verify`), and
+//!   gets the registry-style tokens notary servers ask for.
+//! - [`notary`] is what `import notary` and `verify --notary` share: the notary client's
+//!   trusted root, the rollback state kept per repository, the transport to a notary server.
 //! - [`progress`] draws a progress line on a terminal for commands over many images.
 //! - [`repo`] ties the server to `vouch-verifier`'s updater and its trusted-metadata cache,
 //!   and publishes changes with retry on conflict.
@@ -33,6 +36,7 @@ mod context;
 mod expiry;
 mod failure;
 mod keystore;
+mod notary;
 mod output;
 mod passphrase;
 mod progress;
@@ -95,7 +99,8 @@ enum Command {
     /// Check that an image is trusted and print it pinned to its digest.
     #[command(after_help = "Examples:\n  \
                       vouch verify registry.example.com/org/app:v1\n  \
-                      vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json")]
+                      vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json\n  \
+                      vouch verify docker.io/org/app:v1 --notary https://notary.docker.io")]
     Verify(cmd::verify::Args),
     /// Show versions, keys and expiry dates of a repository's roles.
     #[command(after_help = "Example: vouch status registry.example.com/org/app")]

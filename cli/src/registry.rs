@@ -18,6 +18,13 @@
 //! are never sent to a token server over plain HTTP unless it is on loopback or named
 //! with `--insecure-registry`.
 //!
+//! Notary servers (Docker Hub's and most hosted ones) answer with the same `401` challenge:
+//! [`Registries::notary_token`] pings the server's `/v2/` as the notary client does and gets
+//! a token with `repository:<gun>:pull` from the same flow, with credentials from
+//! `NOTARY_AUTH` (base64 of `user:password`, what the notary client reads) or the docker
+//! config's entry for the notary host, else for the images' registry
+//! ([`Registries::for_notary`]).
+//!
 //! What it is not: a registry client for pulling or pushing images. It reads manifests only,
 //! and nothing it reads is trusted: the signature in the trust data is what makes a digest
 //! trusted; the registry only says which digest a tag points to now.
@@ -236,6 +243,8 @@ impl Credentials {
 enum Login {
     /// `--registry-username` with the password from stdin, for every registry.
     Given(Credentials),
+    /// `NOTARY_AUTH` (base64 of `user:password`), for a notary server.
+    NotaryAuth(Credentials),
     /// The docker configuration file, read on first need.
     DockerConfig,
 }
@@ -520,6 +529,11 @@ pub struct Registries {
     granted: HashMap<(String, String), Zeroizing<String>>,
     /// (registry, repository) pairs whose authorisation was obtained with credentials.
     with_credentials: std::collections::HashSet<(String, String)>,
+    /// True when the servers asked are notary servers (for the hints).
+    notary: bool,
+    /// Where else the docker config may hold the credentials for a notary server: the
+    /// registry of the collection's images, whose login `docker trust` sends to notary.
+    fallback_registry: Option<String>,
 }
 
 impl std::fmt::Debug for Registries {
@@ -565,6 +579,18 @@ impl Registries {
         Self::with_login(args.insecure_registry.clone(), login)
     }
 
+    /// For notary servers: credentials from `NOTARY_AUTH` (base64 of `user:password`, as the
+    /// notary client reads it) when set, else the docker config's entry for the notary host.
+    pub fn for_notary() -> anyhow::Result<Self> {
+        let login = match std::env::var("NOTARY_AUTH") {
+            Ok(v) if !v.trim().is_empty() => Login::NotaryAuth(notary_auth(v.trim())?),
+            _ => Login::DockerConfig,
+        };
+        let mut r = Self::with_login(Vec::new(), login)?;
+        r.notary = true;
+        Ok(r)
+    }
+
     fn with_login(insecure: Vec<String>, login: Login) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
@@ -582,6 +608,8 @@ impl Registries {
             docker_config: None,
             granted: HashMap::new(),
             with_credentials: std::collections::HashSet::new(),
+            notary: false,
+            fallback_registry: None,
         })
     }
 
@@ -611,7 +639,7 @@ impl Registries {
 
     fn credentials(&mut self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
         match &self.login {
-            Login::Given(c) => return Ok(Some(c.clone())),
+            Login::Given(c) | Login::NotaryAuth(c) => return Ok(Some(c.clone())),
             Login::DockerConfig => {}
         }
         if self.docker_config.is_none() {
@@ -632,22 +660,39 @@ impl Registries {
         }
         match &self.docker_config {
             Some(Some((path, bytes))) => {
-                credentials_from_docker_config(bytes, registry).map_err(|reason| {
-                    RegistryError::DockerConfig {
-                        path: path.clone(),
-                        reason,
-                    }
-                })
+                let from_config = |name: &str| {
+                    credentials_from_docker_config(bytes, name).map_err(|reason| {
+                        RegistryError::DockerConfig {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })
+                };
+                match (from_config(registry)?, &self.fallback_registry) {
+                    (Some(c), _) => Ok(Some(c)),
+                    (None, Some(other)) => from_config(other),
+                    (None, None) => Ok(None),
+                }
             }
             _ => Ok(None),
         }
     }
 
-    fn login_hint(&self, registry: &str, had_credentials: bool) -> String {
+    /// What to do when `registry` refused the credentials (or their absence).
+    pub fn login_hint(&self, registry: &str, had_credentials: bool) -> String {
         match (&self.login, had_credentials) {
             (Login::Given(_), _) => {
                 "check --registry-username and the password given on stdin".to_owned()
             }
+            (Login::NotaryAuth(_), _) => format!(
+                "the credentials in NOTARY_AUTH are refused for {registry}: check it (base64 of USER:PASSWORD)"
+            ),
+            (Login::DockerConfig, true) if self.notary => format!(
+                "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or set NOTARY_AUTH (base64 of USER:PASSWORD)"
+            ),
+            (Login::DockerConfig, false) if self.notary => format!(
+                "this needs credentials: set NOTARY_AUTH to the base64 of USER:PASSWORD (as for the notary client), or log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers)"
+            ),
             (Login::DockerConfig, true) => format!(
                 "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or pass --registry-username and --registry-password-stdin"
             ),
@@ -658,12 +703,14 @@ impl Registries {
     }
 
     /// Answers a `401` challenge of `registry` for `repository`: the `Authorization` value
-    /// to retry with.
+    /// to retry with. A Bearer token is asked for `scope` when given, else for the
+    /// challenge's scope, else for `repository:<repository>:pull`.
     fn authorize(
         &mut self,
         registry: &str,
         repository: &str,
         challenge_header: Option<&str>,
+        scope: Option<&str>,
     ) -> Result<Zeroizing<String>, RegistryError> {
         let raw = challenge_header.unwrap_or("").to_owned();
         let challenge = |reason: &str| RegistryError::Challenge {
@@ -708,10 +755,9 @@ impl Registries {
                         ))
                     }
                 }
-                let scope = parsed
-                    .params
-                    .get("scope")
-                    .cloned()
+                let scope = scope
+                    .map(str::to_owned)
+                    .or_else(|| parsed.params.get("scope").cloned())
                     .unwrap_or_else(|| format!("repository:{repository}:pull"));
                 {
                     let mut q = url.query_pairs_mut();
@@ -787,7 +833,7 @@ impl Registries {
                 return Ok(resp);
             }
             let challenge = header_str(resp.headers(), header::WWW_AUTHENTICATE).map(str::to_owned);
-            let granted = self.authorize(registry, repository, challenge.as_deref())?;
+            let granted = self.authorize(registry, repository, challenge.as_deref(), None)?;
             self.granted.insert(key.clone(), granted.clone());
             auth = Some(granted);
             answered = true;
@@ -821,7 +867,7 @@ impl Registries {
                         error_detail(resp)
                     },
                     hint: match &self.login {
-                        Login::Given(_) => self.login_hint(registry, true),
+                        Login::Given(_) | Login::NotaryAuth(_) => self.login_hint(registry, true),
                         Login::DockerConfig => self.login_hint(registry, had),
                     },
                 }
@@ -933,6 +979,76 @@ impl Registries {
     }
 }
 
+impl Registries {
+    /// The bearer token to read `gun` from the notary server at `server_url` (whose
+    /// `host[:port]` is `host`), the way the notary client gets one: `GET /v2/`, and when
+    /// that answers `401` with a `Bearer` challenge, a token for `repository:<gun>:pull`
+    /// from its realm (with credentials when there are some: `NOTARY_AUTH`, else the docker
+    /// config's entry for `host`, else its entry for `gun_registry`, the registry of the
+    /// collection's images, as `docker trust` uses). `None` when the server asks for none.
+    pub fn notary_token(
+        &mut self,
+        server_url: &str,
+        host: &str,
+        gun: &str,
+        gun_registry: Option<&str>,
+    ) -> Result<Option<Zeroizing<String>>, RegistryError> {
+        self.fallback_registry = gun_registry.map(str::to_owned);
+        let url = format!("{}/v2/", server_url.trim_end_matches('/'));
+        let resp = self
+            .client
+            .get(&url)
+            .send()
+            .map_err(|e| RegistryError::Unreachable {
+                registry: host.to_owned(),
+                url: url.clone(),
+                message: chain(&e),
+            })?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(None);
+        }
+        let challenge = header_str(resp.headers(), header::WWW_AUTHENTICATE).map(str::to_owned);
+        if challenge
+            .as_deref()
+            .and_then(parse_challenge)
+            .is_some_and(|c| c.scheme != "bearer")
+        {
+            return Err(RegistryError::Challenge {
+                registry: host.to_owned(),
+                challenge: challenge.unwrap_or_default(),
+                reason: "a notary server is read with a Bearer token (the registry token flow)"
+                    .to_owned(),
+            });
+        }
+        let scope = format!("repository:{gun}:pull");
+        let granted = self.authorize(host, gun, challenge.as_deref(), Some(&scope))?;
+        let token = granted.strip_prefix("Bearer ").unwrap_or(granted.as_str());
+        Ok(Some(Zeroizing::new(token.to_owned())))
+    }
+
+    /// True when the authorisation for `repository` of `registry` was asked with credentials.
+    pub fn used_credentials(&self, registry: &str, repository: &str) -> bool {
+        self.with_credentials
+            .contains(&(registry.to_owned(), repository.to_owned()))
+    }
+}
+
+/// Credentials from `NOTARY_AUTH`: base64 of `user:password`.
+fn notary_auth(value: &str) -> anyhow::Result<Credentials> {
+    let raw = Zeroizing::new(Base64::decode_vec(value).map_err(|_| {
+        anyhow::anyhow!("NOTARY_AUTH is not base64: set it to the base64 of USER:PASSWORD")
+    })?);
+    let text = std::str::from_utf8(&raw)
+        .map_err(|_| anyhow::anyhow!("NOTARY_AUTH does not decode to UTF-8 text"))?;
+    match text.split_once(':') {
+        Some((user, pass)) if !user.is_empty() => Ok(Credentials::new(
+            user.to_owned(),
+            Zeroizing::new(pass.trim().to_owned()),
+        )),
+        _ => anyhow::bail!("NOTARY_AUTH does not decode to USER:PASSWORD (a user name, then ':')"),
+    }
+}
+
 /// A header value marked sensitive (kept out of logs and debug output).
 fn sensitive(registry: &str, value: &str) -> Result<HeaderValue, RegistryError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| RegistryError::InvalidCredentials {
@@ -1005,6 +1121,21 @@ mod tests {
             r.base_url("127.0.0.1.example.com"),
             "https://127.0.0.1.example.com"
         );
+    }
+
+    #[test]
+    fn notary_auth_is_base64_of_user_and_password() {
+        let c = notary_auth(&Base64::encode_string(b"alice:pw:with:colons\n")).unwrap();
+        assert_eq!(c.username, "alice");
+        assert_eq!(c.password.as_str(), "pw:with:colons");
+        for bad in [
+            "not base64!",
+            &Base64::encode_string(b"no-colon"),
+            &Base64::encode_string(b":pw"),
+        ] {
+            let e = notary_auth(bad).unwrap_err().to_string();
+            assert!(e.contains("NOTARY_AUTH"), "{e}");
+        }
     }
 
     #[test]

@@ -20,6 +20,13 @@
 //! Each helper panics with the command's output when it fails; [`NotaryClient::try_run`]
 //! returns the output of a command a test expects to fail.
 //!
+//! [`NotaryServer::start_with_token_auth`] runs the server with notary's token
+//! authentication (the registry token flow Docker Hub's notary uses): it then answers every
+//! request without a valid token with a `401` and a `Bearer` challenge naming a realm, and
+//! accepts JWTs signed by a [`TokenIssuer`]'s key, whose certificate is its
+//! `rootcertbundle`. The token service at the realm is the test's own;
+//! [`NotaryClient::with_auth`] gives the notary client credentials for it (`NOTARY_AUTH`).
+//!
 //! Both kill what they started when dropped, and every wait is bounded. When the binaries are
 //! missing, the first use panics naming the package to install (`scripts/test` installs it).
 //!
@@ -136,6 +143,16 @@ impl NotaryServer {
     /// configuration) and `notary-server.log` (its log). Its database is a fresh one on the
     /// shared test PostgreSQL cluster. Returns once the server answers its health check.
     pub fn start(dir: &Path) -> NotaryServer {
+        Self::start_with(dir, None)
+    }
+
+    /// [`NotaryServer::start`], with notary's token authentication configured as `auth`
+    /// says: every metadata request then needs a token from `auth.realm`.
+    pub fn start_with_token_auth(dir: &Path, auth: &TokenAuth) -> NotaryServer {
+        Self::start_with(dir, Some(auth))
+    }
+
+    fn start_with(dir: &Path, auth: Option<&TokenAuth>) -> NotaryServer {
         require(SERVER_BINARY);
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let ca = Ca::new("vouch notary test CA");
@@ -163,7 +180,7 @@ impl NotaryServer {
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let url = format!("https://127.0.0.1:{port}");
-            write_server_config(&config, dir, port, &db_url);
+            write_server_config(&config, dir, port, &db_url, auth);
             let mut child = spawn_server(&config, &log);
             match wait_until_healthy(&mut child, &client, &url, &log) {
                 Ok(()) => {
@@ -329,9 +346,37 @@ fn wait_until_healthy(
     }
 }
 
+/// notary-server's `auth` section for token authentication (see its `server-config.md`).
+#[derive(Debug, Clone)]
+pub struct TokenAuth {
+    /// The token service's URL, named in the `WWW-Authenticate` challenge.
+    pub realm: String,
+    /// The service name: the challenge's `service`, and the `aud` a token must carry.
+    pub service: String,
+    /// The `iss` a token must carry.
+    pub issuer: String,
+    /// The PEM certificates whose keys may sign tokens (with `x5c` chaining to them).
+    pub rootcertbundle: PathBuf,
+}
+
 /// notary-server's configuration: TLS with `dir`'s `cert.pem`/`key.pem`, the `local` signing
-/// service, the PostgreSQL store at `db_url` without TLS to the database.
-fn write_server_config(file: &Path, dir: &Path, port: u16, db_url: &str) {
+/// service, the PostgreSQL store at `db_url` without TLS to the database, and token
+/// authentication when `auth` is given.
+fn write_server_config(file: &Path, dir: &Path, port: u16, db_url: &str, auth: Option<&TokenAuth>) {
+    let auth = match auth {
+        Some(a) => format!(
+            r#"
+  "auth": {{
+    "type": "token",
+    "options": {{ "realm": {realm:?}, "service": {service:?}, "issuer": {issuer:?}, "rootcertbundle": {bundle:?} }}
+  }},"#,
+            realm = a.realm,
+            service = a.service,
+            issuer = a.issuer,
+            bundle = a.rootcertbundle.display().to_string(),
+        ),
+        None => String::new(),
+    };
     let config = format!(
         r#"{{
   "server": {{
@@ -340,7 +385,7 @@ fn write_server_config(file: &Path, dir: &Path, port: u16, db_url: &str) {
     "tls_key_file": {key:?}
   }},
   "trust_service": {{ "type": "local" }},
-  "storage": {{ "backend": "postgres", "db_url": "{db_url}?sslmode=disable" }},
+  "storage": {{ "backend": "postgres", "db_url": "{db_url}?sslmode=disable" }},{auth}
   "logging": {{ "level": "info" }}
 }}
 "#,
@@ -387,6 +432,7 @@ pub struct NotaryClient {
     trust_dir: PathBuf,
     server: String,
     ca_cert: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl NotaryClient {
@@ -398,7 +444,18 @@ impl NotaryClient {
             trust_dir: trust_dir.into(),
             server: server.url().to_owned(),
             ca_cert: server.ca_cert().to_owned(),
+            env: Vec::new(),
         }
+    }
+
+    /// This client, logging in to the server's token service as `user` with `password`
+    /// (`NOTARY_AUTH`, as the notary client reads it).
+    pub fn with_auth(mut self, user: &str, password: &str) -> Self {
+        use base64ct::{Base64, Encoding};
+        let auth = Base64::encode_string(format!("{user}:{password}").as_bytes());
+        self.env.retain(|(k, _)| k != "NOTARY_AUTH");
+        self.env.push(("NOTARY_AUTH".to_owned(), auth));
+        self
     }
 
     /// The trust directory: `tuf/<gun>/metadata/*.json`, `private/<key id>.key`.
@@ -422,7 +479,8 @@ impl NotaryClient {
             .env("PATH", "/usr/bin:/bin")
             // notary looks for ~/.notary/config.json; keep it away from the user's.
             .env("HOME", &self.trust_dir)
-            .envs(PASSPHRASES);
+            .envs(PASSPHRASES)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         run_bounded(cmd, stdin, COMMAND_TIMEOUT)
     }
 
@@ -573,6 +631,92 @@ impl DelegationKey {
         std::fs::write(&paths.key, key.serialize_pem())
             .unwrap_or_else(|e| panic!("{}: {e}", paths.key.display()));
         paths
+    }
+}
+
+/// Issues the JWTs notary-server's token authentication accepts: ES256, signed by a fresh
+/// ECDSA P-256 key whose self-signed certificate travels in the token's `x5c` header and is
+/// the server's `rootcertbundle` ([`TokenIssuer::write_bundle`]).
+pub struct TokenIssuer {
+    key: ring::signature::EcdsaKeyPair,
+    cert_der: Vec<u8>,
+    cert_pem: String,
+    issuer: String,
+}
+
+impl TokenIssuer {
+    /// A new issuer calling itself `issuer` (the tokens' `iss`).
+    pub fn new(issuer: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("cert parameters");
+        params.distinguished_name.push(DnType::CommonName, issuer);
+        let key = KeyPair::generate().expect("token signing key");
+        let cert = params.self_signed(&key).expect("token signing certificate");
+        let signing = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .expect("the token key as a ring key");
+        TokenIssuer {
+            key: signing,
+            cert_der: cert.der().to_vec(),
+            cert_pem: cert.pem(),
+            issuer: issuer.to_owned(),
+        }
+    }
+
+    /// The issuer's name (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Writes the certificate (PEM) to `file`: the server's `rootcertbundle`.
+    pub fn write_bundle(&self, file: &Path) {
+        std::fs::write(file, &self.cert_pem).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+
+    /// A token for `service` granting `actions` (`pull`, `push`) on each repository named
+    /// in `access`, valid for five minutes.
+    pub fn token(&self, service: &str, subject: &str, access: &[(&str, &[&str])]) -> String {
+        use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs();
+        let header = format!(
+            r#"{{"typ":"JWT","alg":"ES256","x5c":["{}"]}}"#,
+            Base64::encode_string(&self.cert_der)
+        );
+        let access: Vec<String> = access
+            .iter()
+            .map(|(name, actions)| {
+                let actions: Vec<String> = actions.iter().map(|a| format!("{a:?}")).collect();
+                format!(
+                    r#"{{"type":"repository","name":{name:?},"actions":[{}]}}"#,
+                    actions.join(",")
+                )
+            })
+            .collect();
+        let claims = format!(
+            r#"{{"iss":{iss:?},"sub":{subject:?},"aud":{service:?},"exp":{exp},"nbf":{nbf},"iat":{nbf},"jti":"{now}-{subject}","access":[{access}]}}"#,
+            iss = self.issuer,
+            exp = now + 300,
+            nbf = now - 10,
+            access = access.join(","),
+        );
+        let signing_input = format!(
+            "{}.{}",
+            Base64UrlUnpadded::encode_string(header.as_bytes()),
+            Base64UrlUnpadded::encode_string(claims.as_bytes())
+        );
+        let sig = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
+            .expect("sign a token");
+        format!(
+            "{signing_input}.{}",
+            Base64UrlUnpadded::encode_string(sig.as_ref())
+        )
     }
 }
 

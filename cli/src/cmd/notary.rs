@@ -18,7 +18,10 @@
 //! are imported only with their signer's key; otherwise their tags are reported as skipped.
 //!
 //! The notary state (the latest root and role versions seen) is kept in the repository's
-//! trust directory, so that a later run refuses a notary server that rolled back.
+//! trust directory, shared with `vouch verify --notary` ([`crate::notary`]), so that a later
+//! run of either refuses a notary server that rolled back. A notary server that asks for a
+//! token (the registry token flow) gets one anonymously, or with the credentials of
+//! `NOTARY_AUTH` or the docker config.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,12 +34,10 @@ use vouch_tuf::notary::{NotaryKey, Root as NotaryRoot, Signed};
 use vouch_tuf::reference::{Digest, Gun, ImageRef};
 use vouch_tuf::types::{RoleName, TargetName, Threshold, TopLevelRole};
 use vouch_verifier::notary::{
-    client_metadata_dir, client_trusted_root, fetch_collection, ExpiredMetadata, Layout,
-    NotaryCollection, NotaryState, VerifiedRole,
+    client_metadata_dir, fetch_collection, ExpiredMetadata, Layout, NotaryCollection, NotaryState,
+    NotaryVerifyError, VerifiedRole,
 };
-use vouch_verifier::transport::{
-    repository_url, DirectoryTransport, HttpOptions, HttpTransport, Transport,
-};
+use vouch_verifier::transport::{DirectoryTransport, Transport};
 use vouch_verifier::Limits;
 
 use crate::context::Context;
@@ -45,7 +46,6 @@ use crate::output::{self, Format};
 use crate::passphrase;
 use crate::remote::Remote;
 use crate::repo::{self, EditingRepo};
-use crate::trust;
 
 use super::delegation::{self, Delegate};
 use super::init;
@@ -55,8 +55,6 @@ use super::sign::{self, Change};
 const MAX_KEY_FILES: usize = 1024;
 /// Most GUNs one run imports.
 const MAX_GUNS: usize = 10_000;
-/// The file, in a repository's trust directory, that keeps the notary state between runs.
-const STATE_FILE: &str = "notary-state.json";
 
 /// `vouch import notary`
 ///
@@ -158,7 +156,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             guns.len()
         );
     }
-    let trust_dir = notary_trust_dir(&args)?;
+    let trust_dir = crate::notary::trust_dir(args.notary_trust_dir.as_deref())?;
     let mut reports = Vec::new();
     let mut failed: Vec<(Gun, anyhow::Error)> = Vec::new();
     for gun in guns {
@@ -212,67 +210,6 @@ fn guns(args: &Args) -> anyhow::Result<Vec<Gun>> {
     Ok(out)
 }
 
-fn notary_trust_dir(args: &Args) -> anyhow::Result<PathBuf> {
-    if let Some(d) = &args.notary_trust_dir {
-        return Ok(d.clone());
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| anyhow!("HOME is not set: pass --notary-trust-dir"))?;
-    Ok(Path::new(&home).join(".docker").join("trust"))
-}
-
-/// Where trust in the notary collection starts: the state kept by an earlier import, else
-/// --notary-root, else the notary client's trusted root.
-fn starting_state(
-    ctx: &Context,
-    args: &Args,
-    trust_dir: &Path,
-    gun: &Gun,
-) -> anyhow::Result<NotaryState> {
-    let kept = trust::dir(ctx, gun).join(STATE_FILE);
-    match std::fs::read(&kept) {
-        Ok(bytes) => {
-            let state = NotaryState::from_json(&bytes)
-                .with_context(|| format!("{} is damaged", kept.display()))?;
-            if state.gun() != gun.as_str() {
-                bail!(
-                    "{} is the notary state of {}, not {gun}",
-                    kept.display(),
-                    state.gun()
-                );
-            }
-            return Ok(state);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", kept.display())),
-    }
-    if let Some(file) = &args.notary_root {
-        let cap = Limits::DEFAULT.root_max_bytes;
-        let bytes = read_capped(file, cap)?;
-        return Ok(NotaryState::from_trusted_root(gun.as_str(), bytes));
-    }
-    client_trusted_root(trust_dir, gun, Limits::DEFAULT).map_err(|e| {
-        anyhow!(
-            "no trusted notary root for {gun} ({e}): the notary client keeps it in {}; \
-             pull an image of it once with DOCKER_CONTENT_TRUST=1 (or run `notary list {gun}`), \
-             or pass --notary-root FILE",
-            client_metadata_dir(trust_dir, gun)
-                .join("root.json")
-                .display()
-        )
-    })
-}
-
-fn read_capped(file: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
-    let meta =
-        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
-    if meta.len() > cap {
-        bail!("{} is larger than {cap} bytes", file.display());
-    }
-    std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
-}
-
 /// Fetches and verifies the collection of `gun`; returns it and a description of the source.
 fn verified_collection(
     ctx: &Context,
@@ -286,31 +223,22 @@ fn verified_collection(
     } else {
         ExpiredMetadata::Refuse
     };
-    let (transport, layout, source): (Box<dyn Transport>, Layout, String) =
-        match &args.notary_server {
-            Some(server) => {
-                let server = server.trim_end_matches('/');
-                let options = HttpOptions {
-                    connect_timeout: ctx.timeout,
-                    timeout: ctx.timeout,
-                    ..HttpOptions::default()
-                };
-                let http = HttpTransport::new(&repository_url(server, gun), &options)
-                    .with_context(|| format!("cannot reach the notary server at {server}"))?;
-                (Box::new(http), Layout::Server, server.to_owned())
-            }
-            None => {
-                let dir = client_metadata_dir(trust_dir, gun);
-                let source = format!("the notary cache {}", dir.display());
-                (
-                    Box::new(DirectoryTransport::new(dir)),
-                    Layout::ClientCache,
-                    source,
-                )
-            }
-        };
+    let server = match &args.notary_server {
+        Some(url) => Some(crate::notary::server_transport(ctx, url, gun)?),
+        None => None,
+    };
+    let dir = client_metadata_dir(trust_dir, gun);
+    let cache = DirectoryTransport::new(dir.clone());
+    let (transport, layout, source): (&dyn Transport, Layout, String) = match &server {
+        Some(s) => (&s.transport, Layout::Server, s.url.clone()),
+        None => (
+            &cache,
+            Layout::ClientCache,
+            format!("the notary cache {}", dir.display()),
+        ),
+    };
     let collection = fetch_collection(
-        transport.as_ref(),
+        transport,
         layout,
         state,
         repo::now(),
@@ -318,11 +246,12 @@ fn verified_collection(
         Limits::DEFAULT,
     )
     .map_err(|e| {
-        let hint = match &e {
-            vouch_verifier::notary::NotaryVerifyError::Expired { .. } => {
-                " (import it anyway with --allow-expired)"
+        let hint = match (&e, &server) {
+            (NotaryVerifyError::Expired { .. }, _) => {
+                " (import it anyway with --allow-expired)".into()
             }
-            _ => "",
+            (NotaryVerifyError::Transport { source, .. }, Some(s)) => s.fetch_hint(source),
+            _ => String::new(),
         };
         anyhow!("the notary collection {gun} from {source} does not verify: {e}{hint}")
     })?;
@@ -617,7 +546,7 @@ fn patterns(prefixes: &[String]) -> Result<Vec<String>, String> {
 }
 
 fn import_one(ctx: &Context, args: &Args, trust_dir: &Path, gun: &Gun) -> anyhow::Result<Report> {
-    let state = starting_state(ctx, args, trust_dir, gun)?;
+    let state = crate::notary::starting_state(ctx, gun, args.notary_root.as_deref(), trust_dir)?;
     let (collection, source) = verified_collection(ctx, args, trust_dir, gun, &state)?;
     let (mut tags, mut skipped) = plan(gun, &collection, args.keys);
 
@@ -766,11 +695,7 @@ fn import_one(ctx: &Context, args: &Args, trust_dir: &Path, gun: &Gun) -> anyhow
     }
 
     // The state to start from next time: a notary server that rolls back is caught.
-    let dir = trust::dir(ctx, gun);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let kept = dir.join(STATE_FILE);
-    std::fs::write(&kept, collection.state.to_json())
-        .with_context(|| format!("cannot write {}", kept.display()))?;
+    crate::notary::save_state(ctx, gun, &collection.state)?;
 
     let mut keys = BTreeMap::new();
     if let Some(s) = &signing {

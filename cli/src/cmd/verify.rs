@@ -14,6 +14,14 @@
 //! digest it serves for the tag now (or whether it serves the digest, for a bare digest):
 //! a tag pushed again after it was signed points at a digest nobody signed, and a deploy
 //! by tag would pull that. Such an image is not trusted (exit 3).
+//!
+//! With `--notary URL` (the migration window off Notary v1) the trust data is the image's
+//! Notary collection on that notary server instead, verified in the notary dialect
+//! ([`vouch_verifier::notary`]) from the root the notary client trusts (or `--notary-root`),
+//! and keeping the rollback state in the same place as `vouch import notary`
+//! ([`crate::notary`]). A tag resolves as `docker trust` resolves it: `targets/releases`
+//! (and the roles it delegates to) first, then `targets` and its delegations. The verdict,
+//! the output and the registry check are those of vouch's own trust data.
 
 use std::path::PathBuf;
 
@@ -21,6 +29,9 @@ use anyhow::{anyhow, bail};
 use serde_json::json;
 use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
 use vouch_tuf::types::RoleName;
+use vouch_verifier::notary::{
+    fetch_collection, ExpiredMetadata, Layout, NotaryTarget, NotaryVerifyError,
+};
 use vouch_verifier::transport::Transport;
 use vouch_verifier::{DelegationPath, Error as VerifyError, Updater};
 
@@ -50,6 +61,18 @@ pub struct Args {
     /// signed it.
     #[arg(long, value_name = "ROLE")]
     pub require_role: Option<String>,
+    /// Verify against this Notary v1 server (Docker Content Trust) instead of vouch: the
+    /// image's notary collection, from the root the notary client trusts.
+    #[arg(long, value_name = "URL", conflicts_with = "bundle")]
+    pub notary: Option<String>,
+    /// With --notary: the notary root to trust for the image's repository the first time,
+    /// instead of the notary client's (later runs start from the state they kept).
+    #[arg(long, value_name = "FILE", requires = "notary")]
+    pub notary_root: Option<PathBuf>,
+    /// With --notary: the notary client's trust directory, whose
+    /// tuf/<gun>/metadata/root.json is the root to trust [default: ~/.docker/trust].
+    #[arg(long, value_name = "DIR", requires = "notary")]
+    pub notary_trust_dir: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -86,14 +109,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         Some(reason) => Ok(Verdict::NotTrusted(reason)),
         None => Err(e),
     };
-    let verdict = match &args.bundle {
-        Some(path) => match Repo::open_offline(ctx, &gun, path) {
+    let verdict = match (&args.notary, &args.bundle) {
+        (Some(server), _) => notary_verdict(ctx, &args, &image, server)?,
+        (None, Some(path)) => match Repo::open_offline(ctx, &gun, path) {
             Ok(mut updater) => judge(ctx, &args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
             })?,
             Err(e) => refused(e)?,
         },
-        None => match Repo::open(ctx, &gun) {
+        (None, None) => match Repo::open(ctx, &gun) {
             Ok(mut repo) => {
                 let server = ctx.server.clone();
                 let store = repo.updater().store().clone();
@@ -330,9 +354,165 @@ fn warn_expiring<T: Transport>(
     }
 }
 
+/// The verdict of the notary server `server` on `image` (`verify --notary`).
+fn notary_verdict(
+    ctx: &Context,
+    args: &Args,
+    image: &ImageRef,
+    server: &str,
+) -> anyhow::Result<Verdict> {
+    let gun = image.gun();
+    let trust_dir = crate::notary::trust_dir(args.notary_trust_dir.as_deref())?;
+    let state = crate::notary::starting_state(ctx, &gun, args.notary_root.as_deref(), &trust_dir)?;
+    let server = crate::notary::server_transport(ctx, server, &gun)?;
+    let collection = match fetch_collection(
+        &server.transport,
+        Layout::Server,
+        &state,
+        repo::now(),
+        ExpiredMetadata::Refuse,
+        vouch_verifier::Limits::DEFAULT,
+    ) {
+        Ok(c) => c,
+        Err(NotaryVerifyError::Transport { what, source })
+            if source.is_not_found() && what == "root.json" =>
+        {
+            return Ok(Verdict::NotTrusted(format!(
+                "{gun} has no notary collection on {}, so nothing in it is signed (check the image name and --notary)",
+                server.url
+            )));
+        }
+        Err(NotaryVerifyError::Transport { source, .. }) => {
+            let hint = server.fetch_hint(&source);
+            return Err(anyhow!(
+                "cannot fetch the notary collection of {gun} from {}: {source}{hint}",
+                server.url
+            ));
+        }
+        // Checked and refused: expired, badly signed, rolled back. The kept state stays.
+        Err(e) => {
+            return Ok(Verdict::NotTrusted(format!(
+                "the notary collection of {gun} on {} failed verification: {e}",
+                server.url
+            )))
+        }
+    };
+    crate::notary::save_state(ctx, &gun, &collection.state)?;
+    let required = match &args.require_role {
+        Some(r) => Some(super::parse_role(Some(r))?),
+        None => None,
+    };
+    // A name without a tag or digest is its `latest` tag, as for a pull.
+    let tag = match (image.tag(), image.digest()) {
+        (None, Some(_)) => None,
+        (tag, _) => Some(tag.unwrap_or(image.tag_or_latest())),
+    };
+    let (signed, found): (Digest, Vec<&NotaryTarget>) = match (tag, image.digest()) {
+        (Some(tag), pin) => {
+            let target = match &required {
+                Some(role) => collection.lookup_preferring(tag, &[role.as_str()]),
+                None => collection.lookup_preferring(tag, DOCKER_TRUST_ROLES),
+            };
+            let Some(target) = target else {
+                let by = required
+                    .as_ref()
+                    .map(|r| format!(" by {r} or the roles it delegates to"))
+                    .unwrap_or_default();
+                return Ok(Verdict::NotTrusted(format!(
+                    "tag {tag} of {gun} is not signed{by} in its notary collection on {}: sign it with `docker trust sign`, or deploy a signed tag",
+                    server.url
+                )));
+            };
+            let Some(signed) = notary_digest(target) else {
+                return Ok(Verdict::NotTrusted(format!(
+                    "tag {tag} of {gun} is signed in its notary collection with no sha256 hash, so no image digest"
+                )));
+            };
+            if let Some(pin) = pin {
+                if *pin != signed {
+                    return Ok(Verdict::NotTrusted(format!(
+                        "tag {tag} of {gun} is signed for {signed} in its notary collection, not for {pin}"
+                    )));
+                }
+            }
+            (signed, vec![target])
+        }
+        (None, Some(pin)) => {
+            let found: Vec<&NotaryTarget> = collection
+                .roles
+                .iter()
+                .flat_map(|r| r.targets.values())
+                .filter(|t| notary_digest(t).as_ref() == Some(pin))
+                .collect();
+            if found.is_empty() {
+                return Ok(Verdict::NotTrusted(format!(
+                    "{pin} is not signed in the notary collection of {gun} on {}: sign it with `docker trust sign`, or deploy a signed image",
+                    server.url
+                )));
+            }
+            (pin.clone(), found)
+        }
+        (None, None) => bail!("{} names neither a tag nor a digest", args.image),
+    };
+    let mut role_paths: Vec<Vec<String>> = Vec::new();
+    for t in found {
+        let path = notary_role_path(&t.role);
+        if !role_paths.contains(&path) {
+            role_paths.push(path);
+        }
+    }
+    let pinned = super::parse_image(&format!("{}@{signed}", image.name()))?;
+    Ok(Verdict::Trusted {
+        pinned,
+        role_paths,
+        registry_signed: signed,
+        registry_digest: None,
+    })
+}
+
+/// The roles `docker trust` resolves a tag through, in order (each with the roles it
+/// delegates to).
+const DOCKER_TRUST_ROLES: &[&str] = &["targets/releases", "targets"];
+
+/// The image digest a notary target gives (its sha256), if it gives one.
+fn notary_digest(t: &NotaryTarget) -> Option<Digest> {
+    Digest::parse(&format!("sha256:{}", t.sha256.as_deref()?)).ok()
+}
+
+/// A notary role as the chain of roles from `targets` to it (notary names each delegated
+/// role below the role that delegates to it): `targets/releases` is
+/// `["targets", "targets/releases"]`.
+fn notary_role_path(role: &str) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut end = 0;
+    for (i, c) in role.char_indices() {
+        if c == '/' {
+            path.push(role[..i].to_owned());
+        }
+        end = i + c.len_utf8();
+    }
+    path.push(role[..end].to_owned());
+    path
+}
+
 /// The delegation path `--require-role ROLE` names: `releases` is targets -> targets/releases,
 /// `targets/releases/prod` the chain through each of its prefixes.
 fn required_path(role: &str) -> anyhow::Result<DelegationPath> {
     let name = super::parse_role(Some(role))?;
     DelegationPath::parse(name.as_str()).map_err(|e| anyhow!("--require-role {role}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn notary_roles_are_paths_from_targets() {
+        assert_eq!(notary_role_path("targets"), vec!["targets"]);
+        assert_eq!(
+            notary_role_path("targets/releases/prod"),
+            vec!["targets", "targets/releases", "targets/releases/prod"]
+        );
+    }
 }
