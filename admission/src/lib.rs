@@ -17,6 +17,8 @@
 //!   and its JSONPatch.
 //! - [`trust`] keeps one warm verifier per (trust server, GUN), refreshing at most once
 //!   per interval, single-flight, and failing closed.
+//! - [`notary`] reads a repository from a Notary v1 server instead (rules with `notary = …`,
+//!   for a migration), in the same warm state, keeping Notary's versions to catch rollback.
 //! - [`decide`] ties them together: [`decide::Webhook::review`] answers one review.
 //! - [`http`] serves it over HTTPS (certificate reload), with health and [`metrics`].
 //!
@@ -41,6 +43,7 @@ pub mod credentials;
 pub mod decide;
 pub mod http;
 pub mod metrics;
+pub mod notary;
 pub mod policy;
 pub mod reload;
 pub mod review;
