@@ -318,3 +318,153 @@ pub fn verdict(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use vouch_verifier::notary::{NotaryTarget, VerifiedRole};
+
+    use super::*;
+
+    fn hex(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn role(name: &str, tags: &[(&str, char)]) -> VerifiedRole {
+        VerifiedRole {
+            name: name.to_owned(),
+            version: 1,
+            expires: "2036-01-01T00:00:00Z".to_owned(),
+            signed_by: Vec::new(),
+            paths: vec![String::new()],
+            targets: tags
+                .iter()
+                .map(|(tag, c)| {
+                    let t = NotaryTarget {
+                        name: (*tag).to_owned(),
+                        sha256: Some(hex(*c)),
+                        length: 1,
+                        custom: None,
+                        role: name.to_owned(),
+                    };
+                    ((*tag).to_owned(), t)
+                })
+                .collect::<BTreeMap<_, _>>(),
+            outside_paths: Vec::new(),
+            keys: Vec::new(),
+            threshold: 1,
+        }
+    }
+
+    /// `targets` signs v1 (1…) and v2 (2…); `targets/releases` signs v2 (b…) and v3 (3…);
+    /// `targets/dev` signs v4 (4…).
+    fn collection() -> NotaryCollection {
+        NotaryCollection {
+            gun: "reg.io/app".to_owned(),
+            root_version: 1,
+            timestamp_version: 1,
+            snapshot_version: 1,
+            roles: vec![
+                role("targets", &[("v1", '1'), ("v2", '2')]),
+                role("targets/dev", &[("v4", '4')]),
+                role("targets/releases", &[("v2", 'b'), ("v3", '3')]),
+            ],
+            skipped: Vec::new(),
+            expired: Vec::new(),
+            state: NotaryState::from_trusted_root("reg.io/app", Vec::new()),
+        }
+    }
+
+    fn decide(image: &str, required: &[&str]) -> Verdict {
+        let gun = Gun::new("reg.io/app").unwrap();
+        let required: Vec<String> = required.iter().map(|r| (*r).to_owned()).collect();
+        verdict(
+            &collection(),
+            image,
+            &ImageRef::parse(image.trim()).unwrap(),
+            &gun,
+            &required,
+        )
+    }
+
+    fn pinned(v: Verdict) -> Option<String> {
+        match v {
+            Verdict::Allowed { pinned, reason } => {
+                assert_eq!(reason, VERIFIED);
+                pinned
+            }
+            Verdict::Denied { message, .. } => panic!("denied: {message}"),
+        }
+    }
+
+    fn refused(v: Verdict) -> (&'static str, String) {
+        match v {
+            Verdict::Denied { message, reason } => (reason, message),
+            Verdict::Allowed { .. } => panic!("admitted"),
+        }
+    }
+
+    #[test]
+    fn tags_resolve_as_docker_trust_does_and_are_pinned() {
+        assert_eq!(
+            pinned(decide("reg.io/app:v1", &[])),
+            Some(format!("reg.io/app:v1@sha256:{}", hex('1')))
+        );
+        // targets/releases first: its v2, not the one targets signed.
+        assert_eq!(
+            pinned(decide(" reg.io/app:v2", &[])),
+            Some(format!("reg.io/app:v2@sha256:{}", hex('b')))
+        );
+        assert_eq!(
+            pinned(decide(&format!("reg.io/app:v3@sha256:{}", hex('3')), &[])),
+            None
+        );
+        let (reason, m) = refused(decide(&format!("reg.io/app:v2@sha256:{}", hex('2')), &[]));
+        assert_eq!(reason, "digest_mismatch");
+        assert!(m.contains(&format!(
+            "is not the signed digest sha256:{} of tag v2",
+            hex('b')
+        )));
+        let (reason, m) = refused(decide("reg.io/app", &[]));
+        assert_eq!(reason, "unsigned");
+        assert!(m.contains("tag latest is not signed in reg.io/app"), "{m}");
+    }
+
+    #[test]
+    fn digests_are_trusted_when_a_role_in_scope_signed_them() {
+        assert_eq!(
+            pinned(decide(&format!("reg.io/app@sha256:{}", hex('4')), &[])),
+            None
+        );
+        let (reason, m) = refused(decide(&format!("reg.io/app@sha256:{}", hex('9')), &[]));
+        assert_eq!(reason, "unsigned");
+        assert!(m.contains("is not signed in reg.io/app"), "{m}");
+        let (reason, m) = refused(decide(
+            &format!("reg.io/app@sha256:{}", hex('4')),
+            &["targets/releases"],
+        ));
+        assert_eq!(reason, "required_role");
+        assert!(m.contains("by targets/dev, not by the required role targets/releases"));
+    }
+
+    #[test]
+    fn required_roles_count_only_those_delegations_and_below() {
+        assert_eq!(
+            pinned(decide("reg.io/app:v3", &["targets/releases"])),
+            Some(format!("reg.io/app:v3@sha256:{}", hex('3')))
+        );
+        let (reason, m) = refused(decide("reg.io/app:v1", &["targets/releases"]));
+        assert_eq!(reason, "required_role");
+        assert!(m.contains("tag v1 is signed in reg.io/app by targets, not by the required role targets/releases"), "{m}");
+        // A role merely sharing a prefix of the name is not below it.
+        let (reason, _) = refused(decide("reg.io/app:v4", &["targets/de"]));
+        assert_eq!(reason, "required_role");
+        assert!(pinned(decide(
+            "reg.io/app:v4",
+            &["targets/releases", "targets/dev"]
+        ))
+        .is_some());
+    }
+}

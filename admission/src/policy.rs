@@ -1319,6 +1319,99 @@ mod tests {
     }
 
     #[test]
+    fn notary_rules_pin_a_notary_root_per_rule_or_per_gun() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures");
+        let app = fixtures.join("app/metadata/root.json");
+        let rule = |extra: &str| {
+            format!(
+                "[[rule]]\npattern = \"example.com/fixtures/**\"\naction = \"verify\"\n\
+                 notary = \"https://notary.example/\"\n{extra}"
+            )
+        };
+        let p = Policy::parse(
+            &rule(&format!(
+                "required_roles = [\"targets/releases\"]\n[rule.notary_roots]\n\
+                 \"example.com/fixtures/app\" = \"{}\"\n",
+                app.display()
+            )),
+            Path::new("."),
+        )
+        .unwrap();
+        let t = p.rules[0].trust.as_ref().unwrap();
+        assert_eq!(t.server, "https://notary.example");
+        assert!(t.anchor.is_none() && t.required_roles.is_empty());
+        let n = t.notary.as_ref().unwrap();
+        assert_eq!(n.required_roles, ["targets/releases"]);
+        let gun = |g: &str| Gun::new(g).unwrap();
+        let root = n.root_for(&gun("example.com/fixtures/app")).unwrap();
+        assert_eq!(root.bytes(), std::fs::read(&app).unwrap());
+        assert!(root.id().starts_with("notary-"));
+        let e = n.root_for(&gun("example.com/fixtures/other")).unwrap_err();
+        assert!(e.contains("no Notary root is pinned"), "{e}");
+        assert_eq!(p.root_files, [app.clone()]);
+        assert!(p
+            .summary()
+            .contains("against the Notary server https://notary.example"));
+        // One root for the rule: checked for shape only (the rule's GUNs are not known).
+        let p = Policy::parse(
+            &rule(&format!("notary_root = \"{}\"\n", app.display())),
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(matches!(
+            p.rules[0]
+                .trust
+                .as_ref()
+                .unwrap()
+                .notary
+                .as_ref()
+                .unwrap()
+                .roots,
+            NotaryRoots::One(_)
+        ));
+        for (extra, problem) in [
+            ("", "needs its pinned Notary root"),
+            ("[rule.notary_roots]\n", "needs its pinned Notary root"),
+            (
+                "notary_root = \"missing.json\"\n",
+                "cannot read notary root",
+            ),
+            (
+                "notary_root = \"x\"\nroot_inline = 'ROOT_JSON'\n",
+                "not `root_file` or `root_inline`",
+            ),
+            ("notary_root = \"x\"\nserver = \"https://v\"\n", "not both"),
+            (
+                "notary_root = \"x\"\nrequired_roles = [[\"releases\"]]\n",
+                "names Notary delegations",
+            ),
+        ] {
+            let e = parse(&rule(extra)).unwrap_err().to_string();
+            assert!(e.contains(problem), "{extra}: {e}");
+        }
+        let e = parse("[[rule]]\npattern = \"**\"\naction = \"allow\"\nnotary = \"https://n\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only for `verify` rules"), "{e}");
+        // A missing root while serving: the rule is unavailable, and its file watched.
+        let p = Policy::parse_with(
+            &rule("notary_root = \"missing.json\"\n"),
+            Path::new("/nowhere"),
+            RootFiles::MayBeMissing,
+        )
+        .unwrap();
+        assert!(p.rules[0].trust.is_none());
+        assert!(p
+            .unavailable_roots()
+            .next()
+            .unwrap()
+            .1
+            .contains("cannot read notary root"));
+        assert_eq!(p.root_files, [Path::new("/nowhere/missing.json")]);
+    }
+
+    #[test]
     fn a_token_sent_in_clear_beyond_loopback_is_warned_about() {
         let rule = |server: &str| {
             format!(
