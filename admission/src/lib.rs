@@ -4,9 +4,9 @@
 //! as a mutating admission webhook (`admission.k8s.io/v1` `AdmissionReview`), before it
 //! admits a workload. It checks every container image of Pods and of the workload kinds
 //! that carry pod templates against a policy, verifies images with [`vouch_verifier`]
-//! against a vouch trust server, and in mutating mode rewrites `host/org/app:v1` to
-//! `host/org/app:v1@sha256:…`, the digest that was signed, so the node pulls exactly what
-//! was verified. What it is not: a registry client (it never fetches manifests) nor a
+//! against a vouch trust server (or, during a migration, a Notary v1 server), and in
+//! mutating mode rewrites `host/org/app:v1` to `host/org/app:v1@sha256:…`, the digest that
+//! was signed, so the node pulls exactly what was verified. What it is not: a registry client (it never fetches manifests) nor a
 //! signer.
 //!
 //! How the parts relate:

@@ -34,7 +34,9 @@ use vouch_verifier::Limits;
 use crate::credentials::ServerToken;
 use crate::policy::NotaryRoot;
 use crate::review::Verdict;
-use crate::trust::{not_authorised, transport_for, Current, Repo, TrustConfig, TrustError};
+use crate::trust::{
+    not_authorised, transport_for, Current, Repo, RoleExpiries, TrustConfig, TrustError,
+};
 
 /// The roles `docker trust` resolves a tag through, in order (each with the roles below it).
 pub const DOCKER_TRUST_ROLES: [&str; 2] = ["targets/releases", "targets"];
@@ -99,7 +101,7 @@ pub(crate) fn refresh(
 fn expiries(
     collection: &NotaryCollection,
     fetched: &[(String, Vec<u8>)],
-) -> Result<(Timestamp, Vec<(&'static str, Timestamp)>), TrustError> {
+) -> Result<(Timestamp, RoleExpiries), TrustError> {
     let bad = |e: &dyn std::fmt::Display| TrustError::Rejected(e.to_string());
     let at = |role: &str, text: &str| {
         vouch_tuf::notary::parse_expires(text)

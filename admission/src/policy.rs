@@ -53,6 +53,15 @@
 //! explicit chain of role names (`["releases", "prod"]` is `targets → releases → prod`). An
 //! image passes when the role path that vouched for it starts with every listed chain.
 //!
+//! A `verify` rule may instead read a Notary v1 server, for repositories not yet moved to
+//! vouch ([`NotarySource`], see [`crate::notary`]): `notary = "https://notary.example.com"`
+//! with the Notary root pinned for its repository (`notary_root = "roots/app.json"`, or a
+//! `[rule.notary_roots]` table of GUN = file; a rule with neither is refused), and
+//! `required_roles` naming Notary delegations (`targets/releases`). It is an option of
+//! `verify` rather than an action of its own because the action is the same (verify, pin
+//! tags); only where trust comes from differs, and moving a repository to vouch changes just
+//! those keys.
+//!
 //! `exempt_namespaces` are compared exactly with the request's namespace, so each must be a
 //! valid namespace name (a DNS-1123 label).
 
@@ -1349,7 +1358,7 @@ mod tests {
         assert!(root.id().starts_with("notary-"));
         let e = n.root_for(&gun("example.com/fixtures/other")).unwrap_err();
         assert!(e.contains("no Notary root is pinned"), "{e}");
-        assert_eq!(p.root_files, [app.clone()]);
+        assert_eq!(p.root_files, std::slice::from_ref(&app));
         assert!(p
             .summary()
             .contains("against the Notary server https://notary.example"));

@@ -2,7 +2,9 @@
 //!
 //! Each repository gets one [`Repo`]: a [`vouch_verifier::Updater`] of the last successful
 //! refresh, kept in memory and answered from (its lookups are cached until the next
-//! refresh). The rules:
+//! refresh) — or, for a repository read from a Notary v1 server ([`RepoAnchor::Notary`]),
+//! the verified Notary collection, refreshed by [`crate::notary::refresh`] under exactly the
+//! rules below, with its Notary versions kept across refreshes. The rules:
 //!
 //! - a refresh runs at most once per refresh interval per repository, one at a time
 //!   (single flight); a request that finds the state stale while a refresh is in flight
@@ -189,14 +191,17 @@ pub(crate) struct Current {
     /// Earliest expiry among the trusted top-level metadata.
     expires: Timestamp,
     /// When the trusted root and targets expire (for metrics and warnings).
-    expiring: Vec<(&'static str, Timestamp)>,
+    expiring: RoleExpiries,
 }
+
+/// When roles expire, by role (`root`, `targets`).
+pub(crate) type RoleExpiries = Vec<(&'static str, Timestamp)>;
 
 /// The trusted state of a repository, by the dialect its trust server speaks.
 enum Trusted {
     /// A vouch server (or a directory): a TUF 1.0 updater, which fetches delegated roles
     /// as lookups need them.
-    Tuf(Updater<RepoTransport>),
+    Tuf(Box<Updater<RepoTransport>>),
     /// A Notary v1 server: the whole verified collection (Notary's client loads every
     /// delegated role on each update).
     Notary(vouch_verifier::notary::NotaryCollection),
@@ -1070,7 +1075,7 @@ fn refresh_in(
     .filter_map(|(role, at)| Some((role, at?)))
     .collect();
     Ok(Current {
-        trusted: Trusted::Tuf(updater),
+        trusted: Trusted::Tuf(Box::new(updater)),
         expires,
         expiring,
     })
@@ -1223,7 +1228,7 @@ impl Current {
     pub(crate) fn notary(
         collection: vouch_verifier::notary::NotaryCollection,
         expires: Timestamp,
-        expiring: Vec<(&'static str, Timestamp)>,
+        expiring: RoleExpiries,
     ) -> Self {
         Current {
             trusted: Trusted::Notary(collection),
