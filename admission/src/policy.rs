@@ -560,7 +560,7 @@ impl Policy {
             let mut unavailable = None;
             let trust = match r.action {
                 Action::Verify if r.notary.is_some() => {
-                    match notary_source(r, base, root_files, &mut named_roots)
+                    match notary_source(r, &pattern, base, root_files, &mut named_roots)
                         .map_err(|m| fail(&m))?
                     {
                         Ok(source) => Some(source),
@@ -814,6 +814,7 @@ impl Policy {
 /// it names is added to `named_roots` (to watch).
 fn notary_source(
     r: &RawRule,
+    pattern: &NamePattern,
     base: &Path,
     root_files: RootFiles,
     named_roots: &mut Vec<PathBuf>,
@@ -880,8 +881,22 @@ fn notary_source(
             }
         }
     };
+    let template = r.gun.as_deref().unwrap_or("{name}");
+    // The one GUN a `notary_root` pins, when the rule says which: a literal `gun`, or a
+    // literal pattern under the default `{name}`. Otherwise only the root's shape is checked
+    // here, and its signatures on each refresh.
+    let one_gun = if !template.contains('{') {
+        Some(template.to_owned())
+    } else if template == "{name}" && !pattern.as_str().contains(['*', '?']) {
+        Some(pattern.as_str().to_owned())
+    } else {
+        None
+    };
+    let one_gun = one_gun
+        .map(|g| Gun::new(&g).map_err(|e| format!("gun {g:?}: {e}")))
+        .transpose()?;
     let roots = match (&r.notary_root, &r.notary_roots) {
-        (Some(p), None) => read(p, None)?.map(NotaryRoots::One),
+        (Some(p), None) => read(p, one_gun.as_ref())?.map(NotaryRoots::One),
         (None, Some(table)) if !table.is_empty() => {
             let mut roots = BTreeMap::new();
             let mut complete = true;
@@ -1362,7 +1377,23 @@ mod tests {
         assert!(p
             .summary()
             .contains("against the Notary server https://notary.example"));
-        // One root for the rule: checked for shape only (the rule's GUNs are not known).
+        // One root for a pattern: checked for shape only (the rule's GUNs are not known);
+        // for one repository, also against its GUN.
+        let one = |pattern: &str| {
+            format!(
+                "[[rule]]\npattern = \"{pattern}\"\naction = \"verify\"\n\
+                 notary = \"https://n\"\nnotary_root = \"{}\"\n",
+                app.display()
+            )
+        };
+        assert!(Policy::parse(&one("example.com/fixtures/app"), Path::new(".")).is_ok());
+        let e = Policy::parse(&one("example.com/fixtures/other"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a usable root for example.com/fixtures/other"),
+            "{e}"
+        );
         let p = Policy::parse(
             &rule(&format!("notary_root = \"{}\"\n", app.display())),
             Path::new("."),
