@@ -161,7 +161,7 @@ impl Metrics {
             "Answers served from warm trust state.",
             self.cache_hits.load(Ordering::Relaxed),
         );
-        out.push_str("# HELP vouch_admission_refreshes_total TUF refreshes by result.\n");
+        out.push_str("# HELP vouch_admission_refreshes_total Trust refreshes (TUF, or Notary for notary rules) by result.\n");
         out.push_str("# TYPE vouch_admission_refreshes_total counter\n");
         let _ = writeln!(
             out,
