@@ -27,11 +27,14 @@ fn hex_of(c: char) -> String {
 }
 
 /// A notary server, one client with a collection `APP` (v1, v2 in targets; v3 in
-/// `targets/releases`, signed by a delegation key the client imported).
+/// `targets/releases`, signed by a delegation key the client imported; then its targets key
+/// and its root key rotated, so root version 3 is current).
 struct Notary {
     _tmp: tempfile::TempDir,
     server: NotaryServer,
     client: NotaryClient,
+    /// Root version 1 of `APP`, before its targets and root keys were rotated.
+    first_root: PathBuf,
 }
 
 impl Notary {
@@ -49,10 +52,25 @@ impl Notary {
         client.publish(APP);
         client.addhash(APP, "v3", 103, &hex_of('3'), Some("targets/releases"));
         client.publish(APP);
+        // The root a long-standing consumer pinned, before the keys were rotated.
+        let first_root = tmp.path().join("first-root.json");
+        std::fs::copy(
+            client
+                .trust_dir()
+                .join("tuf")
+                .join(APP)
+                .join("metadata")
+                .join("root.json"),
+            &first_root,
+        )
+        .unwrap();
+        client.rotate_key(APP, "targets");
+        client.rotate_key(APP, "root");
         Notary {
             _tmp: tmp,
             server,
             client,
+            first_root,
         }
     }
 
@@ -160,8 +178,18 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
     let server = Server::start();
     let v = importer(&server, &notary);
 
-    let report = import(&v, &notary, APP, &["--keys", "notary"]).json();
+    // Trust starts from root version 1, as a consumer pinned it before the rotations: the
+    // import walks the root chain to version 3 and signs with the current keys.
+    let first_root = notary.first_root.to_str().unwrap().to_owned();
+    let report = import(
+        &v,
+        &notary,
+        APP,
+        &["--keys", "notary", "--notary-root", &first_root],
+    )
+    .json();
     let r = &report["imported"][0];
+    assert_eq!(r["notary_root_version"], 3, "{report:#}");
     assert_eq!(r["created"], true, "{report:#}");
     assert_eq!(
         statuses(&report),
@@ -359,6 +387,31 @@ fn new_keys_import_the_targets_tags_and_report_the_delegated_ones() {
     assert!(
         said.contains("root type metadata invalid: expected type Root, not root"),
         "{said}"
+    );
+}
+
+#[test]
+fn a_collection_whose_snapshot_key_the_notary_server_holds_moves_too() {
+    const SERVER_SNAPSHOT: &str = "example.com/org/online-snapshot";
+    let notary = Notary::start();
+    notary.client.init_with_server_snapshot(SERVER_SNAPSHOT);
+    notary
+        .client
+        .addhash(SERVER_SNAPSHOT, "latest", 105, &hex_of('5'), None);
+    notary.client.publish(SERVER_SNAPSHOT);
+    let server = Server::start();
+    let v = importer(&server, &notary);
+
+    let report = import(&v, &notary, SERVER_SNAPSHOT, &["--keys", "notary"]).json();
+    assert_eq!(
+        statuses(&report),
+        vec![row("latest", "targets", "added")],
+        "{report:#}"
+    );
+    let printed = notary.client.lookup(SERVER_SNAPSHOT, "latest");
+    assert_eq!(
+        verified(&v, SERVER_SNAPSHOT, "latest")["digest"],
+        printed.digest.as_str()
     );
 }
 
