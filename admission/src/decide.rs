@@ -26,8 +26,7 @@ use vouch_tuf::reference::{Gun, ImageRef};
 use crate::metrics::Metrics;
 use crate::policy::{Action, Mode, Policy, TrustSource};
 use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
-use crate::trust::{self, Deadline, Repo, RepoKey, TrustCache, TrustConfig};
-use vouch_verifier::pins::Anchor;
+use crate::trust::{self, Deadline, Repo, RepoAnchor, RepoKey, TrustCache, TrustConfig};
 use vouch_verifier::Error as VerifyError;
 
 /// The webhook: policy, warm trust state and metrics.
@@ -216,22 +215,7 @@ impl Webhook {
         let resp = respond(req, &pairs, warn, endpoint == Endpoint::Mutate);
         let (result, reason) = match first_denial {
             None if pairs.is_empty() => ("allowed", "no_images"),
-            None => (
-                "allowed",
-                if pairs.iter().all(|(_, v)| {
-                    matches!(
-                        v,
-                        Verdict::Allowed {
-                            reason: "policy_allow",
-                            ..
-                        }
-                    )
-                }) {
-                    "policy_allow"
-                } else {
-                    "verified"
-                },
-            ),
+            None => ("allowed", allowed_reason(&pairs)),
             Some(r) if warn => ("warned", r),
             Some(r) => ("denied", r),
         };
@@ -342,7 +326,7 @@ impl Webhook {
     /// are ([`TrustConfig::max_images_per_review`]).
     fn repos_to_verify(&self, policy: &Policy, images: &[&str]) -> Result<Vec<Arc<Repo>>, usize> {
         let limit = self.trust.config().max_repositories_per_review;
-        let mut distinct: HashMap<(RepoKey, String), Anchor> = HashMap::new();
+        let mut distinct: HashMap<(RepoKey, String), RepoAnchor> = HashMap::new();
         for image in images {
             if let Ok((_, source, gun, anchor)) = rule_plan(policy, image) {
                 let key = RepoKey {
@@ -357,7 +341,7 @@ impl Webhook {
         }
         Ok(distinct
             .into_iter()
-            .map(|((key, _), anchor)| self.trust.repo(key, &anchor))
+            .map(|((key, _), anchor)| self.trust.repo_anchored(key, &anchor))
             .collect())
     }
 
@@ -404,7 +388,7 @@ impl Webhook {
                     server: source.server.clone(),
                     gun: gun.clone(),
                 };
-                let repo = self.trust.repo(key, &anchor);
+                let repo = self.trust.repo_anchored(key, &anchor);
                 Plan::Verify {
                     parsed,
                     source,
@@ -461,6 +445,15 @@ impl Webhook {
         deadline: Deadline,
     ) -> Verdict {
         let denied = |message: String, reason| Verdict::Denied { message, reason };
+        if let Some(notary) = &source.notary {
+            let required = &notary.required_roles;
+            return match self.trust.with_notary(repo, deadline, |collection| {
+                crate::notary::verdict(collection, image, parsed, gun, required)
+            }) {
+                Ok(v) => v,
+                Err(e) => denied(format!("{gun}: {e}"), e.reason()),
+            };
+        }
         let required = &source.required_roles;
         let vouched = match trust::vouch(&self.trust, repo, parsed, required, deadline) {
             Err(e) => return denied(format!("{gun}: {e}"), e.reason()),
@@ -559,7 +552,7 @@ fn fail_all(sites: &[ImageSite], message: &str, reason: &'static str) -> Vec<Ver
 fn rule_plan<'p>(
     policy: &'p Policy,
     image: &str,
-) -> Result<(ImageRef, &'p TrustSource, Gun, Anchor), Verdict> {
+) -> Result<(ImageRef, &'p TrustSource, Gun, RepoAnchor), Verdict> {
     let denied = |message: String, reason| Err(Verdict::Denied { message, reason });
     let parsed = match ImageRef::parse(image.trim()) {
         Ok(r) => r,
@@ -600,11 +593,34 @@ fn rule_plan<'p>(
         Ok(g) => g,
         Err(e) => return denied(format!("GUN mapping failed: {e}"), "invalid_reference"),
     };
-    let anchor = match policy.anchor_for(source, &gun) {
-        Ok(a) => a,
-        Err(message) => return denied(message, "no_trust_pin"),
+    let anchor = match &source.notary {
+        Some(notary) => match notary.root_for(&gun) {
+            Ok(root) => RepoAnchor::Notary(root.clone()),
+            Err(message) => return denied(message, "no_trust_pin"),
+        },
+        None => match policy.anchor_for(source, &gun) {
+            Ok(a) => RepoAnchor::Tuf(a),
+            Err(message) => return denied(message, "no_trust_pin"),
+        },
     };
     Ok((parsed, source, gun, anchor))
+}
+
+/// The reason an admitted review is counted under: `policy_allow` when the policy alone
+/// admitted every image, `notary_verified` when every image it did not was verified
+/// through a Notary server, else `verified`.
+fn allowed_reason(pairs: &[(ImageSite, Verdict)]) -> &'static str {
+    let reasons = || {
+        pairs.iter().filter_map(|(_, v)| match v {
+            Verdict::Allowed { reason, .. } if *reason != "policy_allow" => Some(*reason),
+            _ => None,
+        })
+    };
+    match reasons().next() {
+        None => "policy_allow",
+        Some(_) if reasons().all(|r| r == crate::notary::VERIFIED) => crate::notary::VERIFIED,
+        Some(_) => "verified",
+    }
 }
 
 fn deadline_message(policy: &Policy) -> String {

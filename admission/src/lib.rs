@@ -4,9 +4,9 @@
 //! as a mutating admission webhook (`admission.k8s.io/v1` `AdmissionReview`), before it
 //! admits a workload. It checks every container image of Pods and of the workload kinds
 //! that carry pod templates against a policy, verifies images with [`vouch_verifier`]
-//! against a vouch trust server, and in mutating mode rewrites `host/org/app:v1` to
-//! `host/org/app:v1@sha256:…`, the digest that was signed, so the node pulls exactly what
-//! was verified. What it is not: a registry client (it never fetches manifests) nor a
+//! against a vouch trust server (or, during a migration, a Notary v1 server), and in
+//! mutating mode rewrites `host/org/app:v1` to `host/org/app:v1@sha256:…`, the digest that
+//! was signed, so the node pulls exactly what was verified. What it is not: a registry client (it never fetches manifests) nor a
 //! signer.
 //!
 //! How the parts relate:
@@ -17,6 +17,8 @@
 //!   and its JSONPatch.
 //! - [`trust`] keeps one warm verifier per (trust server, GUN), refreshing at most once
 //!   per interval, single-flight, and failing closed.
+//! - [`notary`] reads a repository from a Notary v1 server instead (rules with `notary = …`,
+//!   for a migration), in the same warm state, keeping Notary's versions to catch rollback.
 //! - [`decide`] ties them together: [`decide::Webhook::review`] answers one review.
 //! - [`http`] serves it over HTTPS (certificate reload), with health and [`metrics`].
 //!
@@ -41,6 +43,7 @@ pub mod credentials;
 pub mod decide;
 pub mod http;
 pub mod metrics;
+pub mod notary;
 pub mod policy;
 pub mod reload;
 pub mod review;

@@ -27,6 +27,7 @@ pub struct Metrics {
     pruned: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    notary_rollbacks: AtomicU64,
     /// Expiry (Unix seconds) of the trusted root and targets of each repository in memory,
     /// by (GUN, role): at most two entries per repository, removed when it is dropped.
     expiries: Mutex<BTreeMap<(String, &'static str), i64>>,
@@ -67,6 +68,12 @@ impl Metrics {
             &self.refreshes_failed
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a Notary server caught rolling back (a refresh refused as
+    /// [`crate::trust::TrustError::NotaryRollback`]).
+    pub fn notary_rollback(&self) {
+        self.notary_rollbacks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an attempt to load the policy again (`ok`: the new policy is in force).
@@ -154,7 +161,7 @@ impl Metrics {
             "Answers served from warm trust state.",
             self.cache_hits.load(Ordering::Relaxed),
         );
-        out.push_str("# HELP vouch_admission_refreshes_total TUF refreshes by result.\n");
+        out.push_str("# HELP vouch_admission_refreshes_total Trust refreshes (TUF, or Notary for notary rules) by result.\n");
         out.push_str("# TYPE vouch_admission_refreshes_total counter\n");
         let _ = writeln!(
             out,
@@ -179,6 +186,13 @@ impl Metrics {
             "counter",
             "Repositories dropped from memory for being idle.",
             self.pruned.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "vouch_admission_notary_rollbacks_total",
+            "counter",
+            "Refreshes refused because a Notary server served older metadata than already trusted.",
+            self.notary_rollbacks.load(Ordering::Relaxed),
         );
         out.push_str(
             "# HELP vouch_admission_policy_reloads_total Attempts to load the changed policy again, by result.\n",

@@ -53,6 +53,15 @@
 //! explicit chain of role names (`["releases", "prod"]` is `targets → releases → prod`). An
 //! image passes when the role path that vouched for it starts with every listed chain.
 //!
+//! A `verify` rule may instead read a Notary v1 server, for repositories not yet moved to
+//! vouch ([`NotarySource`], see [`crate::notary`]): `notary = "https://notary.example.com"`
+//! with the Notary root pinned for its repository (`notary_root = "roots/app.json"`, or a
+//! `[rule.notary_roots]` table of GUN = file; a rule with neither is refused), and
+//! `required_roles` naming Notary delegations (`targets/releases`). It is an option of
+//! `verify` rather than an action of its own because the action is the same (verify, pin
+//! tags); only where trust comes from differs, and moving a repository to vouch changes just
+//! those keys.
+//!
 //! `exempt_namespaces` are compared exactly with the request's namespace, so each must be a
 //! valid namespace name (a DNS-1123 label).
 
@@ -236,6 +245,23 @@ struct RawRule {
     root_inline: Option<String>,
     #[serde(default)]
     required_roles: Vec<RawRequiredRole>,
+    notary: Option<String>,
+    notary_root: Option<PathBuf>,
+    notary_roots: Option<BTreeMap<String, PathBuf>>,
+}
+
+impl RawRule {
+    /// The trust server the rule reads from: its vouch `server`, or its `notary` server.
+    fn server_url(&self) -> Option<&str> {
+        self.server.as_deref().or(self.notary.as_deref())
+    }
+
+    /// Every Notary root file the rule names.
+    fn notary_root_files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.notary_root
+            .iter()
+            .chain(self.notary_roots.iter().flat_map(|m| m.values()))
+    }
 }
 
 /// One `required_roles` entry: a role name (`"targets/releases"`), or an explicit chain of
@@ -277,6 +303,100 @@ pub struct TrustSource {
     /// Delegation paths the role path that vouched for an image must start with (all of
     /// them; the policy refuses lists that no single path can satisfy).
     pub required_roles: Vec<DelegationPath>,
+    /// For a rule reading a Notary v1 server (`notary = …`, then [`TrustSource::server`] is
+    /// that server, `anchor` is `None` and `required_roles` empty): its pinned Notary roots
+    /// and required delegations.
+    pub notary: Option<NotarySource>,
+}
+
+/// A Notary root the policy pins for one repository (`notary_root`, or an entry of
+/// `notary_roots`): the bytes of a root in Notary's dialect, as the notary client keeps it
+/// (`…/tuf/<gun>/metadata/root.json`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotaryRoot {
+    bytes: Arc<Vec<u8>>,
+    id: String,
+    origin: String,
+}
+
+impl NotaryRoot {
+    /// A pinned root read from `origin` (a file name, for messages). Only its shape is
+    /// checked here; its signatures are checked against the GUN it is used for
+    /// ([`NotaryRoot::check_for`], and on every refresh).
+    pub fn new(bytes: Vec<u8>, origin: String) -> Result<Self, String> {
+        let signed = vouch_tuf::notary::Signed::parse("root", &bytes).map_err(|e| e.to_string())?;
+        vouch_tuf::notary::Root::from_signed(&signed.signed).map_err(|e| e.to_string())?;
+        let digest = vouch_tuf::reference::Digest::sha256_of(&bytes);
+        Ok(NotaryRoot {
+            id: format!("notary-{}", digest.hex().get(..16).unwrap_or_default()),
+            bytes: Arc::new(bytes),
+            origin,
+        })
+    }
+
+    /// The root's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Names it in the trust cache: `notary-` and the first 16 hex digits of its SHA-256.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where it came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Checks that it is a root Notary would trust for `gun`: signed by a threshold of its
+    /// own root keys, whose certificates name the GUN.
+    pub fn check_for(&self, gun: &Gun) -> Result<(), String> {
+        let state = vouch_verifier::notary::NotaryState::from_trusted_root(
+            gun.as_str(),
+            self.bytes.to_vec(),
+        );
+        vouch_verifier::notary::NotaryVerifier::new(
+            &state,
+            vouch_tuf::time::Timestamp::from_unix(0),
+            vouch_verifier::notary::ExpiredMetadata::AllowAndReport,
+            vouch_verifier::Limits::DEFAULT,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Where a Notary rule's repositories find their pinned root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotaryRoots {
+    /// `notary_root`: one root, for a rule covering one repository.
+    One(NotaryRoot),
+    /// `notary_roots`: a root per GUN; an image whose GUN has none is denied.
+    PerGun(BTreeMap<Gun, NotaryRoot>),
+}
+
+/// How a `verify` rule with `notary = …` verifies: against a Notary v1 server, in Notary's
+/// dialect, from a pinned Notary root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotarySource {
+    /// The pinned roots.
+    pub roots: NotaryRoots,
+    /// Delegated roles (`targets/releases`) of which one, or a role below it, must have
+    /// signed the image; empty: any role, resolved as `docker trust` does.
+    pub required_roles: Vec<String>,
+}
+
+impl NotarySource {
+    /// The root pinned for `gun`, or why there is none.
+    pub fn root_for(&self, gun: &Gun) -> Result<&NotaryRoot, String> {
+        match &self.roots {
+            NotaryRoots::One(r) => Ok(r),
+            NotaryRoots::PerGun(m) => m.get(gun).ok_or_else(|| {
+                format!("no Notary root is pinned for {gun}: add it to the rule's notary_roots")
+            }),
+        }
+    }
 }
 
 impl TrustSource {
@@ -379,7 +499,8 @@ impl Policy {
             .map(|raw| {
                 raw.rules
                     .iter()
-                    .filter_map(|r| r.root_file.as_ref().map(|p| base.join(p)))
+                    .flat_map(|r| r.root_file.iter().chain(r.notary_root_files()))
+                    .map(|p| base.join(p))
                     .chain(raw.trust_pins.as_ref().map(|p| base.join(p)))
                     .collect()
             })
@@ -438,6 +559,17 @@ impl Policy {
             let pattern = NamePattern::parse(&r.pattern).map_err(|e| fail(&e.to_string()))?;
             let mut unavailable = None;
             let trust = match r.action {
+                Action::Verify if r.notary.is_some() => {
+                    match notary_source(r, &pattern, base, root_files, &mut named_roots)
+                        .map_err(|m| fail(&m))?
+                    {
+                        Ok(source) => Some(source),
+                        Err(why) => {
+                            unavailable = Some(why);
+                            None
+                        }
+                    }
+                }
                 Action::Verify => {
                     let server = r
                         .server
@@ -499,6 +631,7 @@ impl Policy {
                         gun: r.gun.clone().unwrap_or_else(|| "{name}".to_owned()),
                         anchor,
                         required_roles,
+                        notary: None,
                     })
                 }
                 Action::Allow | Action::Deny => {
@@ -507,6 +640,9 @@ impl Policy {
                         || r.root_inline.is_some()
                         || r.gun.is_some()
                         || !r.required_roles.is_empty()
+                        || r.notary.is_some()
+                        || r.notary_root.is_some()
+                        || r.notary_roots.is_some()
                     {
                         return Err(fail("trust settings are only for `verify` rules"));
                     }
@@ -578,7 +714,34 @@ impl Policy {
         );
         for (i, r) in self.rules.iter().enumerate() {
             let _ = write!(out, "rule {}: {} -> {:?}", i + 1, r.pattern, r.action);
-            if let Some(t) = &r.trust {
+            if let Some(t) = r.trust.as_ref().filter(|t| t.notary.is_some()) {
+                let _ = write!(
+                    out,
+                    " against the Notary server {} (GUN {}",
+                    t.server, t.gun
+                );
+                if let Some(n) = &t.notary {
+                    match &n.roots {
+                        NotaryRoots::One(root) => {
+                            let _ = write!(out, ", notary root {}", root.origin());
+                        }
+                        NotaryRoots::PerGun(m) => {
+                            let each: Vec<String> = m
+                                .iter()
+                                .map(|(g, r)| format!("{g}: {}", r.origin()))
+                                .collect();
+                            let _ = write!(out, ", notary roots {}", each.join(", "));
+                        }
+                    }
+                    if !n.required_roles.is_empty() {
+                        let _ = write!(out, ", signed by {}", n.required_roles.join(" or "));
+                    }
+                }
+                out.push(')');
+                if self.token_for(&t.server).is_none() {
+                    out.push_str(", without a token");
+                }
+            } else if let Some(t) = &r.trust {
                 let anchor = match &t.anchor {
                     Some(a) => a.describe(),
                     None => "anchored by trust_pins".to_owned(),
@@ -645,6 +808,132 @@ impl Policy {
     }
 }
 
+/// The trust source of a `verify` rule with `notary = …`: `Ok(Ok(source))`, or
+/// `Ok(Err(why))` when a Notary root file cannot be read and `root_files` allows that (the
+/// rule is then unavailable), or `Err(message)` for an inconsistent rule. Every root file
+/// it names is added to `named_roots` (to watch).
+fn notary_source(
+    r: &RawRule,
+    pattern: &NamePattern,
+    base: &Path,
+    root_files: RootFiles,
+    named_roots: &mut Vec<PathBuf>,
+) -> Result<Result<TrustSource, String>, String> {
+    let notary = r
+        .notary
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    if r.server.is_some() {
+        return Err(
+            "a verify rule reads either a vouch `server` or a `notary` server, not both".to_owned(),
+        );
+    }
+    if r.root_file.is_some() || r.root_inline.is_some() {
+        return Err(
+            "a notary rule pins Notary roots with `notary_root` or `notary_roots`, not \
+                    `root_file` or `root_inline` (those are vouch roots)"
+                .to_owned(),
+        );
+    }
+    if !(notary.starts_with("https://") || notary.starts_with("http://")) {
+        return Err(format!(
+            "notary: {notary:?} is not an http:// or https:// URL"
+        ));
+    }
+    let mut required_roles = Vec::new();
+    for role in &r.required_roles {
+        match role {
+            RawRequiredRole::Name(name) if vouch_tuf::notary::is_delegation_name(name) => {
+                required_roles.push(name.clone());
+            }
+            _ => {
+                return Err(format!(
+                    "required_roles: a notary rule names Notary delegations (`targets/releases`), \
+                     not {role:?}"
+                ))
+            }
+        }
+    }
+    // One read per file: its bytes, or why it cannot be read (fatal unless allowed).
+    let mut unavailable = None;
+    let mut read = |p: &PathBuf, gun: Option<&Gun>| -> Result<Option<NotaryRoot>, String> {
+        let path = base.join(p);
+        named_roots.push(path.clone());
+        let what = format!("notary root {}", path.display());
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let root = NotaryRoot::new(bytes, path.display().to_string())
+                    .map_err(|e| format!("{what} is not a Notary root: {e}"))?;
+                if let Some(gun) = gun {
+                    root.check_for(gun)
+                        .map_err(|e| format!("{what} is not a usable root for {gun}: {e}"))?;
+                }
+                Ok(Some(root))
+            }
+            Err(e) => {
+                let why = format!("cannot read {what}: {e}");
+                if root_files == RootFiles::Required {
+                    return Err(why);
+                }
+                unavailable.get_or_insert(why);
+                Ok(None)
+            }
+        }
+    };
+    let template = r.gun.as_deref().unwrap_or("{name}");
+    // The one GUN a `notary_root` pins, when the rule says which: a literal `gun`, or a
+    // literal pattern under the default `{name}`. Otherwise only the root's shape is checked
+    // here, and its signatures on each refresh.
+    let one_gun = if !template.contains('{') {
+        Some(template.to_owned())
+    } else if template == "{name}" && !pattern.as_str().contains(['*', '?']) {
+        Some(pattern.as_str().to_owned())
+    } else {
+        None
+    };
+    let one_gun = one_gun
+        .map(|g| Gun::new(&g).map_err(|e| format!("gun {g:?}: {e}")))
+        .transpose()?;
+    let roots = match (&r.notary_root, &r.notary_roots) {
+        (Some(p), None) => read(p, one_gun.as_ref())?.map(NotaryRoots::One),
+        (None, Some(table)) if !table.is_empty() => {
+            let mut roots = BTreeMap::new();
+            let mut complete = true;
+            for (gun, p) in table {
+                let gun = Gun::new(gun).map_err(|e| format!("notary_roots: {gun:?}: {e}"))?;
+                match read(p, Some(&gun))? {
+                    Some(root) => {
+                        roots.insert(gun, root);
+                    }
+                    None => complete = false,
+                }
+            }
+            complete.then_some(NotaryRoots::PerGun(roots))
+        }
+        _ => {
+            return Err(
+                "a notary rule needs its pinned Notary root: exactly one of \
+                        `notary_root` (a file) and `notary_roots` (a table of GUN = file)"
+                    .to_owned(),
+            )
+        }
+    };
+    let Some(roots) = roots else {
+        return Ok(Err(unavailable.unwrap_or_default()));
+    };
+    Ok(Ok(TrustSource {
+        server: notary.to_owned(),
+        gun: r.gun.clone().unwrap_or_else(|| "{name}".to_owned()),
+        anchor: None,
+        required_roles: Vec::new(),
+        notary: Some(NotarySource {
+            roots,
+            required_roles,
+        }),
+    }))
+}
+
 /// The `[[server]]` tables: each names a server some rule uses, once, with exactly one of
 /// `token` and `token_file`.
 fn servers(
@@ -654,7 +943,7 @@ fn servers(
 ) -> Result<BTreeMap<String, Arc<ServerToken>>, PolicyError> {
     let used: BTreeSet<&str> = rules
         .iter()
-        .filter_map(|r| Some(r.server.as_deref()?.trim_end_matches('/')))
+        .filter_map(|r| Some(r.server_url()?.trim_end_matches('/')))
         .collect();
     let mut out = BTreeMap::new();
     for s in raw {
@@ -1051,6 +1340,115 @@ mod tests {
             e.contains("rule 1 (reg.io/**): root_file") && e.contains("not a usable root"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn notary_rules_pin_a_notary_root_per_rule_or_per_gun() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures");
+        let app = fixtures.join("app/metadata/root.json");
+        let rule = |extra: &str| {
+            format!(
+                "[[rule]]\npattern = \"example.com/fixtures/**\"\naction = \"verify\"\n\
+                 notary = \"https://notary.example/\"\n{extra}"
+            )
+        };
+        let p = Policy::parse(
+            &rule(&format!(
+                "required_roles = [\"targets/releases\"]\n[rule.notary_roots]\n\
+                 \"example.com/fixtures/app\" = \"{}\"\n",
+                app.display()
+            )),
+            Path::new("."),
+        )
+        .unwrap();
+        let t = p.rules[0].trust.as_ref().unwrap();
+        assert_eq!(t.server, "https://notary.example");
+        assert!(t.anchor.is_none() && t.required_roles.is_empty());
+        let n = t.notary.as_ref().unwrap();
+        assert_eq!(n.required_roles, ["targets/releases"]);
+        let gun = |g: &str| Gun::new(g).unwrap();
+        let root = n.root_for(&gun("example.com/fixtures/app")).unwrap();
+        assert_eq!(root.bytes(), std::fs::read(&app).unwrap());
+        assert!(root.id().starts_with("notary-"));
+        let e = n.root_for(&gun("example.com/fixtures/other")).unwrap_err();
+        assert!(e.contains("no Notary root is pinned"), "{e}");
+        assert_eq!(p.root_files, std::slice::from_ref(&app));
+        assert!(p
+            .summary()
+            .contains("against the Notary server https://notary.example"));
+        // One root for a pattern: checked for shape only (the rule's GUNs are not known);
+        // for one repository, also against its GUN.
+        let one = |pattern: &str| {
+            format!(
+                "[[rule]]\npattern = \"{pattern}\"\naction = \"verify\"\n\
+                 notary = \"https://n\"\nnotary_root = \"{}\"\n",
+                app.display()
+            )
+        };
+        assert!(Policy::parse(&one("example.com/fixtures/app"), Path::new(".")).is_ok());
+        let e = Policy::parse(&one("example.com/fixtures/other"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a usable root for example.com/fixtures/other"),
+            "{e}"
+        );
+        let p = Policy::parse(
+            &rule(&format!("notary_root = \"{}\"\n", app.display())),
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(matches!(
+            p.rules[0]
+                .trust
+                .as_ref()
+                .unwrap()
+                .notary
+                .as_ref()
+                .unwrap()
+                .roots,
+            NotaryRoots::One(_)
+        ));
+        for (extra, problem) in [
+            ("", "needs its pinned Notary root"),
+            ("[rule.notary_roots]\n", "needs its pinned Notary root"),
+            (
+                "notary_root = \"missing.json\"\n",
+                "cannot read notary root",
+            ),
+            (
+                "notary_root = \"x\"\nroot_inline = 'ROOT_JSON'\n",
+                "not `root_file` or `root_inline`",
+            ),
+            ("notary_root = \"x\"\nserver = \"https://v\"\n", "not both"),
+            (
+                "notary_root = \"x\"\nrequired_roles = [[\"releases\"]]\n",
+                "names Notary delegations",
+            ),
+        ] {
+            let e = parse(&rule(extra)).unwrap_err().to_string();
+            assert!(e.contains(problem), "{extra}: {e}");
+        }
+        let e = parse("[[rule]]\npattern = \"**\"\naction = \"allow\"\nnotary = \"https://n\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only for `verify` rules"), "{e}");
+        // A missing root while serving: the rule is unavailable, and its file watched.
+        let p = Policy::parse_with(
+            &rule("notary_root = \"missing.json\"\n"),
+            Path::new("/nowhere"),
+            RootFiles::MayBeMissing,
+        )
+        .unwrap();
+        assert!(p.rules[0].trust.is_none());
+        assert!(p
+            .unavailable_roots()
+            .next()
+            .unwrap()
+            .1
+            .contains("cannot read notary root"));
+        assert_eq!(p.root_files, [Path::new("/nowhere/missing.json")]);
     }
 
     #[test]

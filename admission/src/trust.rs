@@ -2,7 +2,9 @@
 //!
 //! Each repository gets one [`Repo`]: a [`vouch_verifier::Updater`] of the last successful
 //! refresh, kept in memory and answered from (its lookups are cached until the next
-//! refresh). The rules:
+//! refresh) — or, for a repository read from a Notary v1 server ([`RepoAnchor::Notary`]),
+//! the verified Notary collection, refreshed by [`crate::notary::refresh`] under exactly the
+//! rules below, with its Notary versions kept across refreshes. The rules:
 //!
 //! - a refresh runs at most once per refresh interval per repository, one at a time
 //!   (single flight); a request that finds the state stale while a refresh is in flight
@@ -61,7 +63,9 @@ use vouch_verifier::{DelegationPath, Updater, Vouched};
 
 use crate::credentials::ServerToken;
 use crate::metrics::Metrics;
+use crate::policy::NotaryRoot;
 use crate::review::Verdict;
+use vouch_verifier::notary::NotaryState;
 
 /// Why a repository could not answer.
 #[derive(Debug, Error, Clone)]
@@ -82,6 +86,11 @@ pub enum TrustError {
     /// Trust metadata failed verification (bad signature, rollback, expired, …).
     #[error("trust metadata rejected: {0}")]
     Rejected(String),
+    /// A Notary server served a timestamp, snapshot, targets or root older than one this
+    /// webhook already trusted for the repository (a rollback, or a replica serving stale
+    /// data): trust is withdrawn until it serves the newer state again.
+    #[error("the Notary server rolled back: {0}")]
+    NotaryRollback(String),
     /// The last trusted metadata expired while the server could not be reached.
     #[error("trusted metadata expired at {expired}; refresh failed: {cause}")]
     Expired {
@@ -108,6 +117,7 @@ impl TrustError {
             TrustError::NotAuthorised(_) => "not_authorised",
             TrustError::NoTrustData(_) => "no_trust_data",
             TrustError::Rejected(_) => "metadata_rejected",
+            TrustError::NotaryRollback(_) => "notary_rollback",
             TrustError::Expired { .. } => "expired",
             TrustError::Setup(_) => "setup",
             TrustError::Busy(_) => "busy",
@@ -176,10 +186,45 @@ pub struct RepoKey {
     pub gun: Gun,
 }
 
-struct Current {
-    updater: Updater<RepoTransport>,
+pub(crate) struct Current {
+    trusted: Trusted,
     /// Earliest expiry among the trusted top-level metadata.
     expires: Timestamp,
+    /// When the trusted root and targets expire (for metrics and warnings).
+    expiring: RoleExpiries,
+}
+
+/// When roles expire, by role (`root`, `targets`).
+pub(crate) type RoleExpiries = Vec<(&'static str, Timestamp)>;
+
+/// The trusted state of a repository, by the dialect its trust server speaks.
+enum Trusted {
+    /// A vouch server (or a directory): a TUF 1.0 updater, which fetches delegated roles
+    /// as lookups need them.
+    Tuf(Box<Updater<RepoTransport>>),
+    /// A Notary v1 server: the whole verified collection (Notary's client loads every
+    /// delegated role on each update).
+    Notary(vouch_verifier::notary::NotaryCollection),
+}
+
+/// Where a repository's trust starts.
+#[derive(Clone, Debug)]
+pub enum RepoAnchor {
+    /// A vouch repository: a pinned root, or pinned root keys.
+    Tuf(Anchor),
+    /// A Notary v1 repository: the Notary root the policy pins for it.
+    Notary(NotaryRoot),
+}
+
+impl RepoAnchor {
+    /// Names the anchor in the cache's keys and directories ([`Anchor::id`], or
+    /// [`NotaryRoot::id`]).
+    pub fn id(&self) -> String {
+        match self {
+            RepoAnchor::Tuf(a) => a.id(),
+            RepoAnchor::Notary(r) => r.id().to_owned(),
+        }
+    }
 }
 
 /// Most verdicts remembered per trusted state of one repository.
@@ -215,8 +260,12 @@ pub struct Generation(u64);
 /// One repository's warm state.
 pub struct Repo {
     key: RepoKey,
-    /// Where its trust starts: a pinned root, or root keys its first root must be signed by.
-    anchor: Anchor,
+    /// Where its trust starts: a pinned root, or root keys its first root must be signed by;
+    /// or a pinned Notary root.
+    anchor: RepoAnchor,
+    /// For a Notary repository: the latest root and versions trusted (kept across refreshes
+    /// whatever their outcome, and on disk), so that a server rolling back is caught.
+    notary_state: Mutex<Option<NotaryState>>,
     cache_dir: PathBuf,
     state: Mutex<State>,
     /// Signalled (with `state`) whenever a refresh attempt finishes.
@@ -485,6 +534,12 @@ impl TrustCache {
     /// Every call counts as a use of the repository for [`TrustConfig::idle_expiry`], and
     /// may drop idle repositories (see [`TrustCache::prune`]).
     pub fn repo(&self, key: RepoKey, anchor: &Anchor) -> Arc<Repo> {
+        self.repo_anchored(key, &RepoAnchor::Tuf(anchor.clone()))
+    }
+
+    /// [`TrustCache::repo`] for any anchor: a vouch repository, or a Notary repository
+    /// whose trust starts from a pinned Notary root.
+    pub fn repo_anchored(&self, key: RepoKey, anchor: &RepoAnchor) -> Arc<Repo> {
         let now = self.now_ms();
         let mut repos = lock(&self.repos);
         if now >= self.next_sweep.load(Ordering::Relaxed) {
@@ -502,6 +557,7 @@ impl TrustCache {
             key: id.0.clone(),
             cache_dir: self.config.cache_dir.join(&id.1),
             anchor: anchor.clone(),
+            notary_state: Mutex::new(None),
             state: Mutex::new(State::default()),
             refreshed: Condvar::new(),
             refresh: Arc::new(tokio::sync::Mutex::new(())),
@@ -705,6 +761,42 @@ impl TrustCache {
         deadline: Deadline,
         f: impl FnOnce(&mut Updater<RepoTransport>) -> R,
     ) -> Result<R, TrustError> {
+        self.with_current(repo, deadline, |trusted| match trusted {
+            Trusted::Tuf(updater) => {
+                updater.set_deadline(Some(deadline.at));
+                Ok(f(updater))
+            }
+            Trusted::Notary(_) => Err(TrustError::Setup(format!(
+                "{} is a Notary repository, not a vouch one",
+                repo.key.gun
+            ))),
+        })?
+    }
+
+    /// Runs `f` on the repository's verified Notary collection, refreshing first if due
+    /// (as [`TrustCache::with_trusted`] does for vouch repositories). Blocking.
+    pub fn with_notary<R>(
+        &self,
+        repo: &Repo,
+        deadline: Deadline,
+        f: impl FnOnce(&vouch_verifier::notary::NotaryCollection) -> R,
+    ) -> Result<R, TrustError> {
+        self.with_current(repo, deadline, |trusted| match trusted {
+            Trusted::Notary(collection) => Ok(f(collection)),
+            Trusted::Tuf(_) => Err(TrustError::Setup(format!(
+                "{} is a vouch repository, not a Notary one",
+                repo.key.gun
+            ))),
+        })?
+    }
+
+    /// Runs `f` on the repository's unexpired trusted state, refreshing first if due.
+    fn with_current<R>(
+        &self,
+        repo: &Repo,
+        deadline: Deadline,
+        f: impl FnOnce(&mut Trusted) -> R,
+    ) -> Result<R, TrustError> {
         let current = self.current(repo, deadline)?;
         let mut cur = match current.try_lock() {
             Ok(g) => g,
@@ -729,8 +821,7 @@ impl TrustCache {
                 cause,
             });
         }
-        cur.updater.set_deadline(Some(deadline.at));
-        Ok(f(&mut cur.updater))
+        Ok(f(&mut cur.trusted))
     }
 
     /// The trusted state to answer from, refreshing it first (inline, by `deadline.at`)
@@ -801,21 +892,11 @@ const EXPIRY_WARNING_EVERY: Duration = Duration::from_secs(86_400);
 /// holders, who must renew them before every image of the repository is denied. The
 /// timestamp and snapshot, re-signed by the server, are left out.
 fn note_expiry(config: &TrustConfig, metrics: &Metrics, repo: &Repo, cur: &Current) {
-    let Some(set) = cur.updater.trusted() else {
-        return;
-    };
-    let roles = [
-        ("root", Some(set.root().signed().common.expires)),
-        ("targets", set.targets().map(|t| t.signed().common.expires)),
-    ];
-    let roles: Vec<(&'static str, Timestamp)> = roles
-        .into_iter()
-        .filter_map(|(role, at)| Some((role, at?)))
-        .collect();
-    for (role, at) in &roles {
+    let roles = &cur.expiring;
+    for (role, at) in roles {
         metrics.expiry(repo.key.gun.as_str(), role, at.unix());
     }
-    let soon = expiring_soon(&roles, config.clock.now());
+    let soon = expiring_soon(roles, config.clock.now());
     if soon.is_empty() {
         return;
     }
@@ -873,8 +954,15 @@ fn refresh_and_record(
             // Metadata that failed verification, or trust data the server no longer
             // has, withdraws trust at once; an unreachable (or too slow) server leaves the
             // last trusted state in place (usable only until it expires).
-            if matches!(e, TrustError::Rejected(_) | TrustError::NoTrustData(_))
-                && st.current.is_some()
+            if matches!(e, TrustError::NotaryRollback(_)) {
+                metrics.notary_rollback();
+            }
+            if matches!(
+                e,
+                TrustError::Rejected(_)
+                    | TrustError::NoTrustData(_)
+                    | TrustError::NotaryRollback(_)
+            ) && st.current.is_some()
             {
                 st.set_current(None, None);
             }
@@ -902,6 +990,12 @@ fn refresh(
     token: Option<Arc<ServerToken>>,
     deadline: Instant,
 ) -> Result<Current, TrustError> {
+    let anchor = match &repo.anchor {
+        RepoAnchor::Tuf(anchor) => anchor,
+        RepoAnchor::Notary(root) => {
+            return crate::notary::refresh(config, repo, root, token, deadline)
+        }
+    };
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
     let store =
         MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
@@ -912,11 +1006,11 @@ fn refresh(
         store.load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes),
         Ok(Some(_))
     );
-    let result = refresh_in(config, repo, token, store.clone(), deadline);
+    let result = refresh_in(config, repo, anchor, token, store.clone(), deadline);
     if result.is_err() {
         // The root this repository's trust starts from: the pinned file, or the first root
         // this very refresh fetched and checked against pinned keys.
-        let start = match &repo.anchor {
+        let start = match anchor {
             Anchor::Root(r) => Some(r.bytes().to_vec()),
             _ if !had_root => store
                 .load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes)
@@ -935,6 +1029,7 @@ fn refresh(
 fn refresh_in(
     config: &TrustConfig,
     repo: &Repo,
+    anchor: &Anchor,
     token: Option<Arc<ServerToken>>,
     store: MetadataStore,
     deadline: Instant,
@@ -949,14 +1044,8 @@ fn refresh_in(
         .map_err(|e| setup(&e))?
         .is_none()
     {
-        Updater::establish(
-            &store,
-            &repo.key.gun,
-            &repo.anchor,
-            &transport,
-            Some(deadline),
-        )
-        .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
+        Updater::establish(&store, &repo.key.gun, anchor, &transport, Some(deadline))
+            .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
     }
     // No `with_gun`: the policy maps an image to its repository (`gun = "mirror/{repository}"`),
     // so an image need not be named after the repository that vouches for it.
@@ -978,7 +1067,18 @@ fn refresh_in(
     if let Some(t) = set.targets() {
         expires = expires.min(t.signed().common.expires);
     }
-    Ok(Current { updater, expires })
+    let expiring = [
+        ("root", Some(set.root().signed().common.expires)),
+        ("targets", set.targets().map(|t| t.signed().common.expires)),
+    ]
+    .into_iter()
+    .filter_map(|(role, at)| Some((role, at?)))
+    .collect();
+    Ok(Current {
+        trusted: Trusted::Tuf(Box::new(updater)),
+        expires,
+        expiring,
+    })
 }
 
 /// Removes the cache directory `dir` of a repository when it holds nothing but `pinned`, the
@@ -1047,7 +1147,7 @@ fn classify(e: vouch_verifier::Error, server: &str, token: Option<&ServerToken>)
 
 /// What to tell the user when `server` answered `status` to `path`: whether a token was
 /// sent, which one, and what to change.
-fn not_authorised(
+pub(crate) fn not_authorised(
     server: &str,
     path: &str,
     status: u16,
@@ -1077,7 +1177,7 @@ fn not_authorised(
 
 /// The transport of a repository: `http(s)://server/v2/{gun}/_trust/tuf/` (sending `token`
 /// when there is one), or `file:///dir/{gun}/` for metadata on disk.
-fn transport_for(
+pub(crate) fn transport_for(
     key: &RepoKey,
     timeout: Duration,
     token: Option<Arc<ServerToken>>,
@@ -1105,6 +1205,36 @@ impl Repo {
     /// The repository's key.
     pub fn key(&self) -> &RepoKey {
         &self.key
+    }
+
+    /// Its directory in the on-disk cache (below the directory of its anchor), which may
+    /// not exist (yet).
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.cache_dir
+            .join(vouch_verifier::cache::percent_encode(
+                self.key.server.trim_end_matches('/'),
+            ))
+            .join(vouch_verifier::cache::percent_encode(self.key.gun.as_str()))
+    }
+
+    /// For a Notary repository: the latest state trusted, as kept in memory.
+    pub(crate) fn notary_state(&self) -> MutexGuard<'_, Option<NotaryState>> {
+        lock(&self.notary_state)
+    }
+}
+
+impl Current {
+    /// The trusted state of a Notary repository.
+    pub(crate) fn notary(
+        collection: vouch_verifier::notary::NotaryCollection,
+        expires: Timestamp,
+        expiring: RoleExpiries,
+    ) -> Self {
+        Current {
+            trusted: Trusted::Notary(collection),
+            expires,
+            expiring,
+        }
     }
 }
 

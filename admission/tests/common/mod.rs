@@ -7,9 +7,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kube_core::admission::AdmissionReview;
 use kube_core::DynamicObject;
@@ -564,4 +566,130 @@ pub fn serve(h: &Harness) -> Served {
         std::future::pending(),
     ));
     Served { base, _rt: rt }
+}
+
+/// A running `vouch-admission` (plain HTTP) and what it logged.
+pub struct WebhookProcess {
+    pub child: Child,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+    client: Client,
+}
+
+impl WebhookProcess {
+    pub fn start(policy: &Path, cache: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(policy, cache, extra, &[])
+    }
+
+    /// [`WebhookProcess::start`] with `env` added to its environment (`SSL_CERT_FILE`).
+    pub fn start_with_env(
+        policy: &Path,
+        cache: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vouch-admission"))
+            .arg("--policy")
+            .arg(policy)
+            .args(["--listen", "127.0.0.1:0", "--insecure-http"])
+            .args(["--log-format", "text"])
+            .arg("--cache-dir")
+            .arg(cache)
+            .args(extra)
+            .env("VOUCH_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no output; log: {:?}", log.lock().unwrap()))
+            .unwrap();
+        let base = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .trim()
+            .to_owned();
+        WebhookProcess {
+            child,
+            base,
+            log,
+            client: Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn review(&self, review: &Value) -> Value {
+        let r: Value = self
+            .client
+            .post(format!("{}/mutate", self.base))
+            .json(review)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["response"].clone()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+
+    /// Waits (at most 30 s) until `/metrics` shows `sample`.
+    pub fn wait_for_metric(&self, sample: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = self.get("/metrics").1;
+            if metrics.contains(sample) {
+                return;
+            }
+            assert!(Instant::now() < until, "never saw {sample}:\n{metrics}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for WebhookProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
