@@ -8,7 +8,7 @@
 //! expiry and on-disk cache live in [`crate::trust`]; this module holds the two things that
 //! differ:
 //!
-//! - [`refresh`] (IO): one update of the collection, starting from the [`NotaryState`] this
+//! - `refresh` (IO): one update of the collection, starting from the [`NotaryState`] this
 //!   webhook last trusted for the repository — in memory, else the `notary-state.json` it
 //!   wrote in the repository's cache directory, else the pinned root — so that a server
 //!   serving an older root, timestamp, snapshot or targets than one already seen is refused

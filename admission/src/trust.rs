@@ -3,7 +3,7 @@
 //! Each repository gets one [`Repo`]: a [`vouch_verifier::Updater`] of the last successful
 //! refresh, kept in memory and answered from (its lookups are cached until the next
 //! refresh) — or, for a repository read from a Notary v1 server ([`RepoAnchor::Notary`]),
-//! the verified Notary collection, refreshed by [`crate::notary::refresh`] under exactly the
+//! the verified Notary collection, refreshed by `notary::refresh` under exactly the
 //! rules below, with its Notary versions kept across refreshes. The rules:
 //!
 //! - a refresh runs at most once per refresh interval per repository, one at a time

@@ -59,8 +59,8 @@ const MAX_GUNS: usize = 10_000;
 /// `vouch import notary`
 ///
 /// Examples:
-///   vouch import notary docker.io/org/app --notary-server https://notary.example.com
-///   vouch import notary --gun-file guns.txt --keys notary
+///   `vouch import notary docker.io/org/app --notary-server https://notary.example.com`
+///   `vouch import notary --gun-file guns.txt --keys notary`
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The repositories (GUNs) to import, e.g. docker.io/org/app.
