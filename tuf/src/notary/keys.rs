@@ -336,6 +336,11 @@ fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
             return Err("more than one leaf certificate in the key".to_owned());
         }
     }
+    // Go keeps the last common name of a subject, and Notary checks that one: a subject with
+    // several would name one GUN to vouch and another to Notary.
+    if cert.subject().iter_common_name().nth(1).is_some() {
+        return Err("the certificate's subject has more than one common name".to_owned());
+    }
     let common_name = cert
         .subject()
         .iter_common_name()

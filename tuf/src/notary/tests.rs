@@ -574,3 +574,31 @@ fn a_certificate_bundle_with_two_leaves_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("more than one leaf"), "{err}");
 }
+
+#[test]
+fn a_certificate_with_two_common_names_is_refused() {
+    // Go keeps the last common name of a subject and Notary checks that one against the GUN;
+    // a certificate naming this GUN first and another one last would be read differently.
+    let kp = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, GUN);
+    params
+        .distinguished_name
+        .push(DnType::CustomDnType(vec![2, 5, 4, 3]), "example.com/other");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let cert = params.self_signed(&kp).unwrap();
+    let public_b64 = Base64::encode_string(cert.pem().as_bytes());
+    let json = format!(
+        r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{public_b64}"}}}}"#
+    );
+    let err = NotaryKey::parse(
+        &key_id("ecdsa-x509", &public_b64),
+        &parse(json.as_bytes()).unwrap(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("more than one common name"),
+        "{err}"
+    );
+}
