@@ -602,3 +602,37 @@ fn a_certificate_with_two_common_names_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn path_prefixes_match_as_notarys_prefix_rule_does() {
+    use proptest::prelude::*;
+    let naive = |paths: &[String], name: &str| paths.iter().any(|p| name.starts_with(p.as_str()));
+    proptest!(|(
+        paths in proptest::collection::vec("[ab/é]{0,4}", 0..8),
+        names in proptest::collection::vec("[ab/é]{0,6}", 0..16),
+    )| {
+        let set = PathPrefixes::new(paths.iter().map(String::as_str));
+        for name in &names {
+            prop_assert_eq!(set.matches(name), naive(&paths, name), "{:?} {}", paths, name);
+        }
+    });
+}
+
+#[test]
+fn path_prefix_matching_is_not_names_times_paths() {
+    // A delegation signer chooses both counts: 1,024 paths of 4 KiB sharing all but their
+    // last bytes, and 5,000 names sharing the same start and falling under none of them.
+    // Checking every name against every path would compare some 20 GB of text.
+    let stem = "p".repeat(4_090);
+    let paths: Vec<String> = (0..MAX_PATHS).map(|i| format!("{stem}{i:05}")).collect();
+    let names: Vec<String> = (0..5_000).map(|i| format!("{stem}x{i:05}")).collect();
+    let started = std::time::Instant::now();
+    let set = PathPrefixes::new(paths.iter().map(String::as_str));
+    assert!(names.iter().all(|n| !set.matches(n)));
+    assert!(set.matches(&format!("{stem}00017-tag")));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
