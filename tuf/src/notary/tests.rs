@@ -636,3 +636,36 @@ fn path_prefix_matching_is_not_names_times_paths() {
         started.elapsed()
     );
 }
+
+#[test]
+fn text_outside_the_certificate_pem_blocks_is_refused() {
+    // Go's PEM decoder only sees a BEGIN line at the start of a line: with text before it,
+    // Notary would skip the block (and take a later one, if any, as the key), where a search
+    // for the marker anywhere would take it.
+    let a = Key::cert(GUN, (2020, 1, 1), (2040, 1, 1));
+    let pem = String::from_utf8(Base64::decode_vec(&a.public_b64).unwrap()).unwrap();
+    for text in [
+        format!("x{pem}"),
+        format!("junk\nmore{pem}"),
+        format!("{pem}trailing"),
+        format!("{}x\n{}", pem, pem),
+    ] {
+        let b64 = Base64::encode_string(text.as_bytes());
+        let json =
+            format!(r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{b64}"}}}}"#);
+        let got = NotaryKey::parse(
+            &key_id("ecdsa-x509", &b64),
+            &parse(json.as_bytes()).unwrap(),
+        );
+        assert!(got.is_err(), "{text:?}");
+    }
+    // Whitespace around the blocks is fine.
+    let b64 = Base64::encode_string(format!("\n{pem}\n\n").as_bytes());
+    let json =
+        format!(r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{b64}"}}}}"#);
+    NotaryKey::parse(
+        &key_id("ecdsa-x509", &b64),
+        &parse(json.as_bytes()).unwrap(),
+    )
+    .unwrap();
+}
