@@ -303,6 +303,16 @@ fn certificate_der(block: &str) -> Result<spki::der::Document, String> {
 fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
     let text =
         std::str::from_utf8(pem).map_err(|_| "the certificate is not PEM text".to_owned())?;
+    // Only PEM blocks and whitespace: Go's PEM decoder sees a BEGIN line only at the start
+    // of a line and skips what it cannot read, so text around the blocks could make Notary
+    // take another block as the key than the first one here.
+    let outside = |s: &str| {
+        if s.trim().is_empty() {
+            Ok(())
+        } else {
+            Err("text outside the certificate's PEM blocks".to_owned())
+        }
+    };
     let mut blocks = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
@@ -311,6 +321,7 @@ fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
                 "more than {MAX_CERTIFICATES} certificates in one key"
             ));
         }
+        outside(&rest[..start])?;
         let after = &rest[start..];
         let end_marker = after
             .find("-----END ")
@@ -321,6 +332,7 @@ fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
         blocks.push(&after[..line_end]);
         rest = &after[line_end..];
     }
+    outside(rest)?;
     let first = blocks
         .first()
         .ok_or_else(|| "no PEM certificate in the key".to_owned())?;
@@ -335,6 +347,11 @@ fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
         if !c.is_ca() {
             return Err("more than one leaf certificate in the key".to_owned());
         }
+    }
+    // Go keeps the last common name of a subject, and Notary checks that one: a subject with
+    // several would name one GUN to vouch and another to Notary.
+    if cert.subject().iter_common_name().nth(1).is_some() {
+        return Err("the certificate's subject has more than one common name".to_owned());
     }
     let common_name = cert
         .subject()

@@ -520,6 +520,59 @@ pub fn is_delegation_name(name: &str) -> bool {
             .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
+/// A set of Notary delegation path prefixes, asked whether a name falls under one of them.
+///
+/// Notary's rule is plain prefix matching (`""` matches everything). Asking each of `m`
+/// prefixes about each of `n` names costs `n × m` comparisons, and both counts are chosen by
+/// whoever signs the delegation; here the prefixes are kept sorted with every prefix that
+/// another one already covers dropped, so that only one candidate — the greatest prefix not
+/// above the name — needs checking: `O(log m)` comparisons per name.
+///
+/// ```
+/// use vouch_tuf::notary::PathPrefixes;
+/// let p = PathPrefixes::new(["v1", "v1.2", "rel-"]);
+/// assert!(p.matches("v1.2.0") && p.matches("rel-7") && !p.matches("v2"));
+/// assert!(PathPrefixes::new([""]).matches("anything"));
+/// assert!(!PathPrefixes::new(Vec::<&str>::new()).matches("v1"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathPrefixes {
+    /// Sorted, and no entry is a prefix of another.
+    minimal: Vec<String>,
+}
+
+impl PathPrefixes {
+    /// The set of `prefixes`.
+    pub fn new<'a>(prefixes: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut sorted: Vec<&str> = prefixes.into_iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut minimal: Vec<String> = Vec::with_capacity(sorted.len());
+        for p in sorted {
+            // In sorted order, a kept prefix of `p` can only be the last one kept.
+            if !minimal
+                .last()
+                .is_some_and(|last| p.starts_with(last.as_str()))
+            {
+                minimal.push(p.to_owned());
+            }
+        }
+        Self { minimal }
+    }
+
+    /// True when `name` starts with one of the prefixes.
+    pub fn matches(&self, name: &str) -> bool {
+        // A prefix of `name` is not above it, and any entry between that prefix and `name`
+        // would start with it too, which `minimal` rules out: so it is the greatest entry
+        // not above `name`.
+        let below = self.minimal.partition_point(|p| p.as_str() <= name);
+        below
+            .checked_sub(1)
+            .and_then(|i| self.minimal.get(i))
+            .is_some_and(|p| name.starts_with(p.as_str()))
+    }
+}
+
 /// The delegating role of a delegated role name (`targets/a/b` → `targets/a`).
 pub fn parent_of(name: &str) -> &str {
     name.rsplit_once('/').map_or("", |(parent, _)| parent)

@@ -36,9 +36,9 @@ use crate::json::JsonError;
 
 pub use keys::{key_id, Certificate, KeyType, NotaryKey};
 pub use metadata::{
-    is_delegation_name, parent_of, Common, Delegation, FileMeta, Method, RoleKeys, Root, Signature,
-    Signed, Snapshot, Targets, Timestamp, MAX_DELEGATIONS, MAX_KEYIDS, MAX_KEYS, MAX_META,
-    MAX_PATHS, MAX_SIGNATURES, MAX_TARGETS,
+    is_delegation_name, parent_of, Common, Delegation, FileMeta, Method, PathPrefixes, RoleKeys,
+    Root, Signature, Signed, Snapshot, Targets, Timestamp, MAX_DELEGATIONS, MAX_KEYIDS, MAX_KEYS,
+    MAX_META, MAX_PATHS, MAX_SIGNATURES, MAX_TARGETS,
 };
 pub use time::{parse_expires, Expires};
 

@@ -574,3 +574,98 @@ fn a_certificate_bundle_with_two_leaves_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("more than one leaf"), "{err}");
 }
+
+#[test]
+fn a_certificate_with_two_common_names_is_refused() {
+    // Go keeps the last common name of a subject and Notary checks that one against the GUN;
+    // a certificate naming this GUN first and another one last would be read differently.
+    let kp = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, GUN);
+    params
+        .distinguished_name
+        .push(DnType::CustomDnType(vec![2, 5, 4, 3]), "example.com/other");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let cert = params.self_signed(&kp).unwrap();
+    let public_b64 = Base64::encode_string(cert.pem().as_bytes());
+    let json = format!(
+        r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{public_b64}"}}}}"#
+    );
+    let err = NotaryKey::parse(
+        &key_id("ecdsa-x509", &public_b64),
+        &parse(json.as_bytes()).unwrap(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("more than one common name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn path_prefixes_match_as_notarys_prefix_rule_does() {
+    use proptest::prelude::*;
+    let naive = |paths: &[String], name: &str| paths.iter().any(|p| name.starts_with(p.as_str()));
+    proptest!(|(
+        paths in proptest::collection::vec("[ab/é]{0,4}", 0..8),
+        names in proptest::collection::vec("[ab/é]{0,6}", 0..16),
+    )| {
+        let set = PathPrefixes::new(paths.iter().map(String::as_str));
+        for name in &names {
+            prop_assert_eq!(set.matches(name), naive(&paths, name), "{:?} {}", paths, name);
+        }
+    });
+}
+
+#[test]
+fn path_prefix_matching_is_not_names_times_paths() {
+    // A delegation signer chooses both counts: 1,024 paths of 4 KiB sharing all but their
+    // last bytes, and 5,000 names sharing the same start and falling under none of them.
+    // Checking every name against every path would compare some 20 GB of text.
+    let stem = "p".repeat(4_090);
+    let paths: Vec<String> = (0..MAX_PATHS).map(|i| format!("{stem}{i:05}")).collect();
+    let names: Vec<String> = (0..5_000).map(|i| format!("{stem}x{i:05}")).collect();
+    let started = std::time::Instant::now();
+    let set = PathPrefixes::new(paths.iter().map(String::as_str));
+    assert!(names.iter().all(|n| !set.matches(n)));
+    assert!(set.matches(&format!("{stem}00017-tag")));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn text_outside_the_certificate_pem_blocks_is_refused() {
+    // Go's PEM decoder only sees a BEGIN line at the start of a line: with text before it,
+    // Notary would skip the block (and take a later one, if any, as the key), where a search
+    // for the marker anywhere would take it.
+    let a = Key::cert(GUN, (2020, 1, 1), (2040, 1, 1));
+    let pem = String::from_utf8(Base64::decode_vec(&a.public_b64).unwrap()).unwrap();
+    for text in [
+        format!("x{pem}"),
+        format!("junk\nmore{pem}"),
+        format!("{pem}trailing"),
+        format!("{}x\n{}", pem, pem),
+    ] {
+        let b64 = Base64::encode_string(text.as_bytes());
+        let json =
+            format!(r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{b64}"}}}}"#);
+        let got = NotaryKey::parse(
+            &key_id("ecdsa-x509", &b64),
+            &parse(json.as_bytes()).unwrap(),
+        );
+        assert!(got.is_err(), "{text:?}");
+    }
+    // Whitespace around the blocks is fine.
+    let b64 = Base64::encode_string(format!("\n{pem}\n\n").as_bytes());
+    let json =
+        format!(r#"{{"keytype":"ecdsa-x509","keyval":{{"private":null,"public":"{b64}"}}}}"#);
+    NotaryKey::parse(
+        &key_id("ecdsa-x509", &b64),
+        &parse(json.as_bytes()).unwrap(),
+    )
+    .unwrap();
+}

@@ -38,7 +38,7 @@ use base64ct::{Base64, Encoding};
 use vouch_tuf::json::{self, Map, Value};
 use vouch_tuf::notary::{
     self, is_delegation_name, verify_threshold, Delegation, FileMeta, NotaryError, NotaryKey,
-    RoleKeys, Root, Signed, Snapshot, Targets, Timestamp,
+    PathPrefixes, RoleKeys, Root, Signed, Snapshot, Targets, Timestamp,
 };
 use vouch_tuf::time::Timestamp as Instant;
 
@@ -691,10 +691,13 @@ impl NotaryVerifier {
         self.new_targets_versions
             .insert(role.to_owned(), targets.common.version);
 
+        // Both the targets and the paths are counted by whoever signed the delegations:
+        // matching goes through `PathPrefixes`, not every name against every path.
+        let allowed = PathPrefixes::new(pending.paths.iter().map(String::as_str));
         let mut trusted = BTreeMap::new();
         let mut outside = Vec::new();
         for (name, m) in &targets.targets {
-            if pending.paths.iter().any(|p| name.starts_with(p.as_str())) {
+            if allowed.matches(name) {
                 trusted.insert(name.clone(), target(name, m, role));
             } else {
                 outside.push(name.clone());
@@ -703,7 +706,7 @@ impl NotaryVerifier {
         // Children in document order, before the siblings already queued (pre-order).
         let mut children = Vec::new();
         for d in &targets.delegations {
-            if let Some(child) = self.child(&pending, &targets, d) {
+            if let Some(child) = self.child(&pending, &allowed, &targets, d) {
                 children.push(child);
             }
         }
@@ -724,7 +727,13 @@ impl NotaryVerifier {
         Ok(())
     }
 
-    fn child(&mut self, parent: &Pending, targets: &Targets, d: &Delegation) -> Option<Pending> {
+    fn child(
+        &mut self,
+        parent: &Pending,
+        parent_paths: &PathPrefixes,
+        targets: &Targets,
+        d: &Delegation,
+    ) -> Option<Pending> {
         let depth = parent.depth + 1;
         let skip = |me: &mut Self, reason: String| {
             me.skipped.push(SkippedRole {
@@ -752,7 +761,7 @@ impl NotaryVerifier {
         let paths: Vec<String> = d
             .paths
             .iter()
-            .filter(|p| parent.paths.iter().any(|pp| p.starts_with(pp.as_str())))
+            .filter(|p| parent_paths.matches(p))
             .cloned()
             .collect();
         Some(Pending {

@@ -14,7 +14,8 @@
 //!   trusted one needs its intermediate versions (`N.root.json`) beside it.
 //!
 //! Every fetch is capped: root and timestamp by their fixed caps, the others by the length
-//! trusted metadata gives within their caps ([`Limits`]).
+//! trusted metadata gives within their caps ([`Limits`]); and all the fetches of one update
+//! share one deadline, [`Limits::max_update_duration`] from its start.
 
 use std::path::{Path, PathBuf};
 
@@ -44,9 +45,15 @@ pub fn fetch_collection(
     expired: ExpiredMetadata,
     limits: Limits,
 ) -> Result<NotaryCollection, NotaryVerifyError> {
+    // One deadline for every fetch of the update, as the TUF updater has: a server answering
+    // each request just within its timeout cannot stretch an update over hundreds of them.
+    let started = std::time::Instant::now();
+    let deadline = started
+        .checked_add(limits.max_update_duration)
+        .unwrap_or(started);
     let get = |path: &str, max: u64| {
         transport
-            .fetch(path, max)
+            .fetch_by(path, max, deadline)
             .map_err(|source| NotaryVerifyError::Transport {
                 what: path.to_owned(),
                 source,
