@@ -619,22 +619,23 @@ fn path_prefixes_match_as_notarys_prefix_rule_does() {
 }
 
 #[test]
-fn path_prefix_matching_is_not_names_times_paths() {
+fn path_prefixes_chosen_by_a_signer_to_be_costly_still_match_by_the_prefix_rule() {
     // A delegation signer chooses both counts: 1,024 paths of 4 KiB sharing all but their
     // last bytes, and 5,000 names sharing the same start and falling under none of them.
-    // Checking every name against every path would compare some 20 GB of text.
+    // Checking every name against every path would compare some 20 GB of text; the set
+    // answers each name with one binary search and one prefix comparison (its cost is
+    // argued in `PathPrefixes`; tests here check answers, not time).
     let stem = "p".repeat(4_090);
     let paths: Vec<String> = (0..MAX_PATHS).map(|i| format!("{stem}{i:05}")).collect();
     let names: Vec<String> = (0..5_000).map(|i| format!("{stem}x{i:05}")).collect();
-    let started = std::time::Instant::now();
     let set = PathPrefixes::new(paths.iter().map(String::as_str));
     assert!(names.iter().all(|n| !set.matches(n)));
     assert!(set.matches(&format!("{stem}00017-tag")));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    // Covered prefixes are dropped: one short prefix covers every long one.
+    let mut with_cover = paths.clone();
+    with_cover.push(stem.clone());
+    let covered = PathPrefixes::new(with_cover.iter().map(String::as_str));
+    assert_eq!(covered, PathPrefixes::new([stem.as_str()]));
 }
 
 #[test]
