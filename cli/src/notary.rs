@@ -73,6 +73,14 @@ pub fn starting_state(
                     state.gun()
                 );
             }
+            if let Some(file) = notary_root {
+                crate::output::warn(&format!(
+                    "{gun}: trust starts from the notary state an earlier run kept ({}), not \
+                     from --notary-root {} (remove that file to start again from a root)",
+                    kept.display(),
+                    file.display()
+                ));
+            }
             return Ok(state);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

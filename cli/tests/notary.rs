@@ -232,8 +232,20 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
         assert_eq!(found[tag]["length"], size, "{found:#}");
     }
 
-    // Importing again changes nothing.
-    let again = import(&v, &notary, APP, &["--keys", "notary"]).json();
+    // Importing again changes nothing; trust now starts from the state the first run kept
+    // (root version 3), which the command says when a root is given again.
+    let run = import(
+        &v,
+        &notary,
+        APP,
+        &["--keys", "notary", "--notary-root", &first_root],
+    );
+    assert!(
+        run.stderr
+            .contains("trust starts from the notary state an earlier run kept"),
+        "{run:#?}"
+    );
+    let again = run.json();
     assert_eq!(again["imported"][0]["created"], false);
     assert_eq!(
         statuses(&again),
@@ -265,6 +277,33 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
     assert_eq!(
         verified(&v, APP, "v4")["digest"],
         format!("sha256:{}", hex_of('4'))
+    );
+
+    // A tag both roles sign, with different digests: docker trust resolves it from
+    // targets/releases, and so must vouch after the move, so targets' entry stays behind.
+    notary.client.addhash(APP, "v5", 150, &hex_of('b'), None);
+    notary
+        .client
+        .addhash(APP, "v5", 151, &hex_of('c'), Some("targets/releases"));
+    notary.client.publish(APP);
+    let both = import(&v, &notary, APP, &["--keys", "notary"]).json();
+    assert!(
+        statuses(&both).contains(&row("v5", "targets/releases", "added")),
+        "{both:#}"
+    );
+    let skipped = &both["imported"][0]["skipped"];
+    assert_eq!(skipped[0]["tag"], "v5", "{both:#}");
+    assert_eq!(skipped[0]["role"], "targets", "{both:#}");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("docker trust resolves this tag from targets/releases"),
+        "{both:#}"
+    );
+    assert_eq!(
+        verified(&v, APP, "v5")["digest"],
+        format!("sha256:{}", hex_of('c'))
     );
 }
 

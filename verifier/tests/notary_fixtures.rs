@@ -370,6 +370,10 @@ fn notary_key_files_decrypt_to_the_keys_they_are_named_after() {
         }
         let spki = Base64::encode_string(file.key.verifying_key().material());
         assert_eq!(vouch_tuf::notary::key_id("ecdsa", &spki), id);
+        assert_eq!(
+            vouch_tuf::notary::bare_key_id(&file.key.verifying_key()),
+            id
+        );
     }
 }
 
@@ -386,6 +390,11 @@ fn the_imported_root_key_is_the_one_app_root_3_names() {
         .collect();
     assert_eq!(names.len(), 1, "{ids:?}");
     assert!(names[0].starts_with("1cd978e8"));
+    // The root lists it as a certificate; its file is named by the bare key's id.
+    assert_eq!(
+        vouch_tuf::notary::bare_key_id(root.keys[names[0]].verifying_key()),
+        KEYS[1].0
+    );
     // The key signs what the root's certificate key verifies (as a TUF 1.0 ECDSA key).
     let sig = file.key.sign(b"carried over").unwrap();
     root.keys[names[0]]

@@ -30,7 +30,7 @@ use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
 use vouch_tuf::crypto::{NotaryKeyFile, PrivateKey, Signer as _, VerifyingKey};
 use vouch_tuf::metadata::{Key, TargetFile};
-use vouch_tuf::notary::{NotaryKey, Root as NotaryRoot, Signed};
+use vouch_tuf::notary::{bare_key_id, NotaryKey, Root as NotaryRoot, Signed};
 use vouch_tuf::reference::{Digest, Gun, ImageRef};
 use vouch_tuf::types::{RoleName, TargetName, Threshold, TopLevelRole};
 use vouch_verifier::notary::{
@@ -51,8 +51,12 @@ use super::delegation::{self, Delegate};
 use super::init;
 use super::sign::{self, Change};
 
-/// Most key files read from a notary trust directory's `private/`.
+/// Most key files listed in a notary trust directory's `private/`.
 const MAX_KEY_FILES: usize = 1024;
+/// Largest notary key file read.
+const MAX_KEY_FILE: u64 = 64 * 1024;
+/// Largest --gun-file read.
+const MAX_GUN_FILE: u64 = 16 * 1024 * 1024;
 /// Most GUNs one run imports.
 const MAX_GUNS: usize = 10_000;
 
@@ -182,8 +186,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
 fn guns(args: &Args) -> anyhow::Result<Vec<Gun>> {
     let mut names: Vec<String> = args.guns.clone();
     if let Some(file) = &args.gun_file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read --gun-file {}", file.display()))?;
+        let bytes = crate::notary::read_capped(file, MAX_GUN_FILE).context("--gun-file")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow!("--gun-file {} is not UTF-8 text", file.display()))?;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             if !line.is_empty() {
@@ -289,6 +294,20 @@ fn plan(gun: &Gun, collection: &NotaryCollection, keys: KeySource) -> (Vec<Tag>,
                 skipped.push(skip(reason.clone()));
                 continue;
             }
+            // `docker trust` resolves a tag from `targets/releases` first and vouch from
+            // `targets` first: where the two would disagree, only the entry docker trust
+            // resolved is carried over, so every imported tag still means what it meant.
+            if let Some(docker) =
+                collection.lookup_preferring(&target.name, &["targets/releases", "targets"])
+            {
+                if docker.role != role.name && docker.sha256 != target.sha256 {
+                    skipped.push(skip(format!(
+                        "docker trust resolves this tag from {} (to another digest)",
+                        docker.role
+                    )));
+                    continue;
+                }
+            }
             match tag_of(gun, role, target) {
                 Ok(t) => tags.push(t),
                 Err(reason) => skipped.push(skip(reason)),
@@ -342,11 +361,6 @@ fn tag_of(
     })
 }
 
-/// A notary private key, decrypted.
-struct FoundKey {
-    key: PrivateKey,
-}
-
 /// The public keys, as TUF 1.0 keys, that a notary root lists for `role`, and its threshold.
 fn root_role_keys(root: &NotaryRoot, role: &str) -> anyhow::Result<(Vec<VerifyingKey>, u64)> {
     let r = root
@@ -361,37 +375,16 @@ fn root_role_keys(root: &NotaryRoot, role: &str) -> anyhow::Result<(Vec<Verifyin
     Ok((keys, r.threshold))
 }
 
-/// The notary private keys of `gun` in `trust_dir/private` (at any depth up to 3, as notary
-/// versions laid them out) whose role is one of `roles`, decrypted.
-fn notary_keys(trust_dir: &Path, gun: &Gun, roles: &[&str]) -> anyhow::Result<Vec<FoundKey>> {
+/// The key files of a notary trust directory's `private/` (at any depth up to 3, as notary
+/// versions laid them out), by the id in their name (`<id>.key`).
+fn key_files(trust_dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let private = trust_dir.join("private");
     let mut files = Vec::new();
     collect_key_files(&private, 0, &mut files)?;
-    let mut found = Vec::new();
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) if t.len() <= 64 * 1024 => t,
-            _ => continue,
-        };
-        let (role, key_gun) = headers(&text);
-        let Some(role) = role else { continue };
-        let wanted = roles.contains(&role.as_str())
-            || (role.starts_with("targets/") && roles.contains(&"delegation"));
-        if !wanted {
-            continue;
-        }
-        // Root keys serve every GUN; the others name theirs.
-        if role != "root" && key_gun.as_deref().is_some_and(|g| g != gun.as_str()) {
-            continue;
-        }
-        let shown = file.display().to_string();
-        let (pass, source) = passphrase::notary(&role, &shown)?;
-        let k = NotaryKeyFile::from_pem(&text, pass.as_bytes()).with_context(|| {
-            format!("cannot decrypt the notary {role} key {shown} (passphrase {source})")
-        })?;
-        found.push(FoundKey { key: k.key });
-    }
-    Ok(found)
+    Ok(files
+        .into_iter()
+        .filter_map(|f| Some((f.file_stem()?.to_str()?.to_owned(), f)))
+        .collect())
 }
 
 fn collect_key_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -424,28 +417,32 @@ fn collect_key_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow
     Ok(())
 }
 
-/// The `role:` and `gun:` PEM headers of a notary key file.
-fn headers(text: &str) -> (Option<String>, Option<String>) {
-    let mut role = None;
-    let mut gun = None;
-    for line in text.lines().skip(1).take(16) {
-        let Some((k, v)) = line.split_once(':') else {
-            break;
+/// The private key of `role` among `wanted` (the public keys the verified metadata lists for
+/// it), decrypted from the file the notary client named after it; `None` when the trust
+/// directory holds none of them. Only those files are read: the `role:` and `gun:` headers of
+/// other files are not authenticated, so they decide nothing.
+fn private_key_of(
+    files: &BTreeMap<String, PathBuf>,
+    role: &str,
+    wanted: &[VerifyingKey],
+) -> anyhow::Result<Option<PrivateKey>> {
+    for public in wanted {
+        let Some(file) = files.get(&bare_key_id(public)) else {
+            continue;
         };
-        match k.trim() {
-            "role" => role = Some(v.trim().to_owned()),
-            "gun" => gun = Some(v.trim().to_owned()),
-            _ => {}
+        let shown = file.display().to_string();
+        let text = String::from_utf8(crate::notary::read_capped(file, MAX_KEY_FILE)?)
+            .map_err(|_| anyhow!("{shown} is not a notary key file (not UTF-8)"))?;
+        let (pass, source) = passphrase::notary(role, &shown)?;
+        let k = NotaryKeyFile::from_pem(&text, pass.as_bytes()).with_context(|| {
+            format!("cannot decrypt the notary {role} key {shown} (passphrase {source})")
+        })?;
+        if k.key.verifying_key() != *public {
+            bail!("{shown} does not hold the key its name says (the notary {role} key)");
         }
+        return Ok(Some(k.key));
     }
-    (role, gun)
-}
-
-/// The first found key whose public half is one of `wanted`.
-fn matching<'a>(found: &'a [FoundKey], wanted: &[VerifyingKey]) -> Option<&'a FoundKey> {
-    found
-        .iter()
-        .find(|f| wanted.contains(&f.key.verifying_key()))
+    Ok(None)
 }
 
 /// Stores `key` in vouch's trust directory under `role` (unless it is there already) and
@@ -466,8 +463,8 @@ fn keep(keystore: &Keystore, key: &PrivateKey, role: &str, gun: &Gun) -> anyhow:
 struct Signing {
     root: Vec<String>,
     targets: Vec<String>,
-    /// Per delegated role: its public keys (TUF 1.0), its threshold, and whether a key of
-    /// it was found.
+    /// Per delegated role: its public keys (TUF 1.0), its threshold, and the id of the key
+    /// held for it, if any.
     delegations: BTreeMap<String, (Vec<Key>, u64, Option<String>)>,
 }
 
@@ -481,37 +478,53 @@ fn notary_signing(
     let root = Signed::parse("root", root_bytes)
         .and_then(|s| NotaryRoot::from_signed(&s.signed))
         .map_err(|e| anyhow!("the verified notary root of {gun} does not parse: {e}"))?;
-    let found = notary_keys(trust_dir, gun, &["root", "targets", "delegation"])?;
-    let keystore = Keystore::new(&ctx.trust_dir);
-    let mut ids = Vec::new();
+    let files = key_files(trust_dir)?;
+    // Every key is found and unlocked first; only then is any kept here.
+    let mut top = Vec::new();
     for role in ["root", "targets"] {
-        let (wanted, _) = root_role_keys(&root, role)?;
-        let k = matching(&found, &wanted).ok_or_else(|| {
+        let (wanted, threshold) = root_role_keys(&root, role)?;
+        if threshold > 1 {
+            bail!(
+                "the notary {role} role of {gun} needs {threshold} signatures, and --keys notary \
+                 carries one key over: use --keys new, or raise the threshold in vouch afterwards"
+            );
+        }
+        let key = private_key_of(&files, role, &wanted)?.ok_or_else(|| {
             anyhow!(
                 "{} holds no private key of the {role} role of {gun}: --keys notary needs the \
                  notary {role} key (or use --keys new)",
                 trust_dir.join("private").display()
             )
         })?;
-        ids.push(keep(&keystore, &k.key, role, gun)?);
+        top.push((role, key));
     }
-    let mut delegations = BTreeMap::new();
+    let mut held = Vec::new();
     for role in collection.roles.iter().filter(|r| r.name != "targets") {
-        let keys: Vec<Key> = role
-            .keys
-            .iter()
-            .map(|k| Key::from_verifying_key(k.verifying_key()))
-            .collect();
         let wanted: Vec<VerifyingKey> = role
             .keys
             .iter()
             .map(|k| k.verifying_key().clone())
             .collect();
-        let held = match matching(&found, &wanted) {
-            Some(k) => Some(keep(&keystore, &k.key, &role.name, gun)?),
+        held.push((role, private_key_of(&files, &role.name, &wanted)?));
+    }
+
+    let keystore = Keystore::new(&ctx.trust_dir);
+    let mut ids = Vec::new();
+    for (role, key) in &top {
+        ids.push(keep(&keystore, key, role, gun)?);
+    }
+    let mut delegations = BTreeMap::new();
+    for (role, key) in held {
+        let keys: Vec<Key> = role
+            .keys
+            .iter()
+            .map(|k| Key::from_verifying_key(k.verifying_key()))
+            .collect();
+        let id = match key {
+            Some(k) => Some(keep(&keystore, &k, &role.name, gun)?),
             None => None,
         };
-        delegations.insert(role.name.clone(), (keys, role.threshold, held));
+        delegations.insert(role.name.clone(), (keys, role.threshold, id));
     }
     Ok(Signing {
         root: ids[..1].to_vec(),
@@ -577,6 +590,17 @@ fn import_one(ctx: &Context, args: &Args, trust_dir: &Path, gun: &Gun) -> anyhow
             if held.is_none() {
                 refuse(
                     "delegated role without its signer's key in the notary trust directory".into(),
+                    &mut tags,
+                    &mut skipped,
+                );
+                continue;
+            }
+            if *threshold > 1 {
+                refuse(
+                    format!(
+                        "its threshold is {threshold}, and one signer's key carries over: \
+                         delegate it in vouch with its signers' keys and have them sign"
+                    ),
                     &mut tags,
                     &mut skipped,
                 );
@@ -840,20 +864,5 @@ mod tests {
         assert!(patterns(&["v*".into()])
             .unwrap_err()
             .contains("pattern character"));
-    }
-
-    #[test]
-    fn key_file_headers_are_read() {
-        let text = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nrole: targets/releases\ngun: example.com/org/app\n\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(
-            headers(text),
-            (
-                Some("targets/releases".into()),
-                Some("example.com/org/app".into())
-            )
-        );
-        let root = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nrole: root\n\nMIIB\n";
-        assert_eq!(headers(root), (Some("root".into()), None));
-        assert_eq!(headers("-----BEGIN X-----\nMIIB\n"), (None, None));
     }
 }

@@ -167,6 +167,27 @@ pub fn key_id(keytype: &str, public_b64: &str) -> String {
     crate::hex::encode(digest.as_ref())
 }
 
+/// The id the notary client names a key's private file by (`private/<id>.key`): the key id of
+/// the bare public key (`ecdsa` and `rsa` as base64 SubjectPublicKeyInfo DER, `ed25519` as its
+/// raw 32 bytes), which differs from the id of the certificate form (`ecdsa-x509`) a root or a
+/// delegation lists the same key under.
+///
+/// ```
+/// use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+/// use vouch_tuf::notary::bare_key_id;
+/// let key = PrivateKey::generate(Algorithm::EcdsaP256Sha256)?;
+/// assert_eq!(bare_key_id(&key.verifying_key()).len(), 64);
+/// # Ok::<(), vouch_tuf::crypto::CryptoError>(())
+/// ```
+pub fn bare_key_id(key: &VerifyingKey) -> String {
+    let keytype = match key.algorithm() {
+        Algorithm::Ed25519 => "ed25519",
+        Algorithm::EcdsaP256Sha256 => "ecdsa",
+        Algorithm::RsaPssSha256 => "rsa",
+    };
+    key_id(keytype, &Base64::encode_string(key.material()))
+}
+
 impl NotaryKey {
     /// Parses the key object `value` listed under `listed_id`, refusing a key whose id is
     /// not `listed_id`, unknown key types, a non-null private part, unknown fields, and keys

@@ -34,7 +34,7 @@ use thiserror::Error;
 
 use crate::json::JsonError;
 
-pub use keys::{key_id, Certificate, KeyType, NotaryKey};
+pub use keys::{bare_key_id, key_id, Certificate, KeyType, NotaryKey};
 pub use metadata::{
     is_delegation_name, parent_of, Common, Delegation, FileMeta, Method, PathPrefixes, RoleKeys,
     Root, Signature, Signed, Snapshot, Targets, Timestamp, MAX_DELEGATIONS, MAX_KEYIDS, MAX_KEYS,
