@@ -22,8 +22,9 @@
 //! [`Registries::notary_token`] pings the server's `/v2/` as the notary client does and gets
 //! a token with `repository:<gun>:pull` from the same flow, with credentials from
 //! `NOTARY_AUTH` (base64 of `user:password`, what the notary client reads) or the docker
-//! config's entry for the notary host, else for the images' registry
-//! ([`Registries::for_notary`]).
+//! config's entry for the notary host, else for the images' registry when the notary server
+//! is that registry's own (on its host, or `notary.<its host>`: never a notary server
+//! elsewhere) ([`Registries::for_notary`]).
 //!
 //! What it is not: a registry client for pulling or pushing images. It reads manifests only,
 //! and nothing it reads is trusted: the signature in the trust data is what makes a digest
@@ -397,6 +398,17 @@ pub fn credentials_from_docker_config(
     })
 }
 
+/// True when the notary server at `notary` (`host[:port]`) is the registry `registry`'s own
+/// (its host, on any port, or `notary.` and its host, as `notary.docker.io` is Docker
+/// Hub's), so that the registry's login may be sent to it, as `docker trust` does. The
+/// login for a registry is never sent to a notary server on another host: that server's
+/// token realm would receive it.
+fn is_registrys_notary(notary: &str, registry: &str) -> bool {
+    let notary = host_only(notary).to_ascii_lowercase();
+    let registry = host_only(registry).to_ascii_lowercase();
+    notary == registry || notary.strip_prefix("notary.") == Some(registry.as_str())
+}
+
 /// The docker configuration file: `$DOCKER_CONFIG/config.json`, else
 /// `~/.docker/config.json`.
 fn docker_config_path() -> Option<PathBuf> {
@@ -670,8 +682,10 @@ impl Registries {
                 };
                 match (from_config(registry)?, &self.fallback_registry) {
                     (Some(c), _) => Ok(Some(c)),
-                    (None, Some(other)) => from_config(other),
-                    (None, None) => Ok(None),
+                    (None, Some(other)) if is_registrys_notary(registry, other) => {
+                        from_config(other)
+                    }
+                    (None, _) => Ok(None),
                 }
             }
             _ => Ok(None),
@@ -690,9 +704,17 @@ impl Registries {
             (Login::DockerConfig, true) if self.notary => format!(
                 "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or set NOTARY_AUTH (base64 of USER:PASSWORD)"
             ),
-            (Login::DockerConfig, false) if self.notary => format!(
-                "this needs credentials: set NOTARY_AUTH to the base64 of USER:PASSWORD (as for the notary client), or log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers)"
-            ),
+            (Login::DockerConfig, false) if self.notary => {
+                let withheld = match &self.fallback_registry {
+                    Some(images) if !is_registrys_notary(registry, images) => format!(
+                        "; the docker config's login for {images} is sent only to a notary server on {images}'s own host"
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "this needs credentials: set NOTARY_AUTH to the base64 of USER:PASSWORD (as for the notary client), or log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers){withheld}"
+                )
+            }
             (Login::DockerConfig, true) => format!(
                 "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or pass --registry-username and --registry-password-stdin"
             ),
@@ -985,7 +1007,8 @@ impl Registries {
     /// that answers `401` with a `Bearer` challenge, a token for `repository:<gun>:pull`
     /// from its realm (with credentials when there are some: `NOTARY_AUTH`, else the docker
     /// config's entry for `host`, else its entry for `gun_registry`, the registry of the
-    /// collection's images, as `docker trust` uses). `None` when the server asks for none.
+    /// collection's images, as `docker trust` uses, when `host` is that registry's own notary
+    /// server). `None` when the server asks for none.
     pub fn notary_token(
         &mut self,
         server_url: &str,
@@ -1135,6 +1158,46 @@ mod tests {
         ] {
             let e = notary_auth(bad).unwrap_err().to_string();
             assert!(e.contains("NOTARY_AUTH"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_registrys_login_goes_only_to_its_own_notary_server() {
+        let auth = Base64::encode_string(b"alice:pw");
+        let config = format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"reg.example.com:5000":{{"auth":"{auth}"}}}}}}"#
+        );
+        let creds = |notary_host: &str, images: &str| {
+            let mut r = Registries::for_notary().unwrap();
+            r.login = Login::DockerConfig;
+            r.docker_config = Some(Some((
+                PathBuf::from("config.json"),
+                config.clone().into_bytes(),
+            )));
+            r.fallback_registry = Some(images.to_owned());
+            r.credentials(notary_host).unwrap().map(|c| c.username)
+        };
+        let alice = Some("alice".to_owned());
+        assert_eq!(creds("notary.docker.io", "docker.io"), alice);
+        assert_eq!(creds("reg.example.com:5000", "reg.example.com:5000"), alice);
+        assert_eq!(creds("reg.example.com:4443", "reg.example.com:5000"), alice);
+        assert_eq!(
+            creds("notary.reg.example.com", "reg.example.com:5000"),
+            alice
+        );
+        for elsewhere in [
+            "notary.example.net",
+            "127.0.0.1:4443",
+            "docker.io.example.net",
+            "notary.docker.io.example.net",
+            "evilreg.example.com:5000",
+        ] {
+            assert_eq!(creds(elsewhere, "docker.io"), None, "{elsewhere}");
+            assert_eq!(
+                creds(elsewhere, "reg.example.com:5000"),
+                None,
+                "{elsewhere}"
+            );
         }
     }
 
