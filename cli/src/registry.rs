@@ -15,8 +15,9 @@
 //!
 //! Transport: registries on loopback addresses are reached over plain HTTP (as docker does),
 //! hosts named with `--insecure-registry` too, every other registry over HTTPS. Credentials
-//! are never sent to a token server over plain HTTP unless it is on loopback or named
-//! with `--insecure-registry`.
+//! are never sent to a token server over plain HTTP unless it is named with
+//! `--insecure-registry`, or is on loopback and so is the server that named it (a server
+//! elsewhere naming a loopback realm would hand them to whatever listens on that port).
 //!
 //! Notary servers (Docker Hub's and most hosted ones) answer with the same `401` challenge:
 //! [`Registries::notary_token`] pings the server's `/v2/` as the notary client does and gets
@@ -627,11 +628,14 @@ impl Registries {
 
     /// True when `host_port` is reached over plain HTTP.
     fn plain_http(&self, host_port: &str) -> bool {
-        is_loopback_host(host_port)
-            || self
-                .insecure
-                .iter()
-                .any(|h| h == host_port || (!h.contains(':') && h == host_only(host_port)))
+        is_loopback_host(host_port) || self.named_insecure(host_port)
+    }
+
+    /// True when `host_port` is named with `--insecure-registry`.
+    fn named_insecure(&self, host_port: &str) -> bool {
+        self.insecure
+            .iter()
+            .any(|h| h == host_port || (!h.contains(':') && h == host_only(host_port)))
     }
 
     /// The API base URL of `registry` (`host[:port]` as in image names).
@@ -768,9 +772,15 @@ impl Registries {
                     (Some(h), None) => h.to_owned(),
                     (None, _) => return Err(challenge("the realm names no host")),
                 };
+                // A plain-HTTP realm: a host named with --insecure-registry, or one on
+                // loopback when the server asking is on loopback too. A server elsewhere
+                // naming this machine's loopback would have the credentials read in clear
+                // by whatever listens on that port.
+                let plain_ok = self.named_insecure(&realm_host)
+                    || (is_loopback_host(&realm_host) && is_loopback_host(registry));
                 match url.scheme() {
                     "https" => {}
-                    "http" if self.plain_http(&realm_host) => {}
+                    "http" if plain_ok => {}
                     _ => {
                         return Err(challenge(
                             "the token realm is not HTTPS (allow a plain-HTTP token server with --insecure-registry HOST)",
@@ -1199,6 +1209,39 @@ mod tests {
                 "{elsewhere}"
             );
         }
+    }
+
+    /// A registry or notary server on another machine names a plain-HTTP token realm on
+    /// this machine's loopback: whatever listens on that port (any local user's process)
+    /// would read the credentials in clear. Refused before connecting.
+    #[test]
+    fn a_remote_server_cannot_send_credentials_to_a_plain_http_loopback_realm() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let challenge = format!(r#"Bearer realm="{realm}",service="s""#);
+        let creds = Credentials::new("alice".into(), Zeroizing::new("pw".into()));
+        for (notary, login) in [
+            (true, Login::NotaryAuth(creds.clone())),
+            (false, Login::Given(creds.clone())),
+        ] {
+            let mut r = Registries::with_login(Vec::new(), login).unwrap();
+            r.notary = notary;
+            for remote in ["notary.example.com", "registry.example.com:5000"] {
+                let e = r
+                    .authorize(remote, "example.com/org/app", Some(&challenge), None)
+                    .unwrap_err();
+                assert!(
+                    matches!(&e, RegistryError::Challenge { reason, .. } if reason.contains("not HTTPS")),
+                    "{e}"
+                );
+            }
+        }
+        assert_eq!(
+            listener.accept().unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "the realm was contacted"
+        );
     }
 
     #[test]
