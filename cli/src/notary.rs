@@ -164,6 +164,13 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
         .ok_or_else(|| {
             anyhow!("notary server {server:?} is not a URL: expected https://HOST[:PORT]")
         })?;
+    // Not repeated: every message naming the server would print the password.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        bail!(
+            "the notary server URL carries credentials (USER:PASSWORD@): give the URL without \
+             them, and the credentials in NOTARY_AUTH (base64 of USER:PASSWORD)"
+        );
+    }
     let host = match parsed.port() {
         Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
         None => parsed.host_str().unwrap_or_default().to_owned(),
