@@ -182,7 +182,7 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
     };
     let http = HttpTransport::new(&repository_url(&url, gun), &options)
         .with_context(|| format!("cannot reach the notary server at {url}"))?;
-    let mut registries = Registries::for_notary()?;
+    let mut registries = Registries::for_notary(ctx.timeout)?;
     let token = registries
         .notary_token(&url, &host, gun.as_str(), gun.registry())
         .map_err(|e| token_error(&url, gun, e))?;

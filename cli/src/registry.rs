@@ -424,12 +424,15 @@ fn docker_config_path() -> Option<PathBuf> {
 /// Longest a registry may take to send one answer's body, as a whole: a registry trickling
 /// bytes (each read within the client's per-read timeout) is cut off here.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a connection to a registry may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn read_limited(
     registry: &str,
     what: &str,
     resp: Response,
     limit: u64,
+    within: Duration,
 ) -> Result<Vec<u8>, RegistryError> {
     let announced = resp.content_length();
     read_body(
@@ -438,7 +441,7 @@ fn read_limited(
         resp,
         announced,
         limit,
-        Instant::now() + BODY_TIMEOUT,
+        Instant::now() + within,
     )
 }
 
@@ -461,10 +464,9 @@ fn read_body(
             registry: registry.to_owned(),
             what: what.to_owned(),
             status: StatusCode::OK,
-            detail: format!(
-                ": the answer did not arrive within {} s (slow or stalled registry)",
-                BODY_TIMEOUT.as_secs()
-            ),
+            detail:
+                ": the answer did not arrive within the time allowed (slow or stalled registry)"
+                    .to_owned(),
         },
         e => RegistryError::Refused {
             registry: registry.to_owned(),
@@ -547,6 +549,8 @@ pub struct Registries {
     /// Where else the docker config may hold the credentials for a notary server: the
     /// registry of the collection's images, whose login `docker trust` sends to notary.
     fallback_registry: Option<String>,
+    /// Longest one answer may take, as a whole (headers, then body).
+    body_timeout: Duration,
 }
 
 impl std::fmt::Debug for Registries {
@@ -594,21 +598,32 @@ impl Registries {
 
     /// For notary servers: credentials from `NOTARY_AUTH` (base64 of `user:password`, as the
     /// notary client reads it) when set, else the docker config's entry for the notary host.
-    pub fn for_notary() -> anyhow::Result<Self> {
+    /// Each request (to the server, and to its token realm) is over within `timeout` (the
+    /// `--timeout` its metadata is fetched with), a realm that never answers included.
+    pub fn for_notary(timeout: Duration) -> anyhow::Result<Self> {
         let login = match std::env::var("NOTARY_AUTH") {
             Ok(v) if !v.trim().is_empty() => Login::NotaryAuth(notary_auth(v.trim())?),
             _ => Login::DockerConfig,
         };
-        let mut r = Self::with_login(Vec::new(), login)?;
+        let mut r = Self::with_timeouts(Vec::new(), login, timeout.min(CONNECT_TIMEOUT), timeout)?;
         r.notary = true;
         Ok(r)
     }
 
     fn with_login(insecure: Vec<String>, login: Login) -> anyhow::Result<Self> {
+        Self::with_timeouts(insecure, login, CONNECT_TIMEOUT, BODY_TIMEOUT)
+    }
+
+    fn with_timeouts(
+        insecure: Vec<String>,
+        login: Login,
+        connect: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(connect)
+            .timeout(timeout)
             // Redirects to another host drop the Authorization header (reqwest does that).
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
@@ -623,6 +638,7 @@ impl Registries {
             with_credentials: std::collections::HashSet::new(),
             notary: false,
             fallback_registry: None,
+            body_timeout: timeout,
         })
     }
 
@@ -810,7 +826,14 @@ impl Registries {
                     realm: realm.clone(),
                     detail,
                 };
-                let resp = req.send().map_err(|e| token_error(chain(&e)))?;
+                let within = format!(
+                    "no answer within {} s{}",
+                    self.body_timeout.as_secs(),
+                    if self.notary { " (--timeout)" } else { "" }
+                );
+                let resp = req
+                    .send()
+                    .map_err(|e| token_error(if e.is_timeout() { within } else { chain(&e) }))?;
                 let status = resp.status();
                 if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                     return Err(RegistryError::Unauthorized {
@@ -823,7 +846,8 @@ impl Registries {
                 if !status.is_success() {
                     return Err(token_error(format!("{status}{}", error_detail(resp))));
                 }
-                let body = read_limited(registry, "a token", resp, MAX_TOKEN_BODY)?;
+                let body =
+                    read_limited(registry, "a token", resp, MAX_TOKEN_BODY, self.body_timeout)?;
                 let doc: serde_json::Value = serde_json::from_slice(&body)
                     .map_err(|_| token_error("the answer is not JSON".to_owned()))?;
                 let token = ["token", "access_token"]
@@ -984,6 +1008,7 @@ impl Registries {
             &format!("manifest {reference} of {repository}"),
             resp,
             MAX_MANIFEST,
+            self.body_timeout,
         )?;
         let digest = Digest::sha256_of(&body);
         for c in claimed.iter().chain(asked.iter()) {
@@ -1178,7 +1203,7 @@ mod tests {
             r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"reg.example.com:5000":{{"auth":"{auth}"}}}}}}"#
         );
         let creds = |notary_host: &str, images: &str| {
-            let mut r = Registries::for_notary().unwrap();
+            let mut r = Registries::for_notary(Duration::from_secs(5)).unwrap();
             r.login = Login::DockerConfig;
             r.docker_config = Some(Some((
                 PathBuf::from("config.json"),

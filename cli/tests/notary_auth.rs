@@ -382,3 +382,50 @@ fn registry_credentials_are_not_sent_to_a_notary_server_on_another_host() {
         assert_eq!(a.authorization, None, "{a:?}");
     }
 }
+
+/// A notary server whose token realm accepts connections and never answers holds the run
+/// only as long as `--timeout`, like every other fetch from it, and the error says so.
+#[test]
+fn a_stalled_token_realm_fails_within_the_timeout() {
+    // The realm: connections queue up and are never answered.
+    let realm = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm_url = format!("http://{}/token", realm.local_addr().unwrap());
+    // The notary server: every request is answered with a Bearer challenge naming it.
+    let notary = TcpListener::bind("127.0.0.1:0").unwrap();
+    let notary_url = format!("http://{}", notary.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in notary.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let challenge = format!(r#"Bearer realm="{realm_url}",service="{SERVICE}""#);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let server = Server::start();
+    let v = Vouch::new(&server);
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures/app/metadata/root.json",
+    );
+    let run = v.run(&[
+        "--timeout",
+        "1",
+        "verify",
+        "example.com/fixtures/app:v1",
+        "--notary",
+        &notary_url,
+        "--notary-root",
+        root.to_str().unwrap(),
+        "--no-registry",
+    ]);
+    let line = run.fails(1, &["token server", "within 1 s", "--timeout"]);
+    eprintln!("failed: {line}");
+    drop(realm);
+}
