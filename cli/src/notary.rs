@@ -171,6 +171,13 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
              them, and the credentials in NOTARY_AUTH (base64 of USER:PASSWORD)"
         );
     }
+    if parsed.scheme() == "http" && !vouch_verifier::transport::is_loopback_url(&url) {
+        crate::output::warn(&format!(
+            "the notary server {url} is reached over plain HTTP: no credentials are sent to it \
+             (anyone on the network could answer for it and name a token server of theirs); \
+             use https://"
+        ));
+    }
     let host = match parsed.port() {
         Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
         None => parsed.host_str().unwrap_or_default().to_owned(),

@@ -551,6 +551,10 @@ pub struct Registries {
     fallback_registry: Option<String>,
     /// Longest one answer may take, as a whole (headers, then body).
     body_timeout: Duration,
+    /// True when the notary server is reached over plain HTTP across a network: whoever
+    /// is on that network can answer for it and name a token realm of theirs, so no
+    /// credentials are sent (tokens are asked anonymously).
+    notary_in_clear: bool,
 }
 
 impl std::fmt::Debug for Registries {
@@ -639,6 +643,7 @@ impl Registries {
             notary: false,
             fallback_registry: None,
             body_timeout: timeout,
+            notary_in_clear: false,
         })
     }
 
@@ -670,6 +675,9 @@ impl Registries {
     }
 
     fn credentials(&mut self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
+        if self.notary_in_clear {
+            return Ok(None);
+        }
         match &self.login {
             Login::Given(c) | Login::NotaryAuth(c) => return Ok(Some(c.clone())),
             Login::DockerConfig => {}
@@ -715,6 +723,9 @@ impl Registries {
     /// What to do when `registry` refused the credentials (or their absence).
     pub fn login_hint(&self, registry: &str, had_credentials: bool) -> String {
         match (&self.login, had_credentials) {
+            (_, _) if self.notary_in_clear => format!(
+                "{registry} is reached over plain HTTP, so no credentials are sent to it or its token server (anyone on the network could answer for it): use its https:// URL"
+            ),
             (Login::Given(_), _) => {
                 "check --registry-username and the password given on stdin".to_owned()
             }
@@ -1052,6 +1063,7 @@ impl Registries {
         gun_registry: Option<&str>,
     ) -> Result<Option<Zeroizing<String>>, RegistryError> {
         self.fallback_registry = gun_registry.map(str::to_owned);
+        self.note_notary_server(server_url);
         let url = format!("{}/v2/", server_url.trim_end_matches('/'));
         let resp = self
             .client
@@ -1082,6 +1094,13 @@ impl Registries {
         let granted = self.authorize(host, gun, challenge.as_deref(), Some(&scope))?;
         let token = granted.strip_prefix("Bearer ").unwrap_or(granted.as_str());
         Ok(Some(Zeroizing::new(token.to_owned())))
+    }
+
+    /// Notes how the notary server at `server_url` is reached: over plain HTTP to a host
+    /// off loopback, no credentials are sent for it (see [`Registries::notary_in_clear`]).
+    fn note_notary_server(&mut self, server_url: &str) {
+        self.notary_in_clear = server_url.starts_with("http://")
+            && !vouch_verifier::transport::is_loopback_url(server_url);
     }
 
     /// True when the authorisation for `repository` of `registry` was asked with credentials.
@@ -1267,6 +1286,31 @@ mod tests {
             std::io::ErrorKind::WouldBlock,
             "the realm was contacted"
         );
+    }
+
+    /// Over plain HTTP across a network, anyone on the path answers for the notary server
+    /// and names a token realm of theirs: no credentials (NOTARY_AUTH or docker config) go.
+    #[test]
+    fn no_credentials_go_through_a_notary_server_reached_over_plain_http() {
+        let creds = Credentials::new("alice".into(), Zeroizing::new("pw".into()));
+        for (url, sent) in [
+            ("http://notary.example.com", false),
+            ("http://10.0.0.7:4443", false),
+            ("https://notary.example.com", true),
+            ("http://127.0.0.1:4443", true),
+        ] {
+            let mut r =
+                Registries::with_login(Vec::new(), Login::NotaryAuth(creds.clone())).unwrap();
+            r.notary = true;
+            r.note_notary_server(url);
+            let got = r.credentials("notary.example.com").unwrap();
+            assert_eq!(got.is_some(), sent, "{url}");
+            if !sent {
+                assert!(r
+                    .login_hint("notary.example.com", false)
+                    .contains("https://"));
+            }
+        }
     }
 
     #[test]
