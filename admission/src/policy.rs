@@ -841,6 +841,18 @@ fn notary_source(
             "notary: {notary:?} is not an http:// or https:// URL"
         ));
     }
+    // Deny messages and logs name the server: a password in it would reach whoever
+    // creates pods. Not repeated here either.
+    let authority = notary.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or_default()
+    });
+    if authority.contains('@') {
+        return Err(
+            "notary: the URL carries credentials (USER:PASSWORD@): give the URL without them, \
+             and a token for the server in a [[server]] table (token_file)"
+                .to_owned(),
+        );
+    }
     let mut required_roles = Vec::new();
     for role in &r.required_roles {
         match role {
@@ -1340,6 +1352,31 @@ mod tests {
             e.contains("rule 1 (reg.io/**): root_file") && e.contains("not a usable root"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_notary_url_carrying_credentials_is_refused_without_repeating_them() {
+        // Deny messages and logs name the server: a password in its URL would reach
+        // whoever creates pods.
+        let app = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures/app/metadata/root.json");
+        for url in [
+            "https://alice:s3cret@notary.example",
+            "https://s3cret@notary.example",
+        ] {
+            let e = Policy::parse(
+                &format!(
+                    "[[rule]]\npattern = \"example.com/fixtures/app\"\naction = \"verify\"\n\
+                     notary = \"{url}\"\nnotary_root = \"{}\"\n",
+                    app.display()
+                ),
+                Path::new("."),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("credentials") && e.contains("[[server]]"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 
     #[test]

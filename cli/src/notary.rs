@@ -164,6 +164,20 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
         .ok_or_else(|| {
             anyhow!("notary server {server:?} is not a URL: expected https://HOST[:PORT]")
         })?;
+    // Not repeated: every message naming the server would print the password.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        bail!(
+            "the notary server URL carries credentials (USER:PASSWORD@): give the URL without \
+             them, and the credentials in NOTARY_AUTH (base64 of USER:PASSWORD)"
+        );
+    }
+    if parsed.scheme() == "http" && !vouch_verifier::transport::is_loopback_url(&url) {
+        crate::output::warn(&format!(
+            "the notary server {url} is reached over plain HTTP: no credentials are sent to it \
+             (anyone on the network could answer for it and name a token server of theirs); \
+             use https://"
+        ));
+    }
     let host = match parsed.port() {
         Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
         None => parsed.host_str().unwrap_or_default().to_owned(),
@@ -175,7 +189,7 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
     };
     let http = HttpTransport::new(&repository_url(&url, gun), &options)
         .with_context(|| format!("cannot reach the notary server at {url}"))?;
-    let mut registries = Registries::for_notary()?;
+    let mut registries = Registries::for_notary(ctx.timeout)?;
     let token = registries
         .notary_token(&url, &host, gun.as_str(), gun.registry())
         .map_err(|e| token_error(&url, gun, e))?;

@@ -15,15 +15,17 @@
 //!
 //! Transport: registries on loopback addresses are reached over plain HTTP (as docker does),
 //! hosts named with `--insecure-registry` too, every other registry over HTTPS. Credentials
-//! are never sent to a token server over plain HTTP unless it is on loopback or named
-//! with `--insecure-registry`.
+//! are never sent to a token server over plain HTTP unless it is named with
+//! `--insecure-registry`, or is on loopback and so is the server that named it (a server
+//! elsewhere naming a loopback realm would hand them to whatever listens on that port).
 //!
 //! Notary servers (Docker Hub's and most hosted ones) answer with the same `401` challenge:
 //! [`Registries::notary_token`] pings the server's `/v2/` as the notary client does and gets
 //! a token with `repository:<gun>:pull` from the same flow, with credentials from
 //! `NOTARY_AUTH` (base64 of `user:password`, what the notary client reads) or the docker
-//! config's entry for the notary host, else for the images' registry
-//! ([`Registries::for_notary`]).
+//! config's entry for the notary host, else for the images' registry when the notary server
+//! is that registry's own (on its host, or `notary.<its host>`: never a notary server
+//! elsewhere) ([`Registries::for_notary`]).
 //!
 //! What it is not: a registry client for pulling or pushing images. It reads manifests only,
 //! and nothing it reads is trusted: the signature in the trust data is what makes a digest
@@ -397,6 +399,17 @@ pub fn credentials_from_docker_config(
     })
 }
 
+/// True when the notary server at `notary` (`host[:port]`) is the registry `registry`'s own
+/// (its host, on any port, or `notary.` and its host, as `notary.docker.io` is Docker
+/// Hub's), so that the registry's login may be sent to it, as `docker trust` does. The
+/// login for a registry is never sent to a notary server on another host: that server's
+/// token realm would receive it.
+fn is_registrys_notary(notary: &str, registry: &str) -> bool {
+    let notary = host_only(notary).to_ascii_lowercase();
+    let registry = host_only(registry).to_ascii_lowercase();
+    notary == registry || notary.strip_prefix("notary.") == Some(registry.as_str())
+}
+
 /// The docker configuration file: `$DOCKER_CONFIG/config.json`, else
 /// `~/.docker/config.json`.
 fn docker_config_path() -> Option<PathBuf> {
@@ -411,12 +424,15 @@ fn docker_config_path() -> Option<PathBuf> {
 /// Longest a registry may take to send one answer's body, as a whole: a registry trickling
 /// bytes (each read within the client's per-read timeout) is cut off here.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a connection to a registry may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn read_limited(
     registry: &str,
     what: &str,
     resp: Response,
     limit: u64,
+    within: Duration,
 ) -> Result<Vec<u8>, RegistryError> {
     let announced = resp.content_length();
     read_body(
@@ -425,7 +441,7 @@ fn read_limited(
         resp,
         announced,
         limit,
-        Instant::now() + BODY_TIMEOUT,
+        Instant::now() + within,
     )
 }
 
@@ -448,10 +464,9 @@ fn read_body(
             registry: registry.to_owned(),
             what: what.to_owned(),
             status: StatusCode::OK,
-            detail: format!(
-                ": the answer did not arrive within {} s (slow or stalled registry)",
-                BODY_TIMEOUT.as_secs()
-            ),
+            detail:
+                ": the answer did not arrive within the time allowed (slow or stalled registry)"
+                    .to_owned(),
         },
         e => RegistryError::Refused {
             registry: registry.to_owned(),
@@ -534,6 +549,12 @@ pub struct Registries {
     /// Where else the docker config may hold the credentials for a notary server: the
     /// registry of the collection's images, whose login `docker trust` sends to notary.
     fallback_registry: Option<String>,
+    /// Longest one answer may take, as a whole (headers, then body).
+    body_timeout: Duration,
+    /// True when the notary server is reached over plain HTTP across a network: whoever
+    /// is on that network can answer for it and name a token realm of theirs, so no
+    /// credentials are sent (tokens are asked anonymously).
+    notary_in_clear: bool,
 }
 
 impl std::fmt::Debug for Registries {
@@ -581,21 +602,32 @@ impl Registries {
 
     /// For notary servers: credentials from `NOTARY_AUTH` (base64 of `user:password`, as the
     /// notary client reads it) when set, else the docker config's entry for the notary host.
-    pub fn for_notary() -> anyhow::Result<Self> {
+    /// Each request (to the server, and to its token realm) is over within `timeout` (the
+    /// `--timeout` its metadata is fetched with), a realm that never answers included.
+    pub fn for_notary(timeout: Duration) -> anyhow::Result<Self> {
         let login = match std::env::var("NOTARY_AUTH") {
             Ok(v) if !v.trim().is_empty() => Login::NotaryAuth(notary_auth(v.trim())?),
             _ => Login::DockerConfig,
         };
-        let mut r = Self::with_login(Vec::new(), login)?;
+        let mut r = Self::with_timeouts(Vec::new(), login, timeout.min(CONNECT_TIMEOUT), timeout)?;
         r.notary = true;
         Ok(r)
     }
 
     fn with_login(insecure: Vec<String>, login: Login) -> anyhow::Result<Self> {
+        Self::with_timeouts(insecure, login, CONNECT_TIMEOUT, BODY_TIMEOUT)
+    }
+
+    fn with_timeouts(
+        insecure: Vec<String>,
+        login: Login,
+        connect: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(connect)
+            .timeout(timeout)
             // Redirects to another host drop the Authorization header (reqwest does that).
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
@@ -610,16 +642,21 @@ impl Registries {
             with_credentials: std::collections::HashSet::new(),
             notary: false,
             fallback_registry: None,
+            body_timeout: timeout,
+            notary_in_clear: false,
         })
     }
 
     /// True when `host_port` is reached over plain HTTP.
     fn plain_http(&self, host_port: &str) -> bool {
-        is_loopback_host(host_port)
-            || self
-                .insecure
-                .iter()
-                .any(|h| h == host_port || (!h.contains(':') && h == host_only(host_port)))
+        is_loopback_host(host_port) || self.named_insecure(host_port)
+    }
+
+    /// True when `host_port` is named with `--insecure-registry`.
+    fn named_insecure(&self, host_port: &str) -> bool {
+        self.insecure
+            .iter()
+            .any(|h| h == host_port || (!h.contains(':') && h == host_only(host_port)))
     }
 
     /// The API base URL of `registry` (`host[:port]` as in image names).
@@ -638,6 +675,9 @@ impl Registries {
     }
 
     fn credentials(&mut self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
+        if self.notary_in_clear {
+            return Ok(None);
+        }
         match &self.login {
             Login::Given(c) | Login::NotaryAuth(c) => return Ok(Some(c.clone())),
             Login::DockerConfig => {}
@@ -670,8 +710,10 @@ impl Registries {
                 };
                 match (from_config(registry)?, &self.fallback_registry) {
                     (Some(c), _) => Ok(Some(c)),
-                    (None, Some(other)) => from_config(other),
-                    (None, None) => Ok(None),
+                    (None, Some(other)) if is_registrys_notary(registry, other) => {
+                        from_config(other)
+                    }
+                    (None, _) => Ok(None),
                 }
             }
             _ => Ok(None),
@@ -681,6 +723,9 @@ impl Registries {
     /// What to do when `registry` refused the credentials (or their absence).
     pub fn login_hint(&self, registry: &str, had_credentials: bool) -> String {
         match (&self.login, had_credentials) {
+            (_, _) if self.notary_in_clear => format!(
+                "{registry} is reached over plain HTTP, so no credentials are sent to it or its token server (anyone on the network could answer for it): use its https:// URL"
+            ),
             (Login::Given(_), _) => {
                 "check --registry-username and the password given on stdin".to_owned()
             }
@@ -690,9 +735,17 @@ impl Registries {
             (Login::DockerConfig, true) if self.notary => format!(
                 "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or set NOTARY_AUTH (base64 of USER:PASSWORD)"
             ),
-            (Login::DockerConfig, false) if self.notary => format!(
-                "this needs credentials: set NOTARY_AUTH to the base64 of USER:PASSWORD (as for the notary client), or log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers)"
-            ),
+            (Login::DockerConfig, false) if self.notary => {
+                let withheld = match &self.fallback_registry {
+                    Some(images) if !is_registrys_notary(registry, images) => format!(
+                        "; the docker config's login for {images} is sent only to a notary server on {images}'s own host"
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "this needs credentials: set NOTARY_AUTH to the base64 of USER:PASSWORD (as for the notary client), or log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers){withheld}"
+                )
+            }
             (Login::DockerConfig, true) => format!(
                 "the credentials for {registry} in the docker config are refused: `docker login {registry}` again, or pass --registry-username and --registry-password-stdin"
             ),
@@ -746,9 +799,15 @@ impl Registries {
                     (Some(h), None) => h.to_owned(),
                     (None, _) => return Err(challenge("the realm names no host")),
                 };
+                // A plain-HTTP realm: a host named with --insecure-registry, or one on
+                // loopback when the server asking is on loopback too. A server elsewhere
+                // naming this machine's loopback would have the credentials read in clear
+                // by whatever listens on that port.
+                let plain_ok = self.named_insecure(&realm_host)
+                    || (is_loopback_host(&realm_host) && is_loopback_host(registry));
                 match url.scheme() {
                     "https" => {}
-                    "http" if self.plain_http(&realm_host) => {}
+                    "http" if plain_ok => {}
                     _ => {
                         return Err(challenge(
                             "the token realm is not HTTPS (allow a plain-HTTP token server with --insecure-registry HOST)",
@@ -778,7 +837,14 @@ impl Registries {
                     realm: realm.clone(),
                     detail,
                 };
-                let resp = req.send().map_err(|e| token_error(chain(&e)))?;
+                let within = format!(
+                    "no answer within {} s{}",
+                    self.body_timeout.as_secs(),
+                    if self.notary { " (--timeout)" } else { "" }
+                );
+                let resp = req
+                    .send()
+                    .map_err(|e| token_error(if e.is_timeout() { within } else { chain(&e) }))?;
                 let status = resp.status();
                 if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                     return Err(RegistryError::Unauthorized {
@@ -791,7 +857,8 @@ impl Registries {
                 if !status.is_success() {
                     return Err(token_error(format!("{status}{}", error_detail(resp))));
                 }
-                let body = read_limited(registry, "a token", resp, MAX_TOKEN_BODY)?;
+                let body =
+                    read_limited(registry, "a token", resp, MAX_TOKEN_BODY, self.body_timeout)?;
                 let doc: serde_json::Value = serde_json::from_slice(&body)
                     .map_err(|_| token_error("the answer is not JSON".to_owned()))?;
                 let token = ["token", "access_token"]
@@ -952,6 +1019,7 @@ impl Registries {
             &format!("manifest {reference} of {repository}"),
             resp,
             MAX_MANIFEST,
+            self.body_timeout,
         )?;
         let digest = Digest::sha256_of(&body);
         for c in claimed.iter().chain(asked.iter()) {
@@ -985,7 +1053,8 @@ impl Registries {
     /// that answers `401` with a `Bearer` challenge, a token for `repository:<gun>:pull`
     /// from its realm (with credentials when there are some: `NOTARY_AUTH`, else the docker
     /// config's entry for `host`, else its entry for `gun_registry`, the registry of the
-    /// collection's images, as `docker trust` uses). `None` when the server asks for none.
+    /// collection's images, as `docker trust` uses, when `host` is that registry's own notary
+    /// server). `None` when the server asks for none.
     pub fn notary_token(
         &mut self,
         server_url: &str,
@@ -994,6 +1063,7 @@ impl Registries {
         gun_registry: Option<&str>,
     ) -> Result<Option<Zeroizing<String>>, RegistryError> {
         self.fallback_registry = gun_registry.map(str::to_owned);
+        self.note_notary_server(server_url);
         let url = format!("{}/v2/", server_url.trim_end_matches('/'));
         let resp = self
             .client
@@ -1024,6 +1094,13 @@ impl Registries {
         let granted = self.authorize(host, gun, challenge.as_deref(), Some(&scope))?;
         let token = granted.strip_prefix("Bearer ").unwrap_or(granted.as_str());
         Ok(Some(Zeroizing::new(token.to_owned())))
+    }
+
+    /// Notes how the notary server at `server_url` is reached: over plain HTTP to a host
+    /// off loopback, no credentials are sent for it (see [`Registries::notary_in_clear`]).
+    fn note_notary_server(&mut self, server_url: &str) {
+        self.notary_in_clear = server_url.starts_with("http://")
+            && !vouch_verifier::transport::is_loopback_url(server_url);
     }
 
     /// True when the authorisation for `repository` of `registry` was asked with credentials.
@@ -1135,6 +1212,104 @@ mod tests {
         ] {
             let e = notary_auth(bad).unwrap_err().to_string();
             assert!(e.contains("NOTARY_AUTH"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_registrys_login_goes_only_to_its_own_notary_server() {
+        let auth = Base64::encode_string(b"alice:pw");
+        let config = format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"reg.example.com:5000":{{"auth":"{auth}"}}}}}}"#
+        );
+        let creds = |notary_host: &str, images: &str| {
+            let mut r = Registries::for_notary(Duration::from_secs(5)).unwrap();
+            r.login = Login::DockerConfig;
+            r.docker_config = Some(Some((
+                PathBuf::from("config.json"),
+                config.clone().into_bytes(),
+            )));
+            r.fallback_registry = Some(images.to_owned());
+            r.credentials(notary_host).unwrap().map(|c| c.username)
+        };
+        let alice = Some("alice".to_owned());
+        assert_eq!(creds("notary.docker.io", "docker.io"), alice);
+        assert_eq!(creds("reg.example.com:5000", "reg.example.com:5000"), alice);
+        assert_eq!(creds("reg.example.com:4443", "reg.example.com:5000"), alice);
+        assert_eq!(
+            creds("notary.reg.example.com", "reg.example.com:5000"),
+            alice
+        );
+        for elsewhere in [
+            "notary.example.net",
+            "127.0.0.1:4443",
+            "docker.io.example.net",
+            "notary.docker.io.example.net",
+            "evilreg.example.com:5000",
+        ] {
+            assert_eq!(creds(elsewhere, "docker.io"), None, "{elsewhere}");
+            assert_eq!(
+                creds(elsewhere, "reg.example.com:5000"),
+                None,
+                "{elsewhere}"
+            );
+        }
+    }
+
+    /// A registry or notary server on another machine names a plain-HTTP token realm on
+    /// this machine's loopback: whatever listens on that port (any local user's process)
+    /// would read the credentials in clear. Refused before connecting.
+    #[test]
+    fn a_remote_server_cannot_send_credentials_to_a_plain_http_loopback_realm() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let challenge = format!(r#"Bearer realm="{realm}",service="s""#);
+        let creds = Credentials::new("alice".into(), Zeroizing::new("pw".into()));
+        for (notary, login) in [
+            (true, Login::NotaryAuth(creds.clone())),
+            (false, Login::Given(creds.clone())),
+        ] {
+            let mut r = Registries::with_login(Vec::new(), login).unwrap();
+            r.notary = notary;
+            for remote in ["notary.example.com", "registry.example.com:5000"] {
+                let e = r
+                    .authorize(remote, "example.com/org/app", Some(&challenge), None)
+                    .unwrap_err();
+                assert!(
+                    matches!(&e, RegistryError::Challenge { reason, .. } if reason.contains("not HTTPS")),
+                    "{e}"
+                );
+            }
+        }
+        assert_eq!(
+            listener.accept().unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "the realm was contacted"
+        );
+    }
+
+    /// Over plain HTTP across a network, anyone on the path answers for the notary server
+    /// and names a token realm of theirs: no credentials (NOTARY_AUTH or docker config) go.
+    #[test]
+    fn no_credentials_go_through_a_notary_server_reached_over_plain_http() {
+        let creds = Credentials::new("alice".into(), Zeroizing::new("pw".into()));
+        for (url, sent) in [
+            ("http://notary.example.com", false),
+            ("http://10.0.0.7:4443", false),
+            ("https://notary.example.com", true),
+            ("http://127.0.0.1:4443", true),
+        ] {
+            let mut r =
+                Registries::with_login(Vec::new(), Login::NotaryAuth(creds.clone())).unwrap();
+            r.notary = true;
+            r.note_notary_server(url);
+            let got = r.credentials("notary.example.com").unwrap();
+            assert_eq!(got.is_some(), sent, "{url}");
+            if !sent {
+                assert!(r
+                    .login_hint("notary.example.com", false)
+                    .contains("https://"));
+            }
         }
     }
 

@@ -8,8 +8,9 @@
 //!
 //! Checked: the public collection is read anonymously through the token flow; the private
 //! one with the credentials of `NOTARY_AUTH` or of the docker config (its entry for the
-//! notary host, or for the images' registry), and without them is refused with a message
-//! naming `NOTARY_AUTH` and `docker login`.
+//! notary host), and without them is refused with a message naming `NOTARY_AUTH` and
+//! `docker login`; the docker config's entry for the images' registry is not sent to a
+//! notary server on another host.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -346,7 +347,22 @@ fn a_private_collection_needs_credentials() {
     .unwrap();
     let out = verify(&v, &notary, &format!("{PRIVATE}:v1"));
     assert_eq!(out.ok().trim(), format!("{PRIVATE}@sha256:{}", hex_of('2')));
-    // Or its entry for the images' registry, the login `docker trust` sends to notary.
+    let last = notary.tokens.asked().pop().unwrap();
+    assert_eq!(last.authorization, Some(basic("alice", "pw")));
+}
+
+/// The docker config's login for the images' registry is what `docker trust` sends to that
+/// registry's notary server. A notary server on another host (here a loopback one, for
+/// `example.com/…` images) named with `--notary` — by a typo, a script, or whoever wrote
+/// the command — must not receive it: the token is asked anonymously, and the refusal says
+/// how to log in to that notary server.
+#[test]
+fn registry_credentials_are_not_sent_to_a_notary_server_on_another_host() {
+    let notary = Notary::start();
+    let server = Server::start();
+    let v = vouch(&server, &notary);
+    let home = v.trust_dir.parent().unwrap().join(".docker");
+    std::fs::create_dir_all(&home).unwrap();
     std::fs::write(
         home.join("config.json"),
         format!(
@@ -355,8 +371,61 @@ fn a_private_collection_needs_credentials() {
         ),
     )
     .unwrap();
-    let out = verify(&v, &notary, &format!("{PRIVATE}:v1"));
-    assert_eq!(out.ok().trim(), format!("{PRIVATE}@sha256:{}", hex_of('2')));
-    let last = notary.tokens.asked().pop().unwrap();
-    assert_eq!(last.authorization, Some(basic("alice", "pw")));
+    let before = notary.tokens.asked().len();
+    let line = verify(&v, &notary, &format!("{PRIVATE}:v1"))
+        .fails(1, &["401", "NOTARY_AUTH", "docker login", "example.com"])
+        .to_owned();
+    eprintln!("refused: {line}");
+    let asked = notary.tokens.asked();
+    assert!(asked.len() > before, "no token was asked: {asked:#?}");
+    for a in &asked[before..] {
+        assert_eq!(a.authorization, None, "{a:?}");
+    }
+}
+
+/// A notary server whose token realm accepts connections and never answers holds the run
+/// only as long as `--timeout`, like every other fetch from it, and the error says so.
+#[test]
+fn a_stalled_token_realm_fails_within_the_timeout() {
+    // The realm: connections queue up and are never answered.
+    let realm = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm_url = format!("http://{}/token", realm.local_addr().unwrap());
+    // The notary server: every request is answered with a Bearer challenge naming it.
+    let notary = TcpListener::bind("127.0.0.1:0").unwrap();
+    let notary_url = format!("http://{}", notary.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in notary.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let challenge = format!(r#"Bearer realm="{realm_url}",service="{SERVICE}""#);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let server = Server::start();
+    let v = Vouch::new(&server);
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures/app/metadata/root.json",
+    );
+    let run = v.run(&[
+        "--timeout",
+        "1",
+        "verify",
+        "example.com/fixtures/app:v1",
+        "--notary",
+        &notary_url,
+        "--notary-root",
+        root.to_str().unwrap(),
+        "--no-registry",
+    ]);
+    let line = run.fails(1, &["token server", "within 1 s", "--timeout"]);
+    eprintln!("failed: {line}");
+    drop(realm);
 }

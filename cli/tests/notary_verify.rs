@@ -322,3 +322,32 @@ fn hex_to_base64(hex: &str) -> String {
         .collect();
     Base64::encode_string(&bytes)
 }
+
+/// A password written into the notary URL (`https://USER:PASSWORD@HOST`) would be sent as
+/// it stands and printed in every message naming the server: refused up front, without
+/// repeating it, pointing at `NOTARY_AUTH`.
+#[test]
+fn a_notary_url_carrying_credentials_is_refused_without_repeating_them() {
+    let server = Server::start();
+    let v = Vouch::new(&server);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures/app/metadata/root.json",
+    );
+    for url in [
+        "https://alice:s3cret@127.0.0.1:9",
+        "https://s3cret@127.0.0.1:9",
+    ] {
+        let run = v.run(&[
+            "verify",
+            "example.com/fixtures/app:v1",
+            "--notary",
+            url,
+            "--notary-root",
+            root.to_str().unwrap(),
+            "--no-registry",
+        ]);
+        let line = run.fails(1, &["credentials", "NOTARY_AUTH"]);
+        assert!(!line.contains("s3cret"), "{line}");
+        assert!(!run.stdout.contains("s3cret"), "{run:#?}");
+    }
+}
