@@ -168,9 +168,21 @@ fn read_state(dir: &Path, gun: &Gun) -> Option<NotaryState> {
     let bytes = std::fs::read(dir.join(STATE_FILE)).ok()?;
     match NotaryState::from_json(&bytes) {
         Ok(state) if state.gun() == gun.as_str() => Some(state),
-        Ok(_) => None,
+        Ok(state) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                kept = state.gun(),
+                %gun,
+                "ignoring a Notary state kept for another repository: trust restarts from the pinned root"
+            );
+            None
+        }
         Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "ignoring an unreadable Notary state");
+            tracing::warn!(
+                dir = %dir.display(),
+                error = %e,
+                "ignoring an unreadable Notary state: trust restarts from the pinned root"
+            );
             None
         }
     }

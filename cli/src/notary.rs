@@ -108,8 +108,9 @@ pub fn save_state(ctx: &Context, gun: &Gun, state: &NotaryState) -> anyhow::Resu
     let dir = trust::dir(ctx, gun);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let kept = dir.join(STATE_FILE);
-    // Written aside and renamed: a run cut short leaves the previous state, never half of one.
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    // Written aside (a name of this process's own, so two runs at once do not write into one
+    // file) and renamed: a run cut short leaves the previous state, never half of one.
+    let tmp = dir.join(format!(".{STATE_FILE}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, state.to_json())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &kept).with_context(|| format!("cannot write {}", kept.display()))
