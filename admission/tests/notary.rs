@@ -15,27 +15,14 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use base64ct::{Base64, Encoding};
 use common::{message, pinned_image, pod_running, WebhookProcess};
 use serde_json::Value;
-use vouch_testkit::notary::{DelegationKey, NotaryClient, NotaryServer};
+use vouch_testkit::notary::{hex_digest, DelegationKey, NotaryClient, NotaryServer};
 
 /// The repository notary signs (its GUN, and the canonical name of its images).
 const APP: &str = "registry.example.com/legacy/app";
 /// Images of `APP` under another name, whose rule requires `targets/releases`.
 const RELEASES_ONLY: &str = "registry.example.com/releases-only/app";
-
-fn hex_of(c: char) -> String {
-    c.to_string().repeat(64)
-}
-
-fn base64_of_hex(hex: &str) -> String {
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    Base64::encode_string(&bytes)
-}
 
 /// A notary server, a client that initialised `APP`, and a directory for the policy.
 struct Notary {
@@ -136,18 +123,18 @@ fn denied(w: &WebhookProcess, image: &str) -> String {
 fn notary_signed_tags_are_admitted_pinned_and_checked_and_tampering_is_denied() {
     let mut notary = Notary::start();
     let client = &notary.client;
-    client.addhash(APP, "v1", 101, &hex_of('1'), None);
-    client.addhash(APP, "v2", 102, &hex_of('2'), None);
+    client.addhash(APP, "v1", 101, &hex_digest('1'), None);
+    client.addhash(APP, "v2", 102, &hex_digest('2'), None);
     client.publish(APP);
     let releases = DelegationKey::create(notary.dir(), "releases");
     client.delegation_add(APP, "targets/releases", &releases.cert);
     client.key_import(&releases.key, "targets/releases");
     client.publish(APP);
-    client.addhash(APP, "v3", 103, &hex_of('3'), Some("targets/releases"));
+    client.addhash(APP, "v3", 103, &hex_digest('3'), Some("targets/releases"));
     client.publish(APP);
     let v1 = client.lookup(APP, "v1");
     let v3 = client.lookup(APP, "v3");
-    assert_eq!(v1.digest, format!("sha256:{}", hex_of('1')));
+    assert_eq!(v1.digest, format!("sha256:{}", hex_digest('1')));
 
     let policy = notary.policy();
     let w = notary.webhook(&policy);
@@ -167,9 +154,9 @@ fn notary_signed_tags_are_admitted_pinned_and_checked_and_tampering_is_denied() 
     // Unsigned tags and digests, and a tag with another digest than the one signed.
     let m = denied(&w, &format!("{APP}:v9"));
     assert!(m.contains("tag v9 is not signed in"), "{m}");
-    let m = denied(&w, &format!("{APP}@sha256:{}", hex_of('9')));
+    let m = denied(&w, &format!("{APP}@sha256:{}", hex_digest('9')));
     assert!(m.contains("is not signed in"), "{m}");
-    let m = denied(&w, &format!("{APP}:v1@sha256:{}", hex_of('2')));
+    let m = denied(&w, &format!("{APP}:v1@sha256:{}", hex_digest('2')));
     assert!(
         m.contains(&format!("is not the signed digest {} of tag v1", v1.digest)),
         "{m}"
@@ -204,12 +191,9 @@ fn notary_signed_tags_are_admitted_pinned_and_checked_and_tampering_is_denied() 
     );
 
     // v1 re-pointed in notary's database, without the targets key: denied.
-    let (from, to) = (base64_of_hex(&hex_of('1')), base64_of_hex(&hex_of('2')));
-    notary.server.psql(&format!(
-        "UPDATE tuf_files SET data = convert_to(replace(convert_from(data, 'UTF8'), '{from}', \
-         '{to}'), 'UTF8') WHERE gun = '{APP}' AND role = 'targets'"
-    ));
-    notary.server.restart();
+    notary
+        .server
+        .tamper_hash(APP, "targets", &hex_digest('1'), &hex_digest('2'));
     let m = denied(&w, &format!("{APP}:v1"));
     assert!(m.contains("trust metadata rejected"), "{m}");
     let m = denied(&w, &format!("{APP}:v2"));
@@ -220,15 +204,15 @@ fn notary_signed_tags_are_admitted_pinned_and_checked_and_tampering_is_denied() 
 fn a_notary_server_rolled_back_is_denied_while_the_webhook_runs_and_after_a_restart() {
     let mut notary = Notary::start();
     let client = &notary.client;
-    client.addhash(APP, "v1", 101, &hex_of('1'), None);
+    client.addhash(APP, "v1", 101, &hex_digest('1'), None);
     client.publish(APP);
     let policy = notary.policy();
     let w = notary.webhook(&policy);
     let (_, pinned) = admitted(&w, &format!("{APP}:v1"));
-    assert_eq!(pinned, Some(format!("{APP}:v1@sha256:{}", hex_of('1'))));
+    assert_eq!(pinned, Some(format!("{APP}:v1@sha256:{}", hex_digest('1'))));
 
     // A newer collection, which the webhook sees.
-    client.addhash(APP, "v2", 102, &hex_of('2'), None);
+    client.addhash(APP, "v2", 102, &hex_digest('2'), None);
     client.publish(APP);
     admitted(&w, &format!("{APP}:v2"));
     let timestamps = notary.versions("timestamp");

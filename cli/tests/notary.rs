@@ -17,14 +17,10 @@ use std::process::Command;
 
 use common::{Server, Vouch};
 use serde_json::Value;
-use vouch_testkit::notary::{DelegationKey, NotaryClient, NotaryServer, PASSPHRASES};
+use vouch_testkit::notary::{hex_digest, DelegationKey, NotaryClient, NotaryServer, PASSPHRASES};
 
 const APP: &str = "example.com/org/app";
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-fn hex_of(c: char) -> String {
-    c.to_string().repeat(64)
-}
 
 /// A notary server, one client with a collection `APP` (v1, v2 in targets; v3 in
 /// `targets/releases`, signed by a delegation key the client imported; then its targets key
@@ -43,14 +39,14 @@ impl Notary {
         let server = NotaryServer::start(&tmp.path().join("notary-server"));
         let client = NotaryClient::new(&server, tmp.path().join("notary-trust"));
         client.init(APP);
-        client.addhash(APP, "v1", 101, &hex_of('1'), None);
-        client.addhash(APP, "v2", 102, &hex_of('2'), None);
+        client.addhash(APP, "v1", 101, &hex_digest('1'), None);
+        client.addhash(APP, "v2", 102, &hex_digest('2'), None);
         client.publish(APP);
         let delegation = DelegationKey::create(tmp.path(), "releases");
         client.delegation_add(APP, "targets/releases", &delegation.cert);
         client.key_import(&delegation.key, "targets/releases");
         client.publish(APP);
-        client.addhash(APP, "v3", 103, &hex_of('3'), Some("targets/releases"));
+        client.addhash(APP, "v3", 103, &hex_digest('3'), Some("targets/releases"));
         client.publish(APP);
         // The root a long-standing consumer pinned, before the keys were rotated.
         let first_root = tmp.path().join("first-root.json");
@@ -228,7 +224,7 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
         &["v1", "v2", "v3"],
     );
     for (tag, size, c) in [("v1", 101, '1'), ("v2", 102, '2'), ("v3", 103, '3')] {
-        assert_eq!(found[tag]["sha256"], hex_of(c).as_str(), "{found:#}");
+        assert_eq!(found[tag]["sha256"], hex_digest(c).as_str(), "{found:#}");
         assert_eq!(found[tag]["length"], size, "{found:#}");
     }
 
@@ -257,8 +253,12 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
     );
 
     // After a change on the notary side, only what changed is signed again.
-    notary.client.addhash(APP, "v1", 111, &hex_of('a'), None);
-    notary.client.addhash(APP, "v4", 104, &hex_of('4'), None);
+    notary
+        .client
+        .addhash(APP, "v1", 111, &hex_digest('a'), None);
+    notary
+        .client
+        .addhash(APP, "v4", 104, &hex_digest('4'), None);
     notary.client.publish(APP);
     let update = import(&v, &notary, APP, &["--keys", "notary"]).json();
     assert_eq!(
@@ -272,19 +272,21 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
     );
     assert_eq!(
         verified(&v, APP, "v1")["digest"],
-        format!("sha256:{}", hex_of('a'))
+        format!("sha256:{}", hex_digest('a'))
     );
     assert_eq!(
         verified(&v, APP, "v4")["digest"],
-        format!("sha256:{}", hex_of('4'))
+        format!("sha256:{}", hex_digest('4'))
     );
 
     // A tag both roles sign, with different digests: docker trust resolves it from
     // targets/releases, and so must vouch after the move, so targets' entry stays behind.
-    notary.client.addhash(APP, "v5", 150, &hex_of('b'), None);
     notary
         .client
-        .addhash(APP, "v5", 151, &hex_of('c'), Some("targets/releases"));
+        .addhash(APP, "v5", 150, &hex_digest('b'), None);
+    notary
+        .client
+        .addhash(APP, "v5", 151, &hex_digest('c'), Some("targets/releases"));
     notary.client.publish(APP);
     let both = import(&v, &notary, APP, &["--keys", "notary"]).json();
     assert!(
@@ -303,7 +305,7 @@ fn a_collection_moves_with_its_notary_keys_and_tags_resolve_as_notary_printed() 
     );
     assert_eq!(
         verified(&v, APP, "v5")["digest"],
-        format!("sha256:{}", hex_of('c'))
+        format!("sha256:{}", hex_digest('c'))
     );
 }
 
@@ -347,7 +349,7 @@ fn new_keys_import_the_targets_tags_and_report_the_delegated_ones() {
     );
     assert_eq!(
         verified(&v, APP, "v2")["digest"],
-        format!("sha256:{}", hex_of('2'))
+        format!("sha256:{}", hex_digest('2'))
     );
     let v3 = v.run(&["verify", &format!("{APP}:v3"), "--no-registry"]);
     assert_eq!(v3.code, 3, "{v3:#?}");
@@ -368,7 +370,10 @@ fn new_keys_import_the_targets_tags_and_report_the_delegated_ones() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("unchanged  {APP}:v1 -> sha256:{}", hex_of('1'))),
+        out.contains(&format!(
+            "unchanged  {APP}:v1 -> sha256:{}",
+            hex_digest('1')
+        )),
         "{out}"
     );
     assert!(
@@ -404,7 +409,7 @@ fn new_keys_import_the_targets_tags_and_report_the_delegated_ones() {
     );
     assert_eq!(
         verified(&offline, APP, "v1")["digest"],
-        format!("sha256:{}", hex_of('1'))
+        format!("sha256:{}", hex_digest('1'))
     );
 
     // The notary 0.7 client cannot read vouch's TUF 1.0 metadata (docs/api.md says so).
@@ -436,7 +441,7 @@ fn a_collection_whose_snapshot_key_the_notary_server_holds_moves_too() {
     notary.client.init_with_server_snapshot(SERVER_SNAPSHOT);
     notary
         .client
-        .addhash(SERVER_SNAPSHOT, "latest", 105, &hex_of('5'), None);
+        .addhash(SERVER_SNAPSHOT, "latest", 105, &hex_digest('5'), None);
     notary.client.publish(SERVER_SNAPSHOT);
     let server = Server::start();
     let v = importer(&server, &notary);
@@ -518,39 +523,11 @@ fn refused_imports_write_nothing_to_vouch() {
     assert!(!on_vouch(&server, APP));
 
     // Data changed in notary's database after signing: the digest of v1.
-    let changed = hex_to_base64(&hex_of('f'));
-    let original = hex_to_base64(&hex_of('1'));
-    let sql = format!(
-        "UPDATE tuf_files SET data = convert_to(replace(convert_from(data, 'UTF8'), '{original}', '{changed}'), 'UTF8') WHERE gun = '{APP}' AND role = 'targets'"
-    );
-    notary.server.psql(&sql);
     let mut notary = notary;
-    notary.server.restart();
+    notary
+        .server
+        .tamper_hash(APP, "targets", &hex_digest('1'), &hex_digest('f'));
     let r = import(&v, &notary, APP, &[]);
     eprintln!("refused: {}", r.fails(1, &["does not verify"]));
     assert!(!on_vouch(&server, APP));
-}
-
-/// Standard base64 with padding, as notary writes hashes.
-fn hex_to_base64(hex: &str) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -15,13 +15,9 @@ use std::path::PathBuf;
 
 use common::{Server, Vouch};
 use serde_json::Value;
-use vouch_testkit::notary::{DelegationKey, NotaryClient, NotaryServer, PASSPHRASES};
+use vouch_testkit::notary::{hex_digest, DelegationKey, NotaryClient, NotaryServer, PASSPHRASES};
 
 const APP: &str = "example.com/org/app";
-
-fn hex_of(c: char) -> String {
-    c.to_string().repeat(64)
-}
 
 /// A notary server and a client with the collection `APP`: v1 and v2 in targets; v3, and
 /// v1 again with another digest, in `targets/releases`.
@@ -37,15 +33,15 @@ impl Notary {
         let server = NotaryServer::start(&tmp.path().join("notary-server"));
         let client = NotaryClient::new(&server, tmp.path().join("notary-trust"));
         client.init(APP);
-        client.addhash(APP, "v1", 101, &hex_of('1'), None);
-        client.addhash(APP, "v2", 102, &hex_of('2'), None);
+        client.addhash(APP, "v1", 101, &hex_digest('1'), None);
+        client.addhash(APP, "v2", 102, &hex_digest('2'), None);
         client.publish(APP);
         let delegation = DelegationKey::create(tmp.path(), "releases");
         client.delegation_add(APP, "targets/releases", &delegation.cert);
         client.key_import(&delegation.key, "targets/releases");
         client.publish(APP);
-        client.addhash(APP, "v3", 103, &hex_of('3'), Some("targets/releases"));
-        client.addhash(APP, "v1", 111, &hex_of('f'), Some("targets/releases"));
+        client.addhash(APP, "v3", 103, &hex_digest('3'), Some("targets/releases"));
+        client.addhash(APP, "v1", 111, &hex_digest('f'), Some("targets/releases"));
         client.publish(APP);
         Notary {
             tmp,
@@ -127,7 +123,7 @@ fn tags_resolve_as_notary_prints_them_and_pins_are_checked() {
     let v1 = trusted(&v, &notary, &format!("{APP}:v1"));
     assert_eq!(
         v1["digest"],
-        format!("sha256:{}", hex_of('f')).as_str(),
+        format!("sha256:{}", hex_digest('f')).as_str(),
         "{v1:#}"
     );
     assert_eq!(
@@ -158,19 +154,25 @@ fn tags_resolve_as_notary_prints_them_and_pins_are_checked() {
         notary.trust_dir().to_str().unwrap(),
         "--no-registry",
     ]);
-    assert_eq!(text.ok().trim(), format!("{APP}@sha256:{}", hex_of('2')));
+    assert_eq!(
+        text.ok().trim(),
+        format!("{APP}@sha256:{}", hex_digest('2'))
+    );
 
     // Pinned by digest: checked against the signed one.
-    let good = trusted(&v, &notary, &format!("{APP}:v2@sha256:{}", hex_of('2')));
-    assert_eq!(good["digest"], format!("sha256:{}", hex_of('2')).as_str());
-    let reason = refused(&v, &notary, &format!("{APP}:v2@sha256:{}", hex_of('9')));
+    let good = trusted(&v, &notary, &format!("{APP}:v2@sha256:{}", hex_digest('2')));
+    assert_eq!(
+        good["digest"],
+        format!("sha256:{}", hex_digest('2')).as_str()
+    );
+    let reason = refused(&v, &notary, &format!("{APP}:v2@sha256:{}", hex_digest('9')));
     assert!(reason.contains("is signed for sha256:2222"), "{reason}");
-    let bare = trusted(&v, &notary, &format!("{APP}@sha256:{}", hex_of('3')));
+    let bare = trusted(&v, &notary, &format!("{APP}@sha256:{}", hex_digest('3')));
     assert_eq!(
         bare["role_path"],
         serde_json::json!(["targets", "targets/releases"])
     );
-    let reason = refused(&v, &notary, &format!("{APP}@sha256:{}", hex_of('9')));
+    let reason = refused(&v, &notary, &format!("{APP}@sha256:{}", hex_digest('9')));
     assert!(
         reason.contains("is not signed in the notary collection"),
         "{reason}"
@@ -190,13 +192,9 @@ fn a_tag_re_pointed_in_notarys_database_is_refused() {
     trusted(&v, &notary, &format!("{APP}:v2"));
 
     // v2's digest changed in the stored targets file, by someone without the targets key.
-    let sql = format!(
-        "UPDATE tuf_files SET data = convert_to(replace(convert_from(data, 'UTF8'), '{}', '{}'), 'UTF8') WHERE gun = '{APP}' AND role = 'targets'",
-        hex_to_base64(&hex_of('2')),
-        hex_to_base64(&hex_of('e')),
-    );
-    notary.server.psql(&sql);
-    notary.server.restart();
+    notary
+        .server
+        .tamper_hash(APP, "targets", &hex_digest('2'), &hex_digest('e'));
     let reason = refused(&v, &notary, &format!("{APP}:v2"));
     assert!(reason.contains("failed verification"), "{reason}");
     // Also with a trust directory that never saw the collection.
@@ -224,7 +222,9 @@ fn a_timestamp_rolled_back_after_a_run_is_refused_by_verify_and_import() {
     let (old_timestamp, old_snapshot) = (version("timestamp"), version("snapshot"));
 
     // A newer version, seen once.
-    notary.client.addhash(APP, "v4", 104, &hex_of('4'), None);
+    notary
+        .client
+        .addhash(APP, "v4", 104, &hex_digest('4'), None);
     notary.client.publish(APP);
     assert!(version("timestamp") > old_timestamp);
     trusted(&v, &notary, &format!("{APP}:v4"));
@@ -309,18 +309,8 @@ fn without_a_notary_root_to_start_from_verify_says_where_one_comes_from() {
     ]);
     assert_eq!(
         v.run(&args).ok().trim(),
-        format!("{APP}@sha256:{}", hex_of('2'))
+        format!("{APP}@sha256:{}", hex_digest('2'))
     );
-}
-
-/// Standard base64 with padding, as notary writes hashes.
-fn hex_to_base64(hex: &str) -> String {
-    use base64ct::{Base64, Encoding};
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    Base64::encode_string(&bytes)
 }
 
 /// A password written into the notary URL (`https://USER:PASSWORD@HOST`) would be sent as

@@ -248,6 +248,26 @@ impl NotaryServer {
         PgCluster::shared().psql(&self.db_name, sql)
     }
 
+    /// Replaces the hash `from_hex` with `to_hex` (both sha256 in hex) in every stored
+    /// version of `gun`'s `role` metadata — what someone with the database but without the
+    /// role's key can do after signing — and restarts the server so that it serves the change
+    /// (see [`NotaryServer::restart`]). Panics when no stored version held `from_hex`.
+    pub fn tamper_hash(&mut self, gun: &str, role: &str, from_hex: &str, to_hex: &str) {
+        let (from, to) = (notary_hash(from_hex), notary_hash(to_hex));
+        let changed = self.psql(&format!(
+            "WITH changed AS (UPDATE tuf_files SET data = convert_to(replace(convert_from(data, \
+             'UTF8'), '{from}', '{to}'), 'UTF8') WHERE gun = '{gun}' AND role = '{role}' \
+             AND convert_from(data, 'UTF8') LIKE '%{from}%' RETURNING id) \
+             SELECT count(*) FROM changed"
+        ));
+        assert_ne!(
+            changed.trim(),
+            "0",
+            "no stored {role} metadata of {gun} holds the hash {from_hex}"
+        );
+        self.restart();
+    }
+
     /// Kills the server and starts it again on the same port with the same database,
     /// returning once it answers. This empties notary-server's memory, which matters twice:
     ///
@@ -768,6 +788,20 @@ fn run_bounded(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Outp
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
     }
+}
+
+/// `c` 64 times: a made-up sha256 digest in hex that shows which tag it belongs to.
+pub fn hex_digest(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+/// A sha256 given in hex, as notary writes hashes: standard base64, padded, of its bytes.
+pub fn notary_hash(hex: &str) -> String {
+    use base64ct::{Base64, Encoding};
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex digits"))
+        .collect();
+    Base64::encode_string(&bytes)
 }
 
 #[cfg(test)]

@@ -9,41 +9,11 @@
 use std::path::Path;
 
 use serde_json::Value;
-use vouch_testkit::notary::{DelegationKey, Listed, Lookup, NotaryClient, NotaryServer};
+use vouch_testkit::notary::{
+    hex_digest, notary_hash, DelegationKey, Listed, Lookup, NotaryClient, NotaryServer,
+};
 
 const GUN: &str = "example.com/org/app";
-
-fn hex_of(byte: char) -> String {
-    byte.to_string().repeat(64)
-}
-
-/// Standard base64 with padding: how notary writes hashes.
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn hex_to_base64(hex: &str) -> String {
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-        .collect();
-    base64(&bytes)
-}
 
 /// GETs `file` of `gun`, expecting 200 and JSON.
 fn served(server: &NotaryServer, gun: &str, file: &str) -> Value {
@@ -76,7 +46,7 @@ fn a_collection_with_a_delegation_and_rotations_is_served_in_notary_dialect() {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let server = NotaryServer::start(&tmp.path().join("server"));
     let client = NotaryClient::new(&server, tmp.path().join("trust"));
-    let (a, b, c) = (hex_of('a'), hex_of('b'), hex_of('c'));
+    let (a, b, c) = (hex_digest('a'), hex_digest('b'), hex_digest('c'));
 
     client.init(GUN);
     client.addhash(GUN, "v1", 1234, &a, None);
@@ -143,7 +113,7 @@ fn a_collection_with_a_delegation_and_rotations_is_served_in_notary_dialect() {
     assert_eq!(targets["signed"]["_type"], "Targets");
     assert_eq!(
         targets["signed"]["targets"]["v1"]["hashes"]["sha256"],
-        hex_to_base64(&a).as_str()
+        notary_hash(&a).as_str()
     );
     assert_eq!(targets["signed"]["targets"]["v1"]["length"], 1234);
     assert_eq!(
@@ -155,7 +125,7 @@ fn a_collection_with_a_delegation_and_rotations_is_served_in_notary_dialect() {
     assert_eq!(delegated["signed"]["_type"], "Targets");
     assert_eq!(
         delegated["signed"]["targets"]["v3"]["hashes"]["sha256"],
-        hex_to_base64(&c).as_str()
+        notary_hash(&c).as_str()
     );
     let snapshot = served(&server, GUN, "snapshot.json");
     assert_eq!(snapshot["signed"]["_type"], "Snapshot");
@@ -171,7 +141,7 @@ fn a_collection_can_hand_its_snapshot_key_to_the_server() {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let server = NotaryServer::start(&tmp.path().join("server"));
     let client = NotaryClient::new(&server, tmp.path().join("trust"));
-    let d = hex_of('d');
+    let d = hex_digest('d');
 
     client.init_with_server_snapshot(GUN);
     client.addhash(GUN, "latest", 42, &d, None);
@@ -195,7 +165,7 @@ fn a_digest_changed_in_the_database_is_served_after_a_restart_and_clients_refuse
     let tmp = tempfile::tempdir().expect("temporary directory");
     let mut server = NotaryServer::start(&tmp.path().join("server"));
     let client = NotaryClient::new(&server, tmp.path().join("trust"));
-    let (e, f) = (hex_of('e'), hex_of('f'));
+    let (e, f) = (hex_digest('e'), hex_digest('f'));
 
     client.init(GUN);
     client.addhash(GUN, "v1", 10, &e, None);
@@ -206,7 +176,7 @@ fn a_digest_changed_in_the_database_is_served_after_a_restart_and_clients_refuse
     // A restart alone changes nothing a client sees.
     server.restart();
     assert_eq!(other.lookup(GUN, "v1").digest, format!("sha256:{e}"));
-    let (old, new) = (hex_to_base64(&e), hex_to_base64(&f));
+    let (old, new) = (notary_hash(&e), notary_hash(&f));
     let before = served(&server, GUN, "targets.json");
     assert_eq!(
         before["signed"]["targets"]["v1"]["hashes"]["sha256"],
