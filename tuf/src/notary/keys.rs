@@ -13,7 +13,9 @@
 //! made, and [`NotaryKey::verify`] accepts only the method that fits the key type.
 
 use base64ct::{Base64, Encoding};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use spki::der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+use spki::der::{Decode, Encode, Tag, Tagged};
+use x509_cert::ext::pkix::BasicConstraints;
 
 use crate::crypto::{Algorithm, VerifyingKey};
 use crate::json::{canonical, Map, Value};
@@ -306,17 +308,56 @@ impl NotaryKey {
     }
 }
 
-/// The DER of one `CERTIFICATE` PEM block, with nothing after the certificate.
-fn certificate_der(block: &str) -> Result<spki::der::Document, String> {
+/// The one certificate of a `CERTIFICATE` PEM block (DER, with nothing after it).
+fn certificate(block: &str) -> Result<x509_cert::Certificate, String> {
     let (label, der) = spki::der::Document::from_pem(block.trim())
         .map_err(|e| format!("the certificate is not valid PEM: {e}"))?;
     if label != "CERTIFICATE" {
         return Err(format!("expected a CERTIFICATE PEM block, found {label:?}"));
     }
-    match X509Certificate::from_der(der.as_bytes()) {
-        Ok((tail, _)) if !tail.is_empty() => Err("trailing data after the certificate".to_owned()),
-        _ => Ok(der),
+    // `from_der` refuses trailing data after the certificate.
+    x509_cert::Certificate::from_der(der.as_bytes())
+        .map_err(|e| format!("not an X.509 certificate: {e}"))
+}
+
+/// Whether `cert` is a CA (its basic constraints say so). Malformed or repeated basic
+/// constraints count as a CA: such a certificate is never taken as a leaf key.
+fn is_ca(cert: &x509_cert::Certificate) -> bool {
+    match cert.tbs_certificate.get::<BasicConstraints>() {
+        Ok(Some((_, bc))) => bc.ca,
+        Ok(None) => false,
+        Err(_) => true,
     }
+}
+
+/// The common names of `cert`'s subject, in order; `None` for one that is not a string.
+fn common_names(cert: &x509_cert::Certificate) -> Vec<Option<String>> {
+    const CN: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("2.5.4.3");
+    cert.tbs_certificate
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .filter(|atv| atv.oid == CN)
+        .map(|atv| {
+            let v = &atv.value;
+            match v.tag() {
+                Tag::Utf8String => Utf8StringRef::try_from(v)
+                    .ok()
+                    .map(|s| s.as_str().to_owned()),
+                Tag::PrintableString => PrintableStringRef::try_from(v)
+                    .ok()
+                    .map(|s| s.as_str().to_owned()),
+                Tag::Ia5String => Ia5StringRef::try_from(v)
+                    .ok()
+                    .map(|s| s.as_str().to_owned()),
+                Tag::TeletexString => TeletexStringRef::try_from(v)
+                    .ok()
+                    .map(|s| s.as_str().to_owned()),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Reads the first certificate of a PEM bundle: its DER SubjectPublicKeyInfo and what Notary
@@ -357,43 +398,42 @@ fn parse_certificate_pem(pem: &[u8]) -> Result<(Vec<u8>, Certificate), String> {
     let first = blocks
         .first()
         .ok_or_else(|| "no PEM certificate in the key".to_owned())?;
-    let first_der = certificate_der(first)?;
-    let (_, cert) = X509Certificate::from_der(first_der.as_bytes())
-        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let cert = certificate(first)?;
     // Notary takes a bundle whose first certificate is the one leaf, the rest intermediates.
     for other in blocks.iter().skip(1) {
-        let der = certificate_der(other)?;
-        let (_, c) = X509Certificate::from_der(der.as_bytes())
-            .map_err(|e| format!("not an X.509 certificate: {e}"))?;
-        if !c.is_ca() {
+        if !is_ca(&certificate(other)?) {
             return Err("more than one leaf certificate in the key".to_owned());
         }
     }
     // Go keeps the last common name of a subject, and Notary checks that one: a subject with
     // several would name one GUN to vouch and another to Notary.
-    if cert.subject().iter_common_name().nth(1).is_some() {
+    let names = common_names(&cert);
+    if names.len() > 1 {
         return Err("the certificate's subject has more than one common name".to_owned());
     }
-    let common_name = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_owned);
+    let common_name = names.into_iter().next().flatten();
     let sha1_oids = [
         "1.2.840.113549.1.1.5", // sha1WithRSAEncryption
         "1.2.840.10045.4.1",    // ecdsa-with-SHA1
         "1.2.840.10040.4.3",    // dsa-with-sha1
     ];
-    let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
+    let sig_oid = cert.signature_algorithm.oid.to_string();
+    let tbs = &cert.tbs_certificate;
+    let unix = |t: x509_cert::time::Time| {
+        i64::try_from(t.to_unix_duration().as_secs()).map_err(|_| "a validity time out of range")
+    };
     let info = Certificate {
         common_name,
-        not_before: Timestamp::from_unix(cert.validity().not_before.timestamp()),
-        not_after: Timestamp::from_unix(cert.validity().not_after.timestamp()),
-        is_ca: cert.is_ca(),
+        not_before: Timestamp::from_unix(unix(tbs.validity.not_before)?),
+        not_after: Timestamp::from_unix(unix(tbs.validity.not_after)?),
+        is_ca: is_ca(&cert),
         sha1_signature: sha1_oids.contains(&sig_oid.as_str()),
     };
-    Ok((cert.public_key().raw.to_vec(), info))
+    let spki = tbs
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| format!("the certificate's public key does not encode: {e}"))?;
+    Ok((spki, info))
 }
 
 #[cfg(test)]
