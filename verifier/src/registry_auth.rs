@@ -474,24 +474,19 @@ pub fn fetch_token(
     }
     let announced = resp.content_length();
     let body = Zeroizing::new(
-        read_capped_by(
-            "a token",
-            resp,
-            MAX_TOKEN_BODY,
-            announced,
-            Some(deadline),
-        )
-        .map_err(|e| match e {
-            TransportError::TooLarge { .. } => TokenError::TooLarge {
-                realm: realm(),
-                limit: MAX_TOKEN_BODY,
+        read_capped_by("a token", resp, MAX_TOKEN_BODY, announced, Some(deadline)).map_err(
+            |e| match e {
+                TransportError::TooLarge { .. } => TokenError::TooLarge {
+                    realm: realm(),
+                    limit: MAX_TOKEN_BODY,
+                },
+                TransportError::TimedOut { .. } => TokenError::TimedOut { realm: realm() },
+                e => TokenError::Read {
+                    realm: realm(),
+                    message: e.to_string(),
+                },
             },
-            TransportError::TimedOut { .. } => TokenError::TimedOut { realm: realm() },
-            e => TokenError::Read {
-                realm: realm(),
-                message: e.to_string(),
-            },
-        })?,
+        )?,
     );
     parse_token_answer(&body).map_err(|reason| TokenError::NoToken {
         realm: realm(),
@@ -538,7 +533,9 @@ pub enum NotaryAuthError {
     #[error("cannot reach the notary server ({0})")]
     Unreachable(String),
     /// The server asks for authentication the flow cannot give.
-    #[error("the notary server asks for authentication that cannot be given ({challenge:?}): {reason}")]
+    #[error(
+        "the notary server asks for authentication that cannot be given ({challenge:?}): {reason}"
+    )]
     Challenge {
         /// The `WWW-Authenticate` value.
         challenge: String,
@@ -584,7 +581,9 @@ pub fn notary_token(
         .filter(|u| matches!(u.scheme(), "https" | "http"))
         .ok_or(NotaryAuthError::BadUrl("is not http(s)://HOST[:PORT]"))?;
     if url_carries_credentials(&parsed) {
-        return Err(NotaryAuthError::BadUrl("carries credentials (USER:PASSWORD@)"));
+        return Err(NotaryAuthError::BadUrl(
+            "carries credentials (USER:PASSWORD@)",
+        ));
     }
     let host = host_port(&parsed).ok_or(NotaryAuthError::BadUrl("names no host"))?;
     let client = crate::transport::shared_client(server_url, options)
@@ -685,7 +684,11 @@ mod tests {
     #[test]
     fn a_remote_server_cannot_send_credentials_to_a_plain_http_loopback_realm() {
         for realm in ["http://127.0.0.1:5001/token", "http://localhost/token"] {
-            for remote in ["notary.example.com", "registry.example.com:5000", "10.0.0.7"] {
+            for remote in [
+                "notary.example.com",
+                "registry.example.com:5000",
+                "10.0.0.7",
+            ] {
                 assert_eq!(
                     token_request(&bearer(realm), remote, "s", |_| false),
                     Err(ChallengeError::RealmNotHttps),
@@ -824,7 +827,8 @@ mod tests {
                 while reader.read_line(&mut line).unwrap_or(0) > 2 {
                     line.clear();
                 }
-                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"token\":\"");
+                let _ =
+                    conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"token\":\"");
                 let chunk = vec![b'a'; 64 * 1024];
                 while conn.write_all(&chunk).is_ok() {}
             }
@@ -836,15 +840,18 @@ mod tests {
             |_| false,
         )
         .unwrap();
-        let client = crate::transport::shared_client(
-            request.url.as_str(),
-            &HttpOptions::default(),
-        )
-        .unwrap();
+        let client =
+            crate::transport::shared_client(request.url.as_str(), &HttpOptions::default()).unwrap();
         let later = Instant::now() + Duration::from_secs(3600);
         let e = fetch_token(&client, &request, None, later).unwrap_err();
         assert!(
-            matches!(e, TokenError::TooLarge { limit: MAX_TOKEN_BODY, .. }),
+            matches!(
+                e,
+                TokenError::TooLarge {
+                    limit: MAX_TOKEN_BODY,
+                    ..
+                }
+            ),
             "{e}"
         );
         let past = Instant::now();
