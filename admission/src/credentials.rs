@@ -10,14 +10,22 @@
 //! read is trimmed of surrounding whitespace (a trailing newline). The token is never
 //! logged, and the `Debug` form shows only where it comes from.
 //!
-//! What it is not: a client of an auth server. The token is sent as it is read; whoever
-//! writes the file (the kubelet, a sidecar) keeps it valid.
+//! A Notary server with token authentication (Harbor's, Docker Hub's) takes a login
+//! instead: `username` and `password_file`, which [`ServerToken::credentials`] reads (on
+//! every refresh, so a rotated secret is used) for the registry token flow of
+//! [`vouch_verifier::registry_auth`], run by [`crate::notary`]. The password is never
+//! logged, never in a message, and the `Debug` form shows only the file it comes from.
+//!
+//! What it is not: a client of an auth server. A token is sent as it is read; whoever
+//! writes the file (the kubelet, a sidecar) keeps it valid. The token flow is
+//! `vouch_verifier::registry_auth`'s.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use vouch_verifier::registry_auth::Credentials;
 use vouch_verifier::transport::BearerToken;
 use zeroize::Zeroizing;
 
@@ -38,6 +46,12 @@ enum Source {
     Inline(Zeroizing<String>),
     /// Read from this file.
     File(PathBuf),
+    /// A login for a Notary server's token service: the user name, and the file holding
+    /// the password.
+    Login {
+        username: String,
+        password_file: PathBuf,
+    },
 }
 
 #[derive(Default)]
@@ -84,11 +98,49 @@ impl ServerToken {
         }
     }
 
-    /// The token file, for a token read from one.
+    /// A login (`username` and `password_file`) for a Notary server's token service: no
+    /// token is sent as such; [`ServerToken::credentials`] gives the login to the token flow.
+    pub fn login(username: String, password_file: PathBuf) -> Self {
+        ServerToken {
+            source: Source::Login {
+                username,
+                password_file,
+            },
+            file: Mutex::new(FileState::default()),
+        }
+    }
+
+    /// True for a login ([`ServerToken::login`]).
+    pub fn is_login(&self) -> bool {
+        matches!(self.source, Source::Login { .. })
+    }
+
+    /// For a login: the credentials, the password read from its file now (trimmed), or why
+    /// it cannot be read (the reason never holds the password). `None` for a token.
+    pub fn credentials(&self) -> Option<Result<Credentials, String>> {
+        let Source::Login {
+            username,
+            password_file,
+        } = &self.source
+        else {
+            return None;
+        };
+        Some(
+            read_trimmed(password_file)
+                .and_then(|p| match p.is_empty() {
+                    true => Err("it is empty".to_owned()),
+                    false => Ok(Credentials::new(username.clone(), p)),
+                })
+                .map_err(|e| format!("password_file {}: {e}", password_file.display())),
+        )
+    }
+
+    /// The token file, for a token read from one (or the password file of a login).
     pub fn path(&self) -> Option<&Path> {
         match &self.source {
             Source::Inline(_) => None,
             Source::File(p) => Some(p),
+            Source::Login { password_file, .. } => Some(password_file),
         }
     }
 
@@ -97,6 +149,10 @@ impl ServerToken {
         match &self.source {
             Source::Inline(_) => "the token written in the policy".to_owned(),
             Source::File(p) => format!("token_file {}", p.display()),
+            Source::Login { password_file, .. } => format!(
+                "the username and password_file {} of its [[server]] table",
+                password_file.display()
+            ),
         }
     }
 
@@ -104,7 +160,7 @@ impl ServerToken {
     /// token, or when the last read gave one).
     pub fn read_error(&self) -> Option<String> {
         match &self.source {
-            Source::Inline(_) => None,
+            Source::Inline(_) | Source::Login { .. } => None,
             Source::File(_) => self.lock().error.clone(),
         }
     }
@@ -119,6 +175,7 @@ impl ServerToken {
         let path = match &self.source {
             Source::Inline(t) => return Some(t.clone()),
             Source::File(p) => p,
+            Source::Login { .. } => return None,
         };
         let mut st = self.lock();
         if st.checked.is_some_and(|at| at.elapsed() < RECHECK) {
@@ -156,6 +213,15 @@ impl BearerToken for ServerToken {
 
 /// The token in `path`, trimmed, or why there is none.
 fn read_token(path: &Path) -> Result<Zeroizing<String>, String> {
+    let token = read_trimmed(path)?;
+    if let Some(why) = check_token(&token) {
+        return Err(format!("not a usable token: {why}"));
+    }
+    Ok(token)
+}
+
+/// The text of `path` (at most [`MAX_TOKEN_BYTES`]), trimmed of surrounding whitespace.
+fn read_trimmed(path: &Path) -> Result<Zeroizing<String>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_TOKEN_BYTES + 1)
@@ -165,11 +231,7 @@ fn read_token(path: &Path) -> Result<Zeroizing<String>, String> {
         return Err(format!("larger than {MAX_TOKEN_BYTES} bytes"));
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_owned())?;
-    let token = text.trim();
-    if let Some(why) = check_token(token) {
-        return Err(format!("not a usable token: {why}"));
-    }
-    Ok(Zeroizing::new(token.to_owned()))
+    Ok(Zeroizing::new(text.trim().to_owned()))
 }
 
 #[cfg(test)]
@@ -200,6 +262,28 @@ mod tests {
             "{:?}",
             t.read_error()
         );
+    }
+
+    #[test]
+    fn a_login_reads_its_password_file_and_never_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        let t = ServerToken::login("alice".to_owned(), path.clone());
+        let e = t.credentials().unwrap().unwrap_err();
+        assert!(
+            e.contains("password_file") && e.contains("No such file"),
+            "{e}"
+        );
+        std::fs::write(&path, "s3cret pass\n").unwrap();
+        let c = t.credentials().unwrap().unwrap();
+        assert_eq!((c.username(), c.password()), ("alice", "s3cret pass"));
+        assert!(!format!("{t:?}").contains("s3cret"));
+        assert!(!t.describe().contains("s3cret"));
+        // A login is not a token: nothing is sent as one.
+        assert_eq!(t.bearer_token(), None);
+        std::fs::write(&path, "\n").unwrap();
+        assert!(t.credentials().unwrap().unwrap_err().contains("empty"));
+        assert!(ServerToken::inline("t".into()).credentials().is_none());
     }
 
     #[test]

@@ -14,6 +14,16 @@
 //!   serving an older root, timestamp, snapshot or targets than one already seen is refused
 //!   as [`TrustError::NotaryRollback`]. The state only moves forward: it is replaced (in
 //!   memory, then on disk) after a verified update, never by a failed one.
+//! - authentication (IO, before the update): a `[[server]]` token is sent as it is; else the
+//!   registry token flow of [`vouch_verifier::registry_auth::notary_token`] (the one the
+//!   `vouch` command uses) asks the server's `/v2/`, and when it answers with a `Bearer`
+//!   challenge gets a token for `repository:<gun>:pull` from its realm — with the
+//!   `username` and `password_file` of the server's `[[server]]` table when it has them,
+//!   anonymously otherwise. The flow's rules hold here too: a realm that is not HTTPS is
+//!   followed only when it and the server are both on loopback, no credentials go through a
+//!   server reached over plain HTTP off loopback, and the whole exchange is within the
+//!   fetch timeout and the review's deadline. A refused login denies (fail closed) with a
+//!   message naming the password file, never the password.
 //! - [`verdict`] (pure): what a verified collection says of one image, by the rule
 //!   `docker trust` resolves tags with: the first role that signed the tag among
 //!   `targets/releases` (and the roles below it), then `targets` (and every delegation). With
@@ -28,7 +38,8 @@ use vouch_tuf::time::Timestamp;
 use vouch_verifier::notary::{
     fetch_collection, ExpiredMetadata, Layout, NotaryCollection, NotaryState, NotaryVerifyError,
 };
-use vouch_verifier::transport::{Transport, TransportError};
+use vouch_verifier::registry_auth::{notary_token, NotaryAuthError, NotaryToken, TokenError};
+use vouch_verifier::transport::{HttpOptions, Transport, TransportError};
 use vouch_verifier::Limits;
 
 use crate::credentials::ServerToken;
@@ -67,8 +78,9 @@ pub(crate) fn refresh(
             }),
         }
     };
+    let (sent, auth) = authenticate(config, repo, token.clone(), deadline)?;
     let transport = Recording {
-        inner: transport_for(key, config.fetch_timeout, token.clone())?,
+        inner: transport_for(key, config.fetch_timeout, sent)?,
         deadline,
         kept: Mutex::new(Vec::new()),
     };
@@ -80,7 +92,7 @@ pub(crate) fn refresh(
         ExpiredMetadata::Refuse,
         Limits::DEFAULT,
     )
-    .map_err(|e| classify(e, &key.server, token.as_deref()))?;
+    .map_err(|e| classify(e, &key.server, token.as_deref(), auth))?;
     // Only forward: another refresh cannot run meanwhile (single flight), so this is the
     // state this update started from, or nothing.
     *repo.notary_state() = Some(collection.state.clone());
@@ -135,8 +147,112 @@ fn expiries(
     Ok((expires, expiring))
 }
 
+/// How the token sent to a Notary server was obtained (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// The `[[server]]` table's token, or none (the server asked for none).
+    AsConfigured,
+    /// From the token flow, without credentials; `withheld` when the policy has a login
+    /// that was not sent (the server is reached over plain HTTP off loopback).
+    Anonymous { withheld: bool },
+    /// From the token flow, with the policy's login.
+    Login,
+}
+
+/// What to send the Notary server of `repo`: a `[[server]]` token as it is, else the token
+/// its token service grants (see the module documentation). Blocking.
+fn authenticate(
+    config: &TrustConfig,
+    repo: &Repo,
+    token: Option<Arc<ServerToken>>,
+    deadline: Instant,
+) -> Result<(Option<Arc<ServerToken>>, Auth), TrustError> {
+    let key = repo.key();
+    let server = key.server.as_str();
+    if !server.starts_with("https://") && !server.starts_with("http://") {
+        return Ok((token, Auth::AsConfigured));
+    }
+    let credentials = match token.as_deref().map(|t| (t, t.credentials())) {
+        Some((_, None)) => return Ok((token, Auth::AsConfigured)),
+        Some((t, Some(Ok(c)))) => Some((t, c)),
+        Some((_, Some(Err(why)))) => {
+            return Err(TrustError::NotAuthorised(format!(
+                "cannot log in to the token service of the Notary server {server}: {why}"
+            )))
+        }
+        None => None,
+    };
+    let options = HttpOptions {
+        connect_timeout: config.fetch_timeout.min(std::time::Duration::from_secs(2)),
+        timeout: config.fetch_timeout,
+        ..HttpOptions::default()
+    };
+    let granted = notary_token(
+        server,
+        key.gun.as_str(),
+        credentials.as_ref().map(|(_, c)| c),
+        &options,
+        deadline,
+    )
+    .map_err(|e| token_refused(e, server, credentials.as_ref().map(|(t, _)| *t)))?;
+    match granted {
+        NotaryToken::NotNeeded => Ok((None, Auth::AsConfigured)),
+        NotaryToken::Granted {
+            token,
+            with_credentials,
+        } => {
+            let auth = if with_credentials {
+                Auth::Login
+            } else {
+                Auth::Anonymous {
+                    withheld: credentials.is_some(),
+                }
+            };
+            Ok((Some(Arc::new(ServerToken::inline((*token).clone()))), auth))
+        }
+    }
+}
+
+/// The [`TrustError`] for a token flow with the Notary server `server` that gave no token;
+/// `login` is the policy's login, when one was sent. No message holds a credential.
+fn token_refused(e: NotaryAuthError, server: &str, login: Option<&ServerToken>) -> TrustError {
+    match e {
+        NotaryAuthError::Token(TokenError::Refused { realm, status, .. }) => {
+            TrustError::NotAuthorised(match login {
+                Some(t) => format!(
+                    "the token service {realm} of the Notary server {server} refused {} \
+                     (HTTP {status}): check the user name and the password in that file",
+                    t.describe()
+                ),
+                None => format!(
+                    "the token service {realm} of the Notary server {server} grants no token \
+                     without credentials (HTTP {status}): add a [[server]] table with url = \
+                     \"{server}\", username = \"…\" and password_file = \"/path/to/password\""
+                ),
+            })
+        }
+        NotaryAuthError::Token(
+            e @ (TokenError::TimedOut { .. }
+            | TokenError::Unreachable { .. }
+            | TokenError::Read { .. }),
+        ) => TrustError::Unreachable(format!("the Notary server {server}: {e}")),
+        NotaryAuthError::Unreachable(why) => {
+            TrustError::Unreachable(format!("the Notary server {server}: {why}"))
+        }
+        e @ (NotaryAuthError::BadUrl(_) | NotaryAuthError::Client(_)) => {
+            TrustError::Setup(format!("the Notary server {server}: {e}"))
+        }
+        e => TrustError::NotAuthorised(format!("the Notary server {server}: {e}")),
+    }
+}
+
 /// The [`TrustError`] for a failed Notary update from `server`.
-fn classify(e: NotaryVerifyError, server: &str, token: Option<&ServerToken>) -> TrustError {
+fn classify(
+    e: NotaryVerifyError,
+    server: &str,
+    token: Option<&ServerToken>,
+    auth: Auth,
+) -> TrustError {
     match e {
         NotaryVerifyError::Transport { source, .. } if source.is_not_found() => {
             TrustError::NoTrustData(source.to_string())
@@ -150,7 +266,26 @@ fn classify(e: NotaryVerifyError, server: &str, token: Option<&ServerToken>) -> 
                     ..
                 },
             ..
-        } => TrustError::NotAuthorised(not_authorised(server, &path, status, sent_token, token)),
+        } => TrustError::NotAuthorised(match auth {
+            Auth::AsConfigured => not_authorised(server, &path, status, sent_token, token),
+            Auth::Anonymous { withheld } => format!(
+                "the Notary server {server} refused the anonymous token its token service \
+                 granted ({path}: HTTP {status}): {}",
+                if withheld {
+                    "the username and password of its [[server]] table are not sent over \
+                     http:// off loopback; use its https:// URL"
+                } else {
+                    "this repository needs a login: add a [[server]] table with url = \
+                     \"SERVER\", username = \"…\" and password_file = \"/path/to/password\""
+                }
+                .replace("SERVER", server)
+            ),
+            Auth::Login => format!(
+                "the Notary server {server} refused the token its token service granted for \
+                 {} ({path}: HTTP {status}): that login may not pull this repository",
+                token.map(ServerToken::describe).unwrap_or_default()
+            ),
+        }),
         NotaryVerifyError::Transport { what, source } => {
             TrustError::Unreachable(format!("{what}: {source}"))
         }

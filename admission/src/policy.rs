@@ -32,8 +32,11 @@
 //! one table serves every rule that uses that server, and a server without a table is
 //! asked without a token. The token is written in the policy (`token`) or read from a file
 //! (`token_file`, relative to the policy's directory), which is read again when it changes
-//! ([`crate::credentials`]). A table no rule uses, two tables for one URL, or a table with
-//! both or neither of `token` and `token_file` are refused.
+//! ([`crate::credentials`]). A Notary server with token authentication takes a login
+//! instead, `username` and `password_file` (relative to the policy's directory), for the
+//! registry token flow. A table no rule uses, two tables for one URL, a table with none or
+//! more than one of `token`, `token_file` and the login, or a login for a vouch server are
+//! refused.
 //!
 //! Patterns are globs over the image's **canonical name** (`registry/repository`, as
 //! [`ImageRef::name`] writes it; see `vouch_tuf::reference`): every spelling a container
@@ -81,8 +84,16 @@ use vouch_verifier::transport::is_loopback_url;
 
 use crate::credentials::{check_token, ServerToken};
 
+/// True for a key whose value may be a secret: `token`, and (though the policy has no such
+/// key, someone may write one) a password or secret written inline; `…_file` keys name files.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "token"
+        || (!key.ends_with("_file") && (key.contains("password") || key.contains("secret")))
+}
+
 /// A TOML error of the policy, quoting only the line at fault, and that with any `token`
-/// value masked: a policy may hold a token (`[[server]] token = …`), which must not reach
+/// (or password) value masked: a policy may hold a token (`[[server]] token = …`), which must not reach
 /// logs or terminals through an error about a neighbouring line (the TOML parser's own
 /// message quotes several lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +121,7 @@ impl TomlError {
             .map(|l| {
                 let l = l.trim();
                 let masked = match l.split_once('=') {
-                    Some((key, _)) if key.trim().trim_matches('"') == "token" => {
+                    Some((key, _)) if is_secret_key(key.trim().trim_matches('"')) => {
                         format!("{} = ***", key.trim())
                     }
                     _ => l.to_owned(),
@@ -232,6 +243,8 @@ struct RawServer {
     url: String,
     token: Option<String>,
     token_file: Option<PathBuf>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -521,12 +534,18 @@ impl Policy {
     /// warning, not an error).
     pub fn warnings(&self) -> Vec<String> {
         self.servers
-            .keys()
-            .filter(|url| url.starts_with("http://") && !is_loopback_url(url))
-            .map(|url| {
-                format!(
-                    "server {url}: its token travels in clear over http://; use https:// unless the network path is encrypted"
-                )
+            .iter()
+            .filter(|(url, _)| url.starts_with("http://") && !is_loopback_url(url))
+            .map(|(url, t)| {
+                if t.is_login() {
+                    format!(
+                        "server {url}: its username and password are not sent over http:// off loopback (anyone on the network could answer for it and name a token service of theirs), so tokens are asked anonymously; use https://"
+                    )
+                } else {
+                    format!(
+                        "server {url}: its token travels in clear over http://; use https:// unless the network path is encrypted"
+                    )
+                }
             })
             .collect()
     }
@@ -762,7 +781,11 @@ impl Policy {
             out.push('\n');
         }
         for (url, token) in &self.servers {
-            let _ = writeln!(out, "server {url}: token from {}", token.describe());
+            if token.is_login() {
+                let _ = writeln!(out, "server {url}: token flow with {}", token.describe());
+            } else {
+                let _ = writeln!(out, "server {url}: token from {}", token.describe());
+            }
         }
         if let Some(pins) = &self.trust_pins {
             for rule in pins.rules() {
@@ -947,7 +970,7 @@ fn notary_source(
 }
 
 /// The `[[server]]` tables: each names a server some rule uses, once, with exactly one of
-/// `token` and `token_file`.
+/// `token`, `token_file`, or (for a Notary server) `username` with `password_file`.
 fn servers(
     raw: Vec<RawServer>,
     rules: &[RawRule],
@@ -956,6 +979,10 @@ fn servers(
     let used: BTreeSet<&str> = rules
         .iter()
         .filter_map(|r| Some(r.server_url()?.trim_end_matches('/')))
+        .collect();
+    let notary: BTreeSet<&str> = rules
+        .iter()
+        .filter_map(|r| Some(r.notary.as_deref()?.trim_end_matches('/')))
         .collect();
     let mut out = BTreeMap::new();
     for s in raw {
@@ -974,16 +1001,36 @@ fn servers(
                 "no rule uses this server (rules name it by the same URL in `server = …`)",
             ));
         }
-        let token = match (s.token, s.token_file) {
-            (Some(t), None) => {
-                if let Some(why) = check_token(&t) {
-                    return Err(fail(&format!("token: {why}")));
+        let token =
+            match (s.token, s.token_file, s.username, s.password_file) {
+                (Some(t), None, None, None) => {
+                    if let Some(why) = check_token(&t) {
+                        return Err(fail(&format!("token: {why}")));
+                    }
+                    ServerToken::inline(t)
                 }
-                ServerToken::inline(t)
-            }
-            (None, Some(p)) => ServerToken::file(base.join(p)),
-            _ => return Err(fail("give exactly one of `token` and `token_file`")),
-        };
+                (None, Some(p), None, None) => ServerToken::file(base.join(p)),
+                (None, None, Some(user), Some(p)) => {
+                    if !notary.contains(url.as_str()) {
+                        return Err(fail(
+                        "`username` and `password_file` are a login for a Notary server's token \
+                         service (a rule's `notary = …`); a vouch server takes `token_file`",
+                    ));
+                    }
+                    if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
+                        return Err(fail(
+                        "username: a user name is not empty and has no ':' or control characters",
+                    ));
+                    }
+                    ServerToken::login(user, base.join(p))
+                }
+                (None, None, Some(_), None) | (None, None, None, Some(_)) => {
+                    return Err(fail("`username` and `password_file` go together"))
+                }
+                _ => return Err(fail(
+                    "give exactly one of `token`, `token_file`, or `username` with `password_file`",
+                )),
+            };
         if out.insert(url, Arc::new(token)).is_some() {
             return Err(fail("a second [[server]] table for this URL"));
         }
@@ -1290,7 +1337,11 @@ mod tests {
         assert!(!format!("{p:?}").contains("s3cret"));
         for (servers, problem) in [
             ("[[server]]\nurl = \"http://other\"\ntoken = \"t\"\n", "no rule uses this server"),
-            ("[[server]]\nurl = \"http://v\"\n", "exactly one of `token` and `token_file`"),
+            ("[[server]]\nurl = \"http://v\"\n", "exactly one of `token`, `token_file`"),
+            (
+                "[[server]]\nurl = \"http://v\"\nusername = \"u\"\npassword_file = \"p\"\n",
+                "a login for a Notary server",
+            ),
             (
                 "[[server]]\nurl = \"http://v\"\ntoken = \"t\"\ntoken_file = \"f\"\n",
                 "exactly one of",
@@ -1375,6 +1426,70 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(e.contains("credentials") && e.contains("[[server]]"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_notary_server_table_may_hold_a_login_for_its_token_service() {
+        let app = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../verifier/tests/fixtures/notary/trust/tuf/example.com/fixtures/app/metadata/root.json");
+        let policy = |url: &str, server: &str| {
+            Policy::parse(
+                &format!(
+                    "[[rule]]\npattern = \"example.com/fixtures/app\"\naction = \"verify\"\n\
+                     notary = \"{url}\"\nnotary_root = \"{}\"\n[[server]]\nurl = \"{url}\"\n{server}",
+                    app.display()
+                ),
+                Path::new("/etc/vouch"),
+            )
+        };
+        let p = policy(
+            "https://notary.example",
+            "username = \"robot$ci\"\npassword_file = \"secrets/notary\"\n",
+        )
+        .unwrap();
+        let t = p.token_for("https://notary.example/").unwrap();
+        assert!(t.is_login());
+        assert_eq!(t.path(), Some(Path::new("/etc/vouch/secrets/notary")));
+        assert!(
+            p.summary().contains(
+                "server https://notary.example: token flow with the username and password_file /etc/vouch/secrets/notary"
+            ),
+            "{}",
+            p.summary()
+        );
+        assert!(p.warnings().is_empty());
+        // Over plain HTTP off loopback the login is not sent, and the policy says so.
+        let p = policy(
+            "http://notary.example",
+            "username = \"u\"\npassword_file = \"p\"\n",
+        )
+        .unwrap();
+        assert!(
+            p.warnings()[0].contains("not sent over http://"),
+            "{:?}",
+            p.warnings()
+        );
+        for (server, problem) in [
+            ("username = \"u\"\n", "go together"),
+            ("password_file = \"p\"\n", "go together"),
+            ("username = \"a:b\"\npassword_file = \"p\"\n", "no ':'"),
+            ("username = \"\"\npassword_file = \"p\"\n", "not empty"),
+            (
+                "username = \"u\"\npassword_file = \"p\"\ntoken_file = \"t\"\n",
+                "exactly one of",
+            ),
+            (
+                "username = \"u\"\npassword = \"s3cret\"\n",
+                "unknown field `password`",
+            ),
+        ] {
+            let e = policy("https://notary.example", server)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(problem), "{server}: {e}");
             assert!(!e.contains("s3cret"), "{e}");
         }
     }

@@ -7,6 +7,12 @@
 //! metadata, denies a notary server rolled back to older (still validly signed) metadata,
 //! while it keeps running and after a restart. `check-policy` refuses a notary rule without
 //! its pinned Notary root.
+//!
+//! With token authentication (Harbor's and Docker Hub's notary: a `401` challenge naming a
+//! token service): the webhook admits a tag of a private collection with the `username` and
+//! `password_file` of the server's `[[server]]` table, and denies — failing closed, saying
+//! why, never printing the password — with a wrong password, an unreadable password file,
+//! or no login at all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,7 +23,9 @@ use std::process::Command;
 
 use common::{message, pinned_image, pod_running, WebhookProcess};
 use serde_json::Value;
-use vouch_testkit::notary::{hex_digest, DelegationKey, NotaryClient, NotaryServer};
+use vouch_testkit::notary::{
+    hex_digest, DelegationKey, NotaryClient, NotaryServer, TokenAuth, TokenIssuer, TokenService,
+};
 
 /// The repository notary signs (its GUN, and the canonical name of its images).
 const APP: &str = "registry.example.com/legacy/app";
@@ -326,4 +334,128 @@ fn check_policy_validates_notary_rules_and_refuses_one_without_its_root() {
         assert_eq!(code, 2, "{extra}: {out}{err}");
         assert!(err.contains(problem), "{extra}: {err}");
     }
+}
+
+/// The password of the login the token service knows.
+const PASSWORD: &str = "s3cret-notary-pw";
+
+#[test]
+fn a_notary_server_with_token_auth_is_read_with_the_policys_login_and_denies_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let issuer = std::sync::Arc::new(TokenIssuer::new("vouch-test-token-issuer"));
+    let bundle = dir.join("token-signer.pem");
+    issuer.write_bundle(&bundle);
+    let tokens = TokenService::start(issuer.clone(), "notary-test", &[], ("alice", PASSWORD));
+    let server = NotaryServer::start_with_token_auth(
+        &dir.join("notary-server"),
+        &TokenAuth {
+            realm: tokens.realm().to_owned(),
+            service: "notary-test".to_owned(),
+            issuer: issuer.issuer().to_owned(),
+            rootcertbundle: bundle,
+        },
+    );
+    let client = NotaryClient::new(&server, dir.join("notary-trust")).with_auth("alice", PASSWORD);
+    client.init(APP);
+    client.addhash(APP, "v1", 101, &hex_digest('1'), None);
+    client.publish(APP);
+    let root = dir.join("app.notary-root.json");
+    std::fs::copy(
+        client
+            .trust_dir()
+            .join("tuf")
+            .join(APP)
+            .join("metadata/root.json"),
+        &root,
+    )
+    .unwrap();
+    let url = server.url();
+    let ca = server.ca_cert().to_str().unwrap().to_owned();
+    // A webhook of its own (policy, cache) for each `[[server]]` table: a refused refresh
+    // would otherwise answer from what an earlier one trusted.
+    let webhook = |name: &str, server_table: &str| {
+        let policy = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "refresh_interval_secs = 0\n\
+                 [[rule]]\npattern = \"{APP}\"\naction = \"verify\"\nnotary = \"{url}\"\n\
+                 notary_root = \"{}\"\n{server_table}",
+                root.display()
+            ),
+        )
+        .unwrap();
+        WebhookProcess::start_with_env(
+            &policy,
+            &dir.join(format!("cache-{name}")),
+            &[],
+            &[("SSL_CERT_FILE", ca.as_str())],
+        )
+    };
+    let login = |password_file: &str| {
+        format!(
+            "[[server]]\nurl = \"{url}\"\nusername = \"alice\"\npassword_file = \"{password_file}\"\n"
+        )
+    };
+    std::fs::write(dir.join("right.pw"), format!("{PASSWORD}\n")).unwrap();
+    std::fs::write(dir.join("wrong.pw"), "wrong-s3cret").unwrap();
+
+    // The policy's login: a token for pull on the collection, asked with it; admitted and
+    // pinned.
+    let w = webhook("right", &login("right.pw"));
+    let (_, pinned) = admitted(&w, &format!("{APP}:v1"));
+    assert_eq!(pinned, Some(format!("{APP}:v1@sha256:{}", hex_digest('1'))));
+    let asked = tokens.asked();
+    let last = asked.last().unwrap();
+    assert_eq!(last.scopes, [format!("repository:{APP}:pull")]);
+    assert!(
+        last.authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "{last:?}"
+    );
+    let m = denied(&w, &format!("{APP}:v2"));
+    assert!(m.contains("tag v2 is not signed in"), "{m}");
+    assert!(w.log_lines(PASSWORD).is_empty(), "the password was logged");
+    drop(w);
+
+    // A wrong password: the token service refuses it; denied, naming the file, not the
+    // password.
+    let w = webhook("wrong", &login("wrong.pw"));
+    let m = denied(&w, &format!("{APP}:v1"));
+    assert!(
+        m.contains("refused the username and password_file") && m.contains("wrong.pw"),
+        "{m}"
+    );
+    assert!(!m.contains("s3cret"), "{m}");
+    assert!(w.log_lines("s3cret").is_empty(), "the password was logged");
+    drop(w);
+
+    // An unreadable password file: denied before asking for a token.
+    let before = tokens.asked().len();
+    let w = webhook("missing", &login("missing.pw"));
+    let m = denied(&w, &format!("{APP}:v1"));
+    assert!(
+        m.contains("cannot log in to the token service") && m.contains("missing.pw"),
+        "{m}"
+    );
+    assert_eq!(
+        tokens.asked().len(),
+        before,
+        "a token was asked without the login"
+    );
+    drop(w);
+
+    // No login: the anonymous token grants nothing, and the server refuses it.
+    let w = webhook("anonymous", "");
+    let m = denied(&w, &format!("{APP}:v1"));
+    assert!(
+        m.contains("refused the anonymous token")
+            && m.contains("username")
+            && m.contains("password_file"),
+        "{m}"
+    );
+    let last = tokens.asked().last().cloned().unwrap();
+    assert_eq!(last.authorization, None, "{last:?}");
 }

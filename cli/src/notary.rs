@@ -166,23 +166,20 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
             anyhow!("notary server {server:?} is not a URL: expected https://HOST[:PORT]")
         })?;
     // Not repeated: every message naming the server would print the password.
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+    if vouch_verifier::registry_auth::url_carries_credentials(&parsed) {
         bail!(
             "the notary server URL carries credentials (USER:PASSWORD@): give the URL without \
              them, and the credentials in NOTARY_AUTH (base64 of USER:PASSWORD)"
         );
     }
-    if parsed.scheme() == "http" && !vouch_verifier::transport::is_loopback_url(&url) {
+    if !vouch_verifier::registry_auth::credentials_may_go_to(&url) {
         crate::output::warn(&format!(
             "the notary server {url} is reached over plain HTTP: no credentials are sent to it \
              (anyone on the network could answer for it and name a token server of theirs); \
              use https://"
         ));
     }
-    let host = match parsed.port() {
-        Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
-        None => parsed.host_str().unwrap_or_default().to_owned(),
-    };
+    let host = vouch_verifier::registry_auth::host_port(&parsed).unwrap_or_default();
     let options = HttpOptions {
         connect_timeout: ctx.timeout,
         timeout: ctx.timeout,

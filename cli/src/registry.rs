@@ -27,6 +27,10 @@
 //! is that registry's own (on its host, or `notary.<its host>`: never a notary server
 //! elsewhere) ([`Registries::for_notary`]).
 //!
+//! The token flow itself (challenge parsing, the realm rules, the capped token fetch) is
+//! [`vouch_verifier::registry_auth`]'s, shared with the admission webhook; this module
+//! decides which credentials to offer and words the errors.
+//!
 //! What it is not: a registry client for pulling or pushing images. It reads manifests only,
 //! and nothing it reads is trusted: the signature in the trust data is what makes a digest
 //! trusted; the registry only says which digest a tag points to now.
@@ -39,9 +43,14 @@ use std::time::{Duration, Instant};
 use base64ct::{Base64, Encoding};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{self, HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, StatusCode};
 use thiserror::Error;
 use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
+use vouch_verifier::registry_auth::{
+    self, chain, fetch_token, host_only, is_registrys_notary, parse_challenge, token_request,
+    ChallengeError, Ping, TokenError,
+};
+pub use vouch_verifier::registry_auth::{is_loopback_host, Credentials};
 use vouch_verifier::transport::{read_capped_by, TransportError};
 use zeroize::Zeroizing;
 
@@ -54,10 +63,6 @@ pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
 
 /// Largest manifest read (the size registries commonly accept).
 pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
-/// Largest token-server answer read.
-const MAX_TOKEN_BODY: u64 = 256 * 1024;
-/// Largest error body read.
-const MAX_ERROR_BODY: u64 = 16 * 1024;
 /// Longest the body of an error answer may take to arrive; past it the detail is left out.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -212,34 +217,6 @@ pub enum RegistryError {
     },
 }
 
-/// A user name and password (or token) for registries.
-#[derive(Clone)]
-pub struct Credentials {
-    username: String,
-    password: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-impl Credentials {
-    /// Credentials from their parts.
-    pub fn new(username: String, password: Zeroizing<String>) -> Self {
-        Credentials { username, password }
-    }
-
-    fn basic_header(&self) -> Zeroizing<String> {
-        let raw = Zeroizing::new(format!("{}:{}", self.username, self.password.as_str()));
-        Zeroizing::new(format!("Basic {}", Base64::encode_string(raw.as_bytes())))
-    }
-}
-
 /// Where credentials came from, for hints.
 #[derive(Debug, Clone)]
 enum Login {
@@ -249,90 +226,6 @@ enum Login {
     NotaryAuth(Credentials),
     /// The docker configuration file, read on first need.
     DockerConfig,
-}
-
-/// A parsed `WWW-Authenticate` challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// The scheme, lower-cased (`bearer`, `basic`).
-    pub scheme: String,
-    /// The parameters, names lower-cased.
-    pub params: HashMap<String, String>,
-}
-
-/// Parses the first challenge of a `WWW-Authenticate` value: `Scheme k=v, k="quoted, v"`.
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
-    let header = header.trim();
-    let (scheme, mut rest) = match header.find(char::is_whitespace) {
-        Some(i) => (&header[..i], header[i..].trim_start()),
-        None => (header, ""),
-    };
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return None;
-    }
-    let mut params = HashMap::new();
-    while !rest.is_empty() {
-        let eq = rest.find('=')?;
-        let name = rest[..eq].trim().to_ascii_lowercase();
-        if name.is_empty() || name.contains([' ', ',', '"']) {
-            return None;
-        }
-        rest = rest[eq + 1..].trim_start();
-        let value;
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => v.push(chars.next()?.1),
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => v.push(c),
-                }
-            }
-            value = v;
-            rest = &quoted[end?..];
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            value = rest[..end].trim().to_owned();
-            rest = &rest[end..];
-        }
-        params.insert(name, value);
-        rest = rest.trim_start();
-        match rest.strip_prefix(',') {
-            Some(r) => rest = r.trim_start(),
-            None if rest.is_empty() => {}
-            // A second challenge (`…, Basic realm=…` without a comma) or junk: stop here.
-            None => break,
-        }
-    }
-    Some(Challenge {
-        scheme: scheme.to_ascii_lowercase(),
-        params,
-    })
-}
-
-/// True for `localhost` and loopback IP addresses, with or without a port.
-pub fn is_loopback_host(host_port: &str) -> bool {
-    vouch_verifier::transport::is_loopback_url(&format!("http://{host_port}"))
-}
-
-/// `host` of `host[:port]` (brackets of an IPv6 literal removed).
-fn host_only(host_port: &str) -> &str {
-    if let Some(rest) = host_port.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host_port.rsplit_once(':') {
-        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host_port,
-    }
 }
 
 /// The registry key a docker config `auths` entry names: `https://host/v1/` → `host`.
@@ -397,17 +290,6 @@ pub fn credentials_from_docker_config(
         }
         _ => None,
     })
-}
-
-/// True when the notary server at `notary` (`host[:port]`) is the registry `registry`'s own
-/// (its host, on any port, or `notary.` and its host, as `notary.docker.io` is Docker
-/// Hub's), so that the registry's login may be sent to it, as `docker trust` does. The
-/// login for a registry is never sent to a notary server on another host: that server's
-/// token realm would receive it.
-fn is_registrys_notary(notary: &str, registry: &str) -> bool {
-    let notary = host_only(notary).to_ascii_lowercase();
-    let registry = host_only(registry).to_ascii_lowercase();
-    notary == registry || notary.strip_prefix("notary.") == Some(registry.as_str())
 }
 
 /// The docker configuration file: `$DOCKER_CONFIG/config.json`, else
@@ -479,31 +361,7 @@ fn read_body(
 
 /// The registry's error message (`{"errors":[{"code","message"}]}`), led by `: `, or "".
 fn error_detail(resp: Response) -> String {
-    let deadline = Some(Instant::now() + ERROR_BODY_TIMEOUT);
-    let body = read_capped_by(
-        "error",
-        resp.take(MAX_ERROR_BODY),
-        MAX_ERROR_BODY,
-        None,
-        deadline,
-    )
-    .unwrap_or_default();
-    let parsed = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            let e = v.get("errors")?.get(0)?;
-            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
-            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
-            Some(format!("{code} {msg}").trim().to_owned())
-        });
-    let text = parsed.unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text: String = text.chars().take(300).collect();
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!(": {text}")
-    }
+    registry_auth::error_detail(resp, Instant::now() + ERROR_BODY_TIMEOUT)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -789,86 +647,75 @@ impl Registries {
                 }),
             },
             "bearer" => {
-                let realm = parsed
-                    .params
-                    .get("realm")
-                    .ok_or_else(|| challenge("the Bearer challenge names no realm"))?;
-                let mut url = Url::parse(realm).map_err(|_| challenge("the realm is not a URL"))?;
-                let realm_host = match (url.host_str(), url.port()) {
-                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                    (Some(h), None) => h.to_owned(),
-                    (None, _) => return Err(challenge("the realm names no host")),
-                };
-                // A plain-HTTP realm: a host named with --insecure-registry, or one on
-                // loopback when the server asking is on loopback too. A server elsewhere
-                // naming this machine's loopback would have the credentials read in clear
-                // by whatever listens on that port.
-                let plain_ok = self.named_insecure(&realm_host)
-                    || (is_loopback_host(&realm_host) && is_loopback_host(registry));
-                match url.scheme() {
-                    "https" => {}
-                    "http" if plain_ok => {}
-                    _ => {
-                        return Err(challenge(
-                            "the token realm is not HTTPS (allow a plain-HTTP token server with --insecure-registry HOST)",
-                        ))
-                    }
-                }
                 let scope = scope
                     .map(str::to_owned)
                     .or_else(|| parsed.params.get("scope").cloned())
                     .unwrap_or_else(|| format!("repository:{repository}:pull"));
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(service) = parsed.params.get("service") {
-                        q.append_pair("service", service);
-                    }
-                    q.append_pair("scope", &scope);
-                }
-                let mut req = self.client.get(url.clone());
-                if let Some(c) = &creds {
-                    req = req.header(
-                        header::AUTHORIZATION,
-                        sensitive(registry, &c.basic_header())?,
-                    );
-                }
-                let token_error = |detail: String| RegistryError::Token {
-                    registry: registry.to_owned(),
-                    realm: realm.clone(),
-                    detail,
-                };
-                let within = format!(
+                // A plain-HTTP realm: a host named with --insecure-registry, or one on
+                // loopback when the server asking is on loopback too (the rule is
+                // `token_request`'s).
+                let request = token_request(&parsed, registry, &scope, |realm_host| {
+                    self.named_insecure(realm_host)
+                })
+                .map_err(|e| match e {
+                    ChallengeError::RealmNotHttps => challenge(
+                        "the token realm is not HTTPS (allow a plain-HTTP token server with --insecure-registry HOST)",
+                    ),
+                    e => challenge(&e.to_string()),
+                })?;
+                let deadline = Instant::now() + self.body_timeout;
+                let token = fetch_token(&self.client, &request, creds.as_ref(), deadline)
+                    .map_err(|e| self.token_refusal(registry, repository, creds.is_some(), e))?;
+                Ok(Zeroizing::new(format!("Bearer {}", token.as_str())))
+            }
+            other => Err(challenge(&format!("unsupported scheme {other:?}"))),
+        }
+    }
+
+    /// Words a token server's refusal, for `repository` of `registry`.
+    fn token_refusal(
+        &self,
+        registry: &str,
+        repository: &str,
+        had_credentials: bool,
+        e: TokenError,
+    ) -> RegistryError {
+        let token_error = |realm: String, detail: String| RegistryError::Token {
+            registry: registry.to_owned(),
+            realm,
+            detail,
+        };
+        match e {
+            TokenError::Refused { status, detail, .. } => RegistryError::Unauthorized {
+                registry: registry.to_owned(),
+                repository: repository.to_owned(),
+                detail: format!(": the token server said {status}{detail}"),
+                hint: self.login_hint(registry, had_credentials),
+            },
+            TokenError::TimedOut { realm } => token_error(
+                realm,
+                format!(
                     "no answer within {} s{}",
                     self.body_timeout.as_secs(),
                     if self.notary { " (--timeout)" } else { "" }
-                );
-                let resp = req
-                    .send()
-                    .map_err(|e| token_error(if e.is_timeout() { within } else { chain(&e) }))?;
-                let status = resp.status();
-                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                    return Err(RegistryError::Unauthorized {
-                        registry: registry.to_owned(),
-                        repository: repository.to_owned(),
-                        detail: format!(": the token server said {status}{}", error_detail(resp)),
-                        hint: self.login_hint(registry, creds.is_some()),
-                    });
-                }
-                if !status.is_success() {
-                    return Err(token_error(format!("{status}{}", error_detail(resp))));
-                }
-                let body =
-                    read_limited(registry, "a token", resp, MAX_TOKEN_BODY, self.body_timeout)?;
-                let doc: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|_| token_error("the answer is not JSON".to_owned()))?;
-                let token = ["token", "access_token"]
-                    .iter()
-                    .filter_map(|k| doc.get(k).and_then(|t| t.as_str()))
-                    .find(|t| !t.is_empty())
-                    .ok_or_else(|| token_error("the answer has no token".to_owned()))?;
-                Ok(Zeroizing::new(format!("Bearer {token}")))
-            }
-            other => Err(challenge(&format!("unsupported scheme {other:?}"))),
+                ),
+            ),
+            TokenError::Unreachable { realm, message } => token_error(realm, message),
+            TokenError::Failed {
+                realm,
+                status,
+                detail,
+            } => token_error(realm, format!("{status}{detail}")),
+            TokenError::NoToken { realm, reason } => token_error(realm, reason.to_owned()),
+            TokenError::TooLarge { limit, .. } => RegistryError::TooLarge {
+                registry: registry.to_owned(),
+                what: "a token".to_owned(),
+                limit,
+            },
+            TokenError::Read { realm, message } => token_error(realm, message),
+            TokenError::InvalidCredentials => RegistryError::InvalidCredentials {
+                registry: registry.to_owned(),
+            },
         }
     }
 
@@ -1065,19 +912,18 @@ impl Registries {
         self.fallback_registry = gun_registry.map(str::to_owned);
         self.note_notary_server(server_url);
         let url = format!("{}/v2/", server_url.trim_end_matches('/'));
-        let resp = self
-            .client
-            .get(&url)
-            .send()
-            .map_err(|e| RegistryError::Unreachable {
-                registry: host.to_owned(),
-                url: url.clone(),
-                message: chain(&e),
-            })?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
-            return Ok(None);
-        }
-        let challenge = header_str(resp.headers(), header::WWW_AUTHENTICATE).map(str::to_owned);
+        let deadline = Instant::now() + self.body_timeout;
+        let challenge = match registry_auth::ping(&self.client, server_url, deadline) {
+            Ok(Ping::Open) => return Ok(None),
+            Ok(Ping::Challenged(c)) => Some(c),
+            Err(e) => {
+                return Err(RegistryError::Unreachable {
+                    registry: host.to_owned(),
+                    url,
+                    message: chain(&e),
+                })
+            }
+        };
         if challenge
             .as_deref()
             .and_then(parse_challenge)
@@ -1099,8 +945,7 @@ impl Registries {
     /// Notes how the notary server at `server_url` is reached: over plain HTTP to a host
     /// off loopback, no credentials are sent for it (see [`Registries::notary_in_clear`]).
     fn note_notary_server(&mut self, server_url: &str) {
-        self.notary_in_clear = server_url.starts_with("http://")
-            && !vouch_verifier::transport::is_loopback_url(server_url);
+        self.notary_in_clear = !registry_auth::credentials_may_go_to(server_url);
     }
 
     /// True when the authorisation for `repository` of `registry` was asked with credentials.
@@ -1128,53 +973,15 @@ fn notary_auth(value: &str) -> anyhow::Result<Credentials> {
 
 /// A header value marked sensitive (kept out of logs and debug output).
 fn sensitive(registry: &str, value: &str) -> Result<HeaderValue, RegistryError> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| RegistryError::InvalidCredentials {
+    registry_auth::sensitive(value).ok_or_else(|| RegistryError::InvalidCredentials {
         registry: registry.to_owned(),
-    })?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// An error and its causes on one line.
-fn chain(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !msg.contains(&s_text) {
-            msg.push_str(": ");
-            msg.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    msg
+    })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn bearer_challenges_keep_quoted_commas() {
-        let c = parse_challenge(
-            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:org/app:pull,push""#,
-        )
-        .unwrap();
-        assert_eq!(c.scheme, "bearer");
-        assert_eq!(c.params["realm"], "https://auth.example.com/token");
-        assert_eq!(c.params["service"], "registry.example.com");
-        assert_eq!(c.params["scope"], "repository:org/app:pull,push");
-
-        let c = parse_challenge(r#"Basic realm="Registry \"x\"", charset=UTF-8"#).unwrap();
-        assert_eq!(c.scheme, "basic");
-        assert_eq!(c.params["realm"], r#"Registry "x""#);
-        assert_eq!(c.params["charset"], "UTF-8");
-
-        assert!(parse_challenge("").is_none());
-        assert!(parse_challenge(r#"Bearer realm="unterminated"#).is_none());
-        assert_eq!(parse_challenge("Basic").unwrap().params.len(), 0);
-    }
 
     #[test]
     fn loopback_registries_use_plain_http() {
@@ -1203,8 +1010,8 @@ mod tests {
     #[test]
     fn notary_auth_is_base64_of_user_and_password() {
         let c = notary_auth(&Base64::encode_string(b"alice:pw:with:colons\n")).unwrap();
-        assert_eq!(c.username, "alice");
-        assert_eq!(c.password.as_str(), "pw:with:colons");
+        assert_eq!(c.username(), "alice");
+        assert_eq!(c.password(), "pw:with:colons");
         for bad in [
             "not base64!",
             &Base64::encode_string(b"no-colon"),
@@ -1229,7 +1036,9 @@ mod tests {
                 config.clone().into_bytes(),
             )));
             r.fallback_registry = Some(images.to_owned());
-            r.credentials(notary_host).unwrap().map(|c| c.username)
+            r.credentials(notary_host)
+                .unwrap()
+                .map(|c| c.username().to_owned())
         };
         let alice = Some("alice".to_owned());
         assert_eq!(creds("notary.docker.io", "docker.io"), alice);
@@ -1322,12 +1131,12 @@ mod tests {
         let c = credentials_from_docker_config(doc.as_bytes(), "docker.io")
             .unwrap()
             .unwrap();
-        assert_eq!(c.username, "alice");
-        assert_eq!(c.password.as_str(), "s3cret:with:colons");
+        assert_eq!(c.username(), "alice");
+        assert_eq!(c.password(), "s3cret:with:colons");
         let c = credentials_from_docker_config(doc.as_bytes(), "reg.example.com:5000")
             .unwrap()
             .unwrap();
-        assert_eq!(c.username, "bob");
+        assert_eq!(c.username(), "bob");
         assert!(
             credentials_from_docker_config(doc.as_bytes(), "other.example.com")
                 .unwrap()

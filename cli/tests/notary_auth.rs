@@ -17,12 +17,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
+use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
 use common::{Server, Vouch};
-use vouch_testkit::notary::{NotaryClient, NotaryServer, TokenAuth, TokenIssuer, PASSPHRASES};
+use vouch_testkit::notary::{
+    NotaryClient, NotaryServer, TokenAuth, TokenIssuer, TokenService, PASSPHRASES,
+};
 
 const PUBLIC: &str = "example.com/public/app";
 const PRIVATE: &str = "example.com/private/app";
@@ -37,151 +39,6 @@ fn basic(user: &str, pass: &str) -> String {
         "Basic {}",
         Base64::encode_string(format!("{user}:{pass}").as_bytes())
     )
-}
-
-/// One token request the token service answered.
-#[derive(Debug, Clone)]
-struct Asked {
-    scopes: Vec<String>,
-    authorization: Option<String>,
-}
-
-/// The token service: a loopback HTTP server answering `GET /token?service=…&scope=…`.
-struct TokenService {
-    realm: String,
-    asked: Arc<Mutex<Vec<Asked>>>,
-}
-
-impl TokenService {
-    fn start(issuer: Arc<TokenIssuer>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let realm = format!("http://{}/token", listener.local_addr().unwrap());
-        let asked = Arc::new(Mutex::new(Vec::new()));
-        let log = asked.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let (issuer, log) = (issuer.clone(), log.clone());
-                std::thread::spawn(move || serve(conn, &issuer, &log));
-            }
-        });
-        TokenService { realm, asked }
-    }
-
-    fn asked(&self) -> Vec<Asked> {
-        self.asked.lock().unwrap().clone()
-    }
-}
-
-fn serve(mut conn: TcpStream, issuer: &TokenIssuer, log: &Mutex<Vec<Asked>>) {
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let mut authorization = None;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("authorization") {
-                authorization = Some(v.trim().to_owned());
-            }
-        }
-    }
-    let query = target.split_once('?').map_or("", |(_, q)| q);
-    let params: Vec<(String, String)> = query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
-    let scopes: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.clone())
-        .collect();
-    log.lock().unwrap().push(Asked {
-        scopes: scopes.clone(),
-        authorization: authorization.clone(),
-    });
-    let service_ok = params.iter().any(|(k, v)| k == "service" && v == SERVICE);
-    let (status, body) = if !service_ok {
-        (
-            "400 Bad Request",
-            r#"{"details":"unknown service"}"#.to_owned(),
-        )
-    } else {
-        match authorization.as_deref() {
-            Some(a) if a != basic("alice", "pw") => (
-                "401 Unauthorized",
-                r#"{"details":"incorrect username or password"}"#.to_owned(),
-            ),
-            given => {
-                let alice = given.is_some();
-                let mut access: Vec<(String, Vec<String>)> = Vec::new();
-                for scope in &scopes {
-                    let mut parts = scope.splitn(3, ':');
-                    let (Some("repository"), Some(name), Some(actions)) =
-                        (parts.next(), parts.next(), parts.next())
-                    else {
-                        continue;
-                    };
-                    let granted: Vec<String> = actions
-                        .split(',')
-                        .filter(|a| alice || (*a == "pull" && name == PUBLIC))
-                        .map(str::to_owned)
-                        .collect();
-                    if !granted.is_empty() {
-                        access.push((name.to_owned(), granted));
-                    }
-                }
-                let access: Vec<(&str, Vec<&str>)> = access
-                    .iter()
-                    .map(|(n, a)| (n.as_str(), a.iter().map(String::as_str).collect()))
-                    .collect();
-                let access: Vec<(&str, &[&str])> =
-                    access.iter().map(|(n, a)| (*n, a.as_slice())).collect();
-                let subject = if alice { "alice" } else { "" };
-                let token = issuer.token(SERVICE, subject, &access);
-                (
-                    "200 OK",
-                    format!(r#"{{"token":"{token}","access_token":"{token}","expires_in":300}}"#),
-                )
-            }
-        }
-    };
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
-/// Percent-decoding of a query component (`+` is a space).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// A notary server with token auth, its token service, and alice's notary client, which
@@ -199,11 +56,11 @@ impl Notary {
         let issuer = Arc::new(TokenIssuer::new("vouch-test-token-issuer"));
         let bundle = tmp.path().join("token-signer.pem");
         issuer.write_bundle(&bundle);
-        let tokens = TokenService::start(issuer.clone());
+        let tokens = TokenService::start(issuer.clone(), SERVICE, &[PUBLIC], ("alice", "pw"));
         let server = NotaryServer::start_with_token_auth(
             &tmp.path().join("notary-server"),
             &TokenAuth {
-                realm: tokens.realm.clone(),
+                realm: tokens.realm().to_owned(),
                 service: SERVICE.to_owned(),
                 issuer: issuer.issuer().to_owned(),
                 rootcertbundle: bundle,

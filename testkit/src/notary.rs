@@ -24,7 +24,7 @@
 //! authentication (the registry token flow Docker Hub's notary uses): it then answers every
 //! request without a valid token with a `401` and a `Bearer` challenge naming a realm, and
 //! accepts JWTs signed by a [`TokenIssuer`]'s key, whose certificate is its
-//! `rootcertbundle`. The token service at the realm is the test's own;
+//! `rootcertbundle`. The token service at the realm is a [`TokenService`];
 //! [`NotaryClient::with_auth`] gives the notary client credentials for it (`NOTARY_AUTH`).
 //!
 //! Both kill what they started when dropped, and every wait is bounded. When the binaries are
@@ -848,4 +848,212 @@ mod tests {
         );
         assert_eq!(parse_list("v1 aa x targets\n"), None);
     }
+}
+
+/// One token request a [`TokenService`] answered.
+#[derive(Debug, Clone)]
+pub struct TokenAsked {
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+    /// The `Authorization` header sent, if any.
+    pub authorization: Option<String>,
+}
+
+/// A token service for a notary server with token authentication ([`TokenAuth`]): a
+/// loopback HTTP server answering `GET /token?service=…&scope=…` with JWTs from a
+/// [`TokenIssuer`], granting, like Docker Hub:
+/// - to anyone, `pull` on the public collections;
+/// - to the one login it knows, whatever is asked;
+/// - to a wrong login, `401 Unauthorized`; to anyone else, a token with no access at all
+///   (the notary server then refuses it);
+/// - for another `service`, `400 Bad Request`.
+///
+/// It records every request ([`TokenService::asked`]).
+pub struct TokenService {
+    realm: String,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<TokenAsked>>>,
+}
+
+/// What a [`TokenService`] grants.
+struct Grants {
+    service: String,
+    public: Vec<String>,
+    user: String,
+    basic: String,
+}
+
+impl TokenService {
+    /// Starts the service for `service`, with `public` collections readable by anyone, and
+    /// `login` (user, password) granted everything.
+    pub fn start(
+        issuer: std::sync::Arc<TokenIssuer>,
+        service: &str,
+        public: &[&str],
+        login: (&str, &str),
+    ) -> Self {
+        use base64ct::{Base64, Encoding};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the token service");
+        let realm = format!(
+            "http://{}/token",
+            listener.local_addr().expect("token service address")
+        );
+        let grants = std::sync::Arc::new(Grants {
+            service: service.to_owned(),
+            public: public.iter().map(|p| (*p).to_owned()).collect(),
+            user: login.0.to_owned(),
+            basic: format!(
+                "Basic {}",
+                Base64::encode_string(format!("{}:{}", login.0, login.1).as_bytes())
+            ),
+        });
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (issuer, log, grants) = (issuer.clone(), log.clone(), grants.clone());
+                std::thread::spawn(move || serve_token(conn, &issuer, &grants, &log));
+            }
+        });
+        TokenService { realm, asked }
+    }
+
+    /// The realm URL, for [`TokenAuth::realm`].
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn asked(&self) -> Vec<TokenAsked> {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn serve_token(
+    mut conn: std::net::TcpStream,
+    issuer: &TokenIssuer,
+    grants: &Grants,
+    log: &std::sync::Mutex<Vec<TokenAsked>>,
+) {
+    use std::io::BufRead as _;
+    let Ok(read_half) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = std::io::BufReader::new(read_half);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut authorization = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("authorization") {
+                authorization = Some(v.trim().to_owned());
+            }
+        }
+    }
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect();
+    let scopes: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(TokenAsked {
+            scopes: scopes.clone(),
+            authorization: authorization.clone(),
+        });
+    let service_ok = params
+        .iter()
+        .any(|(k, v)| k == "service" && *v == grants.service);
+    let (status, body) = if !service_ok {
+        (
+            "400 Bad Request",
+            r#"{"details":"unknown service"}"#.to_owned(),
+        )
+    } else {
+        match authorization.as_deref() {
+            Some(a) if a != grants.basic => (
+                "401 Unauthorized",
+                r#"{"details":"incorrect username or password"}"#.to_owned(),
+            ),
+            given => {
+                let known = given.is_some();
+                let mut access: Vec<(String, Vec<String>)> = Vec::new();
+                for scope in &scopes {
+                    let mut parts = scope.splitn(3, ':');
+                    let (Some("repository"), Some(name), Some(actions)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        continue;
+                    };
+                    let granted: Vec<String> = actions
+                        .split(',')
+                        .filter(|a| {
+                            known || (*a == "pull" && grants.public.iter().any(|p| p == name))
+                        })
+                        .map(str::to_owned)
+                        .collect();
+                    if !granted.is_empty() {
+                        access.push((name.to_owned(), granted));
+                    }
+                }
+                let access: Vec<(&str, Vec<&str>)> = access
+                    .iter()
+                    .map(|(n, a)| (n.as_str(), a.iter().map(String::as_str).collect()))
+                    .collect();
+                let access: Vec<(&str, &[&str])> =
+                    access.iter().map(|(n, a)| (*n, a.as_slice())).collect();
+                let subject = if known { grants.user.as_str() } else { "" };
+                let token = issuer.token(&grants.service, subject, &access);
+                (
+                    "200 OK",
+                    format!(r#"{{"token":"{token}","access_token":"{token}","expires_in":300}}"#),
+                )
+            }
+        }
+    };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// Percent-decoding of a query component (`+` is a space).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => out.push(b),
+                    Err(_) => out.extend_from_slice(&bytes[i..i + 3]),
+                }
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -25,6 +25,9 @@
 //!   [`Updater::is_trusted`], [`Updater::resolve`] and [`Updater::vouch`] (which role
 //!   paths vouched for an image, checked against required ones with [`Vouched`]).
 //! - [`clock`] gives the reference time; tests set it.
+//! - [`registry_auth`] is the registry token flow (a `401` challenge, then a token from its
+//!   realm) that Notary servers and registries use, with the rules on which credentials may
+//!   go where; the `vouch` command and the admission webhook both use it.
 //! - [`notary`] verifies Notary v1 collections the way the notary client does, against a
 //!   root the user already trusts, for migrating off Notary (kept apart from the TUF 1.0
 //!   workflow).
@@ -52,6 +55,7 @@ pub mod error;
 pub mod limits;
 pub mod notary;
 pub mod pins;
+pub mod registry_auth;
 pub mod search;
 pub mod server;
 pub mod transport;
