@@ -13,7 +13,7 @@ use vouch_tuf::reference::{Digest, ImageRef};
 use crate::review::{self, ImageSite, Scope, Verdict};
 
 /// The fuzz targets of this crate, by name (as in [`vouch_tuf::fuzz::TARGETS`]).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("admission_review", admission_review)];
+pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[("admission_review", admission_review)];
 
 /// [`review::parse_review`], then what the webhook does with a request short of verifying:
 /// [`review::scope`], a verdict per image (one that parses as a reference is "verified" and

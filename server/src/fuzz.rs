@@ -16,7 +16,7 @@ use crate::http::publish::{read_uploads, UploadError};
 use crate::jwt::{self, TokenError, TokenKey, TokenPolicy};
 
 /// The fuzz targets of this crate, by name (as in [`vouch_tuf::fuzz::TARGETS`]).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("multipart", multipart), ("jwt", jwt)];
+pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[("multipart", multipart), ("jwt", jwt)];
 
 thread_local! {
     /// One single-threaded runtime per thread: the body is all in memory, so reading it

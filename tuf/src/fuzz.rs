@@ -16,18 +16,30 @@
 //! - [`reference`], [`pattern`], [`api_path`], [`error_body`]: what parses prints or encodes
 //!   to a form that parses back to the same value.
 //!
+//! The two key-file readers derive a key from a passphrase before they can say anything about
+//! the rest of the file, at a cost the file chooses (up to 10,000,000 PBKDF2 iterations or
+//! 1 GiB of scrypt memory). Their targets read the file's key-derivation parameters first,
+//! with the same `pkcs8` types the readers use, and skip inputs that ask for more than
+//! [`FUZZ_MAX_PBKDF2_ITERATIONS`] or [`FUZZ_MAX_SCRYPT_WORK`]: the fuzzer then spends its time
+//! on the parsing, not on hashing. The refusal of costs above the readers' own limits is
+//! covered by their unit tests.
+//!
 //! Not part of the API: hidden from the documentation, and free to change.
 
 use crate::api::{self, ErrorBody};
+use crate::crypto::{NotaryKeyFile, PrivateKey};
 use crate::json::{self, JsonError, Value};
 use crate::metadata::{Metadata, Role, Root, Snapshot, Targets, TimestampRole};
 use crate::notary;
 use crate::pattern::NamePattern;
 use crate::reference::{Digest, Gun, ImageRef};
 
-/// The fuzz targets of this crate, by name: the name of the `fuzz/fuzz_targets/<name>.rs`
-/// file and of its `fuzz/corpus/<name>/` directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: its name (that of its `fuzz/fuzz_targets/<name>.rs` file and of its
+/// `fuzz/corpus/<name>/` directory) and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// The fuzz targets of this crate.
+pub const TARGETS: &[Target] = &[
     ("canonical_json", canonical_json),
     ("metadata", metadata),
     ("notary_metadata", notary_metadata),
@@ -35,6 +47,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("pattern", pattern),
     ("api_path", api_path),
     ("error_body", error_body),
+    ("private_key", private_key),
+    ("notary_key", notary_key),
 ];
 
 /// Canonical JSON: [`json::parse`], [`json::canonical`], [`json::to_json`] and
@@ -165,7 +179,7 @@ pub fn reference(data: &[u8]) {
         assert_eq!(Gun::new(gun.as_str()).ok().as_ref(), Some(&gun));
     }
     if let Ok(d) = Digest::parse(s) {
-        assert_eq!(Digest::parse(&d.to_string()).ok().as_ref(), Some(&d));
+        assert_eq!(Digest::parse(d.as_str()).ok().as_ref(), Some(&d));
     }
     if let Ok(g) = Gun::new(s) {
         assert_eq!(Gun::new(g.as_str()).ok().as_ref(), Some(&g));
@@ -236,5 +250,136 @@ pub fn error_body(data: &[u8]) {
     match ErrorBody::decode(&encoded) {
         Ok(again) => assert_eq!(again, body, "the encoded error body reads back differently"),
         Err(e) => panic!("the encoded error body does not decode: {e}"),
+    }
+}
+
+/// Most PBKDF2 iterations a key-file input may ask for before [`private_key`] and
+/// [`notary_key`] skip it (python `cryptography` and Notary write 2,048).
+pub const FUZZ_MAX_PBKDF2_ITERATIONS: u32 = 2048;
+
+/// Most scrypt work (`N * r * p`) a key-file input may ask for before [`private_key`] skips
+/// it.
+pub const FUZZ_MAX_SCRYPT_WORK: u64 = 1 << 14;
+
+/// The passphrase [`private_key`] tries: the one the seed key files (written by python
+/// `cryptography`, `tuf/src/crypto/testdata/generate.py`) are encrypted with.
+const PRIVATE_KEY_PASSPHRASE: &[u8] = b"vouch-test-passphrase";
+
+/// The passphrase [`notary_key`] tries: the one the seed Notary key file is encrypted with.
+const NOTARY_KEY_PASSPHRASE: &[u8] = b"rootpass";
+
+/// Whether the DER `EncryptedPrivateKeyInfo` asks for a key derivation cheap enough to fuzz
+/// (anything that does not parse this far is refused by the readers before they derive).
+fn cheap_kdf(der: &[u8]) -> bool {
+    use pkcs8::pkcs5::{pbes2, EncryptionScheme};
+    let Ok(info) = pkcs8::EncryptedPrivateKeyInfo::try_from(der) else {
+        return true;
+    };
+    let EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
+        return true;
+    };
+    match &params.kdf {
+        pbes2::Kdf::Pbkdf2(p) => p.iteration_count <= FUZZ_MAX_PBKDF2_ITERATIONS,
+        pbes2::Kdf::Scrypt(p) => p
+            .cost_parameter
+            .checked_mul(u64::from(p.block_size))
+            .and_then(|w| w.checked_mul(u64::from(p.parallelization)))
+            .is_some_and(|w| w <= FUZZ_MAX_SCRYPT_WORK),
+        _ => true,
+    }
+}
+
+/// Encrypted PKCS#8 private keys ([`PrivateKey::from_encrypted_pem`]), with a fixed
+/// passphrase; inputs with costly key derivation are skipped (see the module documentation).
+pub fn private_key(data: &[u8]) {
+    let Ok(pem) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok((_, document)) = pkcs8::der::Document::from_pem(pem.trim()) {
+        if !cheap_kdf(document.as_bytes()) {
+            return;
+        }
+    }
+    if let Ok(key) = PrivateKey::from_encrypted_pem(pem, PRIVATE_KEY_PASSPHRASE) {
+        use crate::crypto::Signer;
+        // A key that reads signs, and its signature verifies under its public key.
+        let message = b"vouch fuzz";
+        let signature = match key.sign(message) {
+            Ok(s) => s,
+            Err(e) => panic!("a key that was read cannot sign: {e}"),
+        };
+        assert!(
+            key.verifying_key().verify(message, &signature).is_ok(),
+            "a key's signature does not verify under its own public key"
+        );
+    }
+}
+
+/// Notary key files ([`NotaryKeyFile::from_pem`]), with a fixed passphrase; inputs with
+/// costly key derivation are skipped (see the module documentation). The PEM body is found
+/// as the reader finds it: the lines after the `BEGIN` line and its headers, up to `END`.
+pub fn notary_key(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(der) = notary_pem_body(text) {
+        if !cheap_kdf(&der) {
+            return;
+        }
+    }
+    let _ = NotaryKeyFile::from_pem(text, NOTARY_KEY_PASSPHRASE);
+}
+
+/// The base64-decoded body of a Notary key file, as `NotaryKeyFile::from_pem` reads it.
+fn notary_pem_body(text: &str) -> Option<Vec<u8>> {
+    use base64ct::{Base64, Encoding};
+    let mut lines = text.trim().lines().map(|l| l.trim_end_matches('\r'));
+    let label = lines
+        .next()?
+        .strip_prefix("-----BEGIN ")?
+        .strip_suffix("-----")?;
+    let end = format!("-----END {label}-----");
+    let mut body = String::new();
+    let mut in_body = false;
+    for line in lines {
+        if line == end {
+            break;
+        }
+        if !in_body {
+            if line.is_empty() {
+                in_body = true;
+                continue;
+            }
+            if line.contains(':') {
+                continue;
+            }
+            in_body = true;
+        }
+        body.push_str(line.trim());
+    }
+    Base64::decode_vec(&body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The key-file targets reach the decryption: their seeds are cheap enough not to be
+    /// skipped, and decrypt with the targets' passphrases.
+    #[test]
+    fn key_file_seeds_are_fuzzed_through_to_the_key() {
+        for pem in [
+            include_str!("crypto/testdata/py_ed25519.enc.pem"),
+            include_str!("crypto/testdata/py_ecdsa_p256.enc.pem"),
+        ] {
+            let (_, doc) = pkcs8::der::Document::from_pem(pem.trim()).unwrap();
+            assert!(cheap_kdf(doc.as_bytes()));
+            PrivateKey::from_encrypted_pem(pem, PRIVATE_KEY_PASSPHRASE).unwrap();
+        }
+        let notary = include_str!("crypto/testdata/notary_root.key");
+        assert!(cheap_kdf(&notary_pem_body(notary).unwrap()));
+        NotaryKeyFile::from_pem(notary, NOTARY_KEY_PASSPHRASE).unwrap();
     }
 }

@@ -12,7 +12,7 @@ use crate::pins::TrustPins;
 use crate::transport::{Bundle, BundleTransport};
 
 /// The fuzz targets of this crate, by name (as in [`vouch_tuf::fuzz::TARGETS`]).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("bundle", bundle), ("pins", pins)];
+pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[("bundle", bundle), ("pins", pins)];
 
 /// Offline bundles ([`Bundle::from_bytes`], [`BundleTransport::from_bytes`]): a bundle that
 /// reads writes ([`Bundle::to_bytes`]) a document that reads back to the same bundle.
