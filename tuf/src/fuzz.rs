@@ -12,7 +12,8 @@
 //!   bytes) parse back to the same value, and the canonical-member span agrees with the
 //!   canonical form;
 //! - [`metadata`]: a document that parses re-serialises ([`Metadata::to_bytes`]) to bytes that
-//!   parse to the same canonical `signed` part, and re-serialising again changes nothing;
+//!   parse to the same canonical `signed` part, re-serialising again changes nothing, and a
+//!   root's check of its own signatures gives the same answer before and after;
 //! - [`reference`], [`pattern`], [`api_path`], [`error_body`]: what parses prints or encodes
 //!   to a form that parses back to the same value.
 //!
@@ -33,6 +34,7 @@ use crate::metadata::{Metadata, Role, Root, Snapshot, Targets, TimestampRole};
 use crate::notary;
 use crate::pattern::NamePattern;
 use crate::reference::{Digest, Gun, ImageRef};
+use crate::types::TopLevelRole;
 
 /// A fuzz target: its name (that of its `fuzz/fuzz_targets/<name>.rs` file and of its
 /// `fuzz/corpus/<name>/` directory) and its body.
@@ -114,10 +116,28 @@ pub fn metadata(data: &[u8]) {
             .map(str::to_owned)
     });
     match kind.as_deref() {
-        Some("root") => metadata_round_trip::<Root>(data),
-        Some("targets") => metadata_round_trip::<Targets>(data),
-        Some("snapshot") => metadata_round_trip::<Snapshot>(data),
-        Some("timestamp") => metadata_round_trip::<TimestampRole>(data),
+        Some("root") => {
+            if let Some((md, again)) = metadata_round_trip::<Root>(data) {
+                // Root signs itself: the signature check (with the keys the document lists,
+                // PEM keys parsed) gives the same answer after re-serialisation.
+                let verified = md.signed().verify_role(TopLevelRole::Root, &md);
+                let reverified = again.signed().verify_role(TopLevelRole::Root, &again);
+                assert_eq!(
+                    verified.is_ok(),
+                    reverified.is_ok(),
+                    "root verifies differently after re-serialisation"
+                );
+            }
+        }
+        Some("targets") => {
+            metadata_round_trip::<Targets>(data);
+        }
+        Some("snapshot") => {
+            metadata_round_trip::<Snapshot>(data);
+        }
+        Some("timestamp") => {
+            metadata_round_trip::<TimestampRole>(data);
+        }
         _ => {
             metadata_round_trip::<Root>(data);
             metadata_round_trip::<Targets>(data);
@@ -127,10 +147,10 @@ pub fn metadata(data: &[u8]) {
     }
 }
 
-fn metadata_round_trip<T: Role>(data: &[u8]) {
-    let Ok(md) = Metadata::<T>::from_bytes(data) else {
-        return;
-    };
+/// Parses `data` as a `T`; when it parses, checks the round trip and returns the document
+/// and its re-parsed re-serialisation.
+fn metadata_round_trip<T: Role>(data: &[u8]) -> Option<(Metadata<T>, Metadata<T>)> {
+    let md = Metadata::<T>::from_bytes(data).ok()?;
     let bytes = md.to_bytes();
     let again = match Metadata::<T>::from_bytes(&bytes) {
         Ok(again) => again,
@@ -144,6 +164,7 @@ fn metadata_round_trip<T: Role>(data: &[u8]) {
     );
     assert_eq!(again.signatures().len(), md.signatures().len());
     assert_eq!(again.to_bytes(), bytes, "re-serialising is not stable");
+    Some((md, again))
 }
 
 /// The Notary v1 dialect: [`notary::Signed::parse`] and every role's `from_signed`.
@@ -365,6 +386,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// The metadata target reaches a successful signature check: the python-tuf root seed
+    /// verifies under its own keys.
+    #[test]
+    fn root_seed_verifies_itself() {
+        let bytes = include_bytes!("../tests/data/python-tuf/repo/root.json");
+        let md = Metadata::<Root>::from_bytes(bytes).unwrap();
+        md.signed().verify_role(TopLevelRole::Root, &md).unwrap();
+        metadata(bytes);
+    }
 
     /// The key-file targets reach the decryption: their seeds are cheap enough not to be
     /// skipped, and decrypt with the targets' passphrases.
