@@ -54,7 +54,8 @@ cargo fuzz build "${flags[@]}" "$target"
 set +e
 cargo fuzz run "${flags[@]}" "$target" "work/$target" "corpus/$target" -- \
     -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1 \
-    -artifact_prefix="artifacts/$target/" 2>&1 | tee "$log" | grep -E '^(#[0-9]+.*(INITED|DONE)|==|.*panicked|SUMMARY|Test unit written|stat::)' || true
+    -artifact_prefix="artifacts/$target/" 2>&1 | tee "$log" |
+    grep -E '^(#[0-9]+.*(INITED|DONE)|==|.*panicked|SUMMARY|Test unit written|stat::)'
 status=${PIPESTATUS[0]}
 set -e
 

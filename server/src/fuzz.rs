@@ -59,12 +59,12 @@ pub fn multipart(data: &[u8]) {
     }
 }
 
-/// The seed of the one Ed25519 key the [`jwt`] target's policy trusts.
+/// The seed of the one Ed25519 key the [`jwt()`] target's policy trusts.
 const JWT_KEY_SEED: [u8; 32] = [7; 32];
-/// The `iss` and `aud` the [`jwt`] target's policy requires.
+/// The `iss` and `aud` the [`jwt()`] target's policy requires.
 const JWT_ISSUER: &str = "auth.example.com";
 const JWT_AUDIENCE: &str = "vouch.example.com";
-/// The time the [`jwt`] target verifies at.
+/// The time the [`jwt()`] target verifies at.
 const JWT_NOW: i64 = 1_700_000_000;
 
 /// Registry-format bearer tokens ([`jwt::verify`]), two ways per input:
@@ -86,7 +86,7 @@ pub fn jwt(data: &[u8]) {
     );
 }
 
-/// The policy the [`jwt`] target verifies against, and the key pair it trusts.
+/// The policy the [`jwt()`] target verifies against, and the key pair it trusts.
 fn jwt_policy() -> (TokenPolicy, ring::signature::Ed25519KeyPair) {
     let Ok(pair) = ring::signature::Ed25519KeyPair::from_seed_unchecked(&JWT_KEY_SEED) else {
         panic!("a fixed Ed25519 seed is a key");
