@@ -67,7 +67,7 @@ const JWT_AUDIENCE: &str = "vouch.example.com";
 /// The time the [`jwt()`] target verifies at.
 const JWT_NOW: i64 = 1_700_000_000;
 
-/// Registry-format bearer tokens ([`jwt::verify`]), two ways per input:
+/// Registry-format bearer tokens (`jwt::verify`), two ways per input:
 /// - the input as the token text, as a client sends it (mostly refused before the claims);
 /// - the input as `HEADER\nCLAIMS` JSON that this function encodes and signs with the
 ///   policy's own key, so that what follows the signature check (claims, issuer, audience,
