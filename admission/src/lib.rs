@@ -41,6 +41,8 @@
 
 pub mod credentials;
 pub mod decide;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod metrics;
 pub mod notary;

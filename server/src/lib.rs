@@ -52,6 +52,8 @@ mod auth;
 mod backup;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod http;
 mod jwt;
 mod keys;

@@ -16,6 +16,8 @@
 //!   into one of those clusters, and the `notary` client for a trust directory.
 //! - [`trust_api`] speaks to a server's trust-data endpoints as a client without the CLI's
 //!   checks would: uploads metadata files as one multipart update, fetches a file back.
+//! - [`fuzz`] replays the checked-in fuzz corpora (`fuzz/corpus/<target>/`) through the
+//!   fuzz bodies the libraries expose, so every seed and past crash input is a test.
 //!
 //! Non-goals: no mocks (every helper drives the real binary or the real protocol), no
 //! repository or metadata builders (each test crate's fixtures describe the attacks it
@@ -23,6 +25,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fuzz;
 pub mod http;
 pub mod notary;
 pub mod postgres;

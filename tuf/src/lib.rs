@@ -26,6 +26,8 @@
 pub mod api;
 pub mod clock;
 pub mod crypto;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hex;
 pub mod json;
 pub mod metadata;

@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use crate::reference::{
     canonical_path, canonical_registry, names_registry, ReferenceError, DEFAULT_PORT,
-    DEFAULT_REGISTRY,
+    DEFAULT_REGISTRY, MAX_NAME_LEN,
 };
 
 /// Why a pattern could never match a canonical name ([`canonical_pattern`]).
@@ -51,6 +51,17 @@ pub enum PatternError {
     /// Upper-case letters in the repository path, which names never have.
     #[error("repository names are lower case: {0:?} can never match one")]
     Uppercase(String),
+    /// In canonical form, the pattern matches only names longer than any name may be.
+    #[error(
+        "the pattern matches only names of at least {least} bytes in canonical form; \
+         names are at most {max}"
+    )]
+    TooLong {
+        /// The fewest bytes a name it matches would have (every character but `*`).
+        least: usize,
+        /// The longest a canonical name may be ([`MAX_NAME_LEN`]).
+        max: usize,
+    },
 }
 
 /// A checked pattern over canonical repository names, in canonical form.
@@ -119,7 +130,8 @@ impl std::fmt::Display for NamePattern {
 /// lower-cased, and refused with the default port `:443`, which canonical names leave out.
 /// A pattern that is only a `**` glob (`**`) is kept as written. Refused: upper-case
 /// letters in the repository path (repository names are lower case), a tag or digest
-/// (`:` or `@` after the registry), empty components, and characters no name has.
+/// (`:` or `@` after the registry), empty components, characters no name has, and a pattern
+/// that only names longer than [`MAX_NAME_LEN`] could match.
 ///
 /// ```
 /// use vouch_tuf::pattern::canonical_pattern;
@@ -166,15 +178,27 @@ pub fn canonical_pattern(pattern: &str) -> Result<String, PatternError> {
     if path.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(PatternError::Uppercase(path.to_owned()));
     }
-    let Some(registry) = registry else {
-        return Ok(path.to_owned());
+    let canonical = match registry {
+        None => path.to_owned(),
+        Some(registry) => {
+            let path = if path.contains("**") {
+                Cow::Borrowed(path)
+            } else {
+                canonical_path(&registry, path)
+            };
+            format!("{registry}/{path}")
+        }
     };
-    let path = if path.contains("**") {
-        Cow::Borrowed(path)
-    } else {
-        canonical_path(&registry, path)
-    };
-    Ok(format!("{registry}/{path}"))
+    // Canonicalising can lengthen a pattern (`Host` is `host:443`), past what any name can
+    // be: such a pattern matches nothing, and its canonical form would not read back.
+    let least = canonical.bytes().filter(|&b| b != b'*').count();
+    if least > MAX_NAME_LEN {
+        return Err(PatternError::TooLong {
+            least,
+            max: MAX_NAME_LEN,
+        });
+    }
+    Ok(canonical)
 }
 
 /// Glob match: `**` any sequence, `*` any sequence without `/`, `?` one character other
@@ -230,6 +254,30 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Found by the `pattern` fuzz target: an upper-case one-label registry of 254 bytes is
+    /// canonically `host:443`, 258 bytes, longer than a registry may be, so the canonical
+    /// form of an accepted pattern did not parse. Such a pattern matches no name; it is
+    /// refused, and every accepted pattern's canonical form reads back.
+    #[test]
+    fn a_pattern_that_canonicalises_past_the_name_limit_is_refused() {
+        let registry = "Y".repeat(254);
+        let err = canonical_pattern(&format!("{registry}/c")).unwrap_err();
+        assert_eq!(
+            err,
+            PatternError::TooLong {
+                least: 254 + ":443/c".len(),
+                max: MAX_NAME_LEN
+            }
+        );
+        let fits = format!("{}/c", "Y".repeat(249));
+        let canonical = canonical_pattern(&fits).unwrap();
+        assert_eq!(canonical, format!("{}:443/c", "y".repeat(249)));
+        assert_eq!(canonical_pattern(&canonical).unwrap(), canonical);
+        // `*` matches the empty string, so only the other characters count.
+        let stars = format!("example.com/{}", "*".repeat(300));
+        assert!(canonical_pattern(&stars).is_ok());
+    }
 
     #[test]
     fn globs() {

@@ -583,8 +583,9 @@ impl Gun {
         if name == self.0 {
             return self.clone();
         }
-        // Canonicalising only shortens the registry or adds `library/` to a one-component
-        // path; should the result be over the length limit, the name as given stands.
+        // Canonicalising can lengthen the name (`library/` before a one-component path on
+        // Docker Hub, `:443` after a one-label host); should the result be over the length
+        // limit, the name as given stands.
         Gun::new(&name).unwrap_or_else(|_| self.clone())
     }
 }

@@ -52,6 +52,8 @@
 pub mod cache;
 pub mod clock;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod limits;
 pub mod notary;
 pub mod pins;

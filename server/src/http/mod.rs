@@ -29,7 +29,7 @@ mod changefeed;
 mod keys;
 mod middleware;
 mod ops;
-mod publish;
+pub(crate) mod publish;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

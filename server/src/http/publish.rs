@@ -57,7 +57,7 @@ pub(super) async fn post(
     let body = body.take().unwrap_or_default();
     let uploads = match tokio::time::timeout(
         st.capacity.body_timeout,
-        read_uploads(st, Request::from_parts(parts, body)),
+        read_uploads(Request::from_parts(parts, body)),
     )
     .await
     {
@@ -134,7 +134,7 @@ fn rejection_reason(e: &ServiceError) -> Option<&'static str> {
 
 /// Why a publish's body could not be read as its uploads.
 #[derive(Debug)]
-enum UploadError {
+pub(crate) enum UploadError {
     /// Not the multipart form expected (400 `MALFORMED_REQUEST`).
     Malformed(String),
     /// Larger than `limits.max_body_bytes` (413).
@@ -238,8 +238,11 @@ pub(super) async fn publish_slot(st: &AppState, gun: &Gun) -> Result<PublishSlot
 }
 
 /// Reads the multipart body: one part per role, field `files`, file name = role name.
-async fn read_uploads(st: &AppState, req: Request) -> Result<Vec<Upload>, UploadError> {
-    let mut mp = Multipart::from_request(req, st).await.map_err(|e| {
+///
+/// Needs no state: the body limit travels in the request's extensions (the router's
+/// `DefaultBodyLimit`), so the fuzz target runs exactly this on a bare request.
+pub(crate) async fn read_uploads(req: Request) -> Result<Vec<Upload>, UploadError> {
+    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| {
         UploadError::Malformed(format!("expected multipart/form-data: {}", e.body_text()))
     })?;
     let mut uploads = Vec::new();

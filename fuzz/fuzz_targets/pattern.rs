@@ -1,0 +1,4 @@
+//! libFuzzer target `pattern`: [`vouch_tuf::fuzz::pattern`] (its documentation says what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vouch_tuf::fuzz::pattern(data));
