@@ -387,19 +387,28 @@ impl NotaryVerifier {
         Ok(parse_root(bytes)?.1.common.version)
     }
 
-    /// Accepts the next root version: version exactly one more than the trusted root, signed
-    /// by a threshold of the trusted root's root certificates and by a threshold of its own
-    /// valid ones. A root of the trusted version is accepted only with the trusted root's
-    /// signed content (its bytes are then the ones the snapshot must list).
-    pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
+    /// Runs one step of the update: refused once an earlier step failed, and a failure ends
+    /// the update (later steps fail, `next_targets` gives nothing, `finish` refuses).
+    fn guarded<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<T, NotaryVerifyError>,
+    ) -> Result<T, NotaryVerifyError> {
         if self.failed {
             return Err(NotaryVerifyError::OutOfOrder {
                 what: "a call after a failed one",
             });
         }
-        let result = self.update_root_checked(bytes);
+        let result = step(self);
         self.failed |= result.is_err();
         result
+    }
+
+    /// Accepts the next root version: version exactly one more than the trusted root, signed
+    /// by a threshold of the trusted root's root certificates and by a threshold of its own
+    /// valid ones. A root of the trusted version is accepted only with the trusted root's
+    /// signed content (its bytes are then the ones the snapshot must list).
+    pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
+        self.guarded(|v| v.update_root_checked(bytes))
     }
 
     fn update_root_checked(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
@@ -461,14 +470,7 @@ impl NotaryVerifier {
 
     /// Accepts the timestamp (see the module documentation).
     pub fn update_timestamp(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
-        if self.failed {
-            return Err(NotaryVerifyError::OutOfOrder {
-                what: "a call after a failed one",
-            });
-        }
-        let result = self.update_timestamp_checked(bytes);
-        self.failed |= result.is_err();
-        result
+        self.guarded(|v| v.update_timestamp_checked(bytes))
     }
 
     fn update_timestamp_checked(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
@@ -520,14 +522,7 @@ impl NotaryVerifier {
 
     /// Accepts the snapshot (see the module documentation).
     pub fn update_snapshot(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
-        if self.failed {
-            return Err(NotaryVerifyError::OutOfOrder {
-                what: "a call after a failed one",
-            });
-        }
-        let result = self.update_snapshot_checked(bytes);
-        self.failed |= result.is_err();
-        result
+        self.guarded(|v| v.update_snapshot_checked(bytes))
     }
 
     fn update_snapshot_checked(&mut self, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
@@ -608,14 +603,7 @@ impl NotaryVerifier {
 
     /// Accepts the bytes of the role [`NotaryVerifier::next_targets`] asked for.
     pub fn update_targets(&mut self, role: &str, bytes: &[u8]) -> Result<(), NotaryVerifyError> {
-        if self.failed {
-            return Err(NotaryVerifyError::OutOfOrder {
-                what: "a call after a failed one",
-            });
-        }
-        let result = self.update_targets_checked(role, bytes);
-        self.failed |= result.is_err();
-        result
+        self.guarded(|v| v.update_targets_checked(role, bytes))
     }
 
     fn update_targets_checked(
