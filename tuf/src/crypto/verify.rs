@@ -111,19 +111,7 @@ impl VerifyingKey {
     /// Builds an Ed25519 key from its 32 raw bytes, refusing other lengths and invalid curve
     /// points.
     pub fn from_ed25519_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let malformed = |reason: String| CryptoError::MalformedPublicKey {
-            reason: format!("{}: {reason}", Algorithm::Ed25519),
-        };
-        let bytes: [u8; ed25519_dalek::PUBLIC_KEY_LENGTH] = bytes.try_into().map_err(|_| {
-            malformed(format!(
-                "expected {} bytes, found {} bytes",
-                ed25519_dalek::PUBLIC_KEY_LENGTH,
-                bytes.len()
-            ))
-        })?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| malformed("not a valid curve point".to_owned()))?;
-        Ok(VerifyingKey::ed25519(key))
+        ed25519_from_bytes(bytes, "")
     }
 
     /// Verifies an ECDSA P-256 SHA-256 signature in the fixed-width form `r || s` (32 bytes
@@ -269,15 +257,23 @@ fn parse_ed25519_hex(public: &str) -> Result<VerifyingKey, CryptoError> {
         reason: format!("{}: {reason}", Algorithm::Ed25519),
     };
     let bytes = crate::hex::decode(public).map_err(|e| malformed(format!("not hex: {e}")))?;
-    let bytes: [u8; ed25519_dalek::PUBLIC_KEY_LENGTH] =
-        bytes.as_slice().try_into().map_err(|_| {
-            malformed(format!(
-                "expected {} bytes (64 hex digits), found {} bytes",
-                ed25519_dalek::PUBLIC_KEY_LENGTH,
-                bytes.len()
-            ))
-        })?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+    ed25519_from_bytes(&bytes, " (64 hex digits)")
+}
+
+/// An Ed25519 key from its raw 32 bytes; `spelled` says how the length reads in the input's
+/// own encoding, for the error (` (64 hex digits)`, or nothing for raw bytes).
+fn ed25519_from_bytes(bytes: &[u8], spelled: &str) -> Result<VerifyingKey, CryptoError> {
+    let malformed = |reason: String| CryptoError::MalformedPublicKey {
+        reason: format!("{}: {reason}", Algorithm::Ed25519),
+    };
+    let array: [u8; ed25519_dalek::PUBLIC_KEY_LENGTH] = bytes.try_into().map_err(|_| {
+        malformed(format!(
+            "expected {} bytes{spelled}, found {} bytes",
+            ed25519_dalek::PUBLIC_KEY_LENGTH,
+            bytes.len()
+        ))
+    })?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&array)
         .map_err(|_| malformed("not a valid curve point".to_owned()))?;
     Ok(VerifyingKey::ed25519(key))
 }
