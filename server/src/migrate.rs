@@ -72,6 +72,7 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
     };
     store.export(&mut |record| {
         match &record {
+            Record::Proposal(_) => {}
             Record::File { gun, file } => {
                 files += 1;
                 field(&mut ctx, b"file");

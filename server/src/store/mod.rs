@@ -131,6 +131,69 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// A staged proposal as stored: what the service keeps in `body` (the proposed files, their
+/// base versions and the approvals so far) is opaque to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredProposal {
+    /// Its number: increasing, never reused, unique across repositories.
+    pub id: i64,
+    /// The repository.
+    pub gun: String,
+    /// Open, published or withdrawn.
+    pub state: ProposalState,
+    /// Bumped by every amendment, so two writers that read the same revision cannot both
+    /// write (see [`Store::amend_proposal`]).
+    pub revision: u64,
+    /// What the service stored.
+    pub body: Vec<u8>,
+    /// Who proposed it.
+    pub proposed_by: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it stops being open, unless published or withdrawn first.
+    pub expires_at: Timestamp,
+    /// When it was published or withdrawn.
+    pub closed_at: Option<Timestamp>,
+    /// Who published or withdrew it.
+    pub closed_by: Option<String>,
+}
+
+/// Where a stored proposal stands. (Whether an open one has expired, or gone stale, is the
+/// service's reading of it, not stored.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalState {
+    /// Open for signatures.
+    Open,
+    /// Published, by the changefeed entry with this id.
+    Published(i64),
+    /// Withdrawn.
+    Withdrawn,
+}
+
+/// A proposal to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProposal {
+    /// What the service keeps.
+    pub body: Vec<u8>,
+    /// Who proposes it.
+    pub proposed_by: String,
+    /// When it stops being open.
+    pub expires_at: Timestamp,
+}
+
+/// How a proposal is closed by [`Store::close_proposal`] or [`Store::publish_proposal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closing<'a> {
+    /// The proposal.
+    pub id: i64,
+    /// The revision the closer read: closing fails when another writer amended it since.
+    pub revision: u64,
+    /// Who closes it.
+    pub by: &'a str,
+    /// The body to keep (the final signatures and approvals, for the audit trail).
+    pub body: &'a [u8],
+}
+
 /// A storage failure.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -143,6 +206,15 @@ pub enum StoreError {
         role: String,
         /// The version that was taken.
         version: u64,
+    },
+    /// The proposal is no longer open, or was amended since the revision given: another
+    /// writer was first. Nothing was written.
+    #[error("{gun}: proposal {id} changed or is no longer open")]
+    ProposalChanged {
+        /// The repository.
+        gun: String,
+        /// The proposal.
+        id: i64,
     },
     /// The database cannot be reached now (connection refused or lost, no pooled
     /// connection free in time, a statement timeout): worth retrying later. Never shown to
@@ -197,9 +269,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<i64, StoreError>;
 
-    /// Deletes all metadata of `gun` (its online keys stay, so a re-created repository can
-    /// list the same server keys) and records a deletion in the changefeed. Returns false when
-    /// there was nothing to delete.
+    /// Deletes all metadata of `gun` and its proposals (its online keys stay, so a re-created
+    /// repository can list the same server keys) and records a deletion in the changefeed.
+    /// Returns false when there was no metadata to delete.
     fn delete(&self, gun: &Gun, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Up to `limit` changefeed entries (of one GUN, or all) from `cursor` in `direction`.
@@ -210,6 +282,61 @@ pub trait Store: Send + Sync + 'static {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
+
+    /// Stores a new open proposal for `gun` and returns its id (greater than every id
+    /// before it).
+    fn create_proposal(
+        &self,
+        gun: &Gun,
+        proposal: &NewProposal,
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
+
+    /// Up to `limit` proposals of `gun`, newest first: when `open_at` is given, only the
+    /// open ones that have not expired at that time, else all of them.
+    fn proposals(
+        &self,
+        gun: &Gun,
+        open_at: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<StoredProposal>, StoreError>;
+
+    /// Proposal `id` of `gun` (`None` when there is none, or it belongs to another GUN).
+    fn proposal(&self, gun: &Gun, id: i64) -> Result<Option<StoredProposal>, StoreError>;
+
+    /// Replaces the body of open proposal `id` if its revision is still `revision`, and
+    /// bumps the revision. Otherwise (another writer amended or closed it first) nothing is
+    /// written: [`StoreError::ProposalChanged`].
+    fn amend_proposal(
+        &self,
+        gun: &Gun,
+        id: i64,
+        revision: u64,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Marks open proposal `closing.id` withdrawn (keeping `closing.body`), if its revision
+    /// is still `closing.revision`; else [`StoreError::ProposalChanged`], nothing written.
+    fn close_proposal(
+        &self,
+        gun: &Gun,
+        closing: Closing<'_>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::publish`] of `files`, and in the same transaction marks open proposal
+    /// `closing.id` published by the changefeed entry it writes (keeping `closing.body`):
+    /// both or neither. Fails, writing nothing, as `publish` does, or with
+    /// [`StoreError::ProposalChanged`] when the proposal's revision is no longer
+    /// `closing.revision` or it is no longer open.
+    fn publish_proposal(
+        &self,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        closing: Closing<'_>,
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
 
     /// All online keys of (gun, role), oldest first.
     fn online_keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>, StoreError>;
@@ -241,13 +368,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Calls `visit` with every record of the store, in one read transaction (a consistent
     /// snapshot): all files ordered by (GUN, role, version), then the changefeed in id
-    /// order, then the online keys ordered by (GUN, role) and the order they were added.
+    /// order, then the online keys ordered by (GUN, role) and the order they were added,
+    /// then the proposals in id order.
     /// Stops at the first error `visit` returns. (`vouch-server migrate-store` copies a
     /// store with it.)
     fn export(&self, visit: &mut Visit<'_>) -> Result<(), StoreError>;
 
-    /// Writes every record `records` yields, exactly (versions, checksums, times and
-    /// changefeed ids kept), in one transaction, into a store that holds nothing yet: when
+    /// Writes every record `records` yields, exactly (versions, checksums, times,
+    /// changefeed and proposal ids kept; later ids continue after them), in one transaction, into a store that holds nothing yet: when
     /// the store is not empty, or `records` yields an error, or any record fails, nothing
     /// is written.
     fn import(
@@ -280,6 +408,8 @@ pub enum Record {
         /// The key.
         key: StoredKey,
     },
+    /// One proposal.
+    Proposal(StoredProposal),
 }
 
 /// Lowercase hex SHA-256 of `bytes`: the checksum every backend stores beside a file.

@@ -37,8 +37,8 @@ use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
 use super::{
-    Change, ChangeCategory, Direction, NewFile, Record, Reseal, Store, StoreError, StoredFile,
-    StoredKey, Visit,
+    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, Record, Reseal, Store,
+    StoreError, StoredFile, StoredKey, StoredProposal, Visit,
 };
 
 /// How long a connection waits for a lock held by another connection (another process on
@@ -223,6 +223,70 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn create_proposal(
+        &self,
+        _gun: &Gun,
+        _proposal: &NewProposal,
+        _now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn proposals(
+        &self,
+        _gun: &Gun,
+        _open_at: Option<Timestamp>,
+        _limit: usize,
+    ) -> Result<Vec<StoredProposal>, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn proposal(&self, _gun: &Gun, _id: i64) -> Result<Option<StoredProposal>, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn amend_proposal(
+        &self,
+        _gun: &Gun,
+        _id: i64,
+        _revision: u64,
+        _body: &[u8],
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn close_proposal(
+        &self,
+        _gun: &Gun,
+        _closing: Closing<'_>,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn publish_proposal(
+        &self,
+        _gun: &Gun,
+        _expected: Option<u64>,
+        _files: &[NewFile],
+        _closing: Closing<'_>,
+        _now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
     fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError> {
         self.readers.with(|conn| {
             let mut stmt = conn
@@ -712,6 +776,11 @@ impl SqliteStore {
         let mut n = 0_u64;
         for record in records {
             match record? {
+                Record::Proposal(_) => {
+                    return Err(StoreError::Backend(
+                        "proposals: not yet stored by this backend".into(),
+                    ))
+                }
                 Record::File { gun, file } => tx.execute(
                     "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -33,6 +33,11 @@ pub mod code {
     pub const TIMEOUT: &str = "TIMEOUT";
     /// 409: someone published first.
     pub const VERSION_CONFLICT: &str = "VERSION_CONFLICT";
+    /// 409: the proposal is no longer open (published, withdrawn, stale or expired); the
+    /// message says which and why.
+    pub const PROPOSAL_CLOSED: &str = "PROPOSAL_CLOSED";
+    /// 409: the repository already has as many open proposals as the server allows.
+    pub const PROPOSAL_LIMIT: &str = "PROPOSAL_LIMIT";
     /// 413.
     pub const SIZE_INVALID: &str = "SIZE_INVALID";
     /// 503: storage is not reachable.

@@ -11,6 +11,8 @@
 //!   clients read, and the error [`code`]s.
 //! - [`auth`]: [`AuthRefusal`], the one reading of a 401 or 403 (no token sent, the token
 //!   refused, or the token lacking the grant).
+//! - [`proposal`]: staged proposals for threshold signing by several people: the proposal
+//!   document, lists of them, and the signatures an approver adds.
 //!
 //! ```
 //! use vouch_tuf::api::{parse, FileRef, Route};
@@ -25,6 +27,7 @@
 pub mod auth;
 pub mod error;
 pub mod path;
+pub mod proposal;
 
 pub use auth::AuthRefusal;
 pub use error::{code, ApiError, ErrorBody, ErrorBodyError, ErrorDetail};

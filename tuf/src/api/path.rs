@@ -25,6 +25,12 @@ pub enum Route {
     Repository(Gun),
     /// `/v2/{gun}/_trust/tuf/{file}`.
     File(Gun, FileRef),
+    /// `/v2/{gun}/_trust/proposals`: list (GET) or create (POST) staged proposals.
+    Proposals(Gun),
+    /// `/v2/{gun}/_trust/proposals/{id}`: one proposal (GET), or withdraw it (DELETE).
+    Proposal(Gun, u64),
+    /// `/v2/{gun}/_trust/proposals/{id}/signatures`: add signatures to it (POST).
+    ProposalSignatures(Gun, u64),
 }
 
 /// Which version of a role's metadata, or its online key.
@@ -59,6 +65,10 @@ const TRUST: &str = "/_trust/";
 const TUF: &str = "tuf/";
 /// The changefeed below [`TRUST`].
 const CHANGEFEED: &str = "changefeed";
+/// Staged proposals below [`TRUST`].
+const PROPOSALS: &str = "proposals";
+/// A proposal's signatures below its path.
+const SIGNATURES: &str = "signatures";
 /// The suffix of an online key's file name.
 const KEY_SUFFIX: &str = ".key";
 /// The suffix of a metadata file's name.
@@ -122,6 +132,11 @@ impl Route {
             Route::Changefeed(Some(gun)) => format!("{API}{gun}{TRUST}{CHANGEFEED}"),
             Route::Repository(gun) => repository_path(gun),
             Route::File(gun, file) => format!("{}{}", repository_path(gun), file.file_name()),
+            Route::Proposals(gun) => format!("{API}{gun}{TRUST}{PROPOSALS}"),
+            Route::Proposal(gun, id) => format!("{API}{gun}{TRUST}{PROPOSALS}/{id}"),
+            Route::ProposalSignatures(gun, id) => {
+                format!("{API}{gun}{TRUST}{PROPOSALS}/{id}/{SIGNATURES}")
+            }
         }
     }
 
@@ -218,6 +233,9 @@ pub enum Shape<'p> {
     /// `/v2/{gun}/_trust/tuf/{file}`, both unchecked and the file name still
     /// percent-encoded.
     File(&'p str, &'p str),
+    /// `/v2/{gun}/_trust/proposals[/{rest}]`, the GUN and the rest (the id, perhaps followed
+    /// by `/signatures`) unchecked.
+    Proposals(&'p str, Option<&'p str>),
 }
 
 impl Shape<'_> {
@@ -239,6 +257,15 @@ pub fn shape(path: &str) -> Result<Shape<'_>, RouteError> {
     let (g, after) = rest.split_once(TRUST).ok_or(RouteError::NotFound)?;
     if after == CHANGEFEED {
         return Ok(Shape::Changefeed(Some(g)));
+    }
+    if after == PROPOSALS {
+        return Ok(Shape::Proposals(g, None));
+    }
+    if let Some(rest) = after
+        .strip_prefix(PROPOSALS)
+        .and_then(|r| r.strip_prefix('/'))
+    {
+        return Ok(Shape::Proposals(g, Some(rest)));
     }
     let file = after.strip_prefix(TUF).ok_or(RouteError::NotFound)?;
     if file.is_empty() {
@@ -268,7 +295,32 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
                 .ok_or_else(|| RouteError::InvalidFile("bad percent-encoding".into()))?;
             Route::File(gun, parse_file(&file)?)
         }
+        Shape::Proposals(g, None) => Route::Proposals(gun(g)?),
+        Shape::Proposals(g, Some(rest)) => {
+            let (id, signatures) = match rest.split_once('/') {
+                Some((id, SIGNATURES)) => (id, true),
+                Some(_) => return Err(RouteError::NotFound),
+                None => (rest, false),
+            };
+            let id = parse_id(id).ok_or(RouteError::NotFound)?;
+            let gun = gun(g)?;
+            if signatures {
+                Route::ProposalSignatures(gun, id)
+            } else {
+                Route::Proposal(gun, id)
+            }
+        }
     })
+}
+
+/// A proposal number: decimal digits, no sign, no leading zero, within `i64` (what every
+/// store can hold).
+fn parse_id(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    s.parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64)
 }
 
 fn parse_file(file: &str) -> Result<FileRef, RouteError> {
@@ -408,6 +460,38 @@ mod tests {
             ("/v3/app/_trust/tuf/", Err(RouteError::NotFound)),
             ("/v2/app/tuf/", Err(RouteError::NotFound)),
             ("/v2/app/_trust/other/", Err(RouteError::NotFound)),
+            (
+                "/v2/org/app/_trust/proposals",
+                Ok(Route::Proposals(g("org/app"))),
+            ),
+            (
+                "/v2/app/_trust/proposals/7",
+                Ok(Route::Proposal(g("app"), 7)),
+            ),
+            (
+                "/v2/app/_trust/proposals/12/signatures",
+                Ok(Route::ProposalSignatures(g("app"), 12)),
+            ),
+            ("/v2/app/_trust/proposals/", Err(RouteError::NotFound)),
+            ("/v2/app/_trust/proposals/07", Err(RouteError::NotFound)),
+            ("/v2/app/_trust/proposals/0", Err(RouteError::NotFound)),
+            ("/v2/app/_trust/proposals/-1", Err(RouteError::NotFound)),
+            (
+                "/v2/app/_trust/proposals/9223372036854775808",
+                Err(RouteError::NotFound),
+            ),
+            (
+                "/v2/app/_trust/proposals/7/other",
+                Err(RouteError::NotFound),
+            ),
+            (
+                "/v2/app/_trust/proposals/7/signatures/x",
+                Err(RouteError::NotFound),
+            ),
+            (
+                "/v2/Org/App/_trust/proposals",
+                Err(RouteError::InvalidGun(String::new())),
+            ),
         ];
         for (path, want) in cases {
             let got = parse(path);
@@ -452,6 +536,11 @@ mod tests {
             for role in ["timestamp", "snapshot"] {
                 routes.push(Route::File(g(gun), FileRef::Key(role.into())));
             }
+            routes.push(Route::Proposals(g(gun)));
+            for id in [1, 42, i64::MAX as u64] {
+                routes.push(Route::Proposal(g(gun), id));
+                routes.push(Route::ProposalSignatures(g(gun), id));
+            }
         }
         for route in routes {
             let path = route.path();
@@ -463,6 +552,11 @@ mod tests {
                     | (Route::Changefeed(_), Shape::Changefeed(_))
                     | (Route::Repository(_), Shape::Repository(_))
                     | (Route::File(..), Shape::File(..))
+                    | (Route::Proposals(_), Shape::Proposals(_, None))
+                    | (
+                        Route::Proposal(..) | Route::ProposalSignatures(..),
+                        Shape::Proposals(_, Some(_))
+                    )
             );
             assert!(same_kind, "{path}: {shaped:?}");
             assert_eq!(

@@ -45,7 +45,9 @@ pub use paths::{
 pub use root::{RoleKeys, Root};
 pub use snapshot::{MetaFile, Snapshot, Timestamp as TimestampRole};
 pub use targets::{DelegatedRole, Delegations, PathScope, TargetFile, Targets};
-pub use verify::{verify_threshold, SignatureError, Verified};
+pub use verify::{
+    check_each_signature, tally, verify_threshold, Authority, SignatureError, StrictError, Verified,
+};
 
 use fields::Fields;
 
@@ -400,6 +402,27 @@ impl<T: Role> Metadata<T> {
             sig,
             extra: Map::new(),
         });
+        Ok(())
+    }
+
+    /// Adds a signature made elsewhere (by another key holder), unchecked: see
+    /// [`check_each_signature`]. Refused when the key id already signed, or when the envelope
+    /// already carries [`MAX_SIGNATURES`].
+    pub fn add_signature(&mut self, signature: Signature) -> Result<(), MetadataError> {
+        if self.signatures.iter().any(|s| s.keyid == signature.keyid) {
+            return Err(MetadataError::DuplicateSignature {
+                role: T::TYPE.to_owned(),
+                keyid: signature.keyid,
+            });
+        }
+        if self.signatures.len() >= MAX_SIGNATURES {
+            return Err(MetadataError::Malformed {
+                role: T::TYPE.to_owned(),
+                field: "signatures".into(),
+                reason: format!("already {MAX_SIGNATURES} signatures, the most accepted"),
+            });
+        }
+        self.signatures.push(signature);
         Ok(())
     }
 

@@ -69,6 +69,27 @@ pub fn verify_threshold(
     authorized: &[KeyId],
     threshold: Threshold,
 ) -> Result<Verified, SignatureError> {
+    let signed_by = tally(canonical, signatures, keys, authorized);
+    if signed_by.len() < threshold.get() as usize {
+        return Err(SignatureError::ThresholdNotMet {
+            role: role.to_owned(),
+            valid: signed_by.len(),
+            needed: threshold.get(),
+        });
+    }
+    Ok(Verified { keyids: signed_by })
+}
+
+/// The authorized key ids whose signature over `canonical` is present and valid, in the
+/// order `authorized` lists them, counted as [`verify_threshold`] counts them (distinct key
+/// material; what does not verify simply does not count). For a staged proposal, which shows
+/// how far each threshold is from being met.
+pub fn tally(
+    canonical: &[u8],
+    signatures: &[Signature],
+    keys: &BTreeMap<KeyId, Key>,
+    authorized: &[KeyId],
+) -> Vec<KeyId> {
     let mut seen_material: HashSet<(crate::crypto::Algorithm, Vec<u8>)> = HashSet::new();
     let mut signed_by = Vec::new();
     // Indexed once: finding each authorized key's signature by a scan would cost
@@ -94,12 +115,70 @@ pub fn verify_threshold(
             signed_by.push(keyid.clone());
         }
     }
-    if signed_by.len() < threshold.get() as usize {
-        return Err(SignatureError::ThresholdNotMet {
-            role: role.to_owned(),
-            valid: signed_by.len(),
-            needed: threshold.get(),
+    signed_by
+}
+
+/// The keys one authority (a root, or a delegating role) lets sign a role: its key
+/// objects and the ids it assigns to the role.
+#[derive(Clone, Copy, Debug)]
+pub struct Authority<'a> {
+    /// The authority's keys by id.
+    pub keys: &'a BTreeMap<KeyId, Key>,
+    /// The ids it assigns to the role.
+    pub keyids: &'a [KeyId],
+}
+
+/// A signature that may not stand on a staged proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StrictError {
+    /// The key is not one the role's authorities assign to it.
+    #[error("{role} carries a signature by key {keyid}, which is not a key of {role}")]
+    Unauthorized {
+        /// The role.
+        role: String,
+        /// The key id the signature claims.
+        keyid: KeyId,
+    },
+    /// The key is assigned, but the signature does not verify with it.
+    #[error("{role} carries a signature by key {keyid} that does not verify")]
+    Invalid {
+        /// The role.
+        role: String,
+        /// The key id the signature claims.
+        keyid: KeyId,
+    },
+}
+
+/// Checks that every signature present is by a key one of `authorities` assigns to the
+/// role, and verifies with that key. Unlike [`verify_threshold`], which ignores what does
+/// not count, this refuses it: what a staged proposal accumulates must all be good, so that
+/// a key holder is never asked to add their signature beside a forged one, and so that a
+/// signature that cannot count is refused when it is added rather than when the threshold
+/// is finally reached. Thresholds are not checked.
+pub fn check_each_signature(
+    role: &str,
+    canonical: &[u8],
+    signatures: &[Signature],
+    authorities: &[Authority<'_>],
+) -> Result<(), StrictError> {
+    for sig in signatures {
+        let key = authorities
+            .iter()
+            .filter(|a| a.keyids.contains(&sig.keyid))
+            .find_map(|a| a.keys.get(&sig.keyid))
+            .ok_or_else(|| StrictError::Unauthorized {
+                role: role.to_owned(),
+                keyid: sig.keyid.clone(),
+            })?;
+        let valid = key.verifying_key().ok().is_some_and(|vk| {
+            crate::hex::decode(&sig.sig).is_ok_and(|bytes| vk.verify(canonical, &bytes).is_ok())
         });
+        if !valid {
+            return Err(StrictError::Invalid {
+                role: role.to_owned(),
+                keyid: sig.keyid.clone(),
+            });
+        }
     }
-    Ok(Verified { keyids: signed_by })
+    Ok(())
 }

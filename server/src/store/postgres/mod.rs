@@ -39,8 +39,8 @@ use vouch_tuf::time::Timestamp;
 
 use self::pool::{Failure, Pool};
 use super::{
-    Change, ChangeCategory, Direction, NewFile, Record, Reseal, Store, StoreError, StoredFile,
-    StoredKey, Visit,
+    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, Record, Reseal, Store,
+    StoreError, StoredFile, StoredKey, StoredProposal, Visit,
 };
 
 /// The advisory lock key that serialises schema migrations (any constant unlikely to be
@@ -292,6 +292,70 @@ fn insert_key(
 }
 
 impl Store for PostgresStore {
+    fn create_proposal(
+        &self,
+        _gun: &Gun,
+        _proposal: &NewProposal,
+        _now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn proposals(
+        &self,
+        _gun: &Gun,
+        _open_at: Option<Timestamp>,
+        _limit: usize,
+    ) -> Result<Vec<StoredProposal>, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn proposal(&self, _gun: &Gun, _id: i64) -> Result<Option<StoredProposal>, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn amend_proposal(
+        &self,
+        _gun: &Gun,
+        _id: i64,
+        _revision: u64,
+        _body: &[u8],
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn close_proposal(
+        &self,
+        _gun: &Gun,
+        _closing: Closing<'_>,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
+    fn publish_proposal(
+        &self,
+        _gun: &Gun,
+        _expected: Option<u64>,
+        _files: &[NewFile],
+        _closing: Closing<'_>,
+        _now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Backend(
+            "proposals: not yet stored by this backend".into(),
+        ))
+    }
+
     fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError> {
         self.transaction("read current metadata", Access::Read, |tx| {
             let rows = tx.query_typed(CURRENT_SQL, &[(&gun.as_str(), Type::TEXT)])?;
@@ -676,6 +740,7 @@ impl Store for PostgresStore {
             let mut n = 0_u64;
             for record in records {
                 match record? {
+                    Record::Proposal(_) => return Err(StoreError::Backend("proposals: not yet stored by this backend".into()).into()),
                     Record::File { gun, file } => {
                         tx.query_typed(
                             "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
