@@ -19,7 +19,12 @@
 //!   held until the transaction is visible, so the next id is taken only after the previous
 //!   entry can be read: a reader that saw id N can never later see a new id below N, which
 //!   a sequence alone would not give. The price is that publishes commit one at a time;
-//!   the lock is held only for the last statement and the commit.
+//!   the lock is held only for the last statement and the commit;
+//! - **proposals**: amending or withdrawing one is a single `UPDATE ... WHERE state = 'open'
+//!   AND revision = $n`; a concurrent writer of the same row waits for its lock, then
+//!   re-reads the row and matches nothing. Publishing one takes the repository's row lock,
+//!   then the proposal's (`FOR UPDATE`), and marks it published in the statement that appends
+//!   the changefeed entry, which so stays the last.
 //!
 //! The schema carries its version in `vouch_schema`; [`PostgresStore::open`] applies the
 //! missing steps in one transaction under an advisory lock, so replicas starting at once
