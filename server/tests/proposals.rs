@@ -64,10 +64,7 @@ impl Repo {
     fn init(s: &Server, gun: &str) -> Self {
         let client = ClientRepo::new(s, gun);
         let people = [gen(), gen(), gen()];
-        let repo = Repo {
-            client,
-            people,
-        };
+        let repo = Repo { client, people };
         let root = repo.sign_root(repo.root(1), &[0, 1]);
         let r = s.publish(
             gun,
