@@ -192,6 +192,7 @@ impl Principal {
         match self {
             Principal::Anonymous => "anonymous".to_owned(),
             Principal::Token(name) => format!("token:{name}"),
+            Principal::Jwt(subject) if subject.is_empty() => "jwt:(no subject)".to_owned(),
             Principal::Jwt(subject) => format!("jwt:{subject}"),
         }
     }

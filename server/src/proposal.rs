@@ -45,6 +45,9 @@ pub struct StagedFile {
 pub struct Body {
     /// The proposed files, in the order proposed.
     pub files: Vec<StagedFile>,
+    /// The stored roles outside the proposal whose keys decide who may sign its roles (root,
+    /// a delegating role), with their versions when it was made.
+    pub context: Vec<(String, Option<u64>)>,
     /// Every signature added, in order.
     pub approvals: Vec<Approval>,
 }
@@ -84,6 +87,14 @@ impl Body {
                     by: by.to_owned(),
                     at: now,
                 }));
+        }
+        for r in &staged.roles {
+            if let Some(decider) = &r.decided_by {
+                if !body.context.iter().any(|(name, _)| name == decider) {
+                    body.context
+                        .push((decider.clone(), current_version(state, decider)));
+                }
+            }
         }
         Ok(body)
     }
@@ -163,8 +174,21 @@ impl Body {
             })
             .collect();
         let approvals = self.approvals.iter().map(Approval::to_value).collect();
+        let context = self
+            .context
+            .iter()
+            .map(|(role, base)| {
+                let mut c = Map::new();
+                c.insert("role".into(), Value::from(role.as_str()));
+                if let Some(b) = base {
+                    c.insert("base".into(), Value::from(*b));
+                }
+                Value::Object(c)
+            })
+            .collect();
         let mut m = Map::new();
         m.insert("files".into(), Value::Array(files));
+        m.insert("context".into(), Value::Array(context));
         m.insert("approvals".into(), Value::Array(approvals));
         json::to_json(&Value::Object(m))
     }
@@ -210,6 +234,23 @@ impl Body {
                 bytes: envelope.as_bytes().to_vec(),
                 quorum,
             });
+        }
+        for c in m
+            .get("context")
+            .and_then(Value::as_array)
+            .unwrap_or_default()
+            .iter()
+            .take(MAX_ROLES)
+        {
+            let cm = c
+                .as_object()
+                .ok_or_else(|| bad("a context entry is not an object".into()))?;
+            let role = cm
+                .get("role")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("a context entry has no role".into()))?;
+            out.context
+                .push((role.to_owned(), cm.get("base").and_then(Value::as_u64)));
         }
         out.approvals = list("approvals")?
             .iter()
@@ -307,21 +348,36 @@ pub fn current_version(state: &RepoState, role: &str) -> Option<u64> {
 }
 
 /// Why a proposal made against `body`'s base versions can no longer be published as it
-/// stands against `state`: the first role whose version moved. `None` while none did.
+/// stands against `state`: the first role it changes whose version moved, or else the first
+/// role deciding who may sign it (root, a delegating role) that moved. `None` while none did.
 pub fn stale_reason(body: &Body, state: &RepoState) -> Option<String> {
-    body.files.iter().find_map(|f| {
-        let now = current_version(state, &f.role);
-        (now != f.base).then(|| {
-            let then = f
-                .base
-                .map_or("when it had none".to_owned(), |v| format!("against version {v}"));
-            let now = now.map_or("has no version".to_owned(), |v| format!("is now at version {v}"));
-            format!(
-                "{} {now} on the server; this proposal was made {then}: withdraw it and propose again from the current version",
-                f.role
-            )
+    let moved = |role: &str, base: Option<u64>| {
+        let now = current_version(state, role);
+        (now != base).then(|| {
+            let then = base.map_or("when it had none".to_owned(), |v| {
+                format!("against version {v}")
+            });
+            let now = now.map_or("has no version".to_owned(), |v| {
+                format!("is now at version {v}")
+            });
+            (now, then)
         })
-    })
+    };
+    let again = "withdraw it and propose again from the current version";
+    body.files
+        .iter()
+        .find_map(|f| {
+            moved(&f.role, f.base).map(|(now, then)| {
+                format!("{} {now} on the server; this proposal was made {then}: {again}", f.role)
+            })
+        })
+        .or_else(|| {
+            body.context.iter().find_map(|(role, base)| {
+                moved(role, *base).map(|(now, then)| {
+                    format!("{role}, whose keys decide who may sign this proposal, {now} on the server; the proposal was made {then}: {again}")
+                })
+            })
+        })
 }
 
 /// How a proposal reads to clients.

@@ -583,6 +583,10 @@ pub struct RoleQuorum {
     pub role: String,
     /// One entry per threshold it must meet (two for a new root).
     pub quorum: Vec<Quorum>,
+    /// The stored role, not part of the update, whose keys decide who may sign this one
+    /// (root for targets and snapshot, the delegating role for a delegated one); `None`
+    /// when that role is itself in the update (or the role is root).
+    pub decided_by: Option<String>,
 }
 
 impl RoleQuorum {
@@ -614,11 +618,13 @@ impl Staged {
 /// In [`Mode::Propose`], checks that every signature on `md` is good for one of
 /// `authorities` and records how far each threshold is met; in [`Mode::Publish`], runs
 /// `publish`, the role's threshold check.
+#[allow(clippy::too_many_arguments)]
 fn check_signed<T: Role>(
     mode: Mode,
     role: &str,
     md: &Metadata<T>,
     authorities: &[Signers<'_>],
+    decided_by: Option<&str>,
     quorums: &mut Vec<RoleQuorum>,
     publish: impl FnOnce() -> Result<(), Rejection>,
 ) -> Result<(), Rejection> {
@@ -656,6 +662,7 @@ fn check_signed<T: Role>(
     quorums.push(RoleQuorum {
         role: role.to_owned(),
         quorum,
+        decided_by: decided_by.map(str::to_owned),
     });
     Ok(())
 }
@@ -859,6 +866,7 @@ fn validate(
                 "targets",
                 &md,
                 &[root_signers(root, TopLevelRole::Targets)],
+                (!root_changed).then_some("root"),
                 quorums,
                 || {
                     root_s
@@ -982,7 +990,8 @@ fn validate(
                 }),
                 (_, None) => None,
             };
-            check_signed(mode, name, md, by.as_slice(), quorums, || {
+            let decided_by = (!parent_uploaded).then_some(parent_name);
+            check_signed(mode, name, md, by.as_slice(), decided_by, quorums, || {
                 verified
                     .map(drop)
                     .map_err(|e| invalid(name, Check::Signature, e.to_string()))
@@ -1038,11 +1047,19 @@ fn validate(
     let (snapshot_version, snapshot_bytes, snapshot_file) = match upload("snapshot") {
         Some(u) => {
             let md: Metadata<Snapshot> = parse(u)?;
+            if mode == Mode::Propose && snapshot_server_held {
+                return Err(invalid(
+                    "snapshot",
+                    Check::ServerSigned,
+                    "the server holds the snapshot key and writes snapshot itself: leave snapshot out of the proposal",
+                ));
+            }
             check_signed(
                 mode,
                 "snapshot",
                 &md,
                 &[root_signers(root, TopLevelRole::Snapshot)],
+                (!root_changed).then_some("root"),
                 quorums,
                 || {
                     root_s
@@ -1236,7 +1253,7 @@ fn check_root(
         authorities.push(root_signers(&old.md, TopLevelRole::Root));
     }
     authorities.push(root_signers(&md, TopLevelRole::Root));
-    check_signed(mode, "root", &md, &authorities, quorums, || {
+    check_signed(mode, "root", &md, &authorities, None, quorums, || {
         if let Some(old) = &state.root {
             old.md
                 .signed()

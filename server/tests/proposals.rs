@@ -496,6 +496,22 @@ fn refusals_change_nothing() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     unchanged("another repository's id");
 
+    // More roles than a proposal may change.
+    let many: Vec<(&str, Vec<u8>)> = (0..65)
+        .map(|i| {
+            let name: &'static str = Box::leak(format!("targets/r{i}").into_boxed_str());
+            (name, b"{}".to_vec())
+        })
+        .collect();
+    let r = post_proposal(&s, gun, &many, Some(ALICE));
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(
+        r.error_message().contains("at most 64 roles"),
+        "{}",
+        r.error_message()
+    );
+    unchanged("too many roles");
+
     // A version not newer than the stored one.
     let old = repo.sign_root(repo.root(1), &[0]);
     let r = post_proposal(&s, gun, &[("root", old)], Some(ALICE));
@@ -643,6 +659,58 @@ fn a_delegated_role_waits_for_its_threshold() {
     // The server's snapshot lists it.
     let snap = s.current(gun, "snapshot").unwrap();
     assert!(String::from_utf8_lossy(&snap).contains("targets/prod.json"));
+
+    // A second proposal; then targets changes who may sign targets/prod: stale, saying why.
+    let mut next = repo.client.targets(2, &["v2", "v3"]);
+    next.common.version = Version::new(2).unwrap();
+    let one = Metadata::signed_by(next, &[&holders[1]])
+        .unwrap()
+        .to_bytes();
+    let p = doc(
+        &post_proposal(&s, gun, &[("targets/prod", one)], Some(ALICE)),
+        StatusCode::CREATED,
+    );
+    let full = get_doc(&s, gun, p.id);
+    let mut t = repo.client.targets(3, &["v1"]);
+    let newcomer = gen();
+    let keys = [&holders[2], &newcomer]
+        .iter()
+        .map(|k| (key_of(k).key_id(), key_of(k)))
+        .collect();
+    let mut prod = DelegatedRole::with_paths(
+        RoleName::new("targets/prod").unwrap(),
+        vec![key_of(&holders[2]).key_id(), key_of(&newcomer).key_id()],
+        vec!["*".into()],
+    );
+    // Threshold 1: the stored targets/prod (signed by holders 0 and 2) still verifies.
+    prod.threshold = Threshold::ONE;
+    t.delegations = Some(Delegations {
+        keys,
+        roles: vec![prod],
+        extra: Default::default(),
+    });
+    let t = Metadata::signed_by(t, &[&repo.client.targets_key])
+        .unwrap()
+        .to_bytes();
+    assert_eq!(s.publish(gun, &[("targets", t)]).status, StatusCode::OK);
+    let stale = get_doc(&s, gun, p.id);
+    assert_eq!(stale.status, ProposalStatus::Stale);
+    assert!(
+        stale
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("whose keys decide who may sign"),
+        "{:?}",
+        stale.reason
+    );
+    let body = submission(
+        "targets/prod",
+        vec![signature(&full, "targets/prod", &holders[2])],
+    );
+    let r = sign(&s, gun, p.id, body, BOB);
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.error_code(), "PROPOSAL_CLOSED");
 }
 
 #[test]

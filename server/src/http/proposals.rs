@@ -20,6 +20,10 @@ use super::{blocking, AppState};
 use crate::auth::{Action, Target};
 use crate::error::AppError;
 
+/// Largest signature submission read: far above the largest legitimate one (64 roles of 64
+/// signatures is under 1 MiB), far below a publish's body limit.
+const MAX_SIGNATURES_BODY: usize = 1 << 20;
+
 /// `POST …/proposals`: a new proposal from a publish's multipart body; 201.
 pub(super) async fn create(
     st: &AppState,
@@ -77,7 +81,7 @@ pub(super) async fn sign(
     body: &mut Option<Body>,
 ) -> Result<Response, AppError> {
     let who = authorize(st, &parts.headers, Target::Gun(&gun), Action::Push)?.identity();
-    let limit = st.max_body_bytes;
+    let limit = st.max_body_bytes.min(MAX_SIGNATURES_BODY);
     let read = move |req: Request| read_signatures(req, limit);
     let (slot, signatures) = match receive(st, &gun, parts, body, read).await? {
         Received::Ready(slot, s) => (slot, s),

@@ -45,6 +45,7 @@ fn staged(role: &str, signed: usize) -> Staged {
                 keyids: vec!["a".into(), "b".into(), "c".into()],
                 signed: vec!["a".into(); signed],
             }],
+            decided_by: Some("root".into()),
         }],
     }
 }
@@ -145,6 +146,16 @@ fn signatures_are_added_once_per_key_and_only_to_proposed_roles() {
         b.add_signatures(&Signatures::default(), "x", Timestamp::from_unix(T0)),
         Err(AddError::Empty)
     ));
+}
+
+#[test]
+fn a_proposal_goes_stale_when_the_role_deciding_its_signers_moves() {
+    let mut b = body(&gen());
+    assert_eq!(b.context, [("root".to_owned(), None)]);
+    assert_eq!(Body::decode(&b.encode()).unwrap(), b);
+    b.context = vec![("targets".into(), Some(2))];
+    let why = stale_reason(&b, &state_with_targets(3)).unwrap();
+    assert!(why.contains("whose keys decide who may sign"), "{why}");
 }
 
 #[test]

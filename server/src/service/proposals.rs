@@ -9,7 +9,7 @@
 //! number of times. A publish through a proposal is exactly a publish: [`validate_update`]
 //! decides what is stored, with the same online keys.
 
-use vouch_tuf::api::proposal::{Proposal, ProposalStatus, Signatures, MAX_LISTED};
+use vouch_tuf::api::proposal::{Proposal, ProposalStatus, Signatures, MAX_LISTED, MAX_ROLES};
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
@@ -29,6 +29,12 @@ impl Service {
     ) -> Result<Proposal, ServiceError> {
         writable(gun)?;
         self.check_sizes(&uploads)?;
+        if uploads.len() > MAX_ROLES {
+            return Err(ServiceError::ProposalRequest(format!(
+                "a proposal changes at most {MAX_ROLES} roles; this one has {}",
+                uploads.len()
+            )));
+        }
         let now = self.now();
         let state = self.state(gun)?;
         let staged = self.stage(gun, &state, &uploads, now)?;
@@ -51,7 +57,21 @@ impl Service {
         )?;
         tracing::info!(%gun, id, by, "proposal created");
         if staged.is_complete() {
-            return self.amend(gun, id, by, None);
+            // Signed well enough already: published at once, or not kept at all.
+            return self.amend(gun, id, by, None).inspect_err(|e| {
+                tracing::info!(%gun, id, error = %e, "publishing a complete proposal failed: withdrawing it");
+                if let Ok(stored) = self.load(gun, public_id(id)) {
+                    let closing = Closing {
+                        id,
+                        revision: stored.revision,
+                        by,
+                        body: &stored.body,
+                    };
+                    if let Err(e) = self.store.close_proposal(gun, closing, self.now()) {
+                        tracing::warn!(%gun, id, error = %e, "could not withdraw the proposal");
+                    }
+                }
+            });
         }
         self.proposal(gun, public_id(id))
     }
@@ -73,10 +93,15 @@ impl Service {
             return Ok(Vec::new());
         }
         let state = self.state(gun)?;
-        stored
+        // One proposal that cannot be read (a corrupted store) does not hide the others.
+        Ok(stored
             .iter()
-            .map(|p| self.document(p, &state, false))
-            .collect()
+            .filter_map(|p| {
+                self.document(p, &state, false)
+                    .inspect_err(|e| tracing::error!(%gun, id = p.id, error = %e, "unreadable proposal left out of the list"))
+                    .ok()
+            })
+            .collect())
     }
 
     /// Adds `signatures` (sent by `by`) to proposal `id`, publishing it when every threshold
@@ -149,6 +174,8 @@ impl Service {
                     })?;
             }
             let uploads = body.uploads();
+            // Signatures make files larger: each must still be within its role's limit.
+            self.check_sizes(&uploads)?;
             let staged = match self.stage(gun, &state, &uploads, now) {
                 Ok(s) => s,
                 Err(ServiceError::Rejected(Rejection::Conflict { message, .. })) => {

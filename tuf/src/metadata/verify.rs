@@ -147,34 +147,60 @@ pub enum StrictError {
         /// The key id the signature claims.
         keyid: KeyId,
     },
+    /// The key material already signed, under another key id: it counts once.
+    #[error("{role} carries a second signature by the key behind {keyid} (under another key id): thresholds count distinct keys")]
+    SameKey {
+        /// The role.
+        role: String,
+        /// The key id of the second signature.
+        keyid: KeyId,
+    },
 }
 
 /// Checks that every signature present is by a key one of `authorities` assigns to the
-/// role, and verifies with that key. Unlike [`verify_threshold`], which ignores what does
-/// not count, this refuses it: what a staged proposal accumulates must all be good, so that
-/// a key holder is never asked to add their signature beside a forged one, and so that a
-/// signature that cannot count is refused when it is added rather than when the threshold
-/// is finally reached. Thresholds are not checked.
+/// role, verifies with that key, and is the only signature by that key material. Unlike
+/// [`verify_threshold`], which ignores what does not count, this refuses it: what a staged
+/// proposal accumulates must all be good, so that a key holder is never asked to add their
+/// signature beside a forged one, and so that a signature that cannot count is refused when
+/// it is added rather than when the threshold is finally reached. Thresholds are not checked.
+///
+/// A key id may name different key material in two authorities (the current root and a
+/// proposed one): the signature stands when it verifies with the key of any authority that
+/// assigns that id to the role.
 pub fn check_each_signature(
     role: &str,
     canonical: &[u8],
     signatures: &[Signature],
     authorities: &[Authority<'_>],
 ) -> Result<(), StrictError> {
+    let mut seen_material: HashSet<(crate::crypto::Algorithm, Vec<u8>)> = HashSet::new();
     for sig in signatures {
-        let key = authorities
+        let keys: Vec<&Key> = authorities
             .iter()
             .filter(|a| a.keyids.contains(&sig.keyid))
-            .find_map(|a| a.keys.get(&sig.keyid))
-            .ok_or_else(|| StrictError::Unauthorized {
+            .filter_map(|a| a.keys.get(&sig.keyid))
+            .collect();
+        if keys.is_empty() {
+            return Err(StrictError::Unauthorized {
                 role: role.to_owned(),
                 keyid: sig.keyid.clone(),
-            })?;
-        let valid = key.verifying_key().ok().is_some_and(|vk| {
-            crate::hex::decode(&sig.sig).is_ok_and(|bytes| vk.verify(canonical, &bytes).is_ok())
+            });
+        }
+        let bytes = crate::hex::decode(&sig.sig).ok();
+        let verified_by = keys.iter().find_map(|key| {
+            let vk = key.verifying_key().ok()?;
+            let bytes = bytes.as_deref()?;
+            vk.verify(canonical, bytes).ok()?;
+            Some(vk)
         });
-        if !valid {
+        let Some(vk) = verified_by else {
             return Err(StrictError::Invalid {
+                role: role.to_owned(),
+                keyid: sig.keyid.clone(),
+            });
+        };
+        if !seen_material.insert((vk.algorithm(), vk.material().to_vec())) {
+            return Err(StrictError::SameKey {
                 role: role.to_owned(),
                 keyid: sig.keyid.clone(),
             });
@@ -270,5 +296,25 @@ mod tests {
         assert!(check_each_signature("root", msg, &[garbled], &both).is_err());
         // No authority: nothing can stand.
         assert!(check_each_signature("root", msg, &good[..1], &[]).is_err());
+        // One key listed under two ids: its second signature is refused.
+        let (_, _, ka2) = gen();
+        let alias = KeyId::new("ab".repeat(32)).unwrap();
+        let twice: BTreeMap<KeyId, Key> = [
+            (ida.clone(), old[&ida].clone()),
+            (alias.clone(), old[&ida].clone()),
+            (idc.clone(), ka2),
+        ]
+        .into();
+        let ids = [ida.clone(), alias.clone()];
+        let one = [Authority {
+            keys: &twice,
+            keyids: &ids,
+        }];
+        let sigs = [sig(&a, &ida, msg), sig(&a, &alias, msg)];
+        assert!(matches!(
+            check_each_signature("r", msg, &sigs, &one),
+            Err(StrictError::SameKey { .. })
+        ));
+        check_each_signature("r", msg, &sigs[..1], &one).unwrap();
     }
 }
