@@ -1,5 +1,6 @@
 //! One module per subcommand: each has an `Args` (or subcommand enum) and a `run`.
 
+pub mod approve;
 pub mod bundle;
 pub mod delegation;
 pub mod delete;
@@ -9,6 +10,7 @@ pub mod key;
 pub mod list;
 pub mod lookup;
 pub mod notary;
+pub mod proposals;
 pub mod renew;
 pub mod root;
 pub mod rotate;
