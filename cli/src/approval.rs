@@ -163,7 +163,9 @@ pub fn describe(proposal: &Proposal, base: &Baseline) -> anyhow::Result<Vec<Chec
 fn diff_of(role: &str, parsed: &Parsed, base: &Baseline) -> Vec<String> {
     match parsed {
         Parsed::Root(m) => diff::root(base.root.as_ref().map(Metadata::signed), m.signed()),
-        Parsed::Targets(m) => diff::targets(base.targets.get(role).map(Metadata::signed), m.signed()),
+        Parsed::Targets(m) => {
+            diff::targets(base.targets.get(role).map(Metadata::signed), m.signed())
+        }
         Parsed::Snapshot(m) => {
             diff::snapshot(base.snapshot.as_ref().map(Metadata::signed), m.signed())
         }
@@ -226,7 +228,9 @@ pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<
             _ => {}
         }
         if r.base_version != current {
-            let said = |v: Option<u64>| v.map_or("none (a new role)".to_owned(), |v| format!("version {v}"));
+            let said = |v: Option<u64>| {
+                v.map_or("none (a new role)".to_owned(), |v| format!("version {v}"))
+            };
             bail!(
                 "proposal #{id} was made against {role} {}, and the trusted current {role} is {}: \
                  either this trust directory's view or the proposal is out of date (someone published \
@@ -375,7 +379,8 @@ mod tests {
             root: Some(Metadata::new(root)),
             ..Baseline::default()
         };
-        base.targets.insert("targets".into(), Metadata::new(targets));
+        base.targets
+            .insert("targets".into(), Metadata::new(targets));
         World {
             gun: Gun::new("example.com/org/app").unwrap(),
             keys,
@@ -447,9 +452,15 @@ mod tests {
     fn another_repository_is_refused() {
         let w = world();
         let md = next_root(&w, 0);
-        let p = proposal("example.com/org/other", vec![proposed("root", &md, Some(3))]);
+        let p = proposal(
+            "example.com/org/other",
+            vec![proposed("root", &md, Some(3))],
+        );
         let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
-        assert!(e.contains("is for example.com/org/other, not example.com/org/app"), "{e}");
+        assert!(
+            e.contains("is for example.com/org/other, not example.com/org/app"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -489,16 +500,21 @@ mod tests {
         let w = world();
         let root = next_root(&w, 0);
         let mut pr = proposed("targets", &root, Some(5));
-        let e = check(&proposal(w.gun.as_str(), vec![pr.clone()]), &w.gun, &w.base)
-            .unwrap_err();
-        assert!(format!("{e:#}").contains("not valid targets metadata"), "{e:#}");
+        let e = check(&proposal(w.gun.as_str(), vec![pr.clone()]), &w.gun, &w.base).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("not valid targets metadata"),
+            "{e:#}"
+        );
         pr.role = "root".into();
         pr.version = 9;
         pr.base_version = Some(3);
         let e = check(&proposal(w.gun.as_str(), vec![pr]), &w.gun, &w.base)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("says root version 9, and its metadata is version 4"), "{e}");
+        assert!(
+            e.contains("says root version 9, and its metadata is version 4"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -521,7 +537,8 @@ mod tests {
         let mut t = w.base.targets["targets"].signed().clone();
         t.bump_version();
         let d = t.delegations.as_mut().unwrap();
-        d.keys.insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
+        d.keys
+            .insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
         d.roles[0].keyids = vec![public(&w.keys[3]).key_id()];
         let tmd = Metadata::new(t);
         let p = proposal(
@@ -553,7 +570,10 @@ mod tests {
         let tmd = Metadata::new(t);
         let p = proposal(
             w.gun.as_str(),
-            vec![proposed("root", &rmd, Some(3)), proposed("targets", &tmd, Some(5))],
+            vec![
+                proposed("root", &rmd, Some(3)),
+                proposed("targets", &tmd, Some(5)),
+            ],
         );
         let checked = check(&p, &w.gun, &w.base).unwrap();
         let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)

@@ -196,7 +196,12 @@ fn key_type(k: &Key) -> String {
     format!("{}/{}", k.keytype, k.scheme)
 }
 
-fn keys(out: &mut Vec<String>, prefix: &str, old: &BTreeMap<KeyId, Key>, new: &BTreeMap<KeyId, Key>) {
+fn keys(
+    out: &mut Vec<String>,
+    prefix: &str,
+    old: &BTreeMap<KeyId, Key>,
+    new: &BTreeMap<KeyId, Key>,
+) {
     for (id, k) in new {
         match old.get(id) {
             None => out.push(format!("{prefix}key {id} ({}) added", key_type(k))),
@@ -260,19 +265,30 @@ fn delegations(out: &mut Vec<String>, old: &Delegations, new: &Delegations) {
                     what.push(format!("{} -> {}", scope(&o.scope), scope(&r.scope)));
                 }
                 if o.terminating != r.terminating {
-                    what.push(format!("terminating {} -> {}", o.terminating, r.terminating));
+                    what.push(format!(
+                        "terminating {} -> {}",
+                        o.terminating, r.terminating
+                    ));
                 }
                 if what.is_empty() {
                     what.push("other fields changed".to_owned());
                 }
-                lines.push(format!("delegation {} changed: {}", r.name, what.join("; ")));
+                lines.push(format!(
+                    "delegation {} changed: {}",
+                    r.name,
+                    what.join("; ")
+                ));
             }
             Some(_) => {}
         }
     }
     for r in &old.roles {
         if new.role(r.name.as_str()).is_none() {
-            lines.push(format!("delegation {} removed (was {})", r.name, describe(r)));
+            lines.push(format!(
+                "delegation {} removed (was {})",
+                r.name,
+                describe(r)
+            ));
         }
     }
     bounded(out, lines);
@@ -282,14 +298,15 @@ fn delegations(out: &mut Vec<String>, old: &Delegations, new: &Delegations) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use vouch_tuf::metadata::{MetaFile, RoleKeys, TargetFile};
+    use vouch_tuf::metadata::{MetaFile, Role, RoleKeys, TargetFile};
     use vouch_tuf::reference::Digest;
     use vouch_tuf::time::Timestamp;
     use vouch_tuf::types::{RoleName, TargetName, Threshold, Version};
 
-    fn key(n: u8) -> Key {
-        let vk = vouch_tuf::crypto::VerifyingKey::from_ed25519_bytes(&[n; 32]).unwrap();
-        Key::from_verifying_key(&vk)
+    fn key(_n: u8) -> Key {
+        use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+        let k = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        Key::from_verifying_key(&k.verifying_key())
     }
 
     fn digest(n: u8) -> Digest {
@@ -303,6 +320,7 @@ mod tests {
     #[test]
     fn a_root_rotation_names_every_key_and_threshold_change() {
         let mut old = Root::new(at(10));
+        old.consistent_snapshot = None;
         let (a, b, c) = (key(1), key(2), key(3));
         for k in [&a, &b] {
             old.add_key(TopLevelRole::Root, k.clone());
@@ -322,15 +340,30 @@ mod tests {
         let lines = root(Some(&old), &new);
         let text = lines.join("\n");
         assert!(text.contains("version 1 -> 2"), "{text}");
-        assert!(text.contains(&format!("expires {} -> {}", at(10), at(20))), "{text}");
-        assert!(text.contains("consistent_snapshot: unset -> true"), "{text}");
+        assert!(
+            text.contains(&format!("expires {} -> {}", at(10), at(20))),
+            "{text}"
+        );
+        assert!(
+            text.contains("consistent_snapshot: unset -> true"),
+            "{text}"
+        );
         assert!(
             text.contains(&format!("key {} (ed25519/ed25519) added", c.key_id())),
             "{text}"
         );
-        assert!(text.contains(&format!("root: key {} added", c.key_id())), "{text}");
-        assert!(text.contains(&format!("root: key {} removed", a.key_id())), "{text}");
-        assert!(text.contains(&format!("snapshot: key {} added", b.key_id())), "{text}");
+        assert!(
+            text.contains(&format!("root: key {} added", c.key_id())),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("root: key {} removed", a.key_id())),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("snapshot: key {} added", b.key_id())),
+            "{text}"
+        );
         // a still signs targets, so it stays among the keys.
         assert!(!text.contains(&format!("key {} (ed25519/ed25519) removed", a.key_id())));
         new.set_threshold(TopLevelRole::Root, Threshold::ONE);
@@ -399,7 +432,10 @@ mod tests {
         ));
         let text = targets(Some(&old), &new).join("\n");
         assert!(
-            text.contains(&format!("delegation key {} (ed25519/ed25519) added", b.key_id())),
+            text.contains(&format!(
+                "delegation key {} (ed25519/ed25519) added",
+                b.key_id()
+            )),
             "{text}"
         );
         assert!(text.contains(&format!(
@@ -411,7 +447,10 @@ mod tests {
             "{text}"
         );
         let text = targets(Some(&new), &old).join("\n");
-        assert!(text.contains("delegation targets/ci removed (was keys ["), "{text}");
+        assert!(
+            text.contains("delegation targets/ci removed (was keys ["),
+            "{text}"
+        );
     }
 
     #[test]
@@ -451,6 +490,9 @@ mod tests {
         );
         let text = snapshot(Some(&old), &new).join("\n");
         assert!(text.contains("targets.json: version 3 -> 4"), "{text}");
-        assert!(text.contains("targets/prod.json: version 1 listed"), "{text}");
+        assert!(
+            text.contains("targets/prod.json: version 1 listed"),
+            "{text}"
+        );
     }
 }

@@ -181,15 +181,6 @@ pub struct Published {
     pub proposal: Option<Proposal>,
 }
 
-impl Published {
-    /// True when the update is on the server as published metadata (not pending).
-    pub fn is_live(&self) -> bool {
-        self.proposal
-            .as_ref()
-            .is_none_or(|p| p.status == vouch_tuf::api::proposal::ProposalStatus::Published)
-    }
-}
-
 /// The sha256 hex of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
@@ -439,11 +430,6 @@ impl EditingRepo {
         let mut repo = Self::open_in_mode(ctx, gun)?;
         repo.submit = submit;
         Ok(repo)
-    }
-
-    /// How updates are sent.
-    pub fn submit(&self) -> Submit {
-        self.submit
     }
 
     /// Unlocked keys for this repository's updates: a threshold of each role's keys, or,

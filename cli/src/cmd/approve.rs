@@ -188,10 +188,7 @@ fn review_and_sign(
             eprint!("{review}");
         }
     }
-    confirm(
-        &format!("Sign proposal #{} of {gun} as shown?", p.id),
-        yes,
-    )?;
+    confirm(&format!("Sign proposal #{} of {gun} as shown?", p.id), yes)?;
 
     let mut signers = Signers::new(Submit::Propose);
     let mut out = Signatures::default();
@@ -215,8 +212,13 @@ fn review_and_sign(
 
 fn offline(ctx: &Context, file: &PathBuf, out: &PathBuf, yes: bool) -> anyhow::Result<()> {
     let mut p = proposals::read_proposal(file)?;
-    let gun = Gun::new(&p.gun)
-        .map_err(|e| anyhow!("{} names an invalid repository {:?}: {e}", file.display(), p.gun))?;
+    let gun = Gun::new(&p.gun).map_err(|e| {
+        anyhow!(
+            "{} names an invalid repository {:?}: {e}",
+            file.display(),
+            p.gun
+        )
+    })?;
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = offline_baseline(ctx, &gun, &p, file)?;
     let checked = approval::check(&p, &gun, &base)?;
@@ -230,7 +232,11 @@ fn offline(ctx: &Context, file: &PathBuf, out: &PathBuf, yes: bool) -> anyhow::R
             bail!("{} carries no metadata for {}", file.display(), r.role);
         };
         let Some(Value::Array(list)) = env.get_mut("signatures") else {
-            bail!("the proposed {} in {} has no signatures list", r.role, file.display());
+            bail!(
+                "the proposed {} in {} has no signatures list",
+                r.role,
+                file.display()
+            );
         };
         for s in new {
             let mut o = Map::new();
@@ -345,9 +351,12 @@ fn file_baseline(p: &Proposal) -> anyhow::Result<Baseline> {
 fn cache_baseline(store: &MetadataStore, p: &Proposal) -> anyhow::Result<Baseline> {
     let limits = Limits::DEFAULT;
     let load = |role: &RoleName, max: u64| -> anyhow::Result<Option<Vec<u8>>> {
-        store
-            .load(role, max)
-            .with_context(|| format!("cannot read the trusted {role} of {}", store.dir().display()))
+        store.load(role, max).with_context(|| {
+            format!(
+                "cannot read the trusted {role} of {}",
+                store.dir().display()
+            )
+        })
     };
     let mut base = Baseline::default();
     if let Some(b) = load(&TopLevelRole::Root.name(), limits.root_max_bytes)? {

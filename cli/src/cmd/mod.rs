@@ -56,6 +56,15 @@ pub fn parse_role(s: Option<&str>) -> anyhow::Result<RoleName> {
     RoleName::new(full.clone()).map_err(|e| anyhow::anyhow!("invalid role {full:?}: {e}"))
 }
 
+/// How `--propose` says an update is sent.
+pub fn submit(propose: bool) -> crate::repo::Submit {
+    if propose {
+        crate::repo::Submit::Propose
+    } else {
+        crate::repo::Submit::Publish
+    }
+}
+
 /// A tuf `Value` as a serde_json value (for JSON output).
 pub fn to_serde(v: &vouch_tuf::json::Value) -> serde_json::Value {
     serde_json::from_slice(&vouch_tuf::json::to_json(v)).unwrap_or(serde_json::Value::Null)

@@ -312,7 +312,11 @@ pub fn new_signatures(signed: &Proposal, server: &Proposal) -> anyhow::Result<Si
         let theirs = server
             .role(&r.role)
             .ok_or_else(|| anyhow!("the server's proposal does not change {}", r.role))?;
-        fn envelope<'v>(v: Option<&'v Value>, whose: &str, role: &str) -> anyhow::Result<&'v Value> {
+        fn envelope<'v>(
+            v: Option<&'v Value>,
+            whose: &str,
+            role: &str,
+        ) -> anyhow::Result<&'v Value> {
             v.ok_or_else(|| anyhow!("{whose} carries no metadata for {role}"))
         }
         let mine = Parsed::parse(&r.role, envelope(r.metadata.as_ref(), "the file", &r.role)?)?;
@@ -327,10 +331,11 @@ pub fn new_signatures(signed: &Proposal, server: &Proposal) -> anyhow::Result<Si
             );
         }
         let present = server_md.signed_by();
-        let added: Vec<Signature> = signatures_of(&r.role, envelope(r.metadata.as_ref(), "the file", &r.role)?)?
-            .into_iter()
-            .filter(|s| !present.contains(&s.keyid))
-            .collect();
+        let added: Vec<Signature> =
+            signatures_of(&r.role, envelope(r.metadata.as_ref(), "the file", &r.role)?)?
+                .into_iter()
+                .filter(|s| !present.contains(&s.keyid))
+                .collect();
         if !added.is_empty() {
             out.roles.insert(r.role.clone(), added);
         }
@@ -356,7 +361,10 @@ pub fn read_proposal(path: &Path) -> anyhow::Result<Proposal> {
     std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.len() as u64 > max {
-        bail!("{} is larger than {max} bytes: not a proposal file", path.display());
+        bail!(
+            "{} is larger than {max} bytes: not a proposal file",
+            path.display()
+        );
     }
     Proposal::decode(&bytes).with_context(|| {
         format!(

@@ -18,6 +18,12 @@
 //! Delegated roles change keys with `vouch delegation add` / `remove`. New local keys are
 //! deleted again if the server refuses the update; old key files are kept (remove them with
 //! care once no metadata needs them).
+//!
+//! With `--propose` the update is proposed for the other key holders to approve (`vouch
+//! approve`) rather than published: root is signed by the root keys held here (however few),
+//! and rotating root replaces only the root keys held here, one new key for each, so that
+//! every other key holder keeps their key and can approve. The new keys are kept: they sign
+//! once the proposal is published.
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
@@ -29,7 +35,8 @@ use crate::context::Context;
 use crate::keystore::{self, Keystore, NewKeys};
 use crate::output::{self, Format};
 use crate::remote::PublishError;
-use crate::repo::{self, EditingRepo, Signers};
+use crate::repo::{self, EditingRepo, Submit};
+use vouch_tuf::api::proposal::ProposalStatus;
 
 /// `vouch rotate`
 ///
@@ -40,6 +47,11 @@ pub struct Args {
     pub gun: String,
     /// root, targets, snapshot or timestamp.
     pub role: String,
+    /// Propose the rotation for threshold signing by several people instead of publishing
+    /// it: root is signed with the root keys held here, and the other key holders run
+    /// `vouch approve`. Rotating root then replaces only the root keys held here.
+    #[arg(long)]
+    pub propose: bool,
 }
 
 /// Runs `vouch rotate`.
@@ -51,7 +63,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             args.role
         )
     })?;
-    let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
+    let submit = super::submit(args.propose);
+    let mut repo = EditingRepo::open_to_submit(ctx, &gun, submit)?;
     let binned = !repo::bins(repo.trusted()?).is_empty();
     let set = if role == TopLevelRole::Targets && binned {
         repo.with_delegations()?
@@ -64,8 +77,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let old_root = set.root().signed().clone();
     let client_snapshot = repo::holds_any(&keystore, &old_root, TopLevelRole::Snapshot)?;
 
-    // As many new keys as the role's threshold, so that the threshold stays reachable.
-    let how_many = old_root.role_keys(role).threshold.get() as usize;
+    // As many new keys as the role's threshold, so that the threshold stays reachable; when
+    // proposing a root rotation, one for each root key held here (the others stay).
+    let mut replaced: Option<Vec<KeyId>> = None;
+    if submit == Submit::Propose && role == TopLevelRole::Root {
+        let mut held = Vec::new();
+        for id in &old_root.role_keys(role).keyids {
+            if keystore.get(id)?.is_some() {
+                held.push(id.clone());
+            }
+        }
+        if held.is_empty() {
+            bail!(
+                "cannot propose a rotation of root: {} holds none of its keys ({}); nothing was proposed",
+                keystore.dir().display(),
+                super::proposals::ids_text(&old_root.role_keys(role).keyids)
+            );
+        }
+        replaced = Some(held);
+    }
+    let how_many = match &replaced {
+        Some(held) => held.len(),
+        None => old_root.role_keys(role).threshold.get() as usize,
+    };
     let (new_private, new_public): (Vec<PrivateKey>, Vec<Key>) = match role {
         TopLevelRole::Root | TopLevelRole::Targets => {
             let mut made = Vec::new();
@@ -98,7 +132,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("no new {role} key"))?;
 
     let mut root = old_root.clone();
-    let old_ids: Vec<KeyId> = root.role_keys(role).keyids.clone();
+    let old_ids: Vec<KeyId> = replaced.unwrap_or_else(|| root.role_keys(role).keyids.clone());
     for id in &old_ids {
         root.remove_key(role, id);
     }
@@ -109,7 +143,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     root.set_expires(repo::now().add_seconds(repo::ROOT_LIFETIME_SECS));
     let root_version = root.common.version;
 
-    let mut signers = Signers::default();
+    let mut signers = repo.signers();
     let mut root_md = Metadata::new(root);
     let old_rk = old_root.role_keys(TopLevelRole::Root);
     for s in signers.for_keys(
@@ -217,14 +251,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         files.push((TopLevelRole::Snapshot.name(), md.to_bytes()));
     }
 
-    match repo.remote().publish(&files) {
-        Ok(()) => {}
+    let proposal = match repo.send(&files) {
+        Ok(p) => p,
         Err(PublishError::Conflict { gun }) => {
             bail!("someone published to {gun} first: nothing changed, run the rotation again")
         }
         Err(PublishError::Other(e)) => return Err(e),
-    }
+    };
     new_keys.keep_for(gun.as_str());
+    if let Some(p) = proposal.filter(|p| p.status != ProposalStatus::Published) {
+        // Pending: nothing was published, so nothing new is trusted (or cached) here.
+        return super::proposals::proposed(ctx, &gun, &p);
+    }
     repo.refresh()
         .context("the rotated repository does not verify")?;
 
