@@ -186,6 +186,17 @@ pub enum Principal {
     Jwt(String),
 }
 
+impl Principal {
+    /// How the audit trail names the caller: `token:NAME`, `jwt:SUBJECT` or `anonymous`.
+    pub fn identity(&self) -> String {
+        match self {
+            Principal::Anonymous => "anonymous".to_owned(),
+            Principal::Token(name) => format!("token:{name}"),
+            Principal::Jwt(subject) => format!("jwt:{subject}"),
+        }
+    }
+}
+
 /// Decides whether requests may proceed.
 #[derive(Clone, Debug)]
 pub struct Authorizer {

@@ -42,6 +42,27 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The key-encryption key of the online keys.
     pub keys: KeysConfig,
+    /// Staged proposals (threshold signing by several people).
+    pub proposals: ProposalsConfig,
+}
+
+/// Staged proposals: how long they stay open and how many a repository may have.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProposalsConfig {
+    /// Seconds a proposal stays open for signatures (default 604800, seven days).
+    pub lifetime_seconds: i64,
+    /// Most open (not yet expired) proposals one repository may have (default 16).
+    pub max_open: usize,
+}
+
+impl Default for ProposalsConfig {
+    fn default() -> Self {
+        ProposalsConfig {
+            lifetime_seconds: 7 * 86_400,
+            max_open: 16,
+        }
+    }
 }
 
 /// Where metadata, the changefeed and online keys are stored.
@@ -273,6 +294,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             storage: StorageConfig::default(),
             keys: KeysConfig::default(),
+            proposals: ProposalsConfig::default(),
         }
     }
 }
@@ -526,6 +548,10 @@ impl Config {
                     self.lifetimes.timestamp_seconds = num(&k, &v)?
                 }
                 "VOUCH_SNAPSHOT_LIFETIME_SECONDS" => self.lifetimes.snapshot_seconds = num(&k, &v)?,
+                "VOUCH_PROPOSALS_LIFETIME_SECONDS" => {
+                    self.proposals.lifetime_seconds = num(&k, &v)?
+                }
+                "VOUCH_PROPOSALS_MAX_OPEN" => self.proposals.max_open = num(&k, &v)?,
                 "VOUCH_ANONYMOUS_PULL" => self.auth.anonymous_pull = boolean(&k, &v)?,
                 "VOUCH_AUTH_REALM" => self.auth.realm = v,
                 "VOUCH_AUTH_SERVICE" => self.auth.service = v,
@@ -559,6 +585,19 @@ impl Config {
             60,
             "at least 60 seconds",
         )?;
+        let p = &self.proposals;
+        at_least(
+            "proposals",
+            &[("lifetime_seconds", p.lifetime_seconds.into())],
+            60,
+            "at least 60 seconds",
+        )?;
+        if !(1..=vouch_tuf::api::proposal::MAX_LISTED).contains(&p.max_open) {
+            return Err(ConfigError(format!(
+                "proposals.max_open must be between 1 and {}",
+                vouch_tuf::api::proposal::MAX_LISTED
+            )));
+        }
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError("limits.max_body_bytes must be positive".into()));
         }

@@ -52,6 +52,14 @@ pub enum AppError {
         /// Structured detail.
         detail: Option<ErrorDetail>,
     },
+    /// 409 with another code than `VERSION_CONFLICT`: a proposal closed, or the cap on open
+    /// proposals reached.
+    ConflictWith {
+        /// The code, e.g. `PROPOSAL_CLOSED`.
+        code: &'static str,
+        /// What conflicted.
+        message: String,
+    },
     /// 413.
     TooLarge {
         /// What was too large.
@@ -143,7 +151,20 @@ impl From<crate::service::ServiceError> for AppError {
             e @ ServiceError::NameInvalid { .. } => {
                 AppError::bad_request(code::NAME_INVALID, e.to_string())
             }
-            e @ ServiceError::NotFound { .. } => AppError::not_found(e.to_string()),
+            e @ (ServiceError::NotFound { .. } | ServiceError::ProposalNotFound { .. }) => {
+                AppError::not_found(e.to_string())
+            }
+            e @ ServiceError::ProposalClosed { .. } => AppError::ConflictWith {
+                code: code::PROPOSAL_CLOSED,
+                message: e.to_string(),
+            },
+            e @ ServiceError::ProposalLimit { .. } => AppError::ConflictWith {
+                code: code::PROPOSAL_LIMIT,
+                message: e.to_string(),
+            },
+            ServiceError::ProposalRequest(message) => {
+                AppError::bad_request(code::MALFORMED_REQUEST, message)
+            }
             ServiceError::Store(e) => e.into(),
             ServiceError::Key(e) => e.into(),
             ServiceError::Internal(cause) => AppError::Internal(cause),
@@ -210,6 +231,9 @@ impl IntoResponse for AppError {
                 &message,
                 detail,
             ),
+            AppError::ConflictWith { code, message } => {
+                body(StatusCode::CONFLICT, code, &message, None)
+            }
             AppError::TooLarge { message } => body(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 code::SIZE_INVALID,

@@ -59,6 +59,7 @@ mod jwt;
 mod keys;
 mod metrics;
 mod migrate;
+mod proposal;
 pub mod routes;
 mod run;
 mod service;
@@ -73,8 +74,8 @@ pub use service::Clock;
 // Configuration.
 pub use config::{
     AuthConfig, Backend, CacheConfig, Capacity, Config, ConfigError, JwtConfig, JwtKeyConfig,
-    KeysConfig, LifetimeConfig, Limits, LogFormat, MetricsAccess, MetricsConfig, StorageConfig,
-    Timeouts, TlsConfig, TokenConfig,
+    KeysConfig, LifetimeConfig, Limits, LogFormat, MetricsAccess, MetricsConfig, ProposalsConfig,
+    StorageConfig, Timeouts, TlsConfig, TokenConfig,
 };
 
 // Maintenance.

@@ -305,10 +305,11 @@ fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
     match run() {
         Ok(m) => {
             println!(
-                "copied {} file versions, {} changefeed entries and {} online keys from {} to {}",
+                "copied {} file versions, {} changefeed entries, {} online keys and {} proposals from {} to {}",
                 m.files,
                 m.changes,
                 m.keys,
+                m.proposals,
                 source.describe(),
                 target.describe()
             );

@@ -4,15 +4,16 @@
 //! The copy is [`Store::export`] on the source streamed into [`Store::import`] on the
 //! target: one read snapshot on one side, one transaction on the other, so an interrupted
 //! or failed copy leaves the target empty. Every version of every file, every changefeed
-//! entry (ids kept, so clients following the feed continue where they were) and every
-//! online key (still sealed under the same key-encryption key) is carried over. Stop the
-//! servers writing to the source first: what they write after the snapshot is not copied.
+//! entry (ids kept, so clients following the feed continue where they were), every online
+//! key (still sealed under the same key-encryption key) and every proposal, open or closed
+//! (ids, revisions and states kept), is carried over. Stop the servers writing to the source
+//! first: what they write after the snapshot is not copied.
 
 use std::sync::mpsc;
 
 use ring::digest::{Context, SHA256};
 
-use crate::store::{Record, Store, StoreError};
+use crate::store::{ProposalState, Record, Store, StoreError};
 
 /// What a migration copied, and the digest both stores read back to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub struct Migrated {
     pub changes: u64,
     /// Online keys copied.
     pub keys: u64,
+    /// Proposals copied (open and closed).
+    pub proposals: u64,
     /// SHA-256 over every record, identical when read back from both stores.
     pub digest: String,
 }
@@ -65,14 +68,36 @@ pub fn migrate_store(from: &dyn Store, to: &dyn Store) -> Result<Migrated, Store
 /// Counts and a digest of everything `store` holds, in export order.
 pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
     let mut ctx = Context::new(&SHA256);
-    let (mut files, mut changes, mut keys) = (0, 0, 0);
+    let (mut files, mut changes, mut keys, mut proposals) = (0, 0, 0, 0);
     let field = |ctx: &mut Context, bytes: &[u8]| {
         ctx.update(&(bytes.len() as u64).to_be_bytes());
         ctx.update(bytes);
     };
     store.export(&mut |record| {
         match &record {
-            Record::Proposal(_) => {}
+            Record::Proposal(p) => {
+                proposals += 1;
+                let (state, change) = match p.state {
+                    ProposalState::Open => ("open", 0),
+                    ProposalState::Published(change) => ("published", change),
+                    ProposalState::Withdrawn => ("withdrawn", 0),
+                };
+                field(&mut ctx, b"proposal");
+                field(&mut ctx, &p.id.to_be_bytes());
+                field(&mut ctx, p.gun.as_bytes());
+                field(&mut ctx, state.as_bytes());
+                field(&mut ctx, &change.to_be_bytes());
+                field(&mut ctx, &p.revision.to_be_bytes());
+                field(&mut ctx, &p.body);
+                field(&mut ctx, p.proposed_by.as_bytes());
+                field(&mut ctx, &p.created_at.unix().to_be_bytes());
+                field(&mut ctx, &p.expires_at.unix().to_be_bytes());
+                // Absent and present are told apart by the length prefix (0 against 8).
+                let closed_at = p.closed_at.map(|t| t.unix().to_be_bytes());
+                field(&mut ctx, closed_at.as_ref().map_or(&[][..], |b| &b[..]));
+                field(&mut ctx, &[u8::from(p.closed_by.is_some())]);
+                field(&mut ctx, p.closed_by.as_deref().unwrap_or("").as_bytes());
+            }
             Record::File { gun, file } => {
                 files += 1;
                 field(&mut ctx, b"file");
@@ -110,6 +135,7 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
         files,
         changes,
         keys,
+        proposals,
         digest: vouch_tuf::hex::encode(ctx.finish()),
     })
 }

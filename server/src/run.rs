@@ -105,7 +105,8 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
         lifetimes,
         config.limits.clone(),
         clock.unwrap_or_else(system_clock),
-    );
+    )
+    .with_proposals(config.proposals);
     let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(ConfigError)?;
     Ok(Prepared {
         state: AppState::new(service, auth, config),

@@ -11,13 +11,15 @@ use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{KeyId, TopLevelRole};
 
-use crate::config::Limits;
+use crate::config::{Limits, ProposalsConfig};
 use crate::keys::{KeyError, OnlineKeys, Rotation, Wanted};
 use crate::routes::FileRef;
 use crate::store::{Change, Direction, NewFile, Store, StoreError, StoredFile};
+
+mod proposals;
 use crate::validate::{
-    next_refresh_due, refresh_online, validate_update, Lifetimes, ParseCache, Rejection, RepoState,
-    Upload,
+    next_refresh_due, refresh_online, validate_update, Lifetimes, OnlineSigners, ParseCache,
+    Rejection, RepoState, Update, Upload,
 };
 
 /// How many times a publish is re-validated when a concurrent write (such as the server
@@ -84,6 +86,36 @@ pub enum ServiceError {
     /// The online keys failed (the creation limit included).
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// No proposal `id` for this repository.
+    #[error("{gun} has no proposal {id}")]
+    ProposalNotFound {
+        /// The repository.
+        gun: Gun,
+        /// The proposal asked for.
+        id: u64,
+    },
+    /// The proposal is no longer open: published, withdrawn, stale or expired.
+    #[error("proposal {id} is {status}: {reason}")]
+    ProposalClosed {
+        /// The proposal.
+        id: u64,
+        /// What it is now.
+        status: vouch_tuf::api::proposal::ProposalStatus,
+        /// Why, for people.
+        reason: String,
+    },
+    /// The repository has as many open proposals as allowed.
+    #[error("{gun} already has {max} open proposals, the most allowed: withdraw one (vouch withdraw) or let it expire")]
+    ProposalLimit {
+        /// The repository.
+        gun: Gun,
+        /// The cap (`proposals.max_open`).
+        max: usize,
+    },
+    /// Signatures sent to a proposal that it cannot take as sent (none, or for a role the
+    /// proposal does not change).
+    #[error("{0}")]
+    ProposalRequest(String),
     /// Something that should not happen; the cause is for the log only.
     #[error("{0}")]
     Internal(String),
@@ -105,6 +137,8 @@ pub struct Service {
     writes: std::sync::atomic::AtomicU64,
     /// Parsed current files of recently used repositories (see [`ParseCache`]).
     parsed: ParseCache,
+    /// How long proposals stay open and how many a repository may have.
+    proposals: ProposalsConfig,
 }
 
 impl Service {
@@ -126,7 +160,14 @@ impl Service {
             refresh_due: Default::default(),
             writes: Default::default(),
             parsed: ParseCache::default(),
+            proposals: ProposalsConfig::default(),
         }
+    }
+
+    /// Keeps proposals open and caps them as `config` says.
+    pub fn with_proposals(mut self, config: ProposalsConfig) -> Self {
+        self.proposals = config;
+        self
     }
 
     /// Reports every store of files to `observer`.
@@ -180,34 +221,13 @@ impl Service {
         for _ in 0..PUBLISH_ATTEMPTS {
             let now = self.now();
             let state = self.state(gun)?;
-            // An uploaded root may name any of the server's keys; otherwise only those the
-            // stored root names (and the newest) are unsealed.
-            let named = online_keyids(&state);
-            let wanted = if uploads.iter().any(|u| u.role == "root") {
-                Wanted::All
-            } else {
-                Wanted::Named(&named)
-            };
-            let held = self.keys.signers(gun, &wanted)?;
-            let update = validate_update(&state, &uploads, &held.as_online(), self.lifetimes, now)?;
+            let update = self.with_signers(gun, &state, &uploads, |signers| {
+                validate_update(&state, &uploads, signers, self.lifetimes, now)
+            })??;
             let expected = state.timestamp.as_ref().map(|t| t.version());
             match self.store.publish(gun, expected, &update.files, now) {
                 Ok(change) => {
-                    self.invalidate_refresh(gun);
-                    let roles: Vec<String> = update
-                        .files
-                        .iter()
-                        .map(|f| format!("{}@{}", f.role, f.version))
-                        .collect();
-                    tracing::info!(%gun, change, roles = %roles.join(","), "published");
-                    let uploaded: std::collections::HashSet<&str> =
-                        uploads.iter().map(|u| u.role.as_str()).collect();
-                    let server_signed = update
-                        .files
-                        .iter()
-                        .filter(|f| !uploaded.contains(f.role.as_str()))
-                        .count();
-                    self.observe(gun, &update.files, server_signed as u64);
+                    self.published(gun, &uploads, &update, change);
                     return Ok(());
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -215,6 +235,46 @@ impl Service {
             }
         }
         Err(ServiceError::Contended)
+    }
+
+    /// Runs `f` with the online signers an update of `uploads` to `state` may use: an
+    /// uploaded root may name any of the server's keys; otherwise only those the stored root
+    /// names (and the newest) are unsealed.
+    fn with_signers<R>(
+        &self,
+        gun: &Gun,
+        state: &RepoState,
+        uploads: &[Upload],
+        f: impl FnOnce(&OnlineSigners<'_>) -> R,
+    ) -> Result<R, ServiceError> {
+        let named = online_keyids(state);
+        let wanted = if uploads.iter().any(|u| u.role == "root") {
+            Wanted::All
+        } else {
+            Wanted::Named(&named)
+        };
+        let held = self.keys.signers(gun, &wanted)?;
+        Ok(f(&held.as_online()))
+    }
+
+    /// Book-keeping after `update` (of `uploads`) was stored as changefeed entry `change`:
+    /// forget when the repository's online roles are next due, log it, count it.
+    fn published(&self, gun: &Gun, uploads: &[Upload], update: &Update, change: i64) {
+        self.invalidate_refresh(gun);
+        let roles: Vec<String> = update
+            .files
+            .iter()
+            .map(|f| format!("{}@{}", f.role, f.version))
+            .collect();
+        tracing::info!(%gun, change, roles = %roles.join(","), "published");
+        let uploaded: std::collections::HashSet<&str> =
+            uploads.iter().map(|u| u.role.as_str()).collect();
+        let server_signed = update
+            .files
+            .iter()
+            .filter(|f| !uploaded.contains(f.role.as_str()))
+            .count();
+        self.observe(gun, &update.files, server_signed as u64);
     }
 
     /// Re-signs the timestamp (and a server-held snapshot) when less than half their lifetime

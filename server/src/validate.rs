@@ -20,17 +20,25 @@
 //!
 //! A version that is not newer than the stored one is a [`Rejection::Conflict`]: someone
 //! published first, and the client should refresh and retry.
+//!
+//! [`validate_proposal`] applies the same rules to a staged proposal, with one difference for
+//! the roles uploaded: their thresholds need not be met yet, but every signature they carry
+//! must be valid and by a key the role's authority assigns (a forged or foreign signature is
+//! refused, not ignored), and how far each threshold is from being met is returned as
+//! [`Quorum`]s. Stored roles the update touches are checked in full, as for a publish.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use vouch_tuf::api::proposal::Quorum;
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::metadata::{
-    DelegatedRole, Delegations, Key, MatchBudget, MetaFile, Metadata, Mismatch, PathScope, Role,
-    Root, ScopeMatcher, SignatureError, Snapshot, Targets, TimestampRole,
+    check_each_signature, tally, Authority, DelegatedRole, Delegations, Key, MatchBudget, MetaFile,
+    Metadata, Mismatch, PathScope, Role, Root, ScopeMatcher, SignatureError, Snapshot, Targets,
+    TimestampRole,
 };
 use vouch_tuf::time::Timestamp;
-use vouch_tuf::types::{KeyId, RoleName, TopLevelRole, Version};
+use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole, Version};
 
 use crate::store::{NewFile, StoredFile, MAX_VERSION};
 
@@ -550,6 +558,119 @@ pub struct Update {
     pub files: Vec<NewFile>,
 }
 
+/// How an update's own signatures are judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Every threshold must be met (a publish).
+    Publish,
+    /// Thresholds are tallied, not required; every signature must be good (a proposal).
+    Propose,
+}
+
+/// The keys of one authority over a role, for people and for the checks: whose keys they
+/// are (`root version 3`), the key objects, the ids assigned and the threshold.
+struct Signers<'k> {
+    by: String,
+    keys: &'k BTreeMap<KeyId, Key>,
+    keyids: &'k [KeyId],
+    threshold: Threshold,
+}
+
+/// The thresholds of one uploaded role of a proposal, and how far each is met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleQuorum {
+    /// The role.
+    pub role: String,
+    /// One entry per threshold it must meet (two for a new root).
+    pub quorum: Vec<Quorum>,
+}
+
+impl RoleQuorum {
+    /// True when every threshold is met.
+    pub fn is_met(&self) -> bool {
+        self.quorum.iter().all(Quorum::is_met)
+    }
+}
+
+/// A valid proposal: how far each uploaded role's thresholds are met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staged {
+    /// Per uploaded role, in upload order.
+    pub roles: Vec<RoleQuorum>,
+}
+
+impl Staged {
+    /// True when every threshold of every role is met: the update may be published.
+    pub fn is_complete(&self) -> bool {
+        self.roles.iter().all(RoleQuorum::is_met)
+    }
+
+    /// The thresholds of `role`.
+    pub fn role(&self, role: &str) -> Option<&RoleQuorum> {
+        self.roles.iter().find(|r| r.role == role)
+    }
+}
+
+/// In [`Mode::Propose`], checks that every signature on `md` is good for one of
+/// `authorities` and records how far each threshold is met; in [`Mode::Publish`], runs
+/// `publish`, the role's threshold check.
+fn check_signed<T: Role>(
+    mode: Mode,
+    role: &str,
+    md: &Metadata<T>,
+    authorities: &[Signers<'_>],
+    quorums: &mut Vec<RoleQuorum>,
+    publish: impl FnOnce() -> Result<(), Rejection>,
+) -> Result<(), Rejection> {
+    if mode == Mode::Publish {
+        return publish();
+    }
+    if authorities.is_empty() {
+        return Err(invalid(
+            role,
+            Check::Delegation,
+            format!("no role assigns keys to {role}"),
+        ));
+    }
+    let each: Vec<Authority<'_>> = authorities
+        .iter()
+        .map(|a| Authority {
+            keys: a.keys,
+            keyids: a.keyids,
+        })
+        .collect();
+    check_each_signature(role, md.canonical_signed(), md.signatures(), &each)
+        .map_err(|e| invalid(role, Check::Signature, e.to_string()))?;
+    let quorum = authorities
+        .iter()
+        .map(|a| Quorum {
+            by: a.by.clone(),
+            threshold: a.threshold.get(),
+            keyids: a.keyids.iter().map(|k| k.as_str().to_owned()).collect(),
+            signed: tally(md.canonical_signed(), md.signatures(), a.keys, a.keyids)
+                .into_iter()
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+        })
+        .collect();
+    quorums.push(RoleQuorum {
+        role: role.to_owned(),
+        quorum,
+    });
+    Ok(())
+}
+
+/// Root's keys for `role`, as an authority named after root's version.
+fn root_signers(root: &Metadata<Root>, role: TopLevelRole) -> Signers<'_> {
+    let rk = root.signed().role_keys(role);
+    Signers {
+        by: format!("root version {}", root.version()),
+        keys: &root.signed().keys,
+        keyids: &rk.keyids,
+        threshold: rk.threshold,
+    }
+}
+
 /// A role that delegates to another: its name, metadata, whether it was uploaded, and the
 /// delegation itself.
 type Delegator<'s> = (&'s str, &'s Metadata<Targets>, bool, &'s DelegatedRole);
@@ -618,6 +739,68 @@ pub fn validate_update(
     lifetimes: Lifetimes,
     now: Timestamp,
 ) -> Result<Update, Rejection> {
+    let mut quorums = Vec::new();
+    validate(
+        state,
+        uploads,
+        signers,
+        lifetimes,
+        now,
+        Mode::Publish,
+        &mut quorums,
+    )
+}
+
+/// Checks a staged proposal: everything [`validate_update`] checks, except that the uploaded
+/// roles' thresholds are tallied rather than required, while each signature they carry must
+/// be valid and by a key of the role; and at least one must be there. See the module
+/// documentation.
+pub fn validate_proposal(
+    state: &RepoState,
+    uploads: &[Upload],
+    signers: &OnlineSigners<'_>,
+    lifetimes: Lifetimes,
+    now: Timestamp,
+) -> Result<Staged, Rejection> {
+    let mut roles = Vec::new();
+    validate(
+        state,
+        uploads,
+        signers,
+        lifetimes,
+        now,
+        Mode::Propose,
+        &mut roles,
+    )?;
+    if roles
+        .iter()
+        .all(|r| r.quorum.iter().all(|q| q.signed.is_empty()))
+    {
+        return Err(invalid(
+            "update",
+            Check::Signature,
+            "a proposal must carry at least one valid signature by a key of a role it changes",
+        ));
+    }
+    // In upload order, as the proposal lists its roles.
+    let order: HashMap<&str, usize> = uploads
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.role.as_str(), i))
+        .collect();
+    roles.sort_by_key(|r| order.get(r.role.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(Staged { roles })
+}
+
+fn validate(
+    state: &RepoState,
+    uploads: &[Upload],
+    signers: &OnlineSigners<'_>,
+    lifetimes: Lifetimes,
+    now: Timestamp,
+    mode: Mode,
+    quorums: &mut Vec<RoleQuorum>,
+) -> Result<Update, Rejection> {
     if uploads.is_empty() {
         return Err(invalid(
             "update",
@@ -650,7 +833,7 @@ pub fn validate_update(
 
     // ---- root ----
     let new_root = match upload("root") {
-        Some(u) => Some(check_root(u, state, signers, now)?),
+        Some(u) => Some(check_root(u, state, signers, now, mode, quorums)?),
         None => None,
     };
     let root_changed = new_root.is_some();
@@ -671,9 +854,19 @@ pub fn validate_update(
     let new_targets = match upload("targets") {
         Some(u) => {
             let md: Metadata<Targets> = parse(u)?;
-            root_s
-                .verify_role(TopLevelRole::Targets, &md)
-                .map_err(|e| invalid("targets", Check::Signature, e.to_string()))?;
+            check_signed(
+                mode,
+                "targets",
+                &md,
+                &[root_signers(root, TopLevelRole::Targets)],
+                quorums,
+                || {
+                    root_s
+                        .verify_role(TopLevelRole::Targets, &md)
+                        .map(drop)
+                        .map_err(|e| invalid("targets", Check::Signature, e.to_string()))
+                },
+            )?;
             check_newer(
                 "targets",
                 state.targets.as_ref().map(|l| l.version()),
@@ -780,7 +973,20 @@ pub fn validate_update(
             None => Err(SignatureError::NotDelegated { role: name.clone() }),
         };
         if *uploaded {
-            verified.map_err(|e| invalid(name, Check::Signature, e.to_string()))?;
+            let by = match (parent_name, &parent.signed().delegations) {
+                (parent_name, Some(d)) => Some(Signers {
+                    by: format!("{parent_name} version {}", parent.version()),
+                    keys: &d.keys,
+                    keyids: &delegation.keyids,
+                    threshold: delegation.threshold,
+                }),
+                (_, None) => None,
+            };
+            check_signed(mode, name, md, by.as_slice(), quorums, || {
+                verified
+                    .map(drop)
+                    .map_err(|e| invalid(name, Check::Signature, e.to_string()))
+            })?;
             check_newer(
                 name,
                 state.delegated.get(name.as_str()).map(|l| l.version()),
@@ -832,9 +1038,19 @@ pub fn validate_update(
     let (snapshot_version, snapshot_bytes, snapshot_file) = match upload("snapshot") {
         Some(u) => {
             let md: Metadata<Snapshot> = parse(u)?;
-            root_s
-                .verify_role(TopLevelRole::Snapshot, &md)
-                .map_err(|e| invalid("snapshot", Check::Signature, e.to_string()))?;
+            check_signed(
+                mode,
+                "snapshot",
+                &md,
+                &[root_signers(root, TopLevelRole::Snapshot)],
+                quorums,
+                || {
+                    root_s
+                        .verify_role(TopLevelRole::Snapshot, &md)
+                        .map(drop)
+                        .map_err(|e| invalid("snapshot", Check::Signature, e.to_string()))
+                },
+            )?;
             check_newer("snapshot", stored_snapshot_version, md.version().get())?;
             check_not_expired("snapshot", &md, now)?;
             check_snapshot_meta(md.signed(), &expected)?;
@@ -994,6 +1210,8 @@ fn check_root(
     state: &RepoState,
     signers: &OnlineSigners<'_>,
     now: Timestamp,
+    mode: Mode,
+    quorums: &mut Vec<RoleQuorum>,
 ) -> Result<Metadata<Root>, Rejection> {
     let md: Metadata<Root> = parse(u)?;
     let new = md.signed();
@@ -1008,23 +1226,34 @@ fn check_root(
                 format!("root version must be exactly {} (the stored root is version {old_v}), got {new_v}", old_v + 1),
             ));
         }
-        old.md
-            .signed()
-            .verify_role(TopLevelRole::Root, &md)
-            .map_err(|e| {
-                invalid(
-                    "root",
-                    Check::Signature,
-                    format!("not signed by the previous root's keys: {e}"),
-                )
-            })?;
     }
-    new.verify_role(TopLevelRole::Root, &md).map_err(|e| {
-        invalid(
-            "root",
-            Check::Signature,
-            format!("not signed by its own root keys: {e}"),
-        )
+    // Both thresholds: the root it replaces (if any), then its own.
+    let mut authorities: Vec<Signers<'_>> = Vec::with_capacity(2);
+    if let Some(old) = &state.root {
+        authorities.push(root_signers(&old.md, TopLevelRole::Root));
+    }
+    authorities.push(root_signers(&md, TopLevelRole::Root));
+    check_signed(mode, "root", &md, &authorities, quorums, || {
+        if let Some(old) = &state.root {
+            old.md
+                .signed()
+                .verify_role(TopLevelRole::Root, &md)
+                .map_err(|e| {
+                    invalid(
+                        "root",
+                        Check::Signature,
+                        format!("not signed by the previous root's keys: {e}"),
+                    )
+                })?;
+        }
+        new.verify_role(TopLevelRole::Root, &md).map_err(|e| {
+            invalid(
+                "root",
+                Check::Signature,
+                format!("not signed by its own root keys: {e}"),
+            )
+        })?;
+        Ok(())
     })?;
     check_not_expired("root", &md, now)?;
     let mut usable = HashSet::new();

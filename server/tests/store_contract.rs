@@ -24,8 +24,8 @@ use std::time::Duration;
 use common::postgres::PgCluster;
 use tempfile::TempDir;
 use vouch_server::store::{
-    Change, ChangeCategory, Direction, NewFile, PgOptions, PostgresStore, SqliteStore, Store,
-    StoreError, StoredKey,
+    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, PgOptions, PostgresStore,
+    ProposalState, Record, SqliteStore, Store, StoreError, StoredKey, StoredProposal,
 };
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
@@ -40,6 +40,9 @@ trait Backend {
     fn create() -> Self;
     /// A new store object on this place (a replica, or the same server after a restart).
     fn open(&self) -> Self::S;
+    /// Takes the place's schema back to version 1, the one before proposals, as a server of
+    /// that release left it (its data stays). No store object may be open on it.
+    fn downgrade_to_first_schema(&self);
 }
 
 /// A SQLite database file in a temporary directory.
@@ -56,6 +59,11 @@ impl Backend for Sqlite {
     }
     fn open(&self) -> SqliteStore {
         SqliteStore::open(&self.dir.path().join("vouch.db")).expect("open sqlite store")
+    }
+    fn downgrade_to_first_schema(&self) {
+        let conn = rusqlite::Connection::open(self.dir.path().join("vouch.db")).expect("open");
+        conn.execute_batch("DROP TABLE proposals; PRAGMA user_version = 1;")
+            .expect("downgrade");
     }
 }
 
@@ -74,6 +82,13 @@ impl Backend for Postgres {
     fn open(&self) -> PostgresStore {
         let options = PgOptions::from_url(&self.url).expect("postgres url");
         PostgresStore::open(options).expect("open postgres store")
+    }
+    fn downgrade_to_first_schema(&self) {
+        let db = self.url.rsplit('/').next().expect("database name");
+        PgCluster::shared().psql(
+            db,
+            "DROP TABLE proposals; UPDATE vouch_schema SET version = 1",
+        );
     }
 }
 
@@ -118,6 +133,15 @@ contract_tests!(
     replicas_racing_key_rotations_add_one_key_per_round,
     reseal_is_all_or_nothing,
     everything_survives_reopening,
+    proposal_ids_increase_across_guns_and_stay_with_their_gun,
+    proposals_list_newest_first_and_only_open_unexpired_ones_at_a_time,
+    amending_a_proposal_needs_its_current_revision,
+    a_proposal_closes_once,
+    publishing_a_proposal_is_atomic,
+    delete_removes_the_repositorys_proposals,
+    export_then_import_round_trips_proposals,
+    racing_amendments_of_one_revision_get_one_success,
+    a_database_at_the_first_schema_migrates_and_keeps_its_data,
 );
 
 fn gun(s: &str) -> Gun {
@@ -1239,6 +1263,635 @@ fn everything_survives_reopening(b: &impl Backend) {
         .expect("publish");
     assert_eq!(next, id + 2);
     store.ping().expect("ping");
+}
+
+// ---------------------------------------------------------------------------------------
+// Staged proposals.
+
+fn new_proposal(body: &str, expires_at: Timestamp) -> NewProposal {
+    NewProposal {
+        body: body.as_bytes().to_vec(),
+        proposed_by: "alice".to_owned(),
+        expires_at,
+    }
+}
+
+fn closing<'a>(id: i64, revision: u64, by: &'a str, body: &'a str) -> Closing<'a> {
+    Closing {
+        id,
+        revision,
+        by,
+        body: body.as_bytes(),
+    }
+}
+
+fn stored_proposal(store: &impl Store, g: &Gun, id: i64) -> StoredProposal {
+    store
+        .proposal(g, id)
+        .expect("read proposal")
+        .expect("proposal stored")
+}
+
+fn ids(proposals: &[StoredProposal]) -> Vec<i64> {
+    proposals.iter().map(|p| p.id).collect()
+}
+
+fn is_changed(result: &Result<impl std::fmt::Debug, StoreError>, on_id: i64) -> bool {
+    matches!(result, Err(StoreError::ProposalChanged { id, .. }) if *id == on_id)
+}
+
+fn proposal_ids_increase_across_guns_and_stay_with_their_gun(b: &impl Backend) {
+    let store = b.open();
+    let (a, other) = (gun("registry.example/a"), gun("registry.example/b"));
+    let later = NOW.add_seconds(3600);
+    let first = store
+        .create_proposal(&a, &new_proposal("a1", later), NOW)
+        .expect("create a1");
+    let theirs = store
+        .create_proposal(&other, &new_proposal("b1", later), NOW)
+        .expect("create b1");
+    let second = store
+        .create_proposal(&a, &new_proposal("a2", later), NOW.add_seconds(1))
+        .expect("create a2");
+    assert!(
+        first < theirs && theirs < second,
+        "{first} {theirs} {second}"
+    );
+
+    assert_eq!(
+        stored_proposal(&store, &other, theirs),
+        StoredProposal {
+            id: theirs,
+            gun: other.as_str().to_owned(),
+            state: ProposalState::Open,
+            revision: 0,
+            body: b"b1".to_vec(),
+            proposed_by: "alice".to_owned(),
+            created_at: NOW,
+            expires_at: later,
+            closed_at: None,
+            closed_by: None,
+        }
+    );
+    // Another GUN's id reads as no proposal, and cannot be amended, withdrawn or published
+    // through this GUN.
+    assert_eq!(store.proposal(&a, theirs).expect("read"), None);
+    assert_eq!(store.proposal(&a, second + 1000).expect("read"), None);
+    assert!(is_changed(
+        &store.amend_proposal(&a, theirs, 0, b"mine now"),
+        theirs
+    ));
+    assert!(is_changed(
+        &store.close_proposal(&a, closing(theirs, 0, "mallory", "x"), NOW),
+        theirs
+    ));
+    let publish = store.publish_proposal(
+        &a,
+        None,
+        &[file("root", 1), file("timestamp", 1)],
+        closing(theirs, 0, "mallory", "x"),
+        NOW,
+    );
+    assert!(is_changed(&publish, theirs), "{publish:?}");
+    assert_eq!(store.current(&a).expect("current"), vec![]);
+    assert_eq!(all_changes(&store, None), vec![]);
+    assert_eq!(stored_proposal(&store, &other, theirs).body, b"b1".to_vec());
+    assert_eq!(
+        stored_proposal(&store, &other, theirs).state,
+        ProposalState::Open
+    );
+    assert_eq!(
+        ids(&store.proposals(&a, None, 10).expect("list")),
+        vec![second, first]
+    );
+}
+
+fn proposals_list_newest_first_and_only_open_unexpired_ones_at_a_time(b: &impl Backend) {
+    let store = b.open();
+    let (g, other) = (gun("registry.example/app"), gun("registry.example/other"));
+    let create = |body: &str, ttl: i64| {
+        store
+            .create_proposal(&g, &new_proposal(body, NOW.add_seconds(ttl)), NOW)
+            .expect("create")
+    };
+    let p1 = create("p1", 100);
+    let p2 = create("p2", 10);
+    store
+        .create_proposal(&other, &new_proposal("o1", NOW.add_seconds(100)), NOW)
+        .expect("create other");
+    let p3 = create("p3", 100);
+    let p4 = create("p4", 100);
+    let p5 = create("p5", 100);
+    store
+        .close_proposal(&g, closing(p4, 0, "alice", "withdrawn"), NOW)
+        .expect("withdraw p4");
+    store
+        .publish_proposal(
+            &g,
+            None,
+            &[file("root", 1), file("timestamp", 1)],
+            closing(p5, 0, "alice", "published"),
+            NOW,
+        )
+        .expect("publish p5");
+
+    let list = |open_at: Option<Timestamp>, limit: usize| {
+        ids(&store.proposals(&g, open_at, limit).expect("list"))
+    };
+    assert_eq!(list(None, 10), vec![p5, p4, p3, p2, p1]);
+    assert_eq!(list(None, 2), vec![p5, p4]);
+    assert_eq!(list(None, 0), Vec::<i64>::new());
+    assert_eq!(list(None, usize::MAX), vec![p5, p4, p3, p2, p1]);
+    // Open ones only: not the withdrawn or published, and not once expired (expiring at
+    // the time given counts as expired).
+    assert_eq!(list(Some(NOW), 10), vec![p3, p2, p1]);
+    assert_eq!(list(Some(NOW.add_seconds(9)), 10), vec![p3, p2, p1]);
+    assert_eq!(list(Some(NOW.add_seconds(10)), 10), vec![p3, p1]);
+    assert_eq!(list(Some(NOW.add_seconds(10)), 1), vec![p3]);
+    assert_eq!(list(Some(NOW.add_seconds(100)), 10), Vec::<i64>::new());
+    assert_eq!(
+        store
+            .proposals(&gun("registry.example/none"), None, 10)
+            .expect("list"),
+        vec![]
+    );
+    // Every field reads back in the list as by id.
+    let listed = store.proposals(&g, None, 10).expect("list");
+    for p in &listed {
+        assert_eq!(p, &stored_proposal(&store, &g, p.id));
+    }
+}
+
+fn amending_a_proposal_needs_its_current_revision(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let id = store
+        .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(60)), NOW)
+        .expect("create");
+    store.amend_proposal(&g, id, 0, b"v1").expect("amend 0");
+    let amended = stored_proposal(&store, &g, id);
+    assert_eq!((amended.revision, amended.body.as_slice()), (1, &b"v1"[..]));
+
+    // A writer that read revision 0 lost: nothing changes.
+    assert!(is_changed(&store.amend_proposal(&g, id, 0, b"stale"), id));
+    assert!(is_changed(&store.amend_proposal(&g, id, 7, b"ahead"), id));
+    assert!(is_changed(
+        &store.amend_proposal(&g, id, u64::MAX, b"out of range"),
+        id
+    ));
+    assert_eq!(stored_proposal(&store, &g, id), amended);
+
+    store.amend_proposal(&g, id, 1, b"v2").expect("amend 1");
+    let again = stored_proposal(&store, &g, id);
+    assert_eq!((again.revision, again.body.as_slice()), (2, &b"v2"[..]));
+    assert_eq!(
+        (again.state, again.created_at, again.closed_at),
+        (ProposalState::Open, NOW, None)
+    );
+}
+
+fn a_proposal_closes_once(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let id = store
+        .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(60)), NOW)
+        .expect("create");
+    store.amend_proposal(&g, id, 0, b"v1").expect("amend");
+    // Closing needs the current revision too.
+    assert!(is_changed(
+        &store.close_proposal(&g, closing(id, 0, "bob", "stale"), NOW),
+        id
+    ));
+    assert_eq!(stored_proposal(&store, &g, id).state, ProposalState::Open);
+
+    let at = NOW.add_seconds(5);
+    store
+        .close_proposal(&g, closing(id, 1, "bob", "final"), at)
+        .expect("withdraw");
+    let closed = stored_proposal(&store, &g, id);
+    assert_eq!(closed.state, ProposalState::Withdrawn);
+    assert_eq!(closed.revision, 1);
+    assert_eq!(closed.body, b"final".to_vec());
+    assert_eq!(closed.closed_at, Some(at));
+    assert_eq!(closed.closed_by.as_deref(), Some("bob"));
+    assert_eq!(closed.proposed_by, "alice");
+
+    // Closed is final: no second close, no amendment, no publish.
+    assert!(is_changed(
+        &store.close_proposal(&g, closing(id, 1, "carol", "again"), at),
+        id
+    ));
+    assert!(is_changed(&store.amend_proposal(&g, id, 1, b"late"), id));
+    let publish = store.publish_proposal(
+        &g,
+        None,
+        &[file("root", 1), file("timestamp", 1)],
+        closing(id, 1, "carol", "late"),
+        at,
+    );
+    assert!(is_changed(&publish, id), "{publish:?}");
+    assert_eq!(stored_proposal(&store, &g, id), closed);
+    assert_eq!(store.current(&g).expect("current"), vec![]);
+    assert_eq!(all_changes(&store, None), vec![]);
+}
+
+fn publishing_a_proposal_is_atomic(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let first = store
+        .publish(
+            &g,
+            None,
+            &[file("root", 1), file("snapshot", 1), file("timestamp", 1)],
+            NOW,
+        )
+        .expect("publish 1");
+    let id = store
+        .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(600)), NOW)
+        .expect("create");
+    store.amend_proposal(&g, id, 0, b"v1").expect("amend");
+    let before = stored_proposal(&store, &g, id);
+    let files = [file("root", 2), file("snapshot", 2), file("timestamp", 2)];
+    let nothing_written = |store: &dyn Store| {
+        assert_eq!(
+            store
+                .get_current(&g, "timestamp")
+                .expect("get")
+                .map(|f| f.version),
+            Some(1)
+        );
+        assert_eq!(store.get_version(&g, "root", 2).expect("get"), None);
+        assert_eq!(
+            store
+                .changes(None, None, Direction::Forward, usize::MAX)
+                .expect("changes")
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
+            vec![first]
+        );
+        assert_eq!(store.proposal(&g, id).expect("read"), Some(before.clone()));
+    };
+
+    // Another writer published first: a conflict, and the proposal stays open as it was.
+    let stale = store.publish_proposal(&g, None, &files, closing(id, 1, "carol", "signed"), NOW);
+    assert!(is_conflict_on(&stale, "timestamp", 1), "{stale:?}");
+    let stale = store.publish_proposal(&g, Some(0), &files, closing(id, 1, "carol", "signed"), NOW);
+    assert!(is_conflict_on(&stale, "timestamp", 1), "{stale:?}");
+    nothing_written(&store);
+    // A file that conflicts after the compare-and-swap passed rolls the proposal back too.
+    let clash = store.publish_proposal(
+        &g,
+        Some(1),
+        &[file("timestamp", 2), file("root", 1)],
+        closing(id, 1, "carol", "signed"),
+        NOW,
+    );
+    assert!(is_conflict_on(&clash, "root", 1), "{clash:?}");
+    nothing_written(&store);
+    // Another signer amended it since: nothing is published.
+    let amended =
+        store.publish_proposal(&g, Some(1), &files, closing(id, 0, "carol", "signed"), NOW);
+    assert!(is_changed(&amended, id), "{amended:?}");
+    nothing_written(&store);
+
+    let at = NOW.add_seconds(60);
+    let change = store
+        .publish_proposal(&g, Some(1), &files, closing(id, 1, "carol", "signed"), at)
+        .expect("publish the proposal");
+    let changes = all_changes(&store, None);
+    assert_eq!(
+        changes.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![first, change]
+    );
+    assert_eq!(
+        (changes[1].version, changes[1].sha256.as_str()),
+        (2, sha256_hex(&files[2].bytes).as_str())
+    );
+    assert_eq!(
+        store
+            .get_version(&g, "root", 2)
+            .expect("get")
+            .map(|f| f.bytes),
+        Some(files[0].bytes.clone())
+    );
+    let published = stored_proposal(&store, &g, id);
+    assert_eq!(published.state, ProposalState::Published(change));
+    assert_eq!(published.body, b"signed".to_vec());
+    assert_eq!(published.closed_by.as_deref(), Some("carol"));
+    assert_eq!(published.closed_at, Some(at));
+    assert_eq!(published.revision, 1);
+
+    // Published once: a second publish of it writes nothing.
+    let again = store.publish_proposal(
+        &g,
+        Some(2),
+        &[file("timestamp", 3)],
+        closing(id, 1, "carol", "again"),
+        at,
+    );
+    assert!(is_changed(&again, id), "{again:?}");
+    assert_eq!(current_version(&store, &g, "timestamp"), Some(2));
+    assert_eq!(all_changes(&store, None).len(), 2);
+    // The plain publish still works after it, on the version the proposal wrote.
+    store
+        .publish(&g, Some(2), &[file("timestamp", 3)], at)
+        .expect("publish 3");
+}
+
+fn delete_removes_the_repositorys_proposals(b: &impl Backend) {
+    let store = b.open();
+    let (g, other, bare) = (
+        gun("registry.example/app"),
+        gun("registry.example/other"),
+        gun("registry.example/never-published"),
+    );
+    let later = NOW.add_seconds(600);
+    store
+        .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish");
+    let open = store
+        .create_proposal(&g, &new_proposal("open", later), NOW)
+        .expect("create");
+    let withdrawn = store
+        .create_proposal(&g, &new_proposal("withdrawn", later), NOW)
+        .expect("create");
+    store
+        .close_proposal(&g, closing(withdrawn, 0, "alice", "w"), NOW)
+        .expect("withdraw");
+    let kept = store
+        .create_proposal(&other, &new_proposal("kept", later), NOW)
+        .expect("create other");
+    let unpublished = store
+        .create_proposal(&bare, &new_proposal("first root", later), NOW)
+        .expect("create bare");
+
+    assert!(store.delete(&g, NOW).expect("delete"));
+    assert_eq!(store.proposals(&g, None, 10).expect("list"), vec![]);
+    assert_eq!(store.proposal(&g, open).expect("read"), None);
+    assert_eq!(store.proposal(&g, withdrawn).expect("read"), None);
+    assert_eq!(stored_proposal(&store, &other, kept).body, b"kept".to_vec());
+
+    // A repository with proposals but no metadata: nothing to delete, yet its proposals
+    // go, and no deletion is recorded.
+    let feed = all_changes(&store, None).len();
+    assert!(!store.delete(&bare, NOW).expect("delete bare"));
+    assert_eq!(store.proposal(&bare, unpublished).expect("read"), None);
+    assert_eq!(all_changes(&store, None).len(), feed);
+
+    // Ids are not reused after the newest proposal was deleted.
+    let next = store
+        .create_proposal(&g, &new_proposal("again", later), NOW)
+        .expect("create again");
+    assert!(next > unpublished, "{next} after {unpublished}");
+}
+
+fn export_then_import_round_trips_proposals<B: Backend>(b: &B) {
+    let source = b.open();
+    let g = gun("registry.example/app");
+    let later = NOW.add_seconds(600);
+    store_some_of_everything(&source, &g, later);
+    let mut exported = Vec::new();
+    source
+        .export(&mut |record| {
+            exported.push(record);
+            Ok(())
+        })
+        .expect("export");
+    // Proposals come last, in id order, after the online keys.
+    let kinds: Vec<&str> = exported
+        .iter()
+        .map(|r| match r {
+            Record::File { .. } => "file",
+            Record::Change(_) => "change",
+            Record::Key { .. } => "key",
+            Record::Proposal(_) => "proposal",
+        })
+        .collect();
+    let first_proposal = kinds
+        .iter()
+        .position(|k| *k == "proposal")
+        .expect("proposals");
+    assert!(
+        kinds[first_proposal..].iter().all(|k| *k == "proposal"),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds[first_proposal - 1], "key", "{kinds:?}");
+    let exported_ids: Vec<i64> = exported
+        .iter()
+        .filter_map(|r| match r {
+            Record::Proposal(p) => Some(p.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(exported_ids.len(), 4);
+    assert!(
+        exported_ids.windows(2).all(|w| w[0] < w[1]),
+        "{exported_ids:?}"
+    );
+    let max_id = *exported_ids.last().expect("ids");
+
+    let place = B::create();
+    let target = place.open();
+    let n = target
+        .import(&mut exported.clone().into_iter().map(Ok))
+        .expect("import");
+    assert_eq!(n, exported.len() as u64);
+    let mut read_back = Vec::new();
+    target
+        .export(&mut |record| {
+            read_back.push(record);
+            Ok(())
+        })
+        .expect("export the copy");
+    assert_eq!(read_back, exported);
+    assert_eq!(
+        target.proposals(&g, None, 10).expect("list"),
+        source.proposals(&g, None, 10).expect("list")
+    );
+    // New proposals continue after the largest id copied, also after a restart.
+    drop(target);
+    let target = place.open();
+    let next = target
+        .create_proposal(&g, &new_proposal("after the copy", later), NOW)
+        .expect("create after import");
+    assert!(next > max_id, "{next} after {max_id}");
+
+    // A target holding only a proposal is not empty: nothing is written.
+    let busy_place = B::create();
+    let busy = busy_place.open();
+    let own = busy
+        .create_proposal(&g, &new_proposal("own", later), NOW)
+        .expect("create");
+    let refused = busy.import(&mut exported.clone().into_iter().map(Ok));
+    assert!(
+        matches!(&refused, Err(StoreError::Backend(m)) if m.contains("empty")),
+        "{refused:?}"
+    );
+    assert_eq!(ids(&busy.proposals(&g, None, 10).expect("list")), vec![own]);
+    assert_eq!(busy.current(&g).expect("current"), vec![]);
+}
+
+/// Files, changes, an online key and proposals of `g` in every state: open (amended),
+/// withdrawn and published, plus one of another repository.
+fn store_some_of_everything(store: &impl Store, g: &Gun, later: Timestamp) {
+    store
+        .publish(g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish");
+    store
+        .add_online_key(g, "timestamp", &key("k1", 5), None)
+        .expect("key");
+    let open = store
+        .create_proposal(g, &new_proposal("open", later), NOW)
+        .expect("create");
+    store.amend_proposal(g, open, 0, b"amended").expect("amend");
+    store
+        .amend_proposal(g, open, 1, b"amended twice")
+        .expect("amend");
+    let withdrawn = store
+        .create_proposal(g, &new_proposal("withdrawn", later), NOW.add_seconds(1))
+        .expect("create");
+    store
+        .close_proposal(g, closing(withdrawn, 0, "bob", "w"), NOW.add_seconds(2))
+        .expect("withdraw");
+    let published = store
+        .create_proposal(g, &new_proposal("published", later), NOW.add_seconds(3))
+        .expect("create");
+    store
+        .publish_proposal(
+            g,
+            Some(1),
+            &[file("timestamp", 2)],
+            closing(published, 0, "carol", "p"),
+            NOW.add_seconds(4),
+        )
+        .expect("publish proposal");
+    store
+        .create_proposal(
+            &gun("registry.example/other"),
+            &new_proposal("other", later),
+            NOW,
+        )
+        .expect("create other");
+}
+
+fn racing_amendments_of_one_revision_get_one_success(b: &impl Backend) {
+    // Two store objects on one place stand in for two replicas.
+    const THREADS: usize = 8;
+    let stores = [Arc::new(b.open()), Arc::new(b.open())];
+    let g = gun("registry.example/app");
+    let id = stores[0]
+        .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(600)), NOW)
+        .expect("create");
+    for round in 0..3_u64 {
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (store, g, barrier) =
+                    (Arc::clone(&stores[i % 2]), g.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    let body = format!("round {round} writer {i}");
+                    barrier.wait();
+                    // In the last round half the writers withdraw instead: still one wins.
+                    let result = if round == 2 && i % 4 == 3 {
+                        store.close_proposal(&g, closing(id, round, "w", &body), NOW)
+                    } else {
+                        store.amend_proposal(&g, id, round, body.as_bytes())
+                    };
+                    (body, result)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        let winners: Vec<&String> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(body, _)| body)
+            .collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        assert!(
+            results.iter().all(|(_, r)| r.is_ok() || is_changed(r, id)),
+            "{results:?}"
+        );
+        let stored = stored_proposal(&*stores[1], &g, id);
+        assert_eq!(stored.body, winners[0].as_bytes());
+        if stored.state == ProposalState::Withdrawn {
+            assert_eq!(stored.revision, round);
+            return;
+        }
+        assert_eq!(stored.revision, round + 1);
+    }
+}
+
+fn a_database_at_the_first_schema_migrates_and_keeps_its_data<B: Backend>(b: &B) {
+    let g = gun("registry.example/app");
+    let id = {
+        let store = b.open();
+        let id = store
+            .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+            .expect("publish");
+        store
+            .add_online_key(&g, "timestamp", &key("k1", 3), None)
+            .expect("key");
+        id
+    };
+    // What a server of the release before proposals left behind.
+    b.downgrade_to_first_schema();
+    let store = b.open();
+    assert_eq!(current_version(&store, &g, "root"), Some(1));
+    assert_eq!(
+        all_changes(&store, None)
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+    assert_eq!(store.online_keys(&g, "timestamp").expect("keys").len(), 1);
+    let proposal = store
+        .create_proposal(&g, &new_proposal("first", NOW.add_seconds(60)), NOW)
+        .expect("create after migrating");
+    let change = store
+        .publish_proposal(
+            &g,
+            Some(1),
+            &[file("timestamp", 2)],
+            closing(proposal, 0, "alice", "done"),
+            NOW,
+        )
+        .expect("publish proposal after migrating");
+    assert_eq!(change, id + 1);
+    // A second open finds the schema current and changes nothing.
+    drop(store);
+    let store = b.open();
+    assert_eq!(
+        stored_proposal(&store, &g, proposal).state,
+        ProposalState::Published(change)
+    );
+}
+
+/// `migrate-store`'s copy carries proposals from SQLite into PostgreSQL and back, and both
+/// read back to one digest that counts them.
+#[test]
+fn migrate_store_carries_proposals_between_backends() {
+    let g = gun("registry.example/app");
+    let sqlite = Sqlite::create();
+    let source = sqlite.open();
+    store_some_of_everything(&source, &g, NOW.add_seconds(600));
+    let postgres = Postgres::create();
+    let target = postgres.open();
+    let copied = vouch_server::migrate_store(&source, &target).expect("migrate to postgres");
+    assert_eq!(copied.proposals, 4);
+    assert_eq!(
+        target.proposals(&g, None, 10).expect("list"),
+        source.proposals(&g, None, 10).expect("list")
+    );
+    let back = Sqlite::create();
+    let copied_back =
+        vouch_server::migrate_store(&target, &back.open()).expect("migrate back to sqlite");
+    assert_eq!(copied_back, copied);
 }
 
 /// A PostgreSQL outage is `Unavailable` (retry later), and the same store object works

@@ -5,21 +5,22 @@
 use axum::http::{header, HeaderMap};
 
 use super::AppState;
-use crate::auth::{Action, Denied, Target};
+use crate::auth::{Action, Denied, Principal, Target};
 use crate::error::AppError;
 
-/// `Ok` when the request's token (or anonymous access) may do `action` on `target`.
+/// `Ok` when the request's token (or anonymous access) may do `action` on `target`: who the
+/// caller is.
 pub(super) fn authorize(
     st: &AppState,
     headers: &HeaderMap,
     target: Target<'_>,
     action: Action,
-) -> Result<(), AppError> {
+) -> Result<Principal, AppError> {
     let authz = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     match st.auth.authorize(authz, target, action) {
-        Ok(_) => Ok(()),
+        Ok(who) => Ok(who),
         Err(Denied::Unauthenticated {
             scope,
             reason,

@@ -11,6 +11,8 @@
 //!   router, and metadata file responses;
 //! - [`budget`]: the bytes of responses made for one request alone that may wait to be sent;
 //! - [`publish`]: publish (its slots, its multipart body) and delete;
+//! - [`proposals`]: staged proposals for threshold signing (create, list, read, sign,
+//!   withdraw);
 //! - [`keys`], [`changefeed`], [`ops`] (`/healthz`, `/readyz`, `/metrics`): the other routes;
 //! - [`auth`]: the request's token checked for a repository and an action.
 //!
@@ -29,6 +31,7 @@ mod changefeed;
 mod keys;
 mod middleware;
 mod ops;
+mod proposals;
 pub(crate) mod publish;
 
 use std::collections::HashMap;
@@ -229,6 +232,17 @@ async fn handle(
         }
         (Route::File(gun, file), Method::GET | Method::HEAD) => {
             cache::get(&st, &parts, gun, file).await
+        }
+        (Route::Proposals(gun), Method::GET) => {
+            proposals::list(&st, headers, &parts.uri, gun).await
+        }
+        (Route::Proposals(gun), Method::POST) => proposals::create(&st, gun, parts, body).await,
+        (Route::Proposal(gun, id), Method::GET) => proposals::get(&st, headers, gun, id).await,
+        (Route::Proposal(gun, id), Method::DELETE) => {
+            proposals::withdraw(&st, headers, gun, id).await
+        }
+        (Route::ProposalSignatures(gun, id), Method::POST) => {
+            proposals::sign(&st, gun, id, parts, body).await
         }
         _ => Err(AppError::MethodNotAllowed),
     }

@@ -35,9 +35,57 @@ pub(super) async fn post(
     parts: Parts,
     body: &mut Option<Body>,
 ) -> Result<Response, AppError> {
-    let headers = &parts.headers;
-    authorize(st, headers, Target::Gun(&gun), Action::Push)?;
-    let declared = headers
+    authorize(st, &parts.headers, Target::Gun(&gun), Action::Push)?;
+    let (slot, uploads) = match receive(st, &gun, parts, body, read_uploads).await? {
+        Received::Ready(slot, uploads) => (slot, uploads),
+        Received::Answered(response) => return Ok(response),
+    };
+    let svc = st.service.clone();
+    let g = gun.clone();
+    let result = match write(st, &gun, slot, move || svc.publish(&g, uploads)).await? {
+        Ok(result) => result,
+        Err(response) => return Ok(response),
+    };
+    match result {
+        Ok(()) => {
+            st.metrics.published();
+            Ok(Json(json!({})).into_response())
+        }
+        Err(e) => Err(refused(st, e)),
+    }
+}
+
+/// A refused write, counted under its reason when it was the client's fault.
+pub(super) fn refused(st: &AppState, e: ServiceError) -> AppError {
+    if let Some(reason) = rejection_reason(&e) {
+        st.metrics.rejected(reason);
+    }
+    e.into()
+}
+
+/// A write's body, read, with the publish slot its work holds; or the answer already given
+/// (503 without a slot, 408 for a body too slow).
+pub(super) enum Received<T> {
+    /// Go ahead.
+    Ready(PublishSlot, T),
+    /// Answered already.
+    Answered(Response),
+}
+
+/// Bounds the body by its declared length, takes a publish slot (waiting a bounded time),
+/// and reads the body with `read` within `timeouts.body_read_seconds`.
+pub(super) async fn receive<T, F>(
+    st: &AppState,
+    gun: &Gun,
+    parts: Parts,
+    body: &mut Option<Body>,
+    read: impl FnOnce(Request) -> F,
+) -> Result<Received<T>, AppError>
+where
+    F: std::future::Future<Output = Result<T, UploadError>>,
+{
+    let declared = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -50,50 +98,48 @@ pub(super) async fn post(
             ),
         });
     }
-    let slot = match publish_slot(st, &gun).await {
+    let slot = match publish_slot(st, gun).await {
         Ok(s) => s,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(Received::Answered(resp)),
     };
     let body = body.take().unwrap_or_default();
-    let uploads = match tokio::time::timeout(
+    match tokio::time::timeout(
         st.capacity.body_timeout,
-        read_uploads(Request::from_parts(parts, body)),
+        read(Request::from_parts(parts, body)),
     )
     .await
     {
-        Ok(Ok(u)) => u,
+        Ok(Ok(t)) => Ok(Received::Ready(slot, t)),
         Ok(Err(e)) => {
             st.metrics.rejected(e.reason());
-            return Err(e.into());
+            Err(e.into())
         }
         Err(_) => {
             st.metrics.overloaded("body_timeout");
-            return Ok(request_timeout());
+            Ok(Received::Answered(request_timeout()))
         }
-    };
-    let (svc, g) = (st.service.clone(), gun.clone());
-    // The slot is held until the work ends, even if the answer leaves first.
+    }
+}
+
+/// Runs a write's `work` on the blocking pool, holding `slot` until the work ends (even if
+/// the answer leaves first), within `timeouts.request_seconds` (else the 503 to answer);
+/// then drops what the read cache holds of `gun`.
+pub(super) async fn write<R: Send + 'static>(
+    st: &AppState,
+    gun: &Gun,
+    slot: PublishSlot,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<Result<R, Response>, AppError> {
     let work = run_blocking(move || {
         let _slot = slot;
-        svc.publish(&g, uploads)
+        work()
     });
     // The request timeout counts from here: the body had its own limit.
     let Ok(result) = tokio::time::timeout(st.capacity.request_timeout, work).await else {
-        return Ok(timed_out(st));
+        return Ok(Err(timed_out(st)));
     };
     st.cache.invalidate(gun.as_str());
-    match result? {
-        Ok(()) => {
-            st.metrics.published();
-            Ok(Json(json!({})).into_response())
-        }
-        Err(e) => {
-            if let Some(reason) = rejection_reason(&e) {
-                st.metrics.rejected(reason);
-            }
-            Err(e.into())
-        }
-    }
+    result.map(Ok)
 }
 
 /// Deletes a repository's trust data (404 when it has none).
@@ -125,7 +171,11 @@ fn rejection_reason(e: &ServiceError) -> Option<&'static str> {
         }
         ServiceError::TooLarge { .. } => Some("size"),
         ServiceError::NameInvalid { .. } => Some("name_invalid"),
+        ServiceError::ProposalRequest(_) => Some("malformed_request"),
+        ServiceError::ProposalClosed { .. } => Some("proposal_closed"),
+        ServiceError::ProposalLimit { .. } => Some("proposal_limit"),
         ServiceError::NotFound { .. }
+        | ServiceError::ProposalNotFound { .. }
         | ServiceError::Store(_)
         | ServiceError::Key(_)
         | ServiceError::Internal(_) => None,
@@ -143,7 +193,7 @@ pub(crate) enum UploadError {
 
 impl UploadError {
     /// The rejection reason it is counted under.
-    fn reason(&self) -> &'static str {
+    pub(super) fn reason(&self) -> &'static str {
         match self {
             UploadError::Malformed(_) => "malformed_request",
             UploadError::TooLarge => "size",

@@ -18,7 +18,11 @@
 //!   keys;
 //! - changefeed ids increase in the order the entries become visible: a reader that saw
 //!   entry N will never later see a new entry below N, so polling "after the last id seen"
-//!   never skips one.
+//!   never skips one;
+//! - a staged proposal is amended, withdrawn or published only at the revision the writer
+//!   read (a compare-and-swap, across hosts too): of two writers that read one revision,
+//!   one wins and the other gets [`StoreError::ProposalChanged`]. Publishing one is
+//!   [`Store::publish`] and the proposal's closing in one transaction.
 //!
 //! The store knows nothing of TUF rules; the server's validation decides what may be written.
 

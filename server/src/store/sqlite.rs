@@ -37,8 +37,8 @@ use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
 
 use super::{
-    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, Record, Reseal, Store,
-    StoreError, StoredFile, StoredKey, StoredProposal, Visit,
+    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, ProposalState, Record,
+    Reseal, Store, StoreError, StoredFile, StoredKey, StoredProposal, Visit,
 };
 
 /// How long a connection waits for a lock held by another connection (another process on
@@ -83,7 +83,56 @@ const MIGRATIONS: &[&str] = &[
          seq            INTEGER PRIMARY KEY AUTOINCREMENT,
          UNIQUE (gun, role, keyid)
      ) STRICT;",
+    // 1 -> 2: staged proposals. AUTOINCREMENT: an id is never reused, also after the
+    // newest proposal's repository was deleted.
+    "CREATE TABLE proposals (
+         id          INTEGER PRIMARY KEY AUTOINCREMENT,
+         gun         TEXT    NOT NULL,
+         state       TEXT    NOT NULL CHECK (state IN ('open', 'published', 'withdrawn')),
+         change_id   INTEGER,
+         revision    INTEGER NOT NULL CHECK (revision >= 0),
+         body        BLOB    NOT NULL,
+         proposed_by TEXT    NOT NULL,
+         created_at  INTEGER NOT NULL,
+         expires_at  INTEGER NOT NULL,
+         closed_at   INTEGER,
+         closed_by   TEXT,
+         CHECK ((state = 'published') = (change_id IS NOT NULL)),
+         CHECK ((state = 'open') = (closed_at IS NULL)),
+         CHECK ((state = 'open') = (closed_by IS NULL))
+     ) STRICT;
+     CREATE INDEX proposals_by_gun ON proposals (gun, id);",
 ];
+
+/// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`).
+macro_rules! proposal_columns {
+    () => {
+        "id, gun, state, change_id, revision, body, proposed_by, created_at, expires_at, \
+         closed_at, closed_by"
+    };
+}
+
+/// Proposal `?2` of GUN `?1`.
+const PROPOSAL_BY_ID_SQL: &str = concat!(
+    "SELECT ",
+    proposal_columns!(),
+    " FROM proposals WHERE gun = ?1 AND id = ?2"
+);
+
+/// Up to `?2` proposals of GUN `?1`, newest first.
+const PROPOSALS_ALL_SQL: &str = concat!(
+    "SELECT ",
+    proposal_columns!(),
+    " FROM proposals WHERE gun = ?1 ORDER BY id DESC LIMIT ?2"
+);
+
+/// Up to `?2` proposals of GUN `?1` still open at time `?3`, newest first.
+const PROPOSALS_OPEN_SQL: &str = concat!(
+    "SELECT ",
+    proposal_columns!(),
+    " FROM proposals WHERE gun = ?1 AND state = 'open' AND expires_at > ?3
+     ORDER BY id DESC LIMIT ?2"
+);
 
 /// The newest version of each role of GUN `?1`.
 ///
@@ -225,66 +274,145 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn create_proposal(
         &self,
-        _gun: &Gun,
-        _proposal: &NewProposal,
-        _now: Timestamp,
+        gun: &Gun,
+        proposal: &NewProposal,
+        now: Timestamp,
     ) -> Result<i64, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        const OP: &str = "create proposal";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let id: i64 = tx
+            .prepare_cached(
+                "INSERT INTO proposals
+                     (gun, state, revision, body, proposed_by, created_at, expires_at)
+                 VALUES (?1, 'open', 0, ?2, ?3, ?4, ?5) RETURNING id",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![
+                        gun.as_str(),
+                        proposal.body,
+                        proposal.proposed_by,
+                        now.unix(),
+                        proposal.expires_at.unix()
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(backend(OP))?;
+        tx.commit().map_err(backend(OP))?;
+        Ok(id)
     }
 
     fn proposals(
         &self,
-        _gun: &Gun,
-        _open_at: Option<Timestamp>,
-        _limit: usize,
+        gun: &Gun,
+        open_at: Option<Timestamp>,
+        limit: usize,
     ) -> Result<Vec<StoredProposal>, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        const OP: &str = "read proposals";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Parameters: ?1 gun, ?2 limit, ?3 the time (when given).
+        let sql = if open_at.is_some() {
+            PROPOSALS_OPEN_SQL
+        } else {
+            PROPOSALS_ALL_SQL
+        };
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(backend(OP))?;
+            stmt.raw_bind_parameter(1, gun.as_str())
+                .map_err(backend(OP))?;
+            stmt.raw_bind_parameter(2, limit).map_err(backend(OP))?;
+            if let Some(at) = open_at {
+                stmt.raw_bind_parameter(3, at.unix()).map_err(backend(OP))?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut proposals = Vec::new();
+            while let Some(row) = rows.next().map_err(backend(OP))? {
+                proposals.push(stored_proposal(row)?);
+            }
+            Ok(proposals)
+        })
     }
 
-    fn proposal(&self, _gun: &Gun, _id: i64) -> Result<Option<StoredProposal>, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+    fn proposal(&self, gun: &Gun, id: i64) -> Result<Option<StoredProposal>, StoreError> {
+        const OP: &str = "read proposal";
+        self.readers.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached(PROPOSAL_BY_ID_SQL)
+                .map_err(backend(OP))?;
+            let mut rows = stmt.query(params![gun.as_str(), id]).map_err(backend(OP))?;
+            match rows.next().map_err(backend(OP))? {
+                Some(row) => stored_proposal(row).map(Some),
+                None => Ok(None),
+            }
+        })
     }
 
     fn amend_proposal(
         &self,
-        _gun: &Gun,
-        _id: i64,
-        _revision: u64,
-        _body: &[u8],
+        gun: &Gun,
+        id: i64,
+        revision: u64,
+        body: &[u8],
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        const OP: &str = "amend proposal";
+        let changed = || StoreError::ProposalChanged {
+            gun: gun.as_str().to_owned(),
+            id,
+        };
+        // A revision beyond the column's range was never stored.
+        let revision = i64::try_from(revision).map_err(|_| changed())?;
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let amended = tx
+            .execute(
+                "UPDATE proposals SET body = ?1, revision = revision + 1
+                 WHERE id = ?2 AND gun = ?3 AND state = 'open' AND revision = ?4",
+                params![body, id, gun.as_str(), revision],
+            )
+            .map_err(backend(OP))?;
+        if amended != 1 {
+            return Err(changed()); // `tx` rolls back
+        }
+        tx.commit().map_err(backend(OP))
     }
 
     fn close_proposal(
         &self,
-        _gun: &Gun,
-        _closing: Closing<'_>,
-        _now: Timestamp,
+        gun: &Gun,
+        closing: Closing<'_>,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        const OP: &str = "withdraw proposal";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        close_open_proposal(&tx, OP, gun, &closing, None, now)?;
+        tx.commit().map_err(backend(OP))
     }
 
     fn publish_proposal(
         &self,
-        _gun: &Gun,
-        _expected: Option<u64>,
-        _files: &[NewFile],
-        _closing: Closing<'_>,
-        _now: Timestamp,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        closing: Closing<'_>,
+        now: Timestamp,
     ) -> Result<i64, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        self.publish_files(
+            "publish proposal",
+            gun,
+            expected,
+            files,
+            Some(&closing),
+            now,
+        )
     }
 
     fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError> {
@@ -364,81 +492,7 @@ impl Store for SqliteStore {
         files: &[NewFile],
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        const OP: &str = "publish";
-        let mut conn = self.writer();
-        // Dropping `tx` without commit (any early return below) rolls everything back.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend(OP))?;
-        let (mut ts_version, mut ts_sha256) = (0_i64, String::new());
-        {
-            let mut newest = tx
-                .prepare_cached("SELECT MAX(version) FROM tuf_files WHERE gun = ?1 AND role = ?2")
-                .map_err(backend(OP))?;
-            // The compare-and-swap: `BEGIN IMMEDIATE` holds the database's write lock, so
-            // the timestamp version read here is still current at commit.
-            let current: Option<i64> = newest
-                .query_row(params![gun.as_str(), "timestamp"], |row| row.get(0))
-                .map_err(backend(OP))?;
-            if current.map(|v| v as u64) != expected {
-                return Err(StoreError::Conflict {
-                    gun: gun.as_str().to_owned(),
-                    role: "timestamp".into(),
-                    version: current.map_or(0, |v| v as u64),
-                });
-            }
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(backend(OP))?;
-            for file in files {
-                let conflict = || StoreError::Conflict {
-                    gun: gun.as_str().to_owned(),
-                    role: file.role.clone(),
-                    version: file.version,
-                };
-                let version = i64::try_from(file.version).map_err(|_| {
-                    StoreError::Backend(format!(
-                        "sqlite {OP}: {} version {} is out of range",
-                        file.role, file.version
-                    ))
-                })?;
-                let max: Option<i64> = newest
-                    .query_row(params![gun.as_str(), file.role], |row| row.get(0))
-                    .map_err(backend(OP))?;
-                if max.is_some_and(|max| max >= version) {
-                    return Err(conflict());
-                }
-                let sha256 = super::sha256_hex(&file.bytes);
-                match insert.execute(params![
-                    gun.as_str(),
-                    file.role,
-                    version,
-                    sha256,
-                    file.bytes,
-                    now.unix()
-                ]) {
-                    Ok(_) => {}
-                    Err(err) if is_uniqueness_violation(&err) => return Err(conflict()),
-                    Err(err) => return Err(backend(OP)(err)),
-                }
-                if file.role == "timestamp" {
-                    (ts_version, ts_sha256) = (version, sha256);
-                }
-            }
-        }
-        let id = insert_change(
-            &tx,
-            gun,
-            ts_version,
-            &ts_sha256,
-            ChangeCategory::Update,
-            now,
-        )?;
-        tx.commit().map_err(backend("publish commit"))?;
-        Ok(id)
+        self.publish_files("publish", gun, expected, files, None, now)
     }
 
     fn delete(&self, gun: &Gun, now: Timestamp) -> Result<bool, StoreError> {
@@ -450,8 +504,13 @@ impl Store for SqliteStore {
         let deleted = tx
             .execute("DELETE FROM tuf_files WHERE gun = ?1", [gun.as_str()])
             .map_err(backend(OP))?;
+        tx.execute("DELETE FROM proposals WHERE gun = ?1", [gun.as_str()])
+            .map_err(backend(OP))?;
         if deleted == 0 {
-            return Ok(false); // `tx` rolls back an empty transaction
+            // No metadata, so no deletion to record; proposals (of a repository never
+            // published) are gone all the same.
+            tx.commit().map_err(backend("delete commit"))?;
+            return Ok(false);
         }
         insert_change(&tx, gun, 0, "", ChangeCategory::Deletion, now)?;
         tx.commit().map_err(backend("delete commit"))?;
@@ -692,6 +751,107 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// [`Store::publish`], and with `closing` [`Store::publish_proposal`]: the
+    /// compare-and-swap, the files and the changefeed entry, and the proposal marked
+    /// published by that entry, in one transaction. `op` names the operation in errors.
+    fn publish_files(
+        &self,
+        op: &'static str,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        closing: Option<&Closing<'_>>,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut conn = self.writer();
+        // Dropping `tx` without commit (any early return below) rolls everything back.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(op))?;
+        let (mut ts_version, mut ts_sha256) = (0_i64, String::new());
+        {
+            let mut newest = tx
+                .prepare_cached("SELECT MAX(version) FROM tuf_files WHERE gun = ?1 AND role = ?2")
+                .map_err(backend(op))?;
+            // The compare-and-swap: `BEGIN IMMEDIATE` holds the database's write lock, so
+            // the timestamp version read here is still current at commit.
+            let current: Option<i64> = newest
+                .query_row(params![gun.as_str(), "timestamp"], |row| row.get(0))
+                .map_err(backend(op))?;
+            if current.map(|v| v as u64) != expected {
+                return Err(StoreError::Conflict {
+                    gun: gun.as_str().to_owned(),
+                    role: "timestamp".into(),
+                    version: current.map_or(0, |v| v as u64),
+                });
+            }
+            if let Some(closing) = closing {
+                // Checked before anything is written; closed below, after the changefeed
+                // entry it records exists. The write lock keeps it open meanwhile.
+                if !proposal_is_at(&tx, op, gun, closing)? {
+                    return Err(StoreError::ProposalChanged {
+                        gun: gun.as_str().to_owned(),
+                        id: closing.id,
+                    });
+                }
+            }
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(backend(op))?;
+            for file in files {
+                let conflict = || StoreError::Conflict {
+                    gun: gun.as_str().to_owned(),
+                    role: file.role.clone(),
+                    version: file.version,
+                };
+                let version = i64::try_from(file.version).map_err(|_| {
+                    StoreError::Backend(format!(
+                        "sqlite {op}: {} version {} is out of range",
+                        file.role, file.version
+                    ))
+                })?;
+                let max: Option<i64> = newest
+                    .query_row(params![gun.as_str(), file.role], |row| row.get(0))
+                    .map_err(backend(op))?;
+                if max.is_some_and(|max| max >= version) {
+                    return Err(conflict());
+                }
+                let sha256 = super::sha256_hex(&file.bytes);
+                match insert.execute(params![
+                    gun.as_str(),
+                    file.role,
+                    version,
+                    sha256,
+                    file.bytes,
+                    now.unix()
+                ]) {
+                    Ok(_) => {}
+                    Err(err) if is_uniqueness_violation(&err) => return Err(conflict()),
+                    Err(err) => return Err(backend(op)(err)),
+                }
+                if file.role == "timestamp" {
+                    (ts_version, ts_sha256) = (version, sha256);
+                }
+            }
+        }
+        let id = insert_change(
+            &tx,
+            gun,
+            ts_version,
+            &ts_sha256,
+            ChangeCategory::Update,
+            now,
+        )?;
+        if let Some(closing) = closing {
+            close_open_proposal(&tx, op, gun, closing, Some(id), now)?;
+        }
+        tx.commit().map_err(backend(op))?;
+        Ok(id)
+    }
+
     /// [`Store::export`] on one reader connection, in one read transaction.
     fn export_records(&self, visit: &mut Visit<'_>) -> Result<(), StoreError> {
         const OP: &str = "export";
@@ -745,6 +905,17 @@ impl SqliteStore {
                     };
                     visit(Record::Key { gun, role, key })?;
                 }
+                let mut proposals = tx
+                    .prepare(concat!(
+                        "SELECT ",
+                        proposal_columns!(),
+                        " FROM proposals ORDER BY id"
+                    ))
+                    .map_err(backend(OP))?;
+                let mut rows = proposals.query([]).map_err(backend(OP))?;
+                while let Some(row) = rows.next().map_err(backend(OP))? {
+                    visit(Record::Proposal(stored_proposal(row)?))?;
+                }
             }
             tx.finish().map_err(backend(OP))
         })
@@ -763,7 +934,7 @@ impl SqliteStore {
         let used: i64 = tx
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM tuf_files) + (SELECT COUNT(*) FROM changefeed)
-                      + (SELECT COUNT(*) FROM online_keys)",
+                      + (SELECT COUNT(*) FROM online_keys) + (SELECT COUNT(*) FROM proposals)",
                 [],
                 |row| row.get(0),
             )
@@ -776,10 +947,38 @@ impl SqliteStore {
         let mut n = 0_u64;
         for record in records {
             match record? {
-                Record::Proposal(_) => {
-                    return Err(StoreError::Backend(
-                        "proposals: not yet stored by this backend".into(),
-                    ))
+                // An explicit id above every one before raises the table's `sqlite_sequence`
+                // entry (AUTOINCREMENT), so later proposals continue after it.
+                Record::Proposal(p) => {
+                    let (state, change_id) = match p.state {
+                        ProposalState::Open => ("open", None),
+                        ProposalState::Published(change) => ("published", Some(change)),
+                        ProposalState::Withdrawn => ("withdrawn", None),
+                    };
+                    let revision = i64::try_from(p.revision).map_err(|_| {
+                        StoreError::Backend(format!(
+                            "sqlite {OP}: proposal {} has revision {} (out of range)",
+                            p.id, p.revision
+                        ))
+                    })?;
+                    tx.execute(
+                        "INSERT INTO proposals (id, gun, state, change_id, revision, body,
+                             proposed_by, created_at, expires_at, closed_at, closed_by)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        params![
+                            p.id,
+                            p.gun,
+                            state,
+                            change_id,
+                            revision,
+                            p.body,
+                            p.proposed_by,
+                            p.created_at.unix(),
+                            p.expires_at.unix(),
+                            p.closed_at.map(Timestamp::unix),
+                            p.closed_by
+                        ],
+                    )
                 }
                 Record::File { gun, file } => tx.execute(
                     "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
@@ -882,6 +1081,73 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(backend(OP))
 }
 
+/// Whether proposal `closing.id` of `gun` is open at revision `closing.revision`, read
+/// inside `tx`.
+fn proposal_is_at(
+    tx: &rusqlite::Transaction<'_>,
+    op: &'static str,
+    gun: &Gun,
+    closing: &Closing<'_>,
+) -> Result<bool, StoreError> {
+    let Ok(revision) = i64::try_from(closing.revision) else {
+        return Ok(false); // never stored
+    };
+    tx.prepare_cached(
+        "SELECT 1 FROM proposals
+         WHERE id = ?1 AND gun = ?2 AND state = 'open' AND revision = ?3",
+    )
+    .and_then(|mut stmt| stmt.exists(params![closing.id, gun.as_str(), revision]))
+    .map_err(backend(op))
+}
+
+/// Closes open proposal `closing.id` of `gun` inside `tx`, keeping `closing.body`:
+/// published by changefeed entry `published` when given, else withdrawn. Fails with
+/// [`StoreError::ProposalChanged`], writing nothing, unless it is open at revision
+/// `closing.revision`.
+fn close_open_proposal(
+    tx: &rusqlite::Transaction<'_>,
+    op: &'static str,
+    gun: &Gun,
+    closing: &Closing<'_>,
+    published: Option<i64>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let changed = || StoreError::ProposalChanged {
+        gun: gun.as_str().to_owned(),
+        id: closing.id,
+    };
+    let revision = i64::try_from(closing.revision).map_err(|_| changed())?;
+    let state = if published.is_some() {
+        "published"
+    } else {
+        "withdrawn"
+    };
+    let closed = tx
+        .prepare_cached(
+            "UPDATE proposals
+             SET state = ?1, change_id = ?2, body = ?3, closed_by = ?4, closed_at = ?5
+             WHERE id = ?6 AND gun = ?7 AND state = 'open' AND revision = ?8",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                state,
+                published,
+                closing.body,
+                closing.by,
+                now.unix(),
+                closing.id,
+                gun.as_str(),
+                revision
+            ])
+        })
+        .map_err(backend(op))?;
+    if closed == 1 {
+        Ok(())
+    } else {
+        Err(changed())
+    }
+}
+
 /// Appends one changefeed entry inside `tx` and returns its id.
 fn insert_change(
     tx: &rusqlite::Transaction<'_>,
@@ -960,6 +1226,44 @@ fn change(row: &Row<'_>) -> Result<Change, StoreError> {
         sha256: row.get(3).map_err(backend(OP))?,
         category,
         created_at: Timestamp::from_unix(row.get(5).map_err(backend(OP))?),
+    })
+}
+
+/// Reads the columns of `proposal_columns!`.
+fn stored_proposal(row: &Row<'_>) -> Result<StoredProposal, StoreError> {
+    const OP: &str = "read proposal";
+    let id: i64 = row.get(0).map_err(backend(OP))?;
+    let state: String = row.get(2).map_err(backend(OP))?;
+    let change_id: Option<i64> = row.get(3).map_err(backend(OP))?;
+    let state = match (state.as_str(), change_id) {
+        ("open", _) => ProposalState::Open,
+        ("published", Some(change)) => ProposalState::Published(change),
+        ("withdrawn", _) => ProposalState::Withdrawn,
+        (other, _) => {
+            return Err(StoreError::Backend(format!(
+                "sqlite {OP}: proposal {id} has state {other:?} (change {change_id:?})"
+            )))
+        }
+    };
+    let revision: i64 = row.get(4).map_err(backend(OP))?;
+    Ok(StoredProposal {
+        id,
+        gun: row.get(1).map_err(backend(OP))?,
+        state,
+        revision: u64::try_from(revision).map_err(|_| {
+            StoreError::Backend(format!(
+                "sqlite {OP}: proposal {id} has revision {revision}"
+            ))
+        })?,
+        body: row.get(5).map_err(backend(OP))?,
+        proposed_by: row.get(6).map_err(backend(OP))?,
+        created_at: Timestamp::from_unix(row.get(7).map_err(backend(OP))?),
+        expires_at: Timestamp::from_unix(row.get(8).map_err(backend(OP))?),
+        closed_at: row
+            .get::<_, Option<i64>>(9)
+            .map_err(backend(OP))?
+            .map(Timestamp::from_unix),
+        closed_by: row.get(10).map_err(backend(OP))?,
     })
 }
 

@@ -957,3 +957,219 @@ fn versions_above_the_storable_bound_are_invalid() {
     );
     r.validate(&[t]).unwrap();
 }
+
+// ---- staged proposals (validate_proposal) ----
+
+/// A repository whose root needs 2 of 3 root keys, published with two of them.
+fn two_of_three() -> (Repo, [PrivateKey; 3]) {
+    let mut r = Repo::new();
+    let people = [gen(), gen(), gen()];
+    let mut root = r.root(1);
+    root.remove_key(TopLevelRole::Root, &key(&r.root_key).key_id());
+    for p in &people {
+        root.add_key(TopLevelRole::Root, key(p));
+    }
+    root.set_threshold(TopLevelRole::Root, Threshold::new(2).unwrap());
+    let root = Metadata::signed_by(root, &[&people[0], &people[1]])
+        .unwrap()
+        .to_bytes();
+    let targets = r.signed_targets(r.targets(1, &["v1"]));
+    r.publish(&[up("root", &root), up("targets", &targets)]);
+    (r, people)
+}
+
+/// Root version 2 of a [`two_of_three`] repository, with `targets_key` for targets.
+fn root_v2(r: &Repo, targets_key: &PrivateKey) -> Root {
+    let mut root = r.state().root.as_ref().unwrap().md.signed().clone();
+    root.common.version = Version::new(2).unwrap();
+    root.remove_key(TopLevelRole::Targets, &key(&r.targets_key).key_id());
+    root.add_key(TopLevelRole::Targets, key(targets_key));
+    root
+}
+
+fn propose(r: &Repo, uploads: &[Upload]) -> Result<Staged, Rejection> {
+    validate_proposal(
+        &r.state(),
+        uploads,
+        &r.signers(),
+        Lifetimes::default(),
+        now(),
+    )
+}
+
+fn proposal_check(r: Result<Staged, Rejection>) -> (String, &'static str, String) {
+    match r {
+        Err(Rejection::Invalid {
+            role,
+            check,
+            message,
+        }) => (role, check.as_str(), message),
+        other => panic!("expected an invalid-proposal rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_root_signed_by_one_of_two_needed_is_a_proposal_not_a_publish() {
+    let (r, people) = two_of_three();
+    let new_targets = gen();
+    let v2 = root_v2(&r, &new_targets);
+    let one = Metadata::signed_by(v2.clone(), &[&people[0]])
+        .unwrap()
+        .to_bytes();
+    let targets = Metadata::signed_by(r.targets(2, &["v1"]), &[&new_targets])
+        .unwrap()
+        .to_bytes();
+    let uploads = [up("root", &one), up("targets", &targets)];
+    // Not publishable...
+    assert_eq!(check_of(r.validate(&uploads)), ("root".into(), "signature"));
+    // ...but a valid proposal: two thresholds for root (the old root's and its own), one
+    // for targets, in upload order.
+    let staged = propose(&r, &uploads).unwrap();
+    assert!(!staged.is_complete());
+    let roles: Vec<&str> = staged.roles.iter().map(|q| q.role.as_str()).collect();
+    assert_eq!(roles, ["root", "targets"]);
+    let root_q = &staged.role("root").unwrap().quorum;
+    assert_eq!(root_q.len(), 2);
+    assert_eq!(root_q[0].by, "root version 1");
+    assert_eq!(root_q[1].by, "root version 2");
+    for q in root_q {
+        assert_eq!((q.threshold, q.keyids.len()), (2, 3));
+        assert_eq!(q.signed, [key(&people[0]).key_id().as_str().to_owned()]);
+        assert_eq!(q.missing(), 1);
+    }
+    assert!(staged.role("targets").unwrap().is_met());
+
+    // A second person's signature completes it, and it publishes exactly like a publish.
+    let two = Metadata::signed_by(v2, &[&people[0], &people[2]])
+        .unwrap()
+        .to_bytes();
+    let uploads = [up("root", &two), up("targets", &targets)];
+    assert!(propose(&r, &uploads).unwrap().is_complete());
+    r.validate(&uploads).unwrap();
+}
+
+#[test]
+fn a_proposal_refuses_signatures_that_cannot_count() {
+    let (r, people) = two_of_three();
+    let v2 = root_v2(&r, &r.targets_key);
+    // By a key root does not list for root (the targets key).
+    let foreign = Metadata::signed_by(v2.clone(), &[&people[0], &r.targets_key])
+        .unwrap()
+        .to_bytes();
+    let (role, check, message) = proposal_check(propose(&r, &[up("root", &foreign)]));
+    assert_eq!((role.as_str(), check), ("root", "signature"));
+    assert!(message.contains("not a key of root"), "{message}");
+    // Forged: a listed key id, a signature that does not verify.
+    let mut md = Metadata::signed_by(v2.clone(), &[&people[0]]).unwrap();
+    let other = Metadata::signed_by(r.targets(9, &[]), &[&people[1]]).unwrap();
+    md.add_signature(other.signatures()[0].clone()).unwrap();
+    let (_, check, message) = proposal_check(propose(&r, &[up("root", &md.to_bytes())]));
+    assert_eq!(check, "signature");
+    assert!(message.contains("does not verify"), "{message}");
+    // Not hex at all.
+    let mut md = Metadata::signed_by(v2.clone(), &[&people[0]]).unwrap();
+    md.add_signature(vouch_tuf::metadata::Signature {
+        keyid: key(&people[2]).key_id(),
+        sig: "zz".into(),
+        extra: Default::default(),
+    })
+    .unwrap();
+    assert_eq!(
+        proposal_check(propose(&r, &[up("root", &md.to_bytes())])).1,
+        "signature"
+    );
+    // No signature at all.
+    let bare = Metadata::new(v2).to_bytes();
+    let (_, check, message) = proposal_check(propose(&r, &[up("root", &bare)]));
+    assert_eq!(check, "signature");
+    assert!(
+        message.contains("at least one valid signature"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_proposal_passes_every_other_check_of_a_publish() {
+    let (r, people) = two_of_three();
+    // Not newer than the stored version: a conflict, as for a publish.
+    let mut v1 = root_v2(&r, &r.targets_key);
+    v1.common.version = Version::ONE;
+    let stale = Metadata::signed_by(v1, &[&people[0]]).unwrap().to_bytes();
+    assert!(matches!(
+        propose(&r, &[up("root", &stale)]),
+        Err(Rejection::Conflict { .. })
+    ));
+    // Expired.
+    let mut old = root_v2(&r, &r.targets_key);
+    old.common.expires = Timestamp::from_unix(T0 - 1);
+    let expired = Metadata::signed_by(old, &[&people[0]]).unwrap().to_bytes();
+    assert_eq!(
+        proposal_check(propose(&r, &[up("root", &expired)])).1,
+        "expired"
+    );
+    // A targets version skipping nothing but listing a role nobody delegates to.
+    let orphan = Metadata::signed_by(r.targets(1, &["x"]), &[&r.targets_key])
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        proposal_check(propose(&r, &[up("nightly", &orphan)])).1,
+        "delegation"
+    );
+    // A threshold above the keys.
+    let mut bad = root_v2(&r, &r.targets_key);
+    bad.set_threshold(TopLevelRole::Root, Threshold::new(4).unwrap());
+    let bad = Metadata::signed_by(bad, &[&people[0]]).unwrap().to_bytes();
+    assert_eq!(
+        proposal_check(propose(&r, &[up("root", &bad)])).1,
+        "threshold"
+    );
+}
+
+#[test]
+fn a_delegated_role_is_tallied_against_its_delegation() {
+    let mut r = Repo::initialised();
+    let holders = [gen(), gen(), gen()];
+    let mut t = r.targets(2, &["v1"]);
+    let keys: BTreeMap<KeyId, Key> = holders.iter().map(|k| (key(k).key_id(), key(k))).collect();
+    let mut prod = DelegatedRole::with_paths(
+        RoleName::new("targets/prod").unwrap(),
+        keys.keys().cloned().collect(),
+        vec!["*".into()],
+    );
+    prod.threshold = Threshold::new(2).unwrap();
+    t.delegations = Some(Delegations {
+        keys,
+        roles: vec![prod],
+        extra: Default::default(),
+    });
+    let t = up("targets", &r.signed_targets(t));
+    r.publish(&[t]);
+    let signed = |ks: &[&PrivateKey]| {
+        let signers: Vec<&dyn Signer> = ks.iter().map(|k| *k as &dyn Signer).collect();
+        up(
+            "targets/prod",
+            &Metadata::signed_by(r.targets(1, &["v2"]), &signers)
+                .unwrap()
+                .to_bytes(),
+        )
+    };
+    let one = signed(&[&holders[1]]);
+    assert_eq!(
+        check_of(r.validate(std::slice::from_ref(&one))).1,
+        "signature"
+    );
+    let staged = propose(&r, &[one]).unwrap();
+    let q = &staged.role("targets/prod").unwrap().quorum;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].by, "targets version 2");
+    assert_eq!((q[0].threshold, q[0].signed.len()), (2, 1));
+    // A key of another role (root's) cannot sign it.
+    let foreign = signed(&[&holders[1], &r.root_key]);
+    assert_eq!(proposal_check(propose(&r, &[foreign])).1, "signature");
+    // Two holders: complete, and publishable.
+    let two = signed(&[&holders[0], &holders[2]]);
+    assert!(propose(&r, std::slice::from_ref(&two))
+        .unwrap()
+        .is_complete());
+    r.publish(&[two]);
+}

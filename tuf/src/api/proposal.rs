@@ -416,7 +416,8 @@ impl ProposedRole {
 }
 
 impl Quorum {
-    fn to_value(&self) -> Value {
+    /// The quorum as a JSON value.
+    pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         put(&mut m, "by", self.by.as_str());
         put(&mut m, "threshold", self.threshold);
@@ -425,7 +426,8 @@ impl Quorum {
         Value::Object(m)
     }
 
-    fn from_value(v: &Value) -> Result<Self, ProposalError> {
+    /// Reads a quorum.
+    pub fn from_value(v: &Value) -> Result<Self, ProposalError> {
         let m = object(v, "a quorum")?;
         let threshold = number(m, "threshold")?;
         Ok(Quorum {
@@ -438,7 +440,8 @@ impl Quorum {
 }
 
 impl Approval {
-    fn to_value(&self) -> Value {
+    /// The approval as a JSON value.
+    pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         put(&mut m, "role", self.role.as_str());
         put(&mut m, "keyid", self.keyid.as_str());
@@ -447,7 +450,8 @@ impl Approval {
         Value::Object(m)
     }
 
-    fn from_value(v: &Value) -> Result<Self, ProposalError> {
+    /// Reads an approval.
+    pub fn from_value(v: &Value) -> Result<Self, ProposalError> {
         let m = object(v, "an approval")?;
         Ok(Approval {
             role: text(m, "role")?,

@@ -182,3 +182,93 @@ pub fn check_each_signature(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::crypto::{Algorithm, PrivateKey, Signer};
+    use crate::json::Map;
+
+    fn gen() -> (PrivateKey, KeyId, Key) {
+        let sk = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let key = Key::from_verifying_key(&sk.verifying_key());
+        (sk, key.key_id(), key)
+    }
+
+    fn sig(sk: &PrivateKey, id: &KeyId, msg: &[u8]) -> Signature {
+        Signature {
+            keyid: id.clone(),
+            sig: crate::hex::encode(sk.sign(msg).unwrap()),
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn tally_counts_what_verify_threshold_counts() {
+        let msg = b"signed";
+        let (a, ida, ka) = gen();
+        let (b, idb, kb) = gen();
+        let keys: BTreeMap<KeyId, Key> = [(ida.clone(), ka), (idb.clone(), kb)].into();
+        let ids = [ida.clone(), idb.clone()];
+        let sigs = [sig(&a, &ida, msg)];
+        assert_eq!(tally(msg, &sigs, &keys, &ids), std::slice::from_ref(&ida));
+        let two = Threshold::new(2).unwrap();
+        assert!(verify_threshold("r", msg, &sigs, &keys, &ids, two).is_err());
+        let sigs = [sig(&a, &ida, msg), sig(&b, &idb, msg)];
+        assert_eq!(tally(msg, &sigs, &keys, &ids), ids);
+        assert!(verify_threshold("r", msg, &sigs, &keys, &ids, two).is_ok());
+        // A signature over other bytes does not count.
+        let sigs = [sig(&a, &ida, b"other")];
+        assert!(tally(msg, &sigs, &keys, &ids).is_empty());
+    }
+
+    #[test]
+    fn strict_checking_refuses_foreign_and_forged_signatures() {
+        let msg = b"signed";
+        let (a, ida, ka) = gen();
+        let (b, idb, kb) = gen();
+        let (c, idc, kc) = gen();
+        let old: BTreeMap<KeyId, Key> = [(ida.clone(), ka)].into();
+        let new: BTreeMap<KeyId, Key> = [(idb.clone(), kb), (idc.clone(), kc)].into();
+        let old_ids = [ida.clone()];
+        let new_ids = [idb.clone()];
+        let both = [
+            Authority {
+                keys: &old,
+                keyids: &old_ids,
+            },
+            Authority {
+                keys: &new,
+                keyids: &new_ids,
+            },
+        ];
+        // A key of either authority: fine.
+        let good = [sig(&a, &ida, msg), sig(&b, &idb, msg)];
+        check_each_signature("root", msg, &good, &both).unwrap();
+        // A key the second authority holds but does not assign to the role.
+        let foreign = [sig(&a, &ida, msg), sig(&c, &idc, msg)];
+        assert_eq!(
+            check_each_signature("root", msg, &foreign, &both),
+            Err(StrictError::Unauthorized {
+                role: "root".into(),
+                keyid: idc.clone()
+            })
+        );
+        // An assigned key, a signature by another key under its id.
+        let forged = [sig(&c, &idb, msg)];
+        assert_eq!(
+            check_each_signature("root", msg, &forged, &both),
+            Err(StrictError::Invalid {
+                role: "root".into(),
+                keyid: idb.clone()
+            })
+        );
+        // Not hex.
+        let mut garbled = sig(&b, &idb, msg);
+        garbled.sig.replace_range(0..2, "zz");
+        assert!(check_each_signature("root", msg, &[garbled], &both).is_err());
+        // No authority: nothing can stand.
+        assert!(check_each_signature("root", msg, &good[..1], &[]).is_err());
+    }
+}

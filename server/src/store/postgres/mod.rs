@@ -19,7 +19,12 @@
 //!   held until the transaction is visible, so the next id is taken only after the previous
 //!   entry can be read: a reader that saw id N can never later see a new id below N, which
 //!   a sequence alone would not give. The price is that publishes commit one at a time;
-//!   the lock is held only for the last statement and the commit.
+//!   the lock is held only for the last statement and the commit;
+//! - **proposals**: amending or withdrawing one is a single `UPDATE ... WHERE state = 'open'
+//!   AND revision = $n`; a concurrent writer of the same row waits for its lock, then
+//!   re-reads the row and matches nothing. Publishing one takes the repository's row lock,
+//!   then the proposal's (`FOR UPDATE`), and marks it published in the statement that appends
+//!   the changefeed entry, which so stays the last.
 //!
 //! The schema carries its version in `vouch_schema`; [`PostgresStore::open`] applies the
 //! missing steps in one transaction under an advisory lock, so replicas starting at once
@@ -39,8 +44,8 @@ use vouch_tuf::time::Timestamp;
 
 use self::pool::{Failure, Pool};
 use super::{
-    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, Record, Reseal, Store,
-    StoreError, StoredFile, StoredKey, StoredProposal, Visit,
+    Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, ProposalState, Record,
+    Reseal, Store, StoreError, StoredFile, StoredKey, StoredProposal, Visit,
 };
 
 /// The advisory lock key that serialises schema migrations (any constant unlikely to be
@@ -94,7 +99,33 @@ const MIGRATIONS: &[&str] = &[
          UNIQUE (gun, role, keyid)
      );
      CREATE INDEX online_keys_by_role ON online_keys (gun, role, seq);",
+    // 1 -> 2: staged proposals.
+    "CREATE TABLE proposals (
+         id          BIGSERIAL PRIMARY KEY,
+         gun         TEXT   NOT NULL,
+         state       TEXT   NOT NULL CHECK (state IN ('open', 'published', 'withdrawn')),
+         change_id   BIGINT,
+         revision    BIGINT NOT NULL CHECK (revision >= 0),
+         body        BYTEA  NOT NULL,
+         proposed_by TEXT   NOT NULL,
+         created_at  BIGINT NOT NULL,
+         expires_at  BIGINT NOT NULL,
+         closed_at   BIGINT,
+         closed_by   TEXT,
+         CHECK ((state = 'published') = (change_id IS NOT NULL)),
+         CHECK ((state = 'open') = (closed_at IS NULL)),
+         CHECK ((state = 'open') = (closed_by IS NULL))
+     );
+     CREATE INDEX proposals_by_gun ON proposals (gun, id);",
 ];
+
+/// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`).
+macro_rules! proposal_columns {
+    () => {
+        "id, gun, state, change_id, revision, body, proposed_by, created_at, expires_at, \
+         closed_at, closed_by"
+    };
+}
 
 /// The newest version of each role of GUN `$1`: a skip scan over the primary key, one index
 /// descent per role, however many versions are kept.
@@ -243,6 +274,114 @@ impl PostgresStore {
         Ok(row.get(0))
     }
 
+    /// Takes the row lock of proposal `closing.id` of `gun` and tells whether it is open at
+    /// revision `closing.revision`.
+    fn lock_proposal(
+        tx: &mut Transaction<'_>,
+        gun: &Gun,
+        closing: &Closing<'_>,
+    ) -> Result<bool, Failure> {
+        let Ok(revision) = i64::try_from(closing.revision) else {
+            return Ok(false); // never stored
+        };
+        let row = tx.query_typed_opt(
+            "SELECT state = 'open' AND revision = $3 FROM proposals
+             WHERE id = $1 AND gun = $2 FOR UPDATE",
+            &[
+                (&closing.id, Type::INT8),
+                (&gun.as_str(), Type::TEXT),
+                (&revision, Type::INT8),
+            ],
+        )?;
+        Ok(row.is_some_and(|row| row.get(0)))
+    }
+
+    /// [`Store::publish`], and with `closing` [`Store::publish_proposal`], inside `tx`: the
+    /// compare-and-swap, the files, the changefeed entry, and the proposal marked published
+    /// by it. `op` names the operation in errors.
+    fn publish_files(
+        tx: &mut Transaction<'_>,
+        op: &str,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        closing: Option<&Closing<'_>>,
+        now: Timestamp,
+    ) -> Result<i64, Failure> {
+        let current = Self::lock_repository(tx, gun)?;
+        if current.map(|v| v as u64) != expected {
+            return Err(StoreError::Conflict {
+                gun: gun.as_str().to_owned(),
+                role: "timestamp".into(),
+                version: current.map_or(0, |v| v as u64),
+            }
+            .into());
+        }
+        // Locked after the repository, as everywhere, and checked before anything is
+        // written; marked published with the changefeed entry.
+        if let Some(closing) = closing {
+            if !Self::lock_proposal(tx, gun, closing)? {
+                return Err(StoreError::ProposalChanged {
+                    gun: gun.as_str().to_owned(),
+                    id: closing.id,
+                }
+                .into());
+            }
+        }
+        let (mut ts_version, mut ts_sha256) = (None, String::new());
+        for file in files {
+            let version = i64::try_from(file.version).map_err(|_| {
+                StoreError::Backend(format!(
+                    "postgres {op}: {} version {} is out of range",
+                    file.role, file.version
+                ))
+            })?;
+            let sha256 = super::sha256_hex(&file.bytes);
+            // Written only when no version of the role is this one or newer; the
+            // repository's row lock keeps that true until commit.
+            let written = tx.execute_typed(
+                "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
+                 SELECT $1, $2, $3, $4, $5, $6
+                 WHERE NOT EXISTS (SELECT 1 FROM tuf_files
+                                   WHERE gun = $1 AND role = $2 AND version >= $3)",
+                &[
+                    (&gun.as_str(), Type::TEXT),
+                    (&file.role.as_str(), Type::TEXT),
+                    (&version, Type::INT8),
+                    (&sha256.as_str(), Type::TEXT),
+                    (&file.bytes.as_slice(), Type::BYTEA),
+                    (&now.unix(), Type::INT8),
+                ],
+            )?;
+            if written == 0 {
+                return Err(StoreError::Conflict {
+                    gun: gun.as_str().to_owned(),
+                    role: file.role.clone(),
+                    version: file.version,
+                }
+                .into());
+            }
+            if file.role == "timestamp" {
+                (ts_version, ts_sha256) = (Some(version), sha256);
+            }
+        }
+        if let Some(v) = ts_version {
+            tx.query_typed(
+                "UPDATE repositories SET timestamp_version = $2 WHERE gun = $1",
+                &[(&gun.as_str(), Type::TEXT), (&v, Type::INT8)],
+            )?;
+        }
+        Self::append_change_closing(
+            tx,
+            gun,
+            ts_version.unwrap_or(0),
+            &ts_sha256,
+            ChangeCategory::Update,
+            closing,
+            now,
+        )
+    }
+
     /// Appends a changefeed entry (the last statement before commit: see the module
     /// documentation) and returns its id.
     fn append_change(
@@ -253,6 +392,56 @@ impl PostgresStore {
         category: ChangeCategory,
         now: Timestamp,
     ) -> Result<i64, Failure> {
+        Self::append_change_closing(tx, gun, version, sha256, category, None, now)
+    }
+
+    /// [`Self::append_change`], and with `closing` marks that open proposal published by
+    /// the entry in the same statement, so the changefeed counter stays the last one taken;
+    /// fails with [`StoreError::ProposalChanged`] (the caller rolls back) unless the
+    /// proposal is open at `closing.revision`.
+    fn append_change_closing(
+        tx: &mut Transaction<'_>,
+        gun: &Gun,
+        version: i64,
+        sha256: &str,
+        category: ChangeCategory,
+        closing: Option<&Closing<'_>>,
+        now: Timestamp,
+    ) -> Result<i64, Failure> {
+        if let Some(closing) = closing {
+            let changed = || StoreError::ProposalChanged {
+                gun: gun.as_str().to_owned(),
+                id: closing.id,
+            };
+            let revision = i64::try_from(closing.revision).map_err(|_| changed())?;
+            let row = tx.query_typed_opt(
+                "WITH next AS (UPDATE changefeed_last SET id = id + 1 RETURNING id),
+                 entry AS (
+                     INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
+                     SELECT next.id, $1, $2, $3, $4, $5 FROM next
+                     RETURNING id
+                 )
+                 UPDATE proposals
+                 SET state = 'published', change_id = entry.id, body = $6, closed_by = $7,
+                     closed_at = $5
+                 FROM entry
+                 WHERE proposals.id = $8 AND proposals.gun = $1
+                     AND proposals.state = 'open' AND proposals.revision = $9
+                 RETURNING entry.id",
+                &[
+                    (&gun.as_str(), Type::TEXT),
+                    (&version, Type::INT8),
+                    (&sha256, Type::TEXT),
+                    (&category.as_str(), Type::TEXT),
+                    (&now.unix(), Type::INT8),
+                    (&closing.body, Type::BYTEA),
+                    (&closing.by, Type::TEXT),
+                    (&closing.id, Type::INT8),
+                    (&revision, Type::INT8),
+                ],
+            )?;
+            return row.map(|row| row.get(0)).ok_or_else(|| changed().into());
+        }
         let row = tx.query_typed_one(
             "WITH next AS (UPDATE changefeed_last SET id = id + 1 RETURNING id)
              INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
@@ -294,66 +483,150 @@ fn insert_key(
 impl Store for PostgresStore {
     fn create_proposal(
         &self,
-        _gun: &Gun,
-        _proposal: &NewProposal,
-        _now: Timestamp,
+        gun: &Gun,
+        proposal: &NewProposal,
+        now: Timestamp,
     ) -> Result<i64, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        self.transaction("create proposal", Access::Write, |tx| {
+            let row = tx.query_typed_one(
+                "INSERT INTO proposals
+                     (gun, state, revision, body, proposed_by, created_at, expires_at)
+                 VALUES ($1, 'open', 0, $2, $3, $4, $5) RETURNING id",
+                &[
+                    (&gun.as_str(), Type::TEXT),
+                    (&proposal.body.as_slice(), Type::BYTEA),
+                    (&proposal.proposed_by.as_str(), Type::TEXT),
+                    (&now.unix(), Type::INT8),
+                    (&proposal.expires_at.unix(), Type::INT8),
+                ],
+            )?;
+            Ok(row.get(0))
+        })
     }
 
     fn proposals(
         &self,
-        _gun: &Gun,
-        _open_at: Option<Timestamp>,
-        _limit: usize,
+        gun: &Gun,
+        open_at: Option<Timestamp>,
+        limit: usize,
     ) -> Result<Vec<StoredProposal>, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let open_at = open_at.map(Timestamp::unix);
+        self.transaction("read proposals", Access::Read, |tx| {
+            let rows = tx.query_typed(
+                concat!(
+                    "SELECT ",
+                    proposal_columns!(),
+                    " FROM proposals
+                     WHERE gun = $1
+                         AND ($3::BIGINT IS NULL OR (state = 'open' AND expires_at > $3))
+                     ORDER BY id DESC LIMIT $2"
+                ),
+                &[
+                    (&gun.as_str(), Type::TEXT),
+                    (&limit, Type::INT8),
+                    (&open_at, Type::INT8),
+                ],
+            )?;
+            rows.iter().map(stored_proposal).collect()
+        })
     }
 
-    fn proposal(&self, _gun: &Gun, _id: i64) -> Result<Option<StoredProposal>, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+    fn proposal(&self, gun: &Gun, id: i64) -> Result<Option<StoredProposal>, StoreError> {
+        self.transaction("read proposal", Access::Read, |tx| {
+            tx.query_typed_opt(
+                concat!(
+                    "SELECT ",
+                    proposal_columns!(),
+                    " FROM proposals WHERE gun = $1 AND id = $2"
+                ),
+                &[(&gun.as_str(), Type::TEXT), (&id, Type::INT8)],
+            )?
+            .as_ref()
+            .map(stored_proposal)
+            .transpose()
+        })
     }
 
     fn amend_proposal(
         &self,
-        _gun: &Gun,
-        _id: i64,
-        _revision: u64,
-        _body: &[u8],
+        gun: &Gun,
+        id: i64,
+        revision: u64,
+        body: &[u8],
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        let changed = || StoreError::ProposalChanged {
+            gun: gun.as_str().to_owned(),
+            id,
+        };
+        // A revision beyond the column's range was never stored.
+        let revision = i64::try_from(revision).map_err(|_| changed())?;
+        self.transaction("amend proposal", Access::Write, |tx| {
+            // A concurrent amendment holds the row until it commits; this one then re-reads
+            // the row and finds the revision moved on.
+            let amended = tx.execute_typed(
+                "UPDATE proposals SET body = $1, revision = revision + 1
+                 WHERE id = $2 AND gun = $3 AND state = 'open' AND revision = $4",
+                &[
+                    (&body, Type::BYTEA),
+                    (&id, Type::INT8),
+                    (&gun.as_str(), Type::TEXT),
+                    (&revision, Type::INT8),
+                ],
+            )?;
+            if amended == 1 {
+                Ok(())
+            } else {
+                Err(changed().into())
+            }
+        })
     }
 
     fn close_proposal(
         &self,
-        _gun: &Gun,
-        _closing: Closing<'_>,
-        _now: Timestamp,
+        gun: &Gun,
+        closing: Closing<'_>,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        let changed = || StoreError::ProposalChanged {
+            gun: gun.as_str().to_owned(),
+            id: closing.id,
+        };
+        let revision = i64::try_from(closing.revision).map_err(|_| changed())?;
+        self.transaction("withdraw proposal", Access::Write, |tx| {
+            let closed = tx.execute_typed(
+                "UPDATE proposals
+                 SET state = 'withdrawn', body = $1, closed_by = $2, closed_at = $3
+                 WHERE id = $4 AND gun = $5 AND state = 'open' AND revision = $6",
+                &[
+                    (&closing.body, Type::BYTEA),
+                    (&closing.by, Type::TEXT),
+                    (&now.unix(), Type::INT8),
+                    (&closing.id, Type::INT8),
+                    (&gun.as_str(), Type::TEXT),
+                    (&revision, Type::INT8),
+                ],
+            )?;
+            if closed == 1 {
+                Ok(())
+            } else {
+                Err(changed().into())
+            }
+        })
     }
 
     fn publish_proposal(
         &self,
-        _gun: &Gun,
-        _expected: Option<u64>,
-        _files: &[NewFile],
-        _closing: Closing<'_>,
-        _now: Timestamp,
+        gun: &Gun,
+        expected: Option<u64>,
+        files: &[NewFile],
+        closing: Closing<'_>,
+        now: Timestamp,
     ) -> Result<i64, StoreError> {
-        Err(StoreError::Backend(
-            "proposals: not yet stored by this backend".into(),
-        ))
+        const OP: &str = "publish proposal";
+        self.transaction(OP, Access::Write, |tx| {
+            Self::publish_files(tx, OP, gun, expected, files, Some(&closing), now)
+        })
     }
 
     fn current(&self, gun: &Gun) -> Result<Vec<StoredFile>, StoreError> {
@@ -434,66 +707,7 @@ impl Store for PostgresStore {
     ) -> Result<i64, StoreError> {
         const OP: &str = "publish";
         self.transaction(OP, Access::Write, |tx| {
-            let current = Self::lock_repository(tx, gun)?;
-            if current.map(|v| v as u64) != expected {
-                return Err(StoreError::Conflict {
-                    gun: gun.as_str().to_owned(),
-                    role: "timestamp".into(),
-                    version: current.map_or(0, |v| v as u64),
-                }
-                .into());
-            }
-            let (mut ts_version, mut ts_sha256) = (None, String::new());
-            for file in files {
-                let version = i64::try_from(file.version).map_err(|_| {
-                    StoreError::Backend(format!(
-                        "postgres {OP}: {} version {} is out of range",
-                        file.role, file.version
-                    ))
-                })?;
-                let sha256 = super::sha256_hex(&file.bytes);
-                // Written only when no version of the role is this one or newer; the
-                // repository's row lock keeps that true until commit.
-                let written = tx.execute_typed(
-                    "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
-                     SELECT $1, $2, $3, $4, $5, $6
-                     WHERE NOT EXISTS (SELECT 1 FROM tuf_files
-                                       WHERE gun = $1 AND role = $2 AND version >= $3)",
-                    &[
-                        (&gun.as_str(), Type::TEXT),
-                        (&file.role.as_str(), Type::TEXT),
-                        (&version, Type::INT8),
-                        (&sha256.as_str(), Type::TEXT),
-                        (&file.bytes.as_slice(), Type::BYTEA),
-                        (&now.unix(), Type::INT8),
-                    ],
-                )?;
-                if written == 0 {
-                    return Err(StoreError::Conflict {
-                        gun: gun.as_str().to_owned(),
-                        role: file.role.clone(),
-                        version: file.version,
-                    }
-                    .into());
-                }
-                if file.role == "timestamp" {
-                    (ts_version, ts_sha256) = (Some(version), sha256);
-                }
-            }
-            if let Some(v) = ts_version {
-                tx.query_typed(
-                    "UPDATE repositories SET timestamp_version = $2 WHERE gun = $1",
-                    &[(&gun.as_str(), Type::TEXT), (&v, Type::INT8)],
-                )?;
-            }
-            Self::append_change(
-                tx,
-                gun,
-                ts_version.unwrap_or(0),
-                &ts_sha256,
-                ChangeCategory::Update,
-                now,
-            )
+            Self::publish_files(tx, OP, gun, expected, files, None, now)
         })
     }
 
@@ -506,6 +720,10 @@ impl Store for PostgresStore {
             )?;
             tx.query_typed(
                 "UPDATE repositories SET timestamp_version = NULL WHERE gun = $1",
+                &[(&gun.as_str(), Type::TEXT)],
+            )?;
+            tx.query_typed(
+                "DELETE FROM proposals WHERE gun = $1",
                 &[(&gun.as_str(), Type::TEXT)],
             )?;
             if deleted == 0 {
@@ -710,6 +928,18 @@ impl Store for PostgresStore {
                     },
                 })?;
             }
+            drop(keys);
+            let mut proposals = tx.query_typed_raw(
+                concat!(
+                    "SELECT ",
+                    proposal_columns!(),
+                    " FROM proposals ORDER BY id"
+                ),
+                Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
+            )?;
+            while let Some(row) = proposals.next()? {
+                visit(Record::Proposal(stored_proposal(&row)?))?;
+            }
             Ok(())
         })
     }
@@ -722,12 +952,13 @@ impl Store for PostgresStore {
         self.transaction(OP, Access::Write, |tx| {
             tx.batch_execute(
                 "SET LOCAL statement_timeout = 0;
-                 LOCK TABLE tuf_files, changefeed, online_keys, repositories IN EXCLUSIVE MODE",
+                 LOCK TABLE tuf_files, changefeed, online_keys, repositories, proposals
+                     IN EXCLUSIVE MODE",
             )?;
             let used: i64 = tx
                 .query_typed_one(
                     "SELECT (SELECT COUNT(*) FROM tuf_files) + (SELECT COUNT(*) FROM changefeed)
-                          + (SELECT COUNT(*) FROM online_keys)",
+                          + (SELECT COUNT(*) FROM online_keys) + (SELECT COUNT(*) FROM proposals)",
                     &[],
                 )?
                 .get(0);
@@ -740,7 +971,7 @@ impl Store for PostgresStore {
             let mut n = 0_u64;
             for record in records {
                 match record? {
-                    Record::Proposal(_) => return Err(StoreError::Backend("proposals: not yet stored by this backend".into()).into()),
+                    Record::Proposal(p) => insert_proposal(tx, &p)?,
                     Record::File { gun, file } => {
                         tx.query_typed(
                             "INSERT INTO tuf_files (gun, role, version, sha256, data, created_at)
@@ -783,11 +1014,83 @@ impl Store for PostgresStore {
                 "INSERT INTO repositories (gun, timestamp_version)
                      SELECT gun, MAX(version) FROM tuf_files WHERE role = 'timestamp' GROUP BY gun
                  ON CONFLICT (gun) DO UPDATE SET timestamp_version = EXCLUDED.timestamp_version;
-                 UPDATE changefeed_last SET id = (SELECT COALESCE(MAX(id), 0) FROM changefeed);",
+                 UPDATE changefeed_last SET id = (SELECT COALESCE(MAX(id), 0) FROM changefeed);
+                 SELECT setval(pg_get_serial_sequence('proposals', 'id'),
+                               (SELECT COALESCE(MAX(id), 0) + 1 FROM proposals), false);",
             )?;
             Ok(n)
         })
     }
+}
+
+/// Writes `p` exactly as given (id, revision, state and times), for [`Store::import`].
+fn insert_proposal(tx: &mut Transaction<'_>, p: &StoredProposal) -> Result<(), Failure> {
+    let (state, change_id) = match p.state {
+        ProposalState::Open => ("open", None),
+        ProposalState::Published(change) => ("published", Some(change)),
+        ProposalState::Withdrawn => ("withdrawn", None),
+    };
+    let revision = i64::try_from(p.revision).map_err(|_| {
+        StoreError::Backend(format!(
+            "postgres import: proposal {} has revision {} (out of range)",
+            p.id, p.revision
+        ))
+    })?;
+    tx.query_typed(
+        "INSERT INTO proposals (id, gun, state, change_id, revision, body, proposed_by,
+             created_at, expires_at, closed_at, closed_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            (&p.id, Type::INT8),
+            (&p.gun.as_str(), Type::TEXT),
+            (&state, Type::TEXT),
+            (&change_id, Type::INT8),
+            (&revision, Type::INT8),
+            (&p.body.as_slice(), Type::BYTEA),
+            (&p.proposed_by.as_str(), Type::TEXT),
+            (&p.created_at.unix(), Type::INT8),
+            (&p.expires_at.unix(), Type::INT8),
+            (&p.closed_at.map(Timestamp::unix), Type::INT8),
+            (&p.closed_by.as_deref(), Type::TEXT),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Reads the columns of `proposal_columns!`.
+fn stored_proposal(row: &Row) -> Result<StoredProposal, Failure> {
+    let id: i64 = row.get(0);
+    let state: String = row.get(2);
+    let change_id: Option<i64> = row.get(3);
+    let state = match (state.as_str(), change_id) {
+        ("open", _) => ProposalState::Open,
+        ("published", Some(change)) => ProposalState::Published(change),
+        ("withdrawn", _) => ProposalState::Withdrawn,
+        (other, _) => {
+            return Err(StoreError::Backend(format!(
+                "postgres read proposal: proposal {id} has state {other:?} (change {change_id:?})"
+            ))
+            .into())
+        }
+    };
+    let revision: i64 = row.get(4);
+    let closed_at: Option<i64> = row.get(9);
+    Ok(StoredProposal {
+        id,
+        gun: row.get(1),
+        state,
+        revision: u64::try_from(revision).map_err(|_| {
+            StoreError::Backend(format!(
+                "postgres read proposal: proposal {id} has revision {revision}"
+            ))
+        })?,
+        body: row.get(5),
+        proposed_by: row.get(6),
+        created_at: Timestamp::from_unix(row.get(7)),
+        expires_at: Timestamp::from_unix(row.get(8)),
+        closed_at: closed_at.map(Timestamp::from_unix),
+        closed_by: row.get(10),
+    })
 }
 
 /// Reads `role, version, sha256, data, created_at`.
