@@ -210,6 +210,8 @@ pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<
         let id = proposal.id;
         let role = &r.role;
         match (&parsed, current) {
+            // The first root of a new repository: there is nothing to compare it with.
+            (Parsed::Root(_), None) if parsed.version() == 1 => {}
             (Parsed::Root(_), None) => bail!(
                 "no trusted root of {gun} to check proposal #{id} against: open the repository once (`vouch status {gun}`) and try again"
             ),

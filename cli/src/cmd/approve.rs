@@ -34,7 +34,9 @@ use crate::confirm::confirm;
 use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
+use crate::remote::Remote;
 use crate::repo::{EditingRepo, Signers, Submit};
+use vouch_verifier::transport::Transport as _;
 use crate::trust;
 
 /// `vouch approve`
@@ -87,19 +89,53 @@ fn refuse_closed(gun: &str, p: &Proposal) -> anyhow::Result<()> {
 }
 
 fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
-    let mut repo = EditingRepo::open_for_editing(ctx, gun)?;
-    let p = repo.remote().proposal(id)?;
+    // The trusted current metadata, the verified way; or, for a repository that has no
+    // trust data anywhere yet (its first root is the proposal), nothing.
+    let (mut repo, remote) = match EditingRepo::open_for_editing(ctx, gun) {
+        Ok(r) => {
+            let remote = r.remote().clone();
+            (Some(r), remote)
+        }
+        Err(e) => {
+            let remote = Remote::new(ctx, gun)?;
+            if !is_new_repository(ctx, gun, &remote)? {
+                return Err(e);
+            }
+            (None, remote)
+        }
+    };
+    let p = remote.proposal(id)?;
     refuse_closed(gun.as_str(), &p)?;
-    let base = proposals::baseline_of(&repo, &p)?;
+    let (base, note) = match &repo {
+        Some(r) => (proposals::baseline_of(r, &p)?, None),
+        None => (
+            Baseline::default(),
+            Some(format!(
+                "{gun} has no trust data yet: this is its first root, so there is nothing to compare with; check that every key listed is one you expect"
+            )),
+        ),
+    };
     let checked = approval::check(&p, gun, &base)?;
-    let sigs = review_and_sign(ctx, gun, &p, &checked, &base, None, yes)?;
-    let after = repo.remote().sign_proposal(id, &sigs)?;
-    if after.status == ProposalStatus::Published {
+    let sigs = review_and_sign(ctx, gun, &p, &checked, &base, note.as_deref(), yes)?;
+    let after = remote.sign_proposal(id, &sigs)?;
+    if let Some(repo) = repo.as_mut().filter(|_| after.status == ProposalStatus::Published) {
         // Published: the new metadata is the server's current, verified like any other.
         repo.refresh()
             .context("the proposal was published, and the repository does not verify")?;
     }
     proposals::report(ctx, gun, &after, "approved")
+}
+
+/// True when neither this trust directory nor the server has trust data of `gun`.
+fn is_new_repository(ctx: &Context, gun: &Gun, remote: &Remote) -> anyhow::Result<bool> {
+    if trust::existing_pin(ctx, gun)?.is_some() {
+        return Ok(false);
+    }
+    let cap = Limits::DEFAULT.root_max_bytes;
+    Ok(matches!(
+        remote.fetch("root.json", cap),
+        Err(vouch_verifier::transport::TransportError::NotFound { .. })
+    ))
 }
 
 /// Shows what `checked` changes, asks, and signs each role with every key held here that
