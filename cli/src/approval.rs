@@ -307,18 +307,38 @@ pub fn authorities(role: &str, checked: &[Checked], base: &Baseline) -> Vec<Auth
         .collect()
 }
 
-/// The key ids that may sign `c` (see [`authorities`]) and have not signed it yet, each
-/// with its key object, in the order the authorities list them.
-pub fn wanted_keys(c: &Checked, checked: &[Checked], base: &Baseline) -> Vec<(KeyId, Key)> {
+/// The key ids that may sign `c` (see [`authorities`]) and have not signed it yet, in the
+/// order the authorities list them.
+pub fn wanted_keys(c: &Checked, checked: &[Checked], base: &Baseline) -> Vec<KeyId> {
     let signed = c.parsed.signed_by();
-    let mut out: Vec<(KeyId, Key)> = Vec::new();
+    let mut out: Vec<KeyId> = Vec::new();
     for (keys, ids) in authorities(&c.role, checked, base) {
         for id in ids {
-            if signed.contains(&id) || out.iter().any(|(o, _)| *o == id) {
-                continue;
+            if !signed.contains(&id) && !out.contains(&id) && keys.contains_key(&id) {
+                out.push(id);
             }
-            if let Some(k) = keys.get(&id) {
-                out.push((id, k.clone()));
+        }
+    }
+    out
+}
+
+/// The key ids the proposal's own quorum says may sign `role` and have not: for an offline
+/// approver who has neither the role's delegating metadata nor a trusted copy of it. The
+/// server counts only keys of the role's real authorities, so a wrong list can only waste
+/// a signature, never make one count.
+pub fn quorum_keys(proposal: &Proposal, c: &Checked) -> Vec<KeyId> {
+    let signed = c.parsed.signed_by();
+    let mut out: Vec<KeyId> = Vec::new();
+    for q in proposal
+        .role(&c.role)
+        .map(|r| r.quorum.as_slice())
+        .unwrap_or(&[])
+    {
+        for id in &q.keyids {
+            if let Ok(id) = KeyId::new(id.clone()) {
+                if !signed.contains(&id) && !out.contains(&id) {
+                    out.push(id);
+                }
             }
         }
     }
@@ -441,7 +461,6 @@ mod tests {
         assert_eq!(checked[0].diff, vec!["version 3 -> 4".to_owned()]);
         let mut wanted: Vec<KeyId> = wanted_keys(&checked[0], &checked, &w.base)
             .into_iter()
-            .map(|(id, _)| id)
             .collect();
         wanted.sort();
         let mut want = vec![public(&w.keys[1]).key_id(), public(&w.keys[2]).key_id()];
@@ -531,7 +550,6 @@ mod tests {
         assert!(checked[0].diff.contains(&"version 1 (new)".to_owned()));
         let wanted: Vec<KeyId> = wanted_keys(&checked[0], &checked, &w.base)
             .into_iter()
-            .map(|(id, _)| id)
             .collect();
         assert_eq!(wanted, vec![public(&w.keys[5]).key_id()]);
 
@@ -553,7 +571,6 @@ mod tests {
         let checked = check(&p, &w.gun, &w.base).unwrap();
         let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)
             .into_iter()
-            .map(|(id, _)| id)
             .collect();
         assert_eq!(wanted, vec![public(&w.keys[3]).key_id()]);
     }
@@ -580,7 +597,6 @@ mod tests {
         let checked = check(&p, &w.gun, &w.base).unwrap();
         let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)
             .into_iter()
-            .map(|(id, _)| id)
             .collect();
         assert_eq!(wanted, vec![public(&w.keys[5]).key_id()]);
         assert!(checked[0]

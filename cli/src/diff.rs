@@ -33,8 +33,14 @@ pub fn root(old: Option<&Root>, new: &Root) -> Vec<String> {
         ));
     }
     keys(&mut out, "", &old_or_empty.keys, &new.keys);
+    if old.and_then(Root::gun) != new.gun() {
+        match new.gun() {
+            Some(g) => out.push(format!("names the repository {g}")),
+            None => out.push("names no repository".to_owned()),
+        }
+    }
     for role in TopLevelRole::ALL {
-        let before = old_or_empty.roles.get(&role);
+        let before = old.and_then(|o| o.roles.get(&role));
         let after = new.roles.get(&role);
         let ids = |r: Option<&vouch_tuf::metadata::RoleKeys>| -> BTreeSet<KeyId> {
             r.map(|r| r.keyids.iter().cloned().collect())
@@ -54,7 +60,12 @@ pub fn root(old: Option<&Root>, new: &Root) -> Vec<String> {
             _ => {}
         }
     }
-    if old_or_empty.extra != new.extra {
+    let without_gun = |r: &Root| {
+        let mut m = r.extra.clone();
+        m.remove(Root::GUN_FIELD);
+        m
+    };
+    if old.is_some_and(|o| without_gun(o) != without_gun(new)) {
         out.push("other fields of root changed".to_owned());
     }
     out

@@ -36,8 +36,8 @@ use crate::keystore::Keystore;
 use crate::output::{self, Format};
 use crate::remote::Remote;
 use crate::repo::{EditingRepo, Signers, Submit};
-use vouch_verifier::transport::Transport as _;
 use crate::trust;
+use vouch_verifier::transport::Transport as _;
 
 /// `vouch approve`
 ///
@@ -70,6 +70,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         (None, _, Some(gun), Some(id)) => online(ctx, &super::parse_gun(gun)?, id, args.yes),
         _ => bail!("name the proposal: vouch approve GUN ID, or vouch approve --file FILE -o OUT"),
     }
+}
+
+/// Where an approval happens: with the server, or from a file with no network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Against the trusted metadata the updater verified.
+    Online,
+    /// Against an exported file (and this trust directory's cache, when it has one).
+    Offline,
 }
 
 /// Refuses a proposal that can no longer be signed.
@@ -116,9 +125,21 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
         ),
     };
     let checked = approval::check(&p, gun, &base)?;
-    let sigs = review_and_sign(ctx, gun, &p, &checked, &base, note.as_deref(), yes)?;
+    let sigs = review_and_sign(
+        ctx,
+        gun,
+        &p,
+        &checked,
+        &base,
+        note.as_deref(),
+        Mode::Online,
+        yes,
+    )?;
     let after = remote.sign_proposal(id, &sigs)?;
-    if let Some(repo) = repo.as_mut().filter(|_| after.status == ProposalStatus::Published) {
+    if let Some(repo) = repo
+        .as_mut()
+        .filter(|_| after.status == ProposalStatus::Published)
+    {
         // Published: the new metadata is the server's current, verified like any other.
         repo.refresh()
             .context("the proposal was published, and the repository does not verify")?;
@@ -148,16 +169,27 @@ fn review_and_sign(
     checked: &[Checked],
     base: &Baseline,
     note: Option<&str>,
+    mode: Mode,
     yes: bool,
 ) -> anyhow::Result<Signatures> {
     let keystore = Keystore::new(&ctx.trust_dir);
     let mut plan: Vec<(&Checked, Vec<KeyId>)> = Vec::new();
     let mut wanted_all: Vec<String> = Vec::new();
     let mut already: Vec<String> = Vec::new();
+    let mut from_quorum: Vec<String> = Vec::new();
     for c in checked {
-        let wanted = approval::wanted_keys(c, checked, base);
+        let mut wanted = approval::wanted_keys(c, checked, base);
+        if wanted.is_empty()
+            && mode == Mode::Offline
+            && approval::authorities(&c.role, checked, base).is_empty()
+        {
+            wanted = approval::quorum_keys(p, c);
+            if !wanted.is_empty() {
+                from_quorum.push(c.role.clone());
+            }
+        }
         let mut mine = Vec::new();
-        for (id, _) in &wanted {
+        for id in &wanted {
             if keystore.get(id)?.is_some() {
                 mine.push(id.clone());
             }
@@ -173,11 +205,7 @@ fn review_and_sign(
             if wanted.is_empty() {
                 "no key left to sign".to_owned()
             } else {
-                wanted
-                    .iter()
-                    .map(|(id, _)| id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                proposals::ids_text(&wanted)
             }
         ));
         if !mine.is_empty() {
@@ -208,6 +236,12 @@ fn review_and_sign(
     review.push_str(&proposals::changes_text(checked));
     if let Some(n) = note {
         review.push_str(&format!("note: {n}\n"));
+    }
+    if !from_quorum.is_empty() {
+        review.push_str(&format!(
+            "note: which keys may sign {} is taken from the proposal file (this trust directory holds no trusted metadata that delegates it)\n",
+            from_quorum.join(", ")
+        ));
     }
     review.push_str(&format!(
         "signing with: {}\n",
@@ -258,7 +292,16 @@ fn offline(ctx: &Context, file: &PathBuf, out: &PathBuf, yes: bool) -> anyhow::R
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = offline_baseline(ctx, &gun, &p, file)?;
     let checked = approval::check(&p, &gun, &base)?;
-    let sigs = review_and_sign(ctx, &gun, &p, &checked, &base, note.as_deref(), yes)?;
+    let sigs = review_and_sign(
+        ctx,
+        &gun,
+        &p,
+        &checked,
+        &base,
+        note.as_deref(),
+        Mode::Offline,
+        yes,
+    )?;
     let mut added = 0usize;
     for r in &mut p.roles {
         let Some(new) = sigs.roles.get(&r.role) else {

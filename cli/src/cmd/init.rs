@@ -242,7 +242,11 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
             let k = Key::from_value(v)
                 .with_context(|| format!("--root-key {}: not a TUF key object", path.display()))?;
             if other_root_keys.iter().any(|o| o.key_id() == k.key_id()) {
-                bail!("--root-key {}: the key {} is given twice", path.display(), k.key_id());
+                bail!(
+                    "--root-key {}: the key {} is given twice",
+                    path.display(),
+                    k.key_id()
+                );
             }
             other_root_keys.push(k);
         } else {
@@ -258,7 +262,10 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
         args.root_threshold,
         other_root_keys.len(),
     )?;
-    if root_keys.iter().any(|(_, id)| other_root_keys.iter().any(|k| k.key_id() == *id)) {
+    if root_keys
+        .iter()
+        .any(|(_, id)| other_root_keys.iter().any(|k| k.key_id() == *id))
+    {
         bail!("a --root-key file names a key this trust directory holds: give its id instead");
     }
     let all_root = root_keys.len() + other_root_keys.len();
