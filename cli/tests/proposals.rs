@@ -464,7 +464,7 @@ fn refusals_change_nothing() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["id"].to_string() == third && p["status"] == "withdrawn"),
+            .any(|p| p["id"].as_u64() == third.parse().ok() && p["status"] == "withdrawn"),
         "{listed}"
     );
 

@@ -16,7 +16,7 @@
 //! exported copy. The signatures are added to the file's metadata and written to OUT, for
 //! `vouch proposals import`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
@@ -70,6 +70,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         (None, _, Some(gun), Some(id)) => online(ctx, &super::parse_gun(gun)?, id, args.yes),
         _ => bail!("name the proposal: vouch approve GUN ID, or vouch approve --file FILE -o OUT"),
     }
+}
+
+/// A checked proposal, what it was checked against, and how.
+struct Review<'a> {
+    proposal: &'a Proposal,
+    checked: &'a [Checked],
+    base: &'a Baseline,
+    /// Said before the question (offline: what the diff is against).
+    note: Option<&'a str>,
+    mode: Mode,
 }
 
 /// Where an approval happens: with the server, or from a file with no network.
@@ -128,11 +138,13 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
     let sigs = review_and_sign(
         ctx,
         gun,
-        &p,
-        &checked,
-        &base,
-        note.as_deref(),
-        Mode::Online,
+        &Review {
+            proposal: &p,
+            checked: &checked,
+            base: &base,
+            note: note.as_deref(),
+            mode: Mode::Online,
+        },
         yes,
     )?;
     let after = remote.sign_proposal(id, &sigs)?;
@@ -165,13 +177,16 @@ fn is_new_repository(ctx: &Context, gun: &Gun, remote: &Remote) -> anyhow::Resul
 fn review_and_sign(
     ctx: &Context,
     gun: &Gun,
-    p: &Proposal,
-    checked: &[Checked],
-    base: &Baseline,
-    note: Option<&str>,
-    mode: Mode,
+    r: &Review<'_>,
     yes: bool,
 ) -> anyhow::Result<Signatures> {
+    let Review {
+        proposal: p,
+        checked,
+        base,
+        note,
+        mode,
+    } = *r;
     let keystore = Keystore::new(&ctx.trust_dir);
     let mut plan: Vec<(&Checked, Vec<KeyId>)> = Vec::new();
     let mut wanted_all: Vec<String> = Vec::new();
@@ -280,7 +295,7 @@ fn review_and_sign(
     Ok(out)
 }
 
-fn offline(ctx: &Context, file: &PathBuf, out: &PathBuf, yes: bool) -> anyhow::Result<()> {
+fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<()> {
     let mut p = proposals::read_proposal(file)?;
     let gun = Gun::new(&p.gun).map_err(|e| {
         anyhow!(
@@ -295,11 +310,13 @@ fn offline(ctx: &Context, file: &PathBuf, out: &PathBuf, yes: bool) -> anyhow::R
     let sigs = review_and_sign(
         ctx,
         &gun,
-        &p,
-        &checked,
-        &base,
-        note.as_deref(),
-        Mode::Offline,
+        &Review {
+            proposal: &p,
+            checked: &checked,
+            base: &base,
+            note: note.as_deref(),
+            mode: Mode::Offline,
+        },
         yes,
     )?;
     let mut added = 0usize;
@@ -351,7 +368,7 @@ fn offline_baseline(
     ctx: &Context,
     gun: &Gun,
     p: &Proposal,
-    file: &std::path::Path,
+    file: &Path,
 ) -> anyhow::Result<(Baseline, Option<String>)> {
     let from_file = file_baseline(p)?;
     let dir = trust::dir(ctx, gun);
