@@ -60,6 +60,12 @@ fn server_proposal(server: &Server, id: u64) -> serde_json::Value {
     serde_json::from_slice(&resp.bytes().unwrap()).unwrap()
 }
 
+/// The version of the metadata in the file `path` (a cached role).
+fn cached_version(path: &std::path::Path) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["signed"]["version"].as_u64().unwrap()
+}
+
 /// A person: a trust directory of their own, with their own passphrases.
 fn person(first: &Vouch, name: &str) -> Vouch {
     let mut v = first.elsewhere();
@@ -172,6 +178,11 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
     early
         .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
         .ok();
+    // A trust directory that keeps trusting root version 1 (it is not run again).
+    let stale_view = alice.elsewhere();
+    stale_view
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
 
     // Alice rotates the targets key: root version 2 and targets in one proposal.
     let old_targets = keyids_of(&alice, "targets");
@@ -193,9 +204,14 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
         text.contains(&format!("#{second}")) && text.contains("root@2"),
         "{text}"
     );
-    // After one approval (the proposer's own), nothing is published.
+    // After one approval (the proposer's own), nothing is published, and nothing unpublished
+    // is trusted or cached in the proposer's trust directory.
     assert_eq!(server_version(&server, "root.json"), Some(1));
+    assert_eq!(cached_version(&alice.cached_root(GUN)), 1);
     assert_eq!(keyids_of(&alice, "targets"), old_targets);
+    alice
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
 
     // Carol approves: published.
     let done = carol
@@ -217,13 +233,60 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
         .run(&["verify", &format!("{GUN}:v2"), "--no-registry"])
         .ok();
 
-    // Alice replaces her own root key; bob approves.
+    // Alice replaces her own root key; carol approves on a machine with no network, checked
+    // against the root her trust directory verified.
     let r = alice
         .run(&["--output", "json", "rotate", GUN, "root", "--propose"])
         .json();
     assert_eq!(r["status"], "pending", "{r}");
     assert_eq!(server_version(&server, "root.json"), Some(2));
-    bob.run(&["approve", GUN, &id_of(&r), "--yes"]).ok();
+    let exported = scratch(&alice, "root-rotation.json");
+    alice
+        .run(&[
+            "proposals",
+            "export",
+            GUN,
+            &id_of(&r),
+            "-o",
+            exported.to_str().unwrap(),
+        ])
+        .ok();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let signed = scratch(&carol, "root-rotation.signed.json");
+    let file_args = [
+        "approve",
+        "--file",
+        exported.to_str().unwrap(),
+        "-o",
+        signed.to_str().unwrap(),
+        "--yes",
+    ];
+    // A trust directory whose trusted root is older than the export's is refused.
+    let mut stale_offline = person(&alice, "stale");
+    stale_offline.trust_dir = stale_view.trust_dir.clone();
+    stale_offline.server = nowhere.clone();
+    stale_offline.run(&file_args).fails(
+        1,
+        &[
+            "is not the root this trust directory trusts",
+            "nothing was signed",
+        ],
+    );
+    assert!(!signed.exists());
+    let mut carol_offline = person(&carol, "carol");
+    carol_offline.trust_dir = carol.trust_dir.clone();
+    carol_offline.server = nowhere;
+    let text = carol_offline.run(&file_args).ok().to_owned();
+    assert!(
+        !text.contains("not against metadata verified here"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("root: key {a} removed")), "{text}");
+    assert_eq!(server_version(&server, "root.json"), Some(2));
+    bob.run(&["proposals", "import", GUN, signed.to_str().unwrap()])
+        .ok();
     assert_eq!(server_version(&server, "root.json"), Some(3));
     let root_keys = keyids_of(&fourth, "root");
     assert_eq!(root_keys.len(), 3, "{root_keys:?}");
@@ -295,6 +358,43 @@ fn a_delegated_role_two_of_three_is_pending_until_approved() {
 
     let image = format!("{GUN}:v1");
     let d = digest(1);
+    // A trust directory holding no key of the role is refused before anything is signed.
+    owner
+        .run(&[
+            "sign",
+            &image,
+            "--digest",
+            &d,
+            "--length",
+            "7",
+            "--role",
+            "prod",
+            "--propose",
+        ])
+        .fails(
+            1,
+            &[
+                "cannot propose a change of targets/prod",
+                "holds none of its keys",
+            ],
+        );
+    // Where the keys held here meet the threshold, the proposal is published at once.
+    let at_once = owner
+        .run(&[
+            "sign",
+            &format!("{GUN}:base"),
+            "--digest",
+            &digest(9),
+            "--length",
+            "7",
+            "--propose",
+        ])
+        .ok()
+        .to_owned();
+    assert!(at_once.contains("published it at once"), "{at_once}");
+    owner
+        .run(&["verify", &format!("{GUN}:base"), "--no-registry"])
+        .ok();
     // Without --propose, one of two keys is refused and says how to propose.
     dave.run(&[
         "sign", &image, "--digest", &d, "--length", "7", "--role", "prod",
