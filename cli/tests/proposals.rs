@@ -170,7 +170,12 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
     let text = out.ok();
     assert!(text.contains(&format!("root: key {b} added")), "{text}");
     assert!(text.contains("root: threshold 2"), "{text}");
-    assert!(text.contains("is published"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "approved #{first} for {GUN}: published (every threshold is met"
+        )),
+        "{text}"
+    );
     assert_eq!(server_version(&server, "root.json"), Some(1));
 
     alice.sign_digest(GUN, "v1", 1, None).ok();

@@ -459,21 +459,20 @@ pub fn missing_text(p: &Proposal) -> String {
         .join("; ")
 }
 
-/// One line on where `p` stands, headed by what was just done (`proposed`, `approved`…).
+/// One line on where `p` stands: `#7 for GUN: ` and its state (published, what is still
+/// missing and who runs what, or closed and why); what was just done goes before it.
 pub fn state_text(gun: &Gun, p: &Proposal) -> String {
-    match p.status {
+    let state = match p.status {
         ProposalStatus::Published => format!(
-            "#{} for {gun} is published: every threshold is met{}",
-            p.id,
+            "published (every threshold is met{})",
             p.change_id
-                .map(|c| format!(" (changefeed entry {c})"))
+                .map(|c| format!("; changefeed entry {c}"))
                 .unwrap_or_default()
         ),
         ProposalStatus::Pending => {
             let missing = missing_text(p);
             format!(
-                "#{} for {gun}: {} — the other key holders run: vouch approve {gun} {}",
-                p.id,
+                "{} — the other key holders run: vouch approve {gun} {}",
                 if missing.is_empty() {
                     "every threshold is met".to_owned()
                 } else {
@@ -483,14 +482,14 @@ pub fn state_text(gun: &Gun, p: &Proposal) -> String {
             )
         }
         other => format!(
-            "#{} for {gun} is {other}{}",
-            p.id,
+            "{other}{}",
             p.reason
                 .as_deref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         ),
-    }
+    };
+    format!("#{} for {gun}: {state}", p.id)
 }
 
 /// `p` as JSON for `--output json`: the document without metadata, with what each role
