@@ -1053,6 +1053,9 @@ fn validate(
             )?;
             check_newer("snapshot", stored_snapshot_version, md.version().get())?;
             check_not_expired("snapshot", &md, now)?;
+            if mode == Mode::Propose {
+                check_proposed_meta(md.signed(), uploads)?;
+            }
             check_snapshot_meta(md.signed(), &expected)?;
             (md.version(), u.bytes.clone(), None)
         }
@@ -1278,6 +1281,25 @@ fn check_root(
         ));
     }
     Ok(md)
+}
+
+/// A proposal's own snapshot names the other roles of the proposal by version alone: their
+/// bytes change with every signature added, so a length or hash given now could never match
+/// the files finally published.
+fn check_proposed_meta(snap: &Snapshot, uploads: &[Upload]) -> Result<(), Rejection> {
+    for u in uploads.iter().filter(|u| u.role != "snapshot") {
+        let file = Snapshot::meta_name(&u.role);
+        if let Some(m) = snap.meta.get(&file) {
+            if m.length.is_some() || m.hashes.is_some() {
+                return Err(invalid(
+                    "snapshot",
+                    Check::SnapshotMeta,
+                    format!("a proposal's snapshot must list {file} by version only (no length or hashes): its bytes change as signatures are added"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_snapshot_meta(

@@ -10,7 +10,9 @@
 //! - without consistent snapshots it reads the unversioned names; every hash the server
 //!   writes names the bytes the by-version and by-checksum URLs serve;
 //! - it accepts the timestamp and snapshot the server re-signs, and never gets an expired
-//!   server-signed snapshot.
+//!   server-signed snapshot;
+//! - a root (2 of 3 keys) rotated through a staged proposal stays invisible to it until the
+//!   second signature, then it follows the new root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -1094,4 +1096,98 @@ fn python_tuf_never_sees_an_expired_server_snapshot() {
         &["v1"],
         &["latest"],
     );
+}
+
+/// A root needing 2 of 3 keys held by three people, rotated with the targets key through a
+/// staged proposal: while one signature is in, python-tuf sees nothing new (fresh or
+/// persistent); once the second is added it follows the new root and the new targets key.
+#[test]
+fn python_tuf_follows_a_root_published_through_a_proposal() {
+    use vouch_tuf::api::proposal::{Proposal, ProposalStatus, Signatures};
+
+    let server = Server::start();
+    let gun = "localhost:5000/org/proposed";
+    let repo = ClientRepo::new(&server, gun);
+    let people = [gen(), gen(), gen()];
+    let two_of_three = |version: u64, targets_key: &PrivateKey| {
+        let mut root = repo.root(version);
+        root.remove_key(TopLevelRole::Root, &key_of(&repo.root_key).key_id());
+        root.remove_key(TopLevelRole::Targets, &key_of(&repo.targets_key).key_id());
+        root.add_key(TopLevelRole::Targets, key_of(targets_key));
+        for p in &people {
+            root.add_key(TopLevelRole::Root, key_of(p));
+        }
+        root.set_threshold(TopLevelRole::Root, Threshold::new(2).unwrap());
+        root
+    };
+    let root1 = Metadata::signed_by(
+        two_of_three(1, &repo.targets_key),
+        &[&people[0], &people[1]],
+    )
+    .unwrap()
+    .to_bytes();
+    publish_ok(
+        &server,
+        gun,
+        &[
+            ("root", root1.clone()),
+            ("targets", repo.signed_targets(1, &["v1"])),
+        ],
+    );
+    let mut client = PyClient::new(&server, gun, &root1);
+    check_both(&mut client, "before the proposal", &["v1"], &["v2"]);
+
+    // Person 0 proposes root v2 (a new targets key) with targets v2 signed by that key.
+    let new_targets = gen();
+    let root2 = Metadata::signed_by(two_of_three(2, &new_targets), &[&people[0]]).unwrap();
+    let targets2 = Metadata::signed_by(targets_with(&repo, 2, &["v1", "v2"]), &[&new_targets])
+        .unwrap()
+        .to_bytes();
+    let r = server
+        .client
+        .post(server.url(&format!("/v2/{gun}/_trust/proposals")))
+        .bearer_auth(&server.admin_token)
+        .multipart(vouch_testkit::trust_api::form(&[
+            ("root", root2.to_bytes()),
+            ("targets", targets2),
+        ]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let proposal = Proposal::decode(&r.bytes().unwrap()).unwrap();
+    assert_eq!(proposal.status, ProposalStatus::Pending);
+    check_both(&mut client, "with one of two signatures", &["v1"], &["v2"]);
+
+    // Person 2 signs on another machine: their signature over the proposed root alone.
+    let mut add = Signatures::default();
+    let mut theirs = Metadata::new(root2.signed().clone());
+    theirs.sign(&people[2]).unwrap();
+    add.roles
+        .insert("root".into(), theirs.signatures().to_vec());
+    let r = server
+        .client
+        .post(server.url(&format!(
+            "/v2/{gun}/_trust/proposals/{}/signatures",
+            proposal.id
+        )))
+        .bearer_auth(&server.admin_token)
+        .body(add.encode())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let done = Proposal::decode(&r.bytes().unwrap()).unwrap();
+    assert_eq!(done.status, ProposalStatus::Published);
+    let (fresh, persistent) = check_both(
+        &mut client,
+        "after the second signature",
+        &["v1", "v2"],
+        &[],
+    );
+    for run in [&fresh, &persistent] {
+        assert!(
+            run.fetched.iter().any(|u| u.ends_with("/2.root.json")),
+            "python-tuf did not follow root v2: {:?}",
+            run.fetched
+        );
+    }
 }

@@ -14,8 +14,8 @@
 //! - [`metadata`]: a document that parses re-serialises ([`Metadata::to_bytes`]) to bytes that
 //!   parse to the same canonical `signed` part, re-serialising again changes nothing, and a
 //!   root's check of its own signatures gives the same answer before and after;
-//! - [`reference`], [`pattern`], [`api_path`], [`error_body`]: what parses prints or encodes
-//!   to a form that parses back to the same value.
+//! - [`reference`], [`pattern`], [`api_path`], [`error_body`], [`proposal`]: what parses
+//!   prints or encodes to a form that parses back to the same value.
 //!
 //! The two key-file readers derive a key from a passphrase before they can say anything about
 //! the rest of the file, at a cost the file chooses (up to 10,000,000 PBKDF2 iterations or
@@ -49,6 +49,7 @@ pub const TARGETS: &[Target] = &[
     ("pattern", pattern),
     ("api_path", api_path),
     ("error_body", error_body),
+    ("proposal", proposal),
     ("private_key", private_key),
     ("notary_key", notary_key),
 ];
@@ -271,6 +272,25 @@ pub fn error_body(data: &[u8]) {
     match ErrorBody::decode(&encoded) {
         Ok(again) => assert_eq!(again, body, "the encoded error body reads back differently"),
         Err(e) => panic!("the encoded error body does not decode: {e}"),
+    }
+}
+
+/// Staged proposals as they travel ([`api::proposal`]): a proposal document, a list of them,
+/// and a signature submission. What decodes encodes to bytes that decode to the same value.
+pub fn proposal(data: &[u8]) {
+    use api::proposal::{decode_list, encode_list, Proposal, Signatures};
+    if let Ok(p) = Proposal::decode(data) {
+        let _ = p.missing();
+        let again = Proposal::decode(&p.encode());
+        assert_eq!(again.as_ref().ok(), Some(&p), "a proposal reads back differently");
+    }
+    if let Ok(list) = decode_list(data) {
+        let again = decode_list(&encode_list(&list));
+        assert_eq!(again.as_ref().ok(), Some(&list), "a list reads back differently");
+    }
+    if let Ok(s) = Signatures::decode(data) {
+        let again = Signatures::decode(&s.encode());
+        assert_eq!(again.as_ref().ok(), Some(&s), "a submission reads back differently");
     }
 }
 

@@ -1173,3 +1173,53 @@ fn a_delegated_role_is_tallied_against_its_delegation() {
         .is_complete());
     r.publish(&[two]);
 }
+
+#[test]
+fn a_proposal_with_a_client_snapshot_lists_its_roles_by_version_only() {
+    let (mut r, snap_key) = client_snapshot_repo();
+    // Targets now needs two keys.
+    let second = gen();
+    let mut root = r.root(2);
+    root.remove_key(TopLevelRole::Snapshot, &key(&r.snap_key).key_id());
+    root.add_key(TopLevelRole::Snapshot, key(&snap_key));
+    root.add_key(TopLevelRole::Targets, key(&second));
+    root.set_threshold(TopLevelRole::Targets, Threshold::new(2).unwrap());
+    let root = Metadata::signed_by(root, &[&r.root_key])
+        .unwrap()
+        .to_bytes();
+    let t2 = Metadata::signed_by(r.targets(2, &["v1"]), &[&r.targets_key, &second])
+        .unwrap()
+        .to_bytes();
+    let snap = snapshot_for(&[("targets.json", 2, &t2)], 2, &snap_key);
+    r.publish(&[up("root", &root), up("targets", &t2), up("snapshot", &snap)]);
+
+    let one = Metadata::signed_by(r.targets(3, &["v1", "v2"]), &[&r.targets_key]).unwrap();
+    let snapshot = |meta: MetaFile| {
+        let mut s = Snapshot::new(far());
+        s.common.version = Version::new(3).unwrap();
+        s.meta.insert("targets.json".into(), meta);
+        Metadata::signed_by(s, &[&snap_key]).unwrap().to_bytes()
+    };
+    // Hashes of the targets as proposed would never match the targets as published.
+    let hashed = snapshot(MetaFile::for_bytes(
+        Version::new(3).unwrap(),
+        &one.to_bytes(),
+    ));
+    let (role, check, message) = proposal_check(propose(
+        &r,
+        &[up("targets", &one.to_bytes()), up("snapshot", &hashed)],
+    ));
+    assert_eq!((role.as_str(), check), ("snapshot", "snapshot-meta"));
+    assert!(message.contains("version only"), "{message}");
+    // By version only: a proposal, and once the second key signs, a valid publish.
+    let bare = snapshot(MetaFile::version_only(Version::new(3).unwrap()));
+    let staged = propose(&r, &[up("targets", &one.to_bytes()), up("snapshot", &bare)]).unwrap();
+    assert!(!staged.role("targets").unwrap().is_met());
+    assert!(staged.role("snapshot").unwrap().is_met());
+    let mut both = one;
+    let theirs = Metadata::signed_by(both.signed().clone(), &[&second]).unwrap();
+    both.add_signature(theirs.signatures()[0].clone()).unwrap();
+    let uploads = [up("targets", &both.to_bytes()), up("snapshot", &bare)];
+    assert!(propose(&r, &uploads).unwrap().is_complete());
+    r.publish(&uploads);
+}

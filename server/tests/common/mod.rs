@@ -49,7 +49,9 @@ impl Server {
         Self::start_full(&[], args)
     }
 
-    fn start_full(env: &[(&str, &str)], args: &[&str]) -> Self {
+    /// Starts a server with extra `VOUCH_*` (or other) environment variables and
+    /// command-line arguments.
+    pub fn start_full(env: &[(&str, &str)], args: &[&str]) -> Self {
         // The HTTP client's TLS stack needs a crypto provider chosen once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().unwrap();
