@@ -130,6 +130,18 @@ mod sealed {
     impl Sealed for super::Editing {}
 }
 
+impl Submit {
+    /// How a client-signed snapshot lists a role changed in the same update: with length and
+    /// hashes for a publish; by version only for a proposal, whose files change with every
+    /// signature added (as the server requires).
+    pub fn meta_file(self, version: Version, bytes: &[u8]) -> MetaFile {
+        match self {
+            Submit::Publish => MetaFile::for_bytes(version, bytes),
+            Submit::Propose => MetaFile::version_only(version),
+        }
+    }
+}
+
 /// Expiry enforced ([`Expiry::Enforce`](vouch_verifier::Expiry::Enforce)): the trusted set
 /// is the updater's, which answers.
 #[derive(Debug, Default)]
@@ -534,7 +546,7 @@ impl EditingRepo {
                 for ((role, bytes), version) in files.iter().zip(&versions) {
                     snapshot.meta.insert(
                         Snapshot::meta_name(role.as_str()),
-                        MetaFile::for_bytes(*version, bytes),
+                        self.submit.meta_file(*version, bytes),
                     );
                 }
                 snapshot.bump_version();

@@ -654,3 +654,75 @@ fn an_offline_approval_round_trip() {
     let out = client.run(&["verify", &format!("{GUN}:v1"), "--no-registry"]);
     assert_eq!(out.ok().trim(), format!("{GUN}@{}", digest(1)));
 }
+
+#[test]
+fn a_client_held_snapshot_goes_into_the_proposal() {
+    let server = Server::start();
+    let owner = person(&Vouch::new(&server), "owner");
+    let init = owner
+        .run(&[
+            "--output",
+            "json",
+            "init",
+            GUN,
+            "--client-snapshot",
+            "--targets-threshold",
+            "2",
+        ])
+        .json();
+    // The second targets key moves to bob's machine (a key ceremony), and leaves this one.
+    let second = init["targets_keys"][1].as_str().unwrap().to_owned();
+    let moved = scratch(&owner, "second-targets.pem");
+    owner
+        .run(&["key", "export", &second, "-o", moved.to_str().unwrap()])
+        .ok();
+    let mut bob = person(&owner, "bob");
+    bob.set("VOUCH_TARGETS_PASSPHRASE", "owner's TARGETS passphrase");
+    bob.run(&[
+        "key",
+        "import",
+        moved.to_str().unwrap(),
+        "--role",
+        "targets",
+    ])
+    .ok();
+    owner
+        .run(&["key", "delete", &second, "--yes", "--force"])
+        .ok();
+    let before = server_version(&server, "snapshot.json").unwrap();
+
+    // The owner proposes a tag: targets 1 of 2, and the snapshot the owner signs lists the
+    // proposed targets by version only (its bytes change with every signature added).
+    let out = owner
+        .run(&[
+            "--output",
+            "json",
+            "sign",
+            &format!("{GUN}:v1"),
+            "--digest",
+            &digest(1),
+            "--length",
+            "7",
+            "--propose",
+        ])
+        .json();
+    assert_eq!(out["status"], "pending", "{out}");
+    let roles: Vec<&str> = out["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["targets", "snapshot"]);
+    assert_eq!(server_version(&server, "snapshot.json"), Some(before));
+
+    // Bob's approval publishes targets and snapshot together.
+    let done = bob
+        .run(&["--output", "json", "approve", GUN, &id_of(&out), "--yes"])
+        .json();
+    assert_eq!(done["status"], "published", "{done}");
+    assert_eq!(server_version(&server, "snapshot.json"), Some(before + 1));
+    let client = owner.elsewhere();
+    let pinned = client.run(&["verify", &format!("{GUN}:v1"), "--no-registry"]);
+    assert_eq!(pinned.ok().trim(), format!("{GUN}@{}", digest(1)));
+}

@@ -282,15 +282,27 @@ pub fn proposal(data: &[u8]) {
     if let Ok(p) = Proposal::decode(data) {
         let _ = p.missing();
         let again = Proposal::decode(&p.encode());
-        assert_eq!(again.as_ref().ok(), Some(&p), "a proposal reads back differently");
+        assert_eq!(
+            again.as_ref().ok(),
+            Some(&p),
+            "a proposal reads back differently"
+        );
     }
     if let Ok(list) = decode_list(data) {
         let again = decode_list(&encode_list(&list));
-        assert_eq!(again.as_ref().ok(), Some(&list), "a list reads back differently");
+        assert_eq!(
+            again.as_ref().ok(),
+            Some(&list),
+            "a list reads back differently"
+        );
     }
     if let Ok(s) = Signatures::decode(data) {
         let again = Signatures::decode(&s.encode());
-        assert_eq!(again.as_ref().ok(), Some(&s), "a submission reads back differently");
+        assert_eq!(
+            again.as_ref().ok(),
+            Some(&s),
+            "a submission reads back differently"
+        );
     }
 }
 

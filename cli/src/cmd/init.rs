@@ -26,7 +26,7 @@ use serde_json::json;
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::crypto::{Algorithm, PrivateKey};
 use vouch_tuf::metadata::{
-    DelegatedRole, Delegations, Key, MetaFile, Metadata, PathScope, Root, Snapshot, Targets,
+    DelegatedRole, Delegations, Key, Metadata, PathScope, Root, Snapshot, Targets,
 };
 use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
 
@@ -353,6 +353,7 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
         Metadata::signed_by(targets, &signers(&targets_keys)).context("cannot sign targets")?;
     let targets_bytes = targets_md.to_bytes();
 
+    let submit = super::submit(args.propose);
     let mut files = vec![
         (TopLevelRole::Root.name(), root_bytes.clone()),
         (TopLevelRole::Targets.name(), targets_bytes.clone()),
@@ -361,12 +362,12 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
         let mut snapshot = Snapshot::new(now.add_seconds(repo::SNAPSHOT_LIFETIME_SECS));
         snapshot.meta.insert(
             Snapshot::meta_name("targets"),
-            MetaFile::for_bytes(targets_md.version(), &targets_bytes),
+            submit.meta_file(targets_md.version(), &targets_bytes),
         );
         for (name, bytes) in &bins {
             snapshot.meta.insert(
                 Snapshot::meta_name(name.as_str()),
-                MetaFile::for_bytes(vouch_tuf::types::Version::ONE, bytes),
+                submit.meta_file(vouch_tuf::types::Version::ONE, bytes),
             );
         }
         let smd = Metadata::signed_by(snapshot, &[snap_key]).context("cannot sign snapshot")?;

@@ -28,7 +28,7 @@
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
-use vouch_tuf::metadata::{Key, MetaFile, Metadata, Role, Snapshot};
+use vouch_tuf::metadata::{Key, Metadata, Role, Snapshot};
 use vouch_tuf::types::{KeyId, TopLevelRole};
 
 use crate::context::Context;
@@ -221,15 +221,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             .map(|s| s.signed().clone())
             .ok_or_else(|| anyhow!("no trusted snapshot for {gun}"))?;
         if let Some((v, bytes)) = &targets_update {
-            snapshot.meta.insert(
-                Snapshot::meta_name("targets"),
-                MetaFile::for_bytes(*v, bytes),
-            );
+            snapshot
+                .meta
+                .insert(Snapshot::meta_name("targets"), submit.meta_file(*v, bytes));
         }
         for (name, v, bytes) in &bin_updates {
             snapshot.meta.insert(
                 Snapshot::meta_name(name.as_str()),
-                MetaFile::for_bytes(*v, bytes),
+                submit.meta_file(*v, bytes),
             );
         }
         snapshot.bump_version();
