@@ -595,6 +595,66 @@ mod tests {
         }
     }
 
+    /// A proposal of targets version 2 signed by `signers`, as the server or a file holds it.
+    fn with_targets(signers: &[&vouch_tuf::crypto::PrivateKey], target: &str) -> Proposal {
+        use vouch_tuf::metadata::{Metadata, Role, TargetFile, Targets};
+        let mut t = Targets::new(Timestamp::from_unix(2_000_000_000));
+        t.bump_version();
+        let d =
+            vouch_tuf::reference::Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+        t.add_target(
+            vouch_tuf::types::TargetName::new(target.to_owned()).unwrap(),
+            TargetFile::image(&d, 3, None),
+        );
+        let list: Vec<&dyn vouch_tuf::crypto::Signer> = signers
+            .iter()
+            .map(|k| *k as &dyn vouch_tuf::crypto::Signer)
+            .collect();
+        let md = Metadata::signed_by(t, &list).unwrap();
+        let mut p = pending(Vec::new());
+        p.roles[0] = ProposedRole {
+            role: "targets".into(),
+            version: 2,
+            base_version: Some(1),
+            metadata: Some(md.to_value()),
+            current: None,
+            quorum: Vec::new(),
+        };
+        p
+    }
+
+    #[test]
+    fn import_sends_only_new_signatures_over_the_same_content() {
+        use vouch_tuf::crypto::{Algorithm, PrivateKey};
+        let (a, b) = (
+            PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+            PrivateKey::generate(Algorithm::Ed25519).unwrap(),
+        );
+        let server = with_targets(&[&a], "v1");
+        let file = with_targets(&[&a, &b], "v1");
+        let sigs = new_signatures(&file, &server).unwrap();
+        let added = &sigs.roles["targets"];
+        assert_eq!(added.len(), 1);
+        let b_id = vouch_tuf::metadata::Key::from_verifying_key(
+            &vouch_tuf::crypto::Signer::verifying_key(&b),
+        )
+        .key_id();
+        assert_eq!(added[0].keyid, b_id);
+        // Nothing new: an empty set.
+        assert!(new_signatures(&server, &server).unwrap().roles.is_empty());
+        // Other content, another id, other roles: refused.
+        let other = with_targets(&[&a, &b], "v2");
+        let e = new_signatures(&other, &server).unwrap_err().to_string();
+        assert!(e.contains("is not the one the server holds"), "{e}");
+        let mut renumbered = file.clone();
+        renumbered.id = 8;
+        assert!(new_signatures(&renumbered, &server).is_err());
+        let mut renamed = file;
+        renamed.roles[0].role = "targets/prod".into();
+        let e = new_signatures(&renamed, &server).unwrap_err().to_string();
+        assert!(e.contains("the file changes targets/prod"), "{e}");
+    }
+
     #[test]
     fn a_pending_proposal_says_what_is_missing_and_who_runs_what() {
         let gun = Gun::new("example.com/app").unwrap();
