@@ -1,9 +1,10 @@
 //! End-to-end: threshold signing by several people, each with a trust directory of their
 //! own (their own machine, keys and passphrases), through the server's staged proposals.
 //!
-//! - three people create a repository whose root needs 2 of their 3 root keys, rotate the
-//!   targets key (a new root and targets in one proposal) and one of the root keys: nothing
-//!   is published before the second approval, and fresh clients verify afterwards;
+//! - three people create a repository whose root needs 2 of their 3 root keys, rotate a root
+//!   key and the targets key (a new root and targets in one proposal), then a root key again
+//!   with an offline approval: nothing is published before the second approval, and fresh
+//!   clients verify afterwards;
 //! - a delegated role whose threshold is 2 of 3 keys held by different people: a proposed
 //!   tag is invisible to clients until a second key holder approves it;
 //! - refusals that change nothing: approving twice with the same key, a stale proposal, a
@@ -189,10 +190,19 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
         .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
         .ok();
 
-    // Alice rotates the targets key: root version 2 and targets in one proposal.
+    // Alice rotates her root key and the targets key: root version 2 and targets in one
+    // proposal.
     let old_targets = keyids_of(&alice, "targets");
     let rotation = alice
-        .run(&["--output", "json", "rotate", GUN, "targets", "--propose"])
+        .run(&[
+            "--output",
+            "json",
+            "rotate",
+            GUN,
+            "root",
+            "targets",
+            "--propose",
+        ])
         .json();
     assert_eq!(rotation["status"], "pending", "{rotation}");
     let roles: Vec<&str> = rotation["roles"]
@@ -225,6 +235,10 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
     assert_eq!(done["status"], "published", "{done}");
     assert_eq!(server_version(&server, "root.json"), Some(2));
     assert_ne!(keyids_of(&alice, "targets"), old_targets);
+    let root_keys = keyids_of(&alice, "root");
+    assert_eq!(root_keys.len(), 3, "{root_keys:?}");
+    assert!(root_keys.contains(&b) && root_keys.contains(&c) && !root_keys.contains(&a));
+    let a2 = root_keys.into_iter().find(|k| *k != b && *k != c).unwrap();
 
     // Alice signs with the new targets key; a fourth, fresh trust directory verifies with
     // root version 2, and one that trusted root version 1 walks to it.
@@ -238,7 +252,7 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
         .run(&["verify", &format!("{GUN}:v2"), "--no-registry"])
         .ok();
 
-    // Alice replaces her own root key; carol approves on a machine with no network, checked
+    // Alice replaces her root key again; carol approves on a machine with no network, checked
     // against the root her trust directory verified.
     let r = alice
         .run(&["--output", "json", "rotate", GUN, "root", "--propose"])
@@ -288,7 +302,7 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
         !text.contains("not against metadata verified here"),
         "{text}"
     );
-    assert!(text.contains(&format!("root: key {a} removed")), "{text}");
+    assert!(text.contains(&format!("root: key {a2} removed")), "{text}");
     assert_eq!(server_version(&server, "root.json"), Some(2));
     bob.run(&["proposals", "import", GUN, signed.to_str().unwrap()])
         .ok();
@@ -299,7 +313,7 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
         root_keys.contains(&b) && root_keys.contains(&c),
         "{root_keys:?}"
     );
-    assert!(!root_keys.contains(&a), "{root_keys:?}");
+    assert!(!root_keys.contains(&a2), "{root_keys:?}");
     early
         .run(&["verify", &format!("{GUN}:v2"), "--no-registry"])
         .ok();
