@@ -222,15 +222,22 @@ impl Remote {
 
     /// Proposal `id`, its metadata included.
     pub fn proposal(&self, id: u64) -> anyhow::Result<Proposal> {
-        self.repo.proposal(id).map_err(|e| match e {
+        self.repo
+            .proposal(id)
+            .map_err(|e| self.word_proposal(e, id))
+    }
+
+    /// `e` from a request about proposal `id`: one the repository does not have is named.
+    fn word_proposal(&self, e: ServerError, id: u64) -> anyhow::Error {
+        match e {
             ServerError::NotFound { .. } => anyhow!(
-                "{} has no proposal #{id} on {}: list them with `vouch proposals {}`",
+                "{} has no proposal #{id} on {}: list them with `vouch proposals {} --all`",
                 self.gun(),
                 self.server(),
                 self.gun()
             ),
             e => self.word(e, "push"),
-        })
+        }
     }
 
     /// Adds `signatures` to proposal `id`.
@@ -241,7 +248,7 @@ impl Remote {
                 ServerError::Conflict { gun } => anyhow!(
                     "{gun} changed since proposal #{id} was made (409 Conflict): nothing was signed; the proposal is out of date"
                 ),
-                e => self.word(e, "push"),
+                e => self.word_proposal(e, id),
             })
     }
 
@@ -249,7 +256,7 @@ impl Remote {
     pub fn withdraw_proposal(&self, id: u64) -> anyhow::Result<Proposal> {
         self.repo
             .withdraw_proposal(id)
-            .map_err(|e| self.word(e, "push"))
+            .map_err(|e| self.word_proposal(e, id))
     }
 
     /// [`Transport::fetch_by`], with the caller's deadline if it has one: a refusal, a

@@ -107,33 +107,47 @@ fn refuse_closed(gun: &str, p: &Proposal) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
-    // The trusted current metadata, the verified way; or, for a repository that has no
-    // trust data anywhere yet (its first root is the proposal), nothing.
-    let (mut repo, remote) = match EditingRepo::open_for_editing(ctx, gun) {
+/// `gun` opened the verified way (its trusted current metadata), or `None` for a repository
+/// that has no trust data anywhere yet (its first root is a proposal); and its server.
+pub fn open_or_new(ctx: &Context, gun: &Gun) -> anyhow::Result<(Option<EditingRepo>, Remote)> {
+    match EditingRepo::open_for_editing(ctx, gun) {
         Ok(r) => {
             let remote = r.remote().clone();
-            (Some(r), remote)
+            Ok((Some(r), remote))
         }
         Err(e) => {
             let remote = Remote::new(ctx, gun)?;
             if !is_new_repository(ctx, gun, &remote)? {
                 return Err(e);
             }
-            (None, remote)
+            Ok((None, remote))
         }
-    };
-    let p = remote.proposal(id)?;
-    refuse_closed(gun.as_str(), &p)?;
-    let (base, note) = match &repo {
-        Some(r) => (proposals::baseline_of(r, &p)?, None),
+    }
+}
+
+/// The baseline of `p` in `repo` (an empty one for a new repository), and what to say
+/// about it.
+pub fn baseline_or_new(
+    repo: Option<&EditingRepo>,
+    gun: &Gun,
+    p: &Proposal,
+) -> anyhow::Result<(Baseline, Option<String>)> {
+    Ok(match repo {
+        Some(r) => (proposals::baseline_of(r, p)?, None),
         None => (
             Baseline::default(),
             Some(format!(
                 "{gun} has no trust data yet: this is its first root, so there is nothing to compare with; check that every key listed is one you expect"
             )),
         ),
-    };
+    })
+}
+
+fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
+    let (mut repo, remote) = open_or_new(ctx, gun)?;
+    let p = remote.proposal(id)?;
+    refuse_closed(gun.as_str(), &p)?;
+    let (base, note) = baseline_or_new(repo.as_ref(), gun, &p)?;
     let checked = approval::check(&p, gun, &base)?;
     let sigs = review_and_sign(
         ctx,

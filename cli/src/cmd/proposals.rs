@@ -175,9 +175,9 @@ fn list(ctx: &Context, gun: &Gun, all: bool) -> anyhow::Result<()> {
 
 fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<()> {
     let gun = super::parse_gun(&a.gun)?;
-    let repo = EditingRepo::open_for_editing(ctx, &gun)?;
-    let p = repo.remote().proposal(a.id)?;
-    let base = baseline_of(&repo, &p)?;
+    let (repo, remote) = super::approve::open_or_new(ctx, &gun)?;
+    let p = remote.proposal(a.id)?;
+    let (base, note) = super::approve::baseline_or_new(repo.as_ref(), &gun, &p)?;
     let described = approval::describe(&p, &base)?;
     let verdict = approval::check(&p, &gun, &base).err();
     match ctx.output {
@@ -188,6 +188,7 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<()> {
                 .map(|c| json!({"role": c.role, "current_version": c.current, "diff": c.diff}))
                 .collect::<Vec<_>>());
             v["approvable"] = json!(verdict.is_none() && p.status == ProposalStatus::Pending);
+            v["note"] = json!(note);
             if let Some(e) = &verdict {
                 v["problem"] = json!(crate::failure::one_line(e));
             }
@@ -202,6 +203,9 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<()> {
                 out.push_str(&format!("reason: {r}\n"));
             }
             out.push_str(&changes_text(&described));
+            if let Some(n) = &note {
+                out.push_str(&format!("note: {n}\n"));
+            }
             out.push_str(&state_text(&gun, &p));
             out.push('\n');
             if let Some(e) = &verdict {
@@ -217,8 +221,8 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<()> {
 
 fn export(ctx: &Context, a: ExportArgs) -> anyhow::Result<()> {
     let gun = super::parse_gun(&a.gun)?;
-    let repo = EditingRepo::open_for_editing(ctx, &gun)?;
-    let mut p = repo.remote().proposal(a.id)?;
+    let (repo, remote) = super::approve::open_or_new(ctx, &gun)?;
+    let mut p = remote.proposal(a.id)?;
     if p.gun != gun.as_str() {
         bail!(
             "the server answered with a proposal for {}, not {gun}: nothing was written",
@@ -236,7 +240,7 @@ fn export(ctx: &Context, a: ExportArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
         );
     }
-    let base = baseline_of(&repo, &p)?;
+    let (base, _) = super::approve::baseline_or_new(repo.as_ref(), &gun, &p)?;
     for r in &mut p.roles {
         r.current = base.envelope(&r.role);
     }
