@@ -21,7 +21,7 @@ use vouch_tuf::api::proposal::{Proposal, ProposedRole};
 use vouch_tuf::json::Value;
 use vouch_tuf::metadata::{Key, Metadata, Root, Snapshot, Targets};
 use vouch_tuf::reference::Gun;
-use vouch_tuf::types::{KeyId, TopLevelRole};
+use vouch_tuf::types::{KeyId, RoleName, TopLevelRole};
 
 use crate::diff;
 
@@ -196,6 +196,13 @@ pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<
                 r.role
             );
         }
+        RoleName::new(r.role.clone()).map_err(|e| {
+            anyhow!(
+                "proposal #{} names an invalid role {:?} ({e}): refusing to sign it",
+                proposal.id,
+                r.role
+            )
+        })?;
         let parsed = Parsed::parse(&r.role, metadata_of(r)?)?;
         if parsed.version() != r.version {
             bail!(
@@ -353,7 +360,7 @@ mod tests {
     use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
     use vouch_tuf::metadata::{DelegatedRole, Delegations, Role};
     use vouch_tuf::time::Timestamp;
-    use vouch_tuf::types::{RoleName, Threshold};
+    use vouch_tuf::types::Threshold;
 
     struct World {
         gun: Gun,
