@@ -70,7 +70,7 @@ fn cached_version(path: &std::path::Path) -> u64 {
 /// A person: a trust directory of their own, with their own passphrases.
 fn person(first: &Vouch, name: &str) -> Vouch {
     let mut v = first.elsewhere();
-    for role in ["ROOT", "TARGETS", "SNAPSHOT", "PROD"] {
+    for role in ["ROOT", "TARGETS", "SNAPSHOT", "PROD", "CI"] {
         v.set(
             &format!("VOUCH_{role}_PASSPHRASE"),
             &format!("{name}'s {role} passphrase"),
@@ -739,4 +739,107 @@ fn a_client_held_snapshot_goes_into_the_proposal() {
     let client = owner.elsewhere();
     let pinned = client.run(&["verify", &format!("{GUN}:v1"), "--no-registry"]);
     assert_eq!(pinned.ok().trim(), format!("{GUN}@{}", digest(1)));
+}
+
+#[test]
+fn unsign_renew_and_delegation_changes_can_be_proposed() {
+    let server = Server::start();
+    let (owner, [dave, erin, frank]) = prod_two_of_three(&server);
+    let id = propose_tag(&dave, "v1", 1);
+    erin.run(&["approve", GUN, &id, "--yes"]).ok();
+    let client = owner.elsewhere();
+    client
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
+
+    // Renewing the delegated role: pending until a second holder approves.
+    let renew = dave
+        .run(&[
+            "--output",
+            "json",
+            "renew",
+            GUN,
+            "--role",
+            "prod",
+            "--propose",
+        ])
+        .json();
+    assert_eq!(renew["proposals"][0]["status"], "pending", "{renew}");
+    assert_eq!(server_version(&server, "targets/prod.json"), Some(1));
+    frank
+        .run(&["approve", GUN, &id_of(&renew["proposals"][0]), "--yes"])
+        .ok();
+    assert_eq!(server_version(&server, "targets/prod.json"), Some(2));
+
+    // Removing the tag: still verifies until approved.
+    let unsign = dave
+        .run(&[
+            "--output",
+            "json",
+            "unsign",
+            &format!("{GUN}:v1"),
+            "--role",
+            "prod",
+            "--propose",
+        ])
+        .json();
+    assert_eq!(unsign["status"], "pending", "{unsign}");
+    client
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
+    erin.run(&["approve", GUN, &id_of(&unsign), "--yes"]).ok();
+    client
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .fails(3, &[]);
+
+    // The owner holds the targets key (threshold 1): a delegation change goes up at once.
+    let ci_holder = person(&owner, "ci");
+    let (_, ci) = public_key_file(&ci_holder, "ci");
+    let added = owner
+        .run(&[
+            "--output",
+            "json",
+            "delegation",
+            "add",
+            GUN,
+            "ci",
+            "--key",
+            ci.to_str().unwrap(),
+            "--paths",
+            "ci-*",
+            "--propose",
+        ])
+        .json();
+    assert_eq!(added["status"], "published", "{added}");
+    let removed = owner
+        .run(&[
+            "--output",
+            "json",
+            "delegation",
+            "remove",
+            GUN,
+            "ci",
+            "--propose",
+        ])
+        .json();
+    assert_eq!(removed["status"], "published", "{removed}");
+    // A holder of no targets key cannot propose a delegation change.
+    dave.run(&[
+        "delegation",
+        "add",
+        GUN,
+        "other",
+        "--key",
+        ci.to_str().unwrap(),
+        "--paths",
+        "x-*",
+        "--propose",
+    ])
+    .fails(
+        1,
+        &[
+            "cannot propose a change of targets",
+            "holds none of its keys",
+        ],
+    );
 }
