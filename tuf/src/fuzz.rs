@@ -15,7 +15,12 @@
 //!   parse to the same canonical `signed` part, re-serialising again changes nothing, and a
 //!   root's check of its own signatures gives the same answer before and after;
 //! - [`reference`], [`pattern`], [`api_path`], [`error_body`], [`proposal`]: what parses
-//!   prints or encodes to a form that parses back to the same value.
+//!   prints or encodes to a form that parses back to the same value;
+//! - [`signed_metadata`] (structure-aware): a root validly signed by two fixed keys is mutated
+//!   as the input directs (values replaced, members added or removed, signatures moved, keys
+//!   re-cased, the text re-escaped, re-indented and re-ordered); whatever still verifies —
+//!   against the original root's keys or its own — has exactly the original signed content,
+//!   and verifies the same after re-serialisation.
 //!
 //! The two key-file readers derive a key from a passphrase before they can say anything about
 //! the rest of the file, at a cost the file chooses (up to 10,000,000 PBKDF2 iterations or
@@ -50,6 +55,7 @@ pub const TARGETS: &[Target] = &[
     ("api_path", api_path),
     ("error_body", error_body),
     ("proposal", proposal),
+    ("signed_metadata", signed_metadata),
     ("private_key", private_key),
     ("notary_key", notary_key),
 ];
@@ -306,6 +312,270 @@ pub fn proposal(data: &[u8]) {
     }
 }
 
+/// The fixed, validly signed document [`signed_metadata`] mutates: a root whose root role
+/// needs 2 of 3 keys, signed by two of them, and the canonical bytes of its `signed`.
+struct SignedSeed {
+    root: Metadata<Root>,
+    envelope: Value,
+}
+
+/// [`SignedSeed`], made once: Ed25519 keys from fixed seeds (PKCS#8 v1 DER).
+fn signed_seed() -> &'static SignedSeed {
+    static SEED: std::sync::OnceLock<SignedSeed> = std::sync::OnceLock::new();
+    SEED.get_or_init(|| {
+        let key = |n: u8| {
+            let mut der =
+                crate::hex::decode("302e020100300506032b657004220420").unwrap_or_default();
+            der.extend_from_slice(&[n; 32]);
+            PrivateKey::from_pkcs8_der(&der).unwrap_or_else(|e| panic!("fixed key {n}: {e}"))
+        };
+        let keys = [key(1), key(2), key(3)];
+        let mut root = Root::new(crate::time::Timestamp::from_unix(4_102_444_800));
+        for k in &keys {
+            root.add_key(
+                TopLevelRole::Root,
+                crate::metadata::Key::from_verifying_key(&crate::crypto::Signer::verifying_key(k)),
+            );
+        }
+        root.add_key(
+            TopLevelRole::Targets,
+            crate::metadata::Key::from_verifying_key(&crate::crypto::Signer::verifying_key(
+                &keys[2],
+            )),
+        );
+        root.set_threshold(
+            TopLevelRole::Root,
+            crate::types::Threshold::new(2).unwrap_or(crate::types::Threshold::ONE),
+        );
+        let md = Metadata::signed_by(root, &[&keys[0], &keys[1]])
+            .unwrap_or_else(|e| panic!("signing the seed root: {e}"));
+        let envelope = md.to_value();
+        SignedSeed { root: md, envelope }
+    })
+}
+
+/// How [`signed_metadata`] writes the mutated document out.
+#[derive(Default)]
+struct Style {
+    /// Every string character as `\uXXXX`.
+    escape_all: bool,
+    /// Whitespace around every token.
+    spaced: bool,
+    /// Object members in reverse order.
+    reversed: bool,
+}
+
+fn write_styled(v: &Value, style: &Style, out: &mut Vec<u8>) {
+    let ws = |out: &mut Vec<u8>| {
+        if style.spaced {
+            out.extend_from_slice(b" \n\t");
+        }
+    };
+    match v {
+        Value::String(s) if style.escape_all => {
+            out.push(b'"');
+            for unit in s.encode_utf16() {
+                out.extend_from_slice(format!("\\u{unit:04x}").as_bytes());
+            }
+            out.push(b'"');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                ws(out);
+                write_styled(item, style, out);
+                ws(out);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            out.push(b'{');
+            let members: Vec<(&String, &Value)> = if style.reversed {
+                m.iter().rev().collect()
+            } else {
+                m.iter().collect()
+            };
+            for (i, (k, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                ws(out);
+                write_styled(&Value::String(k.clone()), style, out);
+                out.push(b':');
+                ws(out);
+                write_styled(item, style, out);
+            }
+            out.push(b'}');
+        }
+        other => out.extend_from_slice(&json::to_json(other)),
+    }
+}
+
+/// The node `path` (indices into members or items, each taken modulo the count) leads to,
+/// from `v`; stops early at a leaf.
+fn node_at<'v>(v: &'v mut Value, path: &[u8]) -> &'v mut Value {
+    let Some((first, rest)) = path.split_first() else {
+        return v;
+    };
+    let descend = match v {
+        Value::Object(m) if !m.is_empty() => true,
+        Value::Array(a) if !a.is_empty() => true,
+        _ => false,
+    };
+    if !descend {
+        return v;
+    }
+    match v {
+        Value::Object(m) => {
+            let i = usize::from(*first) % m.len();
+            match m.values_mut().nth(i) {
+                Some(child) => node_at(child, rest),
+                None => unreachable_leaf(),
+            }
+        }
+        Value::Array(a) => {
+            let i = usize::from(*first) % a.len();
+            node_at(&mut a[i], rest)
+        }
+        _ => unreachable_leaf(),
+    }
+}
+
+fn unreachable_leaf() -> ! {
+    panic!("node_at descended into a leaf")
+}
+
+/// A value from a small palette, chosen by `b` (and `text` for strings).
+fn palette(b: u8, text: &[u8]) -> Value {
+    match b % 12 {
+        0 => Value::Null,
+        1 => Value::Bool(true),
+        2 => Value::from(0_u64),
+        3 => Value::from(1_u64),
+        4 => Value::from(2_u64),
+        5 => Value::Int(json::Int::from(-1_i64)),
+        6 => Value::from(u64::MAX),
+        7 => Value::from(""),
+        8 => Value::from(String::from_utf8_lossy(text).into_owned()),
+        9 => Value::Array(Vec::new()),
+        10 => Value::Object(json::Map::new()),
+        _ => Value::from("root"),
+    }
+}
+
+/// Structure-aware: a validly signed root (see [`signed_seed`]) mutated as `data` directs.
+/// Whatever verifies afterwards — against the original root's keys, or the document's own —
+/// carries exactly the original canonical `signed` bytes, and the answer is the same after
+/// re-serialisation.
+pub fn signed_metadata(data: &[u8]) {
+    let seed = signed_seed();
+    let mut v = seed.envelope.clone();
+    let mut style = Style::default();
+    let mut ops = data.chunks(4).take(16);
+    for op in ops.by_ref() {
+        let (&code, rest) = match op.split_first() {
+            Some(x) => x,
+            None => break,
+        };
+        let path = rest.get(..rest.len().saturating_sub(1)).unwrap_or_default();
+        let arg = rest.last().copied().unwrap_or(0);
+        match code % 10 {
+            0 => *node_at(&mut v, path) = palette(arg, rest),
+            1 => {
+                if let Value::Object(m) = node_at(&mut v, path) {
+                    let n = m.len().max(1);
+                    let key = m.keys().nth(usize::from(arg) % n).cloned();
+                    if let Some(k) = key {
+                        m.remove(&k);
+                    }
+                }
+            }
+            2 => {
+                if let Value::Object(m) = node_at(&mut v, path) {
+                    let name = format!("x{arg}");
+                    m.insert(name, palette(arg, rest));
+                }
+            }
+            3 => {
+                if let Value::Array(a) = node_at(&mut v, path) {
+                    if let Some(first) = a.first().cloned() {
+                        a.push(first);
+                    }
+                }
+            }
+            4 | 5 => {
+                // Move or swap signatures between entries.
+                let sigs = v
+                    .as_object()
+                    .and_then(|m| m.get("signatures"))
+                    .and_then(Value::as_array)
+                    .map(<[Value]>::to_vec)
+                    .unwrap_or_default();
+                if sigs.len() >= 2 {
+                    let mut sigs = sigs;
+                    let get = |s: &Value, k: &str| s.as_object().and_then(|m| m.get(k)).cloned();
+                    let (a, b) = (
+                        usize::from(arg) % sigs.len(),
+                        usize::from(arg / 7) % sigs.len(),
+                    );
+                    let field = if code % 10 == 4 { "sig" } else { "keyid" };
+                    if let (Some(fa), Some(fb)) = (get(&sigs[a], field), get(&sigs[b], field)) {
+                        if let Value::Object(m) = &mut sigs[a] {
+                            m.insert(field.into(), fb);
+                        }
+                        if let Value::Object(m) = &mut sigs[b] {
+                            m.insert(field.into(), fa);
+                        }
+                    }
+                    if let Value::Object(m) = &mut v {
+                        m.insert("signatures".into(), Value::Array(sigs));
+                    }
+                }
+            }
+            6 => {
+                if let Value::String(s) = node_at(&mut v, path) {
+                    *s = s.to_uppercase();
+                }
+            }
+            7 => style.escape_all = true,
+            8 => style.spaced = true,
+            _ => style.reversed = true,
+        }
+    }
+    let mut text = Vec::new();
+    write_styled(&v, &style, &mut text);
+    let Ok(md) = Metadata::<Root>::from_bytes(&text) else {
+        return;
+    };
+    let original = seed.root.canonical_signed();
+    let by_original = seed
+        .root
+        .signed()
+        .verify_role(TopLevelRole::Root, &md)
+        .is_ok();
+    let by_itself = md.signed().verify_role(TopLevelRole::Root, &md).is_ok();
+    if by_original || by_itself {
+        assert_eq!(
+            md.canonical_signed(),
+            original,
+            "a root whose signed content changed still verifies (original keys: {by_original}, its own: {by_itself})"
+        );
+    }
+    let again = Metadata::<Root>::from_bytes(&md.to_bytes())
+        .unwrap_or_else(|e| panic!("the re-serialised root does not parse: {e}"));
+    assert_eq!(
+        seed.root
+            .signed()
+            .verify_role(TopLevelRole::Root, &again)
+            .is_ok(),
+        by_original,
+        "the root verifies differently after re-serialisation"
+    );
+}
+
 /// Most PBKDF2 iterations a key-file input may ask for before [`private_key`] and
 /// [`notary_key`] skip it (python `cryptography` and Notary write 2,048).
 pub const FUZZ_MAX_PBKDF2_ITERATIONS: u32 = 2048;
@@ -444,5 +714,39 @@ mod tests {
         let notary = include_str!("crypto/testdata/notary_root.key");
         assert!(cheap_kdf(&notary_pem_body(notary).unwrap()));
         NotaryKeyFile::from_pem(notary, NOTARY_KEY_PASSPHRASE).unwrap();
+    }
+
+    /// The structure-aware target reaches both sides of its property: re-styled text of the
+    /// seed root still verifies, and a changed `signed` does not.
+    #[test]
+    fn signed_metadata_reaches_verified_and_refused_documents() {
+        let seed = signed_seed();
+        let style = Style {
+            escape_all: true,
+            spaced: true,
+            reversed: true,
+        };
+        let mut text = Vec::new();
+        write_styled(&seed.envelope, &style, &mut text);
+        assert_ne!(text, seed.root.to_bytes());
+        let md = Metadata::<Root>::from_bytes(&text).unwrap();
+        assert!(seed
+            .root
+            .signed()
+            .verify_role(TopLevelRole::Root, &md)
+            .is_ok());
+        let mut changed = seed.envelope.clone();
+        *node_at(&mut changed, &[1, 2]) = Value::from("changed");
+        let md = Metadata::<Root>::from_bytes(&json::to_json(&changed));
+        if let Ok(md) = md {
+            assert_ne!(md.canonical_signed(), seed.root.canonical_signed());
+            assert!(seed
+                .root
+                .signed()
+                .verify_role(TopLevelRole::Root, &md)
+                .is_err());
+        }
+        signed_metadata(&[7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0]);
+        signed_metadata(&[0, 1, 2, 7, 4, 0, 0, 1]);
     }
 }
