@@ -8,7 +8,7 @@
 //! has one) [`check`] parses each proposed role as its type, checks it is the repository
 //! asked for, that the version is the next one (root: exactly current + 1; other roles:
 //! newer) and that the proposal was made against the trusted current version, and words
-//! the [`diff`](crate::diff) to show. [`wanted_keys`] then says which keys may sign each
+//! the [`diff`] to show. [`wanted_keys`] then says which keys may sign each
 //! role (the authorities the server counts) and have not yet.
 //!
 //! Pure: no network, no key store, no terminal. The command modules
