@@ -59,6 +59,11 @@ pub fn root(old: Option<&Root>, new: &Root) -> Vec<String> {
             (None, Some(y)) => out.push(format!("{role}: threshold {y}")),
             _ => {}
         }
+        if let (Some(b), Some(a)) = (before, after) {
+            if b.extra != a.extra {
+                out.push(format!("{role}: other fields changed"));
+            }
+        }
     }
     let without_gun = |r: &Root| {
         let mut m = r.extra.clone();
@@ -251,6 +256,9 @@ fn describe(r: &DelegatedRole) -> String {
 
 fn delegations(out: &mut Vec<String>, old: &Delegations, new: &Delegations) {
     keys(out, "delegation ", &old.keys, &new.keys);
+    if old.extra != new.extra {
+        out.push("delegations: other fields changed".to_owned());
+    }
     let mut lines = Vec::new();
     for r in &new.roles {
         match old.role(r.name.as_str()) {
