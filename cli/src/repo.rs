@@ -101,6 +101,18 @@ pub enum Submit {
     Propose,
 }
 
+impl Submit {
+    /// How a client-signed snapshot lists a role changed in the same update: with length and
+    /// hashes for a publish; by version only for a proposal, whose files change with every
+    /// signature added (as the server requires).
+    pub fn meta_file(self, version: Version, bytes: &[u8]) -> MetaFile {
+        match self {
+            Submit::Publish => MetaFile::for_bytes(version, bytes),
+            Submit::Propose => MetaFile::version_only(version),
+        }
+    }
+}
+
 /// A repository opened to answer whether an image is trusted (`verify`, `lookup`, `list`,
 /// `export`, `inspect`, `root export`): every refresh enforces expiry, and the trusted set
 /// is the updater's own. It holds no other set, so no answer can come from metadata that
@@ -128,18 +140,6 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Enforcing {}
     impl Sealed for super::Editing {}
-}
-
-impl Submit {
-    /// How a client-signed snapshot lists a role changed in the same update: with length and
-    /// hashes for a publish; by version only for a proposal, whose files change with every
-    /// signature added (as the server requires).
-    pub fn meta_file(self, version: Version, bytes: &[u8]) -> MetaFile {
-        match self {
-            Submit::Publish => MetaFile::for_bytes(version, bytes),
-            Submit::Propose => MetaFile::version_only(version),
-        }
-    }
 }
 
 /// Expiry enforced ([`Expiry::Enforce`](vouch_verifier::Expiry::Enforce)): the trusted set
