@@ -22,6 +22,8 @@
 //! - [`usage`] reads which cached repositories use which keys (`key list`, `key delete`);
 //!   [`confirm`] asks before destructive commands.
 //! - [`expiry`] words the warnings `sign` and `verify` print for roles that expire soon.
+//! - [`approval`] checks a staged proposal before `approve` signs it, and [`diff`] words
+//!   what a proposed role version changes.
 //!
 //! What it is not: a TUF implementation. Every check of fetched metadata is
 //! `vouch-verifier`'s, and the metadata model is `vouch-tuf`'s.
@@ -30,9 +32,11 @@
 // as `VOUCH_<ROLE>_PASSPHRASE` as a user types them, not as rustdoc markup.
 #![allow(rustdoc::invalid_html_tags)]
 
+mod approval;
 mod cmd;
 mod confirm;
 mod context;
+mod diff;
 mod expiry;
 mod failure;
 mod keystore;
@@ -134,6 +138,23 @@ enum Command {
     /// Delete a repository's trust data on the server (and the metadata cached here).
     #[command(after_help = "Example: vouch delete registry.example.com/org/app --yes")]
     Delete(cmd::delete::Args),
+    /// List a repository's staged proposals (threshold signing by several people); show,
+    /// export or import one.
+    #[command(after_help = "Examples:\n  \
+                      vouch proposals registry.example.com/org/app --all\n  \
+                      vouch proposals show registry.example.com/org/app 7\n  \
+                      vouch proposals export registry.example.com/org/app 7 -o p7.json\n  \
+                      vouch proposals import registry.example.com/org/app p7.signed.json")]
+    Proposals(cmd::proposals::Args),
+    /// Check a staged proposal, show what it changes, and add this trust directory's
+    /// signatures to it (online, or offline with --file).
+    #[command(after_help = "Examples:\n  \
+                      vouch approve registry.example.com/org/app 7\n  \
+                      vouch approve --file p7.json -o p7.signed.json")]
+    Approve(cmd::approve::Args),
+    /// Withdraw an open staged proposal.
+    #[command(after_help = "Example: vouch withdraw registry.example.com/org/app 7")]
+    Withdraw(cmd::proposals::WithdrawArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -156,6 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trust(c) => cmd::trust::run(&ctx, c),
         Command::Root(c) => cmd::root::run(&ctx, c),
         Command::Delete(a) => cmd::delete::run(&ctx, a),
+        Command::Proposals(a) => cmd::proposals::run(&ctx, a),
+        Command::Approve(a) => cmd::approve::run(&ctx, a),
+        Command::Withdraw(a) => cmd::proposals::withdraw(&ctx, a),
     }
 }
 

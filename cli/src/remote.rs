@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use reqwest::StatusCode;
 use thiserror::Error;
+use vouch_tuf::api::proposal::{Proposal, Signatures};
 use vouch_tuf::api::AuthRefusal;
 use vouch_tuf::metadata::Key;
 use vouch_tuf::reference::Gun;
@@ -200,6 +201,62 @@ impl Remote {
             },
             e => PublishError::Other(self.word(e, "push")),
         })
+    }
+
+    /// Proposes one update of `files` (role name, exact bytes) whose signatures need not
+    /// meet every threshold; a version the server already has a newer one of (409
+    /// `VERSION_CONFLICT`) is [`PublishError::Conflict`], so that callers refresh and retry.
+    pub fn propose(&self, files: &[(RoleName, Vec<u8>)]) -> Result<Proposal, PublishError> {
+        self.repo.propose(files).map_err(|e| match e {
+            ServerError::Conflict { gun } => PublishError::Conflict {
+                gun: gun.to_string(),
+            },
+            e => PublishError::Other(self.word(e, "push")),
+        })
+    }
+
+    /// The repository's open proposals (with `all`, the closed ones too).
+    pub fn proposals(&self, all: bool) -> anyhow::Result<Vec<Proposal>> {
+        self.repo.proposals(all).map_err(|e| self.word(e, "push"))
+    }
+
+    /// Proposal `id`, its metadata included.
+    pub fn proposal(&self, id: u64) -> anyhow::Result<Proposal> {
+        self.repo
+            .proposal(id)
+            .map_err(|e| self.word_proposal(e, id))
+    }
+
+    /// `e` from a request about proposal `id`: one the repository does not have is named.
+    fn word_proposal(&self, e: ServerError, id: u64) -> anyhow::Error {
+        match e {
+            ServerError::NotFound { .. } => anyhow!(
+                "{} has no proposal #{id} on {}: list them with `vouch proposals {} --all`",
+                self.gun(),
+                self.server(),
+                self.gun()
+            ),
+            e => self.word(e, "push"),
+        }
+    }
+
+    /// Adds `signatures` to proposal `id`.
+    pub fn sign_proposal(&self, id: u64, signatures: &Signatures) -> anyhow::Result<Proposal> {
+        self.repo
+            .sign_proposal(id, signatures)
+            .map_err(|e| match e {
+                ServerError::Conflict { gun } => anyhow!(
+                    "{gun} changed since proposal #{id} was made (409 Conflict): nothing was signed; the proposal is out of date"
+                ),
+                e => self.word_proposal(e, id),
+            })
+    }
+
+    /// Withdraws proposal `id`.
+    pub fn withdraw_proposal(&self, id: u64) -> anyhow::Result<Proposal> {
+        self.repo
+            .withdraw_proposal(id)
+            .map_err(|e| self.word_proposal(e, id))
     }
 
     /// [`Transport::fetch_by`], with the caller's deadline if it has one: a refusal, a

@@ -25,11 +25,17 @@
 //! signed in memory and published as one update; on a 409 the change is re-applied to the
 //! newer metadata, re-signed and retried. Nothing is staged on disk, so a refused change
 //! leaves nothing behind.
+//!
+//! Proposing ([`Submit::Propose`], the commands' `--propose`): the same update, signed by
+//! the keys of each role held here (at least one, up to the threshold), goes to the
+//! server's staged proposals instead, for the other key holders to approve. Only metadata
+//! the server serves as published is ever trusted and cached here: a proposal's is not.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
+use vouch_tuf::api::proposal::Proposal;
 use vouch_tuf::crypto::{PrivateKey, Signer};
 use vouch_tuf::metadata::{
     DelegatedRole, Key, MetaFile, Metadata, PathScope, Role, Root, Snapshot, Targets,
@@ -80,6 +86,31 @@ pub struct Opened<M: Mode> {
     updater: Updater<Remote>,
     /// Where the trusted set of the last refresh is, as the mode keeps it.
     mode: M,
+    /// Whether updates are published or proposed.
+    submit: Submit,
+}
+
+/// How an editing command sends its update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Submit {
+    /// Published at once: each role signed by a threshold of its keys held here.
+    #[default]
+    Publish,
+    /// Proposed for threshold signing by several people: each role signed by the keys of it
+    /// held here (at least one, up to its threshold), sent to the server's proposals.
+    Propose,
+}
+
+impl Submit {
+    /// How a client-signed snapshot lists a role changed in the same update: with length and
+    /// hashes for a publish; by version only for a proposal, whose files change with every
+    /// signature added (as the server requires).
+    pub fn meta_file(self, version: Version, bytes: &[u8]) -> MetaFile {
+        match self {
+            Submit::Publish => MetaFile::for_bytes(version, bytes),
+            Submit::Propose => MetaFile::version_only(version),
+        }
+    }
 }
 
 /// A repository opened to answer whether an image is trusted (`verify`, `lookup`, `list`,
@@ -150,13 +181,16 @@ impl Mode for Editing {
 /// A change to one targets role: the role, and what to do to its metadata.
 pub type RoleChange<'a> = (RoleName, &'a dyn Fn(&mut Targets) -> anyhow::Result<()>);
 
-/// What a successful publish produced.
+/// What a successful publish (or proposal) produced.
 #[derive(Debug, Clone)]
 pub struct Published {
     /// The new version of the changed role.
     pub version: Version,
     /// How many attempts it took (more than one after conflicts).
     pub attempts: u32,
+    /// With [`Submit::Propose`]: the proposal the server made of the update (published at
+    /// once when its signatures already met every threshold).
+    pub proposal: Option<Proposal>,
 }
 
 /// The sha256 hex of `bytes`.
@@ -177,6 +211,7 @@ impl<M: Mode> Opened<M> {
             remote,
             updater,
             mode: M::default(),
+            submit: Submit::Publish,
         };
         repo.refresh()?;
         Ok(repo)
@@ -402,6 +437,28 @@ impl EditingRepo {
         Self::open_in_mode(ctx, gun)
     }
 
+    /// As [`EditingRepo::open_for_editing`], sending updates as `submit` says.
+    pub fn open_to_submit(ctx: &Context, gun: &Gun, submit: Submit) -> anyhow::Result<Self> {
+        let mut repo = Self::open_in_mode(ctx, gun)?;
+        repo.submit = submit;
+        Ok(repo)
+    }
+
+    /// Unlocked keys for this repository's updates: a threshold of each role's keys, or,
+    /// when proposing, those held here.
+    pub fn signers(&self) -> Signers {
+        Signers::new(self.submit)
+    }
+
+    /// Sends `files` as one update: published, or proposed ([`Submit`]). `Ok(None)` for a
+    /// publish, `Ok(Some(proposal))` for a proposal.
+    pub fn send(&self, files: &[(RoleName, Vec<u8>)]) -> Result<Option<Proposal>, PublishError> {
+        match self.submit {
+            Submit::Publish => self.remote.publish(files).map(|()| None),
+            Submit::Propose => self.remote.propose(files).map(Some),
+        }
+    }
+
     /// Warns (on stderr) when roles of `set` have expired, naming them: clients refuse the
     /// repository until they are re-signed, which publishing does for the roles it changes.
     pub fn warn_expired(&self, set: &TrustedSet) {
@@ -459,7 +516,7 @@ impl EditingRepo {
             }
         }
         let keystore = Keystore::new(&ctx.trust_dir);
-        let mut signers: Signers = Signers::default();
+        let mut signers: Signers = self.signers();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -489,7 +546,7 @@ impl EditingRepo {
                 for ((role, bytes), version) in files.iter().zip(&versions) {
                     snapshot.meta.insert(
                         Snapshot::meta_name(role.as_str()),
-                        MetaFile::for_bytes(*version, bytes),
+                        self.submit.meta_file(*version, bytes),
                     );
                 }
                 snapshot.bump_version();
@@ -507,13 +564,14 @@ impl EditingRepo {
                 files.push((TopLevelRole::Snapshot.name(), smd.to_bytes()));
             }
 
-            match self.remote.publish(&files) {
-                Ok(()) => {
+            match self.send(&files) {
+                Ok(proposal) => {
                     return Ok(versions
                         .into_iter()
                         .map(|version| Published {
                             version,
                             attempts: attempt,
+                            proposal: proposal.clone(),
                         })
                         .collect())
                 }
@@ -579,7 +637,7 @@ impl EditingRepo {
         sign: impl Fn(&TrustedSet, &Keystore, &mut Signers) -> anyhow::Result<(Version, Vec<u8>)>,
     ) -> anyhow::Result<Published> {
         let keystore = Keystore::new(&ctx.trust_dir);
-        let mut signers = Signers::default();
+        let mut signers = self.signers();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -587,11 +645,12 @@ impl EditingRepo {
                 self.refresh()?;
             }
             let (version, bytes) = sign(self.trusted()?, &keystore, &mut signers)?;
-            match self.remote.publish(&[(role.name(), bytes)]) {
-                Ok(()) => {
+            match self.send(&[(role.name(), bytes)]) {
+                Ok(proposal) => {
                     return Ok(Published {
                         version,
                         attempts: attempt,
+                        proposal,
                     })
                 }
                 Err(PublishError::Conflict { .. }) if attempt < MAX_PUBLISH_ATTEMPTS => {
@@ -895,11 +954,56 @@ pub fn holds_any(keystore: &Keystore, root: &Root, role: TopLevelRole) -> anyhow
 #[derive(Default)]
 pub struct Signers {
     keys: BTreeMap<KeyId, PrivateKey>,
+    submit: Submit,
 }
 
 impl Signers {
+    /// No keys unlocked yet, for updates sent as `submit` says.
+    pub fn new(submit: Submit) -> Self {
+        Signers {
+            keys: BTreeMap::new(),
+            submit,
+        }
+    }
+
+    /// Unlocks (once) every key of `keyids` held here, for signing `role`; the ids held, in
+    /// order, each with its key.
+    pub fn held(
+        &mut self,
+        keystore: &Keystore,
+        role: &str,
+        keyids: &[KeyId],
+    ) -> anyhow::Result<Vec<(KeyId, &dyn Signer)>> {
+        let mut chosen = Vec::new();
+        for id in keyids {
+            if chosen.contains(id) {
+                continue;
+            }
+            if !self.keys.contains_key(id) {
+                let Some(entry) = keystore.get(id)? else {
+                    continue;
+                };
+                let (pass, source) = passphrase::unlock(&entry.role, id.as_str())?;
+                let key = keystore.unlock(&entry, &pass).with_context(|| {
+                    format!("cannot unlock the {role} key {id} (passphrase {source})")
+                })?;
+                self.keys.insert(id.clone(), key);
+            }
+            chosen.push(id.clone());
+        }
+        Ok(chosen
+            .into_iter()
+            .filter_map(|id| {
+                let k = self.keys.get(&id)? as &dyn Signer;
+                Some((id, k))
+            })
+            .collect())
+    }
+
     /// Unlocks (once) and returns `threshold` of the keys `keyids` of `role` held here,
-    /// checking that each stored key is the one `keys` lists under its id.
+    /// checking that each stored key is the one `keys` lists under its id. When proposing,
+    /// returns those held here (at most `threshold`), and fails before unlocking anything
+    /// when none is.
     pub fn for_keys(
         &mut self,
         keystore: &Keystore,
@@ -909,6 +1013,21 @@ impl Signers {
         threshold: Threshold,
     ) -> anyhow::Result<Vec<&dyn Signer>> {
         let need = threshold.get() as usize;
+        if self.submit == Submit::Propose {
+            let mut held = 0usize;
+            for id in keyids.iter().filter(|id| keys.contains_key(*id)) {
+                if self.keys.contains_key(id) || keystore.get(id)?.is_some() {
+                    held += 1;
+                }
+            }
+            if held == 0 {
+                bail!(
+                    "cannot propose a change of {role}: {} holds none of its keys ({}); nothing was proposed: run this in the trust directory of one of its key holders",
+                    keystore.dir().display(),
+                    keyids.iter().map(KeyId::as_str).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
         let mut chosen = Vec::new();
         for id in keyids {
             if chosen.len() == need {
@@ -931,9 +1050,9 @@ impl Signers {
             self.keys.insert(id.clone(), key);
             chosen.push(id.clone());
         }
-        if chosen.len() < need {
+        if chosen.len() < need && self.submit == Submit::Publish {
             bail!(
-                "signing {role} needs {need} of its keys ({}), and {} holds {}: import the key with `vouch key import`, or use the trust directory that holds it",
+                "signing {role} needs {need} of its keys ({}), and {} holds {}: import the key with `vouch key import`, use the trust directory that holds it, or pass --propose to have the other key holders approve it (`vouch approve`)",
                 keyids.iter().map(KeyId::as_str).collect::<Vec<_>>().join(", "),
                 keystore.dir().display(),
                 chosen.len()

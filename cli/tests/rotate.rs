@@ -241,3 +241,37 @@ fn thresholds_above_one() {
     ])
     .fails(1, &["signing targets needs 2 of its keys", "holds 0"]);
 }
+
+#[test]
+fn rotate_root_and_targets_in_one_update() {
+    let server = Server::start();
+    let owner = Vouch::new(&server);
+    owner.run(&["init", GUN]).ok();
+    owner.sign_digest(GUN, "v1", 1, None).ok();
+    let client = owner.elsewhere();
+    client
+        .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
+        .ok();
+    let (root_before, targets_before) = (keyid_of(&owner, "root"), keyid_of(&owner, "targets"));
+    let r = owner
+        .run(&["--output", "json", "rotate", GUN, "root", "targets"])
+        .json();
+    assert_eq!(r["root_version"], 2);
+    assert_eq!(r["rotated"].as_array().unwrap().len(), 2);
+    assert_eq!(r["rotated"][1]["role"], "targets");
+    assert_eq!(
+        r["rotated"][1]["old_keyids"],
+        serde_json::json!(targets_before)
+    );
+    for (role, before) in [("root", root_before), ("targets", targets_before)] {
+        let after = keyid_of(&owner, role);
+        assert_eq!(after.len(), 1, "{role}");
+        assert!(!before.contains(&after[0]), "{role}");
+    }
+    owner.sign_digest(GUN, "v2", 2, None).ok();
+    let out = client.run(&["verify", &format!("{GUN}:v2"), "--no-registry"]);
+    assert_eq!(out.ok().trim(), format!("{GUN}@{}", digest(2)));
+    owner
+        .run(&["rotate", GUN, "targets", "targets"])
+        .fails(1, &["targets is named twice"]);
+}

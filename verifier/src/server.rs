@@ -1,6 +1,7 @@
 //! One typed client of the vouch server's HTTP API: metadata reads (as a [`Transport`]),
-//! online keys, deleting and publishing, with the paths, error body and reading of a 401
-//! or 403 that [`vouch_tuf::api`] defines.
+//! online keys, deleting, publishing and staged proposals (threshold signing by several
+//! people: [`Repository::propose`], [`Repository::sign_proposal`] …), with the paths, error
+//! body, proposal documents and reading of a 401 or 403 that [`vouch_tuf::api`] defines.
 //!
 //! A [`ServerClient`] is one server (its base URL, [`ServerOptions`] and an optional bearer
 //! token); [`ServerClient::repository`] gives a [`Repository`], one GUN on it. Every
@@ -12,8 +13,10 @@
 //!
 //! Errors are typed ([`ServerError`]): the server could not be reached, did not answer in
 //! time, refused the request (with the [`AuthRefusal`] of a 401 or 403 and the decoded
-//! [`ErrorBody`]), had nothing there (404), or someone published first (409). Callers word
-//! them; this module gives no advice about flags or environment variables.
+//! [`ErrorBody`]), had nothing there (404), or someone published first (409; for a proposal,
+//! a 409 `VERSION_CONFLICT`: other 409s, `PROPOSAL_CLOSED` and `PROPOSAL_LIMIT`, are
+//! refusals carrying the body). Callers word them; this module gives no advice about flags
+//! or environment variables.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +25,8 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
 use thiserror::Error;
 use vouch_tuf::api::path::repository_url;
-use vouch_tuf::api::{AuthRefusal, ErrorBody, FileRef, Route};
+use vouch_tuf::api::proposal::{self, Proposal, Signatures};
+use vouch_tuf::api::{code, AuthRefusal, ErrorBody, FileRef, Route};
 use vouch_tuf::json;
 use vouch_tuf::metadata::Key;
 use vouch_tuf::reference::Gun;
@@ -37,6 +41,15 @@ use crate::transport::{
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Largest online-key document read from the server.
 const MAX_KEY_BODY: u64 = 16 * 1024;
+/// Largest proposal document read from the server: a proposal carries the metadata of
+/// every role it changes, so room for a root, a snapshot and four targets roles of the
+/// largest sizes the verifier accepts, which is more than one publish uploads.
+pub const MAX_PROPOSAL_BODY: u64 = crate::Limits::DEFAULT.root_max_bytes
+    + crate::Limits::DEFAULT.snapshot_max_bytes
+    + 4 * crate::Limits::DEFAULT.targets_max_bytes;
+/// Largest list of proposals read from the server: at most
+/// [`MAX_LISTED`](proposal::MAX_LISTED) documents without their metadata.
+pub const MAX_PROPOSAL_LIST: u64 = 8 * 1024 * 1024;
 
 /// Settings of a [`ServerClient`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -425,6 +438,132 @@ impl Repository {
             Err(e) => Err(e),
         }
     }
+
+    /// Proposes one update of `files` (role name, exact bytes) whose signatures need not
+    /// meet every threshold yet: the same body as [`Repository::publish`], sent to the
+    /// repository's proposals. The answer is the proposal, `pending`, or `published` when
+    /// its signatures already met every threshold. A 409 `VERSION_CONFLICT` (a version not
+    /// newer than the stored one) is [`ServerError::Conflict`]; `PROPOSAL_LIMIT` is a
+    /// refusal.
+    pub fn propose(&self, files: &[(RoleName, Vec<u8>)]) -> Result<Proposal, ServerError> {
+        let (content_type, body) = multipart_body(files);
+        let request = self
+            .server
+            .client
+            .post(self.url(&Route::Proposals(self.gun.clone())))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        let what = "the proposal";
+        let answer = self
+            .server
+            .exchange(
+                what,
+                request,
+                MAX_PROPOSAL_BODY,
+                self.server.publish_timeout,
+                None,
+            )
+            .map_err(|e| self.conflict(e))?;
+        proposal_answer(what, &answer)
+    }
+
+    /// The repository's open proposals (pending, stale, expired), newest first; with `all`,
+    /// the published and withdrawn ones too. Documents in the list omit `metadata`.
+    pub fn proposals(&self, all: bool) -> Result<Vec<Proposal>, ServerError> {
+        let mut url = self.url(&Route::Proposals(self.gun.clone()));
+        if all {
+            url.push_str("?all=true");
+        }
+        let what = "the list of proposals";
+        let request = self.server.client.get(url);
+        let answer =
+            self.server
+                .exchange(what, request, MAX_PROPOSAL_LIST, self.server.timeout, None)?;
+        proposal::decode_list(&answer).map_err(|e| ServerError::BadAnswer {
+            what: what.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Proposal `id`, its metadata included; [`ServerError::NotFound`] when this repository
+    /// has none of that id.
+    pub fn proposal(&self, id: u64) -> Result<Proposal, ServerError> {
+        let what = format!("proposal #{id}");
+        let request = self
+            .server
+            .client
+            .get(self.url(&Route::Proposal(self.gun.clone(), id)));
+        let answer =
+            self.server
+                .exchange(&what, request, MAX_PROPOSAL_BODY, self.server.timeout, None)?;
+        proposal_answer(&what, &answer)
+    }
+
+    /// Adds `signatures` to proposal `id`; the answer is the proposal, `pending`, or
+    /// `published` when every threshold is now met. A closed proposal (`PROPOSAL_CLOSED`)
+    /// and a refused signature are refusals carrying the server's body.
+    pub fn sign_proposal(&self, id: u64, signatures: &Signatures) -> Result<Proposal, ServerError> {
+        let what = format!("the signatures for proposal #{id}");
+        let request = self
+            .server
+            .client
+            .post(self.url(&Route::ProposalSignatures(self.gun.clone(), id)))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(signatures.encode());
+        let answer = self
+            .server
+            .exchange(
+                &what,
+                request,
+                MAX_PROPOSAL_BODY,
+                self.server.publish_timeout,
+                None,
+            )
+            .map_err(|e| self.conflict(e))?;
+        proposal_answer(&what, &answer)
+    }
+
+    /// Withdraws proposal `id`; the answer is the proposal, now `withdrawn`. One already
+    /// published or withdrawn is a refusal (`PROPOSAL_CLOSED`).
+    pub fn withdraw_proposal(&self, id: u64) -> Result<Proposal, ServerError> {
+        let what = format!("withdrawing proposal #{id}");
+        let request = self
+            .server
+            .client
+            .delete(self.url(&Route::Proposal(self.gun.clone(), id)));
+        let answer =
+            self.server
+                .exchange(&what, request, MAX_PROPOSAL_BODY, self.server.timeout, None)?;
+        proposal_answer(&what, &answer)
+    }
+
+    /// A 409 whose code is `VERSION_CONFLICT` as [`ServerError::Conflict`]; anything else
+    /// unchanged.
+    fn conflict(&self, e: ServerError) -> ServerError {
+        match e {
+            ServerError::Refused { refusal, .. }
+                if refusal.status == 409
+                    && refusal
+                        .body
+                        .as_ref()
+                        .and_then(ErrorBody::first)
+                        .is_some_and(|b| b.code == code::VERSION_CONFLICT) =>
+            {
+                ServerError::Conflict {
+                    gun: self.gun.clone(),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The proposal document in an answer to `what`.
+fn proposal_answer(what: &str, body: &[u8]) -> Result<Proposal, ServerError> {
+    Proposal::decode(body).map_err(|e| ServerError::BadAnswer {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// The key in an online-key answer.
@@ -697,6 +836,150 @@ mod tests {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    /// A server that answers one request with `answer` and hands back the request it got
+    /// (head and body as text).
+    fn recording_server(answer: Vec<u8>) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            head.push_str("\r\n");
+            head.push_str(&String::from_utf8_lossy(&body));
+            let _ = tx.send(head);
+            let _ = stream.write_all(&answer);
+        });
+        (server, rx)
+    }
+
+    const PROPOSAL: &str = r#"{"id":7,"gun":"registry.example.com/org/app","status":"pending","proposed_by":"token:alice","created_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-08T00:00:00Z","roles":[{"role":"root","version":4,"base_version":3,"quorum":[{"by":"root version 3","threshold":2,"keyids":["aa","bb"],"signed":["aa"]}]}],"approvals":[]}"#;
+
+    /// Each proposal call goes to its route with its method and body, and reads the
+    /// proposal document it is answered with.
+    #[test]
+    fn proposal_calls_use_their_routes_and_read_the_document() {
+        let files = [(RoleName::new("root").unwrap(), b"{}".to_vec())];
+        let (server, seen) = recording_server(answer("201 Created", "", PROPOSAL));
+        let p = repository_at(&server, Duration::from_secs(10))
+            .propose(&files)
+            .unwrap();
+        assert_eq!((p.id, p.missing()), (7, 1));
+        let req = seen.recv().unwrap();
+        assert!(
+            req.starts_with("POST /v2/registry.example.com/org/app/_trust/proposals HTTP/1.1"),
+            "{req}"
+        );
+        assert!(req.contains("filename=\"root\""), "{req}");
+
+        let list = format!(r#"{{"proposals":[{PROPOSAL}]}}"#);
+        let (server, seen) = recording_server(answer("200 OK", "", &list));
+        let all = repository_at(&server, Duration::from_secs(10))
+            .proposals(true)
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        let req = seen.recv().unwrap();
+        assert!(
+            req.starts_with("GET /v2/registry.example.com/org/app/_trust/proposals?all=true "),
+            "{req}"
+        );
+
+        let (server, seen) = recording_server(answer("200 OK", "", PROPOSAL));
+        repository_at(&server, Duration::from_secs(10))
+            .proposal(7)
+            .unwrap();
+        assert!(seen
+            .recv()
+            .unwrap()
+            .starts_with("GET /v2/registry.example.com/org/app/_trust/proposals/7 "));
+
+        let mut sigs = Signatures::default();
+        sigs.roles.insert(
+            "root".into(),
+            vec![vouch_tuf::metadata::Signature {
+                keyid: vouch_tuf::types::KeyId::new("ab".repeat(32)).unwrap(),
+                sig: "00ff".into(),
+                extra: json::Map::new(),
+            }],
+        );
+        let (server, seen) = recording_server(answer("200 OK", "", PROPOSAL));
+        repository_at(&server, Duration::from_secs(10))
+            .sign_proposal(7, &sigs)
+            .unwrap();
+        let req = seen.recv().unwrap();
+        assert!(
+            req.starts_with("POST /v2/registry.example.com/org/app/_trust/proposals/7/signatures "),
+            "{req}"
+        );
+        let body = req.split("\r\n\r\n").nth(1).unwrap();
+        assert_eq!(Signatures::decode(body.as_bytes()).unwrap(), sigs);
+
+        let (server, seen) = recording_server(answer("200 OK", "", PROPOSAL));
+        repository_at(&server, Duration::from_secs(10))
+            .withdraw_proposal(7)
+            .unwrap();
+        assert!(seen
+            .recv()
+            .unwrap()
+            .starts_with("DELETE /v2/registry.example.com/org/app/_trust/proposals/7 "));
+    }
+
+    /// A 409 `VERSION_CONFLICT` is a conflict (refresh and retry); `PROPOSAL_CLOSED` and
+    /// `PROPOSAL_LIMIT` are refusals carrying the body; an answer that is not a proposal is
+    /// a bad answer.
+    #[test]
+    fn proposal_refusals_are_typed() {
+        let files = [(RoleName::new("targets").unwrap(), b"{}".to_vec())];
+        let conflict = r#"{"errors":[{"code":"VERSION_CONFLICT","detail":null,"message":"targets version 3 is not newer"}]}"#;
+        let (server, _) = recording_server(answer("409 Conflict", "", conflict));
+        assert!(matches!(
+            repository_at(&server, Duration::from_secs(10)).propose(&files),
+            Err(ServerError::Conflict { .. })
+        ));
+        for code in ["PROPOSAL_LIMIT", "PROPOSAL_CLOSED"] {
+            let body =
+                format!(r#"{{"errors":[{{"code":"{code}","detail":null,"message":"no"}}]}}"#);
+            let (server, _) = recording_server(answer("409 Conflict", "", &body));
+            match repository_at(&server, Duration::from_secs(10))
+                .sign_proposal(7, &Signatures::default())
+                .unwrap_err()
+            {
+                ServerError::Refused { refusal, .. } => {
+                    assert_eq!(refusal.status, 409);
+                    assert_eq!(refusal.body.unwrap().first().unwrap().code, code);
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+        let (server, _) = recording_server(answer("200 OK", "", r#"{"id":"x"}"#));
+        assert!(matches!(
+            repository_at(&server, Duration::from_secs(10)).proposal(7),
+            Err(ServerError::BadAnswer { .. })
+        ));
+        let (server, _) = recording_server(answer("404 Not Found", "", ""));
+        assert!(matches!(
+            repository_at(&server, Duration::from_secs(10)).proposal(8),
+            Err(ServerError::NotFound { .. })
+        ));
     }
 
     #[test]

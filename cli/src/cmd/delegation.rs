@@ -61,6 +61,11 @@ pub struct AddArgs {
     /// Stop the search for a tag at this role when its paths match.
     #[arg(long)]
     pub terminating: bool,
+    /// Propose the change for threshold signing by several people instead of publishing it:
+    /// it is signed with the keys of each role held here (up to the threshold) and kept
+    /// pending on the server until the other key holders run `vouch approve`.
+    #[arg(long)]
+    pub propose: bool,
 }
 
 /// `vouch delegation remove`
@@ -74,6 +79,11 @@ pub struct RemoveArgs {
     /// --key the whole delegation is removed (the tags it signed stop verifying).
     #[arg(long = "key", value_name = "KEYID")]
     pub keys: Vec<String>,
+    /// Propose the change for threshold signing by several people instead of publishing it:
+    /// it is signed with the keys of each role held here (up to the threshold) and kept
+    /// pending on the server until the other key holders run `vouch approve`.
+    #[arg(long)]
+    pub propose: bool,
 }
 
 /// `vouch delegation list`
@@ -136,13 +146,13 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
                 threshold,
                 terminating: a.terminating,
             };
-            let published = add(ctx, &gun, &change)?;
-            report(ctx, "delegated", &gun, &name, published.version.get())
+            let published = add_as(ctx, &gun, &change, super::submit(a.propose))?;
+            report(ctx, "delegated", &gun, &name, &published)
         }
         DelegationCommand::Remove(a) => {
             let gun = super::parse_gun(&a.gun)?;
             let name = delegated_name(&a.role)?;
-            let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
+            let mut repo = EditingRepo::open_to_submit(ctx, &gun, super::submit(a.propose))?;
             repo.warn_expired(repo.trusted()?);
             if !a.keys.is_empty() {
                 check_still_signed(&repo, &name, &a.keys)?;
@@ -187,7 +197,7 @@ pub fn run(ctx: &Context, cmd: DelegationCommand) -> anyhow::Result<()> {
             } else {
                 "changed"
             };
-            report(ctx, what, &gun, &name, published.version.get())
+            report(ctx, what, &gun, &name, &published)
         }
         DelegationCommand::List(a) => {
             let gun = super::parse_gun(&a.gun)?;
@@ -301,8 +311,12 @@ fn report(
     what: &str,
     gun: &vouch_tuf::reference::Gun,
     role: &RoleName,
-    version: u64,
+    published: &Published,
 ) -> anyhow::Result<()> {
+    if let Some(p) = &published.proposal {
+        return super::proposals::proposed(ctx, gun, p);
+    }
+    let version = published.version.get();
     match ctx.output {
         Format::Json => output::json(&json!({
             "gun": gun.as_str(),
@@ -332,9 +346,20 @@ pub struct Delegate {
 
 /// Adds `change` to the delegations of `gun`'s targets and publishes it.
 pub fn add(ctx: &Context, gun: &Gun, change: &Delegate) -> anyhow::Result<Published> {
+    add_as(ctx, gun, change, crate::repo::Submit::Publish)
+}
+
+/// Adds `change` to the delegations of `gun`'s targets and publishes or proposes it, as
+/// `submit` says.
+pub fn add_as(
+    ctx: &Context,
+    gun: &Gun,
+    change: &Delegate,
+    submit: crate::repo::Submit,
+) -> anyhow::Result<Published> {
     let targets = TopLevelRole::Targets.name();
     let name = &change.name;
-    let mut repo = EditingRepo::open_for_editing(ctx, gun)?;
+    let mut repo = EditingRepo::open_to_submit(ctx, gun, submit)?;
     repo.warn_expired(repo.trusted()?);
     let was_listed = repo::listed(repo.trusted()?, name);
     let published = repo.publish_change(ctx, &targets, &|t| {

@@ -7,6 +7,15 @@
 //! the snapshot key), publishes them as one update and pins the new root in the trust
 //! directory. When the server refuses, keys made by this run are deleted again.
 //!
+//! Several people (threshold signing): `--root-key FILE` adds another person's root public
+//! key (a TUF key object, `vouch key export KEYID --public`) to root without its private
+//! key. When fewer root keys are held here than `--root-threshold`, `--propose` sends the new
+//! repository as a staged proposal signed by the keys held here; the other root key holders
+//! approve it (`vouch approve GUN ID`) and the server publishes it once the threshold is
+//! met. Nothing is pinned here before it is published: the first command run after that
+//! trusts the published root (with a warning showing its fingerprint), or the one given with
+//! `--trust-root`.
+//!
 //! With `--hashed-bins N` (16, 256 or 4096) targets delegates every tag to one of N
 //! hashed-bin roles `bins-PREFIX` by the hex SHA-256 of its name (`path_hash_prefixes`,
 //! terminating), signed by the targets keys; the N empty bins (version 1) go up in the same
@@ -17,7 +26,7 @@ use serde_json::json;
 use vouch_tuf::crypto::Signer;
 use vouch_tuf::crypto::{Algorithm, PrivateKey};
 use vouch_tuf::metadata::{
-    DelegatedRole, Delegations, Key, MetaFile, Metadata, PathScope, Root, Snapshot, Targets,
+    DelegatedRole, Delegations, Key, Metadata, PathScope, Root, Snapshot, Targets,
 };
 use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole};
 
@@ -30,6 +39,7 @@ use crate::passphrase;
 use crate::remote::{PublishError, Remote};
 use crate::repo::{self, Repo};
 use crate::trust;
+use vouch_tuf::api::proposal::ProposalStatus;
 
 /// `vouch init`
 ///
@@ -38,9 +48,10 @@ use crate::trust;
 pub struct Args {
     /// The image repository, e.g. registry.example.com/org/app.
     pub gun: String,
-    /// Use this stored root key (id or unique prefix) instead of generating one.
-    /// Repeatable.
-    #[arg(long, value_name = "KEYID")]
+    /// Use this stored root key (id or unique prefix) instead of generating one, or list
+    /// another key holder's root public key (a file holding its TUF key object, from
+    /// `vouch key export KEYID --public`). Repeatable.
+    #[arg(long, value_name = "KEYID|FILE")]
     pub root_key: Vec<String>,
     /// Use this stored targets key instead of generating one. Repeatable.
     #[arg(long, value_name = "KEYID")]
@@ -60,6 +71,11 @@ pub struct Args {
     /// thousands of tags.
     #[arg(long, value_name = "N")]
     pub hashed_bins: Option<usize>,
+    /// Propose the new repository for threshold signing instead of publishing it, when
+    /// fewer root keys than --root-threshold are held here: the other root key holders run
+    /// `vouch approve`.
+    #[arg(long)]
+    pub propose: bool,
 }
 
 /// The delegations of `count` hashed bins `bins-PREFIX`, each for the target names whose
@@ -108,6 +124,7 @@ fn keys_for(
     role: TopLevelRole,
     given: &[String],
     threshold: u32,
+    others: usize,
 ) -> anyhow::Result<(Vec<(PrivateKey, KeyId)>, Threshold)> {
     let th = Threshold::new(threshold)
         .map_err(|e| anyhow::anyhow!("--{role}-threshold {threshold}: {e}"))?;
@@ -119,7 +136,7 @@ fn keys_for(
         }
         keys.push((k, id));
     }
-    while keys.len() < threshold as usize {
+    while keys.is_empty() || keys.len() + others < threshold as usize {
         keys.push(key_for(keystore, made, role, None)?);
     }
     Ok((keys, th))
@@ -165,11 +182,16 @@ pub struct Created {
     pub root_bytes: Vec<u8>,
     /// How many hashed bins were made (0 without `--hashed-bins`).
     pub bin_count: usize,
+    /// With `--propose`, while other root key holders must still approve: the proposal.
+    pub proposal: Option<vouch_tuf::api::proposal::Proposal>,
 }
 
 /// Runs `vouch init`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let created = create(ctx, &args)?;
+    if let Some(p) = &created.proposal {
+        return super::proposals::proposed(ctx, &created.gun, p);
+    }
     report(ctx, &created, args.hashed_bins)
 }
 
@@ -206,20 +228,68 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
         Some(remote.online_key(TopLevelRole::Snapshot)?)
     };
 
+    // Other people's root public keys (files), and the root keys held here (ids).
+    let mut other_root_keys: Vec<Key> = Vec::new();
+    let mut held_root_ids: Vec<String> = Vec::new();
+    for given in &args.root_key {
+        let path = std::path::Path::new(given);
+        if path.is_file() {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read --root-key {}", path.display()))?;
+            let v = vouch_tuf::json::parse(&bytes).map_err(|e| {
+                anyhow::anyhow!("--root-key {}: not a TUF key object: {e}", path.display())
+            })?;
+            let k = Key::from_value(v)
+                .with_context(|| format!("--root-key {}: not a TUF key object", path.display()))?;
+            if other_root_keys.iter().any(|o| o.key_id() == k.key_id()) {
+                bail!(
+                    "--root-key {}: the key {} is given twice",
+                    path.display(),
+                    k.key_id()
+                );
+            }
+            other_root_keys.push(k);
+        } else {
+            held_root_ids.push(given.clone());
+        }
+    }
     let mut made = NewKeys::new(&keystore);
     let (root_keys, root_threshold) = keys_for(
         &keystore,
         &mut made,
         TopLevelRole::Root,
-        &args.root_key,
+        &held_root_ids,
         args.root_threshold,
+        other_root_keys.len(),
     )?;
+    if root_keys
+        .iter()
+        .any(|(_, id)| other_root_keys.iter().any(|k| k.key_id() == *id))
+    {
+        bail!("a --root-key file names a key this trust directory holds: give its id instead");
+    }
+    let all_root = root_keys.len() + other_root_keys.len();
+    if (root_threshold.get() as usize) > all_root {
+        bail!(
+            "--root-threshold {} is more than the {all_root} root keys given: nothing was created",
+            root_threshold.get()
+        );
+    }
+    let short = root_keys.len() < root_threshold.get() as usize;
+    if short && !args.propose {
+        bail!(
+            "root version 1 needs {} root signatures, and this trust directory holds {} of its keys: pass --propose so that the other root key holders approve it (`vouch approve`); nothing was created",
+            root_threshold.get(),
+            root_keys.len()
+        );
+    }
     let (targets_keys, targets_threshold) = keys_for(
         &keystore,
         &mut made,
         TopLevelRole::Targets,
         &args.targets_key,
         args.targets_threshold,
+        0,
     )?;
     let client_snapshot = match server_snapshot_key {
         Some(_) => None,
@@ -233,6 +303,9 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
     root.set_gun(gun.as_str());
     for (k, _) in &root_keys {
         root.add_key(TopLevelRole::Root, keystore::public_key(k));
+    }
+    for k in &other_root_keys {
+        root.add_key(TopLevelRole::Root, k.clone());
     }
     root.set_threshold(TopLevelRole::Root, root_threshold);
     for (k, _) in &targets_keys {
@@ -250,7 +323,7 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
     let root_bytes = root_md.to_bytes();
     // A pin file that covers this repository must accept its first root, or no consumer
     // following that file could ever trust it: refuse before anything is published.
-    if let Some((anchor, origin)) = trust::requested(ctx, &gun)? {
+    if let Some((anchor, origin)) = trust::requested(ctx, &gun)?.filter(|_| !args.propose) {
         anchor.admits(&root_bytes, &gun).map_err(|e| {
             anyhow::anyhow!(
                 "{origin} pins {gun} to {}, and the root this would create is not accepted: {e}; \
@@ -280,6 +353,7 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
         Metadata::signed_by(targets, &signers(&targets_keys)).context("cannot sign targets")?;
     let targets_bytes = targets_md.to_bytes();
 
+    let submit = super::submit(args.propose);
     let mut files = vec![
         (TopLevelRole::Root.name(), root_bytes.clone()),
         (TopLevelRole::Targets.name(), targets_bytes.clone()),
@@ -288,12 +362,12 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
         let mut snapshot = Snapshot::new(now.add_seconds(repo::SNAPSHOT_LIFETIME_SECS));
         snapshot.meta.insert(
             Snapshot::meta_name("targets"),
-            MetaFile::for_bytes(targets_md.version(), &targets_bytes),
+            submit.meta_file(targets_md.version(), &targets_bytes),
         );
         for (name, bytes) in &bins {
             snapshot.meta.insert(
                 Snapshot::meta_name(name.as_str()),
-                MetaFile::for_bytes(vouch_tuf::types::Version::ONE, bytes),
+                submit.meta_file(vouch_tuf::types::Version::ONE, bytes),
             );
         }
         let smd = Metadata::signed_by(snapshot, &[snap_key]).context("cannot sign snapshot")?;
@@ -302,15 +376,44 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
     let bin_count = bins.len();
     files.extend(bins);
 
-    match remote.publish(&files) {
-        Ok(()) => {}
+    let sent = if args.propose {
+        remote.propose(&files).map(Some)
+    } else {
+        remote.publish(&files).map(|()| None)
+    };
+    let proposal = match sent {
+        Ok(p) => p,
         Err(PublishError::Conflict { gun }) => bail!(
             "{gun} already has trust data on {}: nothing changed (use `vouch status {gun}` to see it)",
             ctx.server
         ),
         Err(PublishError::Other(e)) => return Err(e),
-    }
+    };
     made.keep_for(gun.as_str());
+    let ids = |keys: &[(PrivateKey, KeyId)]| -> Vec<String> {
+        keys.iter().map(|(_, id)| id.to_string()).collect()
+    };
+    let mut root_ids = ids(&root_keys);
+    root_ids.extend(other_root_keys.iter().map(|k| k.key_id().to_string()));
+    let snapshot_holder = if client_snapshot.is_some() {
+        "client"
+    } else {
+        "server"
+    };
+    if let Some(p) = proposal.filter(|p| p.status != ProposalStatus::Published) {
+        // Pending: nothing is published, so nothing is pinned or cached here.
+        return Ok(Created {
+            gun,
+            root_ids,
+            targets_ids: ids(&targets_keys),
+            root_threshold,
+            targets_threshold,
+            snapshot_holder,
+            root_bytes,
+            bin_count,
+            proposal: Some(p),
+        });
+    }
 
     // Pin the root this run signed (replacing whatever this machine trusted for the GUN
     // before: the server just accepted a new repository), then check the round trip
@@ -327,23 +430,16 @@ pub fn create(ctx: &Context, args: &Args) -> anyhow::Result<Created> {
     )?;
     Repo::open(ctx, &gun).context("the new repository does not verify")?;
 
-    let snapshot_holder = if client_snapshot.is_some() {
-        "client"
-    } else {
-        "server"
-    };
-    let ids = |keys: &[(PrivateKey, KeyId)]| -> Vec<String> {
-        keys.iter().map(|(_, id)| id.to_string()).collect()
-    };
     Ok(Created {
         gun,
-        root_ids: ids(&root_keys),
+        root_ids,
         targets_ids: ids(&targets_keys),
         root_threshold,
         targets_threshold,
         snapshot_holder,
         root_bytes,
         bin_count,
+        proposal: None,
     })
 }
 
@@ -358,6 +454,7 @@ fn report(ctx: &Context, created: &Created, hashed_bins: Option<usize>) -> anyho
         snapshot_holder,
         root_bytes,
         bin_count,
+        proposal: _,
     } = created;
     let (root_threshold, targets_threshold, bin_count) =
         (*root_threshold, *targets_threshold, *bin_count);

@@ -1,5 +1,6 @@
 //! One module per subcommand: each has an `Args` (or subcommand enum) and a `run`.
 
+pub mod approve;
 pub mod bundle;
 pub mod delegation;
 pub mod delete;
@@ -9,6 +10,7 @@ pub mod key;
 pub mod list;
 pub mod lookup;
 pub mod notary;
+pub mod proposals;
 pub mod renew;
 pub mod root;
 pub mod rotate;
@@ -52,6 +54,15 @@ pub fn parse_role(s: Option<&str>) -> anyhow::Result<RoleName> {
         Some(r) => format!("targets/{r}"),
     };
     RoleName::new(full.clone()).map_err(|e| anyhow::anyhow!("invalid role {full:?}: {e}"))
+}
+
+/// How `--propose` says an update is sent.
+pub fn submit(propose: bool) -> crate::repo::Submit {
+    if propose {
+        crate::repo::Submit::Propose
+    } else {
+        crate::repo::Submit::Publish
+    }
 }
 
 /// A tuf `Value` as a serde_json value (for JSON output).

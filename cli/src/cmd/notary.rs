@@ -650,6 +650,7 @@ fn import_one(ctx: &Context, args: &Args, trust_dir: &Path, gun: &Gun) -> anyhow
                 targets_threshold: 1,
                 client_snapshot: false,
                 hashed_bins: None,
+                propose: false,
             },
         )?;
         true

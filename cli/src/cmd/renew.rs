@@ -33,12 +33,17 @@ pub struct Args {
     /// or a delegated role) now. Repeatable.
     #[arg(long = "role", value_name = "ROLE")]
     pub roles: Vec<String>,
+    /// Propose the change for threshold signing by several people instead of publishing it:
+    /// it is signed with the keys of each role held here (up to the threshold) and kept
+    /// pending on the server until the other key holders run `vouch approve`.
+    #[arg(long)]
+    pub propose: bool,
 }
 
 /// Runs `vouch renew`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let gun = super::parse_gun(&args.gun)?;
-    let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
+    let mut repo = EditingRepo::open_to_submit(ctx, &gun, super::submit(args.propose))?;
     let keystore = Keystore::new(&ctx.trust_dir);
     let set = repo.with_delegations()?;
     repo.warn_expired(&set);
@@ -101,9 +106,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     };
 
     let mut renewed = Vec::new();
+    let mut proposed = Vec::new();
     if chosen.contains(&root_name) {
         let published = repo.renew_root(ctx)?;
         renewed.push((root_name.clone(), published.version.get()));
+        proposed.extend(published.proposal);
         repo.refresh()?;
     }
     let unchanged = |_: &mut vouch_tuf::metadata::Targets| Ok(());
@@ -115,10 +122,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     }
     if !others.is_empty() {
         let published = repo.publish_changes(ctx, &others)?;
+        proposed.extend(published.first().and_then(|p| p.proposal.clone()));
         for ((role, _), p) in others.iter().zip(published) {
             renewed.push((role.clone(), p.version.get()));
         }
-        if chosen.contains(&snapshot_name) {
+        if chosen.contains(&snapshot_name) && proposed.is_empty() {
             // Re-signed with the roles above.
             repo.refresh()?;
             let version = repo.trusted()?.snapshot().map_or(0, |s| s.version().get());
@@ -127,6 +135,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     } else if chosen.contains(&snapshot_name) {
         let published = repo.renew_snapshot(ctx)?;
         renewed.push((snapshot_name.clone(), published.version.get()));
+        proposed.extend(published.proposal);
+    }
+    if !proposed.is_empty() {
+        return match ctx.output {
+            Format::Json => output::json(&json!({
+                "gun": gun.as_str(),
+                "proposals": proposed.iter().map(|p| super::proposals::to_json(&gun, p)).collect::<Vec<_>>(),
+            })),
+            Format::Text => output::text(
+                &proposed
+                    .iter()
+                    .map(|p| super::proposals::proposed_text(&gun, p))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        };
     }
     match ctx.output {
         Format::Json => output::json(&json!({

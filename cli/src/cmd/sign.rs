@@ -72,6 +72,11 @@ pub struct Args {
     /// hashed bins, the bin each tag hashes to).
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// Propose the change for threshold signing by several people instead of publishing it:
+    /// it is signed with the keys of each role held here (up to the threshold) and kept
+    /// pending on the server until the other key holders run `vouch approve`.
+    #[arg(long)]
+    pub propose: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -503,7 +508,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let mut progress = Progress::new("signing", groups.len());
     for (gun, changes) in &groups {
         progress.working_on(gun.as_str());
-        let published = EditingRepo::open_for_editing(ctx, gun)
+        let published = EditingRepo::open_to_submit(ctx, gun, super::submit(args.propose))
             .and_then(|mut repo| sign_group(ctx, &mut repo, given.as_ref(), changes))
             .map_err(|e| {
                 if done.is_empty() {
@@ -517,6 +522,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             })?;
         progress.finished_one();
         done.push(gun.to_string());
+        if let Some(p) = published.first().and_then(|(_, p)| p.proposal.as_ref()) {
+            match ctx.output {
+                Format::Json => signed.push(super::proposals::to_json(gun, p)),
+                Format::Text => output::text(&super::proposals::proposed_text(gun, p))?,
+            }
+            continue;
+        }
         for (c, (role, published)) in changes.iter().zip(&published) {
             match ctx.output {
                 Format::Json => signed.push(signed_json(
@@ -556,6 +568,7 @@ mod tests {
             media_type: None,
             custom: Some(r#"{"sbom":"sha256:00"}"#.into()),
             role: None,
+            propose: false,
             registry: RegistryArgs::default(),
         }
     }

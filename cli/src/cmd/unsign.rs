@@ -19,6 +19,11 @@ pub struct Args {
     /// bin by its name) instead of targets or its hashed bin.
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// Propose the change for threshold signing by several people instead of publishing it:
+    /// it is signed with the keys of each role held here (up to the threshold) and kept
+    /// pending on the server until the other key holders run `vouch approve`.
+    #[arg(long)]
+    pub propose: bool,
 }
 
 /// Runs `vouch unsign`.
@@ -34,7 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let gun = image.gun();
-    let mut repo = EditingRepo::open_for_editing(ctx, &gun)?;
+    let mut repo = EditingRepo::open_to_submit(ctx, &gun, super::submit(args.propose))?;
     repo.warn_expired(repo.trusted()?);
     let role = super::sign::route(&repo, given.as_ref(), &[name.as_str()])?
         .pop()
@@ -45,6 +50,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
         Ok(())
     })?;
+    if let Some(p) = &published.proposal {
+        return super::proposals::proposed(ctx, &gun, p);
+    }
     match ctx.output {
         Format::Json => output::json(&json!({
             "gun": gun.as_str(),

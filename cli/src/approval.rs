@@ -1,0 +1,613 @@
+//! The checks an approver's client makes before it signs a staged proposal, and which of
+//! the approver's keys may sign each proposed role (`vouch approve`, `vouch proposals
+//! show`).
+//!
+//! An approver never signs something it has not shown and checked. Against a
+//! [`Baseline`] (the trusted current metadata: verified through the updater, or for an
+//! offline approval the exported copy, checked against this trust directory's cache when it
+//! has one) [`check`] parses each proposed role as its type, checks it is the repository
+//! asked for, that the version is the next one (root: exactly current + 1; other roles:
+//! newer) and that the proposal was made against the trusted current version, and words
+//! the [`diff`] to show. [`wanted_keys`] then says which keys may sign each
+//! role (the authorities the server counts) and have not yet.
+//!
+//! Pure: no network, no key store, no terminal. The command modules
+//! ([`crate::cmd::approve`]) do the fetching, asking and signing.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context as _};
+use vouch_tuf::api::proposal::{Proposal, ProposedRole};
+use vouch_tuf::json::Value;
+use vouch_tuf::metadata::{Key, Metadata, Root, Snapshot, Targets};
+use vouch_tuf::reference::Gun;
+use vouch_tuf::types::{KeyId, RoleName, TopLevelRole};
+
+use crate::diff;
+
+/// The trusted current metadata a proposal is checked against.
+#[derive(Debug, Default, Clone)]
+pub struct Baseline {
+    /// The current root (`None` only offline, with no trusted copy and no root in the file).
+    pub root: Option<Metadata<Root>>,
+    /// The current top-level targets and the delegated roles known, by role name.
+    pub targets: BTreeMap<String, Metadata<Targets>>,
+    /// The current snapshot, when known.
+    pub snapshot: Option<Metadata<Snapshot>>,
+}
+
+impl Baseline {
+    /// The current version of `role`, when known.
+    pub fn version_of(&self, role: &str) -> Option<u64> {
+        match role {
+            "root" => self.root.as_ref().map(|m| m.version().get()),
+            "snapshot" => self.snapshot.as_ref().map(|m| m.version().get()),
+            r => self.targets.get(r).map(|m| m.version().get()),
+        }
+    }
+
+    /// The current envelope of `role` as a JSON value, when known.
+    pub fn envelope(&self, role: &str) -> Option<Value> {
+        match role {
+            "root" => self.root.as_ref().map(Metadata::to_value),
+            "snapshot" => self.snapshot.as_ref().map(Metadata::to_value),
+            r => self.targets.get(r).map(Metadata::to_value),
+        }
+    }
+
+    /// The canonical `signed` bytes of `role`'s current version, when known.
+    pub fn canonical(&self, role: &str) -> Option<&[u8]> {
+        match role {
+            "root" => self.root.as_ref().map(Metadata::canonical_signed),
+            "snapshot" => self.snapshot.as_ref().map(Metadata::canonical_signed),
+            r => self.targets.get(r).map(Metadata::canonical_signed),
+        }
+    }
+}
+
+/// A proposed role's metadata, parsed as its type.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    /// A new root.
+    Root(Metadata<Root>),
+    /// Top-level targets or a delegated role.
+    Targets(Metadata<Targets>),
+    /// A client-held snapshot.
+    Snapshot(Metadata<Snapshot>),
+}
+
+impl Parsed {
+    /// Parses the envelope `v` of role `role` as that role's type.
+    pub fn parse(role: &str, v: &Value) -> anyhow::Result<Self> {
+        let what = || format!("the proposed {role} is not valid {role} metadata");
+        Ok(match role {
+            "root" => Parsed::Root(Metadata::from_value(role, v.clone()).with_context(what)?),
+            "snapshot" => {
+                Parsed::Snapshot(Metadata::from_value(role, v.clone()).with_context(what)?)
+            }
+            "timestamp" => bail!(
+                "the proposal changes timestamp, which the server signs itself: refusing to sign it"
+            ),
+            _ => Parsed::Targets(Metadata::from_value(role, v.clone()).with_context(what)?),
+        })
+    }
+
+    /// The version it proposes.
+    pub fn version(&self) -> u64 {
+        match self {
+            Parsed::Root(m) => m.version().get(),
+            Parsed::Targets(m) => m.version().get(),
+            Parsed::Snapshot(m) => m.version().get(),
+        }
+    }
+
+    /// The canonical bytes of `signed`: what a signature covers.
+    pub fn canonical(&self) -> &[u8] {
+        match self {
+            Parsed::Root(m) => m.canonical_signed(),
+            Parsed::Targets(m) => m.canonical_signed(),
+            Parsed::Snapshot(m) => m.canonical_signed(),
+        }
+    }
+
+    /// The key ids that already signed it.
+    pub fn signed_by(&self) -> Vec<KeyId> {
+        let sigs = match self {
+            Parsed::Root(m) => m.signatures(),
+            Parsed::Targets(m) => m.signatures(),
+            Parsed::Snapshot(m) => m.signatures(),
+        };
+        sigs.iter().map(|s| s.keyid.clone()).collect()
+    }
+}
+
+/// One proposed role, checked.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The role name.
+    pub role: String,
+    /// Its proposed metadata.
+    pub parsed: Parsed,
+    /// The trusted current version it replaces (`None`: a new role).
+    pub current: Option<u64>,
+    /// What changes, one line each.
+    pub diff: Vec<String>,
+}
+
+/// The proposed envelope of `r`, which a document fetched by id always carries.
+fn metadata_of(r: &ProposedRole) -> anyhow::Result<&Value> {
+    r.metadata.as_ref().ok_or_else(|| {
+        anyhow!(
+            "the proposal carries no metadata for {}: fetch it by id (`vouch proposals show`)",
+            r.role
+        )
+    })
+}
+
+/// Parses every role of `proposal` as its type and words what each changes against `base`,
+/// without judging whether it may be signed (for `vouch proposals show`); [`check`] judges.
+pub fn describe(proposal: &Proposal, base: &Baseline) -> anyhow::Result<Vec<Checked>> {
+    let mut out = Vec::with_capacity(proposal.roles.len());
+    for r in &proposal.roles {
+        let parsed = Parsed::parse(&r.role, metadata_of(r)?)?;
+        out.push(Checked {
+            diff: diff_of(&r.role, &parsed, base),
+            role: r.role.clone(),
+            current: base.version_of(&r.role),
+            parsed,
+        });
+    }
+    Ok(out)
+}
+
+fn diff_of(role: &str, parsed: &Parsed, base: &Baseline) -> Vec<String> {
+    match parsed {
+        Parsed::Root(m) => diff::root(base.root.as_ref().map(Metadata::signed), m.signed()),
+        Parsed::Targets(m) => {
+            diff::targets(base.targets.get(role).map(Metadata::signed), m.signed())
+        }
+        Parsed::Snapshot(m) => {
+            diff::snapshot(base.snapshot.as_ref().map(Metadata::signed), m.signed())
+        }
+    }
+}
+
+/// Checks every role of `proposal` against `base` for the repository `gun`, and words what
+/// each changes. Fails, naming the role, when the proposal is for another repository, a
+/// role does not parse as its type, its version is not the next one, or it was made against
+/// a version other than the trusted current one.
+pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<Vec<Checked>> {
+    if proposal.gun != gun.as_str() {
+        bail!(
+            "proposal #{} is for {}, not {gun}: refusing to sign it",
+            proposal.id,
+            proposal.gun
+        );
+    }
+    if proposal.roles.is_empty() {
+        bail!("proposal #{} changes no role: nothing to sign", proposal.id);
+    }
+    let mut out = Vec::with_capacity(proposal.roles.len());
+    for r in &proposal.roles {
+        if out.iter().any(|c: &Checked| c.role == r.role) {
+            bail!(
+                "proposal #{} lists {} twice: refusing to sign it",
+                proposal.id,
+                r.role
+            );
+        }
+        RoleName::new(r.role.clone()).map_err(|e| {
+            anyhow!(
+                "proposal #{} names an invalid role {:?} ({e}): refusing to sign it",
+                proposal.id,
+                r.role
+            )
+        })?;
+        let parsed = Parsed::parse(&r.role, metadata_of(r)?)?;
+        if parsed.version() != r.version {
+            bail!(
+                "proposal #{} says {} version {}, and its metadata is version {}: refusing to sign it",
+                proposal.id,
+                r.role,
+                r.version,
+                parsed.version()
+            );
+        }
+        let current = base.version_of(&r.role);
+        let id = proposal.id;
+        let role = &r.role;
+        match (&parsed, current) {
+            // The first root of a new repository: there is nothing to compare it with.
+            (Parsed::Root(_), None) if parsed.version() == 1 => {}
+            (Parsed::Root(_), None) => bail!(
+                "no trusted root of {gun} to check proposal #{id} against: open the repository once (`vouch status {gun}`) and try again"
+            ),
+            (Parsed::Root(_), Some(c)) if parsed.version() != c + 1 => bail!(
+                "proposal #{id} proposes root version {}, and the trusted root is version {c}: a new root must be version {}; \
+                 either this trust directory's view or the proposal is out of date (`vouch status {gun}` refreshes it; \
+                 an outdated proposal must be withdrawn and proposed again)",
+                parsed.version(),
+                c + 1
+            ),
+            (_, Some(c)) if parsed.version() <= c => bail!(
+                "proposal #{id} proposes {role} version {}, which is not newer than the trusted version {c}: \
+                 either this trust directory's view or the proposal is out of date; nothing was signed",
+                parsed.version()
+            ),
+            _ => {}
+        }
+        if r.base_version != current {
+            let said = |v: Option<u64>| {
+                v.map_or("none (a new role)".to_owned(), |v| format!("version {v}"))
+            };
+            bail!(
+                "proposal #{id} was made against {role} {}, and the trusted current {role} is {}: \
+                 either this trust directory's view or the proposal is out of date (someone published \
+                 {role} since); nothing was signed: withdraw it (`vouch withdraw {gun} {id}`) and propose again",
+                said(r.base_version),
+                said(current)
+            );
+        }
+        if let Parsed::Root(m) = &parsed {
+            if let Some(g) = m.signed().gun() {
+                if g != gun.as_str() {
+                    bail!("the proposed root of proposal #{id} names the repository {g}, not {gun}: refusing to sign it");
+                }
+            }
+        }
+        let diff = diff_of(role, &parsed, base);
+        out.push(Checked {
+            role: r.role.clone(),
+            parsed,
+            current,
+            diff,
+        });
+    }
+    Ok(out)
+}
+
+/// Keys one authority lets sign a role: its key objects and the ids it assigns.
+pub type Authority = (BTreeMap<KeyId, Key>, Vec<KeyId>);
+
+/// Who may sign `role`: for root, the trusted current root's and the proposed root's root
+/// keys; for targets (and snapshot), the proposed root's keys if root is proposed, else the
+/// trusted root's; for a delegated role, its delegation's keys in the proposed delegating
+/// role if that is proposed, else in the trusted one. Empty when no authority is known.
+pub fn authorities(role: &str, checked: &[Checked], base: &Baseline) -> Vec<Authority> {
+    let proposed_root = checked.iter().find_map(|c| match &c.parsed {
+        Parsed::Root(m) => Some(m.signed()),
+        _ => None,
+    });
+    let trusted_root = base.root.as_ref().map(Metadata::signed);
+    let of_root = |root: &Root, top: TopLevelRole| -> Authority {
+        (root.keys.clone(), root.role_keys(top).keyids.clone())
+    };
+    if let Some(top) = TopLevelRole::from_name(role) {
+        return match top {
+            TopLevelRole::Root => trusted_root
+                .into_iter()
+                .chain(proposed_root)
+                .map(|r| of_root(r, top))
+                .collect(),
+            _ => proposed_root
+                .or(trusted_root)
+                .map(|r| vec![of_root(r, top)])
+                .unwrap_or_default(),
+        };
+    }
+    let delegation = |t: &Targets| -> Option<Authority> {
+        let d = t.delegations.as_ref()?;
+        let dr = d.role(role)?;
+        Some((d.keys.clone(), dr.keyids.clone()))
+    };
+    for c in checked {
+        if let Parsed::Targets(m) = &c.parsed {
+            if let Some(a) = delegation(m.signed()) {
+                return vec![a];
+            }
+        }
+    }
+    base.targets
+        .values()
+        .find_map(|m| delegation(m.signed()))
+        .into_iter()
+        .collect()
+}
+
+/// The key ids that may sign `c` (see [`authorities`]) and have not signed it yet, in the
+/// order the authorities list them.
+pub fn wanted_keys(c: &Checked, checked: &[Checked], base: &Baseline) -> Vec<KeyId> {
+    let signed = c.parsed.signed_by();
+    let mut out: Vec<KeyId> = Vec::new();
+    for (keys, ids) in authorities(&c.role, checked, base) {
+        for id in ids {
+            if !signed.contains(&id) && !out.contains(&id) && keys.contains_key(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// The key ids the proposal's own quorum says may sign `role` and have not: for an offline
+/// approver who has neither the role's delegating metadata nor a trusted copy of it. The
+/// server counts only keys of the role's real authorities, so a wrong list can only waste
+/// a signature, never make one count.
+pub fn quorum_keys(proposal: &Proposal, c: &Checked) -> Vec<KeyId> {
+    let signed = c.parsed.signed_by();
+    let mut out: Vec<KeyId> = Vec::new();
+    for q in proposal
+        .role(&c.role)
+        .map(|r| r.quorum.as_slice())
+        .unwrap_or(&[])
+    {
+        for id in &q.keyids {
+            if let Ok(id) = KeyId::new(id.clone()) {
+                if !signed.contains(&id) && !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vouch_tuf::api::proposal::{ProposalStatus, Quorum};
+    use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+    use vouch_tuf::metadata::{DelegatedRole, Delegations, Role};
+    use vouch_tuf::time::Timestamp;
+    use vouch_tuf::types::Threshold;
+
+    struct World {
+        gun: Gun,
+        keys: Vec<PrivateKey>,
+        base: Baseline,
+    }
+
+    fn public(k: &PrivateKey) -> Key {
+        Key::from_verifying_key(&k.verifying_key())
+    }
+
+    /// A repository with root keys 0, 1, 2 (threshold 2), targets key 3, delegating
+    /// `targets/prod` to keys 4 and 5.
+    fn world() -> World {
+        let keys: Vec<PrivateKey> = (0..6)
+            .map(|_| PrivateKey::generate(Algorithm::Ed25519).unwrap())
+            .collect();
+        let mut root = Root::new(Timestamp::from_unix(2_000_000_000));
+        for k in &keys[..3] {
+            root.add_key(TopLevelRole::Root, public(k));
+        }
+        root.set_threshold(TopLevelRole::Root, Threshold::new(2).unwrap());
+        root.add_key(TopLevelRole::Targets, public(&keys[3]));
+        root.bump_version();
+        root.bump_version();
+        let mut targets = Targets::new(Timestamp::from_unix(2_000_000_000));
+        let mut d = Delegations::default();
+        let mut ids = Vec::new();
+        for k in &keys[4..6] {
+            d.keys.insert(public(k).key_id(), public(k));
+            ids.push(public(k).key_id());
+        }
+        let mut dr = DelegatedRole::with_paths(
+            RoleName::new("targets/prod".to_owned()).unwrap(),
+            ids,
+            vec!["*".into()],
+        );
+        dr.threshold = Threshold::new(2).unwrap();
+        d.roles.push(dr);
+        targets.delegations = Some(d);
+        for _ in 0..4 {
+            targets.bump_version();
+        }
+        let mut base = Baseline {
+            root: Some(Metadata::new(root)),
+            ..Baseline::default()
+        };
+        base.targets
+            .insert("targets".into(), Metadata::new(targets));
+        World {
+            gun: Gun::new("example.com/org/app").unwrap(),
+            keys,
+            base,
+        }
+    }
+
+    fn proposal(gun: &str, roles: Vec<ProposedRole>) -> Proposal {
+        Proposal {
+            id: 7,
+            gun: gun.into(),
+            status: ProposalStatus::Pending,
+            reason: None,
+            proposed_by: "token:alice".into(),
+            created_at: Timestamp::from_unix(1_700_000_000),
+            expires_at: Timestamp::from_unix(1_700_604_800),
+            closed_at: None,
+            closed_by: None,
+            change_id: None,
+            roles,
+            approvals: Vec::new(),
+        }
+    }
+
+    fn proposed<T: Role>(role: &str, md: &Metadata<T>, base_version: Option<u64>) -> ProposedRole {
+        ProposedRole {
+            role: role.into(),
+            version: md.version().get(),
+            base_version,
+            metadata: Some(md.to_value()),
+            current: None,
+            quorum: vec![Quorum {
+                by: "x".into(),
+                threshold: 2,
+                keyids: Vec::new(),
+                signed: Vec::new(),
+            }],
+        }
+    }
+
+    fn next_root(w: &World, by: usize) -> Metadata<Root> {
+        let mut root = w.base.root.as_ref().unwrap().signed().clone();
+        root.bump_version();
+        let mut md = Metadata::new(root);
+        md.sign(&w.keys[by]).unwrap();
+        md
+    }
+
+    #[test]
+    fn the_next_root_passes_and_every_root_key_not_yet_signed_is_wanted() {
+        let w = world();
+        let md = next_root(&w, 0);
+        let p = proposal(w.gun.as_str(), vec![proposed("root", &md, Some(3))]);
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        assert_eq!(checked[0].current, Some(3));
+        assert_eq!(checked[0].diff, vec!["version 3 -> 4".to_owned()]);
+        let mut wanted: Vec<KeyId> = wanted_keys(&checked[0], &checked, &w.base)
+            .into_iter()
+            .collect();
+        wanted.sort();
+        let mut want = vec![public(&w.keys[1]).key_id(), public(&w.keys[2]).key_id()];
+        want.sort();
+        assert_eq!(wanted, want);
+        assert!(!wanted.contains(&public(&w.keys[0]).key_id()));
+    }
+
+    #[test]
+    fn another_repository_is_refused() {
+        let w = world();
+        let md = next_root(&w, 0);
+        let p = proposal(
+            "example.com/org/other",
+            vec![proposed("root", &md, Some(3))],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(
+            e.contains("is for example.com/org/other, not example.com/org/app"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_root_that_skips_or_repeats_a_version_is_refused() {
+        let w = world();
+        let mut md = next_root(&w, 0).into_signed();
+        md.bump_version();
+        let md = Metadata::new(md);
+        let p = proposal(w.gun.as_str(), vec![proposed("root", &md, Some(3))]);
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("a new root must be version 4"), "{e}");
+        let same = w.base.root.clone().unwrap();
+        let p = proposal(w.gun.as_str(), vec![proposed("root", &same, Some(3))]);
+        assert!(check(&p, &w.gun, &w.base).is_err());
+    }
+
+    #[test]
+    fn a_proposal_made_against_another_version_is_out_of_date() {
+        let w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        t.bump_version();
+        let md = Metadata::new(t);
+        // Made against version 4, while this trust directory trusts version 5.
+        let p = proposal(w.gun.as_str(), vec![proposed("targets", &md, Some(4))]);
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("made against targets version 4"), "{e}");
+        assert!(e.contains("out of date"), "{e}");
+        let old = w.base.targets["targets"].clone();
+        let p = proposal(w.gun.as_str(), vec![proposed("targets", &old, Some(5))]);
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("not newer than the trusted version 5"), "{e}");
+    }
+
+    #[test]
+    fn metadata_of_another_type_or_version_is_refused() {
+        let w = world();
+        let root = next_root(&w, 0);
+        let mut pr = proposed("targets", &root, Some(5));
+        let e = check(&proposal(w.gun.as_str(), vec![pr.clone()]), &w.gun, &w.base).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("not valid targets metadata"),
+            "{e:#}"
+        );
+        pr.role = "root".into();
+        pr.version = 9;
+        pr.base_version = Some(3);
+        let e = check(&proposal(w.gun.as_str(), vec![pr]), &w.gun, &w.base)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("says root version 9, and its metadata is version 4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_delegated_role_is_signed_by_its_delegation_keys() {
+        let w = world();
+        let mut prod = Targets::new(Timestamp::from_unix(2_000_000_000));
+        prod.common.version = vouch_tuf::types::Version::new(1).unwrap();
+        let mut md = Metadata::new(prod);
+        md.sign(&w.keys[4]).unwrap();
+        let p = proposal(w.gun.as_str(), vec![proposed("targets/prod", &md, None)]);
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        assert!(checked[0].diff.contains(&"version 1 (new)".to_owned()));
+        let wanted: Vec<KeyId> = wanted_keys(&checked[0], &checked, &w.base)
+            .into_iter()
+            .collect();
+        assert_eq!(wanted, vec![public(&w.keys[5]).key_id()]);
+
+        // The same role proposed with a delegating targets that moves it to key 3.
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        let d = t.delegations.as_mut().unwrap();
+        d.keys
+            .insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
+        d.roles[0].keyids = vec![public(&w.keys[3]).key_id()];
+        let tmd = Metadata::new(t);
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets", &tmd, Some(5)),
+                proposed("targets/prod", &md, None),
+            ],
+        );
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)
+            .into_iter()
+            .collect();
+        assert_eq!(wanted, vec![public(&w.keys[3]).key_id()]);
+    }
+
+    #[test]
+    fn targets_keys_come_from_the_proposed_root_when_root_is_proposed() {
+        let w = world();
+        let mut root = w.base.root.as_ref().unwrap().signed().clone();
+        root.bump_version();
+        let old = public(&w.keys[3]).key_id();
+        root.remove_key(TopLevelRole::Targets, &old);
+        root.add_key(TopLevelRole::Targets, public(&w.keys[5]));
+        let rmd = Metadata::new(root);
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        let tmd = Metadata::new(t);
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("root", &rmd, Some(3)),
+                proposed("targets", &tmd, Some(5)),
+            ],
+        );
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)
+            .into_iter()
+            .collect();
+        assert_eq!(wanted, vec![public(&w.keys[5]).key_id()]);
+        assert!(checked[0]
+            .diff
+            .contains(&format!("targets: key {old} removed")));
+    }
+}

@@ -1,0 +1,495 @@
+//! `vouch approve`: adds this trust directory's signatures to a staged proposal, after
+//! showing what it changes and asking.
+//!
+//! Online (`vouch approve GUN ID`): the repository is opened the verified way (the
+//! updater's trusted current metadata), the proposal is fetched, checked against it
+//! ([`crate::approval::check`]: the repository asked for, each role parsed as its type, the
+//! next version, made against the trusted current version), its changes are shown, and on
+//! confirmation every key held here that may sign a proposed role and has not yet signs the
+//! canonical `signed` bytes; the signatures go to the server, which publishes the update
+//! once every threshold is met.
+//!
+//! Offline (`vouch approve --file FILE -o OUT`): no network at all. The file is a proposal
+//! `vouch proposals export` wrote, with the current metadata the exporter verified; when
+//! this trust directory holds trusted metadata of the repository, the file's current
+//! versions must be exactly those, otherwise the diff is plainly said to be against the
+//! exported copy. The signatures are added to the file's metadata and written to OUT, for
+//! `vouch proposals import`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::json;
+use vouch_tuf::api::proposal::{Proposal, ProposalStatus, Signatures};
+use vouch_tuf::json::{Map, Value};
+use vouch_tuf::metadata::{Metadata, Signature};
+use vouch_tuf::reference::Gun;
+use vouch_tuf::types::{KeyId, RoleName, TopLevelRole};
+use vouch_verifier::cache::MetadataStore;
+use vouch_verifier::Limits;
+
+use super::proposals;
+use crate::approval::{self, Baseline, Checked, Parsed};
+use crate::confirm::confirm;
+use crate::context::Context;
+use crate::keystore::Keystore;
+use crate::output::{self, Format};
+use crate::remote::Remote;
+use crate::repo::{EditingRepo, Signers, Submit};
+use crate::trust;
+use vouch_verifier::transport::Transport as _;
+
+/// `vouch approve`
+///
+/// Examples:
+///   vouch approve registry.example.com/org/app 7
+///   vouch approve --file p7.json -o p7.signed.json
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The image repository.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub gun: Option<String>,
+    /// The proposal's id.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub id: Option<u64>,
+    /// Approve an exported proposal (`vouch proposals export`) with no network.
+    #[arg(long, value_name = "FILE", requires = "out")]
+    pub file: Option<PathBuf>,
+    /// Where to write the signed proposal (with --file).
+    #[arg(short, long, value_name = "FILE", requires = "file")]
+    pub out: Option<PathBuf>,
+    /// Sign without asking (after the changes are shown).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Runs `vouch approve`.
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    match (&args.file, &args.out, &args.gun, args.id) {
+        (Some(file), Some(out), _, _) => offline(ctx, file, out, args.yes),
+        (None, _, Some(gun), Some(id)) => online(ctx, &super::parse_gun(gun)?, id, args.yes),
+        _ => bail!("name the proposal: vouch approve GUN ID, or vouch approve --file FILE -o OUT"),
+    }
+}
+
+/// A checked proposal, what it was checked against, and how.
+struct Review<'a> {
+    proposal: &'a Proposal,
+    checked: &'a [Checked],
+    base: &'a Baseline,
+    /// Said before the question (offline: what the diff is against).
+    note: Option<&'a str>,
+    mode: Mode,
+}
+
+/// Where an approval happens: with the server, or from a file with no network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Against the trusted metadata the updater verified.
+    Online,
+    /// Against an exported file (and this trust directory's cache, when it has one).
+    Offline,
+}
+
+/// Refuses a proposal that can no longer be signed.
+fn refuse_closed(gun: &str, p: &Proposal) -> anyhow::Result<()> {
+    if p.status != ProposalStatus::Pending {
+        bail!(
+            "proposal #{} of {gun} is {}{}: it can no longer be signed, nothing was signed",
+            p.id,
+            p.status,
+            p.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `gun` opened the verified way (its trusted current metadata), or `None` for a repository
+/// that has no trust data anywhere yet (its first root is a proposal); and its server.
+pub fn open_or_new(ctx: &Context, gun: &Gun) -> anyhow::Result<(Option<EditingRepo>, Remote)> {
+    match EditingRepo::open_for_editing(ctx, gun) {
+        Ok(r) => {
+            let remote = r.remote().clone();
+            Ok((Some(r), remote))
+        }
+        Err(e) => {
+            let remote = Remote::new(ctx, gun)?;
+            if !is_new_repository(ctx, gun, &remote)? {
+                return Err(e);
+            }
+            Ok((None, remote))
+        }
+    }
+}
+
+/// The baseline of `p` in `repo` (an empty one for a new repository), and what to say
+/// about it.
+pub fn baseline_or_new(
+    repo: Option<&EditingRepo>,
+    gun: &Gun,
+    p: &Proposal,
+) -> anyhow::Result<(Baseline, Option<String>)> {
+    Ok(match repo {
+        Some(r) => (proposals::baseline_of(r, p)?, None),
+        None => (
+            Baseline::default(),
+            Some(format!(
+                "{gun} has no trust data yet: this is its first root, so there is nothing to compare with; check that every key listed is one you expect"
+            )),
+        ),
+    })
+}
+
+fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
+    let (mut repo, remote) = open_or_new(ctx, gun)?;
+    let p = remote.proposal(id)?;
+    refuse_closed(gun.as_str(), &p)?;
+    let (base, note) = baseline_or_new(repo.as_ref(), gun, &p)?;
+    let checked = approval::check(&p, gun, &base)?;
+    let sigs = review_and_sign(
+        ctx,
+        gun,
+        &Review {
+            proposal: &p,
+            checked: &checked,
+            base: &base,
+            note: note.as_deref(),
+            mode: Mode::Online,
+        },
+        yes,
+    )?;
+    let after = remote.sign_proposal(id, &sigs)?;
+    if let Some(repo) = repo
+        .as_mut()
+        .filter(|_| after.status == ProposalStatus::Published)
+    {
+        // Published: the new metadata is the server's current, verified like any other.
+        repo.refresh()
+            .context("the proposal was published, and the repository does not verify")?;
+    }
+    proposals::report(ctx, gun, &after, "approved")
+}
+
+/// True when neither this trust directory nor the server has trust data of `gun`.
+fn is_new_repository(ctx: &Context, gun: &Gun, remote: &Remote) -> anyhow::Result<bool> {
+    if trust::existing_pin(ctx, gun)?.is_some() {
+        return Ok(false);
+    }
+    let cap = Limits::DEFAULT.root_max_bytes;
+    Ok(matches!(
+        remote.fetch("root.json", cap),
+        Err(vouch_verifier::transport::TransportError::NotFound { .. })
+    ))
+}
+
+/// Shows what `checked` changes, asks, and signs each role with every key held here that
+/// may sign it and has not. `note` is said before the question (offline: what the diff is
+/// against).
+fn review_and_sign(
+    ctx: &Context,
+    gun: &Gun,
+    r: &Review<'_>,
+    yes: bool,
+) -> anyhow::Result<Signatures> {
+    let Review {
+        proposal: p,
+        checked,
+        base,
+        note,
+        mode,
+    } = *r;
+    let keystore = Keystore::new(&ctx.trust_dir);
+    let mut plan: Vec<(&Checked, Vec<KeyId>)> = Vec::new();
+    let mut wanted_all: Vec<String> = Vec::new();
+    let mut already: Vec<String> = Vec::new();
+    let mut from_quorum: Vec<String> = Vec::new();
+    for c in checked {
+        let mut wanted = approval::wanted_keys(c, checked, base);
+        if wanted.is_empty()
+            && mode == Mode::Offline
+            && approval::authorities(&c.role, checked, base).is_empty()
+        {
+            wanted = approval::quorum_keys(p, c);
+            if !wanted.is_empty() {
+                from_quorum.push(c.role.clone());
+            }
+        }
+        let mut mine = Vec::new();
+        for id in &wanted {
+            if keystore.get(id)?.is_some() {
+                mine.push(id.clone());
+            }
+        }
+        for id in c.parsed.signed_by() {
+            if keystore.get(&id)?.is_some() {
+                already.push(format!("{} by {id}", c.role));
+            }
+        }
+        wanted_all.push(format!(
+            "{}: {}",
+            c.role,
+            if wanted.is_empty() {
+                "no key left to sign".to_owned()
+            } else {
+                proposals::ids_text(&wanted)
+            }
+        ));
+        if !mine.is_empty() {
+            plan.push((c, mine));
+        }
+    }
+    if plan.is_empty() {
+        let signed = if already.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the keys held here already signed it ({})",
+                already.join(", ")
+            )
+        };
+        bail!(
+            "{} holds no key that may still sign proposal #{} of {gun} (wanted: {}){signed}: nothing was signed; the approval must come from another key holder",
+            keystore.dir().display(),
+            p.id,
+            wanted_all.join("; ")
+        );
+    }
+
+    let mut review = format!(
+        "proposal #{} for {gun}, proposed by {} on {} (expires {}):\n",
+        p.id, p.proposed_by, p.created_at, p.expires_at
+    );
+    review.push_str(&proposals::changes_text(checked));
+    if let Some(n) = note {
+        review.push_str(&format!("note: {n}\n"));
+    }
+    if !from_quorum.is_empty() {
+        review.push_str(&format!(
+            "note: which keys may sign {} is taken from the proposal file (this trust directory holds no trusted metadata that delegates it)\n",
+            from_quorum.join(", ")
+        ));
+    }
+    review.push_str(&format!(
+        "signing with: {}\n",
+        plan.iter()
+            .map(|(c, ids)| format!("{} ({})", c.role, proposals::ids_text(ids)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    match ctx.output {
+        Format::Text => output::text(&review)?,
+        // stdout carries one JSON document: the review goes to stderr.
+        Format::Json => {
+            crate::progress::clear_line();
+            eprint!("{review}");
+        }
+    }
+    confirm(&format!("Sign proposal #{} of {gun} as shown?", p.id), yes)?;
+
+    let mut signers = Signers::new(Submit::Propose);
+    let mut out = Signatures::default();
+    for (c, ids) in &plan {
+        let held = signers.held(&keystore, &c.role, ids)?;
+        let mut sigs = Vec::with_capacity(held.len());
+        for (id, signer) in held {
+            let sig = signer
+                .sign(c.parsed.canonical())
+                .with_context(|| format!("cannot sign {} with {id}", c.role))?;
+            sigs.push(Signature {
+                keyid: id,
+                sig: vouch_tuf::hex::encode(sig),
+                extra: Map::new(),
+            });
+        }
+        out.roles.insert(c.role.clone(), sigs);
+    }
+    Ok(out)
+}
+
+fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<()> {
+    let mut p = proposals::read_proposal(file)?;
+    let gun = Gun::new(&p.gun).map_err(|e| {
+        anyhow!(
+            "{} names an invalid repository {:?}: {e}",
+            file.display(),
+            p.gun
+        )
+    })?;
+    refuse_closed(gun.as_str(), &p)?;
+    let (base, note) = offline_baseline(ctx, &gun, &p, file)?;
+    let checked = approval::check(&p, &gun, &base)?;
+    let sigs = review_and_sign(
+        ctx,
+        &gun,
+        &Review {
+            proposal: &p,
+            checked: &checked,
+            base: &base,
+            note: note.as_deref(),
+            mode: Mode::Offline,
+        },
+        yes,
+    )?;
+    let mut added = 0usize;
+    for r in &mut p.roles {
+        let Some(new) = sigs.roles.get(&r.role) else {
+            continue;
+        };
+        let Some(Value::Object(env)) = r.metadata.as_mut() else {
+            bail!("{} carries no metadata for {}", file.display(), r.role);
+        };
+        let Some(Value::Array(list)) = env.get_mut("signatures") else {
+            bail!(
+                "the proposed {} in {} has no signatures list",
+                r.role,
+                file.display()
+            );
+        };
+        for s in new {
+            let mut o = Map::new();
+            o.insert("keyid".into(), Value::from(s.keyid.as_str()));
+            o.insert("sig".into(), Value::from(s.sig.as_str()));
+            list.push(Value::Object(o));
+            added += 1;
+        }
+    }
+    proposals::write_file(out, &p.encode())?;
+    match ctx.output {
+        Format::Json => output::json(&json!({
+            "gun": gun.as_str(),
+            "id": p.id,
+            "file": out.display().to_string(),
+            "signatures": added,
+            "roles": sigs.roles.keys().collect::<Vec<_>>(),
+        })),
+        Format::Text => output::text(&format!(
+            "signed proposal #{} of {gun} ({added} signature{}): wrote {}; on a machine with network, run `vouch proposals import {gun} {}`",
+            p.id,
+            if added == 1 { "" } else { "s" },
+            out.display(),
+            out.display()
+        )),
+    }
+}
+
+/// The baseline an offline approval checks against, and what to say about it: this trust
+/// directory's trusted metadata of `gun` when it has any (the file's current versions must
+/// be exactly those), else the exported copy in the file (said plainly).
+fn offline_baseline(
+    ctx: &Context,
+    gun: &Gun,
+    p: &Proposal,
+    file: &Path,
+) -> anyhow::Result<(Baseline, Option<String>)> {
+    let from_file = file_baseline(p)?;
+    let dir = trust::dir(ctx, gun);
+    let cached = if dir.join("root.json").exists() {
+        let store = MetadataStore::for_gun(ctx.cache_dir(), gun.as_str())
+            .context("cannot open the trusted-metadata cache")?;
+        Some(cache_baseline(&store, p)?)
+    } else {
+        None
+    };
+    let Some(mut trusted) = cached else {
+        return Ok((
+            from_file,
+            Some(format!(
+                "this trust directory holds no trusted metadata of {gun}: the changes are shown against the copy exported in {}, not against metadata verified here",
+                file.display()
+            )),
+        ));
+    };
+    let mut unverified = Vec::new();
+    for r in &p.roles {
+        let mine = trusted.canonical(&r.role).map(<[u8]>::to_vec);
+        let theirs = match &r.current {
+            Some(v) => Some(Parsed::parse(&r.role, v)?),
+            None => None,
+        };
+        match (mine, theirs) {
+            (Some(m), Some(t)) if m == t.canonical() => {}
+            (Some(_), _) => bail!(
+                "the current {} in {} (version {}) is not the {} this trust directory trusts (version {}): the export or this trust directory is out of date; nothing was signed",
+                r.role,
+                file.display(),
+                r.base_version.map_or("none".to_owned(), |v| v.to_string()),
+                r.role,
+                trusted.version_of(&r.role).map_or("none".to_owned(), |v| v.to_string())
+            ),
+            (None, Some(t)) => {
+                // A delegated role this trust directory never loaded: the exported copy.
+                if let Parsed::Targets(m) = t {
+                    trusted.targets.insert(r.role.clone(), m);
+                    unverified.push(r.role.clone());
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let note = (!unverified.is_empty()).then(|| {
+        format!(
+            "{} shown against the copy exported in {} (this trust directory has not verified {})",
+            unverified.join(", "),
+            file.display(),
+            if unverified.len() == 1 { "it" } else { "them" }
+        )
+    });
+    Ok((trusted, note))
+}
+
+/// The baseline made of the `current` envelopes in the file.
+fn file_baseline(p: &Proposal) -> anyhow::Result<Baseline> {
+    let mut base = Baseline::default();
+    for r in &p.roles {
+        let Some(v) = &r.current else { continue };
+        match Parsed::parse(&r.role, v)? {
+            Parsed::Root(m) => base.root = Some(m),
+            Parsed::Snapshot(m) => base.snapshot = Some(m),
+            Parsed::Targets(m) => {
+                base.targets.insert(r.role.clone(), m);
+            }
+        }
+    }
+    Ok(base)
+}
+
+/// The baseline made of this trust directory's trusted metadata: root, targets, snapshot and
+/// the delegated roles `p` changes, when cached.
+fn cache_baseline(store: &MetadataStore, p: &Proposal) -> anyhow::Result<Baseline> {
+    let limits = Limits::DEFAULT;
+    let load = |role: &RoleName, max: u64| -> anyhow::Result<Option<Vec<u8>>> {
+        store.load(role, max).with_context(|| {
+            format!(
+                "cannot read the trusted {role} of {}",
+                store.dir().display()
+            )
+        })
+    };
+    let mut base = Baseline::default();
+    if let Some(b) = load(&TopLevelRole::Root.name(), limits.root_max_bytes)? {
+        base.root = Some(Metadata::from_bytes(&b).context("the trusted root in the cache")?);
+    }
+    if let Some(b) = load(&TopLevelRole::Snapshot.name(), limits.snapshot_max_bytes)? {
+        base.snapshot =
+            Some(Metadata::from_bytes(&b).context("the trusted snapshot in the cache")?);
+    }
+    let mut names = vec![TopLevelRole::Targets.name()];
+    for r in &p.roles {
+        if TopLevelRole::from_name(&r.role).is_none() {
+            if let Ok(n) = RoleName::new(r.role.clone()) {
+                names.push(n);
+            }
+        }
+    }
+    for name in names {
+        if let Some(b) = load(&name, limits.targets_max_bytes)? {
+            let md = Metadata::from_bytes_as(name.as_str(), &b)
+                .with_context(|| format!("the trusted {name} in the cache"))?;
+            base.targets.insert(name.as_str().to_owned(), md);
+        }
+    }
+    Ok(base)
+}
