@@ -667,6 +667,34 @@ fn check_signed<T: Role>(
     Ok(())
 }
 
+/// [`check_signed`] of a role whose keys root assigns (targets, snapshot): `root` is the new
+/// root when the update changes it (`root_changed`), else the stored one, which the role's
+/// signers then depend on.
+fn check_root_signed<T: Role>(
+    mode: Mode,
+    role: TopLevelRole,
+    md: &Metadata<T>,
+    root: &Metadata<Root>,
+    root_changed: bool,
+    quorums: &mut Vec<RoleQuorum>,
+) -> Result<(), Rejection> {
+    let name = role.as_str();
+    check_signed(
+        mode,
+        name,
+        md,
+        &[root_signers(root, role)],
+        (!root_changed).then_some("root"),
+        quorums,
+        || {
+            root.signed()
+                .verify_role(role, md)
+                .map(drop)
+                .map_err(|e| invalid(name, Check::Signature, e.to_string()))
+        },
+    )
+}
+
 /// Root's keys for `role`, as an authority named after root's version.
 fn root_signers(root: &Metadata<Root>, role: TopLevelRole) -> Signers<'_> {
     let rk = root.signed().role_keys(role);
@@ -861,19 +889,13 @@ fn validate(
     let new_targets = match upload("targets") {
         Some(u) => {
             let md: Metadata<Targets> = parse(u)?;
-            check_signed(
+            check_root_signed(
                 mode,
-                "targets",
+                TopLevelRole::Targets,
                 &md,
-                &[root_signers(root, TopLevelRole::Targets)],
-                (!root_changed).then_some("root"),
+                root,
+                root_changed,
                 quorums,
-                || {
-                    root_s
-                        .verify_role(TopLevelRole::Targets, &md)
-                        .map(drop)
-                        .map_err(|e| invalid("targets", Check::Signature, e.to_string()))
-                },
             )?;
             check_newer(
                 "targets",
@@ -1054,19 +1076,13 @@ fn validate(
                     "the server holds the snapshot key and writes snapshot itself: leave snapshot out of the proposal",
                 ));
             }
-            check_signed(
+            check_root_signed(
                 mode,
-                "snapshot",
+                TopLevelRole::Snapshot,
                 &md,
-                &[root_signers(root, TopLevelRole::Snapshot)],
-                (!root_changed).then_some("root"),
+                root,
+                root_changed,
                 quorums,
-                || {
-                    root_s
-                        .verify_role(TopLevelRole::Snapshot, &md)
-                        .map(drop)
-                        .map_err(|e| invalid("snapshot", Check::Signature, e.to_string()))
-                },
             )?;
             check_newer("snapshot", stored_snapshot_version, md.version().get())?;
             check_not_expired("snapshot", &md, now)?;

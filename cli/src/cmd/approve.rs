@@ -93,16 +93,8 @@ enum Mode {
 
 /// Refuses a proposal that can no longer be signed.
 fn refuse_closed(gun: &str, p: &Proposal) -> anyhow::Result<()> {
-    if p.status != ProposalStatus::Pending {
-        bail!(
-            "proposal #{} of {gun} is {}{}: it can no longer be signed, nothing was signed",
-            p.id,
-            p.status,
-            p.reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
+    if let Some(why) = super::proposals::not_pending(gun, p) {
+        bail!("{why}: it can no longer be signed, nothing was signed");
     }
     Ok(())
 }

@@ -229,16 +229,8 @@ fn export(ctx: &Context, a: ExportArgs) -> anyhow::Result<()> {
             p.gun
         );
     }
-    if p.status != ProposalStatus::Pending {
-        bail!(
-            "proposal #{} of {gun} is {}{}: there is nothing to approve, nothing was written",
-            p.id,
-            p.status,
-            p.reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
+    if let Some(why) = not_pending(gun.as_str(), &p) {
+        bail!("{why}: there is nothing to approve, nothing was written");
     }
     let (base, _) = super::approve::baseline_or_new(repo.as_ref(), &gun, &p)?;
     for r in &mut p.roles {
@@ -552,6 +544,22 @@ pub fn proposed(ctx: &Context, gun: &Gun, p: &Proposal) -> anyhow::Result<()> {
         }
         Format::Text => output::text(&proposed_text(gun, p)),
     }
+}
+
+/// `proposal #ID of GUN is STATUS (why)` for a proposal that is not pending; `None` for one
+/// that is.
+pub fn not_pending(gun: &str, p: &Proposal) -> Option<String> {
+    (p.status != ProposalStatus::Pending).then(|| {
+        format!(
+            "proposal #{} of {gun} is {}{}",
+            p.id,
+            p.status,
+            p.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        )
+    })
 }
 
 /// The key ids of `ids`, joined for messages.
