@@ -148,8 +148,11 @@ pub struct StoredProposal {
     /// Bumped by every amendment, so two writers that read the same revision cannot both
     /// write (see [`Store::amend_proposal`]).
     pub revision: u64,
-    /// What the service stored.
+    /// What the service stored: the whole proposal (empty when read by
+    /// [`Store::proposals`], which leaves the bodies out).
     pub body: Vec<u8>,
+    /// What the service stored to list the proposal by: small, whatever the size of `body`.
+    pub summary: Vec<u8>,
     /// Who proposed it.
     pub proposed_by: String,
     /// When it was created.
@@ -179,6 +182,8 @@ pub enum ProposalState {
 pub struct NewProposal {
     /// What the service keeps.
     pub body: Vec<u8>,
+    /// What the service lists it by.
+    pub summary: Vec<u8>,
     /// Who proposes it.
     pub proposed_by: String,
     /// When it stops being open.
@@ -196,6 +201,8 @@ pub struct Closing<'a> {
     pub by: &'a str,
     /// The body to keep (the final signatures and approvals, for the audit trail).
     pub body: &'a [u8],
+    /// The summary to keep with it.
+    pub summary: &'a [u8],
 }
 
 /// A storage failure.
@@ -296,8 +303,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<i64, StoreError>;
 
-    /// Up to `limit` proposals of `gun`, newest first: when `open_at` is given, only the
-    /// open ones that have not expired at that time, else all of them.
+    /// Up to `limit` proposals of `gun`, newest first, without their bodies (`body` is
+    /// empty; `summary` is read): when `open_at` is given, only the open ones that have not
+    /// expired at that time, else all of them.
     fn proposals(
         &self,
         gun: &Gun,
@@ -305,21 +313,24 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredProposal>, StoreError>;
 
-    /// Proposal `id` of `gun` (`None` when there is none, or it belongs to another GUN).
+    /// Proposal `id` of `gun`, body and summary (`None` when there is none, or it belongs
+    /// to another GUN).
     fn proposal(&self, gun: &Gun, id: i64) -> Result<Option<StoredProposal>, StoreError>;
 
-    /// Replaces the body of open proposal `id` if its revision is still `revision`, and
-    /// bumps the revision. Otherwise (another writer amended or closed it first) nothing is
-    /// written: [`StoreError::ProposalChanged`].
+    /// Replaces the body and summary of open proposal `id` if its revision is still
+    /// `revision`, and bumps the revision. Otherwise (another writer amended or closed it
+    /// first) nothing is written: [`StoreError::ProposalChanged`].
     fn amend_proposal(
         &self,
         gun: &Gun,
         id: i64,
         revision: u64,
         body: &[u8],
+        summary: &[u8],
     ) -> Result<(), StoreError>;
 
-    /// Marks open proposal `closing.id` withdrawn (keeping `closing.body`), if its revision
+    /// Marks open proposal `closing.id` withdrawn (keeping `closing.body` and
+    /// `closing.summary`), if its revision
     /// is still `closing.revision`; else [`StoreError::ProposalChanged`], nothing written.
     fn close_proposal(
         &self,
@@ -329,7 +340,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// [`Store::publish`] of `files`, and in the same transaction marks open proposal
-    /// `closing.id` published by the changefeed entry it writes (keeping `closing.body`):
+    /// `closing.id` published by the changefeed entry it writes (keeping `closing.body` and
+    /// `closing.summary`):
     /// both or neither. Fails, writing nothing, as `publish` does, or with
     /// [`StoreError::ProposalChanged`] when the proposal's revision is no longer
     /// `closing.revision` or it is no longer open.
