@@ -154,6 +154,16 @@ impl Body {
 
     /// The body as stored.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with(true)
+    }
+
+    /// The summary stored beside the body, to list the proposal by: everything but the
+    /// files' bytes, so its size does not grow with the metadata's.
+    pub fn encode_summary(&self) -> Vec<u8> {
+        self.encode_with(false)
+    }
+
+    fn encode_with(&self, with_bytes: bool) -> Vec<u8> {
         let files = self
             .files
             .iter()
@@ -166,8 +176,10 @@ impl Body {
                 }
                 // The envelope as text: exactly the bytes that will be published (metadata
                 // is JSON, so UTF-8: anything else was refused when it was parsed).
-                let text = String::from_utf8_lossy(&f.bytes).into_owned();
-                m.insert("bytes".into(), Value::from(text));
+                if with_bytes {
+                    let text = String::from_utf8_lossy(&f.bytes).into_owned();
+                    m.insert("bytes".into(), Value::from(text));
+                }
                 let quorum = f.quorum.iter().map(Quorum::to_value).collect();
                 m.insert("quorum".into(), Value::Array(quorum));
                 Value::Object(m)
@@ -195,6 +207,16 @@ impl Body {
 
     /// Reads a stored body.
     pub fn decode(bytes: &[u8]) -> Result<Self, CorruptBody> {
+        Self::decode_with(bytes, true)
+    }
+
+    /// Reads a stored summary ([`Body::encode_summary`]): a body whose files have no bytes,
+    /// for documents without metadata only.
+    pub fn decode_summary(bytes: &[u8]) -> Result<Self, CorruptBody> {
+        Self::decode_with(bytes, false)
+    }
+
+    fn decode_with(bytes: &[u8], with_bytes: bool) -> Result<Self, CorruptBody> {
         let bad = |m: String| CorruptBody(m);
         let v = json::parse(bytes).map_err(|e| bad(e.to_string()))?;
         let m = v.as_object().ok_or_else(|| bad("not an object".into()))?;
@@ -218,7 +240,11 @@ impl Body {
                 .get("version")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| bad(format!("{role} has no version")))?;
-            let envelope = text("bytes").ok_or_else(|| bad(format!("{role} has no bytes")))?;
+            let envelope = match text("bytes") {
+                Some(t) => t,
+                None if !with_bytes => "",
+                None => return Err(bad(format!("{role} has no bytes"))),
+            };
             let quorum = fm
                 .get("quorum")
                 .and_then(Value::as_array)

@@ -214,3 +214,20 @@ fn the_document_reads_the_stored_state_and_the_clock() {
     stored.state = ProposalState::Withdrawn;
     assert_eq!(view(&stored, None, T0).status, ProposalStatus::Withdrawn);
 }
+
+#[test]
+fn the_summary_is_the_body_without_its_files() {
+    let b = body(&gen());
+    let summary = b.encode_summary();
+    assert!(summary.len() < b.encode().len());
+    assert!(!String::from_utf8_lossy(&summary).contains("\"bytes\""));
+    let s = Body::decode_summary(&summary).unwrap();
+    assert_eq!(
+        (s.context.clone(), s.approvals.clone()),
+        (b.context.clone(), b.approvals.clone())
+    );
+    assert_eq!(s.files[0].quorum, b.files[0].quorum);
+    assert!(s.files[0].bytes.is_empty());
+    // A summary is not a body: it cannot be published from.
+    assert!(Body::decode(&summary).is_err());
+}

@@ -50,6 +50,7 @@ impl Service {
             gun,
             &NewProposal {
                 body: body.encode(),
+                summary: body.encode_summary(),
                 proposed_by: by.to_owned(),
                 expires_at: now.add_seconds(self.proposals.lifetime_seconds),
             },
@@ -66,6 +67,7 @@ impl Service {
                         revision: stored.revision,
                         by,
                         body: &stored.body,
+                        summary: &stored.summary,
                     };
                     if let Err(e) = self.store.close_proposal(gun, closing, self.now()) {
                         tracing::warn!(%gun, id, error = %e, "could not withdraw the proposal");
@@ -136,6 +138,7 @@ impl Service {
                 revision: stored.revision,
                 by,
                 body: &stored.body,
+                summary: &stored.summary,
             };
             match self.store.close_proposal(gun, closing, self.now()) {
                 Ok(()) => {
@@ -189,13 +192,14 @@ impl Service {
             };
             body.record(&staged);
             let encoded = body.encode();
+            let summary = body.encode_summary();
             if !staged.is_complete() {
                 if add.is_none() {
                     return Ok(doc);
                 }
                 match self
                     .store
-                    .amend_proposal(gun, id, stored.revision, &encoded)
+                    .amend_proposal(gun, id, stored.revision, &encoded, &summary)
                 {
                     Ok(()) => {
                         tracing::info!(%gun, id, by, "proposal signed");
@@ -226,6 +230,7 @@ impl Service {
                 revision: stored.revision,
                 by,
                 body: &encoded,
+                summary: &summary,
             };
             match self
                 .store
@@ -274,7 +279,13 @@ impl Service {
         state: &RepoState,
         with_metadata: bool,
     ) -> Result<Proposal, ServiceError> {
-        let body = decode(stored)?;
+        // Lists read only the summary; one proposal is read whole.
+        let body = if with_metadata {
+            decode(stored)?
+        } else {
+            Body::decode_summary(&stored.summary)
+                .map_err(|e| ServiceError::Internal(format!("proposal {}: {e}", stored.id)))?
+        };
         let stale = match stored.state {
             ProposalState::Open => stale_reason(&body, state),
             _ => None,
