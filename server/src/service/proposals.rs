@@ -50,6 +50,7 @@ impl Service {
             gun,
             &NewProposal {
                 body: body.encode(),
+                summary: Vec::new(),
                 proposed_by: by.to_owned(),
                 expires_at: now.add_seconds(self.proposals.lifetime_seconds),
             },
@@ -66,6 +67,7 @@ impl Service {
                         revision: stored.revision,
                         by,
                         body: &stored.body,
+                        summary: &[],
                     };
                     if let Err(e) = self.store.close_proposal(gun, closing, self.now()) {
                         tracing::warn!(%gun, id, error = %e, "could not withdraw the proposal");
@@ -136,6 +138,7 @@ impl Service {
                 revision: stored.revision,
                 by,
                 body: &stored.body,
+                summary: &[],
             };
             match self.store.close_proposal(gun, closing, self.now()) {
                 Ok(()) => {
@@ -195,7 +198,7 @@ impl Service {
                 }
                 match self
                     .store
-                    .amend_proposal(gun, id, stored.revision, &encoded)
+                    .amend_proposal(gun, id, stored.revision, &encoded, &[])
                 {
                     Ok(()) => {
                         tracing::info!(%gun, id, by, "proposal signed");
@@ -226,6 +229,7 @@ impl Service {
                 revision: stored.revision,
                 by,
                 body: &encoded,
+                summary: &[],
             };
             match self
                 .store
