@@ -89,6 +89,7 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
                 field(&mut ctx, &change.to_be_bytes());
                 field(&mut ctx, &p.revision.to_be_bytes());
                 field(&mut ctx, &p.body);
+                field(&mut ctx, &p.summary);
                 field(&mut ctx, p.proposed_by.as_bytes());
                 field(&mut ctx, &p.created_at.unix().to_be_bytes());
                 field(&mut ctx, &p.expires_at.unix().to_be_bytes());

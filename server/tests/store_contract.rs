@@ -135,6 +135,7 @@ contract_tests!(
     everything_survives_reopening,
     proposal_ids_increase_across_guns_and_stay_with_their_gun,
     proposals_list_newest_first_and_only_open_unexpired_ones_at_a_time,
+    a_list_of_large_proposals_reads_only_their_summaries,
     amending_a_proposal_needs_its_current_revision,
     a_proposal_closes_once,
     publishing_a_proposal_is_atomic,
@@ -1268,20 +1269,29 @@ fn everything_survives_reopening(b: &impl Backend) {
 // ---------------------------------------------------------------------------------------
 // Staged proposals.
 
+/// A proposal of body `body` and summary `"<body> summary"`.
 fn new_proposal(body: &str, expires_at: Timestamp) -> NewProposal {
     NewProposal {
         body: body.as_bytes().to_vec(),
+        summary: format!("{body} summary").into_bytes(),
         proposed_by: "alice".to_owned(),
         expires_at,
     }
 }
 
-fn closing<'a>(id: i64, revision: u64, by: &'a str, body: &'a str) -> Closing<'a> {
+fn closing<'a>(
+    id: i64,
+    revision: u64,
+    by: &'a str,
+    body: &'a str,
+    summary: &'a str,
+) -> Closing<'a> {
     Closing {
         id,
         revision,
         by,
         body: body.as_bytes(),
+        summary: summary.as_bytes(),
     }
 }
 
@@ -1326,6 +1336,7 @@ fn proposal_ids_increase_across_guns_and_stay_with_their_gun(b: &impl Backend) {
             state: ProposalState::Open,
             revision: 0,
             body: b"b1".to_vec(),
+            summary: b"b1 summary".to_vec(),
             proposed_by: "alice".to_owned(),
             created_at: NOW,
             expires_at: later,
@@ -1338,24 +1349,28 @@ fn proposal_ids_increase_across_guns_and_stay_with_their_gun(b: &impl Backend) {
     assert_eq!(store.proposal(&a, theirs).expect("read"), None);
     assert_eq!(store.proposal(&a, second + 1000).expect("read"), None);
     assert!(is_changed(
-        &store.amend_proposal(&a, theirs, 0, b"mine now"),
+        &store.amend_proposal(&a, theirs, 0, b"mine now", b"mine now summary"),
         theirs
     ));
     assert!(is_changed(
-        &store.close_proposal(&a, closing(theirs, 0, "mallory", "x"), NOW),
+        &store.close_proposal(&a, closing(theirs, 0, "mallory", "x", "x summary"), NOW),
         theirs
     ));
     let publish = store.publish_proposal(
         &a,
         None,
         &[file("root", 1), file("timestamp", 1)],
-        closing(theirs, 0, "mallory", "x"),
+        closing(theirs, 0, "mallory", "x", "x summary"),
         NOW,
     );
     assert!(is_changed(&publish, theirs), "{publish:?}");
     assert_eq!(store.current(&a).expect("current"), vec![]);
     assert_eq!(all_changes(&store, None), vec![]);
     assert_eq!(stored_proposal(&store, &other, theirs).body, b"b1".to_vec());
+    assert_eq!(
+        stored_proposal(&store, &other, theirs).summary,
+        b"b1 summary".to_vec()
+    );
     assert_eq!(
         stored_proposal(&store, &other, theirs).state,
         ProposalState::Open
@@ -1383,14 +1398,18 @@ fn proposals_list_newest_first_and_only_open_unexpired_ones_at_a_time(b: &impl B
     let p4 = create("p4", 100);
     let p5 = create("p5", 100);
     store
-        .close_proposal(&g, closing(p4, 0, "alice", "withdrawn"), NOW)
+        .close_proposal(
+            &g,
+            closing(p4, 0, "alice", "withdrawn", "withdrawn summary"),
+            NOW,
+        )
         .expect("withdraw p4");
     store
         .publish_proposal(
             &g,
             None,
             &[file("root", 1), file("timestamp", 1)],
-            closing(p5, 0, "alice", "published"),
+            closing(p5, 0, "alice", "published", "published summary"),
             NOW,
         )
         .expect("publish p5");
@@ -1415,11 +1434,62 @@ fn proposals_list_newest_first_and_only_open_unexpired_ones_at_a_time(b: &impl B
             .expect("list"),
         vec![]
     );
-    // Every field reads back in the list as by id.
+    // Every field reads back in the list as by id, but the body: a list reads the summary
+    // and leaves the body empty, which the proposal by id holds.
     let listed = store.proposals(&g, None, 10).expect("list");
     for p in &listed {
-        assert_eq!(p, &stored_proposal(&store, &g, p.id));
+        let one = stored_proposal(&store, &g, p.id);
+        assert!(p.body.is_empty(), "{p:?}");
+        assert!(!one.body.is_empty(), "{one:?}");
+        assert_eq!(
+            p,
+            &StoredProposal {
+                body: Vec::new(),
+                ..one
+            }
+        );
     }
+    let summaries: Vec<Vec<u8>> = listed.into_iter().map(|p| p.summary).collect();
+    assert_eq!(
+        summaries,
+        [
+            "published summary",
+            "withdrawn summary",
+            "p3 summary",
+            "p2 summary",
+            "p1 summary"
+        ]
+        .map(|s| s.as_bytes().to_vec())
+    );
+    let open = store.proposals(&g, Some(NOW), 10).expect("list open");
+    assert!(open.iter().all(|p| p.body.is_empty()), "{open:?}");
+    assert_eq!(open[0].summary, b"p3 summary".to_vec());
+}
+
+fn a_list_of_large_proposals_reads_only_their_summaries(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let large = NewProposal {
+        body: vec![b'x'; 4 << 20],
+        summary: b"large".to_vec(),
+        proposed_by: "alice".to_owned(),
+        expires_at: NOW.add_seconds(60),
+    };
+    let ids: Vec<i64> = (0..3)
+        .map(|_| store.create_proposal(&g, &large, NOW).expect("create"))
+        .collect();
+    for open_at in [None, Some(NOW)] {
+        let listed = store.proposals(&g, open_at, 10).expect("list");
+        assert_eq!(listed.len(), 3);
+        for p in &listed {
+            assert_eq!((p.body.len(), p.summary.as_slice()), (0, &b"large"[..]));
+        }
+    }
+    let one = stored_proposal(&store, &g, ids[1]);
+    assert_eq!(
+        (one.body, one.summary),
+        (large.body.clone(), large.summary.clone())
+    );
 }
 
 fn amending_a_proposal_needs_its_current_revision(b: &impl Backend) {
@@ -1428,22 +1498,39 @@ fn amending_a_proposal_needs_its_current_revision(b: &impl Backend) {
     let id = store
         .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(60)), NOW)
         .expect("create");
-    store.amend_proposal(&g, id, 0, b"v1").expect("amend 0");
+    store
+        .amend_proposal(&g, id, 0, b"v1", b"v1 summary")
+        .expect("amend 0");
     let amended = stored_proposal(&store, &g, id);
     assert_eq!((amended.revision, amended.body.as_slice()), (1, &b"v1"[..]));
+    assert_eq!(amended.summary, b"v1 summary".to_vec());
+    let listed = store.proposals(&g, None, 10).expect("list");
+    assert_eq!(
+        (listed[0].body.as_slice(), listed[0].summary.as_slice()),
+        (&b""[..], &b"v1 summary"[..])
+    );
 
     // A writer that read revision 0 lost: nothing changes.
-    assert!(is_changed(&store.amend_proposal(&g, id, 0, b"stale"), id));
-    assert!(is_changed(&store.amend_proposal(&g, id, 7, b"ahead"), id));
     assert!(is_changed(
-        &store.amend_proposal(&g, id, u64::MAX, b"out of range"),
+        &store.amend_proposal(&g, id, 0, b"stale", b"stale summary"),
+        id
+    ));
+    assert!(is_changed(
+        &store.amend_proposal(&g, id, 7, b"ahead", b"ahead summary"),
+        id
+    ));
+    assert!(is_changed(
+        &store.amend_proposal(&g, id, u64::MAX, b"out of range", b"out of range summary"),
         id
     ));
     assert_eq!(stored_proposal(&store, &g, id), amended);
 
-    store.amend_proposal(&g, id, 1, b"v2").expect("amend 1");
+    store
+        .amend_proposal(&g, id, 1, b"v2", b"v2 summary")
+        .expect("amend 1");
     let again = stored_proposal(&store, &g, id);
     assert_eq!((again.revision, again.body.as_slice()), (2, &b"v2"[..]));
+    assert_eq!(again.summary, b"v2 summary".to_vec());
     assert_eq!(
         (again.state, again.created_at, again.closed_at),
         (ProposalState::Open, NOW, None)
@@ -1456,37 +1543,47 @@ fn a_proposal_closes_once(b: &impl Backend) {
     let id = store
         .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(60)), NOW)
         .expect("create");
-    store.amend_proposal(&g, id, 0, b"v1").expect("amend");
+    store
+        .amend_proposal(&g, id, 0, b"v1", b"v1 summary")
+        .expect("amend");
     // Closing needs the current revision too.
     assert!(is_changed(
-        &store.close_proposal(&g, closing(id, 0, "bob", "stale"), NOW),
+        &store.close_proposal(&g, closing(id, 0, "bob", "stale", "stale summary"), NOW),
         id
     ));
     assert_eq!(stored_proposal(&store, &g, id).state, ProposalState::Open);
 
     let at = NOW.add_seconds(5);
     store
-        .close_proposal(&g, closing(id, 1, "bob", "final"), at)
+        .close_proposal(&g, closing(id, 1, "bob", "final", "final summary"), at)
         .expect("withdraw");
     let closed = stored_proposal(&store, &g, id);
     assert_eq!(closed.state, ProposalState::Withdrawn);
     assert_eq!(closed.revision, 1);
     assert_eq!(closed.body, b"final".to_vec());
+    assert_eq!(closed.summary, b"final summary".to_vec());
+    assert_eq!(
+        store.proposals(&g, None, 10).expect("list")[0].summary,
+        b"final summary".to_vec()
+    );
     assert_eq!(closed.closed_at, Some(at));
     assert_eq!(closed.closed_by.as_deref(), Some("bob"));
     assert_eq!(closed.proposed_by, "alice");
 
     // Closed is final: no second close, no amendment, no publish.
     assert!(is_changed(
-        &store.close_proposal(&g, closing(id, 1, "carol", "again"), at),
+        &store.close_proposal(&g, closing(id, 1, "carol", "again", "again summary"), at),
         id
     ));
-    assert!(is_changed(&store.amend_proposal(&g, id, 1, b"late"), id));
+    assert!(is_changed(
+        &store.amend_proposal(&g, id, 1, b"late", b"late summary"),
+        id
+    ));
     let publish = store.publish_proposal(
         &g,
         None,
         &[file("root", 1), file("timestamp", 1)],
-        closing(id, 1, "carol", "late"),
+        closing(id, 1, "carol", "late", "late summary"),
         at,
     );
     assert!(is_changed(&publish, id), "{publish:?}");
@@ -1509,7 +1606,9 @@ fn publishing_a_proposal_is_atomic(b: &impl Backend) {
     let id = store
         .create_proposal(&g, &new_proposal("v0", NOW.add_seconds(600)), NOW)
         .expect("create");
-    store.amend_proposal(&g, id, 0, b"v1").expect("amend");
+    store
+        .amend_proposal(&g, id, 0, b"v1", b"v1 summary")
+        .expect("amend");
     let before = stored_proposal(&store, &g, id);
     let files = [file("root", 2), file("snapshot", 2), file("timestamp", 2)];
     let nothing_written = |store: &dyn Store| {
@@ -1534,9 +1633,21 @@ fn publishing_a_proposal_is_atomic(b: &impl Backend) {
     };
 
     // Another writer published first: a conflict, and the proposal stays open as it was.
-    let stale = store.publish_proposal(&g, None, &files, closing(id, 1, "carol", "signed"), NOW);
+    let stale = store.publish_proposal(
+        &g,
+        None,
+        &files,
+        closing(id, 1, "carol", "signed", "signed summary"),
+        NOW,
+    );
     assert!(is_conflict_on(&stale, "timestamp", 1), "{stale:?}");
-    let stale = store.publish_proposal(&g, Some(0), &files, closing(id, 1, "carol", "signed"), NOW);
+    let stale = store.publish_proposal(
+        &g,
+        Some(0),
+        &files,
+        closing(id, 1, "carol", "signed", "signed summary"),
+        NOW,
+    );
     assert!(is_conflict_on(&stale, "timestamp", 1), "{stale:?}");
     nothing_written(&store);
     // A file that conflicts after the compare-and-swap passed rolls the proposal back too.
@@ -1544,20 +1655,31 @@ fn publishing_a_proposal_is_atomic(b: &impl Backend) {
         &g,
         Some(1),
         &[file("timestamp", 2), file("root", 1)],
-        closing(id, 1, "carol", "signed"),
+        closing(id, 1, "carol", "signed", "signed summary"),
         NOW,
     );
     assert!(is_conflict_on(&clash, "root", 1), "{clash:?}");
     nothing_written(&store);
     // Another signer amended it since: nothing is published.
-    let amended =
-        store.publish_proposal(&g, Some(1), &files, closing(id, 0, "carol", "signed"), NOW);
+    let amended = store.publish_proposal(
+        &g,
+        Some(1),
+        &files,
+        closing(id, 0, "carol", "signed", "signed summary"),
+        NOW,
+    );
     assert!(is_changed(&amended, id), "{amended:?}");
     nothing_written(&store);
 
     let at = NOW.add_seconds(60);
     let change = store
-        .publish_proposal(&g, Some(1), &files, closing(id, 1, "carol", "signed"), at)
+        .publish_proposal(
+            &g,
+            Some(1),
+            &files,
+            closing(id, 1, "carol", "signed", "signed summary"),
+            at,
+        )
         .expect("publish the proposal");
     let changes = all_changes(&store, None);
     assert_eq!(
@@ -1578,6 +1700,11 @@ fn publishing_a_proposal_is_atomic(b: &impl Backend) {
     let published = stored_proposal(&store, &g, id);
     assert_eq!(published.state, ProposalState::Published(change));
     assert_eq!(published.body, b"signed".to_vec());
+    assert_eq!(published.summary, b"signed summary".to_vec());
+    assert_eq!(
+        store.proposals(&g, None, 10).expect("list")[0].summary,
+        b"signed summary".to_vec()
+    );
     assert_eq!(published.closed_by.as_deref(), Some("carol"));
     assert_eq!(published.closed_at, Some(at));
     assert_eq!(published.revision, 1);
@@ -1587,7 +1714,7 @@ fn publishing_a_proposal_is_atomic(b: &impl Backend) {
         &g,
         Some(2),
         &[file("timestamp", 3)],
-        closing(id, 1, "carol", "again"),
+        closing(id, 1, "carol", "again", "again summary"),
         at,
     );
     assert!(is_changed(&again, id), "{again:?}");
@@ -1617,7 +1744,7 @@ fn delete_removes_the_repositorys_proposals(b: &impl Backend) {
         .create_proposal(&g, &new_proposal("withdrawn", later), NOW)
         .expect("create");
     store
-        .close_proposal(&g, closing(withdrawn, 0, "alice", "w"), NOW)
+        .close_proposal(&g, closing(withdrawn, 0, "alice", "w", "w summary"), NOW)
         .expect("withdraw");
     let kept = store
         .create_proposal(&other, &new_proposal("kept", later), NOW)
@@ -1685,6 +1812,23 @@ fn export_then_import_round_trips_proposals<B: Backend>(b: &B) {
         })
         .collect();
     assert_eq!(exported_ids.len(), 4);
+    // The export carries each proposal's body and summary, as written last.
+    let contents: Vec<(&[u8], &[u8])> = exported
+        .iter()
+        .filter_map(|r| match r {
+            Record::Proposal(p) => Some((p.body.as_slice(), p.summary.as_slice())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        contents,
+        vec![
+            (&b"amended twice"[..], &b"amended twice summary"[..]),
+            (&b"w"[..], &b"w summary"[..]),
+            (&b"p"[..], &b"p summary"[..]),
+            (&b"other"[..], &b"other summary"[..]),
+        ]
+    );
     assert!(
         exported_ids.windows(2).all(|w| w[0] < w[1]),
         "{exported_ids:?}"
@@ -1705,6 +1849,13 @@ fn export_then_import_round_trips_proposals<B: Backend>(b: &B) {
         })
         .expect("export the copy");
     assert_eq!(read_back, exported);
+    // Each proposal reads back from the copy with its body and summary.
+    for record in &exported {
+        if let Record::Proposal(p) = record {
+            let copy = stored_proposal(&target, &gun(&p.gun), p.id);
+            assert_eq!(&copy, p);
+        }
+    }
     assert_eq!(
         target.proposals(&g, None, 10).expect("list"),
         source.proposals(&g, None, 10).expect("list")
@@ -1744,15 +1895,21 @@ fn store_some_of_everything(store: &impl Store, g: &Gun, later: Timestamp) {
     let open = store
         .create_proposal(g, &new_proposal("open", later), NOW)
         .expect("create");
-    store.amend_proposal(g, open, 0, b"amended").expect("amend");
     store
-        .amend_proposal(g, open, 1, b"amended twice")
+        .amend_proposal(g, open, 0, b"amended", b"amended summary")
+        .expect("amend");
+    store
+        .amend_proposal(g, open, 1, b"amended twice", b"amended twice summary")
         .expect("amend");
     let withdrawn = store
         .create_proposal(g, &new_proposal("withdrawn", later), NOW.add_seconds(1))
         .expect("create");
     store
-        .close_proposal(g, closing(withdrawn, 0, "bob", "w"), NOW.add_seconds(2))
+        .close_proposal(
+            g,
+            closing(withdrawn, 0, "bob", "w", "w summary"),
+            NOW.add_seconds(2),
+        )
         .expect("withdraw");
     let published = store
         .create_proposal(g, &new_proposal("published", later), NOW.add_seconds(3))
@@ -1762,7 +1919,7 @@ fn store_some_of_everything(store: &impl Store, g: &Gun, later: Timestamp) {
             g,
             Some(1),
             &[file("timestamp", 2)],
-            closing(published, 0, "carol", "p"),
+            closing(published, 0, "carol", "p", "p summary"),
             NOW.add_seconds(4),
         )
         .expect("publish proposal");
@@ -1791,12 +1948,13 @@ fn racing_amendments_of_one_revision_get_one_success(b: &impl Backend) {
                     (Arc::clone(&stores[i % 2]), g.clone(), Arc::clone(&barrier));
                 thread::spawn(move || {
                     let body = format!("round {round} writer {i}");
+                    let summary = format!("{body} summary");
                     barrier.wait();
                     // In the last round half the writers withdraw instead: still one wins.
                     let result = if round == 2 && i % 4 == 3 {
-                        store.close_proposal(&g, closing(id, round, "w", &body), NOW)
+                        store.close_proposal(&g, closing(id, round, "w", &body, &summary), NOW)
                     } else {
-                        store.amend_proposal(&g, id, round, body.as_bytes())
+                        store.amend_proposal(&g, id, round, body.as_bytes(), summary.as_bytes())
                     };
                     (body, result)
                 })
@@ -1818,6 +1976,11 @@ fn racing_amendments_of_one_revision_get_one_success(b: &impl Backend) {
         );
         let stored = stored_proposal(&*stores[1], &g, id);
         assert_eq!(stored.body, winners[0].as_bytes());
+        // The winner's body and summary, never one writer's body with another's summary.
+        assert_eq!(
+            stored.summary,
+            format!("{} summary", winners[0]).into_bytes()
+        );
         if stored.state == ProposalState::Withdrawn {
             assert_eq!(stored.revision, round);
             return;
@@ -1858,7 +2021,7 @@ fn a_database_at_the_first_schema_migrates_and_keeps_its_data<B: Backend>(b: &B)
             &g,
             Some(1),
             &[file("timestamp", 2)],
-            closing(proposal, 0, "alice", "done"),
+            closing(proposal, 0, "alice", "done", "done summary"),
             NOW,
         )
         .expect("publish proposal after migrating");

@@ -178,6 +178,7 @@ fn the_document_reads_the_stored_state_and_the_clock() {
         state: ProposalState::Open,
         revision: 1,
         body: b.encode(),
+        summary: b.encode_summary(),
         proposed_by: "token:alice".into(),
         created_at: Timestamp::from_unix(T0),
         expires_at: Timestamp::from_unix(T0 + 100),

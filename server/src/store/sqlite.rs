@@ -84,19 +84,21 @@ const MIGRATIONS: &[&str] = &[
          UNIQUE (gun, role, keyid)
      ) STRICT;",
     // 1 -> 2: staged proposals. AUTOINCREMENT: an id is never reused, also after the
-    // newest proposal's repository was deleted.
+    // newest proposal's repository was deleted. `body` is the last column: a large one
+    // spills into overflow pages, which reading the columns before it (a list) skips.
     "CREATE TABLE proposals (
          id          INTEGER PRIMARY KEY AUTOINCREMENT,
          gun         TEXT    NOT NULL,
          state       TEXT    NOT NULL CHECK (state IN ('open', 'published', 'withdrawn')),
          change_id   INTEGER,
          revision    INTEGER NOT NULL CHECK (revision >= 0),
-         body        BLOB    NOT NULL,
+         summary     BLOB    NOT NULL,
          proposed_by TEXT    NOT NULL,
          created_at  INTEGER NOT NULL,
          expires_at  INTEGER NOT NULL,
          closed_at   INTEGER,
          closed_by   TEXT,
+         body        BLOB    NOT NULL,
          CHECK ((state = 'published') = (change_id IS NOT NULL)),
          CHECK ((state = 'open') = (closed_at IS NULL)),
          CHECK ((state = 'open') = (closed_by IS NULL))
@@ -104,32 +106,39 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX proposals_by_gun ON proposals (gun, id);",
 ];
 
-/// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`).
+/// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`): with
+/// `body` the whole row, with `no body` an empty blob in the body's place, so a list does
+/// not read the bodies.
 macro_rules! proposal_columns {
-    () => {
-        "id, gun, state, change_id, revision, body, proposed_by, created_at, expires_at, \
-         closed_at, closed_by"
+    (body) => {
+        "id, gun, state, change_id, revision, body, summary, proposed_by, created_at, \
+         expires_at, closed_at, closed_by"
+    };
+    (no body) => {
+        "id, gun, state, change_id, revision, X'', summary, proposed_by, created_at, \
+         expires_at, closed_at, closed_by"
     };
 }
 
 /// Proposal `?2` of GUN `?1`.
 const PROPOSAL_BY_ID_SQL: &str = concat!(
     "SELECT ",
-    proposal_columns!(),
+    proposal_columns!(body),
     " FROM proposals WHERE gun = ?1 AND id = ?2"
 );
 
-/// Up to `?2` proposals of GUN `?1`, newest first.
+/// Up to `?2` proposals of GUN `?1`, newest first, without their bodies.
 const PROPOSALS_ALL_SQL: &str = concat!(
     "SELECT ",
-    proposal_columns!(),
+    proposal_columns!(no body),
     " FROM proposals WHERE gun = ?1 ORDER BY id DESC LIMIT ?2"
 );
 
-/// Up to `?2` proposals of GUN `?1` still open at time `?3`, newest first.
+/// Up to `?2` proposals of GUN `?1` still open at time `?3`, newest first, without their
+/// bodies.
 const PROPOSALS_OPEN_SQL: &str = concat!(
     "SELECT ",
-    proposal_columns!(),
+    proposal_columns!(no body),
     " FROM proposals WHERE gun = ?1 AND state = 'open' AND expires_at > ?3
      ORDER BY id DESC LIMIT ?2"
 );
@@ -286,14 +295,15 @@ impl Store for SqliteStore {
         let id: i64 = tx
             .prepare_cached(
                 "INSERT INTO proposals
-                     (gun, state, revision, body, proposed_by, created_at, expires_at)
-                 VALUES (?1, 'open', 0, ?2, ?3, ?4, ?5) RETURNING id",
+                     (gun, state, revision, body, summary, proposed_by, created_at, expires_at)
+                 VALUES (?1, 'open', 0, ?2, ?3, ?4, ?5, ?6) RETURNING id",
             )
             .and_then(|mut stmt| {
                 stmt.query_row(
                     params![
                         gun.as_str(),
                         proposal.body,
+                        proposal.summary,
                         proposal.proposed_by,
                         now.unix(),
                         proposal.expires_at.unix()
@@ -357,6 +367,7 @@ impl Store for SqliteStore {
         id: i64,
         revision: u64,
         body: &[u8],
+        summary: &[u8],
     ) -> Result<(), StoreError> {
         const OP: &str = "amend proposal";
         let changed = || StoreError::ProposalChanged {
@@ -371,9 +382,9 @@ impl Store for SqliteStore {
             .map_err(backend(OP))?;
         let amended = tx
             .execute(
-                "UPDATE proposals SET body = ?1, revision = revision + 1
-                 WHERE id = ?2 AND gun = ?3 AND state = 'open' AND revision = ?4",
-                params![body, id, gun.as_str(), revision],
+                "UPDATE proposals SET body = ?1, summary = ?2, revision = revision + 1
+                 WHERE id = ?3 AND gun = ?4 AND state = 'open' AND revision = ?5",
+                params![body, summary, id, gun.as_str(), revision],
             )
             .map_err(backend(OP))?;
         if amended != 1 {
@@ -908,7 +919,7 @@ impl SqliteStore {
                 let mut proposals = tx
                     .prepare(concat!(
                         "SELECT ",
-                        proposal_columns!(),
+                        proposal_columns!(body),
                         " FROM proposals ORDER BY id"
                     ))
                     .map_err(backend(OP))?;
@@ -963,8 +974,9 @@ impl SqliteStore {
                     })?;
                     tx.execute(
                         "INSERT INTO proposals (id, gun, state, change_id, revision, body,
-                             proposed_by, created_at, expires_at, closed_at, closed_by)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                             summary, proposed_by, created_at, expires_at, closed_at,
+                             closed_by)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                         params![
                             p.id,
                             p.gun,
@@ -972,6 +984,7 @@ impl SqliteStore {
                             change_id,
                             revision,
                             p.body,
+                            p.summary,
                             p.proposed_by,
                             p.created_at.unix(),
                             p.expires_at.unix(),
@@ -1100,7 +1113,8 @@ fn proposal_is_at(
     .map_err(backend(op))
 }
 
-/// Closes open proposal `closing.id` of `gun` inside `tx`, keeping `closing.body`:
+/// Closes open proposal `closing.id` of `gun` inside `tx`, keeping `closing.body` and
+/// `closing.summary`:
 /// published by changefeed entry `published` when given, else withdrawn. Fails with
 /// [`StoreError::ProposalChanged`], writing nothing, unless it is open at revision
 /// `closing.revision`.
@@ -1125,14 +1139,16 @@ fn close_open_proposal(
     let closed = tx
         .prepare_cached(
             "UPDATE proposals
-             SET state = ?1, change_id = ?2, body = ?3, closed_by = ?4, closed_at = ?5
-             WHERE id = ?6 AND gun = ?7 AND state = 'open' AND revision = ?8",
+             SET state = ?1, change_id = ?2, body = ?3, summary = ?4, closed_by = ?5,
+                 closed_at = ?6
+             WHERE id = ?7 AND gun = ?8 AND state = 'open' AND revision = ?9",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
                 state,
                 published,
                 closing.body,
+                closing.summary,
                 closing.by,
                 now.unix(),
                 closing.id,
@@ -1229,7 +1245,7 @@ fn change(row: &Row<'_>) -> Result<Change, StoreError> {
     })
 }
 
-/// Reads the columns of `proposal_columns!`.
+/// Reads the columns of `proposal_columns!` (either form).
 fn stored_proposal(row: &Row<'_>) -> Result<StoredProposal, StoreError> {
     const OP: &str = "read proposal";
     let id: i64 = row.get(0).map_err(backend(OP))?;
@@ -1256,14 +1272,15 @@ fn stored_proposal(row: &Row<'_>) -> Result<StoredProposal, StoreError> {
             ))
         })?,
         body: row.get(5).map_err(backend(OP))?,
-        proposed_by: row.get(6).map_err(backend(OP))?,
-        created_at: Timestamp::from_unix(row.get(7).map_err(backend(OP))?),
-        expires_at: Timestamp::from_unix(row.get(8).map_err(backend(OP))?),
+        summary: row.get(6).map_err(backend(OP))?,
+        proposed_by: row.get(7).map_err(backend(OP))?,
+        created_at: Timestamp::from_unix(row.get(8).map_err(backend(OP))?),
+        expires_at: Timestamp::from_unix(row.get(9).map_err(backend(OP))?),
         closed_at: row
-            .get::<_, Option<i64>>(9)
+            .get::<_, Option<i64>>(10)
             .map_err(backend(OP))?
             .map(Timestamp::from_unix),
-        closed_by: row.get(10).map_err(backend(OP))?,
+        closed_by: row.get(11).map_err(backend(OP))?,
     })
 }
 

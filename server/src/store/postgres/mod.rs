@@ -107,6 +107,7 @@ const MIGRATIONS: &[&str] = &[
          change_id   BIGINT,
          revision    BIGINT NOT NULL CHECK (revision >= 0),
          body        BYTEA  NOT NULL,
+         summary     BYTEA  NOT NULL,
          proposed_by TEXT   NOT NULL,
          created_at  BIGINT NOT NULL,
          expires_at  BIGINT NOT NULL,
@@ -119,11 +120,17 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX proposals_by_gun ON proposals (gun, id);",
 ];
 
-/// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`).
+/// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`): with
+/// `body` the whole row, with `no body` an empty value in the body's place, so a list does
+/// not read the bodies.
 macro_rules! proposal_columns {
-    () => {
-        "id, gun, state, change_id, revision, body, proposed_by, created_at, expires_at, \
-         closed_at, closed_by"
+    (body) => {
+        "id, gun, state, change_id, revision, body, summary, proposed_by, created_at, \
+         expires_at, closed_at, closed_by"
+    };
+    (no body) => {
+        "id, gun, state, change_id, revision, ''::BYTEA, summary, proposed_by, created_at, \
+         expires_at, closed_at, closed_by"
     };
 }
 
@@ -422,11 +429,11 @@ impl PostgresStore {
                      RETURNING id
                  )
                  UPDATE proposals
-                 SET state = 'published', change_id = entry.id, body = $6, closed_by = $7,
-                     closed_at = $5
+                 SET state = 'published', change_id = entry.id, body = $6, summary = $7,
+                     closed_by = $8, closed_at = $5
                  FROM entry
-                 WHERE proposals.id = $8 AND proposals.gun = $1
-                     AND proposals.state = 'open' AND proposals.revision = $9
+                 WHERE proposals.id = $9 AND proposals.gun = $1
+                     AND proposals.state = 'open' AND proposals.revision = $10
                  RETURNING entry.id",
                 &[
                     (&gun.as_str(), Type::TEXT),
@@ -435,6 +442,7 @@ impl PostgresStore {
                     (&category.as_str(), Type::TEXT),
                     (&now.unix(), Type::INT8),
                     (&closing.body, Type::BYTEA),
+                    (&closing.summary, Type::BYTEA),
                     (&closing.by, Type::TEXT),
                     (&closing.id, Type::INT8),
                     (&revision, Type::INT8),
@@ -490,11 +498,12 @@ impl Store for PostgresStore {
         self.transaction("create proposal", Access::Write, |tx| {
             let row = tx.query_typed_one(
                 "INSERT INTO proposals
-                     (gun, state, revision, body, proposed_by, created_at, expires_at)
-                 VALUES ($1, 'open', 0, $2, $3, $4, $5) RETURNING id",
+                     (gun, state, revision, body, summary, proposed_by, created_at, expires_at)
+                 VALUES ($1, 'open', 0, $2, $3, $4, $5, $6) RETURNING id",
                 &[
                     (&gun.as_str(), Type::TEXT),
                     (&proposal.body.as_slice(), Type::BYTEA),
+                    (&proposal.summary.as_slice(), Type::BYTEA),
                     (&proposal.proposed_by.as_str(), Type::TEXT),
                     (&now.unix(), Type::INT8),
                     (&proposal.expires_at.unix(), Type::INT8),
@@ -516,7 +525,7 @@ impl Store for PostgresStore {
             let rows = tx.query_typed(
                 concat!(
                     "SELECT ",
-                    proposal_columns!(),
+                    proposal_columns!(no body),
                     " FROM proposals
                      WHERE gun = $1
                          AND ($3::BIGINT IS NULL OR (state = 'open' AND expires_at > $3))
@@ -537,7 +546,7 @@ impl Store for PostgresStore {
             tx.query_typed_opt(
                 concat!(
                     "SELECT ",
-                    proposal_columns!(),
+                    proposal_columns!(body),
                     " FROM proposals WHERE gun = $1 AND id = $2"
                 ),
                 &[(&gun.as_str(), Type::TEXT), (&id, Type::INT8)],
@@ -554,6 +563,7 @@ impl Store for PostgresStore {
         id: i64,
         revision: u64,
         body: &[u8],
+        summary: &[u8],
     ) -> Result<(), StoreError> {
         let changed = || StoreError::ProposalChanged {
             gun: gun.as_str().to_owned(),
@@ -565,10 +575,11 @@ impl Store for PostgresStore {
             // A concurrent amendment holds the row until it commits; this one then re-reads
             // the row and finds the revision moved on.
             let amended = tx.execute_typed(
-                "UPDATE proposals SET body = $1, revision = revision + 1
-                 WHERE id = $2 AND gun = $3 AND state = 'open' AND revision = $4",
+                "UPDATE proposals SET body = $1, summary = $2, revision = revision + 1
+                 WHERE id = $3 AND gun = $4 AND state = 'open' AND revision = $5",
                 &[
                     (&body, Type::BYTEA),
+                    (&summary, Type::BYTEA),
                     (&id, Type::INT8),
                     (&gun.as_str(), Type::TEXT),
                     (&revision, Type::INT8),
@@ -596,10 +607,12 @@ impl Store for PostgresStore {
         self.transaction("withdraw proposal", Access::Write, |tx| {
             let closed = tx.execute_typed(
                 "UPDATE proposals
-                 SET state = 'withdrawn', body = $1, closed_by = $2, closed_at = $3
-                 WHERE id = $4 AND gun = $5 AND state = 'open' AND revision = $6",
+                 SET state = 'withdrawn', body = $1, summary = $2, closed_by = $3,
+                     closed_at = $4
+                 WHERE id = $5 AND gun = $6 AND state = 'open' AND revision = $7",
                 &[
                     (&closing.body, Type::BYTEA),
+                    (&closing.summary, Type::BYTEA),
                     (&closing.by, Type::TEXT),
                     (&now.unix(), Type::INT8),
                     (&closing.id, Type::INT8),
@@ -932,7 +945,7 @@ impl Store for PostgresStore {
             let mut proposals = tx.query_typed_raw(
                 concat!(
                     "SELECT ",
-                    proposal_columns!(),
+                    proposal_columns!(body),
                     " FROM proposals ORDER BY id"
                 ),
                 Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
@@ -1037,9 +1050,9 @@ fn insert_proposal(tx: &mut Transaction<'_>, p: &StoredProposal) -> Result<(), F
         ))
     })?;
     tx.query_typed(
-        "INSERT INTO proposals (id, gun, state, change_id, revision, body, proposed_by,
-             created_at, expires_at, closed_at, closed_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO proposals (id, gun, state, change_id, revision, body, summary,
+             proposed_by, created_at, expires_at, closed_at, closed_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             (&p.id, Type::INT8),
             (&p.gun.as_str(), Type::TEXT),
@@ -1047,6 +1060,7 @@ fn insert_proposal(tx: &mut Transaction<'_>, p: &StoredProposal) -> Result<(), F
             (&change_id, Type::INT8),
             (&revision, Type::INT8),
             (&p.body.as_slice(), Type::BYTEA),
+            (&p.summary.as_slice(), Type::BYTEA),
             (&p.proposed_by.as_str(), Type::TEXT),
             (&p.created_at.unix(), Type::INT8),
             (&p.expires_at.unix(), Type::INT8),
@@ -1057,7 +1071,7 @@ fn insert_proposal(tx: &mut Transaction<'_>, p: &StoredProposal) -> Result<(), F
     Ok(())
 }
 
-/// Reads the columns of `proposal_columns!`.
+/// Reads the columns of `proposal_columns!` (either form).
 fn stored_proposal(row: &Row) -> Result<StoredProposal, Failure> {
     let id: i64 = row.get(0);
     let state: String = row.get(2);
@@ -1074,7 +1088,7 @@ fn stored_proposal(row: &Row) -> Result<StoredProposal, Failure> {
         }
     };
     let revision: i64 = row.get(4);
-    let closed_at: Option<i64> = row.get(9);
+    let closed_at: Option<i64> = row.get(10);
     Ok(StoredProposal {
         id,
         gun: row.get(1),
@@ -1085,11 +1099,12 @@ fn stored_proposal(row: &Row) -> Result<StoredProposal, Failure> {
             ))
         })?,
         body: row.get(5),
-        proposed_by: row.get(6),
-        created_at: Timestamp::from_unix(row.get(7)),
-        expires_at: Timestamp::from_unix(row.get(8)),
+        summary: row.get(6),
+        proposed_by: row.get(7),
+        created_at: Timestamp::from_unix(row.get(8)),
+        expires_at: Timestamp::from_unix(row.get(9)),
         closed_at: closed_at.map(Timestamp::from_unix),
-        closed_by: row.get(10),
+        closed_by: row.get(11),
     })
 }
 
