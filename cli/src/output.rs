@@ -89,3 +89,38 @@ mod tests {
         assert_eq!(t, "TAG     DIGEST\nv1      sha256:aa\nlatest  sha256:b\n");
     }
 }
+
+/// `s` made safe to show on a terminal: every control character (C0 but line feed, DEL,
+/// C1), bidirectional-text control and zero-width character is written as `\u{…}`, so text
+/// from a server or a file (names, reasons, strings inside metadata) can neither move the
+/// cursor, hide or recolour what is printed around it, nor reorder it visually.
+pub fn terminal_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let hidden = (c.is_control() && c != '\n')
+            || matches!(c,
+                '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_and_invisible_characters_are_shown_escaped() {
+        assert_eq!(terminal_safe("plain\nline"), "plain\nline");
+        assert_eq!(terminal_safe("a\u{1b}[1Ab"), "a\\u{001b}[1Ab");
+        assert_eq!(terminal_safe("x\ry\u{7f}\u{9b}"), "x\\u{000d}y\\u{007f}\\u{009b}");
+        assert_eq!(terminal_safe("ab\u{202e}cd\u{200b}"), "ab\\u{202e}cd\\u{200b}");
+        assert_eq!(terminal_safe("tab\there"), "tab\\u{0009}here");
+        assert_eq!(terminal_safe("é ü 😀"), "é ü 😀");
+    }
+}
