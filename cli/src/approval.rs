@@ -151,7 +151,7 @@ pub fn describe(proposal: &Proposal, base: &Baseline) -> anyhow::Result<Vec<Chec
     for r in &proposal.roles {
         let parsed = Parsed::parse(&r.role, metadata_of(r)?)?;
         out.push(Checked {
-            diff: diff_of(&r.role, &parsed, base),
+            diff: diff_of(&r.role, &parsed, base)?,
             role: r.role.clone(),
             current: base.version_of(&r.role),
             parsed,
@@ -160,16 +160,57 @@ pub fn describe(proposal: &Proposal, base: &Baseline) -> anyhow::Result<Vec<Chec
     Ok(out)
 }
 
-fn diff_of(role: &str, parsed: &Parsed, base: &Baseline) -> Vec<String> {
-    match parsed {
-        Parsed::Root(m) => diff::root(base.root.as_ref().map(Metadata::signed), m.signed()),
-        Parsed::Targets(m) => {
-            diff::targets(base.targets.get(role).map(Metadata::signed), m.signed())
-        }
-        Parsed::Snapshot(m) => {
-            diff::snapshot(base.snapshot.as_ref().map(Metadata::signed), m.signed())
-        }
+/// The summary of what `parsed` changes, then every field that changes ([`diff::fields`]),
+/// over the values whose canonical form is exactly the bytes signed: a role whose typed
+/// form would not write back to those bytes is refused, never shown approximately.
+fn diff_of(role: &str, parsed: &Parsed, base: &Baseline) -> anyhow::Result<Vec<String>> {
+    let (mut lines, old, new) = match parsed {
+        Parsed::Root(m) => (
+            diff::root(base.root.as_ref().map(Metadata::signed), m.signed()),
+            base.root
+                .as_ref()
+                .map(|o| signed_value(role, o))
+                .transpose()?,
+            signed_value(role, m)?,
+        ),
+        Parsed::Targets(m) => (
+            diff::targets(base.targets.get(role).map(Metadata::signed), m.signed()),
+            base.targets
+                .get(role)
+                .map(|o| signed_value(role, o))
+                .transpose()?,
+            signed_value(role, m)?,
+        ),
+        Parsed::Snapshot(m) => (
+            diff::snapshot(base.snapshot.as_ref().map(Metadata::signed), m.signed()),
+            base.snapshot
+                .as_ref()
+                .map(|o| signed_value(role, o))
+                .transpose()?,
+            signed_value(role, m)?,
+        ),
+    };
+    lines.extend(diff::fields(old.as_ref(), &new));
+    Ok(lines)
+}
+
+/// The `signed` value of `m`, checked to be exactly what its signatures cover.
+fn signed_value<T: vouch_tuf::metadata::Role>(
+    role: &str,
+    m: &Metadata<T>,
+) -> anyhow::Result<vouch_tuf::json::Value> {
+    let v = m
+        .to_value()
+        .as_object()
+        .and_then(|o| o.get("signed"))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{role}: no signed part"))?;
+    if vouch_tuf::json::canonical(&v) != m.canonical_signed() {
+        anyhow::bail!(
+            "{role}: its signed content cannot be shown exactly as it is signed, so it is not signed here"
+        );
     }
+    Ok(v)
 }
 
 /// Checks every role of `proposal` against `base` for the repository `gun`, and words what
@@ -255,7 +296,7 @@ pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<
                 }
             }
         }
-        let diff = diff_of(role, &parsed, base);
+        let diff = diff_of(role, &parsed, base)?;
         out.push(Checked {
             role: r.role.clone(),
             parsed,
@@ -465,7 +506,14 @@ mod tests {
         let p = proposal(w.gun.as_str(), vec![proposed("root", &md, Some(3))]);
         let checked = check(&p, &w.gun, &w.base).unwrap();
         assert_eq!(checked[0].current, Some(3));
-        assert_eq!(checked[0].diff, vec!["version 3 -> 4".to_owned()]);
+        assert_eq!(
+            checked[0].diff,
+            [
+                "version 3 -> 4",
+                "field by field (exactly what is signed):",
+                "  signed.version: 3 -> 4"
+            ]
+        );
         let mut wanted: Vec<KeyId> = wanted_keys(&checked[0], &checked, &w.base)
             .into_iter()
             .collect();

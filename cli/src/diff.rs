@@ -1,19 +1,18 @@
 //! What a proposed role version changes, for the person asked to sign it (`vouch approve`,
 //! `vouch proposals show`): one line per change, against the trusted current version.
 //!
-//! Pure functions over the typed metadata of `vouch-tuf`; they neither fetch nor check
-//! anything (the approval's checks are [`crate::approval`]'s). Every change is listed:
-//! long lists of targets are cut after [`MAX_LINES`] lines of one kind, saying how many more
-//! there are, never silently.
+//! Pure functions over the metadata of `vouch-tuf`; they neither fetch nor check anything
+//! (the approval's checks are [`crate::approval`]'s). Two parts, both always complete, never
+//! cut: a summary in the terms people think in ([`root`], [`targets`], [`snapshot`]: keys,
+//! thresholds, targets and their digests, delegations), then [`fields`], every field of the
+//! canonical `signed` that changes, path by path, from the very bytes that are signed — so
+//! nothing signed can change unseen (unknown fields, `spec_version`, the order of
+//! delegations, other hashes, custom data).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, PathScope, Root, Snapshot, Targets};
 use vouch_tuf::types::{KeyId, TopLevelRole};
-
-/// Most lines shown for one kind of change (targets added, removed or changed) before the
-/// rest is summarised by its count.
-pub const MAX_LINES: usize = 200;
 
 /// What changes in a root, from `old` (none: the repository's first root) to `new`.
 pub fn root(old: Option<&Root>, new: &Root) -> Vec<String> {
@@ -201,10 +200,100 @@ fn digest_of(t: &vouch_tuf::metadata::TargetFile) -> String {
 }
 
 fn bounded(out: &mut Vec<String>, lines: Vec<String>) {
-    let total = lines.len();
-    out.extend(lines.into_iter().take(MAX_LINES));
-    if total > MAX_LINES {
-        out.push(format!("… and {} more like these", total - MAX_LINES));
+    out.extend(lines);
+}
+
+/// Every field of `signed` that changes from `old` (the current version's; `None`: a first
+/// version, whose every field is listed) to `new`, one line per changed leaf:
+/// `PATH: OLD -> NEW`, `PATH added: NEW`, `PATH removed (was OLD)`, values in canonical
+/// JSON. Arrays are compared position by position, so a reordering shows. The first line
+/// says which of the two it is. The values must be those whose canonical form is signed
+/// (see `approval`, which checks it).
+pub fn fields(old: Option<&vouch_tuf::json::Value>, new: &vouch_tuf::json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match old {
+        None => {
+            out.push("every field (a first version: nothing to compare with):".to_owned());
+            leaves(&mut out, "signed", new);
+        }
+        Some(old) => {
+            out.push("field by field (exactly what is signed):".to_owned());
+            compare(&mut out, "signed", old, new);
+        }
+    }
+    out
+}
+
+fn show(v: &vouch_tuf::json::Value) -> String {
+    String::from_utf8_lossy(&vouch_tuf::json::canonical(v)).into_owned()
+}
+
+/// `path.key`, or `path["key"]` for a key that is not a plain name.
+fn member(path: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    if plain {
+        format!("{path}.{key}")
+    } else {
+        format!("{path}[{}]", show(&vouch_tuf::json::Value::from(key)))
+    }
+}
+
+fn leaves(out: &mut Vec<String>, path: &str, v: &vouch_tuf::json::Value) {
+    use vouch_tuf::json::Value;
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, item) in m.iter() {
+                leaves(out, &member(path, k), item);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, item) in a.iter().enumerate() {
+                leaves(out, &format!("{path}[{i}]"), item);
+            }
+        }
+        other => out.push(format!("  {path} = {}", show(other))),
+    }
+}
+
+fn compare(
+    out: &mut Vec<String>,
+    path: &str,
+    old: &vouch_tuf::json::Value,
+    new: &vouch_tuf::json::Value,
+) {
+    use vouch_tuf::json::Value;
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            for (k, nv) in n.iter() {
+                match o.get(k) {
+                    Some(ov) => compare(out, &member(path, k), ov, nv),
+                    None => out.push(format!("  {} added: {}", member(path, k), show(nv))),
+                }
+            }
+            for (k, ov) in o.iter() {
+                if !n.contains_key(k) {
+                    out.push(format!("  {} removed (was {})", member(path, k), show(ov)));
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(n)) => {
+            for i in 0..o.len().max(n.len()) {
+                let at = format!("{path}[{i}]");
+                match (o.get(i), n.get(i)) {
+                    (Some(ov), Some(nv)) => compare(out, &at, ov, nv),
+                    (None, Some(nv)) => out.push(format!("  {at} added: {}", show(nv))),
+                    (Some(ov), None) => out.push(format!("  {at} removed (was {})", show(ov))),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ => out.push(format!("  {path}: {} -> {}", show(old), show(new))),
     }
 }
 
@@ -473,20 +562,101 @@ mod tests {
     }
 
     #[test]
-    fn long_lists_say_how_many_more() {
+    fn long_lists_are_shown_whole() {
         let old = Targets::new(at(5));
         let mut new = old.clone();
-        for i in 0..(MAX_LINES + 5) {
+        for i in 0..1005 {
             new.add_target(
                 TargetName::new(format!("t{i}")).unwrap(),
                 TargetFile::image(&digest(1), 1, None),
             );
         }
         let lines = targets(Some(&old), &new);
-        assert_eq!(lines.last().unwrap(), "… and 5 more like these");
         assert_eq!(
             lines.iter().filter(|l| l.starts_with("target ")).count(),
-            MAX_LINES
+            1005
+        );
+    }
+
+    fn canonical<T: vouch_tuf::metadata::Role>(t: T) -> vouch_tuf::json::Value {
+        t.to_value()
+    }
+
+    #[test]
+    fn every_signed_field_that_changes_is_listed() {
+        let mut old = Targets::new(at(5));
+        old.add_target(
+            TargetName::new("v1").unwrap(),
+            TargetFile::image(&digest(1), 1, None),
+        );
+        let mut new = old.clone();
+        // Custom data, another hash, and an unknown field: the summary says little of them.
+        let t = new
+            .targets
+            .get_mut(&TargetName::new("v1").unwrap())
+            .unwrap();
+        t.hashes.insert("sha512".into(), "ab".repeat(64));
+        new.extra
+            .insert("x-note".into(), vouch_tuf::json::Value::from("\u{1b}[2K"));
+        let lines = fields(Some(&canonical(old.clone())), &canonical(new.clone()));
+        let text = lines.join("\n");
+        assert!(text.starts_with("field by field"), "{text}");
+        assert!(
+            text.contains("signed.targets.v1.hashes.sha512 added: \"abab"),
+            "{text}"
+        );
+        assert!(text.contains("signed.x-note added:"), "{text}");
+        // Nothing else.
+        assert_eq!(lines.len(), 3, "{text}");
+        // The same bytes: nothing listed but the header.
+        assert_eq!(
+            fields(Some(&canonical(old.clone())), &canonical(old)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_reordering_of_delegations_shows() {
+        let mut old = Targets::new(at(5));
+        let role = |name: &str| {
+            DelegatedRole::with_paths(
+                vouch_tuf::types::RoleName::new(name).unwrap(),
+                Vec::new(),
+                vec!["*".into()],
+            )
+        };
+        old.delegations = Some(Delegations {
+            keys: BTreeMap::new(),
+            roles: vec![role("a"), role("b")],
+            extra: Default::default(),
+        });
+        let mut new = old.clone();
+        new.delegations.as_mut().unwrap().roles.reverse();
+        let text = fields(Some(&canonical(old)), &canonical(new)).join("\n");
+        assert!(
+            text.contains("signed.delegations.roles[0].name: \"a\" -> \"b\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_first_version_lists_every_field() {
+        let t = Targets::new(at(5));
+        let lines = fields(None, &canonical(t));
+        assert!(lines[0].starts_with("every field"), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("signed._type = \"targets\"")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("signed.spec_version = ")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("signed.expires = ")),
+            "{lines:?}"
         );
     }
 

@@ -158,6 +158,11 @@ fn list(ctx: &Context, gun: &Gun, all: bool) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
+            // Every cell may hold text the server chose.
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|r| r.iter().map(|c| output::terminal_safe(c)).collect())
+                .collect();
             output::text(&output::table(
                 &[
                     "ID",
@@ -214,7 +219,7 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<()> {
                     crate::failure::one_line(e)
                 ));
             }
-            output::text(&out)
+            output::text(&output::terminal_safe(&out))
         }
     }
 }
@@ -423,7 +428,8 @@ pub fn changes_text(checked: &[approval::Checked]) -> String {
             out.push_str(&format!("  {line}\n"));
         }
     }
-    out
+    // Strings inside metadata (key types, paths, unknown fields) are the proposer's.
+    output::terminal_safe(&out)
 }
 
 /// `root needs 1 more signature (root version 3: 1 of 2; root version 4: 1 of 2)` for each
@@ -485,7 +491,8 @@ pub fn state_text(gun: &Gun, p: &Proposal) -> String {
                 .unwrap_or_default()
         ),
     };
-    format!("#{} for {gun}: {state}", p.id)
+    // A reason or a role name may come from the server.
+    output::terminal_safe(&format!("#{} for {gun}: {state}", p.id))
 }
 
 /// `p` as JSON for `--output json`: the document without metadata, with what each role
