@@ -623,6 +623,13 @@ impl Policy {
                     }
                 }
                 Action::Verify => {
+                    if r.notary_root.is_some() || r.notary_roots.is_some() {
+                        return Err(fail(
+                            "`notary_root` and `notary_roots` pin Notary roots, for notary rules \
+                             (`notary = …`); a vouch rule's root is its `root_file`, its \
+                             `root_inline` or the policy's `trust_pins`",
+                        ));
+                    }
                     let server = r
                         .server
                         .clone()
@@ -1316,6 +1323,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("can never both hold"), "{e}");
+    }
+
+    /// A Notary root on a vouch rule was once ignored: the rule loaded without it, and the
+    /// file was not watched (though `named_root_files` listed it). It is refused.
+    #[test]
+    fn a_notary_root_on_a_vouch_rule_is_refused() {
+        for pin in [
+            r#"notary_root = "roots/app.json""#,
+            r#"notary_roots = { "reg.io/org/app" = "roots/app.json" }"#,
+        ] {
+            let text = format!(
+                "[[rule]]\npattern = \"reg.io/org/app\"\naction = \"verify\"\n\
+                 server = \"https://vouch.example.com\"\nroot_inline = 'ROOT_JSON'\n{pin}\n"
+            );
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains("for notary rules"), "{err}");
+        }
     }
 
     #[test]
