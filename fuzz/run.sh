@@ -41,9 +41,9 @@ max_len="${FUZZ_MAX_LEN:-65536}"
 flags=(--sanitizer "$sanitizer" --debug-assertions --target-dir "$target_dir")
 # The library a target's body lives in, when it is not vouch-tuf (see Cargo.toml [features]).
 case "$target" in
-    multipart | jwt) flags+=(--features server) ;;
-    admission_review) flags+=(--features admission) ;;
-    bundle | pins) flags+=(--features verifier) ;;
+    multipart | jwt | server_config | changefeed_query) flags+=(--features server) ;;
+    admission_review | policy) flags+=(--features admission) ;;
+    bundle | pins | token_challenge | registry_response | cache_file) flags+=(--features verifier) ;;
 esac
 
 mkdir -p "work/$target" "artifacts/$target"

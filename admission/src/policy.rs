@@ -479,6 +479,29 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 /// Default decision deadline (below the API server's default webhook timeout of 10 s).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Where the files a policy names (`root_file`, `notary_root`, `notary_roots`, `trust_pins`)
+/// are read from: [`Filesystem`] for every real policy; the separation lets a policy's text be
+/// parsed without touching the filesystem (the fuzz target reads from nowhere).
+pub(crate) trait PolicyFiles {
+    /// The bytes of the root file at `path`.
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+    /// The trust pins of the pin file at `path` (and the files that names).
+    fn trust_pins(&self, path: &Path) -> Result<TrustPins, PinError>;
+}
+
+/// The files a policy names, read from the filesystem.
+pub(crate) struct Filesystem;
+
+impl PolicyFiles for Filesystem {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn trust_pins(&self, path: &Path) -> Result<TrustPins, PinError> {
+        TrustPins::load(path)
+    }
+}
+
 impl Policy {
     /// Reads a policy file; relative `root_file` and `token_file` paths are relative to its
     /// directory. A `root_file` that cannot be read is an error.
@@ -565,6 +588,16 @@ impl Policy {
     /// [`Policy::parse`], with `root_files` saying whether a `root_file` that cannot be read
     /// fails it.
     pub fn parse_with(text: &str, base: &Path, root_files: RootFiles) -> Result<Self, PolicyError> {
+        Self::parse_from(text, base, root_files, &Filesystem)
+    }
+
+    /// [`Policy::parse_with`], reading the files the policy names from `files`.
+    pub(crate) fn parse_from(
+        text: &str,
+        base: &Path,
+        root_files: RootFiles,
+        files: &dyn PolicyFiles,
+    ) -> Result<Self, PolicyError> {
         let raw: RawPolicy =
             toml::from_str(text).map_err(|e| PolicyError::Parse(TomlError::new(&e, text)))?;
         let mut named_roots = Vec::new();
@@ -579,7 +612,7 @@ impl Policy {
             let mut unavailable = None;
             let trust = match r.action {
                 Action::Verify if r.notary.is_some() => {
-                    match notary_source(r, &pattern, base, root_files, &mut named_roots)
+                    match notary_source(r, &pattern, base, root_files, files, &mut named_roots)
                         .map_err(|m| fail(&m))?
                     {
                         Ok(source) => Some(source),
@@ -590,6 +623,13 @@ impl Policy {
                     }
                 }
                 Action::Verify => {
+                    if r.notary_root.is_some() || r.notary_roots.is_some() {
+                        return Err(fail(
+                            "`notary_root` and `notary_roots` pin Notary roots, for notary rules \
+                             (`notary = …`); a vouch rule's root is its `root_file`, its \
+                             `root_inline` or the policy's `trust_pins`",
+                        ));
+                    }
                     let server = r
                         .server
                         .clone()
@@ -605,7 +645,7 @@ impl Policy {
                         (Some(p), None) => {
                             let p = base.join(p);
                             named_roots.push(p.clone());
-                            match std::fs::read(&p) {
+                            match files.read(&p) {
                                 Ok(bytes) => {
                                     Some(pinned(bytes, &format!("root_file {}", p.display()))?)
                                 }
@@ -687,7 +727,7 @@ impl Policy {
             Some(p) => {
                 // Watched for changes with the root files, even when it does not load.
                 named_roots.push(base.join(p));
-                let pins = TrustPins::load(&base.join(p)).map_err(PolicyError::Pins)?;
+                let pins = files.trust_pins(&base.join(p)).map_err(PolicyError::Pins)?;
                 named_roots.extend(pins.files().iter().skip(1).cloned());
                 Some(pins)
             }
@@ -840,6 +880,7 @@ fn notary_source(
     pattern: &NamePattern,
     base: &Path,
     root_files: RootFiles,
+    files: &dyn PolicyFiles,
     named_roots: &mut Vec<PathBuf>,
 ) -> Result<Result<TrustSource, String>, String> {
     let notary = r
@@ -896,7 +937,7 @@ fn notary_source(
         let path = base.join(p);
         named_roots.push(path.clone());
         let what = format!("notary root {}", path.display());
-        match std::fs::read(&path) {
+        match files.read(&path) {
             Ok(bytes) => {
                 let root = NotaryRoot::new(bytes, path.display().to_string())
                     .map_err(|e| format!("{what} is not a Notary root: {e}"))?;
@@ -1282,6 +1323,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("can never both hold"), "{e}");
+    }
+
+    /// A Notary root on a vouch rule was once ignored: the rule loaded without it, and the
+    /// file was not watched (though `named_root_files` listed it). It is refused.
+    #[test]
+    fn a_notary_root_on_a_vouch_rule_is_refused() {
+        for pin in [
+            r#"notary_root = "roots/app.json""#,
+            r#"notary_roots = { "reg.io/org/app" = "roots/app.json" }"#,
+        ] {
+            let text = format!(
+                "[[rule]]\npattern = \"reg.io/org/app\"\naction = \"verify\"\n\
+                 server = \"https://vouch.example.com\"\nroot_inline = 'ROOT_JSON'\n{pin}\n"
+            );
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains("for notary rules"), "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The webhook's fuzz target (the `AdmissionReview` it is posted) over its checked-in corpus
-//! (`fuzz/corpus/admission_review/`): every seed and every input a campaign ever crashed on,
-//! replayed in seconds.
+//! The webhook's fuzz targets (the `AdmissionReview` it is posted, its policy file) over
+//! their checked-in corpora (`fuzz/corpus/<target>/`): every seed and every input a
+//! campaign ever crashed on, replayed in seconds.
 
 use vouch_admission::fuzz::TARGETS;
 use vouch_testkit::fuzz::replay;

@@ -1,5 +1,7 @@
-//! Fuzzing entry points for the parsers of this crate that read bytes off the network: the
-//! publish request's multipart body and registry-format bearer tokens (JWTs).
+//! Fuzzing entry points for the parsers of this crate that read bytes off the network or
+//! from the operator: the publish request's multipart body, registry-format bearer tokens
+//! (JWTs), the changefeed's query string, and the configuration (TOML and `VOUCH_*`
+//! variables).
 //!
 //! Each function takes arbitrary bytes and must return normally for every input. They are
 //! run by the cargo-fuzz targets of the repository's `fuzz/` project (long campaigns, outside
@@ -12,11 +14,18 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
 
+use crate::config::Config;
+use crate::http::changefeed::{self, Page};
 use crate::http::publish::{read_uploads, UploadError};
 use crate::jwt::{self, TokenError, TokenKey, TokenPolicy};
 
 /// The fuzz targets of this crate, by name (as in [`vouch_tuf::fuzz::TARGETS`]).
-pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[("multipart", multipart), ("jwt", jwt)];
+pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[
+    ("multipart", multipart),
+    ("jwt", jwt),
+    ("server_config", server_config),
+    ("changefeed_query", changefeed_query),
+];
 
 thread_local! {
     /// One single-threaded runtime per thread: the body is all in memory, so reading it
@@ -56,6 +65,92 @@ pub fn multipart(data: &[u8]) {
             assert!(uploads.iter().all(|u| !u.role.is_empty()));
         }
         Err(UploadError::Malformed(_) | UploadError::TooLarge) => {}
+    }
+}
+
+/// The server's configuration: the input's leading lines of the form `VOUCH_…=VALUE` are
+/// environment variables, the rest is the TOML file. The TOML is read as
+/// [`Config::from_file`] reads it, then [`Config::check`], then [`Config::apply_env`] with
+/// the variables, and what a valid configuration derives (the store it names, its files,
+/// the metrics access). Nothing named in the configuration is read or opened: the JWT keys'
+/// files and the store are left alone. Properties: applying no variables changes nothing and
+/// is exactly [`Config::check`]; a configuration that passes `apply_env` passes `check`.
+pub fn server_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut vars = Vec::new();
+    let mut rest = text;
+    while let Some((line, tail)) = rest.split_once('\n') {
+        let Some((key, value)) = line.split_once('=') else {
+            break;
+        };
+        if !key.starts_with("VOUCH_") {
+            break;
+        }
+        vars.push((key.to_owned(), value.to_owned()));
+        rest = tail;
+    }
+    let Ok(config) = toml::from_str::<Config>(rest) else {
+        return;
+    };
+    let checked = config.check();
+    let mut unchanged = config.clone();
+    let applied = unchanged.apply_env(Vec::new());
+    assert!(
+        unchanged == config,
+        "applying no variables changed the configuration"
+    );
+    assert_eq!(
+        applied.is_ok(),
+        checked.is_ok(),
+        "applying no variables is not the same as checking"
+    );
+    let mut with_env = config;
+    if with_env.apply_env(vars).is_err() {
+        return;
+    }
+    if let Err(e) = with_env.check() {
+        panic!("apply_env accepted a configuration that check refuses: {e}");
+    }
+    if let Err(e) = with_env.backend() {
+        panic!("check accepted a store URL that backend refuses: {e}");
+    }
+    let _ = (with_env.kek_path(), with_env.admin_token_hash_path());
+    let _ = with_env.metrics.effective(&with_env.auth);
+}
+
+/// The changefeed's query string ([`changefeed::parse_query`], as the handler reads it): the
+/// input is what follows `?`. Property: a page that parses, written back as
+/// `change_id=…&records=…`, parses to the same page; `records` is never 0.
+pub fn changefeed_query(data: &[u8]) {
+    let mut uri = b"/v2/_trust/changefeed?".to_vec();
+    uri.extend_from_slice(data);
+    let Ok(uri) = axum::http::Uri::try_from(uri) else {
+        return;
+    };
+    let Ok(page) = changefeed::parse_query(&uri) else {
+        return;
+    };
+    assert_ne!(page.records, 0, "a page of 0 records was accepted");
+    let again = format!(
+        "/v2/_trust/changefeed?change_id={}&records={}",
+        page.change_id, page.records
+    );
+    let again = match axum::http::Uri::try_from(again) {
+        Ok(u) => u,
+        Err(e) => panic!("a written page query is not a URI: {e}"),
+    };
+    match changefeed::parse_query(&again) {
+        Ok(p) => assert_eq!(p, page, "the written page query reads back differently"),
+        Err(e) => panic!("the written page query does not parse: {e:?}"),
+    }
+    let default = Page {
+        change_id: 0,
+        records: 100,
+    };
+    if data.is_empty() {
+        assert_eq!(page, default, "an empty query is not the default page");
     }
 }
 
@@ -148,6 +243,31 @@ mod tests {
             jwt::verify(&signed_token(&pair, expired), &policy, JWT_NOW),
             Err(TokenError::Expired)
         );
+    }
+
+    /// The changefeed query reader: defaults, both parameters, and the refusals.
+    #[test]
+    fn changefeed_queries() {
+        let parse = |q: &str| {
+            let uri = axum::http::Uri::try_from(format!("/v2/_trust/changefeed{q}")).unwrap();
+            changefeed::parse_query(&uri).ok()
+        };
+        let page = |change_id, records| Some(Page { change_id, records });
+        assert_eq!(parse(""), page(0, 100));
+        assert_eq!(parse("?change_id=&records=-5"), page(0, -5));
+        assert_eq!(parse("?change_id=42&records=7"), page(42, 7));
+        assert_eq!(parse("?records=0"), None);
+        assert_eq!(parse("?change_id=x"), None);
+        assert_eq!(parse("?records=1.5"), None);
+        changefeed_query(b"change_id=42&records=7");
+    }
+
+    /// The config target reads leading `VOUCH_*` lines as variables and the rest as TOML.
+    #[test]
+    fn config_variables_then_toml() {
+        server_config(b"VOUCH_MAX_BODY_BYTES=10\nlog = \"debug\"\n[limits]\n");
+        server_config(b"VOUCH_MAX_BODY_BYTES=0\n");
+        server_config(b"[storage]\nurl = \"postgres://u:p@db:5432/vouch\"\n");
     }
 
     /// The multipart target reads a body as the publish handler does.

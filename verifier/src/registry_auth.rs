@@ -23,6 +23,8 @@
 //! - [`is_registrys_notary`]: whether a registry's login may go to a notary server (only to
 //!   one on the registry's own host, or `notary.` and its host).
 //! - [`parse_token_answer`]: the token in a token server's JSON answer.
+//! - [`describe_error_body`]: the message of a server's error body (Distribution API
+//!   errors, or text), for error messages.
 //!
 //! The thin IO layer, over the verifier's HTTP clients: [`ping`] (`GET /v2/`, the
 //! challenge if it answers `401`), [`fetch_token`] (one token request, its answer capped at
@@ -411,7 +413,22 @@ pub fn error_detail(resp: Response, deadline: Instant) -> String {
         Some(deadline),
     )
     .unwrap_or_default();
-    let parsed = serde_json::from_slice::<serde_json::Value>(&body)
+    describe_error_body(&body)
+}
+
+/// What [`error_detail`] makes of an error body a server sent: the first error's `code` and
+/// `message` of a Distribution API error document (`{"errors":[{"code","message"}]}`), else
+/// the text, its whitespace collapsed to single spaces and cut to 300 characters, led by
+/// `: `; or "" when nothing is left.
+///
+/// ```
+/// use vouch_verifier::registry_auth::describe_error_body;
+/// let body = br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+/// assert_eq!(describe_error_body(body), ": DENIED requested access to the resource is denied");
+/// assert_eq!(describe_error_body(b"  \n"), "");
+/// ```
+pub fn describe_error_body(body: &[u8]) -> String {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             let e = v.get("errors")?.get(0)?;
@@ -419,7 +436,7 @@ pub fn error_detail(resp: Response, deadline: Instant) -> String {
             let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
             Some(format!("{code} {msg}").trim().to_owned())
         });
-    let text = parsed.unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+    let text = parsed.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let text: String = text.chars().take(300).collect();
     if text.is_empty() {

@@ -1,5 +1,6 @@
-//! The verifier's fuzz targets (offline bundles, trust-pin files) over their checked-in
-//! corpora (`fuzz/corpus/<target>/`): every seed and every input a campaign ever crashed on,
+//! The verifier's fuzz targets (offline bundles, trust-pin files, token challenges and
+//! answers, error bodies, cache files) over their checked-in corpora
+//! (`fuzz/corpus/<target>/`): every seed and every input a campaign ever crashed on,
 //! replayed in seconds.
 
 use vouch_testkit::fuzz::replay;

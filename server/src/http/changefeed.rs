@@ -24,13 +24,8 @@ pub(super) async fn get(
 ) -> Result<Response, AppError> {
     let target = gun.as_ref().map_or(Target::All, Target::Gun);
     authorize(st, headers, target, Action::Pull)?;
-    let Query(q) = Query::<ChangefeedQuery>::try_from_uri(uri).map_err(|e| {
-        AppError::bad_request(
-            vouch_tuf::api::code::INVALID_PARAMETER,
-            format!("changefeed query: {e}"),
-        )
-    })?;
-    changefeed(st, gun, q).await
+    let page = parse_query(uri)?;
+    changefeed(st, gun, page).await
 }
 
 /// The query string: `change_id` (0 or absent: the start, or the newest backwards) and
@@ -43,11 +38,24 @@ struct ChangefeedQuery {
     records: Option<i64>,
 }
 
-async fn changefeed(
-    st: &AppState,
-    gun: Option<Gun>,
-    q: ChangefeedQuery,
-) -> Result<Response, AppError> {
+/// A page of the changefeed as the query string asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Page {
+    /// Where to start: 0 for the start (or, backwards, the newest change).
+    pub(crate) change_id: i64,
+    /// How many records: never 0; negative reads backwards.
+    pub(crate) records: i64,
+}
+
+/// Reads `uri`'s query string (`change_id`, `records`) as a [`Page`], or the `400` it is
+/// answered with. Pure: nothing but the URI is read.
+pub(crate) fn parse_query(uri: &Uri) -> Result<Page, AppError> {
+    let Query(q) = Query::<ChangefeedQuery>::try_from_uri(uri).map_err(|e| {
+        AppError::bad_request(
+            vouch_tuf::api::code::INVALID_PARAMETER,
+            format!("changefeed query: {e}"),
+        )
+    })?;
     let change_id: i64 = match q.change_id.as_deref() {
         None | Some("") => 0,
         Some(s) => s.parse().map_err(|_| {
@@ -64,6 +72,11 @@ async fn changefeed(
             "records must not be 0",
         ));
     }
+    Ok(Page { change_id, records })
+}
+
+async fn changefeed(st: &AppState, gun: Option<Gun>, page: Page) -> Result<Response, AppError> {
+    let Page { change_id, records } = page;
     let svc = st.service.clone();
     let changes = blocking(move || svc.changes(gun.as_ref(), change_id, records)).await?;
     let records: Vec<_> = changes

@@ -27,7 +27,7 @@
 mod auth;
 mod budget;
 mod cache;
-mod changefeed;
+pub(crate) mod changefeed;
 mod keys;
 mod middleware;
 mod ops;
