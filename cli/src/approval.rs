@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Context as _};
 use vouch_tuf::api::proposal::{Proposal, ProposedRole};
 use vouch_tuf::json::Value;
-use vouch_tuf::metadata::{Key, Metadata, Root, Snapshot, Targets};
+use vouch_tuf::metadata::{DelegatedRole, Key, Metadata, Root, Snapshot, Targets};
 use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{KeyId, RoleName, TopLevelRole};
 
@@ -263,16 +263,171 @@ pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<
             diff,
         });
     }
+    for c in &out {
+        if let (None, Parsed::Targets(m)) = (TopLevelRole::from_name(&c.role), &c.parsed) {
+            check_delegated(&c.role, m.signed(), &out, base)?;
+        }
+    }
     Ok(out)
 }
 
 /// Keys one authority lets sign a role: its key objects and the ids it assigns.
 pub type Authority = (BTreeMap<KeyId, Key>, Vec<KeyId>);
 
+/// The delegation that decides who may sign a delegated role: the delegating role, the
+/// delegation in it, and the keys of its `delegations`.
+#[derive(Debug, Clone)]
+pub struct Delegator {
+    /// The delegating role (`targets` or a delegated role).
+    pub parent: String,
+    /// Its delegation of the role: keys, threshold, paths or hash prefixes.
+    pub delegation: DelegatedRole,
+    /// The keys its `delegations` lists.
+    pub keys: BTreeMap<KeyId, Key>,
+}
+
+fn delegation_in(parent: &str, t: &Targets, role: &str) -> Option<Delegator> {
+    let d = t.delegations.as_ref()?;
+    Some(Delegator {
+        parent: parent.to_owned(),
+        delegation: d.role(role)?.clone(),
+        keys: d.keys.clone(),
+    })
+}
+
+/// The proposed targets metadata of `role`, when the proposal changes it.
+fn proposed_targets<'c>(checked: &'c [Checked], role: &str) -> Option<&'c Targets> {
+    checked.iter().find_map(|c| match &c.parsed {
+        Parsed::Targets(m) if c.role == role => Some(m.signed()),
+        _ => None,
+    })
+}
+
+/// Who decides which keys may sign the delegated role `role`: only its delegating parent.
+/// When the trusted metadata delegates `role`, that parent (its proposed new version when
+/// the proposal changes the parent too); otherwise a proposed version of `targets` or of a
+/// trusted delegated role that delegates it, never `role` itself or another role new in
+/// the proposal. `None` when nothing known delegates it; an error when more than one
+/// role does, or when the proposed parent drops the delegation.
+pub fn delegator(
+    role: &str,
+    checked: &[Checked],
+    base: &Baseline,
+) -> anyhow::Result<Option<Delegator>> {
+    let trusted: Vec<(&String, &Metadata<Targets>)> = base
+        .targets
+        .iter()
+        .filter(|(name, m)| {
+            name.as_str() != role
+                && m.signed()
+                    .delegations
+                    .as_ref()
+                    .is_some_and(|d| d.role(role).is_some())
+        })
+        .collect();
+    match trusted.as_slice() {
+        [] => {}
+        [(parent, m)] => {
+            let parent = parent.as_str();
+            return match proposed_targets(checked, parent) {
+                Some(t) => delegation_in(parent, t, role).map(Some).ok_or_else(|| {
+                    anyhow!(
+                        "the proposal changes {role} and a {parent} that no longer delegates it: refusing to sign it"
+                    )
+                }),
+                None => Ok(delegation_in(parent, m.signed(), role)),
+            };
+        }
+        many => bail!(
+            "{role} is delegated by more than one trusted role ({}): which keys may sign it is ambiguous; refusing to sign it",
+            many.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+    let mut found: Vec<Delegator> = checked
+        .iter()
+        .filter(|c| c.role != role && (c.role == "targets" || base.targets.contains_key(&c.role)))
+        .filter_map(|c| match &c.parsed {
+            Parsed::Targets(m) => delegation_in(&c.role, m.signed(), role),
+            _ => None,
+        })
+        .collect();
+    if found.len() > 1 {
+        bail!(
+            "{role} is delegated by more than one proposed role ({}): which keys may sign it is ambiguous; refusing to sign it",
+            found.iter().map(|d| d.parent.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(found.pop())
+}
+
+/// The roots whose top-level keys count: the trusted one and the proposed one.
+fn roots<'a>(checked: &'a [Checked], base: &'a Baseline) -> Vec<&'a Root> {
+    let proposed = checked.iter().find_map(|c| match &c.parsed {
+        Parsed::Root(m) => Some(m.signed()),
+        _ => None,
+    });
+    base.root
+        .as_ref()
+        .map(Metadata::signed)
+        .into_iter()
+        .chain(proposed)
+        .collect()
+}
+
+/// The top-level role the trusted or proposed root assigns `id` to, if any.
+fn top_level_use(id: &KeyId, checked: &[Checked], base: &Baseline) -> Option<TopLevelRole> {
+    roots(checked, base).into_iter().find_map(|root| {
+        TopLevelRole::ALL
+            .into_iter()
+            .find(|top| root.role_keys(*top).keyids.contains(id))
+    })
+}
+
+/// Checks the proposed delegated role `role` against its [`delegator`]: one is known, the
+/// keys it delegates to are no top-level role's (a signature by one would verify as that
+/// role, since targets metadata does not name its role; hashed bins of `targets` are
+/// signed with the targets keys by design), and every target lies within the paths or
+/// hash prefixes delegated.
+fn check_delegated(
+    role: &str,
+    t: &Targets,
+    checked: &[Checked],
+    base: &Baseline,
+) -> anyhow::Result<()> {
+    let Some(d) = delegator(role, checked, base)? else {
+        bail!(
+            "no metadata trusted here delegates {role}, so which keys may sign it is unknown: refusing to sign it; \
+             approve it online (`vouch approve GUN ID`) or with a trust directory that holds the repository"
+        );
+    };
+    let bin_of_targets = d.parent == "targets" && crate::repo::is_bin(&d.delegation);
+    if !bin_of_targets {
+        for id in &d.delegation.keyids {
+            if let Some(top) = top_level_use(id, checked, base) {
+                bail!(
+                    "{} delegates {role} to key {id}, which the root assigns to {top}: a signature by it on {role} \
+                     would also verify as {top} metadata; refusing to sign it (delegate {role} to keys of its own)",
+                    d.parent
+                );
+            }
+        }
+    }
+    for name in t.targets.keys() {
+        if !d.delegation.is_delegated_path(name.as_str()) {
+            bail!(
+                "the proposed {role} lists {name}, which is outside the targets {} delegates to it ({}): refusing to sign it",
+                d.parent,
+                crate::repo::describe_scope(&d.delegation)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Who may sign `role`: for root, the trusted current root's and the proposed root's root
 /// keys; for targets (and snapshot), the proposed root's keys if root is proposed, else the
-/// trusted root's; for a delegated role, its delegation's keys in the proposed delegating
-/// role if that is proposed, else in the trusted one. Empty when no authority is known.
+/// trusted root's; for a delegated role, the keys its [`delegator`] delegates it to. Empty
+/// when no authority is known (or it is ambiguous, which [`check`] refuses).
 pub fn authorities(role: &str, checked: &[Checked], base: &Baseline) -> Vec<Authority> {
     let proposed_root = checked.iter().find_map(|c| match &c.parsed {
         Parsed::Root(m) => Some(m.signed()),
@@ -295,21 +450,10 @@ pub fn authorities(role: &str, checked: &[Checked], base: &Baseline) -> Vec<Auth
                 .unwrap_or_default(),
         };
     }
-    let delegation = |t: &Targets| -> Option<Authority> {
-        let d = t.delegations.as_ref()?;
-        let dr = d.role(role)?;
-        Some((d.keys.clone(), dr.keyids.clone()))
-    };
-    for c in checked {
-        if let Parsed::Targets(m) = &c.parsed {
-            if let Some(a) = delegation(m.signed()) {
-                return vec![a];
-            }
-        }
-    }
-    base.targets
-        .values()
-        .find_map(|m| delegation(m.signed()))
+    delegator(role, checked, base)
+        .ok()
+        .flatten()
+        .map(|d| (d.keys, d.delegation.keyids))
         .into_iter()
         .collect()
 }
@@ -329,27 +473,30 @@ pub fn wanted_keys(c: &Checked, checked: &[Checked], base: &Baseline) -> Vec<Key
     out
 }
 
-/// The key ids the proposal's own quorum says may sign `role` and have not: for an offline
-/// approver who has neither the role's delegating metadata nor a trusted copy of it. The
-/// server counts only keys of the role's real authorities, so a wrong list can only waste
-/// a signature, never make one count.
-pub fn quorum_keys(proposal: &Proposal, c: &Checked) -> Vec<KeyId> {
-    let signed = c.parsed.signed_by();
-    let mut out: Vec<KeyId> = Vec::new();
-    for q in proposal
-        .role(&c.role)
-        .map(|r| r.quorum.as_slice())
-        .unwrap_or(&[])
-    {
-        for id in &q.keyids {
-            if let Ok(id) = KeyId::new(id.clone()) {
-                if !signed.contains(&id) && !out.contains(&id) {
-                    out.push(id);
-                }
+/// What the trusted metadata uses key `id` for, for the review: `your key for root`,
+/// `your key for targets/prod`; or that it uses it for nothing yet.
+pub fn key_use(id: &KeyId, base: &Baseline) -> String {
+    let mut uses: Vec<String> = Vec::new();
+    if let Some(root) = &base.root {
+        for top in TopLevelRole::ALL {
+            if root.signed().role_keys(top).keyids.contains(id) {
+                uses.push(top.as_str().to_owned());
             }
         }
     }
-    out
+    for m in base.targets.values() {
+        for dr in m.signed().delegations.iter().flat_map(|d| d.roles.iter()) {
+            let name = dr.name.as_str().to_owned();
+            if dr.keyids.contains(id) && !uses.contains(&name) {
+                uses.push(name);
+            }
+        }
+    }
+    if uses.is_empty() {
+        "a key the trusted metadata does not use yet".to_owned()
+    } else {
+        format!("your key for {}", uses.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -358,7 +505,7 @@ mod tests {
     use super::*;
     use vouch_tuf::api::proposal::{ProposalStatus, Quorum};
     use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
-    use vouch_tuf::metadata::{DelegatedRole, Delegations, Role};
+    use vouch_tuf::metadata::{Delegations, Role};
     use vouch_tuf::time::Timestamp;
     use vouch_tuf::types::Threshold;
 
@@ -560,13 +707,13 @@ mod tests {
             .collect();
         assert_eq!(wanted, vec![public(&w.keys[5]).key_id()]);
 
-        // The same role proposed with a delegating targets that moves it to key 3.
+        // The same role proposed with a delegating targets that moves it to a new key.
+        let other = PrivateKey::generate(Algorithm::Ed25519).unwrap();
         let mut t = w.base.targets["targets"].signed().clone();
         t.bump_version();
         let d = t.delegations.as_mut().unwrap();
-        d.keys
-            .insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
-        d.roles[0].keyids = vec![public(&w.keys[3]).key_id()];
+        d.keys.insert(public(&other).key_id(), public(&other));
+        d.roles[0].keyids = vec![public(&other).key_id()];
         let tmd = Metadata::new(t);
         let p = proposal(
             w.gun.as_str(),
@@ -579,7 +726,7 @@ mod tests {
         let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)
             .into_iter()
             .collect();
-        assert_eq!(wanted, vec![public(&w.keys[3]).key_id()]);
+        assert_eq!(wanted, vec![public(&other).key_id()]);
     }
 
     #[test]

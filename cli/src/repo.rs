@@ -950,6 +950,11 @@ pub fn holds_any(keystore: &Keystore, root: &Root, role: TopLevelRole) -> anyhow
     Ok(false)
 }
 
+/// True unless `entry` records that it was made for a repository other than `gun`.
+pub fn entry_is_for(entry: &crate::keystore::Entry, gun: &str) -> bool {
+    !matches!(entry.repository.as_deref(), Some(r) if r != gun)
+}
+
 /// Private keys unlocked during one command, by key id (each passphrase asked once).
 #[derive(Default)]
 pub struct Signers {
@@ -966,11 +971,13 @@ impl Signers {
         }
     }
 
-    /// Unlocks (once) every key of `keyids` held here, for signing `role`; the ids held, in
-    /// order, each with its key.
+    /// Unlocks (once) every key of `keyids` held here for the repository `gun`, for signing
+    /// `role`; the ids held, in order, each with its key. A key recorded as made for another
+    /// repository is skipped.
     pub fn held(
         &mut self,
         keystore: &Keystore,
+        gun: &str,
         role: &str,
         keyids: &[KeyId],
     ) -> anyhow::Result<Vec<(KeyId, &dyn Signer)>> {
@@ -983,6 +990,9 @@ impl Signers {
                 let Some(entry) = keystore.get(id)? else {
                     continue;
                 };
+                if !entry_is_for(&entry, gun) {
+                    continue;
+                }
                 let (pass, source) = passphrase::unlock(&entry.role, id.as_str())?;
                 let key = keystore.unlock(&entry, &pass).with_context(|| {
                     format!("cannot unlock the {role} key {id} (passphrase {source})")

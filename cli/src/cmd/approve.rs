@@ -61,13 +61,23 @@ pub struct Args {
     /// Sign without asking (after the changes are shown).
     #[arg(long)]
     pub yes: bool,
+    /// Trust the root the server serves now, when this trust directory has never trusted
+    /// the repository and neither --trust-root nor a pin file covers it.
+    #[arg(long, conflicts_with = "file")]
+    pub first_use: bool,
 }
 
 /// Runs `vouch approve`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     match (&args.file, &args.out, &args.gun, args.id) {
         (Some(file), Some(out), _, _) => offline(ctx, file, out, args.yes),
-        (None, _, Some(gun), Some(id)) => online(ctx, &super::parse_gun(gun)?, id, args.yes),
+        (None, _, Some(gun), Some(id)) => online(
+            ctx,
+            &super::parse_gun(gun)?,
+            id,
+            args.yes,
+            args.first_use,
+        ),
         _ => bail!("name the proposal: vouch approve GUN ID, or vouch approve --file FILE -o OUT"),
     }
 }
@@ -79,16 +89,6 @@ struct Review<'a> {
     base: &'a Baseline,
     /// Said before the question (offline: what the diff is against).
     note: Option<&'a str>,
-    mode: Mode,
-}
-
-/// Where an approval happens: with the server, or from a file with no network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// Against the trusted metadata the updater verified.
-    Online,
-    /// Against an exported file (and this trust directory's cache, when it has one).
-    Offline,
 }
 
 /// Refuses a proposal that can no longer be signed.
@@ -135,12 +135,30 @@ pub fn baseline_or_new(
     })
 }
 
-fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
+fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool, first_use: bool) -> anyhow::Result<()> {
+    if !first_use
+        && trust::existing_pin(ctx, gun)?.is_none()
+        && trust::requested(ctx, gun)?.is_none()
+        && !is_new_repository(ctx, gun, &Remote::new(ctx, gun)?)?
+    {
+        bail!(
+            "this trust directory has never trusted {gun}: approving now would trust whatever root the server serves; \
+             nothing was signed. Pin it (--trust-root FILE, --trust-pins FILE, `vouch trust pin {gun} ROOT_FILE`) \
+             or, having compared its root with the repository owner's, pass --first-use"
+        );
+    }
     let (mut repo, remote) = open_or_new(ctx, gun)?;
     let p = remote.proposal(id)?;
+    if p.id != id {
+        bail!(
+            "the server answered with proposal #{}, not #{id}: refusing to sign it, nothing was signed",
+            p.id
+        );
+    }
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = baseline_or_new(repo.as_ref(), gun, &p)?;
     let checked = approval::check(&p, gun, &base)?;
+    check_first_root(ctx, gun, &checked)?;
     let sigs = review_and_sign(
         ctx,
         gun,
@@ -149,7 +167,6 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
             checked: &checked,
             base: &base,
             note: note.as_deref(),
-            mode: Mode::Online,
         },
         yes,
     )?;
@@ -163,6 +180,17 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
             .context("the proposal was published, and the repository does not verify")?;
     }
     proposals::report(ctx, gun, &after, "approved")
+}
+
+/// Checks a proposed first root (a root with no trusted current one: a new repository)
+/// against the anchor `--trust-root` or the pin file asks for `gun`, if any.
+fn check_first_root(ctx: &Context, gun: &Gun, checked: &[Checked]) -> anyhow::Result<()> {
+    for c in checked {
+        if let (Parsed::Root(m), None) = (&c.parsed, c.current) {
+            trust::check_proposed_first_root(ctx, gun, m)?;
+        }
+    }
+    Ok(())
 }
 
 /// True when neither this trust directory nor the server has trust data of `gun`.
@@ -191,27 +219,19 @@ fn review_and_sign(
         checked,
         base,
         note,
-        mode,
     } = *r;
     let keystore = Keystore::new(&ctx.trust_dir);
     let mut plan: Vec<(&Checked, Vec<KeyId>)> = Vec::new();
     let mut wanted_all: Vec<String> = Vec::new();
     let mut already: Vec<String> = Vec::new();
-    let mut from_quorum: Vec<String> = Vec::new();
     for c in checked {
-        let mut wanted = approval::wanted_keys(c, checked, base);
-        if wanted.is_empty()
-            && mode == Mode::Offline
-            && approval::authorities(&c.role, checked, base).is_empty()
-        {
-            wanted = approval::quorum_keys(p, c);
-            if !wanted.is_empty() {
-                from_quorum.push(c.role.clone());
-            }
-        }
+        let wanted = approval::wanted_keys(c, checked, base);
         let mut mine = Vec::new();
         for id in &wanted {
-            if keystore.get(id)?.is_some() {
+            if keystore
+                .get(id)?
+                .is_some_and(|e| crate::repo::entry_is_for(&e, gun.as_str()))
+            {
                 mine.push(id.clone());
             }
         }
@@ -250,41 +270,49 @@ fn review_and_sign(
         );
     }
 
-    let mut review = format!(
+    let mut review = String::new();
+    if checked
+        .iter()
+        .any(|c| matches!(c.parsed, Parsed::Root(_)) && c.current.is_none())
+    {
+        review.push_str(&format!(
+            "FIRST root of {gun}: nothing to compare with — check every key\n"
+        ));
+    }
+    review.push_str(&format!(
         "proposal #{} for {gun}, proposed by {} on {} (expires {}):\n",
         p.id, p.proposed_by, p.created_at, p.expires_at
-    );
+    ));
     review.push_str(&proposals::changes_text(checked));
     if let Some(n) = note {
         review.push_str(&format!("note: {n}\n"));
     }
-    if !from_quorum.is_empty() {
-        review.push_str(&format!(
-            "note: which keys may sign {} is taken from the proposal file (this trust directory holds no trusted metadata that delegates it)\n",
-            from_quorum.join(", ")
-        ));
+    for line in version_warnings(checked) {
+        review.push_str(&format!("warning: {line}\n"));
     }
-    review.push_str(&format!(
-        "signing with: {}\n",
-        plan.iter()
-            .map(|(c, ids)| format!("{} ({})", c.role, proposals::ids_text(ids)))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
-    match ctx.output {
-        Format::Text => output::text(&review)?,
-        // stdout carries one JSON document: the review goes to stderr.
-        Format::Json => {
-            crate::progress::clear_line();
-            eprint!("{review}");
+    for (c, ids) in &plan {
+        for id in ids {
+            review.push_str(&format!(
+                "signing {} with {id} ({})\n",
+                c.role,
+                approval::key_use(id, base)
+            ));
         }
+    }
+    if ctx.output == Format::Text && yes {
+        output::text(&review)?;
+    } else {
+        // About to ask (the question is on stderr, so the review is too, where `> file`
+        // cannot hide it), or stdout carries one JSON document.
+        crate::progress::clear_line();
+        eprint!("{review}");
     }
     confirm(&format!("Sign proposal #{} of {gun} as shown?", p.id), yes)?;
 
     let mut signers = Signers::new(Submit::Propose);
     let mut out = Signatures::default();
     for (c, ids) in &plan {
-        let held = signers.held(&keystore, &c.role, ids)?;
+        let held = signers.held(&keystore, gun.as_str(), &c.role, ids)?;
         let mut sigs = Vec::with_capacity(held.len());
         for (id, signer) in held {
             let sig = signer
@@ -301,6 +329,25 @@ fn review_and_sign(
     Ok(out)
 }
 
+/// A warning for each non-root role whose proposed version is not the trusted one + 1.
+fn version_warnings(checked: &[Checked]) -> Vec<String> {
+    checked
+        .iter()
+        .filter(|c| c.role != "root")
+        .filter_map(|c| {
+            let v = c.current?;
+            let new = c.parsed.version();
+            (new != v.saturating_add(1)).then(|| {
+                format!(
+                    "the proposed {} is version {new}, not {} (the trusted version is {v}): versions are skipped",
+                    c.role,
+                    v.saturating_add(1)
+                )
+            })
+        })
+        .collect()
+}
+
 fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<()> {
     let mut p = proposals::read_proposal(file)?;
     let gun = Gun::new(&p.gun).map_err(|e| {
@@ -313,6 +360,7 @@ fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = offline_baseline(ctx, &gun, &p, file)?;
     let checked = approval::check(&p, &gun, &base)?;
+    check_first_root(ctx, &gun, &checked)?;
     let sigs = review_and_sign(
         ctx,
         &gun,
@@ -321,7 +369,6 @@ fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<
             checked: &checked,
             base: &base,
             note: note.as_deref(),
-            mode: Mode::Offline,
         },
         yes,
     )?;
@@ -377,15 +424,13 @@ fn offline_baseline(
     file: &Path,
 ) -> anyhow::Result<(Baseline, Option<String>)> {
     let from_file = file_baseline(p)?;
-    let dir = trust::dir(ctx, gun);
-    let cached = if dir.join("root.json").exists() {
-        let store = MetadataStore::for_gun(ctx.cache_dir(), gun.as_str())
-            .context("cannot open the trusted-metadata cache")?;
-        Some(cache_baseline(&store, p)?)
-    } else {
-        None
+    let cached = match trust::existing_pin(ctx, gun)? {
+        Some(_) => Some(cache_baseline(&trust::store(ctx, gun)?, p)?)
+            .filter(|b: &Baseline| b.root.is_some()),
+        None => None,
     };
     let Some(mut trusted) = cached else {
+        consistent(&from_file, gun, file)?;
         return Ok((
             from_file,
             Some(format!(
@@ -430,6 +475,63 @@ fn offline_baseline(
         )
     });
     Ok((trusted, note))
+}
+
+/// Checks that the `current` metadata of a file is consistent with itself, for an approver
+/// with no trusted metadata to check it against: the current root is signed by a threshold
+/// of its own root keys, targets and snapshot by a threshold of that root's keys for them,
+/// and each delegated role by a threshold of the keys its current delegating role in the
+/// file delegates it to.
+fn consistent(base: &Baseline, gun: &Gun, file: &Path) -> anyhow::Result<()> {
+    let unverifiable = |role: &str, by: &str| {
+        anyhow!(
+            "the current {role} in {} cannot be checked: the file holds no current {by} to verify it with, and this trust directory \
+             holds no trusted metadata of {gun}; nothing was signed: approve online (`vouch approve {gun} ID`) or with a trust \
+             directory that holds the repository",
+            file.display()
+        )
+    };
+    let bad = |role: &str, e: &dyn std::fmt::Display| {
+        anyhow!(
+            "the current {role} in {} is not signed by the keys that may sign it ({e}): the file was altered or is not from the \
+             repository's server; nothing was signed",
+            file.display()
+        )
+    };
+    if let Some(root) = &base.root {
+        root.signed()
+            .verify_role(TopLevelRole::Root, root)
+            .map_err(|e| bad("root", &e))?;
+    }
+    if let Some(s) = &base.snapshot {
+        let root = base.root.as_ref().ok_or_else(|| unverifiable("snapshot", "root"))?;
+        root.signed()
+            .verify_role(TopLevelRole::Snapshot, s)
+            .map_err(|e| bad("snapshot", &e))?;
+    }
+    for (role, m) in &base.targets {
+        if role == "targets" {
+            let root = base.root.as_ref().ok_or_else(|| unverifiable(role, "root"))?;
+            root.signed()
+                .verify_role(TopLevelRole::Targets, m)
+                .map_err(|e| bad(role, &e))?;
+            continue;
+        }
+        let parents: Vec<_> = base
+            .targets
+            .iter()
+            .filter(|(name, _)| *name != role)
+            .filter_map(|(_, p)| {
+                let d = p.signed().delegations.as_ref()?;
+                Some((d, d.role(role)?))
+            })
+            .collect();
+        let [(d, dr)] = parents.as_slice() else {
+            return Err(unverifiable(role, "role that delegates it (exactly one)"));
+        };
+        d.verify_delegated(dr, m).map_err(|e| bad(role, &e))?;
+    }
+    Ok(())
 }
 
 /// The baseline made of the `current` envelopes in the file.
