@@ -757,4 +757,180 @@ mod tests {
             .diff
             .contains(&format!("targets: key {old} removed")));
     }
+
+    /// Version 1 of a delegated role, listing `targets`, signed by nobody.
+    fn new_role(targets: &[&str]) -> Targets {
+        let mut t = Targets::new(Timestamp::from_unix(2_000_000_000));
+        for name in targets {
+            t.add_target(
+                vouch_tuf::types::TargetName::new(*name).unwrap(),
+                vouch_tuf::metadata::TargetFile::image(
+                    &vouch_tuf::reference::Digest::sha256_of(name.as_bytes()),
+                    2,
+                    None,
+                ),
+            );
+        }
+        t
+    }
+
+    fn delegating(t: &mut Targets, role: &str, key: &PrivateKey, dr: Option<DelegatedRole>) {
+        let d = t.delegations.get_or_insert_with(Delegations::default);
+        d.keys.insert(public(key).key_id(), public(key));
+        d.roles.push(dr.unwrap_or_else(|| {
+            DelegatedRole::with_paths(
+                RoleName::new(role.to_owned()).unwrap(),
+                vec![public(key).key_id()],
+                vec!["*".into()],
+            )
+        }));
+    }
+
+    #[test]
+    fn a_new_role_cannot_name_its_own_signers() {
+        let w = world();
+        let targets_key = &w.keys[3];
+        // targets/evil is delegated by nothing trusted; it "delegates" itself to the
+        // holder's top-level targets key, whose signature would be a valid targets.json.
+        let mut evil = new_role(&[]);
+        delegating(&mut evil, "targets/evil", targets_key, None);
+        let md = Metadata::new(evil);
+        let p = proposal(w.gun.as_str(), vec![proposed("targets/evil", &md, None)]);
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("no metadata trusted here delegates targets/evil"), "{e}");
+        assert!(e.contains("approve it online"), "{e}");
+        let checked = describe(&p, &w.base).unwrap();
+        assert!(wanted_keys(&checked[0], &checked, &w.base).is_empty());
+
+        // Nor can a sibling new in the same proposal delegate it.
+        let mut sibling = new_role(&[]);
+        let other = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        delegating(&mut sibling, "targets/evil", &other, None);
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets/sibling", &Metadata::new(sibling), None),
+                proposed("targets/evil", &md, None),
+            ],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("no metadata trusted here delegates"), "{e}");
+    }
+
+    #[test]
+    fn a_trusted_delegation_is_not_overridden_by_the_role_itself() {
+        let w = world();
+        // targets/prod (delegated to keys 4 and 5) proposes delegations naming itself with
+        // the targets key.
+        let mut prod = new_role(&["v1"]);
+        delegating(&mut prod, "targets/prod", &w.keys[3], None);
+        let md = Metadata::new(prod);
+        let p = proposal(w.gun.as_str(), vec![proposed("targets/prod", &md, None)]);
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        let mut wanted = wanted_keys(&checked[0], &checked, &w.base);
+        wanted.sort();
+        let mut want = vec![public(&w.keys[4]).key_id(), public(&w.keys[5]).key_id()];
+        want.sort();
+        assert_eq!(wanted, want);
+    }
+
+    #[test]
+    fn a_delegation_to_a_top_level_key_is_refused() {
+        let w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        let d = t.delegations.as_mut().unwrap();
+        d.keys
+            .insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
+        d.roles[0].keyids = vec![public(&w.keys[3]).key_id()];
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets", &Metadata::new(t), Some(5)),
+                proposed("targets/prod", &Metadata::new(new_role(&["v1"])), None),
+            ],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("which the root assigns to targets"), "{e}");
+    }
+
+    #[test]
+    fn a_hashed_bin_of_targets_is_signed_with_the_targets_keys() {
+        let mut w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        let prefixes: Vec<String> = (0..16).map(|i| format!("{i:x}")).collect();
+        let bin = DelegatedRole {
+            scope: vouch_tuf::metadata::PathScope::HashPrefixes(prefixes),
+            ..DelegatedRole::with_paths(
+                RoleName::new("bins-0".to_owned()).unwrap(),
+                vec![public(&w.keys[3]).key_id()],
+                Vec::new(),
+            )
+        };
+        delegating(&mut t, "bins-0", &w.keys[3], Some(bin));
+        w.base.targets.insert("targets".into(), Metadata::new(t));
+        let p = proposal(
+            w.gun.as_str(),
+            vec![proposed("bins-0", &Metadata::new(new_role(&["v1"])), None)],
+        );
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        assert_eq!(
+            wanted_keys(&checked[0], &checked, &w.base),
+            vec![public(&w.keys[3]).key_id()]
+        );
+    }
+
+    #[test]
+    fn targets_outside_the_delegated_paths_are_refused() {
+        let w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        t.delegations.as_mut().unwrap().roles[0].scope =
+            vouch_tuf::metadata::PathScope::Paths(vec!["release-*".into()]);
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets", &Metadata::new(t), Some(5)),
+                proposed("targets/prod", &Metadata::new(new_role(&["v1"])), None),
+            ],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("lists v1, which is outside the targets targets delegates"), "{e}");
+        assert!(e.contains("paths release-*"), "{e}");
+    }
+
+    #[test]
+    fn two_trusted_parents_make_the_signers_ambiguous() {
+        let mut w = world();
+        let mut other = new_role(&[]);
+        let k = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        delegating(&mut other, "targets/prod", &k, None);
+        w.base
+            .targets
+            .insert("targets/other".into(), Metadata::new(other));
+        let p = proposal(
+            w.gun.as_str(),
+            vec![proposed("targets/prod", &Metadata::new(new_role(&["v1"])), None)],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("delegated by more than one trusted role"), "{e}");
+    }
+
+    #[test]
+    fn each_key_is_labelled_with_what_the_trusted_metadata_uses_it_for() {
+        let w = world();
+        assert_eq!(
+            key_use(&public(&w.keys[4]).key_id(), &w.base),
+            "your key for targets/prod"
+        );
+        assert_eq!(
+            key_use(&public(&w.keys[3]).key_id(), &w.base),
+            "your key for targets"
+        );
+        let k = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        assert_eq!(
+            key_use(&public(&k).key_id(), &w.base),
+            "a key the trusted metadata does not use yet"
+        );
+    }
 }

@@ -236,7 +236,18 @@ fn export(ctx: &Context, a: ExportArgs) -> anyhow::Result<()> {
     for r in &mut p.roles {
         r.current = base.envelope(&r.role);
     }
-    write_file(&a.out, &p.encode())?;
+    let bytes = p.encode();
+    let max = vouch_verifier::server::MAX_PROPOSAL_BODY;
+    if bytes.len() as u64 > max {
+        bail!(
+            "proposal #{} of {gun} with the current metadata it replaces is {} bytes, and `vouch approve --file` reads at most {max}: \
+             nothing was written; approve it online (`vouch approve {gun} {}`)",
+            p.id,
+            bytes.len(),
+            p.id
+        );
+    }
+    write_file(&a.out, &bytes)?;
     match ctx.output {
         Format::Json => output::json(&json!({
             "gun": gun.as_str(),
