@@ -587,3 +587,124 @@ fn cache_baseline(store: &MetadataStore, p: &Proposal) -> anyhow::Result<Baselin
     }
     Ok(base)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+    use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, Role, Root, Targets};
+    use vouch_tuf::time::Timestamp;
+
+    fn public(k: &PrivateKey) -> Key {
+        Key::from_verifying_key(&k.verifying_key())
+    }
+
+    fn later() -> Timestamp {
+        Timestamp::from_unix(2_000_000_000)
+    }
+
+    /// A file baseline: root (key 0), targets (key 1) delegating `targets/prod` to key 2;
+    /// each signed by its key.
+    fn file_base(keys: &[PrivateKey]) -> Baseline {
+        let mut root = Root::new(later());
+        root.add_key(TopLevelRole::Root, public(&keys[0]));
+        root.add_key(TopLevelRole::Targets, public(&keys[1]));
+        let mut root = Metadata::new(root);
+        root.sign(&keys[0]).unwrap();
+        let mut t = Targets::new(later());
+        let mut d = Delegations::default();
+        d.keys.insert(public(&keys[2]).key_id(), public(&keys[2]));
+        d.roles.push(DelegatedRole::with_paths(
+            RoleName::new("targets/prod".to_owned()).unwrap(),
+            vec![public(&keys[2]).key_id()],
+            vec!["*".into()],
+        ));
+        t.delegations = Some(d);
+        let mut t = Metadata::new(t);
+        t.sign(&keys[1]).unwrap();
+        let mut prod = Metadata::new(Targets::new(later()));
+        prod.sign(&keys[2]).unwrap();
+        let mut base = Baseline {
+            root: Some(root),
+            ..Baseline::default()
+        };
+        base.targets.insert("targets".into(), t);
+        base.targets.insert("targets/prod".into(), prod);
+        base
+    }
+
+    fn keys() -> Vec<PrivateKey> {
+        (0..4)
+            .map(|_| PrivateKey::generate(Algorithm::Ed25519).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_file_consistent_with_itself_passes() {
+        let keys = keys();
+        let gun = Gun::new("example.com/org/app").unwrap();
+        consistent(&file_base(&keys), &gun, Path::new("p.json")).unwrap();
+    }
+
+    #[test]
+    fn a_file_whose_current_metadata_is_not_signed_by_its_authority_is_refused() {
+        let keys = keys();
+        let gun = Gun::new("example.com/org/app").unwrap();
+        let file = Path::new("p.json");
+        // A current root not signed by its own root key.
+        let mut base = file_base(&keys);
+        let mut root = Metadata::new(base.root.as_ref().unwrap().signed().clone());
+        root.sign(&keys[3]).unwrap();
+        base.root = Some(root);
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(e.contains("the current root in p.json is not signed"), "{e}");
+        // A delegated role signed by a key its delegating role does not delegate it to.
+        let mut base = file_base(&keys);
+        let mut prod = Metadata::new(Targets::new(later()));
+        prod.sign(&keys[3]).unwrap();
+        base.targets.insert("targets/prod".into(), prod);
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(e.contains("the current targets/prod in p.json is not signed"), "{e}");
+        // Targets with no root in the file to check it with.
+        let mut base = file_base(&keys);
+        base.root = None;
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(e.contains("cannot be checked"), "{e}");
+        assert!(e.contains("approve online"), "{e}");
+        // A delegated role with no delegating role in the file.
+        let mut base = file_base(&keys);
+        base.root = None;
+        base.targets.remove("targets");
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(e.contains("the current targets/prod in p.json cannot be checked"), "{e}");
+    }
+
+    #[test]
+    fn a_version_that_skips_ahead_is_warned_about() {
+        let keys = keys();
+        let base = file_base(&keys);
+        let mut t = base.targets["targets"].signed().clone();
+        for _ in 0..3 {
+            t.bump_version();
+        }
+        let checked = vec![Checked {
+            role: "targets".into(),
+            parsed: Parsed::Targets(Metadata::new(t.clone())),
+            current: Some(1),
+            diff: Vec::new(),
+        }];
+        let w = version_warnings(&checked);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("version 4, not 2"), "{w:?}");
+        let mut next = base.targets["targets"].signed().clone();
+        next.bump_version();
+        let checked = vec![Checked {
+            role: "targets".into(),
+            parsed: Parsed::Targets(Metadata::new(next)),
+            current: Some(1),
+            diff: Vec::new(),
+        }];
+        assert!(version_warnings(&checked).is_empty());
+    }
+}
