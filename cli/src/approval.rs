@@ -797,7 +797,10 @@ mod tests {
         let md = Metadata::new(evil);
         let p = proposal(w.gun.as_str(), vec![proposed("targets/evil", &md, None)]);
         let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
-        assert!(e.contains("no metadata trusted here delegates targets/evil"), "{e}");
+        assert!(
+            e.contains("no metadata trusted here delegates targets/evil"),
+            "{e}"
+        );
         assert!(e.contains("approve it online"), "{e}");
         let checked = describe(&p, &w.base).unwrap();
         assert!(wanted_keys(&checked[0], &checked, &w.base).is_empty());
@@ -895,7 +898,10 @@ mod tests {
             ],
         );
         let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
-        assert!(e.contains("lists v1, which is outside the targets targets delegates"), "{e}");
+        assert!(
+            e.contains("lists v1, which is outside the targets targets delegates"),
+            "{e}"
+        );
         assert!(e.contains("paths release-*"), "{e}");
     }
 
@@ -910,7 +916,11 @@ mod tests {
             .insert("targets/other".into(), Metadata::new(other));
         let p = proposal(
             w.gun.as_str(),
-            vec![proposed("targets/prod", &Metadata::new(new_role(&["v1"])), None)],
+            vec![proposed(
+                "targets/prod",
+                &Metadata::new(new_role(&["v1"])),
+                None,
+            )],
         );
         let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
         assert!(e.contains("delegated by more than one trusted role"), "{e}");

@@ -118,8 +118,14 @@ mod terminal_tests {
     fn control_and_invisible_characters_are_shown_escaped() {
         assert_eq!(terminal_safe("plain\nline"), "plain\nline");
         assert_eq!(terminal_safe("a\u{1b}[1Ab"), "a\\u{001b}[1Ab");
-        assert_eq!(terminal_safe("x\ry\u{7f}\u{9b}"), "x\\u{000d}y\\u{007f}\\u{009b}");
-        assert_eq!(terminal_safe("ab\u{202e}cd\u{200b}"), "ab\\u{202e}cd\\u{200b}");
+        assert_eq!(
+            terminal_safe("x\ry\u{7f}\u{9b}"),
+            "x\\u{000d}y\\u{007f}\\u{009b}"
+        );
+        assert_eq!(
+            terminal_safe("ab\u{202e}cd\u{200b}"),
+            "ab\\u{202e}cd\\u{200b}"
+        );
         assert_eq!(terminal_safe("tab\there"), "tab\\u{0009}here");
         assert_eq!(terminal_safe("é ü 😀"), "é ü 😀");
     }

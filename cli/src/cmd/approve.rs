@@ -71,13 +71,9 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     match (&args.file, &args.out, &args.gun, args.id) {
         (Some(file), Some(out), _, _) => offline(ctx, file, out, args.yes),
-        (None, _, Some(gun), Some(id)) => online(
-            ctx,
-            &super::parse_gun(gun)?,
-            id,
-            args.yes,
-            args.first_use,
-        ),
+        (None, _, Some(gun), Some(id)) => {
+            online(ctx, &super::parse_gun(gun)?, id, args.yes, args.first_use)
+        }
         _ => bail!("name the proposal: vouch approve GUN ID, or vouch approve --file FILE -o OUT"),
     }
 }
@@ -299,7 +295,9 @@ fn review_and_sign(
             ));
         }
     }
-    if ctx.output == Format::Text && yes {
+    use std::io::IsTerminal as _;
+    let asks = !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if ctx.output == Format::Text && !asks {
         output::text(&review)?;
     } else {
         // About to ask (the question is on stderr, so the review is too, where `> file`
@@ -504,14 +502,20 @@ fn consistent(base: &Baseline, gun: &Gun, file: &Path) -> anyhow::Result<()> {
             .map_err(|e| bad("root", &e))?;
     }
     if let Some(s) = &base.snapshot {
-        let root = base.root.as_ref().ok_or_else(|| unverifiable("snapshot", "root"))?;
+        let root = base
+            .root
+            .as_ref()
+            .ok_or_else(|| unverifiable("snapshot", "root"))?;
         root.signed()
             .verify_role(TopLevelRole::Snapshot, s)
             .map_err(|e| bad("snapshot", &e))?;
     }
     for (role, m) in &base.targets {
         if role == "targets" {
-            let root = base.root.as_ref().ok_or_else(|| unverifiable(role, "root"))?;
+            let root = base
+                .root
+                .as_ref()
+                .ok_or_else(|| unverifiable(role, "root"))?;
             root.signed()
                 .verify_role(TopLevelRole::Targets, m)
                 .map_err(|e| bad(role, &e))?;
@@ -658,14 +662,20 @@ mod tests {
         root.sign(&keys[3]).unwrap();
         base.root = Some(root);
         let e = consistent(&base, &gun, file).unwrap_err().to_string();
-        assert!(e.contains("the current root in p.json is not signed"), "{e}");
+        assert!(
+            e.contains("the current root in p.json is not signed"),
+            "{e}"
+        );
         // A delegated role signed by a key its delegating role does not delegate it to.
         let mut base = file_base(&keys);
         let mut prod = Metadata::new(Targets::new(later()));
         prod.sign(&keys[3]).unwrap();
         base.targets.insert("targets/prod".into(), prod);
         let e = consistent(&base, &gun, file).unwrap_err().to_string();
-        assert!(e.contains("the current targets/prod in p.json is not signed"), "{e}");
+        assert!(
+            e.contains("the current targets/prod in p.json is not signed"),
+            "{e}"
+        );
         // Targets with no root in the file to check it with.
         let mut base = file_base(&keys);
         base.root = None;
@@ -677,7 +687,10 @@ mod tests {
         base.root = None;
         base.targets.remove("targets");
         let e = consistent(&base, &gun, file).unwrap_err().to_string();
-        assert!(e.contains("the current targets/prod in p.json cannot be checked"), "{e}");
+        assert!(
+            e.contains("the current targets/prod in p.json cannot be checked"),
+            "{e}"
+        );
     }
 
     #[test]
