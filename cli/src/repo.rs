@@ -1081,6 +1081,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_made_for_another_repository_is_not_used() {
+        use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer as _};
+        let tmp = tempfile::tempdir().unwrap();
+        let keystore = Keystore::new(tmp.path());
+        let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let public = Key::from_verifying_key(&key.verifying_key());
+        let entry = keystore
+            .save_pem_for(
+                &public,
+                "targets",
+                "ed25519",
+                Some("example.com/org/other"),
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+                false,
+            )
+            .unwrap();
+        assert!(!entry_is_for(&entry, "example.com/org/app"));
+        assert!(entry_is_for(&entry, "example.com/org/other"));
+        let mut signers = Signers::new(Submit::Propose);
+        // Skipped before anything is unlocked (no passphrase is asked).
+        let held = signers
+            .held(
+                &keystore,
+                "example.com/org/app",
+                "targets",
+                &[public.key_id()],
+            )
+            .unwrap();
+        assert!(held.is_empty());
+    }
+
+    #[test]
     fn bin_names_have_as_many_hex_digits_as_the_count_needs() {
         assert_eq!(bin_prefix_len(16), 1);
         assert_eq!(bin_prefix_len(256), 2);

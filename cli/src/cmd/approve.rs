@@ -455,8 +455,10 @@ fn offline_baseline(
                 trusted.version_of(&r.role).map_or("none".to_owned(), |v| v.to_string())
             ),
             (None, Some(t)) => {
-                // A delegated role this trust directory never loaded: the exported copy.
+                // A delegated role this trust directory never loaded: the exported copy, once
+                // it verifies under the trusted role that delegates it.
                 if let Parsed::Targets(m) = t {
+                    verify_under_trusted(&trusted, &r.role, &m, gun, file)?;
                     trusted.targets.insert(r.role.clone(), m);
                     unverified.push(r.role.clone());
                 }
@@ -535,6 +537,42 @@ fn consistent(base: &Baseline, gun: &Gun, file: &Path) -> anyhow::Result<()> {
         };
         d.verify_delegated(dr, m).map_err(|e| bad(role, &e))?;
     }
+    Ok(())
+}
+
+/// Checks the exported current `m` of the delegated role `role` against `trusted`: exactly
+/// one trusted role delegates it, and a threshold of the keys it delegates `role` to signed
+/// it.
+fn verify_under_trusted(
+    trusted: &Baseline,
+    role: &str,
+    m: &Metadata<vouch_tuf::metadata::Targets>,
+    gun: &Gun,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let parents: Vec<_> = trusted
+        .targets
+        .iter()
+        .filter(|(name, _)| name.as_str() != role)
+        .filter_map(|(_, p)| {
+            let d = p.signed().delegations.as_ref()?;
+            Some((d, d.role(role)?))
+        })
+        .collect();
+    let [(d, dr)] = parents.as_slice() else {
+        bail!(
+            "the current {role} in {} cannot be checked: this trust directory holds no trusted role that delegates it \
+             (or more than one); nothing was signed: refresh it online (`vouch status {gun}`) or approve online",
+            file.display()
+        );
+    };
+    d.verify_delegated(dr, m).map_err(|e| {
+        anyhow!(
+            "the current {role} in {} is not signed by the keys this trust directory's metadata delegates it to ({e}): \
+             the file was altered or is not from the repository's server; nothing was signed",
+            file.display()
+        )
+    })?;
     Ok(())
 }
 
@@ -691,6 +729,27 @@ mod tests {
             e.contains("the current targets/prod in p.json cannot be checked"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_exported_delegated_role_must_verify_under_the_trusted_delegation() {
+        let keys = keys();
+        let gun = Gun::new("example.com/org/app").unwrap();
+        let file = Path::new("p.json");
+        let mut trusted = file_base(&keys);
+        let prod = trusted.targets.remove("targets/prod").unwrap();
+        verify_under_trusted(&trusted, "targets/prod", &prod, &gun, file).unwrap();
+        let mut forged = Metadata::new(Targets::new(later()));
+        forged.sign(&keys[3]).unwrap();
+        let e = verify_under_trusted(&trusted, "targets/prod", &forged, &gun, file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not signed by the keys"), "{e}");
+        trusted.targets.remove("targets");
+        let e = verify_under_trusted(&trusted, "targets/prod", &prod, &gun, file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot be checked"), "{e}");
     }
 
     #[test]
