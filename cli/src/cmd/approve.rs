@@ -87,6 +87,17 @@ struct Review<'a> {
     note: Option<&'a str>,
 }
 
+/// Refuses a document that is not the proposal `id` asked for.
+fn refuse_other_id(id: u64, p: &Proposal) -> anyhow::Result<()> {
+    if p.id != id {
+        bail!(
+            "the server answered with proposal #{}, not #{id}: refusing to sign it, nothing was signed",
+            p.id
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a proposal that can no longer be signed.
 fn refuse_closed(gun: &str, p: &Proposal) -> anyhow::Result<()> {
     if let Some(why) = super::proposals::not_pending(gun, p) {
@@ -145,12 +156,7 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool, first_use: bool) -> anyh
     }
     let (mut repo, remote) = open_or_new(ctx, gun)?;
     let p = remote.proposal(id)?;
-    if p.id != id {
-        bail!(
-            "the server answered with proposal #{}, not #{id}: refusing to sign it, nothing was signed",
-            p.id
-        );
-    }
+    refuse_other_id(id, &p)?;
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = baseline_or_new(repo.as_ref(), gun, &p)?;
     let checked = approval::check(&p, gun, &base)?;
@@ -750,6 +756,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot be checked"), "{e}");
+    }
+
+    #[test]
+    fn a_document_with_another_id_is_refused() {
+        let p = Proposal {
+            id: 8,
+            gun: "example.com/org/app".into(),
+            status: ProposalStatus::Pending,
+            reason: None,
+            proposed_by: "token:alice".into(),
+            created_at: Timestamp::from_unix(1_700_000_000),
+            expires_at: Timestamp::from_unix(1_700_604_800),
+            closed_at: None,
+            closed_by: None,
+            change_id: None,
+            roles: Vec::new(),
+            approvals: Vec::new(),
+        };
+        refuse_other_id(8, &p).unwrap();
+        let e = refuse_other_id(7, &p).unwrap_err().to_string();
+        assert!(e.contains("proposal #8, not #7"), "{e}");
     }
 
     #[test]
