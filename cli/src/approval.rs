@@ -9,7 +9,8 @@
 //! asked for, that the version is the next one (root: exactly current + 1; other roles:
 //! newer) and that the proposal was made against the trusted current version, and words
 //! the [`diff`] to show. [`wanted_keys`] then says which keys may sign each
-//! role (the authorities the server counts) and have not yet.
+//! role (the authorities the server counts) and have not yet; for a delegated role only its
+//! delegating parent ([`delegator`]) decides, never the proposed role itself.
 //!
 //! Pure: no network, no key store, no terminal. The command modules
 //! ([`crate::cmd::approve`]) do the fetching, asking and signing.

@@ -12,8 +12,8 @@
 //! Offline (`vouch approve --file FILE -o OUT`): no network at all. The file is a proposal
 //! `vouch proposals export` wrote, with the current metadata the exporter verified; when
 //! this trust directory holds trusted metadata of the repository, the file's current
-//! versions must be exactly those, otherwise the diff is plainly said to be against the
-//! exported copy. The signatures are added to the file's metadata and written to OUT, for
+//! versions must be exactly those, otherwise the file's current metadata must verify against
+//! itself and the diff is plainly said to be against the exported copy. The signatures are added to the file's metadata and written to OUT, for
 //! `vouch proposals import`.
 
 use std::path::{Path, PathBuf};
