@@ -9,7 +9,8 @@
 //! asked for, that the version is the next one (root: exactly current + 1; other roles:
 //! newer) and that the proposal was made against the trusted current version, and words
 //! the [`diff`] to show. [`wanted_keys`] then says which keys may sign each
-//! role (the authorities the server counts) and have not yet.
+//! role (the authorities the server counts) and have not yet; for a delegated role only its
+//! delegating parent ([`delegator`]) decides, never the proposed role itself.
 //!
 //! Pure: no network, no key store, no terminal. The command modules
 //! ([`crate::cmd::approve`]) do the fetching, asking and signing.
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Context as _};
 use vouch_tuf::api::proposal::{Proposal, ProposedRole};
 use vouch_tuf::json::Value;
-use vouch_tuf::metadata::{Key, Metadata, Root, Snapshot, Targets};
+use vouch_tuf::metadata::{DelegatedRole, Key, Metadata, Root, Snapshot, Targets};
 use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{KeyId, RoleName, TopLevelRole};
 
@@ -304,16 +305,171 @@ pub fn check(proposal: &Proposal, gun: &Gun, base: &Baseline) -> anyhow::Result<
             diff,
         });
     }
+    for c in &out {
+        if let (None, Parsed::Targets(m)) = (TopLevelRole::from_name(&c.role), &c.parsed) {
+            check_delegated(&c.role, m.signed(), &out, base)?;
+        }
+    }
     Ok(out)
 }
 
 /// Keys one authority lets sign a role: its key objects and the ids it assigns.
 pub type Authority = (BTreeMap<KeyId, Key>, Vec<KeyId>);
 
+/// The delegation that decides who may sign a delegated role: the delegating role, the
+/// delegation in it, and the keys of its `delegations`.
+#[derive(Debug, Clone)]
+pub struct Delegator {
+    /// The delegating role (`targets` or a delegated role).
+    pub parent: String,
+    /// Its delegation of the role: keys, threshold, paths or hash prefixes.
+    pub delegation: DelegatedRole,
+    /// The keys its `delegations` lists.
+    pub keys: BTreeMap<KeyId, Key>,
+}
+
+fn delegation_in(parent: &str, t: &Targets, role: &str) -> Option<Delegator> {
+    let d = t.delegations.as_ref()?;
+    Some(Delegator {
+        parent: parent.to_owned(),
+        delegation: d.role(role)?.clone(),
+        keys: d.keys.clone(),
+    })
+}
+
+/// The proposed targets metadata of `role`, when the proposal changes it.
+fn proposed_targets<'c>(checked: &'c [Checked], role: &str) -> Option<&'c Targets> {
+    checked.iter().find_map(|c| match &c.parsed {
+        Parsed::Targets(m) if c.role == role => Some(m.signed()),
+        _ => None,
+    })
+}
+
+/// Who decides which keys may sign the delegated role `role`: only its delegating parent.
+/// When the trusted metadata delegates `role`, that parent (its proposed new version when
+/// the proposal changes the parent too); otherwise a proposed version of `targets` or of a
+/// trusted delegated role that delegates it, never `role` itself or another role new in
+/// the proposal. `None` when nothing known delegates it; an error when more than one
+/// role does, or when the proposed parent drops the delegation.
+pub fn delegator(
+    role: &str,
+    checked: &[Checked],
+    base: &Baseline,
+) -> anyhow::Result<Option<Delegator>> {
+    let trusted: Vec<(&String, &Metadata<Targets>)> = base
+        .targets
+        .iter()
+        .filter(|(name, m)| {
+            name.as_str() != role
+                && m.signed()
+                    .delegations
+                    .as_ref()
+                    .is_some_and(|d| d.role(role).is_some())
+        })
+        .collect();
+    match trusted.as_slice() {
+        [] => {}
+        [(parent, m)] => {
+            let parent = parent.as_str();
+            return match proposed_targets(checked, parent) {
+                Some(t) => delegation_in(parent, t, role).map(Some).ok_or_else(|| {
+                    anyhow!(
+                        "the proposal changes {role} and a {parent} that no longer delegates it: refusing to sign it"
+                    )
+                }),
+                None => Ok(delegation_in(parent, m.signed(), role)),
+            };
+        }
+        many => bail!(
+            "{role} is delegated by more than one trusted role ({}): which keys may sign it is ambiguous; refusing to sign it",
+            many.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+    let mut found: Vec<Delegator> = checked
+        .iter()
+        .filter(|c| c.role != role && (c.role == "targets" || base.targets.contains_key(&c.role)))
+        .filter_map(|c| match &c.parsed {
+            Parsed::Targets(m) => delegation_in(&c.role, m.signed(), role),
+            _ => None,
+        })
+        .collect();
+    if found.len() > 1 {
+        bail!(
+            "{role} is delegated by more than one proposed role ({}): which keys may sign it is ambiguous; refusing to sign it",
+            found.iter().map(|d| d.parent.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(found.pop())
+}
+
+/// The roots whose top-level keys count: the trusted one and the proposed one.
+fn roots<'a>(checked: &'a [Checked], base: &'a Baseline) -> Vec<&'a Root> {
+    let proposed = checked.iter().find_map(|c| match &c.parsed {
+        Parsed::Root(m) => Some(m.signed()),
+        _ => None,
+    });
+    base.root
+        .as_ref()
+        .map(Metadata::signed)
+        .into_iter()
+        .chain(proposed)
+        .collect()
+}
+
+/// The top-level role the trusted or proposed root assigns `id` to, if any.
+fn top_level_use(id: &KeyId, checked: &[Checked], base: &Baseline) -> Option<TopLevelRole> {
+    roots(checked, base).into_iter().find_map(|root| {
+        TopLevelRole::ALL
+            .into_iter()
+            .find(|top| root.role_keys(*top).keyids.contains(id))
+    })
+}
+
+/// Checks the proposed delegated role `role` against its [`delegator`]: one is known, the
+/// keys it delegates to are no top-level role's (a signature by one would verify as that
+/// role, since targets metadata does not name its role; hashed bins of `targets` are
+/// signed with the targets keys by design), and every target lies within the paths or
+/// hash prefixes delegated.
+fn check_delegated(
+    role: &str,
+    t: &Targets,
+    checked: &[Checked],
+    base: &Baseline,
+) -> anyhow::Result<()> {
+    let Some(d) = delegator(role, checked, base)? else {
+        bail!(
+            "no metadata trusted here delegates {role}, so which keys may sign it is unknown: refusing to sign it; \
+             approve it online (`vouch approve GUN ID`) or with a trust directory that holds the repository"
+        );
+    };
+    let bin_of_targets = d.parent == "targets" && crate::repo::is_bin(&d.delegation);
+    if !bin_of_targets {
+        for id in &d.delegation.keyids {
+            if let Some(top) = top_level_use(id, checked, base) {
+                bail!(
+                    "{} delegates {role} to key {id}, which the root assigns to {top}: a signature by it on {role} \
+                     would also verify as {top} metadata; refusing to sign it (delegate {role} to keys of its own)",
+                    d.parent
+                );
+            }
+        }
+    }
+    for name in t.targets.keys() {
+        if !d.delegation.is_delegated_path(name.as_str()) {
+            bail!(
+                "the proposed {role} lists {name}, which is outside the targets {} delegates to it ({}): refusing to sign it",
+                d.parent,
+                crate::repo::describe_scope(&d.delegation)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Who may sign `role`: for root, the trusted current root's and the proposed root's root
 /// keys; for targets (and snapshot), the proposed root's keys if root is proposed, else the
-/// trusted root's; for a delegated role, its delegation's keys in the proposed delegating
-/// role if that is proposed, else in the trusted one. Empty when no authority is known.
+/// trusted root's; for a delegated role, the keys its [`delegator`] delegates it to. Empty
+/// when no authority is known (or it is ambiguous, which [`check`] refuses).
 pub fn authorities(role: &str, checked: &[Checked], base: &Baseline) -> Vec<Authority> {
     let proposed_root = checked.iter().find_map(|c| match &c.parsed {
         Parsed::Root(m) => Some(m.signed()),
@@ -336,21 +492,10 @@ pub fn authorities(role: &str, checked: &[Checked], base: &Baseline) -> Vec<Auth
                 .unwrap_or_default(),
         };
     }
-    let delegation = |t: &Targets| -> Option<Authority> {
-        let d = t.delegations.as_ref()?;
-        let dr = d.role(role)?;
-        Some((d.keys.clone(), dr.keyids.clone()))
-    };
-    for c in checked {
-        if let Parsed::Targets(m) = &c.parsed {
-            if let Some(a) = delegation(m.signed()) {
-                return vec![a];
-            }
-        }
-    }
-    base.targets
-        .values()
-        .find_map(|m| delegation(m.signed()))
+    delegator(role, checked, base)
+        .ok()
+        .flatten()
+        .map(|d| (d.keys, d.delegation.keyids))
         .into_iter()
         .collect()
 }
@@ -370,27 +515,30 @@ pub fn wanted_keys(c: &Checked, checked: &[Checked], base: &Baseline) -> Vec<Key
     out
 }
 
-/// The key ids the proposal's own quorum says may sign `role` and have not: for an offline
-/// approver who has neither the role's delegating metadata nor a trusted copy of it. The
-/// server counts only keys of the role's real authorities, so a wrong list can only waste
-/// a signature, never make one count.
-pub fn quorum_keys(proposal: &Proposal, c: &Checked) -> Vec<KeyId> {
-    let signed = c.parsed.signed_by();
-    let mut out: Vec<KeyId> = Vec::new();
-    for q in proposal
-        .role(&c.role)
-        .map(|r| r.quorum.as_slice())
-        .unwrap_or(&[])
-    {
-        for id in &q.keyids {
-            if let Ok(id) = KeyId::new(id.clone()) {
-                if !signed.contains(&id) && !out.contains(&id) {
-                    out.push(id);
-                }
+/// What the trusted metadata uses key `id` for, for the review: `your key for root`,
+/// `your key for targets/prod`; or that it uses it for nothing yet.
+pub fn key_use(id: &KeyId, base: &Baseline) -> String {
+    let mut uses: Vec<String> = Vec::new();
+    if let Some(root) = &base.root {
+        for top in TopLevelRole::ALL {
+            if root.signed().role_keys(top).keyids.contains(id) {
+                uses.push(top.as_str().to_owned());
             }
         }
     }
-    out
+    for m in base.targets.values() {
+        for dr in m.signed().delegations.iter().flat_map(|d| d.roles.iter()) {
+            let name = dr.name.as_str().to_owned();
+            if dr.keyids.contains(id) && !uses.contains(&name) {
+                uses.push(name);
+            }
+        }
+    }
+    if uses.is_empty() {
+        "a key the trusted metadata does not use yet".to_owned()
+    } else {
+        format!("your key for {}", uses.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -399,7 +547,7 @@ mod tests {
     use super::*;
     use vouch_tuf::api::proposal::{ProposalStatus, Quorum};
     use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
-    use vouch_tuf::metadata::{DelegatedRole, Delegations, Role};
+    use vouch_tuf::metadata::{Delegations, Role};
     use vouch_tuf::time::Timestamp;
     use vouch_tuf::types::Threshold;
 
@@ -608,13 +756,13 @@ mod tests {
             .collect();
         assert_eq!(wanted, vec![public(&w.keys[5]).key_id()]);
 
-        // The same role proposed with a delegating targets that moves it to key 3.
+        // The same role proposed with a delegating targets that moves it to a new key.
+        let other = PrivateKey::generate(Algorithm::Ed25519).unwrap();
         let mut t = w.base.targets["targets"].signed().clone();
         t.bump_version();
         let d = t.delegations.as_mut().unwrap();
-        d.keys
-            .insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
-        d.roles[0].keyids = vec![public(&w.keys[3]).key_id()];
+        d.keys.insert(public(&other).key_id(), public(&other));
+        d.roles[0].keyids = vec![public(&other).key_id()];
         let tmd = Metadata::new(t);
         let p = proposal(
             w.gun.as_str(),
@@ -627,7 +775,7 @@ mod tests {
         let wanted: Vec<KeyId> = wanted_keys(&checked[1], &checked, &w.base)
             .into_iter()
             .collect();
-        assert_eq!(wanted, vec![public(&w.keys[3]).key_id()]);
+        assert_eq!(wanted, vec![public(&other).key_id()]);
     }
 
     #[test]
@@ -657,5 +805,191 @@ mod tests {
         assert!(checked[0]
             .diff
             .contains(&format!("targets: key {old} removed")));
+    }
+
+    /// Version 1 of a delegated role, listing `targets`, signed by nobody.
+    fn new_role(targets: &[&str]) -> Targets {
+        let mut t = Targets::new(Timestamp::from_unix(2_000_000_000));
+        for name in targets {
+            t.add_target(
+                vouch_tuf::types::TargetName::new(*name).unwrap(),
+                vouch_tuf::metadata::TargetFile::image(
+                    &vouch_tuf::reference::Digest::sha256_of(name.as_bytes()),
+                    2,
+                    None,
+                ),
+            );
+        }
+        t
+    }
+
+    fn delegating(t: &mut Targets, role: &str, key: &PrivateKey, dr: Option<DelegatedRole>) {
+        let d = t.delegations.get_or_insert_with(Delegations::default);
+        d.keys.insert(public(key).key_id(), public(key));
+        d.roles.push(dr.unwrap_or_else(|| {
+            DelegatedRole::with_paths(
+                RoleName::new(role.to_owned()).unwrap(),
+                vec![public(key).key_id()],
+                vec!["*".into()],
+            )
+        }));
+    }
+
+    #[test]
+    fn a_new_role_cannot_name_its_own_signers() {
+        let w = world();
+        let targets_key = &w.keys[3];
+        // targets/evil is delegated by nothing trusted; it "delegates" itself to the
+        // holder's top-level targets key, whose signature would be a valid targets.json.
+        let mut evil = new_role(&[]);
+        delegating(&mut evil, "targets/evil", targets_key, None);
+        let md = Metadata::new(evil);
+        let p = proposal(w.gun.as_str(), vec![proposed("targets/evil", &md, None)]);
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(
+            e.contains("no metadata trusted here delegates targets/evil"),
+            "{e}"
+        );
+        assert!(e.contains("approve it online"), "{e}");
+        let checked = describe(&p, &w.base).unwrap();
+        assert!(wanted_keys(&checked[0], &checked, &w.base).is_empty());
+
+        // Nor can a sibling new in the same proposal delegate it.
+        let mut sibling = new_role(&[]);
+        let other = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        delegating(&mut sibling, "targets/evil", &other, None);
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets/sibling", &Metadata::new(sibling), None),
+                proposed("targets/evil", &md, None),
+            ],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("no metadata trusted here delegates"), "{e}");
+    }
+
+    #[test]
+    fn a_trusted_delegation_is_not_overridden_by_the_role_itself() {
+        let w = world();
+        // targets/prod (delegated to keys 4 and 5) proposes delegations naming itself with
+        // the targets key.
+        let mut prod = new_role(&["v1"]);
+        delegating(&mut prod, "targets/prod", &w.keys[3], None);
+        let md = Metadata::new(prod);
+        let p = proposal(w.gun.as_str(), vec![proposed("targets/prod", &md, None)]);
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        let mut wanted = wanted_keys(&checked[0], &checked, &w.base);
+        wanted.sort();
+        let mut want = vec![public(&w.keys[4]).key_id(), public(&w.keys[5]).key_id()];
+        want.sort();
+        assert_eq!(wanted, want);
+    }
+
+    #[test]
+    fn a_delegation_to_a_top_level_key_is_refused() {
+        let w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        let d = t.delegations.as_mut().unwrap();
+        d.keys
+            .insert(public(&w.keys[3]).key_id(), public(&w.keys[3]));
+        d.roles[0].keyids = vec![public(&w.keys[3]).key_id()];
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets", &Metadata::new(t), Some(5)),
+                proposed("targets/prod", &Metadata::new(new_role(&["v1"])), None),
+            ],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("which the root assigns to targets"), "{e}");
+    }
+
+    #[test]
+    fn a_hashed_bin_of_targets_is_signed_with_the_targets_keys() {
+        let mut w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        let prefixes: Vec<String> = (0..16).map(|i| format!("{i:x}")).collect();
+        let bin = DelegatedRole {
+            scope: vouch_tuf::metadata::PathScope::HashPrefixes(prefixes),
+            ..DelegatedRole::with_paths(
+                RoleName::new("bins-0".to_owned()).unwrap(),
+                vec![public(&w.keys[3]).key_id()],
+                Vec::new(),
+            )
+        };
+        delegating(&mut t, "bins-0", &w.keys[3], Some(bin));
+        w.base.targets.insert("targets".into(), Metadata::new(t));
+        let p = proposal(
+            w.gun.as_str(),
+            vec![proposed("bins-0", &Metadata::new(new_role(&["v1"])), None)],
+        );
+        let checked = check(&p, &w.gun, &w.base).unwrap();
+        assert_eq!(
+            wanted_keys(&checked[0], &checked, &w.base),
+            vec![public(&w.keys[3]).key_id()]
+        );
+    }
+
+    #[test]
+    fn targets_outside_the_delegated_paths_are_refused() {
+        let w = world();
+        let mut t = w.base.targets["targets"].signed().clone();
+        t.bump_version();
+        t.delegations.as_mut().unwrap().roles[0].scope =
+            vouch_tuf::metadata::PathScope::Paths(vec!["release-*".into()]);
+        let p = proposal(
+            w.gun.as_str(),
+            vec![
+                proposed("targets", &Metadata::new(t), Some(5)),
+                proposed("targets/prod", &Metadata::new(new_role(&["v1"])), None),
+            ],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(
+            e.contains("lists v1, which is outside the targets targets delegates"),
+            "{e}"
+        );
+        assert!(e.contains("paths release-*"), "{e}");
+    }
+
+    #[test]
+    fn two_trusted_parents_make_the_signers_ambiguous() {
+        let mut w = world();
+        let mut other = new_role(&[]);
+        let k = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        delegating(&mut other, "targets/prod", &k, None);
+        w.base
+            .targets
+            .insert("targets/other".into(), Metadata::new(other));
+        let p = proposal(
+            w.gun.as_str(),
+            vec![proposed(
+                "targets/prod",
+                &Metadata::new(new_role(&["v1"])),
+                None,
+            )],
+        );
+        let e = check(&p, &w.gun, &w.base).unwrap_err().to_string();
+        assert!(e.contains("delegated by more than one trusted role"), "{e}");
+    }
+
+    #[test]
+    fn each_key_is_labelled_with_what_the_trusted_metadata_uses_it_for() {
+        let w = world();
+        assert_eq!(
+            key_use(&public(&w.keys[4]).key_id(), &w.base),
+            "your key for targets/prod"
+        );
+        assert_eq!(
+            key_use(&public(&w.keys[3]).key_id(), &w.base),
+            "your key for targets"
+        );
+        let k = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        assert_eq!(
+            key_use(&public(&k).key_id(), &w.base),
+            "a key the trusted metadata does not use yet"
+        );
     }
 }

@@ -246,7 +246,7 @@ impl Remote {
             .sign_proposal(id, signatures)
             .map_err(|e| match e {
                 ServerError::Conflict { gun } => anyhow!(
-                    "{gun} changed since proposal #{id} was made (409 Conflict): nothing was signed; the proposal is out of date"
+                    "{gun} changed since proposal #{id} was made (409 Conflict): the signatures were not accepted; the proposal is out of date"
                 ),
                 e => self.word_proposal(e, id),
             })

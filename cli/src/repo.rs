@@ -950,6 +950,11 @@ pub fn holds_any(keystore: &Keystore, root: &Root, role: TopLevelRole) -> anyhow
     Ok(false)
 }
 
+/// True unless `entry` records that it was made for a repository other than `gun`.
+pub fn entry_is_for(entry: &crate::keystore::Entry, gun: &str) -> bool {
+    !matches!(entry.repository.as_deref(), Some(r) if r != gun)
+}
+
 /// Private keys unlocked during one command, by key id (each passphrase asked once).
 #[derive(Default)]
 pub struct Signers {
@@ -966,11 +971,13 @@ impl Signers {
         }
     }
 
-    /// Unlocks (once) every key of `keyids` held here, for signing `role`; the ids held, in
-    /// order, each with its key.
+    /// Unlocks (once) every key of `keyids` held here for the repository `gun`, for signing
+    /// `role`; the ids held, in order, each with its key. A key recorded as made for another
+    /// repository is skipped.
     pub fn held(
         &mut self,
         keystore: &Keystore,
+        gun: &str,
         role: &str,
         keyids: &[KeyId],
     ) -> anyhow::Result<Vec<(KeyId, &dyn Signer)>> {
@@ -983,6 +990,9 @@ impl Signers {
                 let Some(entry) = keystore.get(id)? else {
                     continue;
                 };
+                if !entry_is_for(&entry, gun) {
+                    continue;
+                }
                 let (pass, source) = passphrase::unlock(&entry.role, id.as_str())?;
                 let key = keystore.unlock(&entry, &pass).with_context(|| {
                     format!("cannot unlock the {role} key {id} (passphrase {source})")
@@ -1069,6 +1079,38 @@ impl Signers {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_key_made_for_another_repository_is_not_used() {
+        use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer as _};
+        let tmp = tempfile::tempdir().unwrap();
+        let keystore = Keystore::new(tmp.path());
+        let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+        let public = Key::from_verifying_key(&key.verifying_key());
+        let entry = keystore
+            .save_pem_for(
+                &public,
+                "targets",
+                "ed25519",
+                Some("example.com/org/other"),
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+                false,
+            )
+            .unwrap();
+        assert!(!entry_is_for(&entry, "example.com/org/app"));
+        assert!(entry_is_for(&entry, "example.com/org/other"));
+        let mut signers = Signers::new(Submit::Propose);
+        // Skipped before anything is unlocked (no passphrase is asked).
+        let held = signers
+            .held(
+                &keystore,
+                "example.com/org/app",
+                "targets",
+                &[public.key_id()],
+            )
+            .unwrap();
+        assert!(held.is_empty());
+    }
 
     #[test]
     fn bin_names_have_as_many_hex_digits_as_the_count_needs() {

@@ -328,3 +328,62 @@ pub fn repin(ctx: &Context, gun: &Gun, root: &[u8], source: &str) -> anyhow::Res
     store.record_pin(root, source)?;
     Ok(())
 }
+
+/// Checks that `proposed`, the first root of `gun` in a proposal (still collecting its
+/// signatures), is one the anchor this run asks for ([`requested`]) admits when the
+/// repository is first opened ([`Anchor::admits`]): exactly the pinned root's content, or
+/// for pinned keys version 1 naming `gun` whose root keys include a threshold of them.
+/// Nothing to check when no anchor covers `gun`.
+pub fn check_proposed_first_root(
+    ctx: &Context,
+    gun: &Gun,
+    proposed: &Metadata<Root>,
+) -> anyhow::Result<()> {
+    let Some((anchor, origin)) = requested(ctx, gun)? else {
+        return Ok(());
+    };
+    let refuse = |detail: String| {
+        anyhow!(
+            "{origin} pins {gun} to {}, but the proposed first root {detail}: refusing to sign it; \
+             check the proposal with its author, or the pin",
+            anchor.describe()
+        )
+    };
+    let wanted = gun.canonical();
+    match proposed.signed().gun() {
+        Some(named) if named != wanted.as_str() => {
+            return Err(refuse(format!("names the repository {named}")))
+        }
+        None if matches!(anchor, Anchor::Keys { .. }) => {
+            return Err(refuse(format!("does not name the repository {wanted}")))
+        }
+        _ => {}
+    }
+    match &anchor {
+        Anchor::FirstUse => Ok(()),
+        Anchor::Root(pinned) => {
+            let md = Metadata::<Root>::from_bytes(pinned.bytes())
+                .with_context(|| format!("{origin} is not root metadata"))?;
+            if md.canonical_signed() == proposed.canonical_signed() {
+                Ok(())
+            } else {
+                Err(refuse("is not that root".to_owned()))
+            }
+        }
+        Anchor::Keys { keys, threshold } => {
+            let version = proposed.version().get();
+            if version != 1 {
+                return Err(refuse(format!("is version {version}, not 1")));
+            }
+            let root_keys = &proposed.signed().role_keys(TopLevelRole::Root).keyids;
+            let listed = keys.keys().filter(|id| root_keys.contains(id)).count();
+            if listed < threshold.get() as usize {
+                return Err(refuse(format!(
+                    "lists {listed} of the pinned keys as root keys, and {} of them must sign it",
+                    threshold.get()
+                )));
+            }
+            Ok(())
+        }
+    }
+}

@@ -166,9 +166,39 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
     let first = id_of(&proposed);
     assert_eq!(server_version(&server, "root.json"), None);
 
+    // A pin file that covers the repository with other keys: the first root does not
+    // satisfy it, and bob signs nothing.
+    let stranger = person(&alice, "stranger");
+    let (_, stranger_file) = public_key_file(&stranger, "root");
+    let pins = scratch(&bob, "pins.toml");
+    std::fs::write(
+        &pins,
+        format!(
+            "[[pin]]\ngun = \"registry.example.com/org/**\"\nroot_keys = [{:?}]\nthreshold = 1\n",
+            stranger_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    bob.run(&[
+        "--trust-pins",
+        pins.to_str().unwrap(),
+        "approve",
+        GUN,
+        &first,
+        "--yes",
+    ])
+    .fails(1, &["the proposed first root", "refusing to sign it"]);
+    assert_eq!(server_version(&server, "root.json"), None);
+
     // Bob sees what he signs, then signs: published.
     let out = bob.run(&["approve", GUN, &first, "--yes"]);
     let text = out.ok();
+    assert!(
+        text.contains(&format!(
+            "FIRST root of {GUN}: nothing to compare with — check every key"
+        )),
+        "{text}"
+    );
     assert!(text.contains(&format!("root: key {b} added")), "{text}");
     assert!(text.contains("root: threshold 2"), "{text}");
     assert!(
@@ -230,7 +260,15 @@ fn three_people_create_and_rotate_with_root_two_of_three() {
 
     // Carol approves: published.
     let done = carol
-        .run(&["--output", "json", "approve", GUN, &second, "--yes"])
+        .run(&[
+            "--output",
+            "json",
+            "approve",
+            "--first-use",
+            GUN,
+            &second,
+            "--yes",
+        ])
         .json();
     assert_eq!(done["status"], "published", "{done}");
     assert_eq!(server_version(&server, "root.json"), Some(2));
@@ -468,7 +506,15 @@ fn a_delegated_role_two_of_three_is_pending_until_approved() {
         "{shown}"
     );
     let done = erin
-        .run(&["--output", "json", "approve", GUN, &id, "--yes"])
+        .run(&[
+            "--output",
+            "json",
+            "approve",
+            "--first-use",
+            GUN,
+            &id,
+            "--yes",
+        ])
         .json();
     assert_eq!(done["status"], "published", "{done}");
     let out = client.run(&["verify", &image, "--no-registry"]);
@@ -507,7 +553,15 @@ fn refusals_change_nothing() {
     let first = propose_tag(&dave, "v1", 1);
     let before = server_proposal(&server, first.parse().unwrap());
     let snapshot = files();
-    dave.run(&["approve", GUN, &first, "--yes"])
+    // A trust directory that never trusted the repository does not start trusting it from
+    // the server's word (trust on first use) unless told to.
+    let fresh = person(&owner, "fresh");
+    fresh.run(&["approve", GUN, &first, "--yes"]).fails(
+        1,
+        &["has never trusted", "--first-use", "nothing was signed"],
+    );
+    unchanged(&first, &before, &snapshot);
+    dave.run(&["approve", "--first-use", GUN, &first, "--yes"])
         .fails(1, &["already signed", "nothing was signed"]);
     unchanged(&first, &before, &snapshot);
 
@@ -521,18 +575,20 @@ fn refusals_change_nothing() {
     erin_other.trust_dir = erin.trust_dir.clone();
     erin_other.token = Some(other_token.to_owned());
     erin_other
-        .run(&["approve", GUN, &first, "--yes"])
+        .run(&["approve", "--first-use", GUN, &first, "--yes"])
         .fails(1, &[]);
     unchanged(&first, &before, &snapshot);
 
     // A stale proposal: another proposal of the same role is published first.
     let second = propose_tag(&erin, "v2", 2);
-    frank.run(&["approve", GUN, &second, "--yes"]).ok();
+    frank
+        .run(&["approve", "--first-use", GUN, &second, "--yes"])
+        .ok();
     assert_eq!(server_version(&server, "targets/prod.json"), Some(1));
     let before = server_proposal(&server, first.parse().unwrap());
     let snapshot = files();
     let line = frank
-        .run(&["approve", GUN, &first, "--yes"])
+        .run(&["approve", "--first-use", GUN, &first, "--yes"])
         .fails(1, &["nothing was signed"])
         .to_owned();
     assert!(
@@ -572,7 +628,7 @@ fn refusals_change_nothing() {
     assert_eq!(w["status"], "withdrawn", "{w}");
     let before = server_proposal(&server, third.parse().unwrap());
     let snapshot = files();
-    erin.run(&["approve", GUN, &third, "--yes"])
+    erin.run(&["approve", "--first-use", GUN, &third, "--yes"])
         .fails(1, &["withdrawn", "nothing was signed"]);
     unchanged(&third, &before, &snapshot);
     let listed = dave
@@ -591,7 +647,7 @@ fn refusals_change_nothing() {
     let fourth = propose_tag(&dave, "v4", 4);
     let before = server_proposal(&server, fourth.parse().unwrap());
     let snapshot = files();
-    erin.run(&["approve", GUN, &fourth])
+    erin.run(&["approve", "--first-use", GUN, &fourth])
         .fails(1, &["--yes", "Nothing was done"]);
     unchanged(&fourth, &before, &snapshot);
 }
@@ -620,20 +676,30 @@ fn an_offline_approval_round_trip() {
     offline.trust_dir = erin.trust_dir.clone();
     offline.server = nowhere;
     let signed = scratch(&erin, "p.signed.json");
-    let out = offline.run(&[
+    let file_args = [
         "approve",
         "--file",
         exported.to_str().unwrap(),
         "-o",
         signed.to_str().unwrap(),
         "--yes",
-    ]);
+    ];
+    // With no trusted metadata of the repository, nothing here says who may sign
+    // targets/prod (the file's own quorum is not taken for it): refused.
+    offline.run(&file_args).fails(
+        1,
+        &[
+            "no metadata trusted here delegates targets/prod",
+            "approve it online",
+        ],
+    );
+    assert!(!signed.exists());
+    // Once her trust directory holds the repository, the delegation is known.
+    erin.run(&["status", GUN]).ok();
+    let out = offline.run(&file_args);
     let text = out.ok();
     assert!(text.contains("target v1 added"), "{text}");
-    assert!(
-        text.contains("not against metadata verified here"),
-        "{text}"
-    );
+    assert!(text.contains("(your key for targets/prod)"), "{text}");
     assert!(
         text.contains(&format!("vouch proposals import {GUN}")),
         "{text}"
@@ -732,7 +798,15 @@ fn a_client_held_snapshot_goes_into_the_proposal() {
 
     // Bob's approval publishes targets and snapshot together.
     let done = bob
-        .run(&["--output", "json", "approve", GUN, &id_of(&out), "--yes"])
+        .run(&[
+            "--output",
+            "json",
+            "approve",
+            "--first-use",
+            GUN,
+            &id_of(&out),
+            "--yes",
+        ])
         .json();
     assert_eq!(done["status"], "published", "{done}");
     assert_eq!(server_version(&server, "snapshot.json"), Some(before + 1));
@@ -746,7 +820,8 @@ fn unsign_renew_and_delegation_changes_can_be_proposed() {
     let server = Server::start();
     let (owner, [dave, erin, frank]) = prod_two_of_three(&server);
     let id = propose_tag(&dave, "v1", 1);
-    erin.run(&["approve", GUN, &id, "--yes"]).ok();
+    erin.run(&["approve", "--first-use", GUN, &id, "--yes"])
+        .ok();
     let client = owner.elsewhere();
     client
         .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
@@ -767,7 +842,13 @@ fn unsign_renew_and_delegation_changes_can_be_proposed() {
     assert_eq!(renew["proposals"][0]["status"], "pending", "{renew}");
     assert_eq!(server_version(&server, "targets/prod.json"), Some(1));
     frank
-        .run(&["approve", GUN, &id_of(&renew["proposals"][0]), "--yes"])
+        .run(&[
+            "approve",
+            "--first-use",
+            GUN,
+            &id_of(&renew["proposals"][0]),
+            "--yes",
+        ])
         .ok();
     assert_eq!(server_version(&server, "targets/prod.json"), Some(2));
 
@@ -787,7 +868,8 @@ fn unsign_renew_and_delegation_changes_can_be_proposed() {
     client
         .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
         .ok();
-    erin.run(&["approve", GUN, &id_of(&unsign), "--yes"]).ok();
+    erin.run(&["approve", "--first-use", GUN, &id_of(&unsign), "--yes"])
+        .ok();
     client
         .run(&["verify", &format!("{GUN}:v1"), "--no-registry"])
         .fails(3, &[]);
@@ -842,4 +924,64 @@ fn unsign_renew_and_delegation_changes_can_be_proposed() {
             "holds none of its keys",
         ],
     );
+}
+
+/// An export file (whoever carries it, or the server it came from) cannot choose who signs
+/// a delegated role: a role the trusted metadata does not delegate, whose own metadata says
+/// it is signed by the top-level targets key, is refused, and nothing is written.
+#[test]
+fn an_offline_file_cannot_choose_who_signs_a_delegated_role() {
+    let server = Server::start();
+    let (owner, [dave, _erin, _frank]) = prod_two_of_three(&server);
+    let id = propose_tag(&dave, "v1", 1);
+    let exported = scratch(&dave, "p.json");
+    dave.run(&[
+        "proposals",
+        "export",
+        GUN,
+        &id,
+        "-o",
+        exported.to_str().unwrap(),
+    ])
+    .ok();
+    let targets_key = keyids_of(&owner, "targets").remove(0);
+    let (status, root) = server_file(&server, "root.json");
+    assert_eq!(status, 200);
+    let root: serde_json::Value = serde_json::from_slice(&root).unwrap();
+    let key = root["signed"]["keys"][&targets_key].clone();
+    assert!(key.is_object(), "{root}");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    doc["roles"][0]["role"] = "targets/evil".into();
+    doc["roles"][0]["metadata"]["signed"]["delegations"] = serde_json::json!({
+        "keys": { targets_key.clone(): key },
+        "roles": [{
+            "name": "targets/evil",
+            "keyids": [targets_key],
+            "threshold": 1,
+            "paths": ["*"],
+            "terminating": false,
+        }],
+    });
+    let crafted = scratch(&owner, "crafted.json");
+    std::fs::write(&crafted, serde_json::to_vec(&doc).unwrap()).unwrap();
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut offline = person(&owner, "owner");
+    offline.trust_dir = owner.trust_dir.clone();
+    offline.server = nowhere;
+    let out = scratch(&owner, "crafted.signed.json");
+    offline
+        .run(&[
+            "approve",
+            "--file",
+            crafted.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--yes",
+        ])
+        .fails(1, &["no metadata trusted here delegates targets/evil"]);
+    assert!(!out.exists());
 }

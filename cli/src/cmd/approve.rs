@@ -12,8 +12,8 @@
 //! Offline (`vouch approve --file FILE -o OUT`): no network at all. The file is a proposal
 //! `vouch proposals export` wrote, with the current metadata the exporter verified; when
 //! this trust directory holds trusted metadata of the repository, the file's current
-//! versions must be exactly those, otherwise the diff is plainly said to be against the
-//! exported copy. The signatures are added to the file's metadata and written to OUT, for
+//! versions must be exactly those, otherwise the file's current metadata must verify against
+//! itself and the diff is plainly said to be against the exported copy. The signatures are added to the file's metadata and written to OUT, for
 //! `vouch proposals import`.
 
 use std::path::{Path, PathBuf};
@@ -61,13 +61,19 @@ pub struct Args {
     /// Sign without asking (after the changes are shown).
     #[arg(long)]
     pub yes: bool,
+    /// Trust the root the server serves now, when this trust directory has never trusted
+    /// the repository and neither --trust-root nor a pin file covers it.
+    #[arg(long, conflicts_with = "file")]
+    pub first_use: bool,
 }
 
 /// Runs `vouch approve`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     match (&args.file, &args.out, &args.gun, args.id) {
         (Some(file), Some(out), _, _) => offline(ctx, file, out, args.yes),
-        (None, _, Some(gun), Some(id)) => online(ctx, &super::parse_gun(gun)?, id, args.yes),
+        (None, _, Some(gun), Some(id)) => {
+            online(ctx, &super::parse_gun(gun)?, id, args.yes, args.first_use)
+        }
         _ => bail!("name the proposal: vouch approve GUN ID, or vouch approve --file FILE -o OUT"),
     }
 }
@@ -79,16 +85,17 @@ struct Review<'a> {
     base: &'a Baseline,
     /// Said before the question (offline: what the diff is against).
     note: Option<&'a str>,
-    mode: Mode,
 }
 
-/// Where an approval happens: with the server, or from a file with no network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// Against the trusted metadata the updater verified.
-    Online,
-    /// Against an exported file (and this trust directory's cache, when it has one).
-    Offline,
+/// Refuses a document that is not the proposal `id` asked for.
+fn refuse_other_id(id: u64, p: &Proposal) -> anyhow::Result<()> {
+    if p.id != id {
+        bail!(
+            "the server answered with proposal #{}, not #{id}: refusing to sign it, nothing was signed",
+            p.id
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a proposal that can no longer be signed.
@@ -135,12 +142,25 @@ pub fn baseline_or_new(
     })
 }
 
-fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
+fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool, first_use: bool) -> anyhow::Result<()> {
+    if !first_use
+        && trust::existing_pin(ctx, gun)?.is_none()
+        && trust::requested(ctx, gun)?.is_none()
+        && !is_new_repository(ctx, gun, &Remote::new(ctx, gun)?)?
+    {
+        bail!(
+            "this trust directory has never trusted {gun}: approving now would trust whatever root the server serves; \
+             nothing was signed. Pin it (--trust-root FILE, --trust-pins FILE, `vouch trust pin {gun} ROOT_FILE`) \
+             or, having compared its root with the repository owner's, pass --first-use"
+        );
+    }
     let (mut repo, remote) = open_or_new(ctx, gun)?;
     let p = remote.proposal(id)?;
+    refuse_other_id(id, &p)?;
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = baseline_or_new(repo.as_ref(), gun, &p)?;
     let checked = approval::check(&p, gun, &base)?;
+    check_first_root(ctx, gun, &checked)?;
     let sigs = review_and_sign(
         ctx,
         gun,
@@ -149,7 +169,6 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
             checked: &checked,
             base: &base,
             note: note.as_deref(),
-            mode: Mode::Online,
         },
         yes,
     )?;
@@ -163,6 +182,17 @@ fn online(ctx: &Context, gun: &Gun, id: u64, yes: bool) -> anyhow::Result<()> {
             .context("the proposal was published, and the repository does not verify")?;
     }
     proposals::report(ctx, gun, &after, "approved")
+}
+
+/// Checks a proposed first root (a root with no trusted current one: a new repository)
+/// against the anchor `--trust-root` or the pin file asks for `gun`, if any.
+fn check_first_root(ctx: &Context, gun: &Gun, checked: &[Checked]) -> anyhow::Result<()> {
+    for c in checked {
+        if let (Parsed::Root(m), None) = (&c.parsed, c.current) {
+            trust::check_proposed_first_root(ctx, gun, m)?;
+        }
+    }
+    Ok(())
 }
 
 /// True when neither this trust directory nor the server has trust data of `gun`.
@@ -191,27 +221,19 @@ fn review_and_sign(
         checked,
         base,
         note,
-        mode,
     } = *r;
     let keystore = Keystore::new(&ctx.trust_dir);
     let mut plan: Vec<(&Checked, Vec<KeyId>)> = Vec::new();
     let mut wanted_all: Vec<String> = Vec::new();
     let mut already: Vec<String> = Vec::new();
-    let mut from_quorum: Vec<String> = Vec::new();
     for c in checked {
-        let mut wanted = approval::wanted_keys(c, checked, base);
-        if wanted.is_empty()
-            && mode == Mode::Offline
-            && approval::authorities(&c.role, checked, base).is_empty()
-        {
-            wanted = approval::quorum_keys(p, c);
-            if !wanted.is_empty() {
-                from_quorum.push(c.role.clone());
-            }
-        }
+        let wanted = approval::wanted_keys(c, checked, base);
         let mut mine = Vec::new();
         for id in &wanted {
-            if keystore.get(id)?.is_some() {
+            if keystore
+                .get(id)?
+                .is_some_and(|e| crate::repo::entry_is_for(&e, gun.as_str()))
+            {
                 mine.push(id.clone());
             }
         }
@@ -250,41 +272,51 @@ fn review_and_sign(
         );
     }
 
-    let mut review = format!(
+    let mut review = String::new();
+    if checked
+        .iter()
+        .any(|c| matches!(c.parsed, Parsed::Root(_)) && c.current.is_none())
+    {
+        review.push_str(&format!(
+            "FIRST root of {gun}: nothing to compare with — check every key\n"
+        ));
+    }
+    review.push_str(&format!(
         "proposal #{} for {gun}, proposed by {} on {} (expires {}):\n",
         p.id, p.proposed_by, p.created_at, p.expires_at
-    );
+    ));
     review.push_str(&proposals::changes_text(checked));
     if let Some(n) = note {
         review.push_str(&format!("note: {n}\n"));
     }
-    if !from_quorum.is_empty() {
-        review.push_str(&format!(
-            "note: which keys may sign {} is taken from the proposal file (this trust directory holds no trusted metadata that delegates it)\n",
-            from_quorum.join(", ")
-        ));
+    for line in version_warnings(checked) {
+        review.push_str(&format!("warning: {line}\n"));
     }
-    review.push_str(&format!(
-        "signing with: {}\n",
-        plan.iter()
-            .map(|(c, ids)| format!("{} ({})", c.role, proposals::ids_text(ids)))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
-    match ctx.output {
-        Format::Text => output::text(&review)?,
-        // stdout carries one JSON document: the review goes to stderr.
-        Format::Json => {
-            crate::progress::clear_line();
-            eprint!("{review}");
+    for (c, ids) in &plan {
+        for id in ids {
+            review.push_str(&format!(
+                "signing {} with {id} ({})\n",
+                c.role,
+                approval::key_use(id, base)
+            ));
         }
+    }
+    use std::io::IsTerminal as _;
+    let asks = !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if ctx.output == Format::Text && !asks {
+        output::text(&review)?;
+    } else {
+        // About to ask (the question is on stderr, so the review is too, where `> file`
+        // cannot hide it), or stdout carries one JSON document.
+        crate::progress::clear_line();
+        eprint!("{review}");
     }
     confirm(&format!("Sign proposal #{} of {gun} as shown?", p.id), yes)?;
 
     let mut signers = Signers::new(Submit::Propose);
     let mut out = Signatures::default();
     for (c, ids) in &plan {
-        let held = signers.held(&keystore, &c.role, ids)?;
+        let held = signers.held(&keystore, gun.as_str(), &c.role, ids)?;
         let mut sigs = Vec::with_capacity(held.len());
         for (id, signer) in held {
             let sig = signer
@@ -301,6 +333,25 @@ fn review_and_sign(
     Ok(out)
 }
 
+/// A warning for each non-root role whose proposed version is not the trusted one + 1.
+fn version_warnings(checked: &[Checked]) -> Vec<String> {
+    checked
+        .iter()
+        .filter(|c| c.role != "root")
+        .filter_map(|c| {
+            let v = c.current?;
+            let new = c.parsed.version();
+            (new != v.saturating_add(1)).then(|| {
+                format!(
+                    "the proposed {} is version {new}, not {} (the trusted version is {v}): versions are skipped",
+                    c.role,
+                    v.saturating_add(1)
+                )
+            })
+        })
+        .collect()
+}
+
 fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<()> {
     let mut p = proposals::read_proposal(file)?;
     let gun = Gun::new(&p.gun).map_err(|e| {
@@ -313,6 +364,7 @@ fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<
     refuse_closed(gun.as_str(), &p)?;
     let (base, note) = offline_baseline(ctx, &gun, &p, file)?;
     let checked = approval::check(&p, &gun, &base)?;
+    check_first_root(ctx, &gun, &checked)?;
     let sigs = review_and_sign(
         ctx,
         &gun,
@@ -321,7 +373,6 @@ fn offline(ctx: &Context, file: &Path, out: &Path, yes: bool) -> anyhow::Result<
             checked: &checked,
             base: &base,
             note: note.as_deref(),
-            mode: Mode::Offline,
         },
         yes,
     )?;
@@ -377,15 +428,13 @@ fn offline_baseline(
     file: &Path,
 ) -> anyhow::Result<(Baseline, Option<String>)> {
     let from_file = file_baseline(p)?;
-    let dir = trust::dir(ctx, gun);
-    let cached = if dir.join("root.json").exists() {
-        let store = MetadataStore::for_gun(ctx.cache_dir(), gun.as_str())
-            .context("cannot open the trusted-metadata cache")?;
-        Some(cache_baseline(&store, p)?)
-    } else {
-        None
+    let cached = match trust::existing_pin(ctx, gun)? {
+        Some(_) => Some(cache_baseline(&trust::store(ctx, gun)?, p)?)
+            .filter(|b: &Baseline| b.root.is_some()),
+        None => None,
     };
     let Some(mut trusted) = cached else {
+        consistent(&from_file, gun, file)?;
         return Ok((
             from_file,
             Some(format!(
@@ -412,8 +461,10 @@ fn offline_baseline(
                 trusted.version_of(&r.role).map_or("none".to_owned(), |v| v.to_string())
             ),
             (None, Some(t)) => {
-                // A delegated role this trust directory never loaded: the exported copy.
+                // A delegated role this trust directory never loaded: the exported copy, once
+                // it verifies under the trusted role that delegates it.
                 if let Parsed::Targets(m) = t {
+                    verify_under_trusted(&trusted, &r.role, &m, gun, file)?;
                     trusted.targets.insert(r.role.clone(), m);
                     unverified.push(r.role.clone());
                 }
@@ -430,6 +481,105 @@ fn offline_baseline(
         )
     });
     Ok((trusted, note))
+}
+
+/// Checks that the `current` metadata of a file is consistent with itself, for an approver
+/// with no trusted metadata to check it against: the current root is signed by a threshold
+/// of its own root keys, targets and snapshot by a threshold of that root's keys for them,
+/// and each delegated role by a threshold of the keys its current delegating role in the
+/// file delegates it to.
+fn consistent(base: &Baseline, gun: &Gun, file: &Path) -> anyhow::Result<()> {
+    let unverifiable = |role: &str, by: &str| {
+        anyhow!(
+            "the current {role} in {} cannot be checked: the file holds no current {by} to verify it with, and this trust directory \
+             holds no trusted metadata of {gun}; nothing was signed: approve online (`vouch approve {gun} ID`) or with a trust \
+             directory that holds the repository",
+            file.display()
+        )
+    };
+    let bad = |role: &str, e: &dyn std::fmt::Display| {
+        anyhow!(
+            "the current {role} in {} is not signed by the keys that may sign it ({e}): the file was altered or is not from the \
+             repository's server; nothing was signed",
+            file.display()
+        )
+    };
+    if let Some(root) = &base.root {
+        root.signed()
+            .verify_role(TopLevelRole::Root, root)
+            .map_err(|e| bad("root", &e))?;
+    }
+    if let Some(s) = &base.snapshot {
+        let root = base
+            .root
+            .as_ref()
+            .ok_or_else(|| unverifiable("snapshot", "root"))?;
+        root.signed()
+            .verify_role(TopLevelRole::Snapshot, s)
+            .map_err(|e| bad("snapshot", &e))?;
+    }
+    for (role, m) in &base.targets {
+        if role == "targets" {
+            let root = base
+                .root
+                .as_ref()
+                .ok_or_else(|| unverifiable(role, "root"))?;
+            root.signed()
+                .verify_role(TopLevelRole::Targets, m)
+                .map_err(|e| bad(role, &e))?;
+            continue;
+        }
+        let parents: Vec<_> = base
+            .targets
+            .iter()
+            .filter(|(name, _)| *name != role)
+            .filter_map(|(_, p)| {
+                let d = p.signed().delegations.as_ref()?;
+                Some((d, d.role(role)?))
+            })
+            .collect();
+        let [(d, dr)] = parents.as_slice() else {
+            return Err(unverifiable(role, "role that delegates it (exactly one)"));
+        };
+        d.verify_delegated(dr, m).map_err(|e| bad(role, &e))?;
+    }
+    Ok(())
+}
+
+/// Checks the exported current `m` of the delegated role `role` against `trusted`: exactly
+/// one trusted role delegates it, and a threshold of the keys it delegates `role` to signed
+/// it.
+fn verify_under_trusted(
+    trusted: &Baseline,
+    role: &str,
+    m: &Metadata<vouch_tuf::metadata::Targets>,
+    gun: &Gun,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let parents: Vec<_> = trusted
+        .targets
+        .iter()
+        .filter(|(name, _)| name.as_str() != role)
+        .filter_map(|(_, p)| {
+            let d = p.signed().delegations.as_ref()?;
+            Some((d, d.role(role)?))
+        })
+        .collect();
+    let [(d, dr)] = parents.as_slice() else {
+        bail!(
+            "the current {role} in {} cannot be checked: this trust directory holds no trusted role that delegates it \
+             (or more than one); nothing was signed: refresh it online (`vouch status {gun}`) or approve online",
+            file.display()
+        );
+    };
+    d.verify_delegated(dr, m).map_err(|e| {
+        anyhow!(
+            "the current {role} in {} is not signed by the keys this trust directory's metadata delegates it to ({e}): \
+             the file was altered or is not from the repository's server; nothing was signed",
+            file.display()
+        )
+    })?;
+    Ok(())
 }
 
 /// The baseline made of the `current` envelopes in the file.
@@ -484,4 +634,176 @@ fn cache_baseline(store: &MetadataStore, p: &Proposal) -> anyhow::Result<Baselin
         }
     }
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
+    use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, Role, Root, Targets};
+    use vouch_tuf::time::Timestamp;
+
+    fn public(k: &PrivateKey) -> Key {
+        Key::from_verifying_key(&k.verifying_key())
+    }
+
+    fn later() -> Timestamp {
+        Timestamp::from_unix(2_000_000_000)
+    }
+
+    /// A file baseline: root (key 0), targets (key 1) delegating `targets/prod` to key 2;
+    /// each signed by its key.
+    fn file_base(keys: &[PrivateKey]) -> Baseline {
+        let mut root = Root::new(later());
+        root.add_key(TopLevelRole::Root, public(&keys[0]));
+        root.add_key(TopLevelRole::Targets, public(&keys[1]));
+        let mut root = Metadata::new(root);
+        root.sign(&keys[0]).unwrap();
+        let mut t = Targets::new(later());
+        let mut d = Delegations::default();
+        d.keys.insert(public(&keys[2]).key_id(), public(&keys[2]));
+        d.roles.push(DelegatedRole::with_paths(
+            RoleName::new("targets/prod".to_owned()).unwrap(),
+            vec![public(&keys[2]).key_id()],
+            vec!["*".into()],
+        ));
+        t.delegations = Some(d);
+        let mut t = Metadata::new(t);
+        t.sign(&keys[1]).unwrap();
+        let mut prod = Metadata::new(Targets::new(later()));
+        prod.sign(&keys[2]).unwrap();
+        let mut base = Baseline {
+            root: Some(root),
+            ..Baseline::default()
+        };
+        base.targets.insert("targets".into(), t);
+        base.targets.insert("targets/prod".into(), prod);
+        base
+    }
+
+    fn keys() -> Vec<PrivateKey> {
+        (0..4)
+            .map(|_| PrivateKey::generate(Algorithm::Ed25519).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_file_consistent_with_itself_passes() {
+        let keys = keys();
+        let gun = Gun::new("example.com/org/app").unwrap();
+        consistent(&file_base(&keys), &gun, Path::new("p.json")).unwrap();
+    }
+
+    #[test]
+    fn a_file_whose_current_metadata_is_not_signed_by_its_authority_is_refused() {
+        let keys = keys();
+        let gun = Gun::new("example.com/org/app").unwrap();
+        let file = Path::new("p.json");
+        // A current root not signed by its own root key.
+        let mut base = file_base(&keys);
+        let mut root = Metadata::new(base.root.as_ref().unwrap().signed().clone());
+        root.sign(&keys[3]).unwrap();
+        base.root = Some(root);
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(
+            e.contains("the current root in p.json is not signed"),
+            "{e}"
+        );
+        // A delegated role signed by a key its delegating role does not delegate it to.
+        let mut base = file_base(&keys);
+        let mut prod = Metadata::new(Targets::new(later()));
+        prod.sign(&keys[3]).unwrap();
+        base.targets.insert("targets/prod".into(), prod);
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(
+            e.contains("the current targets/prod in p.json is not signed"),
+            "{e}"
+        );
+        // Targets with no root in the file to check it with.
+        let mut base = file_base(&keys);
+        base.root = None;
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(e.contains("cannot be checked"), "{e}");
+        assert!(e.contains("approve online"), "{e}");
+        // A delegated role with no delegating role in the file.
+        let mut base = file_base(&keys);
+        base.root = None;
+        base.targets.remove("targets");
+        let e = consistent(&base, &gun, file).unwrap_err().to_string();
+        assert!(
+            e.contains("the current targets/prod in p.json cannot be checked"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_exported_delegated_role_must_verify_under_the_trusted_delegation() {
+        let keys = keys();
+        let gun = Gun::new("example.com/org/app").unwrap();
+        let file = Path::new("p.json");
+        let mut trusted = file_base(&keys);
+        let prod = trusted.targets.remove("targets/prod").unwrap();
+        verify_under_trusted(&trusted, "targets/prod", &prod, &gun, file).unwrap();
+        let mut forged = Metadata::new(Targets::new(later()));
+        forged.sign(&keys[3]).unwrap();
+        let e = verify_under_trusted(&trusted, "targets/prod", &forged, &gun, file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not signed by the keys"), "{e}");
+        trusted.targets.remove("targets");
+        let e = verify_under_trusted(&trusted, "targets/prod", &prod, &gun, file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot be checked"), "{e}");
+    }
+
+    #[test]
+    fn a_document_with_another_id_is_refused() {
+        let p = Proposal {
+            id: 8,
+            gun: "example.com/org/app".into(),
+            status: ProposalStatus::Pending,
+            reason: None,
+            proposed_by: "token:alice".into(),
+            created_at: Timestamp::from_unix(1_700_000_000),
+            expires_at: Timestamp::from_unix(1_700_604_800),
+            closed_at: None,
+            closed_by: None,
+            change_id: None,
+            roles: Vec::new(),
+            approvals: Vec::new(),
+        };
+        refuse_other_id(8, &p).unwrap();
+        let e = refuse_other_id(7, &p).unwrap_err().to_string();
+        assert!(e.contains("proposal #8, not #7"), "{e}");
+    }
+
+    #[test]
+    fn a_version_that_skips_ahead_is_warned_about() {
+        let keys = keys();
+        let base = file_base(&keys);
+        let mut t = base.targets["targets"].signed().clone();
+        for _ in 0..3 {
+            t.bump_version();
+        }
+        let checked = vec![Checked {
+            role: "targets".into(),
+            parsed: Parsed::Targets(Metadata::new(t.clone())),
+            current: Some(1),
+            diff: Vec::new(),
+        }];
+        let w = version_warnings(&checked);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("version 4, not 2"), "{w:?}");
+        let mut next = base.targets["targets"].signed().clone();
+        next.bump_version();
+        let checked = vec![Checked {
+            role: "targets".into(),
+            parsed: Parsed::Targets(Metadata::new(next)),
+            current: Some(1),
+            diff: Vec::new(),
+        }];
+        assert!(version_warnings(&checked).is_empty());
+    }
 }

@@ -241,7 +241,9 @@ fn export(ctx: &Context, a: ExportArgs) -> anyhow::Result<()> {
     for r in &mut p.roles {
         r.current = base.envelope(&r.role);
     }
-    write_file(&a.out, &p.encode())?;
+    let bytes = p.encode();
+    refuse_unreadable(&gun, p.id, bytes.len())?;
+    write_file(&a.out, &bytes)?;
     match ctx.output {
         Format::Json => output::json(&json!({
             "gun": gun.as_str(),
@@ -351,6 +353,19 @@ fn signatures_of(role: &str, v: &Value) -> anyhow::Result<Vec<Signature>> {
         Parsed::Targets(m) => m.signatures().to_vec(),
         Parsed::Snapshot(m) => m.signatures().to_vec(),
     })
+}
+
+/// Refuses to export proposal `id` of `gun` as a file of `len` bytes when that is more than
+/// [`read_proposal`] (so `vouch approve --file`) reads.
+fn refuse_unreadable(gun: &Gun, id: u64, len: usize) -> anyhow::Result<()> {
+    let max = vouch_verifier::server::MAX_PROPOSAL_BODY;
+    if len as u64 > max {
+        bail!(
+            "proposal #{id} of {gun} with the current metadata it replaces is {len} bytes, and `vouch approve --file` \
+             reads at most {max}: nothing was written; approve it online (`vouch approve {gun} {id}`)"
+        );
+    }
+    Ok(())
 }
 
 /// Reads a proposal file (`vouch proposals export`, `vouch approve --file`), bounded.
@@ -580,6 +595,16 @@ mod tests {
     use super::*;
     use vouch_tuf::api::proposal::{ProposedRole, Quorum};
     use vouch_tuf::time::Timestamp;
+
+    #[test]
+    fn an_export_approve_could_not_read_is_refused() {
+        let gun = Gun::new("example.com/org/app").unwrap();
+        let max = vouch_verifier::server::MAX_PROPOSAL_BODY as usize;
+        refuse_unreadable(&gun, 7, max).unwrap();
+        let e = refuse_unreadable(&gun, 7, max + 1).unwrap_err().to_string();
+        assert!(e.contains("`vouch approve --file` reads at most"), "{e}");
+        assert!(e.contains("nothing was written"), "{e}");
+    }
 
     fn pending(quorum: Vec<Quorum>) -> Proposal {
         Proposal {
