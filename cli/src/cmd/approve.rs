@@ -301,6 +301,8 @@ fn review_and_sign(
             ));
         }
     }
+    // Who proposed it, notes and labels come from the server or the file.
+    let review = output::terminal_safe(&review);
     use std::io::IsTerminal as _;
     let asks = !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if ctx.output == Format::Text && !asks {
