@@ -120,7 +120,7 @@ pub fn server_config(data: &[u8]) {
     let _ = with_env.metrics.effective(&with_env.auth);
 }
 
-/// The changefeed's query string ([`changefeed::parse_query`], as the handler reads it): the
+/// The changefeed's query string (`changefeed::parse_query`, as the handler reads it): the
 /// input is what follows `?`. Property: a page that parses, written back as
 /// `change_id=…&records=…`, parses to the same page; `records` is never 0.
 pub fn changefeed_query(data: &[u8]) {

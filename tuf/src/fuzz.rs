@@ -466,7 +466,7 @@ fn palette(b: u8, text: &[u8]) -> Value {
     }
 }
 
-/// Structure-aware: a validly signed root (see [`signed_seed`]) mutated as `data` directs.
+/// Structure-aware: a validly signed root (two of three fixed keys, threshold 2) mutated as `data` directs.
 /// Whatever verifies afterwards — against the original root's keys, or the document's own —
 /// carries exactly the original canonical `signed` bytes, and the answer is the same after
 /// re-serialisation.
