@@ -55,6 +55,7 @@ EXPECTED = {
     "delete": {200, 404, 503},
     "read-current": {200, 503},
     "read-version": {200, 503},
+    "read-back": {200, 404, 503},  # reading back a publish that got no 200
 }
 
 T0 = time.monotonic()
@@ -174,7 +175,7 @@ def counted(kind, server, method, url, body=None, headers=None):
         if st == 503 and "retry-after" not in h:
             NO_RETRY_AFTER[(kind, server)] += 1
         if isinstance(st, int) and st >= 400 and (kind, server, st) not in SAMPLES:
-            SAMPLES[(kind, server, st)] = data[:300].decode("utf-8", "replace")
+            SAMPLES[(kind, server, st)] = data[:400].decode("utf-8", "replace")
     return st, h, data
 
 
@@ -299,6 +300,7 @@ def call(st, repo, kind, method, tail, body=None, headers=None, tries=8, ok=(200
     ended without an answer (the request may have taken effect)."""
     uncertain = False
     st_ = None
+    errors_500 = 0
     for attempt in range(tries):
         server = st.pick(repo.group)
         st_, h, data = counted(kind, server, method, st.url(server, repo.gun, tail), body,
@@ -308,6 +310,10 @@ def call(st, repo, kind, method, tail, body=None, headers=None, tries=8, ok=(200
         if st_ in ("timeout", 503, 500) or (st_ == "conn-error" and method != "GET"):
             # A 503 past the body (request timeout) or a cut connection may have committed.
             uncertain = uncertain or st_ != 503 or method != "GET"
+        if st_ == 500:
+            errors_500 += 1
+            if errors_500 >= 3:  # a fault, not an outage (e.g. a full disk): stop trying
+                break
         time.sleep(retry_after(h) if st_ == 503 else 1.0)
         if st.stop.is_set() and attempt >= 2:
             break
@@ -368,7 +374,7 @@ def reconcile(st, repo, files):
     stored = []
     for role, version, d in files:
         while True:
-            s, _, data, server, _ = call(st, repo, "read-version", "GET",
+            s, _, data, server, _ = call(st, repo, "read-back", "GET",
                                          f"{version}.{role}.json", tries=30, ok=(200, 404))
             if s == 200:
                 st.observe(repo, role, version, data)
@@ -398,7 +404,10 @@ def op_create(st, repo):
     sn = get_server_key(st, repo, "snapshot")
     root_signer = st.org_signer if repo.admission else new_signer()
     targets_signer = new_signer()
-    root = Root(version=1, expires=EXPIRES, consistent_snapshot=True)
+    # Root v1 names its repository (x-vouch-gun), as `vouch init` writes it: a key pin admits
+    # only a first root naming the repository asked for.
+    root = Root(version=1, expires=EXPIRES, consistent_snapshot=True,
+                unrecognized_fields={"x-vouch-gun": repo.gun})
     root.add_key(root_signer.public_key, Root.type)
     root.add_key(targets_signer.public_key, Targets.type)
     root.add_key(sn, "snapshot")
@@ -484,7 +493,7 @@ def op_rotate(st, repo):
 
 def op_delete(st, repo):
     """Deletes the repository's trust data (until 200 or 404), then re-creates it."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 30
     while True:
         s, _, data, _, _ = call(st, repo, "delete", "DELETE", "", headers=st.auth(),
                                 ok=(200, 404))
@@ -493,6 +502,10 @@ def op_delete(st, repo):
                 st.ops["delete-404-after-retry"] += 1
             break
         if time.monotonic() > deadline:
+            # Deleted or not: unknown. What was acknowledged is no longer checked.
+            repo.live = False
+            repo.epoch += 1
+            st.ops["delete-unsettled"] += 1
             raise Unavailable(f"delete {repo.gun}: {s}")
     repo.live = False
     repo.root = None
@@ -561,7 +574,7 @@ def op_review(st, repo):
     allowed = resp.get("allowed")
     if signed and not allowed:
         msg = resp.get("status", {}).get("message", "")
-        st.problem("review-signed-denied", f"{repo.gun}:{tag}: {msg[:200]}")
+        st.problem("review-signed-denied", f"{repo.gun}:{tag}: {msg[:600]}")
     elif not signed and allowed:
         st.problem("review-unsigned-allowed", f"{repo.gun}:{tag}")
     else:
@@ -613,6 +626,7 @@ def worker(st, n):
                 time.sleep(0.05)
                 continue
             try:
+                time.sleep(st.cfg.get("think_ms", 0) / 1000)
                 settle(st, repo)
                 if not repo.live:
                     continue
@@ -669,27 +683,24 @@ def fault_kill_replica(st, i):
 
 
 def fault_fill_disk(st, i):
+    """Fills the SQLite server's tmpfs to the last block, holds, frees it."""
     path = os.path.join(st.cfg["tmpfs"], "fill")
     written = 0
-    chunk = b"\0" * (1 << 20)
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-                written += len(chunk)
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-        try:  # the last partial MiB
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-        except OSError:
-            pass
-    log(f"fault: tmpfs of s full ({written >> 20} MiB written)")
-    time.sleep(st.cfg["hold"])
-    os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # unbuffered writes
+    try:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    written += os.write(fd, b"\0" * size)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+        used, total = tmpfs_usage(st)
+        log(f"fault: tmpfs of s full ({written >> 20} MiB written, {used >> 20}/{total >> 20} MiB)")
+        time.sleep(st.cfg["hold"])
+    finally:
+        os.close(fd)
+        os.unlink(path)
     log("fault: tmpfs of s freed")
 
 
@@ -790,6 +801,12 @@ def monitor(st, warmup):
                 except Exception as e:
                     st.problem("restart-failed", f"{p.name}: {e}")
         time.sleep(1)
+
+
+def tmpfs_usage(st):
+    v = os.statvfs(st.cfg["tmpfs"])
+    total = v.f_blocks * v.f_frsize
+    return total - v.f_bavail * v.f_frsize, total
 
 
 # --- final checks -----------------------------------------------------------------------
@@ -930,7 +947,12 @@ def main():
             time.sleep(1)
             if now() - last >= 30:
                 last = now()
-                log(f"ops {dict(st.ops)} faults {dict(st.faults)} problems {sum(st.problems.values())}")
+                used, total = tmpfs_usage(st)
+                ddir = os.path.join(st.cfg["tmpfs"], "data")
+                sizes = {n: os.path.getsize(os.path.join(ddir, n)) >> 10 for n in os.listdir(ddir)}
+                log(f"s data dir KiB: {sizes}")
+                log(f"ops {dict(st.ops)} faults {dict(st.faults)} problems "
+                    f"{sum(st.problems.values())} tmpfs {used >> 20}/{total >> 20} MiB")
         st.stop.set()
         for t in threads:
             t.join(timeout=180)
@@ -964,6 +986,8 @@ def report(st, res, notes, end_usage):
     print("| requests by kind | " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) +
           f" (total {sum(kinds.values())}) |")
     print("| operations completed | " + ", ".join(f"{k} {n}" for k, n in sorted(st.ops.items())) + " |")
+    used, total = tmpfs_usage(st)
+    print(f"| SQLite server's tmpfs at the end | {used >> 20} of {total >> 20} MiB used |")
     print("| faults injected | " + ", ".join(f"{k} {n}" for k, n in sorted(st.faults.items())) + " |")
     acked = sum(1 for a in st.acks if a["how"] == "200")
     print(f"| acknowledged publish files | {acked} (+{len(st.acks) - acked} stored without a 200, found by reading back); "

@@ -14,7 +14,8 @@
 #                                          PostgreSQL as the postgres user)
 # Environment: CARGO_TARGET_DIR (where the release build goes), VOUCH_TEST_PYTHON (a python
 #   with tuf 7; default target/venv/bin/python, made by scripts/python-env), PG_PORT (55492),
-#   WORKERS (4), FAULTS_PER_KIND (5), KEEP_WORK (1: keep the scratch directory and its logs).
+#   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (5),
+#   TMPFS_SIZE (256m: the SQLite server's disk), KEEP_WORK (1: keep the scratch directory).
 set -euo pipefail
 
 SECONDS_TOTAL=${1:-600}
@@ -56,7 +57,7 @@ trap cleanup EXIT
 pg_start "${PG_PORT:-55492}"
 psql_do -d postgres -c 'CREATE DATABASE vouch'
 mkdir -p "$DISK"
-mount -t tmpfs -o size=24m,mode=0700 soak-sqlite "$DISK"
+mount -t tmpfs -o "size=${TMPFS_SIZE:-256m},mode=0700" soak-sqlite "$DISK"
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PA=$(free_port) PB=$(free_port) PS=$(free_port) PW=$(free_port)
@@ -100,6 +101,7 @@ cfg = {
     "duration": $SECONDS_TOTAL,
     "warmup": min(60, $SECONDS_TOTAL // 6),
     "workers": ${WORKERS:-4},
+    "think_ms": ${THINK_MS:-10},
     "faults_per_kind": ${FAULTS_PER_KIND:-5},
     "pause": 5, "hold": 12,
     "max_repos": 400, "admission_repos": 4,
