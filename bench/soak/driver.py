@@ -261,6 +261,8 @@ class State:
         self.org_signer = load_signer(cfg["org_key_pem"])
         self.stop = threading.Event()
         self.next_id = 0
+        self.denials = {}  # gun -> [first, last, count, first message] of signed tags denied
+        self.corruptions = []  # (seconds, file, how, webhook restarted)
 
     def problem(self, kind, detail):
         self.problems[kind] += 1
@@ -574,6 +576,8 @@ def op_review(st, repo):
     allowed = resp.get("allowed")
     if signed and not allowed:
         msg = resp.get("status", {}).get("message", "")
+        d = st.denials.setdefault(repo.gun, [now(), now(), 0, msg])
+        d[1], d[2] = now(), d[2] + 1
         st.problem("review-signed-denied", f"{repo.gun}:{tag}: {msg[:600]}")
     elif not signed and allowed:
         st.problem("review-unsigned-allowed", f"{repo.gun}:{tag}")
@@ -585,7 +589,7 @@ def op_review(st, repo):
 # --- load -------------------------------------------------------------------------------
 
 WEIGHTS = [("read", 40), ("targets", 30), ("review", 12), ("create", 8), ("rotate", 6),
-           ("delete", 4)]
+           ("delete", 1)]
 
 
 def new_repo(st, group, admission):
@@ -750,6 +754,8 @@ def fault_corrupt_cache(st, i):
         f.truncate()
         f.write(bytes(data))
     rel = os.path.relpath(path, st.cfg["cache_dir"])
+    st.corruptions.append((now(), urllib.parse.unquote(rel.split("/", 2)[2]),
+                           ["bytes flipped", "truncated", "replaced"][how], i % 2 == 1))
     log(f"fault: corrupted webhook cache file {rel} ({['bytes flipped', 'truncated', 'replaced'][how]})")
     if i % 2 == 1:  # the webhook reads its cache at start: restart it
         w = st.procs["w"]
@@ -1028,6 +1034,13 @@ def report(st, res, notes, end_usage):
     print("| undocumented statuses | " + (", ".join(f"{k} {s}@{v}: {n}" for (k, v, s), n in undocumented.items()) or "none") + " |")
     print("| documented but not expected for the request | " +
           (", ".join(f"{k}@{v} {s}: {n}" for (k, v, s), n in unexpected.items()) or "none") + " |")
+    rv = Counter()
+    for (kind, _, s), n in STATS.items():
+        if kind == "review":
+            rv[s] += n
+    print(f"| admission reviews | {sum(rv.values())}: signed tag admitted {st.ops['review-allowed']}, "
+          f"signed tag denied {st.problems.get('review-signed-denied', 0)}, unsigned tag denied "
+          f"{st.ops['review-denied']}, unsigned tag admitted {st.problems.get('review-unsigned-allowed', 0)} |")
     print("| anomalies during the run | " + (", ".join(f"{k} {n}" for k, n in sorted(st.problems.items())) or "none") + " |")
     print()
     print("statuses by request kind and server:")
@@ -1035,6 +1048,12 @@ def report(st, res, notes, end_usage):
         print(f"  {kind:13} {server}: " + ", ".join(f"{s} {n}" for s, n in sorted(c.items(), key=lambda x: str(x[0]))))
     for k, v in sorted(SAMPLES.items(), key=lambda x: str(x[0])):
         print(f"  first body of {k}: {v}")
+    print("webhook cache files corrupted (seconds, file, how, webhook restarted):")
+    for c in st.corruptions:
+        print(f"  {c[0]:.0f} s  {c[1]}  {c[2]}  {'restarted' if c[3] else 'running'}")
+    print("signed tags denied, by repository (first, last second, count, first reason):")
+    for gun, (first, last, n, msg) in sorted(st.denials.items()):
+        print(f"  {gun}: {first:.0f}-{last:.0f} s, {n}: {msg[:300]}")
     for kind, lines in list(notes.items()) + list(st.problem_samples.items()):
         print(f"{kind}:")
         for line in lines[:10]:
