@@ -39,30 +39,17 @@ SERVER_BIN="$TARGET/release/vouch-server"
 PUBLISH_BIN="$TARGET/release/examples/bench_publish"
 
 # --- PostgreSQL -----------------------------------------------------------------------------
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-PG_ROOT=$(mktemp -d /tmp/vouch-bench-pg.XXXXXX) # /tmp, not tmpfs: fsync must reach a disk
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_ROOT"
+# pg_start, pg_stop, psql_do, PG_URL, PG_ROOT (a temporary directory under /tmp, not tmpfs)
+source "$HERE/pg.sh"
 pg_cleanup() {
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PG_ROOT"
+    pg_stop
     cleanup # servers.sh: kill PIDS, remove WORK
 }
 trap pg_cleanup EXIT
-(cd "$PG_ROOT" && as_pg "$PG_BIN/initdb" -D "$PG_ROOT/data" -U postgres --auth=trust \
-    --encoding=UTF8 --locale=C >/dev/null)
 # Defaults otherwise (fsync, synchronous_commit, shared_buffers, max_connections = 100),
 # unless PG_CONF says otherwise.
-cat >>"$PG_ROOT/data/postgresql.conf" <<CONF
-port = $PG_PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_ROOT'
-${PG_CONF:-}
-CONF
-(cd "$PG_ROOT" && as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/log" -w start >/dev/null)
-psql_do() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+pg_start "$PG_PORT" "${PG_CONF:-}"
 psql_do -d postgres -c 'CREATE DATABASE vouch' -c 'CREATE DATABASE notary'
-PG_URL="postgres://postgres@127.0.0.1:$PG_PORT"
 
 # notary-server creates no tables. The ones its SQL store reads and writes (gorm models: an
 # id, created/updated/deleted times, the file; the changefeed of timestamps), written here.

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Soak and fault run: vouch under a mixed load while processes are killed, a disk fills, the
+# database goes away and a webhook cache file is corrupted; then checks that nothing
+# acknowledged was lost or forked, python-tuf verifies every repository, memory and file
+# descriptors stayed flat, and every error status is a documented one. Not part of CI.
+#
+# Starts a throwaway PostgreSQL (../notary-vs-vouch/pg.sh), two vouch-server replicas on it
+# (one KEK file, one static token), one vouch-server on SQLite whose data directory is a small
+# tmpfs, and vouch-admission verifying soak.example/adm/** against replica b with a
+# --cache-dir; driver.py (python-tuf) then drives the load, injects the faults, checks and
+# prints one summary table. See README.md beside this script.
+#
+# Usage: bench/soak/run.sh [SECONDS]      (default 600, at most 3600; as root: tmpfs mount,
+#                                          PostgreSQL as the postgres user)
+# Environment: CARGO_TARGET_DIR (where the release build goes), VOUCH_TEST_PYTHON (a python
+#   with tuf 7; default target/venv/bin/python, made by scripts/python-env), PG_PORT (55492),
+#   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (5),
+#   TMPFS_SIZE (256m: the SQLite server's disk), KEEP_WORK (1: keep the scratch directory).
+set -euo pipefail
+
+SECONDS_TOTAL=${1:-600}
+[[ "$SECONDS_TOTAL" =~ ^[0-9]+$ ]] && [ "$SECONDS_TOTAL" -ge 120 ] && [ "$SECONDS_TOTAL" -le 3600 ] ||
+    { echo "usage: $0 [SECONDS]  (120-3600)" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+PY=${VOUCH_TEST_PYTHON:-$ROOT/target/venv/bin/python}
+[ -x "$PY" ] || { echo "no python with python-tuf at $PY: run scripts/python-env or set VOUCH_TEST_PYTHON" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "run as root (tmpfs mount, PostgreSQL as postgres)" >&2; exit 2; }
+
+echo "building vouch-server and vouch-admission (release)…" >&2
+(cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server \
+    -p vouch-admission --bin vouch-admission)
+
+# pg_start, pg_stop, psql_do, pg_ctl_do, PG_URL, PG_ROOT, PG_BIN
+source "$ROOT/bench/notary-vs-vouch/pg.sh"
+WORK=$(mktemp -d /tmp/vouch-soak.XXXXXX)
+DISK="$WORK/sqlite-disk"
+RC=1
+cleanup() {
+    local p
+    # The driver stops the servers it started; these are what is left if it was killed.
+    for p in $(cat "$WORK/pids" 2>/dev/null); do
+        case $(readlink "/proc/$p/exe" 2>/dev/null) in "$TARGET"/release/*) kill -9 "$p" ;; esac
+    done
+    sleep 0.5
+    mountpoint -q "$DISK" && umount "$DISK"
+    pg_stop
+    if [ "${KEEP_WORK:-0}" = 1 ] || [ "$RC" != 0 ]; then
+        echo "logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+pg_start "${PG_PORT:-55492}"
+psql_do -d postgres -c 'CREATE DATABASE vouch'
+mkdir -p "$DISK"
+mount -t tmpfs -o "size=${TMPFS_SIZE:-256m},mode=0700" soak-sqlite "$DISK"
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PA=$(free_port) PB=$(free_port) PS=$(free_port) PW=$(free_port)
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat >"$WORK/server.toml" <<TOML
+[[auth.tokens]]
+name = "soak"
+sha256 = "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)"
+scopes = ["soak.example/*:pull,push,delete"]
+TOML
+# The organisation root key: signs every admission repository's root; the webhook pins it.
+"$PY" "$HERE/driver.py" orgkey "$WORK/org-root.pem" "$WORK/org-root.pub.json"
+cat >"$WORK/pins.toml" <<TOML
+[[pin]]
+gun = "soak.example/adm/**"
+root_keys = ["org-root.pub.json"]
+threshold = 1
+TOML
+cat >"$WORK/policy.toml" <<TOML
+mode = "enforce"
+refresh_interval_secs = 2
+deadline_ms = 5000
+trust_pins = "pins.toml"
+
+[[rule]]
+pattern = "soak.example/adm/**"
+action = "verify"
+server = "http://127.0.0.1:$PB"
+TOML
+
+SERVER="$TARGET/release/vouch-server"
+DB="$PG_URL/vouch?sslmode=disable"
+"$PY" - "$WORK/config.json" <<PY
+import json, sys
+work = "$WORK"
+server = ["$SERVER", "--config", f"{work}/server.toml"]
+replica = lambda n, port: server + ["--listen", f"127.0.0.1:{port}", "--data-dir", f"{work}/{n}-data",
+                                    "--database-url", "$DB", "--kek-file", f"{work}/kek"]
+env = {"VOUCH_LOG": "warn"}
+cfg = {
+    "duration": $SECONDS_TOTAL,
+    "warmup": min(60, $SECONDS_TOTAL // 6),
+    "workers": ${WORKERS:-4},
+    "think_ms": ${THINK_MS:-10},
+    "faults_per_kind": ${FAULTS_PER_KIND:-5},
+    "pause": 5, "hold": 12,
+    "max_repos": 400, "admission_repos": 4,
+    "token": "$TOKEN",
+    "org_key_pem": f"{work}/org-root.pem",
+    "tmpfs": "$DISK",
+    "cache_dir": f"{work}/admission-cache",
+    "pg_pidfile": "$PG_ROOT/data/postmaster.pid",
+    "pg_cwd": "$PG_ROOT",
+    "pg_ctl_log": f"{work}/pg_ctl.log",
+    "pids_file": f"{work}/pids",
+    "pg_stop": ["runuser", "-u", "postgres", "--", "$PG_BIN/pg_ctl", "-D", "$PG_ROOT/data", "-m", "fast", "-w", "stop"],
+    "pg_start": ["runuser", "-u", "postgres", "--", "$PG_BIN/pg_ctl", "-D", "$PG_ROOT/data", "-l", "$PG_ROOT/log", "-w", "start"],
+    "procs": {
+        "a": {"argv": replica("a", $PA), "env": env, "log": f"{work}/a.log", "url": "http://127.0.0.1:$PA", "health": "/v2/"},
+        "b": {"argv": replica("b", $PB), "env": env, "log": f"{work}/b.log", "url": "http://127.0.0.1:$PB", "health": "/v2/"},
+        "s": {"argv": server + ["--listen", "127.0.0.1:$PS", "--data-dir", "$DISK/data"], "env": env,
+              "log": f"{work}/s.log", "url": "http://127.0.0.1:$PS", "health": "/v2/"},
+        "w": {"argv": ["$TARGET/release/vouch-admission", "--policy", f"{work}/policy.toml",
+                       "--listen", "127.0.0.1:$PW", "--insecure-http", "--cache-dir", f"{work}/admission-cache",
+                       "--log-format", "text"],
+              "env": {"RUST_LOG": "warn"}, "log": f"{work}/w.log", "url": "http://127.0.0.1:$PW", "health": "/healthz"},
+    },
+}
+json.dump(cfg, open(sys.argv[1], "w"), indent=1)
+PY
+
+echo "soak: $SECONDS_TOTAL s, scratch $WORK" >&2
+set +e
+"$PY" "$HERE/driver.py" "$WORK/config.json" | tee "$WORK/summary.md"
+RC=${PIPESTATUS[0]}
+set -e
+echo "$(date -u '+%F %H:%M') UTC, $(nproc) cores; bench/soak/run.sh $SECONDS_TOTAL exited $RC" >&2
+exit "$RC"
