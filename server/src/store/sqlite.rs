@@ -1196,9 +1196,16 @@ fn is_uniqueness_violation(err: &rusqlite::Error) -> bool {
     )
 }
 
-/// Wraps a SQLite error as a backend error naming the operation.
+/// Wraps a SQLite error as a backend error naming the operation; a full disk is
+/// [`StoreError::Unavailable`] instead (503 with `Retry-After`: nothing was written, and the
+/// same request succeeds once space is freed).
 fn backend(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |err| StoreError::Backend(format!("sqlite {op}: {err}"))
+    move |err| match &err {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Unavailable(format!("sqlite {op}: the disk is full: {err}"))
+        }
+        _ => StoreError::Backend(format!("sqlite {op}: {err}")),
+    }
 }
 
 /// Reads `role, version, sha256, data, created_at`.
@@ -1549,6 +1556,16 @@ mod tests {
             let meta = std::fs::metadata(dir.path().join(name)).expect(name);
             assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_unavailable_not_a_fault() {
+        let full = rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_FULL), None);
+        assert!(
+            matches!(backend("publish")(full), StoreError::Unavailable(m) if m.contains("disk is full"))
+        );
+        let other = rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_CORRUPT), None);
+        assert!(matches!(backend("publish")(other), StoreError::Backend(_)));
     }
 
     #[test]
