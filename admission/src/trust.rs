@@ -1044,8 +1044,16 @@ fn refresh_in(
         .map_err(|e| setup(&e))?
         .is_none()
     {
-        Updater::establish(&store, &repo.key.gun, anchor, &transport, Some(deadline))
+        let root = Updater::establish(&store, &repo.key.gun, anchor, &transport, Some(deadline))
             .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
+        // Recorded, so that a cached root later damaged on disk restarts from it rather
+        // than denying the repository until the cache is cleared.
+        store
+            .record_pin(
+                &root,
+                &format!("admitted by the webhook's policy ({})", anchor.describe()),
+            )
+            .map_err(|e| setup(&e))?;
     }
     // No `with_gun`: the policy maps an image to its repository (`gun = "mirror/{repository}"`),
     // so an image need not be named after the repository that vouches for it.
@@ -1082,7 +1090,8 @@ fn refresh_in(
 }
 
 /// Removes the cache directory `dir` of a repository when it holds nothing but `pinned`, the
-/// root the policy pins (and perhaps the temporary file of an interrupted write): the state
+/// root the policy pins (with the record of that pin, and perhaps the temporary file of an
+/// interrupted write): the state
 /// of a repository whose trust data never verified, which the policy holds anyway. A
 /// directory holding anything else — a later root reached through the signed root chain, a
 /// timestamp, snapshot, targets or delegated role — is trusted state that rollback
@@ -1099,6 +1108,8 @@ fn discard_untrusted(dir: &Path, pinned: &[u8]) {
         let name = entry.file_name();
         match name.to_str() {
             Some(ROOT) => {}
+            // The record of the pin: what the policy pins, nothing learnt.
+            Some("pin.root" | "pin.source") => leftovers.push(entry.path()),
             // `MetadataStore`'s temporary files: `.NAME.tmp.PID`.
             Some(n) if n.starts_with('.') && n.contains(".tmp.") => leftovers.push(entry.path()),
             _ => return,

@@ -1,6 +1,6 @@
 //! The webhook's on-disk cache of trusted metadata: what is left in `--cache-dir` after
-//! reviews naming repositories the trust server has no trust data for, and after trusted
-//! repositories are dropped from memory.
+//! reviews naming repositories the trust server has no trust data for, after trusted
+//! repositories are dropped from memory, and after a cached root is damaged on disk.
 //!
 //! A real `vouch-server` holds the trust data; the tests count the repository directories
 //! the webhook leaves on disk.
@@ -139,8 +139,15 @@ fn a_trusted_repository_dropped_from_memory_keeps_its_cache_directory() {
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     assert!(dirs[0].join("timestamp.json").exists(), "{dirs:?}");
 
-    // Dropped from memory, refreshed again from its directory.
+    // Dropped from memory, refreshed again from its directory — even with its cached root
+    // damaged on disk: trust restarts from the root the policy admitted (recorded beside
+    // it), and the cached root is written back whole.
+    let root_file = dirs[0].join("root.json");
+    let good = std::fs::read(&root_file).unwrap();
+    assert!(dirs[0].join("pin.root").exists(), "{dirs:?}");
+    std::fs::write(&root_file, &good[..good.len() / 2]).unwrap();
     let resp = h.send(&pod_running(&app), Endpoint::Validate);
     assert_eq!(resp["allowed"], true, "{resp}");
     assert_eq!(repository_dirs(&cache).len(), 1);
+    assert_eq!(std::fs::read(&root_file).unwrap(), good);
 }

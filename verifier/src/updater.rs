@@ -439,11 +439,27 @@ impl<T: Transport> Updater<T> {
         let sn_role = TopLevelRole::Snapshot.name();
         let tg_role = TopLevelRole::Targets.name();
 
-        // 5.2: the trusted root.
+        // 5.2: the trusted root. The cache only ever holds a root that verified, written
+        // atomically; one that no longer parses or verifies against itself was damaged on
+        // disk. Then trust starts again from where it started for this repository (the
+        // pinned root, when recorded), as a new client with the same pin would, and walks
+        // the signed chain forward; without a recorded pin the damage is reported.
         let root = store
             .load(&root_role, limits.root_max_bytes)?
             .ok_or_else(|| Error::NoTrustedRoot(store.dir().display().to_string()))?;
-        let mut set = TrustedSet::with_expiry(&root, now, limits, expiry)?;
+        let mut set = match TrustedSet::with_expiry(&root, now, limits, expiry) {
+            Ok(set) => set,
+            Err(damaged) => {
+                let Some(pin) = store.pin()? else {
+                    return Err(damaged.into());
+                };
+                let set =
+                    TrustedSet::with_expiry(&pin.root, now, limits, expiry).map_err(|_| damaged)?;
+                store.store_leaving_dir(&root_role, &pin.root)?;
+                *wrote = true;
+                set
+            }
+        };
 
         // 5.3: the root walk.
         while set.root_rotations() < limits.max_root_rotations {
@@ -996,6 +1012,39 @@ mod tests {
             .with_gun(Gun::new("registry.example.com/org/app").unwrap());
         up.refresh().unwrap();
         up
+    }
+
+    /// A cached root damaged on disk: trust starts again from the recorded pin and walks
+    /// forward; without a pin record, the damage is an error (nothing is guessed).
+    #[test]
+    fn a_damaged_cached_root_restarts_from_the_recorded_pin() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &f.repo);
+        assert!(up.lookup("latest").is_ok());
+        let root_file = dir.path().join("root.json");
+        let good = std::fs::read(&root_file).unwrap();
+        std::fs::write(&root_file, &good[..100]).unwrap();
+        let fresh = || {
+            Updater::new(
+                MetadataStore::open(dir.path()).unwrap(),
+                MemoryTransport::new(&f.repo.files),
+            )
+            .with_clock(Arc::new(TestClock::new(NOW)))
+            .with_gun(Gun::new("registry.example.com/org/app").unwrap())
+        };
+        assert!(
+            fresh().refresh().is_err(),
+            "no pin recorded: the damage is reported"
+        );
+        MetadataStore::open(dir.path())
+            .unwrap()
+            .record_pin(&f.repo.root_bytes(1), "test")
+            .unwrap();
+        let mut again = fresh();
+        again.refresh().unwrap();
+        assert_eq!(again.lookup("latest").unwrap().unwrap().digest, f.latest);
+        assert_eq!(std::fs::read(&root_file).unwrap(), good);
     }
 
     fn image(s: &str) -> ImageRef {
