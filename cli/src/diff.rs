@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vouch_tuf::metadata::{DelegatedRole, Delegations, Key, PathScope, Root, Snapshot, Targets};
+use vouch_tuf::metadata::{
+    Common, DelegatedRole, Delegations, Key, PathScope, Root, Snapshot, Targets,
+};
 use vouch_tuf::types::{KeyId, TopLevelRole};
 
 /// What changes in a root, from `old` (none: the repository's first root) to `new`.
@@ -19,11 +21,7 @@ pub fn root(old: Option<&Root>, new: &Root) -> Vec<String> {
     let mut out = Vec::new();
     let empty = Root::new(new.common.expires);
     let old_or_empty = old.unwrap_or(&empty);
-    version_and_expiry(
-        &mut out,
-        old.map(|o| (o.common.version.get(), o.common.expires.to_string())),
-        (new.common.version.get(), new.common.expires.to_string()),
-    );
+    version_and_expiry(&mut out, old.map(|o| &o.common), &new.common);
     if old_or_empty.consistent_snapshot != new.consistent_snapshot {
         out.push(format!(
             "consistent_snapshot: {} -> {}",
@@ -79,11 +77,7 @@ pub fn root(old: Option<&Root>, new: &Root) -> Vec<String> {
 /// first version) to `new`.
 pub fn targets(old: Option<&Targets>, new: &Targets) -> Vec<String> {
     let mut out = Vec::new();
-    version_and_expiry(
-        &mut out,
-        old.map(|o| (o.common.version.get(), o.common.expires.to_string())),
-        (new.common.version.get(), new.common.expires.to_string()),
-    );
+    version_and_expiry(&mut out, old.map(|o| &o.common), &new.common);
     let empty = BTreeMap::new();
     let before = old.map_or(&empty, |o| &o.targets);
     let mut added = Vec::new();
@@ -115,9 +109,7 @@ pub fn targets(old: Option<&Targets>, new: &Targets) -> Vec<String> {
             removed.push(format!("target {name} removed (was {})", digest_of(t)));
         }
     }
-    for lines in [added, removed, changed] {
-        bounded(&mut out, lines);
-    }
+    out.extend(added.into_iter().chain(removed).chain(changed));
     let no_delegations = Delegations::default();
     delegations(
         &mut out,
@@ -134,11 +126,7 @@ pub fn targets(old: Option<&Targets>, new: &Targets) -> Vec<String> {
 /// What changes in a snapshot, from `old` to `new`: the versions of the roles it lists.
 pub fn snapshot(old: Option<&Snapshot>, new: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    version_and_expiry(
-        &mut out,
-        old.map(|o| (o.common.version.get(), o.common.expires.to_string())),
-        (new.common.version.get(), new.common.expires.to_string()),
-    );
+    version_and_expiry(&mut out, old.map(|o| &o.common), &new.common);
     let empty = BTreeMap::new();
     let before = old.map_or(&empty, |o| &o.meta);
     let mut lines = Vec::new();
@@ -159,7 +147,7 @@ pub fn snapshot(old: Option<&Snapshot>, new: &Snapshot) -> Vec<String> {
             lines.push(format!("{name}: no longer listed"));
         }
     }
-    bounded(&mut out, lines);
+    out.extend(lines);
     out
 }
 
@@ -171,16 +159,17 @@ fn flag(b: Option<bool>) -> &'static str {
     }
 }
 
-fn version_and_expiry(out: &mut Vec<String>, old: Option<(u64, String)>, new: (u64, String)) {
+fn version_and_expiry(out: &mut Vec<String>, old: Option<&Common>, new: &Common) {
+    let (nv, ne) = (new.version.get(), new.expires);
     match old {
         None => {
-            out.push(format!("version {} (new)", new.0));
-            out.push(format!("expires {}", new.1));
+            out.push(format!("version {nv} (new)"));
+            out.push(format!("expires {ne}"));
         }
-        Some((ov, oe)) => {
-            out.push(format!("version {ov} -> {}", new.0));
-            if oe != new.1 {
-                out.push(format!("expires {oe} -> {}", new.1));
+        Some(o) => {
+            out.push(format!("version {} -> {nv}", o.version.get()));
+            if o.expires != ne {
+                out.push(format!("expires {} -> {ne}", o.expires));
             }
         }
     }
@@ -197,10 +186,6 @@ fn digest_of(t: &vouch_tuf::metadata::TargetFile) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     }
-}
-
-fn bounded(out: &mut Vec<String>, lines: Vec<String>) {
-    out.extend(lines);
 }
 
 /// Every field of `signed` that changes from `old` (the current version's; `None`: a first
@@ -399,7 +384,7 @@ fn delegations(out: &mut Vec<String>, old: &Delegations, new: &Delegations) {
             ));
         }
     }
-    bounded(out, lines);
+    out.extend(lines);
 }
 
 #[cfg(test)]

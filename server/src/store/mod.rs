@@ -177,6 +177,29 @@ pub enum ProposalState {
     Withdrawn,
 }
 
+impl ProposalState {
+    /// How every backend stores it: the `state` column (`open`, `published`, `withdrawn`)
+    /// and the `change_id` column.
+    pub fn columns(self) -> (&'static str, Option<i64>) {
+        match self {
+            ProposalState::Open => ("open", None),
+            ProposalState::Published(change) => ("published", Some(change)),
+            ProposalState::Withdrawn => ("withdrawn", None),
+        }
+    }
+
+    /// The state stored as `state` and `change_id` ([`ProposalState::columns`]); `None` for
+    /// a pair no backend writes (a corrupted row).
+    pub fn from_columns(state: &str, change_id: Option<i64>) -> Option<Self> {
+        match (state, change_id) {
+            ("open", _) => Some(ProposalState::Open),
+            ("published", Some(change)) => Some(ProposalState::Published(change)),
+            ("withdrawn", _) => Some(ProposalState::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
 /// A proposal to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewProposal {

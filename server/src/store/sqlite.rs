@@ -961,11 +961,7 @@ impl SqliteStore {
                 // An explicit id above every one before raises the table's `sqlite_sequence`
                 // entry (AUTOINCREMENT), so later proposals continue after it.
                 Record::Proposal(p) => {
-                    let (state, change_id) = match p.state {
-                        ProposalState::Open => ("open", None),
-                        ProposalState::Published(change) => ("published", Some(change)),
-                        ProposalState::Withdrawn => ("withdrawn", None),
-                    };
+                    let (state, change_id) = p.state.columns();
                     let revision = i64::try_from(p.revision).map_err(|_| {
                         StoreError::Backend(format!(
                             "sqlite {OP}: proposal {} has revision {} (out of range)",
@@ -1131,11 +1127,9 @@ fn close_open_proposal(
         id: closing.id,
     };
     let revision = i64::try_from(closing.revision).map_err(|_| changed())?;
-    let state = if published.is_some() {
-        "published"
-    } else {
-        "withdrawn"
-    };
+    let (state, _) = published
+        .map_or(ProposalState::Withdrawn, ProposalState::Published)
+        .columns();
     let closed = tx
         .prepare_cached(
             "UPDATE proposals
@@ -1258,16 +1252,11 @@ fn stored_proposal(row: &Row<'_>) -> Result<StoredProposal, StoreError> {
     let id: i64 = row.get(0).map_err(backend(OP))?;
     let state: String = row.get(2).map_err(backend(OP))?;
     let change_id: Option<i64> = row.get(3).map_err(backend(OP))?;
-    let state = match (state.as_str(), change_id) {
-        ("open", _) => ProposalState::Open,
-        ("published", Some(change)) => ProposalState::Published(change),
-        ("withdrawn", _) => ProposalState::Withdrawn,
-        (other, _) => {
-            return Err(StoreError::Backend(format!(
-                "sqlite {OP}: proposal {id} has state {other:?} (change {change_id:?})"
-            )))
-        }
-    };
+    let state = ProposalState::from_columns(&state, change_id).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "sqlite {OP}: proposal {id} has state {state:?} (change {change_id:?})"
+        ))
+    })?;
     let revision: i64 = row.get(4).map_err(backend(OP))?;
     Ok(StoredProposal {
         id,

@@ -1038,11 +1038,7 @@ impl Store for PostgresStore {
 
 /// Writes `p` exactly as given (id, revision, state and times), for [`Store::import`].
 fn insert_proposal(tx: &mut Transaction<'_>, p: &StoredProposal) -> Result<(), Failure> {
-    let (state, change_id) = match p.state {
-        ProposalState::Open => ("open", None),
-        ProposalState::Published(change) => ("published", Some(change)),
-        ProposalState::Withdrawn => ("withdrawn", None),
-    };
+    let (state, change_id) = p.state.columns();
     let revision = i64::try_from(p.revision).map_err(|_| {
         StoreError::Backend(format!(
             "postgres import: proposal {} has revision {} (out of range)",
@@ -1076,17 +1072,11 @@ fn stored_proposal(row: &Row) -> Result<StoredProposal, Failure> {
     let id: i64 = row.get(0);
     let state: String = row.get(2);
     let change_id: Option<i64> = row.get(3);
-    let state = match (state.as_str(), change_id) {
-        ("open", _) => ProposalState::Open,
-        ("published", Some(change)) => ProposalState::Published(change),
-        ("withdrawn", _) => ProposalState::Withdrawn,
-        (other, _) => {
-            return Err(StoreError::Backend(format!(
-                "postgres read proposal: proposal {id} has state {other:?} (change {change_id:?})"
-            ))
-            .into())
-        }
-    };
+    let state = ProposalState::from_columns(&state, change_id).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "postgres read proposal: proposal {id} has state {state:?} (change {change_id:?})"
+        ))
+    })?;
     let revision: i64 = row.get(4);
     let closed_at: Option<i64> = row.get(10);
     Ok(StoredProposal {
