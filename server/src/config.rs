@@ -44,6 +44,37 @@ pub struct Config {
     pub keys: KeysConfig,
     /// Staged proposals (threshold signing by several people).
     pub proposals: ProposalsConfig,
+    /// Trust-change events: the Server-Sent Events streams of the changefeed.
+    pub events: EventsConfig,
+}
+
+/// The event streams (`GET /v2/_trust/events`, `/v2/{gun}/_trust/events`): how many may be
+/// open, what the server buffers for them, and how idle ones are kept open.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Most streams open at once (default 2048); one more gets 503 with `Retry-After`.
+    pub max_streams: usize,
+    /// Newest changefeed entries kept in memory for the streams (default 4096): a stream
+    /// resuming from an older id reads the store.
+    pub buffer_events: usize,
+    /// Events one stream may have waiting to be written (default 64): a consumer that falls
+    /// behind the buffer while its queue is full is disconnected with a `reconnect` notice
+    /// and resumes from its last event id.
+    pub stream_queue: usize,
+    /// Seconds between keep-alive comments on an idle stream (default 15).
+    pub keep_alive_seconds: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            max_streams: 2048,
+            buffer_events: 4096,
+            stream_queue: 64,
+            keep_alive_seconds: 15,
+        }
+    }
 }
 
 /// Staged proposals: how long they stay open and how many a repository may have.
@@ -295,6 +326,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             keys: KeysConfig::default(),
             proposals: ProposalsConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -552,6 +584,10 @@ impl Config {
                     self.proposals.lifetime_seconds = num(&k, &v)?
                 }
                 "VOUCH_PROPOSALS_MAX_OPEN" => self.proposals.max_open = num(&k, &v)?,
+                "VOUCH_EVENTS_MAX_STREAMS" => self.events.max_streams = num(&k, &v)?,
+                "VOUCH_EVENTS_BUFFER_EVENTS" => self.events.buffer_events = num(&k, &v)?,
+                "VOUCH_EVENTS_STREAM_QUEUE" => self.events.stream_queue = num(&k, &v)?,
+                "VOUCH_EVENTS_KEEP_ALIVE_SECONDS" => self.events.keep_alive_seconds = num(&k, &v)?,
                 "VOUCH_ANONYMOUS_PULL" => self.auth.anonymous_pull = boolean(&k, &v)?,
                 "VOUCH_AUTH_REALM" => self.auth.realm = v,
                 "VOUCH_AUTH_SERVICE" => self.auth.service = v,
@@ -630,6 +666,18 @@ impl Config {
                     "max_pending_response_bytes",
                     c.max_pending_response_bytes as i128,
                 ),
+            ],
+            1,
+            "positive",
+        )?;
+        let ev = &self.events;
+        at_least(
+            "events",
+            &[
+                ("max_streams", ev.max_streams as i128),
+                ("buffer_events", ev.buffer_events as i128),
+                ("stream_queue", ev.stream_queue as i128),
+                ("keep_alive_seconds", ev.keep_alive_seconds.into()),
             ],
             1,
             "positive",

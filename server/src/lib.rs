@@ -37,6 +37,8 @@
 //!   check it with `validate` (pure, no IO), sign with `keys`, store in one transaction;
 //!   it fails with a `ServiceError`, which knows nothing of HTTP;
 //! - `error` is the one mapping from failures to HTTP responses;
+//! - `events` follows the changefeed (for this process's caches, and into the buffer the
+//!   event streams read);
 //! - `metrics` counts requests, publishes, rejections, signatures and expiry for `/metrics`;
 //!   `jwt` verifies registry-format bearer tokens for `auth`;
 //! - `config` and `run` assemble everything for the `vouch-server` binary, serving plain
@@ -52,6 +54,7 @@ mod auth;
 mod backup;
 mod config;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzz;
 mod http;
@@ -73,9 +76,9 @@ pub use service::Clock;
 
 // Configuration.
 pub use config::{
-    AuthConfig, Backend, CacheConfig, Capacity, Config, ConfigError, JwtConfig, JwtKeyConfig,
-    KeysConfig, LifetimeConfig, Limits, LogFormat, MetricsAccess, MetricsConfig, ProposalsConfig,
-    StorageConfig, Timeouts, TlsConfig, TokenConfig,
+    AuthConfig, Backend, CacheConfig, Capacity, Config, ConfigError, EventsConfig, JwtConfig,
+    JwtKeyConfig, KeysConfig, LifetimeConfig, Limits, LogFormat, MetricsAccess, MetricsConfig,
+    ProposalsConfig, StorageConfig, Timeouts, TlsConfig, TokenConfig,
 };
 
 // Maintenance.

@@ -41,12 +41,14 @@ fn expiry_cost(gun: &str, role: &str, sha256: &str) -> usize {
 }
 
 /// The route classes requests are counted by.
-pub const ROUTE_CLASSES: [&str; 9] = [
+pub const ROUTE_CLASSES: [&str; 11] = [
     "metadata",
     "publish",
     "key",
     "delete",
     "changefeed",
+    "events",
+    "proposals",
     "base",
     "health",
     "metrics",
@@ -91,6 +93,9 @@ pub struct Metrics {
     expiry_dropped: AtomicU64,
     read_cache_bytes: AtomicU64,
     pending_response_bytes: AtomicU64,
+    event_streams_open: AtomicU64,
+    events_sent: AtomicU64,
+    event_streams_ended: Mutex<HashMap<&'static str, u64>>,
 }
 
 /// The expiry series and the bytes they hold.
@@ -120,6 +125,9 @@ impl Default for Metrics {
             expiry_dropped: AtomicU64::new(0),
             read_cache_bytes: AtomicU64::new(0),
             pending_response_bytes: AtomicU64::new(0),
+            event_streams_open: AtomicU64::new(0),
+            events_sent: AtomicU64::new(0),
+            event_streams_ended: Mutex::default(),
         }
     }
 }
@@ -183,6 +191,26 @@ impl Metrics {
     /// the connection cap (`connections`).
     pub fn overloaded(&self, reason: &'static str) {
         *lock(&self.overload).entry(reason).or_insert(0) += 1;
+    }
+
+    /// Counts an event stream opened.
+    pub fn event_stream_opened(&self) {
+        self.event_streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event stream closed.
+    pub fn event_stream_closed(&self) {
+        self.event_streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event stream the server ended with a notice (`lagged`, `shutdown`).
+    pub fn event_stream_ended(&self, reason: &'static str) {
+        *lock(&self.event_streams_ended).entry(reason).or_insert(0) += 1;
+    }
+
+    /// Counts one event written to a stream.
+    pub fn event_sent(&self) {
+        self.events_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sets the bytes the read cache holds.
@@ -393,6 +421,30 @@ impl Metrics {
              vouch_pending_response_bytes {}",
             self.pending_response_bytes.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP vouch_event_streams Event streams (Server-Sent Events) open now.\n\
+             # TYPE vouch_event_streams gauge\n\
+             vouch_event_streams {}\n\
+             # HELP vouch_events_sent_total Events written to event streams.\n\
+             # TYPE vouch_events_sent_total counter\n\
+             vouch_events_sent_total {}\n\
+             # HELP vouch_event_streams_ended_total Event streams the server ended with a reconnect notice, by reason (lagged, shutdown).\n\
+             # TYPE vouch_event_streams_ended_total counter",
+            self.event_streams_open.load(Ordering::Relaxed),
+            self.events_sent.load(Ordering::Relaxed)
+        );
+        let mut ended: Vec<_> = lock(&self.event_streams_ended)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        ended.sort();
+        for (reason, n) in ended {
+            let _ = writeln!(
+                out,
+                "vouch_event_streams_ended_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
         out
     }
 }

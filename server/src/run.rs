@@ -109,7 +109,9 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
     .with_proposals(config.proposals);
     let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(ConfigError)?;
     Ok(Prepared {
-        state: AppState::new(service, auth, config),
+        state: AppState::new(service, auth, config).map_err(|e| {
+            anyhow::anyhow!("reading the changefeed of {}: {e}", backend.describe())
+        })?,
         admin_token_file: Some(config.admin_token_path()),
     })
 }
@@ -123,7 +125,9 @@ pub struct ServeOptions {
     pub timeouts: Timeouts,
     /// How often to read the changefeed for writes by other processes sharing the store
     /// (`storage.follow_interval_ms`), dropping what this process cached of the repositories
-    /// they changed; `None` when no other process writes to the store.
+    /// they changed and passing their entries to the event streams; `None` when no other
+    /// process writes to the store (the changefeed is then read after each write of this
+    /// process, and once a second).
     pub follow_changes: Option<Duration>,
 }
 
@@ -136,6 +140,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     serve_with(listener, state, ServeOptions::default(), shutdown).await
 }
+
+/// How often the changefeed is read when no other process writes to the store (this
+/// process's own writes wake the follower at once; this is a backstop).
+const STANDALONE_POLL: Duration = Duration::from_secs(1);
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -173,9 +181,30 @@ pub async fn serve_with(
             }
         })
     };
-    let follower = options
-        .follow_changes
-        .map(|every| tokio::spawn(follow_changes(state.clone(), every)));
+    // One follower of the changefeed: it feeds the event streams, and drops what this
+    // process cached of repositories that other processes changed.
+    let follower = {
+        let forget = options.follow_changes.is_some().then(|| state.clone());
+        tokio::spawn(crate::events::follow(
+            state.store(),
+            state.events().clone(),
+            options.follow_changes.unwrap_or(STANDALONE_POLL),
+            move |gun| {
+                if let Some(state) = &forget {
+                    state.forget_repository(gun);
+                }
+            },
+        ))
+    };
+    // Streams are endless responses: they end when the server stops accepting, so that
+    // shutdown does not wait for them.
+    let shutdown = {
+        let hub = state.events().clone();
+        async move {
+            shutdown.await;
+            hub.close();
+        }
+    };
     let refused = state.metrics().clone();
     let limits = vouch_serve::Limits {
         write_timeout: Duration::from_secs(options.timeouts.response_write_seconds),
@@ -206,77 +235,6 @@ pub async fn serve_with(
     };
     vouch_serve::serve_with_limits(listener, service, options, limits, shutdown).await;
     sweeper.abort();
-    if let Some(f) = follower {
-        f.abort();
-    }
+    follower.abort();
     Ok(())
-}
-
-/// Changefeed entries [`follow_changes`] reads per query.
-const FOLLOW_PAGE: usize = 1000;
-
-/// Reads the changefeed every `every`, from the newest entry at start, and drops what this
-/// process cached of each repository another process changed, so a replica never serves a
-/// file older than one another replica acknowledged for longer than `every` plus one poll.
-/// Changefeed ids become visible in id order (a guarantee of every [`crate::store::Store`]), so following
-/// "after the last id seen" misses nothing, across database restarts too: a failed poll is
-/// retried from the same id.
-async fn follow_changes(state: AppState, every: Duration) {
-    let store = state.store();
-    let mut cursor: Option<i64> = None;
-    let mut failing = false;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let (s, after) = (store.clone(), cursor);
-        // All entries after the cursor, a page at a time.
-        let page = tokio::task::spawn_blocking(move || match after {
-            // The start: nothing cached yet predates it, so only the newest id matters.
-            None => s.changes(None, None, crate::store::Direction::Backward, 1),
-            Some(mut id) => {
-                let mut all = Vec::new();
-                loop {
-                    let page = s.changes(
-                        None,
-                        Some(id),
-                        crate::store::Direction::Forward,
-                        FOLLOW_PAGE,
-                    )?;
-                    let full = page.len() == FOLLOW_PAGE;
-                    id = page.last().map_or(id, |c| c.id);
-                    all.extend(page);
-                    if !full {
-                        return Ok(all);
-                    }
-                }
-            }
-        })
-        .await;
-        match page {
-            Ok(Ok(changes)) => {
-                if failing {
-                    tracing::info!("following the changefeed again");
-                    failing = false;
-                }
-                if cursor.is_none() {
-                    cursor = Some(changes.first().map_or(0, |c| c.id));
-                    continue;
-                }
-                for c in &changes {
-                    if let Ok(gun) = vouch_tuf::reference::Gun::new(&c.gun) {
-                        state.forget_repository(&gun);
-                    }
-                    cursor = Some(c.id);
-                }
-            }
-            Ok(Err(e)) => {
-                if !failing {
-                    tracing::warn!(error = %e, "cannot read the changefeed: cached metadata expires by its TTL until it can");
-                    failing = true;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "changefeed follower task failed"),
-        }
-    }
 }

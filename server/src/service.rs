@@ -139,6 +139,9 @@ pub struct Service {
     parsed: ParseCache,
     /// How long proposals stay open and how many a repository may have.
     proposals: ProposalsConfig,
+    /// Notified after every write that adds a changefeed entry, so the changefeed follower
+    /// (`crate::events::follow`) reads it at once instead of at its next poll.
+    wrote: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -161,7 +164,13 @@ impl Service {
             writes: Default::default(),
             parsed: ParseCache::default(),
             proposals: ProposalsConfig::default(),
+            wrote: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// What is notified after every write that adds a changefeed entry.
+    pub(crate) fn write_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.wrote.clone()
     }
 
     /// Keeps proposals open and caps them as `config` says.
@@ -261,6 +270,7 @@ impl Service {
     /// forget when the repository's online roles are next due, log it, count it.
     fn published(&self, gun: &Gun, uploads: &[Upload], update: &Update, change: i64) {
         self.invalidate_refresh(gun);
+        self.wrote.notify_one();
         let roles: Vec<String> = update
             .files
             .iter()
@@ -297,6 +307,7 @@ impl Service {
                     Ok(_) => {
                         self.writes
                             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                        self.wrote.notify_one();
                         tracing::info!(%gun, "re-signed online roles");
                         self.observe(gun, &update.files, update.files.len() as u64);
                     }
@@ -406,6 +417,7 @@ impl Service {
     pub fn delete(&self, gun: &Gun) -> Result<bool, ServiceError> {
         let deleted = self.store.delete(gun, self.now())?;
         self.invalidate_refresh(gun);
+        self.wrote.notify_one();
         self.parsed.forget(gun.as_str());
         tracing::info!(%gun, deleted, "delete");
         Ok(deleted)

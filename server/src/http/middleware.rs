@@ -31,6 +31,7 @@ pub(super) fn route_class(method: &Method, path: &str) -> &'static str {
     match routes::shape(path) {
         Ok(Shape::Base) => "base",
         Ok(Shape::Changefeed(_)) => "changefeed",
+        Ok(Shape::Events(_)) => "events",
         Ok(Shape::Proposals(..)) => "proposals",
         Ok(Shape::Repository(_)) => match *method {
             Method::POST => "publish",

@@ -13,6 +13,7 @@
 //! - [`publish`]: publish (its slots, its multipart body) and delete;
 //! - [`proposals`]: staged proposals for threshold signing (create, list, read, sign,
 //!   withdraw);
+//! - [`events`]: the changefeed as a stream of Server-Sent Events;
 //! - [`keys`], [`changefeed`], [`ops`] (`/healthz`, `/readyz`, `/metrics`): the other routes;
 //! - [`auth`]: the request's token checked for a repository and an action.
 //!
@@ -28,6 +29,7 @@ mod auth;
 mod budget;
 mod cache;
 pub(crate) mod changefeed;
+mod events;
 mod keys;
 mod middleware;
 mod ops;
@@ -51,6 +53,7 @@ use vouch_tuf::reference::Gun;
 use crate::auth::Authorizer;
 use crate::config::{Config, MetricsAccess};
 use crate::error::AppError;
+use crate::events::Hub;
 use crate::metrics::Metrics;
 use crate::routes::{self, FileRef, Route, RouteError};
 use crate::service::Service;
@@ -69,6 +72,7 @@ pub struct AppState {
     capacity: Arc<Capacity>,
     cache: Arc<ReadCache>,
     metrics_access: MetricsAccess,
+    events: Arc<Hub>,
 }
 
 /// The concurrency caps and time limits requests are held to.
@@ -93,10 +97,25 @@ struct Capacity {
 impl AppState {
     /// State over a service and an authorizer, with the size, capacity and time limits of
     /// `config`. The service reports what it stores to this state's metrics.
-    pub(crate) fn new(service: Service, auth: Authorizer, config: &Config) -> Self {
+    /// Fails when the store's changefeed cannot be read (the event streams start after its
+    /// newest entry).
+    pub(crate) fn new(
+        service: Service,
+        auth: Authorizer,
+        config: &Config,
+    ) -> Result<Self, crate::store::StoreError> {
         let metrics = Arc::new(Metrics::default());
         let c = &config.capacity;
-        AppState {
+        let e = &config.events;
+        let events = Arc::new(Hub::new(
+            crate::events::newest(service.store().as_ref())?,
+            e.buffer_events,
+            e.max_streams,
+            e.stream_queue,
+            Duration::from_secs(e.keep_alive_seconds),
+            service.write_signal(),
+        ));
+        Ok(AppState {
             service: Arc::new(service.with_observer(metrics.clone())),
             auth: Arc::new(auth),
             max_body_bytes: config.limits.max_body_bytes,
@@ -116,7 +135,13 @@ impl AppState {
             cache: Arc::new(ReadCache::new(config.cache.read_bytes, metrics.clone())),
             metrics_access: config.metrics.effective(&config.auth),
             metrics,
-        }
+            events,
+        })
+    }
+
+    /// The buffer of newest changefeed entries the event streams read.
+    pub(crate) fn events(&self) -> &Arc<Hub> {
+        &self.events
     }
 
     /// Releases expired entries of the read cache; the server calls it once per cache TTL,
@@ -222,6 +247,7 @@ async fn handle(
         (Route::Changefeed(gun), Method::GET) => {
             changefeed::get(&st, headers, &parts.uri, gun).await
         }
+        (Route::Events(gun), Method::GET) => events::get(&st, headers, &parts.uri, gun).await,
         (Route::Repository(gun), Method::POST) => publish::post(&st, gun, parts, body).await,
         (Route::Repository(gun), Method::DELETE) => publish::delete(&st, headers, gun).await,
         (Route::File(gun, FileRef::Key(role)), Method::GET) => {

@@ -80,6 +80,9 @@ pub struct Change {
     pub sha256: String,
     /// What happened.
     pub category: ChangeCategory,
+    /// The (role, version) of every file the change stored, sorted by role name; empty
+    /// for a deletion and for entries written before schema step 3.
+    pub roles: Vec<(String, u64)>,
     /// When.
     pub created_at: Timestamp,
 }

@@ -1243,6 +1243,7 @@ fn change(row: &Row<'_>) -> Result<Change, StoreError> {
         sha256: row.get(3).map_err(backend(OP))?,
         category,
         created_at: Timestamp::from_unix(row.get(5).map_err(backend(OP))?),
+        roles: Vec::new(),
     })
 }
 

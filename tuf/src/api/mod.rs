@@ -11,6 +11,8 @@
 //!   clients read, and the error [`code`]s.
 //! - [`auth`]: [`AuthRefusal`], the one reading of a 401 or 403 (no token sent, the token
 //!   refused, or the token lacking the grant).
+//! - [`event`]: trust-change events: the event a changefeed entry becomes, its Server-Sent
+//!   Events framing with a bounded reader for clients, and its Standard Webhooks delivery.
 //! - [`proposal`]: staged proposals for threshold signing by several people: the proposal
 //!   document, lists of them, and the signatures an approver adds.
 //!
@@ -26,6 +28,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod event;
 pub mod path;
 pub mod proposal;
 

@@ -21,6 +21,9 @@ pub enum Route {
     Base,
     /// `/v2/_trust/changefeed` (None) or `/v2/{gun}/_trust/changefeed`.
     Changefeed(Option<Gun>),
+    /// `/v2/_trust/events` (None) or `/v2/{gun}/_trust/events`: the changefeed as a stream
+    /// of Server-Sent Events (see [`crate::api::event`]).
+    Events(Option<Gun>),
     /// `/v2/{gun}/_trust/tuf/`: publish (POST) or delete (DELETE).
     Repository(Gun),
     /// `/v2/{gun}/_trust/tuf/{file}`.
@@ -65,6 +68,7 @@ const TRUST: &str = "/_trust/";
 const TUF: &str = "tuf/";
 /// The changefeed below [`TRUST`].
 const CHANGEFEED: &str = "changefeed";
+const EVENTS: &str = "events";
 /// Staged proposals below [`TRUST`].
 const PROPOSALS: &str = "proposals";
 /// A proposal's signatures below its path.
@@ -130,6 +134,8 @@ impl Route {
             Route::Base => API.to_owned(),
             Route::Changefeed(None) => format!("{API}_trust/{CHANGEFEED}"),
             Route::Changefeed(Some(gun)) => format!("{API}{gun}{TRUST}{CHANGEFEED}"),
+            Route::Events(None) => format!("{API}_trust/{EVENTS}"),
+            Route::Events(Some(gun)) => format!("{API}{gun}{TRUST}{EVENTS}"),
             Route::Repository(gun) => repository_path(gun),
             Route::File(gun, file) => format!("{}{}", repository_path(gun), file.file_name()),
             Route::Proposals(gun) => format!("{API}{gun}{TRUST}{PROPOSALS}"),
@@ -228,6 +234,8 @@ pub enum Shape<'p> {
     Base,
     /// `/v2/_trust/changefeed` (None) or `/v2/{gun}/_trust/changefeed`, the GUN unchecked.
     Changefeed(Option<&'p str>),
+    /// `/v2/_trust/events` (None) or `/v2/{gun}/_trust/events`, the GUN unchecked.
+    Events(Option<&'p str>),
     /// `/v2/{gun}/_trust/tuf/`, the GUN unchecked.
     Repository(&'p str),
     /// `/v2/{gun}/_trust/tuf/{file}`, both unchecked and the file name still
@@ -251,12 +259,17 @@ pub fn shape(path: &str) -> Result<Shape<'_>, RouteError> {
     if rest.is_empty() {
         return Ok(Shape::Base);
     }
-    if rest.strip_prefix("_trust/") == Some(CHANGEFEED) {
-        return Ok(Shape::Changefeed(None));
+    match rest.strip_prefix("_trust/") {
+        Some(CHANGEFEED) => return Ok(Shape::Changefeed(None)),
+        Some(EVENTS) => return Ok(Shape::Events(None)),
+        _ => {}
     }
     let (g, after) = rest.split_once(TRUST).ok_or(RouteError::NotFound)?;
     if after == CHANGEFEED {
         return Ok(Shape::Changefeed(Some(g)));
+    }
+    if after == EVENTS {
+        return Ok(Shape::Events(Some(g)));
     }
     if after == PROPOSALS {
         return Ok(Shape::Proposals(g, None));
@@ -288,6 +301,8 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         Shape::Base => Route::Base,
         Shape::Changefeed(None) => Route::Changefeed(None),
         Shape::Changefeed(Some(g)) => Route::Changefeed(Some(gun(g)?)),
+        Shape::Events(None) => Route::Events(None),
+        Shape::Events(Some(g)) => Route::Events(Some(gun(g)?)),
         Shape::Repository(g) => Route::Repository(gun(g)?),
         Shape::File(g, file) => {
             let gun = gun(g)?;
@@ -378,6 +393,12 @@ mod tests {
         let cases = vec![
             ("/v2/", Ok(Route::Base)),
             ("/v2/_trust/changefeed", Ok(Route::Changefeed(None))),
+            ("/v2/_trust/events", Ok(Route::Events(None))),
+            (
+                "/v2/org/app/_trust/events",
+                Ok(Route::Events(Some(g("org/app")))),
+            ),
+            ("/v2/_trust/events/", Err(RouteError::NotFound)),
             (
                 "/v2/org/app/_trust/changefeed",
                 Ok(Route::Changefeed(Some(g("org/app")))),
@@ -510,9 +531,10 @@ mod tests {
     #[test]
     fn every_built_route_parses_back() {
         let h = "ab".repeat(32);
-        let mut routes = vec![Route::Base, Route::Changefeed(None)];
+        let mut routes = vec![Route::Base, Route::Changefeed(None), Route::Events(None)];
         for gun in ["app", "org/app", "registry.example.com:5000/org/team/app"] {
             routes.push(Route::Changefeed(Some(g(gun))));
+            routes.push(Route::Events(Some(g(gun))));
             routes.push(Route::Repository(g(gun)));
             for role in [
                 "root",
@@ -550,6 +572,7 @@ mod tests {
                 (&route, shaped),
                 (Route::Base, Shape::Base)
                     | (Route::Changefeed(_), Shape::Changefeed(_))
+                    | (Route::Events(_), Shape::Events(_))
                     | (Route::Repository(_), Shape::Repository(_))
                     | (Route::File(..), Shape::File(..))
                     | (Route::Proposals(_), Shape::Proposals(_, None))

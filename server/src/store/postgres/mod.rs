@@ -1142,5 +1142,6 @@ fn change(row: &Row) -> Result<Change, Failure> {
         sha256: row.get(3),
         category,
         created_at: Timestamp::from_unix(row.get(5)),
+        roles: Vec::new(),
     })
 }
