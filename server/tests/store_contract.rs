@@ -2114,8 +2114,11 @@ fn a_database_at_the_first_schema_migrates_and_keeps_its_data<B: Backend>(b: &B)
     );
 }
 
+/// What [`Change::roles`] holds.
+type Roles = Vec<(String, u64)>;
+
 /// `(role, version)` pairs as [`Change::roles`] holds them.
-fn roles(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+fn roles(pairs: &[(&str, u64)]) -> Roles {
     pairs.iter().map(|(r, v)| ((*r).to_owned(), *v)).collect()
 }
 
@@ -2150,7 +2153,7 @@ fn changes_record_the_roles_each_change_wrote(b: &impl Backend) {
     assert!(store.delete(&g, NOW.add_seconds(2)).expect("delete"));
 
     let feed = all_changes(&store, None);
-    let seen: Vec<(i64, ChangeCategory, Vec<(String, u64)>)> = feed
+    let seen: Vec<(i64, ChangeCategory, Roles)> = feed
         .iter()
         .map(|c| (c.id, c.category, c.roles.clone()))
         .collect();
@@ -2602,7 +2605,7 @@ fn export_then_import_round_trips_roles_and_webhook_cursors<B: Backend>(b: &B) {
         ]
     );
     assert!(matches!(&exported[n - 3], Record::Proposal(_)));
-    let change_roles: Vec<Vec<(String, u64)>> = exported
+    let change_roles: Vec<Roles> = exported
         .iter()
         .filter_map(|r| match r {
             Record::Change(c) => Some(c.roles.clone()),
