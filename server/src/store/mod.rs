@@ -22,8 +22,7 @@
 //! - a staged proposal is amended, withdrawn or published only at the revision the writer
 //!   read (a compare-and-swap, across hosts too): of two writers that read one revision,
 //!   one wins and the other gets [`StoreError::ProposalChanged`]. Publishing one is
-//!   [`Store::publish`] and the proposal's closing in one transaction.
-//!
+//!   [`Store::publish`] and the proposal's closing in one transaction;
 //! - each changefeed entry records the (role, version) of every file its change stored
 //!   ([`Change::roles`]), written in the same transaction as the files;
 //! - a webhook subscription's delivery cursor ([`WebhookCursor`]) is advanced only by the
@@ -300,7 +299,7 @@ pub struct WebhookCursor {
     pub last_error: Option<String>,
     /// When an entry was last delivered.
     pub last_delivered_at: Option<Timestamp>,
-    /// The process holding the delivery lease (`None`: never claimed, as after an import
+    /// The process holding the delivery lease (`None`: none, as in an imported record
     /// that carried none).
     pub lease_owner: Option<String>,
     /// Until when `lease_owner` holds the lease.
@@ -510,9 +509,10 @@ pub trait Store: Send + Sync + 'static {
     /// the lease was taken over (or the row does not exist), and the caller stops
     /// delivering. `state`'s lease fields are not written.
     ///
-    /// A compare-and-swap in one statement, across hosts. It writes what the caller holds:
-    /// a [`Store::resume_webhook`] that came after the caller's last claim is overwritten,
-    /// so a deliverer re-reads its state (by claiming) before each save.
+    /// A compare-and-swap in one statement, across hosts. It writes the caller's whole
+    /// state: a [`Store::resume_webhook`] between the caller's last claim and this save is
+    /// overwritten (the operator finds the subscription still dead and resumes it again),
+    /// so a deliverer claims, re-reading the state, before each attempt.
     fn save_webhook(&self, owner: &str, state: &WebhookCursor) -> Result<bool, StoreError>;
 
     /// Every webhook subscription's state, ordered by name.
