@@ -305,11 +305,12 @@ fn migrate_store(from: &str, to: &str) -> std::process::ExitCode {
     match run() {
         Ok(m) => {
             println!(
-                "copied {} file versions, {} changefeed entries, {} online keys and {} proposals from {} to {}",
+                "copied {} file versions, {} changefeed entries, {} online keys, {} proposals and {} webhook cursors from {} to {}",
                 m.files,
                 m.changes,
                 m.keys,
                 m.proposals,
+                m.webhook_cursors,
                 source.describe(),
                 target.describe()
             );

@@ -4,14 +4,17 @@
 //! The copy is [`Store::export`] on the source streamed into [`Store::import`] on the
 //! target: one read snapshot on one side, one transaction on the other, so an interrupted
 //! or failed copy leaves the target empty. Every version of every file, every changefeed
-//! entry (ids kept, so clients following the feed continue where they were), every online
-//! key (still sealed under the same key-encryption key) and every proposal, open or closed
-//! (ids, revisions and states kept), is carried over. Stop the servers writing to the source
+//! entry (ids and recorded roles kept, so clients following the feed continue where they
+//! were), every online key (still sealed under the same key-encryption key), every proposal,
+//! open or closed (ids, revisions and states kept), and every webhook subscription's delivery
+//! cursor (so no subscriber is sent an entry twice or misses one), is carried over. Stop the servers writing to the source
 //! first: what they write after the snapshot is not copied.
 
 use std::sync::mpsc;
 
 use ring::digest::{Context, SHA256};
+
+use vouch_tuf::time::Timestamp;
 
 use crate::store::{ProposalState, Record, Store, StoreError};
 
@@ -26,6 +29,8 @@ pub struct Migrated {
     pub keys: u64,
     /// Proposals copied (open and closed).
     pub proposals: u64,
+    /// Webhook delivery cursors copied.
+    pub webhook_cursors: u64,
     /// SHA-256 over every record, identical when read back from both stores.
     pub digest: String,
 }
@@ -68,10 +73,20 @@ pub fn migrate_store(from: &dyn Store, to: &dyn Store) -> Result<Migrated, Store
 /// Counts and a digest of everything `store` holds, in export order.
 pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
     let mut ctx = Context::new(&SHA256);
-    let (mut files, mut changes, mut keys, mut proposals) = (0, 0, 0, 0);
+    let (mut files, mut changes, mut keys, mut proposals, mut webhook_cursors) = (0, 0, 0, 0, 0);
     let field = |ctx: &mut Context, bytes: &[u8]| {
         ctx.update(&(bytes.len() as u64).to_be_bytes());
         ctx.update(bytes);
+    };
+    // Absent and present are told apart by the length prefix (0 against 8).
+    let time = |ctx: &mut Context, t: Option<Timestamp>| {
+        let t = t.map(|t| t.unix().to_be_bytes());
+        field(ctx, t.as_ref().map_or(&[][..], |b| &b[..]));
+    };
+    // Absent text is told apart from empty text by the flag before it.
+    let text = |ctx: &mut Context, t: Option<&str>| {
+        field(ctx, &[u8::from(t.is_some())]);
+        field(ctx, t.unwrap_or("").as_bytes());
     };
     store.export(&mut |record| {
         match &record {
@@ -93,11 +108,8 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
                 field(&mut ctx, p.proposed_by.as_bytes());
                 field(&mut ctx, &p.created_at.unix().to_be_bytes());
                 field(&mut ctx, &p.expires_at.unix().to_be_bytes());
-                // Absent and present are told apart by the length prefix (0 against 8).
-                let closed_at = p.closed_at.map(|t| t.unix().to_be_bytes());
-                field(&mut ctx, closed_at.as_ref().map_or(&[][..], |b| &b[..]));
-                field(&mut ctx, &[u8::from(p.closed_by.is_some())]);
-                field(&mut ctx, p.closed_by.as_deref().unwrap_or("").as_bytes());
+                time(&mut ctx, p.closed_at);
+                text(&mut ctx, p.closed_by.as_deref());
             }
             Record::File { gun, file } => {
                 files += 1;
@@ -118,6 +130,11 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
                 field(&mut ctx, c.sha256.as_bytes());
                 field(&mut ctx, c.category.as_str().as_bytes());
                 field(&mut ctx, &c.created_at.unix().to_be_bytes());
+                field(&mut ctx, &(c.roles.len() as u64).to_be_bytes());
+                for (role, version) in &c.roles {
+                    field(&mut ctx, role.as_bytes());
+                    field(&mut ctx, &version.to_be_bytes());
+                }
             }
             Record::Key { gun, role, key } => {
                 keys += 1;
@@ -129,6 +146,19 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
                 field(&mut ctx, &key.sealed_private);
                 field(&mut ctx, &key.created_at.unix().to_be_bytes());
             }
+            Record::WebhookCursor(w) => {
+                webhook_cursors += 1;
+                field(&mut ctx, b"webhook cursor");
+                field(&mut ctx, w.name.as_bytes());
+                field(&mut ctx, &w.cursor.to_be_bytes());
+                field(&mut ctx, &w.attempts.to_be_bytes());
+                time(&mut ctx, w.next_attempt_at);
+                field(&mut ctx, &[u8::from(w.dead)]);
+                text(&mut ctx, w.last_error.as_deref());
+                time(&mut ctx, w.last_delivered_at);
+                text(&mut ctx, w.lease_owner.as_deref());
+                time(&mut ctx, w.lease_until);
+            }
         }
         Ok(())
     })?;
@@ -137,6 +167,7 @@ pub fn summary(store: &dyn Store) -> Result<Migrated, StoreError> {
         changes,
         keys,
         proposals,
+        webhook_cursors,
         digest: vouch_tuf::hex::encode(ctx.finish()),
     })
 }

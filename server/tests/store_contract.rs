@@ -26,6 +26,7 @@ use tempfile::TempDir;
 use vouch_server::store::{
     Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, PgOptions, PostgresStore,
     ProposalState, Record, SqliteStore, Store, StoreError, StoredKey, StoredProposal,
+    WebhookCursor,
 };
 use vouch_tuf::reference::Gun;
 use vouch_tuf::time::Timestamp;
@@ -40,9 +41,34 @@ trait Backend {
     fn create() -> Self;
     /// A new store object on this place (a replica, or the same server after a restart).
     fn open(&self) -> Self::S;
-    /// Takes the place's schema back to version 1, the one before proposals, as a server of
-    /// that release left it (its data stays). No store object may be open on it.
-    fn downgrade_to_first_schema(&self);
+    /// Runs `sql` on the place directly, as an operator (or a fault) would, bypassing the
+    /// store. No store object need be closed: each statement is its own transaction.
+    fn raw_sql(&self, sql: &str);
+    /// Takes the place's schema back to `version` (1: before proposals; 2: before the
+    /// changefeed's roles and webhook cursors), as a server of that release left it: the
+    /// later steps' tables and columns are dropped, the data of the earlier ones stays. No
+    /// store object may be open on it.
+    fn downgrade_to_schema(&self, version: u32);
+}
+
+/// What undoes each schema step after the first, newest first: (step, SQL common to both
+/// backends).
+const UNDO_STEPS: &[(u32, &str)] = &[
+    (
+        3,
+        "DROP TABLE webhook_cursors; ALTER TABLE changefeed DROP COLUMN roles;",
+    ),
+    (2, "DROP TABLE proposals;"),
+];
+
+/// The SQL that takes a database at the newest schema back to `version`, without setting
+/// the recorded version.
+fn undo_steps_to(version: u32) -> String {
+    UNDO_STEPS
+        .iter()
+        .filter(|(step, _)| *step > version)
+        .map(|(_, sql)| *sql)
+        .collect()
 }
 
 /// A SQLite database file in a temporary directory.
@@ -60,10 +86,17 @@ impl Backend for Sqlite {
     fn open(&self) -> SqliteStore {
         SqliteStore::open(&self.dir.path().join("vouch.db")).expect("open sqlite store")
     }
-    fn downgrade_to_first_schema(&self) {
+    fn raw_sql(&self, sql: &str) {
         let conn = rusqlite::Connection::open(self.dir.path().join("vouch.db")).expect("open");
-        conn.execute_batch("DROP TABLE proposals; PRAGMA user_version = 1;")
-            .expect("downgrade");
+        conn.busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        conn.execute_batch(sql).expect("raw sql");
+    }
+    fn downgrade_to_schema(&self, version: u32) {
+        self.raw_sql(&format!(
+            "{} PRAGMA user_version = {version};",
+            undo_steps_to(version)
+        ));
     }
 }
 
@@ -83,12 +116,15 @@ impl Backend for Postgres {
         let options = PgOptions::from_url(&self.url).expect("postgres url");
         PostgresStore::open(options).expect("open postgres store")
     }
-    fn downgrade_to_first_schema(&self) {
+    fn raw_sql(&self, sql: &str) {
         let db = self.url.rsplit('/').next().expect("database name");
-        PgCluster::shared().psql(
-            db,
-            "DROP TABLE proposals; UPDATE vouch_schema SET version = 1",
-        );
+        PgCluster::shared().psql(db, sql);
+    }
+    fn downgrade_to_schema(&self, version: u32) {
+        self.raw_sql(&format!(
+            "{} UPDATE vouch_schema SET version = {version}",
+            undo_steps_to(version)
+        ));
     }
 }
 
@@ -143,6 +179,16 @@ contract_tests!(
     export_then_import_round_trips_proposals,
     racing_amendments_of_one_revision_get_one_success,
     a_database_at_the_first_schema_migrates_and_keeps_its_data,
+    changes_record_the_roles_each_change_wrote,
+    unreadable_roles_are_a_backend_error,
+    a_database_at_the_second_schema_migrates_with_empty_roles,
+    a_new_webhook_cursor_starts_at_start_under_its_first_claimer,
+    a_live_lease_is_refused_to_another_owner_until_it_expires,
+    a_save_after_a_takeover_writes_nothing,
+    resuming_clears_a_dead_subscription,
+    racing_webhook_claims_get_one_lease,
+    webhook_cursors_outlive_repository_deletion,
+    export_then_import_round_trips_roles_and_webhook_cursors,
 );
 
 fn gun(s: &str) -> Gun {
@@ -280,20 +326,52 @@ fn publish_then_read_back_every_way(b: &impl Backend) {
         vec![]
     );
 
-    let change = |id, g: &Gun, version, sha256: String, created_at| Change {
+    let change = |id, g: &Gun, version, sha256: String, created_at, roles: &[(&str, u64)]| Change {
         id,
         gun: g.as_str().to_owned(),
         version,
         sha256,
         category: ChangeCategory::Update,
         created_at,
+        roles: roles.iter().map(|(r, v)| ((*r).to_owned(), *v)).collect(),
     };
     assert_eq!(
         all_changes(&store, None),
         vec![
-            change(id1, &g, 1, sha256_hex(&file("timestamp", 1).bytes), NOW),
-            change(id2, &g, 2, sha256_hex(&file("timestamp", 2).bytes), later),
-            change(id3, &other, 0, String::new(), later),
+            change(
+                id1,
+                &g,
+                1,
+                sha256_hex(&file("timestamp", 1).bytes),
+                NOW,
+                &[
+                    ("root", 1),
+                    ("snapshot", 1),
+                    ("targets", 1),
+                    ("timestamp", 1)
+                ]
+            ),
+            change(
+                id2,
+                &g,
+                2,
+                sha256_hex(&file("timestamp", 2).bytes),
+                later,
+                &[
+                    ("snapshot", 2),
+                    ("targets", 2),
+                    ("targets/releases", 1),
+                    ("timestamp", 2)
+                ]
+            ),
+            change(
+                id3,
+                &other,
+                0,
+                String::new(),
+                later,
+                &[("root", 9), ("zzz", 1)]
+            ),
         ]
     );
 }
@@ -1793,6 +1871,7 @@ fn export_then_import_round_trips_proposals<B: Backend>(b: &B) {
             Record::Change(_) => "change",
             Record::Key { .. } => "key",
             Record::Proposal(_) => "proposal",
+            Record::WebhookCursor(_) => "webhook cursor",
         })
         .collect();
     let first_proposal = kinds
@@ -2002,7 +2081,7 @@ fn a_database_at_the_first_schema_migrates_and_keeps_its_data<B: Backend>(b: &B)
         id
     };
     // What a server of the release before proposals left behind.
-    b.downgrade_to_first_schema();
+    b.downgrade_to_schema(1);
     let store = b.open();
     assert_eq!(current_version(&store, &g, "root"), Some(1));
     assert_eq!(
@@ -2035,8 +2114,575 @@ fn a_database_at_the_first_schema_migrates_and_keeps_its_data<B: Backend>(b: &B)
     );
 }
 
-/// `migrate-store`'s copy carries proposals from SQLite into PostgreSQL and back, and both
-/// read back to one digest that counts them.
+/// What [`Change::roles`] holds.
+type Roles = Vec<(String, u64)>;
+
+/// `(role, version)` pairs as [`Change::roles`] holds them.
+fn roles(pairs: &[(&str, u64)]) -> Roles {
+    pairs.iter().map(|(r, v)| ((*r).to_owned(), *v)).collect()
+}
+
+fn changes_record_the_roles_each_change_wrote(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    // Role names with what a naive encoding would split on or choke on.
+    let odd = r#"targets/team@x,y"q\"#;
+    let first = [
+        file("timestamp", 1),
+        file(odd, 1),
+        file("root", 1),
+        file("targets", 1),
+    ];
+    let published = store.publish(&g, None, &first, NOW).expect("publish");
+    let proposal = store
+        .create_proposal(&g, &new_proposal("p", NOW.add_seconds(600)), NOW)
+        .expect("create");
+    let by_proposal = store
+        .publish_proposal(
+            &g,
+            Some(1),
+            &[
+                file("targets", 2),
+                file("timestamp", 2),
+                file("snapshot", 1),
+            ],
+            closing(proposal, 0, "alice", "p", "p summary"),
+            NOW.add_seconds(1),
+        )
+        .expect("publish proposal");
+    assert!(store.delete(&g, NOW.add_seconds(2)).expect("delete"));
+
+    let feed = all_changes(&store, None);
+    let seen: Vec<(i64, ChangeCategory, Roles)> = feed
+        .iter()
+        .map(|c| (c.id, c.category, c.roles.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                published,
+                ChangeCategory::Update,
+                roles(&[("root", 1), ("targets", 1), (odd, 1), ("timestamp", 1)])
+            ),
+            (
+                by_proposal,
+                ChangeCategory::Update,
+                roles(&[("snapshot", 1), ("targets", 2), ("timestamp", 2)])
+            ),
+            (feed[2].id, ChangeCategory::Deletion, vec![]),
+        ]
+    );
+    // Every way of reading the feed, by another replica too, carries the same roles.
+    let replica = b.open();
+    let mut backward = replica
+        .changes(Some(&g), None, Direction::Backward, 10)
+        .expect("changes");
+    backward.reverse();
+    assert_eq!(backward, feed);
+    assert_eq!(
+        replica
+            .changes(None, Some(published), Direction::Forward, 1)
+            .expect("changes"),
+        vec![feed[1].clone()]
+    );
+}
+
+fn unreadable_roles_are_a_backend_error(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let id = store
+        .publish(&g, None, &[file("root", 1)], NOW)
+        .expect("publish");
+    for damaged in [r#"[["root","#, r#"[["root",-1]]"#, r#"{"root":1}"#] {
+        b.raw_sql(&format!(
+            "UPDATE changefeed SET roles = '{damaged}' WHERE id = {id}"
+        ));
+        let read = store.changes(None, None, Direction::Forward, 10);
+        assert!(
+            matches!(&read, Err(StoreError::Backend(m)) if m.contains("roles")),
+            "{damaged}: {read:?}"
+        );
+        let exported = store.export(&mut |_| Ok(()));
+        assert!(
+            matches!(&exported, Err(StoreError::Backend(_))),
+            "{damaged}: {exported:?}"
+        );
+    }
+    // The empty text and an empty list both read as no roles.
+    for none in ["", "[]"] {
+        b.raw_sql(&format!(
+            "UPDATE changefeed SET roles = '{none}' WHERE id = {id}"
+        ));
+        assert_eq!(all_changes(&store, None)[0].roles, vec![], "{none:?}");
+    }
+}
+
+fn a_database_at_the_second_schema_migrates_with_empty_roles<B: Backend>(b: &B) {
+    let g = gun("registry.example/app");
+    let (id, proposal) = {
+        let store = b.open();
+        let id = store
+            .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+            .expect("publish");
+        let proposal = store
+            .create_proposal(&g, &new_proposal("kept", NOW.add_seconds(600)), NOW)
+            .expect("create");
+        (id, proposal)
+    };
+    // What a server of the release before the changefeed's roles left behind.
+    b.downgrade_to_schema(2);
+    let store = b.open();
+    let old = all_changes(&store, None);
+    assert_eq!(
+        old.iter()
+            .map(|c| (c.id, c.version, c.roles.clone()))
+            .collect::<Vec<_>>(),
+        vec![(id, 1, vec![])],
+        "an entry written before roles were recorded has none"
+    );
+    assert_eq!(
+        stored_proposal(&store, &g, proposal).state,
+        ProposalState::Open
+    );
+    assert_eq!(store.webhook_cursors().expect("cursors"), vec![]);
+    // New entries record their roles, and webhook cursors are kept.
+    let next = store
+        .publish(&g, Some(1), &[file("timestamp", 2)], NOW)
+        .expect("publish after migrating");
+    assert!(store
+        .claim_webhook("ci", "a", next, NOW, NOW.add_seconds(30))
+        .expect("claim after migrating")
+        .is_some());
+    // A second open finds the schema current and changes nothing.
+    drop(store);
+    let store = b.open();
+    let feed = all_changes(&store, None);
+    assert_eq!(feed[0], old[0]);
+    assert_eq!(feed[1].roles, roles(&[("timestamp", 2)]));
+    assert_eq!(store.webhook_cursors().expect("cursors").len(), 1);
+}
+
+/// The state a new subscription `name` has under its first claimer `owner`.
+fn fresh_cursor(name: &str, owner: &str, cursor: i64, until: Timestamp) -> WebhookCursor {
+    WebhookCursor {
+        name: name.to_owned(),
+        cursor,
+        attempts: 0,
+        next_attempt_at: None,
+        dead: false,
+        last_error: None,
+        last_delivered_at: None,
+        lease_owner: Some(owner.to_owned()),
+        lease_until: Some(until),
+    }
+}
+
+fn claim(
+    store: &impl Store,
+    name: &str,
+    owner: &str,
+    start: i64,
+    now: Timestamp,
+    until: Timestamp,
+) -> Option<WebhookCursor> {
+    store
+        .claim_webhook(name, owner, start, now, until)
+        .expect("claim webhook")
+}
+
+fn a_new_webhook_cursor_starts_at_start_under_its_first_claimer(b: &impl Backend) {
+    let store = b.open();
+    assert_eq!(store.webhook_cursors().expect("cursors"), vec![]);
+    let until = NOW.add_seconds(30);
+    let first = fresh_cursor("ci", "replica-a", 41, until);
+    assert_eq!(
+        claim(&store, "ci", "replica-a", 41, NOW, until),
+        Some(first.clone())
+    );
+    // The owner renews (a later `until`); `start` counts only when the row is created.
+    let renewed = claim(
+        &store,
+        "ci",
+        "replica-a",
+        99,
+        NOW.add_seconds(10),
+        NOW.add_seconds(40),
+    );
+    assert_eq!(
+        renewed,
+        Some(WebhookCursor {
+            lease_until: Some(NOW.add_seconds(40)),
+            ..first.clone()
+        })
+    );
+    // Saved progress is what the next claim returns.
+    let progressed = WebhookCursor {
+        cursor: 45,
+        last_delivered_at: Some(NOW.add_seconds(11)),
+        ..renewed.expect("renewed")
+    };
+    assert!(store.save_webhook("replica-a", &progressed).expect("save"));
+    let again = claim(
+        &store,
+        "ci",
+        "replica-a",
+        0,
+        NOW.add_seconds(12),
+        NOW.add_seconds(50),
+    );
+    assert_eq!(
+        again,
+        Some(WebhookCursor {
+            lease_until: Some(NOW.add_seconds(50)),
+            ..progressed
+        })
+    );
+    // Another subscription is its own row, from its own start.
+    let audit = claim(&store, "audit", "replica-b", 7, NOW, until);
+    assert_eq!(audit, Some(fresh_cursor("audit", "replica-b", 7, until)));
+    // Every replica lists them all, by name.
+    let listed = b.open().webhook_cursors().expect("cursors");
+    assert_eq!(
+        listed,
+        vec![audit.expect("audit"), again.expect("ci")],
+        "ordered by name"
+    );
+}
+
+fn a_live_lease_is_refused_to_another_owner_until_it_expires(b: &impl Backend) {
+    let (store, replica) = (b.open(), b.open());
+    let until = NOW.add_seconds(30);
+    let held = claim(&store, "ci", "a", 3, NOW, until).expect("first claim");
+    assert_eq!(
+        claim(&replica, "ci", "b", 0, NOW, NOW.add_seconds(60)),
+        None
+    );
+    assert_eq!(
+        claim(
+            &replica,
+            "ci",
+            "b",
+            0,
+            NOW.add_seconds(29),
+            NOW.add_seconds(60)
+        ),
+        None,
+        "a second before the lease expires"
+    );
+    // The refused claims wrote nothing.
+    assert_eq!(
+        store.webhook_cursors().expect("cursors"),
+        vec![held.clone()]
+    );
+    // From its expiry on, another owner takes it over, cursor and all.
+    let taken = claim(&replica, "ci", "b", 0, until, until.add_seconds(30));
+    assert_eq!(
+        taken,
+        Some(WebhookCursor {
+            lease_owner: Some("b".to_owned()),
+            lease_until: Some(until.add_seconds(30)),
+            ..held
+        })
+    );
+    // Now the first owner is refused while the new lease lives, and cannot renew its own.
+    assert_eq!(
+        claim(
+            &store,
+            "ci",
+            "a",
+            0,
+            until.add_seconds(1),
+            until.add_seconds(60)
+        ),
+        None
+    );
+    assert_eq!(
+        store.webhook_cursors().expect("cursors"),
+        vec![taken.expect("taken")]
+    );
+}
+
+fn a_save_after_a_takeover_writes_nothing(b: &impl Backend) {
+    let (store, replica) = (b.open(), b.open());
+    let held = claim(&store, "ci", "a", 10, NOW, NOW.add_seconds(30)).expect("claim");
+    // The lease expired unrenewed, but nobody took it over: the owner may still save.
+    let delivered = WebhookCursor {
+        cursor: 11,
+        last_delivered_at: Some(NOW.add_seconds(40)),
+        ..held
+    };
+    assert!(store.save_webhook("a", &delivered).expect("save"));
+    let taken = claim(
+        &replica,
+        "ci",
+        "b",
+        0,
+        NOW.add_seconds(40),
+        NOW.add_seconds(70),
+    )
+    .expect("take over");
+    assert_eq!(
+        (taken.cursor, taken.last_delivered_at),
+        (11, Some(NOW.add_seconds(40)))
+    );
+    // The first owner, unaware, saves progress and a failure: refused, nothing written.
+    let stale = WebhookCursor {
+        cursor: 12,
+        attempts: 3,
+        next_attempt_at: Some(NOW.add_seconds(100)),
+        dead: true,
+        last_error: Some("HTTP 500".to_owned()),
+        last_delivered_at: Some(NOW.add_seconds(45)),
+        ..delivered
+    };
+    assert!(!store.save_webhook("a", &stale).expect("save"));
+    assert_eq!(
+        replica.webhook_cursors().expect("cursors"),
+        vec![taken.clone()]
+    );
+    // The new owner's saves go through, and never write the lease fields given.
+    let next = WebhookCursor {
+        cursor: 12,
+        attempts: 1,
+        next_attempt_at: Some(NOW.add_seconds(50)),
+        last_error: Some("HTTP 503".to_owned()),
+        lease_owner: Some("someone else".to_owned()),
+        lease_until: Some(NOW),
+        ..taken.clone()
+    };
+    assert!(replica.save_webhook("b", &next).expect("save"));
+    assert_eq!(
+        store.webhook_cursors().expect("cursors"),
+        vec![WebhookCursor {
+            lease_owner: taken.lease_owner.clone(),
+            lease_until: taken.lease_until,
+            ..next.clone()
+        }]
+    );
+    // A subscription without a row is not saved (nor created).
+    let missing = WebhookCursor {
+        name: "missing".to_owned(),
+        ..next
+    };
+    assert!(!replica.save_webhook("b", &missing).expect("save"));
+    assert_eq!(store.webhook_cursors().expect("cursors").len(), 1);
+}
+
+fn resuming_clears_a_dead_subscription(b: &impl Backend) {
+    let store = b.open();
+    let held = claim(&store, "ci", "a", 3, NOW, NOW.add_seconds(30)).expect("claim");
+    let dead = WebhookCursor {
+        cursor: 5,
+        attempts: 8,
+        next_attempt_at: Some(NOW.add_seconds(3600)),
+        dead: true,
+        last_error: Some("connection refused".to_owned()),
+        last_delivered_at: Some(NOW),
+        ..held
+    };
+    assert!(store.save_webhook("a", &dead).expect("save"));
+    assert_eq!(
+        store.webhook_cursors().expect("cursors"),
+        vec![dead.clone()]
+    );
+    // An operator on another replica resumes it: the cursor, last error and lease stay.
+    assert!(b.open().resume_webhook("ci").expect("resume"));
+    assert_eq!(
+        store.webhook_cursors().expect("cursors"),
+        vec![WebhookCursor {
+            attempts: 0,
+            next_attempt_at: None,
+            dead: false,
+            ..dead
+        }]
+    );
+    assert!(!store.resume_webhook("missing").expect("resume"));
+    assert_eq!(store.webhook_cursors().expect("cursors").len(), 1);
+}
+
+fn racing_webhook_claims_get_one_lease(b: &impl Backend) {
+    // Two store objects on one place stand in for two replicas.
+    const THREADS: usize = 4;
+    let stores = [Arc::new(b.open()), Arc::new(b.open())];
+    for round in 0..6 {
+        let name = format!("hook-{round}");
+        // Even rounds race to create the row; odd ones to take over an expired lease.
+        if round % 2 == 1 {
+            claim(&*stores[0], &name, "earlier", 0, NOW, NOW).expect("expired lease");
+        }
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (store, name, barrier) = (
+                    Arc::clone(&stores[i % 2]),
+                    name.clone(),
+                    Arc::clone(&barrier),
+                );
+                thread::spawn(move || {
+                    let owner = format!("owner-{i}");
+                    barrier.wait();
+                    let got = store
+                        .claim_webhook(&name, &owner, 0, NOW.add_seconds(1), NOW.add_seconds(60))
+                        .expect("claim");
+                    (owner, got)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        let winners: Vec<&String> = results
+            .iter()
+            .filter(|(_, got)| got.is_some())
+            .map(|(owner, _)| owner)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        let stored = stores[1]
+            .webhook_cursors()
+            .expect("cursors")
+            .into_iter()
+            .find(|c| c.name == name)
+            .expect("row");
+        assert_eq!(stored.lease_owner.as_ref(), Some(winners[0]));
+        assert_eq!(stored.lease_until, Some(NOW.add_seconds(60)));
+    }
+}
+
+fn webhook_cursors_outlive_repository_deletion(b: &impl Backend) {
+    let store = b.open();
+    let g = gun("registry.example/app");
+    let id = store
+        .publish(&g, None, &[file("root", 1), file("timestamp", 1)], NOW)
+        .expect("publish");
+    let held = claim(&store, "ci", "a", 0, NOW, NOW.add_seconds(30)).expect("claim");
+    let delivered = WebhookCursor {
+        cursor: id,
+        last_delivered_at: Some(NOW),
+        ..held
+    };
+    assert!(store.save_webhook("a", &delivered).expect("save"));
+    assert!(store.delete(&g, NOW).expect("delete"));
+    assert_eq!(store.webhook_cursors().expect("cursors"), vec![delivered]);
+}
+
+fn export_then_import_round_trips_roles_and_webhook_cursors<B: Backend>(b: &B) {
+    let source = b.open();
+    let g = gun("registry.example/app");
+    store_some_of_everything(&source, &g, NOW.add_seconds(600));
+    let gone = gun("registry.example/gone");
+    source
+        .publish(&gone, None, &[file("root", 1)], NOW)
+        .expect("publish");
+    assert!(source.delete(&gone, NOW).expect("delete"));
+    let ci = claim(&source, "ci", "a", 0, NOW, NOW.add_seconds(30)).expect("claim");
+    let ci = WebhookCursor {
+        cursor: 2,
+        attempts: 4,
+        next_attempt_at: Some(NOW.add_seconds(90)),
+        dead: true,
+        last_error: Some("HTTP 502".to_owned()),
+        last_delivered_at: Some(NOW.add_seconds(5)),
+        ..ci
+    };
+    assert!(source.save_webhook("a", &ci).expect("save"));
+    let audit = claim(&source, "audit", "b", 1, NOW, NOW.add_seconds(30)).expect("claim");
+    let mut exported = Vec::new();
+    source
+        .export(&mut |record| {
+            exported.push(record);
+            Ok(())
+        })
+        .expect("export");
+    // The cursors come last, by name; the changes carry their roles.
+    let n = exported.len();
+    assert_eq!(
+        exported[n - 2..],
+        [
+            Record::WebhookCursor(audit.clone()),
+            Record::WebhookCursor(ci.clone())
+        ]
+    );
+    assert!(matches!(&exported[n - 3], Record::Proposal(_)));
+    let change_roles: Vec<Roles> = exported
+        .iter()
+        .filter_map(|r| match r {
+            Record::Change(c) => Some(c.roles.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        change_roles,
+        vec![
+            roles(&[("root", 1), ("timestamp", 1)]),
+            roles(&[("timestamp", 2)]),
+            roles(&[("root", 1)]),
+            vec![]
+        ]
+    );
+
+    let place = B::create();
+    let target = place.open();
+    let written = target
+        .import(&mut exported.clone().into_iter().map(Ok))
+        .expect("import");
+    assert_eq!(written, n as u64);
+    let mut read_back = Vec::new();
+    target
+        .export(&mut |record| {
+            read_back.push(record);
+            Ok(())
+        })
+        .expect("export the copy");
+    assert_eq!(read_back, exported);
+    assert_eq!(all_changes(&target, None), all_changes(&source, None));
+    assert_eq!(
+        target.webhook_cursors().expect("cursors"),
+        vec![audit.clone(), ci]
+    );
+    // The copied lease still holds: another owner waits for it to expire.
+    assert_eq!(
+        claim(&target, "audit", "c", 0, NOW, NOW.add_seconds(60)),
+        None
+    );
+
+    // Records without roles or cursors (what a store from before them holds) import, as
+    // entries without roles.
+    let older: Vec<Record> = exported
+        .iter()
+        .filter(|r| !matches!(r, Record::WebhookCursor(_)))
+        .cloned()
+        .map(|r| match r {
+            Record::Change(c) => Record::Change(Change { roles: vec![], ..c }),
+            other => other,
+        })
+        .collect();
+    let place = B::create();
+    let target = place.open();
+    target
+        .import(&mut older.into_iter().map(Ok))
+        .expect("import older records");
+    assert!(all_changes(&target, None)
+        .iter()
+        .all(|c| c.roles.is_empty()));
+    assert_eq!(target.webhook_cursors().expect("cursors"), vec![]);
+
+    // A target holding only a webhook cursor is not empty: nothing is written.
+    let busy_place = B::create();
+    let busy = busy_place.open();
+    claim(&busy, "own", "a", 0, NOW, NOW).expect("claim");
+    let refused = busy.import(&mut exported.clone().into_iter().map(Ok));
+    assert!(
+        matches!(&refused, Err(StoreError::Backend(m)) if m.contains("empty")),
+        "{refused:?}"
+    );
+    assert_eq!(all_changes(&busy, None), vec![]);
+    assert_eq!(busy.webhook_cursors().expect("cursors").len(), 1);
+}
+
+/// `migrate-store`'s copy carries proposals, the changefeed's roles and webhook cursors from
+/// SQLite into PostgreSQL and back, and both read back to one digest that counts them.
 #[test]
 fn migrate_store_carries_proposals_between_backends() {
     let g = gun("registry.example/app");
@@ -2045,11 +2691,21 @@ fn migrate_store_carries_proposals_between_backends() {
     store_some_of_everything(&source, &g, NOW.add_seconds(600));
     let postgres = Postgres::create();
     let target = postgres.open();
+    claim(&source, "ci", "a", 1, NOW, NOW.add_seconds(30)).expect("claim");
     let copied = vouch_server::migrate_store(&source, &target).expect("migrate to postgres");
-    assert_eq!(copied.proposals, 4);
+    assert_eq!((copied.proposals, copied.webhook_cursors), (4, 1));
     assert_eq!(
         target.proposals(&g, None, 10).expect("list"),
         source.proposals(&g, None, 10).expect("list")
+    );
+    // The changefeed keeps each entry's roles, and the webhook cursor its state and lease.
+    assert_eq!(all_changes(&target, None), all_changes(&source, None));
+    assert!(all_changes(&target, None)
+        .iter()
+        .all(|c| !c.roles.is_empty()));
+    assert_eq!(
+        target.webhook_cursors().expect("cursors"),
+        source.webhook_cursors().expect("cursors")
     );
     let back = Sqlite::create();
     let copied_back =

@@ -22,7 +22,14 @@
 //! - a staged proposal is amended, withdrawn or published only at the revision the writer
 //!   read (a compare-and-swap, across hosts too): of two writers that read one revision,
 //!   one wins and the other gets [`StoreError::ProposalChanged`]. Publishing one is
-//!   [`Store::publish`] and the proposal's closing in one transaction.
+//!   [`Store::publish`] and the proposal's closing in one transaction;
+//! - each changefeed entry records the (role, version) of every file its change stored
+//!   ([`Change::roles`]), written in the same transaction as the files;
+//! - a webhook subscription's delivery cursor ([`WebhookCursor`]) is advanced only by the
+//!   process holding its delivery lease: taking the lease ([`Store::claim_webhook`]) and
+//!   saving the cursor under it ([`Store::save_webhook`]) are each a compare-and-swap across
+//!   hosts, so of several replicas one delivers at a time, and one whose lease was taken
+//!   over writes nothing more. Cursors outlive the repositories whose changes they passed.
 //!
 //! The store knows nothing of TUF rules; the server's validation decides what may be written.
 
@@ -80,11 +87,50 @@ pub struct Change {
     pub sha256: String,
     /// What happened.
     pub category: ChangeCategory,
-    /// The (role, version) of every file the change stored, sorted by role name; empty
-    /// for a deletion and for entries written before schema step 3.
-    pub roles: Vec<(String, u64)>,
     /// When.
     pub created_at: Timestamp,
+    /// The (role, version) of every file the change stored, sorted by role name: what a
+    /// subscriber needs to tell which roles moved. Empty for a deletion, and for entries
+    /// written before the store recorded it (schema step 3).
+    pub roles: Vec<(String, u64)>,
+}
+
+/// The (role, version) of each of `files`, sorted by role name (then version): what
+/// [`Change::roles`] records for a publish.
+pub(crate) fn roles_of(files: &[NewFile]) -> Vec<(String, u64)> {
+    let mut roles: Vec<(String, u64)> = files.iter().map(|f| (f.role.clone(), f.version)).collect();
+    roles.sort();
+    roles
+}
+
+/// How every backend stores [`Change::roles`] in the changefeed's `roles` column: a JSON
+/// array of `[role, version]` pairs (`[["root",2],["targets",5]]`), unambiguous whatever a
+/// role name contains; no roles is the empty text, which is also what entries written
+/// before the column existed hold.
+pub(crate) fn encode_roles(roles: &[(String, u64)]) -> String {
+    if roles.is_empty() {
+        return String::new();
+    }
+    // A list of strings and integers always serialises.
+    serde_json::to_string(roles).unwrap_or_default()
+}
+
+/// Reads what [`encode_roles`] wrote (the empty text, or `[]`, is no roles); a value it
+/// cannot have written (a corrupted row) is a [`StoreError::Backend`] naming `backend` and
+/// the entry `id`.
+pub(crate) fn decode_roles(
+    backend: &str,
+    id: i64,
+    text: &str,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Backend(format!(
+            "{backend} read changefeed: entry {id} has unreadable roles {text:?}: {e}"
+        ))
+    })
 }
 
 /// What a changefeed entry records.
@@ -229,6 +275,35 @@ pub struct Closing<'a> {
     pub body: &'a [u8],
     /// The summary to keep with it.
     pub summary: &'a [u8],
+}
+
+/// The delivery state of one webhook subscription (by its configured name), shared by every
+/// replica through the store. Its row is created by the first [`Store::claim_webhook`] and
+/// changed only by [`Store::save_webhook`] under the lease, [`Store::claim_webhook`] and
+/// [`Store::resume_webhook`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookCursor {
+    /// The subscription's configured name.
+    pub name: String,
+    /// The id of the last changefeed entry delivered (or skipped as not matching);
+    /// delivery continues after it.
+    pub cursor: i64,
+    /// Failed attempts at delivering the entry after `cursor` (0 after a success).
+    pub attempts: u32,
+    /// Not before this time is the next attempt made (`None`: now).
+    pub next_attempt_at: Option<Timestamp>,
+    /// Gave up after too many attempts: nothing is delivered until it is resumed
+    /// ([`Store::resume_webhook`]).
+    pub dead: bool,
+    /// The last failure, for operators (short text, no secrets).
+    pub last_error: Option<String>,
+    /// When an entry was last delivered.
+    pub last_delivered_at: Option<Timestamp>,
+    /// The process holding the delivery lease (`None`: none, as in an imported record
+    /// that carried none).
+    pub lease_owner: Option<String>,
+    /// Until when `lease_owner` holds the lease.
+    pub lease_until: Option<Timestamp>,
 }
 
 /// A storage failure.
@@ -408,16 +483,57 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the storage is reachable (for readiness probes).
     fn ping(&self) -> Result<(), StoreError>;
 
+    /// Takes (or renews) the delivery lease of webhook subscription `name` for `owner`
+    /// until `until`, creating the subscription's row with `cursor = start` (no attempts,
+    /// not dead) when it has none. Returns the state, which `owner` now holds the lease
+    /// of; `None`, writing nothing, when another owner holds a lease not yet expired at
+    /// `now` (a lease is expired at `lease_until` and after).
+    ///
+    /// A compare-and-swap in one statement: of any number of processes on any number of
+    /// hosts claiming at once, at most one gets a lease that is live, and an owner renewing
+    /// its own lease always succeeds (however long ago it expired, unless another owner
+    /// took it over meanwhile). `start` matters only when the row is created.
+    fn claim_webhook(
+        &self,
+        name: &str,
+        owner: &str,
+        start: i64,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<WebhookCursor>, StoreError>;
+
+    /// Writes `state`'s `cursor`, `attempts`, `next_attempt_at`, `dead`, `last_error` and
+    /// `last_delivered_at` for subscription `state.name`, only when `owner` still holds its
+    /// lease (its `lease_owner` is `owner`, whatever `lease_until` is: renewing is
+    /// [`Store::claim_webhook`]'s job). Returns false, writing nothing, when it does not:
+    /// the lease was taken over (or the row does not exist), and the caller stops
+    /// delivering. `state`'s lease fields are not written.
+    ///
+    /// A compare-and-swap in one statement, across hosts. It writes the caller's whole
+    /// state: a [`Store::resume_webhook`] between the caller's last claim and this save is
+    /// overwritten (the operator finds the subscription still dead and resumes it again),
+    /// so a deliverer claims, re-reading the state, before each attempt.
+    fn save_webhook(&self, owner: &str, state: &WebhookCursor) -> Result<bool, StoreError>;
+
+    /// Every webhook subscription's state, ordered by name.
+    fn webhook_cursors(&self) -> Result<Vec<WebhookCursor>, StoreError>;
+
+    /// Clears `dead`, `attempts` and `next_attempt_at` of subscription `name` (an operator
+    /// resuming a dead subscription; its cursor, last error and lease stay); false when
+    /// there is no such row. One statement.
+    fn resume_webhook(&self, name: &str) -> Result<bool, StoreError>;
+
     /// Calls `visit` with every record of the store, in one read transaction (a consistent
     /// snapshot): all files ordered by (GUN, role, version), then the changefeed in id
     /// order, then the online keys ordered by (GUN, role) and the order they were added,
-    /// then the proposals in id order.
+    /// then the proposals in id order, then the webhook cursors by name.
     /// Stops at the first error `visit` returns. (`vouch-server migrate-store` copies a
     /// store with it.)
     fn export(&self, visit: &mut Visit<'_>) -> Result<(), StoreError>;
 
     /// Writes every record `records` yields, exactly (versions, checksums, times,
-    /// changefeed and proposal ids kept; later ids continue after them), in one transaction, into a store that holds nothing yet: when
+    /// changefeed and proposal ids kept, later ids continuing after them; webhook cursors
+    /// with their leases), in one transaction, into a store that holds nothing yet: when
     /// the store is not empty, or `records` yields an error, or any record fails, nothing
     /// is written.
     fn import(
@@ -452,6 +568,8 @@ pub enum Record {
     },
     /// One proposal.
     Proposal(StoredProposal),
+    /// One webhook subscription's delivery state.
+    WebhookCursor(WebhookCursor),
 }
 
 /// Lowercase hex SHA-256 of `bytes`: the checksum every backend stores beside a file.
@@ -462,3 +580,63 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 /// What [`Store::reseal_online_keys`] calls for each key: `(gun, role, keyid, sealed)` to the
 /// new sealed bytes, or why the key cannot be re-sealed.
 pub type Reseal<'a> = dyn FnMut(&str, &str, &str, &[u8]) -> Result<Vec<u8>, String> + 'a;
+
+#[cfg(test)]
+mod tests {
+    //! The changefeed's roles encoding, shared by both backends; what they store with it is
+    //! tested on both by `server/tests/store_contract.rs`.
+
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_whatever_their_names_contain() {
+        let roles = vec![
+            ("root".to_owned(), 2),
+            ("targets".to_owned(), 5),
+            (r#"targets/a@b,c"d\e],["x",1"#.to_owned(), u64::MAX),
+        ];
+        let text = encode_roles(&roles);
+        assert_eq!(decode_roles("test", 1, &text).expect("decode"), roles);
+        assert_eq!(
+            encode_roles(&roles[..2]),
+            r#"[["root",2],["targets",5]]"#,
+            "the documented form"
+        );
+    }
+
+    #[test]
+    fn no_roles_is_the_empty_text_the_column_defaults_to() {
+        assert_eq!(encode_roles(&[]), "");
+        for none in ["", "[]"] {
+            assert_eq!(decode_roles("test", 1, none).expect("decode"), vec![]);
+        }
+    }
+
+    #[test]
+    fn damaged_roles_are_a_backend_error_naming_the_entry() {
+        for damaged in [r#"[["root","#, r#"[["root",-1]]"#, "null", r#"[["root"]]"#] {
+            let err = decode_roles("test", 42, damaged).expect_err(damaged);
+            assert!(
+                matches!(&err, StoreError::Backend(m) if m.contains("entry 42")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_of_sorts_by_role_name() {
+        let file = |role: &str, version| NewFile {
+            role: role.to_owned(),
+            version,
+            bytes: Vec::new(),
+        };
+        assert_eq!(
+            roles_of(&[file("timestamp", 3), file("targets/x", 1), file("root", 2)]),
+            vec![
+                ("root".to_owned(), 2),
+                ("targets/x".to_owned(), 1),
+                ("timestamp".to_owned(), 3)
+            ]
+        );
+    }
+}

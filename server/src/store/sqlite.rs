@@ -38,7 +38,7 @@ use vouch_tuf::time::Timestamp;
 
 use super::{
     Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, ProposalState, Record,
-    Reseal, Store, StoreError, StoredFile, StoredKey, StoredProposal, Visit,
+    Reseal, Store, StoreError, StoredFile, StoredKey, StoredProposal, Visit, WebhookCursor,
 };
 
 /// How long a connection waits for a lock held by another connection (another process on
@@ -104,7 +104,38 @@ const MIGRATIONS: &[&str] = &[
          CHECK ((state = 'open') = (closed_by IS NULL))
      ) STRICT;
      CREATE INDEX proposals_by_gun ON proposals (gun, id);",
+    // 2 -> 3: the roles each changefeed entry wrote (`Change::roles`, as JSON; older
+    // entries keep the empty text: none recorded), and webhook delivery cursors, which are
+    // kept by subscription name, not by repository, so deleting one leaves them.
+    "ALTER TABLE changefeed ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+
+     CREATE TABLE webhook_cursors (
+         name              TEXT    PRIMARY KEY,
+         cursor            INTEGER NOT NULL,
+         attempts          INTEGER NOT NULL CHECK (attempts BETWEEN 0 AND 4294967295),
+         next_attempt_at   INTEGER,
+         dead              INTEGER NOT NULL CHECK (dead IN (0, 1)),
+         last_error        TEXT,
+         last_delivered_at INTEGER,
+         lease_owner       TEXT,
+         lease_until       INTEGER
+     ) STRICT;",
 ];
+
+/// The columns [`change`] reads, in its order (a macro, for `concat!`).
+macro_rules! change_columns {
+    () => {
+        "id, gun, version, sha256, category, created_at, roles"
+    };
+}
+
+/// The columns [`webhook_cursor`] reads, in its order (a macro, for `concat!`).
+macro_rules! webhook_columns {
+    () => {
+        "name, cursor, attempts, next_attempt_at, dead, last_error, last_delivered_at, \
+         lease_owner, lease_until"
+    };
+}
 
 /// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`): with
 /// `body` the whole row, with `no body` an empty blob in the body's place, so a list does
@@ -523,7 +554,7 @@ impl Store for SqliteStore {
             tx.commit().map_err(backend("delete commit"))?;
             return Ok(false);
         }
-        insert_change(&tx, gun, 0, "", ChangeCategory::Deletion, now)?;
+        insert_change(&tx, gun, 0, "", ChangeCategory::Deletion, &[], now)?;
         tx.commit().map_err(backend("delete commit"))?;
         Ok(true)
     }
@@ -541,36 +572,68 @@ impl Store for SqliteStore {
         // fixed text, so the statement cache serves it.
         let sql = match (direction, cursor.is_some(), gun.is_some()) {
             (Direction::Forward, false, false) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  ORDER BY id ASC LIMIT ?1"
+                )
             }
             (Direction::Forward, true, false) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  WHERE id > ?2 ORDER BY id ASC LIMIT ?1"
+                )
             }
             (Direction::Forward, false, true) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  WHERE gun = ?3 ORDER BY id ASC LIMIT ?1"
+                )
             }
             (Direction::Forward, true, true) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  WHERE id > ?2 AND gun = ?3 ORDER BY id ASC LIMIT ?1"
+                )
             }
             (Direction::Backward, false, false) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  ORDER BY id DESC LIMIT ?1"
+                )
             }
             (Direction::Backward, true, false) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  WHERE id < ?2 ORDER BY id DESC LIMIT ?1"
+                )
             }
             (Direction::Backward, false, true) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  WHERE gun = ?3 ORDER BY id DESC LIMIT ?1"
+                )
             }
             (Direction::Backward, true, true) => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+                concat!(
+                    "SELECT ",
+                    change_columns!(),
+                    " FROM changefeed
                  WHERE id < ?2 AND gun = ?3 ORDER BY id DESC LIMIT ?1"
+                )
             }
         };
         self.readers.with(|conn| {
@@ -732,6 +795,110 @@ impl Store for SqliteStore {
         self.import_records(records)
     }
 
+    fn claim_webhook(
+        &self,
+        name: &str,
+        owner: &str,
+        start: i64,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<WebhookCursor>, StoreError> {
+        const OP: &str = "claim webhook";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        // A conflicting row is updated, and returned, only when the lease is free, expired
+        // or already the owner's; otherwise nothing is written and no row comes back.
+        let claimed = tx
+            .prepare_cached(concat!(
+                "INSERT INTO webhook_cursors (name, cursor, attempts, dead, lease_owner,
+                     lease_until)
+                 VALUES (?1, ?2, 0, 0, ?3, ?5)
+                 ON CONFLICT (name) DO UPDATE
+                     SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+                     WHERE lease_owner IS NULL OR lease_owner = excluded.lease_owner
+                         OR lease_until IS NULL OR lease_until <= ?4
+                 RETURNING ",
+                webhook_columns!()
+            ))
+            .map_err(backend(OP))?
+            .query(params![name, start, owner, now.unix(), until.unix()])
+            .map_err(backend(OP))?
+            .next()
+            .map_err(backend(OP))?
+            .map(webhook_cursor)
+            .transpose()?;
+        tx.commit().map_err(backend(OP))?;
+        Ok(claimed)
+    }
+
+    fn save_webhook(&self, owner: &str, state: &WebhookCursor) -> Result<bool, StoreError> {
+        const OP: &str = "save webhook";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let saved = tx
+            .prepare_cached(
+                "UPDATE webhook_cursors
+                 SET cursor = ?1, attempts = ?2, next_attempt_at = ?3, dead = ?4,
+                     last_error = ?5, last_delivered_at = ?6
+                 WHERE name = ?7 AND lease_owner = ?8",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    state.cursor,
+                    state.attempts,
+                    state.next_attempt_at.map(Timestamp::unix),
+                    state.dead,
+                    state.last_error,
+                    state.last_delivered_at.map(Timestamp::unix),
+                    state.name,
+                    owner
+                ])
+            })
+            .map_err(backend(OP))?;
+        tx.commit().map_err(backend(OP))?;
+        Ok(saved == 1)
+    }
+
+    fn webhook_cursors(&self) -> Result<Vec<WebhookCursor>, StoreError> {
+        const OP: &str = "read webhook cursors";
+        self.readers.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    webhook_columns!(),
+                    " FROM webhook_cursors ORDER BY name"
+                ))
+                .map_err(backend(OP))?;
+            let mut rows = stmt.query([]).map_err(backend(OP))?;
+            let mut cursors = Vec::new();
+            while let Some(row) = rows.next().map_err(backend(OP))? {
+                cursors.push(webhook_cursor(row)?);
+            }
+            Ok(cursors)
+        })
+    }
+
+    fn resume_webhook(&self, name: &str) -> Result<bool, StoreError> {
+        const OP: &str = "resume webhook";
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend(OP))?;
+        let resumed = tx
+            .execute(
+                "UPDATE webhook_cursors SET dead = 0, attempts = 0, next_attempt_at = NULL
+                 WHERE name = ?1",
+                [name],
+            )
+            .map_err(backend(OP))?;
+        tx.commit().map_err(backend(OP))?;
+        Ok(resumed == 1)
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         let path = &self.readers.path;
         // A database file deleted or replaced under the server would still answer queries
@@ -854,6 +1021,7 @@ impl SqliteStore {
             ts_version,
             &ts_sha256,
             ChangeCategory::Update,
+            &super::roles_of(files),
             now,
         )?;
         if let Some(closing) = closing {
@@ -889,10 +1057,11 @@ impl SqliteStore {
                     visit(Record::File { gun, file })?;
                 }
                 let mut changes = tx
-                    .prepare(
-                        "SELECT id, gun, version, sha256, category, created_at FROM changefeed
-                         ORDER BY id",
-                    )
+                    .prepare(concat!(
+                        "SELECT ",
+                        change_columns!(),
+                        " FROM changefeed ORDER BY id"
+                    ))
                     .map_err(backend(OP))?;
                 let mut rows = changes.query([]).map_err(backend(OP))?;
                 while let Some(row) = rows.next().map_err(backend(OP))? {
@@ -927,6 +1096,17 @@ impl SqliteStore {
                 while let Some(row) = rows.next().map_err(backend(OP))? {
                     visit(Record::Proposal(stored_proposal(row)?))?;
                 }
+                let mut cursors = tx
+                    .prepare(concat!(
+                        "SELECT ",
+                        webhook_columns!(),
+                        " FROM webhook_cursors ORDER BY name"
+                    ))
+                    .map_err(backend(OP))?;
+                let mut rows = cursors.query([]).map_err(backend(OP))?;
+                while let Some(row) = rows.next().map_err(backend(OP))? {
+                    visit(Record::WebhookCursor(webhook_cursor(row)?))?;
+                }
             }
             tx.finish().map_err(backend(OP))
         })
@@ -945,7 +1125,8 @@ impl SqliteStore {
         let used: i64 = tx
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM tuf_files) + (SELECT COUNT(*) FROM changefeed)
-                      + (SELECT COUNT(*) FROM online_keys) + (SELECT COUNT(*) FROM proposals)",
+                      + (SELECT COUNT(*) FROM online_keys) + (SELECT COUNT(*) FROM proposals)
+                      + (SELECT COUNT(*) FROM webhook_cursors)",
                 [],
                 |row| row.get(0),
             )
@@ -1002,15 +1183,35 @@ impl SqliteStore {
                     ],
                 ),
                 Record::Change(c) => tx.execute(
-                    "INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO changefeed (id, gun, version, sha256, category, created_at,
+                         roles)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         c.id,
                         c.gun,
                         i64::try_from(c.version).unwrap_or(i64::MAX),
                         c.sha256,
                         c.category.as_str(),
-                        c.created_at.unix()
+                        c.created_at.unix(),
+                        super::encode_roles(&c.roles)
+                    ],
+                ),
+                Record::WebhookCursor(w) => tx.execute(
+                    concat!(
+                        "INSERT INTO webhook_cursors (",
+                        webhook_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    ),
+                    params![
+                        w.name,
+                        w.cursor,
+                        w.attempts,
+                        w.next_attempt_at.map(Timestamp::unix),
+                        w.dead,
+                        w.last_error,
+                        w.last_delivered_at.map(Timestamp::unix),
+                        w.lease_owner,
+                        w.lease_until.map(Timestamp::unix)
                     ],
                 ),
                 Record::Key { gun, role, key } => tx.execute(
@@ -1158,22 +1359,30 @@ fn close_open_proposal(
     }
 }
 
-/// Appends one changefeed entry inside `tx` and returns its id.
+/// Appends one changefeed entry, recording `roles`, inside `tx` and returns its id.
 fn insert_change(
     tx: &rusqlite::Transaction<'_>,
     gun: &Gun,
     version: i64,
     sha256: &str,
     category: ChangeCategory,
+    roles: &[(String, u64)],
     now: Timestamp,
 ) -> Result<i64, StoreError> {
     tx.prepare_cached(
-        "INSERT INTO changefeed (gun, version, sha256, category, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        "INSERT INTO changefeed (gun, version, sha256, category, created_at, roles)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )
     .and_then(|mut stmt| {
         stmt.query_row(
-            params![gun.as_str(), version, sha256, category.as_str(), now.unix()],
+            params![
+                gun.as_str(),
+                version,
+                sha256,
+                category.as_str(),
+                now.unix(),
+                super::encode_roles(roles)
+            ],
             |row| row.get(0),
         )
     })
@@ -1223,7 +1432,7 @@ fn stored_key(row: &Row<'_>) -> rusqlite::Result<StoredKey> {
     })
 }
 
-/// Reads `id, gun, version, sha256, category, created_at`.
+/// Reads the columns of `change_columns!`.
 fn change(row: &Row<'_>) -> Result<Change, StoreError> {
     const OP: &str = "read changefeed";
     let category: String = row.get(4).map_err(backend(OP))?;
@@ -1236,14 +1445,38 @@ fn change(row: &Row<'_>) -> Result<Change, StoreError> {
             )))
         }
     };
+    let id: i64 = row.get(0).map_err(backend(OP))?;
+    let roles: String = row.get(6).map_err(backend(OP))?;
     Ok(Change {
-        id: row.get(0).map_err(backend(OP))?,
+        id,
         gun: row.get(1).map_err(backend(OP))?,
         version: row.get(2).map_err(backend(OP))?,
         sha256: row.get(3).map_err(backend(OP))?,
         category,
         created_at: Timestamp::from_unix(row.get(5).map_err(backend(OP))?),
-        roles: Vec::new(),
+        roles: super::decode_roles("sqlite", id, &roles)?,
+    })
+}
+
+/// Reads the columns of `webhook_columns!`.
+fn webhook_cursor(row: &Row<'_>) -> Result<WebhookCursor, StoreError> {
+    const OP: &str = "read webhook cursor";
+    let time = |i: usize| -> Result<Option<Timestamp>, StoreError> {
+        Ok(row
+            .get::<_, Option<i64>>(i)
+            .map_err(backend(OP))?
+            .map(Timestamp::from_unix))
+    };
+    Ok(WebhookCursor {
+        name: row.get(0).map_err(backend(OP))?,
+        cursor: row.get(1).map_err(backend(OP))?,
+        attempts: row.get(2).map_err(backend(OP))?,
+        next_attempt_at: time(3)?,
+        dead: row.get(4).map_err(backend(OP))?,
+        last_error: row.get(5).map_err(backend(OP))?,
+        last_delivered_at: time(6)?,
+        lease_owner: row.get(7).map_err(backend(OP))?,
+        lease_until: time(8)?,
     })
 }
 
@@ -1568,6 +1801,42 @@ mod tests {
         drop(conn);
         let err = SqliteStore::open(&path).expect_err("newer schema");
         assert!(err.to_string().contains("99"), "{err}");
+    }
+
+    #[test]
+    fn a_database_built_by_the_first_two_steps_migrates_with_empty_roles() {
+        let dir = TempDir::new().expect("tempdir");
+        let path = dir.path().join("vouch.db");
+        {
+            // What a server of schema 2 wrote: its steps only, and one changefeed entry.
+            let conn = Connection::open(&path).expect("raw open");
+            for step in &MIGRATIONS[..2] {
+                conn.execute_batch(step).expect("step");
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO changefeed (gun, version, sha256, category, created_at)
+                 VALUES ('registry.example/app', 1, 'abc', 'update', 1900000000);",
+            )
+            .expect("schema 2 data");
+        }
+        let store = SqliteStore::open(&path).expect("open migrates");
+        let old = all_changes(&store, None);
+        assert_eq!(
+            old.iter()
+                .map(|c| (c.id, c.version, c.roles.clone()))
+                .collect::<Vec<_>>(),
+            vec![(1, 1, vec![])]
+        );
+        assert_eq!(store.webhook_cursors().expect("cursors"), vec![]);
+        let g = gun("registry.example/app");
+        store
+            .publish(&g, None, &[file("timestamp", 2)], NOW)
+            .expect("publish");
+        assert_eq!(
+            all_changes(&store, None)[1].roles,
+            vec![("timestamp".to_owned(), 2)]
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@
 //!   AND revision = $n`; a concurrent writer of the same row waits for its lock, then
 //!   re-reads the row and matches nothing. Publishing one takes the repository's row lock,
 //!   then the proposal's (`FOR UPDATE`), and marks it published in the statement that appends
-//!   the changefeed entry, which so stays the last.
+//!   the changefeed entry, which so stays the last;
+//! - **webhook delivery leases**: claiming one is a single `INSERT ... ON CONFLICT DO UPDATE
+//!   ... WHERE` the lease is free, expired or the claimer's own: a concurrent claim waits for
+//!   the row lock, then re-checks the condition against the row the first one wrote, so at
+//!   most one of them gets it. Saving a cursor is a single `UPDATE ... WHERE lease_owner =
+//!   $n`, which so writes nothing once another owner took the lease over.
 //!
 //! The schema carries its version in `vouch_schema`; [`PostgresStore::open`] applies the
 //! missing steps in one transaction under an advisory lock, so replicas starting at once
@@ -45,7 +50,7 @@ use vouch_tuf::time::Timestamp;
 use self::pool::{Failure, Pool};
 use super::{
     Change, ChangeCategory, Closing, Direction, NewFile, NewProposal, ProposalState, Record,
-    Reseal, Store, StoreError, StoredFile, StoredKey, StoredProposal, Visit,
+    Reseal, Store, StoreError, StoredFile, StoredKey, StoredProposal, Visit, WebhookCursor,
 };
 
 /// The advisory lock key that serialises schema migrations (any constant unlikely to be
@@ -118,7 +123,38 @@ const MIGRATIONS: &[&str] = &[
          CHECK ((state = 'open') = (closed_by IS NULL))
      );
      CREATE INDEX proposals_by_gun ON proposals (gun, id);",
+    // 2 -> 3: the roles each changefeed entry wrote (`Change::roles`, as JSON; older
+    // entries keep the empty text: none recorded), and webhook delivery cursors, which are
+    // kept by subscription name, not by repository, so deleting one leaves them.
+    "ALTER TABLE changefeed ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+
+     CREATE TABLE webhook_cursors (
+         name              TEXT    PRIMARY KEY,
+         cursor            BIGINT  NOT NULL,
+         attempts          BIGINT  NOT NULL CHECK (attempts BETWEEN 0 AND 4294967295),
+         next_attempt_at   BIGINT,
+         dead              BOOLEAN NOT NULL,
+         last_error        TEXT,
+         last_delivered_at BIGINT,
+         lease_owner       TEXT,
+         lease_until       BIGINT
+     );",
 ];
+
+/// The columns [`change`] reads, in its order (a macro, for `concat!`).
+macro_rules! change_columns {
+    () => {
+        "id, gun, version, sha256, category, created_at, roles"
+    };
+}
+
+/// The columns [`webhook_cursor`] reads, in its order (a macro, for `concat!`).
+macro_rules! webhook_columns {
+    () => {
+        "name, cursor, attempts, next_attempt_at, dead, last_error, last_delivered_at, \
+         lease_owner, lease_until"
+    };
+}
 
 /// The columns [`stored_proposal`] reads, in its order (a macro, for `concat!`): with
 /// `body` the whole row, with `no body` an empty value in the body's place, so a list does
@@ -381,16 +417,16 @@ impl PostgresStore {
         Self::append_change_closing(
             tx,
             gun,
-            ts_version.unwrap_or(0),
-            &ts_sha256,
+            (ts_version.unwrap_or(0), &ts_sha256),
             ChangeCategory::Update,
+            &super::roles_of(files),
             closing,
             now,
         )
     }
 
-    /// Appends a changefeed entry (the last statement before commit: see the module
-    /// documentation) and returns its id.
+    /// Appends a changefeed entry without roles (the last statement before commit: see the
+    /// module documentation) and returns its id.
     fn append_change(
         tx: &mut Transaction<'_>,
         gun: &Gun,
@@ -399,22 +435,24 @@ impl PostgresStore {
         category: ChangeCategory,
         now: Timestamp,
     ) -> Result<i64, Failure> {
-        Self::append_change_closing(tx, gun, version, sha256, category, None, now)
+        Self::append_change_closing(tx, gun, (version, sha256), category, &[], None, now)
     }
 
-    /// [`Self::append_change`], and with `closing` marks that open proposal published by
-    /// the entry in the same statement, so the changefeed counter stays the last one taken;
-    /// fails with [`StoreError::ProposalChanged`] (the caller rolls back) unless the
-    /// proposal is open at `closing.revision`.
+    /// [`Self::append_change`] of the timestamp `(version, sha256)`, recording `roles`, and
+    /// with `closing` marks that open proposal published by the entry in the same
+    /// statement, so the changefeed counter stays the last one taken; fails with
+    /// [`StoreError::ProposalChanged`] (the caller rolls back) unless the proposal is open
+    /// at `closing.revision`.
     fn append_change_closing(
         tx: &mut Transaction<'_>,
         gun: &Gun,
-        version: i64,
-        sha256: &str,
+        (version, sha256): (i64, &str),
         category: ChangeCategory,
+        roles: &[(String, u64)],
         closing: Option<&Closing<'_>>,
         now: Timestamp,
     ) -> Result<i64, Failure> {
+        let roles = super::encode_roles(roles);
         if let Some(closing) = closing {
             let changed = || StoreError::ProposalChanged {
                 gun: gun.as_str().to_owned(),
@@ -424,8 +462,9 @@ impl PostgresStore {
             let row = tx.query_typed_opt(
                 "WITH next AS (UPDATE changefeed_last SET id = id + 1 RETURNING id),
                  entry AS (
-                     INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
-                     SELECT next.id, $1, $2, $3, $4, $5 FROM next
+                     INSERT INTO changefeed (id, gun, version, sha256, category, created_at,
+                         roles)
+                     SELECT next.id, $1, $2, $3, $4, $5, $11 FROM next
                      RETURNING id
                  )
                  UPDATE proposals
@@ -446,14 +485,15 @@ impl PostgresStore {
                     (&closing.by, Type::TEXT),
                     (&closing.id, Type::INT8),
                     (&revision, Type::INT8),
+                    (&roles.as_str(), Type::TEXT),
                 ],
             )?;
             return row.map(|row| row.get(0)).ok_or_else(|| changed().into());
         }
         let row = tx.query_typed_one(
             "WITH next AS (UPDATE changefeed_last SET id = id + 1 RETURNING id)
-             INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
-             SELECT next.id, $1, $2, $3, $4, $5 FROM next
+             INSERT INTO changefeed (id, gun, version, sha256, category, created_at, roles)
+             SELECT next.id, $1, $2, $3, $4, $5, $6 FROM next
              RETURNING id",
             &[
                 (&gun.as_str(), Type::TEXT),
@@ -461,6 +501,7 @@ impl PostgresStore {
                 (&sha256, Type::TEXT),
                 (&category.as_str(), Type::TEXT),
                 (&now.unix(), Type::INT8),
+                (&roles.as_str(), Type::TEXT),
             ],
         )?;
         Ok(row.get(0))
@@ -758,16 +799,20 @@ impl Store for PostgresStore {
         // Unnamed statements are planned with their parameters' values, so the NULL tests
         // fold away and each shape uses the index it needs.
         let sql = match direction {
-            Direction::Forward => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+            Direction::Forward => concat!(
+                "SELECT ",
+                change_columns!(),
+                " FROM changefeed
                  WHERE ($2::BIGINT IS NULL OR id > $2) AND ($3::TEXT IS NULL OR gun = $3)
                  ORDER BY id ASC LIMIT $1"
-            }
-            Direction::Backward => {
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
+            ),
+            Direction::Backward => concat!(
+                "SELECT ",
+                change_columns!(),
+                " FROM changefeed
                  WHERE ($2::BIGINT IS NULL OR id < $2) AND ($3::TEXT IS NULL OR gun = $3)
                  ORDER BY id DESC LIMIT $1"
-            }
+            ),
         };
         let gun = gun.map(Gun::as_str);
         self.transaction("read changefeed", Access::Read, |tx| {
@@ -861,6 +906,92 @@ impl Store for PostgresStore {
         })
     }
 
+    fn claim_webhook(
+        &self,
+        name: &str,
+        owner: &str,
+        start: i64,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<WebhookCursor>, StoreError> {
+        self.transaction("claim webhook", Access::Write, |tx| {
+            // A conflicting row is updated, and returned, only when the lease is free,
+            // expired or already the owner's; a concurrent claim waits for the row lock and
+            // re-checks this against the row the first one wrote.
+            tx.query_typed_opt(
+                concat!(
+                    "INSERT INTO webhook_cursors AS w (name, cursor, attempts, dead,
+                         lease_owner, lease_until)
+                     VALUES ($1, $2, 0, FALSE, $3, $5)
+                     ON CONFLICT (name) DO UPDATE
+                         SET lease_owner = EXCLUDED.lease_owner,
+                             lease_until = EXCLUDED.lease_until
+                         WHERE w.lease_owner IS NULL OR w.lease_owner = EXCLUDED.lease_owner
+                             OR w.lease_until IS NULL OR w.lease_until <= $4
+                     RETURNING ",
+                    webhook_columns!()
+                ),
+                &[
+                    (&name, Type::TEXT),
+                    (&start, Type::INT8),
+                    (&owner, Type::TEXT),
+                    (&now.unix(), Type::INT8),
+                    (&until.unix(), Type::INT8),
+                ],
+            )?
+            .as_ref()
+            .map(webhook_cursor)
+            .transpose()
+        })
+    }
+
+    fn save_webhook(&self, owner: &str, state: &WebhookCursor) -> Result<bool, StoreError> {
+        self.transaction("save webhook", Access::Write, |tx| {
+            let saved = tx.execute_typed(
+                "UPDATE webhook_cursors
+                 SET cursor = $1, attempts = $2, next_attempt_at = $3, dead = $4,
+                     last_error = $5, last_delivered_at = $6
+                 WHERE name = $7 AND lease_owner = $8",
+                &[
+                    (&state.cursor, Type::INT8),
+                    (&i64::from(state.attempts), Type::INT8),
+                    (&state.next_attempt_at.map(Timestamp::unix), Type::INT8),
+                    (&state.dead, Type::BOOL),
+                    (&state.last_error.as_deref(), Type::TEXT),
+                    (&state.last_delivered_at.map(Timestamp::unix), Type::INT8),
+                    (&state.name.as_str(), Type::TEXT),
+                    (&owner, Type::TEXT),
+                ],
+            )?;
+            Ok(saved == 1)
+        })
+    }
+
+    fn webhook_cursors(&self) -> Result<Vec<WebhookCursor>, StoreError> {
+        self.transaction("read webhook cursors", Access::Read, |tx| {
+            let rows = tx.query_typed(
+                concat!(
+                    "SELECT ",
+                    webhook_columns!(),
+                    " FROM webhook_cursors ORDER BY name COLLATE \"C\""
+                ),
+                &[],
+            )?;
+            rows.iter().map(webhook_cursor).collect()
+        })
+    }
+
+    fn resume_webhook(&self, name: &str) -> Result<bool, StoreError> {
+        self.transaction("resume webhook", Access::Write, |tx| {
+            let resumed = tx.execute_typed(
+                "UPDATE webhook_cursors SET dead = FALSE, attempts = 0, next_attempt_at = NULL
+                 WHERE name = $1",
+                &[(&name, Type::TEXT)],
+            )?;
+            Ok(resumed == 1)
+        })
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         self.transaction("ping", Access::Read, |tx| {
             tx.query_typed("SELECT id FROM changefeed_last", &[])?;
@@ -916,8 +1047,7 @@ impl Store for PostgresStore {
             }
             drop(files);
             let mut changes = tx.query_typed_raw(
-                "SELECT id, gun, version, sha256, category, created_at FROM changefeed
-                 ORDER BY id",
+                concat!("SELECT ", change_columns!(), " FROM changefeed ORDER BY id"),
                 Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
             )?;
             while let Some(row) = changes.next()? {
@@ -953,6 +1083,18 @@ impl Store for PostgresStore {
             while let Some(row) = proposals.next()? {
                 visit(Record::Proposal(stored_proposal(&row)?))?;
             }
+            drop(proposals);
+            let mut cursors = tx.query_typed_raw(
+                concat!(
+                    "SELECT ",
+                    webhook_columns!(),
+                    " FROM webhook_cursors ORDER BY name COLLATE \"C\""
+                ),
+                Vec::<(&(dyn postgres::types::ToSql + Sync), Type)>::new(),
+            )?;
+            while let Some(row) = cursors.next()? {
+                visit(Record::WebhookCursor(webhook_cursor(&row)?))?;
+            }
             Ok(())
         })
     }
@@ -965,13 +1107,15 @@ impl Store for PostgresStore {
         self.transaction(OP, Access::Write, |tx| {
             tx.batch_execute(
                 "SET LOCAL statement_timeout = 0;
-                 LOCK TABLE tuf_files, changefeed, online_keys, repositories, proposals
+                 LOCK TABLE tuf_files, changefeed, online_keys, repositories, proposals,
+                     webhook_cursors
                      IN EXCLUSIVE MODE",
             )?;
             let used: i64 = tx
                 .query_typed_one(
                     "SELECT (SELECT COUNT(*) FROM tuf_files) + (SELECT COUNT(*) FROM changefeed)
-                          + (SELECT COUNT(*) FROM online_keys) + (SELECT COUNT(*) FROM proposals)",
+                          + (SELECT COUNT(*) FROM online_keys) + (SELECT COUNT(*) FROM proposals)
+                          + (SELECT COUNT(*) FROM webhook_cursors)",
                     &[],
                 )?
                 .get(0);
@@ -1001,8 +1145,9 @@ impl Store for PostgresStore {
                     }
                     Record::Change(c) => {
                         tx.query_typed(
-                            "INSERT INTO changefeed (id, gun, version, sha256, category, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6)",
+                            "INSERT INTO changefeed (id, gun, version, sha256, category, created_at,
+                                 roles)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
                             &[
                                 (&c.id, Type::INT8),
                                 (&c.gun.as_str(), Type::TEXT),
@@ -1010,9 +1155,11 @@ impl Store for PostgresStore {
                                 (&c.sha256.as_str(), Type::TEXT),
                                 (&c.category.as_str(), Type::TEXT),
                                 (&c.created_at.unix(), Type::INT8),
+                                (&super::encode_roles(&c.roles).as_str(), Type::TEXT),
                             ],
                         )?;
                     }
+                    Record::WebhookCursor(w) => insert_webhook_cursor(tx, &w)?,
                     Record::Key { gun, role, key } => {
                         let gun = Gun::new(&gun).map_err(|e| {
                             StoreError::Backend(format!("postgres {OP}: online key of {gun:?}: {e}"))
@@ -1034,6 +1181,29 @@ impl Store for PostgresStore {
             Ok(n)
         })
     }
+}
+
+/// Writes `w` exactly as given (lease included), for [`Store::import`].
+fn insert_webhook_cursor(tx: &mut Transaction<'_>, w: &WebhookCursor) -> Result<(), Failure> {
+    tx.query_typed(
+        concat!(
+            "INSERT INTO webhook_cursors (",
+            webhook_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ),
+        &[
+            (&w.name.as_str(), Type::TEXT),
+            (&w.cursor, Type::INT8),
+            (&i64::from(w.attempts), Type::INT8),
+            (&w.next_attempt_at.map(Timestamp::unix), Type::INT8),
+            (&w.dead, Type::BOOL),
+            (&w.last_error.as_deref(), Type::TEXT),
+            (&w.last_delivered_at.map(Timestamp::unix), Type::INT8),
+            (&w.lease_owner.as_deref(), Type::TEXT),
+            (&w.lease_until.map(Timestamp::unix), Type::INT8),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Writes `p` exactly as given (id, revision, state and times), for [`Store::import`].
@@ -1121,7 +1291,7 @@ fn stored_key(row: &Row) -> StoredKey {
     }
 }
 
-/// Reads `id, gun, version, sha256, category, created_at`.
+/// Reads the columns of `change_columns!`.
 fn change(row: &Row) -> Result<Change, Failure> {
     let category: String = row.get(4);
     let category = match category.as_str() {
@@ -1135,13 +1305,37 @@ fn change(row: &Row) -> Result<Change, Failure> {
         }
     };
     let version: i64 = row.get(2);
+    let id: i64 = row.get(0);
+    let roles: &str = row.get(6);
     Ok(Change {
-        id: row.get(0),
+        id,
         gun: row.get(1),
         version: version as u64,
         sha256: row.get(3),
         category,
         created_at: Timestamp::from_unix(row.get(5)),
-        roles: Vec::new(),
+        roles: super::decode_roles("postgres", id, roles)?,
+    })
+}
+
+/// Reads the columns of `webhook_columns!`.
+fn webhook_cursor(row: &Row) -> Result<WebhookCursor, Failure> {
+    let name: String = row.get(0);
+    let attempts: i64 = row.get(2);
+    let time = |i: usize| row.get::<_, Option<i64>>(i).map(Timestamp::from_unix);
+    Ok(WebhookCursor {
+        attempts: u32::try_from(attempts).map_err(|_| {
+            StoreError::Backend(format!(
+                "postgres read webhook cursor: {name} has {attempts} attempts"
+            ))
+        })?,
+        name,
+        cursor: row.get(1),
+        next_attempt_at: time(3),
+        dead: row.get(4),
+        last_error: row.get(5),
+        last_delivered_at: time(6),
+        lease_owner: row.get(7),
+        lease_until: time(8),
     })
 }
