@@ -72,6 +72,20 @@ pub struct Scope {
 pub struct ScopeGlob(String);
 
 impl ScopeGlob {
+    /// A pattern of this dialect (webhook subscriptions name the repositories they follow
+    /// with it); an empty one is refused.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        if pattern.is_empty() {
+            return Err("an empty repository pattern".into());
+        }
+        Ok(ScopeGlob(pattern.to_owned()))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// True when `gun` matches.
     pub fn matches(&self, gun: &str) -> bool {
         glob(self.0.as_bytes(), gun.as_bytes())

@@ -46,6 +46,92 @@ pub struct Config {
     pub proposals: ProposalsConfig,
     /// Trust-change events: the Server-Sent Events streams of the changefeed.
     pub events: EventsConfig,
+    /// Signed webhooks: trust changes delivered to subscribers' URLs.
+    pub webhooks: WebhooksConfig,
+}
+
+/// Signed webhooks (Standard Webhooks): where trust changes are delivered, how deliveries
+/// are signed and retried, and which destinations are allowed.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// The server's ed25519 key signing every delivery (`v1a`), a PKCS#8 PEM file; made
+    /// on first start when absent (default `webhook-signing.pem` in the data directory).
+    /// Replicas must share one: deliveries from any of them verify with one public key.
+    pub signing_key_file: Option<PathBuf>,
+    /// URL prefixes a subscription's URL must start with (`https://hooks.example.com/`);
+    /// empty: any URL (still subject to the address rules).
+    pub allowed_urls: Vec<String>,
+    /// Whether destinations may be (or resolve to) loopback, private, link-local or other
+    /// non-public addresses (default false: refused, so a subscription cannot reach the
+    /// server's own network).
+    pub allow_private_addresses: bool,
+    /// Whether `http://` destinations are allowed (default false: `https://` only).
+    pub allow_http: bool,
+    /// Attempts at one event before its subscription is marked dead (default 15).
+    pub max_attempts: u32,
+    /// Seconds one delivery may take, connection included (default 10).
+    pub timeout_seconds: u64,
+    /// The first retry's delay in milliseconds; each later one doubles, with jitter
+    /// (default 1000).
+    pub backoff_initial_ms: u64,
+    /// The longest delay between retries, in seconds (default 600).
+    pub backoff_max_seconds: u64,
+    /// How long a replica's claim to deliver a subscription lasts without renewal (default
+    /// 30 s): another replica takes over that long after one dies.
+    pub lease_seconds: u64,
+    /// The subscriptions.
+    pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            signing_key_file: None,
+            allowed_urls: Vec::new(),
+            allow_private_addresses: false,
+            allow_http: false,
+            max_attempts: 15,
+            timeout_seconds: 10,
+            backoff_initial_ms: 1000,
+            backoff_max_seconds: 600,
+            lease_seconds: 30,
+            subscriptions: Vec::new(),
+        }
+    }
+}
+
+/// One webhook subscription.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    /// A name (letters, digits, `-`, `_`, `.`; at most 64): its delivery cursor is stored
+    /// under it, so renaming a subscription starts it afresh.
+    pub name: String,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// Repositories whose changes are delivered, as token-scope globs (`*` crosses `/`);
+    /// default every repository.
+    #[serde(default = "every_repository")]
+    pub guns: Vec<String>,
+    /// A file holding a Standard Webhooks secret (`whsec_` and base64 of at least 24
+    /// bytes): deliveries then also carry an HMAC-SHA256 (`v1`) signature.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+fn every_repository() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+impl std::fmt::Debug for SubscriptionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionConfig")
+            .field("name", &self.name)
+            .field("url", &crate::webhooks::redact_url(&self.url))
+            .field("guns", &self.guns)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The event streams (`GET /v2/_trust/events`, `/v2/{gun}/_trust/events`): how many may be
@@ -327,6 +413,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             proposals: ProposalsConfig::default(),
             events: EventsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -682,6 +769,7 @@ impl Config {
             1,
             "positive",
         )?;
+        crate::webhooks::check_config(&self.webhooks)?;
         let st = &self.storage;
         at_least(
             "storage",

@@ -37,6 +37,7 @@
 //!   check it with `validate` (pure, no IO), sign with `keys`, store in one transaction;
 //!   it fails with a `ServiceError`, which knows nothing of HTTP;
 //! - `error` is the one mapping from failures to HTTP responses;
+//! - `webhooks` delivers the changefeed to subscribers' URLs, signed (Standard Webhooks);
 //! - `events` follows the changefeed (for this process's caches, and into the buffer the
 //!   event streams read);
 //! - `metrics` counts requests, publishes, rejections, signatures and expiry for `/metrics`;
@@ -68,6 +69,7 @@ mod run;
 mod service;
 pub mod store;
 mod validate;
+mod webhooks;
 
 // Serving.
 pub use http::{app, AppState};
@@ -78,7 +80,8 @@ pub use service::Clock;
 pub use config::{
     AuthConfig, Backend, CacheConfig, Capacity, Config, ConfigError, EventsConfig, JwtConfig,
     JwtKeyConfig, KeysConfig, LifetimeConfig, Limits, LogFormat, MetricsAccess, MetricsConfig,
-    ProposalsConfig, StorageConfig, Timeouts, TlsConfig, TokenConfig,
+    ProposalsConfig, StorageConfig, SubscriptionConfig, Timeouts, TlsConfig, TokenConfig,
+    WebhooksConfig,
 };
 
 // Maintenance.

@@ -41,13 +41,14 @@ fn expiry_cost(gun: &str, role: &str, sha256: &str) -> usize {
 }
 
 /// The route classes requests are counted by.
-pub const ROUTE_CLASSES: [&str; 11] = [
+pub const ROUTE_CLASSES: [&str; 12] = [
     "metadata",
     "publish",
     "key",
     "delete",
     "changefeed",
     "events",
+    "webhooks",
     "proposals",
     "base",
     "health",

@@ -99,17 +99,18 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
         timestamp: config.lifetimes.timestamp_seconds,
         snapshot: config.lifetimes.snapshot_seconds,
     };
-    let service = Service::new(
-        store,
-        keys,
-        lifetimes,
-        config.limits.clone(),
-        clock.unwrap_or_else(system_clock),
-    )
-    .with_proposals(config.proposals);
+    let clock = clock.unwrap_or_else(system_clock);
+    let clock_for_webhooks = clock.clone();
+    let service = Service::new(store, keys, lifetimes, config.limits.clone(), clock)
+        .with_proposals(config.proposals);
     let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(ConfigError)?;
+    let webhooks = crate::webhooks::Webhooks::new(
+        &config.webhooks,
+        &config.data_dir.join(crate::webhooks::DEFAULT_KEY_FILE),
+        clock_for_webhooks,
+    )?;
     Ok(Prepared {
-        state: AppState::new(service, auth, config).map_err(|e| {
+        state: AppState::new(service, auth, config, webhooks).map_err(|e| {
             anyhow::anyhow!("reading the changefeed of {}: {e}", backend.describe())
         })?,
         admin_token_file: Some(config.admin_token_path()),
@@ -196,6 +197,9 @@ pub async fn serve_with(
             },
         ))
     };
+    let deliveries = state
+        .webhooks()
+        .spawn(state.store(), state.events().clone());
     // Streams are endless responses: they end when the server stops accepting, so that
     // shutdown does not wait for them.
     let shutdown = {
@@ -236,5 +240,8 @@ pub async fn serve_with(
     vouch_serve::serve_with_limits(listener, service, options, limits, shutdown).await;
     sweeper.abort();
     follower.abort();
+    for d in deliveries {
+        d.abort();
+    }
     Ok(())
 }

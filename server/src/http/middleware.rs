@@ -32,6 +32,7 @@ pub(super) fn route_class(method: &Method, path: &str) -> &'static str {
         Ok(Shape::Base) => "base",
         Ok(Shape::Changefeed(_)) => "changefeed",
         Ok(Shape::Events(_)) => "events",
+        Ok(Shape::Webhooks(_)) => "webhooks",
         Ok(Shape::Proposals(..)) => "proposals",
         Ok(Shape::Repository(_)) => match *method {
             Method::POST => "publish",

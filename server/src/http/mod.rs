@@ -14,6 +14,8 @@
 //! - [`proposals`]: staged proposals for threshold signing (create, list, read, sign,
 //!   withdraw);
 //! - [`events`]: the changefeed as a stream of Server-Sent Events;
+//! - [`webhooks`]: the webhook subscriptions' state, the key deliveries are signed with,
+//!   and resuming a subscription that gave up;
 //! - [`keys`], [`changefeed`], [`ops`] (`/healthz`, `/readyz`, `/metrics`): the other routes;
 //! - [`auth`]: the request's token checked for a repository and an action.
 //!
@@ -35,6 +37,7 @@ mod middleware;
 mod ops;
 mod proposals;
 pub(crate) mod publish;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -57,6 +60,7 @@ use crate::events::Hub;
 use crate::metrics::Metrics;
 use crate::routes::{self, FileRef, Route, RouteError};
 use crate::service::Service;
+use crate::webhooks::Webhooks;
 use budget::ResponseBudget;
 use cache::{ReadCache, READ_CACHE_TTL};
 
@@ -73,6 +77,7 @@ pub struct AppState {
     cache: Arc<ReadCache>,
     metrics_access: MetricsAccess,
     events: Arc<Hub>,
+    webhooks: Arc<Webhooks>,
 }
 
 /// The concurrency caps and time limits requests are held to.
@@ -103,6 +108,7 @@ impl AppState {
         service: Service,
         auth: Authorizer,
         config: &Config,
+        webhooks: Webhooks,
     ) -> Result<Self, crate::store::StoreError> {
         let metrics = Arc::new(Metrics::default());
         let c = &config.capacity;
@@ -136,7 +142,13 @@ impl AppState {
             metrics_access: config.metrics.effective(&config.auth),
             metrics,
             events,
+            webhooks: Arc::new(webhooks),
         })
+    }
+
+    /// The webhook subscriptions and their signing key.
+    pub(crate) fn webhooks(&self) -> &Arc<Webhooks> {
+        &self.webhooks
     }
 
     /// The buffer of newest changefeed entries the event streams read.
@@ -248,6 +260,9 @@ async fn handle(
             changefeed::get(&st, headers, &parts.uri, gun).await
         }
         (Route::Events(gun), Method::GET) => events::get(&st, headers, &parts.uri, gun).await,
+        (Route::Webhooks, Method::GET) => webhooks::list(&st, headers).await,
+        (Route::WebhookKey, Method::GET) => Ok(webhooks::key(&st)),
+        (Route::WebhookResume(name), Method::POST) => webhooks::resume(&st, headers, name).await,
         (Route::Repository(gun), Method::POST) => publish::post(&st, gun, parts, body).await,
         (Route::Repository(gun), Method::DELETE) => publish::delete(&st, headers, gun).await,
         (Route::File(gun, FileRef::Key(role)), Method::GET) => {

@@ -47,7 +47,9 @@ pub(super) async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> R
     }
     let now = vouch_tuf::clock::Clock::now(&vouch_tuf::clock::SystemClock).unix();
     // Up to the expiry series' 16 MiB of text, made for this scrape alone.
-    let body = match st.own_body(Bytes::from(st.metrics.render(now))) {
+    let mut text = st.metrics.render(now);
+    st.webhooks().render_metrics(st.events().head(), &mut text);
+    let body = match st.own_body(Bytes::from(text)) {
         Ok(b) => b,
         Err(busy) => return busy.response(),
     };

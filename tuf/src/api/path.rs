@@ -24,6 +24,13 @@ pub enum Route {
     /// `/v2/_trust/events` (None) or `/v2/{gun}/_trust/events`: the changefeed as a stream
     /// of Server-Sent Events (see [`crate::api::event`]).
     Events(Option<Gun>),
+    /// `/v2/_trust/webhooks`: the webhook subscriptions and their delivery state (GET).
+    Webhooks,
+    /// `/v2/_trust/webhooks/key`: the public key webhook deliveries are signed with (GET).
+    WebhookKey,
+    /// `/v2/_trust/webhooks/{name}/resume`: deliver again to a subscription that gave up
+    /// (POST).
+    WebhookResume(String),
     /// `/v2/{gun}/_trust/tuf/`: publish (POST) or delete (DELETE).
     Repository(Gun),
     /// `/v2/{gun}/_trust/tuf/{file}`.
@@ -69,6 +76,7 @@ const TUF: &str = "tuf/";
 /// The changefeed below [`TRUST`].
 const CHANGEFEED: &str = "changefeed";
 const EVENTS: &str = "events";
+const WEBHOOKS: &str = "_trust/webhooks";
 /// Staged proposals below [`TRUST`].
 const PROPOSALS: &str = "proposals";
 /// A proposal's signatures below its path.
@@ -136,6 +144,9 @@ impl Route {
             Route::Changefeed(Some(gun)) => format!("{API}{gun}{TRUST}{CHANGEFEED}"),
             Route::Events(None) => format!("{API}_trust/{EVENTS}"),
             Route::Events(Some(gun)) => format!("{API}{gun}{TRUST}{EVENTS}"),
+            Route::Webhooks => format!("{API}{WEBHOOKS}"),
+            Route::WebhookKey => format!("{API}{WEBHOOKS}/key"),
+            Route::WebhookResume(name) => format!("{API}{WEBHOOKS}/{name}/resume"),
             Route::Repository(gun) => repository_path(gun),
             Route::File(gun, file) => format!("{}{}", repository_path(gun), file.file_name()),
             Route::Proposals(gun) => format!("{API}{gun}{TRUST}{PROPOSALS}"),
@@ -236,6 +247,8 @@ pub enum Shape<'p> {
     Changefeed(Option<&'p str>),
     /// `/v2/_trust/events` (None) or `/v2/{gun}/_trust/events`, the GUN unchecked.
     Events(Option<&'p str>),
+    /// `/v2/_trust/webhooks[/{rest}]`, the rest unchecked.
+    Webhooks(Option<&'p str>),
     /// `/v2/{gun}/_trust/tuf/`, the GUN unchecked.
     Repository(&'p str),
     /// `/v2/{gun}/_trust/tuf/{file}`, both unchecked and the file name still
@@ -263,6 +276,14 @@ pub fn shape(path: &str) -> Result<Shape<'_>, RouteError> {
         Some(CHANGEFEED) => return Ok(Shape::Changefeed(None)),
         Some(EVENTS) => return Ok(Shape::Events(None)),
         _ => {}
+    }
+    if let Some(after) = rest.strip_prefix(WEBHOOKS) {
+        if after.is_empty() {
+            return Ok(Shape::Webhooks(None));
+        }
+        if let Some(sub) = after.strip_prefix('/') {
+            return Ok(Shape::Webhooks(Some(sub)));
+        }
     }
     let (g, after) = rest.split_once(TRUST).ok_or(RouteError::NotFound)?;
     if after == CHANGEFEED {
@@ -303,6 +324,14 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         Shape::Changefeed(Some(g)) => Route::Changefeed(Some(gun(g)?)),
         Shape::Events(None) => Route::Events(None),
         Shape::Events(Some(g)) => Route::Events(Some(gun(g)?)),
+        Shape::Webhooks(None) => Route::Webhooks,
+        Shape::Webhooks(Some("key")) => Route::WebhookKey,
+        Shape::Webhooks(Some(rest)) => match rest.split_once('/') {
+            Some((name, "resume")) if is_subscription_name(name) => {
+                Route::WebhookResume(name.to_owned())
+            }
+            _ => return Err(RouteError::NotFound),
+        },
         Shape::Repository(g) => Route::Repository(gun(g)?),
         Shape::File(g, file) => {
             let gun = gun(g)?;
@@ -326,6 +355,17 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
             }
         }
     })
+}
+
+/// A webhook subscription's name: 1 to 64 letters, digits, `-`, `_` or `.` (what the
+/// server's configuration accepts), so it needs no encoding in a path.
+pub fn is_subscription_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// A proposal number: decimal digits, no sign, no leading zero, within `i64` (what every
@@ -399,6 +439,18 @@ mod tests {
                 Ok(Route::Events(Some(g("org/app")))),
             ),
             ("/v2/_trust/events/", Err(RouteError::NotFound)),
+            ("/v2/_trust/webhooks", Ok(Route::Webhooks)),
+            ("/v2/_trust/webhooks/key", Ok(Route::WebhookKey)),
+            (
+                "/v2/_trust/webhooks/bot-1/resume",
+                Ok(Route::WebhookResume("bot-1".into())),
+            ),
+            (
+                "/v2/_trust/webhooks/bot%2F1/resume",
+                Err(RouteError::NotFound),
+            ),
+            ("/v2/_trust/webhooks/../resume", Err(RouteError::NotFound)),
+            ("/v2/_trust/webhooks/bot-1", Err(RouteError::NotFound)),
             (
                 "/v2/org/app/_trust/changefeed",
                 Ok(Route::Changefeed(Some(g("org/app")))),
@@ -531,7 +583,14 @@ mod tests {
     #[test]
     fn every_built_route_parses_back() {
         let h = "ab".repeat(32);
-        let mut routes = vec![Route::Base, Route::Changefeed(None), Route::Events(None)];
+        let mut routes = vec![
+            Route::Base,
+            Route::Changefeed(None),
+            Route::Events(None),
+            Route::Webhooks,
+            Route::WebhookKey,
+            Route::WebhookResume("deploy-bot.v2_x".into()),
+        ];
         for gun in ["app", "org/app", "registry.example.com:5000/org/team/app"] {
             routes.push(Route::Changefeed(Some(g(gun))));
             routes.push(Route::Events(Some(g(gun))));
@@ -573,6 +632,11 @@ mod tests {
                 (Route::Base, Shape::Base)
                     | (Route::Changefeed(_), Shape::Changefeed(_))
                     | (Route::Events(_), Shape::Events(_))
+                    | (Route::Webhooks, Shape::Webhooks(None))
+                    | (
+                        Route::WebhookKey | Route::WebhookResume(_),
+                        Shape::Webhooks(Some(_))
+                    )
                     | (Route::Repository(_), Shape::Repository(_))
                     | (Route::File(..), Shape::File(..))
                     | (Route::Proposals(_), Shape::Proposals(_, None))
