@@ -786,7 +786,15 @@ impl Config {
             1,
             "positive",
         )?;
-        self.backend()?;
+        let backend = self.backend()?;
+        if matches!(backend, Backend::Postgres(..))
+            && !self.webhooks.subscriptions.is_empty()
+            && self.webhooks.signing_key_file.is_none()
+        {
+            return Err(ConfigError(
+                "webhooks.signing_key_file must be set with PostgreSQL: every replica may deliver, so all must sign with one key (give them the same file, as with the key-encryption key)".into(),
+            ));
+        }
         if let Some(tls) = &self.tls {
             if tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty() {
                 return Err(ConfigError(
