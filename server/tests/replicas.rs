@@ -1139,3 +1139,85 @@ impl Load {
         statuses
     }
 }
+
+/// The ids of every changefeed entry of `gun`, oldest first, as `server` lists them.
+fn changefeed_ids(server: &Server, gun: &str) -> Vec<u64> {
+    let mut ids = Vec::new();
+    let mut after = 0u64;
+    loop {
+        let r = server.get_admin(&format!(
+            "/v2/{gun}/_trust/changefeed?change_id={after}&records=100"
+        ));
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        let page = body["records"].as_array().unwrap().clone();
+        for rec in &page {
+            after = rec["ID"].as_str().unwrap().parse().unwrap();
+            ids.push(after);
+        }
+        if page.len() < 100 {
+            return ids;
+        }
+    }
+}
+
+/// Event streams over replicas: concurrent publishers on two replicas, a stream on each
+/// replica gets exactly the repository's changefeed, in id order (nothing skipped by an id
+/// that became visible late); a consumer that leaves one replica resumes on the other from
+/// its last id with exactly what it missed, then live events written through either.
+#[test]
+fn event_streams_over_replicas_miss_nothing_and_resume_on_another_replica() {
+    let db = PgCluster::shared().fresh_database();
+    let replicas = Replicas::start(2, &db, &[("VOUCH_EVENTS_KEEP_ALIVE_SECONDS", "1")]);
+    let (a, b) = (&replicas.servers[0], &replicas.servers[1]);
+    let gun = "registry.example/replicas/events";
+    let path = common::events_path(Some(gun));
+    let on_a = common::EventStream::open(a, &path, Some(&a.admin_token), None).unwrap();
+    let on_b = common::EventStream::open(b, &path, Some(&b.admin_token), None).unwrap();
+    let repo = ClientRepo::new(a, gun);
+    repo.publish_initial(a, &["v1"]);
+
+    // Four publishers, two per replica, racing for versions.
+    let published = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for p in 0..4 {
+            let (server, repo, published) = (&replicas.servers[p % 2], &repo, &published);
+            scope.spawn(move || {
+                for n in 0..15 {
+                    let next = current_targets_version(server, gun) + 1;
+                    if try_publish(server, repo, next, &format!("p{p}-{n}")) == Ok(true) {
+                        published.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let feed = changefeed_ids(a, gun);
+    assert_eq!(feed.len() as u64, 1 + published.load(Ordering::Relaxed));
+    for stream in [&on_a, &on_b] {
+        let got: Vec<u64> = stream.events(feed.len()).iter().map(|e| e.id).collect();
+        assert_eq!(got, feed, "a stream differs from the changefeed");
+        stream.quiet(Duration::from_millis(500));
+    }
+
+    // Leave replica B after its events, write more through A, resume on A.
+    let last = *feed.last().unwrap();
+    drop(on_b);
+    let mut version = current_targets_version(a, gun);
+    for _ in 0..20 {
+        version += 1;
+        assert_eq!(try_publish(a, &repo, version, "more"), Ok(true));
+    }
+    let resumed = common::EventStream::open(a, &path, Some(&a.admin_token), Some(last)).unwrap();
+    let missed = resumed.events(20);
+    assert_eq!(
+        missed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        changefeed_ids(a, gun)[feed.len()..].to_vec()
+    );
+    // Live ones written through B reach the stream on A.
+    version += 1;
+    assert_eq!(try_publish(b, &repo, version, "live"), Ok(true));
+    let live = resumed.events(1).remove(0);
+    assert!(live.id > missed.last().unwrap().id);
+    assert!(live.roles.contains(&("targets".to_owned(), version)));
+}

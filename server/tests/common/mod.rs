@@ -6,14 +6,17 @@
 
 pub mod postgres;
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use vouch_testkit::server::{Launch, ServerProcess};
+use vouch_tuf::api::event::{Event, Frame, SseReader};
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::json::{self, Value};
 use vouch_tuf::metadata::{Key, Metadata, Root, TargetFile, Targets};
@@ -376,4 +379,119 @@ pub fn python_script(name: &str) -> PathBuf {
 /// out) first.
 pub fn read_head(conn: &mut BufReader<std::net::TcpStream>) -> Option<String> {
     vouch_testkit::http::read_response(conn).map(|(head, _)| head)
+}
+
+/// How long a test waits for an event.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// One open event stream (`GET …/_trust/events`), read by a thread of its own into a channel.
+pub struct EventStream {
+    frames: mpsc::Receiver<Result<Frame, String>>,
+    /// Set when dropped: the reading thread then closes the connection at its next read
+    /// (keep-alives come every second in these tests).
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+impl EventStream {
+    /// Opens `path` with `token` and, if given, `Last-Event-ID`; the status and body of a
+    /// refusal.
+    pub fn open(
+        s: &Server,
+        path: &str,
+        token: Option<&str>,
+        last: Option<u64>,
+    ) -> Result<Self, (StatusCode, String)> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .unwrap();
+        let mut req = client.get(s.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(id) = last {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let mut resp = req.send().unwrap();
+        if resp.status() != StatusCode::OK {
+            let status = resp.status();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| format!(" retry-after={}", v.to_str().unwrap()))
+                .unwrap_or_default();
+            return Err((status, format!("{}{retry}", resp.text().unwrap())));
+        }
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        let (tx, rx) = mpsc::channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let gone = closed.clone();
+        std::thread::spawn(move || {
+            let mut reader = SseReader::default();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match resp.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if gone.load(Ordering::Acquire) {
+                    return;
+                }
+                reader.push(&buf[..n]);
+                while let Some(frame) = reader.next_frame() {
+                    if tx.send(frame.map_err(|e| e.to_string())).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(EventStream { frames: rx, closed })
+    }
+
+    /// The next frame, or `None` when none comes within `wait` (or the stream ended).
+    pub fn next(&self, wait: Duration) -> Option<Frame> {
+        self.frames.recv_timeout(wait).ok().map(|f| f.unwrap())
+    }
+
+    /// The next `n` events (frames of other kinds are skipped).
+    pub fn events(&self, n: usize) -> Vec<Event> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.next(WAIT) {
+                Some(Frame::Event(e)) => out.push(e),
+                Some(_) => {}
+                None => panic!("only {} of {n} events arrived: {out:?}", out.len()),
+            }
+        }
+        out
+    }
+
+    /// Asserts that no event arrives within `wait`.
+    pub fn quiet(&self, wait: Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.next(left) {
+                Some(Frame::Event(e)) => panic!("unexpected event {e:?}"),
+                Some(_) => {}
+                None => return,
+            }
+        }
+    }
+}
+
+/// The path of the event stream of `gun`, or of every repository.
+pub fn events_path(gun: Option<&str>) -> String {
+    match gun {
+        Some(g) => format!("/v2/{g}/_trust/events"),
+        None => "/v2/_trust/events".to_owned(),
+    }
 }
