@@ -7,9 +7,11 @@
 //! Delivery is at least once and in changefeed order, from a cursor kept in the store
 //! ([`crate::store::WebhookCursor`]): it survives restarts and is shared by replicas, of
 //! which the one holding the subscription's lease delivers (a replica that dies is taken
-//! over when its lease runs out). An event is delivered, then the cursor saved; a process
-//! killed between the two delivers that event again on restart, with the same
-//! `webhook-id`, by which receivers drop repeats. A failed attempt (no 2xx within
+//! over when its lease runs out). A subscription new to the store (or renamed) starts with
+//! the changes published after the server that first delivers it started serving. An
+//! event is delivered, then the cursor saved; a process killed between the two delivers
+//! that event again on restart, with the same `webhook-id`, by which receivers drop
+//! repeats. A failed attempt (no 2xx within
 //! `webhooks.timeout_seconds`) is retried after an exponential backoff with jitter
 //! ([`destination::backoff`]); after `webhooks.max_attempts` the subscription is marked dead
 //! and delivers nothing until an operator resumes it (`POST
