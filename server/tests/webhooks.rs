@@ -81,6 +81,9 @@ struct Shared {
     default: Mutex<Option<Answer>>,
     /// Every connection accepted, HTTP or not.
     connections: AtomicUsize,
+    /// Whether connections stay open for further requests (else each is closed after its
+    /// answer).
+    keep_alive: AtomicBool,
 }
 
 /// A receiver at a fixed loopback port; it can be stopped (the port then refuses
@@ -158,6 +161,12 @@ impl Receiver {
         self.shared.script.lock().unwrap().extend(answers);
     }
 
+    /// Keeps connections open after an answer, as most HTTP servers do.
+    fn keep_alive(self) -> Self {
+        self.shared.keep_alive.store(true, Ordering::Release);
+        self
+    }
+
     fn set_default(&self, a: Answer) {
         *self.shared.default.lock().unwrap() = Some(a);
     }
@@ -182,20 +191,65 @@ impl Drop for Receiver {
     }
 }
 
-/// Reads one request from `conn`, records it, and answers as scripted.
+/// Reads requests from `conn`, records them, and answers each as scripted; one request per
+/// connection unless the receiver keeps connections alive.
 fn serve(conn: TcpStream, shared: &Shared) {
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut reader = BufReader::new(conn);
+    loop {
+        let Some((headers, body)) = read_request(&mut reader) else {
+            return;
+        };
+        let answer = {
+            let next = shared.script.lock().unwrap().pop_front();
+            next.or(*shared.default.lock().unwrap()).unwrap()
+        };
+        shared.deliveries.lock().unwrap().push(Delivery {
+            headers,
+            body,
+            answer,
+        });
+        let (status, keep) = match answer {
+            Answer::Status(s) => (s, shared.keep_alive.load(Ordering::Acquire)),
+            Answer::Stall => {
+                std::thread::sleep(STALL);
+                (200, false)
+            }
+        };
+        let conn = reader.get_mut();
+        let written = if keep {
+            // A short answer the server reads away (none after 204, which has no body).
+            let body = if status == 204 { "" } else { "ok" };
+            write!(
+                conn,
+                "HTTP/1.1 {status} Scripted\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        } else {
+            write!(
+                conn,
+                "HTTP/1.1 {status} Scripted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+        };
+        if written.and_then(|()| conn.flush()).is_err() || !keep {
+            return;
+        }
+    }
+}
+
+/// One POST's headers (names in lower case) and body; `None` when the connection ends
+/// first.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(BTreeMap<String, String>, Vec<u8>)> {
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 || !line.starts_with("POST ") {
-        return;
+        return None;
     }
     let mut headers = BTreeMap::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+            return None;
         }
         let l = line.trim_end();
         if l.is_empty() {
@@ -210,31 +264,8 @@ fn serve(conn: TcpStream, shared: &Shared) {
         .parse()
         .unwrap();
     let mut body = vec![0; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let answer = {
-        let next = shared.script.lock().unwrap().pop_front();
-        next.or(*shared.default.lock().unwrap()).unwrap()
-    };
-    shared.deliveries.lock().unwrap().push(Delivery {
-        headers,
-        body,
-        answer,
-    });
-    let status = match answer {
-        Answer::Status(s) => s,
-        Answer::Stall => {
-            std::thread::sleep(STALL);
-            200
-        }
-    };
-    let mut conn = reader.into_inner();
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {status} Scripted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    );
-    let _ = conn.flush();
+    reader.read_exact(&mut body).ok()?;
+    Some((headers, body))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -502,7 +533,7 @@ fn post(s: &Server, path: &str, token: Option<&str>) -> StatusCode {
 #[test]
 fn every_followed_event_is_delivered_once_in_order_and_signed() {
     let tmp = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(Answer::Status(204));
+    let receiver = Receiver::start(Answer::Status(204)).keep_alive();
     let (secret_file, raw) = secret(tmp.path(), "org.secret");
     let cfg = write_config(
         tmp.path(),
@@ -644,7 +675,7 @@ fn failures_are_retried_until_every_event_is_accepted_once_in_order() {
 #[test]
 fn the_signatures_cover_the_id_the_timestamp_and_the_body() {
     let tmp = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(Answer::Status(200));
+    let receiver = Receiver::start(Answer::Status(200)).keep_alive();
     let (secret_file, raw) = secret(tmp.path(), "s");
     let cfg = write_config(
         tmp.path(),
