@@ -7,9 +7,11 @@
 //! Delivery is at least once and in changefeed order, from a cursor kept in the store
 //! ([`crate::store::WebhookCursor`]): it survives restarts and is shared by replicas, of
 //! which the one holding the subscription's lease delivers (a replica that dies is taken
-//! over when its lease runs out). An event is delivered, then the cursor saved; a process
-//! killed between the two delivers that event again on restart, with the same
-//! `webhook-id`, by which receivers drop repeats. A failed attempt (no 2xx within
+//! over when its lease runs out). A subscription new to the store (or renamed) starts with
+//! the changes published after the server that first delivers it started serving. An
+//! event is delivered, then the cursor saved; a process killed between the two delivers
+//! that event again on restart, with the same `webhook-id`, by which receivers drop
+//! repeats. A failed attempt (no 2xx within
 //! `webhooks.timeout_seconds`) is retried after an exponential backoff with jitter
 //! ([`destination::backoff`]); after `webhooks.max_attempts` the subscription is marked dead
 //! and delivers nothing until an operator resumes it (`POST
@@ -246,16 +248,20 @@ impl Webhooks {
         self.subscriptions.iter().any(|(s, _)| s.name == name)
     }
 
-    /// Starts one delivery task per subscription; they run until aborted.
+    /// Starts one delivery task per subscription; they run until aborted. Call it before
+    /// the server accepts requests: a subscription new to the store starts after the
+    /// changefeed's head as it is now, so every change published once the server serves is
+    /// delivered, however late a task makes its first claim.
     pub(crate) fn spawn(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        let start = hub.head();
         (0..self.subscriptions.len())
             .map(|i| {
                 let (w, store, hub) = (self.clone(), store.clone(), hub.clone());
-                tokio::spawn(async move { w.deliver(i, store, hub).await })
+                tokio::spawn(async move { w.deliver(i, store, hub, start).await })
             })
             .collect()
     }
@@ -264,15 +270,15 @@ impl Webhooks {
         self.clock.now()
     }
 
-    /// Subscription `i`'s delivery loop.
-    async fn deliver(self: Arc<Self>, i: usize, store: Arc<dyn Store>, hub: Arc<Hub>) {
+    /// Subscription `i`'s delivery loop; `start` is where it begins if it is new.
+    async fn deliver(self: Arc<Self>, i: usize, store: Arc<dyn Store>, hub: Arc<Hub>, start: u64) {
         let (sub, counts) = (&self.subscriptions[i].0, &self.subscriptions[i].1);
         let mut heads = hub.subscribe();
         let idle = self.timing.lease / 3;
         let mut failing_store = false;
         loop {
             heads.borrow_and_update();
-            let state = match self.claim(&store, sub, hub.head()).await {
+            let state = match self.claim(&store, sub, start).await {
                 Ok(Some(state)) => {
                     failing_store = false;
                     state
@@ -376,7 +382,7 @@ impl Webhooks {
         }
     }
 
-    /// Takes or renews `sub`'s lease; a new subscription starts after `head`.
+    /// Takes or renews `sub`'s lease; a subscription new to the store starts after `head`.
     async fn claim(
         &self,
         store: &Arc<dyn Store>,
@@ -614,7 +620,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
                 .collect();
             if allowed.is_empty() {
                 return Err(format!(
-                    "{host} resolves to no address deliveries may go to ({} non-public refused)",
+                    "{host} resolves to no address deliveries may go to: {} non-public refused unless webhooks.allow_private_addresses is set",
                     all.len()
                 )
                 .into());
