@@ -240,8 +240,12 @@ pub async fn serve_with(
     vouch_serve::serve_with_limits(listener, service, options, limits, shutdown).await;
     sweeper.abort();
     follower.abort();
-    for d in deliveries {
+    for d in &deliveries {
         d.abort();
     }
+    for d in deliveries {
+        let _ = d.await;
+    }
+    state.webhooks().release(&state.store()).await;
     Ok(())
 }

@@ -266,6 +266,22 @@ impl Webhooks {
             .collect()
     }
 
+    /// Gives up this process's delivery leases (at a clean shutdown), so that another
+    /// replica — or this server started again — delivers at once rather than after the
+    /// lease runs out. Each lease is renewed to end now: only a lease this process holds is
+    /// touched. Failures are logged; the leases then run out by themselves.
+    pub(crate) async fn release(&self, store: &Arc<dyn Store>) {
+        for (sub, _) in &self.subscriptions {
+            let (store, name, owner) = (store.clone(), sub.name.clone(), self.owner.clone());
+            let now = self.now();
+            if let Err(e) =
+                blocking(move || store.claim_webhook(&name, &owner, 0, now, now)).await
+            {
+                tracing::warn!(subscription = %sub.name, error = %e, "webhook: cannot give up the delivery lease; it runs out by itself");
+            }
+        }
+    }
+
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
