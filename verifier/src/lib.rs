@@ -16,7 +16,11 @@
 //!   the delegation tree over it, asking for the roles it needs.
 //! - [`transport`] fetches bytes with a size cap: HTTP(S), a directory, an offline bundle.
 //! - [`server`] is the typed client of the vouch server's HTTP API (metadata reads as a
-//!   transport, online keys, delete, publish), built on [`vouch_tuf::api`].
+//!   transport, online keys, delete, publish), built on [`vouch_tuf::api`]; its
+//!   [`server::events`] reads the server's trust-change events as Server-Sent Events and
+//!   follows them across reconnections ([`server::Follower`]).
+//! - [`webhook`] checks a webhook delivery of those events (Standard Webhooks headers,
+//!   HMAC or ed25519 signature, timestamp tolerance) for Rust receivers.
 //! - [`cache`] persists trusted metadata per repository, atomically.
 //! - [`pins`] says which first root a client may trust for a repository: a pinned root
 //!   file, a threshold of pinned root keys (for every repository of an organisation), or
@@ -63,6 +67,7 @@ pub mod server;
 pub mod transport;
 pub mod trusted;
 pub mod updater;
+pub mod webhook;
 
 pub use error::{Mismatch, UpdateError};
 pub use limits::Limits;

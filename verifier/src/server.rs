@@ -17,6 +17,10 @@
 //! a 409 `VERSION_CONFLICT`: other 409s, `PROPOSAL_CLOSED` and `PROPOSAL_LIMIT`, are
 //! refusals carrying the body). Callers word them; this module gives no advice about flags
 //! or environment variables.
+//!
+//! The server's trust-change events are [`events`]: [`ServerClient::events`] opens one
+//! stream ([`EventStream`]; an endless body, so bounded by an idle timeout instead of a
+//! deadline) and [`Follower`] keeps one open across reconnections.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +35,10 @@ use vouch_tuf::json;
 use vouch_tuf::metadata::Key;
 use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{RoleName, TopLevelRole};
+
+pub mod events;
+
+pub use events::{Backoff, Connection, Disconnect, EventStream, Follower, StreamItem};
 
 use crate::transport::{
     check_path, fetch_capped, shared_client, BearerToken, CrossHostRedirects, HttpOptions,
@@ -177,6 +185,8 @@ pub struct ServerClient {
     token: Option<Arc<dyn BearerToken>>,
     timeout: Duration,
     publish_timeout: Duration,
+    user_agent: String,
+    event_idle: Duration,
 }
 
 impl std::fmt::Debug for ServerClient {
@@ -218,7 +228,17 @@ impl ServerClient {
             token: None,
             timeout: options.timeout,
             publish_timeout,
+            user_agent: options.user_agent.clone(),
+            event_idle: events::DEFAULT_IDLE,
         })
+    }
+
+    /// This client, giving up on an event stream ([`ServerClient::events`]) when nothing,
+    /// not even a keep-alive, arrives for `idle` (by default [`events::DEFAULT_IDLE`]).
+    #[must_use]
+    pub fn with_event_idle(mut self, idle: Duration) -> Self {
+        self.event_idle = idle;
+        self
     }
 
     /// This client, sending the token `token` gives with every request.

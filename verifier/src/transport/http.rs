@@ -220,7 +220,7 @@ impl HttpTransport {
     }
 }
 
-fn network(path: &str, e: &reqwest::Error) -> TransportError {
+pub(crate) fn network(path: &str, e: &reqwest::Error) -> TransportError {
     if e.is_timeout() {
         return TransportError::TimedOut {
             path: path.to_owned(),
@@ -241,7 +241,7 @@ fn network(path: &str, e: &reqwest::Error) -> TransportError {
 
 /// True when a body read failed because a timeout fired (reqwest reports its total timeout
 /// as an error inside an [`std::io::Error`] of another kind).
-fn timed_out(e: &std::io::Error) -> bool {
+pub(crate) fn timed_out(e: &std::io::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|s| s as _);
     while let Some(s) = source {
         if s.downcast_ref::<reqwest::Error>()

@@ -25,11 +25,11 @@ use thiserror::Error;
 
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
-pub(crate) use http::shared_client;
 pub use http::{
     fetch_capped, is_loopback_url, without_certificate_store, BearerToken, CrossHostRedirects,
     HttpOptions, HttpTransport,
 };
+pub(crate) use http::{network, shared_client, timed_out};
 /// Where a vouch server serves a repository's metadata, `SERVER/v2/GUN/_trust/tuf/` (the base
 /// an [`HttpTransport`] fetches `root.json`, … below); defined with the rest of the server's
 /// URL layout in [`vouch_tuf::api::path`].
