@@ -200,6 +200,7 @@ pub async fn serve_with(
     let deliveries = state
         .webhooks()
         .spawn(state.store(), state.events().clone());
+    let (webhooks, store) = (state.webhooks().clone(), state.store());
     // Streams are endless responses: they end when the server stops accepting, so that
     // shutdown does not wait for them.
     let shutdown = {
@@ -246,6 +247,6 @@ pub async fn serve_with(
     for d in deliveries {
         let _ = d.await;
     }
-    state.webhooks().release(&state.store()).await;
+    webhooks.release(&store).await;
     Ok(())
 }
