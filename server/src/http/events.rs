@@ -20,7 +20,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Bytes, Frame};
 use tokio::sync::mpsc;
-use vouch_tuf::api::event::{Notice, NoticeReason, KEEP_ALIVE};
+use vouch_tuf::api::event::{position_frame, Notice, NoticeReason, KEEP_ALIVE};
 use vouch_tuf::reference::Gun;
 
 use super::auth::authorize;
@@ -194,7 +194,9 @@ async fn run(
     let mut closing = hub.closing();
     let mut sink = Sink { tx, stalled: false };
     let name = gun.as_ref().map(|g| g.as_str().to_owned());
-    if !sink.send(RETRY.to_vec()).await {
+    let mut first = RETRY.to_vec();
+    first.extend_from_slice(&position_frame(pos));
+    if !sink.send(first).await {
         return None;
     }
     // Whether the stream has caught up with the buffer at least once.
@@ -365,7 +367,9 @@ mod tests {
                 let (store, metrics, hub) = (store.clone(), metrics.clone(), hub.clone());
                 tokio::spawn(async move { run(store, &metrics, hub, None, start, tx).await })
             };
-            assert_eq!(&rx.recv().await.unwrap()[..], RETRY);
+            let first = rx.recv().await.unwrap();
+            assert!(first.starts_with(RETRY));
+            assert_eq!(events(&first), [Frame::Position(start)]);
             settle().await;
             // A burst larger than the buffer: the stream catches up from the store.
             hub.extend(&publish(start + 1, start + 20));

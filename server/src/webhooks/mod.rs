@@ -274,8 +274,7 @@ impl Webhooks {
         for (sub, _) in &self.subscriptions {
             let (store, name, owner) = (store.clone(), sub.name.clone(), self.owner.clone());
             let now = self.now();
-            if let Err(e) =
-                blocking(move || store.claim_webhook(&name, &owner, 0, now, now)).await
+            if let Err(e) = blocking(move || store.claim_webhook(&name, &owner, 0, now, now)).await
             {
                 tracing::warn!(subscription = %sub.name, error = %e, "webhook: cannot give up the delivery lease; it runs out by itself");
             }

@@ -300,8 +300,17 @@ pub enum Frame {
     Event(Event),
     /// The server is ending the stream: reconnect after the last event handled.
     Reconnect(Notice),
+    /// Where the stream starts: a message with an `id:` and no data, sent first, so that a
+    /// client that connected for new events only knows where to resume from before any
+    /// event arrived (a browser's EventSource takes it as its last event id too).
+    Position(u64),
     /// A message of a kind this client does not know (skipped, as SSE clients do).
     Other(String),
+}
+
+/// The first message of a stream: its start, as a bare `id:` (see [`Frame::Position`]).
+pub fn position_frame(after: u64) -> Vec<u8> {
+    format!("id: {after}\n\n").into_bytes()
 }
 
 /// The SSE reader: feed it the bytes of a `text/event-stream` body as they arrive
@@ -380,8 +389,18 @@ impl SseReader {
         let id = self.id.take();
         let event = self.event.take();
         let mut data = std::mem::take(&mut self.data);
-        // A message without data is not dispatched (as in browsers).
-        data.pop()?;
+        // A message without data is not dispatched (as in browsers), but a bare id is where
+        // the stream starts.
+        if data.pop().is_none() {
+            let id = id?;
+            return Some(
+                id.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= i64::MAX as u64)
+                    .map(Frame::Position)
+                    .ok_or_else(|| err(format!("a stream position {id:?} is not a changefeed id"))),
+            );
+        }
         let name = event.as_deref().unwrap_or("message");
         if name == RECONNECT {
             return Some(Notice::decode(&data).map(Frame::Reconnect));
@@ -599,6 +618,7 @@ mod tests {
     fn frames_are_read_whatever_the_chunking_and_line_ends() {
         let mut stream = Vec::new();
         stream.extend_from_slice(b"retry: 1000\n\n");
+        stream.extend_from_slice(&position_frame(0));
         stream.extend_from_slice(KEEP_ALIVE);
         stream.extend_from_slice(&event(1).sse_frame());
         stream.extend_from_slice(&event(2).sse_frame());
@@ -609,6 +629,7 @@ mod tests {
         };
         stream.extend_from_slice(&notice.sse_frame());
         let want = vec![
+            Frame::Position(0),
             Frame::Event(event(1)),
             Frame::Event(event(2)),
             Frame::Other("future".into()),

@@ -261,6 +261,13 @@ impl EventStream {
                     self.done = true;
                     return Ok(Some(StreamItem::Notice(n)));
                 }
+                // Where the stream starts: a consumer that asked for new events only can
+                // resume from here before any event came.
+                Ok(Frame::Position(p)) => {
+                    if self.last_id.is_none() {
+                        self.last_id = Some(p);
+                    }
+                }
                 Ok(Frame::Other(_)) => {}
                 Err(e) => {
                     self.done = true;
@@ -384,9 +391,9 @@ impl std::fmt::Display for Disconnect {
 /// A change of a [`Follower`]'s connection, reported to its state hook.
 #[derive(Debug)]
 pub enum Connection<'a> {
-    /// A stream is open, resuming after `after` (`None`: at the newest entry, so changes
-    /// made while disconnected before the first event was delivered are not replayed: a
-    /// consumer that caches should refresh on each of these).
+    /// A stream is open, resuming after `after` (`None`: the first connection of a follower
+    /// started at the newest entry; the server's first message says which id that was, and
+    /// later connections resume from it, so nothing between two connections is missed).
     Connected {
         /// Where the stream resumed.
         after: Option<u64>,
@@ -511,7 +518,13 @@ impl Follower {
             if self.stopped() {
                 return ControlFlow::Break(());
             }
-            match stream.poll() {
+            let polled = stream.poll();
+            // A stream that started at "new events only" says where that was: resume
+            // from there, so nothing between two connections is missed.
+            if self.last_id.is_none() {
+                self.last_id = stream.last_id();
+            }
+            match polled {
                 Ok(None) => {}
                 Ok(Some(StreamItem::Event(e))) => {
                     // The stream checks this against its own start; the follower checks it
