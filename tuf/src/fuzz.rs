@@ -16,6 +16,10 @@
 //!   root's check of its own signatures gives the same answer before and after;
 //! - [`reference`], [`pattern`], [`api_path`], [`error_body`], [`proposal`]: what parses
 //!   prints or encodes to a form that parses back to the same value;
+//! - [`event_stream`]: the SSE reader, fed the input in chunks the input chooses, reads the
+//!   same frames whatever the chunking, holds no more than its bound, and every event it
+//!   reads frames and reads back to itself; [`webhook_message`]: a delivery body and a
+//!   signature header, read back from what they encode to;
 //! - [`signed_metadata`] (structure-aware): a root validly signed by two fixed keys is mutated
 //!   as the input directs (values replaced, members added or removed, signatures moved, keys
 //!   re-cased, the text re-escaped, re-indented and re-ordered); whatever still verifies —
@@ -55,6 +59,8 @@ pub const TARGETS: &[Target] = &[
     ("api_path", api_path),
     ("error_body", error_body),
     ("proposal", proposal),
+    ("event_stream", event_stream),
+    ("webhook_message", webhook_message),
     ("signed_metadata", signed_metadata),
     ("private_key", private_key),
     ("notary_key", notary_key),
@@ -278,6 +284,86 @@ pub fn error_body(data: &[u8]) {
     match ErrorBody::decode(&encoded) {
         Ok(again) => assert_eq!(again, body, "the encoded error body reads back differently"),
         Err(e) => panic!("the encoded error body does not decode: {e}"),
+    }
+}
+
+/// The SSE reader ([`api::event::SseReader`]): the first byte chooses a chunk size, the rest
+/// is the stream. The frames (or the first error) are the same fed whole and fed in chunks;
+/// the reader never holds much more than [`api::event::MAX_MESSAGE_BYTES`] plus a chunk; every
+/// event read frames ([`api::event::Event::sse_frame`]) to bytes that read back to it.
+pub fn event_stream(data: &[u8]) {
+    use api::event::{Frame, SseReader, MAX_MESSAGE_BYTES};
+    let Some((&chunk, stream)) = data.split_first() else {
+        return;
+    };
+    let read = |chunk: usize| {
+        let mut r = SseReader::default();
+        let mut out = Vec::new();
+        for c in stream.chunks(chunk.max(1)) {
+            r.push(c);
+            assert!(
+                r.buffered() <= 2 * MAX_MESSAGE_BYTES + c.len(),
+                "the reader holds more than its bound"
+            );
+            while let Some(f) = r.next_frame() {
+                let failed = f.is_err();
+                out.push(f.map_err(|e| e.to_string()));
+                if failed {
+                    return out;
+                }
+            }
+        }
+        out
+    };
+    let whole = read(stream.len());
+    let chunked = read(usize::from(chunk % 16) + 1);
+    // A line cut by a chunk boundary after a CR is the one thing chunking may not change;
+    // an error ends a stream, and the frames before it must agree.
+    let ok = |v: &[Result<Frame, String>]| {
+        v.iter()
+            .take_while(|f| f.is_ok())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ok(&whole), ok(&chunked), "chunking changed the frames");
+    for f in whole.into_iter().flatten() {
+        if let Frame::Event(e) = f {
+            let mut r = SseReader::default();
+            r.push(&e.sse_frame());
+            match r.next_frame() {
+                Some(Ok(Frame::Event(again))) => {
+                    assert_eq!(again, e, "an event reads back differently")
+                }
+                other => panic!("a framed event does not read back: {other:?}"),
+            }
+        }
+    }
+}
+
+/// A webhook delivery as a receiver reads it: the input split at its first newline into a
+/// `webhook-signature` header and a body. A body that decodes encodes
+/// ([`api::event::webhook_payload`]) to one that decodes to the same event; a header that
+/// parses lists at most [`api::event::MAX_SIGNATURES`] signatures.
+pub fn webhook_message(data: &[u8]) {
+    use api::event::{
+        decode_webhook_payload, parse_signature_header, webhook_payload, MAX_SIGNATURES,
+    };
+    let (header, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &data[..0]),
+    };
+    if let Ok(h) = std::str::from_utf8(header) {
+        if let Ok(sigs) = parse_signature_header(h) {
+            assert!(sigs.len() <= MAX_SIGNATURES);
+        }
+    }
+    if let Ok(e) = decode_webhook_payload(body) {
+        let again = decode_webhook_payload(&webhook_payload(&e));
+        assert_eq!(
+            again.as_ref().ok(),
+            Some(&e),
+            "a delivery reads back differently"
+        );
     }
 }
 

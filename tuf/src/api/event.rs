@@ -334,6 +334,12 @@ pub struct SseReader {
 }
 
 impl SseReader {
+    /// Bytes held: received and not yet read into frames, and the data of the message being
+    /// gathered.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start + self.data.len()
+    }
+
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start == self.buf.len() {
