@@ -725,6 +725,40 @@ fn the_signatures_cover_the_id_the_timestamp_and_the_body() {
     assert_ne!(stranger.raw_key, verifier.raw_key);
     assert!(!stranger.ed25519_ok(&sigs, &id, &ts, &d.body));
     assert!(!stranger.hmac_ok(&sigs, &id, &ts, &d.body));
+
+    // The Python verification docs/events.md shows agrees, on the same delivery.
+    let public_key = s.get("/v2/_trust/webhooks/key").text().trim().to_owned();
+    let request = serde_json::json!({
+        "docs": concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md"),
+        "headers": d.headers,
+        "body": Base64::encode_string(&d.body),
+        "tampered": Base64::encode_string(&flipped),
+        "public_key": public_key,
+        "secret": std::fs::read_to_string(&secret_file).unwrap().trim(),
+    });
+    let mut child = std::process::Command::new(common::python())
+        .arg(common::python_script("docs_webhook_verify.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the documented Python verification failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        d.event_id().to_string()
+    );
 }
 
 #[test]
