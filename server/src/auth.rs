@@ -196,18 +196,32 @@ pub enum Principal {
     Anonymous,
     /// A configured token, by name.
     Token(String),
-    /// A registry JWT, by subject.
-    Jwt(String),
+    /// A registry JWT, by subject, accepted until the Unix second `valid_until`.
+    Jwt {
+        /// The token's `sub`.
+        subject: String,
+        /// When the token stops being accepted (its `exp` plus the leeway).
+        valid_until: i64,
+    },
 }
 
 impl Principal {
+    /// The Unix second after which the credential is no longer accepted (a JWT's expiry);
+    /// `None` for credentials that do not expire.
+    pub fn valid_until(&self) -> Option<i64> {
+        match self {
+            Principal::Jwt { valid_until, .. } => Some(*valid_until),
+            _ => None,
+        }
+    }
+
     /// How the audit trail names the caller: `token:NAME`, `jwt:SUBJECT` or `anonymous`.
     pub fn identity(&self) -> String {
         match self {
             Principal::Anonymous => "anonymous".to_owned(),
             Principal::Token(name) => format!("token:{name}"),
-            Principal::Jwt(subject) if subject.is_empty() => "jwt:(no subject)".to_owned(),
-            Principal::Jwt(subject) => format!("jwt:{subject}"),
+            Principal::Jwt { subject, .. } if subject.is_empty() => "jwt:(no subject)".to_owned(),
+            Principal::Jwt { subject, .. } => format!("jwt:{subject}"),
         }
     }
 }
@@ -326,7 +340,10 @@ impl Authorizer {
                 action_ok && target_ok
             });
             return if granted {
-                Ok(Principal::Jwt(claims.subject))
+                Ok(Principal::Jwt {
+                    subject: claims.subject,
+                    valid_until: claims.valid_until,
+                })
             } else {
                 Err(Denied::InsufficientScope { scope: scope() })
             };

@@ -144,6 +144,9 @@ pub struct Claims {
     pub subject: String,
     /// The grants.
     pub access: Vec<Access>,
+    /// The last Unix second the token is accepted at (`exp` plus the leeway): what a
+    /// long-lived response authorised by it (an event stream) must end by.
+    pub valid_until: i64,
 }
 
 /// Why a token was refused.
@@ -280,9 +283,11 @@ pub fn verify(token: &str, policy: &TokenPolicy, now: i64) -> Result<Claims, Tok
             return Err(TokenError::NotYetValid);
         }
     }
+    let valid_until = claims.exp.map_or(0.0, |exp| (exp + leeway).floor()) as i64;
     Ok(Claims {
         subject: claims.sub.unwrap_or_default(),
         access: claims.access.unwrap_or_default(),
+        valid_until,
     })
 }
 

@@ -412,3 +412,33 @@ fn keys_of_every_algorithm_selected_by_kid_and_rolled_over() {
         assert_eq!(r.body, latest, "{kid} after the rollover");
     }
 }
+
+/// An event stream opened with a registry JWT ends when the token does (its `exp` plus the
+/// leeway), with a notice saying so; a stream is no way to keep reading past a token's life.
+#[test]
+fn an_event_stream_ends_when_its_token_expires() {
+    let auth = AuthKey::es256();
+    let (s, _dir) = start(&auth);
+    let mut c = claims(&["pull"]);
+    // Accepted for about two more seconds: the configured leeway is 30 s.
+    c["exp"] = json!(now() - 28);
+    let token = auth.mint(Some(KID), c);
+    let path = common::events_path(Some(GUN));
+    let stream = common::EventStream::open(&s, &path, Some(&token), None).unwrap();
+    let mut notice = None;
+    while let Some(frame) = stream.next(common::WAIT) {
+        if let vouch_tuf::api::event::Frame::Reconnect(n) = frame {
+            notice = Some(n);
+            break;
+        }
+    }
+    assert_eq!(
+        notice.expect("the stream did not end").reason,
+        vouch_tuf::api::event::NoticeReason::CredentialExpired
+    );
+    // The same token is refused now.
+    let (status, _) = common::EventStream::open(&s, &path, Some(&token), None)
+        .err()
+        .expect("an expired token opened a stream");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

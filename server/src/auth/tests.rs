@@ -173,7 +173,10 @@ fn registry_tokens() {
             Target::Gun(&app),
             Action::Push
         ),
-        Ok(Principal::Jwt("ci-bot".into()))
+        Ok(Principal::Jwt {
+            subject: "ci-bot".into(),
+            valid_until: NOW + 300 + 30
+        })
     );
     assert!(check(
         ed.mint(&claims(NOW, grant.clone())),

@@ -50,7 +50,17 @@ pub(super) async fn get(
     gun: Option<Gun>,
 ) -> Result<Response, AppError> {
     let target = gun.as_ref().map_or(Target::All, Target::Gun);
-    authorize(st, headers, target, Action::Pull)?;
+    let who = authorize(st, headers, target, Action::Pull)?;
+    // A stream authorised by an expiring credential (a JWT) ends when it expires.
+    // It is accepted through the whole second `valid_until`: the stream ends when that
+    // second does.
+    let ends = who.valid_until().map(|until| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let end = Duration::from_secs(until.saturating_add(1).max(0) as u64);
+        tokio::time::Instant::now() + end.saturating_sub(now)
+    });
     let hub = st.events().clone();
     let after = start(headers, uri)?.unwrap_or_else(|| hub.head());
     let Some(slot) = hub.open_stream() else {
@@ -62,7 +72,7 @@ pub(super) async fn get(
         ));
     };
     let (tx, rx) = mpsc::channel(hub.stream_queue);
-    tokio::spawn(produce(st.clone(), gun, after, tx, slot));
+    tokio::spawn(produce(st.clone(), gun, after, tx, slot, ends));
     let mut resp = (StatusCode::OK, axum::body::Body::new(EventBody(rx))).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -171,10 +181,30 @@ async fn produce(
     pos: u64,
     tx: mpsc::Sender<Bytes>,
     _slot: StreamSlot,
+    ends: Option<tokio::time::Instant>,
 ) {
     let metrics = st.metrics.clone();
     metrics.event_stream_opened();
-    let outcome = run(st.store(), &metrics, st.events().clone(), gun, pos, tx).await;
+    let last = tx.clone();
+    let stream = run(st.store(), &metrics, st.events().clone(), gun, pos, tx);
+    let outcome = match ends {
+        None => stream.await,
+        Some(at) => match tokio::time::timeout_at(at, stream).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let sink = Sink {
+                    tx: last,
+                    stalled: false,
+                };
+                sink.end(
+                    NoticeReason::CredentialExpired,
+                    "the token this stream was opened with expired: reconnect with a fresh one and your last event id",
+                )
+                .await;
+                Some(NoticeReason::CredentialExpired)
+            }
+        },
+    };
     if let Some(reason) = outcome {
         metrics.event_stream_ended(reason.as_str());
     }

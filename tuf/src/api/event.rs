@@ -233,14 +233,17 @@ pub enum NoticeReason {
     Lagged,
     /// The server is shutting down.
     Shutdown,
+    /// The credential the stream was opened with expired: reconnect with a fresh one.
+    CredentialExpired,
 }
 
 impl NoticeReason {
-    /// `lagged` or `shutdown`.
+    /// `lagged`, `shutdown` or `credential_expired`.
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeReason::Lagged => "lagged",
             NoticeReason::Shutdown => "shutdown",
+            NoticeReason::CredentialExpired => "credential_expired",
         }
     }
 
@@ -248,6 +251,7 @@ impl NoticeReason {
         match s {
             "lagged" => Some(NoticeReason::Lagged),
             "shutdown" => Some(NoticeReason::Shutdown),
+            "credential_expired" => Some(NoticeReason::CredentialExpired),
             _ => None,
         }
     }
