@@ -141,6 +141,9 @@ impl std::fmt::Debug for SubscriptionConfig {
 pub struct EventsConfig {
     /// Most streams open at once (default 2048); one more gets 503 with `Retry-After`.
     pub max_streams: usize,
+    /// Most streams one client may have open (default 64): one token, one JWT subject, or
+    /// all anonymous readers together, so that no one client takes every stream.
+    pub max_streams_per_client: usize,
     /// Newest changefeed entries kept in memory for the streams (default 4096): a stream
     /// resuming from an older id reads the store.
     pub buffer_events: usize,
@@ -148,7 +151,8 @@ pub struct EventsConfig {
     /// behind the buffer while its queue is full is disconnected with a `reconnect` notice
     /// and resumes from its last event id.
     pub stream_queue: usize,
-    /// Seconds between keep-alive comments on an idle stream (default 15).
+    /// Seconds between keep-alive comments on an idle stream (default 15, at most 30:
+    /// clients take 45 silent seconds for a dead connection).
     pub keep_alive_seconds: u64,
 }
 
@@ -156,6 +160,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             max_streams: 2048,
+            max_streams_per_client: 64,
             buffer_events: 4096,
             stream_queue: 64,
             keep_alive_seconds: 15,
@@ -672,6 +677,9 @@ impl Config {
                 }
                 "VOUCH_PROPOSALS_MAX_OPEN" => self.proposals.max_open = num(&k, &v)?,
                 "VOUCH_EVENTS_MAX_STREAMS" => self.events.max_streams = num(&k, &v)?,
+                "VOUCH_EVENTS_MAX_STREAMS_PER_CLIENT" => {
+                    self.events.max_streams_per_client = num(&k, &v)?
+                }
                 "VOUCH_EVENTS_BUFFER_EVENTS" => self.events.buffer_events = num(&k, &v)?,
                 "VOUCH_EVENTS_STREAM_QUEUE" => self.events.stream_queue = num(&k, &v)?,
                 "VOUCH_EVENTS_KEEP_ALIVE_SECONDS" => self.events.keep_alive_seconds = num(&k, &v)?,
@@ -762,6 +770,7 @@ impl Config {
             "events",
             &[
                 ("max_streams", ev.max_streams as i128),
+                ("max_streams_per_client", ev.max_streams_per_client as i128),
                 ("buffer_events", ev.buffer_events as i128),
                 ("stream_queue", ev.stream_queue as i128),
                 ("keep_alive_seconds", ev.keep_alive_seconds.into()),
@@ -770,6 +779,11 @@ impl Config {
             "positive",
         )?;
         crate::webhooks::check_config(&self.webhooks)?;
+        if ev.keep_alive_seconds > 30 {
+            return Err(ConfigError(
+                "events.keep_alive_seconds must be at most 30: clients take a stream silent for 45 seconds for a dead one".into(),
+            ));
+        }
         let st = &self.storage;
         at_least(
             "storage",

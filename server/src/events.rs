@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hyper::body::Bytes;
 use tokio::sync::{watch, Notify};
 use vouch_tuf::api::event::{Event, EventKind};
 use vouch_tuf::reference::Gun;
@@ -30,7 +31,8 @@ use crate::store::{Change, ChangeCategory, Direction, Store, StoreError};
 /// Changefeed entries read per store query.
 pub(crate) const PAGE: usize = 500;
 
-/// The event a changefeed entry is.
+/// The event a changefeed entry is, as the server sends it ([`Event::bounded`]: a change
+/// writing more roles than an event lists lists none).
 pub(crate) fn event_of(c: &Change) -> Event {
     Event {
         id: c.id.max(0) as u64,
@@ -43,6 +45,22 @@ pub(crate) fn event_of(c: &Change) -> Event {
         sha256: c.sha256.clone(),
         roles: c.roles.clone(),
         created_at: c.created_at,
+    }
+    .bounded()
+}
+
+/// A buffered entry: its event, and the event's SSE frame, made once for every stream.
+#[derive(Debug)]
+pub(crate) struct Buffered {
+    pub(crate) event: Event,
+    pub(crate) frame: Bytes,
+}
+
+impl Buffered {
+    pub(crate) fn of(c: &Change) -> Arc<Self> {
+        let event = event_of(c);
+        let frame = Bytes::from(event.sse_frame());
+        Arc::new(Buffered { event, frame })
     }
 }
 
@@ -58,6 +76,11 @@ pub(crate) struct Hub {
     /// Streams open now, and the most allowed.
     open: AtomicUsize,
     max_streams: usize,
+    /// Streams open now per client (`token:NAME`, `jwt:SUBJECT`, `anonymous`), and the most
+    /// one client may have: so that one credential, or anonymous readers together, cannot
+    /// take every stream.
+    per_client: Mutex<std::collections::HashMap<String, usize>>,
+    max_per_client: usize,
     /// Frames one stream may have waiting to be written.
     pub(crate) stream_queue: usize,
     /// How often an idle stream gets a keep-alive comment.
@@ -66,7 +89,7 @@ pub(crate) struct Hub {
 
 /// Every entry with an id in `(floor, head]`, oldest first, at most `capacity`.
 struct Ring {
-    entries: VecDeque<Arc<Event>>,
+    entries: VecDeque<Arc<Buffered>>,
     floor: u64,
     capacity: usize,
 }
@@ -76,7 +99,7 @@ struct Ring {
 pub(crate) enum Read {
     /// The entries after the position (of the GUN asked for, if one was), and the position
     /// after them: every entry up to it has been considered.
-    Entries(Vec<Arc<Event>>, u64),
+    Entries(Vec<Arc<Buffered>>, u64),
     /// The position is older than the buffer: read the store.
     Behind,
 }
@@ -86,7 +109,7 @@ impl Hub {
     pub(crate) fn new(
         head: u64,
         capacity: usize,
-        max_streams: usize,
+        (max_streams, max_per_client): (usize, usize),
         stream_queue: usize,
         keep_alive: Duration,
         wake: Arc<Notify>,
@@ -102,6 +125,8 @@ impl Hub {
             closing: watch::Sender::new(false),
             open: AtomicUsize::new(0),
             max_streams,
+            per_client: Mutex::default(),
+            max_per_client,
             stream_queue: stream_queue.max(1),
             keep_alive,
         }
@@ -139,11 +164,11 @@ impl Hub {
         {
             let mut ring = self.ring();
             for c in changes {
-                ring.entries.push_back(Arc::new(event_of(c)));
+                ring.entries.push_back(Buffered::of(c));
             }
             while ring.entries.len() > ring.capacity {
                 if let Some(old) = ring.entries.pop_front() {
-                    ring.floor = old.id;
+                    ring.floor = old.event.id;
                 }
             }
         }
@@ -156,21 +181,21 @@ impl Hub {
         if after < ring.floor {
             return Read::Behind;
         }
-        let start = ring.entries.partition_point(|e| e.id <= after);
+        let start = ring.entries.partition_point(|e| e.event.id <= after);
         let mut out = Vec::new();
         let mut pos = after;
         for e in ring.entries.range(start..) {
             if out.len() == max {
                 break;
             }
-            pos = e.id;
-            if gun.is_none_or(|g| g == e.gun) {
+            pos = e.event.id;
+            if gun.is_none_or(|g| g == e.event.gun) {
                 out.push(e.clone());
             }
         }
         if out.len() < max {
             // Everything buffered was considered.
-            pos = pos.max(ring.entries.back().map_or(ring.floor, |e| e.id));
+            pos = pos.max(ring.entries.back().map_or(ring.floor, |e| e.event.id));
         }
         Read::Entries(out, pos)
     }
@@ -181,21 +206,28 @@ impl Hub {
         self.ring().floor
     }
 
-    /// Takes one of the open-stream slots; `None` when all are taken.
-    pub(crate) fn open_stream(self: &Arc<Self>) -> Option<StreamSlot> {
-        let mut n = self.open.load(Ordering::Acquire);
-        loop {
-            if n >= self.max_streams {
-                return None;
-            }
-            match self
-                .open
-                .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some(StreamSlot(self.clone())),
-                Err(now) => n = now,
-            }
+    /// Takes one of the open-stream slots for `client`; why not, when all are taken or the
+    /// client has its share.
+    pub(crate) fn open_stream(self: &Arc<Self>, client: &str) -> Result<StreamSlot, Full> {
+        let mut per = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = per.get(client).copied().unwrap_or(0);
+        if mine >= self.max_per_client {
+            return Err(Full::Client);
         }
+        if self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_streams).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(Full::Server);
+        }
+        per.insert(client.to_owned(), mine + 1);
+        Ok(StreamSlot {
+            hub: self.clone(),
+            client: client.to_owned(),
+        })
     }
 
     /// Streams open now.
@@ -205,12 +237,35 @@ impl Hub {
     }
 }
 
+/// Why a stream could not be opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// Every stream of the server is taken (`events.max_streams`).
+    Server,
+    /// The client has its share (`events.max_streams_per_client`).
+    Client,
+}
+
 /// One open stream's slot, given back when dropped.
-pub(crate) struct StreamSlot(Arc<Hub>);
+pub(crate) struct StreamSlot {
+    hub: Arc<Hub>,
+    client: String,
+}
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.hub.open.fetch_sub(1, Ordering::AcqRel);
+        let mut per = self
+            .hub
+            .per_client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -324,7 +379,7 @@ mod tests {
         Hub::new(
             head,
             capacity,
-            2,
+            (3, 2),
             4,
             Duration::from_secs(15),
             Arc::new(Notify::new()),
@@ -333,7 +388,7 @@ mod tests {
 
     fn ids(r: Read) -> (Vec<u64>, u64) {
         match r {
-            Read::Entries(v, pos) => (v.iter().map(|e| e.id).collect(), pos),
+            Read::Entries(v, pos) => (v.iter().map(|e| e.event.id).collect(), pos),
             Read::Behind => panic!("behind"),
         }
     }
@@ -362,14 +417,16 @@ mod tests {
     }
 
     #[test]
-    fn stream_slots_are_capped_and_given_back() {
+    fn stream_slots_are_capped_per_server_and_per_client_and_given_back() {
         let h = Arc::new(hub(0, 3));
-        let a = h.open_stream().unwrap();
-        let _b = h.open_stream().unwrap();
-        assert!(h.open_stream().is_none());
+        let a = h.open_stream("token:a").unwrap();
+        let _b = h.open_stream("token:a").unwrap();
+        assert_eq!(h.open_stream("token:a").err(), Some(Full::Client));
+        let _c = h.open_stream("anonymous").unwrap();
+        assert_eq!(h.open_stream("token:b").err(), Some(Full::Server));
         drop(a);
-        assert_eq!(h.open_streams(), 1);
-        assert!(h.open_stream().is_some());
+        assert_eq!(h.open_streams(), 2);
+        assert!(h.open_stream("token:a").is_ok());
     }
 
     #[test]

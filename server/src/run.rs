@@ -107,6 +107,7 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
     let webhooks = crate::webhooks::Webhooks::new(
         &config.webhooks,
         &config.data_dir.join(crate::webhooks::DEFAULT_KEY_FILE),
+        matches!(backend, crate::config::Backend::Postgres(..)),
         clock_for_webhooks,
     )?;
     Ok(Prepared {

@@ -159,7 +159,7 @@ fn streams_are_refused_without_the_grant_and_capped() {
     std::fs::write(
         &cfg,
         format!(
-            "[auth]\nanonymous_pull = false\n[events]\nmax_streams = 2\n\
+            "[auth]\nanonymous_pull = false\n[events]\nmax_streams = 3\nmax_streams_per_client = 2\n\
              [[auth.tokens]]\nname = \"alice\"\nsha256 = \"{}\"\nscopes = [\"example.com/team/*:pull\"]\n",
             sha(ALICE)
         ),
@@ -203,10 +203,27 @@ fn streams_are_refused_without_the_grant_and_capped() {
         assert!(r.text().unwrap().contains("Last-Event-ID"));
     }
 
-    // Two streams may be open; a third waits for one to close.
+    // An id the server never gave is refused, not waited for silently.
+    let r = s
+        .client
+        .get(s.url(&format!("{mine}?after=999999")))
+        .bearer_auth(ALICE)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().unwrap().contains("after the newest event"));
+
+    // One client may have two streams open, the server three; the next waits for one to
+    // close.
     let a = Stream::open(&s, &mine, Some(ALICE), None).unwrap();
-    let _b = Stream::open(&s, &mine, Some(&s.admin_token), None).unwrap();
+    let _a2 = Stream::open(&s, &mine, Some(ALICE), None).unwrap();
     let (status, body) = Stream::open(&s, &mine, Some(ALICE), None).err().unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("this client"), "{body}");
+    let _b = Stream::open(&s, &mine, Some(&s.admin_token), None).unwrap();
+    let (status, body) = Stream::open(&s, &mine, Some(&s.admin_token), None)
+        .err()
+        .unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("retry-after="), "{body}");
     drop(a);

@@ -434,6 +434,12 @@ fn secret(dir: &Path, name: &str) -> (PathBuf, Vec<u8>) {
         .collect();
     let path = dir.join(name);
     std::fs::write(&path, format!("whsec_{}\n", Base64::encode_string(&raw))).unwrap();
+    // Secrets others could read are refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     (path, raw)
 }
 
@@ -961,14 +967,29 @@ fn destinations_the_rules_refuse_stop_the_server_at_startup() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (good_secret, _) = secret(dir, "good.secret");
-    let short = dir.join("short.secret");
-    std::fs::write(
-        &short,
+    let private = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path
+    };
+    let short = private(
+        "short.secret",
         format!("whsec_{}", Base64::encode_string(&[1u8; 16])),
-    )
-    .unwrap();
-    let plain = dir.join("plain.secret");
-    std::fs::write(&plain, Base64::encode_string(&[1u8; 32])).unwrap();
+    );
+    let plain = private("plain.secret", Base64::encode_string(&[1u8; 32]));
+    // A good secret others may read.
+    let open = dir.join("open.secret");
+    std::fs::copy(&good_secret, &open).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let one = |name: &str, url: &str, secret: Option<&Path>| {
         sub_toml(&Sub {
             name,
@@ -1013,6 +1034,10 @@ fn destinations_the_rules_refuse_stop_the_server_at_startup() {
         (
             "[webhooks]\n".to_owned() + &one("a", "https://hooks.example.com/", Some(&plain)),
             "whsec_",
+        ),
+        (
+            "[webhooks]\n".to_owned() + &one("a", "https://hooks.example.com/", Some(&open)),
+            "chmod 600",
         ),
     ];
     for (i, (config, named)) in cases.iter().enumerate() {

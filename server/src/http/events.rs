@@ -28,7 +28,7 @@ use super::middleware::overloaded;
 use super::AppState;
 use crate::auth::{Action, Target};
 use crate::error::AppError;
-use crate::events::{event_of, read_store, Hub, Read, StreamSlot};
+use crate::events::{read_store, Buffered, Full, Hub, Read, StreamSlot};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -63,13 +63,40 @@ pub(super) async fn get(
     });
     let hub = st.events().clone();
     let after = start(headers, uri)?.unwrap_or_else(|| hub.head());
-    let Some(slot) = hub.open_stream() else {
-        st.metrics.overloaded("event_streams");
-        tracing::warn!("over capacity: too many event streams open");
-        return Ok(overloaded(
-            st.capacity.retry_after,
-            "too many event streams are open: retry later",
-        ));
+    if after > hub.head() {
+        // Ahead of this process's buffer: a replica that has not read the newest entries
+        // yet, or an id this server never gave (its store restored from an older backup):
+        // the store tells which, and a consumer is never left waiting silently for ids
+        // that were given out before.
+        let store = st.store();
+        let newest = super::blocking(move || crate::events::newest(store.as_ref())).await?;
+        if after > newest {
+            return Err(AppError::bad_request(
+                vouch_tuf::api::code::INVALID_PARAMETER,
+                format!(
+                    "event id {after} is after the newest event, {newest}: this server's history does not reach it (was its store restored from an older backup?); start again from 0, or without an id for new events only"
+                ),
+            ));
+        }
+    }
+    let slot = match hub.open_stream(&who.identity()) {
+        Ok(slot) => slot,
+        Err(Full::Server) => {
+            st.metrics.overloaded("event_streams");
+            tracing::warn!("over capacity: too many event streams open");
+            return Ok(overloaded(
+                st.capacity.retry_after,
+                "too many event streams are open: retry later",
+            ));
+        }
+        Err(Full::Client) => {
+            st.metrics.overloaded("event_streams_client");
+            tracing::warn!(client = %who.identity(), "too many event streams open for one client");
+            return Ok(overloaded(
+                st.capacity.retry_after,
+                "this client has as many event streams open as it may: close one, or retry later",
+            ));
+        }
     };
     let (tx, rx) = mpsc::channel(hub.stream_queue);
     tokio::spawn(produce(st.clone(), gun, after, tx, slot, ends));
@@ -151,8 +178,8 @@ struct Sink {
 
 impl Sink {
     /// Queues a frame; `false` when the client has gone.
-    async fn send(&mut self, frame: Vec<u8>) -> bool {
-        match self.tx.try_send(Bytes::from(frame)) {
+    async fn send(&mut self, frame: Bytes) -> bool {
+        match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(frame)) => {
                 self.stalled = true;
@@ -226,7 +253,7 @@ async fn run(
     let name = gun.as_ref().map(|g| g.as_str().to_owned());
     let mut first = RETRY.to_vec();
     first.extend_from_slice(&position_frame(pos));
-    if !sink.send(first).await {
+    if !sink.send(Bytes::from(first)).await {
         return None;
     }
     // Whether the stream has caught up with the buffer at least once.
@@ -246,7 +273,7 @@ async fn run(
             Read::Entries(events, next) => {
                 let idle = events.is_empty() && next == pos;
                 for e in &events {
-                    if !sink.send(e.sse_frame()).await {
+                    if !sink.send(e.frame.clone()).await {
                         return None;
                     }
                     metrics.event_sent();
@@ -262,7 +289,7 @@ async fn run(
                     _ = closing.changed() => {}
                     _ = sink.tx.closed() => return None,
                     _ = tokio::time::sleep(hub.keep_alive) => {
-                        if !sink.send(KEEP_ALIVE.to_vec()).await {
+                        if !sink.send(Bytes::from_static(KEEP_ALIVE)).await {
                             return None;
                         }
                     }
@@ -294,7 +321,7 @@ async fn run(
                     }
                 };
                 for c in &page {
-                    if !sink.send(event_of(c).sse_frame()).await {
+                    if !sink.send(Buffered::of(c).frame.clone()).await {
                         return None;
                     }
                     metrics.event_sent();
@@ -385,7 +412,7 @@ mod tests {
             let hub = Arc::new(Hub::new(
                 crate::events::newest(store.as_ref()).unwrap(),
                 4,
-                8,
+                (8, 8),
                 1,
                 Duration::from_secs(60),
                 Arc::new(tokio::sync::Notify::new()),

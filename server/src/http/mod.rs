@@ -116,7 +116,7 @@ impl AppState {
         let events = Arc::new(Hub::new(
             crate::events::newest(service.store().as_ref())?,
             e.buffer_events,
-            e.max_streams,
+            (e.max_streams, e.max_streams_per_client),
             e.stream_queue,
             Duration::from_secs(e.keep_alive_seconds),
             service.write_signal(),

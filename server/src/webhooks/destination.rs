@@ -147,8 +147,14 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
         // Link-local, fe80::/10 (and the deprecated site-local, fec0::/10).
         || (s[0] & 0xffc0) == 0xfe80
         || (s[0] & 0xffc0) == 0xfec0
-        // Documentation, 2001:db8::/32.
-        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        // Documentation, 2001:db8::/32; Teredo tunnels, 2001::/32.
+        || (s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0))
+        // Local-use NAT64, 64:ff9b:1::/48.
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        // 6to4, 2002::/16: judged by the IPv4 address it carries.
+        || (s[0] == 0x2002 && !is_public_v4(Ipv4Addr::from(((u32::from(s[1])) << 16) | u32::from(s[2]))))
+        // IPv4-translated, ::ffff:0:a.b.c.d.
+        || (s[..6] == [0, 0, 0, 0, 0xffff, 0] && !is_public_v4(low_v4(a)))
         // IPv4-compatible (deprecated) and NAT64 forms carry an IPv4 address: judged by it.
         || (s[..6] == [0; 6] && !is_public_v4(low_v4(a)))
         || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && !is_public_v4(low_v4(a))))
@@ -157,6 +163,17 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
 /// The IPv4 address in the low 32 bits of `a`.
 fn low_v4(a: Ipv6Addr) -> Ipv4Addr {
     Ipv4Addr::from((u128::from(a) & 0xffff_ffff) as u32)
+}
+
+/// What the listing shows of a destination: its scheme, host and port, and `/…` for a
+/// path beyond `/` (chat services' webhook URLs carry their secret in the path).
+pub(crate) fn origin_of(url: &Url) -> String {
+    let origin = url.origin().ascii_serialization();
+    if url.path() == "/" && url.query().is_none() {
+        format!("{origin}/")
+    } else {
+        format!("{origin}/…")
+    }
 }
 
 /// `url` with any credentials and query replaced, for logs and errors.
@@ -284,6 +301,11 @@ mod tests {
             "::ffff:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2001::1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "::ffff:0:7f00:1",
         ] {
             let ip: IpAddr = private.parse().unwrap();
             assert!(!address_allowed(ip, false), "{private}");
@@ -299,6 +321,14 @@ mod tests {
         assert_eq!(backoff(4, i, m, 1.0), Duration::from_millis(800));
         assert_eq!(backoff(30, i, m, 1.0), m);
         assert_eq!(backoff(u32::MAX, i, m, 0.0), m / 2);
+    }
+
+    #[test]
+    fn the_listing_shows_the_origin_only() {
+        let u = Url::parse("https://hooks.slack.example/services/T0/B0/SECRET?x=1").unwrap();
+        assert_eq!(origin_of(&u), "https://hooks.slack.example/…");
+        let u = Url::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(origin_of(&u), "http://127.0.0.1:8080/");
     }
 
     #[test]

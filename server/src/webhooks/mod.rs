@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::ScopeGlob;
 use crate::config::{ConfigError, WebhooksConfig};
-use crate::events::{event_of, read_store, Hub, Read};
+use crate::events::{read_store, Buffered, Hub, Read};
 use crate::store::{Store, StoreError, WebhookCursor};
 pub(crate) use destination::redact_url;
 use destination::{address_allowed, backoff, Destination, Rules};
@@ -160,6 +160,8 @@ pub(crate) struct Webhooks {
     clock: Arc<dyn Clock>,
     /// The last state read of each subscription (for `/metrics`).
     last_seen: Mutex<Vec<WebhookCursor>>,
+    /// The subscriptions whose lease this process took (given up at shutdown).
+    held: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Clone, Copy)]
@@ -173,13 +175,17 @@ struct Timing {
 impl Webhooks {
     /// The subscriptions of `c` and the signing key (read from, or made at,
     /// `c.signing_key_file`, else `default_key_file`).
+    /// With `shared_store` (PostgreSQL: replicas), a configured key file that does not exist
+    /// is refused rather than made.
     pub(crate) fn new(
         c: &WebhooksConfig,
         default_key_file: &std::path::Path,
+        shared_store: bool,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let key_file = c.signing_key_file.as_deref().unwrap_or(default_key_file);
-        let key = load_or_create_key(key_file)?;
+        let may_create = c.signing_key_file.is_none() || !shared_store;
+        let key = load_or_create_key(key_file, may_create)?;
         let public = signing::public_text(&key);
         let subscriptions = c
             .subscriptions
@@ -223,6 +229,7 @@ impl Webhooks {
             owner: format!("{}-{}", std::process::id(), vouch_tuf::hex::encode(id)),
             clock,
             last_seen: Mutex::default(),
+            held: Mutex::default(),
         })
     }
 
@@ -237,7 +244,7 @@ impl Webhooks {
         self.subscriptions.iter().map(|(s, _)| {
             (
                 s.name.as_str(),
-                redact_url(s.destination.url.as_str()),
+                destination::origin_of(&s.destination.url),
                 s.guns.iter().map(|g| g.as_str().to_owned()).collect(),
             )
         })
@@ -272,6 +279,11 @@ impl Webhooks {
     /// touched. Failures are logged; the leases then run out by themselves.
     pub(crate) async fn release(&self, store: &Arc<dyn Store>) {
         for (sub, _) in &self.subscriptions {
+            // Only a lease this process took: a claim creates the row of a subscription
+            // that has none, which releasing must not do.
+            if !self.held(&sub.name) {
+                continue;
+            }
             let (store, name, owner) = (store.clone(), sub.name.clone(), self.owner.clone());
             let now = self.now();
             if let Err(e) = blocking(move || store.claim_webhook(&name, &owner, 0, now, now)).await
@@ -293,13 +305,16 @@ impl Webhooks {
         let mut failing_store = false;
         loop {
             heads.borrow_and_update();
+            let claimed_at = std::time::Instant::now();
             let state = match self.claim(&store, sub, start).await {
                 Ok(Some(state)) => {
                     failing_store = false;
+                    self.holding(&sub.name, true);
                     state
                 }
                 // Another replica delivers: look again before its lease could run out.
                 Ok(None) => {
+                    self.holding(&sub.name, false);
                     tokio::time::sleep(idle).await;
                     continue;
                 }
@@ -347,6 +362,14 @@ impl Webhooks {
                 }
                 continue;
             };
+            // A delivery runs under a lease with at least a whole delivery's time left: after
+            // a slow read, renew it first (and deliver nothing if it was taken over).
+            if claimed_at.elapsed() > Duration::from_secs(1) {
+                match self.claim(&store, sub, start).await {
+                    Ok(Some(_)) => {}
+                    _ => continue,
+                }
+            }
             let outcome = self.send(sub, &event).await;
             let now = self.now();
             let saved = match outcome {
@@ -423,6 +446,23 @@ impl Webhooks {
         }
     }
 
+    /// Notes whether this process holds `name`'s lease (as of its last claim).
+    fn holding(&self, name: &str, held: bool) {
+        let mut h = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held {
+            h.insert(name.to_owned());
+        } else {
+            h.remove(name);
+        }
+    }
+
+    fn held(&self, name: &str) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+    }
+
     fn remember(&self, state: &WebhookCursor) {
         let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         match seen.iter_mut().find(|s| s.name == state.name) {
@@ -447,12 +487,12 @@ impl Webhooks {
                 let (store, known) = (store.clone(), hub.head());
                 let (page, pos) =
                     blocking(move || read_store(store.as_ref(), None, after, known)).await?;
-                (page.iter().map(|c| Arc::new(event_of(c))).collect(), pos)
+                (page.iter().map(Buffered::of).collect(), pos)
             }
         };
         for e in &entries {
-            if sub.follows(&e.gun) {
-                return Ok((Some(Event::clone(e)), e.id as i64));
+            if sub.follows(&e.event.gun) {
+                return Ok((Some(e.event.clone()), e.event.id as i64));
             }
         }
         Ok((None, pos as i64))

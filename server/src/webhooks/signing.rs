@@ -18,9 +18,17 @@ const MIN_SECRET: usize = 24;
 /// Longest secret file read.
 const MAX_SECRET_FILE: u64 = 4096;
 
-/// Reads the ed25519 key at `path`, or makes one there when the file does not exist.
-pub(crate) fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
+/// Reads the ed25519 key at `path`, or makes one there when the file does not exist and
+/// `may_create` (a key every replica must share is never made by one of them alone). A key
+/// file others may read or write is refused.
+pub(crate) fn load_or_create_key(path: &Path, may_create: bool) -> anyhow::Result<PrivateKey> {
     if !path.exists() {
+        anyhow::ensure!(
+            may_create,
+            "the webhook signing key {} does not exist: with PostgreSQL every replica must sign with one key, so make it once (e.g. `openssl genpkey -algorithm ed25519 -out {}`) and give every replica the file",
+            path.display(),
+            path.display()
+        );
         let key = PrivateKey::generate(Algorithm::Ed25519)
             .map_err(|e| anyhow::anyhow!("making the webhook signing key: {e}"))?;
         let der = key
@@ -37,6 +45,22 @@ pub(crate) fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
         write_private_file(path, pem.as_bytes())
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         tracing::info!(file = %path.display(), "made the webhook signing key");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| {
+                anyhow::anyhow!("reading the webhook signing key {}: {e}", path.display())
+            })?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "the webhook signing key {} may be read or written by others (mode {:o}): chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
     }
     let text =
         Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
@@ -88,6 +112,18 @@ pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
     if meta.len() > MAX_SECRET_FILE {
         return Err(format!("secret_file {} is too large", path.display()));
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "secret_file {} may be read or written by others (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            ));
+        }
+    }
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
             .map_err(|e| format!("secret_file {}: {e}", path.display()))?,
@@ -120,8 +156,12 @@ mod tests {
     fn a_key_is_made_once_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("webhook-signing.pem");
-        let made = load_or_create_key(&path).unwrap();
-        let again = load_or_create_key(&path).unwrap();
+        assert!(
+            load_or_create_key(&path, false).is_err(),
+            "made where it may not be"
+        );
+        let made = load_or_create_key(&path, true).unwrap();
+        let again = load_or_create_key(&path, false).unwrap();
         assert_eq!(public_text(&made), public_text(&again));
         assert!(public_text(&made).starts_with("whpk_"));
         #[cfg(unix)]
@@ -132,12 +172,20 @@ mod tests {
         }
         let sig = sign(&made, b"msg").unwrap();
         made.verifying_key().verify(b"msg", &sig).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_or_create_key(&path, false).unwrap_err().to_string();
+            assert!(e.contains("chmod 600"), "{e}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         std::fs::write(
             &path,
             "-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n",
         )
         .unwrap();
-        assert!(load_or_create_key(&path).is_err());
+        assert!(load_or_create_key(&path, true).is_err());
     }
 
     #[test]
@@ -145,7 +193,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
         let good = format!("whsec_{}\n", Base64::encode_string(&[7u8; 32]));
-        std::fs::write(&path, good).unwrap();
+        std::fs::write(&path, &good).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(read_secret(&path).unwrap_err().contains("chmod 600"));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         assert_eq!(read_secret(&path).unwrap().len(), 32);
         for bad in [
             "plain".to_owned(),

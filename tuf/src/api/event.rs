@@ -82,8 +82,10 @@ pub struct Event {
     pub version: u64,
     /// Lowercase hex SHA-256 of that timestamp file (empty for a deletion).
     pub sha256: String,
-    /// Every role the change wrote, with its new version, by role name (empty for a
-    /// deletion, and for changes recorded before the server kept them).
+    /// Every role the change wrote, with its new version, by role name; empty for a
+    /// deletion, for changes recorded before the server kept them, and for changes writing
+    /// more roles than an event lists ([`Event::bounded`]). Empty means "not listed": a
+    /// consumer refreshes the whole repository.
     pub roles: Vec<(String, u64)>,
     /// When the change was stored.
     pub created_at: Timestamp,
@@ -98,15 +100,28 @@ fn err(m: impl Into<String>) -> EventError {
     EventError(m.into())
 }
 
-/// Most roles one event lists (a change writing more, e.g. every bin of a hashed-bin
-/// delegation at once, is cut to none by the server, never to a part: see
-/// [`Event::roles`]).
+/// Most roles one event lists: a reader refuses more. A server lists none rather than more,
+/// or than fit in [`MAX_EVENT_BYTES`] ([`Event::bounded`]).
 pub const MAX_ROLES: usize = 4096;
+
+/// Most bytes of an event's JSON a server sends ([`Event::bounded`]): far below what a
+/// reader accepts ([`MAX_MESSAGE_BYTES`]).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 /// Most bytes of one SSE line, and of one message's data, that [`SseReader`] accepts.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 impl Event {
+    /// The event as a server sends it: its roles dropped (never cut to a part) when there
+    /// are more than [`MAX_ROLES`] or the event would take more than [`MAX_EVENT_BYTES`], so
+    /// that every event a server sends is one every reader accepts.
+    pub fn bounded(mut self) -> Self {
+        if self.roles.len() > MAX_ROLES || self.encode().len() > MAX_EVENT_BYTES {
+            self.roles = Vec::new();
+        }
+        self
+    }
+
     /// The event as one line of JSON (no line breaks: one SSE `data:` line):
     /// `{"id","kind","gun","version","sha256","roles":[{"role","version"}],"created_at"}`.
     pub fn encode(&self) -> Vec<u8> {
@@ -706,6 +721,33 @@ mod tests {
             }
         }
         assert!(failed, "an endless message was buffered");
+    }
+
+    #[test]
+    fn a_bounded_event_lists_all_of_its_roles_or_none_and_every_reader_takes_it() {
+        let few = event(3).bounded();
+        assert_eq!(few.roles, event(3).roles);
+        let many = Event {
+            roles: (0..=MAX_ROLES)
+                .map(|i| (format!("targets/bin-{i}"), 1))
+                .collect(),
+            ..event(4)
+        };
+        let long = Event {
+            roles: (0..300)
+                .map(|i| (format!("{i}{}", "\"".repeat(250)), 1))
+                .collect(),
+            ..event(5)
+        };
+        for big in [many, long] {
+            assert!(Event::decode(&big.encode()).is_err() || big.encode().len() > MAX_EVENT_BYTES);
+            let b = big.bounded();
+            assert!(b.roles.is_empty());
+            let mut r = SseReader::default();
+            r.push(&b.sse_frame());
+            assert_eq!(r.next_frame().unwrap().unwrap(), Frame::Event(b.clone()));
+            assert_eq!(decode_webhook_payload(&webhook_payload(&b)).unwrap(), b);
+        }
     }
 
     #[test]

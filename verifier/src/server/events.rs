@@ -388,6 +388,9 @@ impl std::fmt::Display for Disconnect {
     }
 }
 
+/// How long a connection must stay up, delivering nothing, for the backoff to start again.
+const HEALTHY: Duration = Duration::from_secs(30);
+
 /// A change of a [`Follower`]'s connection, reported to its state hook.
 #[derive(Debug)]
 pub enum Connection<'a> {
@@ -473,12 +476,21 @@ impl Follower {
             let reason = match self.client.events(self.gun.as_ref(), self.last_id) {
                 Err(e) => Disconnect::Error(e),
                 Ok(mut stream) => {
-                    attempt = 0;
                     let after = self.last_id;
                     if on_state(&Connection::Connected { after }).is_break() {
                         return;
                     }
-                    match self.drain(&mut stream, &mut on_event) {
+                    let opened = Instant::now();
+                    let outcome = self.drain(&mut stream, &mut on_event);
+                    // The backoff starts again only after a connection that was worth
+                    // something: one that delivered an event or stayed up a while. A
+                    // stream that fails at once, again and again (an event this client
+                    // cannot read, a server ending streams at once), backs off as far as
+                    // one that cannot connect.
+                    if self.last_id != after || opened.elapsed() >= HEALTHY {
+                        attempt = 0;
+                    }
+                    match outcome {
                         ControlFlow::Break(()) => return,
                         ControlFlow::Continue(reason) => reason,
                     }
