@@ -22,6 +22,8 @@
 //! - [`usage`] reads which cached repositories use which keys (`key list`, `key delete`);
 //!   [`confirm`] asks before destructive commands.
 //! - [`expiry`] words the warnings `sign` and `verify` print for roles that expire soon.
+//! - `watch` follows the server's event stream with `vouch-verifier`'s follower;
+//!   `webhooks` shows and resumes the server's webhook subscriptions.
 //! - [`approval`] checks a staged proposal before `approve` signs it, and [`diff`] words
 //!   what a proposed role version changes.
 //!
@@ -155,6 +157,22 @@ enum Command {
     /// Withdraw an open staged proposal.
     #[command(after_help = "Example: vouch withdraw registry.example.com/org/app 7")]
     Withdraw(cmd::proposals::WithdrawArgs),
+    /// Print trust-change events as they arrive (one repository's, or every repository's),
+    /// optionally running a command per event.
+    #[command(after_help = "Examples:\n  \
+                      vouch watch registry.example.com/org/app\n  \
+                      vouch watch --output json --after 0 --count 10\n  \
+                      vouch watch registry.example.com/org/app --cursor-file app.cursor --exec ./deploy.sh\n\
+                      A failing --exec ends the watch (status 1) before the cursor moves: restart it \
+                      (e.g. from a supervisor) and the event is retried.")]
+    Watch(cmd::watch::Args),
+    /// Show the server's webhook subscriptions and their delivery state, print the key
+    /// deliveries are signed with, or resume a subscription that gave up (operators).
+    #[command(after_help = "Examples:\n  \
+                      vouch webhooks\n  \
+                      vouch webhooks key\n  \
+                      vouch webhooks resume deploy-bot")]
+    Webhooks(cmd::webhooks::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -180,6 +198,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proposals(a) => cmd::proposals::run(&ctx, a),
         Command::Approve(a) => cmd::approve::run(&ctx, a),
         Command::Withdraw(a) => cmd::proposals::withdraw(&ctx, a),
+        Command::Watch(a) => cmd::watch::run(&ctx, a),
+        Command::Webhooks(a) => cmd::webhooks::run(&ctx, a),
     }
 }
 

@@ -71,31 +71,32 @@ pub struct Remote {
 }
 
 /// What a 401 or 403 ([`AuthRefusal`]) to a request that needs `action` (`pull`, `push`
-/// or `delete`) on `gun` means, and what to do.
-fn auth_advice(refusal: AuthRefusal, status: u16, action: &str, gun: &Gun) -> String {
+/// or `delete`) on `on` (a repository, or `every repository (a * scope)`) means, and what
+/// to do.
+fn auth_advice(refusal: AuthRefusal, status: u16, action: &str, on: &str) -> String {
     match refusal {
         AuthRefusal::LacksGrant => format!(
-            "the token does not grant {action} on {gun} (HTTP {status}): use a token whose scope \
+            "the token does not grant {action} on {on} (HTTP {status}): use a token whose scope \
              covers it (set VOUCH_TOKEN or --token-file)"
         ),
         AuthRefusal::TokenRefused => format!(
             "the server refused the token (HTTP {status}): it is unknown to the server, expired or \
-             revoked; set VOUCH_TOKEN or --token-file to a current token with {action} on {gun}"
+             revoked; set VOUCH_TOKEN or --token-file to a current token with {action} on {on}"
         ),
         AuthRefusal::NoToken => format!(
             "the server asks for a token (HTTP {status}): set VOUCH_TOKEN or --token-file to a \
-             token with {action} on {gun}"
+             token with {action} on {on}"
         ),
     }
 }
 
-/// What a refusal of a request that needs `action` on `gun` says: the advice for a 401 or
+/// What a refusal of a request that needs `action` on `on` says: the advice for a 401 or
 /// 403 followed by what the server said, else the status and what the server said.
-fn refusal_message(refusal: &Refusal, action: &str, gun: &Gun) -> String {
+fn refusal_message(refusal: &Refusal, action: &str, on: &str) -> String {
     let said = refusal.server_said();
     match refusal.auth {
         Some(auth) => {
-            let advice = auth_advice(auth, refusal.status, action, gun);
+            let advice = auth_advice(auth, refusal.status, action, on);
             if said.is_empty() {
                 advice
             } else {
@@ -131,21 +132,43 @@ fn unreachable(server: &str, message: &str) -> String {
     )
 }
 
+/// The context's server as a client: `--timeout`, the CLI's user agent and its token.
+pub fn server_client(ctx: &Context) -> anyhow::Result<ServerClient> {
+    let options = ServerOptions {
+        timeout: ctx.timeout,
+        publish_factor: PUBLISH_FACTOR,
+        user_agent: concat!("vouch/", env!("CARGO_PKG_VERSION")).to_owned(),
+    };
+    let mut client =
+        ServerClient::new(&ctx.server, &options).context("cannot build the HTTP client")?;
+    if let Some(t) = &ctx.token {
+        client = client.with_bearer_token(Arc::new(CliToken(t.clone())));
+    }
+    Ok(client)
+}
+
+/// `e` from a request to `ctx`'s server that needs `action` on `on` (a repository, or
+/// [`EVERY_REPOSITORY`]), worded with advice as for every other request.
+pub fn word(e: ServerError, action: &str, on: &str) -> anyhow::Error {
+    match e {
+        ServerError::Unreachable { server, message } => anyhow!(unreachable(&server, &message)),
+        ServerError::NoAnswer { server, waited } => anyhow!(no_answer(&server, waited)),
+        ServerError::Refused { what, refusal } => anyhow!(
+            "the server refused {what}: {}",
+            refusal_message(&refusal, action, on)
+        ),
+        other => anyhow!(other),
+    }
+}
+
+/// How advice names the grant on every repository that server-wide requests need.
+pub const EVERY_REPOSITORY: &str = "every repository (a * scope)";
+
 impl Remote {
     /// The repository `gun` on the context's server.
     pub fn new(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
-        let options = ServerOptions {
-            timeout: ctx.timeout,
-            publish_factor: PUBLISH_FACTOR,
-            user_agent: concat!("vouch/", env!("CARGO_PKG_VERSION")).to_owned(),
-        };
-        let mut client =
-            ServerClient::new(&ctx.server, &options).context("cannot build the HTTP client")?;
-        if let Some(t) = &ctx.token {
-            client = client.with_bearer_token(Arc::new(CliToken(t.clone())));
-        }
         Ok(Remote {
-            repo: client.repository(gun),
+            repo: server_client(ctx)?.repository(gun),
         })
     }
 
@@ -166,7 +189,7 @@ impl Remote {
             ServerError::Refused { what, refusal } => anyhow!(
                 "the server refused {what} for {}: {}",
                 self.gun(),
-                refusal_message(&refusal, action, self.gun())
+                refusal_message(&refusal, action, self.gun().as_str())
             ),
             other => anyhow!(other),
         }
@@ -284,7 +307,7 @@ impl Remote {
                 }
                 ServerError::NoAnswer { server, waited } => network(no_answer(&server, waited)),
                 ServerError::Refused { refusal, .. } => {
-                    network(refusal_message(&refusal, "pull", self.gun()))
+                    network(refusal_message(&refusal, "pull", self.gun().as_str()))
                 }
                 other => network(other.to_string()),
             })
@@ -324,19 +347,31 @@ mod tests {
             body: None,
             text: String::new(),
         };
-        let m = refusal_message(&refusal(401, Some(AuthRefusal::TokenRefused)), "pull", &gun);
+        let m = refusal_message(
+            &refusal(401, Some(AuthRefusal::TokenRefused)),
+            "pull",
+            gun.as_str(),
+        );
         assert!(
             m.contains("refused the token (HTTP 401)")
                 && m.contains("expired or revoked")
                 && m.contains("VOUCH_TOKEN or --token-file"),
             "{m}"
         );
-        let m = refusal_message(&refusal(401, Some(AuthRefusal::NoToken)), "push", &gun);
+        let m = refusal_message(
+            &refusal(401, Some(AuthRefusal::NoToken)),
+            "push",
+            gun.as_str(),
+        );
         assert!(
             m.contains("asks for a token") && m.contains("push on registry.example.com/org/app"),
             "{m}"
         );
-        let m = refusal_message(&refusal(403, Some(AuthRefusal::LacksGrant)), "push", &gun);
+        let m = refusal_message(
+            &refusal(403, Some(AuthRefusal::LacksGrant)),
+            "push",
+            gun.as_str(),
+        );
         assert!(
             m.contains("does not grant push on registry.example.com/org/app (HTTP 403)"),
             "{m}"
@@ -346,11 +381,11 @@ mod tests {
             vouch_tuf::api::ApiError::new("METADATA_INVALID", "targets: too few signatures"),
         ));
         assert_eq!(
-            refusal_message(&said, "push", &gun),
+            refusal_message(&said, "push", gun.as_str()),
             "HTTP 400 Bad Request: METADATA_INVALID: targets: too few signatures"
         );
         assert_eq!(
-            refusal_message(&refusal(502, None), "push", &gun),
+            refusal_message(&refusal(502, None), "push", gun.as_str()),
             "HTTP 502 Bad Gateway"
         );
     }

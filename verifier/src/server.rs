@@ -20,7 +20,8 @@
 //!
 //! The server's trust-change events are [`events`]: [`ServerClient::events`] opens one
 //! stream ([`EventStream`]; an endless body, so bounded by an idle timeout instead of a
-//! deadline) and [`Follower`] keeps one open across reconnections.
+//! deadline) and [`Follower`] keeps one open across reconnections. The webhook
+//! administration (subscriptions, the signing key, resuming) is [`webhooks`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +38,10 @@ use vouch_tuf::reference::Gun;
 use vouch_tuf::types::{RoleName, TopLevelRole};
 
 pub mod events;
+pub mod webhooks;
 
 pub use events::{Backoff, Connection, Disconnect, EventStream, Follower, StreamItem};
+pub use webhooks::{WebhookListing, WebhookStatus, WebhookSubscription};
 
 use crate::transport::{
     check_path, fetch_capped, shared_client, BearerToken, CrossHostRedirects, HttpOptions,

@@ -19,6 +19,8 @@ pub mod status;
 pub mod trust;
 pub mod unsign;
 pub mod verify;
+pub mod watch;
+pub mod webhooks;
 
 use anyhow::{bail, Context as _};
 use vouch_tuf::reference::{Gun, ImageRef};
