@@ -2,7 +2,8 @@
 //! refresh interval, a tag unsigned on the server is denied within seconds (only the event
 //! can have caused the refresh), also after the server restarted while the webhook ran
 //! (the stream resumes); a token without a wildcard scope is refused the stream, logged
-//! once with the scope it needs, and the webhook goes on answering from interval refreshes.
+//! once with the scope it needs, and the webhook goes on answering from interval refreshes;
+//! a policy reload stops and starts followers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -182,4 +183,59 @@ fn a_token_without_a_wildcard_scope_is_refused_the_stream_and_intervals_go_on() 
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(webhook.log_lines("refused its event stream").len(), 1);
     server.kill();
+}
+
+#[test]
+fn a_policy_reload_stops_and_starts_following() {
+    let server = Server::start_with_config(&server_config(TOKEN, "*:pull"));
+    let gun = format!("{REG}/app");
+    let mut repo = Repo::init(&server, &gun, &[("v1", digest_of("v1"))]);
+    let dir = tempfile::tempdir().unwrap();
+    write_policy(
+        dir.path(),
+        &server,
+        std::slice::from_ref(&repo),
+        3600,
+        TOKEN,
+    );
+    let policy = dir.path().join("policy.toml");
+    let webhook = WebhookProcess::start(
+        &policy,
+        &dir.path().join("cache"),
+        &["--policy-check-secs", "0"],
+    );
+    let sample = format!(
+        "vouch_admission_event_stream_up{{server=\"{}\"}}",
+        server.base
+    );
+    webhook.wait_for_metric(&format!("{sample} 1"));
+    let image = format!("{gun}:v1");
+    assert!(allowed(&webhook, &image));
+
+    // Turned off: the server is no longer followed (its samples go), and an unsign is not
+    // seen before the hour-long interval.
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(&policy, format!("follow_events = false\n{text}")).unwrap();
+    webhook.hangup();
+    let until = Instant::now() + Duration::from_secs(30);
+    while webhook.get("/metrics").1.contains(&sample) {
+        assert!(Instant::now() < until, "still following after the reload");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    repo.sign(&server, &[("v2", digest_of("v2"))]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        allowed(&webhook, &image),
+        "denied without an event or a refresh"
+    );
+
+    // Back on: followed again from the newest event; the next publish makes the webhook
+    // refresh, and v1 (unsigned while nobody followed) is denied.
+    std::fs::write(&policy, text).unwrap();
+    webhook.hangup();
+    webhook.wait_for_metric(&format!("{sample} 1"));
+    assert!(allowed(&webhook, &image));
+    repo.sign(&server, &[("v2", digest_of("v2")), ("v3", digest_of("v3"))]);
+    until_answer(&webhook, &image, false);
+    assert!(allowed(&webhook, &format!("{gun}:v3")));
 }
