@@ -14,15 +14,18 @@
 //! The policy can be replaced while the webhook serves ([`Webhook::set_policy`], from
 //! [`crate::reload`]): each review decides by the policy in force when it started, and
 //! verdicts and image mappings remembered under an earlier policy are not used again.
+//! Once [`Webhook::follow_events`] is called, each policy put in force also decides which
+//! trust servers' events are followed ([`crate::events`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube_core::DynamicObject;
 use vouch_tuf::reference::{Gun, ImageRef};
 
+use crate::events::Followers;
 use crate::metrics::Metrics;
 use crate::policy::{Action, Mode, Policy, TrustSource};
 use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
@@ -34,6 +37,9 @@ pub struct Webhook {
     policy: RwLock<Snapshot>,
     trust: TrustCache,
     metrics: Arc<Metrics>,
+    /// The followers of the trust servers' events, once [`Webhook::follow_events`] started
+    /// them.
+    followers: Mutex<Option<Followers>>,
 }
 
 /// The policy in force and its epoch ([`TrustCache::set_policy`]): each review decides by
@@ -66,7 +72,23 @@ impl Webhook {
                 epoch,
             }),
             metrics,
+            followers: Mutex::new(None),
         }
+    }
+
+    /// Starts following the trust-change events of the vouch servers the policy names
+    /// ([`Policy::followed_servers`], see [`crate::events`]), with event-started refreshes
+    /// running on `runtime`; from now on, each policy put in force changes which servers
+    /// are followed. Returns the servers followed.
+    pub fn follow_events(
+        self: &Arc<Self>,
+        runtime: tokio::runtime::Handle,
+    ) -> std::collections::BTreeSet<String> {
+        let policy = self.policy();
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        let f = followers.get_or_insert_with(|| Followers::new(self, runtime));
+        f.sync(&policy.followed_servers(), &policy.servers);
+        f.servers()
     }
 
     /// The policy in force.
@@ -87,6 +109,14 @@ impl Webhook {
     pub fn set_policy(&self, policy: Policy) {
         let mut current = self.policy.write().unwrap_or_else(|p| p.into_inner());
         let epoch = self.trust.set_policy(policy.servers.clone());
+        if let Some(f) = self
+            .followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            f.sync(&policy.followed_servers(), &policy.servers);
+        }
         *current = Snapshot {
             policy: Arc::new(policy),
             epoch,

@@ -19,6 +19,9 @@
 //!   per interval, single-flight, and failing closed.
 //! - [`notary`] reads a repository from a Notary v1 server instead (rules with `notary = …`,
 //!   for a migration), in the same warm state, keeping Notary's versions to catch rollback.
+//! - [`events`] follows the trust-change events of the vouch servers the policy names and
+//!   marks the repositories they name superseded in [`trust`], so a revocation reaches
+//!   decisions about a second after it is published.
 //! - [`decide`] ties them together: [`decide::Webhook::review`] answers one review.
 //! - [`http`] serves it over HTTPS (certificate reload), with health and [`metrics`].
 //!
@@ -41,6 +44,7 @@
 
 pub mod credentials;
 pub mod decide;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;

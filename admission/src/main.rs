@@ -217,6 +217,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         };
         let scheme = if server_config.is_some() { "https" } else { "http" };
+        let followed = webhook.follow_events(tokio::runtime::Handle::current());
+        if !followed.is_empty() {
+            tracing::info!(servers = ?followed, "following trust-change events");
+        }
         watch_policy(watch, webhook.clone(), args.policy_check_secs)?;
         println!("vouch-admission listening on {scheme}://{addr}");
         let shutdown = async {

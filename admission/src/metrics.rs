@@ -1,6 +1,7 @@
 //! Prometheus metrics of the webhook: decisions by result and reason, decision latency,
 //! cache hits and refreshes, policy reloads, when the trusted root and targets metadata of
-//! each repository in memory expire, written in the text exposition format.
+//! each repository in memory expire, and the trust-change event streams followed
+//! ([`crate::events`]), written in the text exposition format.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +32,17 @@ pub struct Metrics {
     /// Expiry (Unix seconds) of the trusted root and targets of each repository in memory,
     /// by (GUN, role): at most two entries per repository, removed when it is dropped.
     expiries: Mutex<BTreeMap<(String, &'static str), i64>>,
+    /// Per followed trust server (from the policy, so bounded): whether its event stream is
+    /// open, and how many events it delivered.
+    streams: Mutex<BTreeMap<String, StreamStats>>,
+    event_refreshes: AtomicU64,
+}
+
+/// One followed server's event stream.
+#[derive(Debug, Default, Clone, Copy)]
+struct StreamStats {
+    up: bool,
+    events: u64,
 }
 
 impl Metrics {
@@ -112,6 +124,40 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(g, _), _| g != gun);
+    }
+
+    /// Sets whether the event stream of `server` is open (`server` is followed from now
+    /// on, if it was not).
+    pub fn event_stream_up(&self, server: &str, up: bool) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(server.to_owned())
+            .or_default()
+            .up = up;
+    }
+
+    /// Counts an event received from `server`'s stream.
+    pub fn event(&self, server: &str) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(server.to_owned())
+            .or_default()
+            .events += 1;
+    }
+
+    /// Forgets `server`'s stream (the policy no longer names it).
+    pub fn forget_stream(&self, server: &str) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(server);
+    }
+
+    /// Counts a refresh started by an event.
+    pub fn event_refresh(&self) {
+        self.event_refreshes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The text exposition.
@@ -221,8 +267,48 @@ impl Metrics {
                 "vouch_admission_metadata_expiry_timestamp_seconds{{gun=\"{gun}\",role=\"{role}\"}} {at}"
             );
         }
+        let streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        out.push_str("# HELP vouch_admission_event_stream_up Whether the trust-change event stream of each followed trust server is open (1) or not (0).\n");
+        out.push_str("# TYPE vouch_admission_event_stream_up gauge\n");
+        for (server, s) in &streams {
+            let _ = writeln!(
+                out,
+                "vouch_admission_event_stream_up{{server=\"{}\"}} {}",
+                label(server),
+                u8::from(s.up)
+            );
+        }
+        out.push_str("# HELP vouch_admission_events_total Trust-change events received from each followed trust server.\n");
+        out.push_str("# TYPE vouch_admission_events_total counter\n");
+        for (server, s) in &streams {
+            let _ = writeln!(
+                out,
+                "vouch_admission_events_total{{server=\"{}\"}} {}",
+                label(server),
+                s.events
+            );
+        }
+        single(
+            &mut out,
+            "vouch_admission_event_refreshes_total",
+            "counter",
+            "Refreshes started by trust-change events.",
+            self.event_refreshes.load(Ordering::Relaxed),
+        );
         out
     }
+}
+
+/// `value` escaped for a label value (`\\`, `\"`, newline).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Appends a metric with one unlabelled sample, with its HELP and TYPE lines.

@@ -9,6 +9,7 @@
 //! exempt_namespaces = ["kube-system"]
 //! refresh_interval_secs = 30       # a TUF refresh per repository at most this often
 //! deadline_ms = 5000               # every decision finishes within this, failing closed
+//! follow_events = true             # follow the servers' trust-change events (the default)
 //!
 //! [[rule]]
 //! pattern = "registry.example.com/org/**"
@@ -231,6 +232,7 @@ struct RawPolicy {
     refresh_interval_secs: Option<u64>,
     deadline_ms: Option<u64>,
     trust_pins: Option<PathBuf>,
+    follow_events: Option<bool>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
     #[serde(default, rename = "server")]
@@ -472,6 +474,9 @@ pub struct Policy {
     /// Every `root_file` the policy names, then its `trust_pins` file and every root and key
     /// file that names (resolved against the policy's directory): the files to watch.
     pub root_files: Vec<PathBuf>,
+    /// `follow_events` (default true): whether the webhook follows the trust-change events
+    /// of the vouch servers its rules name ([`Policy::followed_servers`], [`crate::events`]).
+    pub follow_events: bool,
 }
 
 /// Default refresh interval.
@@ -746,7 +751,25 @@ impl Policy {
             rules,
             servers,
             root_files: named_roots,
+            follow_events: raw.follow_events.unwrap_or(true),
         })
+    }
+
+    /// The trust servers whose event streams the webhook follows: with `follow_events` on,
+    /// every distinct `http(s)://` vouch server a `verify` rule names (not Notary servers,
+    /// which have no event stream, nor `file://` sources); with it off, none.
+    pub fn followed_servers(&self) -> BTreeSet<String> {
+        if !self.follow_events {
+            return BTreeSet::new();
+        }
+        self.rules
+            .iter()
+            .filter(|r| r.action == Action::Verify)
+            .filter_map(|r| r.trust.as_ref())
+            .filter(|t| t.notary.is_none())
+            .filter(|t| t.server.starts_with("https://") || t.server.starts_with("http://"))
+            .map(|t| t.server.clone())
+            .collect()
     }
 
     /// A summary of the policy for people: its settings, one line per rule and per
@@ -826,6 +849,18 @@ impl Policy {
             } else {
                 let _ = writeln!(out, "server {url}: token from {}", token.describe());
             }
+        }
+        let followed = self.followed_servers();
+        if !self.follow_events {
+            out.push_str("events: not followed (follow_events = false)\n");
+        } else if followed.is_empty() {
+            out.push_str("events: no vouch server to follow\n");
+        }
+        for url in &followed {
+            let _ = writeln!(
+                out,
+                "events: following {url} (GET /v2/_trust/events, needs a token with a `*` pull scope)"
+            );
         }
         if let Some(pins) = &self.trust_pins {
             for rule in pins.rules() {
@@ -1152,6 +1187,53 @@ mod tests {
             .rule_for(&ImageRef::parse("reg.io/org/app").unwrap())
             .unwrap();
         assert_eq!(v.trust.as_ref().unwrap().server, "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn the_vouch_servers_of_verify_rules_are_followed_unless_turned_off() {
+        let rules = r#"
+            [[rule]]
+            pattern = "reg.io/org/**"
+            action = "verify"
+            server = "http://127.0.0.1:1/"
+            root_inline = 'ROOT_JSON'
+            [[rule]]
+            pattern = "reg.io/team/**"
+            action = "verify"
+            server = "http://127.0.0.1:1"
+            root_inline = 'ROOT_JSON'
+            [[rule]]
+            pattern = "reg.io/local/**"
+            action = "verify"
+            server = "file:///srv/trust"
+            root_inline = 'ROOT_JSON'
+            [[rule]]
+            pattern = "reg.io/debug-*"
+            action = "allow"
+            "#;
+        let p = policy(rules);
+        assert!(p.follow_events);
+        let followed: Vec<String> = p.followed_servers().into_iter().collect();
+        assert_eq!(followed, ["http://127.0.0.1:1"]);
+        assert!(
+            p.summary()
+                .contains("events: following http://127.0.0.1:1 "),
+            "{}",
+            p.summary()
+        );
+        let off = policy(&format!("follow_events = false\n{rules}"));
+        assert!(!off.follow_events);
+        assert!(off.followed_servers().is_empty());
+        assert!(off
+            .summary()
+            .contains("events: not followed (follow_events = false)"));
+        // Strict as ever: a misspelt key or a wrong type is refused.
+        let e = parse(&format!("follow_event = false\n{rules}")).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `follow_event`"),
+            "{e}"
+        );
+        assert!(parse(&format!("follow_events = \"no\"\n{rules}")).is_err());
     }
 
     #[test]

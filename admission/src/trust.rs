@@ -9,8 +9,18 @@
 //! - a refresh runs at most once per refresh interval per repository, one at a time
 //!   (single flight); a request that finds the state stale while a refresh is in flight
 //!   answers from the last trusted state when it is unexpired, and otherwise (a repository
-//!   with no usable state yet) waits for that refresh, as one of at most
-//!   [`TrustConfig::max_waiters`] waiters ([`TrustError::Busy`] beyond them);
+//!   with no usable state yet, or a state superseded by an event) waits for that refresh,
+//!   as one of at most [`TrustConfig::max_waiters`] waiters ([`TrustError::Busy`] beyond
+//!   them), until its deadline;
+//! - a trust-change event for the repository ([`TrustCache::supersede`], from
+//!   [`crate::events`]) marks its trusted state *superseded*: its remembered verdicts are
+//!   dropped, a refresh is due at once whatever the interval (and one is started in the
+//!   background, [`TrustCache::refresh_superseded`]), and the state is not answered from
+//!   while that refresh is in flight. A refresh that started after the event clears the mark
+//!   when it finishes, successful or not; after a failed one the rules below apply as
+//!   always (the last trusted state answers while unexpired, unless the failure withdrew
+//!   trust). A refresh already in flight when the event came does not clear it: the next
+//!   request refreshes again;
 //! - every fetch of a refresh or a lookup is bounded by the request's deadline (and each by
 //!   [`TrustConfig::fetch_timeout`]): a server that answers too slowly, or trickles bytes,
 //!   fails the refresh like an unreachable one, leaving the last trusted state in place;
@@ -235,12 +245,17 @@ struct State {
     current: Option<Arc<Mutex<Current>>>,
     /// The expiry of `current` (copied so that warm answers need not lock it).
     expires: Option<Timestamp>,
-    /// Bumped whenever `current` changes.
+    /// Bumped whenever `current` changes or is superseded.
     generation: u64,
     /// Admitting verdicts reached from `current`, by image reference (trimmed).
     remembered: HashMap<String, Verdict>,
     /// When the last refresh attempt finished, and its error if it failed.
     last_attempt: Option<(Instant, Option<TrustError>)>,
+    /// Trust-change events noted for the repository so far ([`TrustCache::supersede`]).
+    marks: u64,
+    /// `Some(mark)` while `current` is superseded by the event numbered `mark`: not
+    /// answered from until a refresh that started after that event finishes.
+    superseded: Option<u64>,
 }
 
 impl State {
@@ -322,7 +337,8 @@ pub struct TrustConfig {
     pub max_repositories: usize,
     /// Most requests that wait for one repository's refresh in flight when it has no usable
     /// trusted state (a request for a repository with unexpired trusted state never waits:
-    /// it answers from that state). Beyond it requests are denied at once
+    /// it answers from that state, unless an event superseded it,
+    /// [`TrustCache::supersede`]). Beyond it requests are denied at once
     /// ([`TrustError::Busy`]).
     pub max_waiters: usize,
     /// Most distinct repositories one review may need verified; a review naming more is
@@ -626,7 +642,8 @@ impl TrustCache {
     }
 
     /// The verdict remembered for `image` (trimmed) from the repository's current trusted
-    /// state, when that state is fresh (no refresh due) and has not expired. Never blocks
+    /// state, when that state is fresh (no refresh due, not superseded by an event) and has
+    /// not expired. Never blocks
     /// on I/O: `None` means the caller must take the blocking path.
     pub fn warm(&self, repo: &Repo, image: &str) -> Option<Verdict> {
         let st = lock(&repo.state);
@@ -634,7 +651,10 @@ impl TrustCache {
         else {
             return None;
         };
-        if at.elapsed() >= self.config.refresh_interval || expires <= self.config.clock.now() {
+        if st.superseded.is_some()
+            || at.elapsed() >= self.config.refresh_interval
+            || expires <= self.config.clock.now()
+        {
             return None;
         }
         let v = st.remembered.get(image)?.clone();
@@ -670,6 +690,7 @@ impl TrustCache {
         if st.generation == generation.0
             && self.policy_epoch.load(Ordering::Acquire) == policy_epoch
             && st.current.is_some()
+            && st.superseded.is_none()
             && st.remembered.len() < MAX_REMEMBERED
             && !st.remembered.contains_key(image)
         {
@@ -681,7 +702,8 @@ impl TrustCache {
     /// then finds it fresh. The refresh runs on one blocking thread, its fetches over by
     /// `refresh.at`; a request that has to wait for a refresh in flight waits here, holding
     /// no thread. Returns at once when no refresh is due, when a refresh is in flight and the
-    /// repository has unexpired trusted state (the answer then comes from that state), or
+    /// repository has unexpired trusted state no event superseded (the answer then comes
+    /// from that state), or
     /// when [`TrustConfig::max_waiters`] requests already wait (the blocking path then
     /// denies with [`TrustError::Busy`]); and at `refresh.at` at the latest.
     pub async fn prepare(&self, repo: &Arc<Repo>, refresh: Deadline) {
@@ -691,7 +713,7 @@ impl TrustCache {
         let flight = match repo.refresh.clone().try_lock_owned() {
             Ok(g) => g,
             Err(_) => {
-                if self.usable(repo).is_some() {
+                if self.answerable(repo).is_some() {
                     return;
                 }
                 let Some(_waiting) = Waiting::enter(&repo.waiters, self.config.max_waiters) else {
@@ -718,6 +740,58 @@ impl TrustCache {
         .await;
     }
 
+    /// Notes a trust-change event for the repository `gun` of `server` (an update or a
+    /// deletion, [`crate::events`]): every repository in memory with that key (one per
+    /// anchor) has its trusted state marked superseded. Until a refresh that starts after
+    /// this call finishes, a superseded state answers nothing: its remembered verdicts are
+    /// dropped ([`TrustCache::warm`] answers `None`), a refresh is due at once whatever the
+    /// interval, and a request that finds a refresh in flight waits for it (as one of at
+    /// most [`TrustConfig::max_waiters`], until its deadline) instead of answering from
+    /// the superseded state. Returns the repositories marked, for
+    /// [`TrustCache::refresh_superseded`]; none when the cache does not hold the repository.
+    pub fn supersede(&self, server: &str, gun: &str) -> Vec<Arc<Repo>> {
+        let marked: Vec<Arc<Repo>> = lock(&self.repos)
+            .iter()
+            .filter(|((k, _), _)| k.server == server && k.gun.as_str() == gun)
+            .map(|(_, r)| r.clone())
+            .collect();
+        for repo in &marked {
+            let mut st = lock(&repo.state);
+            st.marks += 1;
+            st.superseded = Some(st.marks);
+            st.generation += 1;
+            st.remembered.clear();
+        }
+        marked
+    }
+
+    /// Whether an event superseded the repository's trusted state and no refresh started
+    /// since has finished ([`TrustCache::supersede`]).
+    pub fn is_superseded(&self, repo: &Repo) -> bool {
+        lock(&repo.state).superseded.is_some()
+    }
+
+    /// Refreshes a repository [`TrustCache::supersede`] marked, in the background, so that
+    /// the next review finds it fresh: waits for the refresh in flight (single flight,
+    /// holding no thread), then, if the state is still superseded, refreshes on one
+    /// blocking thread with fetches over by [`TrustConfig::fetch_timeout`] from then.
+    /// Returns whether it refreshed (false when a request's refresh got there first).
+    pub async fn refresh_superseded(&self, repo: &Arc<Repo>) -> bool {
+        let flight = repo.refresh.clone().lock_owned().await;
+        if !self.is_superseded(repo) {
+            return false;
+        }
+        let (config, metrics, repo) = (self.config.clone(), self.metrics.clone(), repo.clone());
+        let token = self.token_for(&repo.key.server);
+        let deadline = Deadline::after(config.fetch_timeout);
+        tokio::task::spawn_blocking(move || {
+            let _flight = flight;
+            let _ = refresh_and_record(&config, &metrics, &repo, token, deadline.at);
+        })
+        .await
+        .is_ok()
+    }
+
     /// True when the repository's state is due for a refresh for a request that started at
     /// `started` (no attempt within the refresh interval, nor since it started).
     fn due(&self, repo: &Repo, started: Instant) -> bool {
@@ -731,6 +805,9 @@ impl TrustCache {
         st: &State,
         started: Instant,
     ) -> Option<Result<Arc<Mutex<Current>>, TrustError>> {
+        if st.superseded.is_some() {
+            return None;
+        }
         match &st.last_attempt {
             Some((at, err)) if at.elapsed() < self.config.refresh_interval || *at >= started => {
                 match (&st.current, err) {
@@ -743,9 +820,13 @@ impl TrustCache {
         }
     }
 
-    /// The last trusted state, when it has not expired.
-    fn usable(&self, repo: &Repo) -> Option<Arc<Mutex<Current>>> {
+    /// The last trusted state, when it has not expired and no trust-change event has
+    /// superseded it: what a request answers from while a refresh is in flight.
+    fn answerable(&self, repo: &Repo) -> Option<Arc<Mutex<Current>>> {
         let st = lock(&repo.state);
+        if st.superseded.is_some() {
+            return None;
+        }
         match (&st.current, st.expires) {
             (Some(c), Some(expires)) if expires > self.config.clock.now() => Some(c.clone()),
             _ => None,
@@ -845,8 +926,8 @@ impl TrustCache {
                 return refresh_and_record(&self.config, &self.metrics, repo, token, deadline.at);
             }
             // A refresh is in flight: answer from the last trusted state while it is
-            // unexpired, as when the server is unreachable.
-            if let Some(c) = self.usable(repo) {
+            // unexpired (and not superseded by an event), as when the server is unreachable.
+            if let Some(c) = self.answerable(repo) {
                 self.metrics.cache_hit();
                 return Ok(c);
             }
@@ -935,12 +1016,17 @@ fn refresh_and_record(
     token: Option<Arc<ServerToken>>,
     deadline: Instant,
 ) -> Result<Arc<Mutex<Current>>, TrustError> {
+    // Events noted before this refresh started are answered by it, whatever its outcome.
+    let marks = lock(&repo.state).marks;
     let result = refresh(config, repo, token, deadline);
     metrics.refresh(result.is_ok());
     if let Ok(cur) = &result {
         note_expiry(config, metrics, repo, cur);
     }
     let mut st = lock(&repo.state);
+    if st.superseded.is_some_and(|mark| mark <= marks) {
+        st.superseded = None;
+    }
     let outcome = match result {
         Ok(cur) => {
             let expires = cur.expires;
@@ -1287,6 +1373,135 @@ mod tests {
             fs::write(dir.path().join(name), bytes).unwrap();
         }
         dir
+    }
+
+    /// A cache over `dir`, with one repository of an empty `file://` source (so a refresh
+    /// fails at once: no trust data) given a trusted state that expires in a year, refreshed
+    /// just now.
+    fn warm_repo(dir: &Path) -> (TrustCache, Arc<Repo>) {
+        let mut config = TrustConfig::new(
+            dir.join("cache"),
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+            Arc::new(vouch_verifier::clock::SystemClock),
+        );
+        config.max_waiters = 4;
+        let cache = TrustCache::new(config, Arc::new(Metrics::default()));
+        let source = dir.join("source");
+        fs::create_dir_all(&source).unwrap();
+        let key = RepoKey {
+            server: format!("file://{}", source.display()),
+            gun: Gun::new("example.com/org/app").unwrap(),
+        };
+        let repo = cache.repo(key.clone(), &Anchor::FirstUse);
+        let store = MetadataStore::for_repository(dir.join("state"), &key.server, "app").unwrap();
+        let transport = transport_for(&key, Duration::from_secs(5), None).unwrap();
+        let current = Current {
+            trusted: Trusted::Tuf(Box::new(Updater::new(store, transport))),
+            expires: vouch_verifier::clock::Clock::now(&vouch_verifier::clock::SystemClock)
+                .add_seconds(365 * 86_400),
+            expiring: Vec::new(),
+        };
+        {
+            let mut st = lock(&repo.state);
+            let expires = current.expires;
+            st.set_current(Some(Arc::new(Mutex::new(current))), Some(expires));
+            st.last_attempt = Some((Instant::now(), None));
+        }
+        (cache, repo)
+    }
+
+    #[test]
+    fn a_superseded_state_drops_its_verdicts_and_is_due_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, repo) = warm_repo(dir.path());
+        cache.set_policy(BTreeMap::new());
+        let generation = cache.generation(&repo);
+        let epoch = cache.policy_epoch.load(Ordering::Acquire);
+        let allowed = Verdict::Allowed {
+            pinned: None,
+            reason: "verified",
+        };
+        cache.remember(&repo, generation, epoch, "app:v1", &allowed);
+        assert!(cache.warm(&repo, "app:v1").is_some());
+        assert!(!cache.due(&repo, Instant::now()));
+
+        // An event for another repository, or another server, marks nothing.
+        assert!(cache
+            .supersede(&repo.key.server, "example.com/org/other")
+            .is_empty());
+        assert!(cache
+            .supersede("https://elsewhere", repo.key.gun.as_str())
+            .is_empty());
+        assert!(cache.warm(&repo, "app:v1").is_some());
+
+        let marked = cache.supersede(&repo.key.server, repo.key.gun.as_str());
+        assert_eq!(marked.len(), 1);
+        assert!(cache.is_superseded(&repo));
+        assert!(cache.warm(&repo, "app:v1").is_none(), "warm verdict kept");
+        assert!(cache.due(&repo, Instant::now()), "refresh not due at once");
+        // A verdict reached from the superseded state is not remembered either.
+        cache.remember(&repo, generation, epoch, "app:v1", &allowed);
+        cache.remember(&repo, cache.generation(&repo), epoch, "app:v1", &allowed);
+        assert!(cache.warm(&repo, "app:v1").is_none());
+    }
+
+    #[test]
+    fn a_superseded_state_is_not_answered_while_a_refresh_is_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, repo) = warm_repo(dir.path());
+        // Due (interval passed) with a refresh in flight: today's rule answers from the
+        // last trusted state while it is unexpired.
+        lock(&repo.state).last_attempt = None;
+        let flight = repo.refresh.try_lock().unwrap();
+        assert!(cache
+            .current(&repo, Deadline::after(Duration::from_millis(200)))
+            .is_ok());
+        // Superseded: the request waits for the refresh instead, until its deadline.
+        cache.supersede(&repo.key.server, repo.key.gun.as_str());
+        match cache.current(&repo, Deadline::after(Duration::from_millis(200))) {
+            Err(TrustError::Unreachable(m)) => assert!(m.contains("in flight"), "{m}"),
+            Ok(_) => panic!("answered from a superseded state"),
+            Err(e) => panic!("unexpected {e}"),
+        }
+        // Beyond the waiter cap it is refused at once, never answered from that state.
+        repo.waiters.store(4, Ordering::SeqCst);
+        assert!(matches!(
+            cache.current(&repo, Deadline::after(Duration::from_millis(200))),
+            Err(TrustError::Busy(4))
+        ));
+        repo.waiters.store(0, Ordering::SeqCst);
+        drop(flight);
+    }
+
+    #[test]
+    fn a_refresh_that_finishes_clears_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, repo) = warm_repo(dir.path());
+        cache.supersede(&repo.key.server, repo.key.gun.as_str());
+        // A request takes the flight and refreshes; the empty source has no trust data, so
+        // the refresh fails (and, as today, withdraws trust).
+        let r = cache.current(&repo, Deadline::after(Duration::from_secs(5)));
+        assert!(
+            matches!(r, Err(TrustError::NoTrustData(_))),
+            "{:?}",
+            r.err()
+        );
+        assert!(!cache.is_superseded(&repo));
+
+        let (cache, repo) = warm_repo(dir.path());
+        cache.supersede(&repo.key.server, repo.key.gun.as_str());
+        assert!(cache.is_superseded(&repo));
+
+        // The background refresh clears it too (failure or success alike).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert!(rt.block_on(cache.refresh_superseded(&repo)));
+        assert!(!cache.is_superseded(&repo));
+        // Nothing left to do: a second call does not refresh.
+        assert!(!rt.block_on(cache.refresh_superseded(&repo)));
     }
 
     #[test]
