@@ -10,6 +10,10 @@
 //! reads from it, one positioned before reads the store ([`Hub::read`] tells which), and the
 //! two agree because the store already shows every entry up to `head`.
 //!
+//! Each entry's SSE frame is encoded once, when it enters the hub, and shared by every
+//! stream that sends it ([`Hub::read_frames`]): with many streams, encoding it per stream
+//! was a fifth of the server's CPU.
+//!
 //! What is bounded: the hub's buffer (`events.buffer_events` entries, the oldest dropped
 //! first), the open streams (`events.max_streams`), and each stream's queue of frames
 //! waiting to be written (`events.stream_queue`): a consumer that falls behind the buffer
@@ -21,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hyper::body::Bytes;
 use tokio::sync::{watch, Notify};
 use vouch_tuf::api::event::{Event, EventKind};
 use vouch_tuf::reference::Gun;
@@ -66,17 +71,24 @@ pub(crate) struct Hub {
 
 /// Every entry with an id in `(floor, head]`, oldest first, at most `capacity`.
 struct Ring {
-    entries: VecDeque<Arc<Event>>,
+    entries: VecDeque<Slot>,
     floor: u64,
     capacity: usize,
 }
 
-/// What [`Hub::read`] found after a position.
+/// One buffered entry: the event, and its SSE frame, encoded once for every stream.
+struct Slot {
+    event: Arc<Event>,
+    frame: Bytes,
+}
+
+/// What [`Hub::read`] (events) or [`Hub::read_frames`] (their SSE frames) found after a
+/// position.
 #[derive(Debug)]
-pub(crate) enum Read {
+pub(crate) enum Read<T = Arc<Event>> {
     /// The entries after the position (of the GUN asked for, if one was), and the position
     /// after them: every entry up to it has been considered.
-    Entries(Vec<Arc<Event>>, u64),
+    Entries(Vec<T>, u64),
     /// The position is older than the buffer: read the store.
     Behind,
 }
@@ -136,14 +148,22 @@ impl Hub {
     /// Adds entries read from the store, in id order, after the head.
     pub(crate) fn extend(&self, changes: &[Change]) {
         let Some(last) = changes.last() else { return };
+        let slots: Vec<Slot> = changes
+            .iter()
+            .map(|c| {
+                let event = event_of(c);
+                Slot {
+                    frame: Bytes::from(event.sse_frame()),
+                    event: Arc::new(event),
+                }
+            })
+            .collect();
         {
             let mut ring = self.ring();
-            for c in changes {
-                ring.entries.push_back(Arc::new(event_of(c)));
-            }
+            ring.entries.extend(slots);
             while ring.entries.len() > ring.capacity {
                 if let Some(old) = ring.entries.pop_front() {
-                    ring.floor = old.id;
+                    ring.floor = old.event.id;
                 }
             }
         }
@@ -152,25 +172,40 @@ impl Hub {
 
     /// The entries after `after` (of `gun` only, when given), at most `max` of them.
     pub(crate) fn read(&self, after: u64, gun: Option<&str>, max: usize) -> Read {
+        self.scan(after, gun, max, |s| s.event.clone())
+    }
+
+    /// The SSE frames of the entries [`Hub::read`] would return.
+    pub(crate) fn read_frames(&self, after: u64, gun: Option<&str>, max: usize) -> Read<Bytes> {
+        self.scan(after, gun, max, |s| s.frame.clone())
+    }
+
+    fn scan<T>(
+        &self,
+        after: u64,
+        gun: Option<&str>,
+        max: usize,
+        take: impl Fn(&Slot) -> T,
+    ) -> Read<T> {
         let ring = self.ring();
         if after < ring.floor {
             return Read::Behind;
         }
-        let start = ring.entries.partition_point(|e| e.id <= after);
+        let start = ring.entries.partition_point(|s| s.event.id <= after);
         let mut out = Vec::new();
         let mut pos = after;
-        for e in ring.entries.range(start..) {
+        for s in ring.entries.range(start..) {
             if out.len() == max {
                 break;
             }
-            pos = e.id;
-            if gun.is_none_or(|g| g == e.gun) {
-                out.push(e.clone());
+            pos = s.event.id;
+            if gun.is_none_or(|g| g == s.event.gun) {
+                out.push(take(s));
             }
         }
         if out.len() < max {
             // Everything buffered was considered.
-            pos = pos.max(ring.entries.back().map_or(ring.floor, |e| e.id));
+            pos = pos.max(ring.entries.back().map_or(ring.floor, |s| s.event.id));
         }
         Read::Entries(out, pos)
     }
@@ -359,6 +394,15 @@ mod tests {
         assert!(matches!(h.read(10, None, 10), Read::Behind));
         assert_eq!(ids(h.read(11, None, 10)), (vec![13, 14, 20], 20));
         assert_eq!(ids(h.read(20, None, 10)), (vec![], 20));
+        // The frames are those of the same events, encoded once.
+        let Read::Entries(frames, pos) = h.read_frames(11, Some("a"), 10) else {
+            panic!("behind")
+        };
+        assert_eq!(pos, 20);
+        assert_eq!(
+            frames,
+            [14, 20].map(|id| Bytes::from(event_of(&change(id, "a")).sse_frame()))
+        );
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! after the newest entry (only new changes); `after=0` starts at the beginning. It sends
 //! every entry after that point in id order, first from the store (when the point is older
 //! than the server's buffer, see [`crate::events`]) and then live, each exactly once, with
-//! keep-alive comments while idle. Frames are made by a task of the stream's own and wait
-//! in a queue of `events.stream_queue`; a consumer that falls behind the buffer while its
-//! queue is full gets a `reconnect` notice (reason `lagged`) and is disconnected, as are all
-//! streams (reason `shutdown`) when the server stops. The wire format is
-//! [`vouch_tuf::api::event`].
+//! keep-alive comments while idle. A task of the stream's own queues the frames (live ones
+//! as the hub encoded them, once for every stream), which wait in a queue of
+//! `events.stream_queue`; a consumer that falls behind the buffer while its queue is full
+//! gets a `reconnect` notice (reason `lagged`) and is disconnected, as are all streams
+//! (reason `shutdown`) when the server stops. The wire format is [`vouch_tuf::api::event`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -141,8 +141,8 @@ struct Sink {
 
 impl Sink {
     /// Queues a frame; `false` when the client has gone.
-    async fn send(&mut self, frame: Vec<u8>) -> bool {
-        match self.tx.try_send(Bytes::from(frame)) {
+    async fn send(&mut self, frame: impl Into<Bytes>) -> bool {
+        match self.tx.try_send(frame.into()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(frame)) => {
                 self.stalled = true;
@@ -212,11 +212,11 @@ async fn run(
         }
         // Marked seen before reading, so an entry added after the read wakes the wait.
         heads.borrow_and_update();
-        match hub.read(pos, name.as_deref(), BATCH) {
-            Read::Entries(events, next) => {
-                let idle = events.is_empty() && next == pos;
-                for e in &events {
-                    if !sink.send(e.sse_frame()).await {
+        match hub.read_frames(pos, name.as_deref(), BATCH) {
+            Read::Entries(frames, next) => {
+                let idle = frames.is_empty() && next == pos;
+                for frame in frames {
+                    if !sink.send(frame).await {
                         return None;
                     }
                     metrics.event_sent();
@@ -232,7 +232,7 @@ async fn run(
                     _ = closing.changed() => {}
                     _ = sink.tx.closed() => return None,
                     _ = tokio::time::sleep(hub.keep_alive) => {
-                        if !sink.send(KEEP_ALIVE.to_vec()).await {
+                        if !sink.send(Bytes::from_static(KEEP_ALIVE)).await {
                             return None;
                         }
                     }
