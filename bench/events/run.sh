@@ -51,6 +51,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 URL="http://127.0.0.1:$PORT"
 VOUCH_LOG=warn \
 VOUCH_EVENTS_MAX_STREAMS=$((SUBS + 64)) \
+VOUCH_EVENTS_MAX_STREAMS_PER_CLIENT=$((SUBS + 64)) \
 VOUCH_MAX_CONNECTIONS=$((SUBS + 256)) \
     "${VOUCH_SERVER_BIN:-$TARGET/release/vouch-server}" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
     >"$WORK/server.log" 2>&1 &
