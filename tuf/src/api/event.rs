@@ -455,11 +455,17 @@ impl SseReader {
 
     /// The next complete line (without its end), `None` when none is complete yet.
     fn next_line(&mut self) -> Result<Option<String>, EventError> {
-        if self.after_cr && self.buf.get(self.start) == Some(&b'\n') {
-            self.start += 1;
-        }
-        if self.start < self.buf.len() {
-            self.after_cr = false;
+        // A CR ended the last line: an LF right after it (perhaps only now arrived) is part
+        // of that line's end, and only that one LF.
+        if self.after_cr {
+            match self.buf.get(self.start) {
+                Some(b'\n') => {
+                    self.start += 1;
+                    self.after_cr = false;
+                }
+                Some(_) => self.after_cr = false,
+                None => {}
+            }
         }
         let rest = &self.buf[self.start..];
         let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
@@ -678,6 +684,18 @@ mod tests {
                     .collect();
                 assert_eq!(got, want, "ending {ending:?} chunk {chunk}");
             }
+        }
+    }
+
+    /// A CR, then (in a later read) its LF, then the LF of a blank line: the blank line
+    /// still ends the message (the LF after a CR is skipped once, not for good).
+    #[test]
+    fn a_cr_and_its_lf_split_across_reads_do_not_eat_the_next_blank_line() {
+        let stream = b"id: 1\r\n\nevent: x\r\ndata: a\r\n\n";
+        let want = vec![Frame::Position(1), Frame::Other("x".into())];
+        for chunk in 1..=stream.len() {
+            let got: Vec<_> = frames(stream, chunk).into_iter().map(Result::unwrap).collect();
+            assert_eq!(got, want, "chunk {chunk}");
         }
     }
 
