@@ -694,7 +694,10 @@ mod tests {
         let stream = b"id: 1\r\n\nevent: x\r\ndata: a\r\n\n";
         let want = vec![Frame::Position(1), Frame::Other("x".into())];
         for chunk in 1..=stream.len() {
-            let got: Vec<_> = frames(stream, chunk).into_iter().map(Result::unwrap).collect();
+            let got: Vec<_> = frames(stream, chunk)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
             assert_eq!(got, want, "chunk {chunk}");
         }
     }
