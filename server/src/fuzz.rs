@@ -1,7 +1,9 @@
 //! Fuzzing entry points for the parsers of this crate that read bytes off the network or
 //! from the operator: the publish request's multipart body, registry-format bearer tokens
-//! (JWTs), the changefeed's query string, and the configuration (TOML and `VOUCH_*`
-//! variables).
+//! (JWTs), the changefeed's query string, an event stream's start (`Last-Event-ID` and
+//! `?after=`), and the configuration (TOML and `VOUCH_*` variables); and the two readers of
+//! what the store holds, which a damaged or tampered database feeds: a proposal's stored body
+//! and a repository's stored files.
 //!
 //! Each function takes arbitrary bytes and must return normally for every input. They are
 //! run by the cargo-fuzz targets of the repository's `fuzz/` project (long campaigns, outside
@@ -25,6 +27,9 @@ pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[
     ("jwt", jwt),
     ("server_config", server_config),
     ("changefeed_query", changefeed_query),
+    ("events_start", events_start),
+    ("proposal_body", proposal_body),
+    ("repo_state", repo_state),
 ];
 
 thread_local! {
@@ -152,6 +157,88 @@ pub fn changefeed_query(data: &[u8]) {
     if data.is_empty() {
         assert_eq!(page, default, "an empty query is not the default page");
     }
+}
+
+/// Where an event stream starts (`http::events::start`): the input's first line is the
+/// `Last-Event-ID` header (none when empty), the rest the query string. Property: a start
+/// that parses is a changefeed id (at most `i64::MAX`), and written back as `after=ID` it
+/// parses to the same start.
+pub fn events_start(data: &[u8]) {
+    let (header, query) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&data[..0], data),
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    if !header.is_empty() {
+        let Ok(v) = axum::http::HeaderValue::from_bytes(header) else {
+            return;
+        };
+        headers.insert("last-event-id", v);
+    }
+    let mut uri = b"/v2/_trust/events?".to_vec();
+    uri.extend_from_slice(query);
+    let Ok(uri) = axum::http::Uri::try_from(uri) else {
+        return;
+    };
+    let Ok(Some(after)) = crate::http::events::start(&headers, &uri) else {
+        return;
+    };
+    assert!(after <= i64::MAX as u64, "a start past every changefeed id");
+    let again = match axum::http::Uri::try_from(format!("/v2/_trust/events?after={after}")) {
+        Ok(u) => u,
+        Err(e) => panic!("a written start is not a URI: {e}"),
+    };
+    match crate::http::events::start(&axum::http::HeaderMap::new(), &again) {
+        Ok(Some(a)) => assert_eq!(a, after, "a written start reads back differently"),
+        other => panic!("a written start does not parse: {other:?}"),
+    }
+}
+
+/// A proposal's stored body and summary (`proposal::Body::decode`, `decode_summary`), as a
+/// damaged or tampered database hands them back. Property: a body that decodes encodes to
+/// one that decodes to the same body, and its summary decodes as a summary.
+pub fn proposal_body(data: &[u8]) {
+    use crate::proposal::Body;
+    if let Ok(body) = Body::decode(data) {
+        match Body::decode(&body.encode()) {
+            Ok(again) => assert_eq!(again, body, "a stored body reads back differently"),
+            Err(e) => panic!("an encoded body does not decode: {e:?}"),
+        }
+        if let Err(e) = Body::decode_summary(&body.encode_summary()) {
+            panic!("an encoded summary does not decode: {e:?}");
+        }
+    }
+    let _ = Body::decode_summary(data);
+}
+
+/// A repository's stored files (`RepoState::from_files`), as a damaged or tampered database
+/// hands them back: the input split at NUL bytes into the current `root`, `targets`,
+/// `snapshot` and `timestamp` files (and delegated roles after them). It must refuse, never
+/// panic; a state it builds reads the same from the same files again.
+pub fn repo_state(data: &[u8]) {
+    use crate::store::StoredFile;
+    use crate::validate::RepoState;
+    let roles = ["root", "targets", "snapshot", "timestamp"];
+    let files: Vec<StoredFile> = data
+        .split(|&b| b == 0)
+        .take(16)
+        .enumerate()
+        .map(|(i, bytes)| StoredFile {
+            role: roles
+                .get(i)
+                .map_or_else(|| format!("targets/d{i}"), |r| (*r).to_owned()),
+            version: 1,
+            sha256: vouch_tuf::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes)),
+            bytes: bytes.to_vec(),
+            created_at: vouch_tuf::time::Timestamp::from_unix(1_800_000_000),
+        })
+        .collect();
+    let first = RepoState::from_files(files.clone()).is_ok();
+    assert_eq!(
+        RepoState::from_files(files).is_ok(),
+        first,
+        "the same stored files read differently"
+    );
 }
 
 /// The seed of the one Ed25519 key the [`jwt()`] target's policy trusts.

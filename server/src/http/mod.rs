@@ -31,7 +31,7 @@ mod auth;
 mod budget;
 mod cache;
 pub(crate) mod changefeed;
-mod events;
+pub(crate) mod events;
 mod keys;
 mod middleware;
 mod ops;
