@@ -41,7 +41,7 @@ max_len="${FUZZ_MAX_LEN:-65536}"
 flags=(--sanitizer "$sanitizer" --debug-assertions --target-dir "$target_dir")
 # The library a target's body lives in, when it is not vouch-tuf (see Cargo.toml [features]).
 case "$target" in
-    multipart | jwt | server_config | changefeed_query) flags+=(--features server) ;;
+    multipart | jwt | server_config | changefeed_query | events_start | proposal_body | repo_state) flags+=(--features server) ;;
     admission_review | policy) flags+=(--features admission) ;;
     bundle | pins | token_challenge | registry_response | cache_file) flags+=(--features verifier) ;;
 esac
