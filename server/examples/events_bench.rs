@@ -455,6 +455,12 @@ async fn subscribe(
         .contains("transfer-encoding: chunked")
         .then_some(Dechunk::Size(0, false));
     let mut reader = SseReader::default();
+    // Every subscriber but the first reads only each message's id (and notices): the first
+    // decodes and checks every event in full, and every stream carries the same bytes, so
+    // the others need not spend the machine's CPU on JSON that the server is measured
+    // against (`VOUCH_BENCH_FULL_DECODE=1` decodes on every subscriber).
+    let mut light =
+        (me != 0 && std::env::var_os("VOUCH_BENCH_FULL_DECODE").is_none()).then(IdScanner::default);
     let mut plain = Vec::new();
     let mut take = |bytes: &[u8], at: Instant, out: &mut Subscription| -> bool {
         match &mut chunked {
@@ -464,9 +470,37 @@ async fn subscribe(
                     out.error = Some(e);
                     return false;
                 }
-                reader.push(&plain);
+                if light.is_none() {
+                    reader.push(&plain);
+                }
             }
-            None => reader.push(bytes),
+            None => {
+                if light.is_none() {
+                    reader.push(bytes);
+                }
+            }
+        }
+        if let Some(scan) = &mut light {
+            let input: &[u8] = if chunked.is_some() { &plain } else { bytes };
+            let mut stop_with = None;
+            scan.feed(input, |m| match m {
+                Scanned::Position(p) => {
+                    out.start = Some(p);
+                    shared.ready.fetch_add(1, Ordering::AcqRel);
+                }
+                Scanned::Event(id) => {
+                    out.events.push((id, at));
+                    shared.counts[me].fetch_add(1, Ordering::AcqRel);
+                }
+                Scanned::Notice => {
+                    stop_with = Some("the server ended the stream".to_owned());
+                }
+            });
+            if let Some(e) = stop_with.or_else(|| scan.error.take()) {
+                out.error = Some(e);
+                return false;
+            }
+            return true;
         }
         while let Some(frame) = reader.next_frame() {
             match frame {
@@ -527,6 +561,62 @@ async fn subscribe(
                 }
             }
             _ = stop.changed() => return out,
+        }
+    }
+}
+
+/// What [`IdScanner`] reads from one message.
+enum Scanned {
+    /// A bare `id:` (the stream's start).
+    Position(u64),
+    /// An event, by its `id:`.
+    Event(u64),
+    /// A `reconnect` notice.
+    Notice,
+}
+
+/// The light reader of all subscribers but the first: LF-ended lines (what vouch-server
+/// writes), each message's `id:` and `event:` only, a line at most 1 MiB.
+#[derive(Default)]
+struct IdScanner {
+    line: Vec<u8>,
+    id: Option<u64>,
+    event: Option<Vec<u8>>,
+    data: bool,
+    error: Option<String>,
+}
+
+impl IdScanner {
+    fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(Scanned)) {
+        for &b in bytes {
+            if b != b'\n' {
+                if self.line.len() < 1 << 20 {
+                    self.line.push(b);
+                } else {
+                    self.error = Some("a line longer than 1 MiB".into());
+                }
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            if line.is_empty() {
+                let (id, event, data) = (self.id.take(), self.event.take(), self.data);
+                self.data = false;
+                match (id, event.as_deref(), data) {
+                    (_, Some(b"reconnect"), _) => emit(Scanned::Notice),
+                    (Some(id), _, false) => emit(Scanned::Position(id)),
+                    (Some(id), Some(b"update" | b"deletion"), true) => emit(Scanned::Event(id)),
+                    (None, Some(b"update" | b"deletion"), true) => {
+                        self.error = Some("an event without an id".into())
+                    }
+                    _ => {}
+                }
+            } else if let Some(v) = line.strip_prefix(b"id: ") {
+                self.id = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok());
+            } else if let Some(v) = line.strip_prefix(b"event: ") {
+                self.event = Some(v.to_vec());
+            } else if line.starts_with(b"data:") {
+                self.data = true;
+            }
         }
     }
 }
