@@ -290,6 +290,24 @@ pub(crate) fn read_store(
     Ok((page, pos))
 }
 
+/// [`read_store`] on the blocking thread pool, the entries as buffered ones: what a reader
+/// positioned before the hub's floor ([`Read::Behind`]) reads instead, with the hub's head
+/// as what the store is known to show.
+pub(crate) async fn read_store_behind(
+    store: Arc<dyn Store>,
+    hub: &Hub,
+    gun: Option<Gun>,
+    after: u64,
+) -> Result<(Vec<Arc<Buffered>>, u64), StoreError> {
+    let known = hub.head();
+    tokio::task::spawn_blocking(move || {
+        let (page, pos) = read_store(store.as_ref(), gun.as_ref(), after, known)?;
+        Ok((page.iter().map(Buffered::of).collect(), pos))
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("changefeed read task failed: {e}")))?
+}
+
 /// The newest changefeed id in the store (0 when it is empty).
 pub(crate) fn newest(store: &dyn Store) -> Result<u64, StoreError> {
     Ok(store

@@ -28,7 +28,7 @@ use super::middleware::overloaded;
 use super::AppState;
 use crate::auth::{Action, Target};
 use crate::error::AppError;
-use crate::events::{read_store, Buffered, Full, Hub, Read, StreamSlot};
+use crate::events::{read_store_behind, Full, Hub, Read, StreamSlot};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -269,32 +269,8 @@ async fn run(
         }
         // Marked seen before reading, so an entry added after the read wakes the wait.
         heads.borrow_and_update();
-        match hub.read(pos, name.as_deref(), BATCH) {
-            Read::Entries(events, next) => {
-                let idle = events.is_empty() && next == pos;
-                for e in &events {
-                    if !sink.send(e.frame.clone()).await {
-                        return None;
-                    }
-                    metrics.event_sent();
-                }
-                pos = next;
-                if !idle {
-                    continue;
-                }
-                live = true;
-                sink.stalled = false;
-                tokio::select! {
-                    _ = heads.changed() => {}
-                    _ = closing.changed() => {}
-                    _ = sink.tx.closed() => return None,
-                    _ = tokio::time::sleep(hub.keep_alive) => {
-                        if !sink.send(Bytes::from_static(KEEP_ALIVE)).await {
-                            return None;
-                        }
-                    }
-                }
-            }
+        let (events, next) = match hub.read(pos, name.as_deref(), BATCH) {
+            Read::Entries(events, next) => (events, next),
             Read::Behind if live && sink.stalled => {
                 sink.end(
                     NoticeReason::Lagged,
@@ -303,30 +279,37 @@ async fn run(
                 .await;
                 return Some(NoticeReason::Lagged);
             }
-            Read::Behind => {
-                let (store, g, known) = (store.clone(), gun.clone(), hub.head());
-                let read = tokio::task::spawn_blocking(move || {
-                    read_store(store.as_ref(), g.as_ref(), pos, known)
-                })
-                .await;
-                let (page, next) = match read {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "an event stream cannot read the changefeed: ending it");
-                        return None;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "an event stream's read failed: ending it");
-                        return None;
-                    }
-                };
-                for c in &page {
-                    if !sink.send(Buffered::of(c).frame.clone()).await {
-                        return None;
-                    }
-                    metrics.event_sent();
+            // Older than the buffer: from the store (a page always moves the position: the
+            // store shows every entry up to the hub's head, which is past the floor).
+            Read::Behind => match read_store_behind(store.clone(), &hub, gun.clone(), pos).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an event stream cannot read the changefeed: ending it");
+                    return None;
                 }
-                pos = next;
+            },
+        };
+        let idle = events.is_empty() && next == pos;
+        for e in &events {
+            if !sink.send(e.frame.clone()).await {
+                return None;
+            }
+            metrics.event_sent();
+        }
+        pos = next;
+        if !idle {
+            continue;
+        }
+        live = true;
+        sink.stalled = false;
+        tokio::select! {
+            _ = heads.changed() => {}
+            _ = closing.changed() => {}
+            _ = sink.tx.closed() => return None,
+            _ = tokio::time::sleep(hub.keep_alive) => {
+                if !sink.send(Bytes::from_static(KEEP_ALIVE)).await {
+                    return None;
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::ScopeGlob;
 use crate::config::{ConfigError, WebhooksConfig};
-use crate::events::{read_store, Buffered, Hub, Read};
+use crate::events::{read_store_behind, Hub, Read};
 use crate::store::{Store, StoreError, WebhookCursor};
 pub(crate) use destination::redact_url;
 use destination::{address_allowed, backoff, Destination, Rules};
@@ -401,7 +401,8 @@ impl Webhooks {
                         tracing::warn!(subscription = %sub.name, id = event.id, attempts, error = %why, retry_in_ms = wait.as_millis() as u64, "webhook delivery failed");
                     }
                     let saved = WebhookCursor {
-                        cursor: pos.min(event.id as i64 - 1).max(state.cursor),
+                        // Past the entries before it that it does not follow.
+                        cursor: (event.id as i64 - 1).max(state.cursor),
                         attempts,
                         dead,
                         next_attempt_at: Some(now.add_seconds(wait.as_secs() as i64)),
@@ -483,12 +484,7 @@ impl Webhooks {
         let after = cursor.max(0) as u64;
         let (entries, pos) = match hub.read(after, None, SCAN) {
             Read::Entries(entries, pos) => (entries, pos),
-            Read::Behind => {
-                let (store, known) = (store.clone(), hub.head());
-                let (page, pos) =
-                    blocking(move || read_store(store.as_ref(), None, after, known)).await?;
-                (page.iter().map(Buffered::of).collect(), pos)
-            }
+            Read::Behind => read_store_behind(store.clone(), hub, None, after).await?,
         };
         for e in &entries {
             if sub.follows(&e.event.gun) {
