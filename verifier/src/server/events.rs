@@ -664,6 +664,24 @@ mod tests {
         (base, rx)
     }
 
+    /// A server that takes one connection, reads its request head, answers with an event
+    /// stream's head, then leaves the stream to `write`; its base URL.
+    fn streaming(write: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            stream.write_all(&sse(b"")).unwrap();
+            write(&mut stream);
+        });
+        base
+    }
+
     fn sse(body: &[u8]) -> Vec<u8> {
         let mut a =
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
@@ -752,16 +770,7 @@ mod tests {
     #[test]
     fn keep_alives_hold_the_idle_timeout_off() {
         // Keep-alives every 300 ms for 1.5 s (the idle timeout is 700 ms), then an event.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                line.clear();
-            }
-            stream.write_all(&sse(b"")).unwrap();
+        let base = streaming(|stream| {
             for _ in 0..5 {
                 std::thread::sleep(Duration::from_millis(300));
                 stream.write_all(KEEP_ALIVE).unwrap();
@@ -891,16 +900,7 @@ mod tests {
     /// (with a far longer idle timeout): it looks at the flag after each read.
     #[test]
     fn a_follower_on_an_idle_stream_stops_when_told() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                line.clear();
-            }
-            stream.write_all(&sse(b"")).unwrap();
+        let base = streaming(|stream| {
             for _ in 0..100 {
                 std::thread::sleep(Duration::from_millis(100));
                 if stream.write_all(KEEP_ALIVE).is_err() {
