@@ -64,24 +64,51 @@ fn allowed(webhook: &WebhookProcess, image: &str) -> bool {
 
 const TOKEN: &str = "admission-token-0123456789abcdef";
 
-#[test]
-fn an_unsigned_tag_is_denied_long_before_the_refresh_interval() {
-    let mut server = Server::start_with_config(&server_config(TOKEN, "*:pull"));
+/// A server granting the webhook's token `scope`, a repository `{REG}/app` signing `v1`,
+/// and a webhook started with `args` whose policy refreshes every `interval` seconds.
+struct Setup {
+    server: Server,
+    repo: Repo,
+    gun: String,
+    dir: tempfile::TempDir,
+    webhook: WebhookProcess,
+}
+
+fn setup(scope: &str, interval: u64, args: &[&str]) -> Setup {
+    let server = Server::start_with_config(&server_config(TOKEN, scope));
     let gun = format!("{REG}/app");
-    let mut repo = Repo::init(&server, &gun, &[("v1", digest_of("v1"))]);
+    let repo = Repo::init(&server, &gun, &[("v1", digest_of("v1"))]);
     let dir = tempfile::tempdir().unwrap();
     write_policy(
         dir.path(),
         &server,
         std::slice::from_ref(&repo),
-        3600,
+        interval,
         TOKEN,
     );
     let webhook = WebhookProcess::start(
         &dir.path().join("policy.toml"),
         &dir.path().join("cache"),
-        &[],
+        args,
     );
+    Setup {
+        server,
+        repo,
+        gun,
+        dir,
+        webhook,
+    }
+}
+
+#[test]
+fn an_unsigned_tag_is_denied_long_before_the_refresh_interval() {
+    let Setup {
+        mut server,
+        mut repo,
+        gun,
+        dir: _dir,
+        webhook,
+    } = setup("*:pull", 3600, &[]);
     let up = format!(
         "vouch_admission_event_stream_up{{server=\"{}\"}} 1",
         server.base
@@ -121,22 +148,13 @@ fn an_unsigned_tag_is_denied_long_before_the_refresh_interval() {
 
 #[test]
 fn events_published_while_the_stream_is_down_still_invalidate() {
-    let mut server = Server::start_with_config(&server_config(TOKEN, "*:pull"));
-    let gun = format!("{REG}/app");
-    let mut repo = Repo::init(&server, &gun, &[("v1", digest_of("v1"))]);
-    let dir = tempfile::tempdir().unwrap();
-    write_policy(
-        dir.path(),
-        &server,
-        std::slice::from_ref(&repo),
-        3600,
-        TOKEN,
-    );
-    let webhook = WebhookProcess::start(
-        &dir.path().join("policy.toml"),
-        &dir.path().join("cache"),
-        &[],
-    );
+    let Setup {
+        mut server,
+        mut repo,
+        gun,
+        dir: _dir,
+        webhook,
+    } = setup("*:pull", 3600, &[]);
     let up = format!(
         "vouch_admission_event_stream_up{{server=\"{}\"}} 1",
         server.base
@@ -153,16 +171,13 @@ fn events_published_while_the_stream_is_down_still_invalidate() {
 
 #[test]
 fn a_token_without_a_wildcard_scope_is_refused_the_stream_and_intervals_go_on() {
-    let mut server = Server::start_with_config(&server_config(TOKEN, &format!("{REG}/*:pull")));
-    let gun = format!("{REG}/app");
-    let mut repo = Repo::init(&server, &gun, &[("v1", digest_of("v1"))]);
-    let dir = tempfile::tempdir().unwrap();
-    write_policy(dir.path(), &server, std::slice::from_ref(&repo), 1, TOKEN);
-    let webhook = WebhookProcess::start(
-        &dir.path().join("policy.toml"),
-        &dir.path().join("cache"),
-        &[],
-    );
+    let Setup {
+        mut server,
+        mut repo,
+        gun,
+        dir: _dir,
+        webhook,
+    } = setup(&format!("{REG}/*:pull"), 1, &[]);
     let image = format!("{gun}:v1");
     assert!(allowed(&webhook, &image));
     // Refused: logged once, saying which scope is needed.
@@ -187,23 +202,14 @@ fn a_token_without_a_wildcard_scope_is_refused_the_stream_and_intervals_go_on() 
 
 #[test]
 fn a_policy_reload_stops_and_starts_following() {
-    let server = Server::start_with_config(&server_config(TOKEN, "*:pull"));
-    let gun = format!("{REG}/app");
-    let mut repo = Repo::init(&server, &gun, &[("v1", digest_of("v1"))]);
-    let dir = tempfile::tempdir().unwrap();
-    write_policy(
-        dir.path(),
-        &server,
-        std::slice::from_ref(&repo),
-        3600,
-        TOKEN,
-    );
+    let Setup {
+        server,
+        mut repo,
+        gun,
+        dir,
+        webhook,
+    } = setup("*:pull", 3600, &["--policy-check-secs", "0"]);
     let policy = dir.path().join("policy.toml");
-    let webhook = WebhookProcess::start(
-        &policy,
-        &dir.path().join("cache"),
-        &["--policy-check-secs", "0"],
-    );
     let sample = format!(
         "vouch_admission_event_stream_up{{server=\"{}\"}}",
         server.base
