@@ -153,7 +153,8 @@ pub(crate) struct Webhooks {
     subscriptions: Vec<(Arc<Subscription>, Counts)>,
     key: vouch_tuf::crypto::PrivateKey,
     public: String,
-    client: reqwest::Client,
+    /// `None` when no subscription is configured.
+    client: Option<reqwest::Client>,
     timing: Timing,
     /// This process's name in the leases it takes.
     owner: String,
@@ -193,24 +194,13 @@ impl Webhooks {
             .map(|s| Subscription::from_config(s, c).map(|s| (Arc::new(s), Counts::default())))
             .collect::<Result<_, _>>()
             .map_err(ConfigError)?;
-        // Another part of the process may have installed a provider already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let timeout = Duration::from_secs(c.timeout_seconds);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .user_agent(concat!(
-                "vouch-server/",
-                env!("CARGO_PKG_VERSION"),
-                " (webhooks)"
-            ))
-            .dns_resolver(Arc::new(CheckedResolver {
-                allow_private: c.allow_private_addresses,
-            }))
-            .build()
-            .map_err(|e| anyhow::anyhow!("building the webhook client: {e}"))?;
+        let client = if c.subscriptions.is_empty() {
+            // Nothing to deliver: no client (building one loads the platform's
+            // certificate store, a cost every start would pay for nothing).
+            None
+        } else {
+            Some(delivery_client(c)?)
+        };
         let mut id = [0u8; 8];
         ring::rand::SystemRandom::new()
             .fill(&mut id)
@@ -513,8 +503,11 @@ impl Webhooks {
             signature.push(',');
             signature.push_str(&Base64::encode_string(tag.as_ref()));
         }
-        let resp = self
+        let client = self
             .client
+            .as_ref()
+            .ok_or("no delivery client: no subscription is configured")?;
+        let resp = client
             .post(sub.destination.url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", &id)
@@ -610,6 +603,29 @@ impl Webhooks {
             );
         }
     }
+}
+
+/// The client deliveries are sent with: no redirects, no proxy, the delivery timeout, and
+/// names resolved by [`CheckedResolver`] to allowed addresses only.
+fn delivery_client(c: &WebhooksConfig) -> anyhow::Result<reqwest::Client> {
+    // Another part of the process may have installed a provider already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let timeout = Duration::from_secs(c.timeout_seconds);
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!(
+            "vouch-server/",
+            env!("CARGO_PKG_VERSION"),
+            " (webhooks)"
+        ))
+        .dns_resolver(Arc::new(CheckedResolver {
+            allow_private: c.allow_private_addresses,
+        }))
+        .build()
+        .map_err(|e| anyhow::anyhow!("building the webhook client: {e}"))
 }
 
 /// What went wrong with a request, without the URL (which may carry a query).
