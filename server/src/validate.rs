@@ -37,8 +37,9 @@ use vouch_tuf::metadata::{
     Metadata, Mismatch, PathScope, Role, Root, ScopeMatcher, SignatureError, Snapshot, Targets,
     TimestampRole,
 };
+use vouch_tuf::oci::TRUST_TAG;
 use vouch_tuf::time::Timestamp;
-use vouch_tuf::types::{KeyId, RoleName, Threshold, TopLevelRole, Version};
+use vouch_tuf::types::{KeyId, RoleName, TargetName, Threshold, TopLevelRole, Version};
 
 use crate::store::{NewFile, StoredFile, MAX_VERSION};
 
@@ -340,6 +341,9 @@ pub enum Check {
     ServerKeys,
     /// `signing`: the server could not sign an online role.
     Signing,
+    /// `reserved-name`: a target is named [`vouch_tuf::oci::TRUST_TAG`], the tag a
+    /// registry keeps the repository's trust under.
+    ReservedName,
 }
 
 impl Check {
@@ -362,6 +366,7 @@ impl Check {
             Check::SnapshotMeta => "snapshot-meta",
             Check::ServerKeys => "server-keys",
             Check::Signing => "signing",
+            Check::ReservedName => "reserved-name",
         }
     }
 }
@@ -904,6 +909,7 @@ fn validate(
             )?;
             check_not_expired("targets", &md, now)?;
             check_delegations("targets", &md.signed().delegations)?;
+            check_no_reserved_target("targets", md.signed())?;
             Some(md)
         }
         None => None,
@@ -936,6 +942,7 @@ fn validate(
             continue;
         }
         let md: Metadata<Targets> = parse(u)?;
+        check_no_reserved_target(&u.role, md.signed())?;
         new_delegated.insert(u.role.clone(), md);
     }
     let mut tree = TargetsTree {
@@ -1186,6 +1193,20 @@ fn new_file(role: &str, version: Version, bytes: Vec<u8>) -> NewFile {
         version: version.get(),
         bytes,
     }
+}
+
+/// No target is named [`TRUST_TAG`]: a registry keeps the repository's trust artifact under
+/// that tag, so it never names an image (one look-up, whatever the number of targets).
+fn check_no_reserved_target(role: &str, md: &Targets) -> Result<(), Rejection> {
+    let reserved = TargetName::new(TRUST_TAG).ok();
+    if reserved.is_some_and(|r| md.targets.contains_key(&r)) {
+        return Err(invalid(
+            role,
+            Check::ReservedName,
+            format!("target {TRUST_TAG:?} is the tag reserved for the repository's trust in its registry (docs/registry-trust.md): sign the image under another tag"),
+        ));
+    }
+    Ok(())
 }
 
 /// Every target `role` lists lies inside the paths `parent` delegates to it: one pass over

@@ -20,6 +20,8 @@
 //!   verifying and importing Notary collections, apart from the TUF 1.0 model.
 //! - [`reference`](mod@reference) parses image references, digests and GUNs; [`pattern`] matches globs over
 //!   their canonical names.
+//! - [`oci`] lays a repository's metadata out as an OCI artifact for registries to carry,
+//!   and reads image manifests for copying.
 //! - [`api`] is the vouch server's HTTP API as data: its paths both ways, its error body
 //!   and what a 401 or 403 means, shared by the server and its clients.
 
@@ -32,6 +34,7 @@ pub mod hex;
 pub mod json;
 pub mod metadata;
 pub mod notary;
+pub mod oci;
 pub mod pattern;
 pub mod reference;
 pub mod time;

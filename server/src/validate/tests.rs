@@ -1223,3 +1223,23 @@ fn a_proposal_with_a_client_snapshot_lists_its_roles_by_version_only() {
     assert!(propose(&r, &uploads).unwrap().is_complete());
     r.publish(&uploads);
 }
+
+#[test]
+fn a_target_named_like_the_registry_trust_tag_is_refused() {
+    let mut r = Repo::initialised();
+    let t2 = up(
+        "targets",
+        &r.signed_targets(r.targets(2, &["v1", vouch_tuf::oci::TRUST_TAG])),
+    );
+    assert_eq!(
+        check_of(r.validate(&[t2])),
+        ("targets".into(), "reserved-name")
+    );
+    // A name that only resembles it is an ordinary tag.
+    let t2 = up(
+        "targets",
+        &r.signed_targets(r.targets(2, &["v1", "vouch.trust"])),
+    );
+    r.publish(&[t2]);
+    assert_eq!(r.state().targets.as_ref().unwrap().version(), 2);
+}

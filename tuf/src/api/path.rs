@@ -222,6 +222,29 @@ impl FileRef {
         }
     }
 
+    /// The file named `name` as [`FileRef::file_name`] writes it (percent-encoded, and only
+    /// in that spelling: a name that decodes to a file but is not how vouch writes it is
+    /// refused, so one file has one name).
+    ///
+    /// ```
+    /// use vouch_tuf::api::FileRef;
+    /// assert_eq!(FileRef::from_file_name("3.a%2Fb.json"), Ok(FileRef::Version("a/b".into(), 3)));
+    /// assert!(FileRef::from_file_name("3.a/b.json").is_err());
+    /// assert!(FileRef::from_file_name("../root.json").is_err());
+    /// ```
+    pub fn from_file_name(name: &str) -> Result<FileRef, RouteError> {
+        let decoded = percent_decode(name)
+            .ok_or_else(|| RouteError::InvalidFile(format!("{name:?}: bad percent-encoding")))?;
+        let file = parse_file(&decoded)?;
+        if file.file_name() != name {
+            return Err(RouteError::InvalidFile(format!(
+                "{name:?}: not written as vouch writes it ({})",
+                file.file_name()
+            )));
+        }
+        Ok(file)
+    }
+
     /// The role this file belongs to.
     pub fn role(&self) -> &str {
         match self {
