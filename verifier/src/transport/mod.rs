@@ -13,10 +13,16 @@
 //!   another host.
 //! - [`DirectoryTransport`]: files in a local directory (a mirror, a test repository).
 //! - [`BundleTransport`]: an offline bundle holding every current metadata file of a GUN.
+//! - [`OciTransport`]: the trust artifact an OCI registry keeps beside a repository's
+//!   images (docs/registry-trust.md).
+//! - [`FallbackTransport`]: one source, and another while the first is unreachable (a
+//!   vouch server, falling back to the registry copy).
 
 mod bundle;
 mod dir;
+mod fallback;
 mod http;
+mod oci;
 
 use std::io::Read;
 use std::time::Instant;
@@ -25,11 +31,13 @@ use thiserror::Error;
 
 pub use bundle::{Bundle, BundleError, BundleTransport};
 pub use dir::DirectoryTransport;
+pub use fallback::FallbackTransport;
 pub use http::{
     fetch_capped, is_loopback_url, without_certificate_store, BearerToken, CrossHostRedirects,
     HttpOptions, HttpTransport,
 };
 pub(crate) use http::{network, shared_client, timed_out};
+pub use oci::{OciTransport, RegistryRepository, MANIFEST_REUSE};
 /// Where a vouch server serves a repository's metadata, `SERVER/v2/GUN/_trust/tuf/` (the base
 /// an [`HttpTransport`] fetches `root.json`, … below); defined with the rest of the server's
 /// URL layout in [`vouch_tuf::api::path`].
@@ -95,6 +103,16 @@ pub enum TransportError {
     BadPath {
         /// The path asked for.
         path: String,
+    },
+    /// The source sent something other than what was asked for: bytes that do not match
+    /// the digest they were asked by, or (from a registry) a manifest that is not a trust
+    /// artifact, or another repository's.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The path (or registry location) asked for.
+        path: String,
+        /// What was wrong.
+        message: String,
     },
     /// The fetch's deadline passed before the whole file arrived (a server too slow, or
     /// trickling bytes), or before the fetch could start.
