@@ -4,233 +4,18 @@
 //! serves the signed digest, and says so when the tag was pushed again; several images are
 //! signed with one publish per repository, with a progress line on a terminal.
 //!
-//! Needs `/usr/bin/docker-registry` and `skopeo` (`scripts/test` installs both); without them
-//! the tests fail, saying what to install.
+//! The registry and the images come from `vouch_testkit::registry`. Needs
+//! `/usr/bin/docker-registry` and `skopeo` (`scripts/test` installs both); without them the
+//! tests fail, saying what to install.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::{Server, Vouch};
-
-const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn require(path: &str) -> PathBuf {
-    let found = if path.contains('/') {
-        Path::new(path).is_file().then(|| PathBuf::from(path))
-    } else {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(path))
-                .find(|c| c.is_file())
-        })
-    };
-    found.unwrap_or_else(|| {
-        panic!(
-            "{path} is missing: these tests need Debian's docker-registry and skopeo \
-             (`sudo apt-get install -y docker-registry skopeo`; scripts/test installs them)"
-        )
-    })
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A `docker-registry` process with filesystem storage in a temporary directory.
-struct Registry {
-    child: Child,
-    /// `127.0.0.1:PORT`
-    host: String,
-    _tmp: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The status code of `GET path` on `host`, if it answers.
-fn http_status(host: &str, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-impl Registry {
-    fn start() -> Self {
-        let binary = require(REGISTRY_BINARY);
-        let tmp = tempfile::tempdir().unwrap();
-        let storage = tmp.path().join("storage");
-        std::fs::create_dir(&storage).unwrap();
-        let host = format!("127.0.0.1:{}", free_port());
-        let config = tmp.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\n\
-                 log:\n  level: warn\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {host}\n",
-                storage.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(tmp.path().join("registry.log")).unwrap();
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if http_status(&host, "/v2/") == Some(200) {
-                break;
-            }
-            let log =
-                || std::fs::read_to_string(tmp.path().join("registry.log")).unwrap_or_default();
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("docker-registry exited ({status}):\n{}", log());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("docker-registry did not answer on {host}:\n{}", log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry {
-            child,
-            host,
-            _tmp: tmp,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An OCI image layout with one image (a config blob naming `label`, one empty-tar layer),
-/// tagged `v1` in its index.
-struct Layout {
-    dir: tempfile::TempDir,
-    /// The manifest's digest.
-    digest: String,
-    /// The manifest's size.
-    length: usize,
-}
-
-fn write_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
-    let hex = sha256_hex(bytes);
-    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
-}
-
-impl Layout {
-    fn new(label: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-        // Two zero blocks: an empty tar archive.
-        let layer = vec![0u8; 1024];
-        let (layer_digest, layer_len) = write_blob(root, &layer);
-        let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Labels": {"test.image": label}},
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }))
-        .unwrap();
-        let (config_digest, config_len) = write_blob(root, &config);
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": config_len,
-            },
-            "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer_digest,
-                "size": layer_len,
-            }],
-        }))
-        .unwrap();
-        let (digest, length) = write_blob(root, &manifest);
-        std::fs::write(
-            root.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )
-        .unwrap();
-        let index = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": OCI_MANIFEST,
-                "digest": digest,
-                "size": length,
-                "annotations": {"org.opencontainers.image.ref.name": "v1"},
-            }],
-        }))
-        .unwrap();
-        std::fs::write(root.join("index.json"), index).unwrap();
-        Layout {
-            dir,
-            digest,
-            length,
-        }
-    }
-
-    /// Pushes the image to `registry/repo:tag` with skopeo; returns the digest skopeo wrote.
-    fn push(&self, registry: &Registry, repo_tag: &str) -> String {
-        let skopeo = require("skopeo");
-        let home = self.dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let digest_file = self.dir.path().join("pushed.digest");
-        let out = Command::new(skopeo)
-            .env("HOME", &home)
-            .args(["--insecure-policy", "copy", "--quiet", "--preserve-digests"])
-            .arg("--digestfile")
-            .arg(&digest_file)
-            .arg("--dest-tls-verify=false")
-            .arg(format!("oci:{}:v1", self.dir.path().display()))
-            .arg(format!("docker://{}/{repo_tag}", registry.host))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run skopeo");
-        assert!(
-            out.status.success(),
-            "skopeo copy failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pushed = std::fs::read_to_string(&digest_file).unwrap();
-        assert_eq!(pushed.trim(), self.digest, "skopeo changed the manifest");
-        pushed.trim().to_owned()
-    }
-}
+use vouch_testkit::registry::{ImageLayout, Registry, OCI_MANIFEST};
 
 fn targets_version(v: &Vouch, gun: &str) -> u64 {
     let status = v.run(&["--output", "json", "status", gun]).json();
@@ -244,16 +29,16 @@ fn sign_and_verify_against_a_real_registry() {
     let registry = Registry::start();
     let server = Server::start();
     let v = Vouch::new(&server);
-    let gun = format!("{}/app", registry.host);
+    let gun = format!("{}/app", registry.host());
     let image = format!("{gun}:v1");
 
-    let first = Layout::new("first");
+    let first = ImageLayout::new("first");
     let pushed = first.push(&registry, "app:v1");
 
     v.run(&["init", &gun]).ok();
     let signed = v.run(&["--output", "json", "sign", &image]).json();
     assert_eq!(signed["digest"], pushed);
-    assert_eq!(signed["length"], first.length);
+    assert_eq!(signed["length"], first.length());
     assert_eq!(signed["media_type"], OCI_MANIFEST);
     assert_eq!(signed["target"], "v1");
     let lookup = v.run(&["--output", "json", "lookup", &image]).json();
@@ -270,7 +55,7 @@ fn sign_and_verify_against_a_real_registry() {
     v.run(&["verify", &format!("{gun}@{pushed}")]).ok();
 
     // The tag is pushed again with another image: the registry's digest is not the signed one.
-    let second = Layout::new("second");
+    let second = ImageLayout::new("second");
     let repushed = second.push(&registry, "app:v1");
     assert_ne!(repushed, pushed);
     let refused = v.run(&["verify", &image]);
@@ -306,7 +91,7 @@ fn sign_and_verify_against_a_real_registry() {
         .run(&["--output", "json", "sign", &format!("{gun}@{pushed}")])
         .json();
     assert_eq!(bare["target"], pushed);
-    assert_eq!(bare["length"], first.length);
+    assert_eq!(bare["length"], first.length());
 }
 
 #[test]
@@ -314,11 +99,11 @@ fn several_images_one_publish_per_repository() {
     let registry = Registry::start();
     let server = Server::start();
     let v = Vouch::new(&server);
-    let app = format!("{}/app", registry.host);
-    let tools = format!("{}/org/tools", registry.host);
+    let app = format!("{}/app", registry.host());
+    let tools = format!("{}/org/tools", registry.host());
 
-    let a = Layout::new("a");
-    let b = Layout::new("b");
+    let a = ImageLayout::new("a");
+    let b = ImageLayout::new("b");
     let da = a.push(&registry, "app:v1");
     a.push(&registry, "app:v1.0");
     let db = b.push(&registry, "org/tools:v3");

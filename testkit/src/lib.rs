@@ -14,6 +14,11 @@
 //! - [`postgres`] runs throwaway real PostgreSQL clusters (Debian's `postgresql`).
 //! - [`notary`] runs real Notary v1 (Debian's `notary`): a `notary-server` process storing
 //!   into one of those clusters, and the `notary` client for a trust directory.
+//! - [`registry`] runs a real OCI registry (Debian's `docker-registry`) without
+//!   authentication, with basic or with token authentication, and pushes OCI image layouts
+//!   (one image, or an index over several platforms) to it with `skopeo`.
+//! - [`token`] is the registry token flow both need for `auth: token`: a JWT issuer whose
+//!   certificate the server trusts, and a token service granting what a policy allows.
 //! - [`trust_api`] speaks to a server's trust-data endpoints as a client without the CLI's
 //!   checks would: uploads metadata files as one multipart update, fetches a file back.
 //! - [`fuzz`] replays the checked-in fuzz corpora (`fuzz/corpus/<target>/`) through the
@@ -30,6 +35,8 @@ pub mod http;
 pub mod notary;
 pub mod postgres;
 pub mod python;
+pub mod registry;
 pub mod server;
 pub mod tls;
+pub mod token;
 pub mod trust_api;
