@@ -31,6 +31,24 @@
 //! trust_on_first_use = true
 //! ```
 //!
+//! An image promoted or copied to another repository keeps the trust of the repository it
+//! was signed in: a `trust_from` rule maps the repositories it covers to that one, whose
+//! own pin then decides (a promoted copy verifies at its new name with no re-signing, and
+//! the source's root, keys and rollback state apply unchanged):
+//!
+//! ```toml
+//! [[pin]]
+//! gun = "prod.example.com/app"
+//! trust_from = "build.example.com/team/app"
+//!
+//! [[pin]]
+//! gun = "prod.example.com/apps/**"          # prod.example.com/apps/X/Y …
+//! trust_from = "build.example.com/team/**"  # … is trusted as build.example.com/team/X/Y
+//! ```
+//!
+//! A mapping is followed once: a source that is itself mapped is refused
+//! ([`TrustPins::trust_source`]).
+//!
 //! Key files hold one TUF public-key object (`vouch key export KEYID --public`); relative
 //! paths are read from the pin file's directory. Everything here is sans-IO except reading
 //! the pin file and the files it names ([`TrustPins::load`]); fetching the first root is
@@ -130,6 +148,28 @@ pub enum PinError {
     NotFirstRoot {
         /// Its version.
         version: u64,
+    },
+    /// A `trust_from` mapping leads to a repository that is mapped again.
+    #[error("{gun} is mapped to {mapped_to} ({origin}), which is mapped again ({again}): a mapping names the repository the images were signed in")]
+    MappedTwice {
+        /// The repository asked about.
+        gun: String,
+        /// Where its mapping leads.
+        mapped_to: String,
+        /// The mapping rule.
+        origin: String,
+        /// The rule mapping `source` again.
+        again: String,
+    },
+    /// A `trust_from` mapping gives no valid repository name for this repository.
+    #[error("{origin} maps {gun} to {mapped_to}, which is not a repository name")]
+    BadMapping {
+        /// The repository asked about.
+        gun: String,
+        /// What the mapping gives.
+        mapped_to: String,
+        /// The mapping rule.
+        origin: String,
     },
     /// The root is not signed by enough of the pinned keys.
     #[error(
@@ -389,10 +429,48 @@ pub struct PinRule {
     pub origin: String,
 }
 
-/// A loaded pin file: GUN patterns mapped to anchors.
+/// One `[[pin]]` with `trust_from`: the repositories it covers are trusted as another.
+#[derive(Clone, Debug)]
+pub struct MapRule {
+    /// The repositories it covers.
+    pub pattern: NamePattern,
+    /// The repository (or, after a pattern ending in `/**`, the prefix ending in `/**`)
+    /// whose trust they have, canonical.
+    pub source: String,
+    /// Where the rule was written, for messages: `FILE, pin N (PATTERN)`.
+    pub origin: String,
+}
+
+impl MapRule {
+    /// The repository `gun` (canonical, matched by [`MapRule::pattern`]) is trusted as.
+    fn source_of(&self, gun: &str) -> Option<String> {
+        match (
+            self.pattern.as_str().strip_suffix("/**"),
+            self.source.strip_suffix("/**"),
+        ) {
+            (Some(prefix), Some(source_prefix)) => {
+                let rest = gun.strip_prefix(prefix)?.strip_prefix('/')?;
+                Some(format!("{source_prefix}/{rest}"))
+            }
+            _ => Some(self.source.clone()),
+        }
+    }
+}
+
+/// Where a repository's trust comes from when a `trust_from` rule maps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapped {
+    /// The repository whose trust it has.
+    pub source: Gun,
+    /// The rule, for messages: `FILE, pin N (PATTERN)`.
+    pub origin: String,
+}
+
+/// A loaded pin file: GUN patterns mapped to anchors, or to other repositories.
 #[derive(Clone, Debug, Default)]
 pub struct TrustPins {
     rules: Vec<PinRule>,
+    maps: Vec<MapRule>,
     files: Vec<PathBuf>,
 }
 
@@ -412,6 +490,7 @@ struct RawPin {
     threshold: Option<u32>,
     #[serde(default)]
     trust_on_first_use: bool,
+    trust_from: Option<String>,
 }
 
 fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, PinError> {
@@ -434,6 +513,30 @@ fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, PinError> {
         });
     }
     Ok(bytes)
+}
+
+/// The canonical source of a `trust_from` rule for `pattern`: a repository name when the
+/// pattern is one, or a prefix ending in `/**` when the pattern is a prefix ending in `/**`
+/// (the part matched by `**` is carried over).
+fn map_source(pattern: &NamePattern, source: &str) -> Result<String, String> {
+    let wild = |s: &str| s.contains(['*', '?']);
+    match (
+        pattern.as_str().strip_suffix("/**"),
+        source.strip_suffix("/**"),
+    ) {
+        (Some(prefix), Some(source_prefix)) if !wild(prefix) && !wild(source_prefix) => {
+            let gun = Gun::new(source_prefix)
+                .map_err(|e| format!("trust_from: {source_prefix}: {e}"))?;
+            Ok(format!("{}/**", gun.canonical()))
+        }
+        (None, None) if !wild(pattern.as_str()) && !wild(source) => {
+            let gun = Gun::new(source).map_err(|e| format!("trust_from: {source}: {e}"))?;
+            Ok(gun.canonical().to_string())
+        }
+        _ => Err(format!(
+            "trust_from {source:?}: map one repository to one repository, or a prefix ending in /** to a prefix ending in /** (no other wildcards)"
+        )),
+    }
 }
 
 /// Reads a root metadata file to pin (at most [`Limits::root_max_bytes`] of it).
@@ -473,6 +576,7 @@ impl TrustPins {
             message: e.to_string(),
         })?;
         let mut rules: Vec<PinRule> = Vec::with_capacity(raw.pin.len());
+        let mut maps: Vec<MapRule> = Vec::new();
         let mut files = vec![path.to_owned()];
         for (i, p) in raw.pin.into_iter().enumerate() {
             let fail = |message: String| PinError::Entry {
@@ -483,11 +587,33 @@ impl TrustPins {
             };
             let pattern =
                 NamePattern::parse(&p.gun).map_err(|e: PatternError| fail(format!("gun: {e}")))?;
-            if let Some(earlier) = rules.iter().find(|r| r.pattern == pattern) {
-                return Err(fail(format!(
-                    "{pattern} is pinned twice (also {})",
-                    earlier.origin
-                )));
+            let earlier = rules
+                .iter()
+                .filter(|r| r.pattern == pattern)
+                .map(|r| &r.origin)
+                .chain(
+                    maps.iter()
+                        .filter(|m| m.pattern == pattern)
+                        .map(|m| &m.origin),
+                )
+                .next();
+            if let Some(earlier) = earlier {
+                return Err(fail(format!("{pattern} is pinned twice (also {earlier})")));
+            }
+            if let Some(source) = &p.trust_from {
+                if p.root_file.is_some() || p.root_keys.is_some() || p.trust_on_first_use {
+                    return Err(fail(
+                        "`trust_from` stands alone: the source repository's own pin anchors its trust"
+                            .to_owned(),
+                    ));
+                }
+                let source = map_source(&pattern, source).map_err(fail)?;
+                maps.push(MapRule {
+                    origin: format!("{}, pin {} ({pattern})", path.display(), i + 1),
+                    pattern,
+                    source,
+                });
+                continue;
             }
             if p.threshold.is_some() && p.root_keys.is_none() {
                 return Err(fail("`threshold` goes with `root_keys`".to_owned()));
@@ -521,7 +647,7 @@ impl TrustPins {
                 anchor,
             });
         }
-        Ok(TrustPins { rules, files })
+        Ok(TrustPins { rules, maps, files })
     }
 
     /// The files it was read from: the pin file, then every root and key file it names.
@@ -534,9 +660,65 @@ impl TrustPins {
         &self.rules
     }
 
+    /// The `trust_from` rules, in file order.
+    pub fn mappings(&self) -> &[MapRule] {
+        &self.maps
+    }
+
+    /// The repository whose trust `gun` has, when the most specific rule matching it is a
+    /// `trust_from` mapping (`None`: its own). A mapping that leads to a repository mapped
+    /// again is refused: [`PinError::MappedTwice`].
+    pub fn trust_source(&self, gun: &Gun) -> Result<Option<Mapped>, PinError> {
+        let Some(map) = self.mapping_for(gun) else {
+            return Ok(None);
+        };
+        let name = gun.canonical();
+        let mapped = map.source_of(name.as_str()).unwrap_or_default();
+        let source = Gun::new(&mapped).map_err(|_| PinError::BadMapping {
+            gun: name.to_string(),
+            mapped_to: mapped.clone(),
+            origin: map.origin.clone(),
+        })?;
+        if let Some(again) = self.mapping_for(&source) {
+            return Err(PinError::MappedTwice {
+                gun: name.to_string(),
+                mapped_to: source.to_string(),
+                origin: map.origin.clone(),
+                again: again.origin.clone(),
+            });
+        }
+        Ok(Some(Mapped {
+            source,
+            origin: map.origin.clone(),
+        }))
+    }
+
+    /// The mapping for `gun`, when a mapping is the most specific rule matching it.
+    fn mapping_for(&self, gun: &Gun) -> Option<&MapRule> {
+        let name = gun.canonical();
+        let map = self
+            .maps
+            .iter()
+            .filter(|m| m.pattern.matches(name.as_str()))
+            .fold(None::<&MapRule>, |best, m| match best {
+                Some(b) if b.pattern.specificity() >= m.pattern.specificity() => Some(b),
+                _ => Some(m),
+            })?;
+        match self.for_gun_anchor(gun) {
+            Some(rule) if rule.pattern.specificity() > map.pattern.specificity() => None,
+            _ => Some(map),
+        }
+    }
+
     /// The rule for `gun`: the most specific pattern matching its canonical name (ties: the one
-    /// written first; no two rules have the same pattern), or `None`.
+    /// written first; no two rules have the same pattern), or `None`. Mappings are not
+    /// consulted: ask [`TrustPins::trust_source`] first, and this for the repository it
+    /// names.
     pub fn for_gun(&self, gun: &Gun) -> Option<&PinRule> {
+        self.for_gun_anchor(gun)
+    }
+
+    fn for_gun_anchor(&self, gun: &Gun) -> Option<&PinRule> {
         let name = gun.canonical();
         let mut best: Option<&PinRule> = None;
         for rule in self

@@ -475,3 +475,142 @@ fn the_checked_in_examples_load_and_agree() {
         .for_gun(&gun("registry.example.com/other/app"))
         .is_none());
 }
+
+#[test]
+fn trust_from_maps_a_repository_or_a_prefix_to_its_source() {
+    let d = PinDir::new();
+    let pins = d
+        .load(
+            r#"
+            [[pin]]
+            gun = "build.example.com/team/**"
+            root_keys = ["a.pub.json", "b.pub.json"]
+            threshold = 2
+
+            [[pin]]
+            gun = "prod.example.com/**"
+            trust_on_first_use = true
+
+            [[pin]]
+            gun = "PROD.example.com:443/app"
+            trust_from = "build.example.com/team/app"
+
+            [[pin]]
+            gun = "prod.example.com/apps/**"
+            trust_from = "Build.Example.COM/team/**"
+
+            [[pin]]
+            gun = "prod.example.com/apps/pinned"
+            root_file = "app.root.json"
+            "#,
+        )
+        .unwrap();
+    assert_eq!(pins.rules().len(), 3);
+    assert_eq!(pins.mappings().len(), 2);
+    let source = |g: &str| {
+        pins.trust_source(&gun(g))
+            .unwrap()
+            .map(|m| m.source.to_string())
+    };
+    // Spelled any way a runtime pulls it, the repository maps to its source.
+    assert_eq!(
+        source("prod.example.com/app").as_deref(),
+        Some("build.example.com/team/app")
+    );
+    assert_eq!(
+        source("prod.example.com:443/app").as_deref(),
+        Some("build.example.com/team/app")
+    );
+    // A prefix carries the rest of the name over.
+    assert_eq!(
+        source("prod.example.com/apps/web/api").as_deref(),
+        Some("build.example.com/team/web/api")
+    );
+    // A more specific anchor wins over a mapping; a less specific one does not.
+    assert_eq!(source("prod.example.com/apps/pinned"), None);
+    assert_eq!(source("prod.example.com/other"), None);
+    assert_eq!(source("build.example.com/team/app"), None);
+    let m = pins
+        .trust_source(&gun("prod.example.com/app"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        m.origin.contains("pin 3 (prod.example.com/app)"),
+        "{}",
+        m.origin
+    );
+    // The source's own pin anchors it.
+    assert!(matches!(
+        pins.for_gun(&m.source).map(|r| &r.anchor),
+        Some(Anchor::Keys { threshold, .. }) if threshold.get() == 2
+    ));
+}
+
+#[test]
+fn a_mapping_is_followed_once_and_written_one_way() {
+    let d = PinDir::new();
+    let pins = d
+        .load(
+            r#"
+            [[pin]]
+            gun = "a.example.com/app"
+            trust_from = "b.example.com/app"
+
+            [[pin]]
+            gun = "b.example.com/app"
+            trust_from = "c.example.com/app"
+            "#,
+        )
+        .unwrap();
+    let e = pins.trust_source(&gun("a.example.com/app")).unwrap_err();
+    assert!(matches!(e, PinError::MappedTwice { .. }), "{e}");
+    assert!(e.to_string().contains("mapped again"), "{e}");
+    assert_eq!(
+        pins.trust_source(&gun("b.example.com/app"))
+            .unwrap()
+            .unwrap()
+            .source
+            .as_str(),
+        "c.example.com/app"
+    );
+
+    for (text, says) in [
+        (
+            r#"[[pin]]
+            gun = "a.example.com/app"
+            trust_from = "b.example.com/app"
+            trust_on_first_use = true"#,
+            "stands alone",
+        ),
+        (
+            r#"[[pin]]
+            gun = "a.example.com/*"
+            trust_from = "b.example.com/app""#,
+            "one repository to one repository",
+        ),
+        (
+            r#"[[pin]]
+            gun = "a.example.com/**"
+            trust_from = "b.example.com/app""#,
+            "prefix ending in /**",
+        ),
+        (
+            r#"[[pin]]
+            gun = "a.example.com/app"
+            trust_from = "not a name""#,
+            "trust_from",
+        ),
+        (
+            r#"[[pin]]
+            gun = "a.example.com/app"
+            trust_on_first_use = true
+            [[pin]]
+            gun = "a.example.com/app"
+            trust_from = "b.example.com/app""#,
+            "pinned twice",
+        ),
+    ] {
+        let e = d.load(text).unwrap_err().to_string();
+        assert!(e.contains(says), "{says}: {e}");
+    }
+}
