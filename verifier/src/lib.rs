@@ -61,6 +61,7 @@ pub mod fuzz;
 pub mod limits;
 pub mod notary;
 pub mod pins;
+pub mod registry;
 pub mod registry_auth;
 pub mod search;
 pub mod server;
