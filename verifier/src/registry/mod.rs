@@ -384,14 +384,12 @@ pub enum RegistryError {
         actual: Digest,
     },
     /// After a manifest push, the registry named a digest that is not the bytes'.
-    #[error("the registry {registry} stored manifest {reference} of {repository} as {answered}, but the bytes pushed are {pushed}: refusing to rely on it")]
+    #[error("the registry {registry} stored {what} as {answered}, but the bytes pushed are {pushed}: refusing to rely on it")]
     StoredDigestMismatch {
         /// `host[:port]`.
         registry: String,
-        /// The repository path.
-        repository: String,
-        /// Tag or digest pushed to.
-        reference: String,
+        /// What was pushed, e.g. `manifest v1 of org/app`.
+        what: String,
         /// The digest of the bytes pushed.
         pushed: Digest,
         /// The registry's `Docker-Content-Digest`.
@@ -1567,8 +1565,7 @@ impl Registries {
             if !agrees {
                 return Err(RegistryError::StoredDigestMismatch {
                     registry: registry.to_owned(),
-                    repository: repository.to_owned(),
-                    reference: reference.to_owned(),
+                    what: format!("manifest {reference} of {repository}"),
                     pushed: digest,
                     answered: answered.chars().take(200).collect(),
                 });
