@@ -38,11 +38,18 @@
 //! are what make a digest trusted, the registry only stores bytes and says which digest a
 //! tag points to now.
 //!
-//! Pure helpers ([`docker_config`], scope choice, upload URLs) have unit tests in
-//! `tests.rs`; the network operations are exercised against a scripted registry in
-//! `verifier/tests/registry_client.rs`.
+//! How the parts relate: [`RegistryOptions`] and [`Login`] (`options.rs`) say how to reach
+//! registries and are checked once; [`Registries`] (here) sends the requests and keeps the
+//! grants; the pure rules it applies (repository names and references allowed in a path,
+//! the token scope to ask, upload URLs) are in `rules.rs`, credential lookup in docker
+//! configuration documents in [`docker_config`], and [`RegistryError`] in `error.rs`. The
+//! pure parts have unit tests in `tests.rs`; the network operations are exercised against a
+//! scripted registry in `verifier/tests/registry_client.rs`.
 
 pub mod docker_config;
+mod error;
+mod options;
+mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -54,7 +61,6 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use thiserror::Error;
 use vouch_tuf::reference::{Digest, DigestAlgorithm, ImageRef};
 use zeroize::Zeroizing;
 
@@ -67,6 +73,12 @@ use crate::registry_auth::{
 pub use crate::registry_auth::{is_loopback_host, Credentials};
 use crate::transport::{read_capped_by, TransportError};
 
+pub use self::error::RegistryError;
+pub use self::options::{
+    Login, OptionsError, RegistryOptions, DEFAULT_ANSWER_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+};
+use self::rules::{check_names, choose_scope, same_origin, upload_url};
+
 /// The manifest media types asked for, most specific first: OCI index and manifest, Docker
 /// schema 2 manifest list and manifest.
 pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
@@ -78,140 +90,8 @@ pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
 pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
 /// Longest the body of an error answer may take to arrive; past it the detail is left out.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default longest a connection to a registry may take.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default longest one answer may take, as a whole (headers, then body): a registry
-/// trickling bytes is cut off here.
-pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// The media type of an uploaded blob.
 const OCTET_STREAM: &str = "application/octet-stream";
-
-/// Where credentials for registries come from.
-#[derive(Debug, Clone)]
-pub enum Login {
-    /// Given on the command line (`--registry-username`, the password on stdin), sent to
-    /// every registry asked.
-    Given(Credentials),
-    /// `NOTARY_AUTH` (base64 of `user:password`), for a notary server.
-    NotaryAuth(Credentials),
-    /// The `auths` of a docker configuration file, read on first need: `None` is this
-    /// user's (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; missing is no
-    /// credentials), `Some(path)` a file a service names (missing is an error).
-    DockerConfig(Option<PathBuf>),
-    /// Credentials by registry (`host[:port]` as in image names), e.g. from a service's
-    /// configuration file.
-    PerRegistry(BTreeMap<String, Credentials>),
-    /// No credentials: tokens are asked anonymously.
-    Anonymous,
-}
-
-impl Login {
-    /// True for the sources of the `vouch` command line, whose hints name its flags.
-    fn is_command_line(&self) -> bool {
-        matches!(
-            self,
-            Login::Given(_) | Login::NotaryAuth(_) | Login::DockerConfig(None)
-        )
-    }
-}
-
-/// Why [`RegistryOptions`] were refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum OptionsError {
-    /// An insecure registry that is not `HOST` or `HOST:PORT`.
-    #[error("insecure registry {0:?}: expected HOST or HOST:PORT")]
-    InsecureHost(String),
-    /// A registry of [`Login::PerRegistry`] that is not `HOST` or `HOST:PORT`.
-    #[error("credentials for {0:?}: expected a registry HOST or HOST:PORT")]
-    CredentialsHost(String),
-    /// A timeout of zero.
-    #[error("the registry {0} timeout must be more than zero")]
-    ZeroTimeout(&'static str),
-}
-
-/// How a [`Registries`] reaches registries: which hosts over plain HTTP, which credentials,
-/// how long a connection and an answer may take. Built only through [`RegistryOptions::new`],
-/// which checks the host names.
-#[derive(Debug, Clone)]
-pub struct RegistryOptions {
-    insecure: Vec<String>,
-    login: Login,
-    connect_timeout: Duration,
-    answer_timeout: Duration,
-}
-
-/// True for `host` or `host:port` as registries are named (no scheme, path, user or space).
-fn is_host_port(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains(['/', '@', '?', '#'])
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-impl RegistryOptions {
-    /// Options reaching `insecure` hosts (`HOST`, any port, or `HOST:PORT`) over plain HTTP,
-    /// with credentials from `login`, and the default timeouts.
-    ///
-    /// ```
-    /// use vouch_verifier::registry::{Login, RegistryOptions};
-    /// let o = RegistryOptions::new(vec!["reg.internal:5000".into()], Login::Anonymous).unwrap();
-    /// assert_eq!(o.insecure(), ["reg.internal:5000"]);
-    /// assert!(RegistryOptions::new(vec!["http://reg".into()], Login::Anonymous).is_err());
-    /// ```
-    pub fn new(insecure: Vec<String>, login: Login) -> Result<Self, OptionsError> {
-        if let Some(h) = insecure.iter().find(|h| !is_host_port(h)) {
-            return Err(OptionsError::InsecureHost(h.clone()));
-        }
-        if let Login::PerRegistry(table) = &login {
-            if let Some(h) = table.keys().find(|h| !is_host_port(h)) {
-                return Err(OptionsError::CredentialsHost(h.clone()));
-            }
-        }
-        Ok(RegistryOptions {
-            insecure,
-            login,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
-        })
-    }
-
-    /// These options with other timeouts: `connect` for a connection, `answer` for each
-    /// whole answer (headers and body); neither may be zero.
-    pub fn with_timeouts(
-        mut self,
-        connect: Duration,
-        answer: Duration,
-    ) -> Result<Self, OptionsError> {
-        if connect.is_zero() {
-            return Err(OptionsError::ZeroTimeout("connect"));
-        }
-        if answer.is_zero() {
-            return Err(OptionsError::ZeroTimeout("answer"));
-        }
-        self.connect_timeout = connect;
-        self.answer_timeout = answer;
-        Ok(self)
-    }
-
-    /// The hosts reached over plain HTTP (besides loopback).
-    pub fn insecure(&self) -> &[String] {
-        &self.insecure
-    }
-
-    /// Where credentials come from.
-    pub fn login(&self) -> &Login {
-        &self.login
-    }
-
-    /// Longest a connection may take.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// Longest one answer may take.
-    pub fn answer_timeout(&self) -> Duration {
-        self.answer_timeout
-    }
-}
 
 /// What an authorisation was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -260,201 +140,6 @@ pub struct FetchedManifest {
     pub digest: Digest,
     /// The media type, from `Content-Type` or the manifest's `mediaType`.
     pub media_type: Option<String>,
-}
-
-/// Why a registry operation failed. No variant carries credentials or tokens.
-#[derive(Debug, Error)]
-pub enum RegistryError {
-    /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client for registries: {0}")]
-    Client(String),
-    /// No connection (or TLS failed).
-    #[error("cannot reach the registry {registry} at {url} ({message}): {hint}")]
-    Unreachable {
-        /// `host[:port]` as in the image name.
-        registry: String,
-        /// The URL asked.
-        url: String,
-        /// The cause.
-        message: String,
-        /// What to check.
-        hint: String,
-    },
-    /// A repository name, tag or digest that cannot be put in a request path.
-    #[error("{what} {name:?} is not a valid {what}")]
-    InvalidName {
-        /// `repository name` or `reference`.
-        what: &'static str,
-        /// The name given.
-        name: String,
-    },
-    /// The registry has no such manifest (404).
-    #[error("the registry {registry} has no manifest {reference} of {repository} (404)")]
-    ManifestUnknown {
-        /// `host[:port]`.
-        registry: String,
-        /// The repository path.
-        repository: String,
-        /// Tag or digest.
-        reference: String,
-    },
-    /// The registry has no such blob (404).
-    #[error("the registry {registry} has no blob {digest} in {repository} (404)")]
-    BlobUnknown {
-        /// `host[:port]`.
-        registry: String,
-        /// The repository path.
-        repository: String,
-        /// The digest asked for.
-        digest: Digest,
-    },
-    /// Credentials were needed and missing or refused (401, 403).
-    #[error(
-        "the registry {registry} refused to {} {repository} (401 Unauthorized{detail}): {hint}",
-        .access.verb()
-    )]
-    Unauthorized {
-        /// `host[:port]`.
-        registry: String,
-        /// The repository path.
-        repository: String,
-        /// What was asked.
-        access: Access,
-        /// The server's message, if any, led by `: `.
-        detail: String,
-        /// What to do.
-        hint: String,
-    },
-    /// Any other refusal.
-    #[error("the registry {registry} answered {status} for {what}{detail}")]
-    Refused {
-        /// `host[:port]`.
-        registry: String,
-        /// What was attempted, e.g. `manifest v1 of org/app`, `push of blob sha256:… to
-        /// org/app`.
-        what: String,
-        /// The status.
-        status: StatusCode,
-        /// The server's message, if any, led by `: `.
-        detail: String,
-    },
-    /// The `WWW-Authenticate` challenge could not be followed.
-    #[error("the registry {registry} asks for authentication vouch cannot provide ({challenge:?}): {reason}")]
-    Challenge {
-        /// `host[:port]`.
-        registry: String,
-        /// The header.
-        challenge: String,
-        /// Why.
-        reason: String,
-    },
-    /// The token server failed.
-    #[error("the token server {realm} of {registry} refused a token ({detail})")]
-    Token {
-        /// `host[:port]` of the registry.
-        registry: String,
-        /// The realm URL.
-        realm: String,
-        /// What went wrong.
-        detail: String,
-    },
-    /// A manifest's digest header disagrees with the bytes (or the bytes with the digest
-    /// asked for).
-    #[error("the registry {registry} sent a manifest for {reference} whose sha256 is {actual}, not {claimed}: refusing it")]
-    DigestMismatch {
-        /// `host[:port]`.
-        registry: String,
-        /// Tag or digest asked for.
-        reference: String,
-        /// What the header (or the reference) claimed.
-        claimed: String,
-        /// The digest of the bytes (sha256, or the claimed digest's algorithm).
-        actual: String,
-    },
-    /// A blob whose bytes do not hash to the digest asked for.
-    #[error("the registry {registry} sent bytes for blob {digest} of {repository} whose digest is {actual}: refusing them")]
-    BlobMismatch {
-        /// `host[:port]`.
-        registry: String,
-        /// The repository path.
-        repository: String,
-        /// The digest asked for.
-        digest: Digest,
-        /// The digest of the bytes sent.
-        actual: Digest,
-    },
-    /// After a manifest push, the registry named a digest that is not the bytes'.
-    #[error("the registry {registry} stored {what} as {answered}, but the bytes pushed are {pushed}: refusing to rely on it")]
-    StoredDigestMismatch {
-        /// `host[:port]`.
-        registry: String,
-        /// What was pushed, e.g. `manifest v1 of org/app`.
-        what: String,
-        /// The digest of the bytes pushed.
-        pushed: Digest,
-        /// The registry's `Docker-Content-Digest`.
-        answered: String,
-    },
-    /// Bytes to push that do not hash to the digest they are pushed as (nothing was sent).
-    #[error("the bytes to push as {digest} to {repository} hash to {actual}: nothing was pushed")]
-    NotTheDigest {
-        /// The repository path.
-        repository: String,
-        /// The digest given.
-        digest: Digest,
-        /// The digest of the bytes.
-        actual: Digest,
-    },
-    /// An upload `Location` that cannot be used.
-    #[error("the registry {registry} gave an upload location that cannot be used for {what} ({location:?}): {reason}")]
-    UploadLocation {
-        /// `host[:port]`.
-        registry: String,
-        /// What was being pushed.
-        what: String,
-        /// The `Location` header.
-        location: String,
-        /// Why.
-        reason: &'static str,
-    },
-    /// The manifest is not one vouch signs.
-    #[error("{registry}/{repository}:{reference} is a {media_type} manifest, which vouch does not sign: push it as an OCI or Docker schema 2 image")]
-    UnsupportedManifest {
-        /// `host[:port]`.
-        registry: String,
-        /// The repository path.
-        repository: String,
-        /// Tag or digest.
-        reference: String,
-        /// Its media type.
-        media_type: String,
-    },
-    /// A manifest, blob (or another answer) over its size cap.
-    #[error("the registry {registry} sent more than {limit} bytes for {what}")]
-    TooLarge {
-        /// `host[:port]`.
-        registry: String,
-        /// What was read.
-        what: String,
-        /// The cap.
-        limit: u64,
-    },
-    /// Credentials (or a token) that cannot travel in an HTTP header.
-    #[error(
-        "the credentials or token for {registry} contain characters an HTTP header cannot carry"
-    )]
-    InvalidCredentials {
-        /// `host[:port]`.
-        registry: String,
-    },
-    /// The docker configuration file is unreadable.
-    #[error("cannot use registry credentials from {}: {reason}", path.display())]
-    DockerConfig {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// Reads an answer's body: at most `limit` bytes, all of it by `deadline`.
@@ -523,96 +208,6 @@ fn content_digest_header(headers: &HeaderMap) -> Option<Digest> {
 /// A sha256 `Docker-Content-Digest`, when the header is there and is one.
 fn sha256_header(headers: &HeaderMap) -> Option<Digest> {
     content_digest_header(headers).filter(|d| d.algorithm() == DigestAlgorithm::Sha256)
-}
-
-/// The token scope to ask for `access` to `repository`, given the scope a challenge named:
-/// the challenge's, unless `access` writes and the challenge's scope does not grant `push`
-/// on `repository` (a registry names the scope of the request it refused; a `HEAD` before
-/// a push is refused for `pull`), then `repository:<repository>:<actions>`.
-fn choose_scope(challenge_scope: Option<&str>, repository: &str, access: Access) -> String {
-    let ours = format!("repository:{repository}:{}", access.actions());
-    let Some(named) = challenge_scope.map(str::trim).filter(|s| !s.is_empty()) else {
-        return ours;
-    };
-    let grants_push = || {
-        named.split(' ').any(|one| {
-            let Some((resource, actions)) = one.rsplit_once(':') else {
-                return false;
-            };
-            resource.strip_prefix("repository:") == Some(repository)
-                && actions.split(',').any(|a| a == "push" || a == "*")
-        })
-    };
-    match access {
-        Access::Pull => named.to_owned(),
-        Access::Push if grants_push() => named.to_owned(),
-        Access::Push => ours,
-    }
-}
-
-/// The URL to `PUT` a monolithic upload to: the `Location` of the upload session (relative
-/// to `request`, the URL that started it, or absolute; it may carry a query of its own)
-/// with `digest=<digest>` added to its query.
-fn upload_url(request: &Url, location: &str, digest: &Digest) -> Result<Url, &'static str> {
-    let mut url = request
-        .join(location)
-        .map_err(|_| "it is not a URL or a path")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("it is not an http(s) URL");
-    }
-    if registry_auth::url_carries_credentials(&url) {
-        return Err("it carries credentials");
-    }
-    url.query_pairs_mut().append_pair("digest", digest.as_str());
-    Ok(url)
-}
-
-/// True when `a` and `b` have the same scheme, host and port.
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.origin() == b.origin()
-}
-
-/// True for a repository name as the Distribution API allows it: lowercase path
-/// components of letters, digits and separators, none empty, `.` or `..`.
-fn is_repository_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|c| {
-            !c.is_empty()
-                && c != "."
-                && c != ".."
-                && c.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        })
-}
-
-/// True for a tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) or a digest.
-fn is_reference(reference: &str) -> bool {
-    let tag = reference.len() <= 128
-        && reference
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && reference
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    tag || Digest::parse(reference).is_ok()
-}
-
-fn check_names(repository: &str, reference: Option<&str>) -> Result<(), RegistryError> {
-    if !is_repository_name(repository) {
-        return Err(RegistryError::InvalidName {
-            what: "repository name",
-            name: repository.to_owned(),
-        });
-    }
-    match reference {
-        Some(r) if !is_reference(r) => Err(RegistryError::InvalidName {
-            what: "reference",
-            name: r.to_owned(),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// Credentials for `registry` in a per-registry table (Docker Hub under any of its names).
@@ -1220,7 +815,6 @@ impl Registries {
             self.base_url(registry)
         );
         let what = format!("manifest {reference} of {repository}");
-        let started = Instant::now();
         let resp = self.send(&Call {
             method: Method::GET,
             url: &url,
@@ -1246,7 +840,7 @@ impl Registries {
             resp,
             announced,
             max_bytes,
-            started + self.answer_timeout,
+            Instant::now() + self.answer_timeout,
         )?;
         let digest = Digest::sha256_of(&bytes);
         let asked = Digest::parse(reference).ok();
@@ -1286,7 +880,6 @@ impl Registries {
         check_names(repository, None)?;
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url(registry));
         let what = format!("blob {digest} of {repository}");
-        let started = Instant::now();
         let resp = self.send(&Call {
             method: Method::GET,
             url: &url,
@@ -1314,7 +907,7 @@ impl Registries {
             resp,
             announced,
             max_bytes,
-            started + self.answer_timeout,
+            Instant::now() + self.answer_timeout,
         )?;
         if !digest.matches(&bytes) {
             return Err(RegistryError::BlobMismatch {

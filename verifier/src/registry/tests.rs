@@ -5,6 +5,7 @@
 
 use base64ct::{Base64, Encoding};
 
+use super::rules::{is_reference, is_repository_name};
 use super::*;
 
 fn creds(user: &str, pass: &str) -> Credentials {
