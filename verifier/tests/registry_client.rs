@@ -240,7 +240,12 @@ fn handle(host: &str, port: u16, state: &mut State, req: &Request) -> Reply {
                 .insert((repo.clone(), digest.clone()), req.body.clone());
             reply("201 Created", &[("Docker-Content-Digest", &digest)], b"")
         }
-        ("DELETE", "uploads") => reply("204 No Content", &[], b""),
+        ("DELETE", "uploads") => {
+            if query_param(&seen.target, "_state").as_deref() != Some("s+1") {
+                return reply("400 Bad Request", &[], b"lost _state");
+            }
+            reply("204 No Content", &[], b"")
+        }
         ("HEAD" | "GET", "blobs") => {
             if mode == "endless" {
                 return Reply {
@@ -507,8 +512,9 @@ fn pushed_blobs_and_manifest_read_back() {
         .unwrap());
     let seen = reg.take_seen();
     assert!(
-        seen.iter()
-            .any(|s| s.method == "DELETE" && s.target.contains("/blobs/uploads/")),
+        seen.iter().any(|s| s.method == "DELETE"
+            && s.target.contains("/blobs/uploads/u")
+            && s.target.contains("_state=s%2B1")),
         "{seen:?}"
     );
 

@@ -77,7 +77,7 @@ pub use self::error::RegistryError;
 pub use self::options::{
     Login, OptionsError, RegistryOptions, DEFAULT_ANSWER_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
 };
-use self::rules::{check_names, choose_scope, same_origin, upload_url};
+use self::rules::{check_names, choose_scope, same_origin, session_url, upload_url};
 
 /// The manifest media types asked for, most specific first: OCI index and manifest, Docker
 /// schema 2 manifest list and manifest.
@@ -999,7 +999,8 @@ impl Registries {
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
-        let (url, same) = self.upload_location(registry, &start, &resp, digest, &what)?;
+        let (session, same) = self.upload_location(registry, &start, &resp, &what)?;
+        let url = upload_url(&session, digest);
         let resp = self.send(&Call {
             method: Method::PUT,
             url: url.as_str(),
@@ -1016,15 +1017,14 @@ impl Registries {
         Ok(())
     }
 
-    /// The `PUT` URL of the upload session `resp` started (at `start`), and whether it is on
-    /// the registry's own origin (else no `Authorization` goes with it, and it must be
-    /// HTTPS unless its host may be reached over plain HTTP).
+    /// The URL of the upload session `resp` started (at `start`), and whether it is on the
+    /// registry's own origin (else no `Authorization` goes with it, and it must be HTTPS
+    /// unless its host may be reached over plain HTTP).
     fn upload_location(
         &self,
         registry: &str,
         start: &str,
         resp: &Response,
-        digest: &Digest,
         what: &str,
     ) -> Result<(Url, bool), RegistryError> {
         let location = header_str(resp.headers(), header::LOCATION).unwrap_or("");
@@ -1038,7 +1038,7 @@ impl Registries {
             return Err(refuse("there is none"));
         }
         let start = Url::parse(start).map_err(|_| refuse("the registry's URL does not parse"))?;
-        let url = upload_url(&start, location, digest).map_err(refuse)?;
+        let url = session_url(&start, location).map_err(refuse)?;
         let same = same_origin(&start, &url);
         if !same && url.scheme() != "https" {
             let host = host_port(&url).unwrap_or_default();
@@ -1086,11 +1086,7 @@ impl Registries {
             StatusCode::ACCEPTED => {
                 // Not mounted: cancel the upload the registry started (best effort; an
                 // abandoned upload is only garbage for the registry to collect).
-                if let Ok((cancel, same)) =
-                    self.upload_location(registry, &start, &resp, digest, &what)
-                {
-                    let mut cancel = cancel;
-                    cancel.set_query(None);
+                if let Ok((cancel, same)) = self.upload_location(registry, &start, &resp, &what) {
                     let _ = self.send(&Call {
                         method: Method::DELETE,
                         url: cancel.as_str(),

@@ -38,15 +38,11 @@ pub(super) fn choose_scope(
     }
 }
 
-/// The URL to `PUT` a monolithic upload to: the `Location` of the upload session (relative
-/// to `request`, the URL that started it, or absolute; it may carry a query of its own)
-/// with `digest=<digest>` added to its query.
-pub(super) fn upload_url(
-    request: &Url,
-    location: &str,
-    digest: &Digest,
-) -> Result<Url, &'static str> {
-    let mut url = request
+/// The URL of an upload session: its `Location` (relative to `request`, the URL that
+/// started it, or absolute; it may carry a query of its own, which is kept), refused when it
+/// is not http(s) or carries credentials.
+pub(super) fn session_url(request: &Url, location: &str) -> Result<Url, &'static str> {
+    let url = request
         .join(location)
         .map_err(|_| "it is not a URL or a path")?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -55,8 +51,15 @@ pub(super) fn upload_url(
     if registry_auth::url_carries_credentials(&url) {
         return Err("it carries credentials");
     }
-    url.query_pairs_mut().append_pair("digest", digest.as_str());
     Ok(url)
+}
+
+/// The URL to `PUT` a monolithic upload to: the session's URL ([`session_url`]) with
+/// `digest=<digest>` added to its query.
+pub(super) fn upload_url(session: &Url, digest: &Digest) -> Url {
+    let mut url = session.clone();
+    url.query_pairs_mut().append_pair("digest", digest.as_str());
+    url
 }
 
 /// True when `a` and `b` have the same scheme, host and port.

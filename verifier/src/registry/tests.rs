@@ -403,21 +403,22 @@ fn upload_locations_are_joined_and_given_the_digest() {
         ),
     ];
     for (location, want) in cases {
-        assert_eq!(
-            upload_url(&start, location, &d).unwrap().as_str(),
-            want,
-            "{location}"
-        );
+        let session = session_url(&start, location).unwrap();
+        assert_eq!(upload_url(&session, &d).as_str(), want, "{location}");
     }
-    assert!(upload_url(&start, "ftp://x/y", &d).is_err());
-    assert!(upload_url(&start, "https://u:p@storage.example.com/", &d).is_err());
-    assert!(same_origin(
-        &start,
-        &upload_url(&start, "/v2/x", &d).unwrap()
-    ));
+    // The session's own query stays (a cancel goes to the session as given).
+    assert_eq!(
+        session_url(&start, "/v2/org/app/blobs/uploads/abc?_state=x")
+            .unwrap()
+            .as_str(),
+        "http://127.0.0.1:5000/v2/org/app/blobs/uploads/abc?_state=x"
+    );
+    assert!(session_url(&start, "ftp://x/y").is_err());
+    assert!(session_url(&start, "https://u:p@storage.example.com/").is_err());
+    assert!(same_origin(&start, &session_url(&start, "/v2/x").unwrap()));
     assert!(!same_origin(
         &start,
-        &upload_url(&start, "http://localhost:5000/v2/x", &d).unwrap()
+        &session_url(&start, "http://localhost:5000/v2/x").unwrap()
     ));
 }
 
