@@ -9,8 +9,9 @@
 //! - [`context`] validates the global options into a [`context::Context`].
 //! - [`keystore`] and [`passphrase`] keep encrypted private keys under the trust directory.
 //! - [`remote`] speaks the server's HTTP API (fetching metadata, online keys, publishing).
-//! - [`registry`] asks OCI registries which manifest a tag names (`sign`, `verify`), and
-//!   gets the registry-style tokens notary servers ask for.
+//! - [`registry`] turns the registry flags and `NOTARY_AUTH` into options of
+//!   `vouch_verifier::registry`, the client that asks OCI registries which manifest a tag
+//!   names (`sign`, `verify`) and gets the registry-style tokens notary servers ask for.
 //! - [`notary`] is what `import notary` and `verify --notary` share: the notary client's
 //!   trusted root, the rollback state kept per repository, the transport to a notary server.
 //! - [`progress`] draws a progress line on a terminal for commands over many images.

@@ -30,7 +30,7 @@ use vouch_verifier::Limits;
 use zeroize::Zeroizing;
 
 use crate::context::Context;
-use crate::registry::{Registries, RegistryError};
+use crate::registry::RegistryError;
 use crate::trust;
 
 /// The file, in a repository's trust directory, that keeps the notary state between runs.
@@ -187,7 +187,7 @@ pub fn server_transport(ctx: &Context, server: &str, gun: &Gun) -> anyhow::Resul
     };
     let http = HttpTransport::new(&repository_url(&url, gun), &options)
         .with_context(|| format!("cannot reach the notary server at {url}"))?;
-    let mut registries = Registries::for_notary(ctx.timeout)?;
+    let mut registries = crate::registry::for_notary(ctx.timeout)?;
     let token = registries
         .notary_token(&url, &host, gun.as_str(), gun.registry())
         .map_err(|e| token_error(&url, gun, e))?;

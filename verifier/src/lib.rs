@@ -4,10 +4,11 @@
 //! What it is: a complete implementation of the TUF specification's detailed client
 //! workflow (1.0.34, section 5), so that a malicious or broken server, mirror or network
 //! cannot make a client accept metadata or targets the specification says to reject.
-//! What it is not: a signer or a repository editor (that is the CLI and the server), nor a
-//! registry client (it answers *which* digest to pull; pulling is the caller's job), nor a
-//! command line: the `vouch` command and the tuf-conformance client `vouch-tuf-client` are
-//! crates of their own built on this one.
+//! What it is not: a signer or a repository editor (that is the CLI and the server), nor
+//! image pull or push tooling: it answers *which* digest to pull, and its small registry
+//! client ([`registry`]) moves only trust artifacts and resolves tags; pulling images stays
+//! the caller's job. Nor is it a command line: the `vouch` command and the tuf-conformance
+//! client `vouch-tuf-client` are crates of their own built on this one.
 //!
 //! How the parts relate:
 //! - [`TrustedSet`] (in [`trusted`]) is the sans-IO core: it holds trusted metadata and
@@ -29,6 +30,10 @@
 //!   [`Updater::is_trusted`], [`Updater::resolve`] and [`Updater::vouch`] (which role
 //!   paths vouched for an image, checked against required ones with [`Vouched`]).
 //! - [`clock`] gives the reference time; tests set it.
+//! - [`registry`] is a small OCI Distribution API client: which manifest a tag names, and
+//!   manifests and blobs read and written whole, each read capped and checked against its
+//!   digest (for trust data kept in registries); credentials come from a
+//!   [`registry::Login`]. The `vouch` command resolves tags with it.
 //! - [`registry_auth`] is the registry token flow (a `401` challenge, then a token from its
 //!   realm) that Notary servers and registries use, with the rules on which credentials may
 //!   go where; the `vouch` command and the admission webhook both use it.
@@ -61,6 +66,7 @@ pub mod fuzz;
 pub mod limits;
 pub mod notary;
 pub mod pins;
+pub mod registry;
 pub mod registry_auth;
 pub mod search;
 pub mod server;

@@ -3,10 +3,10 @@
 //! realm=…,service=…,scope=…`, then a token for the scope from the realm, asked anonymously
 //! or with basic credentials, then the request again with `Authorization: Bearer <token>`.
 //!
-//! One home for both readers of it: the `vouch` command (`vouch verify --notary`, `vouch
-//! import notary`, and the registry client of `vouch sign`/`vouch verify`) and the admission
-//! webhook's Notary rule. Where credentials come from stays with each of them (the docker
-//! config and `NOTARY_AUTH` for the command, the policy for the webhook); they pass
+//! One home for its users: the registry client [`crate::registry`] (used by `vouch
+//! sign`/`vouch verify`, `vouch verify --notary` and `vouch import notary`) and the
+//! admission webhook's Notary rule. Where credentials come from stays with each of them (a
+//! [`crate::registry::Login`] for the client, the policy for the webhook); they pass
 //! [`Credentials`] in.
 //!
 //! Sans-IO, with unit tests beside them:

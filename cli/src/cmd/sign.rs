@@ -233,7 +233,7 @@ fn resolve(args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gun, Vec<Change>)
             Source::Registry { reference } => {
                 let regs = match &mut registries {
                     Some(r) => r,
-                    None => registries.insert(Registries::new(&args.registry)?),
+                    None => registries.insert(crate::registry::open(&args.registry)?),
                 };
                 let m = regs.manifest(&plan.image, reference).map_err(|e| {
                     anyhow!(e).context(format!(

@@ -38,7 +38,7 @@ use vouch_verifier::{DelegationPath, Error as VerifyError, Updater};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{self, Format};
-use crate::registry::{Registries, RegistryArgs, RegistryError};
+use crate::registry::{RegistryArgs, RegistryError};
 use crate::repo::{self, Repo};
 
 /// `vouch verify`
@@ -177,7 +177,7 @@ fn check_registry(
         (None, None) => image.tag_or_latest().to_owned(),
     };
     let shown = format!("{}:{reference}", image.name());
-    let mut registries = Registries::new(&args.registry)?;
+    let mut registries = crate::registry::open(&args.registry)?;
     match registries.manifest(image, &reference) {
         Ok(m) if m.digest == signed => Ok(Verdict::Trusted {
             pinned,
