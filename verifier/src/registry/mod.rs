@@ -21,6 +21,8 @@
 //!   writes with `repository:<name>:pull,push`), `Basic` sends the credentials. Grants are
 //!   kept per registry, repository and [`Access`], so a pull-only grant does not stop a
 //!   later push from asking again; a request answered `401` is re-authorised once.
+//! - [`RegistryRepo`] is one repository as a [`crate::transport::RegistryRepository`], what
+//!   [`crate::transport::OciTransport`] reads a trust artifact through.
 //! - Where credentials come from is a [`Login`]: given on a command line, `NOTARY_AUTH`, a
 //!   docker configuration file ([`docker_config`]), a service's per-registry table, or
 //!   none. Error hints fit the source: command-line flags are named only for the command
@@ -49,6 +51,7 @@
 pub mod docker_config;
 mod error;
 mod options;
+mod repository;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -77,6 +80,7 @@ pub use self::error::RegistryError;
 pub use self::options::{
     Login, OptionsError, RegistryOptions, DEFAULT_ANSWER_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
 };
+pub use self::repository::RegistryRepo;
 use self::rules::{check_names, choose_scope, same_origin, session_url, upload_url};
 
 /// The manifest media types asked for, most specific first: OCI index and manifest, Docker
