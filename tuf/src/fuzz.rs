@@ -20,6 +20,10 @@
 //!   same frames whatever the chunking, holds no more than its bound, and every event it
 //!   reads frames and reads back to itself; [`webhook_message`]: a delivery body and a
 //!   signature header, read back from what they encode to;
+//! - [`oci_manifest`]: what reads as a trust artifact's manifest lists at most its bound of
+//!   files, each named as vouch names files and announcing at most its bound; what reads as
+//!   an image manifest or index lists at most its bound; and a trust artifact built from
+//!   files the input chooses reads back with exactly those files;
 //! - [`signed_metadata`] (structure-aware): a root validly signed by two fixed keys is mutated
 //!   as the input directs (values replaced, members added or removed, signatures moved, keys
 //!   re-cased, the text re-escaped, re-indented and re-ordered); whatever still verifies —
@@ -61,6 +65,7 @@ pub const TARGETS: &[Target] = &[
     ("proposal", proposal),
     ("event_stream", event_stream),
     ("webhook_message", webhook_message),
+    ("oci_manifest", oci_manifest),
     ("signed_metadata", signed_metadata),
     ("private_key", private_key),
     ("notary_key", notary_key),
@@ -364,6 +369,43 @@ pub fn webhook_message(data: &[u8]) {
             Some(&e),
             "a delivery reads back differently"
         );
+    }
+}
+
+/// OCI manifests ([`crate::oci`]): the input read as a trust artifact's manifest and as an
+/// image manifest or index; then, split at `\0` into up to 64 file contents, built into a
+/// trust artifact and read back.
+pub fn oci_manifest(data: &[u8]) {
+    use crate::api::FileRef;
+    use crate::oci::{self, References, TrustManifest};
+    if let Ok(m) = TrustManifest::parse(data) {
+        assert!(m.files().len() <= oci::MAX_TRUST_FILES);
+        for (name, f) in m.files() {
+            assert!(f.size <= oci::MAX_FILE_BYTES);
+            assert!(matches!(
+                FileRef::from_file_name(name),
+                Ok(FileRef::Current(_) | FileRef::Version(..) | FileRef::Checksum(..))
+            ));
+        }
+    }
+    if let Ok(r) = References::parse(data, None) {
+        assert!(r.manifests.len() <= oci::MAX_REFERENCES);
+        assert!(r.blobs.len() <= oci::MAX_REFERENCES + 1);
+    }
+    let gun = Gun::new("registry.example.com/org/app").expect("a valid GUN");
+    let files: std::collections::BTreeMap<String, Vec<u8>> = data
+        .split(|&b| b == 0)
+        .take(64)
+        .enumerate()
+        .map(|(i, bytes)| (format!("{}.root.json", i + 1), bytes.to_vec()))
+        .collect();
+    if let Ok(a) = oci::build_trust_artifact(&gun, &files, None) {
+        let back = TrustManifest::parse(&a.manifest).expect("a built artifact reads back");
+        assert!(back.same_files(&a.files));
+        assert_eq!(back.gun(), Some(gun.as_str()));
+        for b in &a.blobs {
+            assert!(b.digest.matches(b.bytes));
+        }
     }
 }
 
