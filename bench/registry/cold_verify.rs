@@ -118,7 +118,7 @@ fn main() {
     targets.common.version = Version::new(1).unwrap();
     for i in 0..tags {
         targets.add_target(
-            TargetName::new(&format!("v{i}")).unwrap(),
+            TargetName::new(format!("v{i}")).unwrap(),
             TargetFile::image(&digest_of_tag(i), 1000 + i as u64, None),
         );
     }
