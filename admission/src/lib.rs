@@ -51,6 +51,7 @@ pub mod http;
 pub mod metrics;
 pub mod notary;
 pub mod policy;
+pub mod registry;
 pub mod reload;
 pub mod review;
 pub mod trust;
