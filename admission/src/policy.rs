@@ -1415,6 +1415,133 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_reads_trust_from_the_server_the_registry_or_both() {
+        let rule = |extra: &str| {
+            format!(
+                "[[rule]]\npattern = \"reg.example/team/**\"\naction = \"verify\"\n\
+                 root_inline = 'ROOT_JSON'\n{extra}"
+            )
+        };
+        let trust = |p: &Policy| p.rules[0].trust.clone().unwrap();
+        let p = policy(&rule("server = \"https://v.example/\"\n"));
+        assert_eq!(trust(&p).read_from, ReadFrom::Server);
+        let p = policy(&rule("source = \"registry\"\n"));
+        assert_eq!(trust(&p).read_from, ReadFrom::Registry);
+        // No server: its state is kept under the fixed registry key, and no events followed.
+        assert_eq!(trust(&p).server, REGISTRY_ONLY);
+        assert!(p.followed_servers().is_empty());
+        assert!(p
+            .summary()
+            .contains("trust artifact in the image's registry repository"));
+        assert!(!p.summary().contains("without a token"), "{}", p.summary());
+        let p = policy(&rule(
+            "source = \"server-then-registry\"\nserver = \"https://v.example\"\n",
+        ));
+        assert_eq!(trust(&p).read_from, ReadFrom::ServerThenRegistry);
+        assert_eq!(trust(&p).server, "https://v.example");
+        assert_eq!(
+            p.followed_servers().into_iter().collect::<Vec<_>>(),
+            ["https://v.example"]
+        );
+        for (extra, problem) in [
+            ("", "needs `server`, or `source = \"registry\"`"),
+            ("source = \"server-then-registry\"\n", "needs the `server`"),
+            (
+                "source = \"server-then-registry\"\nserver = \"file:///m\"\n",
+                "http:// or https://",
+            ),
+            ("source = \"mirror\"\n", "unknown variant `mirror`"),
+        ] {
+            let e = parse(&rule(extra)).unwrap_err().to_string();
+            assert!(e.contains(problem), "{extra}: {e}");
+        }
+        let e = parse("[[rule]]\npattern = \"**\"\naction = \"allow\"\nsource = \"registry\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only for `verify` rules"), "{e}");
+    }
+
+    #[test]
+    fn registry_tables_give_the_login_of_the_registries_rules_read() {
+        let rule = "[[rule]]\npattern = \"reg.example:5000/team/**\"\naction = \"verify\"\n\
+                    source = \"registry\"\nroot_inline = 'ROOT_JSON'\n";
+        let dir = Path::new("/etc/vouch");
+        let p = Policy::parse(
+            &format!(
+                "insecure_registries = [\"reg.example:5000\"]\n{rule}\
+                 [[registry]]\nhost = \"REG.example:5000\"\ndocker_config_file = \"pull/.dockerconfigjson\"\n"
+            )
+            .replace("ROOT_JSON", root()),
+            dir,
+        )
+        .unwrap();
+        assert_eq!(p.registries.insecure, ["reg.example:5000"]);
+        assert_eq!(
+            p.registries.logins["reg.example:5000"],
+            RegistryLogin::DockerConfig(dir.join("pull/.dockerconfigjson"))
+        );
+        assert!(p.summary().contains(
+            "registry reg.example:5000: credentials from docker_config_file /etc/vouch/pull/.dockerconfigjson"
+        ));
+        let p = policy(&format!(
+            "{rule}[[registry]]\nhost = \"reg.example:5000\"\nusername = \"robot\"\npassword_file = \"p\"\n"
+        ));
+        assert!(matches!(
+            &p.registries.logins["reg.example:5000"],
+            RegistryLogin::Password { username, .. } if username == "robot"
+        ));
+        for (tables, problem) in [
+            (
+                "[[registry]]\nhost = \"other.example\"\ndocker_config_file = \"d\"\n",
+                "no rule reads this registry",
+            ),
+            ("[[registry]]\nhost = \"reg.example:5000\"\n", "exactly one of"),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"d\"\nusername = \"u\"\npassword_file = \"p\"\n",
+                "exactly one of",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\nusername = \"u\"\n",
+                "go together",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\nusername = \"a:b\"\npassword_file = \"p\"\n",
+                "no ':'",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"d\"\n\
+                 [[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"e\"\n",
+                "a second [[registry]] table",
+            ),
+            (
+                "[[registry]]\nhost = \"https://reg.example:5000\"\ndocker_config_file = \"d\"\n",
+                "HOST or HOST:PORT",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\nusername = \"u\"\npassword = \"s3cret\"\n",
+                "unknown field `password`",
+            ),
+            ("insecure_registries = [\"http://reg\"]\n", "HOST or HOST:PORT"),
+        ] {
+            let text = match tables.strip_prefix("insecure_registries") {
+                Some(_) => format!("{tables}{rule}"),
+                None => format!("{rule}{tables}"),
+            };
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(problem), "{tables}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // A rule reading only the server uses no registry table.
+        let e = parse(
+            "[[rule]]\npattern = \"reg.example:5000/**\"\naction = \"verify\"\nserver = \"https://v\"\n\
+             root_inline = 'ROOT_JSON'\n[[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no rule reads this registry"), "{e}");
+    }
+
+    #[test]
     fn most_specific_rule_wins_then_first() {
         let p = policy(
             r#"
