@@ -66,6 +66,16 @@
 //! tags); only where trust comes from differs, and moving a repository to vouch changes just
 //! those keys.
 //!
+//! Where a `verify` rule reads trust is its `source` ([`ReadFrom`]): `"server"` (the
+//! default), `"registry"` (the trust artifact beside the image in its own registry
+//! repository; `server` not needed) or `"server-then-registry"` (the server, the registry
+//! copy while the server is unreachable). Registries are asked anonymously unless a
+//! `[[registry]]` table gives a login for the host (`docker_config_file`, a mounted pull
+//! secret, or `username` with `password_file`), over HTTPS unless on loopback or listed in
+//! `insecure_registries` ([`RegistryAccess`]); tables are checked as `[[server]]` tables are.
+//! A trust pin with `trust_from` maps an image's GUN to the repository whose trust it has
+//! ([`Policy::trusted_as`]).
+//!
 //! `exempt_namespaces` are compared exactly with the request's namespace, so each must be a
 //! valid namespace name (a DNS-1123 label).
 

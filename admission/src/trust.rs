@@ -31,6 +31,20 @@
 //!   is remembered for at most one interval, after which the next request tries again;
 //! - with no trusted state at all, requests are denied with the refresh error.
 //!
+//! Where a refresh reads the metadata files is the rule's `source` ([`Fetch`]): the trust
+//! server, the trust artifact in the image's registry repository, or the server and that
+//! artifact while the server is unreachable (a fallback logged and counted once per change,
+//! not once per refresh). The trusted state — in memory the current updater, on disk what
+//! rollback protection starts from — is keyed by the rule's server and the GUN, never by the
+//! source: a `server-then-registry` rule keeps the state a `server` rule for that server
+//! keeps, and a `registry` rule without a server keeps it under the fixed key
+//! [`crate::policy::REGISTRY_ONLY`]. So whichever source served the newer state, an older
+//! one from the other is refused as a rollback; and a registry copy is checked exactly as
+//! the server's files, from the same pinned root. A [`RepoKey`] also names the registry
+//! repository read (the image's own), so two copies of one repository's trust (a build and a
+//! promoted repository, mapped by `trust_from`) are two repositories in memory sharing one
+//! directory on disk: each refresh starts from what is on disk, whichever wrote it last.
+//!
 //! Verifier calls block (HTTP fetches, file reads): callers run them on a blocking thread.
 //! [`TrustCache::prepare`] runs a due refresh before that, from async code: the refresh gets
 //! one blocking thread, and requests waiting for it hold none, so a repository whose server
