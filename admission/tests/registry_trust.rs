@@ -11,7 +11,9 @@
 //!   the repository it was signed in, and denied without it (saying `trust_from`), as is a
 //!   chain of mappings;
 //! - a registry with basic authentication is read with the login of a pull secret
-//!   (`docker_config_file`), and denied without it.
+//!   (`docker_config_file`), and denied without it;
+//! - a registry copy older than what the server already served is refused as a rollback
+//!   once the server is down (trust state is per repository, whichever source served it).
 //!
 //! Needs `/usr/bin/docker-registry` and `skopeo` (`vouch_testkit::registry`).
 
@@ -447,4 +449,62 @@ fn a_registry_with_basic_auth_is_read_with_a_pull_secret() {
     );
     // The password is in no log line.
     assert!(webhook.log_lines(password).is_empty());
+}
+
+#[test]
+fn a_registry_copy_older_than_what_the_server_served_is_refused_as_a_rollback() {
+    let registry = Registry::start();
+    let mut server = Server::start();
+    let gun = format!("{}/team/app", registry.host());
+    let first = ImageLayout::new("first").push(&registry, "team/app:v1");
+    let mut repo = signed(&server, &gun, &first);
+    // The registry copy is pushed, then the tag is signed again on the server only.
+    push_trust(
+        &registry,
+        "team/app",
+        &gun,
+        &trust_files(&server, &repo, "v1"),
+        Login::Anonymous,
+    );
+    let second = ImageLayout::new("second").push(&registry, "team/app:v1");
+    repo.sign(&server, &[("v1", Digest::parse(&second).unwrap())]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "refresh_interval_secs = 1\nfollow_events = false\n{}",
+        rule(
+            dir.path(),
+            &gun,
+            "server-then-registry",
+            Some(&server.base),
+            &repo
+        )
+    );
+    let webhook = start_webhook(dir.path(), &policy);
+    let image = format!("{gun}:v1");
+    let resp = webhook.review(&pod_running(&image));
+    assert_eq!(
+        pinned_image(&pod_running(&image), &resp).as_deref(),
+        Some(format!("{image}@{second}").as_str())
+    );
+
+    // The server goes down: the registry copy's older state does not take the repository
+    // back to the first image; the webhook fails closed.
+    server.kill();
+    std::thread::sleep(Duration::from_millis(1100));
+    let resp = webhook.review(&pod_running(&format!("{image}@{first}")));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let m = message(&resp);
+    assert!(
+        m.contains("rollback attempt: timestamp version 1 is older than the trusted version 2"),
+        "{m}"
+    );
+    drop(webhook);
+
+    // The same copy read with no trusted state yet admits the first image: what refused it
+    // above is the state the server's answers left, kept per repository across sources.
+    let fresh = tempfile::tempdir().unwrap();
+    let webhook = start_webhook(fresh.path(), &policy);
+    let resp = webhook.review(&pod_running(&format!("{image}@{first}")));
+    assert_eq!(resp["allowed"], true, "{resp}");
 }
