@@ -27,9 +27,9 @@ use vouch_tuf::reference::{Gun, ImageRef};
 
 use crate::events::Followers;
 use crate::metrics::Metrics;
-use crate::policy::{Action, Mode, Policy, TrustSource};
+use crate::policy::{Action, Mode, Policy, ReadFrom, TrustSource};
 use crate::review::{respond, scope, to_wire_bytes, to_wire_value, ImageSite, Scope, Verdict};
-use crate::trust::{self, Deadline, Repo, RepoAnchor, RepoKey, TrustCache, TrustConfig};
+use crate::trust::{self, Deadline, Fetch, Repo, RepoAnchor, RepoKey, TrustCache, TrustConfig};
 use vouch_verifier::Error as VerifyError;
 
 /// The webhook: policy, warm trust state and metrics.
@@ -65,6 +65,7 @@ impl Webhook {
         let metrics = Arc::new(Metrics::default());
         let trust = TrustCache::new(config, metrics.clone());
         let epoch = trust.set_policy(policy.servers.clone());
+        trust.set_registries(&policy.registries);
         Webhook {
             trust,
             policy: RwLock::new(Snapshot {
@@ -109,6 +110,7 @@ impl Webhook {
     pub fn set_policy(&self, policy: Policy) {
         let mut current = self.policy.write().unwrap_or_else(|p| p.into_inner());
         let epoch = self.trust.set_policy(policy.servers.clone());
+        self.trust.set_registries(&policy.registries);
         if let Some(f) = self
             .followers
             .lock()
@@ -358,11 +360,8 @@ impl Webhook {
         let limit = self.trust.config().max_repositories_per_review;
         let mut distinct: HashMap<(RepoKey, String), RepoAnchor> = HashMap::new();
         for image in images {
-            if let Ok((_, source, gun, anchor)) = rule_plan(policy, image) {
-                let key = RepoKey {
-                    server: source.server.clone(),
-                    gun,
-                };
+            if let Ok((parsed, source, gun, anchor)) = rule_plan(policy, image) {
+                let key = repo_key(source, &parsed, gun);
                 distinct.insert((key, anchor.id()), anchor);
                 if distinct.len() > limit {
                     return Err(limit);
@@ -414,10 +413,7 @@ impl Webhook {
         match rule_plan(policy, image) {
             Err(v) => Plan::Done(v),
             Ok((parsed, source, gun, anchor)) => {
-                let key = RepoKey {
-                    server: source.server.clone(),
-                    gun: gun.clone(),
-                };
+                let key = repo_key(source, &parsed, gun.clone());
                 let repo = self.trust.repo_anchored(key, &anchor);
                 Plan::Verify {
                     parsed,
@@ -623,6 +619,16 @@ fn rule_plan<'p>(
         Ok(g) => g,
         Err(e) => return denied(format!("GUN mapping failed: {e}"), "invalid_reference"),
     };
+    // A promoted or copied image has the trust of the repository a `trust_from` pin maps
+    // its GUN to: that repository's pin, cached state and trust artifact. The tag looked up
+    // and the registry copy read stay the image's own.
+    let gun = match source.notary {
+        Some(_) => gun,
+        None => match policy.trusted_as(source, gun) {
+            Ok(g) => g,
+            Err(message) => return denied(message, "no_trust_pin"),
+        },
+    };
     let anchor = match &source.notary {
         Some(notary) => match notary.root_for(&gun) {
             Ok(root) => RepoAnchor::Notary(root.clone()),
@@ -634,6 +640,28 @@ fn rule_plan<'p>(
         },
     };
     Ok((parsed, source, gun, anchor))
+}
+
+/// The repository key of an image verified under `source` as `gun`: the trust server and
+/// GUN its trusted state is kept under, and, for a rule that reads the registry copy, the
+/// image's own registry repository (where the copy travels with the image).
+fn repo_key(source: &TrustSource, image: &ImageRef, gun: Gun) -> RepoKey {
+    let (registry, repository) = (image.registry().to_owned(), image.repository().to_owned());
+    RepoKey {
+        server: source.server.clone(),
+        gun,
+        fetch: match source.read_from {
+            ReadFrom::Server => Fetch::Server,
+            ReadFrom::Registry => Fetch::Registry {
+                registry,
+                repository,
+            },
+            ReadFrom::ServerThenRegistry => Fetch::ServerThenRegistry {
+                registry,
+                repository,
+            },
+        },
+    }
 }
 
 /// The reason an admitted review is counted under: `policy_allow` when the policy alone

@@ -4,9 +4,11 @@
 //! as a mutating admission webhook (`admission.k8s.io/v1` `AdmissionReview`), before it
 //! admits a workload. It checks every container image of Pods and of the workload kinds
 //! that carry pod templates against a policy, verifies images with [`vouch_verifier`]
-//! against a vouch trust server (or, during a migration, a Notary v1 server), and in
+//! against a vouch trust server, or the trust artifact kept beside the image in its registry
+//! (or, during a migration, a Notary v1 server), and in
 //! mutating mode rewrites `host/org/app:v1` to `host/org/app:v1@sha256:…`, the digest that
-//! was signed, so the node pulls exactly what was verified. What it is not: a registry client (it never fetches manifests) nor a
+//! was signed, so the node pulls exactly what was verified. What it is not: an image
+//! puller (from registries it reads only trust artifacts, never an image's manifests) nor a
 //! signer.
 //!
 //! How the parts relate:
@@ -16,7 +18,9 @@
 //! - [`review`] finds the images of a request and where they are, and builds the response
 //!   and its JSONPatch.
 //! - [`trust`] keeps one warm verifier per (trust server, GUN), refreshing at most once
-//!   per interval, single-flight, and failing closed.
+//!   per interval, single-flight, and failing closed; it reads the server, the registry
+//!   copy of the trust ([`registry`] holds the clients, logged in per the policy's
+//!   `[[registry]]` tables), or the server falling back to that copy, as the rule says.
 //! - [`notary`] reads a repository from a Notary v1 server instead (rules with `notary = …`,
 //!   for a migration), in the same warm state, keeping Notary's versions to catch rollback.
 //! - [`events`] follows the trust-change events of the vouch servers the policy names and
@@ -51,6 +55,7 @@ pub mod http;
 pub mod metrics;
 pub mod notary;
 pub mod policy;
+pub mod registry;
 pub mod reload;
 pub mod review;
 pub mod trust;

@@ -29,6 +29,7 @@ pub struct Metrics {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     notary_rollbacks: AtomicU64,
+    trust_fallbacks: AtomicU64,
     /// Expiry (Unix seconds) of the trusted root and targets of each repository in memory,
     /// by (GUN, role): at most two entries per repository, removed when it is dropped.
     expiries: Mutex<BTreeMap<(String, &'static str), i64>>,
@@ -86,6 +87,12 @@ impl Metrics {
     /// [`crate::trust::TrustError::NotaryRollback`]).
     pub fn notary_rollback(&self) {
         self.notary_rollbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a repository whose refreshes started reading the registry copy of its trust
+    /// because its trust server became unreachable (`source = "server-then-registry"`).
+    pub fn trust_fallback(&self) {
+        self.trust_fallbacks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an attempt to load the policy again (`ok`: the new policy is in force).
@@ -239,6 +246,13 @@ impl Metrics {
             "counter",
             "Refreshes refused because a Notary server served older metadata than already trusted.",
             self.notary_rollbacks.load(Ordering::Relaxed),
+        );
+        single(
+            &mut out,
+            "vouch_admission_trust_fallbacks_total",
+            "counter",
+            "Times a repository's refreshes fell back to the registry copy of its trust because its trust server was unreachable.",
+            self.trust_fallbacks.load(Ordering::Relaxed),
         );
         out.push_str(
             "# HELP vouch_admission_policy_reloads_total Attempts to load the changed policy again, by result.\n",

@@ -66,6 +66,16 @@
 //! tags); only where trust comes from differs, and moving a repository to vouch changes just
 //! those keys.
 //!
+//! Where a `verify` rule reads trust is its `source` ([`ReadFrom`]): `"server"` (the
+//! default), `"registry"` (the trust artifact beside the image in its own registry
+//! repository; `server` not needed) or `"server-then-registry"` (the server, the registry
+//! copy while the server is unreachable). Registries are asked anonymously unless a
+//! `[[registry]]` table gives a login for the host (`docker_config_file`, a mounted pull
+//! secret, or `username` with `password_file`), over HTTPS unless on loopback or listed in
+//! `insecure_registries` ([`RegistryAccess`]); tables are checked as `[[server]]` tables are.
+//! A trust pin with `trust_from` maps an image's GUN to the repository whose trust it has
+//! ([`Policy::trusted_as`]).
+//!
 //! `exempt_namespaces` are compared exactly with the request's namespace, so each must be a
 //! valid namespace name (a DNS-1123 label).
 
@@ -176,6 +186,14 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// A `[[registry]]` table, or `insecure_registries`, is inconsistent.
+    #[error("registry {host}: {message}")]
+    Registry {
+        /// The table's `host`.
+        host: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The trust pins named by `trust_pins` could not be loaded.
     #[error("trust_pins: {0}")]
     Pins(PinError),
@@ -237,6 +255,19 @@ struct RawPolicy {
     rules: Vec<RawRule>,
     #[serde(default, rename = "server")]
     servers: Vec<RawServer>,
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+    #[serde(default, rename = "registry")]
+    registries: Vec<RawRegistry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    host: String,
+    docker_config_file: Option<PathBuf>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +294,7 @@ struct RawRule {
     notary: Option<String>,
     notary_root: Option<PathBuf>,
     notary_roots: Option<BTreeMap<String, PathBuf>>,
+    source: Option<ReadFrom>,
 }
 
 impl RawRule {
@@ -322,6 +354,72 @@ pub struct TrustSource {
     /// that server, `anchor` is `None` and `required_roles` empty): its pinned Notary roots
     /// and required delegations.
     pub notary: Option<NotarySource>,
+    /// Where the repository's metadata files are read from (`source = …`).
+    pub read_from: ReadFrom,
+}
+
+/// Where a `verify` rule reads a repository's trust metadata (`source = …`). Whichever it is,
+/// the same checks apply against the same trusted state: the choice is about availability,
+/// not about what is trusted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadFrom {
+    /// `"server"`: the vouch server of `server = …` (the default).
+    #[default]
+    Server,
+    /// `"registry"`: the trust artifact beside the image, in the image's own registry
+    /// repository (`vouch_tuf::oci`); no vouch server is asked.
+    Registry,
+    /// `"server-then-registry"`: the vouch server, and the registry copy while the server
+    /// is unreachable (no connection, a timeout, a 5xx answer).
+    ServerThenRegistry,
+}
+
+impl ReadFrom {
+    /// True when the registry copy may be read.
+    pub fn reads_registry(self) -> bool {
+        !matches!(self, ReadFrom::Server)
+    }
+
+    /// The word the policy writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadFrom::Server => "server",
+            ReadFrom::Registry => "registry",
+            ReadFrom::ServerThenRegistry => "server-then-registry",
+        }
+    }
+}
+
+/// The key that stands for "no vouch server" in the trust state of a `source = "registry"`
+/// rule without `server` ([`crate::trust`] keys state by server and GUN).
+pub const REGISTRY_ONLY: &str = "registry:";
+
+/// How a registry is logged in to, from its `[[registry]]` table. Not `Debug`-printed with
+/// secrets: it holds only file names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryLogin {
+    /// `docker_config_file`: a docker configuration document (a Kubernetes
+    /// `.dockerconfigjson` pull secret mounted as a file), whose `auths` entry for the
+    /// registry is used.
+    DockerConfig(PathBuf),
+    /// `username` and `password_file`: basic credentials, the password read from the file.
+    Password {
+        /// The user name.
+        username: String,
+        /// The file holding the password.
+        password_file: PathBuf,
+    },
+}
+
+/// How the registries holding trust artifacts are reached: `insecure_registries` and the
+/// `[[registry]]` tables. A registry without a table is asked anonymously.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryAccess {
+    /// Registries (`HOST` or `HOST:PORT`) reached over plain HTTP besides loopback ones.
+    pub insecure: Vec<String>,
+    /// The login for each registry with a table, by `HOST[:PORT]` (lower case).
+    pub logins: BTreeMap<String, RegistryLogin>,
 }
 
 /// A Notary root the policy pins for one repository (`notary_root`, or an entry of
@@ -477,6 +575,9 @@ pub struct Policy {
     /// `follow_events` (default true): whether the webhook follows the trust-change events
     /// of the vouch servers its rules name ([`Policy::followed_servers`], [`crate::events`]).
     pub follow_events: bool,
+    /// How registries holding trust artifacts are reached (`insecure_registries`,
+    /// `[[registry]]`), for rules with a `source` that reads them.
+    pub registries: RegistryAccess,
 }
 
 /// Default refresh interval.
@@ -635,10 +736,29 @@ impl Policy {
                              `root_inline` or the policy's `trust_pins`",
                         ));
                     }
-                    let server = r
-                        .server
-                        .clone()
-                        .ok_or_else(|| fail("a verify rule needs `server`"))?;
+                    let read_from = r.source.unwrap_or_default();
+                    let server =
+                        match (&r.server, read_from) {
+                            (Some(s), _) => s.clone(),
+                            (None, ReadFrom::Registry) => REGISTRY_ONLY.to_owned(),
+                            (None, ReadFrom::Server) => {
+                                return Err(fail(
+                                    "a verify rule needs `server`, or `source = \"registry\"`",
+                                ))
+                            }
+                            (None, ReadFrom::ServerThenRegistry) => return Err(fail(
+                                "`source = \"server-then-registry\"` needs the `server` to read \
+                                 first",
+                            )),
+                        };
+                    if read_from == ReadFrom::ServerThenRegistry
+                        && !(server.starts_with("https://") || server.starts_with("http://"))
+                    {
+                        return Err(fail(
+                            "`source = \"server-then-registry\"` falls back from an http:// or \
+                             https:// server",
+                        ));
+                    }
                     let pinned = |bytes: Vec<u8>, what: &str| {
                         PinnedRoot::new(bytes)
                             .map(|r| Some(Anchor::Root(r)))
@@ -696,6 +816,7 @@ impl Policy {
                         anchor,
                         required_roles,
                         notary: None,
+                        read_from,
                     })
                 }
                 Action::Allow | Action::Deny => {
@@ -707,6 +828,7 @@ impl Policy {
                         || r.notary.is_some()
                         || r.notary_root.is_some()
                         || r.notary_roots.is_some()
+                        || r.source.is_some()
                     {
                         return Err(fail("trust settings are only for `verify` rules"));
                     }
@@ -721,6 +843,7 @@ impl Policy {
             });
         }
         let servers = servers(raw.servers, &raw.rules, base)?;
+        let registries = registries(raw.insecure_registries, raw.registries, &rules, base)?;
         if let Some(bad) = raw
             .exempt_namespaces
             .iter()
@@ -752,6 +875,7 @@ impl Policy {
             servers,
             root_files: named_roots,
             follow_events: raw.follow_events.unwrap_or(true),
+            registries,
         })
     }
 
@@ -828,13 +952,31 @@ impl Policy {
                     Some(a) => a.describe(),
                     None => "anchored by trust_pins".to_owned(),
                 };
-                let _ = write!(out, " against {} (GUN {}, {anchor})", t.server, t.gun);
+                match t.read_from {
+                    ReadFrom::Server => {
+                        let _ = write!(out, " against {} (GUN {}, {anchor})", t.server, t.gun);
+                    }
+                    ReadFrom::Registry => {
+                        let _ = write!(
+                            out,
+                            " against the trust artifact in the image's registry repository (GUN {}, {anchor})",
+                            t.gun
+                        );
+                    }
+                    ReadFrom::ServerThenRegistry => {
+                        let _ = write!(
+                            out,
+                            " against {}, else the trust artifact in the image's registry repository (GUN {}, {anchor})",
+                            t.server, t.gun
+                        );
+                    }
+                }
                 if !t.required_roles.is_empty() {
                     let roles: Vec<String> =
                         t.required_roles.iter().map(ToString::to_string).collect();
                     let _ = write!(out, ", through {}", roles.join(" and "));
                 }
-                if self.token_for(&t.server).is_none() {
+                if t.server != REGISTRY_ONLY && self.token_for(&t.server).is_none() {
                     out.push_str(", without a token");
                 }
             }
@@ -862,6 +1004,23 @@ impl Policy {
                 "events: following {url} (GET /v2/_trust/events, needs a token with a `*` pull scope)"
             );
         }
+        for host in &self.registries.insecure {
+            let _ = writeln!(out, "registry {host}: plain HTTP (insecure_registries)");
+        }
+        for (host, login) in &self.registries.logins {
+            let _ = match login {
+                RegistryLogin::DockerConfig(f) => writeln!(
+                    out,
+                    "registry {host}: credentials from docker_config_file {}",
+                    f.display()
+                ),
+                RegistryLogin::Password { password_file, .. } => writeln!(
+                    out,
+                    "registry {host}: the username and password_file {}",
+                    password_file.display()
+                ),
+            };
+        }
         if let Some(pins) = &self.trust_pins {
             for rule in pins.rules() {
                 let _ = writeln!(out, "pin {}: {}", rule.origin, rule.anchor.describe());
@@ -885,6 +1044,21 @@ impl Policy {
         best
     }
 
+    /// The repository whose trust `gun` has: the source a `trust_from` pin maps it to, else
+    /// `gun` itself. `Err` says why a mapping cannot be followed (it leads to a repository
+    /// mapped again). A rule's own root (`root_file`, `root_inline`) anchors the rule's GUN
+    /// as it is: mappings are the trust pins' and apply to the repositories they anchor.
+    pub fn trusted_as(&self, source: &TrustSource, gun: Gun) -> Result<Gun, String> {
+        if source.anchor.is_some() {
+            return Ok(gun);
+        }
+        match self.trust_pins.as_ref().map(|p| p.trust_source(&gun)) {
+            None | Some(Ok(None)) => Ok(gun),
+            Some(Ok(Some(mapped))) => Ok(mapped.source),
+            Some(Err(e)) => Err(format!("trust_from: {e}")),
+        }
+    }
+
     /// Where trust in `gun` starts under `source`: the rule's own root, else the anchor the
     /// policy's trust pins give the GUN; `Err` names what is missing.
     pub fn anchor_for(&self, source: &TrustSource, gun: &Gun) -> Result<Anchor, String> {
@@ -894,7 +1068,9 @@ impl Policy {
         match self.trust_pins.as_ref().and_then(|p| p.for_gun(gun)) {
             Some(rule) => Ok(rule.anchor.clone()),
             None => Err(format!(
-                "no trust pin covers {gun}: add a [[pin]] for it to the policy's trust_pins"
+                "no trust pin covers {gun}: add a [[pin]] for it to the policy's trust_pins (for \
+                 an image promoted or copied from another repository, a [[pin]] with trust_from \
+                 naming that repository)"
             )),
         }
     }
@@ -923,6 +1099,13 @@ fn notary_source(
         .as_deref()
         .unwrap_or_default()
         .trim_end_matches('/');
+    if r.source.is_some() {
+        return Err(
+            "`source` chooses where a vouch rule reads trust; a notary rule reads its \
+                    Notary server"
+                .to_owned(),
+        );
+    }
     if r.server.is_some() {
         return Err(
             "a verify rule reads either a vouch `server` or a `notary` server, not both".to_owned(),
@@ -1038,6 +1221,7 @@ fn notary_source(
         gun: r.gun.clone().unwrap_or_else(|| "{name}".to_owned()),
         anchor: None,
         required_roles: Vec::new(),
+        read_from: ReadFrom::Server,
         notary: Some(NotarySource {
             roots,
             required_roles,
@@ -1114,6 +1298,89 @@ fn servers(
     Ok(out)
 }
 
+/// The registry access of the policy: `insecure_registries` and the `[[registry]]` tables,
+/// checked as `[[server]]` tables are: a table for a registry no registry-reading rule can
+/// name, two tables for one registry, a table with neither or both of `docker_config_file`
+/// and the login, are refused.
+fn registries(
+    insecure: Vec<String>,
+    raw: Vec<RawRegistry>,
+    rules: &[Rule],
+    base: &Path,
+) -> Result<RegistryAccess, PolicyError> {
+    let reading: Vec<&NamePattern> = rules
+        .iter()
+        .filter(|r| {
+            r.trust
+                .as_ref()
+                .is_some_and(|t| t.read_from.reads_registry())
+        })
+        .map(|r| &r.pattern)
+        .collect();
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && !h.contains(['/', '@', '?', '#'])
+            && !h.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if let Some(bad) = insecure.iter().find(|h| !host_ok(h)) {
+        return Err(PolicyError::Registry {
+            host: bad.clone(),
+            message: "insecure_registries: expected HOST or HOST:PORT".to_owned(),
+        });
+    }
+    let mut logins = BTreeMap::new();
+    for r in raw {
+        let host = r.host.to_ascii_lowercase();
+        let fail = |message: &str| PolicyError::Registry {
+            host: r.host.clone(),
+            message: message.to_owned(),
+        };
+        if !host_ok(&host) {
+            return Err(fail(
+                "expected the registry as images name it, HOST or HOST:PORT",
+            ));
+        }
+        // The registry is the first component of a canonical pattern.
+        let named = reading.iter().any(|p| {
+            let first = p.as_str().split('/').next().unwrap_or_default();
+            glob_match(first.as_bytes(), host.as_bytes()) || first.starts_with("**")
+        });
+        if !named {
+            return Err(fail(
+                "no rule reads this registry (a verify rule with `source = \"registry\"` or \
+                 \"server-then-registry\" whose pattern names it)",
+            ));
+        }
+        let login = match (r.docker_config_file, r.username, r.password_file) {
+            (Some(f), None, None) => RegistryLogin::DockerConfig(base.join(f)),
+            (None, Some(user), Some(p)) => {
+                if user.is_empty() || user.contains(':') || user.chars().any(char::is_control) {
+                    return Err(fail(
+                        "username: a user name is not empty and has no ':' or control characters",
+                    ));
+                }
+                RegistryLogin::Password {
+                    username: user,
+                    password_file: base.join(p),
+                }
+            }
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(fail("`username` and `password_file` go together"))
+            }
+            _ => {
+                return Err(fail(
+                    "give exactly one of `docker_config_file`, or `username` with \
+                     `password_file` (a registry without a table is asked anonymously)",
+                ))
+            }
+        };
+        if logins.insert(host, login).is_some() {
+            return Err(fail("a second [[registry]] table for this registry"));
+        }
+    }
+    Ok(RegistryAccess { insecure, logins })
+}
+
 /// A Kubernetes namespace name: a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most
 /// 63 characters).
 fn is_namespace_name(ns: &str) -> bool {
@@ -1155,6 +1422,133 @@ mod tests {
 
     fn policy(text: &str) -> Policy {
         parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_rule_reads_trust_from_the_server_the_registry_or_both() {
+        let rule = |extra: &str| {
+            format!(
+                "[[rule]]\npattern = \"reg.example/team/**\"\naction = \"verify\"\n\
+                 root_inline = 'ROOT_JSON'\n{extra}"
+            )
+        };
+        let trust = |p: &Policy| p.rules[0].trust.clone().unwrap();
+        let p = policy(&rule("server = \"https://v.example/\"\n"));
+        assert_eq!(trust(&p).read_from, ReadFrom::Server);
+        let p = policy(&rule("source = \"registry\"\n"));
+        assert_eq!(trust(&p).read_from, ReadFrom::Registry);
+        // No server: its state is kept under the fixed registry key, and no events followed.
+        assert_eq!(trust(&p).server, REGISTRY_ONLY);
+        assert!(p.followed_servers().is_empty());
+        assert!(p
+            .summary()
+            .contains("trust artifact in the image's registry repository"));
+        assert!(!p.summary().contains("without a token"), "{}", p.summary());
+        let p = policy(&rule(
+            "source = \"server-then-registry\"\nserver = \"https://v.example\"\n",
+        ));
+        assert_eq!(trust(&p).read_from, ReadFrom::ServerThenRegistry);
+        assert_eq!(trust(&p).server, "https://v.example");
+        assert_eq!(
+            p.followed_servers().into_iter().collect::<Vec<_>>(),
+            ["https://v.example"]
+        );
+        for (extra, problem) in [
+            ("", "needs `server`, or `source = \"registry\"`"),
+            ("source = \"server-then-registry\"\n", "needs the `server`"),
+            (
+                "source = \"server-then-registry\"\nserver = \"file:///m\"\n",
+                "http:// or https://",
+            ),
+            ("source = \"mirror\"\n", "unknown variant `mirror`"),
+        ] {
+            let e = parse(&rule(extra)).unwrap_err().to_string();
+            assert!(e.contains(problem), "{extra}: {e}");
+        }
+        let e = parse("[[rule]]\npattern = \"**\"\naction = \"allow\"\nsource = \"registry\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only for `verify` rules"), "{e}");
+    }
+
+    #[test]
+    fn registry_tables_give_the_login_of_the_registries_rules_read() {
+        let rule = "[[rule]]\npattern = \"reg.example:5000/team/**\"\naction = \"verify\"\n\
+                    source = \"registry\"\nroot_inline = 'ROOT_JSON'\n";
+        let dir = Path::new("/etc/vouch");
+        let p = Policy::parse(
+            &format!(
+                "insecure_registries = [\"reg.example:5000\"]\n{rule}\
+                 [[registry]]\nhost = \"REG.example:5000\"\ndocker_config_file = \"pull/.dockerconfigjson\"\n"
+            )
+            .replace("ROOT_JSON", root()),
+            dir,
+        )
+        .unwrap();
+        assert_eq!(p.registries.insecure, ["reg.example:5000"]);
+        assert_eq!(
+            p.registries.logins["reg.example:5000"],
+            RegistryLogin::DockerConfig(dir.join("pull/.dockerconfigjson"))
+        );
+        assert!(p.summary().contains(
+            "registry reg.example:5000: credentials from docker_config_file /etc/vouch/pull/.dockerconfigjson"
+        ));
+        let p = policy(&format!(
+            "{rule}[[registry]]\nhost = \"reg.example:5000\"\nusername = \"robot\"\npassword_file = \"p\"\n"
+        ));
+        assert!(matches!(
+            &p.registries.logins["reg.example:5000"],
+            RegistryLogin::Password { username, .. } if username == "robot"
+        ));
+        for (tables, problem) in [
+            (
+                "[[registry]]\nhost = \"other.example\"\ndocker_config_file = \"d\"\n",
+                "no rule reads this registry",
+            ),
+            ("[[registry]]\nhost = \"reg.example:5000\"\n", "exactly one of"),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"d\"\nusername = \"u\"\npassword_file = \"p\"\n",
+                "exactly one of",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\nusername = \"u\"\n",
+                "go together",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\nusername = \"a:b\"\npassword_file = \"p\"\n",
+                "no ':'",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"d\"\n\
+                 [[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"e\"\n",
+                "a second [[registry]] table",
+            ),
+            (
+                "[[registry]]\nhost = \"https://reg.example:5000\"\ndocker_config_file = \"d\"\n",
+                "HOST or HOST:PORT",
+            ),
+            (
+                "[[registry]]\nhost = \"reg.example:5000\"\nusername = \"u\"\npassword = \"s3cret\"\n",
+                "unknown field `password`",
+            ),
+            ("insecure_registries = [\"http://reg\"]\n", "HOST or HOST:PORT"),
+        ] {
+            let text = match tables.strip_prefix("insecure_registries") {
+                Some(_) => format!("{tables}{rule}"),
+                None => format!("{rule}{tables}"),
+            };
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(problem), "{tables}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // A rule reading only the server uses no registry table.
+        let e = parse(
+            "[[rule]]\npattern = \"reg.example:5000/**\"\naction = \"verify\"\nserver = \"https://v\"\n\
+             root_inline = 'ROOT_JSON'\n[[registry]]\nhost = \"reg.example:5000\"\ndocker_config_file = \"d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no rule reads this registry"), "{e}");
     }
 
     #[test]

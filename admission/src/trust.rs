@@ -31,6 +31,20 @@
 //!   is remembered for at most one interval, after which the next request tries again;
 //! - with no trusted state at all, requests are denied with the refresh error.
 //!
+//! Where a refresh reads the metadata files is the rule's `source` ([`Fetch`]): the trust
+//! server, the trust artifact in the image's registry repository, or the server and that
+//! artifact while the server is unreachable (a fallback logged and counted once per change,
+//! not once per refresh). The trusted state — in memory the current updater, on disk what
+//! rollback protection starts from — is keyed by the rule's server and the GUN, never by the
+//! source: a `server-then-registry` rule keeps the state a `server` rule for that server
+//! keeps, and a `registry` rule without a server keeps it under the fixed key
+//! [`crate::policy::REGISTRY_ONLY`]. So whichever source served the newer state, an older
+//! one from the other is refused as a rollback; and a registry copy is checked exactly as
+//! the server's files, from the same pinned root. A [`RepoKey`] also names the registry
+//! repository read (the image's own), so two copies of one repository's trust (a build and a
+//! promoted repository, mapped by `trust_from`) are two repositories in memory sharing one
+//! directory on disk: each refresh starts from what is on disk, whichever wrote it last.
+//!
 //! Verifier calls block (HTTP fetches, file reads): callers run them on a blocking thread.
 //! [`TrustCache::prepare`] runs a due refresh before that, from async code: the refresh gets
 //! one blocking thread, and requests waiting for it hold none, so a repository whose server
@@ -66,14 +80,17 @@ use vouch_tuf::time::Timestamp;
 use vouch_verifier::cache::{Durability, MetadataStore};
 use vouch_verifier::clock::Clock;
 use vouch_verifier::pins::Anchor;
+use vouch_verifier::registry::RegistryRepo;
 use vouch_verifier::transport::{
-    DirectoryTransport, HttpOptions, HttpTransport, Transport, TransportError,
+    DirectoryTransport, FallbackTransport, HttpOptions, HttpTransport, OciTransport, Transport,
+    TransportError,
 };
 use vouch_verifier::{DelegationPath, Updater, Vouched};
 
 use crate::credentials::ServerToken;
 use crate::metrics::Metrics;
 use crate::policy::NotaryRoot;
+use crate::registry::RegistryClients;
 use crate::review::Verdict;
 use vouch_verifier::notary::NotaryState;
 
@@ -135,13 +152,24 @@ impl TrustError {
     }
 }
 
-/// Fetches metadata over HTTP(S) from a vouch server, or from a directory (`file://`).
+/// The registry copy of a repository's trust: the trust artifact in one registry
+/// repository.
+pub type RegistryCopy = OciTransport<RegistryRepo>;
+
+/// Fetches metadata over HTTP(S) from a vouch server, from a directory (`file://`), from
+/// the registry copy, or from a server and the registry copy while the server is
+/// unreachable.
 #[derive(Debug)]
 pub enum RepoTransport {
     /// A vouch server.
     Http(HttpTransport),
     /// A local directory holding the repository's metadata files.
     Dir(DirectoryTransport),
+    /// The trust artifact in a registry repository.
+    Registry(RegistryCopy),
+    /// A vouch server (or directory), else the registry copy (shared, so that the refresh
+    /// can tell whether it fell back).
+    Fallback(Arc<FallbackTransport<RepoTransport, RegistryCopy>>),
 }
 
 impl Transport for RepoTransport {
@@ -149,6 +177,8 @@ impl Transport for RepoTransport {
         match self {
             RepoTransport::Http(t) => t.fetch(path, max_len),
             RepoTransport::Dir(t) => t.fetch(path, max_len),
+            RepoTransport::Registry(t) => t.fetch(path, max_len),
+            RepoTransport::Fallback(t) => t.fetch(path, max_len),
         }
     }
 
@@ -161,6 +191,8 @@ impl Transport for RepoTransport {
         match self {
             RepoTransport::Http(t) => t.fetch_by(path, max_len, deadline),
             RepoTransport::Dir(t) => t.fetch_by(path, max_len, deadline),
+            RepoTransport::Registry(t) => t.fetch_by(path, max_len, deadline),
+            RepoTransport::Fallback(t) => t.fetch_by(path, max_len, deadline),
         }
     }
 }
@@ -187,13 +219,64 @@ impl Deadline {
     }
 }
 
-/// Identifies one repository.
+/// Identifies one repository as read by one rule: its trusted state on disk is keyed by
+/// `server` and `gun` only, whatever `fetch` says (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RepoKey {
-    /// Trust server base URL.
+    /// Trust server base URL ([`crate::policy::REGISTRY_ONLY`] for a registry-only rule
+    /// without one).
     pub server: String,
     /// The GUN.
     pub gun: Gun,
+    /// Where its metadata files are fetched.
+    pub fetch: Fetch,
+}
+
+/// Where a repository's metadata files are fetched (`source = …` of its rule).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fetch {
+    /// From the trust server.
+    #[default]
+    Server,
+    /// From the trust artifact in `registry`'s `repository` (the image's own).
+    Registry {
+        /// `host[:port]`.
+        registry: String,
+        /// The repository path.
+        repository: String,
+    },
+    /// From the trust server, else from the trust artifact in `registry`'s `repository`.
+    ServerThenRegistry {
+        /// `host[:port]`.
+        registry: String,
+        /// The repository path.
+        repository: String,
+    },
+}
+
+impl Fetch {
+    /// The registry repository read, if any.
+    fn registry_copy(&self) -> Option<(&str, &str)> {
+        match self {
+            Fetch::Server => None,
+            Fetch::Registry {
+                registry,
+                repository,
+            }
+            | Fetch::ServerThenRegistry {
+                registry,
+                repository,
+            } => Some((registry, repository)),
+        }
+    }
+}
+
+/// What a refresh needs to reach a repository's sources: the token for its trust server,
+/// and the registry clients of the policy in force.
+#[derive(Clone)]
+pub(crate) struct Reach {
+    pub(crate) token: Option<Arc<ServerToken>>,
+    pub(crate) registries: Arc<RegistryClients>,
 }
 
 pub(crate) struct Current {
@@ -294,6 +377,9 @@ pub struct Repo {
     last_used: AtomicU64,
     /// When the last warning about its metadata expiring soon was logged.
     expiry_warned: Mutex<Option<Instant>>,
+    /// Whether its last refresh read the registry copy because the trust server was
+    /// unreachable (`server-then-registry`), so a change is logged and counted once.
+    falling_back: std::sync::atomic::AtomicBool,
 }
 
 /// One place among a repository's waiters, given back when dropped.
@@ -404,6 +490,9 @@ pub struct TrustCache {
     by_image: RwLock<HashMap<String, Weak<Repo>>>,
     /// The token sent to each trust server, by URL (the policy's `[[server]]` tables).
     tokens: RwLock<BTreeMap<String, Arc<ServerToken>>>,
+    /// The clients of the registries holding trust artifacts (the policy's `[[registry]]`
+    /// tables).
+    registries: RwLock<Arc<RegistryClients>>,
     /// Bumped whenever the policy changes: verdicts reached under an earlier policy are not
     /// remembered.
     policy_epoch: AtomicU64,
@@ -416,6 +505,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl TrustCache {
     /// An empty cache.
     pub fn new(config: TrustConfig, metrics: Arc<Metrics>) -> Self {
+        let config_timeout = config.fetch_timeout;
         TrustCache {
             config: Arc::new(config),
             repos: Mutex::new(HashMap::new()),
@@ -424,7 +514,36 @@ impl TrustCache {
             next_sweep: AtomicU64::new(0),
             by_image: RwLock::new(HashMap::new()),
             tokens: RwLock::new(BTreeMap::new()),
+            registries: RwLock::new(Arc::new(RegistryClients::new(
+                crate::policy::RegistryAccess::default(),
+                config_timeout,
+            ))),
             policy_epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes on a new policy's registry access (`insecure_registries`, `[[registry]]`):
+    /// refreshes from now on read registry copies with clients built for it. The clients
+    /// of the previous access are kept when it is unchanged (they hold grants).
+    pub fn set_registries(&self, access: &crate::policy::RegistryAccess) {
+        let mut current = self.registries.write().unwrap_or_else(|p| p.into_inner());
+        if current.access() != access {
+            *current = Arc::new(RegistryClients::new(
+                access.clone(),
+                self.config.fetch_timeout,
+            ));
+        }
+    }
+
+    /// What a refresh of `repo` needs to reach its sources.
+    fn reach(&self, repo: &Repo) -> Reach {
+        Reach {
+            token: self.token_for(&repo.key.server),
+            registries: self
+                .registries
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 
@@ -580,6 +699,7 @@ impl TrustCache {
             waiters: AtomicUsize::new(0),
             last_used: AtomicU64::new(now),
             expiry_warned: Mutex::new(None),
+            falling_back: std::sync::atomic::AtomicBool::new(false),
         });
         repos.insert(id, repo.clone());
         self.metrics.repositories(repos.len());
@@ -730,12 +850,12 @@ impl TrustCache {
             return;
         }
         let (config, metrics, repo) = (self.config.clone(), self.metrics.clone(), repo.clone());
-        let token = self.token_for(&repo.key.server);
+        let reach = self.reach(&repo);
         // The flight is held by the blocking task: if this request gives up at its deadline,
         // the refresh still finishes (by `refresh.at`) before another may start.
         let _ = tokio::task::spawn_blocking(move || {
             let _flight = flight;
-            let _ = refresh_and_record(&config, &metrics, &repo, token, refresh.at);
+            let _ = refresh_and_record(&config, &metrics, &repo, reach, refresh.at);
         })
         .await;
     }
@@ -782,11 +902,11 @@ impl TrustCache {
             return false;
         }
         let (config, metrics, repo) = (self.config.clone(), self.metrics.clone(), repo.clone());
-        let token = self.token_for(&repo.key.server);
+        let reach = self.reach(&repo);
         let deadline = Deadline::after(config.fetch_timeout);
         tokio::task::spawn_blocking(move || {
             let _flight = flight;
-            let _ = refresh_and_record(&config, &metrics, &repo, token, deadline.at);
+            let _ = refresh_and_record(&config, &metrics, &repo, reach, deadline.at);
         })
         .await
         .is_ok()
@@ -922,8 +1042,8 @@ impl TrustCache {
                     return r;
                 }
                 drop(waiting);
-                let token = self.token_for(&repo.key.server);
-                return refresh_and_record(&self.config, &self.metrics, repo, token, deadline.at);
+                let reach = self.reach(repo);
+                return refresh_and_record(&self.config, &self.metrics, repo, reach, deadline.at);
             }
             // A refresh is in flight: answer from the last trusted state while it is
             // unexpired (and not superseded by an event), as when the server is unreachable.
@@ -1013,12 +1133,12 @@ fn refresh_and_record(
     config: &TrustConfig,
     metrics: &Metrics,
     repo: &Repo,
-    token: Option<Arc<ServerToken>>,
+    reach: Reach,
     deadline: Instant,
 ) -> Result<Arc<Mutex<Current>>, TrustError> {
     // Events noted before this refresh started are answered by it, whatever its outcome.
     let marks = lock(&repo.state).marks;
-    let result = refresh(config, repo, token, deadline);
+    let result = refresh(config, metrics, repo, reach, deadline);
     metrics.refresh(result.is_ok());
     if let Ok(cur) = &result {
         note_expiry(config, metrics, repo, cur);
@@ -1072,14 +1192,15 @@ fn refresh_and_record(
 /// least once keep a directory on disk.
 fn refresh(
     config: &TrustConfig,
+    metrics: &Metrics,
     repo: &Repo,
-    token: Option<Arc<ServerToken>>,
+    reach: Reach,
     deadline: Instant,
 ) -> Result<Current, TrustError> {
     let anchor = match &repo.anchor {
         RepoAnchor::Tuf(anchor) => anchor,
         RepoAnchor::Notary(root) => {
-            return crate::notary::refresh(config, repo, root, token, deadline)
+            return crate::notary::refresh(config, repo, root, reach.token, deadline)
         }
     };
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
@@ -1092,7 +1213,15 @@ fn refresh(
         store.load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes),
         Ok(Some(_))
     );
-    let result = refresh_in(config, repo, anchor, token, store.clone(), deadline);
+    let result = refresh_in(
+        config,
+        metrics,
+        repo,
+        anchor,
+        reach,
+        store.clone(),
+        deadline,
+    );
     if result.is_err() {
         // The root this repository's trust starts from: the pinned file, or the first root
         // this very refresh fetched and checked against pinned keys.
@@ -1114,14 +1243,70 @@ fn refresh(
 /// [`refresh`] in `store`, the repository's cache directory.
 fn refresh_in(
     config: &TrustConfig,
+    metrics: &Metrics,
+    repo: &Repo,
+    anchor: &Anchor,
+    reach: Reach,
+    store: MetadataStore,
+    deadline: Instant,
+) -> Result<Current, TrustError> {
+    let token = reach.token.clone();
+    let transport = repo_transport(&repo.key, config.fetch_timeout, &reach)?;
+    let fallback = match &transport {
+        RepoTransport::Fallback(f) => Some(f.clone()),
+        _ => None,
+    };
+    let result = update(config, repo, anchor, token, store, transport, deadline);
+    if let Some(f) = fallback {
+        note_fallback(metrics, repo, f.falling_back());
+    }
+    result
+}
+
+/// Logs and counts a change of whether `repo`'s refreshes read the registry copy for want
+/// of the trust server (`why`: the server's error while they do): once per change, not once
+/// per refresh.
+fn note_fallback(metrics: &Metrics, repo: &Repo, why: Option<String>) {
+    let now = why.is_some();
+    if repo.falling_back.swap(now, Ordering::AcqRel) == now {
+        return;
+    }
+    let copy = repo
+        .key
+        .fetch
+        .registry_copy()
+        .map(|(r, p)| format!("{r}/{p}"))
+        .unwrap_or_default();
+    match why {
+        Some(why) => {
+            metrics.trust_fallback();
+            tracing::warn!(
+                server = %repo.key.server,
+                gun = %repo.key.gun,
+                registry_copy = %copy,
+                error = %why,
+                "trust server unreachable: reading the registry copy of the repository's trust until it answers again"
+            );
+        }
+        None => tracing::info!(
+            server = %repo.key.server,
+            gun = %repo.key.gun,
+            "trust server reachable again: reading it instead of the registry copy"
+        ),
+    }
+}
+
+/// The TUF update of [`refresh_in`], through `transport`.
+fn update(
+    config: &TrustConfig,
     repo: &Repo,
     anchor: &Anchor,
     token: Option<Arc<ServerToken>>,
     store: MetadataStore,
+    transport: RepoTransport,
     deadline: Instant,
 ) -> Result<Current, TrustError> {
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
-    let transport = transport_for(&repo.key, config.fetch_timeout, token.clone())?;
     if store
         .load(
             &vouch_tuf::types::TopLevelRole::Root.name(),
@@ -1141,8 +1326,11 @@ fn refresh_in(
             )
             .map_err(|e| setup(&e))?;
     }
-    // No `with_gun`: the policy maps an image to its repository (`gun = "mirror/{repository}"`),
-    // so an image need not be named after the repository that vouches for it.
+    // No `with_gun` (it refuses images not named after the repository): the policy maps an
+    // image to its repository (`gun = "mirror/{repository}"`, or a `trust_from` pin for a
+    // promoted copy), so an image need not be named after the repository that vouches for
+    // it. The GUN is checked where it matters: the anchor (`establish`, a root's
+    // `x-vouch-gun`) and the registry copy's artifact (`OciTransport::expecting`).
     let mut updater = Updater::new(store, transport).with_clock(config.clock.clone());
     updater.set_deadline(Some(deadline));
     updater
@@ -1233,6 +1421,12 @@ fn classify(e: vouch_verifier::Error, server: &str, token: Option<&ServerToken>)
             sent_token,
             ..
         }) => TrustError::NotAuthorised(not_authorised(server, &path, status, sent_token, token)),
+        // What a registry holds under the trust tag is not a trust artifact of this
+        // repository (another repository's, a promoted copy without `trust_from`, content
+        // not matching its digest): an answer, and a wrong one, not an unreachable source.
+        vouch_verifier::Error::Transport(t @ TransportError::Invalid { .. }) => {
+            TrustError::Rejected(t.to_string())
+        }
         vouch_verifier::Error::Transport(t) => TrustError::Unreachable(t.to_string()),
         vouch_verifier::Error::Cache(c) => TrustError::Setup(c.to_string()),
         vouch_verifier::Error::Pin(p) => {
@@ -1296,6 +1490,41 @@ pub(crate) fn transport_for(
         Some(t) => transport.with_bearer_token(t),
         None => transport,
     }))
+}
+
+/// The transport of a repository as its rule's `source` says: the trust server
+/// ([`transport_for`]), the trust artifact in the image's registry repository (read with
+/// the policy's client for that registry, and refused when it names another repository), or
+/// the server falling back to that artifact.
+pub(crate) fn repo_transport(
+    key: &RepoKey,
+    timeout: Duration,
+    reach: &Reach,
+) -> Result<RepoTransport, TrustError> {
+    let copy = |registry: &str, repository: &str| -> Result<RegistryCopy, TrustError> {
+        let client = reach
+            .registries
+            .client_for(registry)
+            .map_err(|e| TrustError::NotAuthorised(format!("registry {registry}: {e}")))?;
+        Ok(
+            OciTransport::new(RegistryRepo::new(client, registry, repository))
+                .expecting(key.gun.clone()),
+        )
+    };
+    match &key.fetch {
+        Fetch::Server => transport_for(key, timeout, reach.token.clone()),
+        Fetch::Registry {
+            registry,
+            repository,
+        } => Ok(RepoTransport::Registry(copy(registry, repository)?)),
+        Fetch::ServerThenRegistry {
+            registry,
+            repository,
+        } => Ok(RepoTransport::Fallback(Arc::new(FallbackTransport::new(
+            transport_for(key, timeout, reach.token.clone())?,
+            copy(registry, repository)?,
+        )))),
+    }
 }
 
 impl Repo {
@@ -1392,6 +1621,7 @@ mod tests {
         let key = RepoKey {
             server: format!("file://{}", source.display()),
             gun: Gun::new("example.com/org/app").unwrap(),
+            fetch: Fetch::Server,
         };
         let repo = cache.repo(key.clone(), &Anchor::FirstUse);
         let store = MetadataStore::for_repository(dir.join("state"), &key.server, "app").unwrap();

@@ -135,6 +135,7 @@ fn digest_checks_read_the_targets_once_per_trusted_state() {
         RepoKey {
             server: source.server.clone(),
             gun,
+            fetch: vouch_admission::trust::Fetch::Server,
         },
         &anchor,
     );

@@ -82,9 +82,18 @@ impl<P: Transport, S: Transport> FallbackTransport<P, S> {
                 if let Ok(mut down) = self.down.lock() {
                     *down = Some((Instant::now(), why));
                 }
-                fetch(&self.secondary).map_err(|second| TransportError::Network {
-                    path: path.to_owned(),
-                    message: format!("{e}; and from the fallback: {second}"),
+                // The secondary's answer stands as it is (a 404 for `N+1.root.json` is how
+                // a client learns there is no newer root); only both being unavailable is
+                // reported as both.
+                fetch(&self.secondary).map_err(|second| {
+                    if unavailable(&second) {
+                        TransportError::Network {
+                            path: path.to_owned(),
+                            message: format!("{e}; and from the fallback: {second}"),
+                        }
+                    } else {
+                        second
+                    }
                 })
             }
             other => {
@@ -200,5 +209,16 @@ mod tests {
         let t = FallbackTransport::new(Fixed::new(down), Fixed::new(down));
         let e = t.fetch("timestamp.json", 10).unwrap_err().to_string();
         assert!(e.contains("and from the fallback"), "{e}");
+    }
+
+    #[test]
+    fn the_secondarys_answer_keeps_its_kind() {
+        fn not_found(path: &str) -> Result<Vec<u8>, TransportError> {
+            Err(TransportError::NotFound { path: path.into() })
+        }
+        // No newer root in the registry copy while the server is down: a 404, as from the
+        // server, not a failure of both sources.
+        let t = FallbackTransport::new(Fixed::new(down), Fixed::new(not_found));
+        assert!(t.fetch("2.root.json", 10).unwrap_err().is_not_found());
     }
 }
