@@ -8,7 +8,8 @@
 //! directory with the repository's root pinned, a new HTTP client (so connection set-up is
 //! counted on both sides), then a refresh and a lookup checked against the signed digest.
 //! `VOUCH_BENCH_ROUNDS` rounds (default 100) after 5 warm-up rounds; prints p50, p90 and max
-//! of each path and the ratio of the medians.
+//! of each path and the ratio of the medians, and (`manifest`) the registry path's one
+//! request alone: the trust artifact's manifest read and parsed.
 //!
 //! Run: `cargo build --release -p vouch-server && cargo bench -p vouch-verifier --bench registry_cold_verify`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -21,7 +22,7 @@ use vouch_testkit::registry::Registry;
 use vouch_testkit::server::Launch;
 use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer};
 use vouch_tuf::metadata::{Key, Metadata, Root, TargetFile, Targets};
-use vouch_tuf::oci::{build_trust_artifact, OCI_MANIFEST, TRUST_TAG};
+use vouch_tuf::oci::{build_trust_artifact, TrustManifest, OCI_MANIFEST, TRUST_TAG};
 use vouch_tuf::reference::{Digest, Gun};
 use vouch_tuf::time::Timestamp;
 use vouch_tuf::types::{RoleName, TargetName, TopLevelRole, Version};
@@ -169,7 +170,22 @@ fn main() {
         cold_verify(&gun, &root, transport, tag, want)
     };
 
-    let (mut server_times, mut registry_times) = (Vec::new(), Vec::new());
+    // Where the registry path's time goes: the manifest read alone (one request), and the
+    // parse of what it read.
+    let manifest_read = |_: &str, _: &Digest| {
+        let client = Arc::new(Mutex::new(Registries::new(options.clone()).unwrap()));
+        let repo = RegistryRepo::new(client, &host, &path);
+        let bytes = vouch_verifier::transport::RegistryRepository::manifest(
+            &repo,
+            TRUST_TAG,
+            vouch_tuf::oci::MAX_MANIFEST_BYTES,
+            None,
+        )
+        .unwrap();
+        TrustManifest::parse(&bytes).unwrap();
+    };
+    let (mut manifest_times, mut server_times, mut registry_times) =
+        (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds + 5 {
         let i = (round * 7919) % tags;
         let (tag, want) = (format!("v{i}"), digest_of_tag(i));
@@ -185,13 +201,16 @@ fn main() {
             let r = timed(&from_registry);
             (timed(&from_server), r)
         };
+        let m = timed(&manifest_read);
         if round >= 5 {
             server_times.push(s);
             registry_times.push(r);
+            manifest_times.push(m);
         }
     }
     let s = summary("server", server_times);
     let r = summary("registry", registry_times);
+    summary("manifest", manifest_times);
     println!(
         "registry / server (p50): {:.2}",
         r.as_secs_f64() / s.as_secs_f64()

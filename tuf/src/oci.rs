@@ -25,6 +25,12 @@
 //!   (`N.root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json`,
 //!   `N.<percent-encoded role>.json`; [`FileRef::from_file_name`] is the grammar). Every
 //!   root version is there, so a client holding any older root walks the chain.
+//! - A file of at most [`MAX_EMBEDDED_FILE`] bytes is also embedded in its descriptor
+//!   (OCI 1.1's `data`, base64), while the artifact's embedded total stays within
+//!   [`MAX_EMBEDDED_TOTAL`]: a reader then has the small files (timestamp, snapshot, roots,
+//!   most targets) with the manifest, in one request. The blob is pushed all the same, for
+//!   readers that ignore `data`; embedded bytes are checked against the descriptor's size
+//!   and digest like a blob's.
 //! - The empty config of OCI 1.1 and no `subject`: the artifact describes a repository, not
 //!   one image, and registries without the referrers API (Distribution 2.8) store it as
 //!   any other manifest.
@@ -50,6 +56,7 @@
 
 use std::collections::BTreeMap;
 
+use base64ct::{Base64, Encoding};
 use thiserror::Error;
 
 use crate::api::{FileRef, RouteError};
@@ -104,6 +111,13 @@ pub const MAX_TRUST_FILES: usize = 16_384;
 /// Largest size a trust artifact may announce for one file. The reader's own caps per
 /// role (far smaller by default) decide what it reads; this bounds what is believed.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest file whose bytes a trust artifact also embeds in its layer's descriptor (the
+/// OCI 1.1 `data` property), so a reader gets it with the manifest instead of one more
+/// request.
+pub const MAX_EMBEDDED_FILE: usize = 256 * 1024;
+/// Most bytes a trust artifact embeds in all (files are embedded in layer order while they
+/// fit), which keeps its manifest well under [`MAX_MANIFEST_BYTES`] even base64-encoded.
+pub const MAX_EMBEDDED_TOTAL: usize = 1024 * 1024;
 /// Most descriptors (child manifests, or config plus layers) one image manifest or index
 /// may list.
 pub const MAX_REFERENCES: usize = 4_096;
@@ -248,9 +262,14 @@ pub fn build_trust_artifact<'a>(
     }];
     let mut layers = Vec::with_capacity(ordered.len());
     let mut listed = BTreeMap::new();
+    let mut embedded = 0usize;
     for (_, name, bytes) in ordered {
         let digest = Digest::sha256_of(bytes);
         let mut layer = descriptor(METADATA_MEDIA_TYPE, &digest, bytes.len() as u64);
+        if bytes.len() <= MAX_EMBEDDED_FILE && embedded + bytes.len() <= MAX_EMBEDDED_TOTAL {
+            embedded += bytes.len();
+            layer.insert("data".into(), Value::from(Base64::encode_string(bytes)));
+        }
         let mut ann = Map::new();
         ann.insert(FILENAME_ANNOTATION.into(), Value::from(name.as_str()));
         layer.insert("annotations".into(), Value::from(ann));
@@ -311,6 +330,9 @@ pub struct TrustFile {
     pub digest: Digest,
     /// The size the manifest announces (at most [`MAX_FILE_BYTES`]).
     pub size: u64,
+    /// The bytes, when the descriptor embeds them (`data`): checked against `size` and
+    /// `digest` when the manifest was read, so they are the blob's bytes.
+    pub data: Option<Vec<u8>>,
 }
 
 /// A trust artifact's manifest as read from a registry: shape and bounds checked, contents
@@ -414,9 +436,27 @@ impl TrustManifest {
                 .and_then(|a| str_field(a, FILENAME_ANNOTATION))
                 .ok_or_else(|| bad(format!("no {FILENAME_ANNOTATION} annotation")))?;
             trust_file_ref(name).map_err(|e| bad(format!("file name {name:?}: {e}")))?;
+            let data = match layer.as_object().and_then(|l| l.get("data")) {
+                None => None,
+                Some(v) => {
+                    let text = v
+                        .as_str()
+                        .ok_or_else(|| bad("data is not a base64 string".into()))?;
+                    let bytes = Base64::decode_vec(text)
+                        .map_err(|_| bad("data is not valid base64".into()))?;
+                    if bytes.len() as u64 != d.size || !d.digest.matches(&bytes) {
+                        return Err(bad(format!(
+                            "the embedded data of {name:?} is not blob {} ({} bytes)",
+                            d.digest, d.size
+                        )));
+                    }
+                    Some(bytes)
+                }
+            };
             let file = TrustFile {
                 digest: d.digest,
                 size: d.size,
+                data,
             };
             if files.insert(name.to_owned(), file).is_some() {
                 return Err(bad(format!("file {name:?} listed twice")));

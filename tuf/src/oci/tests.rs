@@ -364,3 +364,61 @@ fn foreign_layers_are_marked_and_bad_manifests_refused() {
         Err(OciError::TooMany { what: "layers", .. })
     ));
 }
+
+#[test]
+fn small_files_are_embedded_within_the_budget_and_checked() {
+    let mut f = BTreeMap::new();
+    f.insert("1.root.json".to_owned(), b"root".to_vec());
+    f.insert("timestamp.json".to_owned(), b"ts".to_vec());
+    f.insert(
+        "2.snapshot.json".to_owned(),
+        vec![b's'; MAX_EMBEDDED_FILE + 1],
+    );
+    f.insert("3.targets.json".to_owned(), vec![b't'; MAX_EMBEDDED_FILE]);
+    let a = build_trust_artifact(&gun(), &f, None).unwrap();
+    let m = TrustManifest::parse(&a.manifest).unwrap();
+    assert_eq!(
+        m.file("1.root.json").unwrap().data.as_deref(),
+        Some(&b"root"[..])
+    );
+    assert_eq!(
+        m.file("timestamp.json").unwrap().data.as_deref(),
+        Some(&b"ts"[..])
+    );
+    assert_eq!(m.file("2.snapshot.json").unwrap().data, None);
+    assert_eq!(
+        m.file("3.targets.json")
+            .unwrap()
+            .data
+            .as_ref()
+            .map(Vec::len),
+        Some(MAX_EMBEDDED_FILE)
+    );
+    // The total is bounded: of five files of the per-file maximum, four fit.
+    let mut many = BTreeMap::new();
+    for v in 1..=5 {
+        many.insert(format!("{v}.root.json"), vec![b'r'; MAX_EMBEDDED_FILE]);
+    }
+    let a = build_trust_artifact(&gun(), &many, None).unwrap();
+    let m = TrustManifest::parse(&a.manifest).unwrap();
+    let embedded = m.files().values().filter(|f| f.data.is_some()).count();
+    assert_eq!(embedded, MAX_EMBEDDED_TOTAL / MAX_EMBEDDED_FILE);
+    assert!(a.manifest.len() as u64 <= MAX_MANIFEST_BYTES);
+}
+
+#[test]
+fn embedded_data_must_be_the_blob() {
+    for (what, data) in [
+        ("other bytes", Value::from(Base64::encode_string(b"root 2"))),
+        ("not base64", Value::from("!!!")),
+        ("not a string", Value::from(7u64)),
+    ] {
+        let bytes = edited(|m| {
+            first_layer(m).insert("data".into(), data);
+        });
+        match TrustManifest::parse(&bytes) {
+            Err(OciError::Layer { index: 0, .. }) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}

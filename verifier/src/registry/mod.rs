@@ -239,6 +239,33 @@ struct Call<'a> {
     authorize: bool,
 }
 
+/// The HTTP clients of every [`Registries`] in this process, by (connect, answer) timeout:
+/// one connection pool per process, and the platform's certificate store (which costs more
+/// than reading a whole trust artifact) loaded once, not per client. What a [`Registries`]
+/// holds of its own (authorisations granted, credentials) is not shared.
+static CLIENTS: std::sync::OnceLock<std::sync::Mutex<HashMap<(Duration, Duration), Client>>> =
+    std::sync::OnceLock::new();
+
+fn shared_client(connect: Duration, answer: Duration) -> Result<Client, RegistryError> {
+    let clients = CLIENTS.get_or_init(|| std::sync::Mutex::new(HashMap::new()));
+    let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = clients.get(&(connect, answer)) {
+        return Ok(c.clone());
+    }
+    // Another library may have installed a provider already; either way one is set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::builder()
+        .connect_timeout(connect)
+        .timeout(answer)
+        // Redirects to another host drop the Authorization header (reqwest does that).
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| RegistryError::Client(e.to_string()))?;
+    clients.insert((connect, answer), client.clone());
+    Ok(client)
+}
+
 /// Talks to the registries one caller needs, keeping the authorisation each repository
 /// was granted.
 pub struct Registries {
@@ -282,15 +309,7 @@ impl Registries {
     /// assert_eq!(r.base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
     /// ```
     pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.answer_timeout)
-            // Redirects to another host drop the Authorization header (reqwest does that).
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Client(e.to_string()))?;
+        let client = shared_client(options.connect_timeout, options.answer_timeout)?;
         Ok(Registries {
             client,
             insecure: options.insecure,

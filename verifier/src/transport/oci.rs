@@ -6,7 +6,8 @@
 //! registry repository. It reads the artifact's manifest (at most [`MAX_MANIFEST_BYTES`]),
 //! then each file as a blob by the digest the manifest lists, never more than the caller's
 //! cap for that role nor more than the manifest announces, and checks the bytes against
-//! the digest. A manifest read less than [`MANIFEST_REUSE`] ago is reused, so one refresh
+//! the digest. A file the manifest embeds (`data`, checked when the manifest was read) costs
+//! no request. A manifest read less than [`MANIFEST_REUSE`] ago is reused, so one refresh
 //! reads it once and the next refresh sees a moved tag.
 //!
 //! The registry is an untrusted mirror: nothing here decides whether metadata is good.
@@ -179,6 +180,10 @@ impl<R: RegistryRepository> OciTransport<R> {
                 path: path.to_owned(),
                 limit: max_len,
             });
+        }
+        // Embedded in the manifest, and checked against the digest when it was read.
+        if let Some(data) = &file.data {
+            return Ok(data.clone());
         }
         let bytes = self
             .repo

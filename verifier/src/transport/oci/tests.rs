@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vouch_tuf::oci::build_trust_artifact;
+use vouch_tuf::oci::{build_trust_artifact, MAX_EMBEDDED_FILE};
 
 use super::*;
 
@@ -121,23 +121,44 @@ fn a_file_over_the_callers_cap_is_not_fetched() {
 
 #[test]
 fn a_registry_serving_other_bytes_is_refused() {
-    let m = Memory::holding(GUN, &[("timestamp.json", b"ts")]);
-    // Under the digest of "ts", other bytes of the same length, then longer ones.
-    let digest = Digest::sha256_of(b"ts").to_string();
-    m.blobs
-        .lock()
-        .unwrap()
-        .insert(digest.clone(), b"TS".to_vec());
+    // Too large to be embedded in the manifest: read as a blob.
+    let big = vec![b't'; MAX_EMBEDDED_FILE + 1];
+    let m = Memory::holding(GUN, &[("timestamp.json", &big)]);
+    // Under the digest of the file, other bytes of the same length, then longer ones.
+    let digest = Digest::sha256_of(&big).to_string();
+    let mut other = big.clone();
+    other[0] = b'T';
+    m.blobs.lock().unwrap().insert(digest.clone(), other);
     let t = OciTransport::new(m);
-    let e = t.fetch("timestamp.json", 100).unwrap_err();
+    let cap = 1 << 20;
+    let e = t.fetch("timestamp.json", cap).unwrap_err();
     assert!(matches!(e, TransportError::Invalid { .. }), "{e}");
-    t.repository()
-        .blobs
+    let blobs = &t.repository().blobs;
+    blobs
         .lock()
         .unwrap()
-        .insert(digest, vec![b'x'; 10_000_000]);
-    let e = t.fetch("timestamp.json", 100).unwrap_err();
-    assert!(e.to_string().contains("more than the 2 bytes"), "{e}");
+        .insert(digest.clone(), vec![b'x'; 10_000_000]);
+    let e = t.fetch("timestamp.json", cap).unwrap_err();
+    let says = format!("more than the {} bytes", big.len());
+    assert!(e.to_string().contains(&says), "{e}");
+    // The blob itself reads.
+    blobs.lock().unwrap().insert(digest, big.clone());
+    assert_eq!(t.fetch("timestamp.json", cap).unwrap(), big);
+}
+
+#[test]
+fn small_files_come_with_the_manifest() {
+    let m = Memory::holding(GUN, &[("1.root.json", b"root"), ("timestamp.json", b"ts")]);
+    // Not one blob in the registry: the manifest embeds both files.
+    m.blobs.lock().unwrap().clear();
+    let t = OciTransport::new(m);
+    assert_eq!(t.fetch("1.root.json", 100).unwrap(), b"root");
+    assert_eq!(t.fetch("timestamp.json", 100).unwrap(), b"ts");
+    // The caller's cap still applies to embedded files.
+    assert!(matches!(
+        t.fetch("1.root.json", 3),
+        Err(TransportError::TooLarge { limit: 3, .. })
+    ));
 }
 
 #[test]
