@@ -115,7 +115,9 @@ fn artifact(registry: &Registry, gun: &str) -> Option<(Digest, TrustManifest)> {
 
 /// The bytes of file `name` of the artifact `m` of `gun`.
 fn file(registry: &Registry, gun: &str, m: &TrustManifest, name: &str) -> Vec<u8> {
-    let f = m.file(name).unwrap_or_else(|| panic!("no {name} in {:?}", m.files().keys()));
+    let f = m
+        .file(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", m.files().keys()));
     client(registry)
         .lock()
         .unwrap()
@@ -131,7 +133,9 @@ fn version(bytes: &[u8]) -> u64 {
 
 /// The version of `timestamp.json` in the registry's copy of `gun` (0 when none).
 fn mirrored_timestamp(registry: &Registry, gun: &str) -> u64 {
-    artifact(registry, gun).map_or(0, |(_, m)| version(&file(registry, gun, &m, "timestamp.json")))
+    artifact(registry, gun).map_or(0, |(_, m)| {
+        version(&file(registry, gun, &m, "timestamp.json"))
+    })
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -190,7 +194,9 @@ fn every_publish_reaches_a_basic_auth_registry_and_is_read_there_without_the_ser
 
     // The first state arrives, and is what the server serves.
     let ts = server.current(&gun, "timestamp").unwrap();
-    wait_until("the first artifact", || mirrored_timestamp(&registry, &gun) == version(&ts));
+    wait_until("the first artifact", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
     let (first, m) = artifact(&registry, &gun).unwrap();
     assert_eq!(m.gun(), Some(gun.as_str()));
     assert_eq!(m.previous(), None);
@@ -204,7 +210,9 @@ fn every_publish_reaches_a_basic_auth_registry_and_is_read_there_without_the_ser
     // The next publish replaces it, chaining to the first, which stays readable by digest.
     publish_targets(&server, &c, 2, &["v1", "v2"]);
     let ts = server.current(&gun, "timestamp").unwrap();
-    wait_until("the second artifact", || mirrored_timestamp(&registry, &gun) == version(&ts));
+    wait_until("the second artifact", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
     let (second, m) = artifact(&registry, &gun).unwrap();
     assert_ne!(second, first);
     assert_eq!(m.previous(), Some(&first));
@@ -237,7 +245,10 @@ fn every_publish_reaches_a_basic_auth_registry_and_is_read_there_without_the_ser
             [format!("mirror:{}", registry.host())],
         )
         .unwrap();
-    assert_eq!(reset, 1, "the mirror keeps its cursor among the webhook cursors");
+    assert_eq!(
+        reset, 1,
+        "the mirror keeps its cursor among the webhook cursors"
+    );
     drop(db);
     server.restart();
     wait_until("the changefeed mirrored again", || {
@@ -275,11 +286,15 @@ fn a_token_auth_registry_gets_the_trust_through_the_bearer_flow() {
     let c = ClientRepo::new(&server, &gun);
     c.publish_initial(&server, &["v1"]);
     let ts = server.current(&gun, "timestamp").unwrap();
-    wait_until("the artifact", || mirrored_timestamp(&registry, &gun) == version(&ts));
+    wait_until("the artifact", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
     let asked = registry.token_requests();
     assert!(
         asked.iter().any(|t| t.sent_credentials()
-            && t.scopes.iter().any(|s| s == "repository:team/app:pull,push")),
+            && t.scopes
+                .iter()
+                .any(|s| s == "repository:team/app:pull,push")),
         "no push token was asked: {asked:?}"
     );
     server.kill();
@@ -298,12 +313,16 @@ fn a_registry_outage_delays_the_mirror_not_the_publish() {
     let c = ClientRepo::new(&server, &gun);
     c.publish_initial(&server, &["v1"]);
     let ts = server.current(&gun, "timestamp").unwrap();
-    wait_until("the first artifact", || mirrored_timestamp(&registry, &gun) == version(&ts));
+    wait_until("the first artifact", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
 
     registry.stop();
     publish_targets(&server, &c, 2, &["v1", "v2"]);
     publish_targets(&server, &c, 3, &["v1", "v2", "v3"]);
-    wait_until("a failed attempt", || pushes(&server, &registry, "failed") >= 1);
+    wait_until("a failed attempt", || {
+        pushes(&server, &registry, "failed") >= 1
+    });
     registry.restart();
 
     let ts = server.current(&gun, "timestamp").unwrap();
@@ -340,14 +359,18 @@ fn an_image_under_the_trust_tag_is_never_overwritten() {
     wait_until("the other repository mirrored", || {
         mirrored_timestamp(&registry, &fine) == version(&ts)
     });
-    wait_until("the refusal counted", || pushes(&server, &registry, "refused") >= 1);
+    wait_until("the refusal counted", || {
+        pushes(&server, &registry, "refused") >= 1
+    });
     assert_eq!(
         registry.manifest_digest("org/taken", TRUST_TAG).as_deref(),
         Some(image.as_str())
     );
     // The next change of the refused repository is refused again; the cursor moved on.
     publish_targets(&server, &a, 2, &["v1", "v2"]);
-    wait_until("the second refusal", || pushes(&server, &registry, "refused") >= 2);
+    wait_until("the second refusal", || {
+        pushes(&server, &registry, "refused") >= 2
+    });
     assert_eq!(
         registry.manifest_digest("org/taken", TRUST_TAG).as_deref(),
         Some(image.as_str())
@@ -368,7 +391,9 @@ fn the_registry_copy_is_re_signed_when_nobody_reads_from_the_server() {
     let c = ClientRepo::new(&server, &gun);
     c.publish_initial(&server, &["v1"]);
     // Only the registry is read from now on.
-    wait_until("the first artifact", || mirrored_timestamp(&registry, &gun) >= 1);
+    wait_until("the first artifact", || {
+        mirrored_timestamp(&registry, &gun) >= 1
+    });
     let first = mirrored_timestamp(&registry, &gun);
     wait_until("a re-signed timestamp in the registry", || {
         mirrored_timestamp(&registry, &gun) > first
