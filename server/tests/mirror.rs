@@ -403,3 +403,71 @@ fn the_registry_copy_is_re_signed_when_nobody_reads_from_the_server() {
         digest_of("v1")
     );
 }
+
+/// Two replicas on one PostgreSQL database mirroring into one registry: every change,
+/// through either replica, reaches the registry, pushed by the one replica holding the
+/// registry's lease; when it dies, the other takes over.
+#[test]
+fn replicas_on_postgresql_mirror_through_one_writer_and_take_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::postgres::PgCluster::shared().fresh_database();
+    let registry = Registry::start();
+    let cfg = dir.path().join("vouch.toml");
+    std::fs::write(&cfg, mirror_toml(&registry, dir.path(), "")).unwrap();
+    let kek = dir.path().join("kek");
+    let env = [
+        ("VOUCH_DATABASE_URL", db.as_str()),
+        ("VOUCH_KEK_FILE", kek.to_str().unwrap()),
+        ("VOUCH_LOG", "warn"),
+    ];
+    let args = ["--config", cfg.to_str().unwrap()];
+    let mut a = Server::start_full(&env, &args);
+    let mut b = Server::start_full(&env, &args);
+    let gun = format!("{}/org/app", registry.host());
+    let c = ClientRepo::new(&a, &gun);
+    c.publish_initial(&a, &["v1"]);
+    let ts = a.current(&gun, "timestamp").unwrap();
+    wait_until("the first state mirrored", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
+    let mut tags = vec!["v1".to_owned()];
+    for v in 2..=6 {
+        tags.push(format!("v{v}"));
+        let through = if v % 2 == 0 { &a } else { &b };
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        publish_targets(through, &c, v, &tags);
+        let ts = through.current(&gun, "timestamp").unwrap();
+        wait_until("the change mirrored", || {
+            mirrored_timestamp(&registry, &gun) == version(&ts)
+        });
+    }
+    let (pa, pb) = (
+        pushes(&a, &registry, "pushed"),
+        pushes(&b, &registry, "pushed"),
+    );
+    assert!(
+        (pa == 0) != (pb == 0),
+        "one replica pushes: {pa} and {pb} pushes"
+    );
+    assert!(pa + pb >= 6, "{pa} + {pb} pushes");
+
+    // The writer dies; the other replica takes the lease over and mirrors what follows.
+    let (writer, other) = if pa > 0 {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    writer.kill();
+    tags.push("v7".into());
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    publish_targets(other, &c, 7, &tags);
+    let ts = other.current(&gun, "timestamp").unwrap();
+    wait_until("the survivor to mirror", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
+    assert!(pushes(other, &registry, "pushed") >= 1);
+    assert_eq!(
+        lookup_from_registry(&registry, &gun, &c.signed_root(1), "v7"),
+        digest_of("v7")
+    );
+}
