@@ -183,13 +183,15 @@ pub(crate) fn decide(
 
 /// Whether a failed registry operation is retried (the cursor waits) or the repository is
 /// passed over (the cursor moves on).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Failure {
     /// Unreachable, timed out, 5xx, 408, 429, refused credentials, a misbehaving token
     /// server or a registry answering with other content than pushed: may pass; retried.
+    #[error("{0}")]
     Transient(String),
     /// The registry refuses this content or name for good (another 4xx, a name it cannot
     /// take): retrying would fail again.
+    #[error("{0}")]
     Permanent(String),
 }
 
