@@ -48,6 +48,66 @@ pub struct Config {
     pub events: EventsConfig,
     /// Signed webhooks: trust changes delivered to subscribers' URLs.
     pub webhooks: WebhooksConfig,
+    /// Mirroring: repositories' trust pushed into their registries as trust artifacts.
+    pub mirror: MirrorConfig,
+}
+
+/// Mirroring (`[mirror]`): each matching repository's trust data is pushed into its own
+/// registry and repository as a trust artifact under the tag `_vouch.trust`, after every
+/// change; online roles of mirrored repositories are re-signed when due even if nobody
+/// reads them from the server. `crate::mirror` has the rules.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MirrorConfig {
+    /// GUN patterns (the glob of webhook subscriptions: `*` crosses `/`) of the
+    /// repositories mirrored; each names its registry literally
+    /// (`registry.example.com/**`). Empty (the default): mirroring is off.
+    pub repositories: Vec<String>,
+    /// Registries (`HOST` or `HOST:PORT`) reached over plain HTTP besides loopback ones.
+    pub insecure_registries: Vec<String>,
+    /// Seconds between checks of the mirrored repositories for online roles due for
+    /// re-signing (default 60).
+    pub refresh_interval_seconds: u64,
+    /// Seconds one registry request may take, its answer included (default 20).
+    pub timeout_seconds: u64,
+    /// The first retry's delay in milliseconds after a registry failed; each later one
+    /// doubles, with jitter (default 1000).
+    pub backoff_initial_ms: u64,
+    /// The longest delay between retries, in seconds (default 300).
+    pub backoff_max_seconds: u64,
+    /// How long a replica's claim to mirror into a registry lasts without renewal (default
+    /// 30 s): another replica takes over that long after one dies.
+    pub lease_seconds: u64,
+    /// Credentials per registry (`[[mirror.registry]]`).
+    pub registry: Vec<MirrorRegistryConfig>,
+}
+
+impl Default for MirrorConfig {
+    fn default() -> Self {
+        MirrorConfig {
+            repositories: Vec::new(),
+            insecure_registries: Vec::new(),
+            refresh_interval_seconds: 60,
+            timeout_seconds: 20,
+            backoff_initial_ms: 1000,
+            backoff_max_seconds: 300,
+            lease_seconds: 30,
+            registry: Vec::new(),
+        }
+    }
+}
+
+/// Credentials for one registry the mirror pushes to: sent as basic authentication, or to
+/// the registry's token server when it asks for bearer tokens.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorRegistryConfig {
+    /// The registry, `HOST` or `HOST:PORT` as in image names.
+    pub host: String,
+    /// The user name.
+    pub username: String,
+    /// A file holding the password (one line); readable by its owner only.
+    pub password_file: PathBuf,
 }
 
 /// Signed webhooks (Standard Webhooks): where trust changes are delivered, how deliveries
@@ -419,6 +479,7 @@ impl Default for Config {
             proposals: ProposalsConfig::default(),
             events: EventsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            mirror: MirrorConfig::default(),
         }
     }
 }
@@ -615,6 +676,14 @@ impl Config {
             v.parse()
                 .map_err(|_| ConfigError(format!("{k}={v:?} is not a valid number")))
         }
+        /// A comma-separated list; blanks dropped.
+        fn list(v: &str) -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
         fn boolean(k: &str, v: &str) -> Result<bool, ConfigError> {
             match v {
                 "1" | "true" | "yes" | "on" => Ok(true),
@@ -683,6 +752,17 @@ impl Config {
                 "VOUCH_EVENTS_BUFFER_EVENTS" => self.events.buffer_events = num(&k, &v)?,
                 "VOUCH_EVENTS_STREAM_QUEUE" => self.events.stream_queue = num(&k, &v)?,
                 "VOUCH_EVENTS_KEEP_ALIVE_SECONDS" => self.events.keep_alive_seconds = num(&k, &v)?,
+                "VOUCH_MIRROR_REPOSITORIES" => self.mirror.repositories = list(&v),
+                "VOUCH_MIRROR_INSECURE_REGISTRIES" => self.mirror.insecure_registries = list(&v),
+                "VOUCH_MIRROR_REFRESH_INTERVAL_SECONDS" => {
+                    self.mirror.refresh_interval_seconds = num(&k, &v)?
+                }
+                "VOUCH_MIRROR_TIMEOUT_SECONDS" => self.mirror.timeout_seconds = num(&k, &v)?,
+                "VOUCH_MIRROR_BACKOFF_INITIAL_MS" => self.mirror.backoff_initial_ms = num(&k, &v)?,
+                "VOUCH_MIRROR_BACKOFF_MAX_SECONDS" => {
+                    self.mirror.backoff_max_seconds = num(&k, &v)?
+                }
+                "VOUCH_MIRROR_LEASE_SECONDS" => self.mirror.lease_seconds = num(&k, &v)?,
                 "VOUCH_ANONYMOUS_PULL" => self.auth.anonymous_pull = boolean(&k, &v)?,
                 "VOUCH_AUTH_REALM" => self.auth.realm = v,
                 "VOUCH_AUTH_SERVICE" => self.auth.service = v,
@@ -779,6 +859,7 @@ impl Config {
             "positive",
         )?;
         crate::webhooks::check_config(&self.webhooks)?;
+        crate::mirror::check_config(&self.mirror)?;
         if ev.keep_alive_seconds > 30 {
             return Err(ConfigError(
                 "events.keep_alive_seconds must be at most 30: clients take a stream silent for 45 seconds for a dead one".into(),

@@ -38,6 +38,9 @@
 //!   it fails with a `ServiceError`, which knows nothing of HTTP;
 //! - `error` is the one mapping from failures to HTTP responses;
 //! - `webhooks` delivers the changefeed to subscribers' URLs, signed (Standard Webhooks);
+//! - `mirror` pushes mirrored repositories' trust into their registries as trust artifacts
+//!   (following the changefeed with the webhooks' lease and cursor), and re-signs their
+//!   online roles when due;
 //! - `events` follows the changefeed (for this process's caches, and into the buffer the
 //!   event streams read);
 //! - `metrics` counts requests, publishes, rejections, signatures and expiry for `/metrics`;
@@ -63,6 +66,7 @@ mod jwt;
 mod keys;
 mod metrics;
 mod migrate;
+mod mirror;
 mod proposal;
 pub mod routes;
 mod run;
@@ -80,8 +84,8 @@ pub use service::Clock;
 pub use config::{
     AuthConfig, Backend, CacheConfig, Capacity, Config, ConfigError, EventsConfig, JwtConfig,
     JwtKeyConfig, KeysConfig, LifetimeConfig, Limits, LogFormat, MetricsAccess, MetricsConfig,
-    ProposalsConfig, StorageConfig, SubscriptionConfig, Timeouts, TlsConfig, TokenConfig,
-    WebhooksConfig,
+    MirrorConfig, MirrorRegistryConfig, ProposalsConfig, StorageConfig, SubscriptionConfig,
+    Timeouts, TlsConfig, TokenConfig, WebhooksConfig,
 };
 
 // Maintenance.

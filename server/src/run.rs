@@ -101,6 +101,7 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
     };
     let clock = clock.unwrap_or_else(system_clock);
     let clock_for_webhooks = clock.clone();
+    let mirror = crate::mirror::Mirror::new(&config.mirror, clock.clone())?;
     let service = Service::new(store, keys, lifetimes, config.limits.clone(), clock)
         .with_proposals(config.proposals);
     let auth = Authorizer::new(&config.auth, Some(admin_hash)).map_err(ConfigError)?;
@@ -111,7 +112,7 @@ pub fn build_state(config: &Config, clock: Option<Clock>) -> anyhow::Result<Prep
         clock_for_webhooks,
     )?;
     Ok(Prepared {
-        state: AppState::new(service, auth, config, webhooks).map_err(|e| {
+        state: AppState::new(service, auth, config, webhooks, mirror).map_err(|e| {
             anyhow::anyhow!("reading the changefeed of {}: {e}", backend.describe())
         })?,
         admin_token_file: Some(config.admin_token_path()),
@@ -201,7 +202,14 @@ pub async fn serve_with(
     let deliveries = state
         .webhooks()
         .spawn(state.store(), state.events().clone());
-    let (webhooks, store) = (state.webhooks().clone(), state.store());
+    let mirroring = state
+        .mirror()
+        .spawn(state.store(), state.events().clone(), state.service());
+    let (webhooks, mirror, store) = (
+        state.webhooks().clone(),
+        state.mirror().clone(),
+        state.store(),
+    );
     // Streams are endless responses: they end when the server stops accepting, so that
     // shutdown does not wait for them.
     let shutdown = {
@@ -242,12 +250,13 @@ pub async fn serve_with(
     vouch_serve::serve_with_limits(listener, service, options, limits, shutdown).await;
     sweeper.abort();
     follower.abort();
-    for d in &deliveries {
+    for d in deliveries.iter().chain(&mirroring) {
         d.abort();
     }
-    for d in deliveries {
+    for d in deliveries.into_iter().chain(mirroring) {
         let _ = d.await;
     }
     webhooks.release(&store).await;
+    mirror.release(&store).await;
     Ok(())
 }

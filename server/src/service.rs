@@ -289,7 +289,7 @@ impl Service {
 
     /// Re-signs the timestamp (and a server-held snapshot) when less than half their lifetime
     /// remains. A concurrent re-sign that wins is as good as our own.
-    fn refresh(&self, gun: &Gun) -> Result<(), ServiceError> {
+    pub(crate) fn refresh(&self, gun: &Gun) -> Result<(), ServiceError> {
         let now = self.now();
         // Cheap test first: nothing is due before the time computed at the last full check.
         if self.online_roles_fresh(gun) {

@@ -169,3 +169,127 @@ fn metrics_access_follows_anonymous_pull_unless_set() {
     assert_eq!(e.metrics.effective(&e.auth), MetricsAccess::Token);
     assert_eq!(e.cache.read_bytes, 1 << 20);
 }
+
+/// A `[mirror]` section with one credentials entry whose password file has `mode`.
+fn mirror_config(dir: &Path, extra: &str, mode: u32) -> Result<Config, ConfigError> {
+    let pw = dir.join("password");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let text = format!(
+        "[mirror]\nrepositories = [\"registry.example.com/**\", \"other.example.com:5000/team/*\"]\n{extra}\n\
+         [[mirror.registry]]\nhost = \"registry.example.com\"\nusername = \"vouch\"\npassword_file = {:?}\n",
+        pw.to_str().unwrap()
+    );
+    let c: Config = toml::from_str(&text).map_err(|e| ConfigError(e.to_string()))?;
+    c.check().map(|()| c)
+}
+
+#[test]
+fn mirroring_is_off_by_default_and_configured_by_file_and_environment() {
+    let c = Config::default();
+    assert!(c.mirror.repositories.is_empty());
+    assert_eq!(c.mirror.refresh_interval_seconds, 60);
+    c.check().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = mirror_config(
+        dir.path(),
+        "insecure_registries = [\"other.example.com:5000\"]",
+        0o600,
+    )
+    .unwrap();
+    assert_eq!(c.mirror.registry.len(), 1);
+    c.apply_env([
+        (
+            "VOUCH_MIRROR_REPOSITORIES".into(),
+            "registry.example.com/org/*, registry.example.com/team/*".into(),
+        ),
+        ("VOUCH_MIRROR_REFRESH_INTERVAL_SECONDS".into(), "5".into()),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.mirror.repositories,
+        ["registry.example.com/org/*", "registry.example.com/team/*"]
+    );
+    assert_eq!(c.mirror.refresh_interval_seconds, 5);
+}
+
+#[test]
+fn mirror_settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |extra: &str, mode: u32, named: &str| {
+        let e = mirror_config(dir.path(), extra, mode).unwrap_err().0;
+        assert!(e.contains(named), "{extra}: {e}");
+    };
+    // The password file may be read by others.
+    refused("", 0o644, "chmod 600");
+    // The same registry twice.
+    refused(
+        "[[mirror.registry]]\nhost = \"registry.example.com\"\nusername = \"b\"\npassword_file = \"/nonexistent\"",
+        0o600,
+        "/nonexistent",
+    );
+    let pw = dir.path().join("password");
+    refused(
+        &format!(
+            "[[mirror.registry]]\nhost = \"registry.example.com\"\nusername = \"b\"\npassword_file = {:?}",
+            pw.to_str().unwrap()
+        ),
+        0o600,
+        "listed twice",
+    );
+    // Credentials for a registry nothing is mirrored into, or spelled non-canonically.
+    refused(
+        &format!(
+            "[[mirror.registry]]\nhost = \"elsewhere.example.com\"\nusername = \"b\"\npassword_file = {:?}",
+            pw.to_str().unwrap()
+        ),
+        0o600,
+        "no mirror.repositories pattern names this registry",
+    );
+    refused(
+        &format!(
+            "[[mirror.registry]]\nhost = \"Other.example.com:5000\"\nusername = \"b\"\npassword_file = {:?}",
+            pw.to_str().unwrap()
+        ),
+        0o600,
+        "write the registry as",
+    );
+    refused(
+        "refresh_interval_seconds = 0",
+        0o600,
+        "refresh_interval_seconds",
+    );
+    refused(
+        "timeout_seconds = 30\nlease_seconds = 30",
+        0o600,
+        "shorter than",
+    );
+    refused(
+        "insecure_registries = [\"http://x\"]",
+        0o600,
+        "insecure registry",
+    );
+
+    // Patterns: a wildcard registry, one that cannot match, one without a registry.
+    let mut c = Config::default();
+    for (pattern, named) in [
+        ("*/org/app", "must be written out"),
+        ("Registry.Example.com/**", "cannot match"),
+        ("org/app", "not a registry"),
+    ] {
+        c.mirror.repositories = vec![pattern.into()];
+        let e = c.check().unwrap_err().0;
+        assert!(e.contains(named), "{pattern}: {e}");
+    }
+    let mut c = Config::default();
+    assert!(c
+        .apply_env([("VOUCH_MIRROR_REPOSITORIES".into(), "*/x".into())])
+        .is_err());
+}

@@ -58,6 +58,7 @@ use crate::config::{Config, MetricsAccess};
 use crate::error::AppError;
 use crate::events::Hub;
 use crate::metrics::Metrics;
+use crate::mirror::Mirror;
 use crate::routes::{self, FileRef, Route, RouteError};
 use crate::service::Service;
 use crate::webhooks::Webhooks;
@@ -78,6 +79,7 @@ pub struct AppState {
     metrics_access: MetricsAccess,
     events: Arc<Hub>,
     webhooks: Arc<Webhooks>,
+    mirror: Arc<Mirror>,
 }
 
 /// The concurrency caps and time limits requests are held to.
@@ -109,6 +111,7 @@ impl AppState {
         auth: Authorizer,
         config: &Config,
         webhooks: Webhooks,
+        mirror: Mirror,
     ) -> Result<Self, crate::store::StoreError> {
         let metrics = Arc::new(Metrics::default());
         let c = &config.capacity;
@@ -143,12 +146,23 @@ impl AppState {
             metrics,
             events,
             webhooks: Arc::new(webhooks),
+            mirror: Arc::new(mirror),
         })
     }
 
     /// The webhook subscriptions and their signing key.
     pub(crate) fn webhooks(&self) -> &Arc<Webhooks> {
         &self.webhooks
+    }
+
+    /// The mirror of repositories' trust into their registries.
+    pub(crate) fn mirror(&self) -> &Arc<Mirror> {
+        &self.mirror
+    }
+
+    /// The repository operations (the mirror's refresher re-signs through them).
+    pub(crate) fn service(&self) -> Arc<Service> {
+        self.service.clone()
     }
 
     /// The buffer of newest changefeed entries the event streams read.

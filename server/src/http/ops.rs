@@ -49,6 +49,7 @@ pub(super) async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> R
     // Up to the expiry series' 16 MiB of text, made for this scrape alone.
     let mut text = st.metrics.render(now);
     st.webhooks().render_metrics(st.events().head(), &mut text);
+    st.mirror().render_metrics(st.events().head(), &mut text);
     let body = match st.own_body(Bytes::from(text)) {
         Ok(b) => b,
         Err(busy) => return busy.response(),

@@ -40,9 +40,10 @@ use crate::auth::ScopeGlob;
 use crate::config::{ConfigError, WebhooksConfig};
 use crate::events::{read_store_behind, Hub, Read};
 use crate::store::{Store, StoreError, WebhookCursor};
+pub(crate) use destination::backoff;
 pub(crate) use destination::redact_url;
-use destination::{address_allowed, backoff, Destination, Rules};
-pub(crate) use signing::load_or_create_key;
+use destination::{address_allowed, Destination, Rules};
+pub(crate) use signing::{load_or_create_key, read_private_file};
 
 /// The signing key's file in the data directory when `webhooks.signing_key_file` is unset.
 pub(crate) const DEFAULT_KEY_FILE: &str = "webhook-signing.pem";
@@ -653,7 +654,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// A number in `[0, 1)` from the system's random source (0.5 if it fails).
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     let mut b = [0u8; 4];
     if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
         return 0.5;

@@ -105,12 +105,17 @@ pub(crate) fn sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>, String> 
         .map_err(|e| format!("signing the delivery: {e}"))
 }
 
-/// Reads a subscription's secret file: `whsec_` and the base64 of at least 24 bytes.
-pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("secret_file {}: {e}", path.display()))?;
-    if meta.len() > MAX_SECRET_FILE {
-        return Err(format!("secret_file {} is too large", path.display()));
+/// Reads a private file of at most `max` bytes, refusing one that others may read or
+/// write; `what` names its setting in errors. The one home of that check (webhook secrets,
+/// mirror passwords).
+pub(crate) fn read_private_file(
+    path: &Path,
+    what: &str,
+    max: u64,
+) -> Result<Zeroizing<String>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    if meta.len() > max {
+        return Err(format!("{what} {} is too large", path.display()));
     }
     #[cfg(unix)]
     {
@@ -118,16 +123,20 @@ pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(format!(
-                "secret_file {} may be read or written by others (mode {:o}): chmod 600 it",
+                "{what} {} may be read or written by others (mode {:o}): chmod 600 it",
                 path.display(),
                 mode & 0o777
             ));
         }
     }
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("secret_file {}: {e}", path.display()))?,
-    );
+    Ok(Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?,
+    ))
+}
+
+/// Reads a subscription's secret file: `whsec_` and the base64 of at least 24 bytes.
+pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    let text = read_private_file(path, "secret_file", MAX_SECRET_FILE)?;
     let b64 = text.trim().strip_prefix("whsec_").ok_or_else(|| {
         format!(
             "secret_file {} must hold whsec_ and base64 (a Standard Webhooks secret)",
