@@ -82,9 +82,18 @@ impl<P: Transport, S: Transport> FallbackTransport<P, S> {
                 if let Ok(mut down) = self.down.lock() {
                     *down = Some((Instant::now(), why));
                 }
-                fetch(&self.secondary).map_err(|second| TransportError::Network {
-                    path: path.to_owned(),
-                    message: format!("{e}; and from the fallback: {second}"),
+                // The secondary's answer stands as it is (a 404 is "no such file", which a
+                // client walking the root chain relies on); only when both are unavailable
+                // does the error name both.
+                fetch(&self.secondary).map_err(|second| {
+                    if unavailable(&second) {
+                        TransportError::Network {
+                            path: path.to_owned(),
+                            message: format!("{e}; and from the fallback: {second}"),
+                        }
+                    } else {
+                        second
+                    }
                 })
             }
             other => {
@@ -193,6 +202,17 @@ mod tests {
         }
         let t = FallbackTransport::new(Fixed::new(failing), Fixed::new(ok));
         assert_eq!(t.fetch("timestamp.json", 10).unwrap(), b"secondary");
+    }
+
+    #[test]
+    fn the_secondarys_not_found_stays_not_found() {
+        fn not_found(path: &str) -> Result<Vec<u8>, TransportError> {
+            Err(TransportError::NotFound { path: path.into() })
+        }
+        let t = FallbackTransport::new(Fixed::new(down), Fixed::new(not_found));
+        // The first fetch, which finds the primary down, and the later ones alike.
+        assert!(t.fetch("2.root.json", 10).unwrap_err().is_not_found());
+        assert!(t.fetch("3.root.json", 10).unwrap_err().is_not_found());
     }
 
     #[test]
