@@ -9,7 +9,7 @@ use vouch_verifier::transport::is_loopback_url;
 use zeroize::Zeroizing;
 
 use crate::output::Format;
-use crate::registry::{RegistryArgs, Registries};
+use crate::registry::{Registries, RegistryArgs};
 use crate::source::{Location, SourceKind};
 
 /// Options every command accepts.

@@ -120,7 +120,9 @@ enum Command {
     Mirror(cmd::mirror::Args),
     /// Verify an image, copy it (every platform) to another repository or registry, and push
     /// its trust beside it.
-    #[command(after_help = "Example: vouch promote build.example.com/team/app:v1 prod.example.com/app")]
+    #[command(
+        after_help = "Example: vouch promote build.example.com/team/app:v1 prod.example.com/app"
+    )]
     Promote(cmd::promote::Args),
     /// Show versions, keys and expiry dates of a repository's roles.
     #[command(after_help = "Example: vouch status registry.example.com/org/app")]

@@ -121,7 +121,10 @@ fn mirrored_trust_verifies_from_the_registry_alone() {
     let consumer = v.elsewhere();
     consumer
         .run(&["--source", "registry", "verify", &image])
-        .fails(1, &["has no trust data on the registry copy", "vouch mirror"]);
+        .fails(
+            1,
+            &["has no trust data on the registry copy", "vouch mirror"],
+        );
 
     let m = v.run(&["--output", "json", "mirror", &gun]).json();
     assert_eq!(m["pushed"], true);
@@ -184,7 +187,9 @@ fn mirrored_trust_verifies_from_the_registry_alone() {
     assert_eq!(fell.ok().trim(), format!("{gun}@{pushed}"));
     assert!(
         fell.stderr.contains("is unreachable")
-            && fell.stderr.contains(&format!("the registry copy {gun}:{TRUST_TAG}")),
+            && fell
+                .stderr
+                .contains(&format!("the registry copy {gun}:{TRUST_TAG}")),
         "{fell:?}"
     );
 
@@ -219,13 +224,18 @@ fn promoted_images_keep_their_trust() {
     v.run(&["promote", &image, &format!("{prod}:latest")])
         .fails(1, &["is not the source tag v1", "signed for nothing"]);
 
-    let out = v.run(&["--output", "json", "promote", &image, &prod]).json();
+    let out = v
+        .run(&["--output", "json", "promote", &image, &prod])
+        .json();
     assert_eq!(out["digest"], signed);
     assert_eq!(out["destination"], format!("{prod}:v1@{signed}"));
     assert_eq!(out["trust"]["pushed"], true);
     assert_eq!(out["trust_from"], gun);
     // The index and every platform's manifest, byte-identical at B.
-    assert_eq!(b.manifest_digest("prod/app", "v1").as_deref(), Some(signed.as_str()));
+    assert_eq!(
+        b.manifest_digest("prod/app", "v1").as_deref(),
+        Some(signed.as_str())
+    );
     for p in layout.platforms() {
         assert_eq!(
             b.manifest_digest("prod/app", &p.digest).as_deref(),
@@ -236,7 +246,8 @@ fn promoted_images_keep_their_trust() {
     }
     let pin = out["pin"].as_str().unwrap();
     assert!(
-        pin.contains(&format!("gun = \"{prod}\"")) && pin.contains(&format!("trust_from = \"{gun}\"")),
+        pin.contains(&format!("gun = \"{prod}\""))
+            && pin.contains(&format!("trust_from = \"{gun}\"")),
         "{pin}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -245,7 +256,15 @@ fn promoted_images_keep_their_trust() {
     let pins = pins.to_str().unwrap();
     // With the pin mapped, promote no longer prints it.
     let again = v
-        .run(&["--trust-pins", pins, "--output", "json", "promote", &image, &prod])
+        .run(&[
+            "--trust-pins",
+            pins,
+            "--output",
+            "json",
+            "promote",
+            &image,
+            &prod,
+        ])
         .json();
     assert!(again["pin"].is_null(), "{again}");
     assert_eq!(again["trust"]["pushed"], false);
@@ -253,7 +272,11 @@ fn promoted_images_keep_their_trust() {
     // skopeo copies the image and its trust tag the same way (from A, mirrored there).
     v.run(&["mirror", &gun]).ok();
     let copy = format!("{}/copy/app", b.host());
-    let o = skopeo_copy(&["--all", "--preserve-digests"], &image, &format!("{copy}:v1"));
+    let o = skopeo_copy(
+        &["--all", "--preserve-digests"],
+        &image,
+        &format!("{copy}:v1"),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = skopeo_copy(
         &["--preserve-digests"],
@@ -272,7 +295,14 @@ fn promoted_images_keep_their_trust() {
     // No server: verified at B with the pin, from B alone.
     let consumer = v.elsewhere();
     let promoted = format!("{prod}:v1");
-    let out = consumer.run(&["--trust-pins", pins, "--source", "registry", "verify", &promoted]);
+    let out = consumer.run(&[
+        "--trust-pins",
+        pins,
+        "--source",
+        "registry",
+        "verify",
+        &promoted,
+    ]);
     assert_eq!(out.ok().trim(), format!("{prod}@{signed}"));
     let out = consumer.run(&[
         "--trust-pins",
@@ -313,13 +343,14 @@ fn attacks_through_the_registry_are_refused() {
     let new_bytes = artifact(&registry, "app", &new_digest);
     // The newer artifact names the one it replaced.
     let parsed = TrustManifest::parse(&new_bytes).unwrap();
-    assert_eq!(parsed.previous().map(Digest::as_str), old["digest"].as_str());
+    assert_eq!(
+        parsed.previous().map(Digest::as_str),
+        old["digest"].as_str()
+    );
 
     let consumer = v.elsewhere();
     let v2 = format!("{gun}:v2");
-    consumer
-        .run(&["--source", "registry", "verify", &v2])
-        .ok();
+    consumer.run(&["--source", "registry", "verify", &v2]).ok();
 
     // Rollback: the tag moved back to the older artifact. This consumer's cache (per
     // repository, kept across runs) holds the newer state: refused.
@@ -374,11 +405,8 @@ fn attacks_through_the_registry_are_refused() {
 
     // Back to the current artifact: verified; years later the copy has expired.
     retag_trust(&registry, "app", &new_bytes);
-    consumer
-        .run(&["--source", "registry", "verify", &v2])
-        .ok();
-    run_at(&consumer, "+400d", &["--source", "registry", "verify", &v2])
-        .fails(3, &["expired"]);
+    consumer.run(&["--source", "registry", "verify", &v2]).ok();
+    run_at(&consumer, "+400d", &["--source", "registry", "verify", &v2]).fails(3, &["expired"]);
 }
 
 #[test]

@@ -237,7 +237,12 @@ fn copy_blobs(
 ) -> anyhow::Result<()> {
     for blob in refs.blobs.iter().filter(|b| !b.external) {
         if from.registry == to.registry
-            && registries.mount_blob(&to.registry, &to.repository, &blob.digest, &from.repository)?
+            && registries.mount_blob(
+                &to.registry,
+                &to.repository,
+                &blob.digest,
+                &from.repository,
+            )?
         {
             copied.mounted += 1;
             continue;
@@ -246,7 +251,8 @@ fn copy_blobs(
             copied.present += 1;
             continue;
         }
-        let bytes = registries.get_blob(&from.registry, &from.repository, &blob.digest, blob.size)?;
+        let bytes =
+            registries.get_blob(&from.registry, &from.repository, &blob.digest, blob.size)?;
         registries.push_blob(&to.registry, &to.repository, &blob.digest, &bytes)?;
         copied.pushed += 1;
     }

@@ -176,9 +176,7 @@ fn decide(ctx: &Context, args: &Args) -> anyhow::Result<Verdict> {
             role_paths,
             registry_signed,
             ..
-        } if !args.no_registry => {
-            check_registry(ctx, &image, pinned, role_paths, registry_signed)?
-        }
+        } if !args.no_registry => check_registry(ctx, &image, pinned, role_paths, registry_signed)?,
         v => v,
     };
     Ok(verdict)
