@@ -231,6 +231,10 @@ fn promoted_images_keep_their_trust() {
     assert_eq!(out["destination"], format!("{prod}:v1@{signed}"));
     assert_eq!(out["trust"]["pushed"], true);
     assert_eq!(out["trust_from"], gun);
+    // Another registry: every config and layer streamed across; the index and two images.
+    assert!(out["blobs"]["pushed"].as_u64().unwrap() >= 2, "{out}");
+    assert_eq!(out["blobs"]["mounted"], 0);
+    assert_eq!(out["manifests"], 3);
     // The index and every platform's manifest, byte-identical at B.
     assert_eq!(
         b.manifest_digest("prod/app", "v1").as_deref(),
@@ -268,6 +272,19 @@ fn promoted_images_keep_their_trust() {
         .json();
     assert!(again["pin"].is_null(), "{again}");
     assert_eq!(again["trust"]["pushed"], false);
+    assert_eq!(again["blobs"]["pushed"], 0);
+    assert_eq!(again["blobs"]["present"], out["blobs"]["pushed"]);
+    // Within one registry the blobs are mounted, not copied.
+    let stage = format!("{}/stage/app", a.host());
+    let staged = v
+        .run(&["--output", "json", "promote", &image, &stage])
+        .json();
+    assert_eq!(staged["blobs"]["pushed"], 0);
+    assert_eq!(staged["blobs"]["mounted"], out["blobs"]["pushed"]);
+    assert_eq!(
+        a.manifest_digest("stage/app", "v1").as_deref(),
+        Some(signed.as_str())
+    );
 
     // skopeo copies the image and its trust tag the same way (from A, mirrored there).
     v.run(&["mirror", &gun]).ok();

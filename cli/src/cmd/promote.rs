@@ -6,8 +6,8 @@
 //!    an image that is not trusted is never copied.
 //! 2. The signed manifest is copied by digest, with every platform: an index's child
 //!    manifests (pushed by digest), each manifest's config and layers (mounted from SRC's
-//!    repository on the same registry, else read at most their announced size and pushed,
-//!    the destination checking the digest), then the top manifest under DST's tag,
+//!    repository on the same registry, else streamed from SRC's registry into DST's, at most
+//!    their announced size, the destination checking the digest), then the top manifest under DST's tag,
 //!    byte-identical (so DST serves the same digest that was signed). Foreign layers stay
 //!    where their URLs say.
 //! 3. The verified trust of SRC's repository is pushed to DST's repository, as `vouch
@@ -20,7 +20,7 @@
 //! would be signed for nothing); DST may leave the tag out.
 //!
 //! What it is not: a general image copier (no format conversion, no nested indexes, no
-//! resumable uploads); a layer is held in memory while it is copied between registries.
+//! resumable uploads).
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
@@ -227,7 +227,8 @@ fn copy_image(
 }
 
 /// Copies the config and layers `refs` lists from `from` to `to`: mounted on the same
-/// registry, else read (at most the size the manifest gives) and pushed.
+/// registry, else streamed from one to the other (at most the size the manifest gives, the
+/// destination checking the digest).
 fn copy_blobs(
     registries: &mut Registries,
     from: &Location,
@@ -247,13 +248,18 @@ fn copy_blobs(
             copied.mounted += 1;
             continue;
         }
-        if registries.blob_exists(&to.registry, &to.repository, &blob.digest)? {
+        let pushed = registries.copy_blob(
+            &from.registry,
+            &from.repository,
+            &blob.digest,
+            blob.size,
+            &to.registry,
+            &to.repository,
+        )?;
+        if !pushed {
             copied.present += 1;
             continue;
         }
-        let bytes =
-            registries.get_blob(&from.registry, &from.repository, &blob.digest, blob.size)?;
-        registries.push_blob(&to.registry, &to.repository, &blob.digest, &bytes)?;
         copied.pushed += 1;
     }
     Ok(())
