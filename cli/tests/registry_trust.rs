@@ -155,6 +155,10 @@ fn mirrored_trust_verifies_from_the_registry_alone() {
     let again = v.run(&["--output", "json", "mirror", &gun]).json();
     assert_eq!(again["pushed"], false);
     assert_eq!(again["digest"], digest.as_str());
+    assert_eq!(
+        v.run(&["mirror", &gun]).ok().trim(),
+        format!("unchanged {gun}:{TRUST_TAG}@{digest} (5 files)")
+    );
 
     // --to another repository, read back with --server oci://.
     let elsewhere = format!("{}/mirrors/app", registry.host());

@@ -129,7 +129,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         })),
         Format::Text => {
             let mut out = format!(
-                "promoted {pinned} to {promoted} ({} manifests; blobs: {} mounted, {} pushed, {} present)\ntrust of {}: {}",
+                "promoted {pinned} to {promoted} (manifests: {}; blobs: {} mounted, {} pushed, {} present)\ntrust of {}: {}",
                 copied.manifests,
                 copied.mounted,
                 copied.pushed,
