@@ -157,9 +157,12 @@ fn pin_needed(ctx: &Context, dst: &Gun, source: &Gun) -> anyhow::Result<Option<S
             }
         }
     }
-    Ok(Some(format!(
-        "[[pin]]\ngun = \"{dst}\"\ntrust_from = \"{source}\"\n"
-    )))
+    Ok(Some(pin_text(dst, source)))
+}
+
+/// The `[[pin]]` mapping `dst` to `source`, in the pin file's format.
+fn pin_text(dst: &Gun, source: &Gun) -> String {
+    format!("[[pin]]\ngun = \"{dst}\"\ntrust_from = \"{source}\"\n")
 }
 
 /// Copies the manifest `digest` of `from` (an image or an index, with every child) to
@@ -271,16 +274,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pin_maps_the_copy_to_the_source() {
+    fn the_printed_pin_maps_the_copy_to_the_source() {
         let dst = Gun::new("prod.example.com/app").unwrap();
         let src = Gun::new("build.example.com/team/app").unwrap();
-        let pin = format!("[[pin]]\ngun = \"{dst}\"\ntrust_from = \"{src}\"\n");
-        let pins: vouch_verifier::pins::TrustPins = {
-            let dir = tempfile::tempdir().unwrap();
-            let f = dir.path().join("pins.toml");
-            std::fs::write(&f, &pin).unwrap();
-            vouch_verifier::pins::TrustPins::load(&f).unwrap()
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pins.toml");
+        std::fs::write(&f, pin_text(&dst, &src)).unwrap();
+        let pins = vouch_verifier::pins::TrustPins::load(&f).unwrap();
         assert_eq!(pins.trust_source(&dst).unwrap().unwrap().source, src);
+        assert_eq!(pins.trust_source(&src).unwrap(), None);
     }
 }

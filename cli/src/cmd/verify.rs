@@ -15,6 +15,12 @@
 //! a tag pushed again after it was signed points at a digest nobody signed, and a deploy
 //! by tag would pull that. Such an image is not trusted (exit 3).
 //!
+//! Where vouch's trust data is read from is `--source` ([`crate::source`]): the server, the
+//! registry copy beside the images, or the server with the registry copy while it is
+//! unreachable. A `trust_from` pin makes a promoted copy's image answered by the repository
+//! it was signed in ([`rebased`]), under the copy's own name; the registry check asks the
+//! copy's registry.
+//!
 //! With `--notary URL` (the migration window off Notary v1) the trust data is the image's
 //! Notary collection on that notary server instead, verified in the notary dialect
 //! ([`vouch_verifier::notary`]) from the root the notary client trusts (or `--notary-root`),
@@ -157,7 +163,7 @@ fn decide(ctx: &Context, args: &Args) -> anyhow::Result<Verdict> {
             // A check that failed (or a pin it disagrees with) says more than a missing
             // root.json, which a rolled-back or emptied server would also answer.
             Err(e)
-                if ctx.source == SourceKind::Server
+                if ctx.source != SourceKind::Registry
                     && repo::not_trusted_reason(&gun, &e).is_none()
                     && has_no_trust_data(ctx, &gun) =>
             {
