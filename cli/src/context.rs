@@ -1,6 +1,7 @@
 //! Global options, parsed by clap and validated into a [`Context`] every command reads.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -8,11 +9,14 @@ use vouch_verifier::transport::is_loopback_url;
 use zeroize::Zeroizing;
 
 use crate::output::Format;
+use crate::registry::{Registries, RegistryArgs};
+use crate::source::{Location, SourceKind};
 
 /// Options every command accepts.
 #[derive(clap::Args, Debug)]
 pub struct GlobalArgs {
-    /// URL of the vouch server.
+    /// URL of the vouch server; or oci://REGISTRY/REPO to read a repository's trust from
+    /// the registry copy at that location (`vouch mirror --to`).
     #[arg(
         long,
         env = "VOUCH_SERVER",
@@ -49,6 +53,20 @@ pub struct GlobalArgs {
         value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub timeout: u64,
+    /// Where read-only commands read trust from: server, registry (the copy kept beside
+    /// the images, `vouch mirror`), or server,registry (the registry copy while the server
+    /// is unreachable).
+    #[arg(
+        long,
+        env = "VOUCH_SOURCE",
+        global = true,
+        value_name = "SOURCE",
+        default_value = "server",
+        value_parser = SourceKind::parse
+    )]
+    pub source: SourceKind,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// The default of `--timeout`, in seconds.
@@ -72,6 +90,14 @@ pub struct Context {
     pub output: Format,
     /// How long to wait for the server (`--timeout`).
     pub timeout: Duration,
+    /// Where read-only commands read trust from.
+    pub source: SourceKind,
+    /// The registry copy `--server oci://REGISTRY/REPO` names, if it does.
+    pub oci_location: Option<Location>,
+    /// The registry options.
+    pub registry: RegistryArgs,
+    /// The one registry client of this run, made when first needed.
+    registries: Mutex<Option<Arc<Mutex<Registries>>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -89,15 +115,26 @@ impl Context {
     /// Validates `args`.
     pub fn from_args(args: GlobalArgs) -> anyhow::Result<Self> {
         let server = args.server.trim_end_matches('/').to_owned();
-        if !server.contains("://") {
+        let (source, oci_location) = match server.strip_prefix("oci://") {
+            Some(at) => (
+                SourceKind::Registry,
+                Some(Location::parse(at, "--server oci://")?),
+            ),
+            None => (args.source, None),
+        };
+        if oci_location.is_some() {
+            // A registry copy: no vouch server is asked.
+        } else if !server.contains("://") {
             bail!(
                 "invalid --server URL {server:?}: it has no scheme; add https:// (--server https://{server})"
             );
         }
         let url = reqwest::Url::parse(&server)
             .with_context(|| format!("invalid --server URL {server:?}"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            bail!("invalid --server URL {server:?}: expected http://HOST[:PORT] or https://HOST[:PORT]");
+        if oci_location.is_none()
+            && (!matches!(url.scheme(), "http" | "https") || url.host_str().is_none())
+        {
+            bail!("invalid --server URL {server:?}: expected http://HOST[:PORT], https://HOST[:PORT] or oci://REGISTRY/REPO");
         }
         let token = match &args.token_file {
             Some(path) => {
@@ -136,7 +173,27 @@ impl Context {
             trust_pins: args.trust_pins.filter(|p| !p.as_os_str().is_empty()),
             output: args.output,
             timeout: Duration::from_secs(args.timeout),
+            source,
+            oci_location,
+            registry: args.registry,
+            registries: Mutex::new(None),
         })
+    }
+
+    /// The registry client of this run (`--insecure-registry`, `--registry-username` with
+    /// the password read from stdin once, else the docker config), shared by everything
+    /// that reads or writes registries.
+    pub fn registries(&self) -> anyhow::Result<Arc<Mutex<Registries>>> {
+        let mut made = self
+            .registries
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the registry client failed earlier"))?;
+        if let Some(r) = made.as_ref() {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(Mutex::new(crate::registry::open(&self.registry)?));
+        *made = Some(r.clone());
+        Ok(r)
     }
 
     /// Where trusted metadata of each repository is cached.
@@ -159,6 +216,8 @@ mod tests {
             trust_pins: None,
             output: Format::Text,
             timeout: 7,
+            source: SourceKind::Server,
+            registry: RegistryArgs::default(),
         }
     }
 

@@ -17,6 +17,8 @@
 //! - [`progress`] draws a progress line on a terminal for commands over many images.
 //! - [`repo`] ties the server to `vouch-verifier`'s updater and its trusted-metadata cache,
 //!   and publishes changes with retry on conflict.
+//! - [`source`] says where read-only commands read trust from (`--source`: the server, the
+//!   registry copy beside the images, or both) and follows `trust_from` pins.
 //! - [`trust`] keeps where trust in each repository starts (its pin) and checks every
 //!   source against it.
 //! - [`failure`] maps errors to exit codes.
@@ -50,6 +52,7 @@ mod progress;
 mod registry;
 mod remote;
 mod repo;
+mod source;
 mod trust;
 mod usage;
 
@@ -109,6 +112,18 @@ enum Command {
                       vouch verify registry.example.com/org/app:v1 --no-registry --bundle app.bundle.json\n  \
                       vouch verify docker.io/org/app:v1 --notary https://notary.docker.io")]
     Verify(cmd::verify::Args),
+    /// Push a repository's verified trust to its registry (or --to another), beside the
+    /// images, for consumers that verify from the registry alone.
+    #[command(after_help = "Examples:\n  \
+                      vouch mirror registry.example.com/org/app\n  \
+                      vouch mirror registry.example.com/org/app --to mirror.example.com/org/app")]
+    Mirror(cmd::mirror::Args),
+    /// Verify an image, copy it (every platform) to another repository or registry, and push
+    /// its trust beside it.
+    #[command(
+        after_help = "Example: vouch promote build.example.com/team/app:v1 prod.example.com/app"
+    )]
+    Promote(cmd::promote::Args),
     /// Show versions, keys and expiry dates of a repository's roles.
     #[command(after_help = "Example: vouch status registry.example.com/org/app")]
     Status(cmd::status::Args),
@@ -187,6 +202,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lookup(a) => cmd::lookup::run(&ctx, a),
         Command::Verify(a) => cmd::verify::run(&ctx, a),
         Command::Inspect(a) => cmd::inspect::run(&ctx, a),
+        Command::Mirror(a) => cmd::mirror::run(&ctx, a),
+        Command::Promote(a) => cmd::promote::run(&ctx, a),
         Command::Status(a) => cmd::status::run(&ctx, a),
         Command::Delegation(c) => cmd::delegation::run(&ctx, c),
         Command::Renew(a) => cmd::renew::run(&ctx, a),

@@ -11,9 +11,10 @@
 //!   state after a collection verified, so a notary server that rolls back (or freezes) is
 //!   caught on the next run of either command.
 //! - [`server_transport`]: an HTTP transport to a notary server's `/v2/<gun>/_trust/tuf/`,
-//!   with the bearer token the registry token flow grants ([`Registries::notary_token`]),
-//!   and [`NotaryServer::fetch_hint`] says what to do when a fetch through it was refused
-//!   for want of credentials.
+//!   with the bearer token the registry token flow grants
+//!   ([`Registries::notary_token`](vouch_verifier::registry::Registries::notary_token)), and
+//!   [`NotaryServer::fetch_hint`] says what to do when a fetch through it was refused for
+//!   want of credentials.
 //!
 //! What it is not: the checks. Verifying the dialect is `vouch_verifier::notary`'s.
 

@@ -18,19 +18,25 @@ use vouch_verifier::registry::{
 };
 use zeroize::Zeroizing;
 
-/// Registry options of `vouch sign` and `vouch verify`.
+/// Registry options of every command that reads or writes registries (`sign`, `verify`,
+/// `mirror`, `promote`, and any read of trust with `--source registry`).
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct RegistryArgs {
     /// Reach this registry (HOST or HOST:PORT) over plain HTTP; registries on loopback
     /// addresses always are. Repeat for several.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", global = true)]
     pub insecure_registry: Vec<String>,
     /// User name for the registry, with the password on stdin (--registry-password-stdin);
     /// else credentials come from ~/.docker/config.json.
-    #[arg(long, value_name = "USER", requires = "registry_password_stdin")]
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "registry_password_stdin",
+        global = true
+    )]
     pub registry_username: Option<String>,
     /// Read the registry password (or token) from stdin, for --registry-username.
-    #[arg(long, requires = "registry_username")]
+    #[arg(long, requires = "registry_username", global = true)]
     pub registry_password_stdin: bool,
 }
 

@@ -32,6 +32,7 @@
 //! the server serves as published is ever trusted and cached here: a proposal's is not.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -53,6 +54,7 @@ use crate::keystore::Keystore;
 use crate::output;
 use crate::passphrase;
 use crate::remote::{PublishError, Remote};
+use crate::source::{Reading, TrustTransport};
 use crate::trust;
 
 /// Lifetimes of the metadata the CLI signs (as Notary's defaults).
@@ -83,7 +85,12 @@ pub fn now() -> Timestamp {
 pub struct Opened<M: Mode> {
     gun: Gun,
     remote: Remote,
-    updater: Updater<Remote>,
+    /// Where trust is read from (the server, or for a [`Repo`] the registry copy too),
+    /// shared with the updater.
+    source: Source,
+    /// The source, named for messages.
+    source_name: String,
+    updater: Updater<Source>,
     /// Where the trusted set of the last refresh is, as the mode keeps it.
     mode: M,
     /// Whether updates are published or proposed.
@@ -129,10 +136,13 @@ pub type EditingRepo = Opened<Editing>;
 /// How a repository was opened: which refresh it runs and where it keeps the trusted set.
 /// Implemented by [`Enforcing`] and [`Editing`] only.
 pub trait Mode: Default + sealed::Sealed {
+    /// Whether this mode reads registry copies (`--source`); an owner's writes start from
+    /// the server's state only.
+    const READS_COPIES: bool;
     /// Runs the update of `updater`, keeping its trusted set as this mode does.
-    fn refresh(&mut self, updater: &mut Updater<Remote>) -> Result<(), VerifyError>;
+    fn refresh(&mut self, updater: &mut Updater<Source>) -> Result<(), VerifyError>;
     /// The trusted set of the last successful refresh.
-    fn trusted<'a>(&'a self, updater: &'a Updater<Remote>) -> Option<&'a TrustedSet>;
+    fn trusted<'a>(&'a self, updater: &'a Updater<Source>) -> Option<&'a TrustedSet>;
 }
 
 mod sealed {
@@ -148,11 +158,13 @@ mod sealed {
 pub struct Enforcing;
 
 impl Mode for Enforcing {
-    fn refresh(&mut self, updater: &mut Updater<Remote>) -> Result<(), VerifyError> {
+    const READS_COPIES: bool = true;
+
+    fn refresh(&mut self, updater: &mut Updater<Source>) -> Result<(), VerifyError> {
         updater.refresh()
     }
 
-    fn trusted<'a>(&'a self, updater: &'a Updater<Remote>) -> Option<&'a TrustedSet> {
+    fn trusted<'a>(&'a self, updater: &'a Updater<Source>) -> Option<&'a TrustedSet> {
         updater.trusted()
     }
 }
@@ -167,16 +179,21 @@ pub struct Editing {
 }
 
 impl Mode for Editing {
-    fn refresh(&mut self, updater: &mut Updater<Remote>) -> Result<(), VerifyError> {
+    const READS_COPIES: bool = false;
+
+    fn refresh(&mut self, updater: &mut Updater<Source>) -> Result<(), VerifyError> {
         self.set = None;
         self.set = Some(updater.refresh_for_editing()?);
         Ok(())
     }
 
-    fn trusted<'a>(&'a self, _updater: &'a Updater<Remote>) -> Option<&'a TrustedSet> {
+    fn trusted<'a>(&'a self, _updater: &'a Updater<Source>) -> Option<&'a TrustedSet> {
         self.set.as_ref()
     }
 }
+
+/// The transport a repository is read through.
+pub type Source = Arc<TrustTransport>;
 
 /// A change to one targets role: the role, and what to do to its metadata.
 pub type RoleChange<'a> = (RoleName, &'a dyn Fn(&mut Targets) -> anyhow::Result<()>);
@@ -202,19 +219,46 @@ impl<M: Mode> Opened<M> {
     /// Opens `gun`, establishing trust in its root if this trust directory has none yet
     /// (or checking the pin against `--trust-root` and the pin file), and refreshes its
     /// metadata as the mode does.
+    ///
+    /// A [`Repo`] reads where `--source` says, and follows a `trust_from` pin: `gun` may
+    /// be a promoted copy's repository, and the repository opened is then the one the pin
+    /// maps it to ([`Reading`]). An [`EditingRepo`] reads the server only.
     fn open_in_mode(ctx: &Context, gun: &Gun) -> anyhow::Result<Self> {
+        let (gun, source) = if M::READS_COPIES {
+            let reading = Reading::of(ctx, gun)?;
+            let source = TrustTransport::open(ctx, &reading)?;
+            (reading.gun, source)
+        } else {
+            if let Some(at) = &ctx.oci_location {
+                bail!("--server oci://{at} is a registry copy, read-only: changes go to a vouch server (--server https://…)");
+            }
+            (gun.clone(), TrustTransport::Server(Remote::new(ctx, gun)?))
+        };
+        let gun = &gun;
         let remote = Remote::new(ctx, gun)?;
-        let store = trust::ensure(ctx, gun, &remote, &ctx.server)?;
-        let updater = Updater::new(store, remote.clone()).with_gun(gun.clone());
+        let source = Arc::new(source);
+        let source_name = source.describe();
+        let store = trust::ensure(ctx, gun, &source, &source_name)?;
+        let updater = Updater::new(store, source.clone()).with_gun(gun.clone());
         let mut repo = Opened {
             gun: gun.clone(),
             remote,
+            source,
+            source_name,
             updater,
             mode: M::default(),
             submit: Submit::Publish,
         };
         repo.refresh()?;
+        if let Some(said) = repo.source.fell_back() {
+            output::warn(&said);
+        }
         Ok(repo)
+    }
+
+    /// Where trust was read from, named as messages name it.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
     }
 
     /// Runs the TUF update against the server, enforcing expiry or not as the repository was
@@ -226,7 +270,7 @@ impl<M: Mode> Opened<M> {
 
     /// Turns a verifier error into a message for this repository.
     pub fn verify_error(&self, e: VerifyError) -> anyhow::Error {
-        verify_error(self.remote.server(), &self.gun, self.updater.store(), e)
+        verify_error(&self.source_name, &self.gun, self.updater.store(), e)
     }
 
     /// The repository.
@@ -275,9 +319,9 @@ impl<M: Mode> Opened<M> {
                     .targets_request(&child)
                     .map_err(|e| anyhow!(e).context(format!("{child} of {}", self.gun)))?;
                 let bytes = self
-                    .remote
+                    .source
                     .fetch(&req.file_name, req.max_len)
-                    .map_err(|e| transport_error(self.remote.server(), e))?;
+                    .map_err(|e| transport_error(&self.source_name, e))?;
                 set.update_delegated(&child, &parent, &bytes).map_err(|e| {
                     anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
                 })?;
@@ -308,9 +352,9 @@ impl<M: Mode> Opened<M> {
                 .targets_request(role)
                 .map_err(|e| anyhow!(e).context(format!("{role} of {}", self.gun)))?;
             let bytes = self
-                .remote
+                .source
                 .fetch(&req.file_name, req.max_len)
-                .map_err(|e| transport_error(self.remote.server(), e))?;
+                .map_err(|e| transport_error(&self.source_name, e))?;
             set.update_delegated(role, &targets, &bytes).map_err(|e| {
                 anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
             })?;
@@ -389,9 +433,9 @@ impl Repo {
         for v in 1..current {
             let name = format!("{v}.root.json");
             let bytes = self
-                .remote
+                .source
                 .fetch(&name, cap)
-                .map_err(|e| transport_error(self.remote.server(), e))?;
+                .map_err(|e| transport_error(&self.source_name, e))?;
             files.insert(name, bytes);
         }
         files.insert(format!("{current}.root.json"), set.root().bytes().to_vec());
@@ -424,7 +468,7 @@ impl Repo {
 
     /// The updater, refreshed with expiry enforced: its answers ([`Updater::vouch`],
     /// [`Updater::lookup`]) are the ones consumers act on.
-    pub fn updater(&mut self) -> &mut Updater<Remote> {
+    pub fn updater(&mut self) -> &mut Updater<Source> {
         &mut self.updater
     }
 }

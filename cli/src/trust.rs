@@ -207,7 +207,7 @@ pub fn ensure<T: Transport>(
         Ok(root) => root,
         Err(VerifyError::Transport(e)) if e.is_not_found() => {
             return Err(anyhow!(
-                "{gun} has no trust data on {source_name}: run `vouch init {gun}` first (or check the GUN and --server)"
+                "{gun} has no trust data on {source_name}: run `vouch init {gun}` first, and `vouch mirror {gun}` for a registry copy (or check the GUN, --server and --source)"
             ))
         }
         Err(VerifyError::Transport(e)) => {

@@ -38,7 +38,7 @@ use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
 use crate::progress::Progress;
-use crate::registry::{Registries, RegistryArgs};
+use crate::registry::Registries;
 use crate::repo::{self, EditingRepo, Published, RoleChange};
 
 /// `vouch sign`
@@ -77,8 +77,6 @@ pub struct Args {
     /// pending on the server until the other key holders run `vouch approve`.
     #[arg(long)]
     pub propose: bool,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 /// What is signed: a target name and its file entry.
@@ -220,10 +218,10 @@ pub fn change(
 
 /// Resolves every plan (asking registries as needed) into changes, grouped by GUN in the
 /// order the GUNs first appear.
-fn resolve(args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gun, Vec<Change>)>> {
+fn resolve(ctx: &Context, args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gun, Vec<Change>)>> {
     // Validate --custom before any network access.
     custom_value(None, args.custom.as_deref())?;
-    let mut registries: Option<Registries> = None;
+    let mut registries: Option<std::sync::Arc<std::sync::Mutex<Registries>>> = None;
     let mut progress = Progress::new("resolving", plans.len());
     let mut groups: Vec<(Gun, Vec<Change>)> = Vec::new();
     for plan in plans {
@@ -231,10 +229,13 @@ fn resolve(args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gun, Vec<Change>)
         let c = match &plan.source {
             Source::Given { digest, length } => change(args, plan, digest.clone(), *length, None)?,
             Source::Registry { reference } => {
-                let regs = match &mut registries {
-                    Some(r) => r,
-                    None => registries.insert(crate::registry::open(&args.registry)?),
+                let client = match &registries {
+                    Some(r) => r.clone(),
+                    None => registries.insert(ctx.registries()?).clone(),
                 };
+                let mut regs = client
+                    .lock()
+                    .map_err(|_| anyhow!("the registry client failed earlier"))?;
                 let m = regs.manifest(&plan.image, reference).map_err(|e| {
                     anyhow!(e).context(format!(
                         "cannot resolve {} from its registry (or pass --digest and --length)",
@@ -501,7 +502,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         Some(r) => Some(super::parse_role(Some(r))?),
         None => None,
     };
-    let groups = resolve(&args, &plans)?;
+    let groups = resolve(ctx, &args, &plans)?;
     let single = plans.len() == 1;
     let mut signed: Vec<serde_json::Value> = Vec::new();
     let mut done: Vec<String> = Vec::new();
@@ -569,7 +570,6 @@ mod tests {
             custom: Some(r#"{"sbom":"sha256:00"}"#.into()),
             role: None,
             propose: false,
-            registry: RegistryArgs::default(),
         }
     }
 

@@ -15,6 +15,12 @@
 //! a tag pushed again after it was signed points at a digest nobody signed, and a deploy
 //! by tag would pull that. Such an image is not trusted (exit 3).
 //!
+//! Where vouch's trust data is read from is `--source` ([`crate::source`]): the server, the
+//! registry copy beside the images, or the server with the registry copy while it is
+//! unreachable. A `trust_from` pin makes a promoted copy's image answered by the repository
+//! it was signed in ([`rebased`]), under the copy's own name; the registry check asks the
+//! copy's registry.
+//!
 //! With `--notary URL` (the migration window off Notary v1) the trust data is the image's
 //! Notary collection on that notary server instead, verified in the notary dialect
 //! ([`vouch_verifier::notary`]) from the root the notary client trusts (or `--notary-root`),
@@ -38,8 +44,9 @@ use vouch_verifier::{DelegationPath, Error as VerifyError, Updater};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{self, Format};
-use crate::registry::{RegistryArgs, RegistryError};
+use crate::registry::RegistryError;
 use crate::repo::{self, Repo};
+use crate::source::SourceKind;
 
 /// `vouch verify`
 ///
@@ -73,8 +80,6 @@ pub struct Args {
     /// tuf/<gun>/metadata/root.json is the root to trust [default: ~/.docker/trust].
     #[arg(long, value_name = "DIR", requires = "notary")]
     pub notary_trust_dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 /// The outcome of a verification.
@@ -95,6 +100,31 @@ enum Verdict {
 
 /// Runs `vouch verify`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let verdict = decide(ctx, &args)?;
+    report(ctx, &args, verdict)
+}
+
+/// What `vouch verify IMAGE` decides about `image` (against vouch's trust data, asking the
+/// registry, as the context says): `Ok(pinned)` when trusted, `Err(reason)` when not.
+/// Checks that cannot answer are the outer error.
+pub fn trusted(ctx: &Context, image: &str) -> anyhow::Result<Result<ImageRef, String>> {
+    let args = Args {
+        image: image.to_owned(),
+        no_registry: false,
+        bundle: None,
+        require_role: None,
+        notary: None,
+        notary_root: None,
+        notary_trust_dir: None,
+    };
+    Ok(match decide(ctx, &args)? {
+        Verdict::Trusted { pinned, .. } => Ok(pinned),
+        Verdict::NotTrusted(reason) => Err(reason),
+    })
+}
+
+/// The verdict on `args.image`.
+fn decide(ctx: &Context, args: &Args) -> anyhow::Result<Verdict> {
     let image = super::parse_image(&args.image)?;
     if let Some(r) = &args.require_role {
         required_path(r)?;
@@ -110,31 +140,38 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         None => Err(e),
     };
     let verdict = match (&args.notary, &args.bundle) {
-        (Some(server), _) => notary_verdict(ctx, &args, &image, server)?,
+        (Some(server), _) => notary_verdict(ctx, args, &image, server)?,
         (None, Some(path)) => match Repo::open_offline(ctx, &gun, path) {
-            Ok(mut updater) => judge(ctx, &args, &image, &mut updater, |e| {
+            Ok(mut updater) => judge(ctx, args, &image, &mut updater, |e| {
                 anyhow!(e).context(format!("trust data of {gun} in {}", path.display()))
             })?,
             Err(e) => refused(e)?,
         },
         (None, None) => match Repo::open(ctx, &gun) {
             Ok(mut repo) => {
-                let server = ctx.server.clone();
+                let source = repo.source_name().to_owned();
+                let trust_gun = repo.gun().clone();
                 let store = repo.updater().store().clone();
-                judge(ctx, &args, &image, repo.updater(), |e| {
-                    repo::verify_error(&server, &gun, &store, e)
-                })?
+                // A promoted copy (a `trust_from` pin) is asked about under the name it was
+                // signed with, and answered under its own.
+                let asked = rebased(&image, &trust_gun)?;
+                let verdict = judge(ctx, args, &asked, repo.updater(), |e| {
+                    repo::verify_error(&source, &trust_gun, &store, e)
+                })?;
+                renamed(verdict, &image)?
             }
             // A check that failed (or a pin it disagrees with) says more than a missing
             // root.json, which a rolled-back or emptied server would also answer.
             Err(e)
-                if repo::not_trusted_reason(&gun, &e).is_none() && has_no_trust_data(ctx, &gun) =>
+                if ctx.source != SourceKind::Registry
+                    && repo::not_trusted_reason(&gun, &e).is_none()
+                    && has_no_trust_data(ctx, &gun) =>
             {
                 let reason = format!(
                     "{gun} has no trust data on {}, so nothing in it is signed: create it with `vouch init {gun}` (or check the image name and --server)",
                     ctx.server
                 );
-                return report(ctx, &args, Verdict::NotTrusted(reason));
+                return Ok(Verdict::NotTrusted(reason));
             }
             Err(e) => refused(e)?,
         },
@@ -145,12 +182,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             role_paths,
             registry_signed,
             ..
-        } if !args.no_registry => {
-            check_registry(&args, &image, pinned, role_paths, registry_signed)?
-        }
+        } if !args.no_registry => check_registry(ctx, &image, pinned, role_paths, registry_signed)?,
         v => v,
     };
-    report(ctx, &args, verdict)
+    Ok(verdict)
 }
 
 /// True when the server answers that `gun` has no root at all (404): the repository was
@@ -165,7 +200,7 @@ fn has_no_trust_data(ctx: &Context, gun: &vouch_tuf::reference::Gun) -> bool {
 /// Asks the registry whether it serves the signed digest `signed` for the image's tag (or
 /// serves the signed digest at all, for a bare digest).
 fn check_registry(
-    args: &Args,
+    ctx: &Context,
     image: &ImageRef,
     pinned: ImageRef,
     role_paths: Vec<Vec<String>>,
@@ -177,8 +212,12 @@ fn check_registry(
         (None, None) => image.tag_or_latest().to_owned(),
     };
     let shown = format!("{}:{reference}", image.name());
-    let mut registries = crate::registry::open(&args.registry)?;
-    match registries.manifest(image, &reference) {
+    let client = ctx.registries()?;
+    let answer = client
+        .lock()
+        .map_err(|_| anyhow!("the registry client failed earlier"))?
+        .manifest(image, &reference);
+    match answer {
         Ok(m) if m.digest == signed => Ok(Verdict::Trusted {
             pinned,
             role_paths,
@@ -197,6 +236,46 @@ fn check_registry(
             "cannot check which digest the registry serves for {shown} (pass --no-registry to verify against the trust data only)"
         ))),
     }
+}
+
+/// `image` named in the repository `gun` (same tag and digest): how a promoted copy is
+/// asked about in the repository whose trust it has.
+pub fn rebased(image: &ImageRef, gun: &vouch_tuf::reference::Gun) -> anyhow::Result<ImageRef> {
+    if image.gun() == *gun {
+        return Ok(image.clone());
+    }
+    let mut name = gun.to_string();
+    if let Some(tag) = image.tag() {
+        name.push(':');
+        name.push_str(tag);
+    }
+    if let Some(d) = image.digest() {
+        name.push('@');
+        name.push_str(d.as_str());
+    }
+    super::parse_image(&name)
+}
+
+/// A verdict about a rebased image ([`rebased`]) said of `image`: pinned in its own
+/// repository.
+fn renamed(verdict: Verdict, image: &ImageRef) -> anyhow::Result<Verdict> {
+    Ok(match verdict {
+        Verdict::Trusted {
+            pinned,
+            role_paths,
+            registry_signed,
+            registry_digest,
+        } if pinned.gun() != image.gun() => {
+            let digest = pinned.digest().unwrap_or(&registry_signed);
+            Verdict::Trusted {
+                pinned: super::parse_image(&format!("{}@{digest}", image.name()))?,
+                role_paths,
+                registry_signed,
+                registry_digest,
+            }
+        }
+        v => v,
+    })
 }
 
 /// Prints the verdict; a verdict of not trusted is also an error with exit status 3.

@@ -14,7 +14,8 @@
 //!   that changes host).
 //! - Writes, for mirrors of trust data: [`Registries::blob_exists`],
 //!   [`Registries::push_blob`] (a monolithic upload, `POST` then `PUT <Location>?digest=`),
-//!   [`Registries::mount_blob`] (cross-repository mount), [`Registries::put_manifest`]. The
+//!   [`Registries::mount_blob`] (cross-repository mount), [`Registries::copy_blob`] (from
+//!   one registry to another, streamed), [`Registries::put_manifest`]. The
 //!   registry's answer is checked too: a manifest stored under another digest is refused.
 //! - Authentication follows the registry's `401` challenge with the token flow of
 //!   [`crate::registry_auth`]: `Bearer realm=…,service=…,scope=…` fetches a token (for
@@ -35,8 +36,8 @@
 //!   flow.
 //!
 //! What it is not: image pull or push tooling. It moves manifests and blobs whole, each
-//! under a cap the caller gives; it does not stream layers, resume uploads, or walk image
-//! indexes. Nothing it reads is trusted for being read: the signatures in the trust data
+//! under a cap the caller gives (only [`Registries::copy_blob`] streams, from one registry
+//! into another); it does not resume uploads or walk image indexes. Nothing it reads is trusted for being read: the signatures in the trust data
 //! are what make a digest trusted, the registry only stores bytes and says which digest a
 //! tag points to now.
 //!
@@ -94,6 +95,9 @@ pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
 pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
 /// Longest the body of an error answer may take to arrive; past it the detail is left out.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many seconds a [`Registries::copy_blob`] request may take per MiB copied, on top of
+/// the answer timeout (a floor of 1 MiB/s).
+pub const COPY_SECONDS_PER_MIB: u64 = 1;
 /// The media type of an uploaded blob.
 const OCTET_STREAM: &str = "application/octet-stream";
 
@@ -1038,6 +1042,114 @@ impl Registries {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
         Ok(())
+    }
+
+    /// Copies the blob `digest` of `from_repository` on `from_registry` into `repository`
+    /// on `registry`, unless it is there already (then `Ok(false)`), streaming it: the
+    /// source's answer is the body of the upload's `PUT ?digest=`, never held whole. At most
+    /// `size` bytes (the size the manifest gives) are read and announced, and the
+    /// destination checks the digest before it stores anything, so a source sending other
+    /// bytes, more or fewer, makes the copy fail. Each of the two requests may take
+    /// [`RegistryOptions`]' answer timeout plus [`COPY_SECONDS_PER_MIB`] a MiB.
+    ///
+    /// Mounting (same registry) is [`Registries::mount_blob`]; this is for the other case.
+    pub fn copy_blob(
+        &mut self,
+        from_registry: &str,
+        from_repository: &str,
+        digest: &Digest,
+        size: u64,
+        registry: &str,
+        repository: &str,
+    ) -> Result<bool, RegistryError> {
+        check_names(from_repository, None)?;
+        check_names(repository, None)?;
+        if self.blob_exists_for(registry, repository, digest, Access::Push)? {
+            return Ok(false);
+        }
+        // Asking whether the source has it obtains the grant to read it.
+        if !self.blob_exists_for(from_registry, from_repository, digest, Access::Pull)? {
+            return Err(RegistryError::BlobUnknown {
+                registry: from_registry.to_owned(),
+                repository: from_repository.to_owned(),
+                digest: digest.clone(),
+            });
+        }
+        let what = format!("copy of blob {digest} from {from_repository} to {repository}");
+        let mibs = u32::try_from(size.div_ceil(1 << 20)).unwrap_or(u32::MAX);
+        let timeout = self
+            .answer_timeout
+            .saturating_add(Duration::from_secs(COPY_SECONDS_PER_MIB).saturating_mul(mibs));
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(registry));
+        let resp = self.send(&Call {
+            method: Method::POST,
+            url: &start,
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: None,
+            authorize: true,
+        })?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.refusal(registry, repository, Access::Push, &what, resp));
+        }
+        let (session, same) = self.upload_location(registry, &start, &resp, &what)?;
+        let source_url = format!(
+            "{}/v2/{from_repository}/blobs/{digest}",
+            self.base_url(from_registry)
+        );
+        let unreachable = |registry: &str, url: &str, e: reqwest::Error, hint: String| {
+            RegistryError::Unreachable {
+                registry: registry.to_owned(),
+                url: url.to_owned(),
+                message: chain(&e),
+                hint,
+            }
+        };
+        let mut get = self.client.get(&source_url).timeout(timeout);
+        if let Some(a) = self.granted_for(from_registry, from_repository, Access::Pull) {
+            get = get.header(header::AUTHORIZATION, sensitive(from_registry, &a)?);
+        }
+        let source = get
+            .send()
+            .map_err(|e| unreachable(from_registry, &source_url, e, self.unreachable_hint()))?;
+        if !source.status().is_success() {
+            return Err(self.refusal(
+                from_registry,
+                from_repository,
+                Access::Pull,
+                &format!("blob {digest} of {from_repository}"),
+                source,
+            ));
+        }
+        if source.content_length().is_some_and(|n| n > size) {
+            return Err(RegistryError::TooLarge {
+                registry: from_registry.to_owned(),
+                what: format!("blob {digest} of {from_repository}"),
+                limit: size,
+            });
+        }
+        let url = upload_url(&session, digest);
+        let body = reqwest::blocking::Body::sized(source.take(size), size);
+        let mut put = self
+            .client
+            .put(url.as_str())
+            .timeout(timeout)
+            .header(header::CONTENT_TYPE, OCTET_STREAM)
+            .body(body);
+        if same {
+            if let Some(a) = self.granted_for(registry, repository, Access::Push) {
+                put = put.header(header::AUTHORIZATION, sensitive(registry, &a)?);
+            }
+        }
+        let resp = put
+            .send()
+            .map_err(|e| unreachable(registry, url.as_str(), e, self.unreachable_hint()))?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.refusal(registry, repository, Access::Push, &what, resp));
+        }
+        Ok(true)
     }
 
     /// The URL of the upload session `resp` started (at `start`), and whether it is on the
