@@ -43,7 +43,7 @@ flags=(--sanitizer "$sanitizer" --debug-assertions --target-dir "$target_dir")
 case "$target" in
     multipart | jwt | server_config | changefeed_query | events_start | proposal_body | repo_state) flags+=(--features server) ;;
     admission_review | policy) flags+=(--features admission) ;;
-    bundle | pins | token_challenge | registry_response | cache_file) flags+=(--features verifier) ;;
+    bundle | pins | token_challenge | registry_response | cache_file | docker_config) flags+=(--features verifier) ;;
 esac
 
 mkdir -p "work/$target" "artifacts/$target"

@@ -312,6 +312,116 @@ pub fn build_trust_artifact<'a>(
     })
 }
 
+impl TrustArtifact<'_> {
+    /// The bytes of file `name`, when the artifact holds it.
+    pub fn file_bytes(&self, name: &str) -> Option<&[u8]> {
+        let digest = self.files.get(name)?;
+        self.blobs
+            .iter()
+            .find(|b| &b.digest == digest)
+            .map(|b| b.bytes)
+    }
+}
+
+/// What a writer does with the trust tag of a repository, given what it holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushDecision {
+    /// Push the new artifact, naming `previous` (what the tag held) in it.
+    Push {
+        /// The artifact the new one replaces, if the tag held one.
+        previous: Option<Digest>,
+    },
+    /// The tag already holds exactly these files (this digest): nothing to push.
+    Unchanged(Digest),
+    /// The tag holds a newer state of the same repository (its timestamp version is higher):
+    /// pushing would roll the copy back, so nothing is pushed.
+    Older {
+        /// The timestamp version the tag holds.
+        current: u64,
+        /// The timestamp version that was to be pushed.
+        new: u64,
+    },
+    /// The tag holds something that is not this repository's trust artifact: an image, the
+    /// artifact of another repository, an artifact naming none. It is left alone.
+    Refuse(String),
+}
+
+/// The version of the `timestamp.json` bytes `bytes` (its `signed.version`), read without
+/// checking anything else: for a writer deciding not to go backwards, never for trust.
+fn timestamp_version(bytes: &[u8]) -> Option<u64> {
+    let v = json::parse(bytes).ok()?;
+    v.as_object()?
+        .get("signed")?
+        .as_object()?
+        .get("version")?
+        .as_u64()
+}
+
+/// Whether a writer (the server's mirror, `vouch mirror`, `vouch promote`) pushes `new`,
+/// the trust artifact of `gun`, over `current`, what the trust tag holds now (its manifest
+/// bytes and digest; `None` when the tag is absent). The one rule for every writer:
+///
+/// - nothing, or this repository's artifact with other files: push, naming it `previous`;
+/// - this repository's artifact with the same files: unchanged;
+/// - this repository's artifact holding a *newer* state of the same history (the same first
+///   root, and a higher timestamp version than `new`'s): older, nothing pushed — a slow
+///   writer (a replica that lost its lease, a `vouch mirror` reading a stale copy) never
+///   rolls the copy back. A repository created again (another first root) starts a new
+///   history and replaces it;
+/// - anything else (an image, another repository's artifact, one naming none): refused.
+///
+/// The versions are read from the files as they are, unsigned: this decides only what a
+/// writer does; readers check everything.
+pub fn decide_push(
+    gun: &Gun,
+    current: Option<(&[u8], &Digest)>,
+    new: &TrustArtifact<'_>,
+) -> PushDecision {
+    let Some((bytes, digest)) = current else {
+        return PushDecision::Push { previous: None };
+    };
+    let manifest = match TrustManifest::parse(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return PushDecision::Refuse(format!(
+                "the tag holds {digest}, which is not a vouch trust artifact ({e})"
+            ))
+        }
+    };
+    match manifest.gun() {
+        Some(g) if g == gun.as_str() => {}
+        Some(other) => {
+            return PushDecision::Refuse(format!(
+                "the tag holds {digest}, the trust artifact of another repository ({other})"
+            ))
+        }
+        None => {
+            return PushDecision::Refuse(format!(
+                "the tag holds {digest}, a trust artifact that names no repository"
+            ))
+        }
+    }
+    if manifest.same_files(&new.files) {
+        return PushDecision::Unchanged(digest.clone());
+    }
+    const FIRST_ROOT: &str = "1.root.json";
+    const TIMESTAMP: &str = "timestamp.json";
+    let same_history = manifest.file(FIRST_ROOT).map(|f| &f.digest) == new.files.get(FIRST_ROOT);
+    let held = manifest
+        .file(TIMESTAMP)
+        .and_then(|f| f.data.as_deref())
+        .and_then(timestamp_version);
+    let pushing = new.file_bytes(TIMESTAMP).and_then(timestamp_version);
+    if let (true, Some(current), Some(new)) = (same_history, held, pushing) {
+        if current > new {
+            return PushDecision::Older { current, new };
+        }
+    }
+    PushDecision::Push {
+        previous: Some(digest.clone()),
+    }
+}
+
 /// The file a trust artifact may hold under `name`: a metadata file in the spelling vouch
 /// writes, not an online key.
 fn trust_file_ref(name: &str) -> Result<FileRef, String> {

@@ -1,7 +1,8 @@
 //! Fuzzing entry points for what this crate reads from other parties: offline trust bundles
 //! (handed over for air-gapped clusters), trust-pin files, registries' and Notary servers'
-//! token challenges and token answers, their error bodies, and the trusted-metadata cache's
-//! files read back from disk.
+//! token challenges and token answers, their error bodies, docker configuration files
+//! (registry credentials: the user's, or a pull secret mounted for the admission webhook),
+//! and the trusted-metadata cache's files read back from disk.
 //!
 //! Each function takes arbitrary bytes and must return normally for every input. They are
 //! run by the cargo-fuzz targets of the repository's `fuzz/` project (long campaigns, outside
@@ -27,6 +28,7 @@ pub const TARGETS: &[vouch_tuf::fuzz::Target] = &[
     ("token_challenge", token_challenge),
     ("registry_response", registry_response),
     ("cache_file", cache_file),
+    ("docker_config", docker_config),
 ];
 
 /// Offline bundles ([`Bundle::from_bytes`], [`BundleTransport::from_bytes`]): a bundle that
@@ -283,5 +285,29 @@ mod tests {
             describe_error_body(b"plain\ttext\n\n  body"),
             ": plain text body"
         );
+    }
+}
+
+/// Docker configuration files ([`crate::registry::credentials_from_docker_config`]), asked
+/// for the credentials of a few registries (Docker Hub under its aliases, a host with a port,
+/// one named nowhere): what it finds has a user name that is not empty and holds no `:` (the
+/// separator of the `auth` field), from a document that parses as JSON.
+pub fn docker_config(data: &[u8]) {
+    for registry in [
+        "docker.io",
+        "registry.example.com",
+        "localhost:5000",
+        "nowhere.invalid",
+    ] {
+        if let Ok(Some(c)) = crate::registry::credentials_from_docker_config(data, registry) {
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(data).is_ok(),
+                "credentials from a document that is not JSON"
+            );
+            assert!(
+                !c.username().is_empty(),
+                "an empty user name for {registry}"
+            );
+        }
     }
 }

@@ -674,11 +674,16 @@ impl TrustPins {
         };
         let name = gun.canonical();
         let mapped = map.source_of(name.as_str()).unwrap_or_default();
-        let source = Gun::new(&mapped).map_err(|_| PinError::BadMapping {
-            gun: name.to_string(),
-            mapped_to: mapped.clone(),
-            origin: map.origin.clone(),
-        })?;
+        // Canonical, as every repository's trust is kept: `docker.io/nginx` from a prefix
+        // mapping is `docker.io/library/nginx`, one cache and one pin whatever the spelling.
+        let source =
+            Gun::new(&mapped)
+                .map(|g| g.canonical())
+                .map_err(|_| PinError::BadMapping {
+                    gun: name.to_string(),
+                    mapped_to: mapped.clone(),
+                    origin: map.origin.clone(),
+                })?;
         if let Some(again) = self.mapping_for(&source) {
             return Err(PinError::MappedTwice {
                 gun: name.to_string(),

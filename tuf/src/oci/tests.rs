@@ -422,3 +422,70 @@ fn embedded_data_must_be_the_blob() {
         }
     }
 }
+
+fn signed_version(version: u64) -> Vec<u8> {
+    format!(r#"{{"signatures":[],"signed":{{"_type":"timestamp","version":{version}}}}}"#)
+        .into_bytes()
+}
+
+/// An artifact of `gun` whose first root is `root` and timestamp version `ts`.
+fn state(root: &[u8], ts: u64, extra: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut f = BTreeMap::new();
+    f.insert("1.root.json".to_owned(), root.to_vec());
+    f.insert("timestamp.json".to_owned(), signed_version(ts));
+    f.insert("3.targets.json".to_owned(), extra.to_vec());
+    f
+}
+
+#[test]
+fn writers_push_replace_skip_or_refuse_by_one_rule() {
+    let g = gun();
+    let v5 = state(b"root", 5, b"t5");
+    let v6 = state(b"root", 6, b"t6");
+    let a5 = build_trust_artifact(&g, &v5, None).unwrap();
+    let a6 = build_trust_artifact(&g, &v6, None).unwrap();
+    // Nothing there: push.
+    assert_eq!(
+        decide_push(&g, None, &a5),
+        PushDecision::Push { previous: None }
+    );
+    // The older state there: replace it, chaining to it.
+    assert_eq!(
+        decide_push(&g, Some((&a5.manifest, &a5.digest)), &a6),
+        PushDecision::Push {
+            previous: Some(a5.digest.clone())
+        }
+    );
+    // The same files: unchanged.
+    assert_eq!(
+        decide_push(&g, Some((&a6.manifest, &a6.digest)), &a6),
+        PushDecision::Unchanged(a6.digest.clone())
+    );
+    // A newer state of the same history there: a slow writer does not roll it back.
+    assert_eq!(
+        decide_push(&g, Some((&a6.manifest, &a6.digest)), &a5),
+        PushDecision::Older { current: 6, new: 5 }
+    );
+    // A repository created again (another first root) starts over: it replaces the copy.
+    let again = state(b"another root", 1, b"t1");
+    let a1 = build_trust_artifact(&g, &again, None).unwrap();
+    assert_eq!(
+        decide_push(&g, Some((&a6.manifest, &a6.digest)), &a1),
+        PushDecision::Push {
+            previous: Some(a6.digest.clone())
+        }
+    );
+    // Another repository's artifact, or an image: left alone.
+    let other = Gun::new("registry.example.com/org/other").unwrap();
+    let theirs = build_trust_artifact(&other, &v6, None).unwrap();
+    assert!(matches!(
+        decide_push(&g, Some((&theirs.manifest, &theirs.digest)), &a6),
+        PushDecision::Refuse(why) if why.contains("another repository (registry.example.com/org/other)")
+    ));
+    let image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":2},"layers":[]}"#;
+    let d = Digest::sha256_of(image);
+    assert!(matches!(
+        decide_push(&g, Some((image, &d)), &a6),
+        PushDecision::Refuse(why) if why.contains("not a vouch trust artifact")
+    ));
+}

@@ -526,6 +526,24 @@ fn trust_from_maps_a_repository_or_a_prefix_to_its_source() {
         source("prod.example.com/apps/web/api").as_deref(),
         Some("build.example.com/team/web/api")
     );
+    // The source is canonical, however the prefix mapping spells it.
+    let hub = d
+        .load(
+            r#"
+            [[pin]]
+            gun = "prod.example.com/hub/**"
+            trust_from = "docker.io/**"
+            "#,
+        )
+        .unwrap();
+    assert_eq!(
+        hub.trust_source(&gun("prod.example.com/hub/nginx"))
+            .unwrap()
+            .unwrap()
+            .source
+            .as_str(),
+        "docker.io/library/nginx"
+    );
     // A more specific anchor wins over a mapping; a less specific one does not.
     assert_eq!(source("prod.example.com/apps/pinned"), None);
     assert_eq!(source("prod.example.com/other"), None);

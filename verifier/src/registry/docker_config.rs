@@ -37,7 +37,7 @@ pub enum DockerConfigError {
         /// The registry whose entry it is.
         registry: String,
     },
-    /// An `auth` value without a `:`.
+    /// An `auth` value that is not a user name, `:`, then the password.
     #[error("auths.{registry}.auth is not USER:PASSWORD")]
     NotUserPassword {
         /// The registry whose entry it is.
@@ -101,6 +101,7 @@ pub fn credentials_from_docker_config(
                 .map_err(|_| DockerConfigError::NotUtf8 { registry: named() })?;
             let (user, pass) = text
                 .split_once(':')
+                .filter(|(user, _)| !user.is_empty())
                 .ok_or_else(|| DockerConfigError::NotUserPassword { registry: named() })?;
             return Ok(Some(Credentials::new(
                 user.to_owned(),

@@ -308,6 +308,15 @@ fn docker_config_auths() {
         ),
         Err(DockerConfigError::NotUserPassword { .. })
     ));
+    // A password without a user name is no login either.
+    let no_user = Base64::encode_string(b":s3cret");
+    assert!(matches!(
+        credentials_from_docker_config(
+            format!(r#"{{"auths":{{"x.example":{{"auth":"{no_user}"}}}}}}"#).as_bytes(),
+            "x.example"
+        ),
+        Err(DockerConfigError::NotUserPassword { .. })
+    ));
     assert!(!format!("{c:?}").contains("pw"));
 }
 
