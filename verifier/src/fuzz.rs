@@ -232,6 +232,30 @@ pub fn cache_file(data: &[u8]) {
     let _ = set.update_targets(file);
 }
 
+/// Docker configuration files ([`crate::registry::credentials_from_docker_config`]), asked
+/// for the credentials of a few registries (Docker Hub under its aliases, a host with a port,
+/// one named nowhere): what it finds has a user name that is not empty and holds no `:` (the
+/// separator of the `auth` field), from a document that parses as JSON.
+pub fn docker_config(data: &[u8]) {
+    for registry in [
+        "docker.io",
+        "registry.example.com",
+        "localhost:5000",
+        "nowhere.invalid",
+    ] {
+        if let Ok(Some(c)) = crate::registry::credentials_from_docker_config(data, registry) {
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(data).is_ok(),
+                "credentials from a document that is not JSON"
+            );
+            assert!(
+                !c.username().is_empty(),
+                "an empty user name for {registry}"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -285,29 +309,5 @@ mod tests {
             describe_error_body(b"plain\ttext\n\n  body"),
             ": plain text body"
         );
-    }
-}
-
-/// Docker configuration files ([`crate::registry::credentials_from_docker_config`]), asked
-/// for the credentials of a few registries (Docker Hub under its aliases, a host with a port,
-/// one named nowhere): what it finds has a user name that is not empty and holds no `:` (the
-/// separator of the `auth` field), from a document that parses as JSON.
-pub fn docker_config(data: &[u8]) {
-    for registry in [
-        "docker.io",
-        "registry.example.com",
-        "localhost:5000",
-        "nowhere.invalid",
-    ] {
-        if let Ok(Some(c)) = crate::registry::credentials_from_docker_config(data, registry) {
-            assert!(
-                serde_json::from_slice::<serde_json::Value>(data).is_ok(),
-                "credentials from a document that is not JSON"
-            );
-            assert!(
-                !c.username().is_empty(),
-                "an empty user name for {registry}"
-            );
-        }
     }
 }
