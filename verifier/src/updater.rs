@@ -36,6 +36,7 @@ use std::time::Instant;
 use thiserror::Error;
 use vouch_tuf::json::Value;
 use vouch_tuf::metadata::TargetFile;
+use vouch_tuf::oci::TRUST_TAG;
 use vouch_tuf::reference::{Digest, DigestAlgorithm, Gun, ImageRef};
 use vouch_tuf::types::{RoleName, TopLevelRole};
 
@@ -567,7 +568,14 @@ impl<T: Transport> Updater<T> {
 
     /// What the repository signed for `tag`: the digest, length, custom data and the role
     /// path that signed it; `None` when no role that may sign the tag lists it.
+    ///
+    /// `_vouch.trust` ([`TRUST_TAG`]) is never an image: it is the tag a registry keeps the
+    /// repository's trust under, which vouch-server refuses to sign; a target of that name
+    /// (metadata from elsewhere, or stored before the rule) answers `None`.
     pub fn lookup(&mut self, tag: &str) -> Result<Option<ImageTarget>, Error> {
+        if tag == TRUST_TAG {
+            return Ok(None);
+        }
         if let Some(answer) = self.answers.get(tag) {
             return Ok(Some(answer.clone()));
         }
@@ -641,7 +649,8 @@ impl<T: Transport> Updater<T> {
         }
         let mut names = self.names_carrying(digest)?;
         let mut seen = HashSet::new();
-        names.retain(|n| seen.insert(n.clone()));
+        // The registry's trust tag never names an image (see `lookup`).
+        names.retain(|n| n != TRUST_TAG && seen.insert(n.clone()));
         let count = names.len();
         for (examined, name) in names.into_iter().enumerate() {
             // Bounded whatever the signers listed: a question that has not found what it
@@ -1045,6 +1054,24 @@ mod tests {
         again.refresh().unwrap();
         assert_eq!(again.lookup("latest").unwrap().unwrap().digest, f.latest);
         assert_eq!(std::fs::read(&root_file).unwrap(), good);
+    }
+
+    /// A target named like the registry's trust tag (metadata not written by vouch-server,
+    /// which refuses it) never answers for an image, by tag or by digest.
+    #[test]
+    fn the_registry_trust_tag_never_names_an_image() {
+        let mut repo = Repo::new();
+        let d = repo.add_image("targets", TRUST_TAG, b"not an image");
+        repo.add_image("targets", "v1", b"v1");
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &repo);
+        assert!(up.lookup(TRUST_TAG).unwrap().is_none());
+        assert!(!up.is_trusted(&d).unwrap());
+        assert!(up.lookup("v1").unwrap().is_some());
+        let tagged = image(&format!(":{TRUST_TAG}"));
+        assert!(up.vouch(&tagged).is_err());
     }
 
     fn image(s: &str) -> ImageRef {
