@@ -296,6 +296,29 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// On a token registry, denies `repository` (its path, `org/app`) to everyone from now
+    /// on, the known login included: its tokens leave it out, so the registry answers `401`.
+    ///
+    /// # Panics
+    /// Without token authentication.
+    pub fn deny(&self, repository: &str) {
+        self.tokens
+            .as_ref()
+            .expect("deny needs a token registry (RegistryAuth::Token)")
+            .deny(repository);
+    }
+
+    /// Undoes [`Registry::deny`].
+    ///
+    /// # Panics
+    /// Without token authentication.
+    pub fn allow(&self, repository: &str) {
+        self.tokens
+            .as_ref()
+            .expect("allow needs a token registry (RegistryAuth::Token)")
+            .allow(repository);
+    }
+
     /// The registry's storage directory (`rootdirectory`).
     pub fn storage(&self) -> PathBuf {
         self.dir.path().join("storage")
