@@ -13,12 +13,26 @@
 //!   repositories that already exist. Each batch of up to [`PAGE`] entries is collapsed to
 //!   the mirrored repositories it touches ([`plan::collapse`]); each is pushed in its
 //!   current state ([`push::mirror`]), then the cursor moves past the batch.
-//! - **Failures**: an unreachable registry, a 5xx, refused credentials or a timeout keep
-//!   the cursor and retry after an exponential backoff with jitter (the webhooks'
-//!   `backoff`), forever: a mirror never gives up, and `vouch_mirror_lag` shows how far
-//!   behind it is. A tag holding something other than this repository's trust artifact is
-//!   never overwritten: logged, counted `refused`, and the cursor moves on; so does it past
-//!   a push the registry refuses for good (another 4xx). Publishes never wait for a mirror.
+//! - **What is pushed**: `vouch_tuf::oci::decide_push` decides, the rule every writer of a
+//!   trust tag follows. A tag holding something other than this repository's trust
+//!   artifact is never overwritten (logged, counted `refused`); a tag holding a newer state
+//!   of the repository (a higher timestamp version) is never rolled back (logged, counted
+//!   `older`); either way the cursor moves on. Only the blobs the tag's artifact does not
+//!   list yet are sent. Each push has a deadline of half a lease, and the lease is renewed
+//!   just before the manifest is put: a replica that lost it writes nothing.
+//! - **Failures of the registry** (unreachable, a timeout, a 5xx, 408 or 429) keep the
+//!   cursor and retry after an exponential backoff with jitter (the webhooks' `backoff`),
+//!   forever: a mirror never gives up, and `vouch_mirror_lag` shows how far behind it is.
+//! - **Failures of one repository** (credentials or a token refused for it, 401 or 403, an
+//!   unknown blob or manifest, a digest mismatch, a name or content the registry refuses,
+//!   a push past its deadline) do not hold up the others: the repository goes into the
+//!   registry's retry set ([`plan::RetrySet`]) with a backoff of its own, the cursor moves
+//!   on, and the repository is pushed in its current state when due. The set holds at most
+//!   [`plan::MAX_RETRYING`] repositories (past it the one waiting longest is dropped, with a
+//!   log line) and lives in memory: a restart or the lease moving to another replica loses
+//!   it, and the refresher's next re-sign of each repository is a change that mirrors it
+//!   again. `vouch_mirror_retrying` counts the repositories waiting; the log names each.
+//!   Publishes never wait for a mirror.
 //! - **Deletions** leave the registry copy alone: removing it could not be authenticated
 //!   to consumers anyway (whoever can push to the registry can remove or replace the tag,
 //!   so a missing artifact proves nothing), and a copy nobody re-signs expires with its
@@ -327,7 +341,8 @@ impl Mirror {
                 tokio::time::sleep(wait.min(idle)).await;
                 continue;
             }
-            // Repositories whose own push failed are retried when due, in their current state.
+            // Repositories whose own push failed are retried when due, in their current state;
+            // then the changefeed goes on, so retries never starve it.
             let due = retry.due(Instant::now(), PAGE);
             if !due.is_empty() {
                 match self
@@ -335,10 +350,15 @@ impl Mirror {
                     .await
                 {
                     Batch::Done => {}
-                    Batch::LeaseLost => self.forget(d, &mut retry),
-                    Batch::Failed(why) => self.back_off(&store, d, state, why).await,
+                    Batch::LeaseLost => {
+                        self.forget(d, &mut retry);
+                        continue;
+                    }
+                    Batch::Failed(why) => {
+                        self.back_off(&store, d, state, why).await;
+                        continue;
+                    }
                 }
-                continue;
             }
             let after = state.cursor.max(0) as u64;
             let read = match hub.read(after, None, PAGE) {

@@ -95,6 +95,20 @@ pub(crate) fn mirror(
     deadline: Instant,
     lease: &dyn Fn() -> Result<(), Failure>,
 ) -> Result<Outcome, Failure> {
+    match trust_files(store, gun)? {
+        Some(files) => push(client, gun, &files, deadline, lease),
+        None => Ok(Outcome::Absent),
+    }
+}
+
+/// Pushes `files`, the trust data of `gun`, as [`mirror`] does.
+fn push(
+    client: &mut Registries,
+    gun: &Gun,
+    files: &BTreeMap<String, Vec<u8>>,
+    deadline: Instant,
+    lease: &dyn Fn() -> Result<(), Failure>,
+) -> Result<Outcome, Failure> {
     let in_time = |step: &str| {
         if Instant::now() >= deadline {
             Err(Failure::Repository(format!(
@@ -103,9 +117,6 @@ pub(crate) fn mirror(
         } else {
             Ok(())
         }
-    };
-    let Some(files) = trust_files(store, gun)? else {
-        return Ok(Outcome::Absent);
     };
     let (registry, repository) = plan::destination(gun.as_str())
         .ok_or_else(|| Failure::Repository(format!("{gun} names no registry")))?;
@@ -128,7 +139,7 @@ pub(crate) fn mirror(
     };
     // The new artifact names what the tag holds as its previous one; when that is not
     // this repository's artifact, nothing is pushed anyway.
-    let artifact = build_trust_artifact(gun, &files, current.as_ref().map(|m| &m.digest))
+    let artifact = build_trust_artifact(gun, files, current.as_ref().map(|m| &m.digest))
         .map_err(|e| Failure::Repository(format!("building the trust artifact of {gun}: {e}")))?;
     let previous = match decide_push(
         gun,
@@ -162,4 +173,85 @@ pub(crate) fn mirror(
         )
         .map_err(|e| plan::classify(&e))?;
     Ok(Outcome::Pushed { digest, previous })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vouch_testkit::registry::Registry;
+    use vouch_verifier::registry::{Login, RegistryOptions};
+
+    use super::*;
+
+    fn files(ts: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        let mut f = BTreeMap::new();
+        f.insert("1.root.json".to_owned(), b"{\"root\":1}".to_vec());
+        f.insert("timestamp.json".to_owned(), ts.to_vec());
+        f
+    }
+
+    fn tag(client: &mut Registries, registry: &Registry) -> Option<Digest> {
+        match client.get_manifest(
+            registry.host(),
+            "org/app",
+            TRUST_TAG,
+            ACCEPT_MANIFESTS,
+            MAX_MANIFEST_BYTES,
+        ) {
+            Ok(m) => Some(m.digest),
+            Err(RegistryError::ManifestUnknown { .. }) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_push_that_lost_its_lease_or_ran_past_its_deadline_writes_no_manifest() {
+        let registry = Registry::start();
+        let options =
+            RegistryOptions::new(vec![registry.host().to_owned()], Login::Anonymous).unwrap();
+        let mut client = Registries::new(options).unwrap();
+        let gun = Gun::new(&format!("{}/org/app", registry.host())).unwrap();
+        let later = || Instant::now() + Duration::from_secs(60);
+        let held = || Ok(());
+        let lost = || Err(Failure::LeaseLost);
+        let ts1 = files(br#"{"signed":{"version":1}}"#);
+
+        assert_eq!(
+            push(&mut client, &gun, &ts1, later(), &lost),
+            Err(Failure::LeaseLost)
+        );
+        assert_eq!(tag(&mut client, &registry), None);
+        let late = push(&mut client, &gun, &ts1, Instant::now(), &held);
+        assert!(
+            matches!(&late, Err(Failure::Repository(why)) if why.contains("deadline")),
+            "{late:?}"
+        );
+        assert_eq!(tag(&mut client, &registry), None);
+
+        let Ok(Outcome::Pushed { digest, previous }) =
+            push(&mut client, &gun, &ts1, later(), &held)
+        else {
+            panic!("not pushed")
+        };
+        assert_eq!(previous, None);
+        assert_eq!(tag(&mut client, &registry), Some(digest.clone()));
+        let ts2 = files(br#"{"signed":{"version":2}}"#);
+        assert_eq!(
+            push(&mut client, &gun, &ts2, later(), &lost),
+            Err(Failure::LeaseLost)
+        );
+        assert_eq!(tag(&mut client, &registry), Some(digest.clone()));
+        // An older state than the tag's is never pushed, lease or not.
+        let Ok(Outcome::Pushed { digest: second, .. }) =
+            push(&mut client, &gun, &ts2, later(), &held)
+        else {
+            panic!("not pushed")
+        };
+        assert_eq!(
+            push(&mut client, &gun, &ts1, later(), &held),
+            Ok(Outcome::Older { current: 2, new: 1 })
+        );
+        assert_eq!(tag(&mut client, &registry), Some(second));
+    }
 }
