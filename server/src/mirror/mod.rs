@@ -18,8 +18,8 @@
 //!   artifact is never overwritten (logged, counted `refused`); a tag holding a newer state
 //!   of the repository (a higher timestamp version) is never rolled back (logged, counted
 //!   `older`); either way the cursor moves on. Only the blobs the tag's artifact does not
-//!   list yet are sent. Each push has a deadline of half a lease, and the lease is renewed
-//!   just before the manifest is put: a replica that lost it writes nothing.
+//!   list yet are sent. No request of a push starts past half a lease, and the lease is
+//!   renewed just before the manifest is put: a replica that lost it writes nothing.
 //! - **Failures of the registry** (unreachable, a timeout, a 5xx, 408 or 429) keep the
 //!   cursor and retry after an exponential backoff with jitter (the webhooks' `backoff`),
 //!   forever: a mirror never gives up, and `vouch_mirror_lag` shows how far behind it is.
@@ -477,7 +477,7 @@ impl Mirror {
             }
             let Ok(gun) = Gun::new(g) else { continue };
             let started = Instant::now();
-            // Half a lease: the push ends well before a lease taken when it started would.
+            // No request starts past half a lease; the manifest goes under a lease renewed for it.
             let deadline = started + timing.lease / 2;
             let result = {
                 let (store, gun) = (store.clone(), gun.clone());
