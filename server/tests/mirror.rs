@@ -3,8 +3,9 @@
 //! authentication: the trust artifact appears under `_vouch.trust` after every publish and
 //! every re-sign, a TUF client reads it back with the server stopped, an unchanged state is
 //! not pushed again, the `previous` annotation chains the artifacts, a registry outage
-//! delays mirroring without delaying publishes, and an image under the trust tag is never
-//! overwritten.
+//! delays mirroring without delaying publishes, a repository the registry refuses waits
+//! alone while the registry's other repositories are mirrored, an image under the trust tag
+//! is never overwritten, and a newer state under the trust tag is never rolled back.
 //!
 //! Everything read back from the registry here goes through `vouch_verifier`'s registry
 //! client and `OciTransport` + `Updater`, as a consumer reads it.
@@ -21,7 +22,10 @@ use std::time::{Duration, Instant};
 use common::{digest_of, ClientRepo, Server};
 use reqwest::StatusCode;
 use vouch_testkit::registry::{Anonymous, ImageLayout, Registry, RegistryAuth};
-use vouch_tuf::oci::{TrustManifest, ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, TRUST_TAG};
+use vouch_tuf::oci::{
+    build_trust_artifact, TrustManifest, ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, OCI_MANIFEST,
+    TRUST_TAG,
+};
 use vouch_tuf::reference::{Digest, Gun};
 use vouch_verifier::cache::MetadataStore;
 use vouch_verifier::registry::{Credentials, Login, Registries, RegistryOptions, RegistryRepo};
@@ -302,6 +306,124 @@ fn a_token_auth_registry_gets_the_trust_through_the_bearer_flow() {
         lookup_from_registry(&registry, &gun, &c.signed_root(1), "v1"),
         digest_of("v1")
     );
+}
+
+fn retrying(server: &Server, registry: &Registry) -> u64 {
+    metric(
+        server,
+        &format!("vouch_mirror_retrying{{registry=\"{}\"}}", registry.host()),
+    )
+}
+
+#[test]
+fn a_repository_the_registry_refuses_waits_alone_and_is_mirrored_once_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start_with(RegistryAuth::Token {
+        user: USER.into(),
+        password: PASSWORD.into(),
+        anonymous: Anonymous::Nothing,
+    });
+    // The registry's policy refuses the mirror's account one repository.
+    registry.deny("org/refused");
+    let (server, _) = mirroring_server(&registry, dir.path(), &[]);
+    let refused = format!("{}/org/refused", registry.host());
+    let fine = format!("{}/org/fine", registry.host());
+    let a = ClientRepo::new(&server, &refused);
+    a.publish_initial(&server, &["v1"]);
+    wait_until("the refused repository waiting to be retried", || {
+        retrying(&server, &registry) == 1
+    });
+
+    // A repository changed after it is mirrored all the same.
+    let b = ClientRepo::new(&server, &fine);
+    b.publish_initial(&server, &["v1"]);
+    let ts = server.current(&fine, "timestamp").unwrap();
+    wait_until("the other repository mirrored", || {
+        mirrored_timestamp(&registry, &fine) == version(&ts)
+    });
+    let failed = pushes(&server, &registry, "failed");
+    wait_until("the refused repository retried", || {
+        pushes(&server, &registry, "failed") > failed
+    });
+    assert_eq!(retrying(&server, &registry), 1);
+
+    // Allowed again, it is mirrored by a retry, with no change of its own.
+    registry.allow("org/refused");
+    let ts = server.current(&refused, "timestamp").unwrap();
+    wait_until("the refused repository mirrored", || {
+        mirrored_timestamp(&registry, &refused) == version(&ts)
+    });
+    wait_until("the retry set empty", || retrying(&server, &registry) == 0);
+    assert_eq!(
+        lookup_from_registry(&registry, &refused, &a.signed_root(1), "v1"),
+        digest_of("v1")
+    );
+}
+
+#[test]
+fn a_newer_state_under_the_trust_tag_is_never_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start_with(basic());
+    let (server, _) = mirroring_server(&registry, dir.path(), &[]);
+    let gun = format!("{}/org/app", registry.host());
+    let c = ClientRepo::new(&server, &gun);
+    c.publish_initial(&server, &["v1"]);
+    let ts = server.current(&gun, "timestamp").unwrap();
+    wait_until("the first artifact", || {
+        mirrored_timestamp(&registry, &gun) == version(&ts)
+    });
+
+    // Another writer puts a newer state of the same history under the tag: the same files
+    // but a timestamp of version 1000.
+    let (first, m) = artifact(&registry, &gun).unwrap();
+    let mut files: BTreeMap<String, Vec<u8>> = m
+        .files()
+        .keys()
+        .map(|name| (name.clone(), file(&registry, &gun, &m, name)))
+        .collect();
+    let mut newer_ts: serde_json::Value = serde_json::from_slice(&files["timestamp.json"]).unwrap();
+    newer_ts["signed"]["version"] = 1000.into();
+    files.insert(
+        "timestamp.json".into(),
+        serde_json::to_vec(&newer_ts).unwrap(),
+    );
+    let newer = build_trust_artifact(&Gun::new(&gun).unwrap(), &files, Some(&first)).unwrap();
+    {
+        let c = client(&registry);
+        let mut c = c.lock().unwrap();
+        for b in &newer.blobs {
+            c.push_blob(registry.host(), repository(&gun), &b.digest, b.bytes)
+                .unwrap();
+        }
+        c.put_manifest(
+            registry.host(),
+            repository(&gun),
+            TRUST_TAG,
+            OCI_MANIFEST,
+            &newer.manifest,
+        )
+        .unwrap();
+    }
+
+    // The server's next state is older than the tag's: it is not pushed.
+    publish_targets(&server, &c, 2, &["v1", "v2"]);
+    wait_until("the older state counted", || {
+        pushes(&server, &registry, "older") >= 1
+    });
+    assert_eq!(artifact(&registry, &gun).unwrap().0, newer.digest);
+    assert_eq!(mirrored_timestamp(&registry, &gun), 1000);
+
+    // The cursor moved on: the registry's other repositories are still mirrored.
+    let other = format!("{}/org/other", registry.host());
+    let o = ClientRepo::new(&server, &other);
+    o.publish_initial(&server, &["v1"]);
+    let ts = server.current(&other, "timestamp").unwrap();
+    wait_until("the other repository mirrored", || {
+        mirrored_timestamp(&registry, &other) == version(&ts)
+    });
+    assert_eq!(artifact(&registry, &gun).unwrap().0, newer.digest);
+    assert_eq!(pushes(&server, &registry, "refused"), 0);
+    assert_eq!(retrying(&server, &registry), 0);
 }
 
 #[test]

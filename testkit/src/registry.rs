@@ -9,7 +9,8 @@
 //! realm is a [`TokenService`] run by the harness, which checks the login and signs tokens
 //! with a [`TokenIssuer`] key whose certificate is the registry's `rootcertbundle`. Its
 //! requests are recorded ([`Registry::token_requests`]), so that a test can assert the bearer
-//! flow really ran. [`Registry::stop`] and [`Registry::restart`] stage an outage on the same
+//! flow really ran; [`Registry::deny`] and [`Registry::allow`] refuse one repository to every
+//! client for a while. [`Registry::stop`] and [`Registry::restart`] stage an outage on the same
 //! port and storage; dropping a [`Registry`] kills the process.
 //!
 //! [`ImageLayout`] is an OCI image layout on disk holding one image (one random layer) or an
@@ -294,6 +295,29 @@ impl Registry {
             .as_ref()
             .map(TokenService::asked)
             .unwrap_or_default()
+    }
+
+    /// On a token registry, denies `repository` (its path, `org/app`) to everyone from now
+    /// on, the known login included: its tokens leave it out, so the registry answers `401`.
+    ///
+    /// # Panics
+    /// Without token authentication.
+    pub fn deny(&self, repository: &str) {
+        self.tokens
+            .as_ref()
+            .expect("deny needs a token registry (RegistryAuth::Token)")
+            .deny(repository);
+    }
+
+    /// Undoes [`Registry::deny`].
+    ///
+    /// # Panics
+    /// Without token authentication.
+    pub fn allow(&self, repository: &str) {
+        self.tokens
+            .as_ref()
+            .expect("allow needs a token registry (RegistryAuth::Token)")
+            .allow(repository);
     }
 
     /// The registry's storage directory (`rootdirectory`).

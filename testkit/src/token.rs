@@ -6,10 +6,13 @@
 //! the token endpoint (the challenge's `realm`): a loopback HTTP/1.1 server in a thread that
 //! checks a login given with basic authentication and grants what a [`TokenPolicy`] allows,
 //! recording every request ([`TokenAsked`]) so that a test can assert the bearer flow ran.
+//! A test may deny repositories to everyone while it runs ([`TokenService::deny`]), as a
+//! registry's access policy refusing one repository to an account would.
 //!
 //! Non-goals: no refresh tokens, no OAuth2 `POST` form, no token for anything but
 //! `repository:` scopes. The service runs until the test process exits.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -150,18 +153,23 @@ pub struct TokenPolicy {
 /// - to the one login it knows, whatever is asked;
 /// - to a wrong login, `401 Unauthorized`;
 /// - to anyone else, what [`TokenPolicy::anonymous`] says (possibly a token with no access);
-/// - for another `service`, `400 Bad Request`.
+/// - for another `service`, `400 Bad Request`;
+/// - on a repository denied ([`TokenService::deny`]), nothing to anyone: the token leaves
+///   it out, and the registry answers `401` to a request with it.
 ///
 /// It records every request ([`TokenService::asked`]).
 pub struct TokenService {
     realm: String,
     asked: Arc<Mutex<Vec<TokenAsked>>>,
+    denied: Arc<Mutex<BTreeSet<String>>>,
 }
 
-/// A [`TokenPolicy`] with the expected `Authorization` header worked out.
+/// A [`TokenPolicy`] with the expected `Authorization` header worked out, and the
+/// repositories denied now.
 struct Grants {
     policy: TokenPolicy,
     basic: String,
+    denied: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl TokenService {
@@ -195,7 +203,12 @@ impl TokenService {
             "Basic {}",
             Base64::encode_string(format!("{}:{}", policy.login.0, policy.login.1).as_bytes())
         );
-        let grants = Arc::new(Grants { policy, basic });
+        let denied = Arc::new(Mutex::new(BTreeSet::new()));
+        let grants = Arc::new(Grants {
+            policy,
+            basic,
+            denied: denied.clone(),
+        });
         let asked = Arc::new(Mutex::new(Vec::new()));
         let log = asked.clone();
         std::thread::spawn(move || {
@@ -205,7 +218,27 @@ impl TokenService {
                 std::thread::spawn(move || serve_token(conn, &issuer, &grants, &log));
             }
         });
-        TokenService { realm, asked }
+        TokenService {
+            realm,
+            asked,
+            denied,
+        }
+    }
+
+    /// From now on, grants nothing on `repository` (its path, `org/app`), to anyone.
+    pub fn deny(&self, repository: &str) {
+        self.denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repository.to_owned());
+    }
+
+    /// From now on, grants on `repository` what the policy says again.
+    pub fn allow(&self, repository: &str) {
+        self.denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(repository);
     }
 
     /// The realm URL, `http://127.0.0.1:PORT/token`.
@@ -224,6 +257,14 @@ impl TokenService {
 fn granted(grants: &Grants, known: bool, scope: &str) -> Option<(String, Vec<String>)> {
     let rest = scope.strip_prefix("repository:")?;
     let (name, actions) = rest.rsplit_once(':')?;
+    if grants
+        .denied
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(name)
+    {
+        return None;
+    }
     let actions: Vec<String> = actions
         .split(',')
         .filter(|a| {

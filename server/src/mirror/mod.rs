@@ -13,12 +13,26 @@
 //!   repositories that already exist. Each batch of up to [`PAGE`] entries is collapsed to
 //!   the mirrored repositories it touches ([`plan::collapse`]); each is pushed in its
 //!   current state ([`push::mirror`]), then the cursor moves past the batch.
-//! - **Failures**: an unreachable registry, a 5xx, refused credentials or a timeout keep
-//!   the cursor and retry after an exponential backoff with jitter (the webhooks'
-//!   `backoff`), forever: a mirror never gives up, and `vouch_mirror_lag` shows how far
-//!   behind it is. A tag holding something other than this repository's trust artifact is
-//!   never overwritten: logged, counted `refused`, and the cursor moves on; so does it past
-//!   a push the registry refuses for good (another 4xx). Publishes never wait for a mirror.
+//! - **What is pushed**: `vouch_tuf::oci::decide_push` decides, the rule every writer of a
+//!   trust tag follows. A tag holding something other than this repository's trust
+//!   artifact is never overwritten (logged, counted `refused`); a tag holding a newer state
+//!   of the repository (a higher timestamp version) is never rolled back (logged, counted
+//!   `older`); either way the cursor moves on. Only the blobs the tag's artifact does not
+//!   list yet are sent. No request of a push starts past half a lease, and the lease is
+//!   renewed just before the manifest is put: a replica that lost it writes nothing.
+//! - **Failures of the registry** (unreachable, a timeout, a 5xx, 408 or 429) keep the
+//!   cursor and retry after an exponential backoff with jitter (the webhooks' `backoff`),
+//!   forever: a mirror never gives up, and `vouch_mirror_lag` shows how far behind it is.
+//! - **Failures of one repository** (credentials or a token refused for it, 401 or 403, an
+//!   unknown blob or manifest, a digest mismatch, a name or content the registry refuses,
+//!   a push past its deadline) do not hold up the others: the repository goes into the
+//!   registry's retry set ([`plan::RetrySet`]) with a backoff of its own, the cursor moves
+//!   on, and the repository is pushed in its current state when due. The set holds at most
+//!   [`plan::MAX_RETRYING`] repositories (past it the one waiting longest is dropped, with a
+//!   log line) and lives in memory: a restart or the lease moving to another replica loses
+//!   it, and the refresher's next re-sign of each repository is a change that mirrors it
+//!   again. `vouch_mirror_retrying` counts the repositories waiting; the log names each.
+//!   Publishes never wait for a mirror.
 //! - **Deletions** leave the registry copy alone: removing it could not be authenticated
 //!   to consumers anyway (whoever can push to the registry can remove or replace the tag,
 //!   so a missing artifact proves nothing), and a copy nobody re-signs expires with its
@@ -49,7 +63,7 @@ use crate::events::{read_store_behind, Hub, Read, PAGE};
 use crate::service::Service;
 use crate::store::{Store, StoreError, WebhookCursor};
 use crate::webhooks::{backoff, jitter, read_private_file};
-use plan::Pattern;
+use plan::{Failure, Pattern, RetrySet};
 use push::Outcome;
 
 /// The prefix of a mirror's row among the webhook cursors; `:` keeps it apart from every
@@ -167,7 +181,10 @@ struct Counts {
     pushed: AtomicU64,
     unchanged: AtomicU64,
     refused: AtomicU64,
+    older: AtomicU64,
     failed: AtomicU64,
+    /// Repositories in the retry set now.
+    retrying: AtomicU64,
     /// The cursor as last read or saved (-1: not yet).
     cursor: AtomicI64,
     /// When a batch last went through whole (unix seconds; 0: not yet).
@@ -295,6 +312,7 @@ impl Mirror {
         let idle = timing.lease / 3;
         let mut heads = hub.subscribe();
         let mut failing_store = false;
+        let mut retry = RetrySet::new(plan::MAX_RETRYING);
         loop {
             heads.borrow_and_update();
             let state = match self.claim(&store, d).await {
@@ -303,6 +321,7 @@ impl Mirror {
                     state
                 }
                 Ok(None) => {
+                    self.forget(d, &mut retry);
                     tokio::time::sleep(idle).await;
                     continue;
                 }
@@ -321,6 +340,25 @@ impl Mirror {
                 let wait = Duration::from_secs((at.unix() - now.unix()) as u64);
                 tokio::time::sleep(wait.min(idle)).await;
                 continue;
+            }
+            // Repositories whose own push failed are retried when due, in their current state;
+            // then the changefeed goes on, so retries never starve it.
+            let due = retry.due(Instant::now(), PAGE);
+            if !due.is_empty() {
+                match self
+                    .mirror_batch(&store, d, &due, claimed_at, &mut retry)
+                    .await
+                {
+                    Batch::Done => {}
+                    Batch::LeaseLost => {
+                        self.forget(d, &mut retry);
+                        continue;
+                    }
+                    Batch::Failed(why) => {
+                        self.back_off(&store, d, state, why).await;
+                        continue;
+                    }
+                }
             }
             let after = state.cursor.max(0) as u64;
             let read = match hub.read(after, None, PAGE) {
@@ -344,38 +382,66 @@ impl Mirror {
                 if pos > after {
                     self.save(&store, d, self.succeeded(state, pos)).await;
                 } else {
+                    let wait = retry
+                        .next_due()
+                        .map_or(idle, |at| at.saturating_duration_since(Instant::now()))
+                        .min(idle);
                     tokio::select! {
                         _ = heads.changed() => {}
-                        _ = tokio::time::sleep(idle) => {}
+                        _ = tokio::time::sleep(wait) => {}
                     }
                 }
                 continue;
             }
-            match self.mirror_batch(&store, d, &guns, claimed_at).await {
+            match self
+                .mirror_batch(&store, d, &guns, claimed_at, &mut retry)
+                .await
+            {
                 Batch::Done => {
                     self.save(&store, d, self.succeeded(state, pos)).await;
                 }
-                Batch::LeaseLost => {}
-                Batch::Failed(why) => {
-                    let attempts = state.attempts.saturating_add(1);
-                    let wait = backoff(
-                        attempts,
-                        timing.backoff_initial,
-                        timing.backoff_max,
-                        jitter(),
-                    );
-                    tracing::warn!(registry = %d.registry, attempts, error = %why, retry_in_ms = wait.as_millis() as u64, "mirror: push failed; retrying");
-                    let saved = WebhookCursor {
-                        attempts,
-                        next_attempt_at: Some(self.clock.now().add_seconds(wait.as_secs() as i64)),
-                        last_error: Some(why),
-                        ..state
-                    };
-                    let save = self.save(&store, d, saved);
-                    let ((), ()) = tokio::join!(save, tokio::time::sleep(wait));
-                }
+                Batch::LeaseLost => self.forget(d, &mut retry),
+                Batch::Failed(why) => self.back_off(&store, d, state, why).await,
             }
         }
+    }
+
+    /// The registry as a whole failed: the cursor stays, and the worker waits an
+    /// exponential backoff with jitter before trying again.
+    async fn back_off(
+        &self,
+        store: &Arc<dyn Store>,
+        d: &Destination,
+        state: WebhookCursor,
+        why: String,
+    ) {
+        let timing = self.settings.timing;
+        let attempts = state.attempts.saturating_add(1);
+        let wait = backoff(
+            attempts,
+            timing.backoff_initial,
+            timing.backoff_max,
+            jitter(),
+        );
+        tracing::warn!(registry = %d.registry, attempts, error = %why, retry_in_ms = wait.as_millis() as u64, "mirror: the registry failed; retrying");
+        let saved = WebhookCursor {
+            attempts,
+            next_attempt_at: Some(self.clock.now().add_seconds(wait.as_secs() as i64)),
+            last_error: Some(why),
+            ..state
+        };
+        let save = self.save(store, d, saved);
+        let ((), ()) = tokio::join!(save, tokio::time::sleep(wait));
+    }
+
+    /// The lease is no longer this process's: the retry set goes with it (the replica that
+    /// holds the lease now mirrors each repository again at its next change or re-sign).
+    fn forget(&self, d: &Destination, retry: &mut RetrySet<Instant>) {
+        if retry.len() > 0 {
+            tracing::info!(registry = %d.registry, repositories = retry.len(), "mirror: lease lost; forgetting the repositories waiting to be retried");
+            retry.clear();
+        }
+        d.counts.retrying.store(0, Ordering::Relaxed);
     }
 
     /// The state after a batch up to `pos` went through.
@@ -390,14 +456,17 @@ impl Mirror {
         }
     }
 
-    /// Mirrors each of `guns` (of `d`'s registry), renewing the lease as it goes.
+    /// Mirrors each of `guns` (of `d`'s registry), renewing the lease as it goes; a
+    /// repository whose own push fails goes into `retry`, one that goes through leaves it.
     async fn mirror_batch(
         &self,
         store: &Arc<dyn Store>,
         d: &Destination,
         guns: &[String],
         mut claimed_at: Instant,
+        retry: &mut RetrySet<Instant>,
     ) -> Batch {
+        let timing = self.settings.timing;
         for g in guns {
             // Each push runs under a lease with at least a whole request's time left.
             if claimed_at.elapsed() > self.settings.timing.lease / 3 {
@@ -408,27 +477,48 @@ impl Mirror {
             }
             let Ok(gun) = Gun::new(g) else { continue };
             let started = Instant::now();
+            // No request starts past half a lease; the manifest goes under a lease renewed for it.
+            let deadline = started + timing.lease / 2;
             let result = {
                 let (store, gun) = (store.clone(), gun.clone());
                 let slot = d.client.clone();
                 let options = self.settings.options.clone();
+                let (name, owner) = (cursor_name(&d.registry), self.owner.clone());
+                let (clock, lease_secs) = (self.clock.clone(), timing.lease.as_secs() as i64);
                 tokio::task::spawn_blocking(move || {
+                    let lease = || {
+                        let now = clock.now();
+                        match store.claim_webhook(
+                            &name,
+                            &owner,
+                            0,
+                            now,
+                            now.add_seconds(lease_secs),
+                        ) {
+                            Ok(Some(_)) => Ok(()),
+                            Ok(None) => Err(Failure::LeaseLost),
+                            Err(e) => {
+                                Err(Failure::Registry(format!("renewing the mirror lease: {e}")))
+                            }
+                        }
+                    };
                     let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
                     let client = match &mut slot.0 {
                         Some(c) => c,
                         empty => empty.insert(Registries::new(options).map_err(|e| {
-                            plan::Failure::Transient(format!("building the registry client: {e}"))
+                            Failure::Registry(format!("building the registry client: {e}"))
                         })?),
                     };
-                    push::mirror(store.as_ref(), client, &gun)
+                    push::mirror(store.as_ref(), client, &gun, deadline, &lease)
                 })
                 .await
-                .unwrap_or_else(|e| {
-                    Err(plan::Failure::Transient(format!("mirror task failed: {e}")))
-                })
+                .unwrap_or_else(|e| Err(Failure::Registry(format!("mirror task failed: {e}"))))
             };
             let c = &d.counts;
             let ms = started.elapsed().as_millis() as u64;
+            if result.is_ok() {
+                retry.done(g);
+            }
             match result {
                 Ok(Outcome::Pushed { digest, previous }) => {
                     c.pushed.fetch_add(1, Ordering::Relaxed);
@@ -442,18 +532,36 @@ impl Mirror {
                     c.refused.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(%gun, registry = %d.registry, reason = %why, "mirror: not overwriting the trust tag; this repository is not mirrored until it holds nothing or its trust artifact");
                 }
+                Ok(Outcome::Older { current, new }) => {
+                    c.older.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%gun, registry = %d.registry, held = current, server = new, "mirror: the trust tag holds a newer timestamp than this server's; not rolling it back");
+                }
                 Ok(Outcome::Absent) => {
                     tracing::debug!(%gun, registry = %d.registry, "mirror: no trust data (deleted); the registry copy is left to expire");
                 }
-                Err(plan::Failure::Permanent(why)) => {
+                Err(Failure::Repository(why)) => {
                     c.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(%gun, registry = %d.registry, error = %why, "mirror: the registry refused the push for good; passing over this change");
+                    let now = Instant::now();
+                    let (attempts, dropped) = retry.failed(g, now, |attempts| {
+                        now + backoff(
+                            attempts,
+                            timing.backoff_initial,
+                            timing.backoff_max,
+                            jitter(),
+                        )
+                    });
+                    tracing::warn!(%gun, registry = %d.registry, attempts, error = %why, "mirror: this repository's push failed; it waits in the retry set, and the registry's other repositories go on");
+                    if let Some(dropped) = dropped {
+                        tracing::warn!(gun = %dropped, registry = %d.registry, "mirror: the retry set is full; dropping the repository waiting longest (mirrored again at its next change or re-sign)");
+                    }
                 }
-                Err(plan::Failure::Transient(why)) => {
+                Err(Failure::Registry(why)) => {
                     c.failed.fetch_add(1, Ordering::Relaxed);
                     return Batch::Failed(format!("{gun}: {why}"));
                 }
+                Err(Failure::LeaseLost) => return Batch::LeaseLost,
             }
+            c.retrying.store(retry.len() as u64, Ordering::Relaxed);
         }
         Batch::Done
     }
@@ -501,7 +609,7 @@ impl Mirror {
         }
         let _ = writeln!(
             out,
-            "# HELP vouch_mirror_pushes_total Repositories this process mirrored into a registry, by outcome: pushed (a new trust artifact), unchanged (the registry had it), refused (the trust tag holds something else: left alone), failed (the registry failed or refused; retried unless refused for good).\n\
+            "# HELP vouch_mirror_pushes_total Repositories this process mirrored into a registry, by outcome: pushed (a new trust artifact), unchanged (the registry had it), refused (the trust tag holds something else: left alone), older (the trust tag holds a newer timestamp: not rolled back), failed (the registry or the repository's push failed: retried).\n\
              # TYPE vouch_mirror_pushes_total counter"
         );
         for d in &self.destinations {
@@ -510,6 +618,7 @@ impl Mirror {
                 ("pushed", &c.pushed),
                 ("unchanged", &c.unchanged),
                 ("refused", &c.refused),
+                ("older", &c.older),
                 ("failed", &c.failed),
             ] {
                 let _ = writeln!(
@@ -525,7 +634,9 @@ impl Mirror {
             "# HELP vouch_mirror_lag Changefeed ids between the newest entry and a registry's mirror cursor, as last seen by this process.\n\
              # TYPE vouch_mirror_lag gauge\n\
              # HELP vouch_mirror_last_success_timestamp_seconds When this process last mirrored a batch of changes into a registry whole (0: not yet).\n\
-             # TYPE vouch_mirror_last_success_timestamp_seconds gauge"
+             # TYPE vouch_mirror_last_success_timestamp_seconds gauge\n\
+             # HELP vouch_mirror_retrying Repositories of a registry waiting to be retried after a failure of their own (the log names each).\n\
+             # TYPE vouch_mirror_retrying gauge"
         );
         for d in &self.destinations {
             let cursor = d.counts.cursor.load(Ordering::Relaxed);
@@ -543,17 +654,24 @@ impl Mirror {
                 d.registry,
                 d.counts.last_success.load(Ordering::Relaxed)
             );
+            let _ = writeln!(
+                out,
+                "vouch_mirror_retrying{{registry=\"{}\"}} {}",
+                d.registry,
+                d.counts.retrying.load(Ordering::Relaxed)
+            );
         }
     }
 }
 
 /// How a batch went.
 enum Batch {
-    /// Every repository was mirrored, passed over or refused: the cursor moves on.
+    /// Every repository was mirrored, refused, left alone or put in the retry set: the
+    /// cursor moves on.
     Done,
     /// Another replica took the lease: it redoes the batch.
     LeaseLost,
-    /// A transient failure: the cursor stays.
+    /// The registry as a whole failed: the cursor stays.
     Failed(String),
 }
 

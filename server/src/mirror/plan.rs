@@ -1,16 +1,18 @@
 //! The mirror's decisions, without IO: which registries a configuration pushes to, which
 //! repositories a batch of changefeed entries asks to mirror, under which file names a
-//! repository's metadata goes into its trust artifact, what to do with what the registry
-//! holds under the trust tag, and which registry failures are worth retrying.
+//! repository's metadata goes into its trust artifact, which blobs a push sends, which
+//! registry failures hold up the whole registry and which only one repository, and the
+//! set of repositories waiting to be retried ([`RetrySet`]). Whether to push over what the
+//! trust tag holds is `vouch_tuf::oci::decide_push`'s, the one rule of every writer.
 //!
 //! What it is not: the pushing (`super::push`) or the following of the changefeed
 //! (`super`). Everything here takes values and returns values, and is tested beside it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use vouch_tuf::api::FileRef;
-use vouch_tuf::oci::TrustManifest;
-use vouch_tuf::reference::{canonical_registry, names_registry, Digest, Gun, ImageRef};
+use vouch_tuf::oci::{Blob, TrustArtifact, TrustManifest, EMPTY_JSON};
+use vouch_tuf::reference::{canonical_registry, names_registry, Digest, ImageRef};
 use vouch_verifier::registry::RegistryError;
 
 use crate::auth::ScopeGlob;
@@ -115,109 +117,180 @@ pub(crate) fn file_name(role: &str, version: u64, consistent: bool) -> String {
     }
 }
 
-/// The layer digests of `files`, as [`TrustManifest::same_files`] compares them.
-pub(crate) fn digests(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Digest> {
-    files
+/// The blobs of `artifact` to push over `current`, what the trust tag holds (this
+/// repository's trust artifact, as [`vouch_tuf::oci::decide_push`] found): only those it
+/// does not already list. Its files and its config (the empty descriptor every trust
+/// artifact has) are in the registry's repository already, so neither a `HEAD` nor an
+/// upload is spent on them.
+pub(crate) fn blobs_to_push<'a, 'b>(
+    current: Option<&TrustManifest>,
+    artifact: &'b TrustArtifact<'a>,
+) -> Vec<&'b Blob<'a>> {
+    let Some(current) = current else {
+        return artifact.blobs.iter().collect();
+    };
+    let empty = Digest::sha256_of(EMPTY_JSON);
+    let held: BTreeSet<&Digest> = current
+        .files()
+        .values()
+        .map(|f| &f.digest)
+        .chain([&empty])
+        .collect();
+    artifact
+        .blobs
         .iter()
-        .map(|(n, b)| (n.clone(), Digest::sha256_of(b)))
+        .filter(|b| !held.contains(&b.digest))
         .collect()
 }
 
-/// What to do with the trust tag of a repository.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
-    /// Push the new artifact, chaining to `previous` (the artifact it replaces).
-    Push {
-        /// The digest of the vouch trust artifact under the tag now, if any.
-        previous: Option<Digest>,
-    },
-    /// The tag already holds these files (the digest of what it holds).
-    Unchanged(Digest),
-    /// The tag holds something this mirror must not replace; why.
-    Refuse(String),
-}
-
-/// Decides from what the trust tag of `gun` holds now (`None`: nothing; else the manifest's
-/// bytes and digest) and the files the repository has (`files`, name to digest).
-///
-/// Only a vouch trust artifact of this very repository is ever replaced: anything else
-/// under the tag (an image pushed there by mistake, an artifact that says it is another
-/// repository's, such as the trust a promoted image was copied with) is left alone.
-pub(crate) fn decide(
-    gun: &Gun,
-    current: Option<(&[u8], &Digest)>,
-    files: &BTreeMap<String, Digest>,
-) -> Decision {
-    let Some((bytes, digest)) = current else {
-        return Decision::Push { previous: None };
-    };
-    let manifest = match TrustManifest::parse(bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            return Decision::Refuse(format!(
-                "the tag holds {digest}, which is not a vouch trust artifact ({e})"
-            ))
-        }
-    };
-    match manifest.gun() {
-        Some(g) if g == gun.as_str() => {}
-        Some(other) => {
-            return Decision::Refuse(format!(
-                "the tag holds {digest}, the trust artifact of another repository ({other})"
-            ))
-        }
-        None => {
-            return Decision::Refuse(format!(
-                "the tag holds {digest}, a trust artifact that names no repository"
-            ))
-        }
-    }
-    if manifest.same_files(files) {
-        Decision::Unchanged(digest.clone())
-    } else {
-        Decision::Push {
-            previous: Some(digest.clone()),
-        }
-    }
-}
-
-/// Whether a failed registry operation is retried (the cursor waits) or the repository is
-/// passed over (the cursor moves on).
+/// Whom a failed registry operation (or store read) holds up.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Failure {
-    /// Unreachable, timed out, 5xx, 408, 429, refused credentials, a misbehaving token
-    /// server or a registry answering with other content than pushed: may pass; retried.
+    /// The registry (or the store) is unavailable as a whole: unreachable, timed out, 5xx,
+    /// 408, 429, an authentication scheme vouch cannot follow. The batch waits: the cursor
+    /// stays and the worker backs off.
     #[error("{0}")]
-    Transient(String),
-    /// The registry refuses this content or name for good (another 4xx, a name it cannot
-    /// take): retrying would fail again.
+    Registry(String),
+    /// Something about this one repository: refused credentials or a token without its
+    /// scope (401, 403), an unknown blob or manifest, a digest mismatch, a name or content
+    /// the registry refuses, a push over its deadline. The repository waits in the retry
+    /// set ([`RetrySet`]); the cursor moves on.
     #[error("{0}")]
-    Permanent(String),
+    Repository(String),
+    /// This process no longer holds the registry's lease: it writes nothing more.
+    #[error("the mirror lease of the registry was lost")]
+    LeaseLost,
 }
 
 /// Sorts a registry error into [`Failure`]s.
 pub(crate) fn classify(e: &RegistryError) -> Failure {
     let text = e.to_string();
-    let transient = match e {
+    let registry_wide = match e {
         RegistryError::Refused { status, .. } => {
             status.is_server_error() || matches!(status.as_u16(), 408 | 429)
         }
         RegistryError::Client(_)
         | RegistryError::Unreachable { .. }
-        | RegistryError::Unauthorized { .. }
-        | RegistryError::Challenge { .. }
-        | RegistryError::Token { .. }
-        | RegistryError::DigestMismatch { .. }
-        | RegistryError::BlobMismatch { .. }
-        | RegistryError::StoredDigestMismatch { .. }
-        | RegistryError::BlobUnknown { .. }
-        | RegistryError::ManifestUnknown { .. } => true,
+        | RegistryError::Challenge { .. } => true,
         _ => false,
     };
-    if transient {
-        Failure::Transient(text)
+    if registry_wide {
+        Failure::Registry(text)
     } else {
-        Failure::Permanent(text)
+        Failure::Repository(text)
+    }
+}
+
+/// Most repositories one registry's retry set holds.
+pub(crate) const MAX_RETRYING: usize = 10_000;
+
+/// One repository waiting in a [`RetrySet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Waiting<T> {
+    /// Failed attempts in a row.
+    attempts: u32,
+    /// When it is tried again.
+    due: T,
+    /// Its place in the order of arrival (the oldest is dropped first).
+    seq: u64,
+}
+
+/// The repositories of one registry whose last push failed for a reason of their own
+/// ([`Failure::Repository`]), each retried when due, after an exponential backoff of its
+/// own. A retry pushes the repository's *current* state, so nothing but the name is kept.
+///
+/// Bounded: past `cap` repositories the one waiting longest is dropped (and returned, for
+/// the log); it is mirrored again at its next change or re-sign. Kept in memory only: a
+/// restart or a lease moving to another replica loses it, and the refresher's next re-sign
+/// of each repository is a change that mirrors it again. `T` is the clock's instant
+/// (`std::time::Instant` in the worker), so that tests choose the time.
+#[derive(Debug)]
+pub(crate) struct RetrySet<T> {
+    waiting: BTreeMap<String, Waiting<T>>,
+    /// Arrival order: `seq` to repository.
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
+    cap: usize,
+}
+
+impl<T: Copy + Ord> RetrySet<T> {
+    /// An empty set holding at most `cap` repositories.
+    pub(crate) fn new(cap: usize) -> Self {
+        RetrySet {
+            waiting: BTreeMap::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
+            cap: cap.max(1),
+        }
+    }
+
+    /// Records a failed attempt of `gun` at `now`: it is due again after `wait(attempts)`,
+    /// `attempts` counting this one. Returns the repository dropped to stay within the cap,
+    /// if any.
+    pub(crate) fn failed(
+        &mut self,
+        gun: &str,
+        now: T,
+        wait: impl FnOnce(u32) -> T,
+    ) -> (u32, Option<String>) {
+        if let Some(w) = self.waiting.get_mut(gun) {
+            w.attempts = w.attempts.saturating_add(1);
+            w.due = wait(w.attempts).max(now);
+            return (w.attempts, None);
+        }
+        let dropped = if self.waiting.len() >= self.cap {
+            self.order.pop_first().map(|(_, oldest)| {
+                self.waiting.remove(&oldest);
+                oldest
+            })
+        } else {
+            None
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert(seq, gun.to_owned());
+        self.waiting.insert(
+            gun.to_owned(),
+            Waiting {
+                attempts: 1,
+                due: wait(1).max(now),
+                seq,
+            },
+        );
+        (1, dropped)
+    }
+
+    /// `gun` went through (pushed, unchanged, refused, older, absent): it no longer waits.
+    pub(crate) fn done(&mut self, gun: &str) {
+        if let Some(w) = self.waiting.remove(gun) {
+            self.order.remove(&w.seq);
+        }
+    }
+
+    /// At most `most` repositories due at `now`, those waiting longest first.
+    pub(crate) fn due(&self, now: T, most: usize) -> Vec<String> {
+        self.order
+            .values()
+            .filter(|g| self.waiting.get(*g).is_some_and(|w| w.due <= now))
+            .take(most)
+            .cloned()
+            .collect()
+    }
+
+    /// When the next repository is due, if any waits.
+    pub(crate) fn next_due(&self) -> Option<T> {
+        self.waiting.values().map(|w| w.due).min()
+    }
+
+    /// How many repositories wait.
+    pub(crate) fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Forgets every repository (the lease moved: another replica mirrors now).
+    pub(crate) fn clear(&mut self) {
+        self.waiting.clear();
+        self.order.clear();
     }
 }
 
@@ -225,6 +298,7 @@ pub(crate) fn classify(e: &RegistryError) -> Failure {
 mod tests {
     use super::*;
     use vouch_tuf::oci::build_trust_artifact;
+    use vouch_tuf::reference::Gun;
 
     fn patterns(ps: &[&str]) -> Vec<Pattern> {
         ps.iter().map(|p| pattern(p).unwrap()).collect()
@@ -300,41 +374,24 @@ mod tests {
     }
 
     #[test]
-    fn only_this_repositorys_own_artifact_is_replaced_and_an_unchanged_one_is_kept() {
+    fn a_push_over_this_repositorys_artifact_sends_only_the_blobs_it_does_not_list() {
         let gun = Gun::new("registry.example.com/org/app").unwrap();
         let old = files(b"ts1");
         let new = files(b"ts2");
-        assert_eq!(
-            decide(&gun, None, &digests(&new)),
-            Decision::Push { previous: None }
-        );
-        let a = build_trust_artifact(&gun, &old, None).unwrap();
-        assert_eq!(
-            decide(&gun, Some((&a.manifest, &a.digest)), &digests(&old)),
-            Decision::Unchanged(a.digest.clone())
-        );
-        assert_eq!(
-            decide(&gun, Some((&a.manifest, &a.digest)), &digests(&new)),
-            Decision::Push {
-                previous: Some(a.digest.clone())
-            }
-        );
-        let image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
-        let d = Digest::sha256_of(image);
-        assert!(matches!(
-            decide(&gun, Some((image, &d)), &digests(&new)),
-            Decision::Refuse(why) if why.contains("not a vouch trust artifact")
-        ));
-        let other = Gun::new("build.example.com/team/app").unwrap();
-        let theirs = build_trust_artifact(&other, &old, None).unwrap();
-        assert!(matches!(
-            decide(&gun, Some((&theirs.manifest, &theirs.digest)), &digests(&old)),
-            Decision::Refuse(why) if why.contains("build.example.com/team/app")
-        ));
+        let fresh = build_trust_artifact(&gun, &new, None).unwrap();
+        assert_eq!(blobs_to_push(None, &fresh).len(), fresh.blobs.len());
+        let held = build_trust_artifact(&gun, &old, None).unwrap();
+        let held = TrustManifest::parse(&held.manifest).unwrap();
+        let next = build_trust_artifact(&gun, &new, None).unwrap();
+        let sent: Vec<&Digest> = blobs_to_push(Some(&held), &next)
+            .iter()
+            .map(|b| &b.digest)
+            .collect();
+        assert_eq!(sent, [&Digest::sha256_of(b"ts2")]);
     }
 
     #[test]
-    fn outages_are_retried_and_refusals_of_content_are_not() {
+    fn outages_hold_the_registry_and_a_repositorys_own_failures_only_it() {
         use reqwest::StatusCode;
         let refused = |status: StatusCode| RegistryError::Refused {
             registry: "r".into(),
@@ -348,14 +405,15 @@ mod tests {
             StatusCode::TOO_MANY_REQUESTS,
             StatusCode::REQUEST_TIMEOUT,
         ] {
-            assert!(
-                matches!(classify(&refused(s)), Failure::Transient(_)),
-                "{s}"
-            );
+            assert!(matches!(classify(&refused(s)), Failure::Registry(_)), "{s}");
         }
-        for s in [StatusCode::BAD_REQUEST, StatusCode::PAYLOAD_TOO_LARGE] {
+        for s in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::FORBIDDEN,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ] {
             assert!(
-                matches!(classify(&refused(s)), Failure::Permanent(_)),
+                matches!(classify(&refused(s)), Failure::Repository(_)),
                 "{s}"
             );
         }
@@ -365,11 +423,72 @@ mod tests {
             message: "m".into(),
             hint: "h".into(),
         };
-        assert!(matches!(classify(&unreachable), Failure::Transient(_)));
+        assert!(matches!(classify(&unreachable), Failure::Registry(_)));
         let name = RegistryError::InvalidName {
             what: "reference",
             name: "x".into(),
         };
-        assert!(matches!(classify(&name), Failure::Permanent(_)));
+        assert!(matches!(classify(&name), Failure::Repository(_)));
+        let denied = RegistryError::Unauthorized {
+            registry: "r".into(),
+            repository: "org/app".into(),
+            access: vouch_verifier::registry::Access::Push,
+            detail: String::new(),
+            hint: String::new(),
+        };
+        assert!(matches!(classify(&denied), Failure::Repository(_)));
+        let token = RegistryError::Token {
+            registry: "r".into(),
+            realm: "https://auth.example.com/token".into(),
+            detail: "no access to org/app".into(),
+        };
+        assert!(matches!(classify(&token), Failure::Repository(_)));
+        let unknown = RegistryError::BlobUnknown {
+            registry: "r".into(),
+            repository: "org/app".into(),
+            digest: Digest::sha256_of(b"x"),
+        };
+        assert!(matches!(classify(&unknown), Failure::Repository(_)));
+    }
+
+    /// A retry set over a clock counting seconds, with a backoff doubling from 1.
+    fn waits(now: u64) -> impl FnOnce(u32) -> u64 {
+        move |attempts| now + (1 << attempts.min(10))
+    }
+
+    #[test]
+    fn a_repository_waits_longer_after_each_failure_and_leaves_when_it_goes_through() {
+        let mut set = RetrySet::new(10);
+        assert_eq!(set.failed("r/a", 0, waits(0)), (1, None));
+        assert_eq!(set.next_due(), Some(2));
+        assert!(set.due(1, 10).is_empty());
+        assert_eq!(set.due(2, 10), ["r/a"]);
+        assert_eq!(set.failed("r/a", 2, waits(2)), (2, None));
+        assert!(set.due(5, 10).is_empty());
+        assert_eq!(set.due(6, 10), ["r/a"]);
+        set.failed("r/b", 6, waits(6));
+        assert_eq!(set.len(), 2);
+        set.done("r/a");
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.due(100, 10), ["r/b"]);
+        set.done("r/b");
+        assert_eq!(set.next_due(), None);
+        set.failed("r/c", 0, waits(0));
+        set.clear();
+        assert_eq!(set.len(), 0);
+        assert!(set.due(100, 10).is_empty());
+    }
+
+    #[test]
+    fn past_its_cap_the_set_drops_the_repository_waiting_longest() {
+        let mut set = RetrySet::new(2);
+        set.failed("r/a", 0, waits(0));
+        set.failed("r/b", 0, waits(0));
+        // Failing again keeps its place: r/a still waits longest.
+        assert_eq!(set.failed("r/a", 1, waits(1)), (2, None));
+        assert_eq!(set.failed("r/c", 1, waits(1)), (1, Some("r/a".into())));
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.due(100, 10), ["r/b", "r/c"]);
+        assert_eq!(set.due(100, 1), ["r/b"]);
     }
 }

@@ -1,21 +1,26 @@
 //! Mirroring one repository, as a blocking call (run on the blocking pool): read its
 //! current trust data from the store, read what its registry holds under the trust tag,
-//! decide ([`super::plan::decide`]), and push the blobs, then the manifest.
+//! decide ([`vouch_tuf::oci::decide_push`], the rule every writer of a trust tag follows:
+//! never over an image or another repository's artifact, never back to an older state),
+//! push the blobs the tag does not list yet ([`super::plan::blobs_to_push`]), make sure the
+//! lease is still held, then push the manifest. The whole push has a deadline, checked
+//! before each request, so a slow registry cannot make it outlive the lease it runs under.
 //!
 //! What it is not: the choice of repositories or of when to retry (`super`), nor any
-//! decision of its own: those are [`super::plan`]'s.
+//! decision of its own: those are [`super::plan`]'s and `vouch_tuf::oci`'s.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use vouch_tuf::metadata::{Metadata, Root};
 use vouch_tuf::oci::{
-    build_trust_artifact, ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, MAX_TRUST_FILES, OCI_MANIFEST,
-    TRUST_TAG,
+    build_trust_artifact, decide_push, PushDecision, TrustManifest, ACCEPT_MANIFESTS,
+    MAX_MANIFEST_BYTES, MAX_TRUST_FILES, OCI_MANIFEST, TRUST_TAG,
 };
 use vouch_tuf::reference::{Digest, Gun};
 use vouch_verifier::registry::{Registries, RegistryError};
 
-use super::plan::{self, Decision, Failure};
+use super::plan::{self, Failure};
 use crate::store::Store;
 
 /// What mirroring one repository did.
@@ -32,6 +37,14 @@ pub(crate) enum Outcome {
     Unchanged(Digest),
     /// The tag holds something that is not this repository's trust artifact: left alone.
     Refused(String),
+    /// The tag holds a newer state of this repository (a higher timestamp version): left
+    /// alone rather than rolled back.
+    Older {
+        /// The timestamp version the tag holds.
+        current: u64,
+        /// The timestamp version the server has.
+        new: u64,
+    },
     /// The repository has no trust data (deleted): the registry copy is left alone.
     Absent,
 }
@@ -43,16 +56,17 @@ pub(crate) fn trust_files(
     store: &dyn Store,
     gun: &Gun,
 ) -> Result<Option<BTreeMap<String, Vec<u8>>>, Failure> {
-    let failed = |e: crate::store::StoreError| Failure::Transient(format!("reading {gun}: {e}"));
+    let failed = |e: crate::store::StoreError| Failure::Registry(format!("reading {gun}: {e}"));
     let current = store.current(gun).map_err(failed)?;
     let Some(root) = current.iter().find(|f| f.role == "root") else {
         return Ok(None);
     };
-    let parsed = Metadata::<Root>::from_bytes(&root.bytes)
-        .map_err(|e| Failure::Permanent(format!("the stored root of {gun} does not parse: {e}")))?;
+    let parsed = Metadata::<Root>::from_bytes(&root.bytes).map_err(|e| {
+        Failure::Repository(format!("the stored root of {gun} does not parse: {e}"))
+    })?;
     let consistent = parsed.signed().consistent_snapshot.unwrap_or(false);
     if current.len() as u64 + root.version > MAX_TRUST_FILES as u64 {
-        return Err(Failure::Permanent(format!(
+        return Err(Failure::Repository(format!(
             "{gun} has more metadata files than a trust artifact holds ({MAX_TRUST_FILES})"
         )));
     }
@@ -61,7 +75,7 @@ pub(crate) fn trust_files(
         let older = store
             .get_version(gun, "root", v)
             .map_err(failed)?
-            .ok_or_else(|| Failure::Permanent(format!("{gun} has no root version {v}")))?;
+            .ok_or_else(|| Failure::Repository(format!("{gun} has no root version {v}")))?;
         files.insert(plan::file_name("root", v, consistent), older.bytes);
     }
     for f in current {
@@ -70,17 +84,43 @@ pub(crate) fn trust_files(
     Ok(Some(files))
 }
 
-/// Mirrors `gun` into its registry with `client`.
+/// Mirrors `gun` into its registry with `client`, by `deadline` (checked before each
+/// request; each request is bounded by the client's timeout). `lease` is asked just before
+/// the manifest is put: it renews the registry's lease and says whether this process still
+/// holds it; when it does not, nothing is written.
 pub(crate) fn mirror(
     store: &dyn Store,
     client: &mut Registries,
     gun: &Gun,
+    deadline: Instant,
+    lease: &dyn Fn() -> Result<(), Failure>,
 ) -> Result<Outcome, Failure> {
-    let Some(files) = trust_files(store, gun)? else {
-        return Ok(Outcome::Absent);
+    match trust_files(store, gun)? {
+        Some(files) => push(client, gun, &files, deadline, lease),
+        None => Ok(Outcome::Absent),
+    }
+}
+
+/// Pushes `files`, the trust data of `gun`, as [`mirror`] does.
+fn push(
+    client: &mut Registries,
+    gun: &Gun,
+    files: &BTreeMap<String, Vec<u8>>,
+    deadline: Instant,
+    lease: &dyn Fn() -> Result<(), Failure>,
+) -> Result<Outcome, Failure> {
+    let in_time = |step: &str| {
+        if Instant::now() >= deadline {
+            Err(Failure::Repository(format!(
+                "the push of {gun} ran past its deadline before {step}; it is retried"
+            )))
+        } else {
+            Ok(())
+        }
     };
     let (registry, repository) = plan::destination(gun.as_str())
-        .ok_or_else(|| Failure::Permanent(format!("{gun} names no registry")))?;
+        .ok_or_else(|| Failure::Repository(format!("{gun} names no registry")))?;
+    in_time("reading the trust tag")?;
     let current = match client.get_manifest(
         &registry,
         &repository,
@@ -97,23 +137,32 @@ pub(crate) fn mirror(
         }
         Err(e) => return Err(plan::classify(&e)),
     };
-    let decision = plan::decide(
+    // The new artifact names what the tag holds as its previous one; when that is not
+    // this repository's artifact, nothing is pushed anyway.
+    let artifact = build_trust_artifact(gun, files, current.as_ref().map(|m| &m.digest))
+        .map_err(|e| Failure::Repository(format!("building the trust artifact of {gun}: {e}")))?;
+    let previous = match decide_push(
         gun,
         current.as_ref().map(|m| (m.bytes.as_slice(), &m.digest)),
-        &plan::digests(&files),
-    );
-    let previous = match decision {
-        Decision::Unchanged(d) => return Ok(Outcome::Unchanged(d)),
-        Decision::Refuse(why) => return Ok(Outcome::Refused(why)),
-        Decision::Push { previous } => previous,
+        &artifact,
+    ) {
+        PushDecision::Unchanged(d) => return Ok(Outcome::Unchanged(d)),
+        PushDecision::Refuse(why) => return Ok(Outcome::Refused(why)),
+        PushDecision::Older { current, new } => return Ok(Outcome::Older { current, new }),
+        PushDecision::Push { previous } => previous,
     };
-    let artifact = build_trust_artifact(gun, &files, previous.as_ref())
-        .map_err(|e| Failure::Permanent(format!("building the trust artifact of {gun}: {e}")))?;
-    for blob in &artifact.blobs {
+    // decide_push pushes over a trust artifact only, so what the tag holds parses.
+    let held = current
+        .as_ref()
+        .and_then(|m| TrustManifest::parse(&m.bytes).ok());
+    for blob in plan::blobs_to_push(held.as_ref(), &artifact) {
+        in_time("pushing a blob")?;
         client
             .push_blob(&registry, &repository, &blob.digest, blob.bytes)
             .map_err(|e| plan::classify(&e))?;
     }
+    in_time("renewing the lease")?;
+    lease()?;
     let digest = client
         .put_manifest(
             &registry,
@@ -124,4 +173,85 @@ pub(crate) fn mirror(
         )
         .map_err(|e| plan::classify(&e))?;
     Ok(Outcome::Pushed { digest, previous })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vouch_testkit::registry::Registry;
+    use vouch_verifier::registry::{Login, RegistryOptions};
+
+    use super::*;
+
+    fn files(ts: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        let mut f = BTreeMap::new();
+        f.insert("1.root.json".to_owned(), b"{\"root\":1}".to_vec());
+        f.insert("timestamp.json".to_owned(), ts.to_vec());
+        f
+    }
+
+    fn tag(client: &mut Registries, registry: &Registry) -> Option<Digest> {
+        match client.get_manifest(
+            registry.host(),
+            "org/app",
+            TRUST_TAG,
+            ACCEPT_MANIFESTS,
+            MAX_MANIFEST_BYTES,
+        ) {
+            Ok(m) => Some(m.digest),
+            Err(RegistryError::ManifestUnknown { .. }) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_push_that_lost_its_lease_or_ran_past_its_deadline_writes_no_manifest() {
+        let registry = Registry::start();
+        let options =
+            RegistryOptions::new(vec![registry.host().to_owned()], Login::Anonymous).unwrap();
+        let mut client = Registries::new(options).unwrap();
+        let gun = Gun::new(&format!("{}/org/app", registry.host())).unwrap();
+        let later = || Instant::now() + Duration::from_secs(60);
+        let held = || Ok(());
+        let lost = || Err(Failure::LeaseLost);
+        let ts1 = files(br#"{"signed":{"version":1}}"#);
+
+        assert_eq!(
+            push(&mut client, &gun, &ts1, later(), &lost),
+            Err(Failure::LeaseLost)
+        );
+        assert_eq!(tag(&mut client, &registry), None);
+        let late = push(&mut client, &gun, &ts1, Instant::now(), &held);
+        assert!(
+            matches!(&late, Err(Failure::Repository(why)) if why.contains("deadline")),
+            "{late:?}"
+        );
+        assert_eq!(tag(&mut client, &registry), None);
+
+        let Ok(Outcome::Pushed { digest, previous }) =
+            push(&mut client, &gun, &ts1, later(), &held)
+        else {
+            panic!("not pushed")
+        };
+        assert_eq!(previous, None);
+        assert_eq!(tag(&mut client, &registry), Some(digest.clone()));
+        let ts2 = files(br#"{"signed":{"version":2}}"#);
+        assert_eq!(
+            push(&mut client, &gun, &ts2, later(), &lost),
+            Err(Failure::LeaseLost)
+        );
+        assert_eq!(tag(&mut client, &registry), Some(digest.clone()));
+        // An older state than the tag's is never pushed, lease or not.
+        let Ok(Outcome::Pushed { digest: second, .. }) =
+            push(&mut client, &gun, &ts2, later(), &held)
+        else {
+            panic!("not pushed")
+        };
+        assert_eq!(
+            push(&mut client, &gun, &ts1, later(), &held),
+            Ok(Outcome::Older { current: 2, new: 1 })
+        );
+        assert_eq!(tag(&mut client, &registry), Some(second));
+    }
 }
