@@ -1004,7 +1004,7 @@ pub enum RootChainError {
         version: u64,
         /// The check it failed.
         #[source]
-        cause: UpdateError,
+        cause: Box<UpdateError>,
     },
     /// The walk ended at a root other than the one trusted.
     #[error("the root files of {gun} end at a root that is not the trusted version {version}")]
@@ -1040,7 +1040,7 @@ pub fn check_root_chain(
     let broken = |version: u64, cause: UpdateError| RootChainError::Broken {
         gun: gun.to_string(),
         version,
-        cause,
+        cause: Box::new(cause),
     };
     let current = older.len() as u64 + 1;
     let file = |v: u64| -> Option<&[u8]> {

@@ -13,7 +13,11 @@
 //! - Attacks through the registry: the trust tag moved back to an older artifact (rollback,
 //!   caught across runs by the per-repository cache), a layer swapped for another
 //!   repository's file, an expired copy (the CLI run under `faketime`).
-//! - A registry with basic authentication: credentials from `--registry-username` and stdin.
+//! - Writers follow `decide_push`: another repository's artifact replaced only with `--replace`,
+//!   an image never, a newer copy never rolled back by a mirror reading a stale one; older root
+//!   versions substituted in a copy are refused before anything is copied from it.
+//! - A registry with basic authentication: credentials from `--registry-username` and stdin;
+//!   with two registries, the command-line login goes to the one written to only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -646,4 +650,86 @@ fn command_line_credentials_go_to_one_registry() {
     args.extend(["--registry-host", &host]);
     let out = run_with_stdin(&consumer, &args, "b-pass\n");
     assert_eq!(out.ok().trim(), format!("{gun}@{signed}"));
+}
+
+/// The older root versions in a copy are served, not held by the reader: a copy whose
+/// `1.root.json` was substituted (another key's root, as whoever can push to the registry
+/// could) is refused before anything is mirrored or exported from it.
+#[test]
+fn a_substituted_older_root_is_not_copied() {
+    use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer as _};
+    use vouch_tuf::metadata::{Key, Metadata, Root};
+    use vouch_tuf::time::Timestamp;
+    use vouch_tuf::types::TopLevelRole;
+
+    let registry = Registry::start();
+    let server = Server::start();
+    let v = Vouch::new(&server);
+    let gun = format!("{}/app", registry.host());
+    ImageLayout::new("roots").push(&registry, "app:v1");
+    v.run(&["init", &gun]).ok();
+    v.run(&["sign", &format!("{gun}:v1")]).ok();
+    v.run(&["rotate", &gun, "targets"]).ok();
+    let mirrored = v.run(&["--output", "json", "mirror", &gun]).json();
+    assert!(
+        mirrored["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "2.root.json"),
+        "{mirrored}"
+    );
+
+    let evil = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let mut root = Root::new(Timestamp::from_unix(4_000_000_000));
+    for role in TopLevelRole::ALL {
+        root.add_key(role, Key::from_verifying_key(&evil.verifying_key()));
+    }
+    root.set_gun(&gun);
+    let forged = Metadata::signed_by(root, &[&evil]).unwrap().to_bytes();
+    let d = Digest::sha256_of(&forged);
+    client()
+        .push_blob(registry.host(), "app", &d, &forged)
+        .unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&artifact(&registry, "app", TRUST_TAG)).unwrap();
+    let layer = m["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| l["annotations"]["tuf.io/filename"] == "1.root.json")
+        .unwrap();
+    use base64ct::Encoding as _;
+    layer["digest"] = d.as_str().into();
+    layer["size"] = forged.len().into();
+    layer["data"] = base64ct::Base64::encode_string(&forged).into();
+    retag_trust(&registry, "app", &serde_json::to_vec(&m).unwrap());
+
+    // This machine trusts root version 2 already (its refresh never reads 1.root.json), and
+    // pinned the real first root: the substitute is refused, and nothing is pushed.
+    let mirrors = format!("{}/mirrors/app", registry.host());
+    v.run(&["--source", "registry", "mirror", &gun, "--to", &mirrors])
+        .fails(
+            1,
+            &[&format!(
+                "1.root.json of {gun} is not the root pinned for it"
+            )],
+        );
+    assert_eq!(registry.manifest_digest("mirrors/app", TRUST_TAG), None);
+    let bundle = v.trust_dir.with_file_name("app.bundle.json");
+    v.run(&[
+        "--source",
+        "registry",
+        "export",
+        &gun,
+        "-o",
+        bundle.to_str().unwrap(),
+    ])
+    .fails(1, &["is not the root pinned for it"]);
+    assert!(!bundle.exists());
+    // The server's own files still chain: mirrored from there, the copy is repaired.
+    let repaired = v
+        .run(&["--output", "json", "mirror", &gun, "--to", &mirrors])
+        .json();
+    assert_eq!(repaired["pushed"], true);
 }
