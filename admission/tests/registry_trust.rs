@@ -402,10 +402,10 @@ fn a_registry_with_basic_auth_is_read_with_a_pull_secret() {
         "team/app",
         &gun,
         &trust_files(&server, &repo, "v1"),
-        Login::Given(Credentials::new(
-            user.to_owned(),
-            password.to_owned().into(),
-        )),
+        Login::Given {
+            registry: registry.host().to_owned(),
+            credentials: Credentials::new(user.to_owned(), password.to_owned().into()),
+        },
     );
     server.kill();
 

@@ -96,8 +96,29 @@ pub struct Context {
     pub oci_location: Option<Location>,
     /// The registry options.
     pub registry: RegistryArgs,
-    /// The one registry client of this run, made when first needed.
-    registries: Mutex<Option<Arc<Mutex<Registries>>>>,
+    /// The one registry client of this run, made when first needed, and which registry the
+    /// command line's credentials were bound to.
+    registries: Mutex<Option<(Arc<Mutex<Registries>>, Bound)>>,
+}
+
+/// Which registry the command line's credentials (`--registry-username`) are for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bound {
+    /// The one `--registry-host` names.
+    Named(String),
+    /// The one the command writes to (`promote`'s DST, `mirror`'s destination).
+    Written(String),
+    /// The first the command reached, for a command that writes to none: a second registry
+    /// is refused.
+    Reached(String),
+}
+
+impl Bound {
+    fn registry(&self) -> &str {
+        match self {
+            Bound::Named(r) | Bound::Written(r) | Bound::Reached(r) => r,
+        }
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -180,20 +201,52 @@ impl Context {
         })
     }
 
-    /// The registry client of this run (`--insecure-registry`, `--registry-username` with
-    /// the password read from stdin once, else the docker config), shared by everything
-    /// that reads or writes registries.
-    pub fn registries(&self) -> anyhow::Result<Arc<Mutex<Registries>>> {
+    /// The registry client of this run, to reach `registry` (`--insecure-registry`,
+    /// `--registry-username` with the password read from stdin once, else the docker
+    /// config), shared by everything that reads or writes registries.
+    ///
+    /// The command line's credentials are for one registry ([`Bound`]): `--registry-host`,
+    /// else the one [`Context::writes_to`] declared, else the first registry reached. A
+    /// command reaching a second registry with neither is refused rather than guessing:
+    /// the password meant for one registry is never offered to another.
+    pub fn registries_for(&self, registry: &str) -> anyhow::Result<Arc<Mutex<Registries>>> {
+        self.client(registry, false)
+    }
+
+    /// As [`Context::registries_for`], for a command that writes to `registry`: unless
+    /// `--registry-host` says otherwise, the command line's credentials are for it, and
+    /// every other registry the command reads gets the docker config's login. Called before
+    /// the command reaches any registry.
+    pub fn writes_to(&self, registry: &str) -> anyhow::Result<Arc<Mutex<Registries>>> {
+        self.client(registry, true)
+    }
+
+    fn client(&self, registry: &str, writes: bool) -> anyhow::Result<Arc<Mutex<Registries>>> {
         let mut made = self
             .registries
             .lock()
             .map_err(|_| anyhow::anyhow!("the registry client failed earlier"))?;
-        if let Some(r) = made.as_ref() {
-            return Ok(r.clone());
+        if let Some((client, bound)) = made.as_ref() {
+            if let Bound::Reached(first) = bound {
+                if first != registry && self.registry.gives_credentials() {
+                    bail!(
+                        "--registry-username: this command reaches two registries, {first} and {registry}: name the one the credentials are for with --registry-host (the other gets the login in ~/.docker/config.json)"
+                    );
+                }
+            }
+            return Ok(client.clone());
         }
-        let r = Arc::new(Mutex::new(crate::registry::open(&self.registry)?));
-        *made = Some(r.clone());
-        Ok(r)
+        let bound = match (&self.registry.registry_host, writes) {
+            (Some(named), _) => Bound::Named(named.clone()),
+            (None, true) => Bound::Written(registry.to_owned()),
+            (None, false) => Bound::Reached(registry.to_owned()),
+        };
+        let client = Arc::new(Mutex::new(crate::registry::open(
+            &self.registry,
+            bound.registry(),
+        )?));
+        *made = Some((client.clone(), bound));
+        Ok(client)
     }
 
     /// Where trusted metadata of each repository is cached.

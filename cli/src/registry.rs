@@ -1,7 +1,12 @@
 //! The command line's side of the registry client: the registry options of `vouch sign` and
-//! `vouch verify` (`--insecure-registry`, `--registry-username` with the password on stdin)
-//! and `NOTARY_AUTH` for notary servers, turned into [`vouch_verifier::registry`]'s
-//! [`RegistryOptions`].
+//! `vouch verify` (`--insecure-registry`, `--registry-username` with the password on stdin,
+//! for the one registry `--registry-host` names or the command implies) and `NOTARY_AUTH`
+//! for notary servers, turned into [`vouch_verifier::registry`]'s [`RegistryOptions`].
+//!
+//! Which registry the command line's credentials are for is decided once per run by
+//! [`crate::context::Context`] (`--registry-host`, else the registry the command writes to,
+//! else the one registry it reaches); sending them only there is the verifier's
+//! [`Login::Given`].
 //!
 //! The client itself (manifests and blobs, the `401` challenge and token flow, credentials
 //! from `~/.docker/config.json`, plain HTTP for loopback and insecure hosts, the errors and
@@ -26,8 +31,9 @@ pub struct RegistryArgs {
     /// addresses always are. Repeat for several.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", global = true)]
     pub insecure_registry: Vec<String>,
-    /// User name for the registry, with the password on stdin (--registry-password-stdin);
-    /// else credentials come from ~/.docker/config.json.
+    /// User name for one registry (--registry-host, else the registry the command writes to,
+    /// or the image's), with the password on stdin (--registry-password-stdin); every other
+    /// registry gets the login in ~/.docker/config.json.
     #[arg(
         long,
         value_name = "USER",
@@ -38,6 +44,23 @@ pub struct RegistryArgs {
     /// Read the registry password (or token) from stdin, for --registry-username.
     #[arg(long, requires = "registry_username", global = true)]
     pub registry_password_stdin: bool,
+    /// The registry (HOST or HOST:PORT) --registry-username and the password are for; by
+    /// default the registry the command writes to (promote: DST's; mirror: the
+    /// destination), or the one registry it reaches. Needed when it reaches several.
+    #[arg(
+        long,
+        value_name = "HOST[:PORT]",
+        requires = "registry_username",
+        global = true
+    )]
+    pub registry_host: Option<String>,
+}
+
+impl RegistryArgs {
+    /// True when credentials are given on the command line.
+    pub fn gives_credentials(&self) -> bool {
+        self.registry_username.is_some()
+    }
 }
 
 /// Words a refusal of the options in the command line's terms.
@@ -46,13 +69,17 @@ fn options_error(e: OptionsError) -> anyhow::Error {
         OptionsError::InsecureHost(h) => {
             anyhow::anyhow!("--insecure-registry {h:?}: expected HOST or HOST:PORT")
         }
+        OptionsError::CredentialsHost(h) => {
+            anyhow::anyhow!("--registry-host {h:?}: expected HOST or HOST:PORT")
+        }
         e => anyhow::anyhow!(e),
     }
 }
 
-/// The registry client of `vouch sign` and `vouch verify`: validates `args`; reads the
-/// password from stdin when `--registry-password-stdin`.
-pub fn open(args: &RegistryArgs) -> anyhow::Result<Registries> {
+/// The registry client of a run: validates `args`; reads the password from stdin when
+/// `--registry-password-stdin`, for `for_registry` (`--registry-host`, else what the command
+/// implies) only.
+pub fn open(args: &RegistryArgs, for_registry: &str) -> anyhow::Result<Registries> {
     let login = match (&args.registry_username, args.registry_password_stdin) {
         (Some(user), true) => {
             // Room for any sensible password up front: no reallocation leaves copies behind.
@@ -72,7 +99,10 @@ pub fn open(args: &RegistryArgs) -> anyhow::Result<Registries> {
                     "--registry-username {user:?}: a user name is not empty and has no ':'"
                 );
             }
-            Login::Given(Credentials::new(user.clone(), trimmed))
+            Login::Given {
+                registry: for_registry.to_owned(),
+                credentials: Credentials::new(user.clone(), trimmed),
+            }
         }
         (None, false) => Login::DockerConfig(None),
         _ => anyhow::bail!("--registry-username and --registry-password-stdin go together"),
@@ -144,14 +174,14 @@ mod tests {
             insecure_registry: vec!["http://reg:5000".into()],
             ..RegistryArgs::default()
         };
-        let e = open(&args).unwrap_err().to_string();
+        let e = open(&args, "reg").unwrap_err().to_string();
         assert!(e.starts_with("--insecure-registry"), "{e}");
         let args = RegistryArgs {
             insecure_registry: vec!["reg.internal:5000".into()],
             ..RegistryArgs::default()
         };
         assert_eq!(
-            open(&args).unwrap().base_url("reg.internal:5000"),
+            open(&args, "reg").unwrap().base_url("reg.internal:5000"),
             "http://reg.internal:5000"
         );
     }

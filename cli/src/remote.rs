@@ -115,6 +115,12 @@ fn refusal_message(refusal: &Refusal, action: &str, on: &str) -> String {
     }
 }
 
+/// What a fetch of `gun`'s trust data refused by the server with `status` (401 or 403,
+/// [`TransportError::Unauthorized`]) means, and what to do.
+pub fn transport_refusal(refusal: AuthRefusal, status: u16, gun: &Gun) -> String {
+    auth_advice(refusal, status, "pull", gun.as_str())
+}
+
 /// The message for a server that did not answer within `waited`.
 fn no_answer(server: &str, waited: Duration) -> String {
     format!(
@@ -282,9 +288,13 @@ impl Remote {
             .map_err(|e| self.word_proposal(e, id))
     }
 
-    /// [`Transport::fetch_by`], with the caller's deadline if it has one: a refusal, a
-    /// server that is not reached or does not answer within `--timeout` is a
-    /// [`TransportError::Network`] error that says what to do.
+    /// [`Transport::fetch_by`], with the caller's deadline if it has one. A server that is
+    /// not reached or does not answer within `--timeout` is a [`TransportError::Network`]
+    /// error that says what to do: the server is unavailable (and `--source
+    /// server,registry` reads the registry copy). A refusal is the server answering: a 401
+    /// or 403 is [`TransportError::Unauthorized`] (worded by [`transport_refusal`]), another
+    /// status [`TransportError::Status`] (a 5xx counts as unavailable, a 4xx does not), so
+    /// an expired token is reported, never silently replaced by the registry copy.
     fn fetch_within(
         &self,
         path: &str,
@@ -306,9 +316,18 @@ impl Remote {
                     network(unreachable(&server, &message))
                 }
                 ServerError::NoAnswer { server, waited } => network(no_answer(&server, waited)),
-                ServerError::Refused { refusal, .. } => {
-                    network(refusal_message(&refusal, "pull", self.gun().as_str()))
-                }
+                ServerError::Refused { refusal, .. } => match refusal.auth {
+                    Some(auth) => TransportError::Unauthorized {
+                        path: path.to_owned(),
+                        status: refusal.status,
+                        sent_token: !matches!(auth, AuthRefusal::NoToken),
+                        refusal: auth,
+                    },
+                    None => TransportError::Status {
+                        path: path.to_owned(),
+                        status: refusal.status,
+                    },
+                },
                 other => network(other.to_string()),
             })
     }

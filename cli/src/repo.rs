@@ -321,7 +321,7 @@ impl<M: Mode> Opened<M> {
                 let bytes = self
                     .source
                     .fetch(&req.file_name, req.max_len)
-                    .map_err(|e| transport_error(&self.source_name, e))?;
+                    .map_err(|e| transport_error(&self.source_name, &self.gun, e))?;
                 set.update_delegated(&child, &parent, &bytes).map_err(|e| {
                     anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
                 })?;
@@ -354,7 +354,7 @@ impl<M: Mode> Opened<M> {
             let bytes = self
                 .source
                 .fetch(&req.file_name, req.max_len)
-                .map_err(|e| transport_error(&self.source_name, e))?;
+                .map_err(|e| transport_error(&self.source_name, &self.gun, e))?;
             set.update_delegated(role, &targets, &bytes).map_err(|e| {
                 anyhow!(e).context(format!("trust data of {} failed verification", self.gun))
             })?;
@@ -430,13 +430,31 @@ impl Repo {
         let cap = vouch_verifier::Limits::DEFAULT.root_max_bytes;
         let mut files = std::collections::BTreeMap::new();
         let current = set.root().version().get();
+        let mut older = BTreeMap::new();
         for v in 1..current {
-            let name = format!("{v}.root.json");
             let bytes = self
                 .source
-                .fetch(&name, cap)
-                .map_err(|e| transport_error(&self.source_name, e))?;
-            files.insert(name, bytes);
+                .fetch(&format!("{v}.root.json"), cap)
+                .map_err(|e| transport_error(&self.source_name, &self.gun, e))?;
+            older.insert(v, bytes);
+        }
+        // The older roots are served, not yet verified: they go into the bundle only once
+        // they chain, from the root pinned here, to the root trusted now.
+        let pin = self
+            .updater
+            .store()
+            .pin()
+            .with_context(|| format!("cannot read the pinned root of {}", self.gun))?;
+        check_root_chain(
+            &self.gun,
+            &older,
+            set.root().bytes(),
+            pin.as_ref().map(|p| p.root.as_slice()),
+            now(),
+        )
+        .with_context(|| format!("the root files {} served", self.source_name))?;
+        for (v, bytes) in older {
+            files.insert(format!("{v}.root.json"), bytes);
         }
         files.insert(format!("{current}.root.json"), set.root().bytes().to_vec());
         files.insert("root.json".to_owned(), set.root().bytes().to_vec());
@@ -933,9 +951,8 @@ pub fn verify_error(
     e: VerifyError,
 ) -> anyhow::Error {
     match e {
-        VerifyError::Transport(t) => {
-            transport_error(server, t).context(format!("cannot update the trust data of {gun}"))
-        }
+        VerifyError::Transport(t) => transport_error(server, gun, t)
+            .context(format!("cannot update the trust data of {gun}")),
         VerifyError::Update(cause) => anyhow::Error::new(VerificationFailed {
             gun: gun.to_string(),
             // Signatures that do not verify are how a source with another root (a
@@ -974,12 +991,116 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(20 * u64::from(attempt.min(6)) + jitter)
 }
 
-/// An error from fetching, with the hint that matters.
-pub fn transport_error(server: &str, e: TransportError) -> anyhow::Error {
+/// Why the older root files of a repository (as a source served them) were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RootChainError {
+    /// A root version is not signed as the workflow requires by the one before it (and by
+    /// itself), or is not the next version.
+    #[error("{version}.root.json of {gun} does not chain to the trusted root: {cause}")]
+    Broken {
+        /// The repository.
+        gun: String,
+        /// The root version that does not chain.
+        version: u64,
+        /// The check it failed.
+        #[source]
+        cause: Box<UpdateError>,
+    },
+    /// The walk ended at a root other than the one trusted.
+    #[error("the root files of {gun} end at a root that is not the trusted version {version}")]
+    NotTrusted {
+        /// The repository.
+        gun: String,
+        /// The trusted root version.
+        version: u64,
+    },
+    /// The root of the version pinned on this machine is not the pinned root.
+    #[error("{version}.root.json of {gun} is not the root pinned for it on this machine")]
+    NotPinned {
+        /// The repository.
+        gun: String,
+        /// The pinned root's version.
+        version: u64,
+    },
+}
+
+/// Checks that `older` (root versions `1..current` as a source served them) are the history
+/// of `trusted` (the root trusted now, version `current`): starting from `1.root.json`
+/// (expiry ignored: old roots have expired), each version is accepted by the root
+/// workflow's rotation checks ([`TrustedSet::update_root`]) after the one before, and the
+/// walk ends byte-identical to `trusted`. When `pin` (the root this machine's trust in the
+/// repository started from) is given, the file of its version must be it.
+pub fn check_root_chain(
+    gun: &Gun,
+    older: &BTreeMap<u64, Vec<u8>>,
+    trusted: &[u8],
+    pin: Option<&[u8]>,
+    now: Timestamp,
+) -> Result<(), RootChainError> {
+    let broken = |version: u64, cause: UpdateError| RootChainError::Broken {
+        gun: gun.to_string(),
+        version,
+        cause: Box::new(cause),
+    };
+    let current = older.len() as u64 + 1;
+    let file = |v: u64| -> Option<&[u8]> {
+        if v == current {
+            Some(trusted)
+        } else {
+            older.get(&v).map(Vec::as_slice)
+        }
+    };
+    if let Some(pin) = pin {
+        let version = Metadata::<Root>::from_bytes(pin)
+            .map(|m| m.version().get())
+            .unwrap_or(0);
+        if file(version) != Some(pin) {
+            return Err(RootChainError::NotPinned {
+                gun: gun.to_string(),
+                version,
+            });
+        }
+    }
+    let limits = vouch_verifier::Limits {
+        max_root_rotations: u32::try_from(current)
+            .unwrap_or(u32::MAX)
+            .max(vouch_verifier::Limits::DEFAULT.max_root_rotations),
+        ..vouch_verifier::Limits::DEFAULT
+    };
+    let first = file(1).ok_or_else(|| RootChainError::NotTrusted {
+        gun: gun.to_string(),
+        version: current,
+    })?;
+    let mut set =
+        TrustedSet::with_expiry(first, now, limits, vouch_verifier::Expiry::IgnoreForEditing)
+            .map_err(|e| broken(1, e))?;
+    for v in 2..=current {
+        let bytes = file(v).ok_or_else(|| RootChainError::NotTrusted {
+            gun: gun.to_string(),
+            version: current,
+        })?;
+        set.update_root(bytes).map_err(|e| broken(v, e))?;
+    }
+    if set.root().bytes() != trusted {
+        return Err(RootChainError::NotTrusted {
+            gun: gun.to_string(),
+            version: current,
+        });
+    }
+    Ok(())
+}
+
+/// An error from fetching `gun`'s trust data from `server`, with the hint that matters (a
+/// refusal says what is wrong with the token).
+pub fn transport_error(server: &str, gun: &Gun, e: TransportError) -> anyhow::Error {
     match e {
         TransportError::Network { message, .. } if message.contains("cannot reach") => {
             anyhow!(message)
         }
+        TransportError::Unauthorized {
+            status, refusal, ..
+        } => anyhow!(crate::remote::transport_refusal(refusal, status, gun))
+            .context(format!("fetching from {server}")),
         other => anyhow!(other).context(format!("fetching from {server}")),
     }
 }
@@ -1123,6 +1244,90 @@ impl Signers {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Root version `version` with `keys` for every role, signed by `signers`.
+    fn root_file(version: u64, keys: &[&PrivateKey], signers: &[&PrivateKey]) -> Vec<u8> {
+        let mut root = Root::new(Timestamp::from_unix(1_000));
+        root.common.version = Version::new(version).unwrap();
+        for role in TopLevelRole::ALL {
+            for k in keys {
+                root.add_key(role, Key::from_verifying_key(&k.verifying_key()));
+            }
+        }
+        let signers: Vec<&dyn Signer> = signers.iter().map(|k| *k as &dyn Signer).collect();
+        Metadata::signed_by(root, &signers).unwrap().to_bytes()
+    }
+
+    /// Older roots a source serves go into a bundle only when they chain to the trusted
+    /// root and start at the pinned one: a substituted `1.root.json` (another key, as a
+    /// hostile registry copy would serve) or a broken link is refused, naming the version.
+    #[test]
+    fn older_roots_must_chain_to_the_trusted_root() {
+        use vouch_tuf::crypto::Algorithm;
+        let gun = Gun::new("example.com/org/app").unwrap();
+        let now = Timestamp::from_unix(10_000_000);
+        let [a, b, c, evil] =
+            std::array::from_fn(|_| PrivateKey::generate(Algorithm::Ed25519).unwrap());
+        let v1 = root_file(1, &[&a], &[&a]);
+        let v2 = root_file(2, &[&b], &[&a, &b]);
+        let v3 = root_file(3, &[&c], &[&b, &c]);
+        let older = BTreeMap::from([(1, v1.clone()), (2, v2.clone())]);
+        // Expired long ago, and yet they chain.
+        check_root_chain(&gun, &older, &v3, Some(&v1), now).unwrap();
+        check_root_chain(&gun, &older, &v3, None, now).unwrap();
+        check_root_chain(&gun, &BTreeMap::new(), &v1, Some(&v1), now).unwrap();
+
+        // Another first root, self-signed by a key of the attacker's.
+        let forged = root_file(1, &[&evil], &[&evil]);
+        let tampered = BTreeMap::from([(1, forged.clone()), (2, v2.clone())]);
+        let e = check_root_chain(&gun, &tampered, &v3, None, now).unwrap_err();
+        assert!(
+            matches!(e, RootChainError::Broken { version: 2, .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("2.root.json of example.com/org/app does not chain"),
+            "{e}"
+        );
+        // A first root other than the pinned one is refused before any walk.
+        let e = check_root_chain(&gun, &tampered, &v3, Some(&v1), now).unwrap_err();
+        assert!(
+            matches!(e, RootChainError::NotPinned { version: 1, .. }),
+            "{e}"
+        );
+        // A version in between that is not the one the trusted root was signed after.
+        let other_v2 = root_file(2, &[&evil], &[&a, &evil]);
+        let e = check_root_chain(
+            &gun,
+            &BTreeMap::from([(1, v1.clone()), (2, other_v2)]),
+            &v3,
+            Some(&v1),
+            now,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, RootChainError::Broken { version: 3, .. }),
+            "{e}"
+        );
+        // Versions out of place.
+        let e = check_root_chain(
+            &gun,
+            &BTreeMap::from([(1, v1.clone()), (2, v1.clone())]),
+            &v3,
+            None,
+            now,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, RootChainError::Broken { version: 2, .. }),
+            "{e}"
+        );
+        // A pin of a later version must be that version's file.
+        check_root_chain(&gun, &older, &v3, Some(&v2), now).unwrap();
+        let e = check_root_chain(&gun, &older, &v3, Some(&forged), now).unwrap_err();
+        assert!(matches!(e, RootChainError::NotPinned { .. }), "{e}");
+    }
 
     #[test]
     fn a_key_made_for_another_repository_is_not_used() {

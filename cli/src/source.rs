@@ -160,8 +160,12 @@ impl TrustTransport {
     /// `--source registry` and `--server oci://…`).
     pub fn open(ctx: &Context, reading: &Reading) -> anyhow::Result<Self> {
         let copy = || -> anyhow::Result<RegistryCopy> {
-            Ok(OciTransport::new(reading.copy.repo(ctx.registries()?))
-                .expecting(reading.gun.clone()))
+            Ok(OciTransport::new(
+                reading
+                    .copy
+                    .repo(ctx.registries_for(&reading.copy.registry)?),
+            )
+            .expecting(reading.gun.clone()))
         };
         Ok(match ctx.source {
             SourceKind::Server => TrustTransport::Server(Remote::new(ctx, &reading.gun)?),

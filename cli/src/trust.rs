@@ -211,7 +211,7 @@ pub fn ensure<T: Transport>(
             ))
         }
         Err(VerifyError::Transport(e)) => {
-            return Err(crate::repo::transport_error(source_name, e))
+            return Err(crate::repo::transport_error(source_name, gun, e))
         }
         Err(VerifyError::Pin(e)) => {
             let detail = match e {

@@ -13,7 +13,11 @@
 //! - Attacks through the registry: the trust tag moved back to an older artifact (rollback,
 //!   caught across runs by the per-repository cache), a layer swapped for another
 //!   repository's file, an expired copy (the CLI run under `faketime`).
-//! - A registry with basic authentication: credentials from `--registry-username` and stdin.
+//! - Writers follow `decide_push`: another repository's artifact replaced only with `--replace`,
+//!   an image never, a newer copy never rolled back by a mirror reading a stale one; older root
+//!   versions substituted in a copy are refused before anything is copied from it.
+//! - A registry with basic authentication: credentials from `--registry-username` and stdin;
+//!   with two registries, the command-line login goes to the one written to only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -171,6 +175,60 @@ fn mirrored_trust_verifies_from_the_registry_alone() {
     let taken = format!("{}/taken", registry.host());
     v.run(&["mirror", &gun, "--to", &taken])
         .fails(1, &["not a vouch trust artifact", "refusing to replace it"]);
+    // Not with --replace either: that is for another repository's trust artifact only.
+    v.run(&["mirror", &gun, "--to", &taken, "--replace"])
+        .fails(1, &["not a vouch trust artifact", "refusing to replace it"]);
+    assert_ne!(
+        registry.manifest_digest("taken", TRUST_TAG).as_deref(),
+        Some(digest.as_str())
+    );
+    // Another repository's trust artifact is replaced only when asked to.
+    let other = format!("{}/other", registry.host());
+    v.run(&["init", &other]).ok();
+    let shared = format!("{}/shared", registry.host());
+    let theirs = v
+        .run(&["--output", "json", "mirror", &other, "--to", &shared])
+        .json();
+    v.run(&["mirror", &gun, "--to", &shared]).fails(
+        1,
+        &[
+            &format!("the trust artifact of another repository ({other})"),
+            "--replace",
+        ],
+    );
+    assert_eq!(
+        registry.manifest_digest("shared", TRUST_TAG).as_deref(),
+        theirs["digest"].as_str()
+    );
+    let replaced = v
+        .run(&[
+            "--output",
+            "json",
+            "mirror",
+            &gun,
+            "--to",
+            &shared,
+            "--replace",
+        ])
+        .json();
+    assert_eq!(replaced["pushed"], true);
+    assert_eq!(
+        registry.manifest_digest("shared", TRUST_TAG).as_deref(),
+        replaced["digest"].as_str()
+    );
+
+    // A token the server refuses is reported, not papered over with the registry copy.
+    let mut expired = v.elsewhere();
+    expired.token = Some("expired-or-revoked".into());
+    let refused = expired.run(&["--source", "server,registry", "verify", &image]);
+    refused.fails(
+        1,
+        &[
+            "the server refused the token (HTTP 401)",
+            "expired or revoked",
+        ],
+    );
+    assert!(!refused.stderr.contains("unreachable"), "{refused:?}");
 
     // The server goes away: the registry alone answers.
     server.kill();
@@ -386,6 +444,10 @@ fn attacks_through_the_registry_are_refused() {
     v.run(&["sign", &format!("{gun}:v2")]).ok();
     let new = v.run(&["--output", "json", "mirror", &gun]).json();
     let new_digest = new["digest"].as_str().unwrap().to_owned();
+    let mirrors = format!("{}/mirrors/app", registry.host());
+    let newest = v
+        .run(&["--output", "json", "mirror", &gun, "--to", &mirrors])
+        .json();
     let new_bytes = artifact(&registry, "app", &new_digest);
     // The newer artifact names the one it replaced.
     let parsed = TrustManifest::parse(&new_bytes).unwrap();
@@ -412,6 +474,31 @@ fn attacks_through_the_registry_are_refused() {
         )
         .to_owned();
     assert!(line.contains(&gun), "{line}");
+    // A mirror reading that older copy (a machine with no cache yet) does not roll the
+    // newer copy elsewhere back: nothing pushed, and it says why.
+    let stale = v.elsewhere();
+    let older = stale
+        .run(&[
+            "--source", "registry", "--output", "json", "mirror", &gun, "--to", &mirrors,
+        ])
+        .json();
+    assert_eq!(older["pushed"], false, "{older}");
+    let held = older["newer_held"]["timestamp_held"].as_u64().unwrap();
+    let read = older["newer_held"]["timestamp_read"].as_u64().unwrap();
+    assert!(held > read, "{older}");
+    assert_eq!(
+        registry
+            .manifest_digest("mirrors/app", TRUST_TAG)
+            .as_deref(),
+        newest["digest"].as_str()
+    );
+    let said = stale.run(&["--source", "registry", "mirror", &gun, "--to", &mirrors]);
+    assert!(
+        said.ok().contains(&format!(
+            "the registry holds a newer state (timestamp {held} > {read}): nothing pushed"
+        )),
+        "{said:?}"
+    );
 
     // A layer swapped for another repository's targets file.
     let mut m: serde_json::Value = serde_json::from_slice(&new_bytes).unwrap();
@@ -490,4 +577,159 @@ fn credentials_for_a_registry_with_basic_authentication() {
     args.extend(login);
     let out = run_with_stdin(&consumer, &args, "s3cret\n");
     assert_eq!(out.ok().trim(), format!("{gun}@{pushed}"));
+}
+
+/// The docker config at `dir` with `user:password` for `registry`.
+fn docker_config(dir: &std::path::Path, registry: &str, user: &str, password: &str) {
+    use base64ct::Encoding as _;
+    let auth = base64ct::Base64::encode_string(format!("{user}:{password}").as_bytes());
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+}
+
+/// `promote` from A to B, each with its own login: A's in the docker config, B's on the
+/// command line. The password on stdin is for the registry written to (B) and never reaches
+/// A or A's token service; a command reaching two registries with neither written to is
+/// told to say which registry the password is for.
+#[test]
+fn command_line_credentials_go_to_one_registry() {
+    let a = Registry::start_with(RegistryAuth::Token {
+        user: "carol".into(),
+        password: "a-pass".into(),
+        anonymous: vouch_testkit::registry::Anonymous::Nothing,
+    });
+    let b = Registry::start_with(RegistryAuth::Basic {
+        user: "bob".into(),
+        password: "b-pass".into(),
+    });
+    let server = Server::start();
+    let mut v = Vouch::new(&server);
+    let config = tempfile::tempdir().unwrap();
+    docker_config(config.path(), a.host(), "carol", "a-pass");
+    v.set("DOCKER_CONFIG", config.path().to_str().unwrap());
+    let gun = format!("{}/team/app", a.host());
+    let image = format!("{gun}:v1");
+    let signed = ImageLayout::new("promoted").push(&a, "team/app:v1");
+    v.run(&["init", &gun]).ok();
+    v.run(&["sign", &image]).ok();
+    let prod = format!("{}/prod/app", b.host());
+    let login = ["--registry-username", "bob", "--registry-password-stdin"];
+    let mut args = vec!["--output", "json", "promote", &image, &prod];
+    args.extend(login);
+    let out = run_with_stdin(&v, &args, "b-pass\n").json();
+    assert_eq!(out["trust"]["pushed"], true, "{out}");
+    assert_eq!(
+        b.manifest_digest("prod/app", "v1").as_deref(),
+        Some(signed.as_str())
+    );
+    // A's token service saw A's login only (from the docker config), never B's password.
+    let asked = a.token_requests();
+    assert!(asked.iter().any(|t| t.sent_credentials()), "{asked:?}");
+    for t in &asked {
+        use base64ct::Encoding as _;
+        let Some(auth) = &t.authorization else {
+            continue;
+        };
+        let basic = auth.strip_prefix("Basic ").unwrap();
+        let sent = base64ct::Base64::decode_vec(basic).unwrap();
+        assert_eq!(String::from_utf8(sent).unwrap(), "carol:a-pass");
+    }
+
+    // Reading trust at B and the image at A, with no registry written to: which one the
+    // password is for must be said.
+    let consumer = v.elsewhere();
+    let oci = format!("oci://{prod}");
+    let mut args = vec!["--server", &oci, "verify", &image];
+    args.extend(login);
+    run_with_stdin(&consumer, &args, "b-pass\n")
+        .fails(1, &["reaches two registries", "--registry-host"]);
+    let host = b.host().to_owned();
+    args.extend(["--registry-host", &host]);
+    let out = run_with_stdin(&consumer, &args, "b-pass\n");
+    assert_eq!(out.ok().trim(), format!("{gun}@{signed}"));
+}
+
+/// The older root versions in a copy are served, not held by the reader: a copy whose
+/// `1.root.json` was substituted (another key's root, as whoever can push to the registry
+/// could) is refused before anything is mirrored or exported from it.
+#[test]
+fn a_substituted_older_root_is_not_copied() {
+    use vouch_tuf::crypto::{Algorithm, PrivateKey, Signer as _};
+    use vouch_tuf::metadata::{Key, Metadata, Root};
+    use vouch_tuf::time::Timestamp;
+    use vouch_tuf::types::TopLevelRole;
+
+    let registry = Registry::start();
+    let server = Server::start();
+    let v = Vouch::new(&server);
+    let gun = format!("{}/app", registry.host());
+    ImageLayout::new("roots").push(&registry, "app:v1");
+    v.run(&["init", &gun]).ok();
+    v.run(&["sign", &format!("{gun}:v1")]).ok();
+    v.run(&["rotate", &gun, "targets"]).ok();
+    let mirrored = v.run(&["--output", "json", "mirror", &gun]).json();
+    assert!(
+        mirrored["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "2.root.json"),
+        "{mirrored}"
+    );
+
+    let evil = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+    let mut root = Root::new(Timestamp::from_unix(4_000_000_000));
+    for role in TopLevelRole::ALL {
+        root.add_key(role, Key::from_verifying_key(&evil.verifying_key()));
+    }
+    root.set_gun(&gun);
+    let forged = Metadata::signed_by(root, &[&evil]).unwrap().to_bytes();
+    let d = Digest::sha256_of(&forged);
+    client()
+        .push_blob(registry.host(), "app", &d, &forged)
+        .unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&artifact(&registry, "app", TRUST_TAG)).unwrap();
+    let layer = m["layers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| l["annotations"]["tuf.io/filename"] == "1.root.json")
+        .unwrap();
+    use base64ct::Encoding as _;
+    layer["digest"] = d.as_str().into();
+    layer["size"] = forged.len().into();
+    layer["data"] = base64ct::Base64::encode_string(&forged).into();
+    retag_trust(&registry, "app", &serde_json::to_vec(&m).unwrap());
+
+    // This machine trusts root version 2 already (its refresh never reads 1.root.json), and
+    // pinned the real first root: the substitute is refused, and nothing is pushed.
+    let mirrors = format!("{}/mirrors/app", registry.host());
+    v.run(&["--source", "registry", "mirror", &gun, "--to", &mirrors])
+        .fails(
+            1,
+            &[&format!(
+                "1.root.json of {gun} is not the root pinned for it"
+            )],
+        );
+    assert_eq!(registry.manifest_digest("mirrors/app", TRUST_TAG), None);
+    let bundle = v.trust_dir.with_file_name("app.bundle.json");
+    v.run(&[
+        "--source",
+        "registry",
+        "export",
+        &gun,
+        "-o",
+        bundle.to_str().unwrap(),
+    ])
+    .fails(1, &["is not the root pinned for it"]);
+    assert!(!bundle.exists());
+    // The server's own files still chain: mirrored from there, the copy is repaired.
+    let repaired = v
+        .run(&["--output", "json", "mirror", &gun, "--to", &mirrors])
+        .json();
+    assert_eq!(repaired["pushed"], true);
 }

@@ -16,7 +16,10 @@ fn blobs_stream_from_one_registry_into_another() {
         password: "pw".into(),
     });
     let to = Registry::start();
-    let login = Login::Given(Credentials::new("alice".into(), "pw".to_owned().into()));
+    let login = Login::Given {
+        registry: from.host().to_owned(),
+        credentials: Credentials::new("alice".into(), "pw".to_owned().into()),
+    };
     let mut r = Registries::new(RegistryOptions::new(Vec::new(), login).unwrap()).unwrap();
     // Larger than one read buffer, so the body really streams.
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();

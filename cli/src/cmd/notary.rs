@@ -539,7 +539,7 @@ fn exists_on_server(ctx: &Context, gun: &Gun) -> anyhow::Result<bool> {
     match remote.fetch("root.json", Limits::DEFAULT.root_max_bytes) {
         Ok(_) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
-        Err(e) => Err(repo::transport_error(&ctx.server, e)),
+        Err(e) => Err(repo::transport_error(&ctx.server, gun, e)),
     }
 }
 

@@ -28,6 +28,7 @@ use vouch_tuf::oci::{ManifestKind, References, ACCEPT_MANIFESTS, MAX_MANIFEST_BY
 use vouch_tuf::reference::{Digest, Gun};
 use vouch_verifier::registry::Registries;
 
+use super::mirror::Replace;
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{self, Format};
@@ -41,6 +42,9 @@ pub struct Args {
     pub src: String,
     /// Where to copy it: HOST/ORG/APP (or HOST/ORG/APP:TAG with SRC's tag).
     pub dst: String,
+    /// Replace another repository's trust artifact in DST's repository (never an image).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// What was copied.
@@ -84,6 +88,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     if dst.gun() == src.gun() {
         bail!("{} and {} are the same repository", args.src, args.dst);
     }
+    // The command line's credentials are for DST's registry (unless --registry-host names
+    // another): SRC's registry never sees them.
+    ctx.writes_to(dst.registry())?;
     let pinned = match super::verify::trusted(ctx, &args.src)? {
         Ok(pinned) => pinned,
         Err(reason) => {
@@ -101,7 +108,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let from = Location::of_image(&src);
     let to = Location::of_image(&dst);
     let copied = {
-        let client = ctx.registries()?;
+        let client = ctx.registries_for(&to.registry)?;
         let mut registries = client
             .lock()
             .map_err(|_| anyhow!("the registry client failed earlier"))?;
@@ -109,7 +116,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot copy {src} to {to}:{tag}"))?
     };
     let repo = Repo::open(ctx, &src.gun())?;
-    let trust = super::mirror::push_trust(ctx, &repo, &to)?;
+    let trust = super::mirror::push_trust(ctx, &repo, &to, Replace::from_flag(args.replace))?;
     let pin = pin_needed(ctx, &dst.gun(), repo.gun())?;
     let promoted = format!("{to}:{tag}@{digest}");
     match ctx.output {

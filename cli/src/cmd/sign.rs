@@ -38,7 +38,6 @@ use crate::context::Context;
 use crate::keystore::Keystore;
 use crate::output::{self, Format};
 use crate::progress::Progress;
-use crate::registry::Registries;
 use crate::repo::{self, EditingRepo, Published, RoleChange};
 
 /// `vouch sign`
@@ -221,7 +220,6 @@ pub fn change(
 fn resolve(ctx: &Context, args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gun, Vec<Change>)>> {
     // Validate --custom before any network access.
     custom_value(None, args.custom.as_deref())?;
-    let mut registries: Option<std::sync::Arc<std::sync::Mutex<Registries>>> = None;
     let mut progress = Progress::new("resolving", plans.len());
     let mut groups: Vec<(Gun, Vec<Change>)> = Vec::new();
     for plan in plans {
@@ -229,10 +227,7 @@ fn resolve(ctx: &Context, args: &Args, plans: &[Plan]) -> anyhow::Result<Vec<(Gu
         let c = match &plan.source {
             Source::Given { digest, length } => change(args, plan, digest.clone(), *length, None)?,
             Source::Registry { reference } => {
-                let client = match &registries {
-                    Some(r) => r.clone(),
-                    None => registries.insert(ctx.registries()?).clone(),
-                };
+                let client = ctx.registries_for(plan.image.registry())?;
                 let mut regs = client
                     .lock()
                     .map_err(|_| anyhow!("the registry client failed earlier"))?;

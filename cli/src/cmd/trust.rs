@@ -194,7 +194,7 @@ fn pin(ctx: &Context, args: PinArgs) -> anyhow::Result<()> {
                 Err(e) if e.is_not_found() => {
                     bail!("{gun} has no trust data on {}: nothing to pin", ctx.server)
                 }
-                Err(e) => return Err(crate::repo::transport_error(&ctx.server, e)),
+                Err(e) => return Err(crate::repo::transport_error(&ctx.server, &gun, e)),
             };
             anchor.admits(&root, &gun).with_context(|| {
                 format!(

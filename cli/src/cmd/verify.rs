@@ -212,7 +212,7 @@ fn check_registry(
         (None, None) => image.tag_or_latest().to_owned(),
     };
     let shown = format!("{}:{reference}", image.name());
-    let client = ctx.registries()?;
+    let client = ctx.registries_for(image.registry())?;
     let answer = client
         .lock()
         .map_err(|_| anyhow!("the registry client failed earlier"))?

@@ -24,7 +24,8 @@
 //!   later push from asking again; a request answered `401` is re-authorised once.
 //! - [`RegistryRepo`] is one repository as a [`crate::transport::RegistryRepository`], what
 //!   [`crate::transport::OciTransport`] reads a trust artifact through.
-//! - Where credentials come from is a [`Login`]: given on a command line, `NOTARY_AUTH`, a
+//! - Where credentials come from is a [`Login`]: given on a command line (for one registry,
+//!   [`Login::Given`]; every other registry gets the docker config's login), `NOTARY_AUTH`, a
 //!   docker configuration file ([`docker_config`]), a service's per-registry table, or
 //!   none. Error hints fit the source: command-line flags are named only for the command
 //!   line's sources.
@@ -228,6 +229,13 @@ fn credentials_in<'a>(
         .find_map(|name| table.get(name))
 }
 
+/// True when `bound` (the registry credentials were given for) and `registry` (one asked)
+/// are the same registry: the same `host[:port]`, Docker Hub under any of its names.
+fn same_registry(bound: &str, registry: &str) -> bool {
+    let asked = registry_names(registry);
+    registry_names(bound).iter().any(|n| asked.contains(n))
+}
+
 /// One request and how to authorise it.
 struct Call<'a> {
     method: Method,
@@ -398,7 +406,13 @@ impl Registries {
             .clone()
             .filter(|other| is_registrys_notary(registry, other));
         match &self.login {
-            Login::Given(c) | Login::NotaryAuth(c) => return Ok(Some(c.clone())),
+            Login::Given {
+                registry: bound,
+                credentials,
+            } if same_registry(bound, registry) => return Ok(Some(credentials.clone())),
+            // Another registry than the one they are for: the docker config's login.
+            Login::Given { .. } => {}
+            Login::NotaryAuth(c) => return Ok(Some(c.clone())),
             Login::Anonymous => return Ok(None),
             Login::PerRegistry(table) => {
                 let found = credentials_in(table, registry)
@@ -433,8 +447,18 @@ impl Registries {
             );
         }
         match (&self.login, had_credentials) {
-            (Login::Given(_), _) => {
-                "check --registry-username and the password given on stdin".to_owned()
+            (Login::Given { registry: bound, .. }, _) if same_registry(bound, registry) => {
+                format!("check --registry-username and the password given on stdin (for {bound})")
+            }
+            (Login::Given { registry: bound, .. }, had) => {
+                let config = if had {
+                    format!("the credentials for {registry} in the docker config are refused: `docker login {registry}` again")
+                } else {
+                    format!("log in with `docker login {registry}` (vouch reads auths in ~/.docker/config.json, not credential helpers)")
+                };
+                format!(
+                    "{config}; --registry-username is for {bound} only (name another registry with --registry-host)"
+                )
             }
             (Login::NotaryAuth(_), _) => format!(
                 "the credentials in NOTARY_AUTH are refused for {registry}: check it (base64 of USER:PASSWORD)"
@@ -710,7 +734,10 @@ impl Registries {
                         error_detail(resp)
                     },
                     hint: match &self.login {
-                        Login::Given(_) | Login::NotaryAuth(_) => self.login_hint(registry, true),
+                        Login::Given {
+                            registry: bound, ..
+                        } if same_registry(bound, registry) => self.login_hint(registry, true),
+                        Login::NotaryAuth(_) => self.login_hint(registry, true),
                         _ => self.login_hint(registry, had),
                     },
                 }

@@ -23,9 +23,17 @@ pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where credentials for registries come from.
 #[derive(Debug, Clone)]
 pub enum Login {
-    /// Given on the command line (`--registry-username`, the password on stdin), sent to
-    /// every registry asked.
-    Given(Credentials),
+    /// Given on the command line (`--registry-username`, the password on stdin) for one
+    /// registry: sent to that registry (and the token realm it names) only. Every other
+    /// registry a run reaches gets the login of this user's docker config, or none, as with
+    /// [`Login::DockerConfig`]`(None)`: a run that reads one registry and writes another
+    /// never hands the password meant for one to the other.
+    Given {
+        /// The registry the credentials are for (`host[:port]` as in image names).
+        registry: String,
+        /// The credentials.
+        credentials: Credentials,
+    },
     /// `NOTARY_AUTH` (base64 of `user:password`), for a notary server.
     NotaryAuth(Credentials),
     /// The `auths` of a docker configuration file, read on first need: `None` is this
@@ -44,7 +52,7 @@ impl Login {
     pub(super) fn is_command_line(&self) -> bool {
         matches!(
             self,
-            Login::Given(_) | Login::NotaryAuth(_) | Login::DockerConfig(None)
+            Login::Given { .. } | Login::NotaryAuth(_) | Login::DockerConfig(None)
         )
     }
 }
@@ -55,7 +63,8 @@ pub enum OptionsError {
     /// An insecure registry that is not `HOST` or `HOST:PORT`.
     #[error("insecure registry {0:?}: expected HOST or HOST:PORT")]
     InsecureHost(String),
-    /// A registry of [`Login::PerRegistry`] that is not `HOST` or `HOST:PORT`.
+    /// A registry of [`Login::PerRegistry`] or [`Login::Given`] that is not `HOST` or
+    /// `HOST:PORT`.
     #[error("credentials for {0:?}: expected a registry HOST or HOST:PORT")]
     CredentialsHost(String),
     /// A timeout of zero.
@@ -95,10 +104,16 @@ impl RegistryOptions {
         if let Some(h) = insecure.iter().find(|h| !is_host_port(h)) {
             return Err(OptionsError::InsecureHost(h.clone()));
         }
-        if let Login::PerRegistry(table) = &login {
-            if let Some(h) = table.keys().find(|h| !is_host_port(h)) {
-                return Err(OptionsError::CredentialsHost(h.clone()));
+        match &login {
+            Login::PerRegistry(table) => {
+                if let Some(h) = table.keys().find(|h| !is_host_port(h)) {
+                    return Err(OptionsError::CredentialsHost(h.clone()));
+                }
             }
+            Login::Given { registry, .. } if !is_host_port(registry) => {
+                return Err(OptionsError::CredentialsHost(registry.clone()));
+            }
+            _ => {}
         }
         Ok(RegistryOptions {
             insecure,

@@ -164,10 +164,65 @@ fn an_explicit_docker_config_must_exist() {
     );
 }
 
+/// Credentials given on the command line go to the registry they are for (Docker Hub under
+/// any of its names) and nowhere else: another registry of the same run gets the docker
+/// config's login for it, or none.
+#[test]
+fn given_credentials_go_to_their_registry_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"auths":{"src.example.com":{"auth":"Y2Fyb2w6Y29uZmln"}}}"#,
+    )
+    .unwrap();
+    let given = |registry: &str| Login::Given {
+        registry: registry.into(),
+        credentials: creds("bob", "meant-for-dst"),
+    };
+    let mut r = registries(Vec::new(), given("dst.example.com:5000"));
+    // The docker config this run reads (no other file is looked at).
+    r.docker_config = Some(Some((config.clone(), std::fs::read(&config).unwrap())));
+    let to_dst = r.credentials("dst.example.com:5000").unwrap().unwrap();
+    assert_eq!(
+        (to_dst.username(), to_dst.password()),
+        ("bob", "meant-for-dst")
+    );
+    let to_src = r.credentials("src.example.com").unwrap().unwrap();
+    assert_eq!((to_src.username(), to_src.password()), ("carol", "config"));
+    for other in [
+        "dst.example.com",
+        "dst.example.com:5001",
+        "elsewhere.example.com",
+    ] {
+        assert!(r.credentials(other).unwrap().is_none(), "{other}");
+    }
+    let mut hub = registries(Vec::new(), given("index.docker.io"));
+    hub.docker_config = Some(None);
+    assert!(hub.credentials("docker.io").unwrap().is_some());
+    assert!(hub.credentials("ghcr.io").unwrap().is_none());
+    // The hint for another registry says whom the flags were for.
+    assert!(r
+        .login_hint("src.example.com", false)
+        .contains("--registry-username is for dst.example.com:5000 only"));
+    assert!(matches!(
+        RegistryOptions::new(Vec::new(), given("https://dst.example.com")),
+        Err(OptionsError::CredentialsHost(_))
+    ));
+}
+
 /// Hints name the command line's flags only for the command line's sources.
 #[test]
 fn hints_fit_where_credentials_come_from() {
-    let cli = [Login::Given(creds("a", "b")), Login::DockerConfig(None)];
+    let given = |registry: &str| Login::Given {
+        registry: registry.into(),
+        credentials: creds("a", "b"),
+    };
+    let cli = [
+        given("reg"),
+        given("other.example.com"),
+        Login::DockerConfig(None),
+    ];
     for login in cli {
         let r = registries(Vec::new(), login);
         let h = format!(
@@ -210,7 +265,13 @@ fn a_remote_server_cannot_send_credentials_to_a_plain_http_loopback_realm() {
     let c = creds("alice", "pw");
     for (notary, login) in [
         (true, Login::NotaryAuth(c.clone())),
-        (false, Login::Given(c.clone())),
+        (
+            false,
+            Login::Given {
+                registry: "registry.example.com:5000".into(),
+                credentials: c.clone(),
+            },
+        ),
         (
             false,
             Login::PerRegistry(BTreeMap::from([(
