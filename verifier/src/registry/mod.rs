@@ -331,6 +331,9 @@ impl Grants {
     }
 }
 
+/// The docker configuration file read (its path and bytes), `None` when there is none.
+type DockerConfigFile = Option<(PathBuf, Vec<u8>)>;
+
 /// Talks to the registries one caller needs, keeping the authorisation each repository
 /// was granted.
 ///
@@ -343,8 +346,8 @@ pub struct Registries {
     client: Client,
     insecure: Vec<String>,
     login: Login,
-    /// The docker configuration file, read on first need (`None` inside: there is none).
-    docker_config: Arc<OnceLock<Option<(PathBuf, Vec<u8>)>>>,
+    /// The docker configuration file, read on first need.
+    docker_config: Arc<OnceLock<DockerConfigFile>>,
     grants: Arc<Mutex<Grants>>,
     /// True when the servers asked are notary servers (for the hints).
     notary: bool,
