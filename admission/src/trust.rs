@@ -34,16 +34,19 @@
 //! Where a refresh reads the metadata files is the rule's `source` ([`Fetch`]): the trust
 //! server, the trust artifact in the image's registry repository, or the server and that
 //! artifact while the server is unreachable (a fallback logged and counted once per change,
-//! not once per refresh). The trusted state — in memory the current updater, on disk what
-//! rollback protection starts from — is keyed by the rule's server and the GUN, never by the
-//! source: a `server-then-registry` rule keeps the state a `server` rule for that server
-//! keeps, and a `registry` rule without a server keeps it under the fixed key
-//! [`crate::policy::REGISTRY_ONLY`]. So whichever source served the newer state, an older
-//! one from the other is refused as a rollback; and a registry copy is checked exactly as
-//! the server's files, from the same pinned root. A [`RepoKey`] also names the registry
-//! repository read (the image's own), so two copies of one repository's trust (a build and a
-//! promoted repository, mapped by `trust_from`) are two repositories in memory sharing one
-//! directory on disk: each refresh starts from what is on disk, whichever wrote it last.
+//! not once per refresh). What rollback protection starts from — the trusted state on
+//! disk — is kept per anchor and canonical GUN (`<anchor id>/<GUN>/`, [`Repo::dir`]), never
+//! per server, source or rule: a `server` rule, a `server-then-registry` rule and a
+//! `registry` rule (keyed in memory under [`crate::policy::REGISTRY_ONLY`] when it names no
+//! server) that anchor one GUN alike share it, as do two copies of one repository's trust (a
+//! build and a promoted repository, mapped by `trust_from`). So whichever rule or source
+//! verified the newer state, an older one read by another is refused as a rollback; and a
+//! registry copy is checked exactly as the server's files, from the same pinned root. In
+//! memory each rule keeps its own entry ([`RepoKey`] also names the server and the registry
+//! repository read), but every refresh starts from what is on disk, whichever entry wrote it
+//! last; entries sharing a directory share one refresh flight, so no two write it at once;
+//! and a trust-change event for the GUN marks all of them superseded. Rules or pins
+//! anchoring one GUN differently keep separate state.
 //!
 //! Verifier calls block (HTTP fetches, file reads): callers run them on a blocking thread.
 //! [`TrustCache::prepare`] runs a due refresh before that, from async code: the refresh gets
@@ -220,7 +223,8 @@ impl Deadline {
 }
 
 /// Identifies one repository as read by one rule: its trusted state on disk is keyed by
-/// `server` and `gun` only, whatever `fetch` says (see the module documentation).
+/// its anchor and `gun` only, whatever `server` and `fetch` say (see the module
+/// documentation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RepoKey {
     /// Trust server base URL ([`crate::policy::REGISTRY_ONLY`] for a registry-only rule
@@ -407,7 +411,7 @@ impl Drop for Waiting<'_> {
 /// Settings shared by every repository.
 #[derive(Clone)]
 pub struct TrustConfig {
-    /// Where trusted metadata is cached on disk (per server and GUN below it).
+    /// Where trusted metadata is cached on disk (per anchor and GUN below it).
     pub cache_dir: PathBuf,
     /// Minimum time between refreshes of one repository.
     pub refresh_interval: Duration,

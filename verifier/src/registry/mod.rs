@@ -5,9 +5,11 @@
 //! What it is:
 //! - Reads. [`Registries::manifest`] says which manifest a reference names (digest, size,
 //!   media type) from `HEAD /v2/<name>/manifests/<ref>`, else from a `GET`;
-//!   [`Registries::get_manifest`] and [`Registries::get_blob`] fetch the bytes. Every answer
-//!   is read with a size cap enforced as the bytes stream in and by a deadline
-//!   ([`read_capped_by`]), and checked against its content address: a manifest asked by
+//!   [`Registries::get_manifest`] and [`Registries::get_blob`] fetch the bytes
+//!   ([`Registries::get_manifest_by`] and [`Registries::get_blob_by`] by the caller's
+//!   deadline too: the request, a token fetch and the body all over by the sooner of it and
+//!   the answer timeout). Every answer is read with a size cap enforced as the bytes stream
+//!   in and by a deadline ([`read_capped_by`]), and checked against its content address: a manifest asked by
 //!   digest must hash to it, a `Docker-Content-Digest` header must agree with the bytes, a
 //!   blob must hash to its digest. Blob `GET`s follow redirects to storage; the
 //!   `Authorization` header is not sent to another host (reqwest drops it on a redirect
@@ -21,7 +23,10 @@
 //!   [`crate::registry_auth`]: `Bearer realm=…,service=…,scope=…` fetches a token (for
 //!   writes with `repository:<name>:pull,push`), `Basic` sends the credentials. Grants are
 //!   kept per registry, repository and [`Access`], so a pull-only grant does not stop a
-//!   later push from asking again; a request answered `401` is re-authorised once.
+//!   later push from asking again; a request answered `401` is re-authorised once. The
+//!   grants sit behind their own lock, held only to look one up or keep one (never across a
+//!   request), and at most [`MAX_GRANTS`] are kept: reads take `&self`, so one client (or
+//!   its clones, which share the grants) serves concurrent requests.
 //! - [`RegistryRepo`] is one repository as a [`crate::transport::RegistryRepository`], what
 //!   [`crate::transport::OciTransport`] reads a trust artifact through.
 //! - Where credentials come from is a [`Login`]: given on a command line, `NOTARY_AUTH`, a
@@ -238,12 +243,15 @@ struct Call<'a> {
     /// False for a request to another origin (an upload location elsewhere): no
     /// `Authorization` goes with it.
     authorize: bool,
+    /// The caller's deadline for the whole exchange (token fetch included), if any; each
+    /// answer is also bounded by the answer timeout.
+    deadline: Option<Instant>,
 }
 
 /// The HTTP clients of every [`Registries`] in this process, by (connect, answer) timeout:
 /// one connection pool per process, and the platform's certificate store (which costs more
 /// than reading a whole trust artifact) loaded once, not per client. What a [`Registries`]
-/// holds of its own (authorisations granted, credentials) is not shared.
+/// holds of its own (authorisations granted, credentials) is shared only with its clones.
 static CLIENTS: std::sync::OnceLock<std::sync::Mutex<HashMap<(Duration, Duration), Client>>> =
     std::sync::OnceLock::new();
 
@@ -703,9 +711,10 @@ impl Registries {
     }
 
     /// Sends `call`, answering one `401` challenge; each request (and a token fetch) must be
-    /// answered by [`Registries::answer_by`] `deadline`, and past the caller's deadline
+    /// answered by [`Registries::answer_by`] the call's deadline, and past that deadline
     /// nothing more is sent ([`RegistryError::TimedOut`]). No lock is held while waiting.
-    fn send(&self, call: &Call<'_>, deadline: Option<Instant>) -> Result<Response, RegistryError> {
+    fn send(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
+        let deadline = call.deadline;
         let mut auth = if call.authorize {
             self.granted_for(call.registry, call.repository, call.access)
         } else {
@@ -841,19 +850,17 @@ impl Registries {
         };
         let what = format!("manifest {reference} of {repository}");
 
-        let head = self.send(
-            &Call {
-                method: Method::HEAD,
-                url: &url,
-                registry: &registry,
-                repository: &repository,
-                access: Access::Pull,
-                accept: Some(ACCEPT_MANIFESTS),
-                body: None,
-                authorize: true,
-            },
-            None,
-        )?;
+        let head = self.send(&Call {
+            method: Method::HEAD,
+            url: &url,
+            registry: &registry,
+            repository: &repository,
+            access: Access::Pull,
+            accept: Some(ACCEPT_MANIFESTS),
+            body: None,
+            authorize: true,
+            deadline: None,
+        })?;
         match head.status() {
             s if s.is_success() => {
                 let h = head.headers();
@@ -947,19 +954,17 @@ impl Registries {
             self.base_url(registry)
         );
         let what = format!("manifest {reference} of {repository}");
-        let resp = self.send(
-            &Call {
-                method: Method::GET,
-                url: &url,
-                registry,
-                repository,
-                access: Access::Pull,
-                accept: Some(accept),
-                body: None,
-                authorize: true,
-            },
-            deadline,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::GET,
+            url: &url,
+            registry,
+            repository,
+            access: Access::Pull,
+            accept: Some(accept),
+            body: None,
+            authorize: true,
+            deadline: deadline,
+        })?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(Self::manifest_unknown(registry, repository, reference));
         }
@@ -1030,19 +1035,17 @@ impl Registries {
         check_names(repository, None)?;
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url(registry));
         let what = format!("blob {digest} of {repository}");
-        let resp = self.send(
-            &Call {
-                method: Method::GET,
-                url: &url,
-                registry,
-                repository,
-                access: Access::Pull,
-                accept: None,
-                body: None,
-                authorize: true,
-            },
-            deadline,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::GET,
+            url: &url,
+            registry,
+            repository,
+            access: Access::Pull,
+            accept: None,
+            body: None,
+            authorize: true,
+            deadline: deadline,
+        })?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::BlobUnknown {
                 registry: registry.to_owned(),
@@ -1092,19 +1095,17 @@ impl Registries {
     ) -> Result<bool, RegistryError> {
         check_names(repository, None)?;
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url(registry));
-        let resp = self.send(
-            &Call {
-                method: Method::HEAD,
-                url: &url,
-                registry,
-                repository,
-                access,
-                accept: None,
-                body: None,
-                authorize: true,
-            },
-            None,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::HEAD,
+            url: &url,
+            registry,
+            repository,
+            access,
+            accept: None,
+            body: None,
+            authorize: true,
+            deadline: None,
+        })?;
         match resp.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -1142,37 +1143,33 @@ impl Registries {
         }
         let what = format!("push of blob {digest} to {repository}");
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(registry));
-        let resp = self.send(
-            &Call {
-                method: Method::POST,
-                url: &start,
-                registry,
-                repository,
-                access: Access::Push,
-                accept: None,
-                body: None,
-                authorize: true,
-            },
-            None,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::POST,
+            url: &start,
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: None,
+            authorize: true,
+            deadline: None,
+        })?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
         let (session, same) = self.upload_location(registry, &start, &resp, &what)?;
         let url = upload_url(&session, digest);
-        let resp = self.send(
-            &Call {
-                method: Method::PUT,
-                url: url.as_str(),
-                registry,
-                repository,
-                access: Access::Push,
-                accept: None,
-                body: Some((OCTET_STREAM, bytes)),
-                authorize: same,
-            },
-            None,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::PUT,
+            url: url.as_str(),
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: Some((OCTET_STREAM, bytes)),
+            authorize: same,
+            deadline: None,
+        })?;
         if resp.status() != StatusCode::CREATED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
@@ -1216,19 +1213,17 @@ impl Registries {
             .answer_timeout
             .saturating_add(Duration::from_secs(COPY_SECONDS_PER_MIB).saturating_mul(mibs));
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(registry));
-        let resp = self.send(
-            &Call {
-                method: Method::POST,
-                url: &start,
-                registry,
-                repository,
-                access: Access::Push,
-                accept: None,
-                body: None,
-                authorize: true,
-            },
-            None,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::POST,
+            url: &start,
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: None,
+            authorize: true,
+            deadline: None,
+        })?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
@@ -1344,38 +1339,34 @@ impl Registries {
         url.query_pairs_mut()
             .append_pair("mount", digest.as_str())
             .append_pair("from", from_repository);
-        let resp = self.send(
-            &Call {
-                method: Method::POST,
-                url: url.as_str(),
-                registry,
-                repository,
-                access: Access::Push,
-                accept: None,
-                body: None,
-                authorize: true,
-            },
-            None,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::POST,
+            url: url.as_str(),
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: None,
+            authorize: true,
+            deadline: None,
+        })?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
                 // Not mounted: cancel the upload the registry started (best effort; an
                 // abandoned upload is only garbage for the registry to collect).
                 if let Ok((cancel, same)) = self.upload_location(registry, &start, &resp, &what) {
-                    let _ = self.send(
-                        &Call {
-                            method: Method::DELETE,
-                            url: cancel.as_str(),
-                            registry,
-                            repository,
-                            access: Access::Push,
-                            accept: None,
-                            body: None,
-                            authorize: same,
-                        },
-                        None,
-                    );
+                    let _ = self.send(&Call {
+                        method: Method::DELETE,
+                        url: cancel.as_str(),
+                        registry,
+                        repository,
+                        access: Access::Push,
+                        accept: None,
+                        body: None,
+                        authorize: same,
+                        deadline: None,
+                    });
                 }
                 Ok(false)
             }
@@ -1411,19 +1402,17 @@ impl Registries {
             self.base_url(registry)
         );
         let what = format!("push of manifest {reference} to {repository}");
-        let resp = self.send(
-            &Call {
-                method: Method::PUT,
-                url: &url,
-                registry,
-                repository,
-                access: Access::Push,
-                accept: None,
-                body: Some((media_type, bytes)),
-                authorize: true,
-            },
-            None,
-        )?;
+        let resp = self.send(&Call {
+            method: Method::PUT,
+            url: &url,
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: Some((media_type, bytes)),
+            authorize: true,
+            deadline: None,
+        })?;
         if resp.status() != StatusCode::CREATED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
