@@ -35,7 +35,7 @@
 //! server, the trust artifact in the image's registry repository, or the server and that
 //! artifact while the server is unreachable (a fallback logged and counted once per change,
 //! not once per refresh). What rollback protection starts from — the trusted state on
-//! disk — is kept per anchor and canonical GUN (`<anchor id>/<GUN>/`, [`Repo::dir`]), never
+//! disk — is kept per anchor and canonical GUN (`<anchor id>/<GUN>/` below the cache directory), never
 //! per server, source or rule: a `server` rule, a `server-then-registry` rule and a
 //! `registry` rule (keyed in memory under [`crate::policy::REGISTRY_ONLY`] when it names no
 //! server) that anchor one GUN alike share it, as do two copies of one repository's trust (a

@@ -963,7 +963,7 @@ impl Registries {
             accept: Some(accept),
             body: None,
             authorize: true,
-            deadline: deadline,
+            deadline,
         })?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(Self::manifest_unknown(registry, repository, reference));
@@ -1044,7 +1044,7 @@ impl Registries {
             accept: None,
             body: None,
             authorize: true,
-            deadline: deadline,
+            deadline,
         })?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::BlobUnknown {
