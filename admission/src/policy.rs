@@ -391,8 +391,9 @@ impl ReadFrom {
     }
 }
 
-/// The key that stands for "no vouch server" in the trust state of a `source = "registry"`
-/// rule without `server` ([`crate::trust`] keys state by server and GUN).
+/// The key that stands for "no vouch server" in the in-memory entry of a `source =
+/// "registry"` rule without `server` (its trusted state on disk is per anchor and GUN,
+/// shared with every other rule anchoring that GUN alike: [`crate::trust`]).
 pub const REGISTRY_ONLY: &str = "registry:";
 
 /// How a registry is logged in to, from its `[[registry]]` table. Not `Debug`-printed with

@@ -8,6 +8,10 @@
 //! again only when what the file holds changed (a client keeps the registry's grants, so
 //! an unchanged login asks the registry's token service only when a grant runs out).
 //! Nothing read from a secret file is logged or put in a message: errors name the file.
+//! Refreshes of many repositories of one registry share its client without waiting for each
+//! other: a read takes the client's lock only to take a handle on it (the grants are shared
+//! and kept behind a lock of their own, at most [`vouch_verifier::registry::MAX_GRANTS`] of
+//! them), and each read ends by its refresh's deadline.
 //!
 //! What it is not: the OCI Distribution client itself ([`vouch_verifier::registry`]), nor a
 //! judge of what the registry serves — the TUF checks of [`crate::trust`] are.

@@ -34,16 +34,19 @@
 //! Where a refresh reads the metadata files is the rule's `source` ([`Fetch`]): the trust
 //! server, the trust artifact in the image's registry repository, or the server and that
 //! artifact while the server is unreachable (a fallback logged and counted once per change,
-//! not once per refresh). The trusted state — in memory the current updater, on disk what
-//! rollback protection starts from — is keyed by the rule's server and the GUN, never by the
-//! source: a `server-then-registry` rule keeps the state a `server` rule for that server
-//! keeps, and a `registry` rule without a server keeps it under the fixed key
-//! [`crate::policy::REGISTRY_ONLY`]. So whichever source served the newer state, an older
-//! one from the other is refused as a rollback; and a registry copy is checked exactly as
-//! the server's files, from the same pinned root. A [`RepoKey`] also names the registry
-//! repository read (the image's own), so two copies of one repository's trust (a build and a
-//! promoted repository, mapped by `trust_from`) are two repositories in memory sharing one
-//! directory on disk: each refresh starts from what is on disk, whichever wrote it last.
+//! not once per refresh). What rollback protection starts from — the trusted state on
+//! disk — is kept per anchor and canonical GUN (`<anchor id>/<GUN>/` below the cache directory), never
+//! per server, source or rule: a `server` rule, a `server-then-registry` rule and a
+//! `registry` rule (keyed in memory under [`crate::policy::REGISTRY_ONLY`] when it names no
+//! server) that anchor one GUN alike share it, as do two copies of one repository's trust (a
+//! build and a promoted repository, mapped by `trust_from`). So whichever rule or source
+//! verified the newer state, an older one read by another is refused as a rollback; and a
+//! registry copy is checked exactly as the server's files, from the same pinned root. In
+//! memory each rule keeps its own entry ([`RepoKey`] also names the server and the registry
+//! repository read), but every refresh starts from what is on disk, whichever entry wrote it
+//! last; entries sharing a directory share one refresh flight, so no two write it at once;
+//! and a trust-change event for the GUN marks all of them superseded. Rules or pins
+//! anchoring one GUN differently keep separate state.
 //!
 //! Verifier calls block (HTTP fetches, file reads): callers run them on a blocking thread.
 //! [`TrustCache::prepare`] runs a due refresh before that, from async code: the refresh gets
@@ -220,7 +223,8 @@ impl Deadline {
 }
 
 /// Identifies one repository as read by one rule: its trusted state on disk is keyed by
-/// `server` and `gun` only, whatever `fetch` says (see the module documentation).
+/// its anchor and `gun` only, whatever `server` and `fetch` say (see the module
+/// documentation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RepoKey {
     /// Trust server base URL ([`crate::policy::REGISTRY_ONLY`] for a registry-only rule
@@ -369,7 +373,8 @@ pub struct Repo {
     /// Signalled (with `state`) whenever a refresh attempt finishes.
     refreshed: Condvar,
     /// Held by the one refresh in flight (an async mutex: waiting for it in
-    /// [`TrustCache::prepare`] holds no thread).
+    /// [`TrustCache::prepare`] holds no thread). Shared by every entry whose state is kept
+    /// in the same directory ([`Repo::dir`]): one refresh writes it at a time.
     refresh: Arc<tokio::sync::Mutex<()>>,
     /// Requests waiting for the refresh in flight (bounded by [`TrustConfig::max_waiters`]).
     waiters: AtomicUsize,
@@ -406,7 +411,7 @@ impl Drop for Waiting<'_> {
 /// Settings shared by every repository.
 #[derive(Clone)]
 pub struct TrustConfig {
-    /// Where trusted metadata is cached on disk (per server and GUN below it).
+    /// Where trusted metadata is cached on disk (per anchor and GUN below it).
     pub cache_dir: PathBuf,
     /// Minimum time between refreshes of one repository.
     pub refresh_interval: Duration,
@@ -611,7 +616,7 @@ impl TrustCache {
     }
 
     /// Removes every repository directory of [`TrustConfig::cache_dir`] that holds nothing
-    /// but the root pinned for it (a directory below `<root id>/`, whose root.json hashes to
+    /// but the root pinned for it (a directory `<root id>/<GUN>/`, whose root.json hashes to
     /// that id), as a refresh that failed leaves none: what a webhook
     /// stopped in the middle of a first refresh, or an earlier version, left behind.
     /// Directories holding trusted state are kept. Returns how many were removed. Blocking:
@@ -628,15 +633,13 @@ impl TrustCache {
                 .collect()
         };
         for (root_dir, root_id) in subdirs(&self.config.cache_dir) {
-            for (server_dir, _) in subdirs(&root_dir) {
-                for (dir, _) in subdirs(&server_dir) {
-                    let root = dir.join("root.json");
-                    let Ok(bytes) = fs::read(&root) else { continue };
-                    if Digest::sha256_of(&bytes).hex().get(..16) == Some(root_id.as_str()) {
-                        discard_untrusted(&dir, &bytes);
-                        if !dir.exists() {
-                            removed += 1;
-                        }
+            for (dir, _) in subdirs(&root_dir) {
+                let root = dir.join("root.json");
+                let Ok(bytes) = fs::read(&root) else { continue };
+                if Digest::sha256_of(&bytes).hex().get(..16) == Some(root_id.as_str()) {
+                    discard_untrusted(&dir, &bytes);
+                    if !dir.exists() {
+                        removed += 1;
                     }
                 }
             }
@@ -688,6 +691,15 @@ impl TrustCache {
         if repos.len() >= self.config.max_repositories {
             self.prune_locked(&mut repos, now, 1);
         }
+        // Entries sharing this one's directory (same anchor and GUN, another server or
+        // source) share its refresh flight, so that no two refreshes write it at once.
+        let flight = repos
+            .iter()
+            .find(|((k, a), _)| k.gun == id.0.gun && *a == id.1)
+            .map_or_else(
+                || Arc::new(tokio::sync::Mutex::new(())),
+                |(_, r)| r.refresh.clone(),
+            );
         let repo = Arc::new(Repo {
             key: id.0.clone(),
             cache_dir: self.config.cache_dir.join(&id.1),
@@ -695,7 +707,7 @@ impl TrustCache {
             notary_state: Mutex::new(None),
             state: Mutex::new(State::default()),
             refreshed: Condvar::new(),
-            refresh: Arc::new(tokio::sync::Mutex::new(())),
+            refresh: flight,
             waiters: AtomicUsize::new(0),
             last_used: AtomicU64::new(now),
             expiry_warned: Mutex::new(None),
@@ -861,18 +873,20 @@ impl TrustCache {
     }
 
     /// Notes a trust-change event for the repository `gun` of `server` (an update or a
-    /// deletion, [`crate::events`]): every repository in memory with that key (one per
-    /// anchor) has its trusted state marked superseded. Until a refresh that starts after
+    /// deletion, [`crate::events`]): every repository in memory for that GUN has its trusted
+    /// state marked superseded, whatever server or source its rule reads (one per anchor
+    /// and rule: trusted state on disk is per anchor and GUN, so what the server now says
+    /// concerns every entry starting from it, registry copies included). Until a refresh that starts after
     /// this call finishes, a superseded state answers nothing: its remembered verdicts are
     /// dropped ([`TrustCache::warm`] answers `None`), a refresh is due at once whatever the
     /// interval, and a request that finds a refresh in flight waits for it (as one of at
     /// most [`TrustConfig::max_waiters`], until its deadline) instead of answering from
     /// the superseded state. Returns the repositories marked, for
     /// [`TrustCache::refresh_superseded`]; none when the cache does not hold the repository.
-    pub fn supersede(&self, server: &str, gun: &str) -> Vec<Arc<Repo>> {
+    pub fn supersede(&self, _server: &str, gun: &str) -> Vec<Arc<Repo>> {
         let marked: Vec<Arc<Repo>> = lock(&self.repos)
             .iter()
-            .filter(|((k, _), _)| k.server == server && k.gun.as_str() == gun)
+            .filter(|((k, _), _)| k.gun.as_str() == gun)
             .map(|(_, r)| r.clone())
             .collect();
         for repo in &marked {
@@ -1204,10 +1218,9 @@ fn refresh(
         }
     };
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
-    let store =
-        MetadataStore::for_repository(&repo.cache_dir, &repo.key.server, repo.key.gun.as_str())
-            .map_err(|e| setup(&e))?
-            .with_durability(Durability::NoSync);
+    let store = MetadataStore::for_gun(&repo.cache_dir, repo.key.gun.as_str())
+        .map_err(|e| setup(&e))?
+        .with_durability(Durability::NoSync);
     let root_role = vouch_tuf::types::TopLevelRole::Root.name();
     let had_root = matches!(
         store.load(&root_role, vouch_verifier::Limits::DEFAULT.root_max_bytes),
@@ -1533,14 +1546,11 @@ impl Repo {
         &self.key
     }
 
-    /// Its directory in the on-disk cache (below the directory of its anchor), which may
-    /// not exist (yet).
+    /// Its directory in the on-disk cache, which may not exist (yet): `<anchor id>/<GUN>/`
+    /// below the cache directory, whatever server or source the rule reads, so every rule
+    /// anchoring this GUN alike starts from the newest state any of them verified.
     pub(crate) fn dir(&self) -> PathBuf {
-        self.cache_dir
-            .join(vouch_verifier::cache::percent_encode(
-                self.key.server.trim_end_matches('/'),
-            ))
-            .join(vouch_verifier::cache::percent_encode(self.key.gun.as_str()))
+        MetadataStore::dir_for_gun(&self.cache_dir, self.key.gun.as_str())
     }
 
     /// For a Notary repository: the latest state trusted, as kept in memory.
@@ -1656,17 +1666,28 @@ mod tests {
         assert!(cache.warm(&repo, "app:v1").is_some());
         assert!(!cache.due(&repo, Instant::now()));
 
-        // An event for another repository, or another server, marks nothing.
+        // An event for another repository marks nothing.
         assert!(cache
             .supersede(&repo.key.server, "example.com/org/other")
             .is_empty());
-        assert!(cache
-            .supersede("https://elsewhere", repo.key.gun.as_str())
-            .is_empty());
         assert!(cache.warm(&repo, "app:v1").is_some());
 
-        let marked = cache.supersede(&repo.key.server, repo.key.gun.as_str());
-        assert_eq!(marked.len(), 1);
+        // One for the GUN marks every entry of it, a registry-only rule's too (whichever
+        // server the event came from: the state on disk is the GUN's).
+        let copy = cache.repo(
+            RepoKey {
+                server: crate::policy::REGISTRY_ONLY.to_owned(),
+                gun: repo.key.gun.clone(),
+                fetch: Fetch::Registry {
+                    registry: "example.com".to_owned(),
+                    repository: "org/app".to_owned(),
+                },
+            },
+            &Anchor::FirstUse,
+        );
+        let marked = cache.supersede("https://elsewhere", repo.key.gun.as_str());
+        assert_eq!(marked.len(), 2);
+        assert!(cache.is_superseded(&copy));
         assert!(cache.is_superseded(&repo));
         assert!(cache.warm(&repo, "app:v1").is_none(), "warm verdict kept");
         assert!(cache.due(&repo, Instant::now()), "refresh not due at once");
@@ -1674,6 +1695,46 @@ mod tests {
         cache.remember(&repo, generation, epoch, "app:v1", &allowed);
         cache.remember(&repo, cache.generation(&repo), epoch, "app:v1", &allowed);
         assert!(cache.warm(&repo, "app:v1").is_none());
+    }
+
+    #[test]
+    fn entries_of_one_gun_and_anchor_share_a_directory_and_one_refresh_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, repo) = warm_repo(dir.path());
+        let key = |server: &str, fetch: Fetch| RepoKey {
+            server: server.to_owned(),
+            gun: repo.key.gun.clone(),
+            fetch,
+        };
+        let registry = Fetch::Registry {
+            registry: "example.com".to_owned(),
+            repository: "prod/app".to_owned(),
+        };
+        let copy = cache.repo(
+            key(crate::policy::REGISTRY_ONLY, registry),
+            &Anchor::FirstUse,
+        );
+        let other_server = cache.repo(key("https://elsewhere", Fetch::Server), &Anchor::FirstUse);
+        assert_eq!(copy.dir(), repo.dir());
+        assert_eq!(other_server.dir(), repo.dir());
+        // While one refreshes, the others' refreshes wait: no two write the directory.
+        let flight = repo.refresh.try_lock().unwrap();
+        assert!(copy.refresh.try_lock().is_err());
+        assert!(other_server.refresh.try_lock().is_err());
+        drop(flight);
+        assert!(copy.refresh.try_lock().is_ok());
+
+        // Another GUN is a directory (and a flight) of its own.
+        let other = cache.repo(
+            RepoKey {
+                gun: Gun::new("example.com/org/other").unwrap(),
+                ..repo.key.clone()
+            },
+            &Anchor::FirstUse,
+        );
+        assert_ne!(other.dir(), repo.dir());
+        let _flight = repo.refresh.try_lock().unwrap();
+        assert!(other.refresh.try_lock().is_ok());
     }
 
     #[test]
@@ -1775,7 +1836,7 @@ mod tests {
         let digest = Digest::sha256_of(pinned);
         let id = &digest.hex()[..16];
         let repo = |gun: &str, files: &[(&str, &[u8])]| {
-            let dir = base.path().join(id).join("https%3A%2F%2Fv").join(gun);
+            let dir = base.path().join(id).join(gun);
             fs::create_dir_all(&dir).unwrap();
             for (name, bytes) in files {
                 fs::write(dir.join(name), bytes).unwrap();

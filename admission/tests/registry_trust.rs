@@ -13,7 +13,10 @@
 //! - a registry with basic authentication is read with the login of a pull secret
 //!   (`docker_config_file`), and denied without it;
 //! - a registry copy older than what the server already served is refused as a rollback
-//!   once the server is down (trust state is per repository, whichever source served it).
+//!   once the server is down (trust state is per repository, whichever source served it);
+//!   so is one read by another rule (`source = "registry"`, through `trust_from`) after a
+//!   `source = "server"` rule verified the newer state (trust state is per anchor and GUN,
+//!   whichever rule or source).
 //!
 //! Needs `/usr/bin/docker-registry` and `skopeo` (`vouch_testkit::registry`).
 
@@ -507,4 +510,84 @@ fn a_registry_copy_older_than_what_the_server_served_is_refused_as_a_rollback() 
     let webhook = start_webhook(fresh.path(), &policy);
     let resp = webhook.review(&pod_running(&format!("{image}@{first}")));
     assert_eq!(resp["allowed"], true, "{resp}");
+}
+
+#[test]
+fn a_registry_rule_refuses_a_copy_older_than_what_a_server_rule_verified() {
+    let build = Registry::start();
+    let prod = Registry::start();
+    let server = Server::start();
+    let gun = format!("{}/team/app", build.host());
+    let first = ImageLayout::new("first");
+    let pushed = first.push(&build, "team/app:v1");
+    let mut repo = signed(&server, &gun, &pushed);
+    // Promoted with the trust of the time: the first image, and an artifact of the build
+    // repository's state then.
+    assert_eq!(first.push(&prod, "app:v1"), pushed);
+    push_trust(
+        &prod,
+        "app",
+        &gun,
+        &trust_files(&server, &repo, "v1"),
+        Login::Anonymous,
+    );
+    // Then the build repository's tag is signed again, on the server only.
+    let second = ImageLayout::new("second").push(&build, "team/app:v1");
+    repo.sign(&server, &[("v1", Digest::parse(&second).unwrap())]);
+
+    // The build repository is verified from the server; the production one from the copy
+    // in its registry, as the build repository's trust (`trust_from`). Both rules anchor the
+    // GUN with the same pin.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("build.root.json"), repo.root_bytes()).unwrap();
+    std::fs::write(
+        dir.path().join("pins.toml"),
+        format!(
+            "[[pin]]\ngun = \"{gun}\"\nroot_file = \"build.root.json\"\n\
+             [[pin]]\ngun = \"{}/app\"\ntrust_from = \"{gun}\"\n",
+            prod.host()
+        ),
+    )
+    .unwrap();
+    let policy = format!(
+        "follow_events = false\ntrust_pins = \"{}\"\n\
+         [[rule]]\npattern = \"{gun}\"\naction = \"verify\"\nsource = \"server\"\nserver = \"{}\"\n\
+         [[rule]]\npattern = \"{}/**\"\naction = \"verify\"\nsource = \"registry\"\n",
+        dir.path().join("pins.toml").display(),
+        server.base,
+        prod.host()
+    );
+    let promoted = format!("{}/app:v1", prod.host());
+    let built = format!("{gun}:v1");
+
+    // Alone, the registry copy is what it is: its (older) state admits the first image.
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::write(fresh.path().join("build.root.json"), repo.root_bytes()).unwrap();
+    std::fs::copy(dir.path().join("pins.toml"), fresh.path().join("pins.toml")).unwrap();
+    let alone = start_webhook(
+        fresh.path(),
+        &policy.replace(
+            &dir.path().join("pins.toml").display().to_string(),
+            &fresh.path().join("pins.toml").display().to_string(),
+        ),
+    );
+    let resp = alone.review(&pod_running(&promoted));
+    assert_eq!(resp["allowed"], true, "{resp}");
+    drop(alone);
+
+    // Once the server rule has verified the newer state, the registry rule for the same GUN
+    // starts from it: the copy is refused as a rollback.
+    let webhook = start_webhook(dir.path(), &policy);
+    let resp = webhook.review(&pod_running(&built));
+    assert_eq!(
+        pinned_image(&pod_running(&built), &resp).as_deref(),
+        Some(format!("{built}@{second}").as_str())
+    );
+    let resp = webhook.review(&pod_running(&promoted));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let m = message(&resp);
+    assert!(
+        m.contains("rollback attempt: timestamp version 1 is older than the trusted version 2"),
+        "{m}"
+    );
 }

@@ -103,7 +103,7 @@ fn repository(gun: &str) -> &str {
 /// What `registry` holds under the trust tag of `gun`: digest and manifest.
 fn artifact(registry: &Registry, gun: &str) -> Option<(Digest, TrustManifest)> {
     let c = client(registry);
-    let mut c = c.lock().unwrap();
+    let c = c.lock().unwrap();
     match c.get_manifest(
         registry.host(),
         repository(gun),

@@ -14,6 +14,9 @@
 //! - `endless/…`: manifest and blob bodies that never end.
 //! - `redirect/…`: `Basic` authentication, blob `GET`s redirected to `localhost` (another
 //!   host than `127.0.0.1`), as registries redirect to storage.
+//! - `stall/…`: no answer until a second request for the same repository arrives (then
+//!   `404`), or for [`STALL`] (then `500`): a stalled registry, and a witness of requests
+//!   in flight at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,12 +24,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
 use vouch_tuf::reference::Digest;
 use vouch_verifier::registry::{
-    Access, Credentials, Login, Registries, RegistryError, RegistryOptions, ACCEPT_MANIFESTS,
+    Access, Credentials, Login, Registries, RegistryError, RegistryOptions, RegistryRepo,
+    ACCEPT_MANIFESTS,
 };
+use vouch_verifier::transport::{RegistryRepository, TransportError};
 use zeroize::Zeroizing;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -361,12 +367,40 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
     })
 }
 
+/// How long a `stall/…` request waits for a second one before it is answered `500`.
+const STALL: Duration = Duration::from_secs(8);
+
+/// For a `stall/…` request: waits (without the state's lock) until another request for the
+/// same repository was seen, then `404`; `500` when none came within [`STALL`].
+fn stall(state: &Mutex<State>, target: &str) -> Option<Reply> {
+    let repo = target
+        .strip_prefix("/v2/stall/")?
+        .split('/')
+        .next()?
+        .to_owned();
+    let prefix = format!("/v2/stall/{repo}/");
+    let start = Instant::now();
+    while start.elapsed() < STALL {
+        let seen = state.lock().unwrap().seen.clone();
+        if seen
+            .iter()
+            .filter(|s| s.target.starts_with(&prefix))
+            .count()
+            >= 2
+        {
+            return Some(not_found("MANIFEST_UNKNOWN"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(reply("500 Internal Server Error", &[], b""))
+}
+
 fn serve(host: &str, port: u16, stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let req = read_request(&stream)?;
-    let r = {
-        let mut state = state.lock().unwrap();
-        state.seen.push(req.seen.clone());
-        handle(host, port, &mut state, &req)
+    state.lock().unwrap().seen.push(req.seen.clone());
+    let r = match stall(state, &req.seen.target) {
+        Some(r) => r,
+        None => handle(host, port, &mut state.lock().unwrap(), &req),
     };
     let mut out = stream;
     write!(out, "HTTP/1.1 {}\r\nConnection: close\r\n", r.status)?;
@@ -584,7 +618,7 @@ fn a_lying_registry_is_refused() {
 fn endless_answers_are_cut_off_at_the_cap() {
     let reg = Scripted::start();
     let host = reg.host.as_str();
-    let mut r = reg.client(Login::Anonymous);
+    let r = reg.client(Login::Anonymous);
     let e = r
         .get_manifest(host, "endless/app", "v1", ACCEPT_MANIFESTS, 64 * 1024)
         .unwrap_err();
@@ -646,7 +680,7 @@ fn a_push_asks_for_a_pull_and_push_token() {
     assert!(r.used_credentials(host, "bearer/app"));
 
     // Without credentials: refused, saying where to look.
-    let mut anonymous = reg.client(Login::Anonymous);
+    let anonymous = reg.client(Login::Anonymous);
     let e = anonymous
         .get_manifest(host, "bearer/app", "v1", ACCEPT_MANIFESTS, 1 << 20)
         .unwrap_err();
@@ -707,7 +741,7 @@ fn basic_authentication_reads_and_writes() {
         "{seen:?}"
     );
 
-    let mut wrong = reg.client(reg.login("mallory"));
+    let wrong = reg.client(reg.login("mallory"));
     let e = wrong
         .get_manifest(host, "basic/app", "v1", ACCEPT_MANIFESTS, 1 << 20)
         .unwrap_err();
@@ -733,4 +767,64 @@ fn blob_redirects_are_followed_without_the_credentials() {
         .collect();
     assert_eq!(storage.len(), 1, "{seen:?}");
     assert_eq!(storage[0].authorization, None);
+}
+
+#[test]
+fn a_stalled_registry_is_given_up_at_the_callers_deadline() {
+    let reg = Scripted::start();
+    let shared = Arc::new(Mutex::new(reg.client(Login::Anonymous)));
+    let repo = RegistryRepo::new(shared.clone(), &reg.host, "stall/alone");
+    // The answer timeout is far longer than the second the caller allows: the deadline wins.
+    let deadline = Some(Instant::now() + Duration::from_secs(1));
+    let e = repo.manifest("v1", 1 << 20, deadline).unwrap_err();
+    assert!(e.is_timed_out(), "{e}");
+    let layer = Digest::sha256_of(b"trust metadata");
+    let deadline = Some(Instant::now() + Duration::from_secs(1));
+    let e = RegistryRepo::new(shared.clone(), &reg.host, "stall/blob")
+        .blob(&layer, 1 << 20, deadline)
+        .unwrap_err();
+    assert!(matches!(e, TransportError::TimedOut { .. }), "{e}");
+    // The client itself says so too.
+    let deadline = Some(Instant::now() + Duration::from_secs(1));
+    let e = shared
+        .lock()
+        .unwrap()
+        .get_manifest_by(
+            &reg.host,
+            "stall/client",
+            "v1",
+            ACCEPT_MANIFESTS,
+            1 << 20,
+            deadline,
+        )
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::TimedOut { .. }), "{e}");
+    // A deadline already past sends nothing.
+    reg.take_seen();
+    let e = repo
+        .manifest("v1", 1 << 20, Some(Instant::now()))
+        .unwrap_err();
+    assert!(e.is_timed_out(), "{e}");
+    assert!(reg.take_seen().is_empty());
+}
+
+#[test]
+fn reads_through_one_shared_client_are_in_flight_at_once() {
+    let reg = Scripted::start();
+    let shared = Arc::new(Mutex::new(reg.client(Login::Anonymous)));
+    // The registry answers neither request until it has seen both: read one after the
+    // other, the first would wait out the stall and be answered 500.
+    let reads: Vec<_> = ["v1", "v2"]
+        .into_iter()
+        .map(|tag| {
+            let repo = RegistryRepo::new(shared.clone(), &reg.host, "stall/pair");
+            std::thread::spawn(move || {
+                repo.manifest(tag, 1 << 20, Some(Instant::now() + Duration::from_secs(30)))
+            })
+        })
+        .collect();
+    for read in reads {
+        let e = read.join().unwrap().unwrap_err();
+        assert!(matches!(e, TransportError::NotFound { .. }), "{e}");
+    }
 }

@@ -88,6 +88,15 @@ pub enum RegistryError {
         /// The server's message, if any, led by `: `.
         detail: String,
     },
+    /// No (whole) answer within the time allowed: the answer timeout, or the caller's
+    /// deadline when that came first (a slow or stalled registry).
+    #[error("the registry {registry} did not answer {what} within the time allowed (slow or stalled registry)")]
+    TimedOut {
+        /// `host[:port]`.
+        registry: String,
+        /// What was asked: a URL, or e.g. `manifest v1 of org/app`.
+        what: String,
+    },
     /// The `WWW-Authenticate` challenge could not be followed.
     #[error("the registry {registry} asks for authentication vouch cannot provide ({challenge:?}): {reason}")]
     Challenge {

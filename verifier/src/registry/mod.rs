@@ -5,9 +5,11 @@
 //! What it is:
 //! - Reads. [`Registries::manifest`] says which manifest a reference names (digest, size,
 //!   media type) from `HEAD /v2/<name>/manifests/<ref>`, else from a `GET`;
-//!   [`Registries::get_manifest`] and [`Registries::get_blob`] fetch the bytes. Every answer
-//!   is read with a size cap enforced as the bytes stream in and by a deadline
-//!   ([`read_capped_by`]), and checked against its content address: a manifest asked by
+//!   [`Registries::get_manifest`] and [`Registries::get_blob`] fetch the bytes
+//!   ([`Registries::get_manifest_by`] and [`Registries::get_blob_by`] by the caller's
+//!   deadline too: the request, a token fetch and the body all over by the sooner of it and
+//!   the answer timeout). Every answer is read with a size cap enforced as the bytes stream
+//!   in and by a deadline ([`read_capped_by`]), and checked against its content address: a manifest asked by
 //!   digest must hash to it, a `Docker-Content-Digest` header must agree with the bytes, a
 //!   blob must hash to its digest. Blob `GET`s follow redirects to storage; the
 //!   `Authorization` header is not sent to another host (reqwest drops it on a redirect
@@ -21,7 +23,10 @@
 //!   [`crate::registry_auth`]: `Bearer realm=…,service=…,scope=…` fetches a token (for
 //!   writes with `repository:<name>:pull,push`), `Basic` sends the credentials. Grants are
 //!   kept per registry, repository and [`Access`], so a pull-only grant does not stop a
-//!   later push from asking again; a request answered `401` is re-authorised once.
+//!   later push from asking again; a request answered `401` is re-authorised once. The
+//!   grants sit behind their own lock, held only to look one up or keep one (never across a
+//!   request), and at most [`MAX_GRANTS`] are kept: reads take `&self`, so one client (or
+//!   its clones, which share the grants) serves concurrent requests.
 //! - [`RegistryRepo`] is one repository as a [`crate::transport::RegistryRepository`], what
 //!   [`crate::transport::OciTransport`] reads a trust artifact through.
 //! - Where credentials come from is a [`Login`]: given on a command line (for one registry,
@@ -61,6 +66,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
@@ -166,13 +172,9 @@ fn read_body(
             what: what.to_owned(),
             limit,
         },
-        TransportError::TimedOut { .. } => RegistryError::Refused {
+        TransportError::TimedOut { .. } => RegistryError::TimedOut {
             registry: registry.to_owned(),
             what: what.to_owned(),
-            status: StatusCode::OK,
-            detail:
-                ": the answer did not arrive within the time allowed (slow or stalled registry)"
-                    .to_owned(),
         },
         e => RegistryError::Refused {
             registry: registry.to_owned(),
@@ -249,12 +251,15 @@ struct Call<'a> {
     /// False for a request to another origin (an upload location elsewhere): no
     /// `Authorization` goes with it.
     authorize: bool,
+    /// The caller's deadline for the whole exchange (token fetch included), if any; each
+    /// answer is also bounded by the answer timeout.
+    deadline: Option<Instant>,
 }
 
 /// The HTTP clients of every [`Registries`] in this process, by (connect, answer) timeout:
 /// one connection pool per process, and the platform's certificate store (which costs more
 /// than reading a whole trust artifact) loaded once, not per client. What a [`Registries`]
-/// holds of its own (authorisations granted, credentials) is not shared.
+/// holds of its own (authorisations granted, credentials) is shared only with its clones.
 static CLIENTS: std::sync::OnceLock<std::sync::Mutex<HashMap<(Duration, Duration), Client>>> =
     std::sync::OnceLock::new();
 
@@ -278,17 +283,88 @@ fn shared_client(connect: Duration, answer: Duration) -> Result<Client, Registry
     Ok(client)
 }
 
-/// Talks to the registries one caller needs, keeping the authorisation each repository
-/// was granted.
-pub struct Registries {
-    client: Client,
-    insecure: Vec<String>,
-    login: Login,
-    docker_config: Option<Option<(PathBuf, Vec<u8>)>>,
+/// Most (registry, repository, access) grants, and most (registry, repository) pairs noted
+/// as asked with credentials, a [`Registries`] keeps: repository names come from whoever
+/// names an image, and a long-lived client (the admission webhook keeps one per registry)
+/// must not grow with every name asked. Past it the table is emptied; a repository asked
+/// again is authorised again.
+pub const MAX_GRANTS: usize = 4096;
+
+/// The authorisations a [`Registries`] was granted, shared by its clones and locked only to
+/// look one up or note one (never across a request).
+#[derive(Default)]
+struct Grants {
     /// `Authorization` values by (registry, repository, access).
     granted: HashMap<(String, String, Access), Zeroizing<String>>,
     /// (registry, repository) pairs whose authorisation was obtained with credentials.
     with_credentials: HashSet<(String, String)>,
+}
+
+impl Grants {
+    /// The grant for `access` to `repository` of `registry`, else the one for the other
+    /// access (see [`Registries::granted_for`]).
+    fn get(&self, registry: &str, repository: &str, access: Access) -> Option<Zeroizing<String>> {
+        let key = |a| (registry.to_owned(), repository.to_owned(), a);
+        let other = match access {
+            Access::Pull => Access::Push,
+            Access::Push => Access::Pull,
+        };
+        self.granted
+            .get(&key(access))
+            .or_else(|| self.granted.get(&key(other)))
+            .cloned()
+    }
+
+    /// Keeps `value` as the grant for `access` to `repository` of `registry`; the table is
+    /// emptied first when it holds [`MAX_GRANTS`] others.
+    fn insert(
+        &mut self,
+        registry: &str,
+        repository: &str,
+        access: Access,
+        value: Zeroizing<String>,
+    ) {
+        let key = (registry.to_owned(), repository.to_owned(), access);
+        if self.granted.len() >= MAX_GRANTS && !self.granted.contains_key(&key) {
+            self.granted.clear();
+        }
+        self.granted.insert(key, value);
+    }
+
+    /// Notes that the authorisation for `repository` of `registry` was asked with
+    /// credentials; the set is emptied first when it holds [`MAX_GRANTS`] others.
+    fn note_credentials(&mut self, registry: &str, repository: &str) {
+        let key = (registry.to_owned(), repository.to_owned());
+        if self.with_credentials.len() >= MAX_GRANTS && !self.with_credentials.contains(&key) {
+            self.with_credentials.clear();
+        }
+        self.with_credentials.insert(key);
+    }
+
+    fn used_credentials(&self, registry: &str, repository: &str) -> bool {
+        self.with_credentials
+            .contains(&(registry.to_owned(), repository.to_owned()))
+    }
+}
+
+/// The docker configuration file read (its path and bytes), `None` when there is none.
+type DockerConfigFile = Option<(PathBuf, Vec<u8>)>;
+
+/// Talks to the registries one caller needs, keeping the authorisation each repository
+/// was granted.
+///
+/// Reads, and every request underneath, take `&self`: the grants sit behind their own
+/// small lock, taken to look a grant up and again to keep a new one, never while a request
+/// is in flight, so requests to one registry run concurrently. A clone is a cheap handle
+/// sharing the connections, the grants and the docker configuration read.
+#[derive(Clone)]
+pub struct Registries {
+    client: Client,
+    insecure: Vec<String>,
+    login: Login,
+    /// The docker configuration file, read on first need.
+    docker_config: Arc<OnceLock<DockerConfigFile>>,
+    grants: Arc<Mutex<Grants>>,
     /// True when the servers asked are notary servers (for the hints).
     notary: bool,
     /// Where else the docker config may hold the credentials for a notary server: the
@@ -326,9 +402,8 @@ impl Registries {
             client,
             insecure: options.insecure,
             login: options.login,
-            docker_config: None,
-            granted: HashMap::new(),
-            with_credentials: HashSet::new(),
+            docker_config: Arc::new(OnceLock::new()),
+            grants: Arc::new(Mutex::new(Grants::default())),
             notary: false,
             fallback_registry: None,
             answer_timeout: options.answer_timeout,
@@ -371,9 +446,15 @@ impl Registries {
         format!("{scheme}://{host}")
     }
 
+    /// The grants, locked (a panic elsewhere while holding the lock leaves them usable: each
+    /// change is one insert).
+    fn grants(&self) -> MutexGuard<'_, Grants> {
+        self.grants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The docker configuration file, read on first need: `None` when there is none.
-    fn docker_config(&mut self) -> Result<Option<&(PathBuf, Vec<u8>)>, RegistryError> {
-        if self.docker_config.is_none() {
+    fn docker_config(&self) -> Result<Option<&(PathBuf, Vec<u8>)>, RegistryError> {
+        if self.docker_config.get().is_none() {
             let (path, explicit) = match &self.login {
                 Login::DockerConfig(Some(p)) => (Some(p.clone()), true),
                 _ => (docker_config::default_path(), false),
@@ -391,13 +472,14 @@ impl Registries {
                 },
                 None => None,
             };
-            self.docker_config = Some(loaded);
+            // Another thread may have read it first; the same file either way.
+            let _ = self.docker_config.set(loaded);
         }
-        Ok(self.docker_config.as_ref().and_then(Option::as_ref))
+        Ok(self.docker_config.get().and_then(Option::as_ref))
     }
 
     /// The credentials to offer `registry`, if any.
-    fn credentials(&mut self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
+    fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
         if self.notary_in_clear {
             return Ok(None);
         }
@@ -516,12 +598,13 @@ impl Registries {
     /// `Authorization` value to retry with. A Bearer token is asked for `scope` when given,
     /// else for the scope [`choose_scope`] picks.
     fn authorize(
-        &mut self,
+        &self,
         registry: &str,
         repository: &str,
         access: Access,
         challenge_header: Option<&str>,
         scope: Option<&str>,
+        deadline: Option<Instant>,
     ) -> Result<Zeroizing<String>, RegistryError> {
         let raw = challenge_header.unwrap_or("").to_owned();
         let challenge = |reason: &str| RegistryError::Challenge {
@@ -533,8 +616,7 @@ impl Registries {
             parse_challenge(&raw).ok_or_else(|| challenge("no usable WWW-Authenticate header"))?;
         let creds = self.credentials(registry)?;
         if creds.is_some() {
-            self.with_credentials
-                .insert((registry.to_owned(), repository.to_owned()));
+            self.grants().note_credentials(registry, repository);
         }
         match parsed.scheme.as_str() {
             "basic" => match creds {
@@ -569,7 +651,7 @@ impl Registries {
                     ),
                     e => challenge(&e.to_string()),
                 })?;
-                let deadline = Instant::now() + self.answer_timeout;
+                let deadline = self.answer_by(deadline);
                 let token =
                     fetch_token(&self.client, &request, creds.as_ref(), deadline).map_err(|e| {
                         self.token_refusal(registry, repository, access, creds.is_some(), e)
@@ -642,19 +724,21 @@ impl Registries {
         repository: &str,
         access: Access,
     ) -> Option<Zeroizing<String>> {
-        let key = |a| (registry.to_owned(), repository.to_owned(), a);
-        let other = match access {
-            Access::Pull => Access::Push,
-            Access::Push => Access::Pull,
-        };
-        self.granted
-            .get(&key(access))
-            .or_else(|| self.granted.get(&key(other)))
-            .cloned()
+        self.grants().get(registry, repository, access)
     }
 
-    /// Sends `call`, answering one `401` challenge.
-    fn send(&mut self, call: &Call<'_>) -> Result<Response, RegistryError> {
+    /// When an answer must have arrived: the answer timeout from now, or the caller's
+    /// `deadline` when that is sooner.
+    fn answer_by(&self, deadline: Option<Instant>) -> Instant {
+        let own = Instant::now() + self.answer_timeout;
+        deadline.map_or(own, |d| d.min(own))
+    }
+
+    /// Sends `call`, answering one `401` challenge; each request (and a token fetch) must be
+    /// answered by [`Registries::answer_by`] the call's deadline, and past that deadline
+    /// nothing more is sent ([`RegistryError::TimedOut`]). No lock is held while waiting.
+    fn send(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
+        let deadline = call.deadline;
         let mut auth = if call.authorize {
             self.granted_for(call.registry, call.repository, call.access)
         } else {
@@ -662,10 +746,19 @@ impl Registries {
         };
         let mut answered = false;
         loop {
+            let left = self
+                .answer_by(deadline)
+                .saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RegistryError::TimedOut {
+                    registry: call.registry.to_owned(),
+                    what: call.url.to_owned(),
+                });
+            }
             let mut req = self
                 .client
                 .request(call.method.clone(), call.url)
-                .timeout(self.answer_timeout);
+                .timeout(left);
             if let Some(accept) = call.accept {
                 req = req.header(header::ACCEPT, accept);
             }
@@ -679,11 +772,20 @@ impl Registries {
             if let Some(a) = &auth {
                 req = req.header(header::AUTHORIZATION, sensitive(call.registry, a)?);
             }
-            let resp = req.send().map_err(|e| RegistryError::Unreachable {
-                registry: call.registry.to_owned(),
-                url: call.url.to_owned(),
-                message: chain(&e),
-                hint: self.unreachable_hint(),
+            let resp = req.send().map_err(|e| {
+                if e.is_timeout() {
+                    RegistryError::TimedOut {
+                        registry: call.registry.to_owned(),
+                        what: call.url.to_owned(),
+                    }
+                } else {
+                    RegistryError::Unreachable {
+                        registry: call.registry.to_owned(),
+                        url: call.url.to_owned(),
+                        message: chain(&e),
+                        hint: self.unreachable_hint(),
+                    }
+                }
             })?;
             if resp.status() != StatusCode::UNAUTHORIZED || answered || !call.authorize {
                 return Ok(resp);
@@ -695,15 +797,10 @@ impl Registries {
                 call.access,
                 challenge.as_deref(),
                 None,
+                deadline,
             )?;
-            self.granted.insert(
-                (
-                    call.registry.to_owned(),
-                    call.repository.to_owned(),
-                    call.access,
-                ),
-                granted.clone(),
-            );
+            self.grants()
+                .insert(call.registry, call.repository, call.access, granted.clone());
             auth = Some(granted);
             answered = true;
         }
@@ -721,9 +818,7 @@ impl Registries {
         let status = resp.status();
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                let had = self
-                    .with_credentials
-                    .contains(&(registry.to_owned(), repository.to_owned()));
+                let had = self.grants().used_credentials(registry, repository);
                 RegistryError::Unauthorized {
                     registry: registry.to_owned(),
                     repository: repository.to_owned(),
@@ -791,6 +886,7 @@ impl Registries {
             accept: Some(ACCEPT_MANIFESTS),
             body: None,
             authorize: true,
+            deadline: None,
         })?;
         match head.status() {
             s if s.is_success() => {
@@ -854,14 +950,30 @@ impl Registries {
     /// The manifest `reference` (a tag or a digest) of `repository` on `registry`, asked
     /// with `accept` (e.g. [`ACCEPT_MANIFESTS`]), at most `max_bytes` of it read. Refused
     /// when the bytes do not hash to the digest asked for, or disagree with the registry's
-    /// `Docker-Content-Digest`.
+    /// `Docker-Content-Digest`. Each answer may take the answer timeout;
+    /// [`Registries::get_manifest_by`] bounds the whole read by a deadline too.
     pub fn get_manifest(
-        &mut self,
+        &self,
         registry: &str,
         repository: &str,
         reference: &str,
         accept: &str,
         max_bytes: u64,
+    ) -> Result<FetchedManifest, RegistryError> {
+        self.get_manifest_by(registry, repository, reference, accept, max_bytes, None)
+    }
+
+    /// [`Registries::get_manifest`], all of it (the request, a token fetch, the body) done
+    /// by `deadline` when one is given (each answer still within the answer timeout), else
+    /// [`RegistryError::TimedOut`].
+    pub fn get_manifest_by(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        accept: &str,
+        max_bytes: u64,
+        deadline: Option<Instant>,
     ) -> Result<FetchedManifest, RegistryError> {
         check_names(repository, Some(reference))?;
         let url = format!(
@@ -878,6 +990,7 @@ impl Registries {
             accept: Some(accept),
             body: None,
             authorize: true,
+            deadline,
         })?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(Self::manifest_unknown(registry, repository, reference));
@@ -894,7 +1007,7 @@ impl Registries {
             resp,
             announced,
             max_bytes,
-            Instant::now() + self.answer_timeout,
+            self.answer_by(deadline),
         )?;
         let digest = Digest::sha256_of(&bytes);
         let asked = Digest::parse(reference).ok();
@@ -923,13 +1036,28 @@ impl Registries {
     }
 
     /// The blob `digest` of `repository` on `registry`, at most `max_bytes` of it read,
-    /// following redirects to storage. Refused unless the bytes hash to `digest`.
+    /// following redirects to storage. Refused unless the bytes hash to `digest`. Each
+    /// answer may take the answer timeout; [`Registries::get_blob_by`] bounds the whole read
+    /// by a deadline too.
     pub fn get_blob(
-        &mut self,
+        &self,
         registry: &str,
         repository: &str,
         digest: &Digest,
         max_bytes: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        self.get_blob_by(registry, repository, digest, max_bytes, None)
+    }
+
+    /// [`Registries::get_blob`], all of it done by `deadline` when one is given, else
+    /// [`RegistryError::TimedOut`].
+    pub fn get_blob_by(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        max_bytes: u64,
+        deadline: Option<Instant>,
     ) -> Result<Vec<u8>, RegistryError> {
         check_names(repository, None)?;
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base_url(registry));
@@ -943,6 +1071,7 @@ impl Registries {
             accept: None,
             body: None,
             authorize: true,
+            deadline,
         })?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::BlobUnknown {
@@ -961,7 +1090,7 @@ impl Registries {
             resp,
             announced,
             max_bytes,
-            Instant::now() + self.answer_timeout,
+            self.answer_by(deadline),
         )?;
         if !digest.matches(&bytes) {
             return Err(RegistryError::BlobMismatch {
@@ -1002,6 +1131,7 @@ impl Registries {
             accept: None,
             body: None,
             authorize: true,
+            deadline: None,
         })?;
         match resp.status() {
             s if s.is_success() => Ok(true),
@@ -1049,6 +1179,7 @@ impl Registries {
             accept: None,
             body: None,
             authorize: true,
+            deadline: None,
         })?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
@@ -1064,6 +1195,7 @@ impl Registries {
             accept: None,
             body: Some((OCTET_STREAM, bytes)),
             authorize: same,
+            deadline: None,
         })?;
         if resp.status() != StatusCode::CREATED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
@@ -1117,6 +1249,7 @@ impl Registries {
             accept: None,
             body: None,
             authorize: true,
+            deadline: None,
         })?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
@@ -1242,6 +1375,7 @@ impl Registries {
             accept: None,
             body: None,
             authorize: true,
+            deadline: None,
         })?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
@@ -1258,6 +1392,7 @@ impl Registries {
                         accept: None,
                         body: None,
                         authorize: same,
+                        deadline: None,
                     });
                 }
                 Ok(false)
@@ -1303,6 +1438,7 @@ impl Registries {
             accept: None,
             body: Some((media_type, bytes)),
             authorize: true,
+            deadline: None,
         })?;
         if resp.status() != StatusCode::CREATED {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
@@ -1371,8 +1507,14 @@ impl Registries {
             });
         }
         let scope = format!("repository:{gun}:pull");
-        let granted =
-            self.authorize(host, gun, Access::Pull, challenge.as_deref(), Some(&scope))?;
+        let granted = self.authorize(
+            host,
+            gun,
+            Access::Pull,
+            challenge.as_deref(),
+            Some(&scope),
+            None,
+        )?;
         let token = granted.strip_prefix("Bearer ").unwrap_or(granted.as_str());
         Ok(Some(Zeroizing::new(token.to_owned())))
     }
@@ -1385,8 +1527,7 @@ impl Registries {
 
     /// True when the authorisation for `repository` of `registry` was asked with credentials.
     pub fn used_credentials(&self, registry: &str, repository: &str) -> bool {
-        self.with_credentials
-            .contains(&(registry.to_owned(), repository.to_owned()))
+        self.grants().used_credentials(registry, repository)
     }
 }
 

@@ -6,8 +6,13 @@
 //! repository read in the same process. Registry errors become transport errors: a missing
 //! manifest or blob is [`TransportError::NotFound`], an answer over its cap
 //! [`TransportError::TooLarge`], content that does not match its digest
-//! [`TransportError::Invalid`], and everything else [`TransportError::Network`] with the
-//! registry's own message (which says what to do about credentials).
+//! [`TransportError::Invalid`], no answer by the deadline [`TransportError::TimedOut`], and
+//! everything else [`TransportError::Network`] with the registry's own message (which says
+//! what to do about credentials).
+//!
+//! The shared client's lock is held only to take a handle on it ([`Registries`] clones
+//! share their connections and grants), never across a request: reads of many repositories
+//! of one registry run concurrently, and each is bounded by the caller's deadline.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -62,16 +67,22 @@ impl RegistryRepo {
         &self.client
     }
 
+    /// Runs `f` on a handle of the shared client, taken under its lock and used after the
+    /// lock is released.
     fn with_client<T>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut Registries) -> Result<T, RegistryError>,
+        f: impl FnOnce(&Registries) -> Result<T, RegistryError>,
     ) -> Result<T, TransportError> {
-        let mut client = self.client.lock().map_err(|_| TransportError::Network {
-            path: what.to_owned(),
-            message: "the registry client failed earlier (poisoned)".to_owned(),
-        })?;
-        f(&mut client).map_err(|e| transport_error(what, e))
+        let client = self
+            .client
+            .lock()
+            .map_err(|_| TransportError::Network {
+                path: what.to_owned(),
+                message: "the registry client failed earlier (poisoned)".to_owned(),
+            })?
+            .clone();
+        f(&client).map_err(|e| transport_error(what, e))
     }
 }
 
@@ -83,6 +94,7 @@ fn transport_error(what: &str, e: RegistryError) -> TransportError {
             TransportError::NotFound { path }
         }
         RegistryError::TooLarge { limit, .. } => TransportError::TooLarge { path, limit },
+        RegistryError::TimedOut { .. } => TransportError::TimedOut { path },
         e @ (RegistryError::DigestMismatch { .. } | RegistryError::BlobMismatch { .. }) => {
             TransportError::Invalid {
                 path,
@@ -101,8 +113,8 @@ impl RegistryRepository for RegistryRepo {
         format!("{}/{}", self.registry, self.repository)
     }
 
-    /// The manifest under `reference`; the client reads each answer by its own timeout, and
-    /// a deadline already past is not started.
+    /// The manifest under `reference`, read whole by `deadline` (each answer also within the
+    /// client's answer timeout); a deadline already past is not started.
     fn manifest(
         &self,
         reference: &str,
@@ -114,12 +126,13 @@ impl RegistryRepository for RegistryRepo {
             crate::transport::check_deadline(&what, d)?;
         }
         self.with_client(&what, |c| {
-            c.get_manifest(
+            c.get_manifest_by(
                 &self.registry,
                 &self.repository,
                 reference,
                 OCI_MANIFEST,
                 max_len,
+                deadline,
             )
         })
         .map(|m| m.bytes)
@@ -136,7 +149,7 @@ impl RegistryRepository for RegistryRepo {
             crate::transport::check_deadline(&what, d)?;
         }
         self.with_client(&what, |c| {
-            c.get_blob(&self.registry, &self.repository, digest, max_len)
+            c.get_blob_by(&self.registry, &self.repository, digest, max_len, deadline)
         })
     }
 }

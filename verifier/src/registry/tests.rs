@@ -81,10 +81,10 @@ fn a_registrys_login_goes_only_to_its_own_notary_server() {
     let creds_for = |login: Login, notary_host: &str, images: &str| {
         let options = RegistryOptions::new(Vec::new(), login).unwrap();
         let mut r = Registries::for_notary(options).unwrap();
-        r.docker_config = Some(Some((
+        r.docker_config = Arc::new(OnceLock::from(Some((
             PathBuf::from("config.json"),
             config.clone().into_bytes(),
-        )));
+        ))));
         r.fallback_registry = Some(images.to_owned());
         r.credentials(notary_host)
             .unwrap()
@@ -143,7 +143,7 @@ fn per_registry_credentials_by_host_and_port() {
 fn an_explicit_docker_config_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("config.json");
-    let mut r = registries(Vec::new(), Login::DockerConfig(Some(missing.clone())));
+    let r = registries(Vec::new(), Login::DockerConfig(Some(missing.clone())));
     let e = r.credentials("reg.example.com").unwrap_err();
     assert!(
         matches!(&e, RegistryError::DockerConfig { path, .. } if *path == missing),
@@ -154,7 +154,7 @@ fn an_explicit_docker_config_must_exist() {
         br#"{"auths":{"reg.example.com":{"username":"bob","password":"pw"}}}"#,
     )
     .unwrap();
-    let mut r = registries(Vec::new(), Login::DockerConfig(Some(missing)));
+    let r = registries(Vec::new(), Login::DockerConfig(Some(missing)));
     assert_eq!(
         r.credentials("reg.example.com")
             .unwrap()
@@ -290,6 +290,7 @@ fn a_remote_server_cannot_send_credentials_to_a_plain_http_loopback_realm() {
                         "example.com/org/app",
                         access,
                         Some(&challenge),
+                        None,
                         None,
                     )
                     .unwrap_err();
@@ -541,7 +542,7 @@ fn a_trickled_body_is_cut_off_at_its_deadline_and_a_long_one_at_its_limit() {
     // Within the size limit for ever: only the deadline ends it.
     let past = Instant::now();
     let e = read_body("r", "manifest v1", Trickle, None, u64::MAX, past).unwrap_err();
-    assert!(e.to_string().contains("did not arrive within"), "{e}");
+    assert!(matches!(e, RegistryError::TimedOut { .. }), "{e}");
     let later = Instant::now() + Duration::from_secs(3600);
     let e = read_body("r", "manifest v1", Trickle, Some(10), 1000, later).unwrap_err();
     assert!(
@@ -550,4 +551,47 @@ fn a_trickled_body_is_cut_off_at_its_deadline_and_a_long_one_at_its_limit() {
     );
     let ok = read_body("r", "m", &b"{}"[..], Some(2), 1000, later).unwrap();
     assert_eq!(ok, b"{}");
+}
+
+#[test]
+fn grants_stay_under_their_cap_however_many_repositories_are_asked() {
+    let mut g = Grants::default();
+    let grant = || Zeroizing::new("Bearer t".to_owned());
+    for i in 0..MAX_GRANTS {
+        g.insert("r", &format!("repo{i}"), Access::Pull, grant());
+        g.note_credentials("r", &format!("repo{i}"));
+    }
+    assert_eq!(g.granted.len(), MAX_GRANTS);
+    assert!(g.get("r", "repo0", Access::Pull).is_some());
+    // Renewing a grant already kept does not empty the table.
+    g.insert("r", "repo0", Access::Pull, grant());
+    g.note_credentials("r", "repo0");
+    assert_eq!(g.granted.len(), MAX_GRANTS);
+    assert_eq!(g.with_credentials.len(), MAX_GRANTS);
+    // One more repository: the table starts over instead of growing.
+    g.insert("r", "one-more", Access::Pull, grant());
+    g.note_credentials("r", "one-more");
+    assert_eq!(g.granted.len(), 1);
+    assert_eq!(g.with_credentials.len(), 1);
+    assert!(g.get("r", "repo0", Access::Pull).is_none());
+    assert!(g.get("r", "one-more", Access::Push).is_some());
+    assert!(g.used_credentials("r", "one-more"));
+    assert!(!g.used_credentials("r", "repo1"));
+    for i in 0..3 * MAX_GRANTS {
+        g.insert("r", &format!("again{i}"), Access::Push, grant());
+        g.note_credentials("r", &format!("again{i}"));
+        assert!(g.granted.len() <= MAX_GRANTS);
+        assert!(g.with_credentials.len() <= MAX_GRANTS);
+    }
+}
+
+#[test]
+fn a_callers_deadline_sooner_than_the_answer_timeout_wins() {
+    let r = registries(Vec::new(), Login::Anonymous);
+    let soon = Instant::now() + Duration::from_millis(10);
+    assert_eq!(r.answer_by(Some(soon)), soon);
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let by = r.answer_by(Some(far));
+    assert!(by < far);
+    assert!(by <= Instant::now() + r.answer_timeout);
 }
