@@ -7,6 +7,7 @@ use base64ct::{Base64, Encoding};
 
 use super::rules::{is_reference, is_repository_name};
 use super::*;
+use std::sync::{Arc, OnceLock};
 
 fn creds(user: &str, pass: &str) -> Credentials {
     Credentials::new(user.into(), Zeroizing::new(pass.into()))
@@ -182,7 +183,10 @@ fn given_credentials_go_to_their_registry_only() {
     };
     let mut r = registries(Vec::new(), given("dst.example.com:5000"));
     // The docker config this run reads (no other file is looked at).
-    r.docker_config = Some(Some((config.clone(), std::fs::read(&config).unwrap())));
+    r.docker_config = Arc::new(OnceLock::from(Some((
+        config.clone(),
+        std::fs::read(&config).unwrap(),
+    ))));
     let to_dst = r.credentials("dst.example.com:5000").unwrap().unwrap();
     assert_eq!(
         (to_dst.username(), to_dst.password()),
@@ -198,7 +202,7 @@ fn given_credentials_go_to_their_registry_only() {
         assert!(r.credentials(other).unwrap().is_none(), "{other}");
     }
     let mut hub = registries(Vec::new(), given("index.docker.io"));
-    hub.docker_config = Some(None);
+    hub.docker_config = Arc::new(OnceLock::from(None));
     assert!(hub.credentials("docker.io").unwrap().is_some());
     assert!(hub.credentials("ghcr.io").unwrap().is_none());
     // The hint for another registry says whom the flags were for.
