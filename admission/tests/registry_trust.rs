@@ -18,7 +18,12 @@
 //!   `source = "server"` rule verified the newer state (trust state is per anchor and GUN,
 //!   whichever rule or source).
 //!
-//! Needs `/usr/bin/docker-registry` and `skopeo` (`vouch_testkit::registry`).
+//! - end to end with the server's own mirror: a server mirroring into the registry signs,
+//!   is killed, and the webhook and `vouch verify --source registry` both admit the signed
+//!   image from the registry alone, and both refuse it once its tag is pushed again.
+//!
+//! Needs `/usr/bin/docker-registry` and `skopeo` (`vouch_testkit::registry`), and the `vouch`
+//! binary (`cargo test --workspace` builds it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -590,4 +595,79 @@ fn a_registry_rule_refuses_a_copy_older_than_what_a_server_rule_verified() {
         m.contains("rollback attempt: timestamp version 1 is older than the trusted version 2"),
         "{m}"
     );
+}
+
+/// The `vouch` command cargo built beside this test binary (`cargo test --workspace` builds
+/// it; with `-p vouch-admission` alone, run `cargo build -p vouch-cli` first).
+fn vouch_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let p = dir.join("vouch");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p vouch-cli` (cargo test --workspace builds it)",
+        p.display()
+    );
+    p
+}
+
+/// `vouch verify IMAGE` reading trust from the registry copy only, in `trust_dir`, pinned to
+/// `root`: its exit code and output.
+fn cli_verify(trust_dir: &Path, root: &Path, image: &str) -> (i32, String) {
+    let out = std::process::Command::new(vouch_binary())
+        .args(["--source", "registry", "--trust-dir"])
+        .arg(trust_dir)
+        .arg("--trust-root")
+        .arg(root)
+        // No server anywhere: a request to it would fail the run.
+        .args(["--server", "http://127.0.0.1:9", "verify", image])
+        .env_remove("VOUCH_SERVER")
+        .env("HOME", trust_dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_servers_mirror_alone_serves_the_webhook_and_the_cli() {
+    let registry = Registry::start();
+    let config = format!(
+        "[mirror]\nrepositories = [\"{}/**\"]\nrefresh_interval_seconds = 3600\n",
+        registry.host()
+    );
+    let mut server = Server::start_with_config(&config);
+    let gun = format!("{}/team/app", registry.host());
+    let pushed = ImageLayout::new("mirrored").push(&registry, "team/app:v1");
+    let repo = signed(&server, &gun, &pushed);
+    // The server's mirror pushes the trust after the publish, on its own.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while registry.manifest_digest("team/app", TRUST_TAG).is_none() {
+        assert!(Instant::now() < deadline, "the mirror pushed nothing in 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill();
+
+    // Only the registry is reachable now.
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = start_webhook(dir.path(), &rule(dir.path(), &gun, "registry", None, &repo));
+    let resp = webhook.review(&pod_running(&format!("{gun}:v1")));
+    assert_eq!(resp["allowed"], true, "{resp}");
+    let root = dir.path().join("app.root.json");
+    std::fs::write(&root, repo.root_bytes()).unwrap();
+    let cli = tempfile::tempdir().unwrap();
+    let (code, out) = cli_verify(cli.path(), &root, &format!("{gun}:v1"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&pushed), "{out}");
+
+    // The tag pushed again with another image: refused by both.
+    let again = ImageLayout::new("re-tagged").push(&registry, "team/app:v1");
+    let resp = webhook.review(&pod_running(&format!("{gun}:v1@{again}")));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let (code, out) = cli_verify(cli.path(), &root, &format!("{gun}:v1"));
+    assert_eq!(code, 3, "{out}");
 }
