@@ -647,7 +647,10 @@ fn the_servers_mirror_alone_serves_the_webhook_and_the_cli() {
     // The server's mirror pushes the trust after the publish, on its own.
     let deadline = Instant::now() + Duration::from_secs(60);
     while registry.manifest_digest("team/app", TRUST_TAG).is_none() {
-        assert!(Instant::now() < deadline, "the mirror pushed nothing in 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the mirror pushed nothing in 60 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server.kill();
