@@ -28,7 +28,8 @@
 //! - A file of at most [`MAX_EMBEDDED_FILE`] bytes is also embedded in its descriptor
 //!   (OCI 1.1's `data`, base64), while the artifact's embedded total stays within
 //!   [`MAX_EMBEDDED_TOTAL`]: a reader then has the small files (timestamp, snapshot, roots,
-//!   most targets) with the manifest, in one request. The blob is pushed all the same, for
+//!   small targets files) with the manifest, and fetches only larger files as blobs. The
+//!   blob is pushed all the same, for
 //!   readers that ignore `data`; embedded bytes are checked against the descriptor's size
 //!   and digest like a blob's.
 //! - The empty config of OCI 1.1 and no `subject`: the artifact describes a repository, not
@@ -113,11 +114,13 @@ pub const MAX_TRUST_FILES: usize = 16_384;
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest file whose bytes a trust artifact also embeds in its layer's descriptor (the
 /// OCI 1.1 `data` property), so a reader gets it with the manifest instead of one more
-/// request.
-pub const MAX_EMBEDDED_FILE: usize = 256 * 1024;
+/// request: timestamps, snapshots, roots and small targets files. Larger files cost less
+/// as blobs (raw bytes) than as base64 in a manifest every refresh reads again
+/// (`bench/registry/`).
+pub const MAX_EMBEDDED_FILE: usize = 16 * 1024;
 /// Most bytes a trust artifact embeds in all (files are embedded in layer order while they
-/// fit), which keeps its manifest well under [`MAX_MANIFEST_BYTES`] even base64-encoded.
-pub const MAX_EMBEDDED_TOTAL: usize = 1024 * 1024;
+/// fit), which keeps the manifest a reader fetches on every refresh small.
+pub const MAX_EMBEDDED_TOTAL: usize = 256 * 1024;
 /// Most descriptors (child manifests, or config plus layers) one image manifest or index
 /// may list.
 pub const MAX_REFERENCES: usize = 4_096;
