@@ -517,8 +517,9 @@ fn migrate_store_carries_every_version_changefeed_entry_and_key_into_postgresql(
         .args(["migrate-store", "--from", &sqlite, "--to", &db])
         .output()
         .unwrap();
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("empty"));
+    let refused = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "{refused}");
+    assert!(refused.contains("empty"), "{refused}");
 
     // The server on PostgreSQL, with the old data directory's key-encryption key.
     let kek = old.data_dir.join("kek").display().to_string();
