@@ -1169,22 +1169,7 @@ impl Registries {
             return Ok(());
         }
         let what = format!("push of blob {digest} to {repository}");
-        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(registry));
-        let resp = self.send(&Call {
-            method: Method::POST,
-            url: &start,
-            registry,
-            repository,
-            access: Access::Push,
-            accept: None,
-            body: None,
-            authorize: true,
-            deadline: None,
-        })?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(self.refusal(registry, repository, Access::Push, &what, resp));
-        }
-        let (session, same) = self.upload_location(registry, &start, &resp, &what)?;
+        let (session, same) = self.start_upload(registry, repository, &what)?;
         let url = upload_url(&session, digest);
         let resp = self.send(&Call {
             method: Method::PUT,
@@ -1201,6 +1186,33 @@ impl Registries {
             return Err(self.refusal(registry, repository, Access::Push, &what, resp));
         }
         Ok(())
+    }
+
+    /// Starts an upload to `repository` on `registry` (`POST /v2/<name>/blobs/uploads/`,
+    /// answered `202`): its session URL, and whether that URL is on the registry's own origin
+    /// (only then is the authorisation sent to it). `what` names the operation in errors.
+    fn start_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        what: &str,
+    ) -> Result<(Url, bool), RegistryError> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(registry));
+        let resp = self.send(&Call {
+            method: Method::POST,
+            url: &start,
+            registry,
+            repository,
+            access: Access::Push,
+            accept: None,
+            body: None,
+            authorize: true,
+            deadline: None,
+        })?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.refusal(registry, repository, Access::Push, what, resp));
+        }
+        self.upload_location(registry, &start, &resp, what)
     }
 
     /// Copies the blob `digest` of `from_repository` on `from_registry` into `repository`
@@ -1239,22 +1251,7 @@ impl Registries {
         let timeout = self
             .answer_timeout
             .saturating_add(Duration::from_secs(COPY_SECONDS_PER_MIB).saturating_mul(mibs));
-        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base_url(registry));
-        let resp = self.send(&Call {
-            method: Method::POST,
-            url: &start,
-            registry,
-            repository,
-            access: Access::Push,
-            accept: None,
-            body: None,
-            authorize: true,
-            deadline: None,
-        })?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(self.refusal(registry, repository, Access::Push, &what, resp));
-        }
-        let (session, same) = self.upload_location(registry, &start, &resp, &what)?;
+        let (session, same) = self.start_upload(registry, repository, &what)?;
         let source_url = format!(
             "{}/v2/{from_repository}/blobs/{digest}",
             self.base_url(from_registry)
