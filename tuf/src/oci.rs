@@ -315,7 +315,7 @@ pub fn build_trust_artifact<'a>(
     })
 }
 
-impl TrustArtifact<'_> {
+impl<'a> TrustArtifact<'a> {
     /// The bytes of file `name`, when the artifact holds it.
     pub fn file_bytes(&self, name: &str) -> Option<&[u8]> {
         let digest = self.files.get(name)?;
@@ -323,6 +323,28 @@ impl TrustArtifact<'_> {
             .iter()
             .find(|b| &b.digest == digest)
             .map(|b| b.bytes)
+    }
+
+    /// The blobs to push over `held`, the trust artifact the tag holds (pushed over, as
+    /// [`decide_push`] allows): only those it does not already list. Its files and its
+    /// config (the empty descriptor every trust artifact has) are in the registry's
+    /// repository already (a registry stores a manifest only with every blob it names), so
+    /// neither a `HEAD` nor an upload is spent on them. Every blob when the tag holds none.
+    pub fn blobs_over(&self, held: Option<&TrustManifest>) -> Vec<&Blob<'a>> {
+        let Some(held) = held else {
+            return self.blobs.iter().collect();
+        };
+        let empty = Digest::sha256_of(EMPTY_JSON);
+        let listed: std::collections::BTreeSet<&Digest> = held
+            .files()
+            .values()
+            .map(|f| &f.digest)
+            .chain([&empty])
+            .collect();
+        self.blobs
+            .iter()
+            .filter(|b| !listed.contains(&b.digest))
+            .collect()
     }
 }
 

@@ -207,7 +207,12 @@ pub fn push_trust(
             }
         }
     }
-    for blob in &artifact.blobs {
+    // Pushed over a trust artifact, or over nothing (decide_push refuses the rest), so what
+    // the tag holds parses when it is there.
+    let held = current
+        .as_ref()
+        .and_then(|m| TrustManifest::parse(&m.bytes).ok());
+    for blob in artifact.blobs_over(held.as_ref()) {
         registries
             .push_blob(registry, repository, &blob.digest, blob.bytes)
             .with_context(|| format!("cannot push the trust of {} to {to}", repo.gun()))?;

@@ -1,6 +1,6 @@
 //! The mirror's decisions, without IO: which registries a configuration pushes to, which
 //! repositories a batch of changefeed entries asks to mirror, under which file names a
-//! repository's metadata goes into its trust artifact, which blobs a push sends, which
+//! repository's metadata goes into its trust artifact, which
 //! registry failures hold up the whole registry and which only one repository, and the
 //! set of repositories waiting to be retried ([`RetrySet`]). Whether to push over what the
 //! trust tag holds is `vouch_tuf::oci::decide_push`'s, the one rule of every writer.
@@ -8,11 +8,10 @@
 //! What it is not: the pushing (`super::push`) or the following of the changefeed
 //! (`super`). Everything here takes values and returns values, and is tested beside it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use vouch_tuf::api::FileRef;
-use vouch_tuf::oci::{Blob, TrustArtifact, TrustManifest, EMPTY_JSON};
-use vouch_tuf::reference::{canonical_registry, names_registry, Digest, ImageRef};
+use vouch_tuf::reference::{canonical_registry, names_registry, ImageRef};
 use vouch_verifier::registry::RegistryError;
 
 use crate::auth::ScopeGlob;
@@ -115,32 +114,6 @@ pub(crate) fn file_name(role: &str, version: u64, consistent: bool) -> String {
     } else {
         FileRef::Current(role.to_owned()).file_name()
     }
-}
-
-/// The blobs of `artifact` to push over `current`, what the trust tag holds (this
-/// repository's trust artifact, as [`vouch_tuf::oci::decide_push`] found): only those it
-/// does not already list. Its files and its config (the empty descriptor every trust
-/// artifact has) are in the registry's repository already, so neither a `HEAD` nor an
-/// upload is spent on them.
-pub(crate) fn blobs_to_push<'a, 'b>(
-    current: Option<&TrustManifest>,
-    artifact: &'b TrustArtifact<'a>,
-) -> Vec<&'b Blob<'a>> {
-    let Some(current) = current else {
-        return artifact.blobs.iter().collect();
-    };
-    let empty = Digest::sha256_of(EMPTY_JSON);
-    let held: BTreeSet<&Digest> = current
-        .files()
-        .values()
-        .map(|f| &f.digest)
-        .chain([&empty])
-        .collect();
-    artifact
-        .blobs
-        .iter()
-        .filter(|b| !held.contains(&b.digest))
-        .collect()
 }
 
 /// Whom a failed registry operation (or store read) holds up.
@@ -297,8 +270,6 @@ impl<T: Copy + Ord> RetrySet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vouch_tuf::oci::build_trust_artifact;
-    use vouch_tuf::reference::Gun;
 
     fn patterns(ps: &[&str]) -> Vec<Pattern> {
         ps.iter().map(|p| pattern(p).unwrap()).collect()
@@ -366,30 +337,6 @@ mod tests {
         );
     }
 
-    fn files(ts: &[u8]) -> BTreeMap<String, Vec<u8>> {
-        let mut f = BTreeMap::new();
-        f.insert("1.root.json".to_owned(), b"{\"root\":1}".to_vec());
-        f.insert("timestamp.json".to_owned(), ts.to_vec());
-        f
-    }
-
-    #[test]
-    fn a_push_over_this_repositorys_artifact_sends_only_the_blobs_it_does_not_list() {
-        let gun = Gun::new("registry.example.com/org/app").unwrap();
-        let old = files(b"ts1");
-        let new = files(b"ts2");
-        let fresh = build_trust_artifact(&gun, &new, None).unwrap();
-        assert_eq!(blobs_to_push(None, &fresh).len(), fresh.blobs.len());
-        let held = build_trust_artifact(&gun, &old, None).unwrap();
-        let held = TrustManifest::parse(&held.manifest).unwrap();
-        let next = build_trust_artifact(&gun, &new, None).unwrap();
-        let sent: Vec<&Digest> = blobs_to_push(Some(&held), &next)
-            .iter()
-            .map(|b| &b.digest)
-            .collect();
-        assert_eq!(sent, [&Digest::sha256_of(b"ts2")]);
-    }
-
     #[test]
     fn outages_hold_the_registry_and_a_repositorys_own_failures_only_it() {
         use reqwest::StatusCode;
@@ -446,7 +393,7 @@ mod tests {
         let unknown = RegistryError::BlobUnknown {
             registry: "r".into(),
             repository: "org/app".into(),
-            digest: Digest::sha256_of(b"x"),
+            digest: vouch_tuf::reference::Digest::sha256_of(b"x"),
         };
         assert!(matches!(classify(&unknown), Failure::Repository(_)));
     }

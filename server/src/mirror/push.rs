@@ -2,7 +2,7 @@
 //! current trust data from the store, read what its registry holds under the trust tag,
 //! decide ([`vouch_tuf::oci::decide_push`], the rule every writer of a trust tag follows:
 //! never over an image or another repository's artifact, never back to an older state),
-//! push the blobs the tag does not list yet ([`super::plan::blobs_to_push`]), make sure the
+//! push the blobs the tag does not list yet ([`vouch_tuf::oci::TrustArtifact::blobs_over`]), make sure the
 //! lease is still held, then push the manifest. The whole push has a deadline, checked
 //! before each request, so a slow registry cannot make it outlive the lease it runs under.
 //!
@@ -155,7 +155,7 @@ fn push(
     let held = current
         .as_ref()
         .and_then(|m| TrustManifest::parse(&m.bytes).ok());
-    for blob in plan::blobs_to_push(held.as_ref(), &artifact) {
+    for blob in artifact.blobs_over(held.as_ref()) {
         in_time("pushing a blob")?;
         client
             .push_blob(&registry, &repository, &blob.digest, blob.bytes)

@@ -489,3 +489,28 @@ fn writers_push_replace_skip_or_refuse_by_one_rule() {
         PushDecision::Refuse(why) if why.contains("not a vouch trust artifact")
     ));
 }
+
+#[test]
+fn a_push_over_a_held_artifact_sends_only_the_blobs_it_does_not_list() {
+    let g = gun();
+    let new = state(b"root", 2, b"t2");
+    let fresh = build_trust_artifact(&g, &new, None).unwrap();
+    assert_eq!(fresh.blobs_over(None).len(), fresh.blobs.len());
+    let old = state(b"root", 1, b"t1");
+    let held = build_trust_artifact(&g, &old, None).unwrap();
+    let held = TrustManifest::parse(&held.manifest).unwrap();
+    let sent: Vec<&Digest> = fresh
+        .blobs_over(Some(&held))
+        .iter()
+        .map(|b| &b.digest)
+        .collect();
+    // The root and the empty config are held already; the new timestamp and targets are not.
+    let mut want = vec![
+        Digest::sha256_of(&signed_version(2)),
+        Digest::sha256_of(b"t2"),
+    ];
+    want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut sent: Vec<Digest> = sent.into_iter().cloned().collect();
+    sent.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(sent, want);
+}
