@@ -24,11 +24,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
-use vouch_tuf::oci::ACCEPT_MANIFESTS;
 use vouch_tuf::oci::{build_trust_artifact, decide_push, PushDecision, TrustManifest};
-use vouch_tuf::oci::{MAX_MANIFEST_BYTES, OCI_MANIFEST, TRUST_TAG};
+use vouch_tuf::oci::{OCI_MANIFEST, TRUST_TAG};
 use vouch_tuf::reference::Digest;
-use vouch_verifier::registry::RegistryError;
 
 use crate::context::Context;
 use crate::output::{self, Format};
@@ -155,17 +153,9 @@ pub fn push_trust(
         .map_err(|_| anyhow!("the registry client failed earlier"))?;
     let (registry, repository) = (to.registry.as_str(), to.repository.as_str());
     let tagged = format!("{to}:{TRUST_TAG}");
-    let current = match registries.get_manifest(
-        registry,
-        repository,
-        TRUST_TAG,
-        ACCEPT_MANIFESTS,
-        MAX_MANIFEST_BYTES,
-    ) {
-        Ok(m) => Some(m),
-        Err(RegistryError::ManifestUnknown { .. }) => None,
-        Err(e) => return Err(anyhow!(e).context(format!("cannot read {tagged}"))),
-    };
+    let current = registries
+        .trust_tag(registry, repository)
+        .with_context(|| format!("cannot read {tagged}"))?;
     let build = |previous: Option<&Digest>| {
         build_trust_artifact(repo.gun(), &files, previous)
             .with_context(|| format!("cannot build the trust artifact of {}", repo.gun()))

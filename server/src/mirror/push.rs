@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use vouch_tuf::metadata::{Metadata, Root};
 use vouch_tuf::oci::{
-    build_trust_artifact, decide_push, PushDecision, TrustManifest, ACCEPT_MANIFESTS,
-    MAX_MANIFEST_BYTES, MAX_TRUST_FILES, OCI_MANIFEST, TRUST_TAG,
+    build_trust_artifact, decide_push, PushDecision, TrustManifest, MAX_TRUST_FILES, OCI_MANIFEST,
+    TRUST_TAG,
 };
 use vouch_tuf::reference::{Digest, Gun};
 use vouch_verifier::registry::{Registries, RegistryError};
@@ -121,15 +121,8 @@ fn push(
     let (registry, repository) = plan::destination(gun.as_str())
         .ok_or_else(|| Failure::Repository(format!("{gun} names no registry")))?;
     in_time("reading the trust tag")?;
-    let current = match client.get_manifest(
-        &registry,
-        &repository,
-        TRUST_TAG,
-        ACCEPT_MANIFESTS,
-        MAX_MANIFEST_BYTES,
-    ) {
-        Ok(m) => Some(m),
-        Err(RegistryError::ManifestUnknown { .. }) => None,
+    let current = match client.trust_tag(&registry, &repository) {
+        Ok(m) => m,
         Err(RegistryError::TooLarge { limit, .. }) => {
             return Ok(Outcome::Refused(format!(
                 "the tag holds a manifest over {limit} bytes, not a vouch trust artifact"
@@ -192,15 +185,8 @@ mod tests {
     }
 
     fn tag(client: &mut Registries, registry: &Registry) -> Option<Digest> {
-        match client.get_manifest(
-            registry.host(),
-            "org/app",
-            TRUST_TAG,
-            ACCEPT_MANIFESTS,
-            MAX_MANIFEST_BYTES,
-        ) {
-            Ok(m) => Some(m.digest),
-            Err(RegistryError::ManifestUnknown { .. }) => None,
+        match client.trust_tag(registry.host(), "org/app") {
+            Ok(m) => m.map(|m| m.digest),
             Err(e) => panic!("{e}"),
         }
     }

@@ -947,6 +947,27 @@ impl Registries {
         })
     }
 
+    /// What the trust tag ([`vouch_tuf::oci::TRUST_TAG`]) of `repository` on `registry`
+    /// holds, whatever it is (a writer decides with [`vouch_tuf::oci::decide_push`]), read up
+    /// to [`vouch_tuf::oci::MAX_MANIFEST_BYTES`]; `None` when the tag is absent.
+    pub fn trust_tag(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        match self.get_manifest(
+            registry,
+            repository,
+            vouch_tuf::oci::TRUST_TAG,
+            vouch_tuf::oci::ACCEPT_MANIFESTS,
+            vouch_tuf::oci::MAX_MANIFEST_BYTES,
+        ) {
+            Ok(m) => Ok(Some(m)),
+            Err(RegistryError::ManifestUnknown { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The manifest `reference` (a tag or a digest) of `repository` on `registry`, asked
     /// with `accept` (e.g. [`ACCEPT_MANIFESTS`]), at most `max_bytes` of it read. Refused
     /// when the bytes do not hash to the digest asked for, or disagree with the registry's
