@@ -12,7 +12,9 @@
 #
 # Usage: bench/soak/run.sh [SECONDS]      (default 600, at most 3600; as root: tmpfs mount,
 #                                          PostgreSQL as the postgres user)
-# Environment: CARGO_TARGET_DIR (where the release build goes), VOUCH_TEST_PYTHON (a python
+# Environment: CARGO_TARGET_DIR (where the release build goes), VOUCH_BIN_DIR (a directory
+#   already holding release builds of vouch-server and vouch-admission: no build, for several
+#   runs sharing one), VOUCH_TEST_PYTHON (a python
 #   with tuf 7; default target/venv/bin/python, made by scripts/python-env), PG_PORT (55492),
 #   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (5),
 #   TMPFS_SIZE (256m: the SQLite server's disk), KEEP_WORK (1: keep the scratch directory).
@@ -28,9 +30,16 @@ PY=${VOUCH_TEST_PYTHON:-$ROOT/target/venv/bin/python}
 [ -x "$PY" ] || { echo "no python with python-tuf at $PY: run scripts/python-env or set VOUCH_TEST_PYTHON" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "run as root (tmpfs mount, PostgreSQL as postgres)" >&2; exit 2; }
 
-echo "building vouch-server and vouch-admission (release)…" >&2
-(cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server \
-    -p vouch-admission --bin vouch-admission)
+BIN=${VOUCH_BIN_DIR:-$TARGET/release}
+if [ -z "${VOUCH_BIN_DIR:-}" ]; then
+    echo "building vouch-server and vouch-admission (release)…" >&2
+    (cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server \
+        -p vouch-admission --bin vouch-admission)
+fi
+for b in vouch-server vouch-admission; do
+    [ -x "$BIN/$b" ] || { echo "no $b in $BIN" >&2; exit 2; }
+done
+BIN=$(cd "$BIN" && pwd)
 
 # pg_start, pg_stop, psql_do, pg_ctl_do, PG_URL, PG_ROOT, PG_BIN
 source "$ROOT/bench/notary-vs-vouch/pg.sh"
@@ -41,7 +50,7 @@ cleanup() {
     local p
     # The driver stops the servers it started; these are what is left if it was killed.
     for p in $(cat "$WORK/pids" 2>/dev/null); do
-        case $(readlink "/proc/$p/exe" 2>/dev/null) in "$TARGET"/release/*) kill -9 "$p" ;; esac
+        case $(readlink "/proc/$p/exe" 2>/dev/null) in "$BIN"/*) kill -9 "$p" ;; esac
     done
     sleep 0.5
     mountpoint -q "$DISK" && umount "$DISK"
@@ -88,7 +97,7 @@ action = "verify"
 server = "http://127.0.0.1:$PB"
 TOML
 
-SERVER="$TARGET/release/vouch-server"
+SERVER="$BIN/vouch-server"
 DB="$PG_URL/vouch?sslmode=disable"
 "$PY" - "$WORK/config.json" <<PY
 import json, sys
@@ -120,7 +129,7 @@ cfg = {
         "b": {"argv": replica("b", $PB), "env": env, "log": f"{work}/b.log", "url": "http://127.0.0.1:$PB", "health": "/v2/"},
         "s": {"argv": server + ["--listen", "127.0.0.1:$PS", "--data-dir", "$DISK/data"], "env": env,
               "log": f"{work}/s.log", "url": "http://127.0.0.1:$PS", "health": "/v2/"},
-        "w": {"argv": ["$TARGET/release/vouch-admission", "--policy", f"{work}/policy.toml",
+        "w": {"argv": ["$BIN/vouch-admission", "--policy", f"{work}/policy.toml",
                        "--listen", "127.0.0.1:$PW", "--insecure-http", "--cache-dir", f"{work}/admission-cache",
                        "--log-format", "text"],
               "env": {"RUST_LOG": "warn"}, "log": f"{work}/w.log", "url": "http://127.0.0.1:$PW", "health": "/healthz"},
