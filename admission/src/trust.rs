@@ -1320,6 +1320,21 @@ fn update(
     deadline: Instant,
 ) -> Result<Current, TrustError> {
     let setup = |e: &dyn std::fmt::Display| TrustError::Setup(format!("{}: {e}", repo.key.gun));
+    let failed = |e| classify(e, &repo.key.server, token.as_deref());
+    // The repository's trust starts from what the policy admits, the first time, and again
+    // when the cached root and the record of that start were both damaged on disk (nothing
+    // the server sends leads here). Recorded, so that a cached root damaged later restarts
+    // from it rather than denying the repository until the cache is cleared.
+    let establish = |store: &MetadataStore, transport: &RepoTransport| {
+        let root = Updater::establish(store, &repo.key.gun, anchor, transport, Some(deadline))
+            .map_err(failed)?;
+        store
+            .record_pin(
+                &root,
+                &format!("admitted by the webhook's policy ({})", anchor.describe()),
+            )
+            .map_err(|e| setup(&e))
+    };
     if store
         .load(
             &vouch_tuf::types::TopLevelRole::Root.name(),
@@ -1328,16 +1343,7 @@ fn update(
         .map_err(|e| setup(&e))?
         .is_none()
     {
-        let root = Updater::establish(&store, &repo.key.gun, anchor, &transport, Some(deadline))
-            .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
-        // Recorded, so that a cached root later damaged on disk restarts from it rather
-        // than denying the repository until the cache is cleared.
-        store
-            .record_pin(
-                &root,
-                &format!("admitted by the webhook's policy ({})", anchor.describe()),
-            )
-            .map_err(|e| setup(&e))?;
+        establish(&store, &transport)?;
     }
     // No `with_gun` (it refuses images not named after the repository): the policy maps an
     // image to its repository (`gun = "mirror/{repository}"`, or a `trust_from` pin for a
@@ -1346,9 +1352,20 @@ fn update(
     // `x-vouch-gun`) and the registry copy's artifact (`OciTransport::expecting`).
     let mut updater = Updater::new(store, transport).with_clock(config.clock.clone());
     updater.set_deadline(Some(deadline));
-    updater
-        .refresh()
-        .map_err(|e| classify(e, &repo.key.server, token.as_deref()))?;
+    match updater.refresh() {
+        // Whoever could damage both files could remove the directory, after which the
+        // policy is the floor too: starting again from it gives nobody more than that.
+        Err(damaged @ vouch_verifier::Error::DamagedCache { .. }) => {
+            tracing::warn!(
+                gun = %repo.key.gun,
+                error = %damaged,
+                "trust cache damaged on disk: establishing the repository again from the policy"
+            );
+            establish(updater.store(), updater.transport())?;
+            updater.refresh().map_err(failed)?;
+        }
+        other => other.map_err(failed)?,
+    }
     let set = updater
         .trusted()
         .ok_or_else(|| TrustError::Rejected("refresh left no trusted set".to_owned()))?;

@@ -150,4 +150,27 @@ fn a_trusted_repository_dropped_from_memory_keeps_its_cache_directory() {
     assert_eq!(resp["allowed"], true, "{resp}");
     assert_eq!(repository_dirs(&cache).len(), 1);
     assert_eq!(std::fs::read(&root_file).unwrap(), good);
+
+    // Dropped from memory again, with the cached root and the record of the pin both
+    // damaged: the policy still holds the pin, so trust is established again from it (as
+    // with the directory removed) rather than denied until someone clears the cache.
+    let pin_file = dirs[0].join("pin.root");
+    let pin = std::fs::read(&pin_file).unwrap();
+    std::fs::write(&root_file, b"{\"signed\": {}}").unwrap();
+    let mut flipped = pin.clone();
+    for b in &mut flipped[40..48] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&pin_file, &flipped).unwrap();
+    for i in 20..40 {
+        let resp = h.send(
+            &pod_running(&format!("{REG}/many{i}:v1")),
+            Endpoint::Validate,
+        );
+        assert_eq!(resp["allowed"], false, "{resp}");
+    }
+    let resp = h.send(&pod_running(&app), Endpoint::Validate);
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert_eq!(std::fs::read(&pin_file).unwrap(), pin);
+    assert_eq!(std::fs::read(&root_file).unwrap(), good);
 }

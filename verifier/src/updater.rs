@@ -66,6 +66,23 @@ pub enum Error {
     /// The cache holds no trusted root: pin one first ([`Updater::pin_root`]).
     #[error("no trusted root in {0}: pin a root first")]
     NoTrustedRoot(String),
+    /// The cached root no longer parses or verifies against itself, and no usable record of
+    /// the pin trust started from lies beside it. The cache only ever writes verified roots,
+    /// atomically, so the files were damaged on disk: nothing fetched is involved, and the
+    /// repository's trust must be established again from its pin (whoever holds the pin:
+    /// [`Updater::establish`], or `vouch init` / the pins file for people).
+    #[error(
+        "the trusted root cached in {dir} is damaged ({root}), and {pin}: establish the \
+         repository's trust again from its pin (or remove the directory)"
+    )]
+    DamagedCache {
+        /// The repository's cache directory.
+        dir: String,
+        /// What is wrong with the cached root.
+        root: String,
+        /// Why the record of the pin cannot take its place.
+        pin: String,
+    },
     /// Answers need a successful [`Updater::refresh`] first.
     #[error("trusted metadata is not up to date: refresh first")]
     NotRefreshed,
@@ -394,6 +411,11 @@ impl<T: Transport> Updater<T> {
         &self.store
     }
 
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
     /// Runs the top-level update of the detailed client workflow (5.2–5.6): walks root
     /// versions, then timestamp, snapshot and targets, with one reference time read from the
     /// clock now. Each file is persisted as soon as it is trusted; snapshot and targets are
@@ -451,11 +473,17 @@ impl<T: Transport> Updater<T> {
         let mut set = match TrustedSet::with_expiry(&root, now, limits, expiry) {
             Ok(set) => set,
             Err(damaged) => {
-                let Some(pin) = store.pin()? else {
-                    return Err(damaged.into());
+                let unusable = |pin: String| Error::DamagedCache {
+                    dir: store.dir().display().to_string(),
+                    root: damaged.to_string(),
+                    pin,
                 };
-                let set =
-                    TrustedSet::with_expiry(&pin.root, now, limits, expiry).map_err(|_| damaged)?;
+                let Some(pin) = store.pin()? else {
+                    return Err(unusable("no pin is recorded beside it".to_owned()));
+                };
+                let set = TrustedSet::with_expiry(&pin.root, now, limits, expiry).map_err(|e| {
+                    unusable(format!("the record of its pin is damaged too ({e})"))
+                })?;
                 store.store_leaving_dir(&root_role, &pin.root)?;
                 *wrote = true;
                 set
@@ -1042,14 +1070,21 @@ mod tests {
             .with_clock(Arc::new(TestClock::new(NOW)))
             .with_gun(Gun::new("registry.example.com/org/app").unwrap())
         };
-        assert!(
-            fresh().refresh().is_err(),
-            "no pin recorded: the damage is reported"
-        );
-        MetadataStore::open(dir.path())
-            .unwrap()
-            .record_pin(&f.repo.root_bytes(1), "test")
-            .unwrap();
+        let damaged = |e: Error, pin: &str| match e {
+            Error::DamagedCache { dir: d, root, pin: p } => {
+                assert_eq!(d, dir.path().display().to_string());
+                assert!(root.contains("JSON"), "{root}");
+                assert!(p.contains(pin), "{p}");
+            }
+            other => panic!("{other:?}"),
+        };
+        damaged(fresh().refresh().unwrap_err(), "no pin is recorded");
+        let store = MetadataStore::open(dir.path()).unwrap();
+        // A pin record damaged too is reported as such, and nothing is written.
+        store.record_pin(b"{\"signed\": 1}", "test").unwrap();
+        damaged(fresh().refresh().unwrap_err(), "is damaged too");
+        assert_eq!(std::fs::read(&root_file).unwrap(), &good[..100]);
+        store.record_pin(&f.repo.root_bytes(1), "test").unwrap();
         let mut again = fresh();
         again.refresh().unwrap();
         assert_eq!(again.lookup("latest").unwrap().unwrap().digest, f.latest);
