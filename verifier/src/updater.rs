@@ -438,6 +438,20 @@ impl<T: Transport> Updater<T> {
     }
 
     fn update(&mut self, expiry: Expiry) -> Result<TrustedSet, Error> {
+        match self.update_once(expiry) {
+            // A key rotation the server committed between this update's root walk and a
+            // later fetch looks like this: the timestamp, snapshot or targets is signed by a
+            // key only the next root lists. Walking the roots again finds that root. Once:
+            // what fails twice is reported, so a server that always answers so costs one
+            // more update, not a loop.
+            Err(Error::Update(UpdateError::ThresholdNotMet { role, .. })) if role != "root" => {
+                self.update_once(expiry)
+            }
+            other => other,
+        }
+    }
+
+    fn update_once(&mut self, expiry: Expiry) -> Result<TrustedSet, Error> {
         self.trusted = None;
         self.answers.clear();
         self.digests = None;
@@ -481,9 +495,8 @@ impl<T: Transport> Updater<T> {
                 let Some(pin) = store.pin()? else {
                     return Err(unusable("no pin is recorded beside it".to_owned()));
                 };
-                let set = TrustedSet::with_expiry(&pin.root, now, limits, expiry).map_err(|e| {
-                    unusable(format!("the record of its pin is damaged too ({e})"))
-                })?;
+                let set = TrustedSet::with_expiry(&pin.root, now, limits, expiry)
+                    .map_err(|e| unusable(format!("the record of its pin is damaged too ({e})")))?;
                 store.store_leaving_dir(&root_role, &pin.root)?;
                 *wrote = true;
                 set
@@ -1071,7 +1084,11 @@ mod tests {
             .with_gun(Gun::new("registry.example.com/org/app").unwrap())
         };
         let damaged = |e: Error, pin: &str| match e {
-            Error::DamagedCache { dir: d, root, pin: p } => {
+            Error::DamagedCache {
+                dir: d,
+                root,
+                pin: p,
+            } => {
                 assert_eq!(d, dir.path().display().to_string());
                 assert!(root.contains("JSON"), "{root}");
                 assert!(p.contains(pin), "{p}");
@@ -1089,6 +1106,94 @@ mod tests {
         again.refresh().unwrap();
         assert_eq!(again.lookup("latest").unwrap().unwrap().digest, f.latest);
         assert_eq!(std::fs::read(&root_file).unwrap(), good);
+    }
+
+    /// Serves one repository state, and another from the first fetch of `at` on: a change
+    /// the server commits while an update is under way.
+    struct CommitsAt {
+        served: MemoryTransport,
+        after: std::collections::BTreeMap<String, Vec<u8>>,
+        at: &'static str,
+        committed: std::sync::atomic::AtomicBool,
+    }
+
+    impl Transport for CommitsAt {
+        fn fetch(&self, path: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
+            use std::sync::atomic::Ordering;
+            if path == self.at && !self.committed.swap(true, Ordering::SeqCst) {
+                self.served.set(&self.after);
+            }
+            self.served.fetch(path, max_len)
+        }
+    }
+
+    /// The snapshot key rotated (root v2, a snapshot signed by the new key) after an update
+    /// walked the roots and before it fetched the timestamp: the update walks the roots
+    /// again instead of failing, once; a snapshot no root lists the key of still fails.
+    #[test]
+    fn a_key_rotation_committed_during_a_refresh_is_followed_not_refused() {
+        let mut repo = Repo::new();
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = updater(dir.path(), &repo);
+        assert!(up.lookup("latest").unwrap().is_none());
+        let before = repo.files.clone();
+        let new_sn = key();
+        let old_id = pubkey(&repo.snapshot_keys[0]).key_id();
+        repo.root.remove_key(TopLevelRole::Snapshot, &old_id);
+        repo.root.add_key(TopLevelRole::Snapshot, pubkey(&new_sn));
+        repo.snapshot_keys = vec![new_sn];
+        repo.publish_root();
+        repo.add_image("targets", "latest", b"after the rotation");
+        repo.publish_targets();
+        repo.publish_snapshot_and_timestamp();
+        let racing = |after: &std::collections::BTreeMap<String, Vec<u8>>| {
+            let t = CommitsAt {
+                served: MemoryTransport::new(&before),
+                after: after.clone(),
+                at: "timestamp.json",
+                committed: false.into(),
+            };
+            Updater::new(MetadataStore::open(dir.path()).unwrap(), t)
+                .with_clock(Arc::new(TestClock::new(NOW)))
+                .with_gun(Gun::new("registry.example.com/org/app").unwrap())
+        };
+        let mut up = racing(&repo.files);
+        up.refresh().unwrap();
+        assert!(up.lookup("latest").unwrap().is_some());
+        assert_eq!(
+            up.trusted().unwrap().root().signed().common.version.get(),
+            2
+        );
+        let fetched = up.transport().served.take_log();
+        assert_eq!(
+            fetched.iter().filter(|p| *p == "2.root.json").count(),
+            2,
+            "{fetched:?}"
+        );
+
+        // A snapshot signed by a key no root lists: refused after one more try.
+        let mut forged = repo.files.clone();
+        repo.snapshot_keys = vec![key()];
+        repo.publish_snapshot_and_timestamp();
+        forged.insert("timestamp.json".into(), repo.file("timestamp.json"));
+        for (name, bytes) in &repo.files {
+            if name.ends_with(".snapshot.json") {
+                forged.insert(name.clone(), bytes.clone());
+            }
+        }
+        let mut up = racing(&forged);
+        up.transport().served.set(&forged);
+        let err = up.refresh().unwrap_err();
+        assert!(
+            matches!(&err, Error::Update(UpdateError::ThresholdNotMet { role, .. }) if role == "snapshot"),
+            "{err:?}"
+        );
+        let fetched = up.transport().served.take_log();
+        assert_eq!(
+            fetched.iter().filter(|p| *p == "timestamp.json").count(),
+            2,
+            "{fetched:?}"
+        );
     }
 
     /// A target named like the registry's trust tag (metadata not written by vouch-server,
