@@ -1292,8 +1292,8 @@ def report(st, res, notes, end_usage):
     for k, v in sorted(SAMPLES.items(), key=lambda x: str(x[0])):
         print(f"  first body of {k}: {v}")
     print("RSS every 30 s, MiB (a, s):")
-    print("  " + ", ".join(f"{t:.0f} s {r.get('a', 0) / 1024:.1f}/{r.get('s', 0) / 1024:.1f}"
-                           for t, r in st.rss_trace))
+    mib = lambda kib: f"{kib / 1024:.1f}" if kib else "-"  # "-": the process was down
+    print("  " + ", ".join(f"{t:.0f} s {mib(r.get('a'))}/{mib(r.get('s'))}" for t, r in st.rss_trace))
     print("statuses while each fault was on (kind: server status count):")
     by_fault = defaultdict(list)
     for (fault, server, s), n in sorted(FAULT_STATS.items(), key=lambda x: str(x[0])):
