@@ -8,9 +8,10 @@ writes the configuration), with the project venv's python (python-tuf, securesys
 
 CONFIG.json names the duration, the processes to start (argv, env, log file, URL: two
 vouch-server replicas on PostgreSQL "a" and "b", one vouch-server on SQLite "s", the
-vouch-admission webhook "w"), the static push token, the tmpfs of the SQLite server, the
-webhook's cache directory, the organisation root key the webhook pins, and the pg_ctl
-commands. The driver starts and restarts those processes itself (it is the fault injector)
+vouch-admission webhook "w", served over HTTPS), the static push token, the tmpfs of the
+SQLite server and PostgreSQL's own tmpfs, the webhook's cache directory and TLS files (the CA
+the driver verifies it against, and that CA's key to sign a new certificate mid-run), the
+organisation root key the webhook pins, and the pg_ctl commands. The driver starts and restarts those processes itself (it is the fault injector)
 and kills them when it ends. It prints progress on stderr and the summary table on stdout,
 and exits 1 when a check fails (lost publish, fork, unverifiable repository, undocumented
 status, wrong admission decision, a process that died on its own).
@@ -24,6 +25,8 @@ import os
 import random
 import shutil
 import signal
+import ssl
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +63,8 @@ EXPECTED = {
 
 T0 = time.monotonic()
 PIDS_FILE = os.devnull
+TLS_CONTEXT = None  # verifies the webhook's certificate against the run's CA (set by main)
+FAULT_NOW = [None]  # the fault kind being injected, to count statuses seen during each kind
 
 
 def now():
@@ -93,6 +98,7 @@ class Proc:
         self.expected_down = False
         self.baseline = None  # (rss_kib, fds, at_seconds) of the current incarnation
         self.unexpected_exits = []
+        self.kills = []  # seconds at which the driver SIGKILLed it
 
     def start(self):
         logf = open(self.log_path, "ab")
@@ -118,6 +124,7 @@ class Proc:
 
     def kill(self):
         self.expected_down = True
+        self.kills.append(now())
         if self.popen and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait()
@@ -148,12 +155,18 @@ STATS = Counter()  # (kind, server, status) -> count
 STATS_LOCK = threading.Lock()
 NO_RETRY_AFTER = Counter()  # (kind, server) -> 503s without Retry-After
 SAMPLES = {}  # (kind, server, status) -> first error body seen
+FAULT_STATS = Counter()  # (fault kind, server, status) -> count while that fault was on
 
 
 def request(method, url, body=None, headers=None, timeout=45):
-    """(status or 'conn-error'/'timeout', headers dict, body bytes)."""
+    """(status or 'conn-error'/'timeout', headers dict, body bytes). https:// is verified
+    against the run's CA (a failed verification is a conn-error, never ignored)."""
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                           context=TLS_CONTEXT)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     path = u.path + (("?" + u.query) if u.query else "")
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -176,6 +189,8 @@ def counted(kind, server, method, url, body=None, headers=None):
             NO_RETRY_AFTER[(kind, server)] += 1
         if isinstance(st, int) and st >= 400 and (kind, server, st) not in SAMPLES:
             SAMPLES[(kind, server, st)] = data[:400].decode("utf-8", "replace")
+        if FAULT_NOW[0]:
+            FAULT_STATS[(FAULT_NOW[0], server, st)] += 1
     return st, h, data
 
 
@@ -256,6 +271,7 @@ class State:
         self.seen_lock = threading.Lock()
         self.ops = Counter()  # operation -> count (completed)
         self.faults = Counter()
+        self.faults_not_injected = Counter()  # kind -> scheduled but no time left
         self.problems = Counter()  # during-run anomalies
         self.problem_samples = defaultdict(list)
         self.org_signer = load_signer(cfg["org_key_pem"])
@@ -264,7 +280,10 @@ class State:
         self.denials = {}  # gun -> [first, last, count, first message] of signed tags denied
         self.corruptions = []  # (seconds, file, how, webhook restarted)
         self.rss_trace = []  # (seconds, {process: RSS KiB}) every 30 s
-
+        self.pg_restarts = []  # seconds at which PostgreSQL was started again after its disk filled
+        self.pg_disk_full = []  # (seconds, what PostgreSQL did: one line per pg-disk-full)
+        self.cert_rotations = []  # (seconds, old serial, new serial, seconds until served or None)
+        self.recovery = []  # (fault kind, seconds from its end until a publish was acknowledged)
     def problem(self, kind, detail):
         self.problems[kind] += 1
         if len(self.problem_samples[kind]) < 5:
@@ -290,7 +309,7 @@ class State:
         with self.acks_lock:
             self.acks.append(dict(gun=repo.gun, epoch=repo.epoch, group=repo.group, role=role,
                                   version=version, sha=sha256(data), data=data,
-                                  server=server, how=how))
+                                  server=server, how=how, at=now()))
         self.observe(repo, role, version, data)
 
 
@@ -661,7 +680,11 @@ def pg_pids(st):
     except (OSError, ValueError):
         return []
     pids = [pm]
-    for t in os.listdir(f"/proc/{pm}/task"):
+    try:
+        tasks = os.listdir(f"/proc/{pm}/task")
+    except OSError:
+        return []  # a stale postmaster.pid: the postmaster is gone
+    for t in tasks:
         try:
             with open(f"/proc/{pm}/task/{t}/children") as f:
                 pids += [int(x) for x in f.read().split()]
@@ -678,18 +701,27 @@ def run_cmd(st, argv):
         raise RuntimeError(f"{argv} exited {r.returncode}; see {st.cfg['pg_ctl_log']}")
 
 
-def fault_kill_replica(st, i):
-    p = st.procs["b"]
-    log("fault: SIGKILL replica b")
+def kill_and_restart(st, name):
+    """SIGKILL in the middle of the load, restart over the same data directory."""
+    p = st.procs[name]
+    log(f"fault: SIGKILL {name}")
     p.kill()
     time.sleep(st.cfg["pause"])
     p.start()
-    log("fault: replica b restarted")
+    log(f"fault: {name} restarted")
 
 
-def fault_fill_disk(st, i):
-    """Fills the SQLite server's tmpfs to the last block, holds, frees it."""
-    path = os.path.join(st.cfg["tmpfs"], "fill")
+def fault_kill_replica(st, i):
+    kill_and_restart(st, "b")
+
+
+def fault_kill_sqlite(st, i):
+    kill_and_restart(st, "s")
+
+
+def fill_until_enospc(path):
+    """Writes a ballast file at path until the filesystem answers ENOSPC, to the last byte.
+    Returns the bytes written; the caller holds and then unlinks it."""
     written = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # unbuffered writes
     try:
@@ -700,13 +732,158 @@ def fault_fill_disk(st, i):
             except OSError as e:
                 if e.errno != errno.ENOSPC:
                     raise
+    finally:
+        os.close(fd)
+    return written
+
+
+def fs_usage(path):
+    v = os.statvfs(path)
+    total = v.f_blocks * v.f_frsize
+    return total - v.f_bavail * v.f_frsize, total
+
+
+def fault_fill_disk(st, i):
+    """Fills the SQLite server's tmpfs to the last block, holds, frees it."""
+    path = os.path.join(st.cfg["tmpfs"], "fill")
+    try:
+        written = fill_until_enospc(path)
         used, total = tmpfs_usage(st)
         log(f"fault: tmpfs of s full ({written >> 20} MiB written, {used >> 20}/{total >> 20} MiB)")
         time.sleep(st.cfg["hold"])
     finally:
-        os.close(fd)
         os.unlink(path)
     log("fault: tmpfs of s freed")
+
+
+def postmaster_alive(st):
+    """True when the postmaster named by postmaster.pid runs (a stale file after a crash
+    names a process that is gone)."""
+    pids = pg_pids(st)
+    if not pids:
+        return False
+    try:
+        with open(f"/proc/{pids[0]}/cmdline", "rb") as f:
+            return b"postgres" in f.read()
+    except OSError:
+        return False
+
+
+def pg_ready(st):
+    return subprocess.run(st.cfg["pg_isready"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+PG_LOG_MARKS = [("PANIC", "PANIC"), ("No space left on device", "ENOSPC"),
+                ("terminating any other active server processes", "backends reset"),
+                ("all server processes terminated; reinitializing", "reinitialised"),
+                ("aborting startup due to startup process failure", "startup aborted"),
+                ("database system is shut down", "shut down"),
+                ("database system is ready to accept connections", "ready")]
+
+
+def pg_log_since(st, offset):
+    """What PostgreSQL logged since offset: counts of the lines that say what it did."""
+    marks = Counter()
+    try:
+        with open(st.cfg["pg_log"], "rb") as f:
+            f.seek(offset)
+            for line in f.read().decode("utf-8", "replace").splitlines():
+                for needle, label in PG_LOG_MARKS:
+                    if needle in line:
+                        marks[label] += 1
+    except OSError:
+        pass
+    return marks
+
+
+def fault_pg_disk_full(st, i):
+    """Fills PostgreSQL's own tmpfs with a ballast file until ENOSPC, holds, frees it. When
+    PostgreSQL did not survive (no postmaster) or is not ready 60 s after the space came
+    back, it is started again, as a supervisor would, and that is counted."""
+    path = os.path.join(st.cfg["pg_disk"], "soak-ballast")
+    log_offset = os.path.getsize(st.cfg["pg_log"])
+    try:
+        written = fill_until_enospc(path)
+        used, total = fs_usage(st.cfg["pg_disk"])
+        log(f"fault: PostgreSQL's tmpfs full ({written >> 20} MiB written, {used >> 20}/{total >> 20} MiB)")
+        time.sleep(st.cfg["hold"])
+    finally:
+        os.unlink(path)
+    freed = now()
+    log("fault: PostgreSQL's tmpfs freed")
+    restarted = False
+    deadline = time.monotonic() + 60
+    while not pg_ready(st):
+        if not postmaster_alive(st) or time.monotonic() > deadline:
+            log("fault: PostgreSQL did not come back by itself: starting it")
+            if postmaster_alive(st):  # alive but not ready after 60 s: stop it first
+                run_cmd(st, st.cfg["pg_stop"])
+            run_cmd(st, st.cfg["pg_start"])
+            st.pg_restarts.append(now())
+            restarted = True
+            break
+        time.sleep(0.5)
+    marks = pg_log_since(st, log_offset)
+    st.pg_disk_full.append((freed, restarted, now() - freed, dict(marks)))
+    log(f"fault: PostgreSQL ready {now() - freed:.1f} s after the space came back"
+        f"{' (started again)' if restarted else ''}; its log: {dict(marks)}")
+
+
+def served_serial(st):
+    """Serial number of the certificate the webhook presents to a new connection (verified
+    against the run's CA)."""
+    u = urllib.parse.urlsplit(st.procs["w"].url)
+    with socket.create_connection((u.hostname, u.port), timeout=5) as raw:
+        with TLS_CONTEXT.wrap_socket(raw, server_hostname=u.hostname) as t:
+            return int(t.getpeercert()["serialNumber"], 16)
+
+
+def fault_rotate_cert(st, i):
+    """Replaces the webhook's certificate and key files with a new pair signed by the same
+    CA (as cert-manager renews a Secret in place) and checks that new connections get the new
+    certificate within cert_reload_bound seconds, with no restart of the webhook."""
+    tls = st.cfg["tls"]
+    w = st.procs["w"]
+    old = served_serial(st)
+    serial = random.getrandbits(62) | 1 << 62
+    d = tempfile.mkdtemp(dir=os.path.dirname(tls["cert"]))
+    try:
+        for argv in (["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", f"{d}/key", "-out", f"{d}/csr"],
+                     ["openssl", "x509", "-req", "-in", f"{d}/csr", "-CA", tls["ca"], "-CAkey", tls["ca_key"],
+                      "-days", "2", "-set_serial", str(serial), "-extfile", tls["ext"], "-out", f"{d}/cert"]):
+            subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        pid, starts = w.pid(), w.starts
+        # Key first, then certificate, each by rename: a check between the two sees a pair
+        # that does not match, which the webhook must keep out (old pair served meanwhile).
+        os.replace(f"{d}/key", tls["key"])
+        os.replace(f"{d}/cert", tls["cert"])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    t = now()
+    log(f"fault: webhook certificate replaced (serial {old:x} -> {serial:x})")
+    took, errors = None, Counter()
+    while now() - t < st.cfg["cert_reload_bound"]:
+        try:
+            got = served_serial(st)
+        except (OSError, ssl.SSLError) as e:
+            errors[type(e).__name__] += 1
+            got = None
+        if got == serial:
+            took = now() - t
+            break
+        time.sleep(0.2)
+    restarted = w.pid() != pid or w.starts != starts
+    st.cert_rotations.append((t, old, serial, took, dict(errors), restarted))
+    if took is None:
+        st.problem("cert-not-reloaded", f"serial {serial:x} not served {st.cfg['cert_reload_bound']} s "
+                                        f"after the files changed (errors {dict(errors)})")
+    elif restarted:
+        st.problem("cert-reload-restarted", "the webhook restarted during the rotation")
+    else:
+        log(f"fault: new certificate served after {took:.1f} s")
 
 
 def fault_db_down(st, i):
@@ -767,27 +944,64 @@ def fault_corrupt_cache(st, i):
 
 
 FAULTS = [("kill-replica", fault_kill_replica), ("fill-disk", fault_fill_disk),
-          ("db-unreachable", fault_db_down), ("corrupt-cache", fault_corrupt_cache)]
+          ("db-unreachable", fault_db_down), ("corrupt-cache", fault_corrupt_cache),
+          ("kill-sqlite", fault_kill_sqlite), ("pg-disk-full", fault_pg_disk_full),
+          ("rotate-cert", fault_rotate_cert)]
+RECOVERY_BOUND = 60  # seconds after a fault within which both stores must acknowledge a publish
+
+
+def wait_recovered(st, name, since):
+    """Waits until a publish made after the fault ended was acknowledged (200) on both stores,
+    so that the next fault meets a load that has recovered; records how long it took."""
+    n = 0
+    groups = set()
+    while now() - since < RECOVERY_BOUND and not st.stop.is_set():
+        with st.acks_lock:
+            new = st.acks[n:]
+            n = len(st.acks)
+        groups |= {a["group"] for a in new if a["how"] == "200" and a["at"] > since}
+        if groups >= set(st.groups):
+            st.recovery.append((name, now() - since))
+            return
+        time.sleep(0.2)
+    if not st.stop.is_set():
+        st.recovery.append((name, None))
+        st.problem("load-not-recovered", f"after {name}: no publish acknowledged on "
+                                         f"{sorted(set(st.groups) - groups)} within {RECOVERY_BOUND} s")
 
 
 def injector(st, start, end):
+    """The kinds in turn, one every (end - start) / (kinds x faults_per_kind) seconds, but
+    never before the load recovered from the previous one and `quiet` seconds passed;
+    faults that no longer fit before end are not injected (counted)."""
     n_each = st.cfg["faults_per_kind"]
     total = n_each * len(FAULTS)
     step = (end - start) / total
     done = Counter()
     for k in range(total):
+        name, fn = FAULTS[k % len(FAULTS)]
         at = start + k * step
         while now() < at and not st.stop.is_set():
             time.sleep(0.2)
         if st.stop.is_set():
             break
-        name, fn = FAULTS[k % len(FAULTS)]
+        if now() > end:
+            for j in range(k, total):
+                st.faults_not_injected[FAULTS[j % len(FAULTS)][0]] += 1
+            break
+        FAULT_NOW[0] = name
         try:
             if fn(st, done[name]) is not False:
                 st.faults[name] += 1
             done[name] += 1
         except Exception:
             st.problem("fault-injection-failed", traceback.format_exc()[-600:])
+        finally:
+            FAULT_NOW[0] = None
+        ended = now()
+        wait_recovered(st, name, ended)
+        while now() < ended + st.cfg["quiet"] and not st.stop.is_set():
+            time.sleep(0.2)
 
 
 def monitor(st, warmup):
@@ -811,9 +1025,7 @@ def monitor(st, warmup):
 
 
 def tmpfs_usage(st):
-    v = os.statvfs(st.cfg["tmpfs"])
-    total = v.f_blocks * v.f_frsize
-    return total - v.f_bavail * v.f_frsize, total
+    return fs_usage(st.cfg["tmpfs"])
 
 
 # --- final checks -----------------------------------------------------------------------
@@ -839,11 +1051,13 @@ def final_checks(st):
             res["acked-superseded"] += 1  # its repository was deleted afterwards
             continue
         res["acked-checked"] += 1
+        a["checked"] = True
         for server in st.groups[a["group"]]:
             s, data = get(server, a["gun"], f"{a['version']}.{a['role']}.json")
             if s == 200 and data == a["data"]:
                 continue
             res["lost"] += 1
+            a["lost"] = True
             notes["lost"].append(f"{a['gun']} {a['version']}.{a['role']}.json on {server}: "
                                  f"{s}{' (different bytes)' if s == 200 else ''}; "
                                  f"acked by {a['server']} ({a['how']})")
@@ -919,7 +1133,7 @@ def orgkey(pem_path, pub_path):
 
 
 def main():
-    global PIDS_FILE
+    global PIDS_FILE, TLS_CONTEXT
     if sys.argv[1] == "orgkey":
         orgkey(sys.argv[2], sys.argv[3])
         return 0
@@ -927,6 +1141,7 @@ def main():
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
     PIDS_FILE = cfg["pids_file"]
+    TLS_CONTEXT = ssl.create_default_context(cafile=cfg["tls"]["ca"])  # hostname checked too
     st = State(cfg)
     duration, warmup = cfg["duration"], cfg["warmup"]
     try:
@@ -961,8 +1176,10 @@ def main():
                 rss = {n: proc_usage(p.pid()) for n, p in st.procs.items() if p.alive()}
                 st.rss_trace.append((now(), {n: u[0] for n, u in rss.items() if u}))
                 log(f"RSS KiB, fds: {rss}")
+                pg_used, pg_total = fs_usage(st.cfg["pg_disk"])
                 log(f"ops {dict(st.ops)} faults {dict(st.faults)} problems "
-                    f"{sum(st.problems.values())} tmpfs {used >> 20}/{total >> 20} MiB")
+                    f"{sum(st.problems.values())} tmpfs {used >> 20}/{total >> 20} MiB, "
+                    f"PostgreSQL's {pg_used >> 20}/{pg_total >> 20} MiB")
         st.stop.set()
         for t in threads:
             t.join(timeout=180)
@@ -998,20 +1215,42 @@ def report(st, res, notes, end_usage):
     print("| operations completed | " + ", ".join(f"{k} {n}" for k, n in sorted(st.ops.items())) + " |")
     used, total = tmpfs_usage(st)
     print(f"| SQLite server's tmpfs at the end | {used >> 20} of {total >> 20} MiB used |")
-    print("| faults injected | " + ", ".join(f"{k} {n}" for k, n in sorted(st.faults.items())) + " |")
+    used, total = fs_usage(st.cfg["pg_disk"])
+    print(f"| PostgreSQL's tmpfs at the end | {used >> 20} of {total >> 20} MiB used |")
+    print("| faults injected | " + ", ".join(f"{k} {n}" for k, n in sorted(st.faults.items())) +
+          (" (not injected, no time left: " + ", ".join(f"{k} {n}" for k, n in sorted(st.faults_not_injected.items())) + ")"
+           if st.faults_not_injected else "") + " |")
+    rec = defaultdict(list)
+    for name, took in st.recovery:
+        rec[name].append(took)
+    print("| load recovered after each fault (a publish acknowledged on both stores; slowest, s) | " +
+          ", ".join(f"{k} {max(v):.1f}" if None not in v else f"{k} NOT within {RECOVERY_BOUND} s"
+                    for k, v in sorted(rec.items())) + " |")
+    print(f"| PostgreSQL restarted after disk full | {len(st.pg_restarts)} of {len(st.pg_disk_full)} |")
+    rot = st.cert_rotations
+    print(f"| webhook certificate replaced | {len(rot)}: new serial served to new connections after " +
+          (", ".join(f"{r[3]:.1f} s" if r[3] is not None else "NEVER" for r in rot) or "-") +
+          f" (bound {st.cfg['cert_reload_bound']} s), webhook restarted {sum(1 for r in rot if r[5])} |")
     acked = sum(1 for a in st.acks if a["how"] == "200")
     print(f"| acknowledged publish files | {acked} (+{len(st.acks) - acked} stored without a 200, found by reading back); "
           f"{res['acked-checked']} in live repositories checked on every server of their store, "
           f"{res['acked-superseded']} of since-deleted repositories |")
     print(f"| acknowledged-then-lost | {res['lost']} |")
+    for name, group in (("b", "pg"), ("s", "sqlite")):
+        p = st.procs[name]
+        if p.kills:
+            before = [a for a in st.acks if a["group"] == group and a["at"] < p.kills[-1] and a.get("checked")]
+            print(f"| of those, acknowledged before the last SIGKILL of {name} ({p.kills[-1]:.0f} s; "
+                  f"{len(p.kills)} kills) | {len(before)} checked, {sum(1 for a in before if a.get('lost'))} lost |")
     print(f"| forks | {res['forks']} |")
     print(f"| python-tuf verified | {res['tuf-verified']} of {res['tuf-verified'] + res['tuf-failed']} "
           f"(repository, server) pairs; {res['live-repositories']} live repositories |")
     for n in ("a", "b", "s", "w"):
         p = st.procs[n]
         b, e = p.baseline, end_usage.get(n)
-        label = {"a": "replica a (PostgreSQL)", "b": "replica b (PostgreSQL, killed)",
-                 "s": "SQLite server (tmpfs)", "w": "webhook"}[n]
+        label = {"a": "replica a (PostgreSQL, never killed)",
+                 "b": "replica b (PostgreSQL, killed; since its last start)",
+                 "s": "SQLite server (tmpfs, killed; since its last start)", "w": "webhook"}[n]
         if b and e:
             print(f"| {label}: RSS warm → end | {b[0] / 1024:.1f} → {e[0] / 1024:.1f} MiB "
                   f"({(e[0] - b[0]) / 1024:+.1f} MiB; baseline at {b[2]:.0f} s, {p.starts} start(s)) |")
@@ -1053,8 +1292,20 @@ def report(st, res, notes, end_usage):
     for k, v in sorted(SAMPLES.items(), key=lambda x: str(x[0])):
         print(f"  first body of {k}: {v}")
     print("RSS every 30 s, MiB (a, s):")
-    print("  " + ", ".join(f"{t:.0f} s {r.get('a', 0) / 1024:.1f}/{r.get('s', 0) / 1024:.1f}"
-                           for t, r in st.rss_trace))
+    mib = lambda kib: f"{kib / 1024:.1f}" if kib else "-"  # "-": the process was down
+    print("  " + ", ".join(f"{t:.0f} s {mib(r.get('a'))}/{mib(r.get('s'))}" for t, r in st.rss_trace))
+    print("statuses while each fault was on (kind: server status count):")
+    by_fault = defaultdict(list)
+    for (fault, server, s), n in sorted(FAULT_STATS.items(), key=lambda x: str(x[0])):
+        by_fault[fault].append(f"{server} {s} {n}")
+    for fault, items in sorted(by_fault.items()):
+        print(f"  {fault}: " + ", ".join(items))
+    print("pg-disk-full (seconds the space came back, started again, seconds until ready, what PostgreSQL logged):")
+    for freed, restarted, took, marks in st.pg_disk_full:
+        print(f"  {freed:.0f} s  {'started again' if restarted else 'came back by itself'}  {took:.1f} s  {marks}")
+    print("webhook certificate rotations (seconds, old serial, new serial, seconds until served, TLS errors meanwhile):")
+    for t, old, new, took, errors, _ in st.cert_rotations:
+        print(f"  {t:.0f} s  {old:x} -> {new:x}  {'%.1f' % took if took is not None else 'never'}  {errors or ''}")
     print("webhook cache files corrupted (seconds, file, how, webhook restarted):")
     for c in st.corruptions:
         print(f"  {c[0]:.0f} s  {c[1]}  {c[2]}  {'restarted' if c[3] else 'running'}")
@@ -1071,6 +1322,12 @@ def report(st, res, notes, end_usage):
         ok = False
     if st.problems.get("review-unsigned-allowed"):
         ok = False
+    # A fault that could not be injected, a certificate not picked up, or a load that did not
+    # come back leaves the run short of what it claims to have shown.
+    for kind in ("fault-injection-failed", "cert-not-reloaded", "cert-reload-restarted",
+                 "load-not-recovered", "restart-failed"):
+        if st.problems.get(kind):
+            ok = False
     denied = st.problems.get("review-signed-denied", 0)
     print("RESULT:", "pass" if ok else "FAIL (see above)",
           f"(signed tags denied: {denied}, reported above, not a failure: the webhook fails closed)"

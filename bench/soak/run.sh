@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Soak and fault run: vouch under a mixed load while processes are killed, a disk fills, the
-# database goes away and a webhook cache file is corrupted; then checks that nothing
+# database goes away or its own disk fills, a webhook cache file is corrupted and the webhook's
+# TLS certificate is replaced; then checks that nothing
 # acknowledged was lost or forked, python-tuf verifies every repository, memory and file
 # descriptors stayed flat, and every error status is a documented one. Not part of CI.
 #
-# Starts a throwaway PostgreSQL (../notary-vs-vouch/pg.sh), two vouch-server replicas on it
-# (one KEK file, one static token), one vouch-server on SQLite whose data directory is a small
-# tmpfs, and vouch-admission verifying soak.example/adm/** against replica b with a
+# Starts a throwaway PostgreSQL (../notary-vs-vouch/pg.sh) whose data directory is a tmpfs of
+# its own, two vouch-server replicas on it (one KEK file, one static token), one vouch-server on
+# SQLite whose data directory is a small tmpfs, and vouch-admission over HTTPS (a throwaway CA
+# made here with openssl) verifying soak.example/adm/** against replica b with a
 # --cache-dir; driver.py (python-tuf) then drives the load, injects the faults, checks and
 # prints one summary table. See README.md beside this script.
 #
@@ -16,8 +18,10 @@
 #   already holding release builds of vouch-server and vouch-admission: no build, for several
 #   runs sharing one), VOUCH_TEST_PYTHON (a python
 #   with tuf 7; default target/venv/bin/python, made by scripts/python-env), PG_PORT (55492),
-#   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (5),
-#   TMPFS_SIZE (256m: the SQLite server's disk), KEEP_WORK (1: keep the scratch directory).
+#   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (3),
+#   TMPFS_SIZE (256m: the SQLite server's disk), PG_TMPFS_SIZE (PostgreSQL's disk; default
+#   512 MiB + 1 MiB per 2 s of the run, about twice what the run's database takes),
+#   KEEP_WORK (1: keep the scratch directory).
 set -euo pipefail
 
 SECONDS_TOTAL=${1:-600}
@@ -54,6 +58,7 @@ cleanup() {
     done
     sleep 0.5
     mountpoint -q "$DISK" && umount "$DISK"
+    [ -z "$PG_ROOT" ] || cp "$PG_ROOT/log" "$WORK/postgresql.log" 2>/dev/null || true
     pg_stop
     if [ "${KEEP_WORK:-0}" = 1 ] || [ "$RC" != 0 ]; then
         echo "logs kept in $WORK" >&2
@@ -63,10 +68,40 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pg_start "${PG_PORT:-55492}"
+# PostgreSQL's data directory on a tmpfs of its own, so that the pg-disk-full fault can fill
+# it; WAL kept small so that the database, not old segments, takes the room.
+PG_DATA_TMPFS=${PG_TMPFS_SIZE:-$((512 + SECONDS_TOTAL / 2))m} pg_start "${PG_PORT:-55492}" "max_wal_size = 96MB
+min_wal_size = 32MB"
 psql_do -d postgres -c 'CREATE DATABASE vouch'
 mkdir -p "$DISK"
 mount -t tmpfs -o "size=${TMPFS_SIZE:-256m},mode=0700" soak-sqlite "$DISK"
+
+# The webhook serves HTTPS, as in a cluster: a throwaway CA and a certificate for 127.0.0.1
+# signed by it (the driver verifies against the CA; the rotate-cert fault signs new ones with
+# the same extensions, tls/server.ext).
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+cat >"$TLS/ca.ext" <<EXT
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+EXT
+cat >"$TLS/server.ext" <<EXT
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EXT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=vouch soak CA" -extensions v3 -config <(printf '[req]\ndistinguished_name=dn\n[dn]\n[v3]\n'; cat "$TLS/ca.ext") \
+    -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$TLS/server.key" -out "$TLS/server.csr" 2>/dev/null
+openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -days 2 \
+    -set_serial "0x$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    -extfile "$TLS/server.ext" -out "$TLS/server.pem" 2>/dev/null
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PA=$(free_port) PB=$(free_port) PS=$(free_port) PW=$(free_port)
@@ -111,14 +146,20 @@ cfg = {
     "warmup": min(60, $SECONDS_TOTAL // 6),
     "workers": ${WORKERS:-4},
     "think_ms": ${THINK_MS:-10},
-    "faults_per_kind": ${FAULTS_PER_KIND:-5},
-    "pause": 5, "hold": 12,
+    "faults_per_kind": ${FAULTS_PER_KIND:-3},
+    "pause": 5, "hold": 12, "quiet": 8, "cert_reload_bound": 15,
     "max_repos": 400, "admission_repos": 4,
     "token": "$TOKEN",
     "org_key_pem": f"{work}/org-root.pem",
     "tmpfs": "$DISK",
     "cache_dir": f"{work}/admission-cache",
     "pg_pidfile": "$PG_ROOT/data/postmaster.pid",
+    "pg_disk": "$PG_ROOT/data",
+    "pg_log": "$PG_ROOT/log",
+    "pg_isready": ["$PG_BIN/pg_isready", "-q", "-h", "127.0.0.1", "-p", "$PG_PORT", "-U", "postgres",
+                   "-d", "postgres", "-t", "2"],
+    "tls": {n: f"{work}/tls/{f}" for n, f in [("ca", "ca.pem"), ("ca_key", "ca.key"), ("cert", "server.pem"),
+                                              ("key", "server.key"), ("ext", "server.ext")]},
     "pg_cwd": "$PG_ROOT",
     "pg_ctl_log": f"{work}/pg_ctl.log",
     "pids_file": f"{work}/pids",
@@ -130,9 +171,10 @@ cfg = {
         "s": {"argv": server + ["--listen", "127.0.0.1:$PS", "--data-dir", "$DISK/data"], "env": env,
               "log": f"{work}/s.log", "url": "http://127.0.0.1:$PS", "health": "/v2/"},
         "w": {"argv": ["$BIN/vouch-admission", "--policy", f"{work}/policy.toml",
-                       "--listen", "127.0.0.1:$PW", "--insecure-http", "--cache-dir", f"{work}/admission-cache",
+                       "--listen", "127.0.0.1:$PW", "--tls-cert", f"{work}/tls/server.pem",
+                       "--tls-key", f"{work}/tls/server.key", "--cache-dir", f"{work}/admission-cache",
                        "--log-format", "text"],
-              "env": {"RUST_LOG": "warn"}, "log": f"{work}/w.log", "url": "http://127.0.0.1:$PW", "health": "/healthz"},
+              "env": {"RUST_LOG": "warn"}, "log": f"{work}/w.log", "url": "https://127.0.0.1:$PW", "health": "/healthz"},
     },
 }
 json.dump(cfg, open(sys.argv[1], "w"), indent=1)
@@ -140,7 +182,7 @@ PY
 
 echo "soak: $SECONDS_TOTAL s, scratch $WORK" >&2
 set +e
-"$PY" "$HERE/driver.py" "$WORK/config.json" | tee "$WORK/summary.md"
+"$PY" "$HERE/driver.py" "$WORK/config.json" 2> >(tee "$WORK/driver.log" >&2) | tee "$WORK/summary.md"
 RC=${PIPESTATUS[0]}
 set -e
 echo "$(date -u '+%F %H:%M') UTC, $(nproc) cores; bench/soak/run.sh $SECONDS_TOTAL exited $RC" >&2
