@@ -174,7 +174,7 @@ cfg = {
                        "--listen", "127.0.0.1:$PW", "--tls-cert", f"{work}/tls/server.pem",
                        "--tls-key", f"{work}/tls/server.key", "--cache-dir", f"{work}/admission-cache",
                        "--log-format", "text"],
-              "env": {"RUST_LOG": "warn"}, "log": f"{work}/w.log", "url": "https://127.0.0.1:$PW", "health": "/healthz"},
+              "env": {"VOUCH_LOG": "info"}, "log": f"{work}/w.log", "url": "https://127.0.0.1:$PW", "health": "/healthz"},
     },
 }
 json.dump(cfg, open(sys.argv[1], "w"), indent=1)
