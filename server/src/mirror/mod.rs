@@ -62,7 +62,7 @@ use crate::config::{ConfigError, MirrorConfig};
 use crate::events::{read_store_behind, Hub, Read, PAGE};
 use crate::service::Service;
 use crate::store::{Store, StoreError, WebhookCursor};
-use crate::webhooks::{backoff, jitter, read_private_file};
+use crate::webhooks::{backoff, jitter, read_private_file, save_cursor};
 use plan::{Failure, Pattern, RetrySet};
 use push::Outcome;
 
@@ -595,10 +595,15 @@ impl Mirror {
                 d.counts.last_success.store(t.unix(), Ordering::Relaxed);
             }
         }
-        let (store, owner) = (store.clone(), self.owner.clone());
-        if let Err(e) = blocking(move || store.save_webhook(&owner, &state)).await {
-            tracing::warn!(registry = %d.registry, error = %e, "mirror: cannot save its cursor");
-        }
+        let worker = format!("mirror {}", d.registry);
+        save_cursor(
+            store,
+            &self.owner,
+            &state,
+            self.settings.timing.lease,
+            &worker,
+        )
+        .await;
     }
 
     /// The `/metrics` lines of the mirror, with `head` the newest changefeed id.

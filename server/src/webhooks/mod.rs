@@ -425,17 +425,12 @@ impl Webhooks {
         blocking(move || store.claim_webhook(&name, &owner, head as i64, now, until)).await
     }
 
-    /// Saves `state` under this process's lease; false when the lease was taken over.
+    /// Saves `state` under this process's lease ([`save_cursor`]); false when the lease was
+    /// taken over or the store kept failing for a lease.
     async fn save(&self, store: &Arc<dyn Store>, state: WebhookCursor) -> bool {
-        let (store, owner) = (store.clone(), self.owner.clone());
         self.remember(&state);
-        match blocking(move || store.save_webhook(&owner, &state)).await {
-            Ok(saved) => saved,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook: cannot save the delivery state");
-                false
-            }
-        }
+        let worker = format!("webhook {}", state.name);
+        save_cursor(store, &self.owner, &state, self.timing.lease, &worker).await
     }
 
     /// Notes whether this process holds `name`'s lease (as of its last claim).
@@ -660,6 +655,50 @@ pub(crate) fn jitter() -> f64 {
         return 0.5;
     }
     f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// How long a worker waits before asking a failing store again to save its cursor.
+const SAVE_RETRY: Duration = Duration::from_secs(1);
+
+/// Saves `state`, the cursor of a worker holding a lease as `owner` (a webhook
+/// subscription, a registry's mirror; `worker` names it in the log), asking again a second
+/// apart while the store fails, for at most `within` (a lease: past it the lease may have
+/// lapsed, and whoever holds it next starts from the stored cursor). True when saved; false
+/// when the lease was taken over or the store failed throughout.
+///
+/// A worker saves what it delivered before it looks for more: a cursor left behind makes its
+/// next claim find the same entries and send them again, at once and for as long as the
+/// store fails (a full disk sent one event 334 times in 0.7 s).
+pub(crate) async fn save_cursor(
+    store: &Arc<dyn Store>,
+    owner: &str,
+    state: &WebhookCursor,
+    within: Duration,
+    worker: &str,
+) -> bool {
+    let give_up = std::time::Instant::now() + within;
+    let mut warned = false;
+    loop {
+        let (s, o, st) = (store.clone(), owner.to_owned(), state.clone());
+        match blocking(move || s.save_webhook(&o, &st)).await {
+            Ok(saved) => {
+                if warned {
+                    tracing::info!(worker, "cursor saved again");
+                }
+                return saved;
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(worker, error = %e, "cannot save the cursor; asking again every second before sending anything more");
+                    warned = true;
+                }
+                if std::time::Instant::now() + SAVE_RETRY >= give_up {
+                    return false;
+                }
+                tokio::time::sleep(SAVE_RETRY).await;
+            }
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(
