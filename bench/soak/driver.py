@@ -11,7 +11,8 @@ vouch-server replicas on PostgreSQL "a" and "b", one vouch-server on SQLite "s",
 vouch-admission webhook "w"), the static push token, the tmpfs of the SQLite server, the
 webhook's cache directory, the organisation root key the webhook pins, and the pg_ctl
 commands. The driver starts and restarts those processes itself (it is the fault injector)
-and kills them when it ends. It prints progress on stderr and the summary table on stdout,
+and kills them when it ends. feeds.py beside it follows what the servers push outward (event
+streams, webhook deliveries, the registry mirror into the docker-registry "r") and checks it. It prints progress on stderr and the summary table on stdout,
 and exits 1 when a check fails (lost publish, fork, unverifiable repository, undocumented
 status, wrong admission decision, a process that died on its own).
 """

@@ -549,7 +549,8 @@ def expected_files(st, gun):
     snap = read(f"{sv}.snapshot.json")
     tv = json.loads(snap)["signed"]["meta"]["targets.json"]["version"]
     rv = json.loads(read("root.json"))["signed"]["version"]
-    out = {"timestamp.json": ts, f"{sv}.snapshot.json": snap, f"{tv}.targets.json": read(f"{tv}.targets.json")}
+    out = {"timestamp.json": ts, f"{sv}.snapshot.json": snap,
+           f"{tv}.targets.json": read(f"{tv}.targets.json")}
     for v in range(1, rv + 1):
         out[f"{v}.root.json"] = read(f"{v}.root.json")
     return out
@@ -670,7 +671,8 @@ def final_checks(st):
                                  {"Authorization": f"Bearer {f.token}"})
         if s == 200:
             for sub in json.loads(data).get("subscriptions", []):
-                res["webhook-state"][sub.get("name")] = {k: sub.get(k) for k in ("status", "cursor", "lag", "attempts", "last_error")}
+                res["webhook-state"][sub.get("name")] = {
+                    k: sub.get(k) for k in ("status", "cursor", "lag", "attempts", "last_error")}
         else:
             res["webhook-state"][store] = f"GET /v2/_trust/webhooks: {s}"
     for n in ("a", "b", "s"):  # the last values before the checks end
@@ -737,7 +739,8 @@ def report_rows(st, res):
         for n, ep in r.endpoints.items()) + f"; receiver down {len(r.down_windows)} times |")
     print(f"| webhook signatures refused / events first delivered out of order | {rejected} / {len(worder)} |")
     ok &= not rejected and not worder
-    dead = [n for n, v in res["webhook-state"].items() if not isinstance(v, dict) or v.get("status") == "dead"]
+    dead = [n for n, v in res["webhook-state"].items()
+            if not isinstance(v, dict) or v.get("status") == "dead"]
     print("| webhook subscriptions at the end | " + ", ".join(
         f"{n}: {v['status']}, lag {v['lag']}" if isinstance(v, dict) else f"{n}: {v}"
         for n, v in res["webhook-state"].items()) + " |")
