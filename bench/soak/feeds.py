@@ -319,8 +319,10 @@ class Receiver:
 
 # --- metrics ----------------------------------------------------------------------------
 
+# vouch_read_cache_bytes is reported beside the RSS of the replicas: the mirror reads every
+# changed repository from the server, and what the read cache holds is part of its memory.
 METRIC = re.compile(r'^(vouch_mirror_pushes_total|vouch_mirror_lag|vouch_webhook_deliveries_total|'
-                    r'vouch_events_sent_total)(\{[^}]*\})?\s+(\S+)$')
+                    r'vouch_events_sent_total|vouch_read_cache_bytes)(\{[^}]*\})?\s+(\S+)$')
 
 
 def scrape(proc, token):
@@ -785,6 +787,11 @@ def report_details(st, res):
     lines["vouch lookup from the registry"] += res.get("cli-failures", [])
     for n, v in res.get("webhook-state", {}).items():
         lines["webhook subscriptions"].append(f"{n}: {v}")
+    for n in ("a", "b", "s"):
+        m = f.scrapes.get((n, st.procs[n].starts), {})
+        cache = m.get(("vouch_read_cache_bytes", ""))
+        lines["vouch_read_cache_bytes at the end, MiB"].append(
+            f"{n}: {cache / 2**20:.1f}" if cache is not None else f"{n}: none")
     for n in ("a", "b"):
         m = f.scrapes.get((n, st.procs[n].starts), {})
         lines["vouch_mirror_lag at the end"].append(
