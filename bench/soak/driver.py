@@ -8,13 +8,17 @@ writes the configuration), with the project venv's python (python-tuf, securesys
 
 CONFIG.json names the duration, the processes to start (argv, env, log file, URL: two
 vouch-server replicas on PostgreSQL "a" and "b", one vouch-server on SQLite "s", the
-vouch-admission webhook "w", served over HTTPS), the static push token, the tmpfs of the
-SQLite server and PostgreSQL's own tmpfs, the webhook's cache directory and TLS files (the CA
-the driver verifies it against, and that CA's key to sign a new certificate mid-run), the
-organisation root key the webhook pins, and the pg_ctl commands. The driver starts and restarts those processes itself (it is the fault injector)
-and kills them when it ends. It prints progress on stderr and the summary table on stdout,
+vouch-admission webhook "w", served over HTTPS; the docker-registry "r" the replicas mirror
+into), the static push token and the feeds' token, the tmpfs of the SQLite server and
+PostgreSQL's own tmpfs, the webhook's cache directory and TLS files (the CA the driver verifies
+it against, and that CA's key to sign a new certificate mid-run), the organisation root key
+the webhook pins, and the pg_ctl commands. The driver starts and restarts those processes
+itself (it is the fault injector) and kills them when it ends. feeds.py beside it follows what
+the servers push outward (event streams, webhook deliveries, the registry mirror into "r") and
+checks it. It prints progress on stderr and the summary table on stdout,
 and exits 1 when a check fails (lost publish, fork, unverifiable repository, undocumented
-status, wrong admission decision, a process that died on its own).
+status, wrong admission decision, a process that died on its own, a fault not injected or
+not recovered from, a failed check of feeds.py).
 """
 
 import errno
@@ -45,6 +49,8 @@ from securesystemslib.signer import CryptoSigner, SSlibKey
 from tuf.api.metadata import Key, Metadata, Root, TargetFile, Targets
 from tuf.api.serialization.json import JSONSerializer
 from tuf.ngclient import Updater
+
+import feeds
 
 EXPIRES = datetime(2099, 1, 1, tzinfo=timezone.utc)
 # Statuses docs/api.md documents for vouch-server (its error table, plus 200 and 304).
@@ -267,6 +273,7 @@ class State:
         self.repos_lock = threading.Lock()
         self.acks = []  # dict(gun, epoch, group, role, version, sha, data, server, how)
         self.acks_lock = threading.Lock()
+        self.attempted = set()  # (gun, role, version) of every publish sent, for feeds.py
         self.seen = defaultdict(set)  # (group, gun, epoch, role, version) -> {sha}
         self.seen_lock = threading.Lock()
         self.ops = Counter()  # operation -> count (completed)
@@ -357,6 +364,7 @@ def publish(st, repo, files, apply):
     """files: [(role, version, bytes)]; apply() updates the driver's view once they are
     stored. True when acknowledged (200) or found stored by reading back."""
     body, ctype = multipart([(r, d) for r, _, d in files])
+    st.attempted.update((repo.gun, r, v) for r, v, _ in files)
     s, _, data, server, uncertain = call(
         st, repo, "publish", "POST", "", body, st.auth({"Content-Type": ctype}))
     if s == 200:
@@ -615,7 +623,9 @@ WEIGHTS = [("read", 40), ("targets", 30), ("review", 12), ("create", 8), ("rotat
 def new_repo(st, group, admission):
     with st.repos_lock:
         st.next_id += 1
-        gun = f"soak.example/{'adm' if admission else 'pub'}/{group}-{st.next_id}"
+        # The replicas' public repositories live under the registry they are mirrored into.
+        base = st.cfg["mirror_prefix"] if group == "pg" and not admission else "soak.example"
+        gun = f"{base}/{'adm' if admission else 'pub'}/{group}-{st.next_id}"
         repo = Repo(gun, group, admission)
         st.repos.append(repo)
     return repo
@@ -946,7 +956,7 @@ def fault_corrupt_cache(st, i):
 FAULTS = [("kill-replica", fault_kill_replica), ("fill-disk", fault_fill_disk),
           ("db-unreachable", fault_db_down), ("corrupt-cache", fault_corrupt_cache),
           ("kill-sqlite", fault_kill_sqlite), ("pg-disk-full", fault_pg_disk_full),
-          ("rotate-cert", fault_rotate_cert)]
+          ("rotate-cert", fault_rotate_cert), ("receiver-down", feeds.fault_receiver_down)]
 RECOVERY_BOUND = 60  # seconds after a fault within which both stores must acknowledge a publish
 
 
@@ -1145,9 +1155,10 @@ def main():
     st = State(cfg)
     duration, warmup = cfg["duration"], cfg["warmup"]
     try:
-        for name in ("a", "b", "s", "w"):
+        for name in ("r", "a", "b", "s", "w"):
             st.procs[name].start()
             log(f"started {name} (pid {st.procs[name].pid()}) at {st.procs[name].url}")
+        feeds.start(st)  # streams, webhook receiver, metrics: before the first change
         # The admission repositories exist before the webhook is asked about them.
         for k in range(cfg["admission_repos"]):
             repo = new_repo(st, "pg", True)
@@ -1188,7 +1199,9 @@ def main():
             end_usage[n] = proc_usage(p.pid()) if p.alive() else None
         log("load stopped; checking")
         res, notes = final_checks(st)
-        ok = report(st, res, notes, end_usage)
+        log("checking event streams, webhooks and the registry mirror")
+        fres = feeds.final_checks(st)
+        ok = report(st, res, notes, end_usage, fres)
         return 0 if ok else 1
     finally:
         st.stop.set()
@@ -1202,7 +1215,7 @@ def main():
                     p.kill()
 
 
-def report(st, res, notes, end_usage):
+def report(st, res, notes, end_usage, fres):
     ok = True
     print()
     print("| measure | value |")
@@ -1285,6 +1298,7 @@ def report(st, res, notes, end_usage):
           f"signed tag denied {st.problems.get('review-signed-denied', 0)}, unsigned tag denied "
           f"{st.ops['review-denied']}, unsigned tag admitted {st.problems.get('review-unsigned-allowed', 0)} |")
     print("| anomalies during the run | " + (", ".join(f"{k} {n}" for k, n in sorted(st.problems.items())) or "none") + " |")
+    feeds_ok = feeds.report_rows(st, fres)
     print()
     print("statuses by request kind and server:")
     for (kind, server), c in sorted(by_server.items()):
@@ -1312,6 +1326,7 @@ def report(st, res, notes, end_usage):
     print("signed tags denied, by repository (first, last second, count, first reason):")
     for gun, (first, last, n, msg) in sorted(st.denials.items()):
         print(f"  {gun}: {first:.0f}-{last:.0f} s, {n}: {msg[:300]}")
+    feeds.report_details(st, fres)
     for kind, lines in list(notes.items()) + list(st.problem_samples.items()):
         print(f"{kind}:")
         for line in lines[:10]:
@@ -1328,6 +1343,7 @@ def report(st, res, notes, end_usage):
                  "load-not-recovered", "restart-failed"):
         if st.problems.get(kind):
             ok = False
+    ok = ok and feeds_ok
     denied = st.problems.get("review-signed-denied", 0)
     print("RESULT:", "pass" if ok else "FAIL (see above)",
           f"(signed tags denied: {denied}, reported above, not a failure: the webhook fails closed)"

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Soak and fault run: vouch under a mixed load while processes are killed, a disk fills, the
-# database goes away or its own disk fills, a webhook cache file is corrupted and the webhook's
-# TLS certificate is replaced; then checks that nothing
+# database goes away or its own disk fills, a webhook cache file is corrupted, the webhook's
+# TLS certificate is replaced and the webhook receiver goes away; then checks that nothing
 # acknowledged was lost or forked, python-tuf verifies every repository, memory and file
-# descriptors stayed flat, and every error status is a documented one. Not part of CI.
+# descriptors stayed flat, every error status is a documented one, and every change reached
+# the event streams, the webhook receiver and the registry mirror. Not part of CI.
 #
 # Starts a throwaway PostgreSQL (../notary-vs-vouch/pg.sh) whose data directory is a tmpfs of
-# its own, two vouch-server replicas on it (one KEK file, one static token), one vouch-server on
+# its own, two vouch-server replicas on it (one KEK file, one static token, one webhook
+# signing key, mirroring into a docker-registry on a free loopback port), one vouch-server on
 # SQLite whose data directory is a small tmpfs, and vouch-admission over HTTPS (a throwaway CA
 # made here with openssl) verifying soak.example/adm/** against replica b with a
-# --cache-dir; driver.py (python-tuf) then drives the load, injects the faults, checks and
-# prints one summary table. See README.md beside this script.
+# --cache-dir; driver.py (python-tuf) then drives the load, injects the faults, runs the
+# feeds' consumers (feeds.py), checks and prints one summary table. See README.md beside
+# this script.
 #
 # Usage: bench/soak/run.sh [SECONDS]      (default 600, at most 3600; as root: tmpfs mount,
 #                                          PostgreSQL as the postgres user)
+# Needs Debian's docker-registry (/usr/bin/docker-registry).
 # Environment: CARGO_TARGET_DIR (where the release build goes), VOUCH_BIN_DIR (a directory
-#   already holding release builds of vouch-server and vouch-admission: no build, for several
-#   runs sharing one), VOUCH_TEST_PYTHON (a python
+#   already holding release builds of vouch-server, vouch-admission and vouch: no build, for
+#   several runs sharing one), VOUCH_TEST_PYTHON (a python
 #   with tuf 7; default target/venv/bin/python, made by scripts/python-env), PG_PORT (55492),
 #   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (3),
 #   TMPFS_SIZE (256m: the SQLite server's disk), PG_TMPFS_SIZE (PostgreSQL's disk; default
@@ -36,11 +40,11 @@ PY=${VOUCH_TEST_PYTHON:-$ROOT/target/venv/bin/python}
 
 BIN=${VOUCH_BIN_DIR:-$TARGET/release}
 if [ -z "${VOUCH_BIN_DIR:-}" ]; then
-    echo "building vouch-server and vouch-admission (release)…" >&2
+    echo "building vouch-server, vouch-admission and vouch (release)…" >&2
     (cd "$ROOT" && cargo build --release --locked -q -p vouch-server --bin vouch-server \
-        -p vouch-admission --bin vouch-admission)
+        -p vouch-admission --bin vouch-admission -p vouch-cli --bin vouch)
 fi
-for b in vouch-server vouch-admission; do
+for b in vouch-server vouch-admission vouch; do
     [ -x "$BIN/$b" ] || { echo "no $b in $BIN" >&2; exit 2; }
 done
 BIN=$(cd "$BIN" && pwd)
@@ -54,7 +58,7 @@ cleanup() {
     local p
     # The driver stops the servers it started; these are what is left if it was killed.
     for p in $(cat "$WORK/pids" 2>/dev/null); do
-        case $(readlink "/proc/$p/exe" 2>/dev/null) in "$BIN"/*) kill -9 "$p" ;; esac
+        case $(readlink "/proc/$p/exe" 2>/dev/null) in "$BIN"/* | /usr/bin/docker-registry) kill -9 "$p" ;; esac
     done
     sleep 0.5
     mountpoint -q "$DISK" && umount "$DISK"
@@ -104,14 +108,79 @@ openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -
     -extfile "$TLS/server.ext" -out "$TLS/server.pem" 2>/dev/null
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PA=$(free_port) PB=$(free_port) PS=$(free_port) PW=$(free_port)
+PA=$(free_port) PB=$(free_port) PS=$(free_port) PW=$(free_port) PR=$(free_port) PH=$(free_port)
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-cat >"$WORK/server.toml" <<TOML
+# The consumers' token: the event streams, the changefeed, webhook state and /metrics of
+# every repository need a scope whose pattern is `*`.
+FEED_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The replicas' PostgreSQL repositories are named after the registry they are mirrored into
+# (the mirror pushes a repository to the registry its name says; there is no mapping).
+MIRROR_PREFIX="127.0.0.1:$PR/soak"
+REGISTRY=/usr/bin/docker-registry
+[ -x "$REGISTRY" ] || { echo "no $REGISTRY: apt-get install docker-registry" >&2; exit 2; }
+mkdir -p "$WORK/registry"
+cat >"$WORK/registry.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$PR
+YML
+# Webhook signing keys (ed25519 PKCS#8; the replicas share one, the SQLite server has its
+# own) and the subscriptions' HMAC secret; the server refuses files others may read.
+"$PY" "$HERE/driver.py" orgkey "$WORK/webhook-pg.pem" "$WORK/webhook-pg.pub.json"
+"$PY" "$HERE/driver.py" orgkey "$WORK/webhook-s.pem" "$WORK/webhook-s.pub.json"
+printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64)" >"$WORK/webhook.secret"
+chmod 600 "$WORK/webhook-pg.pem" "$WORK/webhook-s.pem" "$WORK/webhook.secret"
+tokens_toml() {
+    cat <<TOML
 [[auth.tokens]]
 name = "soak"
 sha256 = "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)"
-scopes = ["soak.example/*:pull,push,delete"]
+scopes = ["soak.example/*:pull,push,delete", "$MIRROR_PREFIX/*:pull,push,delete"]
+
+[[auth.tokens]]
+name = "soak-feeds"
+sha256 = "$(printf %s "$FEED_TOKEN" | sha256sum | cut -d' ' -f1)"
+scopes = ["*:pull"]
+
+[events]
+keep_alive_seconds = 5
 TOML
+}
+# $1: signing key, $2: subscription name and receiver path
+webhooks_toml() {
+    cat <<TOML
+
+[webhooks]
+signing_key_file = "$1"
+allow_http = true
+allow_private_addresses = true
+backoff_initial_ms = 500
+backoff_max_seconds = 4
+
+[[webhooks.subscriptions]]
+name = "soak-$2"
+url = "http://127.0.0.1:$PH/hook/$2"
+secret_file = "$WORK/webhook.secret"
+TOML
+}
+{ tokens_toml; webhooks_toml "$WORK/webhook-s.pem" sqlite; } >"$WORK/server.toml"
+{ tokens_toml; webhooks_toml "$WORK/webhook-pg.pem" pg; cat <<TOML
+
+[mirror]
+repositories = ["$MIRROR_PREFIX/**"]
+backoff_initial_ms = 500
+backoff_max_seconds = 5
+TOML
+} >"$WORK/replica.toml"
 # The organisation root key: signs every admission repository's root; the webhook pins it.
 "$PY" "$HERE/driver.py" orgkey "$WORK/org-root.pem" "$WORK/org-root.pub.json"
 cat >"$WORK/pins.toml" <<TOML
@@ -138,7 +207,7 @@ DB="$PG_URL/vouch?sslmode=disable"
 import json, sys
 work = "$WORK"
 server = ["$SERVER", "--config", f"{work}/server.toml"]
-replica = lambda n, port: server + ["--listen", f"127.0.0.1:{port}", "--data-dir", f"{work}/{n}-data",
+replica = lambda n, port: ["$SERVER", "--config", f"{work}/replica.toml", "--listen", f"127.0.0.1:{port}", "--data-dir", f"{work}/{n}-data",
                                     "--database-url", "$DB", "--kek-file", f"{work}/kek"]
 env = {"VOUCH_LOG": "warn"}
 cfg = {
@@ -150,6 +219,12 @@ cfg = {
     "pause": 5, "hold": 12, "quiet": 8, "cert_reload_bound": 15,
     "max_repos": 400, "admission_repos": 4,
     "token": "$TOKEN",
+    "feed_token": "$FEED_TOKEN",
+    "mirror_prefix": "$MIRROR_PREFIX",
+    "vouch_cli": "$BIN/vouch",
+    "receiver_port": $PH,
+    "webhook_secret_file": f"{work}/webhook.secret",
+    "webhook_keys": {"pg": f"{work}/webhook-pg.pem", "sqlite": f"{work}/webhook-s.pem"},
     "org_key_pem": f"{work}/org-root.pem",
     "tmpfs": "$DISK",
     "cache_dir": f"{work}/admission-cache",
@@ -166,6 +241,8 @@ cfg = {
     "pg_stop": ["runuser", "-u", "postgres", "--", "$PG_BIN/pg_ctl", "-D", "$PG_ROOT/data", "-m", "fast", "-w", "stop"],
     "pg_start": ["runuser", "-u", "postgres", "--", "$PG_BIN/pg_ctl", "-D", "$PG_ROOT/data", "-l", "$PG_ROOT/log", "-w", "start"],
     "procs": {
+        "r": {"argv": ["$REGISTRY", "serve", f"{work}/registry.yml"], "env": {}, "log": f"{work}/r.log",
+              "url": "http://127.0.0.1:$PR", "health": "/v2/"},
         "a": {"argv": replica("a", $PA), "env": env, "log": f"{work}/a.log", "url": "http://127.0.0.1:$PA", "health": "/v2/"},
         "b": {"argv": replica("b", $PB), "env": env, "log": f"{work}/b.log", "url": "http://127.0.0.1:$PB", "health": "/v2/"},
         "s": {"argv": server + ["--listen", "127.0.0.1:$PS", "--data-dir", "$DISK/data"], "env": env,
