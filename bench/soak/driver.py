@@ -1023,6 +1023,7 @@ def monitor(st, warmup):
                     u = proc_usage(p.pid())
                     if u:
                         p.baseline = (u[0], u[1], now())
+                        profile_heap(st, p)
             elif p.popen is not None and not p.expected_down:
                 p.unexpected_exits.append((now(), p.popen.returncode))
                 st.problem("process-died", f"{p.name} exited {p.popen.returncode}; see {p.log_path}")
@@ -1032,6 +1033,18 @@ def monitor(st, warmup):
                 except Exception as e:
                     st.problem("restart-failed", f"{p.name}: {e}")
         time.sleep(1)
+
+
+def profile_heap(st, p):
+    """With HEAPTRACK=NAME, attaches heaptrack to process NAME once it is warm (its first
+    incarnation only), so the trace holds what was allocated after warm-up: what is still
+    live at the end is growth, by call site (bench/RESULTS.md, "The RSS question")."""
+    if os.environ.get("HEAPTRACK") != p.name or p.starts != 1 or getattr(st, "heaptrack", None):
+        return
+    out = os.path.join(os.path.dirname(PIDS_FILE), f"heaptrack.{p.name}")
+    st.heaptrack = subprocess.Popen(["heaptrack", "-p", str(p.pid()), "-o", out],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log(f"heaptrack attached to {p.name} (pid {p.pid()}): {out}.*")
 
 
 def tmpfs_usage(st):

@@ -25,7 +25,8 @@
 #   WORKERS (4), THINK_MS (10: pause of each worker between operations), FAULTS_PER_KIND (3),
 #   TMPFS_SIZE (256m: the SQLite server's disk), PG_TMPFS_SIZE (PostgreSQL's disk; default
 #   512 MiB + 1 MiB per 2 s of the run, about twice what the run's database takes),
-#   KEEP_WORK (1: keep the scratch directory).
+#   KEEP_WORK (1: keep the scratch directory), HEAPTRACK (a process name, a|b|s|w: heaptrack
+#   attached to it once warm, its trace in the scratch directory).
 set -euo pipefail
 
 SECONDS_TOTAL=${1:-600}
