@@ -1704,12 +1704,7 @@ mod tests {
         let ff = repo.publish_timestamp_as_is();
         let cached_snapshot = repo.file("1.snapshot.json");
         // The repository rotates the timestamp key and restarts at version 1.
-        let new_ts = key();
-        let old_id = pubkey(&repo.timestamp_keys[0]).key_id();
-        repo.root.remove_key(TopLevelRole::Timestamp, &old_id);
-        repo.root.add_key(TopLevelRole::Timestamp, pubkey(&new_ts));
-        repo.timestamp_keys = vec![new_ts];
-        repo.publish_root();
+        repo.rotate_key(TopLevelRole::Timestamp);
         repo.timestamp.common.version = vouch_tuf::types::Version::ONE;
         repo.publish_timestamp_as_is();
 
@@ -1740,12 +1735,7 @@ mod tests {
         repo.publish_timestamp();
         let cached_ts = repo.file("timestamp.json");
         // Recovery: new snapshot key in root v2, snapshot restarts at 1.
-        let new_sn = key();
-        let old_id = pubkey(&repo.snapshot_keys[0]).key_id();
-        repo.root.remove_key(TopLevelRole::Snapshot, &old_id);
-        repo.root.add_key(TopLevelRole::Snapshot, pubkey(&new_sn));
-        repo.snapshot_keys = vec![new_sn];
-        repo.publish_root();
+        repo.rotate_key(TopLevelRole::Snapshot);
         repo.snapshot.common.version = Version::ONE;
         repo.publish_snapshot_as_is();
         repo.publish_timestamp();

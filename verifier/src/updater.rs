@@ -1137,12 +1137,7 @@ mod tests {
         let mut up = updater(dir.path(), &repo);
         assert!(up.lookup("latest").unwrap().is_none());
         let before = repo.files.clone();
-        let new_sn = key();
-        let old_id = pubkey(&repo.snapshot_keys[0]).key_id();
-        repo.root.remove_key(TopLevelRole::Snapshot, &old_id);
-        repo.root.add_key(TopLevelRole::Snapshot, pubkey(&new_sn));
-        repo.snapshot_keys = vec![new_sn];
-        repo.publish_root();
+        repo.rotate_key(TopLevelRole::Snapshot);
         repo.add_image("targets", "latest", b"after the rotation");
         repo.publish_targets();
         repo.publish_snapshot_and_timestamp();

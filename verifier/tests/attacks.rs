@@ -337,12 +337,7 @@ fn fast_forward() {
     drop(genuine_v1);
 
     // Recovery: root v2 replaces the timestamp key; timestamp restarts low.
-    let new_key = key();
-    let old_id = pubkey(&repo.timestamp_keys[0]).key_id();
-    repo.root.remove_key(TopLevelRole::Timestamp, &old_id);
-    repo.root.add_key(TopLevelRole::Timestamp, pubkey(&new_key));
-    repo.timestamp_keys = vec![new_key];
-    repo.publish_root();
+    repo.rotate_key(TopLevelRole::Timestamp);
     repo.publish_timestamp_as_is();
     c.transport.set(&repo.files);
     c.updater.refresh().unwrap();

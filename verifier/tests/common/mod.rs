@@ -106,6 +106,24 @@ impl Repo {
         repo
     }
 
+    /// Replaces the key of `role` (timestamp, snapshot or targets) with a new one and
+    /// publishes the root that lists it.
+    pub fn rotate_key(&mut self, role: TopLevelRole) {
+        let keys = match role {
+            TopLevelRole::Timestamp => &mut self.timestamp_keys,
+            TopLevelRole::Snapshot => &mut self.snapshot_keys,
+            TopLevelRole::Targets => &mut self.targets_keys,
+            TopLevelRole::Root => panic!("rotate root keys with extra_root_signers"),
+        };
+        let old = std::mem::replace(keys, vec![key()]);
+        let new = pubkey(&keys[0]);
+        for k in &old {
+            self.root.remove_key(role, &pubkey(k).key_id());
+        }
+        self.root.add_key(role, new);
+        self.publish_root();
+    }
+
     pub fn root_bytes(&self, version: u64) -> Vec<u8> {
         self.files[&format!("{version}.root.json")].clone()
     }
