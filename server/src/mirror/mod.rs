@@ -595,15 +595,8 @@ impl Mirror {
                 d.counts.last_success.store(t.unix(), Ordering::Relaxed);
             }
         }
-        let worker = format!("mirror {}", d.registry);
-        save_cursor(
-            store,
-            &self.owner,
-            &state,
-            self.settings.timing.lease,
-            &worker,
-        )
-        .await;
+        let lease = self.settings.timing.lease;
+        save_cursor(store, &self.owner, &state, lease, "mirror", &d.registry).await;
     }
 
     /// The `/metrics` lines of the mirror, with `head` the newest changefeed id.

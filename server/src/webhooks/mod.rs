@@ -429,8 +429,8 @@ impl Webhooks {
     /// taken over or the store kept failing for a lease.
     async fn save(&self, store: &Arc<dyn Store>, state: WebhookCursor) -> bool {
         self.remember(&state);
-        let worker = format!("webhook {}", state.name);
-        save_cursor(store, &self.owner, &state, self.timing.lease, &worker).await
+        let lease = self.timing.lease;
+        save_cursor(store, &self.owner, &state, lease, "webhook", &state.name).await
     }
 
     /// Notes whether this process holds `name`'s lease (as of its last claim).
@@ -661,7 +661,7 @@ pub(crate) fn jitter() -> f64 {
 const SAVE_RETRY: Duration = Duration::from_secs(1);
 
 /// Saves `state`, the cursor of a worker holding a lease as `owner` (a webhook
-/// subscription, a registry's mirror; `worker` names it in the log), asking again a second
+/// subscription, a registry's mirror; `worker` and `name` say which in the log), asking again a second
 /// apart while the store fails, for at most `within` (a lease: past it the lease may have
 /// lapsed, and whoever holds it next starts from the stored cursor). True when saved; false
 /// when the lease was taken over or the store failed throughout.
@@ -674,7 +674,8 @@ pub(crate) async fn save_cursor(
     owner: &str,
     state: &WebhookCursor,
     within: Duration,
-    worker: &str,
+    worker: &'static str,
+    name: &str,
 ) -> bool {
     let give_up = std::time::Instant::now() + within;
     let mut warned = false;
@@ -683,13 +684,13 @@ pub(crate) async fn save_cursor(
         match blocking(move || s.save_webhook(&o, &st)).await {
             Ok(saved) => {
                 if warned {
-                    tracing::info!(worker, "cursor saved again");
+                    tracing::info!(worker, name, "cursor saved again");
                 }
                 return saved;
             }
             Err(e) => {
                 if !warned {
-                    tracing::warn!(worker, error = %e, "cannot save the cursor; asking again every second before sending anything more");
+                    tracing::warn!(worker, name, error = %e, "cannot save the cursor; asking again every second before sending anything more");
                     warned = true;
                 }
                 if std::time::Instant::now() + SAVE_RETRY >= give_up {
